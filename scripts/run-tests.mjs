@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// Runs every *.test.ts under the given folders (default: the whole project) with
+// Node's built-in test runner through tsx. Node 20's --test takes no globs, hence this.
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { spawn } from 'node:child_process';
+
+const root = new URL('..', import.meta.url).pathname;
+const skip = new Set(['node_modules', '.git', 'gen', 'dist']);
+
+function collect(dir, out) {
+  for (const name of readdirSync(dir)) {
+    if (skip.has(name)) continue;
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) collect(path, out);
+    else if (name.endsWith('.test.ts')) out.push(relative(root, path));
+  }
+  return out;
+}
+
+const args = process.argv.slice(2);
+const targets = args.length > 0 ? args : ['services', 'shared', 'test'];
+const files = targets.flatMap((t) => (t.endsWith('.test.ts') ? [t] : collect(join(root, t), []))).sort();
+if (files.length === 0) {
+  console.error(`no test files under ${targets.join(', ')}`);
+  process.exit(1);
+}
+const concurrency = process.env.TEST_CONCURRENCY ?? '2';
+const child = spawn(
+  process.execPath,
+  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files],
+  { cwd: root, stdio: 'inherit' },
+);
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
