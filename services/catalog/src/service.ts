@@ -1,0 +1,23 @@
+import { fileURLToPath } from 'node:url';
+import { CatalogServiceService } from '../../../shared/src/gen/sluice/v1/catalog.js';
+import { bindService } from '../../../shared/src/grpc/server.js';
+import { createPool, ensureDatabase, migrate } from '../../../shared/src/pg.js';
+import type { ServiceSpec } from '../../../shared/src/service.js';
+
+export const CATALOG_MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
+
+/** The catalog: the only writer of catalog rows, in its own PostgreSQL schema `catalog`. */
+export const catalogService: ServiceSpec<'catalogPort' | 'databaseUrl' | 'warehouse'> = {
+  name: 'catalog',
+  portKey: 'catalogPort',
+  settings: ['catalogPort', 'databaseUrl', 'warehouse'],
+  protoFiles: ['sluice/v1/catalog.proto'],
+  async build({ config, logger, onShutdown }) {
+    await ensureDatabase(config.databaseUrl);
+    const pool = createPool(config.databaseUrl);
+    onShutdown(() => pool.end());
+    const { applied } = await migrate(pool, 'catalog', CATALOG_MIGRATIONS);
+    if (applied.length > 0) logger.info({ applied }, 'catalog migrations applied');
+    return [bindService('sluice.v1.CatalogService', CatalogServiceService, {})];
+  },
+};

@@ -1,0 +1,4 @@
+import { runMain } from '../../../shared/src/service.js';
+import { transformationService } from './service.js';
+
+await runMain(transformationService);

@@ -1,0 +1,184 @@
+/**
+ * Configuration from environment variables. Every setting Sluice reads is declared once in
+ * SETTINGS (name, default, meaning), so validation, defaults and the README table agree.
+ * A bad value is a ConfigError whose message names the variable and says what was expected;
+ * service entry points print that one line and exit, never a stack trace.
+ */
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+interface Setting<T> {
+  readonly name: string;
+  readonly defaultText: string;
+  readonly description: string;
+  parse(raw: string | undefined, env: Env): T;
+}
+
+function setting<T>(
+  name: string,
+  defaultText: string,
+  description: string,
+  parse: (raw: string, env: Env) => T,
+  fallback: (env: Env) => T,
+): Setting<T> {
+  return {
+    name,
+    defaultText,
+    description,
+    parse(raw, env) {
+      if (raw === undefined || raw.trim() === '') return fallback(env);
+      return parse(raw.trim(), env);
+    },
+  };
+}
+
+function invalid(name: string, raw: string, expected: string): ConfigError {
+  return new ConfigError(name, `invalid configuration: ${name}=${JSON.stringify(raw)} is not ${expected}`);
+}
+
+export function integerSetting(name: string, def: number, min: number, max: number, description: string): Setting<number> {
+  return setting(
+    name,
+    String(def),
+    description,
+    (raw) => {
+      if (!/^-?\d+$/.test(raw)) throw invalid(name, raw, `an integer between ${min} and ${max}`);
+      const value = Number(raw);
+      if (value < min || value > max) throw invalid(name, raw, `an integer between ${min} and ${max}`);
+      return value;
+    },
+    () => def,
+  );
+}
+
+export function portSetting(name: string, def: number, description: string): Setting<number> {
+  // 0 lets the OS choose, which tests rely on.
+  return integerSetting(name, def, 0, 65535, description);
+}
+
+export function urlSetting(name: string, def: string, protocols: readonly string[], description: string): Setting<string> {
+  const check = (raw: string): string => {
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      throw invalid(name, raw, `a URL (${protocols.map((p) => `${p}//…`).join(' or ')})`);
+    }
+    if (!protocols.includes(url.protocol)) {
+      throw invalid(name, raw, `a URL with scheme ${protocols.map((p) => p.slice(0, -1)).join(' or ')}`);
+    }
+    return raw;
+  };
+  return setting(name, def, description, check, () => def);
+}
+
+export function enumSetting<T extends string>(name: string, def: T, values: readonly T[], description: string): Setting<T> {
+  return setting(
+    name,
+    def,
+    description,
+    (raw) => {
+      const lower = raw.toLowerCase() as T;
+      if (!values.includes(lower)) throw invalid(name, raw, `one of ${values.join(', ')}`);
+      return lower;
+    },
+    () => def,
+  );
+}
+
+export function stringSetting(name: string, def: string, description: string): Setting<string> {
+  return setting(name, def === '' ? '(unset)' : def, description, (raw) => raw, () => def);
+}
+
+/** host:port, with the port validated; used for peer service addresses. */
+export function addressSetting(name: string, description: string, fallback: (env: Env) => string, defaultText: string): Setting<string> {
+  return setting(
+    name,
+    defaultText,
+    description,
+    (raw) => {
+      const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(raw);
+      if (!match || Number(match[2]) > 65535) throw invalid(name, raw, 'an address of the form host:port');
+      return raw;
+    },
+    fallback,
+  );
+}
+
+/** A comma-separated list of host:port Kafka bootstrap brokers; empty means the embedded dev broker. */
+export function brokersSetting(name: string, description: string): Setting<string[]> {
+  return setting(
+    name,
+    '(unset: embedded dev broker)',
+    description,
+    (raw) => {
+      const brokers = raw.split(',').map((b) => b.trim()).filter((b) => b !== '');
+      for (const broker of brokers) {
+        if (!/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/.test(broker)) throw invalid(name, raw, `a comma-separated list of host:port (bad entry ${JSON.stringify(broker)})`);
+      }
+      return brokers;
+    },
+    () => [],
+  );
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+function peerAddress(portVar: string, port: number) {
+  return (env: Env) => {
+    const raw = env[portVar];
+    const chosen = raw && /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : port;
+    return `127.0.0.1:${chosen}`;
+  };
+}
+
+/** Every setting Sluice reads, in the order the README lists them. */
+export const SETTINGS = {
+  bindHost: stringSetting('SLUICE_BIND_HOST', '127.0.0.1', 'Interface every gRPC server listens on (0.0.0.0 in containers).'),
+  catalogPort: portSetting('CATALOG_PORT', 50051, 'gRPC port of the catalog service.'),
+  ingestionPort: portSetting('INGESTION_PORT', 50052, 'gRPC port of the ingestion service.'),
+  transformationPort: portSetting('TRANSFORMATION_PORT', 50053, 'gRPC port of the transformation service.'),
+  commitPort: portSetting('COMMIT_PORT', 50054, 'gRPC port of the commit service.'),
+  catalogAddress: addressSetting('CATALOG_ADDRESS', 'Where the other services reach the catalog.', peerAddress('CATALOG_PORT', 50051), '127.0.0.1:$CATALOG_PORT'),
+  ingestionAddress: addressSetting('INGESTION_ADDRESS', 'Where clients reach the ingestion service.', peerAddress('INGESTION_PORT', 50052), '127.0.0.1:$INGESTION_PORT'),
+  transformationAddress: addressSetting('TRANSFORMATION_ADDRESS', 'Where ingestion reaches transformation.', peerAddress('TRANSFORMATION_PORT', 50053), '127.0.0.1:$TRANSFORMATION_PORT'),
+  commitAddress: addressSetting('COMMIT_ADDRESS', 'Where transformation reaches the commit service.', peerAddress('COMMIT_PORT', 50054), '127.0.0.1:$COMMIT_PORT'),
+  databaseUrl: urlSetting('DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/sluice', ['postgres:', 'postgresql:'], 'PostgreSQL catalog database (created on first start if missing).'),
+  natsUrl: urlSetting('NATS_URL', 'nats://127.0.0.1:4222', ['nats:', 'tls:'], 'NATS server for flush and committed events.'),
+  kafkaBrokers: brokersSetting('KAFKA_BROKERS', 'Default Kafka bootstrap brokers, comma-separated, for sources that name none.'),
+  warehouse: stringSetting('SLUICE_WAREHOUSE', '.sluice/warehouse', 'Root location of new databases: a directory or a file:// URI.'),
+  rpcDeadlineMs: integerSetting('SLUICE_RPC_DEADLINE_MS', 10000, 100, 600000, 'Default deadline of service-to-service gRPC calls.'),
+  shutdownTimeoutMs: integerSetting('SLUICE_SHUTDOWN_TIMEOUT_MS', 15000, 0, 600000, 'How long a service waits for in-flight work on SIGTERM before it exits anyway.'),
+  logLevel: enumSetting<LogLevel>('LOG_LEVEL', 'info', LOG_LEVELS, 'pino log level.'),
+  otlpEndpoint: stringSetting('OTEL_EXPORTER_OTLP_ENDPOINT', '', 'When set, traces are exported over OTLP/HTTP to this endpoint.'),
+} as const;
+
+export type SettingKey = keyof typeof SETTINGS;
+export type SettingValue<K extends SettingKey> = ReturnType<(typeof SETTINGS)[K]['parse']>;
+export type Config<K extends SettingKey> = { [P in K]: SettingValue<P> };
+
+/** Reads the chosen settings; throws ConfigError naming the first bad variable. */
+export function loadConfig<K extends SettingKey>(keys: readonly K[], env: Env = process.env): Config<K> {
+  const config = {} as Config<K>;
+  for (const key of keys) {
+    const spec = SETTINGS[key] as Setting<SettingValue<K>>;
+    config[key] = spec.parse(env[spec.name], env) as Config<K>[K];
+  }
+  return config;
+}
+
+/** Rows for the README configuration table. */
+export function describeSettings(): { name: string; default: string; description: string }[] {
+  return Object.values(SETTINGS).map((s) => ({ name: s.name, default: s.defaultText, description: s.description }));
+}

@@ -1,0 +1,29 @@
+import * as grpc from '@grpc/grpc-js';
+import { service as healthService } from 'grpc-health-check';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const HealthClient = grpc.makeGenericClientConstructor(healthService, 'grpc.health.v1.Health');
+
+/** One grpc.health.v1 Check: SERVING, NOT_SERVING, SERVICE_UNKNOWN, or UNAVAILABLE when unreachable. */
+export function checkHealth(address: string, service = '', timeoutMs = 2000): Promise<string> {
+  const client = new HealthClient(address, grpc.credentials.createInsecure());
+  return new Promise<string>((resolve) => {
+    client.check({ service }, { deadline: Date.now() + timeoutMs }, (err: grpc.ServiceError | null, res: { status: string }) => {
+      client.close();
+      if (err) resolve(err.code === grpc.status.NOT_FOUND ? 'SERVICE_UNKNOWN' : 'UNAVAILABLE');
+      else resolve(res.status);
+    });
+  });
+}
+
+/** Polls until the address answers SERVING; rejects with the last status after timeoutMs. */
+export async function waitForServing(address: string, timeoutMs: number, service = ''): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'UNAVAILABLE';
+  while (Date.now() < deadline) {
+    last = await checkHealth(address, service, Math.min(2000, Math.max(100, deadline - Date.now())));
+    if (last === 'SERVING') return;
+    await sleep(100);
+  }
+  throw new Error(`${address} is not SERVING after ${timeoutMs} ms (last status ${last})`);
+}

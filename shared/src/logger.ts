@@ -1,0 +1,27 @@
+import { trace } from '@opentelemetry/api';
+import pino, { type Logger } from 'pino';
+import type { LogLevel } from './config.js';
+
+export type { Logger };
+
+/**
+ * JSON logs on stdout, one line per event, stamped with the service name and, when a span is
+ * active, its trace and span ids so logs join traces.
+ */
+export function createLogger(service: string, level: LogLevel = 'info', destination?: pino.DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { service },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      mixin() {
+        const span = trace.getActiveSpan();
+        if (!span) return {};
+        const ctx = span.spanContext();
+        return { trace_id: ctx.traceId, span_id: ctx.spanId };
+      },
+    },
+    destination ?? pino.destination({ sync: false }),
+  );
+}

@@ -1,0 +1,116 @@
+import { ConfigError, loadConfig, type Config, type SettingKey } from './config.js';
+import { startGrpcServer, type RunningGrpcServer, type ServiceBinding } from './grpc/server.js';
+import { createLogger, type Logger } from './logger.js';
+import { initTracing, shutdownTracing } from './tracing.js';
+
+type BaseKey = 'bindHost' | 'logLevel' | 'otlpEndpoint' | 'shutdownTimeoutMs';
+const BASE_KEYS: readonly BaseKey[] = ['bindHost', 'logLevel', 'otlpEndpoint', 'shutdownTimeoutMs'];
+
+export interface ServiceContext<K extends SettingKey> {
+  readonly config: Config<K | BaseKey>;
+  readonly logger: Logger;
+  /** Registers cleanup to run after the server stopped taking calls, in reverse order. */
+  onShutdown(fn: () => Promise<void> | void): void;
+}
+
+export interface ServiceSpec<K extends SettingKey> {
+  /** Short name: catalog, ingestion, transformation, commit. */
+  name: string;
+  /** The setting holding this service's port. */
+  portKey: K;
+  settings: readonly K[];
+  /** Proto files (relative to proto/) listed through reflection. */
+  protoFiles: string[];
+  /** Connects to what the service needs and returns its gRPC services. */
+  build(ctx: ServiceContext<K>): Promise<ServiceBinding[]>;
+}
+
+export interface RunningService {
+  readonly name: string;
+  readonly port: number;
+  readonly logger: Logger;
+  readonly grpc: RunningGrpcServer;
+  /** Graceful: stops taking calls, waits for in-flight ones, then runs the cleanup hooks. */
+  stop(): Promise<void>;
+}
+
+/** Starts a service in this process; env overrides let tests pick ports and databases. */
+export async function startService<K extends SettingKey>(
+  spec: ServiceSpec<K>,
+  env: Record<string, string | undefined> = process.env,
+): Promise<RunningService> {
+  const config = loadConfig<K | BaseKey>([...BASE_KEYS, ...spec.settings], env);
+  const logger = createLogger(spec.name, config.logLevel);
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const runCleanups = async () => {
+    for (const fn of cleanups.reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        logger.warn({ err }, 'cleanup step failed during shutdown');
+      }
+    }
+  };
+  let grpc: RunningGrpcServer;
+  try {
+    const services = await spec.build({ config, logger, onShutdown: (fn) => cleanups.push(fn) });
+    grpc = await startGrpcServer({
+      host: config.bindHost,
+      port: config[spec.portKey] as number,
+      protoFiles: spec.protoFiles,
+      services,
+      logger,
+    });
+  } catch (err) {
+    await runCleanups();
+    throw err;
+  }
+  logger.info({ port: grpc.port, host: config.bindHost }, `${spec.name} serving`);
+  let stopping: Promise<void> | undefined;
+  return {
+    name: spec.name,
+    port: grpc.port,
+    logger,
+    grpc,
+    stop() {
+      stopping ??= (async () => {
+        await grpc.stop(config.shutdownTimeoutMs);
+        await runCleanups();
+        logger.info(`${spec.name} stopped`);
+      })();
+      return stopping;
+    },
+  };
+}
+
+/**
+ * The entry point of a service process: tracing, start, and a graceful stop on SIGTERM/SIGINT.
+ * A configuration error is one line on stderr and exit code 2; a failed start is one line and 1.
+ */
+export async function runMain<K extends SettingKey>(spec: ServiceSpec<K>): Promise<void> {
+  let service: RunningService;
+  try {
+    const { otlpEndpoint } = loadConfig(['otlpEndpoint']);
+    initTracing({ serviceName: `sluice-${spec.name}`, otlpEndpoint: otlpEndpoint || undefined });
+    service = await startService(spec);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`sluice ${spec.name}: ${err.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`sluice ${spec.name}: failed to start: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  let signalled = false;
+  const shutdown = async (signal: string) => {
+    if (signalled) return;
+    signalled = true;
+    service.logger.info({ signal }, 'shutting down');
+    await service.stop();
+    await shutdownTracing().catch(() => {});
+    service.logger.flush();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}

@@ -1,0 +1,95 @@
+import {
+  context,
+  propagation,
+  trace,
+  SpanKind,
+  SpanStatusCode,
+  type Context,
+  type Span,
+  type TextMapGetter,
+  type TextMapSetter,
+} from '@opentelemetry/api';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+
+/**
+ * OpenTelemetry for one process: the Node SDK with W3C trace context, spans exported over
+ * OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set and kept in-process otherwise (tests pass
+ * their own processor). Spans cross process boundaries through gRPC metadata and NATS/Kafka
+ * headers, always as `traceparent`/`tracestate`.
+ */
+
+let sdk: NodeSDK | undefined;
+
+export interface TracingOptions {
+  serviceName: string;
+  otlpEndpoint?: string;
+  /** Extra processors, e.g. a SimpleSpanProcessor over an InMemorySpanExporter in tests. */
+  spanProcessors?: SpanProcessor[];
+}
+
+export function initTracing(options: TracingOptions): void {
+  if (sdk) return;
+  const processors = [...(options.spanProcessors ?? [])];
+  if (options.otlpEndpoint) {
+    const url = options.otlpEndpoint.replace(/\/$/, '') + '/v1/traces';
+    processors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url })));
+  }
+  sdk = new NodeSDK({
+    serviceName: options.serviceName,
+    spanProcessors: processors,
+    instrumentations: [],
+    autoDetectResources: false,
+  });
+  sdk.start();
+}
+
+export async function shutdownTracing(): Promise<void> {
+  const current = sdk;
+  sdk = undefined;
+  await current?.shutdown();
+}
+
+export const tracer = () => trace.getTracer('sluice');
+
+/** Carrier access for anything keyed by lower-case strings (gRPC metadata, NATS or Kafka headers). */
+export interface HeaderCarrier {
+  get(key: string): string | undefined;
+  set(key: string, value: string): void;
+  keys(): string[];
+}
+
+const carrierGetter: TextMapGetter<HeaderCarrier> = {
+  get: (carrier, key) => carrier.get(key),
+  keys: (carrier) => carrier.keys(),
+};
+const carrierSetter: TextMapSetter<HeaderCarrier> = { set: (carrier, key, value) => carrier.set(key, value) };
+
+export function injectContext(carrier: HeaderCarrier, ctx: Context = context.active()): void {
+  propagation.inject(ctx, carrier, carrierSetter);
+}
+
+export function extractContext(carrier: HeaderCarrier, ctx: Context = context.active()): Context {
+  return propagation.extract(ctx, carrier, carrierGetter);
+}
+
+/** Runs fn inside a new span, ending it and recording a thrown error. */
+export async function withSpan<T>(
+  name: string,
+  attributes: Record<string, string | number | boolean>,
+  fn: (span: Span) => Promise<T>,
+  options: { kind?: SpanKind; parent?: Context } = {},
+): Promise<T> {
+  const parent = options.parent ?? context.active();
+  const span = tracer().startSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, attributes }, parent);
+  try {
+    return await context.with(trace.setSpan(parent, span), () => fn(span));
+  } catch (err) {
+    span.recordException(err as Error);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+    throw err;
+  } finally {
+    span.end();
+  }
+}

@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { checkHealth, waitForServing } from '../../shared/src/grpc/health.js';
+import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
+import { freePort } from '../support/ports.js';
+import { fileContainingSymbol, listServices } from '../support/reflection.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+const SERVICES = [
+  ['catalog', 'CATALOG_PORT', 'sluice.v1.CatalogService'],
+  ['ingestion', 'INGESTION_PORT', 'sluice.v1.IngestionService'],
+  ['transformation', 'TRANSFORMATION_PORT', 'sluice.v1.TransformationService'],
+  ['commit', 'COMMIT_PORT', 'sluice.v1.CommitService'],
+] as const;
+
+/** Every process in the subtree below pid (to prove none outlive a stop). */
+function descendants(pid: number): number[] {
+  const out = execFileSync('ps', ['-e', '-o', 'pid=,ppid='], { encoding: 'utf8' });
+  const children = new Map<number, number[]>();
+  for (const line of out.trim().split('\n')) {
+    const [p, pp] = line.trim().split(/\s+/).map(Number);
+    children.set(pp, [...(children.get(pp) ?? []), p]);
+  }
+  const result: number[] = [];
+  const walk = (p: number) => {
+    for (const c of children.get(p) ?? []) {
+      result.push(c);
+      walk(c);
+    }
+  };
+  walk(pid);
+  return result;
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('npm start: the four services as real processes', () => {
+  let db: TestDatabase;
+  let mesh: ChildProcess;
+  const ports: Record<string, number> = {};
+  let stderr = '';
+
+  before(async () => {
+    db = await createTestDatabase();
+    const env: Record<string, string> = { ...(process.env as Record<string, string>), DATABASE_URL: db.url, LOG_LEVEL: 'warn' };
+    for (const [name, variable] of SERVICES) {
+      ports[name] = await freePort();
+      env[variable] = String(ports[name]);
+    }
+    mesh = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    mesh.stderr!.on('data', (chunk) => (stderr += chunk));
+    await Promise.all(SERVICES.map(([name]) => waitForServing(`127.0.0.1:${ports[name]}`, 30_000)));
+  });
+
+  after(async () => {
+    if (mesh.exitCode === null) mesh.kill('SIGKILL');
+    await db.drop();
+  });
+
+  for (const [name, , fullName] of SERVICES) {
+    it(`${name} answers health SERVING, for the server and for ${fullName}`, async () => {
+      assert.equal(await checkHealth(`127.0.0.1:${ports[name]}`), 'SERVING');
+      assert.equal(await checkHealth(`127.0.0.1:${ports[name]}`, fullName), 'SERVING');
+      assert.equal(await checkHealth(`127.0.0.1:${ports[name]}`, 'sluice.v1.NoSuchService'), 'SERVICE_UNKNOWN');
+    });
+
+    it(`${name} lists ${fullName} through server reflection and describes it`, async () => {
+      const services = await listServices(`127.0.0.1:${ports[name]}`);
+      assert.ok(services.includes(fullName), `got ${services.join(', ')}`);
+      assert.ok(services.includes('grpc.health.v1.Health'));
+      assert.ok((await fileContainingSymbol(`127.0.0.1:${ports[name]}`, fullName)) >= 1);
+    });
+  }
+
+  it('the catalog migrated its schema in the configured database', async () => {
+    const pg = (await import('pg')).default;
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    const { rows } = await client.query(`SELECT count(*)::int AS n FROM information_schema.schemata WHERE schema_name = 'catalog'`);
+    await client.end();
+    assert.equal(rows[0].n, 1);
+  });
+
+  it('SIGINT stops every service cleanly and leaves no process behind', async () => {
+    const tree = descendants(mesh.pid!);
+    assert.ok(tree.length >= 4, `expected the four service processes, found ${tree.length}`);
+    mesh.kill('SIGINT');
+    const [code] = await once(mesh, 'exit');
+    assert.equal(code, 0, stderr);
+    // tsx's esbuild helper processes notice their parent is gone a moment later.
+    const deadline = Date.now() + 3000;
+    while (tree.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const pid of tree) assert.equal(alive(pid), false, `process ${pid} outlived the stop`);
+    for (const [name] of SERVICES) assert.equal(await checkHealth(`127.0.0.1:${ports[name]}`, '', 500), 'UNAVAILABLE');
+  });
+});
+
+describe('a service with a bad configuration', () => {
+  it('prints one line naming the variable and exits 2', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'services/commit/src/main.ts'], {
+      cwd: root,
+      env: { ...process.env, COMMIT_PORT: 'eighty' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr!.on('data', (c) => (err += c));
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 2);
+    assert.equal(err, 'sluice commit: invalid configuration: COMMIT_PORT="eighty" is not an integer between 0 and 65535\n');
+  });
+});
