@@ -1,0 +1,78 @@
+import { ErrorCode } from '../protocol/errors.js';
+import type { PartitionLog } from '../storage/partition-log.js';
+import { defineApi } from './types.js';
+
+const LATEST = -1;
+const EARLIEST = -2;
+
+interface Req {
+  topics: { name: string; partitions: { partition: number; timestamp: number }[] }[];
+}
+interface PartitionResult {
+  partition: number;
+  errorCode: number;
+  timestamp: number;
+  offset: number;
+}
+interface Res {
+  topics: { name: string; partitions: PartitionResult[] }[];
+}
+
+/**
+ * ListOffsets (key 2) v1-v5: earliest (-2), latest (-1), or the first offset whose record
+ * timestamp is >= the given time (offset -1 when no such record exists).
+ */
+export const listOffsetsApi = defineApi<Req, Res>({
+  apiKey: 2,
+  name: 'ListOffsets',
+  minVersion: 1,
+  maxVersion: 5,
+  decode(r, version) {
+    r.int32(); // replica id
+    if (version >= 2) r.int8(); // isolation level
+    return {
+      topics: r.array((r) => ({
+        name: r.string(),
+        partitions: r.array((r) => {
+          const partition = r.int32();
+          if (version >= 4) r.int32(); // current leader epoch
+          return { partition, timestamp: r.int64() };
+        }),
+      })),
+    };
+  },
+  handle(req, ctx) {
+    return {
+      topics: req.topics.map((t) => ({
+        name: t.name,
+        partitions: t.partitions.map((p) => lookup(ctx.broker.topics.partition(t.name, p.partition), p.partition, p.timestamp)),
+      })),
+    };
+  },
+  encode(w, res, version) {
+    if (version >= 2) w.int32(0);
+    w.array(res.topics, (w, t) =>
+      w.string(t.name).array(t.partitions, (w, p) => {
+        w.int32(p.partition).int16(p.errorCode).int64(p.timestamp).int64(p.offset);
+        if (version >= 4) w.int32(p.errorCode === ErrorCode.NONE ? 0 : -1); // leader epoch
+      }),
+    );
+  },
+  errorResponse: (req, errorCode) => ({
+    topics: req.topics.map((t) => ({
+      name: t.name,
+      partitions: t.partitions.map((p) => ({ partition: p.partition, errorCode, timestamp: -1, offset: -1 })),
+    })),
+  }),
+});
+
+export function lookup(log: PartitionLog | undefined, partition: number, timestamp: number): PartitionResult {
+  if (!log) return { partition, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, timestamp: -1, offset: -1 };
+  if (timestamp === LATEST) return { partition, errorCode: ErrorCode.NONE, timestamp: -1, offset: log.highWatermark };
+  if (timestamp === EARLIEST) return { partition, errorCode: ErrorCode.NONE, timestamp: -1, offset: log.logStartOffset };
+  if (timestamp < 0) return { partition, errorCode: ErrorCode.INVALID_REQUEST, timestamp: -1, offset: -1 };
+  const found = log.offsetForTimestamp(timestamp);
+  return found
+    ? { partition, errorCode: ErrorCode.NONE, timestamp: found.timestamp, offset: found.offset }
+    : { partition, errorCode: ErrorCode.NONE, timestamp: -1, offset: -1 };
+}

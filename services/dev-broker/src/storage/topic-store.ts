@@ -1,0 +1,110 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ErrorCode } from '../protocol/errors.js';
+import { PartitionLog } from './partition-log.js';
+
+export interface Topic {
+  name: string;
+  partitions: PartitionLog[];
+}
+
+const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
+
+/** Why a topic name is unacceptable to Kafka, or null if it is fine. */
+export function topicNameProblem(name: string): string | null {
+  if (name === '.' || name === '..') return `topic name "${name}" is reserved`;
+  if (!TOPIC_NAME.test(name)) return `topic name "${name}" must be 1-249 characters of [a-zA-Z0-9._-]`;
+  return null;
+}
+
+export class TopicError extends Error {
+  constructor(
+    message: string,
+    readonly errorCode: number,
+  ) {
+    super(message);
+    this.name = 'TopicError';
+  }
+}
+
+/**
+ * All topics of the broker. With a data directory each topic is a folder holding topic.json and
+ * one append-only segment file per partition (the concatenated batches, exactly as fetched).
+ */
+export class TopicStore {
+  private readonly topics = new Map<string, Topic>();
+  private readonly root: string | null;
+
+  constructor(dataDir: string | null) {
+    this.root = dataDir ? join(dataDir, 'topics') : null;
+    if (this.root) {
+      mkdirSync(this.root, { recursive: true });
+      this.loadAll();
+    }
+  }
+
+  private loadAll(): void {
+    for (const name of readdirSync(this.root!)) {
+      const dir = join(this.root!, name);
+      const metaPath = join(dir, 'topic.json');
+      if (!existsSync(metaPath)) continue; // a half-created topic: ignore
+      const { partitions } = JSON.parse(readFileSync(metaPath, 'utf8')) as { partitions: number };
+      const logs: PartitionLog[] = [];
+      for (let p = 0; p < partitions; p++) {
+        const path = join(dir, `${p}.log`);
+        const log = new PartitionLog(name, p, { path });
+        const data = existsSync(path) ? readFileSync(path) : Buffer.alloc(0);
+        const startPath = `${path}.start`;
+        const start = existsSync(startPath) ? Number(readFileSync(startPath, 'utf8')) : 0;
+        const valid = log.load(data, start);
+        if (valid < data.length) truncateSync(path, valid); // drop a torn write from a crash
+        logs.push(log);
+      }
+      this.topics.set(name, { name, partitions: logs });
+    }
+  }
+
+  get(name: string): Topic | undefined {
+    return this.topics.get(name);
+  }
+
+  partition(topic: string, partition: number): PartitionLog | undefined {
+    return this.topics.get(topic)?.partitions[partition];
+  }
+
+  names(): string[] {
+    return [...this.topics.keys()];
+  }
+
+  create(name: string, partitions: number): Topic {
+    const problem = topicNameProblem(name);
+    if (problem) throw new TopicError(problem, ErrorCode.INVALID_TOPIC_EXCEPTION);
+    if (this.topics.has(name)) throw new TopicError(`topic "${name}" already exists`, ErrorCode.TOPIC_ALREADY_EXISTS);
+    if (!Number.isInteger(partitions) || partitions < 1 || partitions > 10_000) {
+      throw new TopicError(`topic "${name}": partition count ${partitions} must be between 1 and 10000`, ErrorCode.INVALID_PARTITIONS);
+    }
+    let dir: string | null = null;
+    if (this.root) {
+      dir = join(this.root, name);
+      mkdirSync(dir, { recursive: true });
+    }
+    const logs = Array.from({ length: partitions }, (_, p) => new PartitionLog(name, p, dir ? { path: join(dir, `${p}.log`) } : null));
+    // topic.json last: its presence marks the topic as complete.
+    if (dir) writeFileSync(join(dir, 'topic.json'), JSON.stringify({ partitions }));
+    const topic = { name, partitions: logs };
+    this.topics.set(name, topic);
+    return topic;
+  }
+
+  delete(name: string): void {
+    const topic = this.topics.get(name);
+    if (!topic) throw new TopicError(`topic "${name}" does not exist`, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+    this.topics.delete(name);
+    for (const log of topic.partitions) log.close();
+    if (this.root) rmSync(join(this.root, name), { recursive: true, force: true });
+  }
+
+  close(): void {
+    for (const topic of this.topics.values()) for (const log of topic.partitions) log.close();
+  }
+}
