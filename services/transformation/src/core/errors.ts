@@ -1,0 +1,87 @@
+/**
+ * Two kinds of failure leave the core:
+ * - SpecError: the mapping spec or schema cannot work at all (found once, when a plan is
+ *   compiled); the service answers INVALID_ARGUMENT with the message.
+ * - RecordError: one record cannot become a row. It is returned, never thrown out of the
+ *   core, and carries a short reason code (for counters) and a message naming the column
+ *   and the record's topic/partition/offset.
+ */
+
+export class SpecError extends Error {
+  constructor(
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = 'SpecError';
+  }
+}
+
+/** Stable, low-cardinality reason codes: the keys of the per-job error counters. */
+export type ErrorReason =
+  | 'invalid_utf8'
+  | 'too_large'
+  | 'empty'
+  | 'null_value'
+  | 'invalid_json'
+  | 'not_an_object'
+  | 'nesting_too_deep'
+  | 'invalid_csv'
+  | 'unknown_field'
+  | 'missing_field'
+  | 'type_mismatch'
+  | 'out_of_range'
+  | 'partition';
+
+export interface RecordLocation {
+  topic: string;
+  partition: number;
+  offset: number;
+}
+
+export class RecordError extends Error {
+  topic = '';
+  partition = -1;
+  offset = -1;
+
+  constructor(
+    readonly reason: ErrorReason,
+    /** What went wrong, without the record location (added by `at`). */
+    readonly detail: string,
+    readonly column?: string,
+  ) {
+    super(detail);
+    this.name = 'RecordError';
+  }
+
+  /** Pins the error to a record; the message then names topic, partition and offset. */
+  at(loc: RecordLocation): this {
+    this.topic = loc.topic;
+    this.partition = loc.partition;
+    this.offset = loc.offset;
+    this.message = `${this.detail} (topic ${loc.topic}, partition ${loc.partition}, offset ${loc.offset})`;
+    return this;
+  }
+}
+
+/** A value that could not be coerced into a column's type: `column "amount": "12x" is not a decimal(10,2)`. */
+export function notA(column: string, value: unknown, typeName: string, why?: string): RecordError {
+  const suffix = why ? ` (${why})` : '';
+  return new RecordError('type_mismatch', `column "${column}": ${show(value)} is not a ${typeName}${suffix}`, column);
+}
+
+export function outOfRange(column: string, value: unknown, typeName: string, why: string): RecordError {
+  return new RecordError('out_of_range', `column "${column}": ${show(value)} is out of range for ${typeName} (${why})`, column);
+}
+
+/** A short, safe rendering of an offending value for messages (never a whole 10 MB payload). */
+export function show(value: unknown): string {
+  let s: string;
+  if (typeof value === 'string') s = JSON.stringify(value.length > 64 ? value.slice(0, 64) + '…' : value);
+  else if (typeof value === 'bigint') s = value.toString();
+  else if (value instanceof Uint8Array) s = `${value.length} bytes`;
+  else if (Array.isArray(value)) s = 'an array';
+  else if (value !== null && typeof value === 'object') s = 'an object';
+  else s = String(value);
+  return s;
+}

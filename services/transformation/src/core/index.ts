@@ -1,0 +1,9 @@
+/** The transformation core: pure functions from Kafka records to rows of an Iceberg schema. */
+export { SpecError, RecordError, type ErrorReason } from './errors.js';
+export { compilePlan, transformRecord, partitionOf, headersJson, META_FIELDS, type Plan, type PlanInput, type RecordContext, type Row } from './plan.js';
+export type { RowValue } from './coerce.js';
+export type { PartitionTuple } from './partition.js';
+export { DirtyDataPolicy, validatePolicy, errorTableColumns, ERROR_HEADERS, type Decision, type ErrorTopicRecord, type ErrorTableRow } from './policy.js';
+export { inferSchema, previewRows, type InferResult, type InferredColumn, type PreviewRow } from './infer.js';
+export { compileExpression } from './schedule.js';
+export { zone } from './time.js';

@@ -1,0 +1,439 @@
+/**
+ * A mapping plan: everything about (schema, mapping spec, partition spec) decided once,
+ * so turning a record into a row is a loop over precompiled column sources.
+ *
+ * Formats (seed 002): TEXT and BINARY put the key and/or value (per mode) in `key` and
+ * `value` columns; JSON does the same with JSON-validated text; CSV splits one part into
+ * the custom columns by position; FLATTEN maps the JSON object's fields to columns by
+ * name at the flatten level (seed 000), nested objects kept as JSON text, and refuses a
+ * record with a field the table has no column for (seed 002's record 101).
+ * Explicit field mappings (seed 001) replace the implicit ones: each names a column and a
+ * path or meta field; unmapped columns are NULL.
+ * Fixed columns topic/partition/offset are filled when `include_fixed_columns` is set.
+ */
+import {
+  type KafkaRecord,
+  type MappingSpec,
+  MessageFormat,
+  MessageMode,
+  type PartitionSpec,
+  type Schema,
+} from '../../../../shared/src/gen/sluice/v1/types.js';
+import { coercer, type Coercer, type EpochUnit, type RowValue } from './coerce.js';
+import { parseCsvRecord, type CsvDialect } from './csv.js';
+import { decodeText, parseJson, stripBom } from './decode.js';
+import { RecordError, SpecError } from './errors.js';
+import { columnName, flattenInto, MAX_FLATTEN_LEVEL } from './flatten.js';
+import { compilePath, resolvePath, type PathStep } from './json-path.js';
+import { compilePartitionBy, compilePartitionSpec, type PartitionColumn, type PartitionTuple, type PartitionTupleBuilder } from './partition.js';
+import { type Column, columnsOf } from './schema.js';
+import { zone, type Zone } from './time.js';
+
+export type Row = RowValue[];
+
+export type Format = 'TEXT' | 'CSV' | 'JSON' | 'FLATTEN' | 'BINARY';
+export type Mode = 'KEY' | 'VALUE' | 'DEFAULT';
+
+export const META_FIELDS = ['__key__', '__value__', '__partition__', '__offset__', '__timestamp__', '__headers__', 'topic', 'partition', 'offset'] as const;
+export type MetaField = (typeof META_FIELDS)[number];
+const FIXED_COLUMNS: MetaField[] = ['topic', 'partition', 'offset'];
+
+type Source =
+  | { kind: 'meta'; meta: MetaField }
+  | { kind: 'path'; steps: PathStep[] }
+  | { kind: 'flat' }
+  | { kind: 'csv'; index: number }
+  | { kind: 'part'; part: 'key' | 'value' }
+  | { kind: 'partition' }
+  | { kind: 'none' };
+
+export interface ColumnPlan extends Column {
+  source: Source;
+  coerce: Coercer;
+}
+
+export interface PlanLimits {
+  /** Keys and values over this size are refused before parsing (default 8 MiB). */
+  maxRecordBytes: number;
+}
+
+export interface PlanInput {
+  schema: Schema;
+  mapping: MappingSpec;
+  partitionSpec?: PartitionSpec;
+  limits?: Partial<PlanLimits>;
+}
+
+/** What a record's transformation may depend on besides the record: the clock, passed in. */
+export interface RecordContext {
+  /** Processing time, for PROCESSING_TIME partitions. */
+  nowMs: number;
+  /** The job's scheduled time, for expressions without a time source (bounded runs). */
+  scheduledMs?: number;
+}
+
+export interface Plan {
+  readonly format: Format;
+  readonly mode: Mode;
+  readonly columns: readonly ColumnPlan[];
+  readonly flattenLevel: number;
+  readonly limits: PlanLimits;
+  readonly zone: Zone;
+  /** Which part JSON/FLATTEN/CSV parse; null for TEXT/BINARY. */
+  readonly parsedPart: 'key' | 'value' | null;
+  /** Implicit FLATTEN: column index by flattened name. */
+  readonly byName: ReadonlyMap<string, number> | null;
+  readonly csv: (CsvDialect & { width: number; names: string[] }) | null;
+  readonly partitionColumn: PartitionColumn | null;
+  readonly partitionTuple: PartitionTupleBuilder;
+  /** Whether the JSON paths need the parsed document (JSON format with explicit paths). */
+  readonly needsDocument: boolean;
+}
+
+const FORMATS: Record<MessageFormat, Format | undefined> = {
+  [MessageFormat.MESSAGE_FORMAT_UNSPECIFIED]: 'TEXT',
+  [MessageFormat.MESSAGE_FORMAT_TEXT]: 'TEXT',
+  [MessageFormat.MESSAGE_FORMAT_CSV]: 'CSV',
+  [MessageFormat.MESSAGE_FORMAT_JSON]: 'JSON',
+  [MessageFormat.MESSAGE_FORMAT_FLATTEN]: 'FLATTEN',
+  [MessageFormat.MESSAGE_FORMAT_BINARY]: 'BINARY',
+  [MessageFormat.UNRECOGNIZED]: undefined,
+};
+
+function formatOf(f: MessageFormat): Format {
+  const format = FORMATS[f];
+  if (!format) throw new SpecError(`message format "${f}" is not one of TEXT, CSV, JSON, FLATTEN, BINARY`, 'format');
+  return format;
+}
+
+/** UNSPECIFIED means the seed's defaults: DEFAULT (key and value) for TEXT/BINARY, VALUE otherwise. */
+function modeOf(m: MessageMode, format: Format): Mode {
+  const wholeParts = format === 'TEXT' || format === 'BINARY';
+  switch (m) {
+    case MessageMode.MESSAGE_MODE_UNSPECIFIED:
+      return wholeParts ? 'DEFAULT' : 'VALUE';
+    case MessageMode.MESSAGE_MODE_KEY:
+      return 'KEY';
+    case MessageMode.MESSAGE_MODE_VALUE:
+      return 'VALUE';
+    case MessageMode.MESSAGE_MODE_DEFAULT:
+      if (!wholeParts) throw new SpecError(`mode DEFAULT (key and value) applies to TEXT and BINARY only; use VALUE or KEY with ${format}`, 'mode');
+      return 'DEFAULT';
+    default:
+      throw new SpecError(`message mode "${m}" is not one of KEY, VALUE, DEFAULT`, 'mode');
+  }
+}
+
+const EPOCH_UNITS = new Set(['', 'epoch_s', 'epoch_ms', 'epoch_us']);
+
+export function compilePlan(input: PlanInput): Plan {
+  const { schema, mapping } = input;
+  const format = formatOf(mapping.format);
+  const mode = modeOf(mapping.mode, format);
+  const limits: PlanLimits = { maxRecordBytes: input.limits?.maxRecordBytes ?? 8 * 1024 * 1024 };
+  const tz = zone(mapping.timeZone ?? '');
+  const columns = columnsOf(schema);
+  const byColumn = new Map(columns.map((c) => [c.name, c]));
+  const sources = new Map<string, Source>();
+  const epochUnits = new Map<string, EpochUnit>();
+
+  const claim = (column: string, source: Source, why: string) => {
+    if (!byColumn.has(column)) throw new SpecError(`${why} names column "${column}", which the table does not have`, column);
+    if (sources.has(column)) throw new SpecError(`column "${column}" is mapped more than once (one destination column takes one source)`, column);
+    sources.set(column, source);
+  };
+
+  if (mapping.includeFixedColumns) {
+    for (const f of FIXED_COLUMNS) claim(f, { kind: 'meta', meta: f }, 'fixed column');
+  }
+
+  const partitionColumn = mapping.partitionBy ? compilePartitionBy(mapping.partitionBy, tz, columns) : null;
+  if (partitionColumn) claim(partitionColumn.column, { kind: 'partition' }, 'partition_by');
+
+  let flattenLevel = Math.trunc(mapping.flattenLevel ?? 0);
+  if (flattenLevel < 0 || flattenLevel > MAX_FLATTEN_LEVEL) throw new SpecError(`flatten_level ${mapping.flattenLevel} is outside 0..${MAX_FLATTEN_LEVEL}`, 'flatten_level');
+  // FLATTEN maps top-level keys at least; 0 (proto3's unset) reads as the seed's default 1.
+  if (format === 'FLATTEN' && flattenLevel === 0) flattenLevel = 1;
+
+  const csvNames = mapping.csv?.columns?.length ? [...mapping.csv.columns] : null;
+  const explicit = mapping.fields ?? [];
+  const usedPaths = new Set<string>();
+  for (const fm of explicit) {
+    const path = fm.path === '' ? fm.column : fm.path;
+    if (usedPaths.has(path)) throw new SpecError(`source field "${path}" is mapped to more than one column (one source field maps to one column)`, path);
+    usedPaths.add(path);
+    if (!EPOCH_UNITS.has(fm.format)) throw new SpecError(`column "${fm.column}": format "${fm.format}" is not one of epoch_s, epoch_ms, epoch_us`, fm.column);
+    if (fm.format) epochUnits.set(fm.column, fm.format as EpochUnit);
+    const col = byColumn.get(fm.column);
+    if (col && fm.type && fm.type.replace(/\s/g, '') !== formatType(col).replace(/\s/g, '')) {
+      throw new SpecError(`column "${fm.column}": the mapping says ${fm.type} but the table column is ${formatType(col)}`, fm.column);
+    }
+    claim(fm.column, sourceOfPath(path, format, csvNames, fm.column), `field mapping for "${path}"`);
+  }
+
+  let byName: Map<string, number> | null = null;
+  let csv: Plan['csv'] = null;
+  const free = columns.filter((c) => !sources.has(c.name));
+  if (explicit.length === 0) {
+    switch (format) {
+      case 'TEXT':
+      case 'BINARY':
+      case 'JSON':
+        for (const part of ['key', 'value'] as const) {
+          if (!byColumn.has(part) || sources.has(part)) continue;
+          const reads = mode === 'DEFAULT' || mode.toLowerCase() === part;
+          sources.set(part, reads ? { kind: 'part', part } : { kind: 'none' });
+        }
+        break;
+      case 'FLATTEN':
+        byName = new Map();
+        for (const c of free) {
+          sources.set(c.name, { kind: 'flat' });
+          byName.set(c.name, c.index);
+        }
+        break;
+      case 'CSV': {
+        const names = csvNames ?? free.map((c) => c.name);
+        names.forEach((n, i) => {
+          if (byColumn.has(n) && !sources.has(n)) sources.set(n, { kind: 'csv', index: i });
+        });
+        break;
+      }
+    }
+  }
+  if (format === 'CSV') {
+    const names = csvNames ?? free.map((c) => c.name);
+    const delimiter = mapping.csv?.delimiter || ',';
+    const quote = mapping.csv?.quote || '"';
+    if (quote.length !== 1) throw new SpecError(`csv quote must be one character, got "${quote}"`, 'csv.quote');
+    if (delimiter === quote || delimiter.includes('\n') || delimiter.includes('\r')) throw new SpecError(`csv delimiter "${delimiter}" cannot be the quote or a line break`, 'csv.delimiter');
+    csv = { delimiter, quote, width: names.length, names };
+  }
+
+  const plans: ColumnPlan[] = columns.map((c) => {
+    const source = sources.get(c.name) ?? { kind: 'none' };
+    if (source.kind === 'none' && c.required) {
+      throw new SpecError(`column "${c.name}" is required but nothing maps to it`, c.name);
+    }
+    return {
+      ...c,
+      source,
+      coerce: coercer({ column: c.name, type: c.type, required: c.required, zone: tz, epochUnit: epochUnits.get(c.name) ?? 'epoch_ms' }),
+    };
+  });
+
+  const parsesPart = format === 'JSON' || format === 'FLATTEN' || format === 'CSV';
+  const needsDocument = plans.some((p) => p.source.kind === 'path');
+  if (needsDocument && format !== 'JSON' && format !== 'FLATTEN') {
+    throw new SpecError(`JSON field paths need format JSON or FLATTEN, not ${format}`, 'format');
+  }
+  return {
+    format,
+    mode,
+    columns: plans,
+    flattenLevel,
+    limits,
+    zone: tz,
+    parsedPart: parsesPart ? (mode === 'KEY' ? 'key' : 'value') : null,
+    byName,
+    csv,
+    partitionColumn,
+    partitionTuple: compilePartitionSpec(input.partitionSpec, columns),
+    needsDocument,
+  };
+}
+
+function formatType(c: Column): string {
+  const t = c.type;
+  return t.kind === 'decimal' ? `decimal(${t.precision},${t.scale})` : t.kind === 'fixed' ? `fixed[${t.length}]` : t.kind;
+}
+
+function sourceOfPath(path: string, format: Format, csvNames: string[] | null, column: string): Source {
+  if ((META_FIELDS as readonly string[]).includes(path)) return { kind: 'meta', meta: path as MetaField };
+  if (format === 'CSV') {
+    const index = csvNames?.indexOf(path) ?? -1;
+    if (index < 0) throw new SpecError(`column "${column}": "${path}" is neither a meta field nor one of csv.columns`, column);
+    return { kind: 'csv', index };
+  }
+  if (format === 'TEXT' || format === 'BINARY') {
+    throw new SpecError(`column "${column}": format ${format} has no fields; map a meta field (${META_FIELDS.join(', ')})`, column);
+  }
+  return { kind: 'path', steps: compilePath(path) };
+}
+
+/** Mutable per-plan scratch, so the per-record path allocates only the row. */
+const csvScratch: (string | null)[] = [];
+
+/**
+ * Turns one record into a row, or returns the RecordError saying why not. Never throws
+ * for anything about the record; a throw here is a bug.
+ */
+export function transformRecord(plan: Plan, rec: KafkaRecord, ctx: RecordContext): Row | RecordError {
+  try {
+    return buildRow(plan, rec, ctx);
+  } catch (e) {
+    if (e instanceof RecordError) return e.at(rec);
+    // Defensive: a RangeError from pathological input (e.g. stack depth) stays a record error.
+    const why = e instanceof Error ? e.message : String(e);
+    return new RecordError('invalid_json', `record could not be read: ${why}`).at(rec);
+  }
+}
+
+function buildRow(plan: Plan, rec: KafkaRecord, ctx: RecordContext): Row {
+  const cols = plan.columns;
+  const row: Row = new Array(cols.length);
+  let doc: unknown;
+  let fields: (string | null)[] | undefined;
+  let keyText: string | null | undefined;
+  let valueText: string | null | undefined;
+
+  if (plan.parsedPart !== null) {
+    const bytes = plan.parsedPart === 'key' ? rec.key : rec.value;
+    const part = plan.parsedPart;
+    if (bytes === undefined || bytes === null) {
+      // JSON keeps a tombstone as a NULL value column; CSV and FLATTEN have nothing to split.
+      if (plan.format !== 'JSON' || plan.needsDocument) throw new RecordError('null_value', `${part} is null (a tombstone); ${plan.format} needs a ${plan.format === 'CSV' ? 'CSV line' : 'JSON object'}`);
+      if (part === 'key') keyText = null;
+      else valueText = null;
+    } else {
+      const text = decodeText(bytes, part, plan.limits.maxRecordBytes);
+      if (part === 'key') keyText = text;
+      else valueText = text;
+      if (plan.format === 'CSV') {
+        if (text.length === 0) throw new RecordError('empty', `${part} is empty, expected a CSV line`);
+        fields = parseCsvRecord(text, plan.csv!, csvScratch);
+        if (fields.length !== plan.csv!.width) {
+          throw new RecordError('invalid_csv', `${part} has ${fields.length} CSV fields, expected ${plan.csv!.width} (${plan.csv!.names.join(', ')})`);
+        }
+      } else {
+        doc = parseJson(text, part);
+        if (plan.byName !== null) spreadFlattened(plan, doc, row, part);
+      }
+    }
+  }
+
+  for (let i = 0; i < cols.length; i++) {
+    const c = cols[i];
+    const s = c.source;
+    switch (s.kind) {
+      case 'flat':
+        row[i] = c.coerce(row[i]);
+        break;
+      case 'path':
+        row[i] = c.coerce(resolvePath(doc, s.steps));
+        break;
+      case 'csv':
+        row[i] = c.coerce(fields![s.index]);
+        break;
+      case 'part': {
+        const known = s.part === 'key' ? keyText : valueText;
+        row[i] = c.coerce(known !== undefined ? known : partValue(plan, rec, s.part, c));
+        break;
+      }
+      case 'meta':
+        row[i] = c.coerce(metaValue(plan, rec, s.meta, c));
+        break;
+      case 'partition':
+        break; // after the other columns, which a field partition may read
+      case 'none':
+        row[i] = null;
+        break;
+    }
+  }
+  const pc = plan.partitionColumn;
+  if (pc !== null) {
+    row[pc.index] = cols[pc.index].coerce(pc.value(rec, row, ctx));
+  }
+  return row;
+}
+
+/** Implicit FLATTEN: place each flattened field in its column's slot; refuse unknown fields. */
+function spreadFlattened(plan: Plan, doc: unknown, row: Row, part: string): void {
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new RecordError('not_an_object', `${part} is ${doc === null ? 'null' : Array.isArray(doc) ? 'an array' : `a JSON ${typeof doc}`}, FLATTEN needs a JSON object`);
+  }
+  const byName = plan.byName!;
+  const obj = doc as Record<string, unknown>;
+  if (plan.flattenLevel === 1) {
+    for (const key in obj) {
+      let idx = byName.get(key);
+      if (idx === undefined && key.includes('.')) idx = byName.get(columnName('', key));
+      if (idx === undefined) throw unknownField(key, key);
+      row[idx] = obj[key] as RowValue; // raw until the column loop coerces it
+    }
+    return;
+  }
+  flattenInto(obj, plan.flattenLevel, (name, value, path) => {
+    const idx = byName.get(name);
+    if (idx === undefined) throw unknownField(path, name);
+    row[idx] = value as RowValue;
+  });
+}
+
+function unknownField(path: string, name: string): RecordError {
+  const as = path === name ? '' : ` (as "${name}")`;
+  return new RecordError('unknown_field', `field "${path}"${as} has no column in the table`, name);
+}
+
+/** A key or value read whole (TEXT, BINARY, and the part JSON did not parse). */
+function partValue(plan: Plan, rec: KafkaRecord, part: 'key' | 'value', c: ColumnPlan): unknown {
+  const bytes = part === 'key' ? rec.key : rec.value;
+  if (bytes === undefined || bytes === null) return null;
+  if (plan.format === 'BINARY' || c.type.kind === 'binary' || c.type.kind === 'fixed') return stripBinary(bytes, part, plan);
+  const text = decodeText(bytes, part, plan.limits.maxRecordBytes);
+  if (plan.format === 'JSON') parseJson(text, part);
+  return text;
+}
+
+function stripBinary(bytes: Buffer, part: string, plan: Plan): Buffer {
+  if (bytes.length > plan.limits.maxRecordBytes) {
+    throw new RecordError('too_large', `${part} is ${bytes.length} bytes, over the ${plan.limits.maxRecordBytes}-byte limit`);
+  }
+  return bytes;
+}
+
+function metaValue(plan: Plan, rec: KafkaRecord, meta: MetaField, c: ColumnPlan): unknown {
+  switch (meta) {
+    case 'topic':
+      return rec.topic;
+    case 'partition':
+    case '__partition__':
+      return rec.partition;
+    case 'offset':
+    case '__offset__':
+      return rec.offset;
+    case '__timestamp__':
+      return rec.timestampMs;
+    case '__key__':
+    case '__value__': {
+      const bytes = meta === '__key__' ? rec.key : rec.value;
+      if (bytes === undefined || bytes === null) return null;
+      const part = meta === '__key__' ? 'key' : 'value';
+      if (c.type.kind === 'binary' || c.type.kind === 'fixed') return stripBinary(bytes, part, plan);
+      return decodeText(bytes, part, plan.limits.maxRecordBytes);
+    }
+    case '__headers__':
+      return headersJson(rec);
+  }
+}
+
+/**
+ * Headers as a JSON object of UTF-8 strings (null for a null value). A key that repeats
+ * becomes an array of its values, so nothing is dropped.
+ */
+export function headersJson(rec: KafkaRecord): string {
+  const out: Record<string, string | null | (string | null)[]> = {};
+  for (const h of rec.headers) {
+    const v = h.value === undefined || h.value === null ? null : stripBom(h.value).toString('utf8');
+    const prev = out[h.key];
+    if (prev === undefined) out[h.key] = v;
+    else if (Array.isArray(prev)) prev.push(v);
+    else out[h.key] = [prev, v];
+  }
+  return JSON.stringify(out);
+}
+
+/** The Iceberg partition tuple of a row (cached: consecutive rows usually share it). */
+export function partitionOf(plan: Plan, row: Row): PartitionTuple {
+  return plan.partitionTuple(row);
+}
