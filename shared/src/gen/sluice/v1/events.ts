@@ -30,6 +30,34 @@ export interface CommittedEvent {
   flushId: string;
 }
 
+/**
+ * Sent every few seconds by each open Transform stream, so the coordinator knows which
+ * workers hold data for a table and can complete a flush round without waiting for its
+ * deadline. A worker that stops sending is forgotten after a few missed beats.
+ */
+export interface WorkerHeartbeat {
+  table?: TableRef | undefined;
+  job: string;
+  workerId: string;
+  sentAtMs: number;
+  /** Bytes held in the worker's open files for this table. */
+  bufferedBytes: number;
+  /** False on the last beat of a stream that is closing. */
+  alive: boolean;
+}
+
+/**
+ * The coordinator dropped a report of this worker because its offsets did not continue the
+ * committed ones (a stale or out-of-order report). The named worker must discard its
+ * uncommitted work and resume the job from the catalog's committed offsets.
+ */
+export interface RewindEvent {
+  job: string;
+  workerId: string;
+  table?: TableRef | undefined;
+  reason: string;
+}
+
 function createBaseFlushEvent(): FlushEvent {
   return { table: undefined, flushId: "", deadlineMs: 0, job: "" };
 }
@@ -367,6 +395,292 @@ export const CommittedEvent: MessageFns<CommittedEvent> = {
     message.offsets = object.offsets?.map((e) => OffsetRange.fromPartial(e)) || [];
     message.committedAtMs = object.committedAtMs ?? 0;
     message.flushId = object.flushId ?? "";
+    return message;
+  },
+};
+
+function createBaseWorkerHeartbeat(): WorkerHeartbeat {
+  return { table: undefined, job: "", workerId: "", sentAtMs: 0, bufferedBytes: 0, alive: false };
+}
+
+export const WorkerHeartbeat: MessageFns<WorkerHeartbeat> = {
+  encode(message: WorkerHeartbeat, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.table !== undefined) {
+      TableRef.encode(message.table, writer.uint32(10).fork()).join();
+    }
+    if (message.job !== "") {
+      writer.uint32(18).string(message.job);
+    }
+    if (message.workerId !== "") {
+      writer.uint32(26).string(message.workerId);
+    }
+    if (message.sentAtMs !== 0) {
+      writer.uint32(32).int64(message.sentAtMs);
+    }
+    if (message.bufferedBytes !== 0) {
+      writer.uint32(40).int64(message.bufferedBytes);
+    }
+    if (message.alive !== false) {
+      writer.uint32(48).bool(message.alive);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WorkerHeartbeat {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWorkerHeartbeat();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.table = TableRef.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.job = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.workerId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.sentAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.bufferedBytes = longToNumber(reader.int64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.alive = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WorkerHeartbeat {
+    return {
+      table: isSet(object.table) ? TableRef.fromJSON(object.table) : undefined,
+      job: isSet(object.job) ? globalThis.String(object.job) : "",
+      workerId: isSet(object.workerId)
+        ? globalThis.String(object.workerId)
+        : isSet(object.worker_id)
+        ? globalThis.String(object.worker_id)
+        : "",
+      sentAtMs: isSet(object.sentAtMs)
+        ? globalThis.Number(object.sentAtMs)
+        : isSet(object.sent_at_ms)
+        ? globalThis.Number(object.sent_at_ms)
+        : 0,
+      bufferedBytes: isSet(object.bufferedBytes)
+        ? globalThis.Number(object.bufferedBytes)
+        : isSet(object.buffered_bytes)
+        ? globalThis.Number(object.buffered_bytes)
+        : 0,
+      alive: isSet(object.alive) ? globalThis.Boolean(object.alive) : false,
+    };
+  },
+
+  toJSON(message: WorkerHeartbeat): unknown {
+    const obj: any = {};
+    if (message.table !== undefined) {
+      obj.table = TableRef.toJSON(message.table);
+    }
+    if (message.job !== "") {
+      obj.job = message.job;
+    }
+    if (message.workerId !== "") {
+      obj.workerId = message.workerId;
+    }
+    if (message.sentAtMs !== 0) {
+      obj.sentAtMs = Math.round(message.sentAtMs);
+    }
+    if (message.bufferedBytes !== 0) {
+      obj.bufferedBytes = Math.round(message.bufferedBytes);
+    }
+    if (message.alive !== false) {
+      obj.alive = message.alive;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WorkerHeartbeat>, I>>(base?: I): WorkerHeartbeat {
+    return WorkerHeartbeat.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WorkerHeartbeat>, I>>(object: I): WorkerHeartbeat {
+    const message = createBaseWorkerHeartbeat();
+    message.table = (object.table !== undefined && object.table !== null)
+      ? TableRef.fromPartial(object.table)
+      : undefined;
+    message.job = object.job ?? "";
+    message.workerId = object.workerId ?? "";
+    message.sentAtMs = object.sentAtMs ?? 0;
+    message.bufferedBytes = object.bufferedBytes ?? 0;
+    message.alive = object.alive ?? false;
+    return message;
+  },
+};
+
+function createBaseRewindEvent(): RewindEvent {
+  return { job: "", workerId: "", table: undefined, reason: "" };
+}
+
+export const RewindEvent: MessageFns<RewindEvent> = {
+  encode(message: RewindEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.job !== "") {
+      writer.uint32(10).string(message.job);
+    }
+    if (message.workerId !== "") {
+      writer.uint32(18).string(message.workerId);
+    }
+    if (message.table !== undefined) {
+      TableRef.encode(message.table, writer.uint32(26).fork()).join();
+    }
+    if (message.reason !== "") {
+      writer.uint32(34).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RewindEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRewindEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.job = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.workerId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.table = TableRef.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RewindEvent {
+    return {
+      job: isSet(object.job) ? globalThis.String(object.job) : "",
+      workerId: isSet(object.workerId)
+        ? globalThis.String(object.workerId)
+        : isSet(object.worker_id)
+        ? globalThis.String(object.worker_id)
+        : "",
+      table: isSet(object.table) ? TableRef.fromJSON(object.table) : undefined,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: RewindEvent): unknown {
+    const obj: any = {};
+    if (message.job !== "") {
+      obj.job = message.job;
+    }
+    if (message.workerId !== "") {
+      obj.workerId = message.workerId;
+    }
+    if (message.table !== undefined) {
+      obj.table = TableRef.toJSON(message.table);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RewindEvent>, I>>(base?: I): RewindEvent {
+    return RewindEvent.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RewindEvent>, I>>(object: I): RewindEvent {
+    const message = createBaseRewindEvent();
+    message.job = object.job ?? "";
+    message.workerId = object.workerId ?? "";
+    message.table = (object.table !== undefined && object.table !== null)
+      ? TableRef.fromPartial(object.table)
+      : undefined;
+    message.reason = object.reason ?? "";
     return message;
   },
 };

@@ -20,7 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { ErrorCount, IcebergType, KafkaRecord, MappingSpec, Schema, TableRef } from "./types.js";
+import { ErrorCount, IcebergType, KafkaRecord, MappingSpec, OffsetRange, Schema, TableRef } from "./types.js";
 
 export const protobufPackage = "sluice.v1";
 
@@ -32,13 +32,24 @@ export interface TransformOpen {
   mapping?:
     | MappingSpec
     | undefined;
-  /** Identifies the sending ingestion worker, for logs and file names. */
+  /**
+   * Identifies this stream (one per ingestion worker and job incarnation); reports and
+   * rewinds name it.
+   */
   workerId: string;
+  /** When the stream's open files hold more than this, it asks the coordinator to flush. */
+  flushBufferBytes: number;
 }
 
 export interface RecordBatch {
   sequence: number;
   records: KafkaRecord[];
+  /**
+   * Per Kafka partition, the offsets [start, end) this batch accounts for: every record sent
+   * plus those ingestion left out on purpose (outside the time window, transaction markers,
+   * compacted gaps). Consecutive batches of a partition continue exactly where the last ended.
+   */
+  covers: OffsetRange[];
 }
 
 export interface TransformRequest {
@@ -97,7 +108,7 @@ export interface PreviewMappingResponse {
 }
 
 function createBaseTransformOpen(): TransformOpen {
-  return { job: "", table: undefined, mapping: undefined, workerId: "" };
+  return { job: "", table: undefined, mapping: undefined, workerId: "", flushBufferBytes: 0 };
 }
 
 export const TransformOpen: MessageFns<TransformOpen> = {
@@ -113,6 +124,9 @@ export const TransformOpen: MessageFns<TransformOpen> = {
     }
     if (message.workerId !== "") {
       writer.uint32(34).string(message.workerId);
+    }
+    if (message.flushBufferBytes !== 0) {
+      writer.uint32(40).int64(message.flushBufferBytes);
     }
     return writer;
   },
@@ -162,6 +176,14 @@ export const TransformOpen: MessageFns<TransformOpen> = {
             message.workerId = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.flushBufferBytes = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -184,6 +206,11 @@ export const TransformOpen: MessageFns<TransformOpen> = {
         : isSet(object.worker_id)
         ? globalThis.String(object.worker_id)
         : "",
+      flushBufferBytes: isSet(object.flushBufferBytes)
+        ? globalThis.Number(object.flushBufferBytes)
+        : isSet(object.flush_buffer_bytes)
+        ? globalThis.Number(object.flush_buffer_bytes)
+        : 0,
     };
   },
 
@@ -201,6 +228,9 @@ export const TransformOpen: MessageFns<TransformOpen> = {
     if (message.workerId !== "") {
       obj.workerId = message.workerId;
     }
+    if (message.flushBufferBytes !== 0) {
+      obj.flushBufferBytes = Math.round(message.flushBufferBytes);
+    }
     return obj;
   },
 
@@ -217,12 +247,13 @@ export const TransformOpen: MessageFns<TransformOpen> = {
       ? MappingSpec.fromPartial(object.mapping)
       : undefined;
     message.workerId = object.workerId ?? "";
+    message.flushBufferBytes = object.flushBufferBytes ?? 0;
     return message;
   },
 };
 
 function createBaseRecordBatch(): RecordBatch {
-  return { sequence: 0, records: [] };
+  return { sequence: 0, records: [], covers: [] };
 }
 
 export const RecordBatch: MessageFns<RecordBatch> = {
@@ -232,6 +263,9 @@ export const RecordBatch: MessageFns<RecordBatch> = {
     }
     for (const v of message.records) {
       KafkaRecord.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.covers) {
+      OffsetRange.encode(v!, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -265,6 +299,14 @@ export const RecordBatch: MessageFns<RecordBatch> = {
             message.records.push(KafkaRecord.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.covers.push(OffsetRange.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -281,6 +323,7 @@ export const RecordBatch: MessageFns<RecordBatch> = {
     return {
       sequence: isSet(object.sequence) ? globalThis.Number(object.sequence) : 0,
       records: globalThis.Array.isArray(object?.records) ? object.records.map((e: any) => KafkaRecord.fromJSON(e)) : [],
+      covers: globalThis.Array.isArray(object?.covers) ? object.covers.map((e: any) => OffsetRange.fromJSON(e)) : [],
     };
   },
 
@@ -292,6 +335,9 @@ export const RecordBatch: MessageFns<RecordBatch> = {
     if (message.records?.length) {
       obj.records = message.records.map((e) => KafkaRecord.toJSON(e));
     }
+    if (message.covers?.length) {
+      obj.covers = message.covers.map((e) => OffsetRange.toJSON(e));
+    }
     return obj;
   },
 
@@ -302,6 +348,7 @@ export const RecordBatch: MessageFns<RecordBatch> = {
     const message = createBaseRecordBatch();
     message.sequence = object.sequence ?? 0;
     message.records = object.records?.map((e) => KafkaRecord.fromPartial(e)) || [];
+    message.covers = object.covers?.map((e) => OffsetRange.fromPartial(e)) || [];
     return message;
   },
 };
