@@ -1,0 +1,320 @@
+/**
+ * Parquet data files with Iceberg field ids, zstd-compressed, plus the DataFile
+ * description (record count, size, per-column stats, partition) a manifest needs. Used by
+ * the transformation service for new files and by the commit service's compaction.
+ *
+ * Writer chosen by measurement (200k rows of a 10-column schema: long, string, int,
+ * double, boolean, timestamp, date, decimal(10,2), string, long; Node 20, 2 cores):
+ *
+ *   candidate                                   rows/s    file bytes  zstd  field ids
+ *   DuckDB, data chunks + COPY ... FIELD_IDS    613,000    1,479,835   yes   yes
+ *   DuckDB, row appender + COPY                 150,000    1,479,835   yes   yes
+ *   parquet-wasm + apache-arrow (field meta)    112,000    3,434,390   yes   yes
+ *   hyparquet-writer                            156,000    5,246,280   no*   no
+ *   (* only SNAPPY/UNCOMPRESSED built in; no zstd compressor among the dependencies)
+ *
+ * So rows are buffered column-wise in JS, moved into an in-memory DuckDB table one
+ * 2048-row data chunk at a time, and written with
+ * `COPY ... (FORMAT parquet, COMPRESSION zstd, FIELD_IDS {...})` on close. Column sizes
+ * come back from `parquet_metadata()`.
+ *
+ * Types: boolean, int, long, float, double, decimal(P,S), date, time, timestamp,
+ * timestamptz, string, uuid, binary. fixed[L] is written as BINARY (DuckDB has no
+ * fixed-length blob), which Iceberg readers accept for reading but is noted here.
+ * Nested struct/list/map columns are not written: the core keeps nested JSON as string.
+ */
+import { stat } from 'node:fs/promises';
+import {
+  BIGINT,
+  BLOB,
+  BOOLEAN,
+  DATE,
+  DECIMAL,
+  DOUBLE,
+  DuckDBBlobValue,
+  DuckDBDataChunk,
+  DuckDBDateValue,
+  DuckDBDecimalValue,
+  DuckDBInstance,
+  DuckDBTimestampTZValue,
+  DuckDBTimestampValue,
+  DuckDBTimeValue,
+  DuckDBUUIDValue,
+  FLOAT,
+  INTEGER,
+  TIME,
+  TIMESTAMP,
+  TIMESTAMPTZ,
+  UUID,
+  VARCHAR,
+  type DuckDBAppender,
+  type DuckDBConnection,
+  type DuckDBType,
+  type DuckDBValue,
+} from '@duckdb/node-api';
+import type { DataFile, PartitionValue, Schema } from '../gen/sluice/v1/types.js';
+import { parsePrimitive, type PrimitiveType } from '../iceberg/single-value.js';
+import { ColumnStatsCollector } from './stats.js';
+
+export type CellValue = null | boolean | number | bigint | string | Uint8Array;
+
+export interface WriterColumn {
+  fieldId: number;
+  name: string;
+  type: PrimitiveType;
+  required: boolean;
+}
+
+export interface OpenOptions {
+  /** Absolute path of the file to create (its directory must exist). */
+  path: string;
+  columns: readonly WriterColumn[];
+  partition?: PartitionValue[];
+  specId?: number;
+}
+
+const CHUNK_ROWS = 2048;
+
+/** Top-level primitive columns of an Iceberg schema, for the writer. */
+export function writerColumns(schema: Schema): WriterColumn[] {
+  return schema.fields.map((f) => {
+    const kind = f.type?.kind;
+    if (kind?.$case !== 'primitive') throw new Error(`column "${f.name}": only primitive columns can be written to Parquet here`);
+    if (!(f.id > 0)) throw new Error(`column "${f.name}" has no field id; the catalog assigns ids before files are written`);
+    return { fieldId: f.id, name: f.name, type: parsePrimitive(kind.value), required: f.required };
+  });
+}
+
+let shared: Promise<DuckDBInstance> | null = null;
+/** One in-memory DuckDB per process; each writer has its own connection and table. */
+function duck(): Promise<DuckDBInstance> {
+  shared ??= DuckDBInstance.create(':memory:', { threads: '2' });
+  return shared;
+}
+
+let tableSeq = 0;
+const quoteIdent = (s: string) => '"' + s.replaceAll('"', '""') + '"';
+const quoteString = (s: string) => "'" + s.replaceAll("'", "''") + "'";
+
+function duckType(t: PrimitiveType): DuckDBType {
+  switch (t.kind) {
+    case 'boolean': return BOOLEAN;
+    case 'int': return INTEGER;
+    case 'long': return BIGINT;
+    case 'float': return FLOAT;
+    case 'double': return DOUBLE;
+    case 'decimal': return DECIMAL(t.precision, t.scale);
+    case 'date': return DATE;
+    case 'time': return TIME;
+    case 'timestamp': return TIMESTAMP;
+    case 'timestamptz': return TIMESTAMPTZ;
+    case 'string': return VARCHAR;
+    case 'uuid': return UUID;
+    case 'binary':
+    case 'fixed': return BLOB;
+  }
+}
+
+/** Row value → DuckDB value for one column type (precomputed per column). */
+function toDuck(t: PrimitiveType): (v: CellValue) => DuckDBValue {
+  switch (t.kind) {
+    case 'long': return (v) => (typeof v === 'bigint' ? v : BigInt(v as number));
+    case 'decimal': {
+      const { precision, scale } = t;
+      return (v) => new DuckDBDecimalValue(v as bigint, precision, scale);
+    }
+    case 'date': return (v) => new DuckDBDateValue(v as number);
+    case 'time': return (v) => new DuckDBTimeValue(BigInt(v as number));
+    case 'timestamp': return (v) => new DuckDBTimestampValue(BigInt(v as number));
+    case 'timestamptz': return (v) => new DuckDBTimestampTZValue(BigInt(v as number));
+    case 'uuid': return (v) => DuckDBUUIDValue.fromUint128(BigInt('0x' + (v as string).replaceAll('-', '')));
+    case 'binary':
+    case 'fixed': return (v) => new DuckDBBlobValue(v as Uint8Array);
+    default: return (v) => v as DuckDBValue;
+  }
+}
+
+/** Rough uncompressed size of a value, for rolling files at a target size. */
+function sizeOf(v: CellValue): number {
+  if (v === null) return 0;
+  if (typeof v === 'string') return v.length;
+  if (v instanceof Uint8Array) return v.length;
+  return 8;
+}
+
+export class ParquetFileWriter {
+  private readonly stats: ColumnStatsCollector[];
+  private readonly convert: ((v: CellValue) => DuckDBValue)[];
+  private readonly types: DuckDBType[];
+  private readonly required: number[];
+  private buffer: DuckDBValue[][];
+  private buffered = 0;
+  private rows = 0;
+  private bytes = 0;
+  private closed = false;
+
+  private constructor(
+    private readonly opts: OpenOptions,
+    private readonly conn: DuckDBConnection,
+    private readonly table: string,
+    private readonly appender: DuckDBAppender,
+  ) {
+    this.stats = opts.columns.map((c) => new ColumnStatsCollector(c.fieldId, c.type));
+    this.convert = opts.columns.map((c) => toDuck(c.type));
+    this.types = opts.columns.map((c) => duckType(c.type));
+    this.required = opts.columns.flatMap((c, i) => (c.required ? [i] : []));
+    this.buffer = opts.columns.map(() => new Array(CHUNK_ROWS));
+  }
+
+  static async open(opts: OpenOptions): Promise<ParquetFileWriter> {
+    if (opts.columns.length === 0) throw new Error('a Parquet file needs at least one column');
+    const conn = await (await duck()).connect();
+    const table = `sluice_w${++tableSeq}`;
+    const cols = opts.columns.map((c) => `${quoteIdent(c.name)} ${duckType(c.type).toString()}`).join(', ');
+    await conn.run(`CREATE TABLE ${table} (${cols})`);
+    const appender = await conn.createAppender(table);
+    return new ParquetFileWriter(opts, conn, table, appender);
+  }
+
+  get path(): string {
+    return this.opts.path;
+  }
+  get recordCount(): number {
+    return this.rows;
+  }
+  /** Uncompressed bytes appended so far (an estimate; the file is smaller). */
+  get estimatedBytes(): number {
+    return this.bytes;
+  }
+
+  /** Appends one row (values in column order, in the core's row shapes). */
+  append(row: readonly CellValue[]): void {
+    if (this.closed) throw new Error(`writer for ${this.opts.path} is closed`);
+    // Checked before anything is counted, so a refused row leaves no trace in the stats.
+    for (const i of this.required) {
+      if (row[i] === null || row[i] === undefined) throw new Error(`column "${this.opts.columns[i].name}" is required but row ${this.rows} has null`);
+    }
+    const n = this.stats.length;
+    const at = this.buffered;
+    for (let i = 0; i < n; i++) {
+      const v = row[i] ?? null;
+      this.stats[i].add(v);
+      this.bytes += sizeOf(v);
+      this.buffer[i][at] = v === null ? null : this.convert[i](v);
+    }
+    this.rows++;
+    if (++this.buffered === CHUNK_ROWS) this.flushChunk();
+  }
+
+  private flushChunk(): void {
+    if (this.buffered === 0) return;
+    const n = this.buffered;
+    const cols = n === CHUNK_ROWS ? this.buffer : this.buffer.map((c) => c.slice(0, n));
+    const chunk = DuckDBDataChunk.create(this.types, n);
+    chunk.setColumns(cols);
+    this.appender.appendDataChunk(chunk);
+    this.buffer = this.opts.columns.map(() => new Array(CHUNK_ROWS));
+    this.buffered = 0;
+  }
+
+  /** Writes the file and describes it. The writer cannot be used afterwards. */
+  async close(): Promise<DataFile> {
+    if (this.closed) throw new Error(`writer for ${this.opts.path} is already closed`);
+    this.closed = true;
+    try {
+      this.flushChunk();
+      this.appender.flushSync();
+      this.appender.closeSync();
+      const ids = this.opts.columns.map((c) => `${quoteIdent(c.name)}: ${c.fieldId}`).join(', ');
+      await this.conn.run(`COPY ${this.table} TO ${quoteString(this.opts.path)} (FORMAT parquet, COMPRESSION zstd, FIELD_IDS {${ids}})`);
+      const sizes = await this.columnSizes();
+      const { size } = await stat(this.opts.path);
+      return {
+        filePath: this.opts.path,
+        fileFormat: 'PARQUET',
+        specId: this.opts.specId ?? 0,
+        partition: this.opts.partition ?? [],
+        recordCount: this.rows,
+        fileSizeInBytes: size,
+        columnStats: this.stats.map((s, i) => s.result(sizes.get(this.opts.columns[i].name) ?? 0)),
+        splitOffsets: [],
+      };
+    } finally {
+      await this.release();
+    }
+  }
+
+  /** Drops buffered rows without writing a file (e.g. the job failed). */
+  async abort(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.appender.closeSync();
+    } catch {
+      // The appender may hold rows that violate nothing; closing it is best effort.
+    }
+    await this.release();
+  }
+
+  private async release(): Promise<void> {
+    try {
+      await this.conn.run(`DROP TABLE IF EXISTS ${this.table}`);
+    } finally {
+      this.conn.closeSync();
+    }
+  }
+
+  private async columnSizes(): Promise<Map<string, number>> {
+    const r = await this.conn.runAndReadAll(
+      `SELECT path_in_schema, SUM(total_compressed_size)::BIGINT FROM parquet_metadata(${quoteString(this.opts.path)}) GROUP BY path_in_schema`,
+    );
+    return new Map(r.getRows().map(([name, size]) => [String(name), Number(size)]));
+  }
+}
+
+/**
+ * Opens a new file whenever the current one reaches the target size (by estimated
+ * uncompressed bytes scaled by the compression ratio seen so far), so files land near the
+ * target. Closed files accumulate in `finished` until collected.
+ */
+export class RollingParquetWriter {
+  private current: ParquetFileWriter | null = null;
+  private seq = 0;
+  private ratio = 0.35; // compressed/uncompressed guess until a file has been written
+  readonly finished: DataFile[] = [];
+
+  constructor(
+    private readonly base: Omit<OpenOptions, 'path'>,
+    private readonly pathFor: (seq: number) => string,
+    private readonly targetBytes: number,
+  ) {}
+
+  /** Appends rows, rolling to a new file whenever the current one is full. */
+  async appendAll(rows: readonly (readonly CellValue[])[]): Promise<void> {
+    for (const row of rows) {
+      if (this.current === null) this.current = await ParquetFileWriter.open({ ...this.base, path: this.pathFor(this.seq++) });
+      this.current.append(row);
+      if (this.current.estimatedBytes * this.ratio >= this.targetBytes) await this.roll();
+    }
+  }
+
+  private async roll(): Promise<void> {
+    const w = this.current!;
+    this.current = null;
+    const estimated = w.estimatedBytes;
+    const file = await w.close();
+    if (estimated > 0) this.ratio = file.fileSizeInBytes / estimated;
+    this.finished.push(file);
+  }
+
+  /** Closes the open file, if any, and returns every file written since the last call. */
+  async close(): Promise<DataFile[]> {
+    if (this.current !== null) await this.roll();
+    return this.finished.splice(0);
+  }
+
+  async abort(): Promise<void> {
+    await this.current?.abort();
+    this.current = null;
+  }
+}
