@@ -176,8 +176,8 @@ export function readManifestList(bytes: Uint8Array): ManifestFile[] {
       out.partitions = partitions.map((p) => {
         const s: FieldSummary = { containsNull: p.contains_null as boolean };
         if (p.contains_nan !== null && p.contains_nan !== undefined) s.containsNan = p.contains_nan as boolean;
-        if (p.lower_bound) s.lowerBound = p.lower_bound as Uint8Array;
-        if (p.upper_bound) s.upperBound = p.upper_bound as Uint8Array;
+        if (p.lower_bound) s.lowerBound = Buffer.from(p.lower_bound as Uint8Array);
+        if (p.upper_bound) s.upperBound = Buffer.from(p.upper_bound as Uint8Array);
         return s;
       });
     }

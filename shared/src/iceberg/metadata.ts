@@ -136,12 +136,16 @@ export function addSnapshot(meta: TableMetadata, snapshot: SnapshotJson, nowMs =
   if (!snapshot['manifest-list']) throw invalid(`snapshot ${id} has no manifest list`, 'manifest_list');
   if (!snapshot.summary?.operation) throw invalid(`snapshot ${id} summary has no operation`, 'operation');
   const ts = snapshot['timestamp-ms'];
+  // Absent rather than undefined, so the value equals what parseMetadata gives back.
+  const stored: SnapshotJson = { ...snapshot };
+  if (stored['parent-snapshot-id'] === undefined) delete stored['parent-snapshot-id'];
+  if (stored['schema-id'] === undefined) delete stored['schema-id'];
   return {
     ...meta,
     'last-sequence-number': expectedSeq,
     'last-updated-ms': Math.max(nowMs, ts, meta['last-updated-ms']),
     'current-snapshot-id': id,
-    snapshots: [...meta.snapshots, snapshot],
+    snapshots: [...meta.snapshots, stored],
     'snapshot-log': [...meta['snapshot-log'], { 'snapshot-id': id, 'timestamp-ms': ts }],
     refs: { ...meta.refs, [MAIN_BRANCH]: { 'snapshot-id': id, type: 'branch' } },
   };

@@ -6,7 +6,7 @@
 import { StorageError } from './errors.js';
 import { LocalFileStorage, type LocalStorageOptions } from './local.js';
 import { schemeOf } from './paths.js';
-import type { Storage } from './storage.js';
+import type { FileInfo, Storage, WriteOptions } from './storage.js';
 
 export class StorageRegistry {
   private readonly byScheme = new Map<string, Storage>();
@@ -46,22 +46,23 @@ export class StorageRegistry {
  */
 export class RoutingStorage implements Storage {
   constructor(private readonly registry: StorageRegistry) {}
-  write(location: string, data: Uint8Array, options?: { overwrite?: boolean }): Promise<void> {
+  // async so a bad location surfaces as a rejected promise, like every other failure.
+  async write(location: string, data: Uint8Array, options?: WriteOptions): Promise<void> {
     return this.registry.forLocation(location).write(location, data, options);
   }
-  read(location: string): Promise<Uint8Array> {
+  async read(location: string): Promise<Uint8Array> {
     return this.registry.forLocation(location).read(location);
   }
-  exists(location: string): Promise<boolean> {
+  async exists(location: string): Promise<boolean> {
     return this.registry.forLocation(location).exists(location);
   }
-  stat(location: string) {
+  async stat(location: string): Promise<FileInfo | undefined> {
     return this.registry.forLocation(location).stat(location);
   }
-  list(prefix: string) {
+  async list(prefix: string): Promise<FileInfo[]> {
     return this.registry.forLocation(prefix).list(prefix);
   }
-  delete(location: string): Promise<boolean> {
+  async delete(location: string): Promise<boolean> {
     return this.registry.forLocation(location).delete(location);
   }
 }

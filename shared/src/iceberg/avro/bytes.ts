@@ -42,6 +42,8 @@ export class ByteSink {
 
   /** Zig-zag varint of a 32- or 53-bit integer (Avro int and long share the encoding). */
   long(value: number): void {
+    // Past 2^52 the doubled zig-zag form would not be exact in a double.
+    if (value > 0x10000000000000 || value < -0x10000000000000) return this.bigLong(BigInt(value));
     this.ensure(10);
     // zig-zag without 32-bit bitwise ops, which would truncate longs.
     let n = value >= 0 ? value * 2 : -value * 2 - 1;
@@ -120,23 +122,39 @@ export class ByteSource {
   }
 
   long(): number {
-    // Fast path: up to 4 bytes (28 bits) fit a 32-bit int.
+    const start = this.pos;
     let b = this.byte();
-    let n = b & 0x7f;
-    if (b < 0x80) return (n >>> 1) ^ -(n & 1);
-    let shift = 7;
-    let value = n;
+    if (b < 0x80) return (b >>> 1) ^ -(b & 1);
+    // Up to 7 bytes (49 bits) the zig-zag form is exact in a double; beyond, use bigint.
+    let value = b & 0x7f;
+    let scale = 0x80;
+    let count = 1;
     while (b >= 0x80) {
-      if (shift > 63) throw new AvroError(`varint longer than 10 bytes at byte ${this.pos}`);
+      if (count === 7) return this.bigLongFrom(start);
       b = this.byte();
-      value += (b & 0x7f) * 2 ** shift;
-      shift += 7;
-    }
-    // value is the zig-zag form; above 2^54 doubles can no longer represent it exactly.
-    if (value > Number.MAX_SAFE_INTEGER * 2 + 1) {
-      throw new AvroError(`long at byte ${this.pos} is outside the supported range ±2^53`);
+      value += (b & 0x7f) * scale;
+      scale *= 0x80;
+      count++;
     }
     return value % 2 === 0 ? value / 2 : -(value + 1) / 2;
+  }
+
+  private bigLongFrom(start: number): number {
+    this.pos = start;
+    let raw = 0n;
+    let shift = 0n;
+    for (;;) {
+      if (shift > 63n) throw new AvroError(`varint longer than 10 bytes at byte ${start}`);
+      const b = this.byte();
+      raw |= BigInt(b & 0x7f) << shift;
+      shift += 7n;
+      if (b < 0x80) break;
+    }
+    const v = raw & 1n ? -((raw + 1n) >> 1n) : raw >> 1n;
+    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < -BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new AvroError(`long at byte ${start} is outside the supported range ±(2^53-1)`);
+    }
+    return Number(v);
   }
 
   float(): number {
