@@ -4,7 +4,7 @@
  * (FAILED_PRECONDITION), `corrupt` a file that does not follow the spec. `field` names the
  * offending input (a schema path, a metadata key, an Avro field path) when there is one.
  */
-export type IcebergErrorKind = 'invalid' | 'conflict' | 'corrupt';
+export type IcebergErrorKind = 'invalid' | 'conflict' | 'corrupt' | 'not-found';
 
 export class IcebergError extends Error {
   override readonly name: string = 'IcebergError';
