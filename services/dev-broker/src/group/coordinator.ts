@@ -215,7 +215,6 @@ export class GroupCoordinator {
   private touch(group: Group, member: Member): void {
     clearTimeout(member.sessionTimer);
     member.sessionTimer = setTimeout(() => this.expire(group, member), member.sessionTimeoutMs);
-    member.sessionTimer.unref();
   }
 
   private expire(group: Group, member: Member): void {
@@ -260,13 +259,11 @@ export class GroupCoordinator {
     const timeout = Math.max(...[...group.members.values()].map((m) => m.rebalanceTimeoutMs));
     clearTimeout(group.rebalanceTimer);
     group.rebalanceTimer = setTimeout(() => this.completeJoin(group), timeout);
-    group.rebalanceTimer.unref();
     if (wasEmpty && this.options.initialRebalanceDelayMs > 0) {
       group.initialDelayTimer = setTimeout(() => {
         group.initialDelayTimer = undefined;
         this.maybeCompleteJoin(group);
       }, this.options.initialRebalanceDelayMs);
-      group.initialDelayTimer.unref();
     }
   }
 
