@@ -1,0 +1,392 @@
+/**
+ * Job spec files (YAML or JSON): one file describing a source, a table and a job, validated
+ * with errors that name the path of the bad key, and turned into the catalog's requests.
+ *
+ *   name: orders-to-lake
+ *   source: { brokers: [localhost:9092], topic: orders, format: JSON, mode: VALUE, startFrom: earliest }
+ *   table: { database: shop, name: orders, partitionBy: { field: __timestamp__, granularity: HOUR, timeZone: Asia/Shanghai } }
+ *   mapping: { flattenLevel: 1 }
+ *   commit: { intervalMs: 5000 }
+ *   errors: { policy: errorTopic, topic: orders-errors }
+ *
+ * Every key is documented in README.md ("Job spec reference").
+ */
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import {
+  CompletionPolicy,
+  OffsetResetPolicy,
+  StartFrom,
+  type Job,
+  type Source,
+  type StartPosition,
+  type TimeWindow,
+} from '../../shared/src/gen/sluice/v1/catalog.js';
+import {
+  ErrorPolicyKind,
+  Granularity,
+  MessageFormat,
+  MessageMode,
+  TimeSource,
+  type ErrorPolicy,
+  type Field,
+  type FieldMapping,
+  type MappingSpec,
+  type PartitionBy,
+  type PartitionSpec,
+  type TableRef,
+} from '../../shared/src/gen/sluice/v1/types.js';
+import { zone } from '../../services/transformation/src/core/time.js';
+import { JobSpecError, SpecReader } from './spec-reader.js';
+
+export { JobSpecError };
+
+export interface TableSpec {
+  ref: TableRef;
+  location: string;
+  /** Explicit columns; undefined means "infer from sampled messages". */
+  columns?: Field[];
+  partitionSpec: PartitionSpec;
+  /** The partition column the job fills (e.g. `pt`), added to the table when missing. */
+  partitionColumn?: string;
+  properties: Record<string, string>;
+}
+
+export interface JobPlan {
+  source: Source;
+  table: TableSpec;
+  job: Job;
+}
+
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,127}$/;
+const IDENTIFIER_HINT = 'must be lower-case letters, digits and _, starting with a letter or _ (at most 128)';
+const JOB_NAME = /^[a-z0-9][a-z0-9_-]{0,127}$/;
+const TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
+const BROKER = /^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/;
+
+const FORMATS = {
+  JSON: MessageFormat.MESSAGE_FORMAT_JSON,
+  TEXT: MessageFormat.MESSAGE_FORMAT_TEXT,
+  CSV: MessageFormat.MESSAGE_FORMAT_CSV,
+  FLATTEN: MessageFormat.MESSAGE_FORMAT_FLATTEN,
+  BINARY: MessageFormat.MESSAGE_FORMAT_BINARY,
+};
+const MODES = { VALUE: MessageMode.MESSAGE_MODE_VALUE, KEY: MessageMode.MESSAGE_MODE_KEY, DEFAULT: MessageMode.MESSAGE_MODE_DEFAULT };
+const GRANULARITIES = { DAY: Granularity.GRANULARITY_DAY, HOUR: Granularity.GRANULARITY_HOUR, MINUTE: Granularity.GRANULARITY_MINUTE };
+const POLICIES = {
+  fail: ErrorPolicyKind.ERROR_POLICY_KIND_FAIL,
+  skip: ErrorPolicyKind.ERROR_POLICY_KIND_SKIP,
+  skipUpTo: ErrorPolicyKind.ERROR_POLICY_KIND_SKIP_UP_TO,
+  errorTopic: ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TOPIC,
+  errorTable: ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TABLE,
+};
+const COMPLETIONS = { endPosition: CompletionPolicy.COMPLETION_POLICY_END_POSITION, idle: CompletionPolicy.COMPLETION_POLICY_IDLE };
+const OFFSET_RESETS = { fail: OffsetResetPolicy.OFFSET_RESET_POLICY_FAIL, earliest: OffsetResetPolicy.OFFSET_RESET_POLICY_EARLIEST };
+const TRANSFORM = /^(identity|year|month|day|hour|void|bucket\[\d+\]|truncate\[\d+\])$/;
+const PRIMITIVE = /^(boolean|int|long|float|double|date|time|timestamp|timestamptz|string|uuid|binary|decimal\(\d+,\s*\d+\)|fixed\[\d+\])$/;
+
+export const DEFAULT_COMMIT_INTERVAL_MS = 300_000;
+export const DEFAULT_BUFFER_BYTES = 64 * 1024 * 1024;
+
+/** Parses YAML or JSON text; syntax errors carry the line and column. */
+export function parseJobSpecText(text: string, fileName = 'spec'): JobPlan {
+  let document: unknown;
+  try {
+    document = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
+  } catch (err) {
+    if (err instanceof YAMLParseError) {
+      const where = err.linePos?.[0] ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : '';
+      const reason = err.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+      throw new JobSpecError('', `${fileName} is not valid YAML or JSON${where}: ${reason}`);
+    }
+    throw err;
+  }
+  return planJob(document, { warehouse: '' });
+}
+
+export interface PlanDefaults {
+  /** Root of new table locations when the spec gives none: `<warehouse>/<database>/<table>`. */
+  warehouse: string;
+  /** Bootstrap brokers when the spec gives none. */
+  brokers?: string[];
+}
+
+/** Validates a parsed spec document and builds the source, table and job it describes. */
+export function planJob(document: unknown, defaults: PlanDefaults): JobPlan {
+  const root = SpecReader.root(document);
+  const name = root.string('name', { required: true, pattern: JOB_NAME, hint: 'must be lower-case letters, digits, - and _ (at most 128)' });
+  const sourceReader = root.object('source', { required: true });
+  const tableReader = root.object('table', { required: true });
+  const source = readSource(sourceReader, name, defaults);
+  const start = readStart(sourceReader);
+  const offsetReset = sourceReader.choice('offsetReset', OFFSET_RESETS, OffsetResetPolicy.OFFSET_RESET_POLICY_FAIL);
+  sourceReader.finish();
+
+  const mappingReader = root.object('mapping');
+  const mapping = readMapping(mappingReader, source);
+  const { table, partitionBy } = readTable(tableReader, defaults);
+  mapping.partitionBy = partitionBy;
+  mappingReader?.finish();
+
+  const window = readWindow(root.object('window'));
+  const commit = root.object('commit');
+  const commitIntervalMs = commit?.integer('intervalMs', { min: 1000, max: 24 * 3_600_000 }) ?? DEFAULT_COMMIT_INTERVAL_MS;
+  const bufferBytes = commit?.integer('bufferBytes', { min: 1024 * 1024 }) ?? DEFAULT_BUFFER_BYTES;
+  commit?.finish();
+  const parallelism = root.integer('parallelism', { min: 1, max: 1024 }) ?? 1;
+  mapping.errorPolicy = readErrors(root.object('errors'));
+  root.finish();
+
+  if (window && start.from !== StartFrom.START_FROM_UNSPECIFIED && start.from !== StartFrom.START_FROM_EARLIEST) {
+    throw new JobSpecError('source.startFrom', 'a bounded job (with a window) starts at its window start; leave startFrom out');
+  }
+
+  const job: Job = {
+    name,
+    source: source.name,
+    table: table.ref,
+    mapping,
+    start: window ? { from: StartFrom.START_FROM_TIMESTAMP, timestampMs: window.startTimeMs, offsets: [] } : start,
+    window,
+    commitIntervalMs,
+    bufferBytes,
+    parallelism,
+    offsetReset,
+    state: 'JOB_STATE_UNSPECIFIED' as Job['state'],
+    stateReason: '',
+    createdAtMs: 0,
+    updatedAtMs: 0,
+  };
+  return { source, table, job };
+}
+
+function readSource(r: SpecReader, jobName: string, defaults: PlanDefaults): Source {
+  const topic = r.string('topic', { required: true, pattern: TOPIC, hint: 'is not a valid Kafka topic name' });
+  const brokers = r.list('brokers').map(({ value, path }) => {
+    if (typeof value !== 'string' || !BROKER.test(value)) throw new JobSpecError(path, `${JSON.stringify(value)} is not host:port`);
+    return value;
+  });
+  const csvReader = r.object('csv');
+  const csv = csvReader
+    ? {
+        delimiter: csvReader.string('delimiter') ?? ',',
+        quote: csvReader.string('quote') ?? '"',
+        columns: csvReader.list('columns').map(({ value, path }) => {
+          if (typeof value !== 'string' || value === '') throw new JobSpecError(path, 'must be a column name');
+          return value;
+        }),
+      }
+    : undefined;
+  if (csv && csv.delimiter.length !== 1) throw new JobSpecError('source.csv.delimiter', 'must be exactly one character');
+  csvReader?.finish();
+  return {
+    name: r.string('name', { pattern: JOB_NAME, hint: 'must be lower-case letters, digits, - and _' }) ?? jobName,
+    brokers: brokers.length > 0 ? brokers : defaults.brokers ?? [],
+    topic,
+    format: r.choice('format', FORMATS, MessageFormat.MESSAGE_FORMAT_JSON),
+    mode: r.choice('mode', MODES, MessageMode.MESSAGE_MODE_VALUE),
+    csv,
+    properties: {},
+    createdAtMs: 0,
+  };
+}
+
+function readStart(r: SpecReader): StartPosition {
+  const value = r.raw('startFrom');
+  const path = r.at('startFrom');
+  if (value === undefined || value === null) return { from: StartFrom.START_FROM_UNSPECIFIED, timestampMs: 0, offsets: [] };
+  if (typeof value === 'string') {
+    if (value.toLowerCase() === 'earliest') return { from: StartFrom.START_FROM_EARLIEST, timestampMs: 0, offsets: [] };
+    if (value.toLowerCase() === 'latest') return { from: StartFrom.START_FROM_LATEST, timestampMs: 0, offsets: [] };
+  }
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    const start = new SpecReader(value as Record<string, unknown>, path);
+    if (start.has('timestamp')) {
+      const timestampMs = instant(start, 'timestamp', start.string('timeZone') ?? 'UTC');
+      start.finish();
+      return { from: StartFrom.START_FROM_TIMESTAMP, timestampMs, offsets: [] };
+    }
+    if (start.has('offsets')) {
+      const offsets = start.entries('offsets').map(([partition, offset, at]) => {
+        if (!/^\d+$/.test(partition)) throw new JobSpecError(at, 'partition numbers must be whole numbers');
+        if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) throw new JobSpecError(at, `offset must be a whole number ≥ 0, not ${JSON.stringify(offset)}`);
+        return { partition: Number(partition), offset };
+      });
+      if (offsets.length === 0) throw new JobSpecError(`${path}.offsets`, 'names no partition');
+      start.finish();
+      return { from: StartFrom.START_FROM_OFFSETS, timestampMs: 0, offsets };
+    }
+  }
+  throw new JobSpecError(path, `must be earliest, latest, { timestamp: <time> } or { offsets: { <partition>: <offset> } }, not ${JSON.stringify(value)}`);
+}
+
+const LOCAL_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?)?$/;
+
+/**
+ * An instant from a spec value: epoch milliseconds, an ISO-8601 time with an offset or Z, or
+ * a wall-clock time (`2024-05-01 08:00`) read in the given zone, DST-correct.
+ */
+function instant(r: SpecReader, key: string, timeZone: string): number {
+  const value = r.raw(key);
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return value;
+  if (typeof value !== 'string') r.fail(key, `must be a time (epoch ms, ISO-8601, or "YYYY-MM-DD HH:MM[:SS]" in timeZone), not ${JSON.stringify(value)}`);
+  const local = LOCAL_TIME.exec(value.trim());
+  if (local) {
+    const [, y, mo, d, h = '0', mi = '0', s = '0', frac = '0'] = local;
+    const localMs = Date.UTC(+y, +mo - 1, +d, +h, +mi, +s, Number(frac.padEnd(3, '0')));
+    if (Number.isNaN(localMs) || new Date(localMs).getUTCDate() !== +d) r.fail(key, `${JSON.stringify(value)} is not a real date`);
+    try {
+      return zone(timeZone).fromLocal(localMs);
+    } catch (err) {
+      r.fail('timeZone', (err as Error).message);
+    }
+  }
+  const parsed = Date.parse(value);
+  if (Number.isNaN(parsed)) r.fail(key, `${JSON.stringify(value)} is not a time (epoch ms, ISO-8601, or "YYYY-MM-DD HH:MM[:SS]")`);
+  return parsed;
+}
+
+function readMapping(r: SpecReader | undefined, source: Source): MappingSpec {
+  const fields: FieldMapping[] = (r?.list('fields') ?? []).map(({ reader, path }) => {
+    if (!reader) throw new JobSpecError(path, 'must be a mapping like { column: c, path: a.b }');
+    const field = {
+      column: reader.string('column', { required: true, pattern: IDENTIFIER, hint: IDENTIFIER_HINT }),
+      path: reader.string('path', { required: true }),
+      type: reader.string('type', { pattern: PRIMITIVE, hint: 'is not an Iceberg primitive type' }) ?? '',
+      format: reader.string('format') ?? '',
+    };
+    reader.finish();
+    return field;
+  });
+  const timeZone = r?.string('timeZone') ?? 'UTC';
+  try {
+    zone(timeZone);
+  } catch (err) {
+    throw new JobSpecError(r ? r.at('timeZone') : 'mapping.timeZone', (err as Error).message);
+  }
+  return {
+    format: source.format,
+    mode: source.mode,
+    flattenLevel: r?.integer('flattenLevel', { min: 0, max: 4 }) ?? 0,
+    csv: source.csv,
+    fields,
+    partitionBy: undefined,
+    errorPolicy: undefined,
+    timeZone,
+    includeFixedColumns: r?.boolean('includeFixedColumns') ?? false,
+  };
+}
+
+function readTable(r: SpecReader, defaults: PlanDefaults): { table: TableSpec; partitionBy?: PartitionBy } {
+  const database = r.string('database', { required: true, pattern: IDENTIFIER, hint: IDENTIFIER_HINT });
+  const name = r.string('name', { required: true, pattern: IDENTIFIER, hint: IDENTIFIER_HINT });
+  const columnsList = r.list('columns');
+  const columns = r.has('columns')
+    ? columnsList.map(({ reader, path }): Field => {
+        if (!reader) throw new JobSpecError(path, 'must be a mapping like { name: id, type: long }');
+        const field: Field = {
+          id: 0,
+          name: reader.string('name', { required: true, pattern: IDENTIFIER, hint: IDENTIFIER_HINT }),
+          required: reader.boolean('required') ?? false,
+          type: { kind: { $case: 'primitive', value: reader.string('type', { required: true, pattern: PRIMITIVE, hint: 'is not an Iceberg primitive type' }) } },
+          doc: reader.string('doc') ?? '',
+        };
+        reader.finish();
+        return field;
+      })
+    : undefined;
+  const seen = new Set<string>();
+  columns?.forEach((c, i) => {
+    if (seen.has(c.name)) throw new JobSpecError(`table.columns.${i}.name`, `column "${c.name}" is listed twice`);
+    seen.add(c.name);
+  });
+
+  const partitionBy = readPartitionBy(r.object('partitionBy'));
+  const specFields = r.list('partitionSpec').map(({ reader, path }, index) => {
+    if (!reader) throw new JobSpecError(path, 'must be a mapping like { column: ts, transform: day }');
+    const column = reader.string('column', { required: true });
+    const transform = reader.string('transform', { pattern: TRANSFORM, hint: 'is not identity, year, month, day, hour, bucket[N], truncate[W] or void' }) ?? 'identity';
+    reader.finish();
+    return { sourceId: 0, sourceName: column, fieldId: 0, name: '', transform, index };
+  });
+  if (partitionBy && specFields.length > 0) {
+    throw new JobSpecError('table.partitionSpec', 'use either partitionBy (a pt column) or partitionSpec (Iceberg transforms), not both');
+  }
+  const partitionColumn = partitionBy ? partitionBy.column : undefined;
+  if (partitionColumn && columns && !columns.some((c) => c.name === partitionColumn)) {
+    columns.push({ id: 0, name: partitionColumn, required: false, type: { kind: { $case: 'primitive', value: 'string' } }, doc: 'partition value filled by Sluice' });
+  }
+  const partitionSpec: PartitionSpec = {
+    specId: 0,
+    fields: partitionColumn
+      ? [{ sourceId: 0, sourceName: partitionColumn, fieldId: 0, name: partitionColumn, transform: 'identity' }]
+      : specFields.map(({ index: _index, ...f }) => f),
+  };
+  const properties: Record<string, string> = {};
+  for (const [key, value, at] of r.entries('properties')) {
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') throw new JobSpecError(at, 'must be a string');
+    properties[key] = String(value);
+  }
+  const location = r.string('location') ?? (defaults.warehouse ? `${defaults.warehouse.replace(/\/$/, '')}/${database}/${name}` : '');
+  r.finish();
+  return { table: { ref: { database, table: name }, location, columns, partitionSpec, partitionColumn, properties }, partitionBy };
+}
+
+function readPartitionBy(r: SpecReader | undefined): PartitionBy | undefined {
+  if (!r) return undefined;
+  const field = r.string('field') ?? '__timestamp__';
+  const expression = r.string('expression') ?? '';
+  const granularity = r.choice('granularity', GRANULARITIES, expression ? Granularity.GRANULARITY_UNSPECIFIED : Granularity.GRANULARITY_HOUR);
+  const timeZone = r.string('timeZone') ?? 'UTC';
+  try {
+    zone(timeZone);
+  } catch (err) {
+    r.fail('timeZone', (err as Error).message);
+  }
+  const column = r.string('column', { pattern: IDENTIFIER, hint: IDENTIFIER_HINT }) ?? 'pt';
+  if (expression && !/^\$\[.+\]$/.test(expression)) r.fail('expression', `${JSON.stringify(expression)} is not a scheduling expression like $[yyyymmddhh24]`);
+  r.finish();
+  const timeSource =
+    field === '__timestamp__' ? TimeSource.TIME_SOURCE_RECORD_TIME : field === '__processing_time__' ? TimeSource.TIME_SOURCE_PROCESSING_TIME : TimeSource.TIME_SOURCE_UNSPECIFIED;
+  return {
+    column,
+    timeSource,
+    granularity,
+    timeZone,
+    field: timeSource === TimeSource.TIME_SOURCE_UNSPECIFIED ? field : '',
+    expression,
+  };
+}
+
+function readWindow(r: SpecReader | undefined): TimeWindow | undefined {
+  if (!r) return undefined;
+  const timeZone = r.string('timeZone') ?? 'UTC';
+  const startTimeMs = instant(r, 'start', timeZone);
+  const endTimeMs = instant(r, 'end', timeZone);
+  if (endTimeMs <= startTimeMs) r.fail('end', 'must be after window.start');
+  const completion = r.choice('completion', COMPLETIONS, CompletionPolicy.COMPLETION_POLICY_END_POSITION);
+  const idleTimeoutMs = r.integer('idleTimeoutMs', { min: 1000 }) ?? 0;
+  if (completion === CompletionPolicy.COMPLETION_POLICY_IDLE && idleTimeoutMs === 0) r.fail('idleTimeoutMs', 'is required when completion is idle');
+  if (completion !== CompletionPolicy.COMPLETION_POLICY_IDLE && idleTimeoutMs !== 0) r.fail('idleTimeoutMs', 'applies only when completion is idle');
+  r.finish();
+  return { startTimeMs, endTimeMs, timeZone, completion, idleTimeoutMs };
+}
+
+function readErrors(r: SpecReader | undefined): ErrorPolicy {
+  if (!r) return { kind: ErrorPolicyKind.ERROR_POLICY_KIND_FAIL, maxErrors: 0, errorTopic: '', errorTable: undefined };
+  const kind = r.choice('policy', POLICIES, ErrorPolicyKind.ERROR_POLICY_KIND_FAIL);
+  const maxErrors = r.integer('maxErrors', { min: 1 }) ?? 0;
+  const errorTopic = r.string('topic', { pattern: TOPIC, hint: 'is not a valid Kafka topic name' }) ?? '';
+  const tableReader = r.object('table');
+  const errorTable = tableReader
+    ? {
+        database: tableReader.string('database', { required: true, pattern: IDENTIFIER, hint: IDENTIFIER_HINT }),
+        table: tableReader.string('name', { required: true, pattern: IDENTIFIER, hint: IDENTIFIER_HINT }),
+      }
+    : undefined;
+  tableReader?.finish();
+  if (kind === ErrorPolicyKind.ERROR_POLICY_KIND_SKIP_UP_TO && maxErrors === 0) r.fail('maxErrors', 'is required with policy skipUpTo');
+  if (kind === ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TOPIC && !errorTopic) r.fail('topic', 'is required with policy errorTopic');
+  if (kind === ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TABLE && !errorTable) r.fail('table', 'is required with policy errorTable');
+  r.finish();
+  return { kind, maxErrors, errorTopic, errorTable };
+}
