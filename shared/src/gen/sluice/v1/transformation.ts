@@ -63,6 +63,13 @@ export interface BatchAck {
   errorReasons: ErrorCount[];
   /** Records outside the job's time window, dropped on purpose. */
   excluded: number;
+  /**
+   * Refused records the job's ERROR_TOPIC policy routes to its error topic: topic is the
+   * error topic; key, value and headers are the original ones plus the sluice.error.* and
+   * sluice.source.* headers. Ingestion owns the Kafka producer and produces them (at least
+   * once: a rewound batch is refused again).
+   */
+  errorRecords: KafkaRecord[];
 }
 
 export interface TransformResponse {
@@ -455,7 +462,7 @@ export const TransformRequest: MessageFns<TransformRequest> = {
 };
 
 function createBaseBatchAck(): BatchAck {
-  return { sequence: 0, rows: 0, errors: 0, errorReasons: [], excluded: 0 };
+  return { sequence: 0, rows: 0, errors: 0, errorReasons: [], excluded: 0, errorRecords: [] };
 }
 
 export const BatchAck: MessageFns<BatchAck> = {
@@ -474,6 +481,9 @@ export const BatchAck: MessageFns<BatchAck> = {
     }
     if (message.excluded !== 0) {
       writer.uint32(40).int64(message.excluded);
+    }
+    for (const v of message.errorRecords) {
+      KafkaRecord.encode(v!, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -531,6 +541,14 @@ export const BatchAck: MessageFns<BatchAck> = {
             message.excluded = longToNumber(reader.int64());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.errorRecords.push(KafkaRecord.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -554,6 +572,11 @@ export const BatchAck: MessageFns<BatchAck> = {
         ? object.error_reasons.map((e: any) => ErrorCount.fromJSON(e))
         : [],
       excluded: isSet(object.excluded) ? globalThis.Number(object.excluded) : 0,
+      errorRecords: globalThis.Array.isArray(object?.errorRecords)
+        ? object.errorRecords.map((e: any) => KafkaRecord.fromJSON(e))
+        : globalThis.Array.isArray(object?.error_records)
+        ? object.error_records.map((e: any) => KafkaRecord.fromJSON(e))
+        : [],
     };
   },
 
@@ -574,6 +597,9 @@ export const BatchAck: MessageFns<BatchAck> = {
     if (message.excluded !== 0) {
       obj.excluded = Math.round(message.excluded);
     }
+    if (message.errorRecords?.length) {
+      obj.errorRecords = message.errorRecords.map((e) => KafkaRecord.toJSON(e));
+    }
     return obj;
   },
 
@@ -587,6 +613,7 @@ export const BatchAck: MessageFns<BatchAck> = {
     message.errors = object.errors ?? 0;
     message.errorReasons = object.errorReasons?.map((e) => ErrorCount.fromPartial(e)) || [];
     message.excluded = object.excluded ?? 0;
+    message.errorRecords = object.errorRecords?.map((e) => KafkaRecord.fromPartial(e)) || [];
     return message;
   },
 };
