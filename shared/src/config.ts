@@ -160,6 +160,12 @@ export const SETTINGS = {
   warehouse: stringSetting('SLUICE_WAREHOUSE', '.sluice/warehouse', 'Root location of new databases: a directory or a file:// URI.'),
   rpcDeadlineMs: integerSetting('SLUICE_RPC_DEADLINE_MS', 10000, 100, 600000, 'Default deadline of service-to-service gRPC calls.'),
   shutdownTimeoutMs: integerSetting('SLUICE_SHUTDOWN_TIMEOUT_MS', 15000, 0, 600000, 'How long a service waits for in-flight work on SIGTERM before it exits anyway.'),
+  commitDefaultIntervalMs: integerSetting('COMMIT_DEFAULT_INTERVAL_MS', 300000, 1000, 86400000, 'Commit interval of a job whose commit_interval_ms is 0 (the seeds\' 5 minutes).'),
+  commitFlushTimeoutMs: integerSetting('COMMIT_FLUSH_TIMEOUT_MS', 30000, 100, 3600000, 'How long a flush round waits for the live workers\' reports; a late worker is committed in the next round.'),
+  commitWorkerTtlMs: integerSetting('COMMIT_WORKER_TTL_MS', 15000, 100, 3600000, 'A worker whose heartbeats stopped this long is no longer waited for.'),
+  commitLeaseTtlMs: integerSetting('COMMIT_LEASE_TTL_MS', 30000, 500, 3600000, 'TTL of a table\'s commit lease (renewed every third of it); a stale coordinator is fenced after it.'),
+  commitMaintenanceIntervalMs: integerSetting('COMMIT_MAINTENANCE_INTERVAL_MS', 600000, 0, 86400000, 'How often each table gets snapshot expiry, compaction and orphan cleanup; 0 turns the timer off.'),
+  commitOrphanMinAgeMs: integerSetting('COMMIT_ORPHAN_MIN_AGE_MS', 3600000, 0, 2592000000, 'Orphan cleanup only deletes unreferenced files older than this safety margin.'),
   logLevel: enumSetting<LogLevel>('LOG_LEVEL', 'info', LOG_LEVELS, 'pino log level.'),
   otlpEndpoint: stringSetting('OTEL_EXPORTER_OTLP_ENDPOINT', '', 'When set, traces are exported over OTLP/HTTP to this endpoint.'),
 } as const;
