@@ -1,7 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDevBroker, type DevBroker } from '../src/index.js';
-import { run } from './helpers.js';
+import { ApiKey } from '../src/protocol/api-keys.js';
+import { RawClient, run } from './helpers.js';
 
 const KCAT = '/usr/bin/kcat';
 let broker: DevBroker;
@@ -36,6 +37,20 @@ test('kcat -P produces (plain and compressed) and kcat -C reads keys, values and
   assert.equal(lines.length, 250);
   assert.equal(lines[0], '0 none-k0 none-v0');
   assert.equal(lines[249], '249 zstd-k49 zstd-v49');
+
+  // Timestamp lookups must open every codec's batches: compare with a scan of what kcat read.
+  const stamped = (await kcat(['-C', '-t', 'kcat-produce', '-p', '0', '-e', '-f', '%o %T\n'])).stdout.trim().split('\n').map((l) => l.split(' ').map(Number));
+  const raw = await RawClient.connect(broker.port);
+  try {
+    for (const t of new Set(stamped.map(([, ts]) => ts))) {
+      const expected = stamped.find(([, ts]) => ts >= t)![0];
+      const r = await raw.request(ApiKey.ListOffsets, 1, (w) => w.int32(-1).array(['kcat-produce'], (w, name) => w.string(name).array([0], (w) => w.int32(0).int64(t))));
+      const [[p]] = r.array((r) => (r.string(), r.array((r) => ({ partition: r.int32(), error: r.int16(), timestamp: r.int64(), offset: r.int64() }))));
+      assert.deepEqual([p.error, p.offset], [0, expected], `first offset at or after ${t}`);
+    }
+  } finally {
+    raw.close();
+  }
 });
 
 test('kcat -C -o s@<ms> starts at the first record at or after the timestamp', async () => {
