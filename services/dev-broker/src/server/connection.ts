@@ -1,5 +1,4 @@
 import type { Socket } from 'node:net';
-import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { API_BY_KEY, API_VERSIONS_KEY, APIS } from '../apis/registry.js';
 import { encodeApiVersions } from '../apis/api-versions.js';
@@ -150,8 +149,19 @@ export class Connection {
     for (const c of chunks) ok = this.socket.write(c);
     this.socket.uncork();
     // Backpressure: a slow reader must not make the broker buffer response after response.
-    if (!ok && !this.closed) {
-      await Promise.race([once(this.socket, 'drain'), once(this.aborter.signal, 'abort')]).catch(() => undefined);
-    }
+    if (!ok && !this.closed) await this.drained();
+  }
+
+  /** Resolves when the socket has flushed its buffer or the connection is gone. */
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.socket.off('drain', done);
+        this.aborter.signal.removeEventListener('abort', done);
+        resolve();
+      };
+      this.socket.on('drain', done);
+      this.aborter.signal.addEventListener('abort', done);
+    });
   }
 }
