@@ -1,0 +1,185 @@
+/**
+ * CommitTable, the heart of exactly-once, in ONE transaction:
+ *   1. lock the table row (SELECT ... FOR UPDATE): concurrent commits queue here;
+ *   2. the current snapshot must be the one the caller built on, else ABORTED (rebase);
+ *   3. a fenced caller (lease_epoch > 0) must hold the current lease epoch;
+ *   4. every offset range must start at the committed next offset of its partition;
+ *   5. apply the updates, write a new metadata.json, swap the pointer (and iceberg_tables),
+ *      store the new offsets.
+ * Of N commits against one snapshot exactly one passes step 2; the others see the new
+ * snapshot once they get the lock.
+ */
+import type { AsyncHandlers } from '../../../shared/src/grpc/types.js';
+import { CatalogServiceService, type AddSnapshot, type TableUpdate } from '../../../shared/src/gen/sluice/v1/catalog.js';
+import { aborted, failedPrecondition, invalidArgument, notFound } from '../../../shared/src/errors.js';
+import {
+  addSnapshot,
+  removeSnapshots,
+  setProperties,
+  type SnapshotJson,
+  type TableMetadata,
+} from '../../../shared/src/iceberg/index.js';
+import { inTransaction } from '../../../shared/src/pg.js';
+import { isWithin } from '../../../shared/src/storage/index.js';
+import { translated, validRef, type CatalogDeps } from './context.js';
+import { validName } from './names.js';
+import { checkOffsetRanges, type Committed } from './offsets.js';
+import { tableToProto } from './rows.js';
+import { getTable, swapMetadata } from './table-store.js';
+
+type H = AsyncHandlers<typeof CatalogServiceService>;
+
+export const DEFAULT_LEASE_TTL_MS = 30_000;
+export const MAX_LEASE_TTL_MS = 60 * 60 * 1000;
+
+function snapshotFromProto(s: AddSnapshot, tableLocation: string, index: number): SnapshotJson {
+  const where = `updates[${index}].add_snapshot`;
+  if (!s.manifestList) throw invalidArgument(`${where}.manifest_list is required`, { field: `${where}.manifest_list` });
+  if (!isWithin(tableLocation, s.manifestList)) {
+    throw invalidArgument(`${where}.manifest_list ${s.manifestList} is outside the table location ${tableLocation}`, { field: `${where}.manifest_list` });
+  }
+  const operation = s.operation || s.summary.operation;
+  if (!['append', 'replace', 'overwrite', 'delete'].includes(operation)) {
+    throw invalidArgument(`${where}.operation ${JSON.stringify(operation)} must be append, replace, overwrite or delete`, { field: `${where}.operation` });
+  }
+  const snapshot: SnapshotJson = {
+    'snapshot-id': s.snapshotId,
+    'sequence-number': s.sequenceNumber,
+    'timestamp-ms': s.timestampMs,
+    'manifest-list': s.manifestList,
+    summary: { ...s.summary, operation },
+    'schema-id': s.schemaId,
+  };
+  if (s.parentSnapshotId !== undefined) snapshot['parent-snapshot-id'] = s.parentSnapshotId;
+  return snapshot;
+}
+
+/** Applies the requested updates, in order, to the locked metadata. */
+export function applyUpdates(meta: TableMetadata, updates: TableUpdate[], nowMs: number): TableMetadata {
+  let next = meta;
+  updates.forEach((u, i) => {
+    const update = u.update;
+    if (!update) throw invalidArgument(`updates[${i}] is empty`, { field: `updates[${i}]` });
+    switch (update.$case) {
+      case 'addSnapshot':
+        next = addSnapshot(next, snapshotFromProto(update.value, meta.location, i), nowMs);
+        break;
+      case 'removeSnapshots':
+        next = removeSnapshots(next, update.value.snapshotIds, nowMs);
+        break;
+      case 'setProperties':
+        next = setProperties(next, update.value.updates, update.value.removals, nowMs);
+        break;
+    }
+  });
+  return next;
+}
+
+export function commitHandlers(deps: CatalogDeps): Pick<H, 'commitTable' | 'getCommittedOffsets' | 'acquireCommitLease'> {
+  const now = deps.now ?? Date.now;
+  return {
+    commitTable: translated(async (req) => {
+      const ref = validRef(req.ref);
+      const job = req.job ? validName(req.job, 'job') : '';
+      if (req.offsets.length > 0 && !job) throw invalidArgument('offsets need the job they belong to', { field: 'job' });
+      if (req.updates.length === 0 && req.offsets.length === 0) throw invalidArgument('nothing to commit: no updates and no offsets', { field: 'updates' });
+      const name = `${ref.database}.${ref.table}`;
+
+      return inTransaction(deps.pool, async (client) => {
+        const row = await getTable(client, ref, true);
+        const current = row.metadata['current-snapshot-id'];
+        if (req.expectedSnapshotId !== current) {
+          throw aborted(`table ${name} moved: commit built on snapshot ${req.expectedSnapshotId ?? 'none'} but the current snapshot is ${current ?? 'none'}; rebase and retry`, {
+            table: name,
+            current_snapshot_id: String(current ?? ''),
+          });
+        }
+        if (req.leaseEpoch > 0) {
+          const lease = await client.query<{ epoch: number; owner: string }>(`SELECT epoch, owner FROM catalog.commit_leases WHERE table_id = $1`, [row.id]);
+          const epoch = lease.rows[0]?.epoch;
+          if (epoch !== req.leaseEpoch) {
+            throw failedPrecondition(`fenced: commit lease epoch ${req.leaseEpoch} of ${name} is stale (current epoch ${epoch ?? 'none'}, held by ${lease.rows[0]?.owner ?? 'nobody'})`, {
+              table: name,
+            });
+          }
+        }
+        if (job) {
+          const j = await client.query<{ table_id: number }>(`SELECT table_id FROM catalog.jobs WHERE name = $1 FOR SHARE`, [job]);
+          if (!j.rows[0]) throw notFound(`job ${job} does not exist`, { job });
+          if (j.rows[0].table_id !== row.id) throw failedPrecondition(`job ${job} does not write to table ${name}`, { job, table: name });
+        }
+        if (req.offsets.length > 0) {
+          const committed = await client.query<Committed & { next_offset: number }>(
+            `SELECT topic, partition, next_offset FROM catalog.committed_offsets WHERE job = $1 FOR UPDATE`,
+            [job],
+          );
+          const problem = checkOffsetRanges(
+            req.offsets,
+            committed.rows.map((r) => ({ topic: r.topic, partition: r.partition, nextOffset: r.next_offset })),
+          );
+          if (problem?.kind === 'invalid') throw invalidArgument(problem.message, { field: 'offsets' });
+          if (problem) throw failedPrecondition(problem.message, { job });
+        }
+
+        let updated = row;
+        if (req.updates.length > 0) {
+          updated = await swapMetadata(deps, client, row, applyUpdates(row.metadata, req.updates, now()));
+        }
+        const snapshotId = updated.metadata['current-snapshot-id'] ?? null;
+        const t = now();
+        for (const r of req.offsets) {
+          await client.query(
+            `INSERT INTO catalog.committed_offsets (job, topic, partition, next_offset, snapshot_id, updated_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (job, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset,
+               snapshot_id = EXCLUDED.snapshot_id, updated_at_ms = EXCLUDED.updated_at_ms`,
+            [job, r.topic, r.partition, r.endOffset, snapshotId, t],
+          );
+        }
+        return { table: tableToProto(updated) };
+      });
+    }),
+
+    getCommittedOffsets: translated(async (req) => {
+      const job = validName(req.job, 'job');
+      const exists = await deps.pool.query(`SELECT 1 FROM catalog.jobs WHERE name = $1`, [job]);
+      if (exists.rowCount === 0) throw notFound(`job ${job} does not exist`, { job });
+      const { rows } = await deps.pool.query<{ topic: string; partition: number; next_offset: number; snapshot_id: number | null }>(
+        `SELECT topic, partition, next_offset, snapshot_id FROM catalog.committed_offsets WHERE job = $1 ORDER BY topic, partition`,
+        [job],
+      );
+      return { offsets: rows.map((r) => ({ topic: r.topic, partition: r.partition, nextOffset: r.next_offset, snapshotId: r.snapshot_id ?? 0 })) };
+    }),
+
+    acquireCommitLease: translated(async (req) => {
+      const ref = validRef(req.ref);
+      const owner = req.owner.trim();
+      if (!owner || owner.length > 256) throw invalidArgument('owner must be 1-256 characters', { field: 'owner' });
+      const ttl = req.ttlMs || DEFAULT_LEASE_TTL_MS;
+      if (ttl < 0 || ttl > MAX_LEASE_TTL_MS) throw invalidArgument(`ttl_ms must be between 1 and ${MAX_LEASE_TTL_MS}`, { field: 'ttl_ms' });
+      return inTransaction(deps.pool, async (client) => {
+        const row = await getTable(client, ref, true);
+        const t = now();
+        const expiresAt = t + ttl;
+        const lease = (await client.query<{ owner: string; epoch: number; expires_at_ms: number }>(
+          `SELECT owner, epoch, expires_at_ms FROM catalog.commit_leases WHERE table_id = $1`,
+          [row.id],
+        )).rows[0];
+        if (lease && lease.owner !== owner && lease.expires_at_ms > t) {
+          throw failedPrecondition(`commit lease of ${ref.database}.${ref.table} is held by ${lease.owner} until ${new Date(lease.expires_at_ms).toISOString()}`, {
+            table: `${ref.database}.${ref.table}`,
+            owner: lease.owner,
+          });
+        }
+        // The holder renewing keeps its epoch; a new holder gets the next one, fencing the old.
+        const epoch = lease ? (lease.owner === owner && lease.expires_at_ms > t ? lease.epoch : lease.epoch + 1) : 1;
+        await client.query(
+          `INSERT INTO catalog.commit_leases (table_id, owner, epoch, expires_at_ms) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (table_id) DO UPDATE SET owner = EXCLUDED.owner, epoch = EXCLUDED.epoch, expires_at_ms = EXCLUDED.expires_at_ms`,
+          [row.id, owner, epoch, expiresAt],
+        );
+        return { epoch, expiresAtMs: expiresAt };
+      });
+    }),
+  };
+}

@@ -1,0 +1,95 @@
+/**
+ * Databases are Iceberg namespaces. CreateDatabase is create-if-missing: an existing
+ * database is returned unchanged with created=false, so a sync can target it again.
+ */
+import type { AsyncHandlers } from '../../../shared/src/grpc/types.js';
+import { CatalogServiceService } from '../../../shared/src/gen/sluice/v1/catalog.js';
+import { failedPrecondition, invalidArgument, notFound } from '../../../shared/src/errors.js';
+import { inTransaction } from '../../../shared/src/pg.js';
+import { deletePrefix, joinLocation, normalizeLocation } from '../../../shared/src/storage/index.js';
+import { translated, type CatalogDeps } from './context.js';
+import { validName } from './names.js';
+import { databaseToProto, type DatabaseRow } from './rows.js';
+import { dropTableRows } from './tables.js';
+
+type H = AsyncHandlers<typeof CatalogServiceService>;
+
+const DB_COLUMNS = 'name, location, properties, created_at_ms';
+
+/**
+ * A location given by a user: absolute, no dot segments, and served by a storage backend
+ * (asked now, so an unsupported scheme fails this request rather than a later commit).
+ */
+export async function validLocation(deps: CatalogDeps, location: string, field: string): Promise<string> {
+  try {
+    const normalized = normalizeLocation(location);
+    await deps.storage.exists(joinLocation(normalized, '.sluice-probe'));
+    return normalized;
+  } catch (err) {
+    throw invalidArgument(`${field} ${JSON.stringify(location)}: ${(err as Error).message}`, { field });
+  }
+}
+
+export async function getDatabaseRow(deps: CatalogDeps, name: string): Promise<DatabaseRow> {
+  const { rows } = await deps.pool.query<DatabaseRow>(`SELECT ${DB_COLUMNS} FROM catalog.databases WHERE name = $1`, [name]);
+  if (!rows[0]) throw notFound(`database ${name} does not exist`, { database: name });
+  return rows[0];
+}
+
+export function databaseHandlers(deps: CatalogDeps): Pick<H, 'createDatabase' | 'getDatabase' | 'listDatabases' | 'dropDatabase'> {
+  const now = deps.now ?? Date.now;
+  return {
+    createDatabase: translated(async (req) => {
+      const name = validName(req.name, 'name');
+      const location = await validLocation(deps, req.location || joinLocation(deps.warehouse, name), 'location');
+      return inTransaction(deps.pool, async (client) => {
+        const inserted = await client.query<DatabaseRow>(
+          `INSERT INTO catalog.databases (name, location, properties, created_at_ms) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (name) DO NOTHING RETURNING ${DB_COLUMNS}`,
+          [name, location, JSON.stringify(req.properties ?? {}), now()],
+        );
+        if (inserted.rows[0]) {
+          // The JDBC catalog knows a namespace by its properties rows ("exists" as Java writes it).
+          const props = { exists: 'true', location, ...(req.properties ?? {}) };
+          for (const [k, v] of Object.entries(props)) {
+            await client.query(
+              `INSERT INTO public.iceberg_namespace_properties (catalog_name, namespace, property_key, property_value)
+               VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+              [deps.jdbcCatalogName, name, k, v],
+            );
+          }
+          return { database: databaseToProto(inserted.rows[0]), created: true };
+        }
+        const existing = await client.query<DatabaseRow>(`SELECT ${DB_COLUMNS} FROM catalog.databases WHERE name = $1`, [name]);
+        return { database: databaseToProto(existing.rows[0]), created: false };
+      });
+    }),
+
+    getDatabase: translated(async (req) => ({ database: databaseToProto(await getDatabaseRow(deps, validName(req.name, 'name'))) })),
+
+    listDatabases: translated(async () => {
+      const { rows } = await deps.pool.query<DatabaseRow>(`SELECT ${DB_COLUMNS} FROM catalog.databases ORDER BY name`);
+      return { databases: rows.map(databaseToProto) };
+    }),
+
+    dropDatabase: translated(async (req) => {
+      const name = validName(req.name, 'name');
+      const purgeLocations = await inTransaction(deps.pool, async (client) => {
+        const db = await client.query(`SELECT name FROM catalog.databases WHERE name = $1 FOR UPDATE`, [name]);
+        if (db.rowCount === 0) throw notFound(`database ${name} does not exist`, { database: name });
+        const tables = await client.query<{ name: string }>(`SELECT name FROM catalog.tables WHERE database = $1 ORDER BY name FOR UPDATE`, [name]);
+        if (tables.rowCount && !req.cascade) {
+          const names = tables.rows.map((t) => t.name);
+          throw failedPrecondition(`database ${name} is not empty (tables: ${names.join(', ')}); drop them first or set cascade`, { database: name });
+        }
+        const locations: string[] = [];
+        for (const t of tables.rows) locations.push(await dropTableRows(deps, client, { database: name, table: t.name }));
+        await client.query(`DELETE FROM public.iceberg_namespace_properties WHERE catalog_name = $1 AND namespace = $2`, [deps.jdbcCatalogName, name]);
+        await client.query(`DELETE FROM catalog.databases WHERE name = $1`, [name]);
+        return locations;
+      });
+      if (req.purge) for (const location of purgeLocations) await deletePrefix(deps.storage, location);
+      return {};
+    }),
+  };
+}

@@ -1,0 +1,25 @@
+/**
+ * All CatalogService handlers, built from their dependencies. The service shell binds
+ * them; tests bind them to a server of their own with a storage of their choosing.
+ */
+import type { AsyncHandlers } from '../../../shared/src/grpc/types.js';
+import { CatalogServiceService } from '../../../shared/src/gen/sluice/v1/catalog.js';
+import { commitHandlers } from './commit.js';
+import type { CatalogDeps } from './context.js';
+import { databaseHandlers } from './databases.js';
+import { sourceJobHandlers } from './sources-jobs.js';
+import { tableHandlers } from './tables.js';
+
+export type { CatalogDeps } from './context.js';
+
+/** The catalog name under which tables appear in the Iceberg JDBC catalog tables. */
+export const DEFAULT_JDBC_CATALOG_NAME = 'sluice';
+
+export function catalogHandlers(deps: CatalogDeps): AsyncHandlers<typeof CatalogServiceService> {
+  return {
+    ...databaseHandlers(deps),
+    ...tableHandlers(deps),
+    ...sourceJobHandlers(deps),
+    ...commitHandlers(deps),
+  };
+}

@@ -1,0 +1,32 @@
+/**
+ * Names of databases, tables, sources and jobs: 1-128 characters of lower-case ASCII
+ * letters, digits and `_`, not starting with a digit. Lower case only, so names compare the
+ * same in PostgreSQL, on case-insensitive file systems and in SQL engines that fold case;
+ * no `.`, `/` or `..`, so a name can never address a path outside its parent location.
+ */
+import { invalidArgument } from '../../../shared/src/errors.js';
+
+const NAME = /^[a-z_][a-z0-9_]{0,127}$/;
+
+export function nameProblem(name: string): string | undefined {
+  if (name === '') return 'is required';
+  if (NAME.test(name)) return undefined;
+  if (name.length > 128) return 'is longer than 128 characters';
+  if (/[A-Z]/.test(name)) return 'must be lower case';
+  return 'must match ^[a-z_][a-z0-9_]{0,127}$ (lower-case letters, digits, _; not starting with a digit)';
+}
+
+/** Returns the name, or throws INVALID_ARGUMENT naming the request field. */
+export function validName(name: string | undefined, field: string): string {
+  const problem = nameProblem(name ?? '');
+  if (problem) throw invalidArgument(`${field} ${JSON.stringify(name ?? '')} ${problem}`, { field });
+  return name as string;
+}
+
+/** Kafka's topic rule: 1-249 of letters, digits, `.`, `_`, `-`, and not `.` or `..`. */
+export function validTopic(topic: string, field: string): string {
+  if (!/^[A-Za-z0-9._-]{1,249}$/.test(topic) || topic === '.' || topic === '..') {
+    throw invalidArgument(`${field} ${JSON.stringify(topic)} is not a valid Kafka topic name`, { field });
+  }
+  return topic;
+}

@@ -1,0 +1,202 @@
+/**
+ * Kafka sources and sync jobs. A source names a topic on a cluster with its message format;
+ * a job connects a source to a table with a mapping, a start position, an optional time
+ * window and commit settings. A source with jobs cannot be deleted, nor can a job that is
+ * still consuming.
+ */
+import type { AsyncHandlers } from '../../../shared/src/grpc/types.js';
+import {
+  CatalogServiceService,
+  Job,
+  JobState,
+  Source,
+  StartFrom,
+  jobStateFromJSON,
+} from '../../../shared/src/gen/sluice/v1/catalog.js';
+import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../../../shared/src/errors.js';
+import { inTransaction } from '../../../shared/src/pg.js';
+import { translated, validRef, type CatalogDeps, type Queryable } from './context.js';
+import { canTransition, isQuiescent } from './job-state.js';
+import { validName, validTopic } from './names.js';
+import { getTable } from './table-store.js';
+
+type H = AsyncHandlers<typeof CatalogServiceService>;
+
+/** The seeds' default: data becomes visible every 5 minutes unless told otherwise. */
+export const DEFAULT_COMMIT_INTERVAL_MS = 5 * 60 * 1000;
+export const MIN_COMMIT_INTERVAL_MS = 1000;
+
+interface SourceRow {
+  spec: unknown;
+  created_at_ms: number;
+}
+
+interface JobRow {
+  spec: unknown;
+  state: string;
+  state_reason: string;
+  created_at_ms: number;
+  updated_at_ms: number;
+}
+
+function sourceFromRow(row: SourceRow): Source {
+  return { ...Source.fromJSON(row.spec), createdAtMs: row.created_at_ms };
+}
+
+function jobFromRow(row: JobRow): Job {
+  return {
+    ...Job.fromJSON(row.spec),
+    state: jobStateFromJSON(row.state),
+    stateReason: row.state_reason,
+    createdAtMs: row.created_at_ms,
+    updatedAtMs: row.updated_at_ms,
+  };
+}
+
+async function loadJob(db: Queryable, name: string, forUpdate = false): Promise<Job> {
+  const { rows } = await db.query<JobRow>(
+    `SELECT spec, state, state_reason, created_at_ms, updated_at_ms FROM catalog.jobs WHERE name = $1${forUpdate ? ' FOR UPDATE' : ''}`,
+    [name],
+  );
+  if (!rows[0]) throw notFound(`job ${name} does not exist`, { job: name });
+  return jobFromRow(rows[0]);
+}
+
+/** Checks a job request and fills defaults; returns the job to store. */
+export function normalizeJob(job: Job): Job {
+  const name = validName(job.name, 'job.name');
+  validName(job.source, 'job.source');
+  const table = validRef(job.table, 'job.table');
+  const commitIntervalMs = job.commitIntervalMs || DEFAULT_COMMIT_INTERVAL_MS;
+  if (commitIntervalMs < MIN_COMMIT_INTERVAL_MS) {
+    throw invalidArgument(`job.commit_interval_ms ${job.commitIntervalMs} is below the minimum of ${MIN_COMMIT_INTERVAL_MS}`, { field: 'job.commit_interval_ms' });
+  }
+  if (job.bufferBytes < 0) throw invalidArgument('job.buffer_bytes must not be negative', { field: 'job.buffer_bytes' });
+  if (job.parallelism < 0) throw invalidArgument('job.parallelism must not be negative', { field: 'job.parallelism' });
+  const w = job.window;
+  if (w && (w.startTimeMs !== 0 || w.endTimeMs !== 0)) {
+    if (w.endTimeMs <= w.startTimeMs) {
+      throw invalidArgument(`job.window end ${w.endTimeMs} must be after start ${w.startTimeMs}`, { field: 'job.window.end_time_ms' });
+    }
+    if (w.idleTimeoutMs < 0) throw invalidArgument('job.window.idle_timeout_ms must not be negative', { field: 'job.window.idle_timeout_ms' });
+  }
+  const start = job.start;
+  if (start?.from === StartFrom.START_FROM_TIMESTAMP && start.timestampMs <= 0) {
+    throw invalidArgument('job.start.timestamp_ms is required when starting from a timestamp', { field: 'job.start.timestamp_ms' });
+  }
+  if (start?.from === StartFrom.START_FROM_OFFSETS) {
+    if (start.offsets.length === 0) throw invalidArgument('job.start.offsets is required when starting from offsets', { field: 'job.start.offsets' });
+    for (const o of start.offsets) {
+      if (o.partition < 0 || o.offset < 0) throw invalidArgument(`job.start.offsets: partition ${o.partition} offset ${o.offset} must not be negative`, { field: 'job.start.offsets' });
+    }
+  }
+  return { ...job, name, table, commitIntervalMs, state: JobState.JOB_STATE_CREATED, stateReason: '' };
+}
+
+export function sourceJobHandlers(
+  deps: CatalogDeps,
+): Pick<H, 'createSource' | 'getSource' | 'listSources' | 'deleteSource' | 'createJob' | 'getJob' | 'listJobs' | 'updateJobState' | 'deleteJob'> {
+  const now = deps.now ?? Date.now;
+  return {
+    createSource: translated(async (req) => {
+      const s = req.source;
+      if (!s) throw invalidArgument('source is required', { field: 'source' });
+      const name = validName(s.name, 'source.name');
+      const topic = validTopic(s.topic, 'source.topic');
+      for (const b of s.brokers) {
+        if (!/^[^\s:]+:\d{1,5}$/.test(b)) throw invalidArgument(`source.brokers entry ${JSON.stringify(b)} must be host:port`, { field: 'source.brokers' });
+      }
+      const t = now();
+      const stored: Source = { ...s, name, topic, createdAtMs: 0 };
+      const { rows } = await deps.pool.query<SourceRow>(
+        `INSERT INTO catalog.sources (name, brokers, topic, spec, created_at_ms) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (name) DO NOTHING RETURNING spec, created_at_ms`,
+        [name, s.brokers, topic, JSON.stringify(Source.toJSON(stored)), t],
+      );
+      if (!rows[0]) throw alreadyExists(`source ${name} already exists`, { source: name });
+      return { source: sourceFromRow(rows[0]) };
+    }),
+
+    getSource: translated(async (req) => {
+      const name = validName(req.name, 'name');
+      const { rows } = await deps.pool.query<SourceRow>(`SELECT spec, created_at_ms FROM catalog.sources WHERE name = $1`, [name]);
+      if (!rows[0]) throw notFound(`source ${name} does not exist`, { source: name });
+      return { source: sourceFromRow(rows[0]) };
+    }),
+
+    listSources: translated(async () => {
+      const { rows } = await deps.pool.query<SourceRow>(`SELECT spec, created_at_ms FROM catalog.sources ORDER BY name`);
+      return { sources: rows.map(sourceFromRow) };
+    }),
+
+    deleteSource: translated(async (req) => {
+      const name = validName(req.name, 'name');
+      return inTransaction(deps.pool, async (client) => {
+        const found = await client.query(`SELECT 1 FROM catalog.sources WHERE name = $1 FOR UPDATE`, [name]);
+        if (found.rowCount === 0) throw notFound(`source ${name} does not exist`, { source: name });
+        const jobs = await client.query<{ name: string }>(`SELECT name FROM catalog.jobs WHERE source = $1 ORDER BY name`, [name]);
+        if (jobs.rowCount) {
+          throw failedPrecondition(`source ${name} is used by jobs ${jobs.rows.map((j) => j.name).join(', ')}; delete them first`, { source: name });
+        }
+        await client.query(`DELETE FROM catalog.sources WHERE name = $1`, [name]);
+        return {};
+      });
+    }),
+
+    createJob: translated(async (req) => {
+      if (!req.job) throw invalidArgument('job is required', { field: 'job' });
+      const job = normalizeJob(req.job);
+      return inTransaction(deps.pool, async (client) => {
+        const source = await client.query(`SELECT 1 FROM catalog.sources WHERE name = $1 FOR SHARE`, [job.source]);
+        if (source.rowCount === 0) throw notFound(`source ${job.source} does not exist`, { source: job.source });
+        const table = await getTable(client, job.table!);
+        const t = now();
+        const spec = Job.toJSON({ ...job, state: JobState.JOB_STATE_UNSPECIFIED, stateReason: '', createdAtMs: 0, updatedAtMs: 0 });
+        const { rows } = await client.query<JobRow>(
+          `INSERT INTO catalog.jobs (name, source, table_id, spec, state, state_reason, created_at_ms, updated_at_ms)
+           VALUES ($1, $2, $3, $4, $5, '', $6, $6) ON CONFLICT (name) DO NOTHING
+           RETURNING spec, state, state_reason, created_at_ms, updated_at_ms`,
+          [job.name, job.source, table.id, JSON.stringify(spec), job.state, t],
+        );
+        if (!rows[0]) throw alreadyExists(`job ${job.name} already exists`, { job: job.name });
+        return { job: jobFromRow(rows[0]) };
+      });
+    }),
+
+    getJob: translated(async (req) => ({ job: await loadJob(deps.pool, validName(req.name, 'name')) })),
+
+    listJobs: translated(async () => {
+      const { rows } = await deps.pool.query<JobRow>(`SELECT spec, state, state_reason, created_at_ms, updated_at_ms FROM catalog.jobs ORDER BY name`);
+      return { jobs: rows.map(jobFromRow) };
+    }),
+
+    updateJobState: translated(async (req) => {
+      const name = validName(req.name, 'name');
+      if (req.state === JobState.JOB_STATE_UNSPECIFIED || req.state === JobState.UNRECOGNIZED) {
+        throw invalidArgument('state is required', { field: 'state' });
+      }
+      return inTransaction(deps.pool, async (client) => {
+        const job = await loadJob(client, name, true);
+        if (!canTransition(job.state, req.state)) {
+          throw failedPrecondition(`job ${name} cannot go from ${job.state} to ${req.state}`, { job: name });
+        }
+        const { rows } = await client.query<JobRow>(
+          `UPDATE catalog.jobs SET state = $2, state_reason = $3, updated_at_ms = $4 WHERE name = $1
+           RETURNING spec, state, state_reason, created_at_ms, updated_at_ms`,
+          [name, req.state, req.reason ?? '', now()],
+        );
+        return { job: jobFromRow(rows[0]) };
+      });
+    }),
+
+    deleteJob: translated(async (req) => {
+      const name = validName(req.name, 'name');
+      return inTransaction(deps.pool, async (client) => {
+        const job = await loadJob(client, name, true);
+        if (!isQuiescent(job.state)) throw failedPrecondition(`job ${name} is ${job.state}; stop it before deleting it`, { job: name });
+        await client.query(`DELETE FROM catalog.jobs WHERE name = $1`, [name]);
+        return {};
+      });
+    }),
+  };
+}

@@ -1,0 +1,148 @@
+/**
+ * Tables: create (schema with fresh ids, partition spec, a location that overlaps no other
+ * table's), read, list, drop (optionally purging files), schema evolution and snapshots.
+ */
+import type { AsyncHandlers } from '../../../shared/src/grpc/types.js';
+import { CatalogServiceService } from '../../../shared/src/gen/sluice/v1/catalog.js';
+import { aborted, alreadyExists, failedPrecondition, invalidArgument } from '../../../shared/src/errors.js';
+import type { TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
+import { addSchema, createTableMetadata, currentSchema, schemaFromProto } from '../../../shared/src/iceberg/index.js';
+import { inTransaction, type PoolClient } from '../../../shared/src/pg.js';
+import { deletePrefix, joinLocation, locationsOverlap } from '../../../shared/src/storage/index.js';
+import { translated, validRef, type CatalogDeps } from './context.js';
+import { getDatabaseRow, validLocation } from './databases.js';
+import { validName } from './names.js';
+import { TABLE_COLUMNS, snapshotToProto, tableToProto, type TableRow } from './rows.js';
+import { applySchemaChanges } from './schema-evolution.js';
+import { findTable, getTable, recordVersions, swapMetadata, writeMetadataFile } from './table-store.js';
+
+type H = AsyncHandlers<typeof CatalogServiceService>;
+
+/** Serializes location checks of concurrent CreateTable calls. */
+const LOCATION_LOCK = 'sluice-catalog-table-locations';
+
+/** Deletes a table's rows (refusing while jobs write to it); returns its location. */
+export async function dropTableRows(deps: CatalogDeps, client: PoolClient, ref: TableRef): Promise<string> {
+  const row = await getTable(client, ref, true);
+  const jobs = await client.query<{ name: string }>(`SELECT name FROM catalog.jobs WHERE table_id = $1 ORDER BY name`, [row.id]);
+  if (jobs.rowCount) {
+    throw failedPrecondition(`table ${ref.database}.${ref.table} is written by jobs ${jobs.rows.map((j) => j.name).join(', ')}; delete them first`, {
+      table: `${ref.database}.${ref.table}`,
+    });
+  }
+  await client.query(`DELETE FROM catalog.tables WHERE id = $1`, [row.id]);
+  await client.query(`DELETE FROM public.iceberg_tables WHERE catalog_name = $1 AND table_namespace = $2 AND table_name = $3`, [
+    deps.jdbcCatalogName,
+    ref.database,
+    ref.table,
+  ]);
+  return row.location;
+}
+
+export function tableHandlers(
+  deps: CatalogDeps,
+): Pick<H, 'createTable' | 'getTable' | 'listTables' | 'dropTable' | 'updateSchema' | 'listSnapshots'> {
+  const now = deps.now ?? Date.now;
+  return {
+    createTable: translated(async (req) => {
+      const ref = validRef(req.ref);
+      if (!req.schema) throw invalidArgument('schema is required', { field: 'schema' });
+      const db = await getDatabaseRow(deps, ref.database);
+      const existing = await findTable(deps.pool, ref);
+      if (existing) {
+        if (req.ifNotExists) return { table: tableToProto(existing) };
+        throw alreadyExists(`table ${ref.database}.${ref.table} already exists`, { table: `${ref.database}.${ref.table}` });
+      }
+      const location = await validLocation(deps, req.location || joinLocation(db.location, ref.table), 'location');
+      const meta = createTableMetadata({
+        location,
+        schema: schemaFromProto(req.schema, 0),
+        partitionSpec: req.partitionSpec,
+        properties: req.properties,
+        nowMs: now(),
+      });
+
+      return inTransaction(deps.pool, async (client) => {
+        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [LOCATION_LOCK]);
+        const raced = await findTable(client, ref);
+        if (raced) {
+          if (req.ifNotExists) return { table: tableToProto(raced) };
+          throw alreadyExists(`table ${ref.database}.${ref.table} already exists`, { table: `${ref.database}.${ref.table}` });
+        }
+        const others = await client.query<{ database: string; name: string; location: string }>(`SELECT database, name, location FROM catalog.tables`);
+        const clash = others.rows.find((o) => locationsOverlap(o.location, location));
+        if (clash) {
+          throw failedPrecondition(
+            `location ${location} of ${ref.database}.${ref.table} overlaps location ${clash.location} of table ${clash.database}.${clash.name}; ` +
+              'two tables sharing a prefix would overwrite or purge each other’s files',
+            { field: 'location', conflicting_table: `${clash.database}.${clash.name}` },
+          );
+        }
+        const { metadata, location: metadataLocation } = await writeMetadataFile(deps, meta, undefined);
+        const t = now();
+        const inserted = await client.query<TableRow>(
+          `INSERT INTO catalog.tables (database, name, table_uuid, location, format_version, metadata_location, metadata,
+                                       current_snapshot_id, last_sequence_number, current_schema_id, properties, created_at_ms, updated_at_ms)
+           VALUES ($1, $2, $3, $4, 2, $5, $6, NULL, 0, $7, $8, $9, $9) RETURNING ${TABLE_COLUMNS}`,
+          [
+            ref.database,
+            ref.table,
+            metadata['table-uuid'],
+            location,
+            metadataLocation,
+            JSON.stringify(metadata),
+            metadata['current-schema-id'],
+            JSON.stringify(metadata.properties),
+            t,
+          ],
+        );
+        await client.query(
+          `INSERT INTO public.iceberg_tables (catalog_name, table_namespace, table_name, metadata_location, previous_metadata_location, iceberg_type)
+           VALUES ($1, $2, $3, $4, NULL, 'TABLE')`,
+          [deps.jdbcCatalogName, ref.database, ref.table, metadataLocation],
+        );
+        await recordVersions(client, inserted.rows[0].id, metadata, t);
+        return { table: tableToProto(inserted.rows[0]) };
+      });
+    }),
+
+    getTable: translated(async (req) => ({ table: tableToProto(await getTable(deps.pool, validRef(req.ref))) })),
+
+    listTables: translated(async (req) => {
+      const database = validName(req.database, 'database');
+      await getDatabaseRow(deps, database);
+      const { rows } = await deps.pool.query<TableRow>(`SELECT ${TABLE_COLUMNS} FROM catalog.tables WHERE database = $1 ORDER BY name`, [database]);
+      return { tables: rows.map(tableToProto) };
+    }),
+
+    dropTable: translated(async (req) => {
+      const ref = validRef(req.ref);
+      const location = await inTransaction(deps.pool, (client) => dropTableRows(deps, client, ref));
+      if (req.purge) await deletePrefix(deps.storage, location);
+      return {};
+    }),
+
+    updateSchema: translated(async (req) => {
+      const ref = validRef(req.ref);
+      if (req.changes.length === 0) throw invalidArgument('changes must not be empty', { field: 'changes' });
+      return inTransaction(deps.pool, async (client) => {
+        const row = await getTable(client, ref, true);
+        const schema = currentSchema(row.metadata);
+        if (req.expectedSchemaId !== undefined && req.expectedSchemaId !== schema['schema-id']) {
+          throw aborted(`schema of ${ref.database}.${ref.table} moved on: expected schema ${req.expectedSchemaId}, current is ${schema['schema-id']}`, {
+            table: `${ref.database}.${ref.table}`,
+          });
+        }
+        const evolved = applySchemaChanges(schema, req.changes, row.metadata['last-column-id']);
+        const meta = addSchema({ ...row.metadata, 'last-column-id': evolved.lastColumnId }, evolved.schema, now());
+        const updated = await swapMetadata(deps, client, row, meta);
+        return { table: tableToProto(updated) };
+      });
+    }),
+
+    listSnapshots: translated(async (req) => {
+      const row = await getTable(deps.pool, validRef(req.ref));
+      return { snapshots: row.metadata.snapshots.map(snapshotToProto), currentSnapshotId: row.metadata['current-snapshot-id'] };
+    }),
+  };
+}
