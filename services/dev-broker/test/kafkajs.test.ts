@@ -91,6 +91,12 @@ test('100k records across 6 partitions: a group of 3 where one leaves commits ev
     assert.deepEqual(problems, []);
     assert.equal(delivered, TOTAL, 'every record delivered at least once');
     consumers.forEach((c, i) => assert.ok((joins.get(c) ?? 0) > joinsBefore[i], 'remaining members rejoined a new generation'));
+    const admin = k.admin();
+    await admin.connect();
+    const { groups } = await admin.describeGroups(['bulk-group']);
+    assert.deepEqual([groups[0].state, groups[0].protocolType, groups[0].members.length], ['Stable', 'consumer', 2]);
+    assert.ok((await admin.listGroups()).groups.some((g) => g.groupId === 'bulk-group'));
+    await admin.disconnect();
     for (let p = 0; p < PARTITIONS; p++) assert.equal(broker.highWatermark(topic, p), Math.ceil((TOTAL - p) / PARTITIONS));
   } finally {
     await Promise.all(consumers.map((c) => c.disconnect()));
