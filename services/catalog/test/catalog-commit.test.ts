@@ -1,0 +1,284 @@
+/**
+ * CommitTable: optimistic concurrency (20 racing commits, one winner), offset continuity
+ * (gaps and overlaps refused), lease fencing, GetCommittedOffsets, ListSnapshots, and a
+ * table committed through the catalog read back by icebird over HTTP.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { join, normalize } from 'node:path';
+import { status } from '@grpc/grpc-js';
+import { parquetWriteBuffer } from 'hyparquet-writer';
+import { icebergMetadata, icebergRead } from 'icebird';
+import { JobState, StartFrom, type CommitTableRequest, type Table } from '../../../shared/src/gen/sluice/v1/catalog.js';
+import { MessageFormat, type DataFile, type Field, type IcebergType } from '../../../shared/src/gen/sluice/v1/types.js';
+import {
+  EntryStatus,
+  buildSummary,
+  manifestFileFor,
+  newSnapshotId,
+  parseMetadata,
+  readManifestList,
+  writeManifest,
+  writeManifestList,
+  type ManifestFile,
+} from '../../../shared/src/iceberg/index.js';
+import { createStorage } from '../../../shared/src/storage/index.js';
+import { failure, startTestCatalog, type TestCatalog } from './harness.js';
+
+let cat: TestCatalog;
+let http: Server;
+let base: string;
+let root = '';
+
+before(async () => {
+  http = createServer(async (req, res) => {
+    const path = normalize(join(root, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)));
+    if (!path.startsWith(root)) return void res.writeHead(403).end();
+    try {
+      const body = await readFile(path);
+      const range = /bytes=(\d+)-(\d+)?/.exec(req.headers.range ?? '');
+      const start = range ? Number(range[1]) : 0;
+      const end = range?.[2] ? Number(range[2]) : body.length - 1;
+      res.writeHead(range ? 206 : 200, { 'content-length': end - start + 1, ...(range ? { 'content-range': `bytes ${start}-${end}/${body.length}` } : {}) });
+      res.end(body.subarray(start, end + 1));
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(http.address() as { port: number }).port}/wh`;
+  cat = await startTestCatalog({
+    warehouse: () => base,
+    storage: (dir) => {
+      root = dir;
+      return { mounts: { [base]: join(dir, 'wh') } };
+    },
+  });
+  await cat.client.createDatabase({ name: 'lake', location: '', properties: {} });
+  await cat.client.createSource({
+    source: { name: 'src', brokers: [], topic: 'events', format: MessageFormat.MESSAGE_FORMAT_JSON, mode: 0 as never, properties: {}, createdAtMs: 0 },
+  });
+});
+
+after(async () => {
+  await cat.stop();
+  await new Promise<void>((resolve) => http.close(() => resolve()));
+});
+
+const prim = (value: string): IcebergType => ({ kind: { $case: 'primitive', value } });
+const field = (name: string, type: string, required = false): Field => ({ id: 0, name, required, type: prim(type), doc: '' });
+
+async function newTable(name: string, job?: string): Promise<Table> {
+  const { table } = await cat.client.createTable({
+    ref: { database: 'lake', table: name },
+    schema: { schemaId: 0, fields: [field('id', 'long', true), field('msg', 'string')], identifierFieldIds: [] },
+    location: '',
+    properties: {},
+    ifNotExists: false,
+  });
+  if (job) {
+    await cat.client.createJob({
+      job: {
+        name: job,
+        source: 'src',
+        table: { database: 'lake', table: name },
+        start: { from: StartFrom.START_FROM_EARLIEST, timestampMs: 0, offsets: [] },
+        commitIntervalMs: 1000,
+        bufferBytes: 0,
+        parallelism: 1,
+        offsetReset: 0 as never,
+        state: JobState.JOB_STATE_UNSPECIFIED,
+        stateReason: '',
+        createdAtMs: 0,
+        updatedAtMs: 0,
+      },
+    });
+  }
+  return table!;
+}
+
+const storage = () => createStorage({ mounts: { [base]: join(root, 'wh') } });
+
+/** Writes a Parquet file plus manifest and manifest list on top of `table`; returns the commit request. */
+async function prepareAppend(table: Table, rows: { id: number; msg: string }[], extra: Partial<CommitTableRequest> = {}): Promise<CommitTableRequest> {
+  const s = storage();
+  const meta = parseMetadata(await s.read(table.metadataLocation));
+  const snapshotId = newSnapshotId();
+  const parentId = meta['current-snapshot-id'];
+  const sequenceNumber = meta['last-sequence-number'] + 1;
+  const dataPath = `${table.location}/data/${crypto.randomUUID()}.parquet`;
+  const parquet = new Uint8Array(
+    parquetWriteBuffer({
+      schema: [
+        { name: 'table', num_children: 2 },
+        { name: 'id', type: 'INT64', repetition_type: 'REQUIRED', field_id: 1 },
+        { name: 'msg', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL', field_id: 2 },
+      ],
+      columnData: [
+        { name: 'id', data: rows.map((r) => BigInt(r.id)) },
+        { name: 'msg', data: rows.map((r) => r.msg) },
+      ],
+    }),
+  );
+  await s.write(dataPath, parquet);
+  const dataFile: DataFile = { filePath: dataPath, fileFormat: 'parquet', specId: 0, partition: [], recordCount: rows.length, fileSizeInBytes: parquet.length, columnStats: [], splitOffsets: [] };
+  const { bytes, stats } = writeManifest([{ status: EntryStatus.ADDED, snapshotId, dataFile }], { schema: meta.schemas[0], spec: meta['partition-specs'][0] });
+  const manifestPath = `${table.location}/metadata/${crypto.randomUUID()}-m0.avro`;
+  await s.write(manifestPath, bytes);
+  const parent = meta.snapshots.find((x) => x['snapshot-id'] === parentId);
+  const carried: ManifestFile[] = parent ? readManifestList(await s.read(parent['manifest-list'])) : [];
+  const listPath = `${table.location}/metadata/snap-${snapshotId}-${crypto.randomUUID()}.avro`;
+  await s.write(listPath, writeManifestList([manifestFileFor({ path: manifestPath, length: bytes.length, specId: 0, snapshotId, stats }), ...carried], { snapshotId, parentSnapshotId: parentId, sequenceNumber }));
+  return {
+    ref: table.ref,
+    expectedSnapshotId: parentId,
+    updates: [
+      {
+        update: {
+          $case: 'addSnapshot',
+          value: {
+            snapshotId,
+            parentSnapshotId: parentId,
+            sequenceNumber,
+            timestampMs: Date.now(),
+            manifestList: listPath,
+            operation: 'append',
+            summary: buildSummary('append', { added: [dataFile] }, parent?.summary),
+            schemaId: 0,
+          },
+        },
+      },
+    ],
+    job: '',
+    offsets: [],
+    leaseEpoch: 0,
+    ...extra,
+  };
+}
+
+const range = (partition: number, startOffset: number, endOffset: number) => ({ topic: 'events', partition, startOffset, endOffset });
+
+test('of 20 concurrent commits against one snapshot exactly one wins; the rest are ABORTED', async () => {
+  const table = await newTable('race');
+  const requests = await Promise.all(Array.from({ length: 20 }, (_, i) => prepareAppend(table, [{ id: i, msg: `r${i}` }])));
+  const results = await Promise.allSettled(requests.map((r) => cat.client.commitTable(r)));
+  const won = results.filter((r) => r.status === 'fulfilled');
+  assert.equal(won.length, 1);
+  for (const r of results) {
+    if (r.status === 'rejected') assert.equal((r.reason as { code: number }).code, status.ABORTED);
+  }
+  const { snapshots, currentSnapshotId } = await cat.client.listSnapshots({ ref: table.ref });
+  assert.equal(snapshots.length, 1);
+  assert.equal(currentSnapshotId, (won[0] as PromiseFulfilledResult<{ table?: Table }>).value.table?.currentSnapshotId);
+});
+
+test('offsets must continue exactly: gaps and overlaps are refused, first commit starts anywhere', async () => {
+  let table = await newTable('offsets', 'offsets_job');
+  const commit = async (offsets: ReturnType<typeof range>[], job = 'offsets_job') => {
+    const req = await prepareAppend(table, [{ id: 1, msg: 'x' }], { job, offsets });
+    const res = await cat.client.commitTable(req);
+    table = res.table!;
+    return res;
+  };
+  await commit([range(0, 100, 110), range(1, 0, 5)]);
+  await commit([range(0, 110, 120)]);
+  assert.deepEqual(
+    (await cat.client.getCommittedOffsets({ job: 'offsets_job' })).offsets.map((o) => [o.partition, o.nextOffset, o.snapshotId]),
+    [
+      [0, 120, table.currentSnapshotId],
+      [1, 5, (await cat.client.listSnapshots({ ref: table.ref })).snapshots[0].snapshotId],
+    ],
+  );
+  const gap = await failure(cat.client.commitTable(await prepareAppend(table, [{ id: 1, msg: 'x' }], { job: 'offsets_job', offsets: [range(0, 121, 130)] })));
+  assert.equal(gap.code, status.FAILED_PRECONDITION);
+  assert.match(gap.details, /offset gap on events\/0: committed next offset is 120 but this commit starts at 121/);
+  const overlap = await failure(cat.client.commitTable(await prepareAppend(table, [{ id: 1, msg: 'x' }], { job: 'offsets_job', offsets: [range(1, 3, 9)] })));
+  assert.equal(overlap.code, status.FAILED_PRECONDITION);
+  assert.match(overlap.details, /offset overlap on events\/1: committed next offset is 5 but this commit starts at 3/);
+  const before = (await cat.client.listSnapshots({ ref: table.ref })).snapshots.length;
+  assert.equal(before, 2, 'refused commits added no snapshot');
+
+  const invalid: [Partial<CommitTableRequest>, number, RegExp][] = [
+    [{ job: '', offsets: [range(0, 120, 121)] }, status.INVALID_ARGUMENT, /offsets need the job/],
+    [{ job: 'offsets_job', offsets: [range(0, 130, 120)] }, status.INVALID_ARGUMENT, /not a valid offset range/],
+    [{ job: 'offsets_job', offsets: [range(0, 120, 121), range(0, 121, 122)] }, status.INVALID_ARGUMENT, /appears twice/],
+    [{ job: 'nope', offsets: [range(0, 120, 121)] }, status.NOT_FOUND, /job nope does not exist/],
+  ];
+  for (const [over, code, pattern] of invalid) {
+    const f = await failure(cat.client.commitTable(await prepareAppend(table, [{ id: 1, msg: 'x' }], over)));
+    assert.equal(f.code, code, pattern.source);
+    assert.match(f.details, pattern);
+  }
+  assert.equal((await failure(cat.client.getCommittedOffsets({ job: 'nope' }))).code, status.NOT_FOUND);
+});
+
+test('commit rules: wrong sequence number, manifest list outside the table, unknown table', async () => {
+  const table = await newTable('rules');
+  const req = await prepareAppend(table, [{ id: 1, msg: 'x' }]);
+  const add = req.updates[0].update as { $case: 'addSnapshot'; value: { sequenceNumber: number; manifestList: string } };
+  const wrongSeq = structuredClone(req);
+  (wrongSeq.updates[0].update as typeof add).value.sequenceNumber = 7;
+  const f1 = await failure(cat.client.commitTable(wrongSeq));
+  assert.equal(f1.code, status.FAILED_PRECONDITION);
+  assert.match(f1.details, /sequence number 7 is not the next one \(1\)/);
+  const outside = structuredClone(req);
+  (outside.updates[0].update as typeof add).value.manifestList = `${base}/lake/other/metadata/snap.avro`;
+  assert.equal((await failure(cat.client.commitTable(outside))).code, status.INVALID_ARGUMENT);
+  assert.equal((await failure(cat.client.commitTable({ ...req, ref: { database: 'lake', table: 'missing' } }))).code, status.NOT_FOUND);
+  const stale = await failure(cat.client.commitTable({ ...req, expectedSnapshotId: 12345 }));
+  assert.equal(stale.code, status.ABORTED);
+  await cat.client.commitTable(req);
+});
+
+test('commit leases: one holder, renewals keep the epoch, a takeover fences the old holder', async () => {
+  const table = await newTable('leased');
+  const a = await cat.client.acquireCommitLease({ ref: table.ref, owner: 'coord-a', ttlMs: 200 });
+  assert.equal(a.epoch, 1);
+  const held = await failure(cat.client.acquireCommitLease({ ref: table.ref, owner: 'coord-b', ttlMs: 200 }));
+  assert.equal(held.code, status.FAILED_PRECONDITION);
+  assert.match(held.details, /held by coord-a/);
+  assert.equal((await cat.client.acquireCommitLease({ ref: table.ref, owner: 'coord-a', ttlMs: 200 })).epoch, 1, 'renewal keeps the epoch');
+  // Expire the lease (rather than sleeping) so the takeover is deterministic.
+  await cat.pool.query(`UPDATE catalog.commit_leases SET expires_at_ms = 0`);
+  const b = await cat.client.acquireCommitLease({ ref: table.ref, owner: 'coord-b', ttlMs: 60_000 });
+  assert.equal(b.epoch, 2);
+
+  const fenced = await failure(cat.client.commitTable(await prepareAppend(table, [{ id: 1, msg: 'x' }], { leaseEpoch: a.epoch })));
+  assert.equal(fenced.code, status.FAILED_PRECONDITION);
+  assert.match(fenced.details, /fenced: commit lease epoch 1 .* is stale \(current epoch 2, held by coord-b\)/);
+  const ok = await cat.client.commitTable(await prepareAppend(table, [{ id: 1, msg: 'x' }], { leaseEpoch: b.epoch }));
+  assert.ok(ok.table?.currentSnapshotId);
+  assert.equal((await failure(cat.client.acquireCommitLease({ ref: table.ref, owner: '', ttlMs: 0 }))).code, status.INVALID_ARGUMENT);
+});
+
+test('a table committed through CommitTable reads back in icebird: schema, rows, history', async () => {
+  let table = await newTable('readable', 'readable_job');
+  table = (await cat.client.commitTable(await prepareAppend(table, [{ id: 1, msg: 'one' }, { id: 2, msg: 'two' }], { job: 'readable_job', offsets: [range(0, 0, 2)] }))).table!;
+  const firstMetadata = table.metadataLocation;
+  table = (await cat.client.commitTable(await prepareAppend(table, [{ id: 3, msg: 'three' }], { job: 'readable_job', offsets: [range(0, 2, 3)] }))).table!;
+  // A properties-only maintenance commit also produces a new metadata file.
+  table = (await cat.client.commitTable({ ref: table.ref, expectedSnapshotId: table.currentSnapshotId, updates: [{ update: { $case: 'setProperties', value: { updates: { 'commit.owner': 'test' }, removals: [] } } }], job: '', offsets: [], leaseEpoch: 0 })).table!;
+  assert.equal(table.properties['commit.owner'], 'test');
+
+  const jdbc = await cat.pool.query(`SELECT metadata_location, previous_metadata_location FROM public.iceberg_tables WHERE table_name = 'readable'`);
+  assert.equal(jdbc.rows[0].metadata_location, table.metadataLocation);
+  assert.equal(jdbc.rows[0].previous_metadata_location, table.previousMetadataLocation);
+
+  const name = (l: string) => l.slice(l.lastIndexOf('/') + 1);
+  const metadata = await icebergMetadata({ tableUrl: table.location, metadataFileName: name(table.metadataLocation) });
+  assert.deepEqual(metadata.schemas[0].fields.map((f: { id: number; name: string }) => [f.id, f.name]), [
+    [1, 'id'],
+    [2, 'msg'],
+  ]);
+  assert.deepEqual((metadata.snapshots ?? []).map((s) => s.summary?.['total-records']), ['2', '3']);
+  const rows = await icebergRead({ tableUrl: table.location, metadataFileName: name(table.metadataLocation) });
+  assert.deepEqual(rows.map((r: Record<string, unknown>) => [Number(r.id), r.msg]).sort(), [
+    [1, 'one'],
+    [2, 'two'],
+    [3, 'three'],
+  ]);
+  const old = await icebergRead({ tableUrl: table.location, metadataFileName: name(firstMetadata) });
+  assert.deepEqual(old.map((r: Record<string, unknown>) => Number(r.id)).sort(), [1, 2]);
+});
