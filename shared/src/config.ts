@@ -169,6 +169,7 @@ export const SETTINGS = {
   logLevel: enumSetting<LogLevel>('LOG_LEVEL', 'info', LOG_LEVELS, 'pino log level.'),
   otlpEndpoint: stringSetting('OTEL_EXPORTER_OTLP_ENDPOINT', '', 'When set, traces are exported over OTLP/HTTP to this endpoint.'),
 } as const;
+  ingestionInFlightBytes: integerSetting('INGESTION_IN_FLIGHT_BYTES', 33554432, 65536, 4294967296, 'Per job, bytes ingestion sends to transformation before acknowledgements; above it the job\'s partitions pause.'),
 
 export type SettingKey = keyof typeof SETTINGS;
 export type SettingValue<K extends SettingKey> = ReturnType<(typeof SETTINGS)[K]['parse']>;

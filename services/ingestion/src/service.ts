@@ -1,17 +1,72 @@
+import { CatalogServiceService } from '../../../shared/src/gen/sluice/v1/catalog.js';
+import { CommitServiceService } from '../../../shared/src/gen/sluice/v1/commit.js';
 import { IngestionServiceService } from '../../../shared/src/gen/sluice/v1/ingestion.js';
+import { TransformationServiceService } from '../../../shared/src/gen/sluice/v1/transformation.js';
+import { createClient } from '../../../shared/src/grpc/client.js';
 import { bindService } from '../../../shared/src/grpc/server.js';
+import { grpcMessage } from '../../../shared/src/errors.js';
 import { connectNats } from '../../../shared/src/nats.js';
 import type { ServiceSpec } from '../../../shared/src/service.js';
+import { newInstanceId } from './job-runner.js';
+import { JobRegistry } from './jobs.js';
 
-/** Ingestion: runs jobs, reading Kafka and streaming records to transformation workers. */
-export const ingestionService: ServiceSpec<'ingestionPort' | 'natsUrl' | 'catalogAddress' | 'transformationAddress' | 'kafkaBrokers'> = {
+type IngestionKey =
+  | 'ingestionPort'
+  | 'natsUrl'
+  | 'catalogAddress'
+  | 'transformationAddress'
+  | 'commitAddress'
+  | 'kafkaBrokers'
+  | 'rpcDeadlineMs'
+  | 'ingestionInFlightBytes';
+
+/**
+ * Ingestion: runs jobs, reading Kafka and streaming records to transformation workers.
+ * Each job is one kafkajs consumer group, `sluice-<job>`, shared by every ingestion process
+ * running the job. On start the process resumes the jobs the catalog lists as RUNNING/PAUSED.
+ */
+export const ingestionService: ServiceSpec<IngestionKey> = {
   name: 'ingestion',
   portKey: 'ingestionPort',
-  settings: ['ingestionPort', 'natsUrl', 'catalogAddress', 'transformationAddress', 'kafkaBrokers'],
+  settings: ['ingestionPort', 'natsUrl', 'catalogAddress', 'transformationAddress', 'commitAddress', 'kafkaBrokers', 'rpcDeadlineMs', 'ingestionInFlightBytes'],
   protoFiles: ['sluice/v1/ingestion.proto'],
-  async build({ config, onShutdown }) {
+  async build({ config, logger, onShutdown }) {
     const nats = await connectNats(config.natsUrl, 'sluice-ingestion');
     onShutdown(() => nats.drain());
-    return [bindService('sluice.v1.IngestionService', IngestionServiceService, {})];
+    const options = { deadlineMs: config.rpcDeadlineMs };
+    const catalog = createClient(CatalogServiceService, config.catalogAddress, options);
+    const transformation = createClient(TransformationServiceService, config.transformationAddress, options);
+    const commit = createClient(CommitServiceService, config.commitAddress, options);
+    onShutdown(() => {
+      catalog.close();
+      transformation.close();
+      commit.close();
+    });
+    const jobs = new JobRegistry({
+      catalog,
+      transformation,
+      commit,
+      nats,
+      logger,
+      defaultBrokers: config.kafkaBrokers,
+      inFlightBytes: config.ingestionInFlightBytes,
+      instanceId: newInstanceId(),
+      stopTimeoutMs: Math.max(1000, config.shutdownTimeoutMs - 1000),
+    });
+    onShutdown(() => jobs.shutdown());
+    void jobs.resumeFromCatalog().then(
+      (names) => names.length > 0 && logger.info({ jobs: names }, 'resumed running jobs'),
+      (err) => logger.warn({ err: grpcMessage(err) }, 'could not list jobs to resume'),
+    );
+    return [
+      bindService('sluice.v1.IngestionService', IngestionServiceService, {
+        startJob: async (req) => ({ status: await jobs.start(req.job) }),
+        stopJob: async (req) => ({ status: await jobs.stop(req.job) }),
+        pauseJob: async (req) => ({ status: await jobs.pause(req.job) }),
+        resumeJob: async (req) => ({ status: await jobs.resume(req.job) }),
+        getJobStatus: async (req) => ({ status: await jobs.status(req.job) }),
+        listJobStatuses: async () => ({ statuses: jobs.list() }),
+      }),
+    ];
   },
 };

@@ -1,0 +1,156 @@
+/**
+ * The jobs this process runs, by name, and the gRPC operations on them. Job state changes
+ * are recorded in the catalog (UpdateJobState); the runner does the work.
+ */
+import { JobState, type Job } from '../../../shared/src/gen/sluice/v1/catalog.js';
+import type { JobStatus } from '../../../shared/src/gen/sluice/v1/ingestion.js';
+import { failedPrecondition, grpcCode, grpcMessage, invalidArgument, notFound, unavailable } from '../../../shared/src/errors.js';
+import { status as grpcStatus } from '@grpc/grpc-js';
+import { JobRunner, type RunnerDeps } from './job-runner.js';
+import { SourceError } from './kafka-source.js';
+
+export class JobRegistry {
+  private readonly runners = new Map<string, JobRunner>();
+  private closed = false;
+
+  constructor(private readonly deps: RunnerDeps) {}
+
+  async start(name: string): Promise<JobStatus> {
+    const existing = this.runners.get(requireName(name));
+    if (existing && !existing.isTerminal) return existing.status();
+    const job = await this.loadJob(name);
+    if (job.state === JobState.JOB_STATE_FINISHED) throw failedPrecondition(`job "${name}" is FINISHED; a bounded job runs once`);
+    const source = await this.catalogCall(`source "${job.source}" of job "${name}"`, () => this.deps.catalog.getSource({ name: job.source }));
+    if (!source.source) throw notFound(`source "${job.source}" of job "${name}" does not exist`);
+    if (!job.table?.table) throw failedPrecondition(`job "${name}" has no destination table`);
+    if (this.closed) throw unavailable('ingestion is shutting down');
+    let runner: JobRunner;
+    try {
+      runner = new JobRunner(job, source.source, this.deps);
+    } catch (err) {
+      if (err instanceof SourceError) throw failedPrecondition(err.message);
+      throw err;
+    }
+    this.runners.set(name, runner);
+    await this.setState(name, JobState.JOB_STATE_RUNNING, '');
+    return runner.status();
+  }
+
+  async stop(name: string): Promise<JobStatus> {
+    const runner = this.runners.get(requireName(name));
+    if (!runner || runner.isTerminal) {
+      const job = await this.loadJob(name);
+      if (job.state === JobState.JOB_STATE_RUNNING || job.state === JobState.JOB_STATE_PAUSED) {
+        await this.setState(name, JobState.JOB_STATE_STOPPED, 'stopped');
+      }
+      return runner?.status() ?? catalogStatus({ ...job, state: job.state === JobState.JOB_STATE_FINISHED ? job.state : JobState.JOB_STATE_STOPPED });
+    }
+    await this.setState(name, JobState.JOB_STATE_STOPPING, 'flushing before stop');
+    await runner.stop();
+    await this.setState(name, JobState.JOB_STATE_STOPPED, 'stopped');
+    return runner.status();
+  }
+
+  async pause(name: string): Promise<JobStatus> {
+    const runner = this.live(name);
+    runner.pause();
+    await this.setState(name, JobState.JOB_STATE_PAUSED, 'paused');
+    return runner.status();
+  }
+
+  async resume(name: string): Promise<JobStatus> {
+    const runner = this.live(name);
+    runner.resume();
+    await this.setState(name, JobState.JOB_STATE_RUNNING, '');
+    return runner.status();
+  }
+
+  async status(name: string): Promise<JobStatus> {
+    const runner = this.runners.get(requireName(name));
+    if (runner) {
+      await runner.refreshWatermarks().catch(() => {});
+      return runner.status();
+    }
+    return catalogStatus(await this.loadJob(name));
+  }
+
+  list(): JobStatus[] {
+    return [...this.runners.values()].map((r) => r.status()).sort((a, b) => a.job.localeCompare(b.job));
+  }
+
+  /**
+   * After a restart, picks up the jobs the catalog says are running: the group shares their
+   * partitions with other ingestion processes, and positions come from the catalog.
+   */
+  async resumeFromCatalog(): Promise<string[]> {
+    const { jobs } = await this.deps.catalog.listJobs({});
+    const started: string[] = [];
+    for (const job of jobs) {
+      if (job.state !== JobState.JOB_STATE_RUNNING && job.state !== JobState.JOB_STATE_PAUSED) continue;
+      try {
+        await this.start(job.name);
+        if (job.state === JobState.JOB_STATE_PAUSED) await this.pause(job.name);
+        started.push(job.name);
+      } catch (err) {
+        this.deps.logger.warn({ job: job.name, err: grpcMessage(err) }, 'could not resume job');
+      }
+    }
+    return started;
+  }
+
+  /** Process shutdown: every runner leaves its group; nothing half-done is flushed. */
+  async shutdown(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.runners.values()].map((r) => r.shutdown()));
+  }
+
+  private live(name: string): JobRunner {
+    const runner = this.runners.get(requireName(name));
+    if (!runner || runner.isTerminal) throw failedPrecondition(`job "${name}" is not running in this ingestion process`);
+    return runner;
+  }
+
+  private async loadJob(name: string): Promise<Job> {
+    const res = await this.catalogCall(`job "${name}"`, () => this.deps.catalog.getJob({ name }));
+    if (!res.job) throw notFound(`job "${name}" does not exist`);
+    return res.job;
+  }
+
+  private async catalogCall<T>(what: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      if (grpcCode(err) === grpcStatus.NOT_FOUND) throw notFound(`${what} does not exist`);
+      throw unavailable(`catalog could not answer for ${what}: ${grpcMessage(err)}`);
+    }
+  }
+
+  private async setState(name: string, state: JobState, reason: string): Promise<void> {
+    try {
+      await this.deps.catalog.updateJobState({ name, state, reason });
+    } catch (err) {
+      this.deps.logger.warn({ job: name, state, err: grpcMessage(err) }, 'could not record the job state in the catalog');
+    }
+  }
+}
+
+function requireName(name: string): string {
+  if (!name) throw invalidArgument('job is required');
+  return name;
+}
+
+/** Status of a job this process does not run: what the catalog knows. */
+function catalogStatus(job: Job): JobStatus {
+  return {
+    job: job.name,
+    state: job.state,
+    reason: job.stateReason || 'not running in this ingestion process',
+    partitions: [],
+    recordsIn: 0,
+    rowsOut: 0,
+    recordsExcluded: 0,
+    errors: [],
+    lastCommit: undefined,
+    startedAtMs: 0,
+  };
+}

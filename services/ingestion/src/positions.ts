@@ -1,0 +1,119 @@
+/**
+ * Where each partition starts and (for bounded jobs) ends, and what happens when the
+ * offsets a job needs have expired. Pure decisions; the runner gathers the inputs (catalog
+ * committed offsets, watermarks, timestamp lookups) and applies the answers.
+ */
+import { OffsetResetPolicy, StartFrom, type StartPosition } from '../../../shared/src/gen/sluice/v1/catalog.js';
+
+/** What the broker says about one partition. */
+export interface Watermarks {
+  /** Log start offset: the first offset still readable. */
+  readonly low: number;
+  /** High watermark: one past the last readable offset. */
+  readonly high: number;
+}
+
+export type StartOrigin = 'catalog' | 'earliest' | 'latest' | 'timestamp' | 'offsets';
+
+export interface StartDecision {
+  readonly offset: number;
+  readonly origin: StartOrigin;
+}
+
+export class PositionError extends Error {
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'PositionError';
+  }
+}
+
+export interface StartInputs {
+  readonly topic: string;
+  readonly partition: number;
+  /** The catalog's committed next offset, when the job committed anything on this partition. */
+  readonly committed: number | undefined;
+  readonly start: StartPosition | undefined;
+  /** Start of a bounded job's window; used when the job names no start position. */
+  readonly windowStartMs: number | undefined;
+  readonly watermarks: Watermarks;
+  /** The answer to "first offset with timestamp >= t" for the start time, -1 when none. */
+  readonly timestampOffset: number | undefined;
+}
+
+/**
+ * The offset a partition starts from. The catalog's committed offset always wins: a restart
+ * continues exactly where the last commit ended (never from Kafka's group offsets). Without
+ * one: the job's start position; a bounded job without one starts at its window's start time.
+ * Partitions an explicit offset list does not name start from the earliest offset.
+ */
+export function chooseStart(i: StartInputs): StartDecision {
+  if (i.committed !== undefined) return { offset: i.committed, origin: 'catalog' };
+  let from = i.start?.from ?? StartFrom.START_FROM_UNSPECIFIED;
+  if (from === StartFrom.START_FROM_UNSPECIFIED) {
+    from = i.windowStartMs !== undefined ? StartFrom.START_FROM_TIMESTAMP : StartFrom.START_FROM_EARLIEST;
+  }
+  switch (from) {
+    case StartFrom.START_FROM_LATEST:
+      return { offset: i.watermarks.high, origin: 'latest' };
+    case StartFrom.START_FROM_TIMESTAMP: {
+      if (i.timestampOffset === undefined) throw new PositionError(i.topic, i.partition, `start by timestamp on ${i.topic}/${i.partition}: no offset was looked up`);
+      // -1: no record at or after the time yet, so the first one to arrive is the start.
+      return { offset: i.timestampOffset < 0 ? i.watermarks.high : i.timestampOffset, origin: 'timestamp' };
+    }
+    case StartFrom.START_FROM_OFFSETS: {
+      const named = i.start?.offsets.find((o) => o.partition === i.partition);
+      if (!named) return { offset: i.watermarks.low, origin: 'earliest' };
+      if (named.offset < 0 || named.offset > i.watermarks.high) {
+        throw new PositionError(
+          i.topic,
+          i.partition,
+          `start offset ${named.offset} of ${i.topic}/${i.partition} is outside the partition (${i.watermarks.low}..${i.watermarks.high})`,
+        );
+      }
+      return { offset: named.offset, origin: 'offsets' };
+    }
+    case StartFrom.START_FROM_EARLIEST:
+      return { offset: i.watermarks.low, origin: 'earliest' };
+    default:
+      throw new PositionError(i.topic, i.partition, `start position ${String(from)} is not supported`);
+  }
+}
+
+/**
+ * A bounded job's end offset on one partition: the first offset whose timestamp is >= the
+ * window's end, or the high watermark when no such record exists yet (lookup answered -1).
+ */
+export function endOffsetFor(timestampOffset: number, watermarks: Watermarks): number {
+  return timestampOffset < 0 ? watermarks.high : timestampOffset;
+}
+
+export type ExpiredDecision =
+  | { readonly action: 'fail'; readonly reason: string }
+  | { readonly action: 'skip'; readonly lost: number; readonly reason: string };
+
+/**
+ * The job needs offsets below the log start (retention removed them before they were
+ * committed). Seed 000: expired data cannot come back. By default the job fails and says so;
+ * with offset_reset = EARLIEST it continues from the earliest offset, covering the lost range
+ * without rows and counting the lost offsets under the error reason `offset_out_of_range`.
+ */
+export function onExpired(topic: string, partition: number, position: number, logStart: number, policy: OffsetResetPolicy): ExpiredDecision {
+  const lost = logStart - position;
+  const what = `offsets ${position}..${logStart - 1} of ${topic}/${partition} expired (retention) before they were committed`;
+  if (policy === OffsetResetPolicy.OFFSET_RESET_POLICY_EARLIEST) {
+    return { action: 'skip', lost, reason: `${what}; offset_reset=EARLIEST: continuing from ${logStart}, ${lost} offsets lost` };
+  }
+  return {
+    action: 'fail',
+    reason: `OFFSET_OUT_OF_RANGE: ${what}; expired data cannot come back. Set the job's offset_reset to EARLIEST to continue from offset ${logStart}`,
+  };
+}
+
+/** The Kafka consumer group of a job; every ingestion process running the job joins it. */
+export function groupIdFor(job: string): string {
+  return `sluice-${job}`;
+}

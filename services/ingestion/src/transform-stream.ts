@@ -1,0 +1,78 @@
+/**
+ * One incarnation of a job's Transform stream (TransformOpen, then ordered RecordBatches; one
+ * BatchAck per batch comes back). A stream is never reused after a rewind or rebalance: the
+ * runner cancels it, which tells transformation to delete its open files, and opens a new one
+ * under a new worker_id.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import {
+  TransformationServiceService,
+  type BatchAck,
+  type TransformOpen,
+  type TransformRequest,
+  type TransformResponse,
+} from '../../../shared/src/gen/sluice/v1/transformation.js';
+import type { KafkaRecord, OffsetRange } from '../../../shared/src/gen/sluice/v1/types.js';
+import type { ServiceClient } from '../../../shared/src/grpc/client.js';
+
+export type TransformationClient = ServiceClient<typeof TransformationServiceService>;
+
+export interface StreamListener {
+  onAck(ack: BatchAck): void;
+  /** The stream ended without being asked to (transformation failed or went away). */
+  onBroken(reason: string): void;
+}
+
+export class TransformStream {
+  private sequence = 0;
+  private closed = false;
+  private readonly call: grpc.ClientDuplexStream<TransformRequest, TransformResponse>;
+
+  constructor(
+    client: TransformationClient,
+    readonly open: TransformOpen,
+    listener: StreamListener,
+  ) {
+    this.call = client.openStream('transform');
+    this.call.on('data', (response: TransformResponse) => {
+      if (response.message?.$case === 'ack') listener.onAck(response.message.value);
+    });
+    const broken = (reason: string) => {
+      if (this.closed) return;
+      this.closed = true;
+      listener.onBroken(reason);
+    };
+    this.call.on('error', (err: grpc.ServiceError) => broken(err.details || err.message));
+    this.call.on('end', () => broken('transformation ended the stream'));
+    this.call.write({ message: { $case: 'open', value: open } });
+  }
+
+  get workerId(): string {
+    return this.open.workerId;
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  /** Sends one batch; returns its sequence number (1, 2, … within the stream). */
+  send(records: KafkaRecord[], covers: OffsetRange[]): number {
+    if (this.closed) throw new Error(`Transform stream ${this.workerId} is closed`);
+    const sequence = ++this.sequence;
+    this.call.write({ message: { $case: 'batch', value: { sequence, records, covers } } });
+    return sequence;
+  }
+
+  /** Half-closes after everything sent was acknowledged (a graceful stop). */
+  end(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.call.end();
+  }
+
+  /** Drops the stream and its uncommitted work (rewind, rebalance, failure). */
+  cancel(): void {
+    this.closed = true;
+    this.call.cancel();
+  }
+}
