@@ -168,8 +168,8 @@ export const SETTINGS = {
   commitOrphanMinAgeMs: integerSetting('COMMIT_ORPHAN_MIN_AGE_MS', 3600000, 0, 2592000000, 'Orphan cleanup only deletes unreferenced files older than this safety margin.'),
   logLevel: enumSetting<LogLevel>('LOG_LEVEL', 'info', LOG_LEVELS, 'pino log level.'),
   otlpEndpoint: stringSetting('OTEL_EXPORTER_OTLP_ENDPOINT', '', 'When set, traces are exported over OTLP/HTTP to this endpoint.'),
-} as const;
   ingestionInFlightBytes: integerSetting('INGESTION_IN_FLIGHT_BYTES', 33554432, 65536, 4294967296, 'Per job, bytes ingestion sends to transformation before acknowledgements; above it the job\'s partitions pause.'),
+} as const;
 
 export type SettingKey = keyof typeof SETTINGS;
 export type SettingValue<K extends SettingKey> = ReturnType<(typeof SETTINGS)[K]['parse']>;
