@@ -1,17 +1,82 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { CatalogServiceService } from '../../../shared/src/gen/sluice/v1/catalog.js';
 import { CommitServiceService } from '../../../shared/src/gen/sluice/v1/commit.js';
+import { subjects } from '../../../shared/src/events.js';
+import { createClient } from '../../../shared/src/grpc/client.js';
 import { bindService } from '../../../shared/src/grpc/server.js';
-import { connectNats } from '../../../shared/src/nats.js';
+import { connectNats, subscribe } from '../../../shared/src/nats.js';
 import type { ServiceSpec } from '../../../shared/src/service.js';
+import { createStorage } from '../../../shared/src/storage/index.js';
+import { natsAnnouncer } from './announcer.js';
+import { CommitCoordinator } from './coordinator.js';
+
+type CommitKey =
+  | 'commitPort'
+  | 'natsUrl'
+  | 'catalogAddress'
+  | 'rpcDeadlineMs'
+  | 'commitDefaultIntervalMs'
+  | 'commitFlushTimeoutMs'
+  | 'commitWorkerTtlMs'
+  | 'commitLeaseTtlMs'
+  | 'commitMaintenanceIntervalMs'
+  | 'commitOrphanMinAgeMs';
 
 /** Commit: flush coordination, manifests, and snapshots committed with their Kafka offsets. */
-export const commitService: ServiceSpec<'commitPort' | 'natsUrl' | 'catalogAddress'> = {
+export const commitService: ServiceSpec<CommitKey> = {
   name: 'commit',
   portKey: 'commitPort',
-  settings: ['commitPort', 'natsUrl', 'catalogAddress'],
+  settings: [
+    'commitPort',
+    'natsUrl',
+    'catalogAddress',
+    'rpcDeadlineMs',
+    'commitDefaultIntervalMs',
+    'commitFlushTimeoutMs',
+    'commitWorkerTtlMs',
+    'commitLeaseTtlMs',
+    'commitMaintenanceIntervalMs',
+    'commitOrphanMinAgeMs',
+  ],
   protoFiles: ['sluice/v1/commit.proto'],
-  async build({ config, onShutdown }) {
+  async build({ config, logger, onShutdown }) {
     const nats = await connectNats(config.natsUrl, 'sluice-commit');
     onShutdown(() => nats.drain());
-    return [bindService('sluice.v1.CommitService', CommitServiceService, {})];
+    const catalog = createClient(CatalogServiceService, config.catalogAddress, { deadlineMs: config.rpcDeadlineMs });
+    onShutdown(() => catalog.close());
+    const coordinator = new CommitCoordinator(
+      {
+        catalog,
+        storage: createStorage(),
+        logger,
+        settings: {
+          defaultIntervalMs: config.commitDefaultIntervalMs,
+          flushTimeoutMs: config.commitFlushTimeoutMs,
+          workerTtlMs: config.commitWorkerTtlMs,
+          leaseTtlMs: config.commitLeaseTtlMs,
+          maintenanceIntervalMs: config.commitMaintenanceIntervalMs,
+          orphanMinAgeMs: config.commitOrphanMinAgeMs,
+        },
+        // Unique per process start: a restarted coordinator is a new owner and must wait
+        // for (or take over) the lease, never inherit a predecessor's epoch.
+        owner: `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`,
+        now: Date.now,
+      },
+      natsAnnouncer(nats),
+    );
+    // Registered after the NATS drain, so it runs before it: commits in flight finish and
+    // announce before the connection closes.
+    onShutdown(() => coordinator.stop());
+    subscribe(nats, subjects.allWorkers, (payload) => coordinator.onHeartbeat(payload), (err) =>
+      logger.warn({ err: (err as Error).message }, 'bad worker heartbeat ignored'),
+    );
+    return [
+      bindService('sluice.v1.CommitService', CommitServiceService, {
+        reportDataFiles: (req) => coordinator.reportDataFiles(req),
+        triggerFlush: (req) => coordinator.triggerFlush(req),
+        getCommitStatus: (req) => coordinator.getCommitStatus(req),
+      }),
+    ];
   },
 };

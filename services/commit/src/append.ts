@@ -1,0 +1,79 @@
+/**
+ * One append commit: the admitted files of a flush round become a snapshot, committed
+ * together with the offsets they cover and the lease epoch, rebased on ABORTED.
+ */
+import type { DataFile, OffsetRange, TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
+import type { Storage } from '../../../shared/src/storage/index.js';
+import { newSnapshotId, type ManifestFile } from '../../../shared/src/iceberg/index.js';
+import { commitWithRebase, type CatalogClient } from './catalog.js';
+import { addedEntries, currentManifests, writeManifests, writeSnapshot } from './snapshots.js';
+
+export const SLUICE_SUMMARY = {
+  job: 'sluice.job',
+  flushId: 'sluice.flush-id',
+  offsets: 'sluice.offsets',
+} as const;
+
+/** `sluice.offsets`: the committed ranges as compact JSON, one entry per Kafka partition. */
+export function offsetsSummary(offsets: readonly OffsetRange[]): string {
+  return JSON.stringify(offsets.map((r) => ({ topic: r.topic, partition: r.partition, start: r.startOffset, end: r.endOffset })));
+}
+
+export interface AppendRequest {
+  catalog: CatalogClient;
+  storage: Storage;
+  ref: TableRef;
+  job: string;
+  flushId: string;
+  files: readonly DataFile[];
+  offsets: readonly OffsetRange[];
+  leaseEpoch: number;
+  maxAttempts?: number;
+}
+
+export interface AppendResult {
+  snapshotId: number;
+  addedRecords: number;
+  addedFiles: number;
+  attempts: number;
+}
+
+export async function commitAppend(req: AppendRequest): Promise<AppendResult> {
+  const snapshotId = newSnapshotId();
+  let manifests: ManifestFile[] | undefined;
+  const extraSummary = {
+    [SLUICE_SUMMARY.job]: req.job,
+    [SLUICE_SUMMARY.flushId]: req.flushId,
+    [SLUICE_SUMMARY.offsets]: offsetsSummary(req.offsets),
+  };
+  const { attempts } = await commitWithRebase({
+    catalog: req.catalog,
+    storage: req.storage,
+    ref: req.ref,
+    maxAttempts: req.maxAttempts,
+    async build({ metadata }) {
+      // Written once: ADDED entries inherit their sequence number, so a rebase reuses them.
+      manifests ??= await writeManifests(req.storage, metadata, snapshotId, addedEntries(snapshotId, req.files));
+      const snapshot = await writeSnapshot(req.storage, metadata, {
+        snapshotId,
+        operation: 'append',
+        manifests,
+        carried: await currentManifests(req.storage, metadata),
+        added: req.files,
+        extraSummary,
+      });
+      return {
+        updates: [{ update: { $case: 'addSnapshot', value: snapshot } }],
+        job: req.job,
+        offsets: [...req.offsets],
+        leaseEpoch: req.leaseEpoch,
+      };
+    },
+  });
+  return {
+    snapshotId,
+    addedRecords: req.files.reduce((n, f) => n + f.recordCount, 0),
+    addedFiles: req.files.length,
+    attempts,
+  };
+}

@@ -1,0 +1,24 @@
+import type { Logger } from '../../../shared/src/logger.js';
+import type { Storage } from '../../../shared/src/storage/index.js';
+import type { CatalogClient } from './catalog.js';
+
+/** Timing knobs of the coordinator (from COMMIT_* settings; tests shorten them). */
+export interface CoordinatorSettings {
+  defaultIntervalMs: number;
+  flushTimeoutMs: number;
+  workerTtlMs: number;
+  leaseTtlMs: number;
+  maintenanceIntervalMs: number;
+  orphanMinAgeMs: number;
+}
+
+/** What every part of the coordinator shares: the catalog, storage, logging, the clock. */
+export interface CoordinatorContext {
+  readonly catalog: CatalogClient;
+  readonly storage: Storage;
+  readonly logger: Logger;
+  readonly settings: CoordinatorSettings;
+  /** This process as a lease owner: unique per process start. */
+  readonly owner: string;
+  now(): number;
+}

@@ -1,0 +1,113 @@
+/**
+ * The commit coordinator of this process: one TableCoordinator per table it has heard of
+ * (a heartbeat, a report or a TriggerFlush names it), the NATS inputs, and the gRPC
+ * handlers. It keeps no state that matters across restarts: committed offsets and snapshots
+ * are in the catalog, workers announce themselves, and a report lost in a crash shows up as
+ * a gap that rewinds its worker.
+ */
+import type {
+  GetCommitStatusRequest,
+  GetCommitStatusResponse,
+  ReportDataFilesRequest,
+  ReportDataFilesResponse,
+  TriggerFlushRequest,
+  TriggerFlushResponse,
+} from '../../../shared/src/gen/sluice/v1/commit.js';
+import { WorkerHeartbeat } from '../../../shared/src/gen/sluice/v1/events.js';
+import type { TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
+import { failedPrecondition, invalidArgument } from '../../../shared/src/errors.js';
+import { randomUUID } from 'node:crypto';
+import type { Announcer } from './announcer.js';
+import type { CoordinatorContext } from './context.js';
+import { CommitError } from './errors.js';
+import { TableCoordinator } from './table.js';
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+
+function checkRef(ref: TableRef | undefined, field: string): TableRef {
+  if (!ref || !IDENT.test(ref.database) || !IDENT.test(ref.table)) {
+    throw invalidArgument(`${field} must name a database and a table (letters, digits, _ and -), got ${JSON.stringify(ref ?? null)}`, { field });
+  }
+  return ref;
+}
+
+export class CommitCoordinator {
+  private readonly tables = new Map<string, TableCoordinator>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(
+    readonly ctx: CoordinatorContext,
+    private readonly announce: Announcer,
+  ) {
+    // Worker TTLs are checked on a timer too, so a round waiting for a dead worker ends
+    // without waiting for its deadline.
+    this.sweeper = setInterval(() => this.tables.forEach((t) => t.sweep()), Math.max(50, Math.floor(ctx.settings.workerTtlMs / 4)));
+    this.sweeper.unref();
+  }
+
+  table(ref: TableRef): TableCoordinator {
+    const key = `${ref.database}.${ref.table}`;
+    let t = this.tables.get(key);
+    if (!t) {
+      t = new TableCoordinator({ database: ref.database, table: ref.table }, this.ctx, this.announce);
+      this.tables.set(key, t);
+    }
+    return t;
+  }
+
+  onHeartbeat(payload: Uint8Array): void {
+    const hb = WorkerHeartbeat.decode(payload);
+    if (!hb.table || !hb.job || !hb.workerId) return; // not ours to interpret; nothing to act on
+    this.table(hb.table).pipeline(hb.job).onHeartbeat(hb);
+  }
+
+  async reportDataFiles(req: ReportDataFilesRequest): Promise<ReportDataFilesResponse> {
+    const ref = checkRef(req.table, 'table');
+    if (!req.job) throw invalidArgument('job is required', { field: 'job' });
+    if (!req.workerId) throw invalidArgument('worker_id is required', { field: 'worker_id' });
+    for (const [i, f] of req.files.entries()) {
+      if (!f.filePath) throw invalidArgument(`files[${i}] has no file_path`, { field: `files[${i}].file_path` });
+      if (f.recordCount < 0 || f.fileSizeInBytes < 0) throw invalidArgument(`files[${i}] (${f.filePath}) has a negative count or size`, { field: `files[${i}]` });
+    }
+    const table = this.table(ref);
+    try {
+      await table.leaseEpoch();
+    } catch (err) {
+      // Another coordinator owns this table: refuse, so the worker does not believe its data
+      // is on its way. Its next report to the right coordinator will not fit and rewind it.
+      this.ctx.logger.warn({ table: `${ref.database}.${ref.table}`, worker: req.workerId, err: (err as Error).message }, 'report refused: commit lease not held');
+      return { accepted: false };
+    }
+    table.pipeline(req.job).onReport(req);
+    return { accepted: true };
+  }
+
+  async triggerFlush(req: TriggerFlushRequest): Promise<TriggerFlushResponse> {
+    const ref = checkRef(req.table, 'table');
+    const table = this.table(ref);
+    const pipelines = req.job ? [table.pipeline(req.job)] : table.allPipelines();
+    const flushId = randomUUID();
+    try {
+      if (pipelines.length === 0) {
+        await table.leaseEpoch();
+        return { flushId }; // nothing writes this table: there is nothing to flush
+      }
+      // One id for every job of the table: a caller waits for CommittedEvents naming it.
+      await Promise.all(pipelines.map((p) => p.trigger('rpc', flushId)));
+    } catch (err) {
+      if (err instanceof CommitError && err.kind === 'fenced') throw failedPrecondition(err.message, { table: `${ref.database}.${ref.table}` });
+      throw err;
+    }
+    return { flushId };
+  }
+
+  async getCommitStatus(req: GetCommitStatusRequest): Promise<GetCommitStatusResponse> {
+    const ref = checkRef(req.table, 'table');
+    return this.table(ref).status();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.sweeper);
+    await Promise.all([...this.tables.values()].map((t) => t.stop()));
+  }
+}

@@ -1,0 +1,321 @@
+/**
+ * The flush protocol for one job writing one table (DESIGN.md, "Flush rounds"): decide when
+ * a flush is due, run the round (FlushEvent, wait for the live workers or the deadline),
+ * admit the reports by offset contiguity, commit, announce. One round at a time; reports
+ * that arrive while a round is committing wait for the next one, and so does a late worker.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ReportDataFilesRequest } from '../../../shared/src/gen/sluice/v1/commit.js';
+import type { WorkerHeartbeat } from '../../../shared/src/gen/sluice/v1/events.js';
+import type { TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
+import { grpcMessage } from '../../../shared/src/errors.js';
+import { commitAppend } from './append.js';
+import { tableName } from './catalog.js';
+import { CommitError } from './errors.js';
+import type { Announcer } from './announcer.js';
+import { admitReports, advancesAny, describeMisfit, OffsetLedger } from './offsets.js';
+import { FlushRound } from './round.js';
+import type { CoordinatorContext } from './context.js';
+import { WorkerRegistry } from './workers.js';
+
+export interface PipelineHost {
+  readonly ref: TableRef;
+  /** The held lease epoch, acquiring it if needed; throws CommitError('fenced') otherwise. */
+  leaseEpoch(): Promise<number>;
+  leaseLost(reason: string): void;
+  /** Runs fn after every other commit or maintenance step of the table (one at a time). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T>;
+  committed(snapshotId: number, atMs: number): void;
+}
+
+interface JobSettings {
+  intervalMs: number;
+  bufferBytes: number;
+}
+
+export class JobPipeline {
+  readonly workers: WorkerRegistry;
+  private pending: ReportDataFilesRequest[] = [];
+  private round: FlushRound | undefined;
+  private roundTimer: NodeJS.Timeout | undefined;
+  private committing: Promise<void> | undefined;
+  private queued: { flushId: string; reason: string } | undefined;
+  private ledger: OffsetLedger | undefined;
+  private settings: JobSettings | undefined;
+  private intervalTimer: NodeJS.Timeout | undefined;
+  /** Bumped whenever the interval timer is disarmed, so a settings load in flight does not re-arm it. */
+  private intervalGeneration = 0;
+  private intervalArmed = false;
+  /** Reports of the round being committed. */
+  private inCommit: ReportDataFilesRequest[] = [];
+  private stopped = false;
+
+  constructor(
+    private readonly host: PipelineHost,
+    readonly job: string,
+    private readonly ctx: CoordinatorContext,
+    private readonly announce: Announcer,
+  ) {
+    this.workers = new WorkerRegistry(ctx.settings.workerTtlMs);
+  }
+
+  private get where() {
+    return { table: tableName(this.host.ref), job: this.job };
+  }
+
+  // -- inputs ---------------------------------------------------------------------------
+
+  onHeartbeat(hb: WorkerHeartbeat): void {
+    const now = this.ctx.now();
+    this.workers.beat(hb.workerId, now, hb.bufferedBytes, hb.alive);
+    if (!hb.alive) this.round?.workerGone(hb.workerId);
+    this.ensureIntervalTimer();
+    const limit = this.settings?.bufferBytes ?? 0;
+    if (limit > 0 && !this.round && !this.queued && this.workers.bufferedBytes() >= limit) {
+      void this.trigger('buffer-bytes').catch(() => undefined);
+    }
+    this.maybeComplete();
+  }
+
+  /** Queues a report for the open round (or the next one). */
+  onReport(report: ReportDataFilesRequest): void {
+    this.workers.sawReport(report.workerId, this.ctx.now());
+    this.pending.push(report);
+    if (this.round && report.flushId === this.round.flushId) this.round.reported(report.workerId);
+    this.ensureIntervalTimer();
+    this.maybeComplete();
+  }
+
+  /** Expires silent workers; a round waiting only for them completes. */
+  sweep(): void {
+    for (const gone of this.workers.expire(this.ctx.now())) this.round?.workerGone(gone);
+    this.maybeComplete();
+  }
+
+  /**
+   * Starts a flush round (or queues one behind the round in progress) and returns its id.
+   * A queued round has not published its FlushEvent yet, so every trigger that lands on it
+   * is covered by it: triggers coalesce, and none returns an id whose round started before
+   * it was called.
+   */
+  async trigger(reason: string, flushId?: string): Promise<string> {
+    if (this.stopped) throw new CommitError('fenced', `coordinator for ${tableName(this.host.ref)} is stopping`);
+    await this.host.leaseEpoch();
+    if (this.round || this.committing) {
+      this.queued ??= { flushId: flushId ?? randomUUID(), reason };
+      return this.queued.flushId;
+    }
+    return this.startRound(flushId ?? randomUUID(), reason);
+  }
+
+  // -- the round ------------------------------------------------------------------------
+
+  private startRound(flushId: string, reason: string): string {
+    const now = this.ctx.now();
+    const deadlineMs = now + this.ctx.settings.flushTimeoutMs;
+    this.round = new FlushRound(flushId, deadlineMs, this.workers.live(now), reason);
+    this.clearIntervalTimer();
+    this.announce.flush({ table: this.host.ref, flushId, deadlineMs, job: this.job });
+    this.roundTimer = setTimeout(() => this.finishRound(), this.ctx.settings.flushTimeoutMs);
+    this.roundTimer.unref();
+    // Reports of this flush id may have raced ahead of the round (they never do in
+    // practice, but counting them keeps completion exact).
+    for (const r of this.pending) if (r.flushId === flushId) this.round.reported(r.workerId);
+    this.maybeComplete();
+    return flushId;
+  }
+
+  private maybeComplete(): void {
+    if (this.round?.complete) this.finishRound();
+  }
+
+  private finishRound(): void {
+    const round = this.round;
+    if (!round) return;
+    this.round = undefined;
+    if (this.roundTimer) clearTimeout(this.roundTimer);
+    this.roundTimer = undefined;
+    const late = round.pendingWorkers();
+    if (late.length > 0) this.ctx.logger.info({ ...this.where, flushId: round.flushId, late }, 'flush round closed at its deadline; late workers go to the next round');
+    const reports = this.pending;
+    this.pending = [];
+    this.inCommit = reports;
+    this.committing = this.host
+      .exclusive(() => this.commitRound(round.flushId, reports))
+      .catch((err) => this.ctx.logger.error({ ...this.where, flushId: round.flushId, err: (err as Error).message }, 'flush round failed'))
+      .finally(() => {
+        this.committing = undefined;
+        this.inCommit = [];
+        const next = this.queued;
+        this.queued = undefined;
+        if (next && !this.stopped) {
+          void this.trigger(next.reason, next.flushId).catch((err) =>
+            this.ctx.logger.warn({ ...this.where, err: (err as Error).message }, 'queued flush not started'),
+          );
+        } else this.ensureIntervalTimer();
+      });
+  }
+
+  private async offsets(): Promise<OffsetLedger> {
+    if (!this.ledger) {
+      const { offsets } = await this.ctx.catalog.getCommittedOffsets({ job: this.job });
+      // Only this table's partitions matter, but a job writes one table, so all of them are.
+      this.ledger = OffsetLedger.fromCommitted(offsets);
+    }
+    return this.ledger;
+  }
+
+  /** Admission, commit, announcements. Runs with the table's exclusive section held. */
+  private async commitRound(flushId: string, reports: ReportDataFilesRequest[], retriedOffsets = false): Promise<void> {
+    const ledger = await this.offsets();
+    const { admitted, dropped, offsets } = admitReports(ledger, reports);
+    this.rewind(dropped.map((d) => ({ workerId: d.report.workerId, reason: describeMisfit(d.misfit) })));
+    const files = admitted.flatMap((r) => r.files);
+    if (files.length === 0 && !advancesAny(offsets)) {
+      // Nothing to commit; still answer the flush so a TriggerFlush caller is not left waiting.
+      const { table } = await this.ctx.catalog.getTable({ ref: this.host.ref });
+      this.announce.committed({
+        table: this.host.ref,
+        job: this.job,
+        snapshotId: table?.currentSnapshotId ?? 0,
+        addedRecords: 0,
+        addedFiles: 0,
+        offsets: [],
+        committedAtMs: this.ctx.now(),
+        flushId,
+      });
+      return;
+    }
+    let epoch: number;
+    try {
+      epoch = await this.host.leaseEpoch();
+    } catch (err) {
+      // Not ours to commit: whoever holds the lease rewinds these workers when their next
+      // report does not continue its offsets.
+      this.ctx.logger.warn({ ...this.where, flushId, err: (err as Error).message }, 'round dropped: commit lease not held');
+      return;
+    }
+    try {
+      const result = await commitAppend({
+        catalog: this.ctx.catalog,
+        storage: this.ctx.storage,
+        ref: this.host.ref,
+        job: this.job,
+        flushId,
+        files,
+        offsets,
+        leaseEpoch: epoch,
+      });
+      ledger.advance(offsets);
+      const at = this.ctx.now();
+      this.host.committed(result.snapshotId, at);
+      this.announce.committed({
+        table: this.host.ref,
+        job: this.job,
+        snapshotId: result.snapshotId,
+        addedRecords: result.addedRecords,
+        addedFiles: result.addedFiles,
+        offsets,
+        committedAtMs: at,
+        flushId,
+      });
+      this.ctx.logger.info({ ...this.where, flushId, snapshotId: result.snapshotId, files: result.addedFiles, records: result.addedRecords, attempts: result.attempts }, 'snapshot committed');
+    } catch (err) {
+      // Whatever happened, our picture of the committed offsets may be wrong now (a lost
+      // response can hide a successful commit): read them again before the next round.
+      this.ledger = undefined;
+      const kind = err instanceof CommitError ? err.kind : 'catalog';
+      if (kind === 'fenced') {
+        this.host.leaseLost(grpcMessage(err));
+        this.ctx.logger.warn({ ...this.where, flushId, err: (err as Error).message }, 'commit fenced: another coordinator owns this table');
+        return;
+      }
+      if (kind === 'offsets-rejected' && !retriedOffsets) {
+        // The catalog knows better (e.g. a commit we thought failed went through): admit
+        // again against its offsets; what no longer fits is dropped and rewound.
+        return this.commitRound(flushId, reports, true);
+      }
+      // The files are orphans now; the workers' next reports will not continue the
+      // committed offsets, and that rewinds them.
+      this.rewind(admitted.map((r) => ({ workerId: r.workerId, reason: `commit failed: ${(err as Error).message}` })));
+      throw err;
+    }
+  }
+
+  private rewind(items: { workerId: string; reason: string }[]): void {
+    const seen = new Set<string>();
+    for (const { workerId, reason } of items) {
+      if (seen.has(workerId)) continue;
+      seen.add(workerId);
+      this.ctx.logger.warn({ ...this.where, workerId, reason }, 'report dropped; worker rewinds');
+      this.announce.rewind({ job: this.job, workerId, table: this.host.ref, reason });
+    }
+  }
+
+  // -- the interval trigger -------------------------------------------------------------
+
+  private async jobSettings(): Promise<JobSettings> {
+    if (!this.settings) {
+      let intervalMs = this.ctx.settings.defaultIntervalMs;
+      let bufferBytes = 0;
+      try {
+        const { job } = await this.ctx.catalog.getJob({ name: this.job });
+        if (job && job.commitIntervalMs > 0) intervalMs = Math.max(1000, job.commitIntervalMs);
+        if (job) bufferBytes = job.bufferBytes;
+      } catch (err) {
+        this.ctx.logger.warn({ ...this.where, err: grpcMessage(err) }, 'job settings unavailable; using the default commit interval');
+      }
+      this.settings = { intervalMs, bufferBytes };
+    }
+    return this.settings;
+  }
+
+  /** Keeps one interval timer armed while the job has workers or reports and no round runs. */
+  private ensureIntervalTimer(): void {
+    if (this.stopped || this.intervalArmed || this.round || this.committing) return;
+    this.intervalArmed = true;
+    const generation = this.intervalGeneration;
+    void this.jobSettings().then(({ intervalMs }) => {
+      if (generation !== this.intervalGeneration || this.stopped) return;
+      this.intervalTimer = setTimeout(() => {
+        this.intervalTimer = undefined;
+        this.intervalArmed = false;
+        const idle = this.workers.live(this.ctx.now()).length === 0 && this.pending.length === 0;
+        if (idle) return; // nothing to flush; the next beat or report re-arms the timer
+        void this.trigger('interval').catch((err) => this.ctx.logger.debug({ ...this.where, err: (err as Error).message }, 'interval flush skipped'));
+      }, intervalMs);
+      this.intervalTimer.unref();
+    });
+  }
+
+  private clearIntervalTimer(): void {
+    if (this.intervalTimer) clearTimeout(this.intervalTimer);
+    this.intervalTimer = undefined;
+    this.intervalArmed = false;
+    this.intervalGeneration++;
+  }
+
+  // -- status ---------------------------------------------------------------------------
+
+  get inFlightFlushId(): string {
+    return this.round?.flushId ?? this.queued?.flushId ?? '';
+  }
+
+  pendingWorkers(): string[] {
+    return this.round?.pendingWorkers() ?? [];
+  }
+
+  /** Files reported but not committed yet: orphan cleanup must leave them alone. */
+  pendingFiles(): string[] {
+    return [...this.pending, ...this.inCommit].flatMap((r) => r.files.map((f) => f.filePath));
+  }
+
+  /** Waits for the commit in progress (graceful stop: nothing half-done). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.clearIntervalTimer();
+    if (this.roundTimer) clearTimeout(this.roundTimer);
+    this.round = undefined;
+    await this.committing;
+  }
+}

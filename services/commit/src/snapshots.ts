@@ -1,0 +1,105 @@
+/**
+ * Building snapshots with the shared Iceberg module: manifests for new files, manifest
+ * lists on top of the current snapshot, and the AddSnapshot update the catalog applies.
+ *
+ * Manifests are written once per commit attempt series: ADDED entries leave their sequence
+ * number null (inherited from the manifest list), so when CommitTable answers ABORTED only
+ * the manifest list is rewritten on top of the new current snapshot.
+ */
+import { randomUUID } from 'node:crypto';
+import type { AddSnapshot } from '../../../shared/src/gen/sluice/v1/catalog.js';
+import type { DataFile } from '../../../shared/src/gen/sluice/v1/types.js';
+import {
+  EntryStatus,
+  buildSummary,
+  currentSchema,
+  currentSnapshot,
+  manifestFileFor,
+  readManifestList,
+  writeManifest,
+  writeManifestList,
+  type ManifestEntry,
+  type ManifestFile,
+  type SnapshotOperation,
+  type TableMetadata,
+} from '../../../shared/src/iceberg/index.js';
+import type { Storage } from '../../../shared/src/storage/index.js';
+import { CommitError } from './errors.js';
+
+export const metadataDir = (meta: TableMetadata) => `${meta.location}/metadata`;
+
+/** The spec a file was written for; a file naming an unknown spec is a bad report. */
+function specFor(meta: TableMetadata, file: DataFile) {
+  const spec = meta['partition-specs'].find((s) => s['spec-id'] === file.specId);
+  if (!spec) throw new CommitError('invalid-report', `data file ${file.filePath} names partition spec ${file.specId}, which the table does not have`);
+  return spec;
+}
+
+/** Writes manifests for entries (one per partition spec) and returns their list entries. */
+export async function writeManifests(storage: Storage, meta: TableMetadata, snapshotId: number, entries: readonly ManifestEntry[]): Promise<ManifestFile[]> {
+  const bySpec = new Map<number, ManifestEntry[]>();
+  for (const e of entries) {
+    specFor(meta, e.dataFile);
+    const list = bySpec.get(e.dataFile.specId);
+    if (list) list.push(e);
+    else bySpec.set(e.dataFile.specId, [e]);
+  }
+  const schema = currentSchema(meta);
+  const out: ManifestFile[] = [];
+  let n = 0;
+  for (const [specId, group] of bySpec) {
+    const spec = meta['partition-specs'].find((s) => s['spec-id'] === specId)!;
+    const { bytes, stats } = writeManifest(group, { schema, spec });
+    const path = `${metadataDir(meta)}/${randomUUID()}-m${n++}.avro`;
+    await storage.write(path, bytes);
+    out.push(manifestFileFor({ path, length: bytes.length, specId, snapshotId, stats }));
+  }
+  return out;
+}
+
+/** The manifests of the table's current snapshot (none for an empty table). */
+export async function currentManifests(storage: Storage, meta: TableMetadata): Promise<ManifestFile[]> {
+  const parent = currentSnapshot(meta);
+  return parent ? readManifestList(await storage.read(parent['manifest-list'])) : [];
+}
+
+export interface SnapshotPlan {
+  snapshotId: number;
+  operation: SnapshotOperation;
+  /** Manifests this snapshot adds, listed first. */
+  manifests: ManifestFile[];
+  /** The parent's manifests to keep (all of them for an append). */
+  carried: ManifestFile[];
+  added: readonly DataFile[];
+  removed?: readonly DataFile[];
+  /** Extra summary keys (sluice.job, sluice.flush-id, sluice.offsets). */
+  extraSummary: Record<string, string>;
+  nowMs?: number;
+}
+
+/** Writes the manifest list of a snapshot on top of the current one and describes it for CommitTable. */
+export async function writeSnapshot(storage: Storage, meta: TableMetadata, plan: SnapshotPlan): Promise<AddSnapshot> {
+  const parent = currentSnapshot(meta);
+  const sequenceNumber = meta['last-sequence-number'] + 1;
+  const list = writeManifestList([...plan.manifests, ...plan.carried], {
+    snapshotId: plan.snapshotId,
+    parentSnapshotId: parent?.['snapshot-id'],
+    sequenceNumber,
+  });
+  const listPath = `${metadataDir(meta)}/snap-${plan.snapshotId}-${sequenceNumber}-${randomUUID()}.avro`;
+  await storage.write(listPath, list);
+  return {
+    snapshotId: plan.snapshotId,
+    parentSnapshotId: parent?.['snapshot-id'],
+    sequenceNumber,
+    timestampMs: plan.nowMs ?? Date.now(),
+    manifestList: listPath,
+    operation: plan.operation,
+    summary: buildSummary(plan.operation, { added: plan.added, removed: plan.removed }, parent?.summary, plan.extraSummary),
+    schemaId: meta['current-schema-id'],
+  };
+}
+
+/** ADDED entries for newly reported files (sequence numbers inherited at commit). */
+export const addedEntries = (snapshotId: number, files: readonly DataFile[]): ManifestEntry[] =>
+  files.map((dataFile) => ({ status: EntryStatus.ADDED, snapshotId, dataFile }));
