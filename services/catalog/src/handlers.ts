@@ -2,6 +2,7 @@
  * All CatalogService handlers, built from their dependencies. The service shell binds
  * them; tests bind them to a server of their own with a storage of their choosing.
  */
+import { resolve as resolvePath } from 'node:path';
 import type { AsyncHandlers } from '../../../shared/src/grpc/types.js';
 import { CatalogServiceService } from '../../../shared/src/gen/sluice/v1/catalog.js';
 import { commitHandlers } from './commit.js';
@@ -22,4 +23,12 @@ export function catalogHandlers(deps: CatalogDeps): AsyncHandlers<typeof Catalog
     ...sourceJobHandlers(deps),
     ...commitHandlers(deps),
   };
+}
+
+/**
+ * SLUICE_WAREHOUSE as a location: URIs are kept, a relative directory (the default
+ * `.sluice/warehouse`) becomes absolute so table locations never depend on the cwd.
+ */
+export function resolveWarehouse(value: string): string {
+  return /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(value) ? value.replace(/\/+$/, '') : resolvePath(value);
 }

@@ -1,0 +1,78 @@
+/** The catalog's pure rules, as tables of cases. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { JobState } from '../../../shared/src/gen/sluice/v1/catalog.js';
+import { canTransition, isQuiescent } from '../src/job-state.js';
+import { nameProblem } from '../src/names.js';
+import { checkOffsetRanges } from '../src/offsets.js';
+import { typeChangeProblem } from '../src/schema-evolution.js';
+
+test('name rule', () => {
+  const cases: [string, boolean][] = [
+    ['orders', true],
+    ['_staging', true],
+    ['t2', true],
+    ['a'.repeat(128), true],
+    ['', false],
+    ['2t', false],
+    ['Orders', false],
+    ['a-b', false],
+    ['a.b', false],
+    ['../x', false],
+    ['a/b', false],
+    ['a'.repeat(129), false],
+  ];
+  for (const [name, ok] of cases) assert.equal(nameProblem(name) === undefined, ok, name);
+});
+
+test('offset continuity', () => {
+  const committed = [{ topic: 't', partition: 0, nextOffset: 10 }];
+  const r = (partition: number, startOffset: number, endOffset: number) => ({ topic: 't', partition, startOffset, endOffset });
+  const cases: [string, ReturnType<typeof r>[], string | undefined][] = [
+    ['continues', [r(0, 10, 20)], undefined],
+    ['empty range continues', [r(0, 10, 10)], undefined],
+    ['first commit of a partition starts anywhere', [r(1, 500, 600)], undefined],
+    ['gap', [r(0, 11, 20)], 'discontinuous'],
+    ['overlap', [r(0, 9, 20)], 'discontinuous'],
+    ['replay', [r(0, 0, 10)], 'discontinuous'],
+    ['backwards range', [r(0, 10, 9)], 'invalid'],
+    ['negative start', [r(2, -1, 3)], 'invalid'],
+    ['duplicate partition', [r(1, 0, 1), r(1, 1, 2)], 'invalid'],
+  ];
+  for (const [name, ranges, kind] of cases) assert.equal(checkOffsetRanges(ranges, committed)?.kind, kind, name);
+});
+
+test('type widening', () => {
+  const cases: [string, string, boolean][] = [
+    ['int', 'long', true],
+    ['float', 'double', true],
+    ['decimal(9, 2)', 'decimal(18, 2)', true],
+    ['long', 'long', true],
+    ['long', 'int', false],
+    ['double', 'float', false],
+    ['int', 'double', false],
+    ['int', 'string', false],
+    ['decimal(9, 2)', 'decimal(9, 3)', false],
+    ['decimal(9, 2)', 'decimal(8, 2)', false],
+    ['date', 'timestamp', false],
+  ];
+  for (const [from, to, ok] of cases) assert.equal(typeChangeProblem(from, to) === undefined, ok, `${from} -> ${to}`);
+});
+
+test('job state machine', () => {
+  const S = JobState;
+  const cases: [JobState, JobState, boolean][] = [
+    [S.JOB_STATE_CREATED, S.JOB_STATE_RUNNING, true],
+    [S.JOB_STATE_RUNNING, S.JOB_STATE_PAUSED, true],
+    [S.JOB_STATE_PAUSED, S.JOB_STATE_RUNNING, true],
+    [S.JOB_STATE_RUNNING, S.JOB_STATE_FINISHED, true],
+    [S.JOB_STATE_FAILED, S.JOB_STATE_RUNNING, true],
+    [S.JOB_STATE_RUNNING, S.JOB_STATE_RUNNING, true],
+    [S.JOB_STATE_FINISHED, S.JOB_STATE_RUNNING, false],
+    [S.JOB_STATE_RUNNING, S.JOB_STATE_CREATED, false],
+    [S.JOB_STATE_STOPPED, S.JOB_STATE_PAUSED, false],
+  ];
+  for (const [from, to, ok] of cases) assert.equal(canTransition(from, to), ok, `${from} -> ${to}`);
+  assert.equal(isQuiescent(S.JOB_STATE_RUNNING), false);
+  assert.equal(isQuiescent(S.JOB_STATE_STOPPED), true);
+});
