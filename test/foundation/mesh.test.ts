@@ -45,20 +45,23 @@ const alive = (pid: number) => {
   }
 };
 
-describe('npm start: the four services as real processes', () => {
+describe('sluice up: the four services and the dev broker as real processes', () => {
   let db: TestDatabase;
   let mesh: ChildProcess;
   const ports: Record<string, number> = {};
+  let env: Record<string, string>;
   let stderr = '';
 
   before(async () => {
     db = await createTestDatabase();
-    const env: Record<string, string> = { ...(process.env as Record<string, string>), DATABASE_URL: db.url, LOG_LEVEL: 'warn' };
+    env = { ...(process.env as Record<string, string>), DATABASE_URL: db.url, LOG_LEVEL: 'warn' };
     for (const [name, variable] of SERVICES) {
       ports[name] = await freePort();
       env[variable] = String(ports[name]);
     }
-    mesh = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    env.SLUICE_DEV_BROKER_PORT = String(await freePort());
+    delete env.KAFKA_BROKERS;
+    mesh = spawn(process.execPath, ['--import', 'tsx', 'cli/src/main.ts', 'up'], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
     mesh.stderr!.on('data', (chunk) => (stderr += chunk));
     await Promise.all(SERVICES.map(([name]) => waitForServing(`127.0.0.1:${ports[name]}`, 30_000)));
   });
@@ -83,6 +86,15 @@ describe('npm start: the four services as real processes', () => {
     });
   }
 
+  it('the embedded dev broker answers Kafka clients on its port', async () => {
+    const { Kafka, logLevel } = await import('kafkajs');
+    const admin = new Kafka({ brokers: [`127.0.0.1:${env.SLUICE_DEV_BROKER_PORT}`], logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: 'mesh-probe', numPartitions: 2 }] });
+    assert.ok((await admin.listTopics()).includes('mesh-probe'));
+    await admin.disconnect();
+  });
+
   it('the catalog migrated its schema in the configured database', async () => {
     const pg = (await import('pg')).default;
     const client = new pg.Client({ connectionString: db.url });
@@ -94,7 +106,7 @@ describe('npm start: the four services as real processes', () => {
 
   it('SIGINT stops every service cleanly and leaves no process behind', async () => {
     const tree = descendants(mesh.pid!);
-    assert.ok(tree.length >= 4, `expected the four service processes, found ${tree.length}`);
+    assert.ok(tree.length >= 5, `expected the four services and the dev broker, found ${tree.length}`);
     mesh.kill('SIGINT');
     const [code] = await once(mesh, 'exit');
     assert.equal(code, 0, stderr);

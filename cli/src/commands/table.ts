@@ -1,0 +1,103 @@
+import { readFile } from 'node:fs/promises';
+import type { CreateTableRequest } from '../../../shared/src/gen/sluice/v1/catalog.js';
+import type { PartitionSpec, TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
+import type { CliContext } from '../context.js';
+import { parseColumnList, schemaRows } from '../iceberg-types.js';
+import { CliError, table, usageError } from '../output.js';
+import { parseJobSpecText } from '../spec.js';
+
+export const TABLE_HELP = `sluice table create <db>.<table> --columns "id long required, name string" [--partition-spec "day(ts),bucket[16](id)"] [--location <uri>]
+sluice table create -f spec.yaml          (the table part of a job spec)
+sluice table describe <db>.<table>
+sluice table history <db>.<table>`;
+
+export function parseTableRef(text: string | undefined): TableRef {
+  const match = /^([^.\s]+)\.([^.\s]+)$/.exec(text ?? '');
+  if (!match) throw usageError(`expected <database>.<table>, got ${JSON.stringify(text ?? '')}`);
+  return { database: match[1], table: match[2] };
+}
+
+function parsePartitionSpec(text: string): PartitionSpec {
+  const fields = text.split(/,(?![^[]*\])/).map((part) => {
+    const match = /^\s*([a-z_]+(?:\[\d+\])?)\(([^)]+)\)\s*$/.exec(part);
+    if (!match) throw usageError(`partition field ${JSON.stringify(part.trim())} is not like day(ts) or bucket[16](id)`);
+    return { sourceId: 0, sourceName: match[2].trim(), fieldId: 0, name: '', transform: match[1] };
+  });
+  return { specId: 0, fields };
+}
+
+export async function tableCommand(ctx: CliContext, args: string[], flags: Record<string, string | boolean | undefined>): Promise<void> {
+  const [verb, refText] = args;
+  switch (verb) {
+    case 'create': {
+      let request: CreateTableRequest;
+      if (typeof flags.file === 'string') {
+        const plan = parseJobSpecText(await readFile(flags.file, 'utf8'), flags.file);
+        if (!plan.table.columns) throw new CliError(`${flags.file}: table.columns is needed to create a table on its own (or use sluice job create, which infers them)`);
+        request = { ref: plan.table.ref, schema: { schemaId: 0, fields: plan.table.columns, identifierFieldIds: [] }, partitionSpec: plan.table.partitionSpec, location: plan.table.location, properties: plan.table.properties, ifNotExists: false };
+      } else {
+        const ref = parseTableRef(refText);
+        if (typeof flags.columns !== 'string') throw usageError('table create needs --columns or -f <spec>');
+        let fields;
+        try {
+          fields = parseColumnList(flags.columns);
+        } catch (err) {
+          throw usageError(`--columns: ${(err as Error).message}`);
+        }
+        request = {
+          ref,
+          schema: { schemaId: 0, fields, identifierFieldIds: [] },
+          partitionSpec: typeof flags['partition-spec'] === 'string' ? parsePartitionSpec(flags['partition-spec']) : { specId: 0, fields: [] },
+          location: typeof flags.location === 'string' ? flags.location : '',
+          properties: {},
+          ifNotExists: false,
+        };
+      }
+      await ctx.catalog().createDatabase({ name: request.ref!.database, location: '', properties: {} });
+      const { table: created } = await ctx.catalog().createTable(request);
+      ctx.out.result(created, () => `table ${request.ref!.database}.${request.ref!.table} created at ${created?.location}`);
+      return;
+    }
+    case 'describe': {
+      const ref = parseTableRef(refText);
+      const { table: t } = await ctx.catalog().getTable({ ref });
+      ctx.out.result(t, () =>
+        [
+          `table      ${ref.database}.${ref.table}`,
+          `location   ${t?.location}`,
+          `metadata   ${t?.metadataLocation}`,
+          `snapshot   ${t?.currentSnapshotId ?? '(none yet)'}`,
+          `partition  ${(t?.partitionSpec?.fields ?? []).map((f) => `${f.transform}(${f.sourceName || f.sourceId}) as ${f.name}`).join(', ') || '(unpartitioned)'}`,
+          '',
+          table(['ID', 'COLUMN', 'TYPE', 'NULLS', 'DOC'], schemaRows(t?.schema)),
+        ].join('\n'),
+      );
+      return;
+    }
+    case 'history': {
+      const ref = parseTableRef(refText);
+      const { snapshots, currentSnapshotId } = await ctx.catalog().listSnapshots({ ref });
+      ctx.out.result({ currentSnapshotId, snapshots }, () =>
+        snapshots.length === 0
+          ? `${ref.database}.${ref.table} has no snapshot yet`
+          : table(
+              ['SNAPSHOT', 'COMMITTED', 'OPERATION', 'ADDED ROWS', 'TOTAL ROWS', 'FILES', 'JOB', ''],
+              snapshots.map((s) => [
+                s.snapshotId,
+                new Date(s.timestampMs).toISOString(),
+                s.operation,
+                s.summary['added-records'] ?? '',
+                s.summary['total-records'] ?? '',
+                s.summary['total-data-files'] ?? '',
+                s.summary['sluice.job'] ?? '',
+                s.snapshotId === currentSnapshotId ? 'current' : '',
+              ]),
+            ),
+      );
+      return;
+    }
+    default:
+      throw usageError(`unknown table command ${JSON.stringify(verb ?? '')}; use create, describe or history`);
+  }
+}
+

@@ -1,0 +1,111 @@
+/**
+ * `sluice up` (and `npm start`): the four services as child processes, plus the embedded
+ * Kafka-protocol dev broker when KAFKA_BROKERS is unset. Ctrl-C or SIGTERM stops everything
+ * cleanly; if one process dies, the rest are stopped and the exit code says so.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../../../shared/src/config.js';
+import { waitForServing } from '../../../shared/src/grpc/health.js';
+import { CliError, type Output } from '../output.js';
+
+const root = fileURLToPath(new URL('../../..', import.meta.url));
+const SERVICES = ['catalog', 'transformation', 'commit', 'ingestion'] as const;
+
+export interface Mesh {
+  /** Bootstrap brokers the services use (the dev broker's address when embedded). */
+  readonly brokers: string[];
+  readonly embeddedBroker: boolean;
+  /** Resolves with the exit code once everything has stopped. */
+  readonly stopped: Promise<number>;
+  stop(exitCode?: number, reason?: string): void;
+}
+
+export async function startMesh(out: Output, env: Record<string, string | undefined> = process.env): Promise<Mesh> {
+  const config = loadConfig(['catalogPort', 'ingestionPort', 'transformationPort', 'commitPort', 'shutdownTimeoutMs', 'kafkaBrokers', 'devBrokerPort'], env);
+  const children = new Map<string, ChildProcess>();
+  let stopping = false;
+  let resolveStopped!: (code: number) => void;
+  const stopped = new Promise<number>((resolve) => (resolveStopped = resolve));
+
+  const stop = (exitCode = 0, reason?: string) => {
+    if (stopping) return;
+    stopping = true;
+    if (reason) process.stderr.write(`sluice: ${reason}; stopping everything\n`);
+    // Services first (they flush and commit), the broker last.
+    const services = [...children.entries()].filter(([name]) => name !== 'dev-broker').map(([, c]) => c);
+    const broker = children.get('dev-broker');
+    const exited = (child: ChildProcess) =>
+      new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
+    for (const child of services) child.kill('SIGTERM');
+    const force = setTimeout(() => {
+      for (const child of children.values()) child.kill('SIGKILL');
+    }, config.shutdownTimeoutMs + 5000);
+    force.unref();
+    void Promise.all(services.map(exited))
+      .then(async () => {
+        if (broker) {
+          broker.kill('SIGTERM');
+          await exited(broker);
+        }
+      })
+      .then(() => resolveStopped(exitCode));
+  };
+
+  const launch = (name: string, args: string[], childEnv: Record<string, string | undefined>, stdout: 'inherit' | 'pipe') => {
+    const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: root, stdio: ['ignore', stdout, 'inherit'], env: childEnv });
+    children.set(name, child);
+    child.on('exit', (code, signal) => {
+      children.delete(name);
+      if (!stopping) stop(1, `${name} exited unexpectedly (${signal ?? `code ${code}`})`);
+    });
+    return child;
+  };
+
+  const serviceEnv = { ...env };
+  let brokers = config.kafkaBrokers;
+  const embeddedBroker = brokers.length === 0;
+  if (embeddedBroker) {
+    const dataDir = `${root}.sluice/kafka`;
+    mkdirSync(dataDir, { recursive: true });
+    const broker = launch(
+      'dev-broker',
+      ['services/dev-broker/src/main.ts', '--port', String(config.devBrokerPort), '--data-dir', dataDir, '--partitions', '3'],
+      env,
+      'pipe',
+    );
+    const address = await new Promise<string>((resolve, reject) => {
+      let buffered = '';
+      broker.stdout!.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString();
+        const match = /listening on (\S+)/.exec(buffered);
+        if (match) resolve(match[1]);
+      });
+      broker.once('exit', () => reject(new CliError(`the dev broker did not start on port ${config.devBrokerPort} (is the port taken? set SLUICE_DEV_BROKER_PORT)`)));
+    });
+    brokers = [address];
+    serviceEnv.KAFKA_BROKERS = address;
+    out.note(`sluice: no KAFKA_BROKERS set, so the embedded dev broker serves Kafka on ${address}`);
+  }
+
+  for (const name of SERVICES) launch(name, [`services/${name}/src/main.ts`], serviceEnv, 'inherit');
+
+  process.on('SIGINT', () => stop(0));
+  process.on('SIGTERM', () => stop(0));
+
+  const ports: Record<(typeof SERVICES)[number], number> = {
+    catalog: config.catalogPort,
+    ingestion: config.ingestionPort,
+    transformation: config.transformationPort,
+    commit: config.commitPort,
+  };
+  try {
+    await Promise.all(SERVICES.map((name) => waitForServing(`127.0.0.1:${ports[name]}`, 30_000)));
+  } catch (err) {
+    stop(1, (err as Error).message);
+    throw new CliError((err as Error).message);
+  }
+  out.note(`sluice: all services SERVING — ${SERVICES.map((n) => `${n} 127.0.0.1:${ports[n]}`).join(', ')} (Ctrl-C stops them)`);
+  return { brokers, embeddedBroker, stopped, stop };
+}

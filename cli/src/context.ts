@@ -1,0 +1,52 @@
+import { loadConfig } from '../../shared/src/config.js';
+import { CatalogServiceService } from '../../shared/src/gen/sluice/v1/catalog.js';
+import { IngestionServiceService } from '../../shared/src/gen/sluice/v1/ingestion.js';
+import { TransformationServiceService } from '../../shared/src/gen/sluice/v1/transformation.js';
+import { createClient, type ServiceClient } from '../../shared/src/grpc/client.js';
+import type { Output } from './output.js';
+
+export type CatalogClient = ServiceClient<typeof CatalogServiceService>;
+export type IngestionClient = ServiceClient<typeof IngestionServiceService>;
+export type TransformationClient = ServiceClient<typeof TransformationServiceService>;
+
+/** What every command gets: output, settings and lazily created service clients. */
+export class CliContext {
+  readonly settings;
+  private readonly clients: { close(): void }[] = [];
+  private catalogClient?: CatalogClient;
+  private ingestionClient?: IngestionClient;
+  private transformationClient?: TransformationClient;
+
+  constructor(
+    readonly out: Output,
+    env: Record<string, string | undefined> = process.env,
+  ) {
+    this.settings = loadConfig(['catalogAddress', 'ingestionAddress', 'transformationAddress', 'kafkaBrokers', 'warehouse', 'rpcDeadlineMs'], env);
+  }
+
+  private track<T extends { close(): void }>(client: T): T {
+    this.clients.push(client);
+    return client;
+  }
+
+  // A CLI call should fail fast when the mesh is down, not retry for the whole deadline.
+  private options() {
+    return { deadlineMs: this.settings.rpcDeadlineMs, retries: 2 };
+  }
+
+  catalog(): CatalogClient {
+    return (this.catalogClient ??= this.track(createClient(CatalogServiceService, this.settings.catalogAddress, this.options())));
+  }
+
+  ingestion(): IngestionClient {
+    return (this.ingestionClient ??= this.track(createClient(IngestionServiceService, this.settings.ingestionAddress, this.options())));
+  }
+
+  transformation(): TransformationClient {
+    return (this.transformationClient ??= this.track(createClient(TransformationServiceService, this.settings.transformationAddress, this.options())));
+  }
+
+  close(): void {
+    for (const client of this.clients) client.close();
+  }
+}

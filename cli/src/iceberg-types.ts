@@ -1,0 +1,44 @@
+import type { Field, IcebergType, Schema } from '../../shared/src/gen/sluice/v1/types.js';
+
+/** Iceberg type as text: `long`, `decimal(10,2)`, `struct<a: int>`, `list<string>`, `map<string, long>`. */
+export function typeText(type: IcebergType | undefined): string {
+  const kind = type?.kind;
+  if (!kind) return '?';
+  switch (kind.$case) {
+    case 'primitive':
+      return kind.value;
+    case 'struct':
+      return `struct<${kind.value.fields.map((f) => `${f.name}: ${typeText(f.type)}`).join(', ')}>`;
+    case 'list':
+      return `list<${typeText(kind.value.element)}>`;
+    case 'map':
+      return `map<${typeText(kind.value.key)}, ${typeText(kind.value.value)}>`;
+  }
+}
+
+export const primitiveField = (name: string, type: string, required = false, doc = ''): Field => ({
+  id: 0,
+  name,
+  required,
+  type: { kind: { $case: 'primitive', value: type } },
+  doc,
+});
+
+/** `id long required, name string` → fields. */
+export function parseColumnList(text: string): Field[] {
+  return text
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '')
+    .map((part) => {
+      const words = part.split(/\s+/);
+      const [name, type, ...rest] = words;
+      if (!name || !type) throw new Error(`column "${part}" needs a name and a type, like "id long"`);
+      const required = rest.join(' ').toLowerCase();
+      if (required !== '' && required !== 'required' && required !== 'not null') throw new Error(`column "${part}": expected "required" after the type, got "${required}"`);
+      return primitiveField(name, type, required !== '');
+    });
+}
+
+export const schemaRows = (schema: Schema | undefined) =>
+  (schema?.fields ?? []).map((f) => [f.id, f.name, typeText(f.type), f.required ? 'required' : 'optional', f.doc]);

@@ -1,0 +1,89 @@
+/**
+ * Samples recent messages of a topic for schema inference, like the seeds' "sample data"
+ * step: the last few records of each partition, read without a consumer group (so no group
+ * offsets are touched) through kafkajs's fetch path with explicit seeks.
+ */
+import { Kafka, logLevel } from 'kafkajs';
+import { randomUUID } from 'node:crypto';
+import type { KafkaRecord } from '../../shared/src/gen/sluice/v1/types.js';
+
+export async function sampleTopic(
+  brokers: string[],
+  topic: string,
+  count: number,
+  onProgress: (sampled: number) => void = () => {},
+  timeoutMs = 10_000,
+): Promise<KafkaRecord[]> {
+  const kafka = new Kafka({ clientId: 'sluice-cli', brokers, logLevel: logLevel.NOTHING, retry: { retries: 2 } });
+  const admin = kafka.admin();
+  await admin.connect();
+  let offsets;
+  try {
+    offsets = await admin.fetchTopicOffsets(topic);
+  } finally {
+    await admin.disconnect();
+  }
+  const perPartition = Math.max(1, Math.ceil(count / Math.max(1, offsets.length)));
+  const wanted = new Map<number, { from: number; to: number }>();
+  for (const o of offsets) {
+    const high = Number(o.high);
+    const low = Number(o.low);
+    if (high > low) wanted.set(o.partition, { from: Math.max(low, high - perPartition), to: high });
+  }
+  const total = [...wanted.values()].reduce((n, w) => n + (w.to - w.from), 0);
+  if (total === 0) return [];
+
+  // A throwaway group id: kafkajs needs one, but nothing is ever committed under it.
+  const consumer = kafka.consumer({ groupId: `sluice-cli-sample-${randomUUID()}`, allowAutoTopicCreation: false });
+  const samples: KafkaRecord[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => resolve(), timeoutMs);
+      const done = new Set<number>();
+      consumer
+        .run({
+          autoCommit: false,
+          eachBatchAutoResolve: true,
+          eachBatch: async ({ batch }) => {
+            const range = wanted.get(batch.partition);
+            if (!range) return;
+            for (const m of batch.messages) {
+              const offset = Number(m.offset);
+              if (offset < range.from || offset >= range.to) continue;
+              samples.push({
+                topic,
+                partition: batch.partition,
+                offset,
+                timestampMs: Number(m.timestamp),
+                key: m.key ?? undefined,
+                value: m.value ?? undefined,
+                headers: Object.entries(m.headers ?? {}).flatMap(([key, value]) =>
+                  (Array.isArray(value) ? value : [value]).map((v) => ({ key, value: v === undefined ? undefined : Buffer.from(v) })),
+                ),
+              });
+            }
+            onProgress(samples.length);
+            if (Number(batch.lastOffset()) + 1 >= range.to) done.add(batch.partition);
+            if (done.size === wanted.size) {
+              clearTimeout(timer);
+              resolve();
+            }
+          },
+        })
+        .catch(reject);
+      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+        for (const [assignedTopic, partitions] of Object.entries(payload.memberAssignment)) {
+          for (const p of partitions) {
+            const range = wanted.get(p);
+            if (range) consumer.seek({ topic: assignedTopic, partition: p, offset: String(range.from) });
+          }
+        }
+      });
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return samples.sort((a, b) => a.partition - b.partition || a.offset - b.offset).slice(-count);
+}

@@ -1,0 +1,130 @@
+/**
+ * `sluice query`: SQL over what landed. Each `<database>.<table>` the query names becomes a
+ * DuckDB view over the live data files of the table's current snapshot (or the one chosen
+ * with a snapshot id or a point in time), read from the catalog's metadata — the same files
+ * any Iceberg reader would see, nothing more.
+ */
+import { status as grpcStatus } from '@grpc/grpc-js';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { grpcCode } from '../../shared/src/errors.js';
+import type { Table } from '../../shared/src/gen/sluice/v1/catalog.js';
+import { parseMetadata } from '../../shared/src/iceberg/metadata.js';
+import { resolveSnapshot, snapshotFiles } from '../../shared/src/iceberg/scan.js';
+import { IcebergError } from '../../shared/src/iceberg/errors.js';
+import { createStorage } from '../../shared/src/storage/index.js';
+import type { CatalogClient } from './context.js';
+import { typeText } from './iceberg-types.js';
+import { CliError } from './output.js';
+
+export interface SnapshotSelector {
+  snapshotId?: number;
+  asOfMs?: number;
+}
+
+export interface QueryResult {
+  columns: string[];
+  rows: Record<string, unknown>[];
+  /** The table snapshots the query read. */
+  tables: { table: string; snapshotId: number | null; files: number }[];
+}
+
+const DUCKDB_TYPES: Record<string, string> = {
+  boolean: 'BOOLEAN',
+  int: 'INTEGER',
+  long: 'BIGINT',
+  float: 'FLOAT',
+  double: 'DOUBLE',
+  date: 'DATE',
+  time: 'TIME',
+  timestamp: 'TIMESTAMP',
+  timestamptz: 'TIMESTAMPTZ',
+  string: 'VARCHAR',
+  uuid: 'UUID',
+  binary: 'BLOB',
+};
+
+function duckdbType(icebergType: string): string {
+  const decimal = /^decimal\((\d+),\s*(\d+)\)$/.exec(icebergType);
+  if (decimal) return `DECIMAL(${decimal[1]},${decimal[2]})`;
+  if (icebergType.startsWith('fixed[')) return 'BLOB';
+  // Nested columns are stored as JSON text by the transformation core.
+  return DUCKDB_TYPES[icebergType] ?? 'VARCHAR';
+}
+
+const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
+const quoteString = (text: string) => `'${text.replace(/'/g, "''")}'`;
+const localPath = (location: string) => (location.startsWith('file://') ? decodeURIComponent(new URL(location).pathname) : location);
+
+/** `db.table` pairs the SQL names, outside string literals and quoted identifiers. */
+export function tableCandidates(sql: string): { database: string; table: string }[] {
+  const bare = sql.replace(/'(?:[^']|'')*'/g, "''").replace(/"(?:[^"]|"")*"/g, '""');
+  const found = new Map<string, { database: string; table: string }>();
+  for (const match of bare.matchAll(/(?<![\w.])([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)(?![\w.(])/g)) {
+    const database = match[1].toLowerCase();
+    const table = match[2].toLowerCase();
+    found.set(`${database}.${table}`, { database, table });
+  }
+  return [...found.values()];
+}
+
+export async function runQuery(catalog: CatalogClient, sql: string, selector: SnapshotSelector = {}): Promise<QueryResult> {
+  const tables: Table[] = [];
+  for (const ref of tableCandidates(sql)) {
+    try {
+      const { table } = await catalog.getTable({ ref });
+      if (table) tables.push(table);
+    } catch (err) {
+      // `alias.column` looks like `database.table` too; only real tables matter.
+      if (grpcCode(err) !== grpcStatus.NOT_FOUND && grpcCode(err) !== grpcStatus.INVALID_ARGUMENT) throw err;
+    }
+  }
+  if (tables.length === 0) throw new CliError('the query names no Sluice table; write tables as <database>.<table>, e.g. SELECT count(*) FROM shop.orders');
+
+  const storage = createStorage();
+  const instance = await DuckDBInstance.create(':memory:');
+  const connection = await instance.connect();
+  try {
+    const read: QueryResult['tables'] = [];
+    for (const table of tables) {
+      const name = `${table.ref!.database}.${table.ref!.table}`;
+      const meta = parseMetadata(await storage.read(table.metadataLocation));
+      let snapshot;
+      try {
+        snapshot = resolveSnapshot(meta, selector);
+      } catch (err) {
+        if (err instanceof IcebergError) throw new CliError(`${name}: ${err.message}`);
+        throw err;
+      }
+      const files = snapshot ? (await snapshotFiles(storage, snapshot)).dataFiles.map((f) => localPath(f.dataFile.filePath)) : [];
+      const view = `${quoteIdent(table.ref!.database)}.${quoteIdent(table.ref!.table)}`;
+      await connection.run(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(table.ref!.database)}`);
+      const columns = (table.schema?.fields ?? []).map((f) => ({ name: f.name, type: duckdbType(typeText(f.type)) }));
+      if (files.length === 0) {
+        await connection.run(`CREATE TABLE ${view} (${columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ')})`);
+      } else {
+        // Cast to the table's current types; union_by_name keeps columns added later as NULL in older files.
+        const select = columns.map((c) => `CAST(${quoteIdent(c.name)} AS ${c.type}) AS ${quoteIdent(c.name)}`).join(', ');
+        await connection.run(`CREATE VIEW ${view} AS SELECT ${select} FROM read_parquet([${files.map(quoteString).join(', ')}], union_by_name = true)`);
+      }
+      read.push({ table: name, snapshotId: snapshot?.['snapshot-id'] ?? null, files: files.length });
+    }
+    let reader;
+    try {
+      reader = await connection.runAndReadAll(sql);
+    } catch (err) {
+      throw new CliError(`query failed: ${(err as Error).message.split('\n')[0]}`);
+    }
+    return { columns: reader.columnNames(), rows: reader.getRowObjectsJson() as Record<string, unknown>[], tables: read };
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
+}
+
+/** `--as-of`: epoch milliseconds or an ISO-8601 time. */
+export function parseAsOf(text: string): number {
+  if (/^\d+$/.test(text)) return Number(text);
+  const ms = Date.parse(text);
+  if (Number.isNaN(ms)) throw new CliError(`--as-of ${JSON.stringify(text)} is not a time (epoch ms or ISO-8601, e.g. 2026-11-21T08:00:00Z)`, 2);
+  return ms;
+}

@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { freePort } from '../../test/support/ports.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+async function sluice(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, ['cli/bin/sluice.mjs', ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c) => (stdout += c));
+  child.stderr!.on('data', (c) => (stderr += c));
+  const [code] = await once(child, 'exit');
+  return { code: code as number, stdout, stderr };
+}
+
+describe('sluice CLI: failures are one line and an exit code', () => {
+  it('--help lists every command', async () => {
+    const { code, stdout } = await sluice(['--help']);
+    assert.equal(code, 0);
+    for (const command of ['sluice up', 'sluice source add', 'sluice infer', 'sluice table create', 'sluice table history', 'sluice job create', 'sluice job status', 'sluice query']) {
+      assert.ok(stdout.includes(command), command);
+    }
+  });
+
+  it('an unknown flag is a usage error (exit 2)', async () => {
+    const { code, stderr } = await sluice(['source', 'list', '--colour']);
+    assert.equal(code, 2);
+    assert.match(stderr, /^sluice: Unknown option '--colour'.* \(see sluice --help\)\n$/);
+  });
+
+  it('an unreachable mesh is exit 3 with a hint, not a stack trace', async () => {
+    const port = await freePort();
+    const { code, stderr, stdout } = await sluice(['source', 'list', '--json'], { CATALOG_ADDRESS: `127.0.0.1:${port}`, SLUICE_RPC_DEADLINE_MS: '1500' });
+    assert.equal(code, 3);
+    assert.equal(stdout, '');
+    assert.equal(stderr, 'sluice: a Sluice service is unavailable (is the mesh running? try: sluice up)\n');
+  });
+
+  it('a bad configuration variable is named', async () => {
+    const { code, stderr } = await sluice(['job', 'list'], { CATALOG_ADDRESS: 'nowhere' });
+    assert.equal(code, 2);
+    assert.equal(stderr, 'sluice: invalid configuration: CATALOG_ADDRESS="nowhere" is not an address of the form host:port\n');
+  });
+
+  it('an invalid job spec names the file and the key path', async () => {
+    const { writeFile, mkdtemp, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const dir = await mkdtemp(`${tmpdir()}/sluice-cli-`);
+    await writeFile(`${dir}/bad.yaml`, 'name: j\nsource: { topic: t, startFrom: yesterday }\ntable: { database: d, name: t }\n');
+    const { code, stderr } = await sluice(['job', 'create', '-f', `${dir}/bad.yaml`]);
+    await rm(dir, { recursive: true });
+    assert.equal(code, 2);
+    assert.match(stderr, /^sluice: invalid job spec: source.startFrom: must be earliest, latest/);
+    assert.equal(stderr.split('\n').length, 2, 'one line');
+  });
+
+  it('a query naming no table says how to name one', async () => {
+    const port = await freePort();
+    const { code, stderr } = await sluice(['query', 'SELECT 1'], { CATALOG_ADDRESS: `127.0.0.1:${port}` });
+    assert.equal(code, 1);
+    assert.match(stderr, /the query names no Sluice table; write tables as <database>.<table>/);
+  });
+});
