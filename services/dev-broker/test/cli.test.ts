@@ -11,6 +11,8 @@ test('main prints exactly one listening line and exits cleanly on SIGTERM', asyn
   const [cmd, args] = node(['--port', '0', '--partitions', '3']);
   const child = spawn(cmd, [...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
   const listening = new Promise<string>((resolve) =>
     child.stdout.on('data', (d) => {
       stdout += d;
@@ -20,11 +22,12 @@ test('main prints exactly one listening line and exits cleanly on SIGTERM', asyn
   const line = await listening;
   assert.match(line, /^listening on 127\.0\.0\.1:\d+\n$/);
   const port = Number(line.trim().split(':').pop());
-  const meta = await run('/usr/bin/kcat', ['-b', `127.0.0.1:${port}`, '-L', '-J', '-t', 'auto'], { timeoutMs: 10_000 });
+  const meta = await run('/usr/bin/kcat', ['-b', `127.0.0.1:${port}`, '-L', '-J', '-t', 'auto'], { timeoutMs: 20_000 });
+  assert.equal(meta.code, 0, `kcat: ${meta.stderr}`);
   assert.equal(JSON.parse(meta.stdout).topics[0].partitions.length, 3, '--partitions sets the auto-created partition count');
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   child.kill('SIGTERM');
-  assert.equal(await exited, 0);
+  assert.equal(await exited, 0, `broker stderr: ${stderr}`);
   assert.equal(stdout, line, 'nothing else on stdout');
 });
 

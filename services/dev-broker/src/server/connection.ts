@@ -10,6 +10,8 @@ import type { FaultState } from './faults.js';
 
 /** apiKey + apiVersion + correlationId + clientId length */
 const MIN_HEADER_BYTES = 10;
+/** Pipelined requests queued beyond this pause reading from the socket (Kafka mutes the channel). */
+const MAX_QUEUED_FRAMES = 64;
 
 export interface ConnectionHost {
   state: BrokerState;
@@ -69,6 +71,7 @@ export class Connection {
       if (this.buffered < 4 + size) break;
       this.frames.push(this.take(4 + size).subarray(4));
     }
+    if (this.frames.length > MAX_QUEUED_FRAMES) this.socket.pause();
     if (!this.busy && this.frames.length > 0) void this.drain();
   }
 
@@ -94,7 +97,10 @@ export class Connection {
   private async drain(): Promise<void> {
     this.busy = true;
     try {
-      while (this.frames.length > 0 && !this.closed) await this.process(this.frames.shift()!);
+      while (this.frames.length > 0 && !this.closed) {
+        await this.process(this.frames.shift()!);
+        if (this.socket.isPaused() && this.frames.length <= MAX_QUEUED_FRAMES / 2) this.socket.resume();
+      }
     } catch (err) {
       if (!(err instanceof MalformedRequestError)) this.host.onError(`connection from ${this.socket.remoteAddress}: ${(err as Error).stack ?? err}`);
       this.close();
