@@ -3,6 +3,8 @@ import { CatalogServiceService } from '../../../shared/src/gen/sluice/v1/catalog
 import { bindService } from '../../../shared/src/grpc/server.js';
 import { createPool, ensureDatabase, migrate } from '../../../shared/src/pg.js';
 import type { ServiceSpec } from '../../../shared/src/service.js';
+import { createStorage } from '../../../shared/src/storage/index.js';
+import { catalogHandlers, DEFAULT_JDBC_CATALOG_NAME, resolveWarehouse } from './handlers.js';
 
 export const CATALOG_MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
 
@@ -18,6 +20,13 @@ export const catalogService: ServiceSpec<'catalogPort' | 'databaseUrl' | 'wareho
     onShutdown(() => pool.end());
     const { applied } = await migrate(pool, 'catalog', CATALOG_MIGRATIONS);
     if (applied.length > 0) logger.info({ applied }, 'catalog migrations applied');
-    return [bindService('sluice.v1.CatalogService', CatalogServiceService, {})];
+    const handlers = catalogHandlers({
+      pool,
+      storage: createStorage(),
+      warehouse: resolveWarehouse(config.warehouse),
+      jdbcCatalogName: DEFAULT_JDBC_CATALOG_NAME,
+      logger,
+    });
+    return [bindService('sluice.v1.CatalogService', CatalogServiceService, handlers)];
   },
 };
