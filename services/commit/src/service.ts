@@ -4,8 +4,8 @@ import { CatalogServiceService } from '../../../shared/src/gen/sluice/v1/catalog
 import { CommitServiceService } from '../../../shared/src/gen/sluice/v1/commit.js';
 import { subjects } from '../../../shared/src/events.js';
 import { createClient } from '../../../shared/src/grpc/client.js';
-import { bindService } from '../../../shared/src/grpc/server.js';
-import { connectNats, subscribe } from '../../../shared/src/nats.js';
+import { bindService, type ServiceBinding } from '../../../shared/src/grpc/server.js';
+import { connectNats, subscribe, type NatsConnection, type Subscription } from '../../../shared/src/nats.js';
 import type { ServiceSpec } from '../../../shared/src/service.js';
 import { createStorage } from '../../../shared/src/storage/index.js';
 import { natsAnnouncer } from './announcer.js';
@@ -68,15 +68,23 @@ export const commitService: ServiceSpec<CommitKey> = {
     // Registered after the NATS drain, so it runs before it: commits in flight finish and
     // announce before the connection closes.
     onShutdown(() => coordinator.stop());
-    subscribe(nats, subjects.allWorkers, (payload) => coordinator.onHeartbeat(payload), (err) =>
-      logger.warn({ err: (err as Error).message }, 'bad worker heartbeat ignored'),
-    );
-    return [
-      bindService('sluice.v1.CommitService', CommitServiceService, {
-        reportDataFiles: (req) => coordinator.reportDataFiles(req),
-        triggerFlush: (req) => coordinator.triggerFlush(req),
-        getCommitStatus: (req) => coordinator.getCommitStatus(req),
-      }),
-    ];
+    listenForHeartbeats(nats, coordinator);
+    return [commitBinding(coordinator)];
   },
 };
+
+/** The CommitService gRPC handlers of a coordinator. */
+export function commitBinding(coordinator: CommitCoordinator): ServiceBinding {
+  return bindService('sluice.v1.CommitService', CommitServiceService, {
+    reportDataFiles: (req) => coordinator.reportDataFiles(req),
+    triggerFlush: (req) => coordinator.triggerFlush(req),
+    getCommitStatus: (req) => coordinator.getCommitStatus(req),
+  });
+}
+
+/** Feeds every WorkerHeartbeat on NATS to the coordinator. */
+export function listenForHeartbeats(nats: NatsConnection, coordinator: CommitCoordinator): Subscription {
+  return subscribe(nats, subjects.allWorkers, (payload) => coordinator.onHeartbeat(payload), (err) =>
+    coordinator.ctx.logger.warn({ err: (err as Error).message }, 'bad worker heartbeat ignored'),
+  );
+}

@@ -1,0 +1,148 @@
+/**
+ * The pure parts of the flush protocol: admission by offset contiguity, the worker registry
+ * with its TTL, and round completion.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { OffsetRange } from '../../../shared/src/gen/sluice/v1/types.js';
+import { admitReports, describeMisfit, OffsetLedger } from '../src/offsets.js';
+import { FlushRound } from '../src/round.js';
+import { WorkerRegistry } from '../src/workers.js';
+
+const r = (partition: number, start: number, end: number, topic = 't'): OffsetRange => ({ topic, partition, startOffset: start, endOffset: end });
+const report = (id: string, ...offsets: OffsetRange[]) => ({ id, offsets });
+const committed = (entries: [number, number][]) =>
+  OffsetLedger.fromCommitted(entries.map(([partition, nextOffset]) => ({ topic: 't', partition, nextOffset, snapshotId: 1 })));
+
+describe('admission by offset contiguity', () => {
+  const cases: {
+    name: string;
+    ledger: [number, number][];
+    reports: ReturnType<typeof report>[];
+    admitted: string[];
+    dropped: [string, string][];
+    offsets: OffsetRange[];
+  }[] = [
+    {
+      name: 'reports continuing the committed offsets are admitted and merged per partition',
+      ledger: [[0, 10], [1, 5]],
+      reports: [report('a', r(0, 10, 20)), report('b', r(1, 5, 8)), report('a2', r(0, 20, 25))],
+      admitted: ['a', 'b', 'a2'],
+      dropped: [],
+      offsets: [r(0, 10, 25), r(1, 5, 8)],
+    },
+    {
+      name: 'a stale report (starts before the next offset) is dropped',
+      ledger: [[0, 10]],
+      reports: [report('zombie', r(0, 4, 12)), report('ok', r(0, 10, 11))],
+      admitted: ['ok'],
+      dropped: [['zombie', 'stale']],
+      offsets: [r(0, 10, 11)],
+    },
+    {
+      name: 'a gap (starts after the next offset) is dropped, and so is its successor',
+      ledger: [[0, 10]],
+      reports: [report('gap', r(0, 12, 20)), report('next', r(0, 20, 30))],
+      admitted: [],
+      dropped: [['gap', 'gap'], ['next', 'gap']],
+      offsets: [],
+    },
+    {
+      name: 'a partition the job never committed accepts any start',
+      ledger: [],
+      reports: [report('first', r(3, 1000, 1010))],
+      admitted: ['first'],
+      dropped: [],
+      offsets: [r(3, 1000, 1010)],
+    },
+    {
+      name: 'one misfit range drops the whole report (its files span partitions)',
+      ledger: [[0, 10], [1, 10]],
+      reports: [report('mixed', r(0, 10, 15), r(1, 9, 15))],
+      admitted: [],
+      dropped: [['mixed', 'stale']],
+      offsets: [],
+    },
+    {
+      name: 'a partition listed twice, or a backwards range, is invalid',
+      ledger: [],
+      reports: [report('twice', r(0, 1, 2), r(0, 2, 3)), report('backwards', r(1, 5, 4))],
+      admitted: [],
+      dropped: [['twice', 'invalid'], ['backwards', 'invalid']],
+      offsets: [],
+    },
+    {
+      name: 'an empty range (a worker with nothing new) is admitted and moves nothing',
+      ledger: [[0, 10]],
+      reports: [report('idle', r(0, 10, 10))],
+      admitted: ['idle'],
+      dropped: [],
+      offsets: [r(0, 10, 10)],
+    },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const ledger = committed(c.ledger);
+      const result = admitReports(ledger, c.reports);
+      assert.deepEqual(result.admitted.map((x) => x.id), c.admitted);
+      assert.deepEqual(result.dropped.map((d) => [d.report.id, d.misfit.kind]), c.dropped);
+      assert.deepEqual(result.offsets, c.offsets);
+      // The ledger itself only moves when the caller commits.
+      assert.deepEqual(c.ledger.map(([p]) => ledger.expected('t', p)), c.ledger.map(([, n]) => n));
+    });
+  }
+
+  it('names the partition and offsets of a misfit', () => {
+    const misfit = committed([[2, 100]]).check([r(2, 90, 120)])!;
+    assert.match(describeMisfit(misfit), /t\[2\] starts at offset 90 but 100 is the next uncommitted offset \(stale report\)/);
+    const gap = committed([[2, 100]]).check([r(2, 105, 120)])!;
+    assert.match(describeMisfit(gap), /offsets 100\.\.104 are missing/);
+  });
+
+  it('advance moves the next offsets to the ends of the committed ranges', () => {
+    const ledger = committed([[0, 10]]);
+    ledger.advance([r(0, 10, 42), r(7, 3, 9)]);
+    assert.equal(ledger.expected('t', 0), 42);
+    assert.equal(ledger.expected('t', 7), 9);
+    assert.equal(ledger.check([r(0, 10, 50)])?.kind, 'stale');
+  });
+});
+
+describe('worker registry', () => {
+  it('forgets a worker whose beats stopped for longer than the TTL, and one that said goodbye', () => {
+    const reg = new WorkerRegistry(1000);
+    assert.equal(reg.beat('w1', 0, 10, true), true);
+    assert.equal(reg.beat('w2', 0, 20, true), true);
+    assert.equal(reg.beat('w1', 500, 30, true), false);
+    assert.equal(reg.bufferedBytes(), 50);
+    assert.deepEqual(reg.live(1200), ['w1']);
+    reg.beat('w1', 1300, 0, false);
+    assert.deepEqual(reg.live(1300), []);
+  });
+
+  it('counts a report as a sign of life', () => {
+    const reg = new WorkerRegistry(1000);
+    reg.sawReport('w', 5);
+    assert.deepEqual(reg.live(900), ['w']);
+  });
+});
+
+describe('flush round', () => {
+  it('completes when every expected worker reported, whatever the order', () => {
+    const round = new FlushRound('f', 0, ['a', 'b', 'c'], 'test');
+    round.reported('b');
+    round.reported('x'); // not expected: counted as data, not as readiness
+    assert.equal(round.complete, false);
+    assert.deepEqual(round.pendingWorkers(), ['a', 'c']);
+    round.reported('a');
+    round.workerGone('c');
+    assert.equal(round.complete, true);
+  });
+
+  it('with nobody to wait for, completes on the first report (else at the deadline)', () => {
+    const round = new FlushRound('f', 0, [], 'rpc');
+    assert.equal(round.complete, false);
+    round.reported('late-joiner');
+    assert.equal(round.complete, true);
+  });
+});
