@@ -344,6 +344,9 @@ function avroToPrimitive(t: AvroSchema): PrimitiveType {
   return avroToPrimitive(o.type as AvroSchema);
 }
 
+/** A Buffer view of decoder output (already a private copy), without copying again. */
+const asBuffer = (v: Uint8Array) => Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+
 function mapToStats(record: Record<string, unknown>): ColumnStats[] {
   const byId = new Map<number, ColumnStats>();
   const get = (id: number) => {
@@ -362,8 +365,8 @@ function mapToStats(record: Record<string, unknown>): ColumnStats[] {
   each('value_counts', (s, v) => (s.valueCount = v as number));
   each('null_value_counts', (s, v) => (s.nullValueCount = v as number));
   each('nan_value_counts', (s, v) => (s.nanValueCount = v as number));
-  each('lower_bounds', (s, v) => (s.lowerBound = Buffer.from(v as Uint8Array)));
-  each('upper_bounds', (s, v) => (s.upperBound = Buffer.from(v as Uint8Array)));
+  each('lower_bounds', (s, v) => (s.lowerBound = asBuffer(v as Uint8Array)));
+  each('upper_bounds', (s, v) => (s.upperBound = asBuffer(v as Uint8Array)));
   return [...byId.values()].sort((a, b) => a.fieldId - b.fieldId);
 }
 
