@@ -177,6 +177,7 @@ export async function compactTable(
   ref: TableRef,
   leaseEpoch: number,
   override: Partial<CompactionPolicy> = {},
+  hooks: { afterRewrite?: () => Promise<void> } = {},
 ): Promise<CompactionResult | undefined> {
   const { metadata } = await loadTable(ctx.catalog, ctx.storage, ref);
   const snapshot = currentSnapshot(metadata);
@@ -190,6 +191,8 @@ export async function compactTable(
     await ctx.storage.delete(output.filePath);
     throw new CommitError('invalid-report', `compaction read ${output.recordCount} rows from files holding ${records}; nothing committed`);
   }
+  // Tests use this seam to land other commits between planning and committing.
+  await hooks.afterRewrite?.();
   const replaced = new Set(inputs.map((f) => f.dataFile.filePath));
   const snapshotId = newSnapshotId();
   let added: ManifestFile[] | undefined;

@@ -1,0 +1,77 @@
+/**
+ * Two coordinators on one table: the commit lease lets one commit at a time, a coordinator
+ * that lost its lease refuses work, and a zombie's commit with a stale epoch is refused by
+ * the catalog. Nothing is duplicated or lost.
+ */
+import assert from 'node:assert/strict';
+import { status } from '@grpc/grpc-js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, it } from 'node:test';
+import type { TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
+import { commitAppend } from '../src/append.js';
+import { CommitError } from '../src/errors.js';
+import { events, heartbeat, ids, range, startMesh, tableIds, writeDataFile, type Mesh, type RunningCoordinator } from './harness.js';
+
+let mesh: Mesh;
+before(async () => {
+  mesh = await startMesh();
+});
+after(() => mesh.stop());
+
+async function report(coord: RunningCoordinator, ref: TableRef, job: string, worker: string, flushId: string, partition: number, start: number, end: number) {
+  const files = [await writeDataFile(mesh, ref, `p${partition}`, start, end)];
+  const { accepted } = await coord.client.reportDataFiles({ flushId, table: ref, job, workerId: worker, files, offsets: [range(partition, start, end)], recordCount: end - start });
+  return accepted;
+}
+
+it('two coordinators racing on one table: one commits, the stale one is fenced, nothing duplicated or lost', async () => {
+  const job = `${mesh.database}_race`;
+  const ref = await mesh.createTable('race', { job });
+  const a = await mesh.startCoordinator({ leaseTtlMs: 1500, flushTimeoutMs: 1000 }, 'coordinator-a');
+  const b = await mesh.startCoordinator({ leaseTtlMs: 1500, flushTimeoutMs: 1000 }, 'coordinator-b');
+  const committed = events.committed(mesh, ref);
+  await sleep(50);
+  heartbeat(mesh, ref, job, 'w1');
+
+  // Both asked to flush at once: exactly one gets the lease.
+  const raced = await Promise.allSettled([a.client.triggerFlush({ table: ref, job }), b.client.triggerFlush({ table: ref, job })]);
+  const won = raced.filter((r) => r.status === 'fulfilled');
+  const lost = raced.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  assert.equal(won.length, 1);
+  assert.equal(lost[0].reason.code, status.FAILED_PRECONDITION);
+  assert.match(lost[0].reason.details, /commit lease .* is held by/);
+  const [leader, follower] = raced[0].status === 'fulfilled' ? [a, b] : [b, a];
+  const f1 = (won[0] as PromiseFulfilledResult<{ flushId: string }>).value.flushId;
+
+  // The follower refuses reports (the worker must not think its data is on its way).
+  assert.equal(await report(follower, ref, job, 'w1', f1, 0, 0, 10), false);
+  assert.equal(await report(leader, ref, job, 'w1', f1, 0, 0, 10), true);
+  await committed.next((e) => e.flushId === f1);
+  const leaderEpoch = (await leader.client.getCommitStatus({ table: ref })).leaseEpoch;
+  assert.ok(leaderEpoch >= 1);
+
+  // The leader "pauses" (stops renewing, as in a long GC pause); its lease runs out and the
+  // follower takes over with a higher epoch, continuing exactly where the leader committed.
+  leader.coordinator.table(ref).lease.stop();
+  await sleep(1700);
+  const { flushId: f2 } = await follower.client.triggerFlush({ table: ref, job });
+  assert.equal(await report(follower, ref, job, 'w1', f2, 0, 10, 25), true);
+  await committed.next((e) => e.flushId === f2);
+  const followerEpoch = (await follower.client.getCommitStatus({ table: ref })).leaseEpoch;
+  assert.ok(followerEpoch > leaderEpoch, `new epoch ${followerEpoch} above ${leaderEpoch}`);
+
+  // The zombie wakes up and commits what it believes is next, with its old epoch: fenced by
+  // the catalog (after rebasing on the follower's snapshot), nothing written.
+  const zombieFile = await writeDataFile(mesh, ref, 'p0', 10, 20);
+  await assert.rejects(
+    commitAppend({ catalog: mesh.catalog, storage: mesh.storage, ref, job, flushId: 'zombie', files: [zombieFile], offsets: [range(0, 10, 20)], leaseEpoch: leaderEpoch }),
+    (err: unknown) => err instanceof CommitError && err.kind === 'fenced' && /fenced: commit lease epoch/.test(err.message),
+  );
+  // And the old leader's own service refuses new work for the table.
+  assert.equal(await report(leader, ref, job, 'w1', 'x', 0, 25, 30), false);
+
+  assert.deepEqual(await tableIds(mesh, ref), ids(0, 25));
+  const offsets = (await mesh.catalog.getCommittedOffsets({ job })).offsets.map((o) => [o.partition, o.nextOffset]);
+  assert.deepEqual(offsets, [[0, 25]]);
+  committed.stop();
+});
