@@ -28,16 +28,16 @@ export interface LocalDateTime {
   ms: number;
 }
 
-// 2022-11-22 09:00[:00[.000]] or with a T; and seed 001's compact 20221122090000 (seconds optional).
+// 2022-11-22 09:00[:00[.000]] or with a T; and seed 001's compact 20221122090000 (down to the day).
 const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?)?$/;
-const COMPACT = /^(\d{4})(\d{2})(\d{2})(?:(\d{2})(\d{2})(\d{2})?)?$/;
+const COMPACT = /^(\d{4})(\d{2})(\d{2})(?:(\d{2})(?:(\d{2})(\d{2})?)?)?$/;
 
 /** Parses a wall-clock date-time (no zone designator: the zone is given separately). */
 export function parseLocalDateTime(text: string): LocalDateTime {
   const t = text.trim();
   const m = ISO.exec(t) ?? COMPACT.exec(t);
   if (!m) {
-    throw new LocalTimeError(text, `"${text}" is not a local date-time (expected YYYY-MM-DD HH:MM[:SS[.mmm]] or YYYYMMDDHHMM[SS])`);
+    throw new LocalTimeError(text, `"${text}" is not a local date-time (expected YYYY-MM-DD HH:MM[:SS[.mmm]] or YYYYMMDD[HH[MM[SS]]])`);
   }
   const num = (s: string | undefined) => (s === undefined ? 0 : Number(s));
   const value: LocalDateTime = {

@@ -1,0 +1,211 @@
+/**
+ * Ingestion over the real things: dev broker over TCP, catalog and commit services on a fresh
+ * PostgreSQL database, NATS; the recording transformation worker checks ordering and covers.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { CompletionPolicy, JobState, OffsetResetPolicy, StartFrom } from '../../../shared/src/gen/sluice/v1/catalog.js';
+import { RewindEvent } from '../../../shared/src/gen/sluice/v1/events.js';
+import type { KafkaRecord } from '../../../shared/src/gen/sluice/v1/types.js';
+import { subjects } from '../../../shared/src/events.js';
+import { publish } from '../../../shared/src/nats.js';
+import { defineJob, startStack, waitFor, type IngestionClient, type Stack } from './support/stack.js';
+
+let stack: Stack;
+let ingestion: IngestionClient;
+
+before(async () => {
+  stack = await startStack({ partitions: 2 });
+  ingestion = (await stack.startIngestion()).client;
+});
+after(async () => {
+  await stack?.stop();
+});
+
+const byPartition = (records: KafkaRecord[]) => {
+  const out: Record<number, number[]> = {};
+  for (const r of records) (out[r.partition] ??= []).push(r.offset);
+  return out;
+};
+
+function produce(topic: string, partition: number, timestamps: number[]): void {
+  stack.broker.append(topic, partition, timestamps.map((t, i) => ({ value: Buffer.from(JSON.stringify({ v: `${partition}-${i}` })), timestamp: t })));
+}
+
+async function catalogState(job: string): Promise<JobState> {
+  return (await stack.catalog.getJob({ name: job })).job!.state;
+}
+
+async function committed(job: string): Promise<Record<number, number>> {
+  const { offsets } = await stack.catalog.getCommittedOffsets({ job });
+  return Object.fromEntries(offsets.map((o) => [o.partition, o.nextOffset]));
+}
+
+function assertCoversContiguous(job: string): void {
+  for (const s of stack.worker.streams.filter((x) => x.open.job === job)) assert.deepEqual(s.violations, [], `stream ${s.open.workerId}`);
+}
+
+describe('start positions', () => {
+  it('earliest, latest, timestamp and explicit offsets; then a graceful stop commits what was read', async () => {
+    const topic = 'starts';
+    stack.broker.createTopic(topic, 2);
+    produce(topic, 0, [0, 1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000]);
+    produce(topic, 1, [0, 1000, 2000, 3000, 4000]);
+    const jobs = {
+      s_earliest: { from: StartFrom.START_FROM_EARLIEST, timestampMs: 0, offsets: [] },
+      s_latest: { from: StartFrom.START_FROM_LATEST, timestampMs: 0, offsets: [] },
+      s_time: { from: StartFrom.START_FROM_TIMESTAMP, timestampMs: 3500, offsets: [] },
+      s_offsets: { from: StartFrom.START_FROM_OFFSETS, timestampMs: 0, offsets: [{ partition: 0, offset: 7 }] },
+    };
+    for (const [name, start] of Object.entries(jobs)) {
+      await defineJob(stack.catalog, name, topic, { start });
+      const res = await ingestion.startJob({ job: name });
+      assert.equal(res.status?.state, JobState.JOB_STATE_RUNNING);
+    }
+    // Wait until the latest job has joined its group, then add one record per partition.
+    await waitFor('the latest job to own its partitions', async () => (await ingestion.getJobStatus({ job: 's_latest' })).status!.partitions.length === 2 && stack.worker.streams.some((s) => s.open.job === 's_latest'));
+    await new Promise((r) => setTimeout(r, 500));
+    produce(topic, 0, [10_000]);
+    produce(topic, 1, [10_000]);
+    const expected: Record<string, Record<number, number[]>> = {
+      s_earliest: { 0: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 1: [0, 1, 2, 3, 4, 5] },
+      s_latest: { 0: [10], 1: [5] },
+      s_time: { 0: [4, 5, 6, 7, 8, 9, 10], 1: [4, 5] },
+      s_offsets: { 0: [7, 8, 9, 10], 1: [0, 1, 2, 3, 4, 5] },
+    };
+    for (const [job, want] of Object.entries(expected)) {
+      await waitFor(`${job} to deliver its records`, () => {
+        const got = byPartition(stack.worker.records(job));
+        return (got[0]?.length ?? 0) >= want[0].length && (got[1]?.length ?? 0) >= want[1].length;
+      });
+      assert.deepEqual(byPartition(stack.worker.records(job)), want, job);
+      assertCoversContiguous(job);
+    }
+    // Graceful stop: flushed and committed before STOPPED.
+    const stopped = await ingestion.stopJob({ job: 's_time' });
+    assert.equal(stopped.status?.state, JobState.JOB_STATE_STOPPED);
+    assert.deepEqual(await committed('s_time'), { 0: 11, 1: 6 });
+    assert.equal(await catalogState('s_time'), JobState.JOB_STATE_STOPPED);
+    // The group offsets follow the commit (for lag tools only).
+    await waitFor('group offsets', () => stack.broker.committedOffset('sluice-s_time', topic, 0) === 11);
+    for (const job of ['s_earliest', 's_latest', 's_offsets']) await ingestion.stopJob({ job });
+  });
+});
+
+describe('bounded windows', () => {
+  // Out-of-order timestamps. Window [10 000, 20 000). p0 starts at offset 2 (first ts >= 10 000)
+  // and ends at 7 (first ts >= 20 000); offset 3 (8 000) lies between and is excluded; offset 8
+  // (13 000) arrives after the end position.
+  const P0 = [5000, 9000, 12000, 8000, 15000, 19999, 10000, 21000, 13000, 30000];
+  const P1 = [10000, 20000, 11000];
+  const window = (completion: CompletionPolicy) => ({ startTimeMs: 10_000, endTimeMs: 20_000, timeZone: 'UTC', completion, idleTimeoutMs: 1500 });
+
+  it('END_POSITION: exactly the records between the resolved offsets inside the window, then FINISHED', async () => {
+    const topic = 'window_end';
+    stack.broker.createTopic(topic, 2);
+    produce(topic, 0, P0);
+    produce(topic, 1, P1);
+    const job = await defineJob(stack.catalog, 'w_end', topic, { window: window(CompletionPolicy.COMPLETION_POLICY_END_POSITION) });
+    await ingestion.startJob({ job });
+    await waitFor('FINISHED in the catalog', async () => (await catalogState(job)) === JobState.JOB_STATE_FINISHED, 30_000);
+    assert.deepEqual(byPartition(stack.worker.records(job)), { 0: [2, 4, 5, 6], 1: [0] });
+    assert.deepEqual(await committed(job), { 0: 7, 1: 1 });
+    const { status } = await ingestion.getJobStatus({ job });
+    assert.equal(status!.state, JobState.JOB_STATE_FINISHED);
+    assert.equal(status!.recordsExcluded, 1);
+    assert.equal(status!.recordsIn, 6);
+    assert.equal(status!.rowsOut, 5);
+    assert.deepEqual(status!.partitions.map((p) => [p.partition, p.endOffset, p.lag]), [[0, 7, 0], [1, 1, 0]]);
+    assertCoversContiguous(job);
+  });
+
+  it('IDLE: reads past the end position until no record arrived for the idle period, then FINISHED', async () => {
+    const topic = 'window_idle';
+    stack.broker.createTopic(topic, 2);
+    produce(topic, 0, P0);
+    produce(topic, 1, P1);
+    const job = await defineJob(stack.catalog, 'w_idle', topic, { window: window(CompletionPolicy.COMPLETION_POLICY_IDLE) });
+    await ingestion.startJob({ job });
+    await waitFor('FINISHED in the catalog', async () => (await catalogState(job)) === JobState.JOB_STATE_FINISHED, 30_000);
+    assert.deepEqual(byPartition(stack.worker.records(job)), { 0: [2, 4, 5, 6, 8], 1: [0, 2] });
+    assert.deepEqual(await committed(job), { 0: 10, 1: 3 });
+    const { status } = await ingestion.getJobStatus({ job });
+    assert.equal(status!.recordsExcluded, 4);
+    assertCoversContiguous(job);
+  });
+});
+
+describe('expired offsets (retention)', () => {
+  it('fail the job by default, naming the lost range and the fix', async () => {
+    const topic = 'expired_fail';
+    stack.broker.createTopic(topic, 1);
+    produce(topic, 0, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    stack.broker.deleteRecordsBefore(topic, 0, 5);
+    const job = await defineJob(stack.catalog, 'x_fail', topic, { start: { from: StartFrom.START_FROM_OFFSETS, timestampMs: 0, offsets: [{ partition: 0, offset: 2 }] } });
+    await ingestion.startJob({ job });
+    await waitFor('FAILED in the catalog', async () => (await catalogState(job)) === JobState.JOB_STATE_FAILED);
+    const { status } = await ingestion.getJobStatus({ job });
+    assert.equal(status!.state, JobState.JOB_STATE_FAILED);
+    assert.match(status!.reason, /OFFSET_OUT_OF_RANGE: offsets 2\.\.4 of expired_fail\/0 expired .* offset_reset to EARLIEST/);
+    assert.equal(stack.worker.records(job).length, 0);
+  });
+
+  it('continue from the earliest offset with offset_reset=EARLIEST, covering and counting the lost range', async () => {
+    const topic = 'expired_reset';
+    stack.broker.createTopic(topic, 1);
+    produce(topic, 0, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    stack.broker.deleteRecordsBefore(topic, 0, 5);
+    const job = await defineJob(stack.catalog, 'x_reset', topic, {
+      start: { from: StartFrom.START_FROM_OFFSETS, timestampMs: 0, offsets: [{ partition: 0, offset: 2 }] },
+      offsetReset: OffsetResetPolicy.OFFSET_RESET_POLICY_EARLIEST,
+    });
+    await ingestion.startJob({ job });
+    await waitFor('records 5..9', () => stack.worker.records(job).length === 5);
+    const stream = stack.worker.streams.find((s) => s.open.job === job)!;
+    assert.deepEqual(stream.batches[0].covers.map((c) => [c.startOffset, c.endOffset]), [[2, 5]]);
+    assert.equal(stream.batches[0].records.length, 0);
+    await waitFor('commit through offset 10', async () => (await committed(job))[0] === 10);
+    const { status } = await ingestion.getJobStatus({ job });
+    assert.deepEqual(status!.errors, [{ reason: 'offset_out_of_range', count: 3 }]);
+    await ingestion.stopJob({ job });
+  });
+});
+
+describe('rewind, pause and resume', () => {
+  it('a RewindEvent for the current stream re-reads from the committed offsets under a new worker id', async () => {
+    const topic = 'rewind';
+    stack.broker.createTopic(topic, 1);
+    produce(topic, 0, [1, 2, 3, 4]);
+    const job = await defineJob(stack.catalog, 'r_job', topic);
+    await ingestion.startJob({ job });
+    await waitFor('commit of the first records', async () => (await committed(job))[0] === 4);
+    const first = stack.worker.streams.find((s) => s.open.job === job)!;
+
+    // Paused: nothing new is read.
+    await ingestion.pauseJob({ job });
+    assert.equal(await catalogState(job), JobState.JOB_STATE_PAUSED);
+    produce(topic, 0, [5, 6]);
+    await new Promise((r) => setTimeout(r, 700));
+    assert.equal(stack.worker.records(job).length, 4);
+    await ingestion.resumeJob({ job });
+    await waitFor('records after resume', () => stack.worker.records(job).length === 6);
+
+    // A rewind naming some other (old) stream is ignored; one naming the current stream is not.
+    publish(stack.nats, subjects.rewind(job), RewindEvent.encode({ job, workerId: 'someone-else', reason: 'test' }).finish());
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(stack.worker.streams.filter((s) => s.open.job === job).length, 1);
+    const before = await committed(job);
+    publish(stack.nats, subjects.rewind(job), RewindEvent.encode({ job, workerId: first.open.workerId, reason: 'test' }).finish());
+    const second = await waitFor('a new stream', () => stack.worker.streams.find((s) => s.open.job === job && s !== first));
+    assert.notEqual(second.open.workerId, first.open.workerId);
+    await waitFor('the old stream to close', () => first.ended);
+    produce(topic, 0, [7]);
+    await waitFor('a batch on the new stream', () => second.batches.length > 0);
+    const start = second.batches[0].covers[0].startOffset;
+    const after = await committed(job);
+    assert.ok(start >= before[0] && start <= after[0], `the new stream starts at the committed offset (${before[0]} <= ${start} <= ${after[0]})`);
+    assert.deepEqual(second.batches.flatMap((b) => b.records.map((r) => r.offset)), Array.from({ length: 7 - start }, (_, i) => start + i));
+    await waitFor('commit through the new record', async () => (await committed(job))[0] === 7);
+    await ingestion.stopJob({ job });
+  });
+});

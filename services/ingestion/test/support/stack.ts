@@ -1,0 +1,160 @@
+/**
+ * The real things an ingestion test talks to: a fresh PostgreSQL database behind the real
+ * catalog service, the real commit service, NATS, the Kafka-protocol dev broker over TCP, and
+ * the recording transformation worker. Ingestion itself runs in-process (startService) or as
+ * child processes (spawnIngestion) for kill and memory tests.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startDevBroker, type DevBroker } from '../../../dev-broker/src/index.js';
+import { catalogService } from '../../../catalog/src/service.js';
+import { commitService } from '../../../commit/src/service.js';
+import { ingestionService } from '../../src/service.js';
+import { CatalogServiceService, JobState, OffsetResetPolicy, type Job } from '../../../../shared/src/gen/sluice/v1/catalog.js';
+import { MessageFormat, MessageMode } from '../../../../shared/src/gen/sluice/v1/types.js';
+import { IngestionServiceService } from '../../../../shared/src/gen/sluice/v1/ingestion.js';
+import { createClient, type ServiceClient } from '../../../../shared/src/grpc/client.js';
+import { waitForServing } from '../../../../shared/src/grpc/health.js';
+import { connectNats, type NatsConnection } from '../../../../shared/src/nats.js';
+import { startService, type RunningService } from '../../../../shared/src/service.js';
+import { createTestDatabase, type TestDatabase } from '../../../../test/support/postgres.js';
+import { freePort } from '../../../../test/support/ports.js';
+import { startRecordingWorker, type RecordingWorker } from './worker.js';
+
+const root = fileURLToPath(new URL('../../../../', import.meta.url));
+
+export type CatalogClient = ServiceClient<typeof CatalogServiceService>;
+export type IngestionClient = ServiceClient<typeof IngestionServiceService>;
+
+export interface Stack {
+  db: TestDatabase;
+  dir: string;
+  broker: DevBroker;
+  nats: NatsConnection;
+  catalog: CatalogClient;
+  catalogService: RunningService;
+  commitService: RunningService;
+  worker: RecordingWorker;
+  /** Environment for an ingestion process of this stack. */
+  env(extra?: Record<string, string>): Record<string, string>;
+  startIngestion(extra?: Record<string, string>): Promise<{ service: RunningService; client: IngestionClient }>;
+  stop(): Promise<void>;
+}
+
+export async function startStack(options: { partitions?: number } = {}): Promise<Stack> {
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-ingestion-'));
+  const db = await createTestDatabase('sluice_ingestion');
+  const base = { LOG_LEVEL: 'silent', SLUICE_BIND_HOST: '127.0.0.1', SLUICE_SHUTDOWN_TIMEOUT_MS: '3000' };
+  const catalogSvc = await startService(catalogService, { ...base, CATALOG_PORT: '0', DATABASE_URL: db.url, SLUICE_WAREHOUSE: join(dir, 'warehouse') });
+  const catalogAddress = `127.0.0.1:${catalogSvc.port}`;
+  const commitSvc = await startService(commitService, {
+    ...base,
+    COMMIT_PORT: '0',
+    CATALOG_ADDRESS: catalogAddress,
+    COMMIT_DEFAULT_INTERVAL_MS: '1000',
+    COMMIT_FLUSH_TIMEOUT_MS: '1500',
+    COMMIT_WORKER_TTL_MS: '1500',
+    COMMIT_MAINTENANCE_INTERVAL_MS: '0',
+  });
+  const commitAddress = `127.0.0.1:${commitSvc.port}`;
+  const broker = await startDevBroker({ defaultPartitions: options.partitions ?? 2 });
+  const nats = await connectNats('nats://127.0.0.1:4222', 'ingestion-test');
+  const worker = await startRecordingWorker(nats, commitAddress);
+  const catalog = createClient(CatalogServiceService, catalogAddress, { deadlineMs: 10_000 });
+  const services: RunningService[] = [];
+  const clients: IngestionClient[] = [];
+  const env = (extra: Record<string, string> = {}) => ({
+    ...base,
+    INGESTION_PORT: '0',
+    CATALOG_ADDRESS: catalogAddress,
+    COMMIT_ADDRESS: commitAddress,
+    TRANSFORMATION_ADDRESS: worker.address,
+    KAFKA_BROKERS: broker.address,
+    ...extra,
+  });
+  return {
+    db, dir, broker, nats, catalog, worker,
+    catalogService: catalogSvc,
+    commitService: commitSvc,
+    env,
+    async startIngestion(extra) {
+      const service = await startService(ingestionService, env(extra));
+      const client = createClient(IngestionServiceService, `127.0.0.1:${service.port}`, { deadlineMs: 30_000 });
+      services.push(service);
+      clients.push(client);
+      return { service, client };
+    },
+    async stop() {
+      for (const c of clients) c.close();
+      for (const s of services) await s.stop();
+      await worker.stop();
+      catalog.close();
+      await commitSvc.stop();
+      await catalogSvc.stop();
+      await nats.drain();
+      await broker.stop();
+      await db.drop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A database, a one-column table, a source on `topic` and a job; returns the job name. */
+export async function defineJob(catalog: CatalogClient, name: string, topic: string, job: Partial<Job> = {}): Promise<string> {
+  await catalog.createDatabase({ name: 'lake', location: '', properties: {} }).catch(() => {});
+  await catalog.createTable({
+    ref: { database: 'lake', table: name },
+    schema: { schemaId: 0, fields: [{ id: 0, name: 'v', required: false, type: { kind: { $case: 'primitive', value: 'string' } }, doc: '' }], identifierFieldIds: [] },
+    location: '',
+    properties: {},
+    ifNotExists: true,
+  });
+  await catalog.createSource({ source: { name: `${name}_src`, brokers: [], topic, format: MessageFormat.MESSAGE_FORMAT_JSON, mode: MessageMode.MESSAGE_MODE_VALUE, properties: {}, createdAtMs: 0 } });
+  await catalog.createJob({
+    job: {
+      name,
+      source: `${name}_src`,
+      table: { database: 'lake', table: name },
+      commitIntervalMs: 1000,
+      bufferBytes: 0,
+      parallelism: 1,
+      offsetReset: OffsetResetPolicy.OFFSET_RESET_POLICY_UNSPECIFIED,
+      state: JobState.JOB_STATE_CREATED,
+      stateReason: '',
+      createdAtMs: 0,
+      updatedAtMs: 0,
+      ...job,
+    },
+  });
+  return name;
+}
+
+/** Polls until cond holds; the message says what was awaited. */
+export async function waitFor<T>(what: string, cond: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await cond();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** An ingestion service as a child process (tsx), on a port chosen up front. */
+export async function spawnIngestion(env: Record<string, string>): Promise<{ child: ChildProcess; address: string; client: IngestionClient; stderr: () => string }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'services/ingestion/src/main.ts'], {
+    cwd: root,
+    env: { ...(process.env as Record<string, string>), ...env, INGESTION_PORT: String(port) },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  const address = `127.0.0.1:${port}`;
+  await waitForServing(address, 30_000);
+  return { child, address, client: createClient(IngestionServiceService, address, { deadlineMs: 30_000 }), stderr: () => stderr };
+}

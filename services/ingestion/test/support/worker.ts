@@ -1,0 +1,157 @@
+/**
+ * A recording TransformationService for ingestion tests, standing in until the real
+ * Transform stream lands. It speaks the protocol the way a transformation worker must:
+ * heartbeats per open stream, refuses non-contiguous covers, acknowledges each batch, and on a
+ * FlushEvent reports the stream's covers to the real commit service. Instead of Parquet it
+ * reports one placeholder data file whose record_count is the rows the report holds, so the
+ * committed snapshots' `added-records` count exactly what landed.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { CommitServiceService } from '../../../../shared/src/gen/sluice/v1/commit.js';
+import { FlushEvent, WorkerHeartbeat } from '../../../../shared/src/gen/sluice/v1/events.js';
+import {
+  TransformationServiceService,
+  type TransformOpen,
+  type TransformRequest,
+  type TransformResponse,
+} from '../../../../shared/src/gen/sluice/v1/transformation.js';
+import type { KafkaRecord, OffsetRange, TableRef } from '../../../../shared/src/gen/sluice/v1/types.js';
+import { subjects } from '../../../../shared/src/events.js';
+import { createClient, type ServiceClient } from '../../../../shared/src/grpc/client.js';
+import { publish, subscribe, type NatsConnection, type Subscription } from '../../../../shared/src/nats.js';
+
+export interface RecordedStream {
+  open: TransformOpen;
+  batches: { sequence: number; records: KafkaRecord[]; covers: OffsetRange[] }[];
+  ended: boolean;
+  /** Covers since the last report, per partition key. */
+  pending: Map<string, OffsetRange>;
+  pendingRows: number;
+  reportedRows: number;
+  violations: string[];
+  lastEnd: Map<string, number>;
+}
+
+export interface RecordingWorker {
+  readonly address: string;
+  readonly streams: RecordedStream[];
+  /** While true, batches are recorded but not acknowledged (a transformation that fell behind). */
+  holdAcks: boolean;
+  releaseAcks(): void;
+  records(job: string): KafkaRecord[];
+  stop(): Promise<void>;
+}
+
+export async function startRecordingWorker(nats: NatsConnection, commitAddress: string): Promise<RecordingWorker> {
+  const commit: ServiceClient<typeof CommitServiceService> = createClient(CommitServiceService, commitAddress, { deadlineMs: 10_000 });
+  const streams: RecordedStream[] = [];
+  const held: (() => void)[] = [];
+  const flushSubs = new Map<string, Subscription>();
+  const live = new Set<RecordedStream>();
+  let fileNo = 0;
+
+  const beat = (s: RecordedStream, alive: boolean) =>
+    publish(nats, subjects.workers(s.open.table!), WorkerHeartbeat.encode({
+      table: s.open.table, job: s.open.job, workerId: s.open.workerId, sentAtMs: Date.now(), bufferedBytes: 0, alive,
+    }).finish());
+  const beats = setInterval(() => { for (const s of live) beat(s, true); }, 300);
+
+  const report = async (s: RecordedStream, flushId: string) => {
+    const offsets = [...s.pending.values()];
+    const rows = s.pendingRows;
+    s.pending = new Map();
+    s.pendingRows = 0;
+    const table = s.open.table!;
+    await commit.reportDataFiles({
+      flushId, table, job: s.open.job, workerId: s.open.workerId, offsets, recordCount: rows,
+      files: rows === 0 ? [] : [{
+        filePath: `file:///nonexistent/${table.database}/${table.table}/data/placeholder-${process.pid}-${++fileNo}.parquet`,
+        fileFormat: 'PARQUET', specId: 0, partition: [], recordCount: rows, fileSizeInBytes: 1, columnStats: [], splitOffsets: [],
+      }],
+    });
+    s.reportedRows += rows;
+  };
+
+  const watchFlushes = (table: TableRef) => {
+    const subject = subjects.flush(table);
+    if (flushSubs.has(subject)) return;
+    flushSubs.set(subject, subscribe(nats, subject, async (payload) => {
+      const e = FlushEvent.decode(payload);
+      for (const s of [...live]) {
+        if (s.open.table?.table === table.table && (!e.job || e.job === s.open.job)) await report(s, e.flushId).catch(() => {});
+      }
+    }, () => {}));
+  };
+
+  const server = new grpc.Server();
+  server.addService(TransformationServiceService as unknown as grpc.ServiceDefinition, {
+    transform(call: grpc.ServerDuplexStream<TransformRequest, TransformResponse>) {
+      let s: RecordedStream | undefined;
+      const close = () => {
+        if (!s || s.ended) return;
+        s.ended = true;
+        live.delete(s);
+        beat(s, false);
+      };
+      call.on('data', (req: TransformRequest) => {
+        const m = req.message;
+        if (m?.$case === 'open') {
+          s = { open: m.value, batches: [], ended: false, pending: new Map(), pendingRows: 0, reportedRows: 0, violations: [], lastEnd: new Map() };
+          streams.push(s);
+          live.add(s);
+          watchFlushes(m.value.table!);
+          beat(s, true);
+          return;
+        }
+        if (m?.$case !== 'batch' || !s) return;
+        const stream = s;
+        const b = m.value;
+        for (const c of b.covers) {
+          const key = `${c.topic}/${c.partition}`;
+          const prev = stream.pending.get(key);
+          const lastEnd = stream.lastEnd.get(key);
+          stream.lastEnd.set(key, c.endOffset);
+          if (lastEnd !== undefined && c.startOffset !== lastEnd) stream.violations.push(`${key}: cover starts at ${c.startOffset}, previous ended at ${lastEnd}`);
+          stream.pending.set(key, prev ? { ...prev, endOffset: c.endOffset } : { ...c });
+        }
+        stream.batches.push({ sequence: b.sequence, records: b.records, covers: b.covers });
+        stream.pendingRows += b.records.length;
+        const ack = () => {
+          if (!call.writable || stream.ended) return;
+          call.write({ message: { $case: 'ack', value: { sequence: b.sequence, rows: b.records.length, errors: 0, errorReasons: [], excluded: 0, errorRecords: [] } } });
+        };
+        if (worker.holdAcks) held.push(ack);
+        else ack();
+      });
+      call.on('end', () => {
+        close();
+        call.end();
+      });
+      call.on('error', close);
+      call.on('cancelled', close);
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+
+  const worker: RecordingWorker = {
+    address: `127.0.0.1:${port}`,
+    streams,
+    holdAcks: false,
+    releaseAcks() {
+      this.holdAcks = false;
+      for (const a of held.splice(0)) a();
+    },
+    records(job) {
+      return streams.filter((s) => s.open.job === job).flatMap((s) => s.batches.flatMap((b) => b.records));
+    },
+    async stop() {
+      clearInterval(beats);
+      for (const sub of flushSubs.values()) sub.unsubscribe();
+      commit.close();
+      server.forceShutdown();
+    },
+  };
+  return worker;
+}
