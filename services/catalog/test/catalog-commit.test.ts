@@ -5,9 +5,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import { readFile } from 'node:fs/promises';
-import { join, normalize } from 'node:path';
+import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { icebergMetadata, icebergRead } from 'icebird';
@@ -25,30 +23,17 @@ import {
   type ManifestFile,
 } from '../../../shared/src/iceberg/index.js';
 import { createStorage } from '../../../shared/src/storage/index.js';
+import { serveDirectory, type FileServer } from '../../../test/support/file-server.js';
 import { failure, startTestCatalog, type TestCatalog } from './harness.js';
 
 let cat: TestCatalog;
-let http: Server;
+let http: FileServer;
 let base: string;
 let root = '';
 
 before(async () => {
-  http = createServer(async (req, res) => {
-    const path = normalize(join(root, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)));
-    if (!path.startsWith(root)) return void res.writeHead(403).end();
-    try {
-      const body = await readFile(path);
-      const range = /bytes=(\d+)-(\d+)?/.exec(req.headers.range ?? '');
-      const start = range ? Number(range[1]) : 0;
-      const end = range?.[2] ? Number(range[2]) : body.length - 1;
-      res.writeHead(range ? 206 : 200, { 'content-length': end - start + 1, ...(range ? { 'content-range': `bytes ${start}-${end}/${body.length}` } : {}) });
-      res.end(body.subarray(start, end + 1));
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(http.address() as { port: number }).port}/wh`;
+  http = await serveDirectory(() => root);
+  base = `${http.url}/wh`;
   cat = await startTestCatalog({
     warehouse: () => base,
     storage: (dir) => {
@@ -64,7 +49,7 @@ before(async () => {
 
 after(async () => {
   await cat.stop();
-  await new Promise<void>((resolve) => http.close(() => resolve()));
+  await http.close();
 });
 
 const prim = (value: string): IcebergType => ({ kind: { $case: 'primitive', value } });

@@ -5,10 +5,10 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { serveDirectory, type FileServer } from '../../../test/support/file-server.js';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, normalize } from 'node:path';
+import { join } from 'node:path';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { icebergMetadata, icebergRead } from 'icebird';
 import { createStorage, type Storage } from '../storage/index.js';
@@ -33,38 +33,19 @@ import {
 } from './index.js';
 
 let dir: string;
-let server: Server;
+let server: FileServer;
 let base: string;
 let storage: Storage;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'sluice-icebird-'));
-  server = createServer(async (req, res) => {
-    const path = normalize(join(dir, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)));
-    if (!path.startsWith(dir)) return void res.writeHead(403).end();
-    try {
-      const body = await readFile(path);
-      const range = /bytes=(\d+)-(\d+)?/.exec(req.headers.range ?? '');
-      if (range) {
-        const start = Number(range[1]);
-        const end = range[2] ? Number(range[2]) : body.length - 1;
-        res.writeHead(206, { 'content-length': end - start + 1, 'content-range': `bytes ${start}-${end}/${body.length}` });
-        res.end(body.subarray(start, end + 1));
-      } else {
-        res.writeHead(200, { 'content-length': body.length }).end(body);
-      }
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  base = `http://127.0.0.1:${port}/wh`;
+  server = await serveDirectory(dir);
+  base = `${server.url}/wh`;
   storage = createStorage({ mounts: { [base]: join(dir, 'wh') } });
 });
 
 after(async () => {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await server.close();
   await rm(dir, { recursive: true, force: true });
 });
 
