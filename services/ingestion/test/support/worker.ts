@@ -37,6 +37,10 @@ export interface RecordingWorker {
   readonly streams: RecordedStream[];
   /** While true, batches are recorded but not acknowledged (a transformation that fell behind). */
   holdAcks: boolean;
+  /** When false, batches keep their covers and counts but drop their records (large volumes). */
+  retainRecords: boolean;
+  /** Records received over all streams. */
+  received: number;
   releaseAcks(): void;
   records(job: string): KafkaRecord[];
   stop(): Promise<void>;
@@ -114,7 +118,8 @@ export async function startRecordingWorker(nats: NatsConnection, commitAddress: 
           if (lastEnd !== undefined && c.startOffset !== lastEnd) stream.violations.push(`${key}: cover starts at ${c.startOffset}, previous ended at ${lastEnd}`);
           stream.pending.set(key, prev ? { ...prev, endOffset: c.endOffset } : { ...c });
         }
-        stream.batches.push({ sequence: b.sequence, records: b.records, covers: b.covers });
+        worker.received += b.records.length;
+        stream.batches.push({ sequence: b.sequence, records: worker.retainRecords ? b.records : [], covers: b.covers });
         stream.pendingRows += b.records.length;
         const ack = () => {
           if (!call.writable || stream.ended) return;
@@ -139,6 +144,8 @@ export async function startRecordingWorker(nats: NatsConnection, commitAddress: 
     address: `127.0.0.1:${port}`,
     streams,
     holdAcks: false,
+    retainRecords: true,
+    received: 0,
     releaseAcks() {
       this.holdAcks = false;
       for (const a of held.splice(0)) a();
