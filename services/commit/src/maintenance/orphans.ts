@@ -7,7 +7,7 @@
  * excluded explicitly as well.
  */
 import type { TableRef } from '../../../../shared/src/gen/sluice/v1/types.js';
-import { readManifest, readManifestList, type TableMetadata } from '../../../../shared/src/iceberg/index.js';
+import { EntryStatus, readManifest, readManifestList, type TableMetadata } from '../../../../shared/src/iceberg/index.js';
 import { normalizeLocation, type Storage } from '../../../../shared/src/storage/index.js';
 import { loadTable } from '../catalog.js';
 import type { CoordinatorContext } from '../context.js';
@@ -25,8 +25,11 @@ export async function referencedLocations(storage: Storage, meta: TableMetadata,
       add(manifest.manifestPath);
       if (seenManifests.has(manifest.manifestPath)) continue;
       seenManifests.add(manifest.manifestPath);
-      // Every entry, DELETED ones included: cheap to keep, and never wrong.
-      for (const e of readManifest(await storage.read(manifest.manifestPath)).entries) add(e.dataFile.filePath);
+      // A DELETED entry names a file this snapshot removed: it is needed only by older
+      // snapshots, and each of those lists it as ADDED or EXISTING if it is still live.
+      for (const e of readManifest(await storage.read(manifest.manifestPath)).entries) {
+        if (e.status !== EntryStatus.DELETED) add(e.dataFile.filePath);
+      }
     }
   }
   return refs;

@@ -1,0 +1,171 @@
+/**
+ * Maintenance against the real catalog and files: compaction of 100 small files while
+ * appends land, a compaction that loses to another rewrite, snapshot expiry, orphan cleanup,
+ * and the result read back by icebird, an independent Iceberg reader, over HTTP.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { icebergMetadata, icebergRead } from 'icebird';
+import type { DataFile, TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
+import { currentSnapshot, type TableMetadata } from '../../../shared/src/iceberg/index.js';
+import { snapshotFiles } from '../../../shared/src/iceberg/scan.js';
+import { commitAppend } from '../src/append.js';
+import { loadTable } from '../src/catalog.js';
+import type { CoordinatorContext } from '../src/context.js';
+import { CommitError } from '../src/errors.js';
+import { compactTable, pickCompaction, selectExpired, selectOrphans } from '../src/maintenance/index.js';
+import { ids, range, startMesh, tableIds, writeDataFile, type Mesh, type RunningCoordinator } from './harness.js';
+
+describe('maintenance policies (pure)', () => {
+  const snap = (id: number, ts: number, parent?: number) => ({ 'snapshot-id': id, 'parent-snapshot-id': parent, 'timestamp-ms': ts, 'sequence-number': id, 'manifest-list': `l${id}`, summary: { operation: 'append' } });
+  const meta = (current: number, refs: Record<string, number> = {}) =>
+    ({
+      'current-snapshot-id': current,
+      snapshots: [snap(1, 100), snap(2, 200, 1), snap(3, 300, 2), snap(4, 400, 3)],
+      refs: Object.fromEntries(Object.entries({ main: current, ...refs }).map(([k, v]) => [k, { 'snapshot-id': v, type: 'branch' }])),
+    }) as unknown as TableMetadata;
+
+  const cases: [string, TableMetadata, number, { maxSnapshotAgeMs: number; minSnapshotsToKeep: number }, number[]][] = [
+    ['expires everything older than the max age except the current snapshot', meta(4), 1000, { maxSnapshotAgeMs: 0, minSnapshotsToKeep: 1 }, [1, 2, 3]],
+    ['keeps the newest ancestors up to the minimum', meta(4), 1000, { maxSnapshotAgeMs: 0, minSnapshotsToKeep: 3 }, [1]],
+    ['keeps what is younger than the max age', meta(4), 450, { maxSnapshotAgeMs: 200, minSnapshotsToKeep: 1 }, [1, 2]],
+    ['never expires a snapshot a tag points at', meta(4, { audit: 2 }), 1000, { maxSnapshotAgeMs: 0, minSnapshotsToKeep: 1 }, [1, 3]],
+  ];
+  for (const [name, m, now, policy, expected] of cases) it(`expiry ${name}`, () => assert.deepEqual(selectExpired(m, now, policy), expected));
+
+  const file = (path: string, size: number, part: string): { dataFile: DataFile } => ({
+    dataFile: { filePath: path, fileFormat: 'parquet', specId: 0, partition: [{ fieldId: 1000, name: 'p', value: { kind: { $case: 'stringValue', value: part } } }], recordCount: 1, fileSizeInBytes: size, columnStats: [], splitOffsets: [] },
+  });
+  it('compaction picks the partition with the most small files, up to the target size', () => {
+    const files = [file('a1', 10, 'a'), file('a2', 10, 'a'), file('b1', 10, 'b'), file('b2', 10, 'b'), file('b3', 10, 'b'), file('b4', 999, 'b')];
+    const picked = pickCompaction(files, { smallFileBytes: 100, minInputFiles: 2, targetFileBytes: 1000 });
+    assert.deepEqual(picked?.map((f) => f.dataFile.filePath), ['b1', 'b2', 'b3']);
+    assert.equal(pickCompaction(files, { smallFileBytes: 100, minInputFiles: 4, targetFileBytes: 1000 }), undefined);
+    assert.deepEqual(pickCompaction(files, { smallFileBytes: 100, minInputFiles: 2, targetFileBytes: 20 })?.length, 2);
+  });
+
+  it('orphans are unreferenced, not pending, and older than the margin', () => {
+    const files = [
+      { location: '/t/data/live.parquet', modifiedMs: 0 },
+      { location: '/t/data/orphan.parquet', modifiedMs: 0 },
+      { location: '/t/data/young.parquet', modifiedMs: 900 },
+      { location: '/t/data/pending.parquet', modifiedMs: 0 },
+    ];
+    const result = selectOrphans(files, new Set(['/t/data/live.parquet']), new Set(['/t/data/pending.parquet']), 500);
+    assert.deepEqual(result, { orphans: ['/t/data/orphan.parquet'], tooYoung: 1 });
+  });
+});
+
+describe('maintenance on a real table', () => {
+  let mesh: Mesh;
+  let ref: TableRef;
+  let job: string;
+  let ctx: CoordinatorContext;
+  let epoch: number;
+  let coord: RunningCoordinator;
+  const next = { a: 0, b: 10_000 };
+
+  before(async () => {
+    mesh = await startMesh();
+    job = `${mesh.database}_maint`;
+    ref = await mesh.createTable('small', { job, properties: { 'history.expire.max-snapshot-age-ms': '0', 'history.expire.min-snapshots-to-keep': '1' } });
+    coord = await mesh.startCoordinator({ orphanMinAgeMs: 0 });
+    ctx = coord.coordinator.ctx;
+    epoch = await coord.coordinator.table(ref).leaseEpoch();
+  });
+  after(() => mesh.stop());
+
+  /** An append of `count` one-or-two-row files to partition a (Kafka partition 0) or b (1). */
+  async function append(part: 'a' | 'b', count: number): Promise<void> {
+    const files: DataFile[] = [];
+    const start = next[part];
+    for (let i = 0; i < count; i++) {
+      const rows = 1 + (i % 2);
+      files.push(await writeDataFile(mesh, ref, part, next[part], next[part] + rows));
+      next[part] += rows;
+    }
+    const partition = part === 'a' ? 0 : 1;
+    await commitAppend({ catalog: mesh.catalog, storage: mesh.storage, ref, job, flushId: `f-${part}-${start}`, files, offsets: [range(partition, start, next[part])], leaseEpoch: epoch });
+  }
+
+  const expectedIds = () => [...ids(0, next.a), ...ids(10_000, next.b)];
+  const liveFiles = async () => {
+    const { metadata } = await loadTable(mesh.catalog, mesh.storage, ref);
+    return (await snapshotFiles(mesh.storage, currentSnapshot(metadata)!)).dataFiles.map((f) => f.dataFile);
+  };
+
+  it('compacts 100 small files of a partition into one with the same rows while appends land', async () => {
+    await append('a', 100);
+    await append('b', 3);
+    const result = await compactTable(ctx, ref, epoch, { minInputFiles: 10 }, {
+      // Appends to both partitions land after the rewrite was planned: the replace commit
+      // must keep them.
+      afterRewrite: async () => {
+        await append('a', 2);
+        await append('b', 2);
+      },
+    });
+    assert.ok(result);
+    assert.equal(result.replaced.length, 100);
+    assert.equal(result.records, 150);
+    const live = await liveFiles();
+    const inA = live.filter((f) => f.filePath.includes('part=a'));
+    assert.equal(inA.length, 3, 'the compacted file plus the two appended during compaction');
+    assert.ok(inA.some((f) => f.filePath === result.added && f.recordCount === 150));
+    assert.equal(live.filter((f) => f.filePath.includes('part=b')).length, 5);
+    assert.deepEqual(await tableIds(mesh, ref), expectedIds());
+
+    const { snapshots } = await mesh.catalog.listSnapshots({ ref });
+    const replace = snapshots.find((s) => s.snapshotId === result.snapshotId)!;
+    assert.equal(replace.operation, 'replace');
+    assert.equal(replace.summary['added-data-files'], '1');
+    assert.equal(replace.summary['deleted-data-files'], '100');
+    assert.equal(replace.summary['added-records'], '150');
+    assert.equal(replace.summary['deleted-records'], '150');
+    assert.equal(replace.summary['total-records'], String(expectedIds().length));
+    assert.equal(replace.summary['total-data-files'], '8');
+  });
+
+  it('a compaction whose files another rewrite replaced first gives up and removes its output', async () => {
+    let inner: Awaited<ReturnType<typeof compactTable>>;
+    await assert.rejects(
+      compactTable(ctx, ref, epoch, { minInputFiles: 3 }, {
+        afterRewrite: async () => {
+          inner = await compactTable(ctx, ref, epoch, { minInputFiles: 3 });
+        },
+      }),
+      (err: unknown) => err instanceof CommitError && err.kind === 'stale-rewrite' && /no longer live/.test(err.message),
+    );
+    assert.ok(inner!, 'the inner compaction committed');
+    const dataDirFiles = (await mesh.storage.list(`${(await loadTable(mesh.catalog, mesh.storage, ref)).metadata.location}/data`)).map((f) => f.location);
+    assert.equal(dataDirFiles.filter((l) => l.includes('compacted-')).length, 2, 'the first compaction output and the winner; the loser deleted its own');
+    assert.deepEqual(await tableIds(mesh, ref), expectedIds());
+  });
+
+  it('after appends, compactions, expiry and orphan cleanup, icebird reads the same rows and the pruned history', async () => {
+    const before = await loadTable(mesh.catalog, mesh.storage, ref);
+    const fileName = (l: string) => l.slice(l.lastIndexOf('/') + 1);
+    const history = await icebergMetadata({ tableUrl: before.metadata.location, metadataFileName: fileName(before.table.metadataLocation) });
+    assert.deepEqual(
+      history.snapshots?.map((s) => s.summary?.operation),
+      ['append', 'append', 'append', 'append', 'replace', 'replace'],
+    );
+
+    const coordTable = coord.coordinator.table(ref);
+    const report = await coordTable.maintain();
+    assert.equal(report.expiredSnapshots, 5);
+    assert.ok(report.orphansDeleted >= 100, `deleted ${report.orphansDeleted} orphans (the 100 small files among them)`);
+
+    const { table, metadata } = await loadTable(mesh.catalog, mesh.storage, ref);
+    assert.equal(metadata.snapshots.length, 1);
+    const tableUrl = metadata.location;
+    const read = await icebergMetadata({ tableUrl, metadataFileName: fileName(table.metadataLocation) });
+    assert.equal(read.snapshots?.length, 1);
+    assert.equal(read['current-snapshot-id'], metadata['current-snapshot-id']);
+    const rows = await icebergRead({ tableUrl, metadataFileName: fileName(table.metadataLocation) });
+    assert.deepEqual(rows.map((r: Record<string, unknown>) => Number(r.id)).sort((x, y) => x - y), expectedIds());
+    assert.deepEqual(new Set(rows.map((r: Record<string, unknown>) => r.part)), new Set(['a', 'b']));
+    // Every file left is referenced: a second pass finds nothing.
+    assert.equal((await coordTable.maintain()).orphansDeleted, 0);
+  });
+});
