@@ -170,6 +170,9 @@ export const SETTINGS = {
   logLevel: enumSetting<LogLevel>('LOG_LEVEL', 'info', LOG_LEVELS, 'pino log level.'),
   otlpEndpoint: stringSetting('OTEL_EXPORTER_OTLP_ENDPOINT', '', 'When set, traces are exported over OTLP/HTTP to this endpoint.'),
   ingestionInFlightBytes: integerSetting('INGESTION_IN_FLIGHT_BYTES', 33554432, 65536, 4294967296, 'Per job, bytes ingestion sends to transformation before acknowledgements; above it the job\'s partitions pause.'),
+  transformationTargetFileBytes: integerSetting('TRANSFORMATION_TARGET_FILE_BYTES', 134217728, 1024, 4294967296, 'Target size of a Parquet data file; a worker rolls to a new file when the open one reaches it.'),
+  transformationReportRetryMs: integerSetting('TRANSFORMATION_REPORT_RETRY_MS', 60000, 0, 3600000, 'How long a flush report is retried while the commit service is unavailable before the stream fails (and ingestion re-reads).'),
+  transformationHeartbeatMs: integerSetting('TRANSFORMATION_HEARTBEAT_MS', 1000, 50, 60000, 'Interval of the WorkerHeartbeat each open Transform stream publishes.'),
 } as const;
 
 export type SettingKey = keyof typeof SETTINGS;
