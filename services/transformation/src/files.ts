@@ -1,0 +1,129 @@
+/**
+ * The open Parquet data files of one stream for one table: one rolling writer per
+ * partition value, files named `<table location>/data/<partition path>/<worker>-<n>.parquet`.
+ *
+ * Files are "unreported" from the moment they are opened until close() hands them to the
+ * caller for a report; discard() deletes exactly those (open writers are dropped, rolled
+ * files removed), never a file that has been handed over: once a report may have reached
+ * the coordinator, a file may be in a snapshot and only orphan cleanup may remove it.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { unlink } from 'node:fs/promises';
+import type { DataFile, PartitionValue } from '../../../shared/src/gen/sluice/v1/types.js';
+import { RollingParquetWriter, type CellValue, type WriterColumn } from '../../../shared/src/parquet/writer.js';
+import { joinLocation, normalizeLocation, schemeOf } from '../../../shared/src/storage/index.js';
+
+export class FileSetError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FileSetError';
+  }
+}
+
+export interface FileSetOptions {
+  /** Table location as the catalog gives it: an absolute path or a file:// URI. */
+  location: string;
+  columns: readonly WriterColumn[];
+  specId: number;
+  workerId: string;
+  /** Roll to a new file when the current one reaches about this size. */
+  targetFileBytes: number;
+}
+
+/** A worker id as a file-name segment: anything outside [A-Za-z0-9._-] becomes `_`. */
+export const fileSafe = (s: string): string => s.replace(/[^A-Za-z0-9._-]/g, '_') || '_';
+
+export class PartitionedFiles {
+  /** One rolling writer per partition key. */
+  private readonly slots = new Map<string, RollingParquetWriter>();
+  private readonly localRoot: string;
+  private readonly prefix: string;
+  private seq = 0;
+  /** Paths of files opened and not yet handed over (local form). */
+  private readonly unreported = new Set<string>();
+  /** Local path → location as reported (the table location's form). */
+  private readonly reported = new Map<string, string>();
+
+  constructor(private readonly opts: FileSetOptions) {
+    if (schemeOf(opts.location) !== 'file') {
+      throw new FileSetError(`table location ${opts.location} is not on the local filesystem; this transformation worker writes file locations only`);
+    }
+    this.localRoot = normalizeLocation(opts.location);
+    this.prefix = fileSafe(opts.workerId);
+  }
+
+  /** Appends rows of one partition value (key and path from the core's PartitionTuple). */
+  async append(partition: { key: string; path: string; values: PartitionValue[] }, rows: readonly (readonly CellValue[])[]): Promise<void> {
+    let writer = this.slots.get(partition.key);
+    if (!writer) {
+      writer = this.writerFor(partition.path, partition.values);
+      this.slots.set(partition.key, writer);
+    }
+    await writer.appendAll(rows);
+  }
+
+  get isEmpty(): boolean {
+    return this.slots.size === 0;
+  }
+
+  private writerFor(partitionPath: string, values: PartitionValue[]): RollingParquetWriter {
+    const dirParts = partitionPath === '' ? ['data'] : ['data', partitionPath];
+    // Validates the partition path segments (no `..`, no separators) before anything is created.
+    let dir: string;
+    try {
+      dir = joinLocation(this.localRoot, ...dirParts);
+    } catch (e) {
+      throw new FileSetError(`partition path ${JSON.stringify(partitionPath)} cannot be a directory name: ${(e as Error).message}`);
+    }
+    const reportedDir = joinLocation(this.opts.location, ...dirParts);
+    return new RollingParquetWriter(
+      { columns: this.opts.columns, partition: values, specId: this.opts.specId },
+      () => {
+        // Called once per new file, synchronously: the rare path may afford sync syscalls.
+        const name = `${this.prefix}-${this.seq++}.parquet`;
+        const path = `${dir}/${name}`;
+        mkdirSync(dir, { recursive: true });
+        // Iceberg files are immutable; a reused worker id must never overwrite a committed file.
+        if (existsSync(path)) throw new FileSetError(`data file ${path} already exists; worker id ${this.opts.workerId} was used before`);
+        this.unreported.add(path);
+        this.reported.set(path, `${reportedDir}/${name}`);
+        return path;
+      },
+      this.opts.targetFileBytes,
+    );
+  }
+
+  /**
+   * Closes every open file and hands them over: the caller reports them, and this set no
+   * longer deletes them. Paths are rewritten to the table location's form.
+   */
+  async close(): Promise<DataFile[]> {
+    const files: DataFile[] = [];
+    for (const writer of this.slots.values()) files.push(...(await writer.close()));
+    this.slots.clear();
+    for (const f of files) {
+      this.unreported.delete(f.filePath);
+      f.filePath = this.reported.get(f.filePath) ?? f.filePath;
+    }
+    this.reported.clear();
+    return files;
+  }
+
+  /** Drops open writers and deletes every file not handed over; returns the deleted paths. */
+  async discard(): Promise<string[]> {
+    for (const writer of this.slots.values()) await writer.abort().catch(() => undefined);
+    this.slots.clear();
+    const deleted: string[] = [];
+    for (const path of this.unreported) {
+      try {
+        await unlink(path);
+        deleted.push(path);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    }
+    this.unreported.clear();
+    this.reported.clear();
+    return deleted;
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * Flush reports: what a stream tells the commit service when a flush reaches it, and how
+ * it makes sure the report is not lost silently. UNAVAILABLE (the coordinator restarting,
+ * a connection refused) is retried with backoff for a bounded time; anything else, or a
+ * report the coordinator does not accept, is a ReportError and the stream fails, so
+ * ingestion rewinds to the committed offsets and nothing depends on the lost report.
+ *
+ * A retry after a lost response can deliver a report twice; the coordinator then finds the
+ * second copy stale and rewinds the worker. That costs a re-read, never a row.
+ */
+import { status } from '@grpc/grpc-js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { CommitServiceService, ReportDataFilesRequest } from '../../../shared/src/gen/sluice/v1/commit.js';
+import type { DataFile, OffsetRange, TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
+import { grpcCode, grpcMessage } from '../../../shared/src/errors.js';
+import type { ServiceClient } from '../../../shared/src/grpc/client.js';
+
+export type CommitClient = ServiceClient<typeof CommitServiceService>;
+
+export class ReportError extends Error {
+  constructor(
+    message: string,
+    readonly flushId: string,
+  ) {
+    super(message);
+    this.name = 'ReportError';
+  }
+}
+
+export interface ReportInput {
+  flushId: string;
+  table: TableRef;
+  job: string;
+  workerId: string;
+  files: DataFile[];
+  offsets: OffsetRange[];
+}
+
+export function buildReport(r: ReportInput): ReportDataFilesRequest {
+  let records = 0;
+  for (const f of r.files) records += f.recordCount;
+  return { flushId: r.flushId, table: r.table, job: r.job, workerId: r.workerId, files: r.files, offsets: r.offsets, recordCount: records };
+}
+
+export interface RetryPolicy {
+  /** How long UNAVAILABLE is retried before the report counts as failed. */
+  budgetMs: number;
+  /** Backoff between attempts: first, doubling up to max. */
+  firstBackoffMs: number;
+  maxBackoffMs: number;
+}
+
+/** The backoff before attempt `attempt` (1-based retries), capped. */
+export const backoffMs = (p: RetryPolicy, attempt: number): number => Math.min(p.maxBackoffMs, p.firstBackoffMs * 2 ** (attempt - 1));
+
+const describe = (t: TableRef | undefined) => (t ? `${t.database}.${t.table}` : '?');
+
+/** Sends a report until it is accepted; throws ReportError when it cannot be delivered. */
+export async function sendReport(commit: CommitClient, report: ReportDataFilesRequest, policy: RetryPolicy, now: () => number = Date.now): Promise<void> {
+  const giveUpAt = now() + policy.budgetMs;
+  for (let attempt = 1; ; attempt++) {
+    let accepted: boolean;
+    try {
+      // One attempt per call: the retry loop is here, with its own budget.
+      ({ accepted } = await commit.reportDataFiles(report, { retries: 0 }));
+    } catch (err) {
+      const wait = backoffMs(policy, attempt);
+      if (grpcCode(err) === status.UNAVAILABLE && now() + wait < giveUpAt) {
+        await sleep(wait);
+        continue;
+      }
+      throw new ReportError(`report of flush ${report.flushId} for ${describe(report.table)} failed after ${attempt} attempt(s): ${grpcMessage(err)}`, report.flushId);
+    }
+    if (!accepted) {
+      throw new ReportError(`the commit service did not accept the report of flush ${report.flushId} for ${describe(report.table)} (it does not coordinate that table now)`, report.flushId);
+    }
+    return;
+  }
+}
