@@ -58,9 +58,7 @@ export const commitService: ServiceSpec<CommitKey> = {
           maintenanceIntervalMs: config.commitMaintenanceIntervalMs,
           orphanMinAgeMs: config.commitOrphanMinAgeMs,
         },
-        // Unique per process start: a restarted coordinator is a new owner and must wait
-        // for (or take over) the lease, never inherit a predecessor's epoch.
-        owner: `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`,
+        owner: leaseOwner(config.commitPort),
         now: Date.now,
       },
       natsAnnouncer(nats),
@@ -72,6 +70,17 @@ export const commitService: ServiceSpec<CommitKey> = {
     return [commitBinding(coordinator)];
   },
 };
+
+/**
+ * Who this process is as a lease holder. With a fixed port it is host:port: only one live
+ * process can hold that port, so a coordinator restarted after a crash (kill -9) is the same
+ * owner and renews its lease at once instead of waiting out the TTL, while a paused-but-alive
+ * predecessor keeps the port and so prevents the restart altogether. With an OS-chosen port
+ * (tests) every process is a new owner.
+ */
+export function leaseOwner(port: number): string {
+  return port > 0 ? `${hostname()}:${port}` : `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+}
 
 /** The CommitService gRPC handlers of a coordinator. */
 export function commitBinding(coordinator: CommitCoordinator): ServiceBinding {

@@ -10,7 +10,7 @@ import { after, before, it } from 'node:test';
 import type { TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
 import { commitAppend } from '../src/append.js';
 import { CommitError } from '../src/errors.js';
-import { events, heartbeat, ids, range, startMesh, tableIds, writeDataFile, type Mesh, type RunningCoordinator } from './harness.js';
+import { events, heartbeat, ids, range, startMesh, tableIds, writeDataFile, type Mesh, type RunningCoordinator, waitForWorkers } from './harness.js';
 
 let mesh: Mesh;
 before(async () => {
@@ -74,4 +74,50 @@ it('two coordinators racing on one table: one commits, the stale one is fenced, 
   const offsets = (await mesh.catalog.getCommittedOffsets({ job })).offsets.map((o) => [o.partition, o.nextOffset]);
   assert.deepEqual(offsets, [[0, 25]]);
   committed.stop();
+});
+
+it('a coordinator restarted after a crash recovers by itself: same owner takes the lease at once, a lost report rewinds its worker', async () => {
+  const job = `${mesh.database}_restart`;
+  const ref = await mesh.createTable('restart', { job });
+  const committed = events.committed(mesh, ref);
+  const rewinds = events.rewind(mesh, job);
+  const owner = 'host-a:50054'; // what leaseOwner() gives a coordinator on a fixed port
+  const first = await mesh.startCoordinator({ leaseTtlMs: 60_000, flushTimeoutMs: 30_000 }, owner);
+  await sleep(50);
+  heartbeat(mesh, ref, job, 'w1');
+
+  const { flushId: f1 } = await first.client.triggerFlush({ table: ref, job });
+  assert.equal(await report(first, ref, job, 'w1', f1, 0, 0, 10), true);
+  await committed.next((e) => e.flushId === f1);
+  const epoch = (await first.client.getCommitStatus({ table: ref })).leaseEpoch;
+
+  // The next report is accepted, then the process dies before the round completes.
+  heartbeat(mesh, ref, job, 'w2'); // a second live worker, silent, keeps the next round open
+  await waitForWorkers(first, ref, job, 2);
+  const { flushId: f2 } = await first.client.triggerFlush({ table: ref, job });
+  assert.equal(await report(first, ref, job, 'w1', f2, 0, 10, 20), true);
+  await first.stop();
+
+  // Restarted: nothing to configure, no TTL to wait out (the lease is still valid for 60 s).
+  const second = await mesh.startCoordinator({ leaseTtlMs: 60_000, flushTimeoutMs: 1000 }, owner);
+  await sleep(50);
+  heartbeat(mesh, ref, job, 'w1');
+  const { flushId: f3 } = await second.client.triggerFlush({ table: ref, job });
+  assert.equal((await second.client.getCommitStatus({ table: ref })).leaseEpoch, epoch);
+  // The worker continues where it believes it is: a gap, because [10, 20) died with the
+  // first process. It is told to rewind...
+  assert.equal(await report(second, ref, job, 'w1', f3, 0, 20, 30), true);
+  const rewind = await rewinds.next((e) => e.workerId === 'w1');
+  assert.match(rewind.reason, /starts at offset 20 but 10 is the next uncommitted offset/);
+  await committed.next((e) => e.flushId === f3);
+  // ... resumes from the catalog's offsets and re-reports everything since.
+  const resume = (await mesh.catalog.getCommittedOffsets({ job })).offsets[0].nextOffset;
+  assert.equal(resume, 10);
+  const { flushId: f4 } = await second.client.triggerFlush({ table: ref, job });
+  assert.equal(await report(second, ref, job, 'w1', f4, 0, resume, 30), true);
+  const c4 = await committed.next((e) => e.flushId === f4);
+  assert.deepEqual(c4.offsets, [range(0, 10, 30)]);
+  assert.deepEqual(await tableIds(mesh, ref), ids(0, 30));
+  committed.stop();
+  rewinds.stop();
 });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { FlushEvent } from '../../../shared/src/gen/sluice/v1/events.js';
 import type { TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
-import { events, heartbeat, ids, range, startMesh, tableIds, writeDataFile, type Mesh, type RunningCoordinator } from './harness.js';
+import { events, heartbeat, ids, range, startMesh, tableIds, writeDataFile, type Mesh, type RunningCoordinator, waitForWorkers } from './harness.js';
 
 let mesh: Mesh;
 let coord: RunningCoordinator;
@@ -20,16 +20,6 @@ before(async () => {
 });
 after(() => mesh.stop());
 
-/** Waits until the coordinator knows both workers (heartbeats travel through NATS). */
-async function waitForWorkers(n: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const p = coord.coordinator.table(ref).allPipelines()[0];
-    if (p && p.workers.live(Date.now()).length >= n) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`coordinator did not see ${n} workers`);
-}
-
 describe('flush rounds', () => {
   it('commits one snapshot with both workers\' files and offsets; a late worker lands in the next round; a stale report is dropped with a rewind', async () => {
     const flushes = events.flush(mesh, ref);
@@ -38,7 +28,7 @@ describe('flush rounds', () => {
     await new Promise((r) => setTimeout(r, 50)); // subscriptions registered before anything is published
     heartbeat(mesh, ref, job(), 'w1');
     heartbeat(mesh, ref, job(), 'w2');
-    await waitForWorkers(2);
+    await waitForWorkers(coord, ref, job(), 2);
 
     const report = async (worker: string, flushId: string, part: string, partition: number, start: number, end: number) => {
       const files = end > start ? [await writeDataFile(mesh, ref, part, start, end)] : [];

@@ -291,3 +291,12 @@ export async function tableIds(mesh: Mesh, ref: TableRef): Promise<number[]> {
 }
 
 export const ids = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+
+/** Waits until a coordinator has seen `n` live workers of the job (heartbeats travel through NATS). */
+export async function waitForWorkers(coord: RunningCoordinator, ref: TableRef, job: string, n: number): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (coord.coordinator.table(ref).pipeline(job).workers.live(Date.now()).length >= n) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`coordinator did not see ${n} live workers of ${job}`);
+}
