@@ -1,0 +1,311 @@
+/**
+ * Test support for the Transform stream: a fresh PostgreSQL database with the real catalog
+ * service (startService), the transformation service in-process, real NATS, and a commit
+ * side that is either the real commit service or a small recording CommitService (for
+ * assertions on the exact report content, and for injecting UNAVAILABLE / not-accepted).
+ */
+import { status, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { catalogService } from '../../catalog/src/service.js';
+import { CatalogServiceService } from '../../../shared/src/gen/sluice/v1/catalog.js';
+import { CommitServiceService, type ReportDataFilesRequest, type TriggerFlushRequest } from '../../../shared/src/gen/sluice/v1/commit.js';
+import { FlushEvent, WorkerHeartbeat } from '../../../shared/src/gen/sluice/v1/events.js';
+import {
+  TransformationServiceService,
+  type BatchAck,
+  type TransformOpen,
+  type TransformRequest,
+  type TransformResponse,
+} from '../../../shared/src/gen/sluice/v1/transformation.js';
+import type { Field, KafkaRecord, OffsetRange, PartitionSpec, TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
+import { subjects } from '../../../shared/src/events.js';
+import { SluiceError } from '../../../shared/src/errors.js';
+import { createClient, type ServiceClient } from '../../../shared/src/grpc/client.js';
+import { bindService, startGrpcServer, type RunningGrpcServer } from '../../../shared/src/grpc/server.js';
+import { createLogger } from '../../../shared/src/logger.js';
+import { connectNats, publish, type NatsConnection } from '../../../shared/src/nats.js';
+import { startService, type RunningService } from '../../../shared/src/service.js';
+import { createTestDatabase, type TestDatabase } from '../../../test/support/postgres.js';
+import { createTransformationService, type TransformationService } from '../src/service.js';
+
+export const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+
+export const col = (id: number, name: string, type: string, required = false): Field => ({ id, name, required, type: { kind: { $case: 'primitive', value: type } }, doc: '' });
+
+/** Records the reports and flush triggers it receives; can refuse or be unavailable on demand. */
+export class RecordingCommit {
+  readonly reports: ReportDataFilesRequest[] = [];
+  readonly triggers: TriggerFlushRequest[] = [];
+  /** The next N reports fail with UNAVAILABLE (and are not recorded). */
+  unavailableReports = 0;
+  /** Reports are answered accepted=false while set. */
+  refuse = false;
+  private waiters: (() => void)[] = [];
+
+  binding() {
+    return bindService('sluice.v1.CommitService', CommitServiceService, {
+      reportDataFiles: async (req) => {
+        if (this.unavailableReports > 0) {
+          this.unavailableReports--;
+          throw new SluiceError(status.UNAVAILABLE, 'coordinator restarting');
+        }
+        if (this.refuse) return { accepted: false };
+        this.reports.push(req);
+        this.notify();
+        return { accepted: true };
+      },
+      triggerFlush: async (req) => {
+        this.triggers.push(req);
+        this.notify();
+        return { flushId: `t${this.triggers.length}` };
+      },
+    });
+  }
+
+  private notify() {
+    const w = this.waiters;
+    this.waiters = [];
+    w.forEach((f) => f());
+  }
+
+  /** Waits until pred holds over what was recorded. */
+  async until(pred: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!pred()) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${what}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(left, 200));
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  reportsOf(flushId: string): ReportDataFilesRequest[] {
+    return this.reports.filter((r) => r.flushId === flushId);
+  }
+}
+
+export interface Harness {
+  dir: string;
+  warehouse: string;
+  db: TestDatabase;
+  catalog: ServiceClient<typeof CatalogServiceService>;
+  catalogService: RunningService;
+  transformation: RunningService;
+  spec: TransformationService;
+  client: ServiceClient<typeof TransformationServiceService>;
+  nats: NatsConnection;
+  recorder: RecordingCommit | null;
+  stop(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  /** Address of a real commit service; when absent a RecordingCommit is started. */
+  commitAddress?: (h: { catalogAddress: string; dbUrl: string; dir: string }) => Promise<{ address: string; stop(): Promise<void> }>;
+  env?: Record<string, string>;
+}
+
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-transform-'));
+  const warehouse = join(dir, 'warehouse');
+  const db = await createTestDatabase('sluice_transform');
+  const base = { ...process.env, LOG_LEVEL: 'silent', NATS_URL, DATABASE_URL: db.url, SLUICE_WAREHOUSE: warehouse, SLUICE_SHUTDOWN_TIMEOUT_MS: '3000' };
+  const cat = await startService(catalogService, { ...base, CATALOG_PORT: '0' });
+  const catalogAddress = `127.0.0.1:${cat.port}`;
+  let recorder: RecordingCommit | null = null;
+  let commitServer: RunningGrpcServer | null = null;
+  let commitStop: (() => Promise<void>) | null = null;
+  let commitAddress: string;
+  if (options.commitAddress) {
+    const c = await options.commitAddress({ catalogAddress, dbUrl: db.url, dir });
+    commitAddress = c.address;
+    commitStop = c.stop;
+  } else {
+    recorder = new RecordingCommit();
+    commitServer = await startGrpcServer({ host: '127.0.0.1', port: 0, protoFiles: ['sluice/v1/commit.proto'], services: [recorder.binding()], logger: createLogger('commit-recorder', 'silent') });
+    commitAddress = `127.0.0.1:${commitServer.port}`;
+  }
+  const spec = createTransformationService();
+  const transformation = await startService(spec, {
+    ...base,
+    TRANSFORMATION_PORT: '0',
+    CATALOG_ADDRESS: catalogAddress,
+    COMMIT_ADDRESS: commitAddress,
+    TRANSFORMATION_HEARTBEAT_MS: '200',
+    TRANSFORMATION_REPORT_RETRY_MS: '3000',
+    ...options.env,
+  });
+  const client = createClient(TransformationServiceService, `127.0.0.1:${transformation.port}`, { retries: 0, deadlineMs: 20_000 });
+  const catalog = createClient(CatalogServiceService, catalogAddress, { retries: 0, deadlineMs: 20_000 });
+  const nats = await connectNats(NATS_URL, 'transformation-test');
+  return {
+    dir,
+    warehouse,
+    db,
+    catalog,
+    catalogService: cat,
+    transformation,
+    spec,
+    client,
+    nats,
+    recorder,
+    async stop() {
+      client.close();
+      await spec.drain();
+      await transformation.stop();
+      await commitServer?.stop(500);
+      await commitStop?.();
+      catalog.close();
+      await cat.stop();
+      await nats.drain();
+      await db.drop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Creates the database (once) and a table; returns the table's ref and location. */
+export async function createTable(h: Harness, name: string, fields: Field[], spec?: PartitionSpec, database = 'tdb'): Promise<{ ref: TableRef; location: string }> {
+  await h.catalog.createDatabase({ name: database, location: '', properties: {} }).catch(() => undefined);
+  const { table } = await h.catalog.createTable({
+    ref: { database, table: name },
+    schema: { schemaId: 0, fields, identifierFieldIds: [] },
+    partitionSpec: spec,
+    location: '',
+    properties: {},
+    ifNotExists: false,
+  });
+  return { ref: table!.ref!, location: table!.location };
+}
+
+/** A Transform stream driven like ingestion drives it, with acks as promises. */
+export class TestStream {
+  private readonly call: ClientDuplexStream<TransformRequest, TransformResponse>;
+  private readonly pending = new Map<number, { resolve: (a: BatchAck) => void; reject: (e: Error) => void }>();
+  private seq = 0;
+  /** The status the stream ended with: null for OK. */
+  readonly ended: Promise<ServiceError | null>;
+
+  constructor(h: Harness, readonly open: TransformOpen) {
+    this.call = h.client.openStream('transform');
+    this.call.on('data', (r: TransformResponse) => {
+      if (r.message?.$case !== 'ack') return;
+      const p = this.pending.get(r.message.value.sequence);
+      this.pending.delete(r.message.value.sequence);
+      p?.resolve(r.message.value);
+    });
+    this.ended = new Promise((resolve) => {
+      this.call.on('error', (err: ServiceError) => {
+        for (const p of this.pending.values()) p.reject(err);
+        this.pending.clear();
+        resolve(err);
+      });
+      this.call.on('status', (s) => {
+        if (s.code === status.OK) resolve(null);
+      });
+    });
+    this.call.on('end', () => undefined);
+    this.call.write({ message: { $case: 'open', value: open } });
+  }
+
+  send(records: KafkaRecord[], covers: OffsetRange[]): Promise<BatchAck> {
+    const sequence = ++this.seq;
+    const ack = new Promise<BatchAck>((resolve, reject) => this.pending.set(sequence, { resolve, reject }));
+    this.call.write({ message: { $case: 'batch', value: { sequence, records, covers } } });
+    return ack;
+  }
+
+  /** Sends records of one partition as one batch covering exactly their offsets. */
+  sendRange(topic: string, partition: number, start: number, values: (string | Buffer | undefined)[], opts: { timestampMs?: number; keys?: string[] } = {}): Promise<BatchAck> {
+    const records = values.map((v, i) => rec(topic, partition, start + i, v, { timestampMs: opts.timestampMs, key: opts.keys?.[i] }));
+    return this.send(records, [{ topic, partition, startOffset: start, endOffset: start + values.length }]);
+  }
+
+  /** Raw request, for malformed streams. */
+  write(req: TransformRequest): void {
+    this.call.write(req);
+  }
+
+  end(): void {
+    this.call.end();
+  }
+
+  cancel(): void {
+    this.call.cancel();
+  }
+}
+
+export function rec(topic: string, partition: number, offset: number, value: string | Buffer | undefined, opts: { timestampMs?: number; key?: string } = {}): KafkaRecord {
+  return {
+    topic,
+    partition,
+    offset,
+    timestampMs: opts.timestampMs ?? Date.UTC(2023, 6, 13, 21, 13, 7),
+    key: opts.key === undefined ? undefined : Buffer.from(opts.key),
+    value: typeof value === 'string' ? Buffer.from(value) : value,
+    headers: [],
+  };
+}
+
+let flushSeq = 0;
+/** Publishes a FlushEvent like the coordinator does and returns its id. */
+export function publishFlush(h: Harness, table: TableRef, job = ''): string {
+  const flushId = `flush-${process.pid}-${++flushSeq}`;
+  publish(h.nats, subjects.flush(table), FlushEvent.encode({ table, flushId, deadlineMs: Date.now() + 30_000, job }).finish());
+  return flushId;
+}
+
+/** Publishes a flush and waits for the recorder to hold n reports of it. */
+export async function flushAndWait(h: Harness, table: TableRef, n = 1, job = ''): Promise<ReportDataFilesRequest[]> {
+  const id = publishFlush(h, table, job);
+  await h.recorder!.until(() => h.recorder!.reportsOf(id).length >= n, `${n} report(s) of ${id}`);
+  return h.recorder!.reportsOf(id);
+}
+
+/** Collects heartbeats of a table. */
+export function collectHeartbeats(h: Harness, table: TableRef): { beats: WorkerHeartbeat[]; stop(): void } {
+  const beats: WorkerHeartbeat[] = [];
+  const sub = h.nats.subscribe(subjects.workers(table));
+  void (async () => {
+    for await (const m of sub) beats.push(WorkerHeartbeat.decode(m.data));
+  })();
+  return { beats, stop: () => sub.unsubscribe() };
+}
+
+/** Every file below a directory, recursively (relative paths), or [] when it does not exist. */
+export async function filesUnder(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => join(e.parentPath ?? e.path, e.name).slice(dir.length + 1)).sort();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+}
+
+let duck: Promise<DuckDBInstance> | null = null;
+/** Runs SQL in a DuckDB of its own (not the writer's) and returns the rows as objects. */
+export async function query(sql: string): Promise<Record<string, unknown>[]> {
+  duck ??= DuckDBInstance.create(':memory:');
+  const conn = await (await duck).connect();
+  try {
+    const reader = await conn.runAndReadAll(sql);
+    return reader.getRowObjects() as Record<string, unknown>[];
+  } finally {
+    conn.closeSync();
+  }
+}
+
+export async function waitUntil(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
