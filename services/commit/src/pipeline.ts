@@ -146,6 +146,9 @@ export class JobPipeline {
       .finally(() => {
         this.committing = undefined;
         this.inCommit = [];
+        // Read the job's interval and buffer size again for the next round: a job edited in
+        // the catalog takes effect without restarting the coordinator.
+        this.settings = undefined;
         const next = this.queued;
         this.queued = undefined;
         if (next && !this.stopped) {
