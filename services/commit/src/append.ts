@@ -6,7 +6,7 @@ import type { DataFile, OffsetRange, TableRef } from '../../../shared/src/gen/sl
 import type { Storage } from '../../../shared/src/storage/index.js';
 import { newSnapshotId, type ManifestFile } from '../../../shared/src/iceberg/index.js';
 import { commitWithRebase, type CatalogClient } from './catalog.js';
-import { addedEntries, currentManifests, writeManifests, writeSnapshot } from './snapshots.js';
+import { addedEntries, currentManifests, mergeIfNeeded, writeManifests, writeSnapshot } from './snapshots.js';
 
 export const SLUICE_SUMMARY = {
   job: 'sluice.job',
@@ -58,7 +58,7 @@ export async function commitAppend(req: AppendRequest): Promise<AppendResult> {
         snapshotId,
         operation: 'append',
         manifests,
-        carried: await currentManifests(req.storage, metadata),
+        carried: await mergeIfNeeded(req.storage, metadata, snapshotId, await currentManifests(req.storage, metadata)),
         added: req.files,
         extraSummary,
       });

@@ -11,10 +11,12 @@ import type { AddSnapshot } from '../../../shared/src/gen/sluice/v1/catalog.js';
 import type { DataFile } from '../../../shared/src/gen/sluice/v1/types.js';
 import {
   EntryStatus,
+  ManifestContent,
   buildSummary,
   currentSchema,
   currentSnapshot,
   manifestFileFor,
+  readManifest,
   readManifestList,
   writeManifest,
   writeManifestList,
@@ -103,3 +105,44 @@ export async function writeSnapshot(storage: Storage, meta: TableMetadata, plan:
 /** ADDED entries for newly reported files (sequence numbers inherited at commit). */
 export const addedEntries = (snapshotId: number, files: readonly DataFile[]): ManifestEntry[] =>
   files.map((dataFile) => ({ status: EntryStatus.ADDED, snapshotId, dataFile }));
+
+export const MANIFEST_MERGE_ENABLED_PROPERTY = 'commit.manifest-merge.enabled';
+export const MANIFEST_MIN_MERGE_COUNT_PROPERTY = 'commit.manifest.min-count-to-merge';
+export const DEFAULT_MIN_MERGE_COUNT = 100;
+
+/** How many carried manifests trigger a merge (Iceberg's properties and default); undefined when merging is off. */
+export function mergeThreshold(properties: Record<string, string>): number | undefined {
+  if ((properties[MANIFEST_MERGE_ENABLED_PROPERTY] ?? 'true').trim().toLowerCase() === 'false') return undefined;
+  const raw = properties[MANIFEST_MIN_MERGE_COUNT_PROPERTY];
+  const n = raw === undefined ? DEFAULT_MIN_MERGE_COUNT : Number(raw);
+  if (!Number.isInteger(n) || n < 2) throw new CommitError('invalid-report', `table property ${MANIFEST_MIN_MERGE_COUNT_PROPERTY}=${JSON.stringify(raw)} is not an integer >= 2`);
+  return n;
+}
+
+/**
+ * Every append adds a manifest; without merging, the manifest list grows by one per commit
+ * and every commit and every reader pays for it. Once the parent carries `threshold` data
+ * manifests, they are rewritten into one per partition spec: live entries become EXISTING
+ * with their sequence numbers made explicit, entries deleted by earlier snapshots are
+ * dropped (they matter only to those snapshots, whose own manifest lists still name them).
+ */
+export async function mergeIfNeeded(storage: Storage, meta: TableMetadata, snapshotId: number, carried: ManifestFile[]): Promise<ManifestFile[]> {
+  const threshold = mergeThreshold(meta.properties);
+  // Delete manifests (written by other engines) are carried as they are.
+  const data = carried.filter((m) => m.content === ManifestContent.DATA);
+  if (threshold === undefined || data.length < threshold) return carried;
+  const parent = currentSnapshot(meta)!;
+  const entries: ManifestEntry[] = [];
+  for (const m of data) {
+    const { entries: old } = readManifest(await storage.read(m.manifestPath), {
+      snapshotId: m.addedSnapshotId,
+      sequenceNumber: m.sequenceNumber ?? parent['sequence-number'],
+    });
+    for (const e of old) {
+      if (e.status === EntryStatus.DELETED) continue;
+      entries.push({ ...e, status: EntryStatus.EXISTING });
+    }
+  }
+  const merged = await writeManifests(storage, meta, snapshotId, entries);
+  return [...merged, ...carried.filter((m) => m.content !== ManifestContent.DATA)];
+}

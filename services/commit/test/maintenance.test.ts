@@ -56,6 +56,33 @@ describe('maintenance policies (pure)', () => {
   });
 });
 
+describe('manifest merging on append', () => {
+  let mesh: Mesh;
+  before(async () => {
+    mesh = await startMesh();
+  });
+  after(() => mesh.stop());
+
+  it('keeps the manifest list short: past the threshold, carried manifests are merged into one', async () => {
+    const job = `${mesh.database}_merge`;
+    const ref = await mesh.createTable('merged', { job, properties: { 'commit.manifest.min-count-to-merge': '3' } });
+    const counts: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const file = await writeDataFile(mesh, ref, i % 2 ? 'a' : 'b', i * 10, i * 10 + 10);
+      await commitAppend({ catalog: mesh.catalog, storage: mesh.storage, ref, job, flushId: `f${i}`, files: [file], offsets: [range(0, i * 10, i * 10 + 10)], leaseEpoch: 0 });
+      const { metadata } = await loadTable(mesh.catalog, mesh.storage, ref);
+      counts.push((await snapshotFiles(mesh.storage, currentSnapshot(metadata)!)).manifests.length);
+    }
+    // 1, 2, 3 manifests; then the 3 carried ones merge into 1 (+ the new one), and so on.
+    assert.deepEqual(counts, [1, 2, 3, 2, 3, 2]);
+    assert.deepEqual(await tableIds(mesh, ref), ids(0, 60));
+    const { table } = await mesh.catalog.getTable({ ref });
+    const fileName = (l: string) => l.slice(l.lastIndexOf('/') + 1);
+    const rows = await icebergRead({ tableUrl: table!.location, metadataFileName: fileName(table!.metadataLocation) });
+    assert.deepEqual(rows.map((r: Record<string, unknown>) => Number(r.id)).sort((x, y) => x - y), ids(0, 60));
+  });
+});
+
 describe('maintenance on a real table', () => {
   let mesh: Mesh;
   let ref: TableRef;
