@@ -103,6 +103,8 @@ export interface Harness {
   client: ServiceClient<typeof TransformationServiceService>;
   nats: NatsConnection;
   recorder: RecordingCommit | null;
+  /** Where the transformation service reports (the recorder or the real commit service). */
+  commitAddress: string;
   stop(): Promise<void>;
 }
 
@@ -156,6 +158,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     client,
     nats,
     recorder,
+    commitAddress,
     async stop() {
       client.close();
       await spec.drain();

@@ -259,6 +259,32 @@ describe('Transform stream', () => {
       await h2.stop();
     }
   });
+  it('serves InferSchema and PreviewMapping over gRPC, and refuses bad requests with INVALID_ARGUMENT', async () => {
+    const samples = [rec('t', 0, 0, '{"id":1,"name":"a","info":{"x":1}}'), rec('t', 0, 1, '{"id":3000000000,"name":null,"info":{"x":2}}'), rec('t', 0, 2, 'oops')];
+    const inferred = await h.client.inferSchema({ samples, mapping: flatten1() });
+    assert.deepEqual(inferred.fields.map((f) => [f.name, f.type?.kind?.$case === 'primitive' ? f.type.kind.value : '?', f.required, f.sample]), [
+      ['id', 'long', true, '1'],
+      ['name', 'string', false, 'a'],
+      ['info', 'string', true, '{"x":1}'],
+    ]);
+    assert.deepEqual(inferred.schema?.fields.map((f) => [f.id, f.name]), [[1, 'id'], [2, 'name'], [3, 'info']]);
+    assert.equal(inferred.warnings.length, 1);
+    assert.match(inferred.warnings[0], /offset 2: skipped/);
+
+    const preview = await h.client.previewMapping({ samples, mapping: flatten1(), schema: inferred.schema });
+    assert.deepEqual(preview.rows.map((r) => [r.offset, r.rowJson, r.error === '' ? '' : 'error']), [
+      [0, '{"id":1,"name":"a","info":"{\\"x\\":1}"}', ''],
+      [1, '{"id":3000000000,"name":null,"info":"{\\"x\\":2}"}', ''],
+      [2, '', 'error'],
+    ]);
+    assert.match(preview.rows[2].error, /not valid JSON.*offset 2/);
+
+    await assert.rejects(h.client.inferSchema({ samples: [], mapping: flatten1() }), (e: { code: number; details: string }) => e.code === status.INVALID_ARGUMENT && /samples is empty/.test(e.details));
+    await assert.rejects(
+      h.client.previewMapping({ samples, mapping: flatten1({ fields: [{ column: 'missing', path: 'id', type: '', format: '' }] }), schema: inferred.schema }),
+      (e: { code: number; details: string }) => e.code === status.INVALID_ARGUMENT && /"missing"/.test(e.details),
+    );
+  });
 });
 
 const sqlList = (paths: string[]) => `[${paths.map((p) => `'${p.replaceAll("'", "''")}'`).join(', ')}]`;

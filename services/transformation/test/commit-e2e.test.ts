@@ -1,0 +1,114 @@
+/**
+ * Transform stream → real commit service → real catalog: a TriggerFlush reaches the stream
+ * as a FlushEvent, the report is admitted and committed, the catalog's committed offsets
+ * are exactly the batches' covers, and the snapshot's data files hold the rows.
+ */
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { after, before, describe, it } from 'node:test';
+import { commitService } from '../../commit/src/service.js';
+import { JobState, StartFrom } from '../../../shared/src/gen/sluice/v1/catalog.js';
+import { CommitServiceService } from '../../../shared/src/gen/sluice/v1/commit.js';
+import { CommittedEvent } from '../../../shared/src/gen/sluice/v1/events.js';
+import { MessageFormat, MessageMode, type MappingSpec, type TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
+import { subjects } from '../../../shared/src/events.js';
+import { createClient } from '../../../shared/src/grpc/client.js';
+import { resolveSnapshot, snapshotFiles } from '../../../shared/src/iceberg/scan.js';
+import type { TableMetadata } from '../../../shared/src/iceberg/types.js';
+import { startService } from '../../../shared/src/service.js';
+import { createStorage } from '../../../shared/src/storage/index.js';
+import { col, createTable, NATS_URL, query, startHarness, TestStream, type Harness } from './stream-support.js';
+
+const mapping: MappingSpec = { format: MessageFormat.MESSAGE_FORMAT_FLATTEN, mode: MessageMode.MESSAGE_MODE_VALUE, flattenLevel: 1, fields: [], timeZone: 'UTC', includeFixedColumns: false };
+
+async function createJob(h: Harness, name: string, table: TableRef): Promise<void> {
+  await h.catalog.createSource({ source: { name: `${name}_src`, brokers: [], topic: 'clicks', format: MessageFormat.MESSAGE_FORMAT_JSON, mode: MessageMode.MESSAGE_MODE_VALUE, properties: {}, createdAtMs: 0 } });
+  await h.catalog.createJob({
+    job: {
+      name,
+      source: `${name}_src`,
+      table,
+      mapping,
+      start: { from: StartFrom.START_FROM_EARLIEST, timestampMs: 0, offsets: [] },
+      commitIntervalMs: 3_600_000,
+      bufferBytes: 0,
+      parallelism: 1,
+      offsetReset: 0 as never,
+      state: JobState.JOB_STATE_UNSPECIFIED,
+      stateReason: '',
+      createdAtMs: 0,
+      updatedAtMs: 0,
+    },
+  });
+}
+
+describe('Transform stream with the real commit service', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness({
+      commitAddress: async ({ catalogAddress }) => {
+        const svc = await startService(commitService, {
+          ...process.env,
+          LOG_LEVEL: 'silent',
+          COMMIT_PORT: '0',
+          CATALOG_ADDRESS: catalogAddress,
+          NATS_URL,
+          COMMIT_MAINTENANCE_INTERVAL_MS: '0',
+          COMMIT_FLUSH_TIMEOUT_MS: '10000',
+          SLUICE_SHUTDOWN_TIMEOUT_MS: '3000',
+        });
+        return { address: `127.0.0.1:${svc.port}`, stop: () => svc.stop() };
+      },
+    });
+  });
+  after(async () => {
+    await h.stop();
+  });
+
+  it('a flush commits the stream\'s rows with exactly the offsets its batches covered', async () => {
+    const { ref } = await createTable(h, 'clicks', [col(1, 'id', 'long', true), col(2, 'page', 'string')]);
+    await createJob(h, 'clicks_job', ref);
+    const commit = createClient(CommitServiceService, h.commitAddress, { deadlineMs: 20_000 });
+    const committed: CommittedEvent[] = [];
+    const sub = h.nats.subscribe(subjects.committed(ref));
+    void (async () => {
+      for await (const m of sub) committed.push(CommittedEvent.decode(m.data));
+    })();
+    try {
+      const s = new TestStream(h, { job: 'clicks_job', table: ref, mapping, workerId: `e2e-${process.pid}`, flushBufferBytes: 0 });
+      await s.sendRange('clicks', 0, 0, ['{"id":1,"page":"/a"}', '{"id":2,"page":"/b"}']);
+      await s.sendRange('clicks', 1, 40, ['{"id":3,"page":"/c"}', 'not json is refused… and fails the FAIL policy']).catch(() => undefined);
+      // The FAIL policy ended that stream: its rows are dropped, nothing reported. A new stream re-reads.
+      assert.equal((await s.ended)?.code, 9);
+      const s2 = new TestStream(h, { job: 'clicks_job', table: ref, mapping, workerId: `e2e-${process.pid}-2`, flushBufferBytes: 0 });
+      await s2.sendRange('clicks', 0, 0, ['{"id":1,"page":"/a"}', '{"id":2,"page":"/b"}']);
+      await s2.sendRange('clicks', 1, 40, ['{"id":3,"page":"/c"}']);
+      await s2.sendRange('clicks', 0, 2, ['{"id":4,"page":"/d"}']);
+
+      const { flushId } = await commit.triggerFlush({ table: ref, job: 'clicks_job' });
+      const deadline = Date.now() + 20_000;
+      while (!committed.some((e) => e.flushId === flushId)) {
+        if (Date.now() > deadline) throw new Error(`no CommittedEvent for ${flushId}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const event = committed.find((e) => e.flushId === flushId)!;
+      assert.equal(event.addedRecords, 4);
+
+      const { offsets } = await h.catalog.getCommittedOffsets({ job: 'clicks_job' });
+      assert.deepEqual(offsets.map((o) => [o.topic, o.partition, o.nextOffset]), [['clicks', 0, 3], ['clicks', 1, 41]]);
+
+      const { table } = await h.catalog.getTable({ ref });
+      const meta = JSON.parse(await readFile(table!.metadataLocation, 'utf8')) as TableMetadata;
+      const snapshot = resolveSnapshot(meta)!;
+      const files = (await snapshotFiles(createStorage(), snapshot)).dataFiles.map((f) => f.dataFile.filePath);
+      assert.equal(files.length, 1);
+      const rows = await query(`SELECT id, page FROM read_parquet(['${files.join("','")}']) ORDER BY id`);
+      assert.deepEqual(rows.map((r) => [Number(r.id), r.page]), [[1, '/a'], [2, '/b'], [3, '/c'], [4, '/d']]);
+      s2.end();
+      assert.equal(await s2.ended, null);
+    } finally {
+      sub.unsubscribe();
+      commit.close();
+    }
+  });
+});
