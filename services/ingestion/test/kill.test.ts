@@ -1,0 +1,80 @@
+/**
+ * Three ingestion instances share one job through its consumer group; one is killed
+ * (SIGKILL) mid-run. Once the commits land, every produced record is in the table exactly
+ * once: the committed offsets reach the high watermarks and the snapshots' added-records add
+ * up to the number of records produced (a lost batch would make it smaller, a duplicated
+ * one larger; the catalog refuses overlapping offsets, so duplicates cannot hide).
+ */
+import assert from 'node:assert/strict';
+import { after, before, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { defineJob, spawnIngestion, startStack, waitFor, type Stack } from './support/stack.js';
+
+const PARTITIONS = 6;
+let stack: Stack;
+const procs: Awaited<ReturnType<typeof spawnIngestion>>[] = [];
+
+before(async () => {
+  stack = await startStack({ partitions: PARTITIONS });
+});
+after(async () => {
+  for (const p of procs) {
+    p.client.close();
+    p.child.kill('SIGKILL');
+  }
+  await stack?.stop();
+});
+
+function produceWave(topic: string, perPartition: number, wave: number): number {
+  for (let p = 0; p < PARTITIONS; p++) {
+    for (let i = 0; i < perPartition; i += 500) {
+      const n = Math.min(500, perPartition - i);
+      stack.broker.append(topic, p, Array.from({ length: n }, (_, k) => ({ value: Buffer.from(`{"w":${wave},"p":${p},"i":${i + k}}`) })));
+    }
+  }
+  return perPartition * PARTITIONS;
+}
+
+it('three processes, one killed mid-run: nothing lost or duplicated once commits land', async () => {
+  const topic = 'shared';
+  stack.broker.createTopic(topic, PARTITIONS);
+  stack.worker.retainRecords = false;
+  let produced = produceWave(topic, 3000, 1);
+  const job = await defineJob(stack.catalog, 'shared_job', topic);
+  // The victim is a child process (SIGKILL); the two survivors run in this process as separate
+  // service instances (separate consumers in the group), which keeps the test's start-up short.
+  const env = { INGESTION_IN_FLIGHT_BYTES: String(256 * 1024) };
+  const [victim, a, b] = await Promise.all([spawnIngestion(stack.env(env)), stack.startIngestion(env), stack.startIngestion(env)]);
+  procs.push(victim);
+  const members = [a.client, victim.client, b.client];
+  for (const c of members) await c.startJob({ job });
+
+  const t0 = Date.now();
+  // Mid-run: some commits landed, more records keep arriving; then one process dies.
+  await waitFor('a first commit', async () => (await stack.catalog.getCommittedOffsets({ job })).offsets.length > 0, 30_000);
+  produced += produceWave(topic, 2000, 2);
+  victim.child.kill('SIGKILL');
+  await sleep(500);
+  produced += produceWave(topic, 2000, 3);
+
+  const high = Array.from({ length: PARTITIONS }, (_, p) => stack.broker.highWatermark(topic, p));
+  await waitFor(
+    'commits up to the high watermarks',
+    async () => {
+      const { offsets } = await stack.catalog.getCommittedOffsets({ job });
+      return offsets.length === PARTITIONS && offsets.every((o) => o.nextOffset === high[o.partition]);
+    },
+    60_000,
+  );
+  const convergedMs = Date.now() - t0;
+  const { snapshots } = await stack.catalog.listSnapshots({ ref: { database: 'lake', table: job } });
+  const landed = snapshots.reduce((n, s) => n + Number(s.summary['added-records'] ?? 0), 0);
+  assert.equal(landed, produced, 'every record landed exactly once');
+  for (const s of stack.worker.streams) assert.deepEqual(s.violations, [], `covers of ${s.open.workerId}`);
+
+  // The survivors own every partition between them.
+  const owned = new Set<number>();
+  for (const c of [a.client, b.client]) for (const part of (await c.getJobStatus({ job })).status!.partitions) owned.add(part.partition);
+  assert.equal(owned.size, PARTITIONS);
+  process.stdout.write(`# kill: ${produced} records, ${snapshots.length} snapshots, ${stack.worker.streams.length} streams, all committed ${convergedMs} ms after the start\n`);
+});
