@@ -15,7 +15,7 @@ import type {
 } from '../../../shared/src/gen/sluice/v1/commit.js';
 import { WorkerHeartbeat } from '../../../shared/src/gen/sluice/v1/events.js';
 import type { TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
-import { failedPrecondition, invalidArgument } from '../../../shared/src/errors.js';
+import { failedPrecondition, invalidArgument, SluiceError } from '../../../shared/src/errors.js';
 import { randomUUID } from 'node:crypto';
 import type { Announcer } from './announcer.js';
 import type { CoordinatorContext } from './context.js';
@@ -73,6 +73,7 @@ export class CommitCoordinator {
     try {
       await table.leaseEpoch();
     } catch (err) {
+      if (err instanceof SluiceError) throw err; // e.g. the table does not exist
       // Another coordinator owns this table: refuse, so the worker does not believe its data
       // is on its way. Its next report to the right coordinator will not fit and rewind it.
       this.ctx.logger.warn({ table: `${ref.database}.${ref.table}`, worker: req.workerId, err: (err as Error).message }, 'report refused: commit lease not held');

@@ -6,7 +6,8 @@
  * that paused past its lease.
  */
 import type { TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
-import { grpcMessage } from '../../../shared/src/errors.js';
+import { status } from '@grpc/grpc-js';
+import { grpcCode, grpcMessage, notFound } from '../../../shared/src/errors.js';
 import type { Logger } from '../../../shared/src/logger.js';
 import { tableName, type CatalogClient } from './catalog.js';
 import { CommitError } from './errors.js';
@@ -68,6 +69,7 @@ export class LeaseKeeper {
     } catch (err) {
       this.epochValue = undefined;
       this.validUntil = 0;
+      if (grpcCode(err) === status.NOT_FOUND) throw notFound(`table ${tableName(ref)} does not exist in the catalog`, { table: tableName(ref) });
       throw new CommitError('fenced', `commit lease of ${tableName(ref)} not available to ${owner}: ${grpcMessage(err)}`, { cause: err });
     }
     const previous = this.epochValue;

@@ -87,6 +87,9 @@ export class TableCoordinator implements PipelineHost {
     const every = this.ctx.settings.maintenanceIntervalMs;
     if (every <= 0) return;
     this.maintenanceTimer = setTimeout(async () => {
+      // Only a table this process already coordinates: the timer must not take a lease
+      // away from the coordinator the table's workers report to.
+      if (this.lease.epoch === undefined) return this.scheduleMaintenance();
       try {
         const report = await this.maintain();
         this.ctx.logger.info({ table: tableName(this.ref), ...report }, 'table maintenance done');

@@ -123,6 +123,10 @@ describe('flush rounds', () => {
     committed.stop();
 
     await assert.rejects(coord.client.reportDataFiles({ flushId, table: ref, job: '', workerId: 'w', files: [], offsets: [], recordCount: 0 }), /job is required/);
+    await assert.rejects(
+      coord.client.reportDataFiles({ flushId, table: { database: mesh.database, table: 'nope' }, job: job(), workerId: 'w', files: [], offsets: [], recordCount: 0 }),
+      /table \w+\.nope does not exist in the catalog/,
+    );
     await assert.rejects(coord.client.triggerFlush({ table: { database: 'no such', table: 't' }, job: '' }), /must name a database and a table/);
   });
 });

@@ -83,6 +83,34 @@ describe('manifest merging on append', () => {
   });
 });
 
+describe('the maintenance timer', () => {
+  let mesh: Mesh;
+  before(async () => {
+    mesh = await startMesh();
+  });
+  after(() => mesh.stop());
+
+  it('cleans a table this coordinator holds the lease of, and leaves others alone', async () => {
+    const held = await mesh.createTable('held');
+    const other = await mesh.createTable('other');
+    const coord = await mesh.startCoordinator({ maintenanceIntervalMs: 100, orphanMinAgeMs: 0 });
+    const stray = async (ref: TableRef) => {
+      const { table } = await mesh.catalog.getTable({ ref });
+      const location = `${table!.location}/data/part=a/stray.parquet`;
+      await mesh.storage.write(location, new Uint8Array([1, 2, 3]));
+      return location;
+    };
+    const heldStray = await stray(held);
+    const otherStray = await stray(other);
+    coord.coordinator.table(other); // known, but its lease is not ours
+    await coord.coordinator.table(held).leaseEpoch();
+    for (let i = 0; i < 100 && (await mesh.storage.exists(heldStray)); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(await mesh.storage.exists(heldStray), false, 'the orphan of the held table was removed by the timer');
+    assert.equal(await mesh.storage.exists(otherStray), true, 'the timer took no lease to clean the other table');
+    await coord.stop();
+  });
+});
+
 describe('maintenance on a real table', () => {
   let mesh: Mesh;
   let ref: TableRef;
