@@ -209,3 +209,47 @@ describe('rewind, pause and resume', () => {
     await ingestion.stopJob({ job });
   });
 });
+
+describe('source failures', () => {
+  it('a missing topic is a clear reason in the status, retried until it exists', async () => {
+    const job = await defineJob(stack.catalog, 'f_topic', 'not_yet');
+    await ingestion.startJob({ job });
+    await waitFor('the reason', async () => /topic "not_yet" does not exist; retrying in \d+ ms/.test((await ingestion.getJobStatus({ job })).status!.reason));
+    stack.broker.createTopic('not_yet', 1);
+    produce('not_yet', 0, [1, 2, 3]);
+    await waitFor('records once the topic exists', () => stack.worker.records(job).length === 3, 30_000);
+    await ingestion.stopJob({ job });
+  });
+
+  it('a broker that goes away is reported and the job continues where it was when it comes back', async () => {
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const { startDevBroker } = await import('../../dev-broker/src/index.js');
+    const dataDir = await mkdtemp(join(tmpdir(), 'sluice-ingestion-broker-'));
+    let broker = await startDevBroker({ dataDir });
+    const port = broker.port;
+    try {
+      broker.createTopic('flaky', 1);
+      broker.append('flaky', 0, [{ value: Buffer.from('{"v":"a"}') }, { value: Buffer.from('{"v":"b"}') }]);
+      await defineJob(stack.catalog, 'f_broker', 'flaky', {}, [broker.address]);
+      await ingestion.startJob({ job: 'f_broker' });
+      await waitFor('the first records', () => stack.worker.records('f_broker').length === 2);
+      await waitFor('their commit', async () => (await committed('f_broker'))[0] === 2);
+      await broker.stop();
+      await waitFor('the broker failure in the status', async () => /Kafka broker unreachable .*retrying in \d+ ms/.test((await ingestion.getJobStatus({ job: 'f_broker' })).status!.reason), 30_000);
+      broker = await startDevBroker({ dataDir, port });
+      broker.append('flaky', 0, [{ value: Buffer.from('{"v":"c"}') }]);
+      await waitFor('the commit after the outage', async () => (await committed('f_broker'))[0] === 3, 40_000);
+      const offsets = stack.worker.records('f_broker').map((r) => r.offset);
+      assert.equal(new Set(offsets).size >= 3 && offsets.includes(2), true);
+      const { status } = await ingestion.getJobStatus({ job: 'f_broker' });
+      assert.equal(status!.state, JobState.JOB_STATE_RUNNING);
+      assert.doesNotMatch(status!.reason, /unreachable/);
+      await ingestion.stopJob({ job: 'f_broker' });
+    } finally {
+      await broker.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});

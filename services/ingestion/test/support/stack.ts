@@ -103,8 +103,8 @@ export async function startStack(options: { partitions?: number } = {}): Promise
   };
 }
 
-/** A database, a one-column table, a source on `topic` and a job; returns the job name. */
-export async function defineJob(catalog: CatalogClient, name: string, topic: string, job: Partial<Job> = {}): Promise<string> {
+/** A database, a one-column table, a source on `topic` (default brokers unless named) and a job; returns the job name. */
+export async function defineJob(catalog: CatalogClient, name: string, topic: string, job: Partial<Job> = {}, brokers: string[] = []): Promise<string> {
   await catalog.createDatabase({ name: 'lake', location: '', properties: {} }).catch(() => {});
   await catalog.createTable({
     ref: { database: 'lake', table: name },
@@ -113,7 +113,7 @@ export async function defineJob(catalog: CatalogClient, name: string, topic: str
     properties: {},
     ifNotExists: true,
   });
-  await catalog.createSource({ source: { name: `${name}_src`, brokers: [], topic, format: MessageFormat.MESSAGE_FORMAT_JSON, mode: MessageMode.MESSAGE_MODE_VALUE, properties: {}, createdAtMs: 0 } });
+  await catalog.createSource({ source: { name: `${name}_src`, brokers, topic, format: MessageFormat.MESSAGE_FORMAT_JSON, mode: MessageMode.MESSAGE_MODE_VALUE, properties: {}, createdAtMs: 0 } });
   await catalog.createJob({
     job: {
       name,
