@@ -1,0 +1,100 @@
+/**
+ * Transform stream throughput: 1M JSON messages of ~150 bytes, FLATTEN at level 1 into an
+ * 9-column table, sent over the real gRPC stream in batches the way ingestion sends them
+ * (one batch per fetched partition batch, several in flight), until every batch is acked
+ * and a flush has closed the Parquet files. Beside it, plain JSON.parse of the same
+ * messages in the same run, as the floor any JSON pipeline pays.
+ *
+ * Catalog (real, fresh PostgreSQL database) and transformation run in this process; the
+ * commit side is the recording CommitService of the tests, so only transformation is timed.
+ */
+import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+import { MessageFormat, MessageMode, type KafkaRecord } from '../shared/src/gen/sluice/v1/types.js';
+import { col, createTable, flushAndWait, startHarness, TestStream } from '../services/transformation/test/stream-support.js';
+
+const MESSAGES = Number(process.env.BENCH_TRANSFORM_MESSAGES ?? 1_000_000);
+const BATCH = 2000;
+const IN_FLIGHT = 8;
+const COUNTRIES = ['DE', 'FR', 'US', 'JP', 'BR'];
+const EVENTS = ['click', 'view', 'buy', 'scroll'];
+
+/** One ~150-byte message; numbers vary so nothing compresses to nothing. */
+function message(i: number): Buffer {
+  return Buffer.from(
+    `{"id":${i},"user":"user_${String(i % 100_000).padStart(6, '0')}","event":"${EVENTS[i % 4]}","amount":${(i % 10_000) / 100},` +
+      `"ts":${1_689_282_787_000 + i},"country":"${COUNTRIES[i % 5]}","ok":${i % 3 === 0},"session":"s${(i * 2654435761) % 4294967296}","page":"/p/${i % 1000}"}`,
+  );
+}
+
+export default async function run(): Promise<Record<string, unknown>> {
+  const messages: Buffer[] = new Array(MESSAGES);
+  let bytes = 0;
+  for (let i = 0; i < MESSAGES; i++) {
+    messages[i] = message(i);
+    bytes += messages[i].length;
+  }
+
+  // The floor: JSON.parse of the same messages (UTF-8 decode included, as the stream does).
+  let t0 = performance.now();
+  let sink = 0;
+  for (const m of messages) sink += (JSON.parse(m.toString('utf8')) as { id: number }).id & 1;
+  const parseSeconds = (performance.now() - t0) / 1000;
+
+  const h = await startHarness({ env: { LOG_LEVEL: 'silent' } });
+  try {
+    const fields = [col(1, 'id', 'long', true), col(2, 'user', 'string'), col(3, 'event', 'string'), col(4, 'amount', 'double'), col(5, 'ts', 'timestamptz'), col(6, 'country', 'string'), col(7, 'ok', 'boolean'), col(8, 'session', 'string'), col(9, 'page', 'string')];
+    const { ref } = await createTable(h, 'bench_events', fields);
+    const stream = new TestStream(h, {
+      job: 'bench',
+      table: ref,
+      mapping: { format: MessageFormat.MESSAGE_FORMAT_FLATTEN, mode: MessageMode.MESSAGE_MODE_VALUE, flattenLevel: 1, fields: [], timeZone: 'UTC', includeFixedColumns: false },
+      workerId: 'bench-worker',
+      flushBufferBytes: 0,
+    });
+    t0 = performance.now();
+    let rows = 0;
+    const inFlight: Promise<unknown>[] = [];
+    for (let start = 0; start < MESSAGES; start += BATCH) {
+      const end = Math.min(MESSAGES, start + BATCH);
+      const records: KafkaRecord[] = new Array(end - start);
+      for (let i = start; i < end; i++) records[i - start] = { topic: 'events', partition: 0, offset: i, timestampMs: 1_689_282_787_000, key: undefined, value: messages[i], headers: [] };
+      inFlight.push(stream.send(records, [{ topic: 'events', partition: 0, startOffset: start, endOffset: end }]).then((a) => (rows += a.rows)));
+      if (inFlight.length >= IN_FLIGHT) await inFlight.shift();
+    }
+    await Promise.all(inFlight);
+    const streamSeconds = (performance.now() - t0) / 1000;
+    const t1 = performance.now();
+    const [report] = await flushAndWait(h, ref);
+    const flushSeconds = (performance.now() - t1) / 1000;
+    const totalSeconds = streamSeconds + flushSeconds;
+    stream.end();
+    await stream.ended;
+    if (rows !== MESSAGES || report.recordCount !== MESSAGES) throw new Error(`expected ${MESSAGES} rows, got ${rows} acked and ${report.recordCount} reported`);
+    return {
+      messages: MESSAGES,
+      avg_message_bytes: Math.round(bytes / MESSAGES),
+      batch_records: BATCH,
+      json_parse_rows_per_s: Math.round(MESSAGES / parseSeconds),
+      stream_acked_rows_per_s: Math.round(MESSAGES / streamSeconds),
+      stream_with_flush_rows_per_s: Math.round(MESSAGES / totalSeconds),
+      flush_seconds: Number(flushSeconds.toFixed(2)),
+      files: report.files.length,
+      parquet_bytes: report.files.reduce((n, f) => n + f.fileSizeInBytes, 0),
+      ratio_to_json_parse: Number((parseSeconds / totalSeconds).toFixed(3)),
+      _sink: sink,
+    };
+  } finally {
+    await h.stop();
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  run().then(
+    (r) => console.log(JSON.stringify(r, null, 2)),
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+}
