@@ -1,0 +1,75 @@
+/**
+ * SIGTERM on a real transformation process: open streams end promptly with UNAVAILABLE (so
+ * ingestion reopens elsewhere), their unreported files are deleted, and the process exits 0
+ * without waiting for the server's shutdown timeout.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { status } from '@grpc/grpc-js';
+import { TransformationServiceService } from '../../../shared/src/gen/sluice/v1/transformation.js';
+import { MessageFormat, MessageMode } from '../../../shared/src/gen/sluice/v1/types.js';
+import { waitForServing } from '../../../shared/src/grpc/health.js';
+import { createClient } from '../../../shared/src/grpc/client.js';
+import { freePort } from '../../../test/support/ports.js';
+import { col, createTable, filesUnder, NATS_URL, startHarness, TestStream, type Harness } from './stream-support.js';
+
+const root = fileURLToPath(new URL('../../..', import.meta.url));
+
+describe('transformation process shutdown', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness();
+  });
+  after(async () => {
+    await h.stop();
+  });
+
+  it('SIGTERM ends open streams with UNAVAILABLE, deletes their unreported files and exits 0 well before the shutdown timeout', async () => {
+    const { ref, location } = await createTable(h, 'sigterm', [col(1, 'id', 'long'), col(2, 'pad', 'string')]);
+    const port = await freePort();
+    const child = spawn(process.execPath, ['--import', 'tsx', 'services/transformation/src/main.ts'], {
+      cwd: root,
+      env: {
+        ...process.env,
+        LOG_LEVEL: 'silent',
+        TRANSFORMATION_PORT: String(port),
+        CATALOG_ADDRESS: `127.0.0.1:${h.catalogService.port}`,
+        COMMIT_ADDRESS: h.commitAddress,
+        NATS_URL,
+        TRANSFORMATION_TARGET_FILE_BYTES: '1024',
+        SLUICE_SHUTDOWN_TIMEOUT_MS: '60000',
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    const client = createClient(TransformationServiceService, `127.0.0.1:${port}`, { retries: 0 });
+    try {
+      await waitForServing(`127.0.0.1:${port}`, 30_000);
+      const s = new TestStream({ ...h, client }, {
+        job: 'sj',
+        table: ref,
+        mapping: { format: MessageFormat.MESSAGE_FORMAT_FLATTEN, mode: MessageMode.MESSAGE_MODE_VALUE, flattenLevel: 1, fields: [], timeZone: 'UTC', includeFixedColumns: false },
+        workerId: 'sigterm-worker',
+        flushBufferBytes: 0,
+      });
+      await s.sendRange('t', 0, 0, Array.from({ length: 20 }, (_, i) => JSON.stringify({ id: i, pad: 'y'.repeat(300) })));
+      assert.ok((await filesUnder(join(location, 'data'))).length > 0, 'rolled files were written');
+      const started = Date.now();
+      child.kill('SIGTERM');
+      const end = await s.ended;
+      assert.equal(end?.code, status.UNAVAILABLE);
+      const [code] = (await once(child, 'exit')) as [number | null];
+      assert.equal(code, 0, stderr);
+      assert.ok(Date.now() - started < 30_000, 'exited without waiting for the 60 s shutdown timeout');
+      assert.deepEqual(await filesUnder(join(location, 'data')), []);
+    } finally {
+      client.close();
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+});
