@@ -429,20 +429,31 @@ export class JobRunner {
 
   private onAck(generation: number, ack: BatchAck): void {
     if (generation !== this.incarnation) return;
-    this.inFlight.ack(ack.sequence);
     this.rowsOut += ack.rows;
     this.excluded += ack.excluded;
     for (const e of ack.errorReasons) this.countError(e.reason, e.count);
-    if (ack.errorRecords.length > 0) this.produceErrors(generation, ack.errorRecords);
+    // A batch with error-topic records is done (and its bytes released) once they are produced.
+    if (ack.errorRecords.length > 0) void this.produceErrors(generation, ack.errorRecords).then((ok) => ok && this.settle(generation, ack.sequence));
+    else this.settle(generation, ack.sequence);
+  }
+
+  /** The batch is done: its bytes leave the in-flight budget. */
+  private settle(generation: number, sequence: number): void {
+    if (generation !== this.incarnation) return;
+    this.inFlight.ack(sequence);
     if (this.backpressure && this.inFlight.drained) {
       this.backpressure = false;
       this.applyPauses();
     }
   }
 
-  /** ERROR_TOPIC policy: transformation refused these; ingestion owns the producer. */
-  private produceErrors(generation: number, records: KafkaRecord[]): void {
-    this.produceChain = this.produceChain.then(async () => {
+  /**
+   * ERROR_TOPIC policy: transformation refused these records and returned them in the ack;
+   * ingestion owns the Kafka producer. Produces are chained, so the error topic keeps the
+   * source order. False (and the stream's uncommitted work dropped) when producing failed.
+   */
+  private produceErrors(generation: number, records: KafkaRecord[]): Promise<boolean> {
+    const done = this.produceChain.then(async () => {
       try {
         if (!this.producer) {
           const producer = this.kafka.producer({ allowAutoTopicCreation: true, idempotent: false });
@@ -461,13 +472,17 @@ export class JobRunner {
             })),
           })),
         });
+        return true;
       } catch (err) {
-        // At least once: drop the stream's uncommitted work so the refused records are re-read
-        // (and refused and produced again) rather than lost.
+        // Drop the stream's uncommitted work so the refused records are re-read (and refused
+        // and produced again) rather than lost.
         this.reason = `error topic produce failed: ${describeSourceError(err, this.brokers)}; re-reading`;
         if (generation === this.incarnation && this.ending === null && this.consumer) this.requestResync('error topic produce failed');
+        return false;
       }
     });
+    this.produceChain = done.then(() => undefined);
+    return done;
   }
 
   private countError(reason: string, count: number): void {

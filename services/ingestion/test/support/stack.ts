@@ -14,6 +14,7 @@ import { startDevBroker, type DevBroker } from '../../../dev-broker/src/index.js
 import { catalogService } from '../../../catalog/src/service.js';
 import { commitService } from '../../../commit/src/service.js';
 import { ingestionService } from '../../src/service.js';
+import { transformationService } from '../../../transformation/src/service.js';
 import { CatalogServiceService, JobState, OffsetResetPolicy, type Job } from '../../../../shared/src/gen/sluice/v1/catalog.js';
 import { MessageFormat, MessageMode } from '../../../../shared/src/gen/sluice/v1/types.js';
 import { IngestionServiceService } from '../../../../shared/src/gen/sluice/v1/ingestion.js';
@@ -42,6 +43,8 @@ export interface Stack {
   /** Environment for an ingestion process of this stack. */
   env(extra?: Record<string, string>): Record<string, string>;
   startIngestion(extra?: Record<string, string>): Promise<{ service: RunningService; client: IngestionClient }>;
+  /** Starts the real transformation service; returns its address. */
+  startTransformation(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -87,6 +90,17 @@ export async function startStack(options: { partitions?: number } = {}): Promise
       services.push(service);
       clients.push(client);
       return { service, client };
+    },
+    async startTransformation() {
+      const service = await startService(transformationService, {
+        ...base,
+        TRANSFORMATION_PORT: '0',
+        CATALOG_ADDRESS: catalogAddress,
+        COMMIT_ADDRESS: commitAddress,
+        TRANSFORMATION_HEARTBEAT_MS: '200',
+      });
+      services.push(service);
+      return `127.0.0.1:${service.port}`;
     },
     async stop() {
       for (const c of clients) c.close();
