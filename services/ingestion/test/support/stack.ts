@@ -5,7 +5,8 @@
  * child processes (spawnIngestion) for kill and memory tests.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +23,9 @@ import { createClient, type ServiceClient } from '../../../../shared/src/grpc/cl
 import { waitForServing } from '../../../../shared/src/grpc/health.js';
 import { connectNats, type NatsConnection } from '../../../../shared/src/nats.js';
 import { startService, type RunningService } from '../../../../shared/src/service.js';
+import { resolveSnapshot, snapshotFiles } from '../../../../shared/src/iceberg/scan.js';
+import type { TableMetadata } from '../../../../shared/src/iceberg/types.js';
+import { createStorage } from '../../../../shared/src/storage/index.js';
 import { createTestDatabase, type TestDatabase } from '../../../../test/support/postgres.js';
 import { freePort } from '../../../../test/support/ports.js';
 import { startRecordingWorker, type RecordingWorker } from './worker.js';
@@ -118,9 +122,9 @@ export async function startStack(options: { partitions?: number } = {}): Promise
 }
 
 /** A database, a one-column table, a source on `topic` (default brokers unless named) and a job; returns the job name. */
-export async function defineJob(catalog: CatalogClient, name: string, topic: string, job: Partial<Job> = {}, brokers: string[] = []): Promise<string> {
+export async function defineJob(catalog: CatalogClient, name: string, topic: string, job: Partial<Job> = {}, brokers: string[] = [], withTable = true): Promise<string> {
   await catalog.createDatabase({ name: 'lake', location: '', properties: {} }).catch(() => {});
-  await catalog.createTable({
+  if (withTable) await catalog.createTable({
     ref: { database: 'lake', table: name },
     schema: { schemaId: 0, fields: [{ id: 0, name: 'v', required: false, type: { kind: { $case: 'primitive', value: 'string' } }, doc: '' }], identifierFieldIds: [] },
     location: '',
@@ -171,4 +175,47 @@ export async function spawnIngestion(env: Record<string, string>): Promise<{ chi
   const address = `127.0.0.1:${port}`;
   await waitForServing(address, 30_000);
   return { child, address, client: createClient(IngestionServiceService, address, { deadlineMs: 30_000 }), stderr: () => stderr };
+}
+
+/** Column name → Iceberg primitive type, for tables the real transformation writes. */
+export type Columns = Record<string, string>;
+
+/**
+ * A table with these columns, a JSON source on `topic` and a job mapping the value's top-level
+ * keys onto the columns (FLATTEN, level 1), for tests with the real transformation service.
+ */
+export async function defineMappedJob(catalog: CatalogClient, name: string, topic: string, columns: Columns, job: Partial<Job> = {}): Promise<string> {
+  await catalog.createDatabase({ name: 'lake', location: '', properties: {} }).catch(() => {});
+  await catalog.createTable({
+    ref: { database: 'lake', table: name },
+    schema: {
+      schemaId: 0,
+      fields: Object.entries(columns).map(([column, type], i) => ({ id: i + 1, name: column, required: false, type: { kind: { $case: 'primitive' as const, value: type } }, doc: '' })),
+      identifierFieldIds: [],
+    },
+    location: '',
+    properties: {},
+    ifNotExists: false,
+  });
+  const mapping = { format: MessageFormat.MESSAGE_FORMAT_FLATTEN, mode: MessageMode.MESSAGE_MODE_VALUE, flattenLevel: 1, fields: [], timeZone: 'UTC', includeFixedColumns: false };
+  return defineJob(catalog, name, topic, { mapping, ...job }, [], false);
+}
+
+/** Every data file of the table's current snapshot (local paths); [] before the first commit. */
+export async function snapshotDataFiles(catalog: CatalogClient, table: string): Promise<string[]> {
+  const { table: t } = await catalog.getTable({ ref: { database: 'lake', table } });
+  const meta = JSON.parse(await readFile(t!.metadataLocation, 'utf8')) as TableMetadata;
+  const snapshot = resolveSnapshot(meta);
+  if (!snapshot) return [];
+  return (await snapshotFiles(createStorage(), snapshot)).dataFiles.map((f) => f.dataFile.filePath.replace(/^file:\/\//, ''));
+}
+
+/** Runs SQL in an in-memory DuckDB (read_parquet over snapshot files). */
+export async function duck(sql: string): Promise<Record<string, unknown>[]> {
+  const conn = await (await DuckDBInstance.create(':memory:')).connect();
+  try {
+    return (await conn.runAndReadAll(sql)).getRowObjects() as Record<string, unknown>[];
+  } finally {
+    conn.closeSync();
+  }
 }
