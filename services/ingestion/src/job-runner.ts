@@ -89,7 +89,7 @@ export class JobRunner {
   private readonly window: TimeBounds | null;
   private readonly idleTimeoutMs: number | null;
 
-  private kafka: Kafka;
+  private readonly kafka: Kafka;
   private admin: Admin | null = null;
   private consumer: Consumer | null = null;
   private producer: Producer | null = null;
@@ -118,7 +118,7 @@ export class JobRunner {
   private ending: 'finish' | 'stop' | 'shutdown' | null = null;
   private finishing = false;
   private crashed: ((err: unknown) => void) | null = null;
-  private readonly loop: Promise<void>;
+  private loop: Promise<void> = Promise.resolve();
   private readonly timers: NodeJS.Timeout[] = [];
   private produceChain: Promise<void> = Promise.resolve();
 
@@ -139,6 +139,10 @@ export class JobRunner {
     this.idleTimeoutMs = w && this.window && w.completion === CompletionPolicy.COMPLETION_POLICY_IDLE ? Math.max(1, w.idleTimeoutMs || 60_000) : null;
     this.inFlight = new InFlight(deps.inFlightBytes);
     this.kafka = createKafka(`sluice-ingestion-${job.name}`, this.brokers, this.log);
+  }
+
+  /** Starts consuming (after the registry recorded RUNNING, so a fast failure is not overwritten). */
+  start(): void {
     this.subscribeEvents();
     this.loop = this.supervise();
   }

@@ -33,6 +33,7 @@ export class JobRegistry {
     }
     this.runners.set(name, runner);
     await this.setState(name, JobState.JOB_STATE_RUNNING, '');
+    runner.start();
     return runner.status();
   }
 
