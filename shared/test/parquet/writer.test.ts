@@ -48,7 +48,7 @@ test('writes zstd Parquet with Iceberg field ids that DuckDB reads back with the
   assert.equal(file.fileFormat, 'PARQUET');
   assert.equal(file.specId, 1);
   assert.equal(file.partition[0].name, 'pt');
-  assert.ok(file.fileSizeInBytes > 0);
+  assert.ok(file.fileSizeInBytes > 0, 'file size');
 
   const schema = (await db.runAndReadAll(`SELECT name, field_id, type, converted_type FROM parquet_schema('${path}') WHERE field_id IS NOT NULL ORDER BY field_id`)).getRows();
   assert.deepEqual(schema.map((r) => [r[0], Number(r[1])]), columns.map((c) => [c.name, c.fieldId]));
@@ -89,7 +89,7 @@ test('column stats: value, null and NaN counts and single-value bounds', async (
   assert.deepEqual(bounds(6), [-99n, 1234n]);
   assert.deepEqual(bounds(10), ['ab"c', 'json-1']);
   assert.deepEqual(bounds(11), [new Uint8Array([0]), new Uint8Array([1, 2])]);
-  assert.ok(byId.get(10)!.columnSize > 0);
+  assert.ok(byId.get(10)!.columnSize > 0, 'column size');
 });
 
 test('a required column refuses null', async () => {

@@ -61,7 +61,7 @@ export function typeOfValue(v: unknown): Inferred | null {
 export function inferSchema(samples: readonly KafkaRecord[], mapping: Pick<MappingSpec, 'format' | 'flattenLevel' | 'mode'>, maxBytes = 8 * 1024 * 1024): InferResult {
   const warnings: string[] = [];
   const level = Math.max(0, Math.min(MAX_FLATTEN_LEVEL, mapping.flattenLevel || (mapping.format === MessageFormat.MESSAGE_FORMAT_FLATTEN ? 1 : 0)));
-  const cols = new Map<string, { path: string; type: Inferred | null; seen: number; nulls: number; sample: string }>();
+  const cols = new Map<string, { path: string; type: Inferred | null; seen: number; nulls: number; sample: string; warned: boolean }>();
   let parsed = 0;
   for (const rec of samples) {
     const bytes = mapping.mode === 'MESSAGE_MODE_KEY' ? rec.key : rec.value;
@@ -77,7 +77,7 @@ export function inferSchema(samples: readonly KafkaRecord[], mapping: Pick<Mappi
     for (const { name, path, value } of flatten(doc, level)) {
       let c = cols.get(name);
       if (!c) {
-        c = { path, type: null, seen: 0, nulls: 0, sample: '' };
+        c = { path, type: null, seen: 0, nulls: 0, sample: '', warned: false };
         cols.set(name, c);
       }
       c.seen++;
@@ -86,7 +86,8 @@ export function inferSchema(samples: readonly KafkaRecord[], mapping: Pick<Mappi
         c.nulls++;
         continue;
       }
-      if (c.type !== null && c.type !== t && widen(c.type, t) === 'string' && c.type !== 'string') {
+      if (c.type !== null && c.type !== t && widen(c.type, t) === 'string' && !c.warned) {
+        c.warned = true;
         warnings.push(`field "${path}" is ${c.type} in one sample and ${t} in another; typed string`);
       }
       c.type = c.type === null ? t : widen(c.type, t);

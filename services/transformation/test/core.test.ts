@@ -1,0 +1,274 @@
+/** Coercion, bad input under every policy, partitions and transforms, inference and previews. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ErrorPolicyKind, Granularity, MessageFormat, MessageMode, TimeSource, type ErrorPolicy } from '../../../shared/src/gen/sluice/v1/types.js';
+import { parsePrimitive } from '../../../shared/src/iceberg/single-value.js';
+import { compilePlan, DirtyDataPolicy, inferSchema, partitionOf, previewRows, RecordError, SpecError, transformRecord, type Row } from '../src/core/index.js';
+import { parseCsvRecord } from '../src/core/csv.js';
+import { murmur3 } from '../src/core/murmur3.js';
+import { applyTransform, parseTransform } from '../src/core/transforms.js';
+import { field, fixed, mapping, record, schema } from './helpers.js';
+
+/** One JSON field `v` into a column of the given type; returns the value or the error message. */
+function coerce(type: string, json: string, timeZone = '', format = ''): unknown {
+  const plan = compilePlan({ schema: schema(field(1, 'amount', type)), mapping: mapping({ timeZone, fields: [{ column: 'amount', path: 'v', type: '', format }] }) });
+  const out = transformRecord(plan, record(`{"v":${json}}`, { topic: 't', partition: 1, offset: 7 }), { nowMs: 0 });
+  return out instanceof RecordError ? out.message : (out as Row)[0];
+}
+
+const us = (iso: string) => Date.parse(iso) * 1000;
+const coercions: [string, string, unknown, string?][] = [
+  ['int', '42', 42],
+  ['int', '"42"', 42],
+  ['int', '2147483648', 'column "amount": 2147483648 is out of range for int (beyond 32 bits) (topic t, partition 1, offset 7)'],
+  ['int', '1.5', 'column "amount": 1.5 is not a int (topic t, partition 1, offset 7)'],
+  ['long', '9007199254740991', 9007199254740991],
+  ['long', '"9223372036854775807"', 9223372036854775807n],
+  ['long', '"9223372036854775808"', 'column "amount": 9223372036854775808 is out of range for long (beyond int64) (topic t, partition 1, offset 7)'],
+  ['long', '9223372036854775808', 'column "amount": 9223372036854776000 is out of range for long (beyond int64) (topic t, partition 1, offset 7)'],
+  ['long', '9007199254740993', 'column "amount": 9007199254740992 is out of range for long (beyond ±2^53 a JSON number loses precision; send it as a string) (topic t, partition 1, offset 7)'],
+  ['decimal(10,2)', '"12.34"', 1234n],
+  ['decimal(10,2)', '12.3', 1230n],
+  ['decimal(10,2)', '"-0.5"', -50n],
+  ['decimal(10,2)', '"1e2"', 10000n],
+  ['decimal(10,2)', '"12x"', 'column "amount": "12x" is not a decimal(10, 2) (topic t, partition 1, offset 7)'],
+  ['decimal(10,2)', '"1.234"', 'column "amount": "1.234" is not a decimal(10, 2) (more than 2 decimal places) (topic t, partition 1, offset 7)'],
+  ['decimal(4,2)', '"123.4"', 'column "amount": "123.4" is out of range for decimal(4, 2) (more than 4 digits) (topic t, partition 1, offset 7)'],
+  ['boolean', 'true', true],
+  ['boolean', '"false"', false],
+  ['boolean', '"yes"', 'column "amount": "yes" is not a boolean (topic t, partition 1, offset 7)'],
+  ['double', '"NaN"', Number.NaN],
+  ['double', '2.5', 2.5],
+  ['string', '{"a":[1,2]}', '{"a":[1,2]}'],
+  ['string', '18', '18'],
+  ['date', '"2023-07-14"', 19552],
+  ['date', '"2023-02-30"', 'column "amount": "2023-02-30" is not a date (expected yyyy-mm-dd) (topic t, partition 1, offset 7)'],
+  ['timestamp', '"2023-07-14 01:33:00"', us('2023-07-14T01:33:00Z')],
+  ['timestamp', '"2023-07-14T01:33:00.123456"', us('2023-07-14T01:33:00Z') + 123456],
+  ['timestamptz', '"2023-07-14 09:33:00"', us('2023-07-14T01:33:00Z'), 'Asia/Shanghai'],
+  ['timestamptz', '"2023-07-14T09:33:00+08:00"', us('2023-07-14T01:33:00Z')],
+  ['timestamp', '"2023-07-14T01:33:00Z"', us('2023-07-14T09:33:00Z'), 'Asia/Shanghai'],
+  ['timestamptz', '1689298380000', us('2023-07-14T01:33:00Z')],
+  ['timestamptz', '"2023-03-26 02:30:00"', us('2023-03-26T01:30:00Z'), 'Europe/Berlin'], // in the DST gap: moves forward
+  ['timestamptz', '"2023-10-29 02:30:00"', us('2023-10-29T00:30:00Z'), 'Europe/Berlin'], // in the overlap: the earlier instant
+  ['timestamp', '"13:00"', 'column "amount": "13:00" is not a timestamp (expected yyyy-mm-dd[ hh:mm[:ss[.ffffff]]][offset]) (topic t, partition 1, offset 7)'],
+  ['time', '"01:00:00.5"', 3_600_500_000],
+  ['binary', '"AAEC"', new Uint8Array([0, 1, 2])],
+  ['uuid', '"F79C3E09-677C-4BBD-A479-3F349CB785E7"', 'f79c3e09-677c-4bbd-a479-3f349cb785e7'],
+];
+for (const [type, json, expected, tz] of coercions) {
+  test(`coerce ${json} into ${type}${tz ? ` in ${tz}` : ''}`, () => {
+    const got = coerce(type, json, tz);
+    if (expected instanceof Uint8Array) assert.deepEqual(new Uint8Array(got as Uint8Array), expected);
+    else assert.deepEqual(got, expected);
+  });
+}
+
+test('epoch units from the field mapping format', () => {
+  assert.equal(coerce('timestamptz', '1689298380', '', 'epoch_s'), us('2023-07-14T01:33:00Z'));
+  assert.equal(coerce('timestamptz', '1689298380000000', '', 'epoch_us'), us('2023-07-14T01:33:00Z'));
+});
+
+// Bad input: each gives a per-record error (or the documented interpretation), never a throw.
+const flattenPlan = () =>
+  compilePlan({ schema: schema(field(1, 'id', 'long'), field(2, 'name', 'string')), mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_FLATTEN }), limits: { maxRecordBytes: 1024 * 1024 } });
+const deep = (n: number) => '{"id":1,"name":' + '['.repeat(n) + ']'.repeat(n) + '}';
+const badInputs: [string, Buffer | undefined, string | unknown[]][] = [
+  ['invalid UTF-8', Buffer.from([0x7b, 0x22, 0x69, 0x64, 0x22, 0x3a, 0xff, 0x7d]), 'invalid_utf8'],
+  ['truncated JSON', Buffer.from('{"id":1,"na'), 'invalid_json'],
+  ['a 10 MB message', Buffer.alloc(10 * 1024 * 1024, 0x20), 'too_large'],
+  ['1000-level nesting (kept as JSON text)', Buffer.from(deep(1000)), [1, '['.repeat(1000) + ']'.repeat(1000)]],
+  ['200000-level nesting', Buffer.from(deep(200000)), 'nesting_too_deep'],
+  ['an integer beyond int64', Buffer.from('{"id":92233720368547758070}'), 'out_of_range'],
+  ['NaN (not JSON)', Buffer.from('{"id":NaN}'), 'invalid_json'],
+  ['duplicate keys (last wins)', Buffer.from('{"id":1,"id":2,"name":"x"}'), [2, 'x']],
+  ['a BOM (stripped)', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"id":1}')]), [1, null]],
+  ['an empty message', Buffer.alloc(0), 'empty'],
+  ['a null value (tombstone)', undefined, 'null_value'],
+  ['a JSON array', Buffer.from('[1,2]'), 'not_an_object'],
+  ['an unknown field', Buffer.from('{"id":1,"age":3}'), 'unknown_field'],
+];
+const policies: [string, ErrorPolicy, string][] = [
+  ['FAIL', { kind: ErrorPolicyKind.ERROR_POLICY_KIND_FAIL, maxErrors: 0, errorTopic: '' }, 'fail'],
+  ['SKIP', { kind: ErrorPolicyKind.ERROR_POLICY_KIND_SKIP, maxErrors: 0, errorTopic: '' }, 'skip'],
+  ['SKIP_UP_TO 5', { kind: ErrorPolicyKind.ERROR_POLICY_KIND_SKIP_UP_TO, maxErrors: 5, errorTopic: '' }, 'skip'],
+  ['ERROR_TOPIC', { kind: ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TOPIC, maxErrors: 0, errorTopic: 'errs' }, 'error_topic'],
+  ['ERROR_TABLE', { kind: ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TABLE, maxErrors: 0, errorTopic: '', errorTable: { database: 'd', table: 'errors' } }, 'error_table'],
+];
+for (const [name, value, expected] of badInputs) {
+  test(`bad input: ${name}`, () => {
+    const plan = flattenPlan();
+    const rec = record(value, { offset: 9 });
+    const out = transformRecord(plan, rec, { nowMs: 0 });
+    if (Array.isArray(expected)) {
+      assert.deepEqual(out, expected);
+      return;
+    }
+    assert.ok(out instanceof RecordError, `expected a record error, got ${String(out)}`);
+    assert.equal(out.reason, expected);
+    assert.match(out.message, /\(topic topic_test, partition 0, offset 9\)$/);
+    assert.ok(!out.message.includes('\n    at '), 'no stack trace in the message');
+    for (const [pname, policy, action] of policies) {
+      const p = new DirtyDataPolicy(policy);
+      const d = p.decide(rec, out);
+      assert.equal(d.action, action, pname);
+      assert.deepEqual(p.errorCounts(), [{ reason: expected, count: 1 }], pname);
+      if (d.action === 'error_table') {
+        assert.equal(d.row.source_offset, 9);
+        assert.equal(d.row.reason.startsWith(expected), true);
+        assert.equal(d.row.value, rec.value ?? null);
+      }
+    }
+  });
+}
+
+test('SKIP_UP_TO skips N records, then fails with the count and the last error', () => {
+  const p = new DirtyDataPolicy({ kind: ErrorPolicyKind.ERROR_POLICY_KIND_SKIP_UP_TO, maxErrors: 2, errorTopic: '' });
+  const err = new RecordError('invalid_json', 'value is not valid JSON').at({ topic: 't', partition: 0, offset: 1 });
+  const actions = [1, 2, 3].map(() => p.decide(record('x'), err).action);
+  assert.deepEqual(actions, ['skip', 'skip', 'fail']);
+  assert.equal(p.refusedCount, 3);
+});
+
+const csvCases: [string, string, (string | null)[] | string][] = [
+  ['plain', '1103,zhangsan,china', ['1103', 'zhangsan', 'china']],
+  ['quoted delimiter', '1,"a,b",c', ['1', 'a,b', 'c']],
+  ['embedded newline', '1,"line1\nline2",c', ['1', 'line1\nline2', 'c']],
+  ['doubled quote', '1,"say ""hi""",c', ['1', 'say "hi"', 'c']],
+  ['empty unquoted is null, quoted is empty', ',"",x', [null, '', 'x']],
+  ['trailing CRLF', 'a,b\r\n', ['a', 'b']],
+  ['unterminated quote', '1,"abc', 'unterminated quoted field 2'],
+  ['line break outside quotes', 'a,b\nc,d', 'line break outside quotes'],
+];
+for (const [name, text, expected] of csvCases) {
+  test(`CSV: ${name}`, () => {
+    if (typeof expected === 'string') assert.throws(() => parseCsvRecord(text, { delimiter: ',', quote: '"' }), (e: unknown) => e instanceof RecordError && e.message.includes(expected));
+    else assert.deepEqual(parseCsvRecord(text, { delimiter: ',', quote: '"' }), expected);
+  });
+}
+
+test('CSV with a custom delimiter and the wrong number of fields', () => {
+  const plan = compilePlan({ schema: schema(field(1, 'a', 'int'), field(2, 'b', 'string')), mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_CSV, csv: { delimiter: '|', quote: "'", columns: [] } }) });
+  assert.deepEqual(transformRecord(plan, record("1|'x|y'"), { nowMs: 0 }), [1, 'x|y']);
+  const bad = transformRecord(plan, record('1|2|3'), { nowMs: 0 });
+  assert.ok(bad instanceof RecordError && bad.message.startsWith('value has 3 CSV fields, expected 2 (a, b)'), String(bad));
+});
+
+test('BINARY keeps bytes; JSON validates its value; TEXT keeps a tombstone as NULL', () => {
+  const kv = schema(...fixed, field(4, 'key', 'binary'), field(5, 'value', 'binary'));
+  const bin = compilePlan({ schema: kv, mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_BINARY, includeFixedColumns: true }) });
+  const row = transformRecord(bin, record(Buffer.from([0xff, 0]), { keyText: 'k' }), { nowMs: 0 }) as Row;
+  assert.deepEqual([...(row[4] as Uint8Array)], [0xff, 0]);
+  const json = compilePlan({ schema: schema(field(1, 'value', 'string')), mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_JSON }) });
+  assert.equal((transformRecord(json, record('{"a":'), { nowMs: 0 }) as RecordError).reason, 'invalid_json');
+  assert.deepEqual(transformRecord(json, record(undefined), { nowMs: 0 }), [null]);
+  const text = compilePlan({ schema: schema(field(1, 'value', 'string')), mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_TEXT, mode: MessageMode.MESSAGE_MODE_VALUE }) });
+  assert.deepEqual(transformRecord(text, record(undefined), { nowMs: 0 }), [null]);
+});
+
+const specErrors: [string, () => unknown, RegExp][] = [
+  ['unknown time zone', () => compilePlan({ schema: schema(field(1, 'a', 'string')), mapping: mapping({ timeZone: 'Mars/Olympus' }) }), /not an IANA time zone/],
+  ['DEFAULT mode with CSV', () => compilePlan({ schema: schema(field(1, 'a', 'string')), mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_CSV, mode: MessageMode.MESSAGE_MODE_DEFAULT }) }), /DEFAULT \(key and value\) applies to TEXT and BINARY only/],
+  ['flatten level 5', () => compilePlan({ schema: schema(field(1, 'a', 'string')), mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_FLATTEN, flattenLevel: 5 }) }), /outside 0..4/],
+  ['bad path', () => compilePlan({ schema: schema(field(1, 'a', 'string')), mapping: mapping({ fields: [{ column: 'a', path: 'c[x]', type: '', format: '' }] }) }), /field path "c\[x\]" is invalid/],
+  ['required column unmapped', () => compilePlan({ schema: schema(field(1, 'a', 'string', true), field(2, 'b', 'string')), mapping: mapping({ fields: [{ column: 'b', path: 'b', type: '', format: '' }] }) }), /column "a" is required but nothing maps to it/],
+  ['nested column', () => compilePlan({ schema: { schemaId: 0, identifierFieldIds: [], fields: [{ id: 1, name: 's', required: false, doc: '', type: { kind: { $case: 'struct', value: { fields: [] } } } }] }, mapping: mapping({}) }), /nested columns are not written yet/],
+  ['type disagreement', () => compilePlan({ schema: schema(field(1, 'a', 'string')), mapping: mapping({ fields: [{ column: 'a', path: 'a', type: 'long', format: '' }] }) }), /mapping says long but the table column is string/],
+  ['bad expression', () => compilePlan({ schema: schema(field(1, 'pt', 'string')), mapping: mapping({ partitionBy: { column: 'pt', timeSource: TimeSource.TIME_SOURCE_RECORD_TIME, granularity: Granularity.GRANULARITY_DAY, timeZone: '', field: '', expression: '$[yyyyqq]' } }) }), /unknown format element/],
+];
+for (const [name, fn, re] of specErrors) {
+  test(`spec error: ${name}`, () => assert.throws(fn, (e: unknown) => e instanceof SpecError && re.test(e.message)));
+}
+
+test('pt from record time, processing time and a field, in a time zone', () => {
+  const cols = schema(field(1, 'ts', 'timestamptz'), field(2, 'pt', 'string'));
+  const make = (pb: object) => compilePlan({ schema: cols, mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_FLATTEN, partitionBy: { column: 'pt', timeSource: TimeSource.TIME_SOURCE_UNSPECIFIED, granularity: Granularity.GRANULARITY_UNSPECIFIED, timeZone: '', field: '', expression: '', ...pb } }) });
+  const rec = record('{"ts":"2023-07-14T23:59:00Z"}', { timestampMs: Date.UTC(2023, 6, 13, 16, 30) });
+  const now = { nowMs: Date.UTC(2024, 0, 1, 0, 0) };
+  const pt = (pb: object) => (transformRecord(make(pb), rec, now) as Row)[1];
+  assert.equal(pt({ timeSource: TimeSource.TIME_SOURCE_RECORD_TIME, granularity: Granularity.GRANULARITY_DAY, timeZone: 'Asia/Shanghai' }), '07-14-2023');
+  assert.equal(pt({ timeSource: TimeSource.TIME_SOURCE_RECORD_TIME, granularity: Granularity.GRANULARITY_HOUR }), '07-13-2023 16');
+  assert.equal(pt({ timeSource: TimeSource.TIME_SOURCE_PROCESSING_TIME, granularity: Granularity.GRANULARITY_MINUTE }), '01-01-2024 00:00');
+  assert.equal(pt({ field: 'ts', granularity: Granularity.GRANULARITY_DAY, timeZone: 'Asia/Shanghai' }), '07-15-2023');
+  assert.equal(pt({ timeSource: TimeSource.TIME_SOURCE_RECORD_TIME, expression: '$[yyyymmddhh24-1/24]' }), '2023071315');
+});
+
+// Iceberg spec appendix B hash test vectors, through the bucket transform's byte layout.
+const hashVectors: [string, unknown, number][] = [
+  ['int', 34, 2017239379],
+  ['long', 34, 2017239379],
+  ['decimal(4,2)', 1420n, -500754589],
+  ['date', 17486, -653330422],
+  ['time', 81068000000, -662762989],
+  ['timestamp', 1510871468000000, -2047944441],
+  ['timestamptz', 1510871468000000, -2047944441],
+  ['string', 'iceberg', 1210000089],
+  ['uuid', 'f79c3e09-677c-4bbd-a479-3f349cb785e7', 1488055340],
+  ['binary', new Uint8Array([0, 1, 2, 3]), -188683207],
+];
+for (const [type, value, hash] of hashVectors) {
+  test(`bucket hash of ${type} ${String(value)} is the spec's ${hash}`, () => {
+    const t = parsePrimitive(type);
+    assert.equal(applyTransform(parseTransform('bucket[2147483647]'), t, value as never), (hash & 0x7fffffff) % 2147483647);
+  });
+}
+test('murmur3 of "iceberg" bytes', () => assert.equal(murmur3(Buffer.from('iceberg')), 1210000089));
+
+const transforms: [string, string, unknown, unknown][] = [
+  ['truncate[10]', 'int', 1, 0],
+  ['truncate[10]', 'int', -1, -10],
+  ['truncate[10]', 'long', 9n * 10n ** 18n + 5n, 9n * 10n ** 18n],
+  ['truncate[50]', 'decimal(9,2)', 1065n, 1050n],
+  ['truncate[3]', 'string', 'iceberg', 'ice'],
+  ['year', 'date', 17486, 47],
+  ['month', 'timestamp', 1510871468000000, 574],
+  ['day', 'timestamptz', 1510871468000000, 17486],
+  ['hour', 'timestamp', 1510871468000000, 419686],
+  ['identity', 'string', 'x', 'x'],
+  ['void', 'string', 'x', null],
+];
+for (const [tr, type, v, expected] of transforms) {
+  test(`${tr} of ${type} ${String(v)} is ${String(expected)}`, () => assert.deepEqual(applyTransform(parseTransform(tr), parsePrimitive(type), v as never), expected));
+}
+
+test('Iceberg partition tuple and path from a partition spec', () => {
+  const plan = compilePlan({
+    schema: schema(field(1, 'id', 'long'), field(2, 'ts', 'timestamptz'), field(3, 'pt', 'string')),
+    mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_FLATTEN, partitionBy: { column: 'pt', timeSource: TimeSource.TIME_SOURCE_RECORD_TIME, granularity: Granularity.GRANULARITY_MINUTE, timeZone: '', field: '', expression: '' } }),
+    partitionSpec: { specId: 1, fields: [{ sourceId: 3, fieldId: 1000, name: 'pt', transform: 'identity', sourceName: '' }, { sourceId: 1, fieldId: 1001, name: 'id_bucket', transform: 'bucket[16]', sourceName: '' }, { sourceId: 2, fieldId: 1002, name: 'ts_day', transform: 'day', sourceName: '' }] },
+  });
+  const row = transformRecord(plan, record('{"id":34,"ts":"2017-11-16T22:31:08Z"}', { timestampMs: Date.UTC(2023, 6, 13, 21, 13) }), { nowMs: 0 }) as Row;
+  const p = partitionOf(plan, row);
+  assert.equal(p.path, `pt=07-13-2023%2021%3A13/id_bucket=${(2017239379 & 0x7fffffff) % 16}/ts_day=2017-11-16`);
+  assert.deepEqual(p.values.map((v) => [v.fieldId, v.name, v.value?.kind?.value]), [[1000, 'pt', '07-13-2023 21:13'], [1001, 'id_bucket', 2017239379 % 16], [1002, 'ts_day', 17486]]);
+  assert.equal(partitionOf(plan, row), p, 'the same tuple object is reused for the same key');
+});
+
+test('inference: flatten, widen int→long→double and to string, absent fields optional, level 0', () => {
+  const samples = [
+    '{"a":1,"b":1,"c":"x","d":{"e":true},"f":1}',
+    '{"a":1.5,"b":3000000000,"c":2,"d":{"e":false},"f":null}',
+    '{"a":2,"b":4,"c":"y","d":{"e":true}}',
+    'not json',
+  ].map((v, i) => record(v, { offset: i }));
+  const r = inferSchema(samples, { format: MessageFormat.MESSAGE_FORMAT_FLATTEN, flattenLevel: 2, mode: MessageMode.MESSAGE_MODE_VALUE });
+  assert.deepEqual(r.fields.map((f) => [f.name, f.path, f.type, f.required]), [
+    ['a', 'a', 'double', true],
+    ['b', 'b', 'long', true],
+    ['c', 'c', 'string', true],
+    ['d_e', 'd.e', 'boolean', true],
+    ['f', 'f', 'int', false],
+  ]);
+  assert.ok(r.warnings.some((w) => w.startsWith('offset 3: skipped')), r.warnings.join('; '));
+  assert.ok(r.warnings.some((w) => w.includes('field "c" is string in one sample and int in another')), r.warnings.join('; '));
+  const zero = inferSchema(samples.slice(0, 1), { format: MessageFormat.MESSAGE_FORMAT_JSON, flattenLevel: 0, mode: MessageMode.MESSAGE_MODE_VALUE });
+  assert.deepEqual(zero.fields.map((f) => [f.name, f.type]), [['__value__', 'string']]);
+});
+
+test('preview renders rows readably and reports refused records', () => {
+  const plan = compilePlan({ schema: schema(field(1, 'amount', 'decimal(10,2)'), field(2, 'ts', 'timestamptz'), field(3, 'day', 'date')), mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_FLATTEN }) });
+  const rows = previewRows(plan, [record('{"amount":"12.5","ts":"2023-07-14T01:33:00.25Z","day":"2023-07-14"}'), record('{"amount":"12x"}', { offset: 1 })], { nowMs: 0 });
+  assert.deepEqual(JSON.parse(rows[0].rowJson), { amount: '12.50', ts: '2023-07-14T01:33:00.250000Z', day: '2023-07-14' });
+  assert.equal(rows[1].rowJson, '');
+  assert.equal(rows[1].error, 'column "amount": "12x" is not a decimal(10, 2) (topic topic_test, partition 0, offset 1)');
+});
