@@ -36,6 +36,7 @@ const TIME_RE = /^(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?$/;
 const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const B64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
+const POW10 = Array.from({ length: 39 }, (_, i) => 10 ** i);
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
@@ -176,6 +177,13 @@ function toDouble(column: string, v: unknown, name: string): number {
 
 /** Exact decimal parsing into the unscaled value; more fractional digits than the scale is refused, not rounded. */
 export function toDecimal(column: string, v: unknown, precision: number, scale: number, name: string): bigint {
+  if (typeof v === 'number') {
+    // Fast path for JSON numbers: scaled, the result must be an integer to within the
+    // rounding of the multiplication itself; anything else takes the exact text path.
+    const x = v * POW10[scale];
+    const r = Math.round(x);
+    if (Math.abs(x) < 1e15 && Math.abs(x - r) <= Math.abs(x) * 8 * Number.EPSILON && Math.abs(r) < POW10[precision]) return BigInt(r);
+  }
   let s: string;
   if (typeof v === 'string') s = v.trim();
   else if (typeof v === 'number' && Number.isFinite(v)) s = String(v);

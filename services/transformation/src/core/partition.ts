@@ -131,7 +131,15 @@ export function compilePartitionSpec(spec: PartitionSpec | undefined, columns: r
   });
   let last: PartitionTuple | null = null;
   const parts: string[] = new Array(fields.length);
+  // Source values of the last tuple: equal sources give the same tuple without recomputing.
+  const lastSources: RowValue[] = new Array(fields.length);
   return (row) => {
+    if (last !== null) {
+      let same = true;
+      for (let i = 0; i < fields.length && same; i++) same = row[fields[i].source.index] === lastSources[i];
+      if (same) return last;
+    }
+    for (let i = 0; i < fields.length; i++) lastSources[i] = row[fields[i].source.index];
     let key = '';
     for (let i = 0; i < fields.length; i++) {
       const f = fields[i];

@@ -8,7 +8,7 @@
  * or `add_months(format,±N)`. Compiled once into a closure list; evaluation is arithmetic.
  */
 import { SpecError } from './errors.js';
-import { addMonths, civilFromMs, MS_PER_DAY, pad2, pad4, type Zone } from './time.js';
+import { addMonths, civilFromMs, MS_PER_DAY, MS_PER_MINUTE, pad2, pad4, type Zone } from './time.js';
 
 type Piece = (localMs: number) => string;
 
@@ -47,12 +47,21 @@ export function compileExpression(source: string, zone: Zone): CompiledExpressio
     pieces.push(compilePlaceholder(source.slice(open + 2, close).trim(), source));
     i = close + 1;
   }
+  // The output only changes when the local time crosses a unit of the finest element
+  // used (a minute unless seconds are shown): consecutive records reuse the last string.
+  const unit = /ss/i.test(source) ? 1000 : MS_PER_MINUTE;
+  let lastKey = Number.NaN;
+  let last = '';
   return {
     source,
     render(epochMs) {
       const local = zone.toLocal(epochMs);
+      const key = Math.floor(local / unit);
+      if (key === lastKey) return last;
       let s = '';
       for (const p of pieces) s += p(local);
+      lastKey = key;
+      last = s;
       return s;
     },
   };
