@@ -67,6 +67,16 @@ export class DevBrokerError extends Error {
   }
 }
 
+/** Opens (and with a data directory, loads) the stores; a bad directory is one clear error. */
+function openStorage(dataDir: string | null): { topics: TopicStore; offsets: OffsetStore } {
+  try {
+    if (dataDir) mkdirSync(dataDir, { recursive: true });
+    return { topics: new TopicStore(dataDir), offsets: new OffsetStore(dataDir) };
+  } catch (err) {
+    throw new DevBrokerError(`cannot use data directory ${dataDir}: ${(err as Error).message}`);
+  }
+}
+
 const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '']);
 
 export async function startDevBroker(options: DevBrokerOptions = {}): Promise<DevBroker> {
@@ -75,9 +85,8 @@ export async function startDevBroker(options: DevBrokerOptions = {}): Promise<De
   if (!Number.isInteger(defaultPartitions) || defaultPartitions < 1) {
     throw new DevBrokerError(`defaultPartitions must be a positive integer, got ${defaultPartitions}`);
   }
-  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
   const onError = options.onError ?? ((message: string) => process.stderr.write(`dev-broker: ${message}\n`));
-  const topics = new TopicStore(options.dataDir ?? null);
+  const { topics, offsets } = openStorage(options.dataDir ?? null);
   const state: BrokerState = {
     config: {
       nodeId: 0,
@@ -88,7 +97,7 @@ export async function startDevBroker(options: DevBrokerOptions = {}): Promise<De
       defaultPartitions,
     },
     topics,
-    offsets: new OffsetStore(options.dataDir ?? null),
+    offsets,
     coordinator: new GroupCoordinator({
       initialRebalanceDelayMs: options.initialRebalanceDelayMs ?? 0,
       minSessionTimeoutMs: options.minSessionTimeoutMs ?? 1_000,

@@ -2,7 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { run } from './helpers.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { run, tempDir } from './helpers.js';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const node = (args: string[]) => [process.execPath, ['--import', 'tsx', MAIN, ...args]] as const;
@@ -32,7 +34,11 @@ test('main prints exactly one listening line and exits cleanly on SIGTERM', asyn
 });
 
 test('bad arguments give one error line naming the flag and a non-zero exit', async () => {
+  const dir = tempDir('dev-broker-cli');
+  const file = join(dir.path, 'a-file');
+  writeFileSync(file, '');
   const cases: [string[], RegExp][] = [
+    [['--data-dir', join(file, 'sub')], /cannot use data directory .*a-file/],
     [['--port', 'abc'], /--port/],
     [['--port', '70000'], /--port/],
     [['--partitions', '0'], /--partitions/],
@@ -47,4 +53,5 @@ test('bad arguments give one error line naming the flag and a non-zero exit', as
     assert.equal(lines.length, 1, res.stderr);
     assert.match(lines[0], pattern);
   }
+  dir.remove();
 });

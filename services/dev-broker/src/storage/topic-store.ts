@@ -17,6 +17,18 @@ export function topicNameProblem(name: string): string | null {
   return null;
 }
 
+function readPartitionCount(metaPath: string): number {
+  let meta: unknown;
+  try {
+    meta = JSON.parse(readFileSync(metaPath, 'utf8'));
+  } catch (err) {
+    throw new Error(`${metaPath}: ${(err as Error).message}`);
+  }
+  const partitions = (meta as { partitions?: unknown } | null)?.partitions;
+  if (!Number.isInteger(partitions) || (partitions as number) < 1) throw new Error(`${metaPath}: "partitions" must be a positive integer`);
+  return partitions as number;
+}
+
 export class TopicError extends Error {
   constructor(
     message: string,
@@ -48,7 +60,7 @@ export class TopicStore {
       const dir = join(this.root!, name);
       const metaPath = join(dir, 'topic.json');
       if (!existsSync(metaPath)) continue; // a half-created topic: ignore
-      const { partitions } = JSON.parse(readFileSync(metaPath, 'utf8')) as { partitions: number };
+      const partitions = readPartitionCount(metaPath);
       const logs: PartitionLog[] = [];
       for (let p = 0; p < partitions; p++) {
         const path = join(dir, `${p}.log`);
