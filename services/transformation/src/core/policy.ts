@@ -23,6 +23,7 @@ export interface ErrorTableRow {
   source_topic: string;
   source_partition: number;
   source_offset: number;
+  /** Epoch milliseconds (Kafka's unit); a timestamptz column wants microseconds. */
   source_timestamp: number;
   key: Buffer | null;
   value: Buffer | null;
