@@ -31,7 +31,9 @@ export type ErrorReason =
   | 'missing_field'
   | 'type_mismatch'
   | 'out_of_range'
-  | 'partition';
+  | 'partition'
+  /** Anything else that went wrong reading the record (a core bug if it ever shows). */
+  | 'unreadable';
 
 export interface RecordLocation {
   topic: string;

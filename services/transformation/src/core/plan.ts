@@ -275,7 +275,7 @@ export function transformRecord(plan: Plan, rec: KafkaRecord, ctx: RecordContext
     if (e instanceof RecordError) return e.at(rec);
     // Defensive: a RangeError from pathological input (e.g. stack depth) stays a record error.
     const why = e instanceof Error ? e.message : String(e);
-    return new RecordError('invalid_json', `record could not be read: ${why}`).at(rec);
+    return new RecordError('unreadable', `record could not be read: ${why}`).at(rec);
   }
 }
 
