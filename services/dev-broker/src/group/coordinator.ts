@@ -219,8 +219,9 @@ export class GroupCoordinator {
 
   private expire(group: Group, member: Member): void {
     if (group.members.get(member.memberId) !== member) return;
-    // A member parked in JoinGroup is waiting on others, not dead; the rebalance timeout governs it.
-    if (member.awaitingJoin) return this.touch(group, member);
+    // A member parked in JoinGroup or SyncGroup is waiting on others, not dead: the rebalance
+    // timeout (join) or the leader's own session (sync) bounds that wait.
+    if (member.awaitingJoin || member.awaitingSync) return this.touch(group, member);
     this.removeMember(group, member);
   }
 

@@ -1,0 +1,77 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ApiKey, ErrorCode, startDevBroker } from '../src/index.js';
+import { kafka, RawClient, waitFor } from './helpers.js';
+import { Writer } from '../src/protocol/writer.js';
+
+const GROUP = 'evict-group';
+const TOPIC = 'evict';
+
+/** Consumer-protocol subscription metadata (version 0, topics, no user data). */
+function subscription(): Buffer {
+  return Buffer.concat(new Writer().int16(0).array([TOPIC], (w, t) => w.string(t)).int32(-1).finish());
+}
+
+async function join(raw: RawClient, memberId: string): Promise<{ error: number; generation: number; memberId: string }> {
+  const r = await raw.request(ApiKey.JoinGroup, 5, (w) =>
+    w.string(GROUP).int32(1_000).int32(5_000).string(memberId).nullableString(null).string('consumer')
+      .array(['RoundRobinAssigner'], (w, name) => w.string(name).bytes(subscription())),
+  );
+  r.int32();
+  const error = r.int16();
+  const generation = r.int32();
+  r.string();
+  r.string();
+  return { error, generation, memberId: r.string() };
+}
+
+test('a member that stops heartbeating is evicted and a kafkajs consumer takes over its partitions', { timeout: 30_000 }, async () => {
+  const broker = await startDevBroker({ port: 0 });
+  broker.createTopic(TOPIC, 4);
+  for (let p = 0; p < 4; p++) broker.append(TOPIC, p, Array.from({ length: 25 }, (_, i) => ({ value: `${p}-${i}` })));
+  const consumer = kafka(broker.address).consumer({ groupId: GROUP, sessionTimeout: 10_000, heartbeatInterval: 100, maxWaitTimeInMs: 50 });
+  const raw = await RawClient.connect(broker.port);
+  try {
+    const seen = new Set<string>();
+    let joins = 0;
+    consumer.on(consumer.events.GROUP_JOIN, () => joins++);
+    await consumer.connect();
+    await consumer.subscribe({ topic: TOPIC, fromBeginning: true });
+    await consumer.run({ autoCommit: false, eachMessage: async ({ message }) => void seen.add(message.value!.toString()) });
+    await waitFor(() => joins === 1, 'kafkajs to join');
+    await waitFor(() => seen.size === 100, 'kafkajs alone to read everything');
+
+    // A second member joins and receives half the partitions from kafkajs, the leader...
+    const first = await join(raw, '');
+    assert.equal(first.error, ErrorCode.MEMBER_ID_REQUIRED);
+    const joined = await join(raw, first.memberId);
+    assert.equal(joined.error, ErrorCode.NONE);
+    const sync = await raw.request(ApiKey.SyncGroup, 3, (w) => w.string(GROUP).int32(joined.generation).string(joined.memberId).nullableString(null).int32(0));
+    sync.int32();
+    assert.equal(sync.int16(), ErrorCode.NONE);
+    assert.ok(sync.bytes().length > 0, 'the kafkajs leader assigned partitions to the raw member');
+    await waitFor(() => joins === 2, 'kafkajs to finish the shared generation');
+
+    // ...then falls silent. After its 1 s session timeout it is evicted and kafkajs rejoins alone.
+    await waitFor(() => joins === 3, 'kafkajs to rejoin after the eviction', 15_000);
+    for (let p = 0; p < 4; p++) broker.append(TOPIC, p, [{ value: `after-${p}` }]);
+    await waitFor(() => seen.size === 104, 'kafkajs to read new records on every partition');
+    const hb = await raw.request(ApiKey.Heartbeat, 3, (w) => w.string(GROUP).int32(joined.generation).string(joined.memberId).nullableString(null));
+    hb.int32();
+    assert.equal(hb.int16(), ErrorCode.UNKNOWN_MEMBER_ID);
+    const { groups } = await (async () => {
+      const admin = kafka(broker.address).admin();
+      await admin.connect();
+      try {
+        return await admin.describeGroups([GROUP]);
+      } finally {
+        await admin.disconnect();
+      }
+    })();
+    assert.equal(groups[0].members.length, 1);
+  } finally {
+    raw.close();
+    await consumer.disconnect();
+    await broker.stop();
+  }
+});
