@@ -51,7 +51,9 @@ export async function createFromSpec(ctx: CliContext, plan: JobPlan, inferSample
       ctx.out.note(`inferring the columns of ${tableSpec.ref.database}.${tableSpec.ref.table} from ${inferSamples} sampled messages of ${source.topic}`);
       const mapping = { ...job.mapping!, partitionBy: undefined, errorPolicy: undefined };
       const inferred = await inferFromSource(ctx, source, mapping, inferSamples);
-      columns = inferred.schema?.fields ?? [];
+      // Inference reports which fields every sample had; the table still takes them as
+      // optional, so one later record without a field is a NULL, not a refused record.
+      columns = (inferred.schema?.fields ?? []).map((f) => ({ ...f, required: false }));
       for (const warning of inferred.warnings) ctx.out.note(`warning: ${warning}`);
       if (tableSpec.partitionColumn && !columns.some((c) => c.name === tableSpec.partitionColumn)) {
         columns.push(primitiveField(tableSpec.partitionColumn, 'string', false, 'partition value filled by Sluice'));

@@ -276,3 +276,22 @@ test('preview renders rows readably and reports refused records', () => {
   assert.equal(rows[1].rowJson, '');
   assert.equal(rows[1].error, 'column "amount": "12x" is not a decimal(10, 2) (topic topic_test, partition 0, offset 1)');
 });
+
+test('JSON at a flatten level maps fields to columns like FLATTEN, but ignores fields the table lacks', () => {
+  const cols = schema(field(1, 'id', 'long'), field(2, 'customer_country', 'string'), field(3, 'items', 'string'));
+  const message = '{"id":7,"customer":{"country":"NL","id":3},"items":[1,2],"added_later":true}';
+  const run = (format: MessageFormat, flattenLevel: number) => {
+    const plan = compilePlan({ schema: cols, mapping: mapping({ format, flattenLevel }) });
+    const out = transformRecord(plan, record(message), { nowMs: 0 });
+    return out instanceof RecordError ? `${out.reason}: ${out.message}` : out;
+  };
+  assert.deepEqual(run(MessageFormat.MESSAGE_FORMAT_JSON, 2), [7, 'NL', '[1,2]'], 'level 2: customer.country → customer_country; unknown fields ignored');
+  assert.deepEqual(run(MessageFormat.MESSAGE_FORMAT_JSON, 1), [7, null, '[1,2]'], 'level 1: customer stays one (unmapped) field');
+  assert.match(String(run(MessageFormat.MESSAGE_FORMAT_FLATTEN, 2)), /^unknown_field: field "customer.id" \(as "customer_id"\) has no column in the table/, 'FLATTEN stays strict');
+
+  const valueColumn = compilePlan({ schema: schema(field(1, 'value', 'string')), mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_JSON, flattenLevel: 0 }) });
+  assert.deepEqual(transformRecord(valueColumn, record(message), { nowMs: 0 }), [message], 'level 0: the whole message in one column');
+
+  const tombstone = transformRecord(compilePlan({ schema: cols, mapping: mapping({ flattenLevel: 1 }) }), record(undefined), { nowMs: 0 });
+  assert.ok(tombstone instanceof RecordError && tombstone.reason === 'null_value', 'a tombstone has no fields to flatten');
+});

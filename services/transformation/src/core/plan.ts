@@ -6,7 +6,9 @@
  * `value` columns; JSON does the same with JSON-validated text; CSV splits one part into
  * the custom columns by position; FLATTEN maps the JSON object's fields to columns by
  * name at the flatten level (seed 000), nested objects kept as JSON text, and refuses a
- * record with a field the table has no column for (seed 002's record 101).
+ * record with a field the table has no column for (seed 002's record 101). JSON at a flatten
+ * level ≥ 1 maps fields the same way (seed 000's parsed JSON layers) but ignores fields the
+ * table has no column for; at level 0 it keeps the whole message in one column.
  * Explicit field mappings (seed 001) replace the implicit ones: each names a column and a
  * path or meta field; unmapped columns are NULL.
  * Fixed columns topic/partition/offset are filled when `include_fixed_columns` is set.
@@ -81,8 +83,13 @@ export interface Plan {
   readonly zone: Zone;
   /** Which part JSON/FLATTEN/CSV parse; null for TEXT/BINARY. */
   readonly parsedPart: 'key' | 'value' | null;
-  /** Implicit FLATTEN: column index by flattened name. */
+  /** Implicit flattening (FLATTEN, or JSON at a flatten level ≥ 1): column index by flattened name. */
   readonly byName: ReadonlyMap<string, number> | null;
+  /**
+   * FLATTEN refuses a field the table has no column for (seed 002's record 101); JSON at a
+   * flatten level (seed 000) ignores it, so new fields in the stream do not stop the job.
+   */
+  readonly strictFields: boolean;
   readonly csv: (CsvDialect & { width: number; names: string[] }) | null;
   readonly partitionColumn: PartitionColumn | null;
   readonly partitionTuple: PartitionTupleBuilder;
@@ -176,9 +183,19 @@ export function compilePlan(input: PlanInput): Plan {
   const free = columns.filter((c) => !sources.has(c.name));
   if (explicit.length === 0) {
     switch (format) {
+      case 'JSON':
+        if (flattenLevel >= 1) {
+          byName = new Map();
+          for (const c of free) {
+            sources.set(c.name, { kind: 'flat' });
+            byName.set(c.name, c.index);
+          }
+          break;
+        }
+      // Level 0 is seed 000's "no parsing": the whole message in one column, like TEXT.
+      // falls through
       case 'TEXT':
       case 'BINARY':
-      case 'JSON':
         for (const part of ['key', 'value'] as const) {
           if (!byColumn.has(part) || sources.has(part)) continue;
           const reads = mode === 'DEFAULT' || mode.toLowerCase() === part;
@@ -236,6 +253,7 @@ export function compilePlan(input: PlanInput): Plan {
     zone: tz,
     parsedPart: parsesPart ? (mode === 'KEY' ? 'key' : 'value') : null,
     byName,
+    strictFields: format === 'FLATTEN',
     csv,
     partitionColumn,
     partitionTuple: compilePartitionSpec(input.partitionSpec, columns),
@@ -292,7 +310,7 @@ function buildRow(plan: Plan, rec: KafkaRecord, ctx: RecordContext): Row {
     const part = plan.parsedPart;
     if (bytes === undefined || bytes === null) {
       // JSON keeps a tombstone as a NULL value column; CSV and FLATTEN have nothing to split.
-      if (plan.format !== 'JSON' || plan.needsDocument) throw new RecordError('null_value', `${part} is null (a tombstone); ${plan.format} needs a ${plan.format === 'CSV' ? 'CSV line' : 'JSON object'}`);
+      if (plan.format !== 'JSON' || plan.needsDocument || plan.byName !== null) throw new RecordError('null_value', `${part} is null (a tombstone); ${plan.format} needs a ${plan.format === 'CSV' ? 'CSV line' : 'JSON object'}`);
       if (part === 'key') keyText = null;
       else valueText = null;
     } else {
@@ -347,10 +365,10 @@ function buildRow(plan: Plan, rec: KafkaRecord, ctx: RecordContext): Row {
   return row;
 }
 
-/** Implicit FLATTEN: place each flattened field in its column's slot; refuse unknown fields. */
+/** Implicit flattening: place each flattened field in its column's slot; FLATTEN refuses unknown fields. */
 function spreadFlattened(plan: Plan, doc: unknown, row: Row, part: string): void {
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
-    throw new RecordError('not_an_object', `${part} is ${doc === null ? 'null' : Array.isArray(doc) ? 'an array' : `a JSON ${typeof doc}`}, FLATTEN needs a JSON object`);
+    throw new RecordError('not_an_object', `${part} is ${doc === null ? 'null' : Array.isArray(doc) ? 'an array' : `a JSON ${typeof doc}`}, ${plan.format} at flatten level ${plan.flattenLevel} needs a JSON object`);
   }
   const byName = plan.byName!;
   const obj = doc as Record<string, unknown>;
@@ -358,14 +376,20 @@ function spreadFlattened(plan: Plan, doc: unknown, row: Row, part: string): void
     for (const key in obj) {
       let idx = byName.get(key);
       if (idx === undefined && key.includes('.')) idx = byName.get(columnName('', key));
-      if (idx === undefined) throw unknownField(key, key);
+      if (idx === undefined) {
+        if (plan.strictFields) throw unknownField(key, key);
+        continue;
+      }
       row[idx] = obj[key] as RowValue; // raw until the column loop coerces it
     }
     return;
   }
   flattenInto(obj, plan.flattenLevel, (name, value, path) => {
     const idx = byName.get(name);
-    if (idx === undefined) throw unknownField(path, name);
+    if (idx === undefined) {
+      if (plan.strictFields) throw unknownField(path, name);
+      return;
+    }
     row[idx] = value as RowValue;
   });
 }
