@@ -71,7 +71,14 @@ export function lookup(log: PartitionLog | undefined, partition: number, timesta
   if (timestamp === LATEST) return { partition, errorCode: ErrorCode.NONE, timestamp: -1, offset: log.highWatermark };
   if (timestamp === EARLIEST) return { partition, errorCode: ErrorCode.NONE, timestamp: -1, offset: log.logStartOffset };
   if (timestamp < 0) return { partition, errorCode: ErrorCode.INVALID_REQUEST, timestamp: -1, offset: -1 };
-  const found = log.offsetForTimestamp(timestamp);
+  let found;
+  try {
+    found = log.offsetForTimestamp(timestamp);
+  } catch {
+    // Records are not validated on produce (batches are stored as sent, CRC-checked only), so a
+    // batch whose compressed payload is garbage surfaces here: answer as Kafka would on produce.
+    return { partition, errorCode: ErrorCode.CORRUPT_MESSAGE, timestamp: -1, offset: -1 };
+  }
   return found
     ? { partition, errorCode: ErrorCode.NONE, timestamp: found.timestamp, offset: found.offset }
     : { partition, errorCode: ErrorCode.NONE, timestamp: -1, offset: -1 };
