@@ -1,6 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { mkdirSync } from 'node:fs';
 import { deleteTopic } from './apis/delete-topics.js';
+import { API_BY_KEY } from './apis/registry.js';
 import type { BrokerState } from './apis/types.js';
 import { GroupCoordinator } from './group/coordinator.js';
 import { encodeBatch, type RecordInput } from './protocol/record-batch.js';
@@ -186,7 +187,12 @@ export async function startDevBroker(options: DevBrokerOptions = {}): Promise<De
         if (!Number.isFinite(ms) || ms < 0) throw new DevBrokerError(`response delay must be >= 0 ms, got ${ms}`);
         faultState.responseDelayMs = ms;
       },
-      failNext: (apiKey, count, errorCode) => faultState.failNext(apiKey, count, errorCode),
+      failNext: (apiKey, count, errorCode) => {
+        if (!API_BY_KEY.has(apiKey)) throw new DevBrokerError(`failNext: API key ${apiKey} is not implemented by the dev broker`);
+        if (!Number.isInteger(count) || count < 0) throw new DevBrokerError(`failNext: count must be a non-negative integer, got ${count}`);
+        if (!Number.isInteger(errorCode) || errorCode < -1 || errorCode > 32767) throw new DevBrokerError(`failNext: ${errorCode} is not a Kafka error code`);
+        faultState.failNext(apiKey, count, errorCode);
+      },
       clear: () => faultState.clear(),
     },
   };

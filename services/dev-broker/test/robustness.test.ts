@@ -158,6 +158,9 @@ test('fault injection: failNext errors reach the client, delays hold responses, 
   assert.ok(Date.now() - started >= 190, 'response held back by the injected delay');
   broker.faults.clear();
 
+  assert.throws(() => broker.faults.failNext(999, 1, ErrorCode.INVALID_RECORD), /API key 999 is not implemented/);
+  assert.throws(() => broker.faults.setResponseDelay(-1), /response delay/);
+
   broker.faults.dropAllConnections();
   await raw.closed;
   await assertHealthy();
