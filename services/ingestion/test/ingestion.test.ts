@@ -189,6 +189,8 @@ describe('rewind, pause and resume', () => {
     assert.equal(stack.worker.records(job).length, 4);
     await ingestion.resumeJob({ job });
     await waitFor('records after resume', () => stack.worker.records(job).length === 6);
+    const listed = (await ingestion.listJobStatuses({})).statuses.find((s) => s.job === job);
+    assert.equal(listed?.state, JobState.JOB_STATE_RUNNING);
 
     // A rewind naming some other (old) stream is ignored; one naming the current stream is not.
     publish(stack.nats, subjects.rewind(job), RewindEvent.encode({ job, workerId: 'someone-else', reason: 'test' }).finish());
