@@ -35,7 +35,7 @@ import {
   type PartitionSpec,
   type TableRef,
 } from '../../shared/src/gen/sluice/v1/types.js';
-import { zone } from '../../services/transformation/src/core/time.js';
+import { zone } from '../../shared/src/time.js';
 import { JobSpecError, SpecReader } from './spec-reader.js';
 
 export { JobSpecError };

@@ -10,7 +10,7 @@
  */
 import { formatPrimitive, type PrimitiveType } from '../../../../shared/src/iceberg/single-value.js';
 import { RecordError, notA, outOfRange } from './errors.js';
-import { daysFromCivil, daysInMonth, MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, type Zone } from './time.js';
+import { daysFromCivil, daysInMonth, MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, type Zone } from '../../../../shared/src/time.js';
 
 export type RowValue = null | boolean | number | bigint | string | Uint8Array;
 export type Coercer = (v: unknown) => RowValue;

@@ -1,3 +1,5 @@
+import { TimeZoneError, zone, type Zone } from '../../../../shared/src/time.js';
+
 /**
  * Two kinds of failure leave the core:
  * - SpecError: the mapping spec or schema cannot work at all (found once, when a plan is
@@ -86,4 +88,14 @@ export function show(value: unknown): string {
   else if (value !== null && typeof value === 'object') s = 'an object';
   else s = String(value);
   return s;
+}
+
+/** A time zone by name, refused as a spec error naming the field that gave it. */
+export function specZone(name: string, field: string): Zone {
+  try {
+    return zone(name);
+  } catch (err) {
+    if (err instanceof TimeZoneError) throw new SpecError(err.message, field);
+    throw err;
+  }
 }

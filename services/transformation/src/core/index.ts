@@ -6,4 +6,4 @@ export type { PartitionTuple } from './partition.js';
 export { DirtyDataPolicy, validatePolicy, errorTableColumns, ERROR_HEADERS, type Decision, type ErrorTopicRecord, type ErrorTableRow } from './policy.js';
 export { inferSchema, previewRows, type InferResult, type InferredColumn, type PreviewRow } from './infer.js';
 export { compileExpression } from './schedule.js';
-export { zone } from './time.js';
+export { zone } from '../../../../shared/src/time.js';

@@ -15,7 +15,7 @@ import { RecordError } from './errors.js';
 import { flatten, MAX_FLATTEN_LEVEL } from './flatten.js';
 import { partitionOf, type Plan, type RecordContext, transformRecord } from './plan.js';
 import { human } from './partition.js';
-import { formatLocal } from './time.js';
+import { formatLocal } from '../../../../shared/src/time.js';
 
 type Inferred = 'int' | 'long' | 'double' | 'boolean' | 'string';
 

@@ -18,11 +18,11 @@ import {
 } from '../../../../shared/src/gen/sluice/v1/types.js';
 import { type PrimitiveType, serializeSingleValue } from '../../../../shared/src/iceberg/single-value.js';
 import type { RowValue } from './coerce.js';
-import { RecordError, SpecError } from './errors.js';
+import { RecordError, SpecError, specZone } from './errors.js';
 import type { RecordContext, Row } from './plan.js';
 import { compileExpression, type CompiledExpression } from './schedule.js';
 import type { Column } from './schema.js';
-import { civilFromMs, MS_PER_DAY, pad2, pad4, zone as zoneOf, type Zone } from './time.js';
+import { civilFromMs, MS_PER_DAY, pad2, pad4, type Zone } from '../../../../shared/src/time.js';
 import { applyTransform, parseTransform, resultType, type Transform } from './transforms.js';
 
 export interface PartitionColumn {
@@ -41,7 +41,7 @@ export function compilePartitionBy(pb: PartitionBy, defaultZone: Zone, columns: 
   const column = pb.column || 'pt';
   const target = columns.find((c) => c.name === column);
   if (!target) throw new SpecError(`partition_by names column "${column}", which the table does not have`, column);
-  const tz = pb.timeZone ? zoneOf(pb.timeZone) : defaultZone;
+  const tz = pb.timeZone ? specZone(pb.timeZone, 'partition_by.time_zone') : defaultZone;
   const granularity = pb.granularity === Granularity.GRANULARITY_UNSPECIFIED ? Granularity.GRANULARITY_HOUR : pb.granularity;
   const fmtSource = pb.expression || GRANULARITY_FORMAT[granularity];
   if (!fmtSource) throw new SpecError(`partition_by granularity "${pb.granularity}" is not DAY, HOUR or MINUTE`, 'partition_by.granularity');

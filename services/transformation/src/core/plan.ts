@@ -24,12 +24,12 @@ import {
 import { coercer, type Coercer, type EpochUnit, type RowValue } from './coerce.js';
 import { parseCsvRecord, type CsvDialect } from './csv.js';
 import { decodeText, parseJson, stripBom } from './decode.js';
-import { RecordError, SpecError } from './errors.js';
+import { RecordError, SpecError, specZone } from './errors.js';
 import { columnName, flattenInto, MAX_FLATTEN_LEVEL } from './flatten.js';
 import { compilePath, resolvePath, type PathStep } from './json-path.js';
 import { compilePartitionBy, compilePartitionSpec, type PartitionColumn, type PartitionTuple, type PartitionTupleBuilder } from './partition.js';
 import { type Column, columnsOf } from './schema.js';
-import { zone, type Zone } from './time.js';
+import type { Zone } from '../../../../shared/src/time.js';
 
 export type Row = RowValue[];
 
@@ -138,7 +138,7 @@ export function compilePlan(input: PlanInput): Plan {
   const format = formatOf(mapping.format);
   const mode = modeOf(mapping.mode, format);
   const limits: PlanLimits = { maxRecordBytes: input.limits?.maxRecordBytes ?? 8 * 1024 * 1024 };
-  const tz = zone(mapping.timeZone ?? '');
+  const tz = specZone(mapping.timeZone ?? '', 'time_zone');
   const columns = columnsOf(schema);
   const byColumn = new Map(columns.map((c) => [c.name, c]));
   const sources = new Map<string, Source>();
@@ -182,39 +182,24 @@ export function compilePlan(input: PlanInput): Plan {
   let csv: Plan['csv'] = null;
   const free = columns.filter((c) => !sources.has(c.name));
   if (explicit.length === 0) {
-    switch (format) {
-      case 'JSON':
-        if (flattenLevel >= 1) {
-          byName = new Map();
-          for (const c of free) {
-            sources.set(c.name, { kind: 'flat' });
-            byName.set(c.name, c.index);
-          }
-          break;
-        }
-      // Level 0 is seed 000's "no parsing": the whole message in one column, like TEXT.
-      // falls through
-      case 'TEXT':
-      case 'BINARY':
-        for (const part of ['key', 'value'] as const) {
-          if (!byColumn.has(part) || sources.has(part)) continue;
-          const reads = mode === 'DEFAULT' || mode.toLowerCase() === part;
-          sources.set(part, reads ? { kind: 'part', part } : { kind: 'none' });
-        }
-        break;
-      case 'FLATTEN':
-        byName = new Map();
-        for (const c of free) {
-          sources.set(c.name, { kind: 'flat' });
-          byName.set(c.name, c.index);
-        }
-        break;
-      case 'CSV': {
-        const names = csvNames ?? free.map((c) => c.name);
-        names.forEach((n, i) => {
-          if (byColumn.has(n) && !sources.has(n)) sources.set(n, { kind: 'csv', index: i });
-        });
-        break;
+    // FLATTEN, and JSON at a flatten level ≥ 1 (seed 000's parsed layers), map fields by name.
+    // JSON at level 0 is seed 000's "no parsing": the whole message in one column, like TEXT.
+    if (format === 'FLATTEN' || (format === 'JSON' && flattenLevel >= 1)) {
+      byName = new Map();
+      for (const c of free) {
+        sources.set(c.name, { kind: 'flat' });
+        byName.set(c.name, c.index);
+      }
+    } else if (format === 'CSV') {
+      const names = csvNames ?? free.map((c) => c.name);
+      names.forEach((n, i) => {
+        if (byColumn.has(n) && !sources.has(n)) sources.set(n, { kind: 'csv', index: i });
+      });
+    } else {
+      for (const part of ['key', 'value'] as const) {
+        if (!byColumn.has(part) || sources.has(part)) continue;
+        const reads = mode === 'DEFAULT' || mode.toLowerCase() === part;
+        sources.set(part, reads ? { kind: 'part', part } : { kind: 'none' });
       }
     }
   }

@@ -7,7 +7,7 @@ import { type PrimitiveType, twosComplementBigEndian } from '../../../../shared/
 import type { RowValue } from './coerce.js';
 import { SpecError } from './errors.js';
 import { murmur3 } from './murmur3.js';
-import { civilFromMs, MS_PER_DAY } from './time.js';
+import { civilFromMs, MS_PER_DAY } from '../../../../shared/src/time.js';
 
 export type Transform =
   | { kind: 'identity' }

@@ -5,7 +5,6 @@
  * time is the wall clock of a zone expressed as if it were UTC epoch milliseconds, which
  * lets the civil-date helpers below work on both.
  */
-import { SpecError } from './errors.js';
 
 export const MS_PER_MINUTE = 60_000;
 export const MS_PER_HOUR = 3_600_000;
@@ -75,6 +74,14 @@ const QUARTER_HOUR = 15 * MS_PER_MINUTE;
  * One IANA time zone. Offsets come from Intl (no tz data shipped here) and the last
  * answer is cached, because consecutive records are close in time.
  */
+/** A zone name Intl does not know. */
+export class TimeZoneError extends Error {
+  constructor(readonly zoneName: string) {
+    super(`"${zoneName}" is not an IANA time zone (e.g. "Asia/Shanghai", "UTC")`);
+    this.name = 'TimeZoneError';
+  }
+}
+
 export class Zone {
   private readonly fmt: Intl.DateTimeFormat | undefined;
   private cachedBucket = Number.NaN;
@@ -98,7 +105,7 @@ export class Zone {
         second: 'numeric',
       });
     } catch {
-      throw new SpecError(`"${name}" is not an IANA time zone (e.g. "Asia/Shanghai", "UTC")`, 'time_zone');
+      throw new TimeZoneError(name);
     }
   }
 
