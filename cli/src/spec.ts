@@ -35,6 +35,7 @@ import {
   type PartitionSpec,
   type TableRef,
 } from '../../shared/src/gen/sluice/v1/types.js';
+import { LocalTimeError, localToEpochMs } from '../../shared/src/local-time.js';
 import { zone } from '../../shared/src/time.js';
 import { JobSpecError, SpecReader } from './spec-reader.js';
 
@@ -219,30 +220,28 @@ function readStart(r: SpecReader): StartPosition {
   throw new JobSpecError(path, `must be earliest, latest, { timestamp: <time> } or { offsets: { <partition>: <offset> } }, not ${JSON.stringify(value)}`);
 }
 
-const LOCAL_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?)?$/;
+const ABSOLUTE_TIME = /(?:[zZ]|[+-]\d{2}:?\d{2})$/;
 
 /**
  * An instant from a spec value: epoch milliseconds, an ISO-8601 time with an offset or Z, or
- * a wall-clock time (`2024-05-01 08:00`) read in the given zone, DST-correct.
+ * a wall-clock time (`2024-05-01 08:00`, `20240501080000`) read in the given zone, DST-correct.
  */
 function instant(r: SpecReader, key: string, timeZone: string): number {
   const value = r.raw(key);
   if (typeof value === 'number' && Number.isSafeInteger(value)) return value;
   if (typeof value !== 'string') r.fail(key, `must be a time (epoch ms, ISO-8601, or "YYYY-MM-DD HH:MM[:SS]" in timeZone), not ${JSON.stringify(value)}`);
-  const local = LOCAL_TIME.exec(value.trim());
-  if (local) {
-    const [, y, mo, d, h = '0', mi = '0', s = '0', frac = '0'] = local;
-    const localMs = Date.UTC(+y, +mo - 1, +d, +h, +mi, +s, Number(frac.padEnd(3, '0')));
-    if (Number.isNaN(localMs) || new Date(localMs).getUTCDate() !== +d) r.fail(key, `${JSON.stringify(value)} is not a real date`);
-    try {
-      return zone(timeZone).fromLocal(localMs);
-    } catch (err) {
-      r.fail('timeZone', (err as Error).message);
-    }
+  const text = value.trim();
+  if (ABSOLUTE_TIME.test(text)) {
+    const parsed = Date.parse(text);
+    if (Number.isNaN(parsed)) r.fail(key, `${JSON.stringify(value)} is not an ISO-8601 time`);
+    return parsed;
   }
-  const parsed = Date.parse(value);
-  if (Number.isNaN(parsed)) r.fail(key, `${JSON.stringify(value)} is not a time (epoch ms, ISO-8601, or "YYYY-MM-DD HH:MM[:SS]")`);
-  return parsed;
+  try {
+    return localToEpochMs(text, timeZone);
+  } catch (err) {
+    if (err instanceof LocalTimeError) r.fail(err.input === timeZone ? 'timeZone' : key, err.message);
+    throw err;
+  }
 }
 
 function readMapping(r: SpecReader | undefined, source: Source): MappingSpec {

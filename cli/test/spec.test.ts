@@ -103,7 +103,7 @@ describe('job spec files', () => {
     ['skipUpTo without a limit', { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't' }, errors: { policy: 'skipUpTo' } }, /^errors.maxErrors: is required with policy skipUpTo$/],
     ['errorTopic without a topic', { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't' }, errors: { policy: 'errorTopic' } }, /^errors.topic: is required with policy errorTopic$/],
     ['window end before start', { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't' }, window: { start: '2024-01-02', end: '2024-01-01' } }, /^window.end: must be after window.start$/],
-    ['impossible date', { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't' }, window: { start: '2024-02-30', end: '2024-03-01' } }, /^window.start: "2024-02-30" is not a real date$/],
+    ['impossible date', { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't' }, window: { start: '2024-02-30', end: '2024-03-01' } }, /^window.start: "2024-02-30": day 30 does not exist in 2024-02$/],
     ['idle without timeout', { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't' }, window: { start: 0, end: 1, completion: 'idle' } }, /^window.idleTimeoutMs: is required when completion is idle$/],
     ['window with latest', { name: 'j', source: { topic: 't', startFrom: 'latest' }, table: { database: 'd', name: 't' }, window: { start: 0, end: 1 } }, /^source.startFrom: a bounded job/],
     ['both partitionings', { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't', partitionBy: {}, partitionSpec: [{ column: 'a' }] } }, /^table.partitionSpec: use either/],

@@ -6,7 +6,7 @@
  * one into the other, DST-correct: the zone arithmetic is the transformation core's Zone
  * (one implementation of tz offsets in the codebase), this module only parses.
  */
-import { daysFromCivil, daysInMonth, MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, zone } from '../../../shared/src/time.js';
+import { daysFromCivil, daysInMonth, MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, zone } from './time.js';
 
 export class LocalTimeError extends Error {
   constructor(
