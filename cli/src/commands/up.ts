@@ -20,9 +20,16 @@ export interface Mesh {
   /** Resolves with the exit code once everything has stopped. */
   readonly stopped: Promise<number>;
   stop(exitCode?: number, reason?: string): void;
+  /** Process ids by name (catalog, ingestion, transformation, commit, dev-broker), for monitoring. */
+  pids(): Record<string, number>;
 }
 
-export async function startMesh(out: Output, env: Record<string, string | undefined> = process.env): Promise<Mesh> {
+export interface MeshOptions {
+  /** Stop on SIGINT/SIGTERM of this process (the CLI); embedding callers may handle signals themselves. */
+  handleSignals?: boolean;
+}
+
+export async function startMesh(out: Output, env: Record<string, string | undefined> = process.env, options: MeshOptions = {}): Promise<Mesh> {
   const config = loadConfig(['catalogPort', 'ingestionPort', 'transformationPort', 'commitPort', 'shutdownTimeoutMs', 'kafkaBrokers', 'devBrokerPort'], env);
   const children = new Map<string, ChildProcess>();
   let stopping = false;
@@ -91,8 +98,10 @@ export async function startMesh(out: Output, env: Record<string, string | undefi
 
   for (const name of SERVICES) launch(name, [`services/${name}/src/main.ts`], serviceEnv, 'inherit');
 
-  process.on('SIGINT', () => stop(0));
-  process.on('SIGTERM', () => stop(0));
+  if (options.handleSignals !== false) {
+    process.on('SIGINT', () => stop(0));
+    process.on('SIGTERM', () => stop(0));
+  }
 
   const ports: Record<(typeof SERVICES)[number], number> = {
     catalog: config.catalogPort,
@@ -107,5 +116,6 @@ export async function startMesh(out: Output, env: Record<string, string | undefi
     throw new CliError((err as Error).message);
   }
   out.note(`sluice: all services SERVING — ${SERVICES.map((n) => `${n} 127.0.0.1:${ports[n]}`).join(', ')} (Ctrl-C stops them)`);
-  return { brokers, embeddedBroker, stopped, stop };
+  const pids = () => Object.fromEntries([...children.entries()].map(([name, child]) => [name, child.pid ?? 0]));
+  return { brokers, embeddedBroker, stopped, stop, pids };
 }
