@@ -49,6 +49,8 @@ export class JobPipeline {
   /** Reports of the round being committed. */
   private inCommit: ReportDataFilesRequest[] = [];
   private stopped = false;
+  /** A buffer-bytes trigger is waiting for the lease: further beats must not queue another. */
+  private starting = false;
 
   constructor(
     private readonly host: PipelineHost,
@@ -71,8 +73,11 @@ export class JobPipeline {
     if (!hb.alive) this.round?.workerGone(hb.workerId);
     this.ensureIntervalTimer();
     const limit = this.settings?.bufferBytes ?? 0;
-    if (limit > 0 && !this.round && !this.queued && this.workers.bufferedBytes() >= limit) {
-      void this.trigger('buffer-bytes').catch(() => undefined);
+    if (limit > 0 && !this.round && !this.queued && !this.committing && !this.starting && this.workers.bufferedBytes() >= limit) {
+      this.starting = true;
+      void this.trigger('buffer-bytes')
+        .catch(() => undefined)
+        .finally(() => (this.starting = false));
     }
     this.maybeComplete();
   }

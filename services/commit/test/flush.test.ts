@@ -129,4 +129,20 @@ describe('flush rounds', () => {
     );
     await assert.rejects(coord.client.triggerFlush({ table: { database: 'no such', table: 't' }, job: '' }), /must name a database and a table/);
   });
+
+  it('a flush is due when the workers\' buffered bytes reach the job\'s buffer size', async () => {
+    const bufJob = `${mesh.database}_buf`;
+    const bufRef = await mesh.createTable('buffered', { job: bufJob, bufferBytes: 1000 });
+    const flushes = events.flush(mesh, bufRef);
+    await new Promise((r) => setTimeout(r, 50));
+    heartbeat(mesh, bufRef, bufJob, 'w1', true, 400);
+    await waitForWorkers(coord, bufRef, bufJob, 1);
+    await new Promise((r) => setTimeout(r, 200)); // the job's settings are read on the first beat
+    assert.equal(flushes.seen.length, 0, 'below the buffer size: no flush');
+    heartbeat(mesh, bufRef, bufJob, 'w2', true, 700);
+    const flush = await flushes.next(() => true, 5000);
+    assert.equal(flush.job, bufJob);
+    assert.equal((await coord.client.getCommitStatus({ table: bufRef })).inFlightFlushId, flush.flushId);
+    flushes.stop();
+  });
 });

@@ -51,7 +51,7 @@ export interface Mesh {
   context(settings?: Partial<CoordinatorSettings>, owner?: string): CoordinatorContext;
   startCoordinator(settings?: Partial<CoordinatorSettings>, owner?: string): Promise<RunningCoordinator>;
   /** A table (id long, part string; partitioned by part) and, when named, a job writing it. */
-  createTable(name: string, options?: { job?: string; properties?: Record<string, string> }): Promise<TableRef>;
+  createTable(name: string, options?: { job?: string; properties?: Record<string, string>; bufferBytes?: number }): Promise<TableRef>;
   stop(): Promise<void>;
 }
 
@@ -172,7 +172,7 @@ export async function startMesh(): Promise<Mesh> {
             table: ref,
             start: { from: StartFrom.START_FROM_EARLIEST, timestampMs: 0, offsets: [] },
             commitIntervalMs: 0,
-            bufferBytes: 0,
+            bufferBytes: options.bufferBytes ?? 0,
             parallelism: 1,
             offsetReset: 0 as never,
             state: JobState.JOB_STATE_UNSPECIFIED,
