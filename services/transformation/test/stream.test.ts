@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
-import { ErrorPolicyKind, MessageFormat, MessageMode, type MappingSpec } from '../../../shared/src/gen/sluice/v1/types.js';
+import { ErrorPolicyKind, Granularity, MessageFormat, MessageMode, TimeSource, type MappingSpec } from '../../../shared/src/gen/sluice/v1/types.js';
 import type { TransformOpen } from '../../../shared/src/gen/sluice/v1/transformation.js';
 import { deserializeSingleValue, parsePrimitive } from '../../../shared/src/iceberg/single-value.js';
 import { col, collectHeartbeats, createTable, filesUnder, flushAndWait, publishFlush, query, rec, startHarness, TestStream, waitUntil, type Harness } from './stream-support.js';
@@ -101,6 +101,19 @@ describe('Transform stream', () => {
     assert.equal(second.files.length, 1);
     s.end();
     assert.equal(await s.ended, null);
+  });
+
+  it("writes seed 002's pt partition (spaces, colons) under an encoded directory that DuckDB reads back", async () => {
+    const pt = { column: 'pt', timeSource: TimeSource.TIME_SOURCE_RECORD_TIME, granularity: Granularity.GRANULARITY_MINUTE, timeZone: 'UTC', field: '', expression: '' };
+    const { ref, location } = await createTable(h, 'by_pt', [col(1, 'id', 'long'), col(2, 'pt', 'string')], { specId: 0, fields: [{ sourceId: 2, fieldId: 1000, name: 'pt', transform: 'identity', sourceName: '' }] });
+    const s = new TestStream(h, openFor(ref, flatten1({ partitionBy: pt })));
+    await s.sendRange('t', 0, 0, ['{"id":1}'], { timestampMs: Date.UTC(2023, 6, 14, 13, 16, 5) });
+    await s.sendRange('t', 0, 1, ['{"id":2}'], { timestampMs: Date.UTC(2023, 6, 14, 13, 17, 0) });
+    const [report] = await flushAndWait(h, ref);
+    assert.deepEqual(report.files.map((f) => f.filePath.slice(location.length).replace(/[^/]+\.parquet$/, '')).sort(), ['/data/pt=07-14-2023%2013%3A16/', '/data/pt=07-14-2023%2013%3A17/']);
+    assert.deepEqual(report.files.map((f) => (f.partition[0].value?.kind as { value: string }).value).sort(), ['07-14-2023 13:16', '07-14-2023 13:17']);
+    const rows = await query(`SELECT id, pt FROM read_parquet(${sqlList(report.files.map((f) => f.filePath))}) ORDER BY id`);
+    assert.deepEqual(rows.map((r) => [Number(r.id), r.pt]), [[1, '07-14-2023 13:16'], [2, '07-14-2023 13:17']]);
   });
 
   it('refuses a batch whose cover does not continue the previous one, naming the partition and offsets, and deletes the unreported files', async () => {
