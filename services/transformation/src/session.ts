@@ -9,7 +9,7 @@
  */
 import type { BatchAck, RecordBatch, TransformOpen } from '../../../shared/src/gen/sluice/v1/transformation.js';
 import type { FlushEvent } from '../../../shared/src/gen/sluice/v1/events.js';
-import { ErrorPolicyKind, type ErrorCount, type KafkaRecord, type PartitionSpec, type Schema, type TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
+import { ErrorPolicyKind, type DataFile, type ErrorCount, type KafkaRecord, type PartitionSpec, type Schema, type TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
 import type { CatalogServiceService, Table } from '../../../shared/src/gen/sluice/v1/catalog.js';
 import { aborted, failedPrecondition, grpcCode, grpcMessage, invalidArgument, SluiceError, unavailable } from '../../../shared/src/errors.js';
 import type { ServiceClient } from '../../../shared/src/grpc/client.js';
@@ -126,7 +126,12 @@ export class TransformSession {
     const files = fileSet(main, open.workerId, deps.settings.targetFileBytes);
     const errorSink = mapping.errorPolicy?.kind === ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TABLE ? await openErrorSink(deps.catalog, mapping.errorPolicy.errorTable!, open.workerId, deps.settings.targetFileBytes) : null;
     const session = new TransformSession(open, deps, plan, files, errorSink, open.flushBufferBytes);
-    await deps.flushes.ready();
+    try {
+      await deps.flushes.ready(); // a flush published from now on reaches this stream
+    } catch (e) {
+      await session.close();
+      throw unavailable(`NATS is not reachable: ${(e as Error).message}`);
+    }
     session.log.info('transform stream opened');
     return session;
   }
@@ -200,7 +205,7 @@ export class TransformSession {
       for (const g of groups.values()) if (g.rows.length > 0) await this.files.append(g.tuple, g.rows);
       if (errorRows.length > 0) await this.appendErrorRows(errorRows);
     } catch (e) {
-      throw asStreamError(e, `writing data files of ${tableName(this.table)}`);
+      throw this.streamError(e, `writing data files of ${tableName(this.table)}`);
     } finally {
       groups.clear();
     }
@@ -276,13 +281,14 @@ export class TransformSession {
   private async flush(event: FlushEvent): Promise<void> {
     if (this.closing || this.failure) return;
     await withSpan('transformation.flush', { 'sluice.flush_id': event.flushId, 'sluice.worker_id': this.workerId }, async (span) => {
-      let files;
-      let errorFiles;
+      let files: DataFile[] = [];
+      let errorFiles: DataFile[];
       try {
         files = await this.files.close();
         errorFiles = this.errorSink ? await this.errorSink.files.close() : [];
       } catch (e) {
-        throw asStreamError(e, `closing data files for flush ${event.flushId}`);
+        await this.deleteNeverReported(files);
+        throw this.streamError(e, `closing data files for flush ${event.flushId}`);
       }
       const offsets = this.coverage.take();
       this.buffered = 0;
@@ -294,13 +300,13 @@ export class TransformSession {
         if (errorFiles.length > 0) await sendReport(this.deps.commit, buildReport({ ...base, table: this.errorSink!.ref, files: errorFiles, offsets: [] }), this.deps.settings.reportRetry);
       } catch (e) {
         await this.deleteNeverReported(files);
-        throw reportFailure(e);
+        throw this.reportFailure(e);
       }
       const report = buildReport({ ...base, table: this.table, files, offsets });
       try {
         await sendReport(this.deps.commit, report, this.deps.settings.reportRetry);
       } catch (e) {
-        throw reportFailure(e);
+        throw this.reportFailure(e);
       }
       span.setAttributes({ 'sluice.files': files.length, 'sluice.records': report.recordCount, 'sluice.error_files': errorFiles.length });
       this.log.debug({ flushId: event.flushId, files: files.length, records: report.recordCount, offsets }, 'flush reported');
@@ -325,6 +331,19 @@ export class TransformSession {
       this.log.info({ rows: this.rowsTotal, refused: this.policy.refusedCount, deletedUnreported: deleted.length }, 'transform stream closed');
     });
     return this.closing;
+  }
+
+  /** A failure while writing files, as the status the stream ends with; the unexpected ones are logged. */
+  private streamError(e: unknown, what: string): SluiceError {
+    if (e instanceof SluiceError) return e;
+    if (e instanceof FileSetError) return failedPrecondition(`${what}: ${e.message}`);
+    this.log.error({ err: e }, `unexpected failure ${what}`);
+    return new SluiceError(status.INTERNAL, `${what}: ${(e as Error).message}`);
+  }
+
+  private reportFailure(e: unknown): SluiceError {
+    if (e instanceof ReportError) return aborted(`${e.message}; the stream's uncommitted work is dropped, re-read it from the committed offsets`, { flush_id: e.flushId });
+    return this.streamError(e, 'reporting data files');
   }
 
   /** Bytes held in open files (an uncompressed estimate: the records' key and value bytes). */
@@ -381,16 +400,4 @@ async function openErrorSink(catalog: CatalogClient, ref: TableRef, workerId: st
     if (e instanceof ErrorTableShapeError || e instanceof SpecError) throw failedPrecondition(e.message, { table: tableName(ref) });
     throw failedPrecondition(`error table ${tableName(ref)}: ${(e as Error).message}`, { table: tableName(ref) });
   }
-}
-
-/** A failure while writing files, as the status the stream ends with. */
-function asStreamError(e: unknown, what: string): SluiceError {
-  if (e instanceof SluiceError) return e;
-  if (e instanceof FileSetError) return failedPrecondition(`${what}: ${e.message}`);
-  return new SluiceError(status.INTERNAL, `${what}: ${(e as Error).message}`);
-}
-
-function reportFailure(e: unknown): SluiceError {
-  if (e instanceof ReportError) return aborted(`${e.message}; the stream's uncommitted work is dropped, re-read it from the committed offsets`, { flush_id: e.flushId });
-  return asStreamError(e, 'reporting data files');
 }
