@@ -5,9 +5,8 @@
  * heartbeats on NATS, real Parquet files, real ReportDataFiles calls.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, normalize } from 'node:path';
+import { join } from 'node:path';
 import { CatalogServiceService, JobState, StartFrom } from '../../../shared/src/gen/sluice/v1/catalog.js';
 import { CommitServiceService } from '../../../shared/src/gen/sluice/v1/commit.js';
 import { CommittedEvent, FlushEvent, RewindEvent, WorkerHeartbeat } from '../../../shared/src/gen/sluice/v1/events.js';
@@ -23,6 +22,7 @@ import { parsePrimitive } from '../../../shared/src/iceberg/single-value.js';
 import { currentSnapshot } from '../../../shared/src/iceberg/index.js';
 import { snapshotFiles } from '../../../shared/src/iceberg/scan.js';
 import { createStorage, type Storage } from '../../../shared/src/storage/index.js';
+import { serveDirectory } from '../../../test/support/file-server.js';
 import { createTestDatabase } from '../../../test/support/postgres.js';
 import { catalogHandlers, DEFAULT_JDBC_CATALOG_NAME } from '../../catalog/src/handlers.js';
 import { CATALOG_MIGRATIONS } from '../../catalog/src/service.js';
@@ -68,22 +68,8 @@ const silent = createLogger('commit-test', (process.env.TEST_LOG_LEVEL as 'silen
 
 export async function startMesh(): Promise<Mesh> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-commit-'));
-  const http: Server = createServer(async (req, res) => {
-    const path = normalize(join(dir, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)));
-    if (!path.startsWith(dir)) return void res.writeHead(403).end();
-    try {
-      const body = await readFile(path);
-      const range = /bytes=(\d+)-(\d+)?/.exec(req.headers.range ?? '');
-      const start = range ? Number(range[1]) : 0;
-      const end = range?.[2] ? Number(range[2]) : body.length - 1;
-      res.writeHead(range ? 206 : 200, { 'content-length': end - start + 1, ...(range ? { 'content-range': `bytes ${start}-${end}/${body.length}` } : {}) });
-      res.end(body.subarray(start, end + 1));
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  const base = `http://127.0.0.1:${(http.address() as { port: number }).port}/wh`;
+  const http = await serveDirectory(dir);
+  const base = `${http.url}/wh`;
   const storage = createStorage({ mounts: { [base]: join(dir, 'wh') } });
 
   const db = await createTestDatabase('sluice_commit');
@@ -191,7 +177,7 @@ export async function startMesh(): Promise<Mesh> {
       await catalogServer.stop(500);
       await pool.end();
       await db.drop();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
+      await http.close();
       await rm(dir, { recursive: true, force: true });
     },
   };
