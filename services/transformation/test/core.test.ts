@@ -6,7 +6,8 @@ import { parsePrimitive } from '../../../shared/src/iceberg/single-value.js';
 import { compilePlan, DirtyDataPolicy, inferSchema, partitionOf, previewRows, RecordError, SpecError, transformRecord, type Row } from '../src/core/index.js';
 import { parseCsvRecord } from '../src/core/csv.js';
 import { murmur3 } from '../src/core/murmur3.js';
-import { applyTransform, parseTransform } from '../src/core/transforms.js';
+import { parseTransform } from '../../../shared/src/iceberg/partition.js';
+import { applyTransform } from '../src/core/transforms.js';
 import { field, fixed, mapping, record, schema } from './helpers.js';
 
 /** One JSON field `v` into a column of the given type; returns the value or the error message. */

@@ -23,7 +23,7 @@ import type { RecordContext, Row } from './plan.js';
 import { compileExpression, type CompiledExpression } from './schedule.js';
 import type { Column } from './schema.js';
 import { civilFromMs, MS_PER_DAY, pad2, pad4, type Zone } from '../../../../shared/src/time.js';
-import { applyTransform, parseTransform, resultType, type Transform } from './transforms.js';
+import { applyTransform, compileTransform, type Transform } from './transforms.js';
 
 export interface PartitionColumn {
   column: string;
@@ -126,8 +126,8 @@ export function compilePartitionSpec(spec: PartitionSpec | undefined, columns: r
   const fields: CompiledField[] = spec.fields.map((pf) => {
     const source = columns.find((c) => (pf.sourceId ? c.fieldId === pf.sourceId : c.name === pf.sourceName));
     if (!source) throw new SpecError(`partition field "${pf.name}" reads column ${pf.sourceId || `"${pf.sourceName}"`}, which the table does not have`, pf.name);
-    const transform = parseTransform(pf.transform || 'identity');
-    return { fieldId: pf.fieldId, name: pf.name || source.name, source, transform, type: resultType(transform, source.type, source.name) };
+    const { transform, type } = compileTransform(pf.transform || 'identity', source.type, source.name);
+    return { fieldId: pf.fieldId, name: pf.name || source.name, source, transform, type };
   });
   let last: PartitionTuple | null = null;
   const parts: string[] = new Array(fields.length);

@@ -5,56 +5,30 @@
  */
 import { type PrimitiveType, twosComplementBigEndian } from '../../../../shared/src/iceberg/single-value.js';
 import type { RowValue } from './coerce.js';
+import { IcebergError } from '../../../../shared/src/iceberg/errors.js';
+import { canTransform, formatTransform, parseTransform, resultType, type Transform } from '../../../../shared/src/iceberg/partition.js';
 import { SpecError } from './errors.js';
 import { murmur3 } from './murmur3.js';
 import { civilFromMs, MS_PER_DAY } from '../../../../shared/src/time.js';
 
-export type Transform =
-  | { kind: 'identity' }
-  | { kind: 'year' }
-  | { kind: 'month' }
-  | { kind: 'day' }
-  | { kind: 'hour' }
-  | { kind: 'bucket'; n: number }
-  | { kind: 'truncate'; width: number }
-  | { kind: 'void' };
+export type { Transform };
 
-const PARAM = /^(bucket|truncate)\[\s*(\d+)\s*\]$/;
-
-export function parseTransform(s: string): Transform {
-  const t = s.trim().toLowerCase();
-  if (t === 'identity' || t === 'year' || t === 'month' || t === 'day' || t === 'hour' || t === 'void') return { kind: t };
-  const m = PARAM.exec(t);
-  if (m && Number(m[2]) > 0) return m[1] === 'bucket' ? { kind: 'bucket', n: Number(m[2]) } : { kind: 'truncate', width: Number(m[2]) };
-  throw new SpecError(`"${s}" is not a partition transform (identity, year, month, day, hour, bucket[N], truncate[W], void)`, 'transform');
-}
-
-/** The Iceberg type of a transform's result, or a SpecError when the source type does not fit. */
-export function resultType(t: Transform, source: PrimitiveType, column: string): PrimitiveType {
-  const k = source.kind;
-  const temporal = k === 'date' || k === 'timestamp' || k === 'timestamptz';
-  switch (t.kind) {
-    case 'identity':
-    case 'void':
-      return source;
-    case 'year':
-    case 'month':
-      if (temporal) return { kind: 'int' };
-      break;
-    case 'day':
-      if (temporal) return { kind: 'date' };
-      break;
-    case 'hour':
-      if (k === 'timestamp' || k === 'timestamptz') return { kind: 'int' };
-      break;
-    case 'bucket':
-      if (k !== 'boolean' && k !== 'float' && k !== 'double') return { kind: 'int' };
-      break;
-    case 'truncate':
-      if (k === 'int' || k === 'long' || k === 'decimal' || k === 'string' || k === 'binary') return source;
-      break;
+/**
+ * The shared Iceberg module parses transforms and decides where they apply; here a spec that
+ * does not fit its column is a SpecError naming the column, like every other spec problem.
+ */
+export function compileTransform(text: string, source: PrimitiveType, column: string): { transform: Transform; type: PrimitiveType } {
+  let transform: Transform;
+  try {
+    transform = parseTransform(text);
+  } catch (err) {
+    if (err instanceof IcebergError) throw new SpecError(err.message, 'transform');
+    throw err;
   }
-  throw new SpecError(`partition transform ${t.kind} does not apply to column "${column}" of type ${k}`, column);
+  if (!canTransform(transform, source)) {
+    throw new SpecError(`partition transform ${formatTransform(transform)} does not apply to column "${column}" of type ${source.kind}`, column);
+  }
+  return { transform, type: resultType(transform, source) };
 }
 
 const MICROS_PER_HOUR = 3_600_000_000;
