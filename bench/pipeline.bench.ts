@@ -1,0 +1,357 @@
+/**
+ * End-to-end pipeline benchmark (issue 8), in one run against the real mesh: the four
+ * services of `sluice up` as child processes, a dev broker process (in memory, free port),
+ * a fresh PostgreSQL database, a temporary warehouse and NATS.
+ *
+ *  (a) raw kafkajs drain of the topic — the ceiling of ingestion's Kafka side;
+ *  (b) Sluice: 1M ~150-byte JSON records at flatten level 1, from StartJob until the
+ *      committed offsets reach the high watermarks; the count is checked with `sluice query`;
+ *  (c) the hand-written baseline: kcat into a JSON-lines file, DuckDB COPY into Parquet;
+ *  (d) freshness at a 1 s commit interval: produce → first `sluice query` that returns it;
+ *  (e) peak RSS per process (VmHWM), and each process's CPU use during (b), which shows the
+ *      service that saturates a core.
+ *
+ * PIPELINE_BENCH_RECORDS overrides the 1M records (for a quick look).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { createFromSpec } from '../cli/src/commands/job.js';
+import { startMesh, type Mesh } from '../cli/src/commands/up.js';
+import { CliContext } from '../cli/src/context.js';
+import type { Output } from '../cli/src/output.js';
+import { runQuery } from '../cli/src/query.js';
+import { planJob } from '../cli/src/spec.js';
+import { currentSnapshot, parseMetadata } from '../shared/src/iceberg/metadata.js';
+import { snapshotFiles } from '../shared/src/iceberg/scan.js';
+import { createStorage } from '../shared/src/storage/index.js';
+import { freePort } from '../test/support/ports.js';
+import { createTestDatabase, type TestDatabase } from '../test/support/postgres.js';
+import { runBaseline } from './pipeline/baseline.js';
+import { startBrokerProcess, type BrokerProcess } from './pipeline/broker-process.js';
+import { loadTopic } from './pipeline/load.js';
+import { startNatsProcess, type NatsProcess } from './pipeline/nats-process.js';
+import { CpuWindow, peakRssMiB, round } from './pipeline/procfs.js';
+import { eventJson, tableSpec } from './pipeline/records.js';
+
+const RECORDS = Number(process.env.PIPELINE_BENCH_RECORDS ?? 1_000_000);
+const PARTITIONS = 3;
+const PIPELINE_TIMEOUT_MS = 240_000;
+const FRESHNESS_SAMPLES = 50;
+const FRESHNESS_TIMEOUT_MS = 60_000;
+
+const quiet: Output = { json: false, result() {}, note() {} };
+const seconds = (ms: number) => round(ms / 1000, 2);
+
+/** Nearest-rank percentile of an ascending list. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
+}
+
+interface Env {
+  dir: string;
+  db: TestDatabase;
+  broker: BrokerProcess;
+  nats: NatsProcess;
+  mesh: Mesh;
+  ctx: CliContext;
+  kafka: Kafka;
+  database: string;
+  /** Throws once the mesh stopped on its own (a service crashed): waits must not hang. */
+  alive(): void;
+}
+
+async function createTopic(kafka: Kafka, topic: string): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function highWatermarks(kafka: Kafka, topic: string): Promise<Map<number, number>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)]));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** (a) kafkajs consumer group from the beginning, with ingestion's consumer settings. */
+async function drainKafkajs(kafka: Kafka, topic: string, count: number, bytes: number) {
+  const consumer = kafka.consumer({ groupId: `bench-drain-${Date.now()}`, maxWaitTimeInMs: 250 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let seen = 0;
+  const t0 = performance.now();
+  const ms = await new Promise<number>((resolve) => {
+    void consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        seen += batch.messages.length;
+        if (seen >= count) resolve(performance.now() - t0);
+      },
+    });
+  });
+  await consumer.disconnect();
+  return { seconds: seconds(ms), msgsPerSec: Math.round(count / (ms / 1000)), mbPerSec: round(bytes / (1 << 20) / (ms / 1000), 1) };
+}
+
+async function createJob(env: Env, job: string, topic: string, table: string, commitIntervalMs: number): Promise<void> {
+  const spec = {
+    name: job,
+    source: { name: job, topic, format: 'JSON', mode: 'VALUE', startFrom: 'earliest' },
+    table: tableSpec(env.database, table),
+    mapping: { flattenLevel: 1 },
+    commit: { intervalMs: commitIntervalMs },
+    errors: { policy: 'fail' },
+  };
+  await createFromSpec(env.ctx, planJob(spec, { warehouse: '', brokers: [env.broker.address] }));
+}
+
+async function tableSnapshot(env: Env, table: string) {
+  const { table: t } = await env.ctx.catalog().getTable({ ref: { database: env.database, table } });
+  const storage = createStorage();
+  const meta = parseMetadata(await storage.read(t!.metadataLocation));
+  const snapshot = currentSnapshot(meta);
+  const dataFiles = snapshot ? (await snapshotFiles(storage, snapshot)).dataFiles.length : 0;
+  return { snapshots: meta.snapshots.length, totalRecords: Number(snapshot?.summary?.['total-records'] ?? 0), dataFiles };
+}
+
+/** (b) StartJob → committed offsets at the high watermarks; then the rows are counted. */
+async function sluiceRun(env: Env, topic: string, count: number) {
+  const job = `${env.database}_load`;
+  await createJob(env, job, topic, 'events', 1000);
+  const high = await highWatermarks(env.kafka, topic);
+  const target = [...high.values()].reduce((a, b) => a + b, 0);
+  if (target !== count) throw new Error(`topic ${topic} holds ${target} records, expected ${count}`);
+
+  const cpu = new CpuWindow(env.mesh.pids());
+  const t0 = performance.now();
+  await env.ctx.ingestion().startJob({ job });
+  let firstCommit: { ms: number; rows: number } | undefined;
+  let committed = 0;
+  for (;;) {
+    env.alive();
+    const { offsets } = await env.ctx.catalog().getCommittedOffsets({ job });
+    committed = offsets.reduce((n, o) => n + Number(o.nextOffset), 0);
+    if (committed > 0) firstCommit ??= { ms: performance.now() - t0, rows: committed };
+    if (offsets.length === high.size && offsets.every((o) => Number(o.nextOffset) >= (high.get(o.partition) ?? Infinity))) break;
+    if (performance.now() - t0 > PIPELINE_TIMEOUT_MS) {
+      throw new Error(`the pipeline committed ${committed} of ${count} records in ${PIPELINE_TIMEOUT_MS / 1000} s; giving up`);
+    }
+    await sleep(50);
+  }
+  const ms = performance.now() - t0;
+  const cpuUse = cpu.end();
+
+  const snapshot = await tableSnapshot(env, 'events');
+  const { rows } = await runQuery(env.ctx.catalog(), `SELECT count(*)::BIGINT AS n, count(DISTINCT id)::BIGINT AS d FROM ${env.database}.events`);
+  const verified = { rows: Number(rows[0].n), distinctIds: Number(rows[0].d) };
+  if (verified.rows !== count || verified.distinctIds !== count || snapshot.totalRecords !== count) {
+    throw new Error(`sluice query counts ${verified.rows} rows (${verified.distinctIds} distinct ids), the snapshot says ${snapshot.totalRecords}; expected ${count}`);
+  }
+  await env.ctx.ingestion().stopJob({ job }, { deadlineMs: 60_000 });
+  return {
+    seconds: seconds(ms),
+    rowsPerSec: Math.round(count / (ms / 1000)),
+    firstCommitSeconds: seconds(firstCommit!.ms),
+    // Rows committed after the first commit over the time since: the rate without start-up
+    // (consumer group join, first fetch, first flush round).
+    rowsPerSecAfterFirstCommit: firstCommit!.rows === count ? null : Math.round((count - firstCommit!.rows) / ((ms - firstCommit!.ms) / 1000)),
+    snapshots: snapshot.snapshots,
+    dataFiles: snapshot.dataFiles,
+    verifiedRows: verified.rows,
+    cpuCoresByProcess: Object.fromEntries(Object.entries(cpuUse).map(([name, use]) => [name, use.cores])),
+    cpuSecondsByProcess: Object.fromEntries(Object.entries(cpuUse).map(([name, use]) => [name, use.cpuSeconds])),
+  };
+}
+
+/**
+ * (d) A steady trickle into a 1 s-interval job; each record's freshness is the time from the
+ * start of its produce call until a `sluice query` (runQuery, a new DuckDB each time, as the
+ * CLI does) first returns it. Queries run back to back, so the figure includes one query.
+ */
+async function freshness(env: Env, producer: Producer) {
+  const topic = 'bench_fresh';
+  const job = `${env.database}_fresh`;
+  await createTopic(env.kafka, topic);
+  await createJob(env, job, topic, 'fresh', 1000);
+  await env.ctx.ingestion().startJob({ job });
+  const sql = `SELECT id FROM ${env.database}.fresh`;
+
+  const sentAt = new Map<number, number>();
+  const seenAt = new Map<number, number>();
+  const queryMs: number[] = [];
+  let producing = true;
+  const poll = (async () => {
+    const deadline = performance.now() + FRESHNESS_TIMEOUT_MS;
+    while (seenAt.size < FRESHNESS_SAMPLES + 1 && performance.now() < deadline) {
+      env.alive();
+      const started = performance.now();
+      const { rows } = await runQuery(env.ctx.catalog(), sql);
+      const now = performance.now();
+      queryMs.push(now - started);
+      for (const row of rows) {
+        const id = Number(row.id);
+        if (!seenAt.has(id)) seenAt.set(id, now);
+      }
+      if (!producing && seenAt.size === sentAt.size && sentAt.size > 0) break;
+    }
+  })();
+
+  // Record 0 warms the path (consumer group joined, first round done) and is not counted.
+  const send = async (id: number) => {
+    sentAt.set(id, performance.now());
+    await producer.send({ topic, acks: 1, messages: [{ partition: id % PARTITIONS, value: eventJson(id) }] });
+  };
+  await send(0);
+  while (!seenAt.has(0)) {
+    env.alive();
+    if (performance.now() - sentAt.get(0)! > FRESHNESS_TIMEOUT_MS) throw new Error('freshness: the warm-up record never became visible');
+    await sleep(20);
+  }
+  for (let id = 1; id <= FRESHNESS_SAMPLES; id++) {
+    await send(id);
+    // 150–250 ms apart, so the samples fall at every phase of the 1 s commit timer.
+    await sleep(150 + Math.random() * 100);
+  }
+  producing = false;
+  await poll;
+  await env.ctx.ingestion().stopJob({ job }, { deadlineMs: 60_000 });
+
+  const lags: number[] = [];
+  for (let id = 1; id <= FRESHNESS_SAMPLES; id++) {
+    const seen = seenAt.get(id);
+    if (seen === undefined) throw new Error(`freshness: record ${id} was not visible within ${FRESHNESS_TIMEOUT_MS / 1000} s`);
+    lags.push(seen - sentAt.get(id)!);
+  }
+  lags.sort((a, b) => a - b);
+  queryMs.sort((a, b) => a - b);
+  return {
+    commitIntervalMs: 1000,
+    samples: lags.length,
+    p50Ms: Math.round(percentile(lags, 0.5)),
+    p99Ms: Math.round(percentile(lags, 0.99)),
+    maxMs: Math.round(lags[lags.length - 1]),
+    queryP50Ms: Math.round(percentile(queryMs, 0.5)),
+  };
+}
+
+async function startEnv(): Promise<Env> {
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-'));
+  const db = await createTestDatabase('sluice_bench');
+  const nats = await startNatsProcess();
+  const broker = await startBrokerProcess(PARTITIONS);
+  const [catalog, ingestion, transformation, commit] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const serviceEnv: Record<string, string | undefined> = {
+    ...process.env,
+    DATABASE_URL: db.url,
+    KAFKA_BROKERS: broker.address,
+    NATS_URL: nats.url,
+    SLUICE_WAREHOUSE: join(dir, 'warehouse'),
+    CATALOG_PORT: String(catalog),
+    INGESTION_PORT: String(ingestion),
+    TRANSFORMATION_PORT: String(transformation),
+    COMMIT_PORT: String(commit),
+    CATALOG_ADDRESS: `127.0.0.1:${catalog}`,
+    INGESTION_ADDRESS: `127.0.0.1:${ingestion}`,
+    TRANSFORMATION_ADDRESS: `127.0.0.1:${transformation}`,
+    COMMIT_ADDRESS: `127.0.0.1:${commit}`,
+    LOG_LEVEL: process.env.PIPELINE_BENCH_LOG_LEVEL ?? 'warn',
+    OTEL_EXPORTER_OTLP_ENDPOINT: '',
+    SLUICE_SHUTDOWN_TIMEOUT_MS: '10000',
+  };
+  let mesh: Mesh;
+  try {
+    mesh = await startMesh(quiet, serviceEnv, { handleSignals: false });
+  } catch (err) {
+    await broker.stop();
+    await nats.stop();
+    await db.drop();
+    throw err;
+  }
+  let stoppedByUs = false;
+  let died = false;
+  void mesh.stopped.then(() => (died = !stoppedByUs));
+  const env: Env = {
+    dir,
+    db,
+    broker,
+    nats,
+    mesh: { ...mesh, stop: (code, reason) => ((stoppedByUs = true), mesh.stop(code, reason)), pids: () => ({ ...mesh.pids(), 'dev-broker': broker.pid }) },
+    ctx: new CliContext(quiet, serviceEnv),
+    kafka: new Kafka({ clientId: 'sluice-bench', brokers: [broker.address], logLevel: logLevel.NOTHING }),
+    // Catalog names: lower-case identifier, unique per run (NATS subjects include it).
+    database: db.name.replace(/^sluice_/, ''),
+    alive() {
+      if (died) throw new Error('a service of the mesh exited during the benchmark (see its log above)');
+    },
+  };
+  return env;
+}
+
+async function stopEnv(env: Env): Promise<void> {
+  env.ctx.close();
+  env.mesh.stop(0);
+  await env.mesh.stopped;
+  await env.broker.stop();
+  await env.nats.stop();
+  await env.db.drop();
+  await rm(env.dir, { recursive: true, force: true });
+}
+
+export default async function run(): Promise<Record<string, unknown>> {
+  const env = await startEnv();
+  try {
+    const topic = 'bench_events';
+    await createTopic(env.kafka, topic);
+    const produced = await loadTopic(env.broker.address, topic, PARTITIONS, RECORDS, eventJson);
+    const producer = env.kafka.producer({ allowAutoTopicCreation: false });
+    await producer.connect();
+    try {
+      const kafkajsDrain = await drainKafkajs(env.kafka, topic, RECORDS, produced.bytes);
+      const sluice = await sluiceRun(env, topic, RECORDS);
+      const kcatDuckdb = await runBaseline(env.broker.address, topic, env.dir, RECORDS);
+      const fresh = await freshness(env, producer);
+      const peakRss = peakRssMiB(env.mesh.pids());
+      return {
+        records: RECORDS,
+        partitions: PARTITIONS,
+        avgRecordBytes: Math.round(produced.bytes / RECORDS),
+        loadWithKcat: { seconds: produced.seconds, msgsPerSec: Math.round(RECORDS / produced.seconds) },
+        kafkajsDrain,
+        sluice,
+        kcatDuckdb,
+        ratioSluiceToKcatDuckdb: round(sluice.rowsPerSec / kcatDuckdb.rowsPerSec, 3),
+        freshness: fresh,
+        peakRssMiB: peakRss,
+      };
+    } finally {
+      await producer.disconnect();
+    }
+  } finally {
+    await stopEnv(env);
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  run().then(
+    (r) => {
+      console.log(JSON.stringify(r, null, 2));
+      process.exit(0);
+    },
+    (err) => {
+      console.error(`pipeline bench: ${(err as Error).message}`);
+      process.exit(1);
+    },
+  );
+}

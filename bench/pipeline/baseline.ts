@@ -1,0 +1,79 @@
+/**
+ * The "hand-written" baseline: what an engineer gets with two good tools and a shell line —
+ * `kcat -C -e` dumps the topic's values as JSON lines into a file, then DuckDB turns that
+ * file into one zstd Parquet file with the same columns as the Sluice table. No exactly-once,
+ * no catalog, no Iceberg metadata: a floor for the cost of moving the bytes.
+ */
+import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { COLUMNS } from './records.js';
+
+export interface BaselineResult {
+  kcatSeconds: number;
+  duckdbSeconds: number;
+  totalSeconds: number;
+  rowsPerSec: number;
+  jsonBytes: number;
+  parquetRows: number;
+}
+
+function kcatToFile(broker: string, topic: string, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('kcat', ['-C', '-e', '-q', '-b', broker, '-t', topic, '-o', 'beginning', '-f', '%s\n'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = createWriteStream(path);
+    let bytes = 0;
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (bytes += chunk.length));
+    child.stdout.pipe(out);
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once('error', (err) => reject(new Error(`cannot run kcat (is it installed?): ${err.message}`)));
+    child.once('close', (code) => {
+      if (code !== 0) return reject(new Error(`kcat exited with code ${code}: ${stderr.trim().split('\n')[0] ?? ''}`));
+      out.end(() => resolve(bytes));
+    });
+  });
+}
+
+const quote = (text: string) => `'${text.replace(/'/g, "''")}'`;
+
+/** The COPY statement: read the JSON lines with the table's column types, write zstd Parquet. */
+export function copySql(jsonPath: string, parquetPath: string): string {
+  const columns = COLUMNS.map((c) => `${quote(c.name)}: ${quote(c.duckdbRead)}`).join(', ');
+  const select = COLUMNS.map((c) => c.duckdbSelect).join(', ');
+  return (
+    `COPY (SELECT ${select} FROM read_json(${quote(jsonPath)}, format = 'newline_delimited', columns = {${columns}})) ` +
+    `TO ${quote(parquetPath)} (FORMAT parquet, COMPRESSION zstd)`
+  );
+}
+
+export async function runBaseline(broker: string, topic: string, dir: string, expectedRows: number): Promise<BaselineResult> {
+  const jsonPath = `${dir}/kcat-${topic}.jsonl`;
+  const parquetPath = `${dir}/kcat-${topic}.parquet`;
+  const t0 = performance.now();
+  const jsonBytes = await kcatToFile(broker, topic, jsonPath);
+  const t1 = performance.now();
+  const instance = await DuckDBInstance.create(':memory:');
+  const connection = await instance.connect();
+  try {
+    await connection.run(copySql(jsonPath, parquetPath));
+    const t2 = performance.now();
+    const reader = await connection.runAndReadAll(`SELECT count(*)::INTEGER AS n FROM read_parquet(${quote(parquetPath)})`);
+    const parquetRows = (reader.getRowObjects()[0] as { n: number }).n;
+    if (parquetRows !== expectedRows) throw new Error(`kcat + DuckDB baseline wrote ${parquetRows} rows, expected ${expectedRows}`);
+    const totalSeconds = (t2 - t0) / 1000;
+    return {
+      kcatSeconds: secs(t1 - t0),
+      duckdbSeconds: secs(t2 - t1),
+      totalSeconds: secs(t2 - t0),
+      rowsPerSec: Math.round(expectedRows / totalSeconds),
+      jsonBytes,
+      parquetRows,
+    };
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
+}
+
+const secs = (ms: number) => Number((ms / 1000).toFixed(2));
