@@ -33,10 +33,12 @@ import { grpcMessage } from '../../../shared/src/errors.js';
 import type { ServiceClient } from '../../../shared/src/grpc/client.js';
 import type { Logger } from '../../../shared/src/logger.js';
 import { subscribe, type NatsConnection, type Subscription } from '../../../shared/src/nats.js';
+import { tracer } from '../../../shared/src/tracing.js';
 import { batchEndOffset, leadingGap, planBatch, type TimeBounds } from './coverage.js';
 import { InFlight } from './in-flight.js';
 import { createKafka, describeSourceError, offsetsAtTime, requireTopic, SourceError, watermarks } from './kafka-source.js';
 import { chooseStart, endOffsetFor, groupIdFor, onExpired, PositionError, type Watermarks } from './positions.js';
+import { producerLinks } from './trace-links.js';
 import { TransformStream, type TransformationClient } from './transform-stream.js';
 
 export type CatalogClient = ServiceClient<typeof CatalogServiceService>;
@@ -390,7 +392,20 @@ export class JobRunner {
       bytes += KEY_OVERHEAD_BYTES + (r.key?.length ?? 0) + (r.value?.length ?? 0);
       records[i] = r;
     }
+    // One span per batch (never per record), linked to the producers' spans found in headers.
+    const span = tracer().startSpan('ingestion.batch', {
+      attributes: {
+        'sluice.job': this.job.name,
+        'messaging.destination.name': this.topic,
+        'messaging.kafka.destination.partition': batch.partition,
+        'sluice.offsets.start': plan.coverStart,
+        'sluice.offsets.end': plan.coverEnd,
+        'messaging.batch.message_count': plan.send.length,
+      },
+      links: producerLinks(plan.send),
+    });
     const seq = stream.send(records, [{ topic: this.topic, partition: batch.partition, startOffset: plan.coverStart, endOffset: plan.coverEnd }]);
+    span.end();
     this.inFlight.add(seq, bytes);
     st.position = plan.coverEnd;
     this.recordsIn += plan.send.length + plan.excluded;

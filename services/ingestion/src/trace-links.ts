@@ -1,0 +1,33 @@
+/**
+ * Links from a batch's span to the spans that produced its records: a producer that puts W3C
+ * `traceparent` headers on its messages can follow a record from its own trace into Sluice's.
+ * Links, not parents: one batch carries records of many traces.
+ */
+import { propagation, ROOT_CONTEXT, trace, type Link, type TextMapGetter } from '@opentelemetry/api';
+
+type Headers = Record<string, Buffer | string | (Buffer | string)[] | undefined>;
+
+const headerGetter: TextMapGetter<Headers> = {
+  get(carrier, key) {
+    const raw = carrier[key];
+    const value = Array.isArray(raw) ? raw[0] : raw;
+    return value === undefined ? undefined : value.toString();
+  },
+  keys: (carrier) => Object.keys(carrier),
+};
+
+/** At most `max` distinct producer span contexts found in the records' headers. */
+export function producerLinks(messages: readonly { headers?: Headers }[], max = 16): Link[] {
+  const links: Link[] = [];
+  const seen = new Set<string>();
+  for (const message of messages) {
+    if (links.length >= max) break;
+    const headers = message.headers;
+    if (!headers || headers.traceparent === undefined) continue;
+    const context = trace.getSpanContext(propagation.extract(ROOT_CONTEXT, headers, headerGetter));
+    if (!context || seen.has(context.spanId)) continue;
+    seen.add(context.spanId);
+    links.push({ context });
+  }
+  return links;
+}
