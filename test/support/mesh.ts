@@ -1,0 +1,290 @@
+/**
+ * The whole mesh for end-to-end tests: catalog, ingestion, transformation and commit as real
+ * child processes (`node --import tsx services/<name>/src/main.ts`, as `sluice up` launches
+ * them) on ports chosen up front, over a fresh PostgreSQL database, a temporary warehouse,
+ * the real NATS server and an in-process Kafka-protocol dev broker.
+ *
+ * A test can SIGKILL any service and start it again on the same port with the same
+ * environment, as an operator's supervisor would. Each process's output is kept (the tail
+ * of it) and printed only when a test fails (see printLogsOnFailure). Whatever happens, stop()
+ * leaves nothing behind: no process, no database, no warehouse; and if the test process exits
+ * without calling it, the children are killed on the way out.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startDevBroker, type DevBroker } from '../../services/dev-broker/src/index.js';
+import { CatalogServiceService } from '../../shared/src/gen/sluice/v1/catalog.js';
+import { CommitServiceService } from '../../shared/src/gen/sluice/v1/commit.js';
+import { IngestionServiceService } from '../../shared/src/gen/sluice/v1/ingestion.js';
+import { createClient, type ServiceClient } from '../../shared/src/grpc/client.js';
+import { waitForServing } from '../../shared/src/grpc/health.js';
+import { freePort } from './ports.js';
+import { createTestDatabase, type TestDatabase } from './postgres.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Start order matters only for readability of logs: all four are spawned at once. */
+export const SERVICE_NAMES = ['catalog', 'transformation', 'commit', 'ingestion'] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+const PORT_VARIABLES: Record<ServiceName, string> = {
+  catalog: 'CATALOG_PORT',
+  ingestion: 'INGESTION_PORT',
+  transformation: 'TRANSFORMATION_PORT',
+  commit: 'COMMIT_PORT',
+};
+const ADDRESS_VARIABLES: Record<ServiceName, string> = {
+  catalog: 'CATALOG_ADDRESS',
+  ingestion: 'INGESTION_ADDRESS',
+  transformation: 'TRANSFORMATION_ADDRESS',
+  commit: 'COMMIT_ADDRESS',
+};
+
+/** Settings that make a test mesh quick to react; any of them can be overridden. */
+const TEST_DEFAULTS: Record<string, string> = {
+  SLUICE_BIND_HOST: '127.0.0.1',
+  LOG_LEVEL: 'info',
+  SLUICE_SHUTDOWN_TIMEOUT_MS: '5000',
+  COMMIT_DEFAULT_INTERVAL_MS: '1000',
+  COMMIT_FLUSH_TIMEOUT_MS: '3000',
+  COMMIT_WORKER_TTL_MS: '3000',
+  COMMIT_LEASE_TTL_MS: '10000',
+  // Maintenance (expiry, compaction, orphan cleanup) runs only when a test asks for it.
+  COMMIT_MAINTENANCE_INTERVAL_MS: '0',
+  TRANSFORMATION_HEARTBEAT_MS: '500',
+};
+
+/** Bytes of output kept per service; older output is dropped (the tail explains a failure). */
+const LOG_TAIL_BYTES = 256 * 1024;
+const SERVING_TIMEOUT_MS = 60_000;
+
+export type CatalogClient = ServiceClient<typeof CatalogServiceService>;
+export type IngestionClient = ServiceClient<typeof IngestionServiceService>;
+export type CommitClient = ServiceClient<typeof CommitServiceService>;
+
+export interface MeshOptions {
+  /** Partitions of topics the dev broker creates on its own (default 1). */
+  partitions?: number;
+  /** Extra or overriding environment variables for every service. */
+  env?: Record<string, string>;
+}
+
+export interface TestMesh {
+  readonly db: TestDatabase;
+  /** Temporary directory of this mesh; the warehouse is below it. */
+  readonly dir: string;
+  readonly warehouse: string;
+  readonly broker: DevBroker;
+  readonly addresses: Readonly<Record<ServiceName, string>>;
+  /** What a client process (the CLI) needs to find this mesh: the addresses and KAFKA_BROKERS. */
+  readonly clientEnv: Readonly<Record<string, string>>;
+  readonly catalog: CatalogClient;
+  readonly ingestion: IngestionClient;
+  readonly commit: CommitClient;
+  pid(name: ServiceName): number;
+  /** SIGKILL (kill -9) one service and wait until it is gone. */
+  kill(name: ServiceName): Promise<void>;
+  /** Starts a killed service again, same port and environment, and waits for SERVING. */
+  restart(name: ServiceName): Promise<void>;
+  /** Throws if a service exited without being told to (a crash), naming it and its exit. */
+  assertNoCrash(): void;
+  /** The kept output of every process, with a header per service. */
+  logs(): string;
+  /** Graceful stop (SIGTERM, then SIGKILL after a grace period), then removes everything. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** One service: its process (while running), its kept output and its history. */
+class ServiceProcess {
+  child: ChildProcess | null = null;
+  incarnation = 0;
+  /** Exits nobody asked for, as "code 1" / "SIGSEGV". */
+  readonly crashes: string[] = [];
+  private readonly chunks: string[] = [];
+  private bytes = 0;
+  private expectingExit = false;
+
+  constructor(
+    readonly name: ServiceName,
+    readonly address: string,
+    private readonly env: Record<string, string>,
+  ) {}
+
+  start(): void {
+    this.incarnation++;
+    this.expectingExit = false;
+    this.note(`--- start #${this.incarnation} ---`);
+    const child = spawn(process.execPath, ['--import', 'tsx', `services/${this.name}/src/main.ts`], {
+      cwd: root,
+      env: this.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout!.setEncoding('utf8').on('data', (text: string) => this.keep(text));
+    child.stderr!.setEncoding('utf8').on('data', (text: string) => this.keep(text));
+    child.once('exit', (code, signal) => {
+      const how = signal ?? `code ${code}`;
+      this.note(`--- exited (${how}) ---`);
+      if (!this.expectingExit) this.crashes.push(how);
+      if (this.child === child) this.child = null;
+    });
+    this.child = child;
+    live.add(child);
+    child.once('exit', () => live.delete(child));
+  }
+
+  /** Sends a signal the harness means to send, and waits for the exit. */
+  async signal(signal: NodeJS.Signals, graceMs = Infinity): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    this.expectingExit = true;
+    const exited = once(child, 'exit');
+    child.kill(signal);
+    if (graceMs === Infinity) {
+      await exited;
+      return;
+    }
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  output(): string {
+    return this.chunks.join('');
+  }
+
+  private note(line: string): void {
+    this.keep(`${line}\n`);
+  }
+
+  private keep(text: string): void {
+    this.chunks.push(text);
+    this.bytes += text.length;
+    while (this.bytes > LOG_TAIL_BYTES && this.chunks.length > 1) this.bytes -= this.chunks.shift()!.length;
+  }
+}
+
+/** Children of every mesh in this process, killed if the process exits without stopping them. */
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const child of live) child.kill('SIGKILL');
+  });
+}
+
+export async function startMesh(options: MeshOptions = {}): Promise<TestMesh> {
+  installExitHook();
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-e2e-'));
+  const warehouse = join(dir, 'warehouse');
+  let db: TestDatabase | undefined;
+  let broker: DevBroker | undefined;
+  const services = new Map<ServiceName, ServiceProcess>();
+  const clients: { close(): void }[] = [];
+  let stopping: Promise<void> | undefined;
+
+  const logs = () =>
+    [...services.values()].map((s) => `===== ${s.name} (${s.address}, pid ${s.child?.pid ?? '-'}) =====\n${s.output()}`).join('\n');
+
+  const stop = () =>
+    (stopping ??= (async () => {
+      for (const c of clients) c.close();
+      // Ingestion first (it stops reading), commit last among the writers, catalog at the end.
+      for (const name of ['ingestion', 'transformation', 'commit', 'catalog'] as const) {
+        await services.get(name)?.signal('SIGTERM', 10_000);
+      }
+      await broker?.stop();
+      await db?.drop();
+      await rm(dir, { recursive: true, force: true });
+    })());
+
+  try {
+    db = await createTestDatabase('sluice_e2e');
+    broker = await startDevBroker({ defaultPartitions: options.partitions ?? 1, onError: () => {} });
+    const ports = Object.fromEntries(await Promise.all(SERVICE_NAMES.map(async (name) => [name, await freePort()] as const))) as Record<ServiceName, number>;
+    const addresses = Object.fromEntries(SERVICE_NAMES.map((name) => [name, `127.0.0.1:${ports[name]}`])) as Record<ServiceName, string>;
+    const located: Record<string, string> = {};
+    for (const name of SERVICE_NAMES) {
+      located[PORT_VARIABLES[name]] = String(ports[name]);
+      located[ADDRESS_VARIABLES[name]] = addresses[name];
+    }
+    const clientEnv = { ...located, KAFKA_BROKERS: broker.address };
+    const env: Record<string, string> = {
+      ...(process.env as Record<string, string>),
+      ...TEST_DEFAULTS,
+      ...clientEnv,
+      DATABASE_URL: db.url,
+      NATS_URL: process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
+      SLUICE_WAREHOUSE: warehouse,
+      ...options.env,
+    };
+    delete env.OTEL_EXPORTER_OTLP_ENDPOINT;
+    for (const name of SERVICE_NAMES) services.set(name, new ServiceProcess(name, addresses[name], env));
+    for (const s of services.values()) s.start();
+    await Promise.all(SERVICE_NAMES.map((name) => waitForServing(addresses[name], SERVING_TIMEOUT_MS)));
+
+    const service = (name: ServiceName) => services.get(name)!;
+    const track = <T extends { close(): void }>(client: T) => (clients.push(client), client);
+    const rpc = { deadlineMs: 15_000, retries: 20 };
+    const mesh: TestMesh = {
+      db,
+      dir,
+      warehouse,
+      broker,
+      addresses,
+      clientEnv,
+      catalog: track(createClient(CatalogServiceService, addresses.catalog, rpc)),
+      ingestion: track(createClient(IngestionServiceService, addresses.ingestion, rpc)),
+      commit: track(createClient(CommitServiceService, addresses.commit, rpc)),
+      pid: (name) => service(name).child?.pid ?? 0,
+      kill: (name) => service(name).signal('SIGKILL'),
+      async restart(name) {
+        const s = service(name);
+        if (s.child) throw new Error(`${name} is still running (pid ${s.child.pid}); kill it first`);
+        s.start();
+        await waitForServing(s.address, SERVING_TIMEOUT_MS);
+      },
+      assertNoCrash() {
+        const crashed = [...services.values()].filter((s) => s.crashes.length > 0);
+        if (crashed.length > 0) throw new Error(`service crashed: ${crashed.map((s) => `${s.name} (${s.crashes.join(', ')})`).join('; ')}`);
+      },
+      logs,
+      stop,
+    };
+    return mesh;
+  } catch (err) {
+    process.stderr.write(`mesh failed to start: ${(err as Error).message}\n${logs()}\n`);
+    await stop().catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * Prints the mesh's process output after each failed test of the calling file, where the
+ * runner shows it beside the failure. The getter lets before() create the mesh later.
+ */
+export function printLogsOnFailure(mesh: () => TestMesh | undefined): void {
+  afterEach((t) => {
+    const m = mesh();
+    // `passed` is on TestContext since Node 20.12; the bundled types do not know it yet.
+    if (m && (t as { passed?: boolean }).passed === false) process.stderr.write(`\n##### service output for failed test "${t.name}" #####\n${m.logs()}\n`);
+  });
+}
+
+/** Polls cond until it returns something truthy; the error says what was awaited. */
+export async function waitUntil<T>(what: string, cond: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number, pollMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await cond();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(pollMs);
+  }
+}
