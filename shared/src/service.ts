@@ -11,6 +11,11 @@ export interface ServiceContext<K extends SettingKey> {
   readonly logger: Logger;
   /** Registers cleanup to run after the server stopped taking calls, in reverse order. */
   onShutdown(fn: () => Promise<void> | void): void;
+  /**
+   * Registers work to run first on stop, while the server still runs: ending long-lived
+   * streams, which the server's own stop would otherwise wait for until its timeout.
+   */
+  onDrain(fn: () => Promise<void> | void): void;
 }
 
 export interface ServiceSpec<K extends SettingKey> {
@@ -30,7 +35,7 @@ export interface RunningService {
   readonly port: number;
   readonly logger: Logger;
   readonly grpc: RunningGrpcServer;
-  /** Graceful: stops taking calls, waits for in-flight ones, then runs the cleanup hooks. */
+  /** Graceful: drains long-lived calls, stops taking calls, waits for in-flight ones, then runs the cleanup hooks. */
   stop(): Promise<void>;
 }
 
@@ -42,6 +47,7 @@ export async function startService<K extends SettingKey>(
   const config = loadConfig<K | BaseKey>([...BASE_KEYS, ...spec.settings], env);
   const logger = createLogger(spec.name, config.logLevel);
   const cleanups: (() => Promise<void> | void)[] = [];
+  const drains: (() => Promise<void> | void)[] = [];
   const runCleanups = async () => {
     for (const fn of cleanups.reverse()) {
       try {
@@ -53,7 +59,7 @@ export async function startService<K extends SettingKey>(
   };
   let grpc: RunningGrpcServer;
   try {
-    const services = await spec.build({ config, logger, onShutdown: (fn) => cleanups.push(fn) });
+    const services = await spec.build({ config, logger, onShutdown: (fn) => cleanups.push(fn), onDrain: (fn) => drains.push(fn) });
     grpc = await startGrpcServer({
       host: config.bindHost,
       port: config[spec.portKey] as number,
@@ -74,6 +80,15 @@ export async function startService<K extends SettingKey>(
     grpc,
     stop() {
       stopping ??= (async () => {
+        await Promise.all(
+          drains.map(async (fn) => {
+            try {
+              await fn();
+            } catch (err) {
+              logger.warn({ err }, 'drain step failed during shutdown');
+            }
+          }),
+        );
         await grpc.stop(config.shutdownTimeoutMs);
         await runCleanups();
         logger.info(`${spec.name} stopped`);

@@ -19,73 +19,53 @@ type TransformationKey =
   | 'transformationReportRetryMs'
   | 'transformationHeartbeatMs';
 
-export interface TransformationService extends ServiceSpec<TransformationKey> {
-  /**
-   * Ends every open Transform stream at its next batch boundary (deleting unreported files)
-   * and refuses new ones. The server's own stop waits for in-flight calls, and open streams
-   * would hold it until its timeout, so SIGTERM (main.ts) and tests call this first.
-   */
-  drain(): Promise<void>;
-}
-
 /** Transformation: records to rows to Parquet files, reported to the commit service on flush. */
-export function createTransformationService(): TransformationService {
-  const instances = new Set<TransformStreams>();
-  return {
-    name: 'transformation',
-    portKey: 'transformationPort',
-    settings: [
-      'transformationPort',
-      'natsUrl',
-      'commitAddress',
-      'catalogAddress',
-      'rpcDeadlineMs',
-      'transformationTargetFileBytes',
-      'transformationReportRetryMs',
-      'transformationHeartbeatMs',
-    ],
-    protoFiles: ['sluice/v1/transformation.proto'],
-    async build({ config, logger, onShutdown }) {
-      const nats = await connectNats(config.natsUrl, 'sluice-transformation');
-      onShutdown(() => nats.drain());
-      const catalog = createClient(CatalogServiceService, config.catalogAddress, { deadlineMs: config.rpcDeadlineMs });
-      onShutdown(() => catalog.close());
-      const commit = createClient(CommitServiceService, config.commitAddress, { deadlineMs: config.rpcDeadlineMs });
-      onShutdown(() => commit.close());
-      const streams = new TransformStreams(
-        {
-          catalog,
-          commit,
-          nats,
-          flushes: new FlushRouter(nats, logger),
-          logger,
-          now: Date.now,
-          settings: {
-            targetFileBytes: config.transformationTargetFileBytes,
-            heartbeatMs: config.transformationHeartbeatMs,
-            reportRetry: { budgetMs: config.transformationReportRetryMs, firstBackoffMs: 100, maxBackoffMs: 5000 },
-          },
-        },
+export const transformationService: ServiceSpec<TransformationKey> = {
+  name: 'transformation',
+  portKey: 'transformationPort',
+  settings: [
+    'transformationPort',
+    'natsUrl',
+    'commitAddress',
+    'catalogAddress',
+    'rpcDeadlineMs',
+    'transformationTargetFileBytes',
+    'transformationReportRetryMs',
+    'transformationHeartbeatMs',
+  ],
+  protoFiles: ['sluice/v1/transformation.proto'],
+  async build({ config, logger, onShutdown, onDrain }) {
+    const nats = await connectNats(config.natsUrl, 'sluice-transformation');
+    onShutdown(() => nats.drain());
+    const catalog = createClient(CatalogServiceService, config.catalogAddress, { deadlineMs: config.rpcDeadlineMs });
+    onShutdown(() => catalog.close());
+    const commit = createClient(CommitServiceService, config.commitAddress, { deadlineMs: config.rpcDeadlineMs });
+    onShutdown(() => commit.close());
+    const streams = new TransformStreams(
+      {
+        catalog,
+        commit,
+        nats,
+        flushes: new FlushRouter(nats, logger),
         logger,
-      );
-      instances.add(streams);
-      // Runs first among the cleanups (they run in reverse): streams end before NATS and the clients close.
-      onShutdown(async () => {
-        await streams.drain();
-        instances.delete(streams);
-      });
-      return [
-        bindService('sluice.v1.TransformationService', TransformationServiceService, {
-          transform: (call) => streams.handle(call),
-          inferSchema: async (req) => inferSchemaRpc(req),
-          previewMapping: async (req) => previewMappingRpc(req, Date.now()),
-        }),
-      ];
-    },
-    async drain() {
-      await Promise.all([...instances].map((s) => s.drain()));
-    },
-  };
-}
-
-export const transformationService = createTransformationService();
+        now: Date.now,
+        settings: {
+          targetFileBytes: config.transformationTargetFileBytes,
+          heartbeatMs: config.transformationHeartbeatMs,
+          reportRetry: { budgetMs: config.transformationReportRetryMs, firstBackoffMs: 100, maxBackoffMs: 5000 },
+        },
+      },
+      logger,
+    );
+    // On stop, every open stream ends at its next batch boundary (UNAVAILABLE, unreported
+    // files deleted) and new ones are refused, before the server waits for in-flight calls.
+    onDrain(() => streams.drain());
+    return [
+      bindService('sluice.v1.TransformationService', TransformationServiceService, {
+        transform: (call) => streams.handle(call),
+        inferSchema: async (req) => inferSchemaRpc(req),
+        previewMapping: async (req) => previewMappingRpc(req, Date.now()),
+      }),
+    ];
+  },
+};

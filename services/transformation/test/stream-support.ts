@@ -29,7 +29,7 @@ import { createLogger } from '../../../shared/src/logger.js';
 import { connectNats, publish, type NatsConnection } from '../../../shared/src/nats.js';
 import { startService, type RunningService } from '../../../shared/src/service.js';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/postgres.js';
-import { createTransformationService, type TransformationService } from '../src/service.js';
+import { transformationService } from '../src/service.js';
 
 export const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 
@@ -99,7 +99,6 @@ export interface Harness {
   catalog: ServiceClient<typeof CatalogServiceService>;
   catalogService: RunningService;
   transformation: RunningService;
-  spec: TransformationService;
   client: ServiceClient<typeof TransformationServiceService>;
   nats: NatsConnection;
   recorder: RecordingCommit | null;
@@ -134,8 +133,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     commitServer = await startGrpcServer({ host: '127.0.0.1', port: 0, protoFiles: ['sluice/v1/commit.proto'], services: [recorder.binding()], logger: createLogger('commit-recorder', 'silent') });
     commitAddress = `127.0.0.1:${commitServer.port}`;
   }
-  const spec = createTransformationService();
-  const transformation = await startService(spec, {
+  const transformation = await startService(transformationService, {
     ...base,
     TRANSFORMATION_PORT: '0',
     CATALOG_ADDRESS: catalogAddress,
@@ -154,14 +152,12 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     catalog,
     catalogService: cat,
     transformation,
-    spec,
     client,
     nats,
     recorder,
     commitAddress,
     async stop() {
       client.close();
-      await spec.drain();
       await transformation.stop();
       await commitServer?.stop(500);
       await commitStop?.();

@@ -255,19 +255,20 @@ describe('Transform stream', () => {
     assert.match(e4!.details, /TransformOpen may only be sent once/);
   });
 
-  it('drain ends open streams with UNAVAILABLE at a batch boundary and deletes their unreported files', async () => {
+  it('stopping the service ends open streams with UNAVAILABLE at a batch boundary and deletes their unreported files', async () => {
     const h2 = await startHarness();
     try {
       const { ref, location } = await createTable(h2, 'drains', [col(1, 'id', 'long')]);
       const s = new TestStream(h2, openFor(ref, flatten1()));
       await s.sendRange('t', 0, 0, ['{"id":1}']);
-      await h2.spec.drain();
+      const stopping = h2.transformation.stop();
       const end = await s.ended;
       assert.equal(end?.code, status.UNAVAILABLE);
       assert.match(end!.details, /shutting down/);
       assert.deepEqual(await filesUnder(join(location, 'data')), []);
       const late = new TestStream(h2, openFor(ref, flatten1()));
       assert.equal((await late.ended)?.code, status.UNAVAILABLE);
+      await stopping;
     } finally {
       await h2.stop();
     }
