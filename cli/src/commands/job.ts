@@ -4,7 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { grpcCode } from '../../../shared/src/errors.js';
 import { JobState, type Source } from '../../../shared/src/gen/sluice/v1/catalog.js';
 import type { JobStatus } from '../../../shared/src/gen/sluice/v1/ingestion.js';
-import type { Field } from '../../../shared/src/gen/sluice/v1/types.js';
+import { ErrorPolicyKind, type Field } from '../../../shared/src/gen/sluice/v1/types.js';
+import { errorTableColumns } from '../../../shared/src/error-table.js';
 import type { CliContext } from '../context.js';
 import { primitiveField } from '../iceberg-types.js';
 import { CliError, table, usageError } from '../output.js';
@@ -69,7 +70,31 @@ export async function createFromSpec(ctx: CliContext, plan: JobPlan, inferSample
     });
     ctx.out.note(`table ${tableSpec.ref.database}.${tableSpec.ref.table} created with ${columns.length} columns`);
   }
+  await ensureErrorTable(ctx, job);
   await catalog.createJob({ job });
+}
+
+/** With policy errorTable, the error table is created (Sluice's error-row columns) when missing. */
+async function ensureErrorTable(ctx: CliContext, job: JobPlan['job']): Promise<void> {
+  const ref = job.mapping?.errorPolicy?.kind === ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TABLE ? job.mapping.errorPolicy.errorTable : undefined;
+  if (!ref) return;
+  const catalog = ctx.catalog();
+  try {
+    await catalog.getTable({ ref });
+    return;
+  } catch (err) {
+    if (!notFound(err)) throw err;
+  }
+  await catalog.createDatabase({ name: ref.database, location: '', properties: {} });
+  await catalog.createTable({
+    ref,
+    schema: { schemaId: 0, fields: errorTableColumns.map((c) => primitiveField(c.name, c.type, c.required)), identifierFieldIds: [] },
+    partitionSpec: { specId: 0, fields: [] },
+    location: '',
+    properties: {},
+    ifNotExists: true,
+  });
+  ctx.out.note(`error table ${ref.database}.${ref.table} created`);
 }
 
 const shortState = (state: string) => state.replace('JOB_STATE_', '');

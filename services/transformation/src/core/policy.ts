@@ -8,6 +8,7 @@
  * up to max_errors records, then fails. ERROR_TOPIC and ERROR_TABLE route it.
  */
 import { type ErrorCount, type ErrorPolicy, ErrorPolicyKind, type KafkaHeader, type KafkaRecord } from '../../../../shared/src/gen/sluice/v1/types.js';
+import type { ErrorTableRow } from '../../../../shared/src/error-table.js';
 import type { RecordError } from './errors.js';
 
 /** The record produced to the error topic: the original key, value and headers, plus why and where from. */
@@ -16,18 +17,6 @@ export interface ErrorTopicRecord {
   key: Buffer | null;
   value: Buffer | null;
   headers: KafkaHeader[];
-}
-
-/** One row of the error table (columns of errorTableColumns). */
-export interface ErrorTableRow {
-  source_topic: string;
-  source_partition: number;
-  source_offset: number;
-  /** Epoch milliseconds (Kafka's unit); a timestamptz column wants microseconds. */
-  source_timestamp: number;
-  key: Buffer | null;
-  value: Buffer | null;
-  reason: string;
 }
 
 export type Decision =
@@ -44,17 +33,6 @@ export const ERROR_HEADERS = {
   partition: 'sluice.source.partition',
   offset: 'sluice.source.offset',
 } as const;
-
-/** The error table's Iceberg columns (name, type, required), for the catalog to create it. */
-export const errorTableColumns: { name: keyof ErrorTableRow; type: string; required: boolean }[] = [
-  { name: 'source_topic', type: 'string', required: true },
-  { name: 'source_partition', type: 'int', required: true },
-  { name: 'source_offset', type: 'long', required: true },
-  { name: 'source_timestamp', type: 'timestamptz', required: false },
-  { name: 'key', type: 'binary', required: false },
-  { name: 'value', type: 'binary', required: false },
-  { name: 'reason', type: 'string', required: true },
-];
 
 export class DirtyDataPolicy {
   private readonly counts = new Map<string, number>();
