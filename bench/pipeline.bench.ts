@@ -11,12 +11,13 @@
  *  (e) peak RSS per process (VmHWM), and each process's CPU use during (b), which shows the
  *      service that saturates a core.
  *
- * PIPELINE_BENCH_RECORDS overrides the 1M records (for a quick look).
+ * PIPELINE_BENCH_RECORDS overrides the 1M records (for a quick look); PIPELINE_BENCH_CPU_PROF
+ * names a directory where every service writes a V8 CPU profile.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { createFromSpec } from '../cli/src/commands/job.js';
@@ -33,6 +34,7 @@ import { createTestDatabase, type TestDatabase } from '../test/support/postgres.
 import { runBaseline } from './pipeline/baseline.js';
 import { startBrokerProcess, type BrokerProcess } from './pipeline/broker-process.js';
 import { loadTopic } from './pipeline/load.js';
+import { percentile } from './pipeline/percentile.js';
 import { startNatsProcess, type NatsProcess } from './pipeline/nats-process.js';
 import { CpuWindow, peakRssMiB, round } from './pipeline/procfs.js';
 import { eventJson, tableSpec } from './pipeline/records.js';
@@ -45,12 +47,6 @@ const FRESHNESS_TIMEOUT_MS = 60_000;
 
 const quiet: Output = { json: false, result() {}, note() {} };
 const seconds = (ms: number) => round(ms / 1000, 2);
-
-/** Nearest-rank percentile of an ascending list. */
-export function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
-}
 
 interface Env {
   dir: string;
@@ -135,6 +131,7 @@ async function sluiceRun(env: Env, topic: string, count: number) {
   if (target !== count) throw new Error(`topic ${topic} holds ${target} records, expected ${count}`);
 
   const cpu = new CpuWindow(env.mesh.pids());
+  const load0 = loadavg()[0];
   const t0 = performance.now();
   await env.ctx.ingestion().startJob({ job });
   let firstCommit: { ms: number; rows: number } | undefined;
@@ -152,6 +149,8 @@ async function sluiceRun(env: Env, topic: string, count: number) {
   }
   const ms = performance.now() - t0;
   const cpuUse = cpu.end();
+  // The broker is not Sluice (and the baseline's figure leaves it out too).
+  const meshCpuSeconds = Object.entries(cpuUse).reduce((n, [name, u]) => (name === 'dev-broker' ? n : n + u.cpuSeconds), 0);
 
   const snapshot = await tableSnapshot(env, 'events');
   const { rows } = await runQuery(env.ctx.catalog(), `SELECT count(*)::BIGINT AS n, count(DISTINCT id)::BIGINT AS d FROM ${env.database}.events`);
@@ -167,11 +166,14 @@ async function sluiceRun(env: Env, topic: string, count: number) {
     // Rows committed after the first commit over the time since: the rate without start-up
     // (consumer group join, first fetch, first flush round).
     rowsPerSecAfterFirstCommit: firstCommit!.rows === count ? null : Math.round((count - firstCommit!.rows) / ((ms - firstCommit!.ms) / 1000)),
+    // The 1-minute load average around the run: above the core count, others competed for CPU.
+    loadAverage: { start: round(load0, 1), end: round(loadavg()[0], 1) },
+    meshCpuSeconds: round(meshCpuSeconds, 2),
     snapshots: snapshot.snapshots,
     dataFiles: snapshot.dataFiles,
     verifiedRows: verified.rows,
-    cpuCoresByProcess: Object.fromEntries(Object.entries(cpuUse).map(([name, use]) => [name, use.cores])),
-    cpuSecondsByProcess: Object.fromEntries(Object.entries(cpuUse).map(([name, use]) => [name, use.cpuSeconds])),
+    // Per process: CPU seconds, mean cores and the busiest second's cores during the run.
+    cpu: cpuUse,
   };
 }
 
@@ -270,6 +272,12 @@ async function startEnv(): Promise<Env> {
     OTEL_EXPORTER_OTLP_ENDPOINT: '',
     SLUICE_SHUTDOWN_TIMEOUT_MS: '10000',
   };
+  // PIPELINE_BENCH_CPU_PROF=<dir>: each service writes a V8 .cpuprofile there when it stops.
+  const profileDir = process.env.PIPELINE_BENCH_CPU_PROF;
+  if (profileDir) {
+    serviceEnv.BENCH_CPU_PROFILE_DIR = profileDir;
+    serviceEnv.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import ${JSON.stringify(fileURLToPath(new URL('./pipeline/cpu-profile.mjs', import.meta.url)))}`.trim();
+  }
   let mesh: Mesh;
   try {
     mesh = await startMesh(quiet, serviceEnv, { handleSignals: false });
@@ -332,6 +340,9 @@ export default async function run(): Promise<Record<string, unknown>> {
         sluice,
         kcatDuckdb,
         ratioSluiceToKcatDuckdb: round(sluice.rowsPerSec / kcatDuckdb.rowsPerSec, 3),
+        // CPU seconds the baseline spent per CPU second of the mesh, for the same rows:
+        // the efficiency ratio, which other load on the machine does not skew.
+        cpuRatioSluiceToKcatDuckdb: round(kcatDuckdb.cpuSeconds / sluice.meshCpuSeconds, 3),
         freshness: fresh,
         peakRssMiB: peakRss,
       };

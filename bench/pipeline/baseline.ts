@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { selfAndChildrenCpuSeconds } from './procfs.js';
 import { COLUMNS } from './records.js';
 
 export interface BaselineResult {
@@ -14,6 +15,8 @@ export interface BaselineResult {
   duckdbSeconds: number;
   totalSeconds: number;
   rowsPerSec: number;
+  /** CPU seconds of kcat and DuckDB together: comparable with the mesh's even on a busy machine. */
+  cpuSeconds: number;
   jsonBytes: number;
   parquetRows: number;
 }
@@ -50,6 +53,7 @@ export function copySql(jsonPath: string, parquetPath: string): string {
 export async function runBaseline(broker: string, topic: string, dir: string, expectedRows: number): Promise<BaselineResult> {
   const jsonPath = `${dir}/kcat-${topic}.jsonl`;
   const parquetPath = `${dir}/kcat-${topic}.parquet`;
+  const cpu0 = selfAndChildrenCpuSeconds();
   const t0 = performance.now();
   const jsonBytes = await kcatToFile(broker, topic, jsonPath);
   const t1 = performance.now();
@@ -58,6 +62,8 @@ export async function runBaseline(broker: string, topic: string, dir: string, ex
   try {
     await connection.run(copySql(jsonPath, parquetPath));
     const t2 = performance.now();
+    // Between cpu0 and here this process only waited for kcat and ran the COPY.
+    const cpuSeconds = selfAndChildrenCpuSeconds() - cpu0;
     const reader = await connection.runAndReadAll(`SELECT count(*)::INTEGER AS n FROM read_parquet(${quote(parquetPath)})`);
     const parquetRows = (reader.getRowObjects()[0] as { n: number }).n;
     if (parquetRows !== expectedRows) throw new Error(`kcat + DuckDB baseline wrote ${parquetRows} rows, expected ${expectedRows}`);
@@ -67,6 +73,7 @@ export async function runBaseline(broker: string, topic: string, dir: string, ex
       duckdbSeconds: secs(t2 - t1),
       totalSeconds: secs(t2 - t0),
       rowsPerSec: Math.round(expectedRows / totalSeconds),
+      cpuSeconds: Number(cpuSeconds.toFixed(2)),
       jsonBytes,
       parquetRows,
     };

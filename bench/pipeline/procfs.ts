@@ -44,27 +44,65 @@ export function sampleProc(pid: number): ProcSample | undefined {
   }
 }
 
-export interface CpuUse {
-  cpuSeconds: number;
-  /** CPU seconds per wall-clock second: 1.0 is one core fully busy. */
-  cores: number;
+/**
+ * CPU seconds of this process (all threads, so DuckDB's workers too) plus its reaped
+ * children (fields 16 and 17 of /proc/self/stat: a child's time is added when it exits).
+ */
+export function selfAndChildrenCpuSeconds(): number {
+  const fields = readFileSync('/proc/self/stat', 'utf8');
+  const afterName = fields.slice(fields.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(afterName[11]) + Number(afterName[12]) + Number(afterName[13]) + Number(afterName[14]);
+  return ticks / TICKS_PER_SECOND;
 }
 
-/** CPU use of named processes between two points in time. */
+export interface CpuUse {
+  cpuSeconds: number;
+  /** CPU seconds per wall-clock second over the window: 1.0 is one core fully busy. */
+  cores: number;
+  /** The busiest one-second interval: near 1.0 (or above, with GC threads), a core is saturated. */
+  peakCores: number;
+}
+
+const PEAK_INTERVAL_MS = 1000;
+
+/** CPU use of named processes between construction and end(), sampled each second for peaks. */
 export class CpuWindow {
-  private readonly start = new Map<string, number>();
+  private readonly first = new Map<string, number>();
+  private readonly last = new Map<string, number>();
+  private readonly peak = new Map<string, number>();
   private readonly startedAt = performance.now();
+  private lastAt = this.startedAt;
+  private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly pids: Record<string, number>) {
-    for (const [name, pid] of Object.entries(pids)) this.start.set(name, sampleProc(pid)?.cpuSeconds ?? 0);
+    for (const [name, pid] of Object.entries(pids)) {
+      const cpu = sampleProc(pid)?.cpuSeconds ?? 0;
+      this.first.set(name, cpu);
+      this.last.set(name, cpu);
+      this.peak.set(name, 0);
+    }
+    this.timer = setInterval(() => this.tick(), PEAK_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  private tick(): void {
+    const now = performance.now();
+    const seconds = (now - this.lastAt) / 1000;
+    this.lastAt = now;
+    for (const [name, pid] of Object.entries(this.pids)) {
+      const cpu = sampleProc(pid)?.cpuSeconds ?? this.last.get(name)!;
+      this.peak.set(name, Math.max(this.peak.get(name)!, (cpu - this.last.get(name)!) / seconds));
+      this.last.set(name, cpu);
+    }
   }
 
   end(): Record<string, CpuUse> {
+    clearInterval(this.timer);
     const wall = (performance.now() - this.startedAt) / 1000;
     const use: Record<string, CpuUse> = {};
     for (const [name, pid] of Object.entries(this.pids)) {
-      const cpuSeconds = (sampleProc(pid)?.cpuSeconds ?? 0) - (this.start.get(name) ?? 0);
-      use[name] = { cpuSeconds: round(cpuSeconds, 2), cores: round(cpuSeconds / wall, 2) };
+      const cpuSeconds = (sampleProc(pid)?.cpuSeconds ?? this.last.get(name)!) - this.first.get(name)!;
+      use[name] = { cpuSeconds: round(cpuSeconds, 2), cores: round(cpuSeconds / wall, 2), peakCores: round(this.peak.get(name)!, 2) };
     }
     return use;
   }
