@@ -112,6 +112,8 @@ export async function startMesh(out: Output, env: Record<string, string | undefi
   try {
     await Promise.all(SERVICES.map((name) => waitForServing(`127.0.0.1:${ports[name]}`, 30_000)));
   } catch (err) {
+    // A service that exited has already stopped everything and said why.
+    if (stopping) throw new CliError('the mesh did not start', 1);
     stop(1, (err as Error).message);
     throw new CliError((err as Error).message);
   }

@@ -22,7 +22,7 @@ import {
 import { inTransaction } from '../../../shared/src/pg.js';
 import { isWithin } from '../../../shared/src/storage/index.js';
 import { translated, validRef, type CatalogDeps } from './context.js';
-import { validName } from './names.js';
+import { validResourceName } from './names.js';
 import { checkOffsetRanges, type Committed } from './offsets.js';
 import { tableToProto } from './rows.js';
 import { getTable, swapMetadata } from './table-store.js';
@@ -80,7 +80,7 @@ export function commitHandlers(deps: CatalogDeps): Pick<H, 'commitTable' | 'getC
   return {
     commitTable: translated(async (req) => {
       const ref = validRef(req.ref);
-      const job = req.job ? validName(req.job, 'job') : '';
+      const job = req.job ? validResourceName(req.job, 'job') : '';
       if (req.offsets.length > 0 && !job) throw invalidArgument('offsets need the job they belong to', { field: 'job' });
       if (req.updates.length === 0 && req.offsets.length === 0) throw invalidArgument('nothing to commit: no updates and no offsets', { field: 'updates' });
       const name = `${ref.database}.${ref.table}`;
@@ -141,7 +141,7 @@ export function commitHandlers(deps: CatalogDeps): Pick<H, 'commitTable' | 'getC
     }),
 
     getCommittedOffsets: translated(async (req) => {
-      const job = validName(req.job, 'job');
+      const job = validResourceName(req.job, 'job');
       const exists = await deps.pool.query(`SELECT 1 FROM catalog.jobs WHERE name = $1`, [job]);
       if (exists.rowCount === 0) throw notFound(`job ${job} does not exist`, { job });
       const { rows } = await deps.pool.query<{ topic: string; partition: number; next_offset: number; snapshot_id: number | null }>(

@@ -17,7 +17,7 @@ import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '..
 import { inTransaction } from '../../../shared/src/pg.js';
 import { translated, validRef, type CatalogDeps, type Queryable } from './context.js';
 import { canTransition, isQuiescent } from './job-state.js';
-import { validName, validTopic } from './names.js';
+import { validResourceName, validTopic } from './names.js';
 import { getTable } from './table-store.js';
 
 type H = AsyncHandlers<typeof CatalogServiceService>;
@@ -64,8 +64,8 @@ async function loadJob(db: Queryable, name: string, forUpdate = false): Promise<
 
 /** Checks a job request and fills defaults; returns the job to store. */
 export function normalizeJob(job: Job): Job {
-  const name = validName(job.name, 'job.name');
-  validName(job.source, 'job.source');
+  const name = validResourceName(job.name, 'job.name');
+  validResourceName(job.source, 'job.source');
   const table = validRef(job.table, 'job.table');
   const commitIntervalMs = job.commitIntervalMs || DEFAULT_COMMIT_INTERVAL_MS;
   if (commitIntervalMs < MIN_COMMIT_INTERVAL_MS) {
@@ -101,7 +101,7 @@ export function sourceJobHandlers(
     createSource: translated(async (req) => {
       const s = req.source;
       if (!s) throw invalidArgument('source is required', { field: 'source' });
-      const name = validName(s.name, 'source.name');
+      const name = validResourceName(s.name, 'source.name');
       const topic = validTopic(s.topic, 'source.topic');
       for (const b of s.brokers) {
         if (!/^[^\s:]+:\d{1,5}$/.test(b)) throw invalidArgument(`source.brokers entry ${JSON.stringify(b)} must be host:port`, { field: 'source.brokers' });
@@ -118,7 +118,7 @@ export function sourceJobHandlers(
     }),
 
     getSource: translated(async (req) => {
-      const name = validName(req.name, 'name');
+      const name = validResourceName(req.name, 'name');
       const { rows } = await deps.pool.query<SourceRow>(`SELECT spec, created_at_ms FROM catalog.sources WHERE name = $1`, [name]);
       if (!rows[0]) throw notFound(`source ${name} does not exist`, { source: name });
       return { source: sourceFromRow(rows[0]) };
@@ -130,7 +130,7 @@ export function sourceJobHandlers(
     }),
 
     deleteSource: translated(async (req) => {
-      const name = validName(req.name, 'name');
+      const name = validResourceName(req.name, 'name');
       return inTransaction(deps.pool, async (client) => {
         const found = await client.query(`SELECT 1 FROM catalog.sources WHERE name = $1 FOR UPDATE`, [name]);
         if (found.rowCount === 0) throw notFound(`source ${name} does not exist`, { source: name });
@@ -163,7 +163,7 @@ export function sourceJobHandlers(
       });
     }),
 
-    getJob: translated(async (req) => ({ job: await loadJob(deps.pool, validName(req.name, 'name')) })),
+    getJob: translated(async (req) => ({ job: await loadJob(deps.pool, validResourceName(req.name, 'name')) })),
 
     listJobs: translated(async () => {
       const { rows } = await deps.pool.query<JobRow>(`SELECT spec, state, state_reason, created_at_ms, updated_at_ms FROM catalog.jobs ORDER BY name`);
@@ -171,7 +171,7 @@ export function sourceJobHandlers(
     }),
 
     updateJobState: translated(async (req) => {
-      const name = validName(req.name, 'name');
+      const name = validResourceName(req.name, 'name');
       if (req.state === JobState.JOB_STATE_UNSPECIFIED || req.state === JobState.UNRECOGNIZED) {
         throw invalidArgument('state is required', { field: 'state' });
       }
@@ -190,7 +190,7 @@ export function sourceJobHandlers(
     }),
 
     deleteJob: translated(async (req) => {
-      const name = validName(req.name, 'name');
+      const name = validResourceName(req.name, 'name');
       return inTransaction(deps.pool, async (client) => {
         const job = await loadJob(client, name, true);
         if (!isQuiescent(job.state)) throw failedPrecondition(`job ${name} is ${job.state}; stop it before deleting it`, { job: name });

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { JobState } from '../../../shared/src/gen/sluice/v1/catalog.js';
 import { canTransition, isQuiescent } from '../src/job-state.js';
-import { nameProblem } from '../src/names.js';
+import { nameProblem, validResourceName } from '../src/names.js';
 import { checkOffsetRanges } from '../src/offsets.js';
 import { typeChangeProblem } from '../src/schema-evolution.js';
 
@@ -23,6 +23,32 @@ test('name rule', () => {
     ['a'.repeat(129), false],
   ];
   for (const [name, ok] of cases) assert.equal(nameProblem(name) === undefined, ok, name);
+});
+
+test('source and job name rule: hyphens allowed, never dots or slashes', () => {
+  const cases: [string, boolean][] = [
+    ['orders-to-lake', true],
+    ['orders_hourly', true],
+    ['2024-backfill', true],
+    ['a'.repeat(128), true],
+    ['', false],
+    ['-orders', false],
+    ['Orders', false],
+    ['a.b', false],
+    ['a/b', false],
+    ['a b', false],
+    ['a'.repeat(129), false],
+  ];
+  for (const [name, ok] of cases) {
+    let accepted = true;
+    try {
+      validResourceName(name, 'job.name');
+    } catch {
+      accepted = false;
+    }
+    assert.equal(accepted, ok, name);
+  }
+  assert.throws(() => validResourceName('Orders', 'job.name'), /job.name "Orders" must be lower case/);
 });
 
 test('offset continuity', () => {

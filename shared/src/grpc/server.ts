@@ -64,9 +64,11 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   }
 
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${options.host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
-      err ? reject(err) : resolve(bound),
-    );
+    server.bindAsync(`${options.host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+      if (!err) return resolve(bound);
+      const inUse = /EADDRINUSE/.test(err.message);
+      reject(new Error(`cannot listen on ${options.host}:${options.port}: ${inUse ? 'the address is already in use' : err.message}`));
+    });
   });
   health.setStatus('', 'SERVING');
   for (const binding of options.services) health.setStatus(binding.name, 'SERVING');
