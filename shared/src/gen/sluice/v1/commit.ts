@@ -36,6 +36,14 @@ export interface ReportDataFilesRequest {
    */
   offsets: OffsetRange[];
   recordCount: number;
+  /**
+   * How many error-table reports (ERROR_TABLE policy) of the same worker and flush were sent,
+   * and accepted, before this one. The coordinator commits this report only together with
+   * them; when one is missing (the coordinator restarted in between) the report is dropped and
+   * the worker rewinds, so an offset is never committed without its refused records' rows.
+   * Absent means none.
+   */
+  errorReports?: number | undefined;
 }
 
 export interface ReportDataFilesResponse {
@@ -65,7 +73,16 @@ export interface GetCommitStatusResponse {
 }
 
 function createBaseReportDataFilesRequest(): ReportDataFilesRequest {
-  return { flushId: "", table: undefined, job: "", workerId: "", files: [], offsets: [], recordCount: 0 };
+  return {
+    flushId: "",
+    table: undefined,
+    job: "",
+    workerId: "",
+    files: [],
+    offsets: [],
+    recordCount: 0,
+    errorReports: undefined,
+  };
 }
 
 export const ReportDataFilesRequest: MessageFns<ReportDataFilesRequest> = {
@@ -90,6 +107,9 @@ export const ReportDataFilesRequest: MessageFns<ReportDataFilesRequest> = {
     }
     if (message.recordCount !== 0) {
       writer.uint32(56).int64(message.recordCount);
+    }
+    if (message.errorReports !== undefined) {
+      writer.uint32(64).int32(message.errorReports);
     }
     return writer;
   },
@@ -163,6 +183,14 @@ export const ReportDataFilesRequest: MessageFns<ReportDataFilesRequest> = {
             message.recordCount = longToNumber(reader.int64());
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.errorReports = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -196,6 +224,11 @@ export const ReportDataFilesRequest: MessageFns<ReportDataFilesRequest> = {
         : isSet(object.record_count)
         ? globalThis.Number(object.record_count)
         : 0,
+      errorReports: isSet(object.errorReports)
+        ? globalThis.Number(object.errorReports)
+        : isSet(object.error_reports)
+        ? globalThis.Number(object.error_reports)
+        : undefined,
     };
   },
 
@@ -222,6 +255,9 @@ export const ReportDataFilesRequest: MessageFns<ReportDataFilesRequest> = {
     if (message.recordCount !== 0) {
       obj.recordCount = Math.round(message.recordCount);
     }
+    if (message.errorReports !== undefined) {
+      obj.errorReports = Math.round(message.errorReports);
+    }
     return obj;
   },
 
@@ -239,6 +275,7 @@ export const ReportDataFilesRequest: MessageFns<ReportDataFilesRequest> = {
     message.files = object.files?.map((e) => DataFile.fromPartial(e)) || [];
     message.offsets = object.offsets?.map((e) => OffsetRange.fromPartial(e)) || [];
     message.recordCount = object.recordCount ?? 0;
+    message.errorReports = object.errorReports ?? undefined;
     return message;
   },
 };

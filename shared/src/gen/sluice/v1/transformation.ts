@@ -52,8 +52,21 @@ export interface RecordBatch {
   covers: OffsetRange[];
 }
 
+/**
+ * Ingestion's confirmation that the error_records of batch `sequence`, and of every batch
+ * before it, are produced to the error topic. A flush report covering a batch that had error
+ * records waits for it (until the flush deadline, then the stream fails), so an offset is never
+ * committed before its refused record is in the error topic.
+ */
+export interface ErrorsProduced {
+  sequence: number;
+}
+
 export interface TransformRequest {
-  message?: { $case: "open"; value: TransformOpen } | { $case: "batch"; value: RecordBatch } | undefined;
+  message?: { $case: "open"; value: TransformOpen } | { $case: "batch"; value: RecordBatch } | {
+    $case: "errorsProduced";
+    value: ErrorsProduced;
+  } | undefined;
 }
 
 export interface BatchAck {
@@ -67,7 +80,7 @@ export interface BatchAck {
    * Refused records the job's ERROR_TOPIC policy routes to its error topic: topic is the
    * error topic; key, value and headers are the original ones plus the sluice.error.* and
    * sluice.source.* headers. Ingestion owns the Kafka producer and produces them (at least
-   * once: a rewound batch is refused again).
+   * once: a rewound batch is refused again), then confirms with ErrorsProduced.
    */
   errorRecords: KafkaRecord[];
 }
@@ -360,6 +373,73 @@ export const RecordBatch: MessageFns<RecordBatch> = {
   },
 };
 
+function createBaseErrorsProduced(): ErrorsProduced {
+  return { sequence: 0 };
+}
+
+export const ErrorsProduced: MessageFns<ErrorsProduced> = {
+  encode(message: ErrorsProduced, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sequence !== 0) {
+      writer.uint32(8).int64(message.sequence);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ErrorsProduced {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseErrorsProduced();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.sequence = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ErrorsProduced {
+    return { sequence: isSet(object.sequence) ? globalThis.Number(object.sequence) : 0 };
+  },
+
+  toJSON(message: ErrorsProduced): unknown {
+    const obj: any = {};
+    if (message.sequence !== 0) {
+      obj.sequence = Math.round(message.sequence);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ErrorsProduced>, I>>(base?: I): ErrorsProduced {
+    return ErrorsProduced.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ErrorsProduced>, I>>(object: I): ErrorsProduced {
+    const message = createBaseErrorsProduced();
+    message.sequence = object.sequence ?? 0;
+    return message;
+  },
+};
+
 function createBaseTransformRequest(): TransformRequest {
   return { message: undefined };
 }
@@ -372,6 +452,9 @@ export const TransformRequest: MessageFns<TransformRequest> = {
         break;
       case "batch":
         RecordBatch.encode(message.message.value, writer.uint32(18).fork()).join();
+        break;
+      case "errorsProduced":
+        ErrorsProduced.encode(message.message.value, writer.uint32(26).fork()).join();
         break;
     }
     return writer;
@@ -406,6 +489,14 @@ export const TransformRequest: MessageFns<TransformRequest> = {
             message.message = { $case: "batch", value: RecordBatch.decode(reader, reader.uint32()) };
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.message = { $case: "errorsProduced", value: ErrorsProduced.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -424,6 +515,10 @@ export const TransformRequest: MessageFns<TransformRequest> = {
         ? { $case: "open", value: TransformOpen.fromJSON(object.open) }
         : isSet(object.batch)
         ? { $case: "batch", value: RecordBatch.fromJSON(object.batch) }
+        : isSet(object.errorsProduced)
+        ? { $case: "errorsProduced", value: ErrorsProduced.fromJSON(object.errorsProduced) }
+        : isSet(object.errors_produced)
+        ? { $case: "errorsProduced", value: ErrorsProduced.fromJSON(object.errors_produced) }
         : undefined,
     };
   },
@@ -434,6 +529,8 @@ export const TransformRequest: MessageFns<TransformRequest> = {
       obj.open = TransformOpen.toJSON(message.message.value);
     } else if (message.message?.$case === "batch") {
       obj.batch = RecordBatch.toJSON(message.message.value);
+    } else if (message.message?.$case === "errorsProduced") {
+      obj.errorsProduced = ErrorsProduced.toJSON(message.message.value);
     }
     return obj;
   },
@@ -453,6 +550,12 @@ export const TransformRequest: MessageFns<TransformRequest> = {
       case "batch": {
         if (object.message?.value !== undefined && object.message?.value !== null) {
           message.message = { $case: "batch", value: RecordBatch.fromPartial(object.message.value) };
+        }
+        break;
+      }
+      case "errorsProduced": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "errorsProduced", value: ErrorsProduced.fromPartial(object.message.value) };
         }
         break;
       }
