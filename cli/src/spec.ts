@@ -2,7 +2,7 @@
  * Job spec files (YAML or JSON): one file describing a source, a table and a job, validated
  * with errors that name the path of the bad key, and turned into the catalog's requests.
  *
- *   name: orders_to_lake
+ *   name: orders-to-lake
  *   source: { brokers: [localhost:9092], topic: orders, format: JSON, mode: VALUE, startFrom: earliest }
  *   table: { database: shop, name: orders, partitionBy: { field: __timestamp__, granularity: HOUR, timeZone: Asia/Shanghai } }
  *   mapping: { flattenLevel: 1 }
@@ -60,6 +60,7 @@ export interface JobPlan {
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,127}$/;
 const IDENTIFIER_HINT = 'must be lower-case letters, digits and _, starting with a letter or _ (at most 128)';
+const JOB_NAME = /^[a-z0-9][a-z0-9_-]{0,127}$/;
 const TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
 const BROKER = /^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/;
 
@@ -113,9 +114,7 @@ export interface PlanDefaults {
 /** Validates a parsed spec document and builds the source, table and job it describes. */
 export function planJob(document: unknown, defaults: PlanDefaults): JobPlan {
   const root = SpecReader.root(document);
-  // Job and source names follow the catalog's rule for every name, so the spec fails here,
-  // naming the key, rather than half-way through creating things.
-  const name = root.string('name', { required: true, pattern: IDENTIFIER, hint: IDENTIFIER_HINT });
+  const name = root.string('name', { required: true, pattern: JOB_NAME, hint: 'must be lower-case letters, digits, - and _ (at most 128)' });
   const sourceReader = root.object('source', { required: true });
   const tableReader = root.object('table', { required: true });
   const source = readSource(sourceReader, name, defaults);
@@ -181,7 +180,7 @@ function readSource(r: SpecReader, jobName: string, defaults: PlanDefaults): Sou
   if (csv && csv.delimiter.length !== 1) throw new JobSpecError('source.csv.delimiter', 'must be exactly one character');
   csvReader?.finish();
   return {
-    name: r.string('name', { pattern: IDENTIFIER, hint: IDENTIFIER_HINT }) ?? jobName,
+    name: r.string('name', { pattern: JOB_NAME, hint: 'must be lower-case letters, digits, - and _' }) ?? jobName,
     brokers: brokers.length > 0 ? brokers : defaults.brokers ?? [],
     topic,
     format: r.choice('format', FORMATS, MessageFormat.MESSAGE_FORMAT_JSON),

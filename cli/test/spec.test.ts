@@ -5,7 +5,7 @@ import { ErrorPolicyKind, Granularity, MessageFormat, TimeSource } from '../../s
 import { JobSpecError, parseJobSpecText, planJob } from '../src/spec.js';
 
 const ISSUE_EXAMPLE = `
-name: orders_to_lake
+name: orders-to-lake
 source: { brokers: [localhost:9092], topic: orders, format: JSON, mode: VALUE, startFrom: earliest }
 table: { database: shop, name: orders, partitionBy: { field: __timestamp__, granularity: HOUR, timeZone: Asia/Shanghai } }
 mapping: { flattenLevel: 1 }
@@ -17,7 +17,7 @@ describe('job spec files', () => {
   it('the example from the docs becomes a source, a partitioned table and a job', () => {
     const plan = parseJobSpecText(ISSUE_EXAMPLE);
     assert.deepEqual(plan.source.brokers, ['localhost:9092']);
-    assert.equal(plan.source.name, 'orders_to_lake');
+    assert.equal(plan.source.name, 'orders-to-lake');
     assert.equal(plan.source.format, MessageFormat.MESSAGE_FORMAT_JSON);
     assert.deepEqual(plan.table.ref, { database: 'shop', table: 'orders' });
     assert.equal(plan.table.columns, undefined, 'no columns: the CLI infers them from samples');

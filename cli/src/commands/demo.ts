@@ -12,11 +12,11 @@ import { createFromSpec } from './job.js';
 import { startMesh } from './up.js';
 
 export const DEMO_TOPIC = 'demo-orders';
-const DEMO_JOB = 'demo_orders';
+const DEMO_JOB = 'demo-orders';
 
 export const DEMO_SPEC = {
   name: DEMO_JOB,
-  source: { name: 'demo_orders', topic: DEMO_TOPIC, format: 'JSON', mode: 'VALUE', startFrom: 'earliest' },
+  source: { name: 'demo-orders', topic: DEMO_TOPIC, format: 'JSON', mode: 'VALUE', startFrom: 'earliest' },
   table: {
     database: 'demo',
     name: 'orders',
