@@ -571,7 +571,10 @@ export class JobRunner {
       if (st.committed === undefined || r.endOffset > st.committed) st.committed = r.endOffset;
       if (this.owned.includes(r.partition)) toKafka.push({ topic: this.topic, partition: r.partition, offset: String(r.endOffset) });
     }
-    this.lastCommit = { snapshotId: e.snapshotId, committedAtMs: e.committedAtMs, rows: e.addedRecords };
+    // A round with nothing to commit is announced too (it answers TriggerFlush callers), naming
+    // the table's current snapshot with 0 rows; it is not a commit, so it must not replace the
+    // last one (job status would show "0 rows" and the wrong time a second after any commit).
+    if (e.offsets.length > 0 || e.addedFiles > 0) this.lastCommit = { snapshotId: e.snapshotId, committedAtMs: e.committedAtMs, rows: e.addedRecords };
     // For lag tools only; positions never come from here.
     if (toKafka.length > 0 && this.consumer && !this.resyncing) {
       this.consumer.commitOffsets(toKafka).catch((err) => this.log.debug({ err: String(err) }, 'group offset commit failed (lag only)'));

@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CompletionPolicy, JobState, OffsetResetPolicy, StartFrom } from '../../../shared/src/gen/sluice/v1/catalog.js';
-import { RewindEvent } from '../../../shared/src/gen/sluice/v1/events.js';
+import { CommittedEvent, RewindEvent } from '../../../shared/src/gen/sluice/v1/events.js';
 import type { KafkaRecord } from '../../../shared/src/gen/sluice/v1/types.js';
 import { subjects } from '../../../shared/src/events.js';
-import { publish } from '../../../shared/src/nats.js';
+import { publish, subscribe } from '../../../shared/src/nats.js';
 import { defineJob, startStack, waitFor, type IngestionClient, type Stack } from './support/stack.js';
 
 let stack: Stack;
@@ -209,6 +209,29 @@ describe('rewind, pause and resume', () => {
     assert.deepEqual(second.batches.flatMap((b) => b.records.map((r) => r.offset)), Array.from({ length: 7 - start }, (_, i) => start + i));
     await waitFor('commit through the new record', async () => (await committed(job))[0] === 7);
     await ingestion.stopJob({ job });
+  });
+});
+
+describe('job status', () => {
+  it('the last commit stays the last real one: rounds with nothing to commit do not replace it', async () => {
+    const topic = 'last_commit';
+    stack.broker.createTopic(topic, 1);
+    produce(topic, 0, [1, 2, 3]);
+    const job = await defineJob(stack.catalog, 'lc_job', topic);
+    // The commit service announces every round, also one with nothing to commit (rows 0).
+    const events: CommittedEvent[] = [];
+    const sub = subscribe(stack.nats, subjects.committed({ database: 'lake', table: job }), (data) => void events.push(CommittedEvent.decode(data)), () => {});
+    try {
+      await ingestion.startJob({ job });
+      await waitFor('the commit of the three records', async () => (await committed(job))[0] === 3);
+      const real = await waitFor('the commit event', () => events.find((e) => e.addedRecords === 3));
+      await waitFor('two empty rounds after it', () => events.filter((e) => e.offsets.length === 0 && e.committedAtMs > real.committedAtMs).length >= 2);
+      const { status } = await ingestion.getJobStatus({ job });
+      assert.deepEqual(status!.lastCommit, { snapshotId: real.snapshotId, committedAtMs: real.committedAtMs, rows: 3 });
+    } finally {
+      sub.unsubscribe();
+      await ingestion.stopJob({ job });
+    }
   });
 });
 
