@@ -158,6 +158,7 @@ export const SETTINGS = {
   natsUrl: urlSetting('NATS_URL', 'nats://127.0.0.1:4222', ['nats:', 'tls:'], 'NATS server for flush and committed events.'),
   kafkaBrokers: brokersSetting('KAFKA_BROKERS', 'Default Kafka bootstrap brokers, comma-separated, for sources that name none.'),
   devBrokerPort: portSetting('SLUICE_DEV_BROKER_PORT', 9092, 'Port of the embedded dev broker that `sluice up` starts when KAFKA_BROKERS is unset.'),
+  devBrokerDataDir: stringSetting('SLUICE_DEV_BROKER_DATA_DIR', '.sluice/kafka', 'Where the embedded dev broker keeps topics and group offsets across restarts.'),
   warehouse: stringSetting('SLUICE_WAREHOUSE', '.sluice/warehouse', 'Root location of new databases: a directory or a file:// URI.'),
   rpcDeadlineMs: integerSetting('SLUICE_RPC_DEADLINE_MS', 10000, 100, 600000, 'Default deadline of service-to-service gRPC calls.'),
   shutdownTimeoutMs: integerSetting('SLUICE_SHUTDOWN_TIMEOUT_MS', 15000, 0, 600000, 'How long a service waits for in-flight work on SIGTERM before it exits anyway.'),

@@ -128,4 +128,11 @@ export async function runMain<K extends SettingKey>(spec: ServiceSpec<K>): Promi
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  // A launcher (sluice up, a test harness) that sets this hands us a stdin pipe: when it
+  // dies, even by SIGKILL, the pipe closes and we stop instead of living on as an orphan.
+  if (process.env.SLUICE_EXIT_WITH_PARENT === '1') {
+    process.stdin.on('close', () => void shutdown('launcher exited'));
+    process.stdin.on('end', () => void shutdown('launcher exited'));
+    process.stdin.resume();
+  }
 }

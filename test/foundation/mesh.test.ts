@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { checkHealth, waitForServing } from '../../shared/src/grpc/health.js';
@@ -50,6 +53,7 @@ describe('sluice up: the four services and the dev broker as real processes', ()
   let mesh: ChildProcess;
   const ports: Record<string, number> = {};
   let env: Record<string, string>;
+  let brokerDir: string;
   let stderr = '';
 
   before(async () => {
@@ -60,6 +64,8 @@ describe('sluice up: the four services and the dev broker as real processes', ()
       env[variable] = String(ports[name]);
     }
     env.SLUICE_DEV_BROKER_PORT = String(await freePort());
+    brokerDir = await mkdtemp(join(tmpdir(), 'sluice-mesh-broker-'));
+    env.SLUICE_DEV_BROKER_DATA_DIR = brokerDir;
     delete env.KAFKA_BROKERS;
     mesh = spawn(process.execPath, ['--import', 'tsx', 'cli/src/main.ts', 'up'], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
     mesh.stderr!.on('data', (chunk) => (stderr += chunk));
@@ -69,6 +75,7 @@ describe('sluice up: the four services and the dev broker as real processes', ()
   after(async () => {
     if (mesh.exitCode === null) mesh.kill('SIGKILL');
     await db.drop();
+    await rm(brokerDir, { recursive: true, force: true });
   });
 
   for (const [name, , fullName] of SERVICES) {
@@ -115,6 +122,31 @@ describe('sluice up: the four services and the dev broker as real processes', ()
     while (tree.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     for (const pid of tree) assert.equal(alive(pid), false, `process ${pid} outlived the stop`);
     for (const [name] of SERVICES) assert.equal(await checkHealth(`127.0.0.1:${ports[name]}`, '', 500), 'UNAVAILABLE');
+  });
+});
+
+describe('sluice up killed with SIGKILL', () => {
+  it('leaves no orphan: every child notices its launcher is gone and stops', async () => {
+    const db = await createTestDatabase();
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-mesh-kill-'));
+    const env: Record<string, string> = { ...(process.env as Record<string, string>), DATABASE_URL: db.url, LOG_LEVEL: 'warn', SLUICE_DEV_BROKER_DATA_DIR: dir };
+    delete env.KAFKA_BROKERS;
+    for (const variable of ['CATALOG_PORT', 'INGESTION_PORT', 'TRANSFORMATION_PORT', 'COMMIT_PORT', 'SLUICE_DEV_BROKER_PORT']) env[variable] = String(await freePort());
+    const launcher = spawn(process.execPath, ['--import', 'tsx', 'cli/src/main.ts', 'up'], { cwd: root, env, stdio: ['ignore', 'ignore', 'ignore'] });
+    try {
+      await waitForServing(`127.0.0.1:${env.CATALOG_PORT}`, 30_000);
+      await waitForServing(`127.0.0.1:${env.INGESTION_PORT}`, 30_000);
+      const tree = descendants(launcher.pid!);
+      assert.ok(tree.length >= 5, `expected five children, found ${tree.length}`);
+      launcher.kill('SIGKILL');
+      const deadline = Date.now() + 20_000;
+      while (tree.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(tree.filter(alive), [], 'every child exited');
+    } finally {
+      if (launcher.exitCode === null) launcher.kill('SIGKILL');
+      await db.drop();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

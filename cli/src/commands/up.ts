@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../../shared/src/config.js';
 import { waitForServing } from '../../../shared/src/grpc/health.js';
@@ -30,7 +31,7 @@ export interface MeshOptions {
 }
 
 export async function startMesh(out: Output, env: Record<string, string | undefined> = process.env, options: MeshOptions = {}): Promise<Mesh> {
-  const config = loadConfig(['catalogPort', 'ingestionPort', 'transformationPort', 'commitPort', 'shutdownTimeoutMs', 'kafkaBrokers', 'devBrokerPort'], env);
+  const config = loadConfig(['catalogPort', 'ingestionPort', 'transformationPort', 'commitPort', 'shutdownTimeoutMs', 'kafkaBrokers', 'devBrokerPort', 'devBrokerDataDir'], env);
   const children = new Map<string, ChildProcess>();
   let stopping = false;
   let resolveStopped!: (code: number) => void;
@@ -61,7 +62,12 @@ export async function startMesh(out: Output, env: Record<string, string | undefi
   };
 
   const launch = (name: string, args: string[], childEnv: Record<string, string | undefined>, stdout: 'inherit' | 'pipe') => {
-    const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: root, stdio: ['ignore', stdout, 'inherit'], env: childEnv });
+    // The stdin pipe closes when this process dies, however it dies, and the child then stops.
+    const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+      cwd: root,
+      stdio: ['pipe', stdout, 'inherit'],
+      env: { ...childEnv, SLUICE_EXIT_WITH_PARENT: '1' },
+    });
     children.set(name, child);
     child.on('exit', (code, signal) => {
       children.delete(name);
@@ -74,7 +80,7 @@ export async function startMesh(out: Output, env: Record<string, string | undefi
   let brokers = config.kafkaBrokers;
   const embeddedBroker = brokers.length === 0;
   if (embeddedBroker) {
-    const dataDir = `${root}.sluice/kafka`;
+    const dataDir = resolve(root, config.devBrokerDataDir);
     mkdirSync(dataDir, { recursive: true });
     const broker = launch(
       'dev-broker',

@@ -48,6 +48,11 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
+  // Under `sluice up`, stdin is a pipe from the launcher: it closes when the launcher dies.
+  if (process.env.SLUICE_EXIT_WITH_PARENT === '1') {
+    process.stdin.once('close', shutdown);
+    process.stdin.resume();
+  }
 }
 
 main().catch((err: unknown) => {
