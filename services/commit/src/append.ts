@@ -31,6 +31,9 @@ export interface AppendRequest {
   maxAttempts?: number;
 }
 
+/** The refused records' rows of one flush, appended to a job's error table. */
+export type ErrorAppendRequest = Omit<AppendRequest, 'offsets' | 'leaseEpoch'>;
+
 export interface AppendResult {
   snapshotId: number;
   addedRecords: number;
@@ -38,14 +41,35 @@ export interface AppendResult {
   attempts: number;
 }
 
-export async function commitAppend(req: AppendRequest): Promise<AppendResult> {
+/** A job's data files, committed with the offsets they cover under the table's lease. */
+export function commitAppend(req: AppendRequest): Promise<AppendResult> {
+  return append(req, {
+    summary: { [SLUICE_SUMMARY.job]: req.job, [SLUICE_SUMMARY.flushId]: req.flushId, [SLUICE_SUMMARY.offsets]: offsetsSummary(req.offsets) },
+    commit: { job: req.job, offsets: [...req.offsets], leaseEpoch: req.leaseEpoch },
+  });
+}
+
+/**
+ * Error-table files (DESIGN.md, "Error table"): the catalog refuses a job on a table the job
+ * does not write, and the offsets belong to the job's own table, so this commit carries
+ * neither, and no lease epoch: with no offsets to protect, a fenced coordinator could at worst
+ * append rows that are duplicates anyway. `sluice.job` in the summary says whose rows they are.
+ */
+export function commitErrorAppend(req: ErrorAppendRequest): Promise<AppendResult> {
+  return append(req, {
+    summary: { [SLUICE_SUMMARY.job]: req.job, [SLUICE_SUMMARY.flushId]: req.flushId },
+    commit: { job: '', offsets: [], leaseEpoch: 0 },
+  });
+}
+
+interface AppendShape {
+  summary: Record<string, string>;
+  commit: { job: string; offsets: OffsetRange[]; leaseEpoch: number };
+}
+
+async function append(req: ErrorAppendRequest, shape: AppendShape): Promise<AppendResult> {
   const snapshotId = newSnapshotId();
   let manifests: ManifestFile[] | undefined;
-  const extraSummary = {
-    [SLUICE_SUMMARY.job]: req.job,
-    [SLUICE_SUMMARY.flushId]: req.flushId,
-    [SLUICE_SUMMARY.offsets]: offsetsSummary(req.offsets),
-  };
   const { attempts } = await commitWithRebase({
     catalog: req.catalog,
     storage: req.storage,
@@ -60,14 +84,9 @@ export async function commitAppend(req: AppendRequest): Promise<AppendResult> {
         manifests,
         carried: await mergeIfNeeded(req.storage, metadata, snapshotId, await currentManifests(req.storage, metadata)),
         added: req.files,
-        extraSummary,
+        extraSummary: shape.summary,
       });
-      return {
-        updates: [{ update: { $case: 'addSnapshot', value: snapshot } }],
-        job: req.job,
-        offsets: [...req.offsets],
-        leaseEpoch: req.leaseEpoch,
-      };
+      return { updates: [{ update: { $case: 'addSnapshot', value: snapshot } }], ...shape.commit };
     },
   });
   return {

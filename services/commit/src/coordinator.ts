@@ -20,6 +20,7 @@ import { randomUUID } from 'node:crypto';
 import type { Announcer } from './announcer.js';
 import type { CoordinatorContext } from './context.js';
 import { CommitError } from './errors.js';
+import { JobTables } from './job-tables.js';
 import { TableCoordinator } from './table.js';
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_-]*$/;
@@ -33,12 +34,14 @@ function checkRef(ref: TableRef | undefined, field: string): TableRef {
 
 export class CommitCoordinator {
   private readonly tables = new Map<string, TableCoordinator>();
+  private readonly jobTables: JobTables;
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(
     readonly ctx: CoordinatorContext,
     private readonly announce: Announcer,
   ) {
+    this.jobTables = new JobTables(ctx.catalog);
     // Worker TTLs are checked on a timer too, so a round waiting for a dead worker ends
     // without waiting for its deadline.
     this.sweeper = setInterval(() => this.tables.forEach((t) => t.sweep()), Math.max(50, Math.floor(ctx.settings.workerTtlMs / 4)));
@@ -69,7 +72,10 @@ export class CommitCoordinator {
       if (!f.filePath) throw invalidArgument(`files[${i}] has no file_path`, { field: `files[${i}].file_path` });
       if (f.recordCount < 0 || f.fileSizeInBytes < 0) throw invalidArgument(`files[${i}] (${f.filePath}) has a negative count or size`, { field: `files[${i}]` });
     }
-    const table = this.table(ref);
+    // An error table's report belongs to the job's own pipeline: it is committed in the same
+    // round as the data report it came with, by whoever coordinates the job's table.
+    const role = await this.jobTables.role(req.job, ref);
+    const table = this.table(role.jobTable);
     try {
       await table.leaseEpoch();
     } catch (err) {
@@ -79,7 +85,9 @@ export class CommitCoordinator {
       this.ctx.logger.warn({ table: `${ref.database}.${ref.table}`, worker: req.workerId, err: (err as Error).message }, 'report refused: commit lease not held');
       return { accepted: false };
     }
-    table.pipeline(req.job).onReport(req);
+    const pipeline = table.pipeline(req.job);
+    if (role.kind === 'errors') pipeline.onErrorReport(req);
+    else pipeline.onReport(req);
     return { accepted: true };
   }
 

@@ -7,12 +7,14 @@
 import { randomUUID } from 'node:crypto';
 import type { ReportDataFilesRequest } from '../../../shared/src/gen/sluice/v1/commit.js';
 import type { WorkerHeartbeat } from '../../../shared/src/gen/sluice/v1/events.js';
-import type { TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
+import type { DataFile, OffsetRange, TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
 import { grpcMessage } from '../../../shared/src/errors.js';
-import { commitAppend } from './append.js';
+import { commitAppend, commitErrorAppend } from './append.js';
 import { tableName } from './catalog.js';
 import { CommitError } from './errors.js';
 import type { Announcer } from './announcer.js';
+import { DeliveryLog } from './deliveries.js';
+import { ErrorReports } from './error-reports.js';
 import { admitReports, advancesAny, describeMisfit, OffsetLedger } from './offsets.js';
 import { FlushRound } from './round.js';
 import type { CoordinatorContext } from './context.js';
@@ -33,9 +35,19 @@ interface JobSettings {
   bufferBytes: number;
 }
 
+/** A data report waiting for its round, with the error-table reports it came with. */
+interface Queued {
+  report: ReportDataFilesRequest;
+  /** Emptied once committed, so a retried round does not append them twice. */
+  errors: ReportDataFilesRequest[];
+  readonly offsets: readonly OffsetRange[];
+}
+
 export class JobPipeline {
   readonly workers: WorkerRegistry;
-  private pending: ReportDataFilesRequest[] = [];
+  private pending: Queued[] = [];
+  private readonly deliveries = new DeliveryLog();
+  private readonly errorReports = new ErrorReports();
   private round: FlushRound | undefined;
   private roundTimer: NodeJS.Timeout | undefined;
   private committing: Promise<void> | undefined;
@@ -47,7 +59,7 @@ export class JobPipeline {
   private intervalGeneration = 0;
   private intervalArmed = false;
   /** Reports of the round being committed. */
-  private inCommit: ReportDataFilesRequest[] = [];
+  private inCommit: Queued[] = [];
   private stopped = false;
   /** A buffer-bytes trigger is waiting for the lease: further beats must not queue another. */
   private starting = false;
@@ -70,7 +82,10 @@ export class JobPipeline {
   onHeartbeat(hb: WorkerHeartbeat): void {
     const now = this.ctx.now();
     this.workers.beat(hb.workerId, now, hb.bufferedBytes, hb.alive);
-    if (!hb.alive) this.round?.workerGone(hb.workerId);
+    if (!hb.alive) {
+      this.round?.workerGone(hb.workerId);
+      this.forget(hb.workerId);
+    }
     this.ensureIntervalTimer();
     const limit = this.settings?.bufferBytes ?? 0;
     if (limit > 0 && !this.round && !this.queued && !this.committing && !this.starting && this.workers.bufferedBytes() >= limit) {
@@ -82,19 +97,52 @@ export class JobPipeline {
     this.maybeComplete();
   }
 
-  /** Queues a report for the open round (or the next one). */
+  /**
+   * Queues a data report for the open round (or the next one), with the error-table reports
+   * it says came before it. A second delivery of the same report is ignored; one whose error
+   * reports are missing is dropped and its worker rewound (committing it alone would commit
+   * offsets of refused records whose rows are nowhere).
+   */
   onReport(report: ReportDataFilesRequest): void {
     this.workers.sawReport(report.workerId, this.ctx.now());
-    this.pending.push(report);
+    if (this.isRepeat(report)) return;
+    const errors = this.errorReports.take(report.workerId, report.flushId);
+    const expected = report.errorReports ?? 0;
+    if (errors.length < expected) {
+      this.rewind([{ workerId: report.workerId, reason: `flush ${report.flushId}: ${expected} error-table report(s) announced, ${errors.length} received (coordinator restarted in between?)` }]);
+    } else {
+      this.pending.push({ report, errors, offsets: report.offsets });
+    }
     if (this.round && report.flushId === this.round.flushId) this.round.reported(report.workerId);
     this.ensureIntervalTimer();
     this.maybeComplete();
   }
 
+  /** Keeps an error-table report until the data report of its worker and flush takes it. */
+  onErrorReport(report: ReportDataFilesRequest): void {
+    this.workers.sawReport(report.workerId, this.ctx.now());
+    if (this.isRepeat(report)) return;
+    this.errorReports.add(report);
+  }
+
+  private isRepeat(report: ReportDataFilesRequest): boolean {
+    if (!this.deliveries.repeated(report)) return false;
+    this.ctx.logger.info({ ...this.where, worker: report.workerId, flushId: report.flushId, table: tableName(report.table!) }, 'report delivered twice; the copy is ignored');
+    return true;
+  }
+
   /** Expires silent workers; a round waiting only for them completes. */
   sweep(): void {
     for (const gone of this.workers.expire(this.ctx.now())) this.round?.workerGone(gone);
+    for (const id of this.deliveries.workerIds()) if (!this.workers.has(id)) this.forget(id);
     this.maybeComplete();
+  }
+
+  /** A worker that went away: what it left behind can never be paired or repeated. */
+  private forget(workerId: string): void {
+    this.deliveries.forget(workerId);
+    const orphaned = this.errorReports.forget(workerId);
+    if (orphaned > 0) this.ctx.logger.warn({ ...this.where, worker: workerId, reports: orphaned }, 'worker went away between its error-table and data reports; its error files are orphans');
   }
 
   /**
@@ -125,7 +173,7 @@ export class JobPipeline {
     this.roundTimer.unref();
     // Reports of this flush id may have raced ahead of the round (they never do in
     // practice, but counting them keeps completion exact).
-    for (const r of this.pending) if (r.flushId === flushId) this.round.reported(r.workerId);
+    for (const q of this.pending) if (q.report.flushId === flushId) this.round.reported(q.report.workerId);
     this.maybeComplete();
     return flushId;
   }
@@ -173,13 +221,19 @@ export class JobPipeline {
     return this.ledger;
   }
 
-  /** Admission, commit, announcements. Runs with the table's exclusive section held. */
-  private async commitRound(flushId: string, reports: ReportDataFilesRequest[], retriedOffsets = false): Promise<void> {
+  /**
+   * Admission, commit, announcements. Runs with the table's exclusive section held. The
+   * admitted reports' error-table files are committed first: a crash between the two commits
+   * re-reads the records and duplicates error rows, but never commits an offset whose refused
+   * record has no row.
+   */
+  private async commitRound(flushId: string, reports: Queued[], retriedOffsets = false): Promise<void> {
     const ledger = await this.offsets();
     const { admitted, dropped, offsets } = admitReports(ledger, reports);
-    this.rewind(dropped.map((d) => ({ workerId: d.report.workerId, reason: describeMisfit(d.misfit) })));
-    const files = admitted.flatMap((r) => r.files);
-    if (files.length === 0 && !advancesAny(offsets)) {
+    this.rewind(dropped.map((d) => ({ workerId: d.report.report.workerId, reason: describeMisfit(d.misfit) })));
+    const files = admitted.flatMap((q) => q.report.files);
+    const withErrors = admitted.filter((q) => q.errors.length > 0);
+    if (files.length === 0 && withErrors.length === 0 && !advancesAny(offsets)) {
       // Nothing to commit; still answer the flush so a TriggerFlush caller is not left waiting.
       const { table } = await this.ctx.catalog.getTable({ ref: this.host.ref });
       this.announce.committed({
@@ -204,6 +258,7 @@ export class JobPipeline {
       return;
     }
     try {
+      await this.commitErrorRows(flushId, withErrors);
       const result = await commitAppend({
         catalog: this.ctx.catalog,
         storage: this.ctx.storage,
@@ -245,9 +300,28 @@ export class JobPipeline {
       }
       // The files are orphans now; the workers' next reports will not continue the
       // committed offsets, and that rewinds them.
-      this.rewind(admitted.map((r) => ({ workerId: r.workerId, reason: `commit failed: ${(err as Error).message}` })));
+      this.rewind(admitted.map((q) => ({ workerId: q.report.workerId, reason: `commit failed: ${(err as Error).message}` })));
       throw err;
     }
+  }
+
+  /** One append per error table for the admitted reports' refused records. */
+  private async commitErrorRows(flushId: string, queued: Queued[]): Promise<void> {
+    const byTable = new Map<string, { ref: TableRef; files: DataFile[] }>();
+    for (const q of queued) {
+      for (const e of q.errors) {
+        const key = tableName(e.table!);
+        let entry = byTable.get(key);
+        if (!entry) byTable.set(key, (entry = { ref: e.table!, files: [] }));
+        entry.files.push(...e.files);
+      }
+    }
+    for (const [name, { ref, files }] of byTable) {
+      if (files.length === 0) continue;
+      const result = await commitErrorAppend({ catalog: this.ctx.catalog, storage: this.ctx.storage, ref, job: this.job, flushId, files });
+      this.ctx.logger.info({ ...this.where, errorTable: name, flushId, snapshotId: result.snapshotId, files: result.addedFiles, records: result.addedRecords }, 'error rows committed');
+    }
+    for (const q of queued) q.errors = [];
   }
 
   private rewind(items: { workerId: string; reason: string }[]): void {
@@ -315,7 +389,11 @@ export class JobPipeline {
 
   /** Files reported but not committed yet: orphan cleanup must leave them alone. */
   pendingFiles(): string[] {
-    return [...this.pending, ...this.inCommit].flatMap((r) => r.files.map((f) => f.filePath));
+    const out = this.errorReports.files();
+    for (const q of [...this.pending, ...this.inCommit]) {
+      for (const r of [q.report, ...q.errors]) for (const f of r.files) out.push(f.filePath);
+    }
+    return out;
   }
 
   /** Waits for the commit in progress (graceful stop: nothing half-done). */

@@ -1,10 +1,17 @@
 /**
  * The pure parts of the flush protocol: admission by offset contiguity, the worker registry
- * with its TTL, and round completion.
+ * with its TTL, round completion, duplicate deliveries, error-table reports waiting for their
+ * data report, and which of a job's tables a report names.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { OffsetRange } from '../../../shared/src/gen/sluice/v1/types.js';
+import type { ReportDataFilesRequest } from '../../../shared/src/gen/sluice/v1/commit.js';
+import { ErrorPolicyKind } from '../../../shared/src/gen/sluice/v1/types.js';
+import type { Job } from '../../../shared/src/gen/sluice/v1/catalog.js';
+import { DeliveryLog } from '../src/deliveries.js';
+import { ErrorReports } from '../src/error-reports.js';
+import { roleOf, targetsOf } from '../src/job-tables.js';
 import { admitReports, describeMisfit, OffsetLedger } from '../src/offsets.js';
 import { FlushRound } from '../src/round.js';
 import { WorkerRegistry } from '../src/workers.js';
@@ -145,4 +152,87 @@ describe('flush round', () => {
     round.reported('late-joiner');
     assert.equal(round.complete, true);
   });
+});
+
+const delivery = (over: Partial<ReportDataFilesRequest> = {}): ReportDataFilesRequest => ({
+  flushId: 'f1',
+  table: { database: 'd', table: 'main' },
+  job: 'j',
+  workerId: 'w1',
+  files: [{ filePath: 'file:///wh/d/main/data/a.parquet', fileFormat: 'parquet', specId: 0, partition: [], recordCount: 3, fileSizeInBytes: 10, columnStats: [], splitOffsets: [] }],
+  offsets: [r(0, 0, 4)],
+  recordCount: 3,
+  ...over,
+});
+
+describe('duplicate deliveries', () => {
+  const cases: { name: string; second: Partial<ReportDataFilesRequest>; repeated: boolean }[] = [
+    { name: 'the same report again is a repeat', second: {}, repeated: true },
+    { name: 'the same report with error_reports spelled out as absent is a repeat', second: { errorReports: undefined }, repeated: true },
+    { name: 'the next flush is not', second: { flushId: 'f2', offsets: [r(0, 4, 6)] }, repeated: false },
+    { name: 'another worker is not', second: { workerId: 'w2' }, repeated: false },
+    { name: 'another table (the error table of the same flush) is not', second: { table: { database: 'd', table: 'errors' }, offsets: [] }, repeated: false },
+    { name: 'a reused flush id with other offsets is not', second: { offsets: [r(0, 0, 5)] }, repeated: false },
+    { name: 'a reused flush id with other files is not', second: { files: [] }, repeated: false },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const log = new DeliveryLog();
+      assert.equal(log.repeated(delivery()), false);
+      assert.equal(log.repeated(delivery(c.second)), c.repeated);
+    });
+  }
+
+  it('remembers only the last delivery per worker and table, and forgets a worker', () => {
+    const log = new DeliveryLog();
+    log.repeated(delivery());
+    log.repeated(delivery({ flushId: 'f2' }));
+    assert.equal(log.repeated(delivery({ flushId: 'f2' })), true);
+    assert.equal(log.repeated(delivery()), false); // f1 is history: a worker never retries an older report
+    assert.deepEqual(log.workerIds(), ['w1']);
+    log.forget('w1');
+    assert.deepEqual(log.workerIds(), []);
+    assert.equal(log.repeated(delivery()), false);
+  });
+});
+
+describe('error-table reports waiting for their data report', () => {
+  const err = (workerId: string, flushId: string, path: string) =>
+    delivery({ workerId, flushId, table: { database: 'd', table: 'errors' }, offsets: [], files: [{ ...delivery().files[0], filePath: path }] });
+
+  it('a data report takes exactly its worker and flush; the rest wait; a gone worker leaves nothing behind', () => {
+    const store = new ErrorReports();
+    store.add(err('w1', 'f1', 'e1'));
+    store.add(err('w2', 'f1', 'e2'));
+    store.add(err('w1', 'f2', 'e3'));
+    assert.deepEqual(store.files().sort(), ['e1', 'e2', 'e3']);
+    assert.deepEqual(store.take('w1', 'f1').map((x) => x.files[0].filePath), ['e1']);
+    assert.deepEqual(store.take('w1', 'f1'), []);
+    assert.deepEqual(store.take('w3', 'f1'), []);
+    assert.deepEqual(store.files().sort(), ['e2', 'e3']);
+    assert.equal(store.forget('w1'), 1);
+    assert.equal(store.forget('w1'), 0);
+    assert.deepEqual(store.files(), ['e2']);
+  });
+});
+
+describe("a report's role for its job", () => {
+  const job = (errorTable?: { database: string; table: string }): Job =>
+    ({
+      name: 'j',
+      table: { database: 'd', table: 'main' },
+      mapping: errorTable ? { errorPolicy: { kind: ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TABLE, maxErrors: 0, errorTopic: '', errorTable } } : undefined,
+    }) as Job;
+  const cases: { name: string; job: Job; table: string; role: string | undefined }[] = [
+    { name: 'its own table carries data', job: job(), table: 'main', role: 'data' },
+    { name: 'its error table carries error rows, for the own table\'s pipeline', job: job({ database: 'd', table: 'errs' }), table: 'errs', role: 'errors:main' },
+    { name: 'another table is not the job\'s', job: job({ database: 'd', table: 'errs' }), table: 'other', role: undefined },
+    { name: 'an error table named under another policy does not count', job: { ...job(), mapping: { errorPolicy: { kind: ErrorPolicyKind.ERROR_POLICY_KIND_SKIP, maxErrors: 0, errorTopic: '', errorTable: { database: 'd', table: 'errs' } } } } as Job, table: 'errs', role: undefined },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const role = roleOf(targetsOf(c.job), { database: 'd', table: c.table });
+      assert.equal(role && (role.kind === 'data' ? 'data' : `errors:${role.jobTable.table}`), c.role);
+    });
+  }
 });
