@@ -5,7 +5,7 @@
  * any Iceberg reader would see, nothing more.
  */
 import { status as grpcStatus } from '@grpc/grpc-js';
-import { DuckDBInstance } from '@duckdb/node-api';
+import { DuckDBInstance, DuckDBTypeId, type DuckDBConnection, type DuckDBDecimalType } from '@duckdb/node-api';
 import { grpcCode } from '../../shared/src/errors.js';
 import type { Table } from '../../shared/src/gen/sluice/v1/catalog.js';
 import { parseMetadata } from '../../shared/src/iceberg/metadata.js';
@@ -114,11 +114,38 @@ export async function runQuery(catalog: CatalogClient, sql: string, selector: Sn
     } catch (err) {
       throw new CliError(`query failed: ${(err as Error).message.split('\n')[0]}`);
     }
-    return { columns: reader.columnNames(), rows: reader.getRowObjectsJson() as Record<string, unknown>[], tables: read };
+    return { columns: reader.columnNames(), rows: jsonRows(reader), tables: read };
   } finally {
     connection.closeSync();
     instance.closeSync();
   }
+}
+
+type Reader = Awaited<ReturnType<DuckDBConnection['runAndReadAll']>>;
+
+/**
+ * Rows for scripts: numbers stay numbers where JSON can hold them exactly (BIGINT within
+ * 2^53, DECIMAL up to 15 digits); anything larger, and dates, times and blobs, use DuckDB's
+ * exact text.
+ */
+function jsonRows(reader: Reader): Record<string, unknown>[] {
+  const columns = reader.columnNames();
+  const types = reader.columnTypes();
+  const js = reader.getRowObjectsJS();
+  const text = reader.getRowObjectsJson();
+  return js.map((row, i) => {
+    const out: Record<string, unknown> = {};
+    columns.forEach((column, k) => {
+      const value = row[column];
+      const type = types[k];
+      if (value === null || value === undefined) out[column] = null;
+      else if (typeof value === 'bigint') out[column] = Number.isSafeInteger(Number(value)) ? Number(value) : text[i][column];
+      else if (type.typeId === DuckDBTypeId.DECIMAL) out[column] = (type as DuckDBDecimalType).width <= 15 ? Number(text[i][column]) : text[i][column];
+      else if (typeof value === 'number' || typeof value === 'boolean') out[column] = value;
+      else out[column] = text[i][column];
+    });
+    return out;
+  });
 }
 
 /** `--as-of`: epoch milliseconds or an ISO-8601 time. */

@@ -29,9 +29,10 @@ export const DEMO_SPEC = {
       { name: 'items', type: 'string' },
       { name: 'created_at', type: 'timestamptz' },
     ],
-    partitionBy: { field: '__timestamp__', granularity: 'HOUR', timeZone: 'UTC' },
+    partitionBy: { field: '__timestamp__', timeZone: 'UTC', expression: '$[yyyymmddhh24]' },
   },
-  mapping: { flattenLevel: 1 },
+  // Level 2: customer.id and customer.country become customer_id and customer_country.
+  mapping: { flattenLevel: 2 },
   commit: { intervalMs: 5000 },
   errors: { policy: 'skip' },
 };
