@@ -19,7 +19,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
 import { createFromSpec } from '../cli/src/commands/job.js';
 import { startMesh, type Mesh } from '../cli/src/commands/up.js';
 import { CliContext } from '../cli/src/context.js';
@@ -182,61 +182,61 @@ async function sluiceRun(env: Env, topic: string, count: number) {
  * start of its produce call until a `sluice query` (runQuery, a new DuckDB each time, as the
  * CLI does) first returns it. Queries run back to back, so the figure includes one query.
  */
-async function freshness(env: Env, producer: Producer) {
+async function freshness(env: Env) {
   const topic = 'bench_fresh';
   const job = `${env.database}_fresh`;
   await createTopic(env.kafka, topic);
   await createJob(env, job, topic, 'fresh', 1000);
   await env.ctx.ingestion().startJob({ job });
-  const sql = `SELECT id FROM ${env.database}.fresh`;
+  const producer = env.kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
 
   const sentAt = new Map<number, number>();
   const seenAt = new Map<number, number>();
   const queryMs: number[] = [];
-  let producing = true;
+  let polling = true;
+  let pollError: unknown;
   const poll = (async () => {
-    const deadline = performance.now() + FRESHNESS_TIMEOUT_MS;
-    while (seenAt.size < FRESHNESS_SAMPLES + 1 && performance.now() < deadline) {
-      env.alive();
+    while (polling) {
       const started = performance.now();
-      const { rows } = await runQuery(env.ctx.catalog(), sql);
+      const { rows } = await runQuery(env.ctx.catalog(), `SELECT id FROM ${env.database}.fresh`);
       const now = performance.now();
       queryMs.push(now - started);
-      for (const row of rows) {
-        const id = Number(row.id);
-        if (!seenAt.has(id)) seenAt.set(id, now);
-      }
-      if (!producing && seenAt.size === sentAt.size && sentAt.size > 0) break;
+      for (const row of rows) if (!seenAt.has(Number(row.id))) seenAt.set(Number(row.id), now);
     }
-  })();
-
-  // Record 0 warms the path (consumer group joined, first round done) and is not counted.
+  })().catch((err: unknown) => (pollError = err));
+  /** Waits until the record is visible; fails on a crashed mesh, a failed query or the timeout. */
+  const visible = async (id: number) => {
+    while (!seenAt.has(id)) {
+      env.alive();
+      if (pollError) throw pollError;
+      if (performance.now() - sentAt.get(id)! > FRESHNESS_TIMEOUT_MS) throw new Error(`freshness: record ${id} was not visible within ${FRESHNESS_TIMEOUT_MS / 1000} s`);
+      await sleep(10);
+    }
+  };
   const send = async (id: number) => {
     sentAt.set(id, performance.now());
     await producer.send({ topic, acks: 1, messages: [{ partition: id % PARTITIONS, value: eventJson(id) }] });
   };
-  await send(0);
-  while (!seenAt.has(0)) {
-    env.alive();
-    if (performance.now() - sentAt.get(0)! > FRESHNESS_TIMEOUT_MS) throw new Error('freshness: the warm-up record never became visible');
-    await sleep(20);
+
+  try {
+    // Record 0 warms the path (consumer group joined, first round done) and is not counted.
+    await send(0);
+    await visible(0);
+    for (let id = 1; id <= FRESHNESS_SAMPLES; id++) {
+      await send(id);
+      // 150–250 ms apart, so the samples fall at every phase of the 1 s commit timer.
+      await sleep(150 + Math.random() * 100);
+    }
+    for (let id = 1; id <= FRESHNESS_SAMPLES; id++) await visible(id);
+  } finally {
+    polling = false;
+    await poll;
+    await producer.disconnect();
   }
-  for (let id = 1; id <= FRESHNESS_SAMPLES; id++) {
-    await send(id);
-    // 150–250 ms apart, so the samples fall at every phase of the 1 s commit timer.
-    await sleep(150 + Math.random() * 100);
-  }
-  producing = false;
-  await poll;
   await env.ctx.ingestion().stopJob({ job }, { deadlineMs: 60_000 });
 
-  const lags: number[] = [];
-  for (let id = 1; id <= FRESHNESS_SAMPLES; id++) {
-    const seen = seenAt.get(id);
-    if (seen === undefined) throw new Error(`freshness: record ${id} was not visible within ${FRESHNESS_TIMEOUT_MS / 1000} s`);
-    lags.push(seen - sentAt.get(id)!);
-  }
-  lags.sort((a, b) => a - b);
+  const lags = Array.from({ length: FRESHNESS_SAMPLES }, (_, i) => seenAt.get(i + 1)! - sentAt.get(i + 1)!).sort((a, b) => a - b);
   queryMs.sort((a, b) => a - b);
   return {
     commitIntervalMs: 1000,
@@ -307,14 +307,14 @@ async function startEnv(): Promise<Env> {
   return env;
 }
 
+/** Stops and removes everything, each step even when an earlier one failed. */
 async function stopEnv(env: Env): Promise<void> {
   env.ctx.close();
   env.mesh.stop(0);
-  await env.mesh.stopped;
-  await env.broker.stop();
-  await env.nats.stop();
-  await env.db.drop();
-  await rm(env.dir, { recursive: true, force: true });
+  const steps: (() => Promise<unknown>)[] = [() => env.mesh.stopped, () => env.broker.stop(), () => env.nats.stop(), () => env.db.drop(), () => rm(env.dir, { recursive: true, force: true })];
+  const failures: string[] = [];
+  for (const step of steps) await Promise.resolve().then(() => step()).catch((err: unknown) => failures.push((err as Error).message));
+  if (failures.length > 0) process.stderr.write(`pipeline bench: cleanup: ${failures.join('; ')}\n`);
 }
 
 export default async function run(): Promise<Record<string, unknown>> {
@@ -323,32 +323,26 @@ export default async function run(): Promise<Record<string, unknown>> {
     const topic = 'bench_events';
     await createTopic(env.kafka, topic);
     const produced = await loadTopic(env.broker.address, topic, PARTITIONS, RECORDS, eventJson);
-    const producer = env.kafka.producer({ allowAutoTopicCreation: false });
-    await producer.connect();
-    try {
-      const kafkajsDrain = await drainKafkajs(env.kafka, topic, RECORDS, produced.bytes);
-      const sluice = await sluiceRun(env, topic, RECORDS);
-      const kcatDuckdb = await runBaseline(env.broker.address, topic, env.dir, RECORDS);
-      const fresh = await freshness(env, producer);
-      const peakRss = peakRssMiB(env.mesh.pids());
-      return {
-        records: RECORDS,
-        partitions: PARTITIONS,
-        avgRecordBytes: Math.round(produced.bytes / RECORDS),
-        loadWithKcat: { seconds: produced.seconds, msgsPerSec: Math.round(RECORDS / produced.seconds) },
-        kafkajsDrain,
-        sluice,
-        kcatDuckdb,
-        ratioSluiceToKcatDuckdb: round(sluice.rowsPerSec / kcatDuckdb.rowsPerSec, 3),
-        // CPU seconds the baseline spent per CPU second of the mesh, for the same rows:
-        // the efficiency ratio, which other load on the machine does not skew.
-        cpuRatioSluiceToKcatDuckdb: round(kcatDuckdb.cpuSeconds / sluice.meshCpuSeconds, 3),
-        freshness: fresh,
-        peakRssMiB: peakRss,
-      };
-    } finally {
-      await producer.disconnect();
-    }
+    const kafkajsDrain = await drainKafkajs(env.kafka, topic, RECORDS, produced.bytes);
+    const sluice = await sluiceRun(env, topic, RECORDS);
+    const kcatDuckdb = await runBaseline(env.broker.address, topic, env.dir, RECORDS);
+    const fresh = await freshness(env);
+    return {
+      records: RECORDS,
+      partitions: PARTITIONS,
+      avgRecordBytes: Math.round(produced.bytes / RECORDS),
+      loadWithKcat: { seconds: produced.seconds, msgsPerSec: Math.round(RECORDS / produced.seconds) },
+      kafkajsDrain,
+      sluice,
+      kcatDuckdb,
+      ratioSluiceToKcatDuckdb: round(sluice.rowsPerSec / kcatDuckdb.rowsPerSec, 3),
+      // CPU seconds the baseline spent per CPU second of the mesh, for the same rows:
+      // the efficiency ratio, which other load on the machine does not skew.
+      cpuRatioSluiceToKcatDuckdb: round(kcatDuckdb.cpuSeconds / sluice.meshCpuSeconds, 3),
+      freshness: fresh,
+      // Peak over the whole run (VmHWM), read while every process is still up.
+      peakRssMiB: peakRssMiB(env.mesh.pids()),
+    };
   } finally {
     await stopEnv(env);
   }
