@@ -11,8 +11,9 @@
  *  (e) peak RSS per process (VmHWM), and each process's CPU use during (b), which shows the
  *      service that saturates a core.
  *
- * PIPELINE_BENCH_RECORDS overrides the 1M records (for a quick look); PIPELINE_BENCH_CPU_PROF
- * names a directory where every service writes a V8 CPU profile.
+ * PIPELINE_BENCH_RECORDS overrides the 1M records (for a quick look). PIPELINE_BENCH_CPU_PROF
+ * names a directory where every service writes a V8 CPU profile of phase (b);
+ * `npx tsx bench/pipeline/profile-summary.ts <dir>` summarises them.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -122,6 +123,12 @@ async function tableSnapshot(env: Env, table: string) {
   return { snapshots: meta.snapshots.length, totalRecords: Number(snapshot?.summary?.['total-records'] ?? 0), dataFiles };
 }
 
+/** With PIPELINE_BENCH_CPU_PROF, SIGUSR2 starts and then stops each service's profiler (pipeline/cpu-profile.mjs). */
+function toggleProfilers(env: Env): void {
+  if (!process.env.PIPELINE_BENCH_CPU_PROF) return;
+  for (const [name, pid] of Object.entries(env.mesh.pids())) if (name !== 'dev-broker') process.kill(pid, 'SIGUSR2');
+}
+
 /** (b) StartJob → committed offsets at the high watermarks; then the rows are counted. */
 async function sluiceRun(env: Env, topic: string, count: number) {
   const job = `${env.database}_load`;
@@ -132,6 +139,7 @@ async function sluiceRun(env: Env, topic: string, count: number) {
 
   const cpu = new CpuWindow(env.mesh.pids());
   const load0 = loadavg()[0];
+  toggleProfilers(env);
   const t0 = performance.now();
   await env.ctx.ingestion().startJob({ job });
   let firstCommit: { ms: number; rows: number } | undefined;
@@ -149,6 +157,7 @@ async function sluiceRun(env: Env, topic: string, count: number) {
   }
   const ms = performance.now() - t0;
   const cpuUse = cpu.end();
+  toggleProfilers(env);
   // The broker is not Sluice (and the baseline's figure leaves it out too).
   const meshCpuSeconds = Object.entries(cpuUse).reduce((n, [name, u]) => (name === 'dev-broker' ? n : n + u.cpuSeconds), 0);
 
@@ -272,7 +281,7 @@ async function startEnv(): Promise<Env> {
     OTEL_EXPORTER_OTLP_ENDPOINT: '',
     SLUICE_SHUTDOWN_TIMEOUT_MS: '10000',
   };
-  // PIPELINE_BENCH_CPU_PROF=<dir>: each service writes a V8 .cpuprofile there when it stops.
+  // PIPELINE_BENCH_CPU_PROF=<dir>: each service writes a V8 .cpuprofile of phase (b) there.
   const profileDir = process.env.PIPELINE_BENCH_CPU_PROF;
   if (profileDir) {
     serviceEnv.BENCH_CPU_PROFILE_DIR = profileDir;
