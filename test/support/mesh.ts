@@ -58,6 +58,7 @@ const TEST_DEFAULTS: Record<string, string> = {
   // Maintenance (expiry, compaction, orphan cleanup) runs only when a test asks for it.
   COMMIT_MAINTENANCE_INTERVAL_MS: '0',
   TRANSFORMATION_HEARTBEAT_MS: '500',
+  SLUICE_EXIT_WITH_PARENT: '1',
 };
 
 /** Bytes of output kept per service; older output is dropped (the tail explains a failure). */
@@ -123,7 +124,9 @@ class ServiceProcess {
     const child = spawn(process.execPath, ['--import', 'tsx', `services/${this.name}/src/main.ts`], {
       cwd: root,
       env: this.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      // A stdin pipe with SLUICE_EXIT_WITH_PARENT: if this process dies, even by SIGKILL, the
+      // pipe closes and the service stops instead of living on as an orphan.
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
     child.stdout!.setEncoding('utf8').on('data', (text: string) => this.keep(text));
     child.stderr!.setEncoding('utf8').on('data', (text: string) => this.keep(text));
@@ -169,7 +172,7 @@ class ServiceProcess {
   }
 }
 
-/** Children of every mesh in this process, killed if the process exits without stopping them. */
+/** Children of every mesh in this process, killed at once if the process exits without stopping them. */
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
 function installExitHook(): void {
