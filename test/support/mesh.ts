@@ -199,10 +199,9 @@ export async function startMesh(options: MeshOptions = {}): Promise<TestMesh> {
   const stop = () =>
     (stopping ??= (async () => {
       for (const c of clients) c.close();
-      // Ingestion first (it stops reading), commit last among the writers, catalog at the end.
-      for (const name of ['ingestion', 'transformation', 'commit', 'catalog'] as const) {
-        await services.get(name)?.signal('SIGTERM', 10_000);
-      }
+      // All at once: each service stops gracefully on its own (and copes with its peers going
+      // away); a service still up after the grace period is killed.
+      await Promise.all([...services.values()].map((s) => s.signal('SIGTERM', 10_000)));
       await broker?.stop();
       await db?.drop();
       await rm(dir, { recursive: true, force: true });
