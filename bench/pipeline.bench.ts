@@ -22,7 +22,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import { createFromSpec } from '../cli/src/commands/job.js';
-import { startMesh, type Mesh } from '../cli/src/commands/up.js';
+import { startMesh } from '../cli/src/commands/up.js';
 import { CliContext } from '../cli/src/context.js';
 import type { Output } from '../cli/src/output.js';
 import { runQuery } from '../cli/src/query.js';
@@ -31,12 +31,12 @@ import { currentSnapshot, parseMetadata } from '../shared/src/iceberg/metadata.j
 import { snapshotFiles } from '../shared/src/iceberg/scan.js';
 import { createStorage } from '../shared/src/storage/index.js';
 import { freePort } from '../test/support/ports.js';
-import { createTestDatabase, type TestDatabase } from '../test/support/postgres.js';
+import { createTestDatabase } from '../test/support/postgres.js';
 import { runBaseline } from './pipeline/baseline.js';
-import { startBrokerProcess, type BrokerProcess } from './pipeline/broker-process.js';
+import { startBrokerProcess } from './pipeline/broker-process.js';
 import { loadTopic } from './pipeline/load.js';
 import { percentile } from './pipeline/percentile.js';
-import { startNatsProcess, type NatsProcess } from './pipeline/nats-process.js';
+import { startNatsProcess } from './pipeline/nats-process.js';
 import { CpuWindow, peakRssMiB, round } from './pipeline/procfs.js';
 import { eventJson, tableSpec } from './pipeline/records.js';
 
@@ -50,16 +50,18 @@ const quiet: Output = { json: false, result() {}, note() {} };
 const seconds = (ms: number) => round(ms / 1000, 2);
 
 interface Env {
+  /** Temporary directory: the warehouse and the baseline's files. */
   dir: string;
-  db: TestDatabase;
-  broker: BrokerProcess;
-  nats: NatsProcess;
-  mesh: Mesh;
+  brokerAddress: string;
+  /** Process ids of the services and the dev broker. */
+  pids(): Record<string, number>;
   ctx: CliContext;
   kafka: Kafka;
   database: string;
   /** Throws once the mesh stopped on its own (a service crashed): waits must not hang. */
   alive(): void;
+  /** Stops and removes everything started for the run. */
+  stop(): Promise<void>;
 }
 
 async function createTopic(kafka: Kafka, topic: string): Promise<void> {
@@ -111,7 +113,7 @@ async function createJob(env: Env, job: string, topic: string, table: string, co
     commit: { intervalMs: commitIntervalMs },
     errors: { policy: 'fail' },
   };
-  await createFromSpec(env.ctx, planJob(spec, { warehouse: '', brokers: [env.broker.address] }));
+  await createFromSpec(env.ctx, planJob(spec, { warehouse: '', brokers: [env.brokerAddress] }));
 }
 
 async function tableSnapshot(env: Env, table: string) {
@@ -126,7 +128,7 @@ async function tableSnapshot(env: Env, table: string) {
 /** With PIPELINE_BENCH_CPU_PROF, SIGUSR2 starts and then stops each service's profiler (pipeline/cpu-profile.mjs). */
 function toggleProfilers(env: Env): void {
   if (!process.env.PIPELINE_BENCH_CPU_PROF) return;
-  for (const [name, pid] of Object.entries(env.mesh.pids())) if (name !== 'dev-broker') process.kill(pid, 'SIGUSR2');
+  for (const [name, pid] of Object.entries(env.pids())) if (name !== 'dev-broker') process.kill(pid, 'SIGUSR2');
 }
 
 /** (b) StartJob → committed offsets at the high watermarks; then the rows are counted. */
@@ -137,7 +139,7 @@ async function sluiceRun(env: Env, topic: string, count: number) {
   const target = [...high.values()].reduce((a, b) => a + b, 0);
   if (target !== count) throw new Error(`topic ${topic} holds ${target} records, expected ${count}`);
 
-  const cpu = new CpuWindow(env.mesh.pids());
+  const cpu = new CpuWindow(env.pids());
   const load0 = loadavg()[0];
   toggleProfilers(env);
   const t0 = performance.now();
@@ -257,73 +259,77 @@ async function freshness(env: Env) {
   };
 }
 
-async function startEnv(): Promise<Env> {
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-'));
-  const db = await createTestDatabase('sluice_bench');
-  const nats = await startNatsProcess();
-  const broker = await startBrokerProcess(PARTITIONS);
-  const [catalog, ingestion, transformation, commit] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  const serviceEnv: Record<string, string | undefined> = {
-    ...process.env,
-    DATABASE_URL: db.url,
-    KAFKA_BROKERS: broker.address,
-    NATS_URL: nats.url,
-    SLUICE_WAREHOUSE: join(dir, 'warehouse'),
-    CATALOG_PORT: String(catalog),
-    INGESTION_PORT: String(ingestion),
-    TRANSFORMATION_PORT: String(transformation),
-    COMMIT_PORT: String(commit),
-    CATALOG_ADDRESS: `127.0.0.1:${catalog}`,
-    INGESTION_ADDRESS: `127.0.0.1:${ingestion}`,
-    TRANSFORMATION_ADDRESS: `127.0.0.1:${transformation}`,
-    COMMIT_ADDRESS: `127.0.0.1:${commit}`,
-    LOG_LEVEL: process.env.PIPELINE_BENCH_LOG_LEVEL ?? 'warn',
-    OTEL_EXPORTER_OTLP_ENDPOINT: '',
-    SLUICE_SHUTDOWN_TIMEOUT_MS: '10000',
-  };
-  // PIPELINE_BENCH_CPU_PROF=<dir>: each service writes a V8 .cpuprofile of phase (b) there.
-  const profileDir = process.env.PIPELINE_BENCH_CPU_PROF;
-  if (profileDir) {
-    serviceEnv.BENCH_CPU_PROFILE_DIR = profileDir;
-    serviceEnv.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import ${JSON.stringify(fileURLToPath(new URL('./pipeline/cpu-profile.mjs', import.meta.url)))}`.trim();
-  }
-  let mesh: Mesh;
-  try {
-    mesh = await startMesh(quiet, serviceEnv, { handleSignals: false });
-  } catch (err) {
-    await broker.stop();
-    await nats.stop();
-    await db.drop();
-    throw err;
-  }
-  let stoppedByUs = false;
-  let died = false;
-  void mesh.stopped.then(() => (died = !stoppedByUs));
-  const env: Env = {
-    dir,
-    db,
-    broker,
-    nats,
-    mesh: { ...mesh, stop: (code, reason) => ((stoppedByUs = true), mesh.stop(code, reason)), pids: () => ({ ...mesh.pids(), 'dev-broker': broker.pid }) },
-    ctx: new CliContext(quiet, serviceEnv),
-    kafka: new Kafka({ clientId: 'sluice-bench', brokers: [broker.address], logLevel: logLevel.NOTHING }),
-    // Catalog names: lower-case identifier, unique per run (NATS subjects include it).
-    database: db.name.replace(/^sluice_/, ''),
-    alive() {
-      if (died) throw new Error('a service of the mesh exited during the benchmark (see its log above)');
-    },
-  };
-  return env;
+/** Runs the undo steps last-first, each even when an earlier one failed. */
+async function undoAll(undo: (() => Promise<unknown>)[]): Promise<void> {
+  const failures: string[] = [];
+  for (const step of undo.reverse()) await Promise.resolve().then(step).catch((err: unknown) => failures.push((err as Error).message));
+  if (failures.length > 0) process.stderr.write(`pipeline bench: cleanup: ${failures.join('; ')}\n`);
 }
 
-/** Stops and removes everything, each step even when an earlier one failed. */
-async function stopEnv(env: Env): Promise<void> {
-  env.ctx.close();
-  env.mesh.stop(0);
-  const steps: (() => Promise<unknown>)[] = [() => env.mesh.stopped, () => env.broker.stop(), () => env.nats.stop(), () => env.db.drop(), () => rm(env.dir, { recursive: true, force: true })];
-  const failures: string[] = [];
-  for (const step of steps) await Promise.resolve().then(() => step()).catch((err: unknown) => failures.push((err as Error).message));
-  if (failures.length > 0) process.stderr.write(`pipeline bench: cleanup: ${failures.join('; ')}\n`);
+async function startEnv(): Promise<Env> {
+  const undo: (() => Promise<unknown>)[] = [];
+  try {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-'));
+    undo.push(() => rm(dir, { recursive: true, force: true }));
+    const db = await createTestDatabase('sluice_bench');
+    undo.push(() => db.drop());
+    const nats = await startNatsProcess();
+    undo.push(() => nats.stop());
+    const broker = await startBrokerProcess(PARTITIONS);
+    undo.push(() => broker.stop());
+    const [catalog, ingestion, transformation, commit] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const serviceEnv: Record<string, string | undefined> = {
+      ...process.env,
+      DATABASE_URL: db.url,
+      KAFKA_BROKERS: broker.address,
+      NATS_URL: nats.url,
+      SLUICE_WAREHOUSE: join(dir, 'warehouse'),
+      CATALOG_PORT: String(catalog),
+      INGESTION_PORT: String(ingestion),
+      TRANSFORMATION_PORT: String(transformation),
+      COMMIT_PORT: String(commit),
+      CATALOG_ADDRESS: `127.0.0.1:${catalog}`,
+      INGESTION_ADDRESS: `127.0.0.1:${ingestion}`,
+      TRANSFORMATION_ADDRESS: `127.0.0.1:${transformation}`,
+      COMMIT_ADDRESS: `127.0.0.1:${commit}`,
+      LOG_LEVEL: process.env.PIPELINE_BENCH_LOG_LEVEL ?? 'warn',
+      OTEL_EXPORTER_OTLP_ENDPOINT: '',
+      SLUICE_SHUTDOWN_TIMEOUT_MS: '10000',
+    };
+    // PIPELINE_BENCH_CPU_PROF=<dir>: each service writes a V8 .cpuprofile of phase (b) there.
+    const profileDir = process.env.PIPELINE_BENCH_CPU_PROF;
+    if (profileDir) {
+      serviceEnv.BENCH_CPU_PROFILE_DIR = profileDir;
+      serviceEnv.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import ${JSON.stringify(fileURLToPath(new URL('./pipeline/cpu-profile.mjs', import.meta.url)))}`.trim();
+    }
+    const mesh = await startMesh(quiet, serviceEnv, { handleSignals: false });
+    let stoppedByUs = false;
+    let died = false;
+    void mesh.stopped.then(() => (died = !stoppedByUs));
+    undo.push(() => {
+      stoppedByUs = true;
+      mesh.stop(0);
+      return mesh.stopped;
+    });
+    const ctx = new CliContext(quiet, serviceEnv);
+    undo.push(async () => ctx.close());
+    return {
+      dir,
+      brokerAddress: broker.address,
+      pids: () => ({ ...mesh.pids(), 'dev-broker': broker.pid }),
+      ctx,
+      kafka: new Kafka({ clientId: 'sluice-bench', brokers: [broker.address], logLevel: logLevel.NOTHING }),
+      // Catalog names: lower-case identifier, unique per run (NATS subjects include it).
+      database: db.name.replace(/^sluice_/, ''),
+      alive() {
+        if (died) throw new Error('a service of the mesh exited during the benchmark (see its log above)');
+      },
+      stop: () => undoAll(undo),
+    };
+  } catch (err) {
+    await undoAll(undo);
+    throw err;
+  }
 }
 
 export default async function run(): Promise<Record<string, unknown>> {
@@ -331,10 +337,10 @@ export default async function run(): Promise<Record<string, unknown>> {
   try {
     const topic = 'bench_events';
     await createTopic(env.kafka, topic);
-    const produced = await loadTopic(env.broker.address, topic, PARTITIONS, RECORDS, eventJson);
+    const produced = await loadTopic(env.brokerAddress, topic, PARTITIONS, RECORDS, eventJson);
     const kafkajsDrain = await drainKafkajs(env.kafka, topic, RECORDS, produced.bytes);
     const sluice = await sluiceRun(env, topic, RECORDS);
-    const kcatDuckdb = await runBaseline(env.broker.address, topic, env.dir, RECORDS);
+    const kcatDuckdb = await runBaseline(env.brokerAddress, topic, env.dir, RECORDS);
     const fresh = await freshness(env);
     return {
       records: RECORDS,
@@ -350,10 +356,10 @@ export default async function run(): Promise<Record<string, unknown>> {
       cpuRatioSluiceToKcatDuckdb: round(kcatDuckdb.cpuSeconds / sluice.meshCpuSeconds, 3),
       freshness: fresh,
       // Peak over the whole run (VmHWM), read while every process is still up.
-      peakRssMiB: peakRssMiB(env.mesh.pids()),
+      peakRssMiB: peakRssMiB(env.pids()),
     };
   } finally {
-    await stopEnv(env);
+    await env.stop();
   }
 }
 
