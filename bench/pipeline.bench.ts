@@ -37,7 +37,7 @@ import { startBrokerProcess } from './pipeline/broker-process.js';
 import { loadTopic } from './pipeline/load.js';
 import { percentile } from './pipeline/percentile.js';
 import { startNatsProcess } from './pipeline/nats-process.js';
-import { CpuWindow, peakRssMiB, round } from './pipeline/procfs.js';
+import { CpuWindow, round, rssMiB } from './pipeline/procfs.js';
 import { eventJson, tableSpec } from './pipeline/records.js';
 
 const RECORDS = Number(process.env.PIPELINE_BENCH_RECORDS ?? 1_000_000);
@@ -342,6 +342,7 @@ export default async function run(): Promise<Record<string, unknown>> {
     const sluice = await sluiceRun(env, topic, RECORDS);
     const kcatDuckdb = await runBaseline(env.brokerAddress, topic, env.dir, RECORDS);
     const fresh = await freshness(env);
+    const rss = rssMiB(env.pids());
     return {
       records: RECORDS,
       partitions: PARTITIONS,
@@ -355,8 +356,9 @@ export default async function run(): Promise<Record<string, unknown>> {
       // the efficiency ratio, which other load on the machine does not skew.
       cpuRatioSluiceToKcatDuckdb: round(kcatDuckdb.cpuSeconds / sluice.meshCpuSeconds, 3),
       freshness: fresh,
-      // Peak over the whole run (VmHWM), read while every process is still up.
-      peakRssMiB: peakRssMiB(env.pids()),
+      // Peak over the whole run (VmHWM), and what each process still holds at the end.
+      peakRssMiB: rss.peak,
+      rssAtEndMiB: rss.now,
     };
   } finally {
     await env.stop();

@@ -108,9 +108,14 @@ export class CpuWindow {
   }
 }
 
-/** Peak RSS of each named process in MiB, read just before the processes stop. */
-export function peakRssMiB(pids: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, round((sampleProc(pid)?.peakRssBytes ?? 0) / (1 << 20), 1)]));
+/** Peak RSS (VmHWM) and current RSS of each named process in MiB. */
+export function rssMiB(pids: Record<string, number>): { peak: Record<string, number>; now: Record<string, number> } {
+  const samples = Object.entries(pids).map(([name, pid]) => [name, sampleProc(pid)] as const);
+  const mib = (bytes: number | undefined) => round((bytes ?? 0) / (1 << 20), 1);
+  return {
+    peak: Object.fromEntries(samples.map(([name, s]) => [name, mib(s?.peakRssBytes)])),
+    now: Object.fromEntries(samples.map(([name, s]) => [name, mib(s?.rssBytes)])),
+  };
 }
 
 export const round = (value: number, digits: number) => Number(value.toFixed(digits));
