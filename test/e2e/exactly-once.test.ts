@@ -20,9 +20,10 @@ import { resolveSnapshot, snapshotFiles } from '../../shared/src/iceberg/scan.js
 import { createStorage } from '../../shared/src/storage/index.js';
 import { printLogsOnFailure, SERVICE_NAMES, startMesh, waitUntil, type ServiceName, type TestMesh } from '../support/mesh.js';
 
-const RECORDS = Number(process.env.E2E_RECORDS ?? 200_000);
-assert.ok(Number.isInteger(RECORDS / 4), 'E2E_RECORDS must be a multiple of the partition count');
 const PARTITIONS = 4;
+/** E2E_RECORDS makes a quicker local run; the acceptance criterion is 200k. */
+const RECORDS = Number(process.env.E2E_RECORDS ?? 200_000);
+assert.ok(Number.isInteger(RECORDS / PARTITIONS), 'E2E_RECORDS must be a multiple of the partition count');
 /** Records are appended in waves, one batch per partition, spread over the production window. */
 const WAVES = 120;
 const WAVE_GAP_MS = 250;
@@ -158,13 +159,14 @@ async function committedEverything(m: TestMesh, high: number[]): Promise<boolean
   return offsets.length === PARTITIONS && offsets.every((o) => o.topic === topic && o.nextOffset === high[o.partition]);
 }
 
-/** The local paths of the current snapshot's data files, read from the catalog's metadata. */
-async function currentDataFiles(m: TestMesh): Promise<string[]> {
+/** The current snapshot's summary and the local paths of its data files, from the catalog's metadata. */
+async function currentSnapshot(m: TestMesh): Promise<{ summary: Record<string, string>; files: string[] }> {
   const { table } = await m.catalog.getTable({ ref: { database, table: tableName } });
   const storage = createStorage();
   const snapshot = resolveSnapshot(parseMetadata(await storage.read(table!.metadataLocation)));
   assert.ok(snapshot, 'the table has a snapshot');
-  return (await snapshotFiles(storage, snapshot)).dataFiles.map((f) => decodeURIComponent(new URL(f.dataFile.filePath, 'file:///').pathname));
+  const { dataFiles } = await snapshotFiles(storage, snapshot);
+  return { summary: snapshot.summary, files: dataFiles.map((f) => decodeURIComponent(new URL(f.dataFile.filePath, 'file:///').pathname)) };
 }
 
 async function duckdb<T>(sql: string): Promise<T[]> {
@@ -194,17 +196,18 @@ it(`${RECORDS} records land exactly once while every service is killed -9 and re
   await waitUntil('the committed offsets to reach the high watermarks', () => committedEverything(m, high), CONVERGE_TIMEOUT_MS, 250);
   const convergedMs = Date.now() - t0;
 
-  const files = await currentDataFiles(m);
+  const { summary, files } = await currentSnapshot(m);
+  assert.equal(summary['total-records'], String(RECORDS), 'the snapshot summary agrees');
   const from = `read_parquet([${files.map((f) => `'${f}'`).join(', ')}])`;
-  const [totals] = await duckdb<{ rows: number; distinct_positions: number; mismatched: number; topics: number }>(
+  const [totals] = await duckdb<{ rows: number; distinct_positions: number; mismatched: number; topics: string[] }>(
     `SELECT count(*)::INT AS rows, count(DISTINCT ("partition", "offset"))::INT AS distinct_positions,
-            count(*) FILTER (WHERE "partition" <> p OR "offset" <> i)::INT AS mismatched, count(DISTINCT topic)::INT AS topics
+            count(*) FILTER (WHERE "partition" <> p OR "offset" <> i)::INT AS mismatched, list(DISTINCT topic) AS topics
      FROM ${from}`,
   );
   assert.equal(totals.rows, RECORDS, 'row count');
   assert.equal(totals.distinct_positions, RECORDS, 'no (partition, offset) twice');
   assert.equal(totals.mismatched, 0, 'each row is the record at its (partition, offset)');
-  assert.equal(totals.topics, 1);
+  assert.deepEqual(totals.topics, [topic]);
   // With no duplicates and every offset in [0, high), a full count per partition means none is missing.
   const perPartition = await duckdb<{ partition: number; n: number; lo: number; hi: number }>(
     `SELECT "partition", count(*)::INT AS n, min("offset")::INT AS lo, max("offset")::INT AS hi FROM ${from} GROUP BY 1 ORDER BY 1`,
