@@ -5,8 +5,9 @@
  * report the coordinator does not accept, is a ReportError and the stream fails, so
  * ingestion rewinds to the committed offsets and nothing depends on the lost report.
  *
- * A retry after a lost response can deliver a report twice; the coordinator then finds the
- * second copy stale and rewinds the worker. That costs a re-read, never a row.
+ * A retry can deliver a report twice (the first attempt's response was lost); the coordinator
+ * recognises the copy by worker, flush, table and content and answers it accepted. That is
+ * why a DEADLINE_EXCEEDED attempt is retried too.
  */
 import { status } from '@grpc/grpc-js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -34,12 +35,14 @@ export interface ReportInput {
   workerId: string;
   files: DataFile[];
   offsets: OffsetRange[];
+  /** Error-table reports of the same flush sent before this one (data reports only). */
+  errorReports?: number;
 }
 
 export function buildReport(r: ReportInput): ReportDataFilesRequest {
   let records = 0;
   for (const f of r.files) records += f.recordCount;
-  return { flushId: r.flushId, table: r.table, job: r.job, workerId: r.workerId, files: r.files, offsets: r.offsets, recordCount: records };
+  return { flushId: r.flushId, table: r.table, job: r.job, workerId: r.workerId, files: r.files, offsets: r.offsets, recordCount: records, errorReports: r.errorReports || undefined };
 }
 
 export interface RetryPolicy {
@@ -55,6 +58,9 @@ export const backoffMs = (p: RetryPolicy, attempt: number): number => Math.min(p
 
 const describe = (t: TableRef | undefined) => (t ? `${t.database}.${t.table}` : '?');
 
+/** Failures another attempt can fix: the coordinator restarting, or an answer that got lost. */
+const RETRIED = new Set<number>([status.UNAVAILABLE, status.DEADLINE_EXCEEDED]);
+
 /** Sends a report until it is accepted; throws ReportError when it cannot be delivered. */
 export async function sendReport(commit: CommitClient, report: ReportDataFilesRequest, policy: RetryPolicy, now: () => number = Date.now): Promise<void> {
   const giveUpAt = now() + policy.budgetMs;
@@ -65,7 +71,7 @@ export async function sendReport(commit: CommitClient, report: ReportDataFilesRe
       ({ accepted } = await commit.reportDataFiles(report, { retries: 0 }));
     } catch (err) {
       const wait = backoffMs(policy, attempt);
-      if (grpcCode(err) === status.UNAVAILABLE && now() + wait < giveUpAt) {
+      if (RETRIED.has(grpcCode(err) ?? -1) && now() + wait < giveUpAt) {
         await sleep(wait);
         continue;
       }

@@ -2,14 +2,17 @@
  * One Transform stream's state: the compiled plan, the open files, the offsets covered
  * since the last report, the dirty-data policy, heartbeats and flushes.
  *
- * Everything that touches the files runs one task at a time (batches, flushes, close), so
- * a flush always happens at a batch boundary, never mid-batch. A failure outside a batch
- * (a report that could not be delivered) is fatal to the stream: it is handed to onFatal,
- * and the stream ends with it, which makes ingestion rewind to the committed offsets.
+ * Everything that touches the files runs one task at a time (batches, flush cuts, close), so
+ * a flush always cuts at a batch boundary, never mid-batch. Its report is then delivered in
+ * order on a chain of its own, so batches go on while a report waits for ingestion to confirm
+ * the error-topic produces of the batches it covers (confirmations.ts). A failure outside a
+ * batch (a report that could not be delivered or confirmed) is fatal to the stream: it is
+ * handed to onFatal, and the stream ends with it, which makes ingestion rewind to the
+ * committed offsets.
  */
 import type { BatchAck, RecordBatch, TransformOpen } from '../../../shared/src/gen/sluice/v1/transformation.js';
 import type { FlushEvent } from '../../../shared/src/gen/sluice/v1/events.js';
-import { ErrorPolicyKind, type DataFile, type ErrorCount, type KafkaRecord, type PartitionSpec, type Schema, type TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
+import { ErrorPolicyKind, type DataFile, type ErrorCount, type KafkaRecord, type OffsetRange, type PartitionSpec, type Schema, type TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
 import type { CatalogServiceService, Table } from '../../../shared/src/gen/sluice/v1/catalog.js';
 import { aborted, failedPrecondition, grpcCode, grpcMessage, invalidArgument, SluiceError, unavailable } from '../../../shared/src/errors.js';
 import type { ServiceClient } from '../../../shared/src/grpc/client.js';
@@ -35,6 +38,7 @@ import {
 } from './core/index.js';
 import { compilePartitionSpec } from './core/partition.js';
 import { columnsOf } from './core/schema.js';
+import { ConfirmationError, ErrorConfirmations } from './confirmations.js';
 import { Coverage, CoverageError, uncoveredRecord } from './coverage.js';
 import { errorRowMapper, ErrorTableShapeError } from './error-sink.js';
 import { FileSetError, PartitionedFiles } from './files.js';
@@ -67,6 +71,19 @@ interface Group {
   rows: Row[];
 }
 
+/** What a flush cut at a batch boundary: the files to report and the offsets they cover. */
+interface Cut {
+  event: FlushEvent;
+  files: DataFile[];
+  errorFiles: DataFile[];
+  offsets: OffsetRange[];
+  /** The last covered batch with error-topic records: the report waits for its confirmation (0: none). */
+  awaitBatch: number;
+}
+
+/** How long a report waits for error-topic confirmations when a FlushEvent names no deadline. */
+const DEFAULT_CONFIRM_WAIT_MS = 30_000;
+
 /** The error table's writer side (ERROR_TABLE policy only). */
 interface ErrorTableSink {
   ref: TableRef;
@@ -83,12 +100,15 @@ export class TransformSession {
   onFatal: (err: SluiceError) => void = () => undefined;
 
   private readonly coverage = new Coverage();
+  private readonly confirmations = new ErrorConfirmations();
   private readonly policy: DirtyDataPolicy;
   private readonly heartbeat: Heartbeat;
   private readonly unsubscribe: () => void;
   private readonly log: Logger;
   private readonly groups = new Map<string, Group>();
   private tail: Promise<unknown> = Promise.resolve();
+  /** Reports are delivered one at a time, in the order their flushes were cut. */
+  private reporting: Promise<void> = Promise.resolve();
   private buffered = 0;
   private flushAsked = false;
   private failure: SluiceError | null = null;
@@ -210,6 +230,7 @@ export class TransformSession {
       groups.clear();
     }
     this.rowsTotal += rows;
+    this.confirmations.ack(batch.sequence, errorRecords.length);
     this.maybeAskForFlush();
     const errorReasons: ErrorCount[] = reasons ? [...reasons].map(([reason, count]) => ({ reason, count })).sort((a, b) => a.reason.localeCompare(b.reason)) : [];
     return { sequence: batch.sequence, rows, errors: refused, errorReasons, excluded: 0, errorRecords };
@@ -267,32 +288,70 @@ export class TransformSession {
     );
   }
 
-  /** A FlushEvent for this stream's table and job: report at the next batch boundary. */
-  requestFlush(event: FlushEvent): void {
-    if (this.closing || this.failure) return;
-    void this.run(() => this.flush(event)).catch((err: unknown) => {
-      const e = err instanceof SluiceError ? err : aborted(`flush ${event.flushId} failed: ${(err as Error).message}`);
-      this.failure ??= e;
-      this.log.error({ flushId: event.flushId, err: e.message }, 'flush failed; the stream ends');
-      this.onFatal(e);
-    });
+  /** Ingestion confirmed that the error records of batches up to `sequence` are produced. */
+  errorsProduced(sequence: number): void {
+    try {
+      this.confirmations.confirm(sequence);
+    } catch (e) {
+      if (e instanceof ConfirmationError) throw invalidArgument(e.message, { sequence: String(sequence) });
+      throw e;
+    }
   }
 
-  private async flush(event: FlushEvent): Promise<void> {
+  /**
+   * A FlushEvent for this stream's table and job: cut at the next batch boundary, then report
+   * once the error-topic records of the covered batches are confirmed produced.
+   */
+  requestFlush(event: FlushEvent): void {
     if (this.closing || this.failure) return;
+    const cut = this.run(() => this.cut(event));
+    this.reporting = this.reporting
+      .then(async () => {
+        const c = await cut;
+        if (c) await this.deliver(c);
+      })
+      .catch((err: unknown) => {
+        const e = err instanceof SluiceError ? err : aborted(`flush ${event.flushId} failed: ${(err as Error).message}`);
+        this.failure ??= e;
+        this.log.error({ flushId: event.flushId, err: e.message }, 'flush failed; the stream ends');
+        this.onFatal(e);
+      });
+  }
+
+  /** Closes the open files and takes the offsets covered so far (runs between batches). */
+  private async cut(event: FlushEvent): Promise<Cut | null> {
+    if (this.closing || this.failure) return null;
+    let files: DataFile[] = [];
+    let errorFiles: DataFile[];
+    try {
+      files = await this.files.close();
+      errorFiles = this.errorSink ? await this.errorSink.files.close() : [];
+    } catch (e) {
+      await this.deleteNeverReported(files);
+      throw this.streamError(e, `closing data files for flush ${event.flushId}`);
+    }
+    const offsets = this.coverage.take();
+    this.buffered = 0;
+    this.flushAsked = false;
+    return { event, files, errorFiles, offsets, awaitBatch: this.confirmations.outstanding };
+  }
+
+  /** Waits for the cut's error-topic confirmation, then reports: the error table first, then the data. */
+  private async deliver(cut: Cut): Promise<void> {
+    const { event, files, errorFiles, offsets } = cut;
     await withSpan('transformation.flush', { 'sluice.flush_id': event.flushId, 'sluice.worker_id': this.workerId }, async (span) => {
-      let files: DataFile[] = [];
-      let errorFiles: DataFile[];
       try {
-        files = await this.files.close();
-        errorFiles = this.errorSink ? await this.errorSink.files.close() : [];
+        // After a failed report nothing later fits the committed offsets: do not send it.
+        if (this.failure) throw this.failure;
+        if (cut.awaitBatch > 0) {
+          const now = this.deps.now();
+          await this.confirmations.wait(cut.awaitBatch, event.deadlineMs > 0 ? event.deadlineMs : now + DEFAULT_CONFIRM_WAIT_MS, now);
+        }
       } catch (e) {
-        await this.deleteNeverReported(files);
-        throw this.streamError(e, `closing data files for flush ${event.flushId}`);
+        await this.deleteNeverReported([...files, ...errorFiles]);
+        if (e instanceof ConfirmationError) throw aborted(`flush ${event.flushId}: ${e.message}; the stream's uncommitted work is dropped, re-read it from the committed offsets`, { flush_id: event.flushId });
+        throw e;
       }
-      const offsets = this.coverage.take();
-      this.buffered = 0;
-      this.flushAsked = false;
       const base = { flushId: event.flushId, job: this.job, workerId: this.workerId };
       try {
         // The error table first: if its report fails, the data report is not sent, the
@@ -302,7 +361,8 @@ export class TransformSession {
         await this.deleteNeverReported(files);
         throw this.reportFailure(e);
       }
-      const report = buildReport({ ...base, table: this.table, files, offsets });
+      // The data report says it came with an error report: the coordinator commits it only together with it.
+      const report = buildReport({ ...base, table: this.table, files, offsets, errorReports: errorFiles.length > 0 ? 1 : 0 });
       try {
         await sendReport(this.deps.commit, report, this.deps.settings.reportRetry);
       } catch (e) {
@@ -319,13 +379,17 @@ export class TransformSession {
   }
 
   /**
-   * Ends the stream: waits for the task in progress (a batch or a flush finishes, never
-   * half-done), then drops open files and deletes every file not yet reported, and says
-   * goodbye to the coordinator.
+   * Ends the stream: waits for the task in progress (a batch or a flush cut finishes, never
+   * half-done) and for a report being sent; a report still waiting for error-topic
+   * confirmations is abandoned (its files deleted: they can never be confirmed now). Then
+   * drops open files and deletes every file not yet reported, and says goodbye to the
+   * coordinator, after the last report.
    */
   close(): Promise<void> {
     this.closing ??= this.run(async () => {
       this.unsubscribe();
+      this.confirmations.close('the stream ended before its error-topic records were confirmed produced');
+      await this.reporting;
       this.heartbeat.stop();
       const deleted = [...(await this.files.discard()), ...((await this.errorSink?.files.discard()) ?? [])];
       this.log.info({ rows: this.rowsTotal, refused: this.policy.refusedCount, deletedUnreported: deleted.length }, 'transform stream closed');

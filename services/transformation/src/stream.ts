@@ -1,8 +1,9 @@
 /**
  * The Transform bidi stream over gRPC: an open message, then ordered batches, one ack per
- * batch. The stream ends when ingestion half-closes it (normal end), cancels it (rewind,
- * rebalance), when a batch is refused, when a flush report is lost, or when this process
- * drains for shutdown. In every case the session closes: unreported files are deleted.
+ * batch, and ErrorsProduced confirmations (ERROR_TOPIC policy) among them. The stream ends
+ * when ingestion half-closes it (normal end), cancels it (rewind, rebalance), when a batch is
+ * refused, when a flush report is lost or not confirmed in time, or when this process drains
+ * for shutdown. In every case the session closes: unreported files are deleted.
  */
 import type * as grpc from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
@@ -112,9 +113,20 @@ export class TransformStreams {
       for (;;) {
         const msg = await inbox.next();
         if (msg === null) return;
-        if (msg.message?.$case !== 'batch') throw invalidArgument('TransformOpen may only be sent once, as the first message');
-        const ack = await session.batch(msg.message.value);
-        call.write({ message: { $case: 'ack', value: ack } });
+        switch (msg.message?.$case) {
+          case 'batch': {
+            const ack = await session.batch(msg.message.value);
+            call.write({ message: { $case: 'ack', value: ack } });
+            break;
+          }
+          case 'errorsProduced':
+            session.errorsProduced(msg.message.value.sequence);
+            break;
+          case 'open':
+            throw invalidArgument('TransformOpen may only be sent once, as the first message');
+          default:
+            throw invalidArgument('a Transform stream message must be a batch or ErrorsProduced');
+        }
       }
     } finally {
       this.open.delete(open.workerId);

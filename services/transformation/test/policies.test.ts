@@ -11,7 +11,7 @@ import { startDevBroker, type DevBroker } from '../../dev-broker/src/index.js';
 import type { TransformOpen } from '../../../shared/src/gen/sluice/v1/transformation.js';
 import { ErrorPolicyKind, Granularity, MessageFormat, MessageMode, TimeSource, type ErrorPolicy, type MappingSpec } from '../../../shared/src/gen/sluice/v1/types.js';
 import { errorTableColumns } from '../src/core/index.js';
-import { col, createTable, flushAndWait, query, rec, startHarness, TestStream, type Harness } from './stream-support.js';
+import { col, collectHeartbeats, createTable, filesUnder, flushAndWait, publishFlush, query, rec, startHarness, TestStream, waitUntil, type Harness } from './stream-support.js';
 
 const SEED_COLUMNS = [col(1, 'topic', 'string'), col(2, 'partition', 'long'), col(3, 'offset', 'long'), col(4, 'id', 'long'), col(5, 'name', 'string'), col(6, 'extendinfo', 'string'), col(7, 'pt', 'string')];
 const PT = { column: 'pt', timeSource: TimeSource.TIME_SOURCE_RECORD_TIME, granularity: Granularity.GRANULARITY_MINUTE, timeZone: 'UTC', field: '', expression: '' };
@@ -68,6 +68,7 @@ describe('dirty-data policies through the stream', () => {
       topicMessages: ack.errorRecords.map((r) => ({ topic: r.topic, messages: [{ key: r.key ?? null, value: r.value ?? null, headers: Object.fromEntries(r.headers.map((x) => [x.key, x.value ?? ''])) }] })),
     });
     await producer.disconnect();
+    s.confirmErrorsProduced(ack.sequence);
     const consumer = kafka.consumer({ groupId: `g-${process.pid}` });
     await consumer.connect();
     await consumer.subscribe({ topic: 'runtime_error', fromBeginning: true });
@@ -99,6 +100,55 @@ describe('dirty-data policies through the stream', () => {
     ]);
   });
 
+  it('ERROR_TOPIC: a flush reports only after ingestion confirms the covered batches\' error records produced; batches go on meanwhile', async () => {
+    const { ref } = await createTable(h, 'seed_held', SEED_COLUMNS);
+    const s = new TestStream(h, openFor(ref, seedMapping(policy(ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TOPIC, { errorTopic: 'runtime_error' }))));
+    const first = await sendSeed(s); // batch 1: record 101 goes to the error topic
+    assert.equal(first.errorRecords.length, 1);
+    const beats = collectHeartbeats(h, ref);
+    const flushId = publishFlush(h, ref);
+    // The cut empties the open files: a heartbeat says so (buffered bytes back to 0).
+    await waitUntil(() => beats.beats.some((b) => b.workerId === s.open.workerId && b.bufferedBytes === 0), 'the flush cut');
+    beats.stop();
+    // Batches after the cut are transformed and acknowledged while the report waits.
+    const second = await s.sendRange('flatten_test', 0, 5, ['{"id":103,"name":"json-6","extendinfo":{}}']);
+    assert.equal(second.rows, 1);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(h.recorder!.reportsOf(flushId), [], 'no report before the confirmation');
+    s.confirmErrorsProduced(first.sequence);
+    await h.recorder!.until(() => h.recorder!.reportsOf(flushId).length === 1, 'the report after the confirmation');
+    const [report] = h.recorder!.reportsOf(flushId);
+    assert.deepEqual(report.offsets, [{ topic: 'flatten_test', partition: 0, startOffset: 2, endOffset: 5 }], 'the cut was at the flush, before batch 2');
+    assert.equal(report.recordCount, 2);
+    // Batch 2 had no error records: the next flush owes nothing and reports at once.
+    const [next] = await flushAndWait(h, ref);
+    assert.deepEqual(next.offsets, [{ topic: 'flatten_test', partition: 0, startOffset: 5, endOffset: 6 }]);
+    s.end();
+    assert.equal(await s.ended, null);
+  });
+
+  it('ERROR_TOPIC: a report still unconfirmed at the flush deadline ends the stream with ABORTED and is never sent', async () => {
+    const { ref, location } = await createTable(h, 'seed_unconfirmed', SEED_COLUMNS);
+    const s = new TestStream(h, openFor(ref, seedMapping(policy(ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TOPIC, { errorTopic: 'runtime_error' }))));
+    await sendSeed(s);
+    const flushId = publishFlush(h, ref, '', Date.now() + 400);
+    const end = await s.ended;
+    assert.equal(end?.code, status.ABORTED);
+    assert.match(end!.details, /the error records of batch 1 were not confirmed produced to the error topic by the flush deadline/);
+    assert.deepEqual(h.recorder!.reportsOf(flushId), []);
+    await waitUntil(async () => (await filesUnder(`${location}/data`)).length === 0, 'the unreported files deleted');
+  });
+
+  it('ERROR_TOPIC: ErrorsProduced naming a batch never acknowledged is refused', async () => {
+    const { ref } = await createTable(h, 'seed_badconfirm', SEED_COLUMNS);
+    const s = new TestStream(h, openFor(ref, seedMapping(policy(ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TOPIC, { errorTopic: 'runtime_error' }))));
+    await sendSeed(s);
+    s.confirmErrorsProduced(7);
+    const end = await s.ended;
+    assert.equal(end?.code, status.INVALID_ARGUMENT);
+    assert.match(end!.details, /ErrorsProduced names batch 7, but the batches acknowledged so far end at 1/);
+  });
+
   it('ERROR_TABLE: refused records become rows of the error table, reported in the same flush without offsets', async () => {
     const errorFields = errorTableColumns.map((c, i) => col(i + 1, c.name, c.type, c.required));
     const { ref: errRef, location: errLocation } = await createTable(h, 'seed_errors', errorFields);
@@ -116,6 +166,8 @@ describe('dirty-data policies through the stream', () => {
     assert.ok(errReport.files[0].filePath.startsWith(`${errLocation}/data/`));
     assert.deepEqual(mainReport.offsets, [{ topic: 'flatten_test', partition: 0, startOffset: 2, endOffset: 5 }]);
     assert.equal(mainReport.recordCount, 2);
+    assert.equal(mainReport.errorReports, 1, 'the data report says an error report came first');
+    assert.equal(errReport.errorReports, undefined);
     const [row] = await query(`SELECT source_topic, source_partition, source_offset, epoch_ms(source_timestamp) AS ts, decode(key) AS key, decode(value) AS value, reason FROM read_parquet('${errReport.files[0].filePath}')`);
     assert.deepEqual({ ...row, source_offset: Number(row.source_offset), ts: Number(row.ts) }, {
       source_topic: 'flatten_test',

@@ -227,6 +227,11 @@ export class TestStream {
     return this.send(records, [{ topic, partition, startOffset: start, endOffset: start + values.length }]);
   }
 
+  /** ErrorsProduced: the error records of batches up to `sequence` are in the error topic. */
+  confirmErrorsProduced(sequence: number): void {
+    this.call.write({ message: { $case: 'errorsProduced', value: { sequence } } });
+  }
+
   /** Raw request, for malformed streams. */
   write(req: TransformRequest): void {
     this.call.write(req);
@@ -255,9 +260,9 @@ export function rec(topic: string, partition: number, offset: number, value: str
 
 let flushSeq = 0;
 /** Publishes a FlushEvent like the coordinator does and returns its id. */
-export function publishFlush(h: Harness, table: TableRef, job = ''): string {
+export function publishFlush(h: Harness, table: TableRef, job = '', deadlineMs = Date.now() + 30_000): string {
   const flushId = `flush-${process.pid}-${++flushSeq}`;
-  publish(h.nats, subjects.flush(table), FlushEvent.encode({ table, flushId, deadlineMs: Date.now() + 30_000, job }).finish());
+  publish(h.nats, subjects.flush(table), FlushEvent.encode({ table, flushId, deadlineMs, job }).finish());
   return flushId;
 }
 
