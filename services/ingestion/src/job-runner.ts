@@ -451,9 +451,15 @@ export class JobRunner {
     this.rowsOut += ack.rows;
     this.excluded += ack.excluded;
     for (const e of ack.errorReasons) this.countError(e.reason, e.count);
-    // A batch with error-topic records is done (and its bytes released) once they are produced.
-    if (ack.errorRecords.length > 0) void this.produceErrors(generation, ack.errorRecords).then((ok) => ok && this.settle(generation, ack.sequence));
-    else this.settle(generation, ack.sequence);
+    // A batch with error-topic records is done (and its bytes released) once they are produced
+    // and transformation knows it: its flush reports wait for that before covering the batch.
+    if (ack.errorRecords.length > 0) {
+      void this.produceErrors(generation, ack.errorRecords).then((ok) => {
+        if (!ok || generation !== this.incarnation) return;
+        this.stream?.confirmErrorsProduced(ack.sequence);
+        this.settle(generation, ack.sequence);
+      });
+    } else this.settle(generation, ack.sequence);
   }
 
   /** The batch is done: its bytes leave the in-flight budget. */

@@ -63,6 +63,15 @@ export class TransformStream {
     return sequence;
   }
 
+  /**
+   * ErrorsProduced: the error records of batches up to `sequence` are in the error topic, so
+   * transformation may report offsets covering them. A closed stream has nothing to report.
+   */
+  confirmErrorsProduced(sequence: number): void {
+    if (this.closed) return;
+    this.call.write({ message: { $case: 'errorsProduced', value: { sequence } } });
+  }
+
   /** Half-closes after everything sent was acknowledged (a graceful stop). */
   end(): void {
     if (this.closed) return;
