@@ -24,8 +24,10 @@ const PARTITIONS = 4;
 /** E2E_RECORDS makes a quicker local run; the acceptance criterion is 200k. */
 const RECORDS = Number(process.env.E2E_RECORDS ?? 200_000);
 assert.ok(Number.isInteger(RECORDS / PARTITIONS), 'E2E_RECORDS must be a multiple of the partition count');
+/** E2E_KILL_ROUNDS > 1 kills every service that many times (a soak run; production keeps pace). */
+const KILL_ROUNDS = Number(process.env.E2E_KILL_ROUNDS ?? 1);
 /** Records are appended in waves, one batch per partition, spread over the production window. */
-const WAVES = 120;
+const WAVES = 120 * KILL_ROUNDS;
 const WAVE_GAP_MS = 250;
 const CONVERGE_TIMEOUT_MS = 120_000;
 
@@ -130,7 +132,7 @@ const highWatermarks = (m: TestMesh) => Array.from({ length: PARTITIONS }, (_, p
  * hits a flowing pipeline, and each restart is shown to recover on its own.
  */
 async function chaos(m: TestMesh, t0: number, log: string[]): Promise<void> {
-  const order: ServiceName[] = shuffled(SERVICE_NAMES);
+  const order: ServiceName[] = Array.from({ length: KILL_ROUNDS }, () => shuffled(SERVICE_NAMES)).flat();
   for (const name of order) {
     await sleep(randomMs(300, 2500));
     const killedAt = Date.now();
