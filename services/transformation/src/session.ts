@@ -311,6 +311,7 @@ export class TransformSession {
         if (c) await this.deliver(c);
       })
       .catch((err: unknown) => {
+        if (err === this.failure) return; // a report after the failed one, dropped: already told
         const e = err instanceof SluiceError ? err : aborted(`flush ${event.flushId} failed: ${(err as Error).message}`);
         this.failure ??= e;
         this.log.error({ flushId: event.flushId, err: e.message }, 'flush failed; the stream ends');
