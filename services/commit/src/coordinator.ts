@@ -52,10 +52,15 @@ export class CommitCoordinator {
     const key = `${ref.database}.${ref.table}`;
     let t = this.tables.get(key);
     if (!t) {
-      t = new TableCoordinator({ database: ref.database, table: ref.table }, this.ctx, this.announce);
+      t = new TableCoordinator({ database: ref.database, table: ref.table }, this.ctx, this.announce, () => this.pendingFiles());
       this.tables.set(key, t);
     }
     return t;
+  }
+
+  /** Files reported to this process and not committed yet, over every table and job. */
+  private *pendingFiles(): Iterable<string> {
+    for (const t of this.tables.values()) for (const p of t.allPipelines()) yield* p.pendingFiles();
   }
 
   onHeartbeat(payload: Uint8Array): void {
@@ -86,8 +91,12 @@ export class CommitCoordinator {
       return { accepted: false };
     }
     const pipeline = table.pipeline(req.job);
-    if (role.kind === 'errors') pipeline.onErrorReport(req);
-    else pipeline.onReport(req);
+    if (role.kind === 'errors') {
+      pipeline.onErrorReport(req);
+      // Its appends need no lease, but its maintenance (snapshot expiry, compaction, orphan
+      // cleanup) runs where its lease is held: take it if nobody else has.
+      void this.table(ref).leaseEpoch().catch(() => undefined);
+    } else pipeline.onReport(req);
     return { accepted: true };
   }
 

@@ -26,6 +26,11 @@ export class TableCoordinator implements PipelineHost {
     readonly ref: TableRef,
     private readonly ctx: CoordinatorContext,
     private readonly announce: Announcer,
+    /**
+     * Every file reported to this process and not committed yet, whichever pipeline holds it:
+     * an error table's files wait in the pipeline of the job whose refused records they hold.
+     */
+    private readonly pendingFiles: () => Iterable<string>,
   ) {
     this.lease = new LeaseKeeper({ catalog: ctx.catalog, ref, owner: ctx.owner, ttlMs: ctx.settings.leaseTtlMs, logger: ctx.logger, now: () => ctx.now() });
     this.scheduleMaintenance();
@@ -77,7 +82,7 @@ export class TableCoordinator implements PipelineHost {
         ref: this.ref,
         leaseEpoch: epoch,
         nowMs: options.nowMs ?? this.ctx.now(),
-        pendingFiles: new Set(this.allPipelines().flatMap((p) => p.pendingFiles())),
+        pendingFiles: new Set(this.pendingFiles()),
         onCommitted: (snapshotId, at) => this.committed(snapshotId, at),
       }),
     );

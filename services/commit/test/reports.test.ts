@@ -111,6 +111,8 @@ describe('error table and repeated reports', () => {
     assert.equal(errSnapshot.summary['added-records'], '2');
     assert.ok(errSnapshot.timestampMs <= dataSnapshot.timestampMs, 'error rows are committed before the data');
     assert.deepEqual((await mesh.catalog.getCommittedOffsets({ job: job() })).offsets.map((o) => [o.partition, o.nextOffset]), [[0, 10]]);
+    // Nobody else coordinates the error table: this coordinator holds its lease, so its maintenance runs here.
+    assert.ok((await coord.client.getCommitStatus({ table: errRef })).leaseEpoch >= 1);
 
     // A copy delivered after the commit is still recognised: no rewind, nothing twice.
     await send(dataReport('w1', flushId, dataFiles, 0, 10, 1));
