@@ -101,6 +101,18 @@ export interface TestMesh {
   stop(): Promise<void>;
 }
 
+/** startMesh failed (and cleaned up): which directory and database it had made, and why. */
+export class MeshStartError extends Error {
+  constructor(
+    message: string,
+    readonly dir: string,
+    readonly database: string | undefined,
+  ) {
+    super(message);
+    this.name = 'MeshStartError';
+  }
+}
+
 /** One service: its process (while running), its kept output and its history. */
 class ServiceProcess {
   child: ChildProcess | null = null;
@@ -139,6 +151,26 @@ class ServiceProcess {
     this.child = child;
     live.add(child);
     child.once('exit', () => live.delete(child));
+  }
+
+  /**
+   * Resolves once the service answers SERVING; rejects at once if the process exits first
+   * (a port taken meanwhile, a bad start), rather than after the whole timeout.
+   */
+  async serving(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) throw new Error(`${this.name} is not running`);
+    const ac = new AbortController();
+    const exited = once(child, 'exit', { signal: ac.signal }).then(([code, signal]) => {
+      const said = this.output().trim().split('\n').filter((line) => !line.startsWith('---')).slice(-3).join(' | ');
+      throw new Error(`${this.name} exited (${signal ?? `code ${code}`}) before it was SERVING${said ? `: ${said}` : ''}`);
+    });
+    try {
+      await Promise.race([waitForServing(this.address, SERVING_TIMEOUT_MS), exited]);
+    } finally {
+      ac.abort();
+      exited.catch(() => {});
+    }
   }
 
   /** Sends a signal the harness means to send, and waits for the exit. */
@@ -230,7 +262,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<TestMesh> {
     delete env.OTEL_EXPORTER_OTLP_ENDPOINT;
     for (const name of SERVICE_NAMES) services.set(name, new ServiceProcess(name, addresses[name], env));
     for (const s of services.values()) s.start();
-    await Promise.all(SERVICE_NAMES.map((name) => waitForServing(addresses[name], SERVING_TIMEOUT_MS)));
+    await Promise.all([...services.values()].map((s) => s.serving()));
 
     const service = (name: ServiceName) => services.get(name)!;
     const track = <T extends { close(): void }>(client: T) => (clients.push(client), client);
@@ -251,7 +283,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<TestMesh> {
         const s = service(name);
         if (s.child) throw new Error(`${name} is still running (pid ${s.child.pid}); kill it first`);
         s.start();
-        await waitForServing(s.address, SERVING_TIMEOUT_MS);
+        await s.serving();
       },
       assertNoCrash() {
         const crashed = [...services.values()].filter((s) => s.crashes.length > 0);
@@ -262,9 +294,10 @@ export async function startMesh(options: MeshOptions = {}): Promise<TestMesh> {
     };
     return mesh;
   } catch (err) {
-    process.stderr.write(`mesh failed to start: ${(err as Error).message}\n${logs()}\n`);
+    const message = (err as Error).message;
+    process.stderr.write(`mesh failed to start: ${message}\n${logs()}\n`);
     await stop().catch(() => {});
-    throw err;
+    throw new MeshStartError(message, dir, db?.name);
   }
 }
 
