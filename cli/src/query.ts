@@ -69,6 +69,7 @@ export function tableCandidates(sql: string): { database: string; table: string 
 
 export async function runQuery(catalog: CatalogClient, sql: string, selector: SnapshotSelector = {}): Promise<QueryResult> {
   const tables: Table[] = [];
+  const missing: string[] = [];
   for (const ref of tableCandidates(sql)) {
     try {
       const { table } = await catalog.getTable({ ref });
@@ -76,9 +77,14 @@ export async function runQuery(catalog: CatalogClient, sql: string, selector: Sn
     } catch (err) {
       // `alias.column` looks like `database.table` too; only real tables matter.
       if (grpcCode(err) !== grpcStatus.NOT_FOUND && grpcCode(err) !== grpcStatus.INVALID_ARGUMENT) throw err;
+      missing.push(`${ref.database}.${ref.table}`);
     }
   }
-  if (tables.length === 0) throw new CliError('the query names no Sluice table; write tables as <database>.<table>, e.g. SELECT count(*) FROM shop.orders');
+  if (tables.length === 0) {
+    // A mistyped table name is the usual cause: say which names were looked up.
+    const looked = missing.length > 0 ? ` (no table ${missing.join(', ')})` : '';
+    throw new CliError(`the query names no Sluice table${looked}; write tables as <database>.<table>, e.g. SELECT count(*) FROM shop.orders`);
+  }
 
   const storage = createStorage();
   const instance = await DuckDBInstance.create(':memory:');

@@ -254,4 +254,11 @@ describe('the sluice CLI against the running mesh', () => {
     const jobs = await sluiceJson<{ name: string }[]>('job', 'list');
     assert.deepEqual(jobs.map((j) => j.name), [job]);
   });
+
+  it('a mistyped table in a query is one line naming it, exit 1', async () => {
+    const run = await sluice('query', `SELECT count(*) FROM ${database}.clikcs`);
+    assert.equal(run.code, 1);
+    assert.equal(run.stdout, '');
+    assert.equal(run.stderr, `sluice: the query names no Sluice table (no table ${database}.clikcs); write tables as <database>.<table>, e.g. SELECT count(*) FROM shop.orders\n`);
+  });
 });
