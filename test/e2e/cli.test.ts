@@ -121,18 +121,25 @@ interface HistoryJson {
 }
 
 /** Polls `sluice job status --json` until every produced record is committed. */
-function committedThrough(total: number): Promise<JobStatusJson> {
-  return waitUntil(
-    `sluice job status to show ${total} records committed`,
-    async () => {
-      mesh!.assertNoCrash();
-      const status = await sluiceJson<JobStatusJson>('job', 'status', job);
-      const high = status.partitions.reduce((sum, p) => sum + p.highWatermark, 0);
-      return status.partitions.length === 2 && high === total && status.partitions.every((p) => p.committedOffset === p.highWatermark) && status;
-    },
-    60_000,
-    500,
-  );
+async function committedThrough(total: number): Promise<JobStatusJson> {
+  let last: JobStatusJson | undefined;
+  try {
+    return await waitUntil(
+      `sluice job status to show ${total} records committed`,
+      async () => {
+        mesh!.assertNoCrash();
+        const status = (last = await sluiceJson<JobStatusJson>('job', 'status', job));
+        const high = status.partitions.reduce((sum, p) => sum + p.highWatermark, 0);
+        // kcat's partitioner may leave a partition empty: nothing to commit there (-1 = no commit yet).
+        const caughtUp = (p: JobStatusJson['partitions'][number]) => p.committedOffset === p.highWatermark || (p.highWatermark === 0 && p.committedOffset === -1);
+        return status.partitions.length === 2 && high === total && status.partitions.every(caughtUp) && status;
+      },
+      60_000,
+      500,
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; the last status was ${JSON.stringify(last)}`);
+  }
 }
 
 const ids = (result: { rows: { id: number }[] }) => result.rows.map((r) => r.id);
