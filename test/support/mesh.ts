@@ -122,6 +122,10 @@ class ServiceProcess {
   private readonly chunks: string[] = [];
   private bytes = 0;
   private expectingExit = false;
+  /** stdout of this incarnation until it logs that it is serving; null after that. */
+  private startOutput: string | null = null;
+  private listening: Promise<void> = Promise.resolve();
+  private markListening: () => void = () => {};
 
   constructor(
     readonly name: ServiceName,
@@ -129,9 +133,16 @@ class ServiceProcess {
     private readonly env: Record<string, string>,
   ) {}
 
+  /** The service logs "<name> serving" at info, once it holds its port. */
+  private get announcesServing(): boolean {
+    return ['trace', 'debug', 'info'].includes(this.env.LOG_LEVEL ?? 'info');
+  }
+
   start(): void {
     this.incarnation++;
     this.expectingExit = false;
+    this.startOutput = this.announcesServing ? '' : null;
+    this.listening = new Promise((resolve) => (this.markListening = resolve));
     this.note(`--- start #${this.incarnation} ---`);
     const child = spawn(process.execPath, ['--import', 'tsx', `services/${this.name}/src/main.ts`], {
       cwd: root,
@@ -140,7 +151,10 @@ class ServiceProcess {
       // pipe closes and the service stops instead of living on as an orphan.
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    child.stdout!.setEncoding('utf8').on('data', (text: string) => this.keep(text));
+    child.stdout!.setEncoding('utf8').on('data', (text: string) => {
+      this.keep(text);
+      this.watchForServing(text);
+    });
     child.stderr!.setEncoding('utf8').on('data', (text: string) => this.keep(text));
     child.once('exit', (code, signal) => {
       const how = signal ?? `code ${code}`;
@@ -165,9 +179,16 @@ class ServiceProcess {
       const said = this.output().trim().split('\n').filter((line) => !line.startsWith('---')).slice(-3).join(' | ');
       throw new Error(`${this.name} exited (${signal ?? `code ${code}`}) before it was SERVING${said ? `: ${said}` : ''}`);
     });
+    // SERVING on the address alone could be another process that took the port after
+    // freePort() released it; our own "serving" line proves the port is this process's.
+    const ours = this.announcesServing ? this.listening : Promise.resolve();
+    const timeout = sleep(SERVING_TIMEOUT_MS, undefined, { signal: ac.signal }).then(() => {
+      throw new Error(`${this.name} did not log that it is serving within ${SERVING_TIMEOUT_MS} ms`);
+    });
     try {
-      await Promise.race([waitForServing(this.address, SERVING_TIMEOUT_MS), exited]);
+      await Promise.race([ours.then(() => waitForServing(this.address, SERVING_TIMEOUT_MS)), exited, timeout]);
     } finally {
+      timeout.catch(() => {});
       ac.abort();
       exited.catch(() => {});
     }
@@ -187,6 +208,15 @@ class ServiceProcess {
     const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
     await exited;
     clearTimeout(timer);
+  }
+
+  private watchForServing(text: string): void {
+    if (this.startOutput === null) return;
+    this.startOutput += text;
+    if (this.startOutput.includes(`"msg":"${this.name} serving"`)) {
+      this.startOutput = null;
+      this.markListening();
+    }
   }
 
   output(): string {
@@ -215,8 +245,23 @@ function installExitHook(): void {
   });
 }
 
+/**
+ * Starts a mesh. Ports are picked free up front (each service must know the others'
+ * addresses when it starts), so a process elsewhere can take one in between; such a start is
+ * cleaned up and tried again with new ports.
+ */
 export async function startMesh(options: MeshOptions = {}): Promise<TestMesh> {
   installExitHook();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startMeshOnce(options);
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof MeshStartError) || !/already in use/.test(err.message)) throw err;
+    }
+  }
+}
+
+async function startMeshOnce(options: MeshOptions): Promise<TestMesh> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-e2e-'));
   const warehouse = join(dir, 'warehouse');
   let db: TestDatabase | undefined;
