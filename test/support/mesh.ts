@@ -7,8 +7,9 @@
  * A test can SIGKILL any service and start it again on the same port with the same
  * environment, as an operator's supervisor would. Each process's output is kept (the tail
  * of it) and printed only when a test fails (see printLogsOnFailure). Whatever happens, stop()
- * leaves nothing behind: no process, no database, no warehouse; and if the test process exits
- * without calling it, the children are killed on the way out.
+ * leaves nothing behind: no process, no database, no warehouse. If the test process exits
+ * without calling it, the children are killed on the way out, and if it is killed itself, the
+ * services see their stdin close and stop (SLUICE_EXIT_WITH_PARENT).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -29,7 +30,7 @@ import { createTestDatabase, type TestDatabase } from './postgres.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-/** Start order matters only for readability of logs: all four are spawned at once. */
+/** The order their output is printed in; all four are spawned at once. */
 export const SERVICE_NAMES = ['catalog', 'transformation', 'commit', 'ingestion'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
