@@ -25,7 +25,10 @@ async function databaseExists(name: string): Promise<boolean> {
 it('a service that cannot start fails startMesh at once, naming it, and nothing is left behind', async () => {
   const started = Date.now();
   const err = await startMesh({ env: { COMMIT_FLUSH_TIMEOUT_MS: 'soon' } }).then(
-    () => assert.fail('the mesh started with a bad commit setting'),
+    async (mesh) => {
+      await mesh.stop();
+      assert.fail('the mesh started with a bad commit setting');
+    },
     (e: unknown) => e,
   );
   assert.ok(err instanceof MeshStartError, String(err));
