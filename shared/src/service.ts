@@ -106,7 +106,7 @@ export async function runMain<K extends SettingKey>(spec: ServiceSpec<K>): Promi
   let service: RunningService;
   try {
     const { otlpEndpoint } = loadConfig(['otlpEndpoint']);
-    initTracing({ serviceName: `sluice-${spec.name}`, otlpEndpoint: otlpEndpoint || undefined });
+    await initTracing({ serviceName: `sluice-${spec.name}`, otlpEndpoint: otlpEndpoint || undefined });
     service = await startService(spec);
   } catch (err) {
     if (err instanceof ConfigError) {

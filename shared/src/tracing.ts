@@ -9,9 +9,8 @@ import {
   type TextMapGetter,
   type TextMapSetter,
 } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { NodeSDK } from '@opentelemetry/sdk-node';
-import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { NodeSDK } from '@opentelemetry/sdk-node';
+import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
 
 /**
  * OpenTelemetry for one process: the Node SDK with W3C trace context, spans exported over
@@ -29,10 +28,16 @@ export interface TracingOptions {
   spanProcessors?: SpanProcessor[];
 }
 
-export function initTracing(options: TracingOptions): void {
+/**
+ * Starts the SDK. It is loaded here, not at the top, because only service processes trace:
+ * the CLI and most tests import this module for the API alone and should not pay for the SDK.
+ */
+export async function initTracing(options: TracingOptions): Promise<void> {
   if (sdk) return;
+  const [{ NodeSDK }, { BatchSpanProcessor }] = await Promise.all([import('@opentelemetry/sdk-node'), import('@opentelemetry/sdk-trace-base')]);
   const processors = [...(options.spanProcessors ?? [])];
   if (options.otlpEndpoint) {
+    const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-http');
     const url = options.otlpEndpoint.replace(/\/$/, '') + '/v1/traces';
     processors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url })));
   }

@@ -18,7 +18,7 @@ describe('gRPC plumbing: trace propagation, errors, retries', () => {
   let catalog: RunningGrpcServer;
   let commit: RunningGrpcServer;
   before(async () => {
-    initTracing({ serviceName: 'grpc-test', spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    await initTracing({ serviceName: 'grpc-test', spanProcessors: [new SimpleSpanProcessor(exporter)] });
     // "catalog": answers GetDatabase, refusing unknown names with NOT_FOUND.
     catalog = await startGrpcServer({
       host: '127.0.0.1',

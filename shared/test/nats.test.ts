@@ -13,7 +13,7 @@ describe('NATS on the real server', () => {
   let publisher: NatsConnection;
   let subscriber: NatsConnection;
   before(async () => {
-    initTracing({ serviceName: 'nats-test', spanProcessors: [new SimpleSpanProcessor(new InMemorySpanExporter())] });
+    await initTracing({ serviceName: 'nats-test', spanProcessors: [new SimpleSpanProcessor(new InMemorySpanExporter())] });
     publisher = await connectNats(NATS_URL, 'test-publisher');
     subscriber = await connectNats(NATS_URL, 'test-subscriber');
   });

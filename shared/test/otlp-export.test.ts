@@ -16,7 +16,7 @@ test('with OTEL_EXPORTER_OTLP_ENDPOINT set, spans are exported over OTLP/HTTP to
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
 
-  initTracing({ serviceName: 'sluice-otlp-test', otlpEndpoint: `http://127.0.0.1:${port}/` });
+  await initTracing({ serviceName: 'sluice-otlp-test', otlpEndpoint: `http://127.0.0.1:${port}/` });
   await withSpan('exported-span', { 'sluice.test': true }, async () => {});
   await shutdownTracing(); // flushes the batch processor
 
