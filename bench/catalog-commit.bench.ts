@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { status } from '@grpc/grpc-js';
-import { JobState, StartFrom, type Table } from '../shared/src/gen/sluice/v1/catalog.js';
+import { StartFrom, type Table, Job } from '../shared/src/gen/sluice/v1/catalog.js';
 import { MessageFormat } from '../shared/src/gen/sluice/v1/types.js';
 import { newSnapshotId } from '../shared/src/iceberg/index.js';
 import { startTestCatalog, type TestCatalog } from '../services/catalog/test/harness.js';
@@ -53,20 +53,13 @@ async function setup(cat: TestCatalog): Promise<Table> {
   });
   await cat.client.createSource({ source: { name: 'bench_src', brokers: [], topic: 'bench', format: MessageFormat.MESSAGE_FORMAT_JSON, mode: 0 as never, properties: {}, createdAtMs: 0 } });
   await cat.client.createJob({
-    job: {
+    job: Job.fromPartial({
       name: 'bench_job',
       source: 'bench_src',
       table: { database: 'bench', table: 't' },
-      start: { from: StartFrom.START_FROM_EARLIEST, timestampMs: 0, offsets: [] },
+      start: { from: StartFrom.START_FROM_EARLIEST },
       commitIntervalMs: 1000,
-      bufferBytes: 0,
-      parallelism: 1,
-      offsetReset: 0 as never,
-      state: JobState.JOB_STATE_UNSPECIFIED,
-      stateReason: '',
-      createdAtMs: 0,
-      updatedAtMs: 0,
-    },
+    }),
   });
   return table!;
 }

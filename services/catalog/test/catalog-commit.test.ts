@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { icebergMetadata, icebergRead } from 'icebird';
-import { JobState, StartFrom, type CommitTableRequest, type Table } from '../../../shared/src/gen/sluice/v1/catalog.js';
+import { StartFrom, type CommitTableRequest, type Table, Job } from '../../../shared/src/gen/sluice/v1/catalog.js';
 import { MessageFormat, type DataFile, type Field, type IcebergType } from '../../../shared/src/gen/sluice/v1/types.js';
 import {
   EntryStatus,
@@ -65,20 +65,13 @@ async function newTable(name: string, job?: string): Promise<Table> {
   });
   if (job) {
     await cat.client.createJob({
-      job: {
+      job: Job.fromPartial({
         name: job,
         source: 'src',
         table: { database: 'lake', table: name },
-        start: { from: StartFrom.START_FROM_EARLIEST, timestampMs: 0, offsets: [] },
+        start: { from: StartFrom.START_FROM_EARLIEST },
         commitIntervalMs: 1000,
-        bufferBytes: 0,
-        parallelism: 1,
-        offsetReset: 0 as never,
-        state: JobState.JOB_STATE_UNSPECIFIED,
-        stateReason: '',
-        createdAtMs: 0,
-        updatedAtMs: 0,
-      },
+      }),
     });
   }
   return table!;

@@ -7,7 +7,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CatalogServiceService, JobState, StartFrom } from '../../../shared/src/gen/sluice/v1/catalog.js';
+import { CatalogServiceService, StartFrom, Job } from '../../../shared/src/gen/sluice/v1/catalog.js';
 import { CommitServiceService } from '../../../shared/src/gen/sluice/v1/commit.js';
 import { CommittedEvent, FlushEvent, RewindEvent, WorkerHeartbeat } from '../../../shared/src/gen/sluice/v1/events.js';
 import { MessageFormat, type DataFile, type OffsetRange, type TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
@@ -152,20 +152,13 @@ export async function startMesh(): Promise<Mesh> {
       });
       if (options.job) {
         await catalog.createJob({
-          job: {
+          job: Job.fromPartial({
             name: options.job,
             source: `${database}_src`,
             table: ref,
-            start: { from: StartFrom.START_FROM_EARLIEST, timestampMs: 0, offsets: [] },
-            commitIntervalMs: 0,
+            start: { from: StartFrom.START_FROM_EARLIEST },
             bufferBytes: options.bufferBytes ?? 0,
-            parallelism: 1,
-            offsetReset: 0 as never,
-            state: JobState.JOB_STATE_UNSPECIFIED,
-            stateReason: '',
-            createdAtMs: 0,
-            updatedAtMs: 0,
-          },
+          }),
         });
       }
       return ref;

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { JobState, StartFrom } from '../../../shared/src/gen/sluice/v1/catalog.js';
+import { StartFrom, Job } from '../../../shared/src/gen/sluice/v1/catalog.js';
 import type { ReportDataFilesRequest } from '../../../shared/src/gen/sluice/v1/commit.js';
 import { ErrorPolicyKind, MessageFormat, MessageMode, type DataFile, type TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
 import { events, heartbeat, range, startMesh, tableIds, waitForWorkers, writeDataFile, type Mesh, type RunningCoordinator } from './harness.js';
@@ -22,7 +22,7 @@ before(async () => {
   errRef = await mesh.createTable('refused');
   ref = await mesh.createTable('orders');
   await mesh.catalog.createJob({
-    job: {
+    job: Job.fromPartial({
       name: job(),
       source: `${mesh.database}_src`,
       table: ref,
@@ -35,16 +35,8 @@ before(async () => {
         includeFixedColumns: false,
         errorPolicy: { kind: ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TABLE, maxErrors: 0, errorTopic: '', errorTable: errRef },
       },
-      start: { from: StartFrom.START_FROM_EARLIEST, timestampMs: 0, offsets: [] },
-      commitIntervalMs: 0,
-      bufferBytes: 0,
-      parallelism: 1,
-      offsetReset: 0 as never,
-      state: JobState.JOB_STATE_UNSPECIFIED,
-      stateReason: '',
-      createdAtMs: 0,
-      updatedAtMs: 0,
-    },
+      start: { from: StartFrom.START_FROM_EARLIEST },
+    }),
   });
   coord = await mesh.startCoordinator({ flushTimeoutMs: 1500 });
 });

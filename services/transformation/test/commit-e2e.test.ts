@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { commitService } from '../../commit/src/service.js';
-import { JobState, StartFrom } from '../../../shared/src/gen/sluice/v1/catalog.js';
+import { StartFrom, Job } from '../../../shared/src/gen/sluice/v1/catalog.js';
 import { CommitServiceService } from '../../../shared/src/gen/sluice/v1/commit.js';
 import { CommittedEvent } from '../../../shared/src/gen/sluice/v1/events.js';
 import { MessageFormat, MessageMode, type MappingSpec, type TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
@@ -24,21 +24,14 @@ const mapping: MappingSpec = { format: MessageFormat.MESSAGE_FORMAT_FLATTEN, mod
 async function createJob(h: Harness, name: string, table: TableRef): Promise<void> {
   await h.catalog.createSource({ source: { name: `${name}_src`, brokers: [], topic: 'clicks', format: MessageFormat.MESSAGE_FORMAT_JSON, mode: MessageMode.MESSAGE_MODE_VALUE, properties: {}, createdAtMs: 0 } });
   await h.catalog.createJob({
-    job: {
+    job: Job.fromPartial({
       name,
       source: `${name}_src`,
       table,
       mapping,
-      start: { from: StartFrom.START_FROM_EARLIEST, timestampMs: 0, offsets: [] },
+      start: { from: StartFrom.START_FROM_EARLIEST },
       commitIntervalMs: 3_600_000,
-      bufferBytes: 0,
-      parallelism: 1,
-      offsetReset: 0 as never,
-      state: JobState.JOB_STATE_UNSPECIFIED,
-      stateReason: '',
-      createdAtMs: 0,
-      updatedAtMs: 0,
-    },
+    }),
   });
 }
 
