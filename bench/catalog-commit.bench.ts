@@ -4,7 +4,6 @@
  * offsets upsert in one transaction), and 8 contending committers that rebase on ABORTED.
  */
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
 import { status } from '@grpc/grpc-js';
 import { StartFrom, type Table, Job } from '../shared/src/gen/sluice/v1/catalog.js';
 import { MessageFormat } from '../shared/src/gen/sluice/v1/types.js';
@@ -108,8 +107,4 @@ export default async function run(): Promise<Record<string, unknown>> {
   } finally {
     await cat.stop();
   }
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  console.log(JSON.stringify(await run(), null, 2));
 }

@@ -4,7 +4,6 @@
  * over gRPC → manifests, manifest list, CommitTable → CommittedEvent).
  */
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
 import type { DataFile } from '../shared/src/gen/sluice/v1/types.js';
 import { admitReports, OffsetLedger } from '../services/commit/src/offsets.js';
 import { FlushRound } from '../services/commit/src/round.js';
@@ -94,17 +93,4 @@ export default async function run(): Promise<Record<string, unknown>> {
     readiness: readinessBench(100_000),
     rounds: await roundsBench(100, 4, 5),
   };
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  run().then(
-    (r) => {
-      console.log(JSON.stringify(r, null, 2));
-      process.exit(0);
-    },
-    (err) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
 }

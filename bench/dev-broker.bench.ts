@@ -78,7 +78,3 @@ export default async function run(): Promise<Record<string, unknown>> {
     await broker.stop();
   }
 }
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  console.log(JSON.stringify(await run(), null, 2));
-}

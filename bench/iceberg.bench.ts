@@ -4,7 +4,6 @@
  * run on this machine; nothing here asserts speed.
  */
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
 import type { DataFile } from '../shared/src/gen/sluice/v1/types.js';
 import {
   EntryStatus,
@@ -80,8 +79,4 @@ export default async function run(): Promise<Record<string, unknown>> {
     }
   }
   return out;
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  console.log(JSON.stringify(await run(), null, 2));
 }

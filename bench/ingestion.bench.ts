@@ -49,7 +49,3 @@ function planner(): Record<string, number> {
 export default async function run(): Promise<Record<string, unknown>> {
   return { ...planner(), ...(await pipeline()) };
 }
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  console.log(JSON.stringify(await run(), null, 2));
-}

@@ -6,31 +6,21 @@
  * messages in the same run. The ratio is the cost of the core over the parse floor.
  * No I/O: Parquet writing is measured by the writer's own comparison (shared/src/parquet).
  *
- * Run alone: `npx tsx bench/transform-core.bench.ts` (BENCH_CORE_MESSAGES to change N).
+ * Run alone: `npm run bench -- transform-core` (BENCH_CORE_MESSAGES to change N).
  */
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
 import { Granularity, MessageFormat, MessageMode, TimeSource, type KafkaRecord } from '../shared/src/gen/sluice/v1/types.js';
 import { compilePlan, partitionOf, RecordError, transformRecord } from '../services/transformation/src/core/index.js';
+import { clickEvent } from './support/messages.js';
 
 const MESSAGES = Number(process.env.BENCH_CORE_MESSAGES ?? 1_000_000);
-const COUNTRIES = ['DE', 'FR', 'US', 'JP', 'BR'];
-const EVENTS = ['click', 'view', 'buy', 'scroll'];
-
-function message(i: number): Buffer {
-  return Buffer.from(
-    `{"id":${i},"user":"user_${String(i % 100_000).padStart(6, '0')}","event":"${EVENTS[i % 4]}","amount":${(i % 10_000) / 100},` +
-      `"ts":${1_689_282_787_000 + i},"country":"${COUNTRIES[i % 5]}","ok":${i % 3 === 0},"session":"s${(i * 2654435761) % 4294967296}","page":"/p/${i % 1000}"}`,
-  );
-}
-
 const prim = (id: number, name: string, type: string) => ({ id, name, required: false, doc: '', type: { kind: { $case: 'primitive' as const, value: type } } });
 
 export default async function run(): Promise<Record<string, unknown>> {
   const records: KafkaRecord[] = new Array(MESSAGES);
   let bytes = 0;
   for (let i = 0; i < MESSAGES; i++) {
-    const value = message(i);
+    const value = clickEvent(i);
     bytes += value.length;
     records[i] = { topic: 'events', partition: i % 4, offset: i, timestampMs: 1_689_282_787_000 + i * 10, value, key: undefined, headers: [] };
   }
@@ -92,8 +82,4 @@ export default async function run(): Promise<Record<string, unknown>> {
     partition_changes: partitions,
     sink,
   };
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  console.log(JSON.stringify(await run(), null, 2));
 }

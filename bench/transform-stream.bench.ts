@@ -20,13 +20,14 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { TransformationServiceService } from '../shared/src/gen/sluice/v1/transformation.js';
 import { createClient } from '../shared/src/grpc/client.js';
 import { waitForServing } from '../shared/src/grpc/health.js';
 import { freePort } from '../test/support/ports.js';
 import { MessageFormat, MessageMode, type KafkaRecord } from '../shared/src/gen/sluice/v1/types.js';
 import { col, createTable, flushAndWait, NATS_URL, startHarness, TestStream, type Harness } from '../services/transformation/test/stream-support.js';
+import { clickEvent } from './support/messages.js';
 
 const MESSAGES = Number(process.env.BENCH_TRANSFORM_MESSAGES ?? 1_000_000);
 const BATCH = 2000;
@@ -52,22 +53,12 @@ async function childService(h: Harness): Promise<{ h: Harness; stop(): Promise<v
     },
   };
 }
-const COUNTRIES = ['DE', 'FR', 'US', 'JP', 'BR'];
-const EVENTS = ['click', 'view', 'buy', 'scroll'];
-
-/** One ~150-byte message; numbers vary so nothing compresses to nothing. */
-function message(i: number): Buffer {
-  return Buffer.from(
-    `{"id":${i},"user":"user_${String(i % 100_000).padStart(6, '0')}","event":"${EVENTS[i % 4]}","amount":${(i % 10_000) / 100},` +
-      `"ts":${1_689_282_787_000 + i},"country":"${COUNTRIES[i % 5]}","ok":${i % 3 === 0},"session":"s${(i * 2654435761) % 4294967296}","page":"/p/${i % 1000}"}`,
-  );
-}
 
 export default async function run(): Promise<Record<string, unknown>> {
   const messages: Buffer[] = new Array(MESSAGES);
   let bytes = 0;
   for (let i = 0; i < MESSAGES; i++) {
-    messages[i] = message(i);
+    messages[i] = clickEvent(i);
     bytes += messages[i].length;
   }
 
@@ -127,14 +118,4 @@ export default async function run(): Promise<Record<string, unknown>> {
     await child?.stop();
     await harness.stop();
   }
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  run().then(
-    (r) => console.log(JSON.stringify(r, null, 2)),
-    (e) => {
-      console.error(e);
-      process.exit(1);
-    },
-  );
 }
