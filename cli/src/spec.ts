@@ -35,8 +35,9 @@ import {
   type PartitionSpec,
   type TableRef,
 } from '../../shared/src/gen/sluice/v1/types.js';
-import { LocalTimeError, localToEpochMs } from '../../shared/src/local-time.js';
+
 import { zone } from '../../shared/src/time.js';
+import { LocalTimeError, localToEpochMs } from './local-time.js';
 import { JobSpecError, SpecReader } from './spec-reader.js';
 
 export { JobSpecError };

@@ -1,12 +1,10 @@
 /**
- * Local date-times of a bounded job's window, resolved to epoch milliseconds in a zone.
- *
- * The catalog stores a window in epoch milliseconds; users (the CLI, a job spec, a schedule
- * such as seed 001's `$[yyyymmddhh24-1/24]0000`) write wall-clock times in a zone. This turns
- * one into the other, DST-correct: the zone arithmetic is the transformation core's Zone
- * (one implementation of tz offsets in the codebase), this module only parses.
+ * Wall-clock times in job specs (window bounds, start timestamps), resolved to epoch
+ * milliseconds in a zone. The catalog stores instants; users write local times, including
+ * seed 001's compact `20221122090000`. The zone arithmetic is shared/src/time.ts (one
+ * implementation of tz offsets in the codebase); this module only parses.
  */
-import { daysFromCivil, daysInMonth, MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, zone } from './time.js';
+import { daysFromCivil, daysInMonth, MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, zone } from '../../shared/src/time.js';
 
 export class LocalTimeError extends Error {
   constructor(
@@ -73,14 +71,4 @@ export function localToEpochMs(text: string, timeZone: string): number {
   }
   const local = daysFromCivil(l.year, l.month, l.day) * MS_PER_DAY + l.hour * MS_PER_HOUR + l.minute * MS_PER_MINUTE + l.second * 1000 + l.ms;
   return z.fromLocal(local);
-}
-
-/** A window [start, end) given in local times of a zone, in epoch ms; refuses an empty window. */
-export function localWindow(startText: string, endText: string, timeZone: string): { startTimeMs: number; endTimeMs: number } {
-  const startTimeMs = localToEpochMs(startText, timeZone);
-  const endTimeMs = localToEpochMs(endText, timeZone);
-  if (endTimeMs <= startTimeMs) {
-    throw new LocalTimeError(endText, `window end "${endText}" is not after its start "${startText}" in ${timeZone || 'UTC'}`);
-  }
-  return { startTimeMs, endTimeMs };
 }
