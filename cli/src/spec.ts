@@ -161,6 +161,15 @@ export function planJob(document: unknown, defaults: PlanDefaults): JobPlan {
   return { source, table, job };
 }
 
+/** A source on its own (`sluice source add`), validated like a job spec's `source`. */
+export function planSource(document: unknown, defaults: PlanDefaults): Source {
+  const r = SpecReader.root(document);
+  const source = readSource(r, '', defaults);
+  r.finish();
+  if (!source.name) throw new JobSpecError('name', 'is required');
+  return source;
+}
+
 function readSource(r: SpecReader, jobName: string, defaults: PlanDefaults): Source {
   const topic = r.string('topic', { required: true, pattern: TOPIC, hint: 'is not a valid Kafka topic name' });
   const brokers = r.list('brokers').map(({ value, path }) => {

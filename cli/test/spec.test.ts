@@ -128,3 +128,14 @@ describe('job spec files', () => {
     assert.equal(message('name: a\nname: b\n', 'dup.yaml'), 'dup.yaml is not valid YAML or JSON at line 2, column 1: Map keys must be unique');
   });
 });
+
+describe('a source on its own (sluice source add)', () => {
+  it('is validated like a job spec source, and refuses job-only keys', async () => {
+    const { planSource } = await import('../src/spec.js');
+    const source = planSource({ name: 'orders', topic: 'orders', format: 'csv', csv: { columns: ['a', 'b'] } }, { warehouse: '', brokers: ['k:9092'] });
+    assert.deepEqual([source.name, source.topic, source.format, source.brokers, source.csv?.columns], ['orders', 'orders', MessageFormat.MESSAGE_FORMAT_CSV, ['k:9092'], ['a', 'b']]);
+    assert.throws(() => planSource({ name: 'orders' }, { warehouse: '' }), /^JobSpecError: topic: is required$/);
+    assert.throws(() => planSource({ name: 'orders', topic: 't', startFrom: 'earliest' }, { warehouse: '' }), /startFrom: is not a known key/);
+    assert.throws(() => planSource({ topic: 't' }, { warehouse: '' }), /name: is required/);
+  });
+});

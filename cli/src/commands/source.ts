@@ -1,7 +1,7 @@
 import { type Source } from '../../../shared/src/gen/sluice/v1/catalog.js';
 import type { CliContext } from '../context.js';
 import { table, usageError } from '../output.js';
-import { planJob } from '../spec.js';
+import { planSource } from '../spec.js';
 
 export const SOURCE_HELP = `sluice source add <name> --topic <topic> [--brokers h:p,...] [--format JSON|TEXT|CSV|FLATTEN|BINARY] [--mode VALUE|KEY|DEFAULT] [--csv-columns a,b] [--csv-delimiter ,]
 sluice source list
@@ -14,18 +14,14 @@ export async function sourceCommand(ctx: CliContext, args: string[], flags: Reco
   switch (verb) {
     case 'add': {
       if (!name) throw usageError('source add needs a name');
-      // The job-spec validator checks the same fields the same way.
-      const { source } = planJob(
+      const source = planSource(
         {
           name,
-          source: {
-            topic: flags.topic,
-            brokers: typeof flags.brokers === 'string' ? flags.brokers.split(',') : undefined,
-            format: flags.format,
-            mode: flags.mode,
-            csv: flags['csv-columns'] || flags['csv-delimiter'] ? { columns: typeof flags['csv-columns'] === 'string' ? flags['csv-columns'].split(',') : undefined, delimiter: flags['csv-delimiter'] } : undefined,
-          },
-          table: { database: 'unused', name: 'unused' },
+          topic: flags.topic,
+          brokers: typeof flags.brokers === 'string' ? flags.brokers.split(',') : undefined,
+          format: flags.format,
+          mode: flags.mode,
+          csv: flags['csv-columns'] || flags['csv-delimiter'] ? { columns: typeof flags['csv-columns'] === 'string' ? flags['csv-columns'].split(',') : undefined, delimiter: flags['csv-delimiter'] } : undefined,
         },
         { warehouse: '', brokers: ctx.settings.kafkaBrokers },
       );
