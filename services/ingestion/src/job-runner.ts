@@ -153,6 +153,8 @@ export class JobRunner {
 
   /** Runs the consumer until the job ends; source failures are retried with backoff. */
   private async supervise(): Promise<void> {
+    // 500 ms doubling to 30 s; a session that ran 30 s before failing starts over.
+    const retryDelayMs = (attempt: number) => Math.min(30_000, 500 * 2 ** Math.max(0, attempt - 1));
     let attempt = 0;
     while (this.ending === null) {
       const started = Date.now();
@@ -166,13 +168,13 @@ export class JobRunner {
         }
         if (this.ending !== null) break;
         if (Date.now() - started > 30_000) attempt = 0;
-        const delay = Math.min(30_000, 500 * 2 ** attempt++);
-        this.reason = `${describeSourceError(err, this.brokers)}; retrying in ${delay} ms (attempt ${attempt})`;
+        attempt++;
+        this.reason = `${describeSourceError(err, this.brokers)}; retrying in ${retryDelayMs(attempt)} ms (attempt ${attempt})`;
         this.log.warn({ reason: this.reason }, 'source failure');
       }
       await this.teardownConsumer();
       if (this.ending !== null) break;
-      await sleep(Math.min(30_000, 500 * 2 ** Math.max(0, attempt - 1)));
+      await sleep(retryDelayMs(attempt));
     }
     await this.teardownConsumer();
   }
