@@ -136,23 +136,26 @@ type Reader = Awaited<ReturnType<DuckDBConnection['runAndReadAll']>>;
  */
 function jsonRows(reader: Reader): Record<string, unknown>[] {
   const columns = reader.columnNames();
-  const types = reader.columnTypes();
-  const js = reader.getRowObjectsJS();
-  const text = reader.getRowObjectsJson();
-  return js.map((row, i) => {
+  // How each column's exact text becomes JSON: wide integers and decimals as numbers when a
+  // double holds them exactly; everything else as DuckDB renders it for JSON.
+  const numeric = reader.columnTypes().map((type) => {
+    if (WIDE_INTEGERS.has(type.typeId)) return (text: string) => (Number.isSafeInteger(Number(text)) ? Number(text) : text);
+    if (type.typeId === DuckDBTypeId.DECIMAL && (type as DuckDBDecimalType).width <= 15) return (text: string) => Number(text);
+    return undefined;
+  });
+  return reader.getRowObjectsJson().map((row) => {
     const out: Record<string, unknown> = {};
     columns.forEach((column, k) => {
       const value = row[column];
-      const type = types[k];
-      if (value === null || value === undefined) out[column] = null;
-      else if (typeof value === 'bigint') out[column] = Number.isSafeInteger(Number(value)) ? Number(value) : text[i][column];
-      else if (type.typeId === DuckDBTypeId.DECIMAL) out[column] = (type as DuckDBDecimalType).width <= 15 ? Number(text[i][column]) : text[i][column];
-      else if (typeof value === 'number' || typeof value === 'boolean') out[column] = value;
-      else out[column] = text[i][column];
+      const convert = numeric[k];
+      out[column] = convert && typeof value === 'string' ? convert(value) : value;
     });
     return out;
   });
 }
+
+/** Integer types DuckDB renders as JSON strings, since they may exceed 2^53. */
+const WIDE_INTEGERS = new Set<DuckDBTypeId>([DuckDBTypeId.BIGINT, DuckDBTypeId.UBIGINT, DuckDBTypeId.HUGEINT, DuckDBTypeId.UHUGEINT]);
 
 /** `--as-of`: epoch milliseconds or an ISO-8601 time. */
 export function parseAsOf(text: string): number {
