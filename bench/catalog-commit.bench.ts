@@ -5,9 +5,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import { status } from '@grpc/grpc-js';
-import { StartFrom, type Table, Job } from '../shared/src/gen/sluice/v1/catalog.js';
-import { MessageFormat } from '../shared/src/gen/sluice/v1/types.js';
-import { newSnapshotId } from '../shared/src/iceberg/index.js';
+import { StartFrom, type Table, Job } from '#shared/gen/sluice/v1/catalog.js';
+import { MessageFormat } from '#shared/gen/sluice/v1/types.js';
+import { newSnapshotId } from '#shared/iceberg/index.js';
 import { startTestCatalog, type TestCatalog } from '../services/catalog/test/harness.js';
 
 const COMMITS = 60;

@@ -4,7 +4,7 @@
  * over gRPC → manifests, manifest list, CommitTable → CommittedEvent).
  */
 import { performance } from 'node:perf_hooks';
-import type { DataFile } from '../shared/src/gen/sluice/v1/types.js';
+import type { DataFile } from '#shared/gen/sluice/v1/types.js';
 import { admitReports, OffsetLedger } from '../services/commit/src/offsets.js';
 import { FlushRound } from '../services/commit/src/round.js';
 import { events, heartbeat, range, startMesh, waitForWorkers } from '../services/commit/test/harness.js';

@@ -2,7 +2,7 @@
 // kcat (librdkafka). The broker must not be the bottleneck of later pipeline benchmarks.
 import { spawn } from 'node:child_process';
 import { Kafka, logLevel } from 'kafkajs';
-import { startDevBroker, type DevBroker } from '../services/dev-broker/src/index.js';
+import { startDevBroker, type DevBroker } from '#kafka-broker/index.js';
 
 const RECORDS = Number(process.env.DEV_BROKER_BENCH_RECORDS ?? 1_000_000);
 const RECORD_BYTES = 200;

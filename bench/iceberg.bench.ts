@@ -4,7 +4,7 @@
  * run on this machine; nothing here asserts speed.
  */
 import { performance } from 'node:perf_hooks';
-import type { DataFile } from '../shared/src/gen/sluice/v1/types.js';
+import type { DataFile } from '#shared/gen/sluice/v1/types.js';
 import {
   EntryStatus,
   createTableMetadata,
@@ -13,7 +13,7 @@ import {
   readManifestList,
   writeManifest,
   writeManifestList,
-} from '../shared/src/iceberg/index.js';
+} from '#shared/iceberg/index.js';
 
 const ENTRIES = 20_000;
 

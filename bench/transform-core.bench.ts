@@ -9,7 +9,7 @@
  * Run alone: `npm run bench -- transform-core` (BENCH_CORE_MESSAGES to change N).
  */
 import { performance } from 'node:perf_hooks';
-import { Granularity, MessageFormat, MessageMode, TimeSource, type KafkaRecord } from '../shared/src/gen/sluice/v1/types.js';
+import { Granularity, MessageFormat, MessageMode, TimeSource, type KafkaRecord } from '#shared/gen/sluice/v1/types.js';
 import { compilePlan, partitionOf, RecordError, transformRecord } from '../services/transformation/src/core/index.js';
 import { clickEvent } from './support/messages.js';
 

@@ -21,11 +21,11 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { TransformationServiceService } from '../shared/src/gen/sluice/v1/transformation.js';
-import { createClient } from '../shared/src/grpc/client.js';
-import { waitForServing } from '../shared/src/grpc/health.js';
-import { freePort } from '../test/support/ports.js';
-import { MessageFormat, MessageMode, type KafkaRecord } from '../shared/src/gen/sluice/v1/types.js';
+import { TransformationServiceService } from '#shared/gen/sluice/v1/transformation.js';
+import { createClient } from '#shared/grpc/client.js';
+import { waitForServing } from '#shared/grpc/health.js';
+import { freePort } from '#test-support/ports.js';
+import { MessageFormat, MessageMode, type KafkaRecord } from '#shared/gen/sluice/v1/types.js';
 import { col, createTable, flushAndWait, NATS_URL, startHarness, TestStream, type Harness } from '../services/transformation/test/stream-support.js';
 import { clickEvent } from './support/messages.js';
 

@@ -18,7 +18,7 @@ export interface BrokerProcess {
 export async function startBrokerProcess(partitions: number): Promise<BrokerProcess> {
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--import', 'tsx', 'services/dev-broker/src/main.ts', '--port', '0', '--partitions', String(partitions)],
+    ['--import', 'tsx', 'devtools/kafka-broker/src/main.ts', '--port', '0', '--partitions', String(partitions)],
     { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const address = await new Promise<string>((resolve, reject) => {

@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { connect } from 'nats';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from '../../test/support/ports.js';
+import { freePort } from '#test-support/ports.js';
 
 export interface NatsProcess {
   readonly url: string;

@@ -1,8 +1,8 @@
-import { loadConfig } from '../../shared/src/config.js';
-import { CatalogServiceService } from '../../shared/src/gen/sluice/v1/catalog.js';
-import { IngestionServiceService } from '../../shared/src/gen/sluice/v1/ingestion.js';
-import { TransformationServiceService } from '../../shared/src/gen/sluice/v1/transformation.js';
-import { createClient, type ServiceClient } from '../../shared/src/grpc/client.js';
+import { loadConfig } from '#shared/config.js';
+import { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
+import { IngestionServiceService } from '#shared/gen/sluice/v1/ingestion.js';
+import { TransformationServiceService } from '#shared/gen/sluice/v1/transformation.js';
+import { createClient, type ServiceClient } from '#shared/grpc/client.js';
 import type { Output } from './output.js';
 
 export type CatalogClient = ServiceClient<typeof CatalogServiceService>;

@@ -1,4 +1,4 @@
-import type { Field, IcebergType, Schema } from '../../shared/src/gen/sluice/v1/types.js';
+import type { Field, IcebergType, Schema } from '#shared/gen/sluice/v1/types.js';
 
 /** Iceberg type as text: `long`, `decimal(10,2)`, `struct<a: int>`, `list<string>`, `map<string, long>`. */
 export function typeText(type: IcebergType | undefined): string {

@@ -5,7 +5,7 @@
  */
 import { Kafka, logLevel } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
-import type { KafkaRecord } from '../../shared/src/gen/sluice/v1/types.js';
+import type { KafkaRecord } from '#shared/gen/sluice/v1/types.js';
 
 export async function sampleTopic(
   brokers: string[],

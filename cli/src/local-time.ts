@@ -4,7 +4,7 @@
  * seed 001's compact `20221122090000`. The zone arithmetic is shared/src/time.ts (one
  * implementation of tz offsets in the codebase); this module only parses.
  */
-import { daysFromCivil, daysInMonth, MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, zone } from '../../shared/src/time.js';
+import { daysFromCivil, daysInMonth, MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, zone } from '#shared/time.js';
 
 export class LocalTimeError extends Error {
   constructor(

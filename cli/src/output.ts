@@ -3,8 +3,8 @@
  * line on stderr with a non-zero exit code — never a stack trace.
  */
 import { status } from '@grpc/grpc-js';
-import { ConfigError } from '../../shared/src/config.js';
-import { grpcCode, grpcMessage } from '../../shared/src/errors.js';
+import { ConfigError } from '#shared/config.js';
+import { grpcCode, grpcMessage } from '#shared/errors.js';
 import { JobSpecError } from './spec-reader.js';
 
 /** A failure the user can act on; its message is printed as is. */

@@ -6,12 +6,12 @@
  */
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { DuckDBInstance, DuckDBTypeId, type DuckDBConnection, type DuckDBDecimalType } from '@duckdb/node-api';
-import { grpcCode } from '../../shared/src/errors.js';
-import type { Table } from '../../shared/src/gen/sluice/v1/catalog.js';
-import { parseMetadata } from '../../shared/src/iceberg/metadata.js';
-import { resolveSnapshot, snapshotFiles } from '../../shared/src/iceberg/scan.js';
-import { IcebergError } from '../../shared/src/iceberg/errors.js';
-import { createStorage } from '../../shared/src/storage/index.js';
+import { grpcCode } from '#shared/errors.js';
+import type { Table } from '#shared/gen/sluice/v1/catalog.js';
+import { parseMetadata } from '#shared/iceberg/metadata.js';
+import { resolveSnapshot, snapshotFiles } from '#shared/iceberg/scan.js';
+import { IcebergError } from '#shared/iceberg/errors.js';
+import { createStorage } from '#shared/storage/index.js';
 import type { CatalogClient } from './context.js';
 import { typeText } from './iceberg-types.js';
 import { CliError } from './output.js';

@@ -20,7 +20,7 @@ import {
   type Source,
   type StartPosition,
   type TimeWindow,
-} from '../../shared/src/gen/sluice/v1/catalog.js';
+} from '#shared/gen/sluice/v1/catalog.js';
 import {
   ErrorPolicyKind,
   Granularity,
@@ -34,9 +34,9 @@ import {
   type PartitionBy,
   type PartitionSpec,
   type TableRef,
-} from '../../shared/src/gen/sluice/v1/types.js';
+} from '#shared/gen/sluice/v1/types.js';
 
-import { zone } from '../../shared/src/time.js';
+import { zone } from '#shared/time.js';
 import { LocalTimeError, localToEpochMs } from './local-time.js';
 import { JobSpecError, SpecReader } from './spec-reader.js';
 

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { freePort } from '../../test/support/ports.js';
+import { freePort } from '#test-support/ports.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CompletionPolicy, StartFrom } from '../../shared/src/gen/sluice/v1/catalog.js';
-import { ErrorPolicyKind, Granularity, MessageFormat, TimeSource } from '../../shared/src/gen/sluice/v1/types.js';
+import { CompletionPolicy, StartFrom } from '#shared/gen/sluice/v1/catalog.js';
+import { ErrorPolicyKind, Granularity, MessageFormat, TimeSource } from '#shared/gen/sluice/v1/types.js';
 import { JobSpecError, parseJobSpecText, planJob } from '../src/spec.js';
 
 const ISSUE_EXAMPLE = `

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, describeSettings, loadConfig } from '../src/config.js';
+import { ConfigError, describeSettings, loadConfig } from '#shared/config.js';
 
 describe('configuration from environment variables', () => {
   it('uses the documented defaults when nothing is set', () => {

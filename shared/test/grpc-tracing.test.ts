@@ -3,13 +3,13 @@ import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { SpanKind } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { notFound } from '../src/errors.js';
-import { CatalogServiceService } from '../src/gen/sluice/v1/catalog.js';
-import { CommitServiceService } from '../src/gen/sluice/v1/commit.js';
-import { createClient } from '../src/grpc/client.js';
-import { bindService, startGrpcServer, type RunningGrpcServer } from '../src/grpc/server.js';
-import { createLogger } from '../src/logger.js';
-import { initTracing, shutdownTracing, withSpan } from '../src/tracing.js';
+import { notFound } from '#shared/errors.js';
+import { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
+import { CommitServiceService } from '#shared/gen/sluice/v1/commit.js';
+import { createClient } from '#shared/grpc/client.js';
+import { bindService, startGrpcServer, type RunningGrpcServer } from '#shared/grpc/server.js';
+import { createLogger } from '#shared/logger.js';
+import { initTracing, shutdownTracing, withSpan } from '#shared/tracing.js';
 
 const exporter = new InMemorySpanExporter();
 const logger = createLogger('test', 'silent');
@@ -112,7 +112,7 @@ describe('gRPC plumbing: trace propagation, errors, retries', () => {
   });
 
   it('retries UNAVAILABLE until the server comes up, within the deadline', async () => {
-    const { freePort } = await import('../../test/support/ports.js');
+    const { freePort } = await import('#test-support/ports.js');
     const port = await freePort();
     const client = createClient(CatalogServiceService, `127.0.0.1:${port}`, { deadlineMs: 8000, retries: 20 });
     const pending = client.getDatabase({ name: 'shop' });
@@ -136,7 +136,7 @@ describe('gRPC plumbing: trace propagation, errors, retries', () => {
   });
 
   it('gives up on UNAVAILABLE when retries are exhausted', async () => {
-    const { freePort } = await import('../../test/support/ports.js');
+    const { freePort } = await import('#test-support/ports.js');
     const client = createClient(CatalogServiceService, `127.0.0.1:${await freePort()}`, { deadlineMs: 3000, retries: 1 });
     await assert.rejects(client.getDatabase({ name: 'shop' }), (err: any) => err.code === status.UNAVAILABLE);
     client.close();

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { createPool, migrate, type Pool } from '../src/pg.js';
-import { createTestDatabase, type TestDatabase } from '../../test/support/postgres.js';
+import { createPool, migrate, type Pool } from '#shared/pg.js';
+import { createTestDatabase, type TestDatabase } from '#test-support/postgres.js';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/migrations', import.meta.url));
 

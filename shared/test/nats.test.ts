@@ -3,9 +3,9 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { context, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { FlushEvent } from '../src/gen/sluice/v1/events.js';
-import { connectNats, publish, subscribe, type NatsConnection } from '../src/nats.js';
-import { initTracing, shutdownTracing, tracer } from '../src/tracing.js';
+import { FlushEvent } from '#shared/gen/sluice/v1/events.js';
+import { connectNats, publish, subscribe, type NatsConnection } from '#shared/nats.js';
+import { initTracing, shutdownTracing, tracer } from '#shared/tracing.js';
 
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { test } from 'node:test';
-import { initTracing, shutdownTracing, withSpan } from '../src/tracing.js';
+import { initTracing, shutdownTracing, withSpan } from '#shared/tracing.js';
 
 test('with OTEL_EXPORTER_OTLP_ENDPOINT set, spans are exported over OTLP/HTTP to <endpoint>/v1/traces', async () => {
   const received: { path: string; contentType: string; body: Buffer }[] = [];

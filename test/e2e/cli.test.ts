@@ -12,7 +12,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { printLogsOnFailure, startMesh, waitUntil, type TestMesh } from '../support/mesh.js';
+import { printLogsOnFailure, startMesh, waitUntil, type TestMesh } from '#test-support/mesh.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const KCAT = process.env.KCAT ?? '/usr/bin/kcat';

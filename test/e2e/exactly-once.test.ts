@@ -13,12 +13,12 @@ import { randomBytes } from 'node:crypto';
 import { after, before, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { JobState, OffsetResetPolicy, StartFrom } from '../../shared/src/gen/sluice/v1/catalog.js';
-import { ErrorPolicyKind, MessageFormat, MessageMode, type Field } from '../../shared/src/gen/sluice/v1/types.js';
-import { parseMetadata } from '../../shared/src/iceberg/metadata.js';
-import { resolveSnapshot, snapshotFiles } from '../../shared/src/iceberg/scan.js';
-import { createStorage } from '../../shared/src/storage/index.js';
-import { printLogsOnFailure, SERVICE_NAMES, startMesh, waitUntil, type ServiceName, type TestMesh } from '../support/mesh.js';
+import { JobState, OffsetResetPolicy, StartFrom } from '#shared/gen/sluice/v1/catalog.js';
+import { ErrorPolicyKind, MessageFormat, MessageMode, type Field } from '#shared/gen/sluice/v1/types.js';
+import { parseMetadata } from '#shared/iceberg/metadata.js';
+import { resolveSnapshot, snapshotFiles } from '#shared/iceberg/scan.js';
+import { createStorage } from '#shared/storage/index.js';
+import { printLogsOnFailure, SERVICE_NAMES, startMesh, waitUntil, type ServiceName, type TestMesh } from '#test-support/mesh.js';
 
 const PARTITIONS = 4;
 /** E2E_RECORDS makes a quicker local run; the acceptance criterion is 200k. */

@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { it } from 'node:test';
 import pg from 'pg';
-import { startGrpcServer } from '../../shared/src/grpc/server.js';
-import { createLogger } from '../../shared/src/logger.js';
-import { MeshStartError, startMesh } from '../support/mesh.js';
-import { ADMIN_URL } from '../support/postgres.js';
+import { startGrpcServer } from '#shared/grpc/server.js';
+import { createLogger } from '#shared/logger.js';
+import { MeshStartError, startMesh } from '#test-support/mesh.js';
+import { ADMIN_URL } from '#test-support/postgres.js';
 
 async function databaseExists(name: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: ADMIN_URL });

@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { checkHealth, waitForServing } from '../../shared/src/grpc/health.js';
-import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
-import { freePort } from '../support/ports.js';
-import { fileContainingSymbol, listServices } from '../support/reflection.js';
+import { checkHealth, waitForServing } from '#shared/grpc/health.js';
+import { createTestDatabase, type TestDatabase } from '#test-support/postgres.js';
+import { freePort } from '#test-support/ports.js';
+import { fileContainingSymbol, listServices } from '#test-support/reflection.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 

@@ -19,12 +19,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startDevBroker, type DevBroker } from '../../services/dev-broker/src/index.js';
-import { CatalogServiceService } from '../../shared/src/gen/sluice/v1/catalog.js';
-import { CommitServiceService } from '../../shared/src/gen/sluice/v1/commit.js';
-import { IngestionServiceService } from '../../shared/src/gen/sluice/v1/ingestion.js';
-import { createClient, type ServiceClient } from '../../shared/src/grpc/client.js';
-import { waitForServing } from '../../shared/src/grpc/health.js';
+import { startDevBroker, type DevBroker } from '#kafka-broker/index.js';
+import { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
+import { CommitServiceService } from '#shared/gen/sluice/v1/commit.js';
+import { IngestionServiceService } from '#shared/gen/sluice/v1/ingestion.js';
+import { createClient, type ServiceClient } from '#shared/grpc/client.js';
+import { waitForServing } from '#shared/grpc/health.js';
 import { freePort } from './ports.js';
 import { createTestDatabase, type TestDatabase } from './postgres.js';
 

@@ -4,7 +4,7 @@
  * `demo.orders`, so a newcomer sees data arrive with one command.
  */
 import { Kafka, logLevel, type Producer } from 'kafkajs';
-import { grpcMessage } from '../../../shared/src/errors.js';
+import { grpcMessage } from '#shared/errors.js';
 import { CliContext } from '../context.js';
 import type { Output } from '../output.js';
 import { planJob } from '../spec.js';

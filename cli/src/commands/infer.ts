@@ -1,6 +1,6 @@
-import type { Source } from '../../../shared/src/gen/sluice/v1/catalog.js';
-import type { InferSchemaResponse } from '../../../shared/src/gen/sluice/v1/transformation.js';
-import type { MappingSpec } from '../../../shared/src/gen/sluice/v1/types.js';
+import type { Source } from '#shared/gen/sluice/v1/catalog.js';
+import type { InferSchemaResponse } from '#shared/gen/sluice/v1/transformation.js';
+import type { MappingSpec } from '#shared/gen/sluice/v1/types.js';
 import type { CliContext } from '../context.js';
 import { typeText } from '../iceberg-types.js';
 import { sampleTopic } from '../kafka-sample.js';

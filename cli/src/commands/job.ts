@@ -1,11 +1,11 @@
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { grpcCode } from '../../../shared/src/errors.js';
-import { JobState, type Source } from '../../../shared/src/gen/sluice/v1/catalog.js';
-import type { JobStatus } from '../../../shared/src/gen/sluice/v1/ingestion.js';
-import { ErrorPolicyKind, type Field } from '../../../shared/src/gen/sluice/v1/types.js';
-import { errorTableColumns } from '../../../shared/src/error-table.js';
+import { grpcCode } from '#shared/errors.js';
+import { JobState, type Source } from '#shared/gen/sluice/v1/catalog.js';
+import type { JobStatus } from '#shared/gen/sluice/v1/ingestion.js';
+import { ErrorPolicyKind, type Field } from '#shared/gen/sluice/v1/types.js';
+import { errorTableColumns } from '#shared/error-table.js';
 import type { CliContext } from '../context.js';
 import { primitiveField } from '../iceberg-types.js';
 import { CliError, table, usageError } from '../output.js';

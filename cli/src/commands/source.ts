@@ -1,4 +1,4 @@
-import { type Source } from '../../../shared/src/gen/sluice/v1/catalog.js';
+import { type Source } from '#shared/gen/sluice/v1/catalog.js';
 import type { CliContext } from '../context.js';
 import { table, usageError } from '../output.js';
 import { planSource } from '../spec.js';

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import type { CreateTableRequest } from '../../../shared/src/gen/sluice/v1/catalog.js';
-import type { PartitionSpec, TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
+import type { CreateTableRequest } from '#shared/gen/sluice/v1/catalog.js';
+import type { PartitionSpec, TableRef } from '#shared/gen/sluice/v1/types.js';
 import type { CliContext } from '../context.js';
 import { parseColumnList, schemaRows } from '../iceberg-types.js';
 import { CliError, table, usageError } from '../output.js';

@@ -7,8 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../../../shared/src/config.js';
-import { waitForServing } from '../../../shared/src/grpc/health.js';
+import { loadConfig } from '#shared/config.js';
+import { waitForServing } from '#shared/grpc/health.js';
 import { CliError, type Output } from '../output.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
@@ -84,7 +84,7 @@ export async function startMesh(out: Output, env: Record<string, string | undefi
     mkdirSync(dataDir, { recursive: true });
     const broker = launch(
       'dev-broker',
-      ['services/dev-broker/src/main.ts', '--port', String(config.devBrokerPort), '--data-dir', dataDir, '--partitions', '3'],
+      ['devtools/kafka-broker/src/main.ts', '--port', String(config.devBrokerPort), '--data-dir', dataDir, '--partitions', '3'],
       env,
       'pipe',
     );

@@ -9,18 +9,18 @@
  * Of N commits against one snapshot exactly one passes step 2; the others see the new
  * snapshot once they get the lock.
  */
-import type { AsyncHandlers } from '../../../shared/src/grpc/types.js';
-import { CatalogServiceService, type AddSnapshot, type TableUpdate } from '../../../shared/src/gen/sluice/v1/catalog.js';
-import { aborted, failedPrecondition, invalidArgument, notFound } from '../../../shared/src/errors.js';
+import type { AsyncHandlers } from '#shared/grpc/types.js';
+import { CatalogServiceService, type AddSnapshot, type TableUpdate } from '#shared/gen/sluice/v1/catalog.js';
+import { aborted, failedPrecondition, invalidArgument, notFound } from '#shared/errors.js';
 import {
   addSnapshot,
   removeSnapshots,
   setProperties,
   type SnapshotJson,
   type TableMetadata,
-} from '../../../shared/src/iceberg/index.js';
-import { inTransaction } from '../../../shared/src/pg.js';
-import { isWithin } from '../../../shared/src/storage/index.js';
+} from '#shared/iceberg/index.js';
+import { inTransaction } from '#shared/pg.js';
+import { isWithin } from '#shared/storage/index.js';
 import { translated, validRef, type CatalogDeps } from './context.js';
 import { validResourceName } from './names.js';
 import { checkOffsetRanges, type Committed } from './offsets.js';

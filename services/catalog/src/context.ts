@@ -2,12 +2,12 @@
  * What every catalog handler needs, and the shared plumbing: translating Iceberg and
  * storage failures into the gRPC errors users see, and loading a table row.
  */
-import { SluiceError, failedPrecondition, invalidArgument, notFound } from '../../../shared/src/errors.js';
-import type { TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
-import { IcebergError } from '../../../shared/src/iceberg/index.js';
-import type { Logger } from '../../../shared/src/logger.js';
-import type { Pool, PoolClient } from '../../../shared/src/pg.js';
-import { StorageError, type Storage } from '../../../shared/src/storage/index.js';
+import { SluiceError, failedPrecondition, invalidArgument, notFound } from '#shared/errors.js';
+import type { TableRef } from '#shared/gen/sluice/v1/types.js';
+import { IcebergError } from '#shared/iceberg/index.js';
+import type { Logger } from '#shared/logger.js';
+import type { Pool, PoolClient } from '#shared/pg.js';
+import { StorageError, type Storage } from '#shared/storage/index.js';
 import { validName } from './names.js';
 
 export interface CatalogDeps {

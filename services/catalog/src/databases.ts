@@ -2,11 +2,11 @@
  * Databases are Iceberg namespaces. CreateDatabase is create-if-missing: an existing
  * database is returned unchanged with created=false, so a sync can target it again.
  */
-import type { AsyncHandlers } from '../../../shared/src/grpc/types.js';
-import { CatalogServiceService } from '../../../shared/src/gen/sluice/v1/catalog.js';
-import { failedPrecondition, invalidArgument, notFound } from '../../../shared/src/errors.js';
-import { inTransaction } from '../../../shared/src/pg.js';
-import { deletePrefix, joinLocation, normalizeLocation } from '../../../shared/src/storage/index.js';
+import type { AsyncHandlers } from '#shared/grpc/types.js';
+import { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
+import { failedPrecondition, invalidArgument, notFound } from '#shared/errors.js';
+import { inTransaction } from '#shared/pg.js';
+import { deletePrefix, joinLocation, normalizeLocation } from '#shared/storage/index.js';
 import { translated, type CatalogDeps } from './context.js';
 import { validName } from './names.js';
 import { databaseToProto, type DatabaseRow } from './rows.js';

@@ -3,8 +3,8 @@
  * them; tests bind them to a server of their own with a storage of their choosing.
  */
 import { resolve as resolvePath } from 'node:path';
-import type { AsyncHandlers } from '../../../shared/src/grpc/types.js';
-import { CatalogServiceService } from '../../../shared/src/gen/sluice/v1/catalog.js';
+import type { AsyncHandlers } from '#shared/grpc/types.js';
+import { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
 import { commitHandlers } from './commit.js';
 import type { CatalogDeps } from './context.js';
 import { databaseHandlers } from './databases.js';

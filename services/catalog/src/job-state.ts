@@ -4,7 +4,7 @@
  * stopped or failed job can be started again. FINISHED is final. Setting the current state
  * again is accepted (idempotent retries).
  */
-import { JobState } from '../../../shared/src/gen/sluice/v1/catalog.js';
+import { JobState } from '#shared/gen/sluice/v1/catalog.js';
 
 const S = JobState;
 const NEXT: Partial<Record<JobState, JobState[]>> = {

@@ -8,7 +8,7 @@
  * `orders-to-lake`: lower-case letters, digits, `_` and `-`, starting with a letter or digit.
  * No `.` either, since a job name is a NATS subject token.
  */
-import { invalidArgument } from '../../../shared/src/errors.js';
+import { invalidArgument } from '#shared/errors.js';
 
 const NAME = /^[a-z_][a-z0-9_]{0,127}$/;
 

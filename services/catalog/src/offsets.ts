@@ -4,7 +4,7 @@
  * an earlier one an overlap (records twice, or a zombie writer replaying). The first commit
  * of a partition may start anywhere (the job's start position decided it).
  */
-import type { OffsetRange } from '../../../shared/src/gen/sluice/v1/types.js';
+import type { OffsetRange } from '#shared/gen/sluice/v1/types.js';
 
 export interface Committed {
   topic: string;

@@ -1,7 +1,7 @@
 /**
  * Row shapes of the catalog schema and their mapping to the proto messages.
  */
-import type { Database, Snapshot, Table } from '../../../shared/src/gen/sluice/v1/catalog.js';
+import type { Database, Snapshot, Table } from '#shared/gen/sluice/v1/catalog.js';
 import {
   currentSchema,
   defaultSpec,
@@ -9,7 +9,7 @@ import {
   specToProto,
   type SnapshotJson,
   type TableMetadata,
-} from '../../../shared/src/iceberg/index.js';
+} from '#shared/iceberg/index.js';
 
 export interface DatabaseRow {
   name: string;

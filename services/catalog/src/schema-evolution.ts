@@ -5,7 +5,7 @@
  * Everything else would make existing data files unreadable or wrong, and is refused with
  * the reason. New field ids come after the table's last-column-id: ids are never reused.
  */
-import type { SchemaChange } from '../../../shared/src/gen/sluice/v1/catalog.js';
+import type { SchemaChange } from '#shared/gen/sluice/v1/catalog.js';
 import {
   IcebergError,
   assignFreshIds,
@@ -15,8 +15,8 @@ import {
   type NestedField,
   type SchemaJson,
   type StructTypeJson,
-} from '../../../shared/src/iceberg/index.js';
-import { parsePrimitive } from '../../../shared/src/iceberg/single-value.js';
+} from '#shared/iceberg/index.js';
+import { parsePrimitive } from '#shared/iceberg/single-value.js';
 
 const refuse = (message: string, field: string) => new IcebergError('invalid', message, field);
 

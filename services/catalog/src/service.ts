@@ -1,9 +1,9 @@
 import { fileURLToPath } from 'node:url';
-import { CatalogServiceService } from '../../../shared/src/gen/sluice/v1/catalog.js';
-import { bindService } from '../../../shared/src/grpc/server.js';
-import { createPool, ensureDatabase, migrate } from '../../../shared/src/pg.js';
-import type { ServiceSpec } from '../../../shared/src/service.js';
-import { createStorage } from '../../../shared/src/storage/index.js';
+import { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
+import { bindService } from '#shared/grpc/server.js';
+import { createPool, ensureDatabase, migrate } from '#shared/pg.js';
+import type { ServiceSpec } from '#shared/service.js';
+import { createStorage } from '#shared/storage/index.js';
 import { catalogHandlers, DEFAULT_JDBC_CATALOG_NAME, resolveWarehouse } from './handlers.js';
 
 export const CATALOG_MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));

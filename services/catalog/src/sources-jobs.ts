@@ -4,7 +4,7 @@
  * window and commit settings. A source with jobs cannot be deleted, nor can a job that is
  * still consuming.
  */
-import type { AsyncHandlers } from '../../../shared/src/grpc/types.js';
+import type { AsyncHandlers } from '#shared/grpc/types.js';
 import {
   CatalogServiceService,
   Job,
@@ -12,9 +12,9 @@ import {
   Source,
   StartFrom,
   jobStateFromJSON,
-} from '../../../shared/src/gen/sluice/v1/catalog.js';
-import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../../../shared/src/errors.js';
-import { inTransaction } from '../../../shared/src/pg.js';
+} from '#shared/gen/sluice/v1/catalog.js';
+import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '#shared/errors.js';
+import { inTransaction } from '#shared/pg.js';
 import { translated, validRef, type CatalogDeps, type Queryable } from './context.js';
 import { canTransition, isQuiescent } from './job-state.js';
 import { validResourceName, validTopic } from './names.js';

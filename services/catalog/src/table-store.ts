@@ -4,10 +4,10 @@
  * in `catalog.tables` and in the JDBC catalog's `iceberg_tables`, in the caller's
  * transaction. If that transaction then fails the file is an orphan, never a current one.
  */
-import { notFound } from '../../../shared/src/errors.js';
-import type { TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
-import { nextMetadataFile, serializeMetadata, type TableMetadata } from '../../../shared/src/iceberg/index.js';
-import type { PoolClient } from '../../../shared/src/pg.js';
+import { notFound } from '#shared/errors.js';
+import type { TableRef } from '#shared/gen/sluice/v1/types.js';
+import { nextMetadataFile, serializeMetadata, type TableMetadata } from '#shared/iceberg/index.js';
+import type { PoolClient } from '#shared/pg.js';
 import type { CatalogDeps, Queryable } from './context.js';
 import { TABLE_COLUMNS, type TableRow } from './rows.js';
 

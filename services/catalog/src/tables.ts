@@ -2,13 +2,13 @@
  * Tables: create (schema with fresh ids, partition spec, a location that overlaps no other
  * table's), read, list, drop (optionally purging files), schema evolution and snapshots.
  */
-import type { AsyncHandlers } from '../../../shared/src/grpc/types.js';
-import { CatalogServiceService } from '../../../shared/src/gen/sluice/v1/catalog.js';
-import { aborted, alreadyExists, failedPrecondition, invalidArgument } from '../../../shared/src/errors.js';
-import type { TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
-import { addSchema, createTableMetadata, currentSchema, schemaFromProto } from '../../../shared/src/iceberg/index.js';
-import { inTransaction, type PoolClient } from '../../../shared/src/pg.js';
-import { deletePrefix, joinLocation, locationsOverlap } from '../../../shared/src/storage/index.js';
+import type { AsyncHandlers } from '#shared/grpc/types.js';
+import { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
+import { aborted, alreadyExists, failedPrecondition, invalidArgument } from '#shared/errors.js';
+import type { TableRef } from '#shared/gen/sluice/v1/types.js';
+import { addSchema, createTableMetadata, currentSchema, schemaFromProto } from '#shared/iceberg/index.js';
+import { inTransaction, type PoolClient } from '#shared/pg.js';
+import { deletePrefix, joinLocation, locationsOverlap } from '#shared/storage/index.js';
 import { translated, validRef, type CatalogDeps } from './context.js';
 import { getDatabaseRow, validLocation } from './databases.js';
 import { validName } from './names.js';

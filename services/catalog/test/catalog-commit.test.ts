@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { icebergMetadata, icebergRead } from 'icebird';
-import { StartFrom, type CommitTableRequest, type Table, Job } from '../../../shared/src/gen/sluice/v1/catalog.js';
-import { MessageFormat, type DataFile, type Field, type IcebergType } from '../../../shared/src/gen/sluice/v1/types.js';
+import { StartFrom, type CommitTableRequest, type Table, Job } from '#shared/gen/sluice/v1/catalog.js';
+import { MessageFormat, type DataFile, type Field, type IcebergType } from '#shared/gen/sluice/v1/types.js';
 import {
   EntryStatus,
   buildSummary,
@@ -21,9 +21,9 @@ import {
   writeManifest,
   writeManifestList,
   type ManifestFile,
-} from '../../../shared/src/iceberg/index.js';
-import { createStorage } from '../../../shared/src/storage/index.js';
-import { serveDirectory, type FileServer } from '../../../test/support/file-server.js';
+} from '#shared/iceberg/index.js';
+import { createStorage } from '#shared/storage/index.js';
+import { serveDirectory, type FileServer } from '#test-support/file-server.js';
 import { failure, startTestCatalog, type TestCatalog } from './harness.js';
 
 let cat: TestCatalog;

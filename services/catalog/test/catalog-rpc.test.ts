@@ -5,8 +5,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { status } from '@grpc/grpc-js';
-import { JobState, StartFrom, type Job } from '../../../shared/src/gen/sluice/v1/catalog.js';
-import { MessageFormat, type Field, type IcebergType } from '../../../shared/src/gen/sluice/v1/types.js';
+import { JobState, StartFrom, type Job } from '#shared/gen/sluice/v1/catalog.js';
+import { MessageFormat, type Field, type IcebergType } from '#shared/gen/sluice/v1/types.js';
 import { failure, startTestCatalog, type TestCatalog } from './harness.js';
 
 let cat: TestCatalog;

@@ -1,7 +1,7 @@
 /** The catalog's pure rules, as tables of cases. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { JobState } from '../../../shared/src/gen/sluice/v1/catalog.js';
+import { JobState } from '#shared/gen/sluice/v1/catalog.js';
 import { canTransition, isQuiescent } from '../src/job-state.js';
 import { nameProblem, validResourceName } from '../src/names.js';
 import { checkOffsetRanges } from '../src/offsets.js';

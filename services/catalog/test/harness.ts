@@ -5,13 +5,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CatalogServiceService } from '../../../shared/src/gen/sluice/v1/catalog.js';
-import { createClient, type ServiceClient } from '../../../shared/src/grpc/client.js';
-import { bindService, startGrpcServer, type RunningGrpcServer } from '../../../shared/src/grpc/server.js';
-import { createLogger } from '../../../shared/src/logger.js';
-import { createPool, migrate, type Pool } from '../../../shared/src/pg.js';
-import { createStorage, type LocalStorageOptions } from '../../../shared/src/storage/index.js';
-import { createTestDatabase, type TestDatabase } from '../../../test/support/postgres.js';
+import { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
+import { createClient, type ServiceClient } from '#shared/grpc/client.js';
+import { bindService, startGrpcServer, type RunningGrpcServer } from '#shared/grpc/server.js';
+import { createLogger } from '#shared/logger.js';
+import { createPool, migrate, type Pool } from '#shared/pg.js';
+import { createStorage, type LocalStorageOptions } from '#shared/storage/index.js';
+import { createTestDatabase, type TestDatabase } from '#test-support/postgres.js';
 import { catalogHandlers, DEFAULT_JDBC_CATALOG_NAME } from '../src/handlers.js';
 import { CATALOG_MIGRATIONS } from '../src/service.js';
 

@@ -3,9 +3,9 @@
  * and forget by design: every event is a signal whose loss costs at most one round (state
  * lives in PostgreSQL), so there is no control topic to reset or replay.
  */
-import { CommittedEvent, FlushEvent, RewindEvent } from '../../../shared/src/gen/sluice/v1/events.js';
-import { subjects } from '../../../shared/src/events.js';
-import { publish, type NatsConnection } from '../../../shared/src/nats.js';
+import { CommittedEvent, FlushEvent, RewindEvent } from '#shared/gen/sluice/v1/events.js';
+import { subjects } from '#shared/events.js';
+import { publish, type NatsConnection } from '#shared/nats.js';
 
 export interface Announcer {
   flush(event: FlushEvent): void;

@@ -2,9 +2,9 @@
  * One append commit: the admitted files of a flush round become a snapshot, committed
  * together with the offsets they cover and the lease epoch, rebased on ABORTED.
  */
-import type { DataFile, OffsetRange, TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
-import type { Storage } from '../../../shared/src/storage/index.js';
-import { newSnapshotId, type ManifestFile } from '../../../shared/src/iceberg/index.js';
+import type { DataFile, OffsetRange, TableRef } from '#shared/gen/sluice/v1/types.js';
+import type { Storage } from '#shared/storage/index.js';
+import { newSnapshotId, type ManifestFile } from '#shared/iceberg/index.js';
 import { commitWithRebase, type CatalogClient } from './catalog.js';
 import { addedEntries, currentManifests, mergeIfNeeded, writeManifests, writeSnapshot } from './snapshots.js';
 

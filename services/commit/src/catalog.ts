@@ -5,12 +5,12 @@
  */
 import { status } from '@grpc/grpc-js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { CatalogServiceService, CommitTableRequest, Table } from '../../../shared/src/gen/sluice/v1/catalog.js';
-import type { TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
-import { grpcCode, grpcMessage } from '../../../shared/src/errors.js';
-import type { ServiceClient } from '../../../shared/src/grpc/client.js';
-import { parseMetadata, type TableMetadata } from '../../../shared/src/iceberg/index.js';
-import type { Storage } from '../../../shared/src/storage/index.js';
+import type { CatalogServiceService, CommitTableRequest, Table } from '#shared/gen/sluice/v1/catalog.js';
+import type { TableRef } from '#shared/gen/sluice/v1/types.js';
+import { grpcCode, grpcMessage } from '#shared/errors.js';
+import type { ServiceClient } from '#shared/grpc/client.js';
+import { parseMetadata, type TableMetadata } from '#shared/iceberg/index.js';
+import type { Storage } from '#shared/storage/index.js';
 import { CommitError } from './errors.js';
 
 export type CatalogClient = ServiceClient<typeof CatalogServiceService>;

@@ -1,5 +1,5 @@
-import type { Logger } from '../../../shared/src/logger.js';
-import type { Storage } from '../../../shared/src/storage/index.js';
+import type { Logger } from '#shared/logger.js';
+import type { Storage } from '#shared/storage/index.js';
 import type { CatalogClient } from './catalog.js';
 
 /** Timing knobs of the coordinator (from COMMIT_* settings; tests shorten them). */

@@ -12,10 +12,10 @@ import type {
   ReportDataFilesResponse,
   TriggerFlushRequest,
   TriggerFlushResponse,
-} from '../../../shared/src/gen/sluice/v1/commit.js';
-import { WorkerHeartbeat } from '../../../shared/src/gen/sluice/v1/events.js';
-import type { TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
-import { failedPrecondition, invalidArgument, SluiceError } from '../../../shared/src/errors.js';
+} from '#shared/gen/sluice/v1/commit.js';
+import { WorkerHeartbeat } from '#shared/gen/sluice/v1/events.js';
+import type { TableRef } from '#shared/gen/sluice/v1/types.js';
+import { failedPrecondition, invalidArgument, SluiceError } from '#shared/errors.js';
 import { randomUUID } from 'node:crypto';
 import type { Announcer } from './announcer.js';
 import type { CoordinatorContext } from './context.js';

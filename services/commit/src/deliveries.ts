@@ -9,7 +9,7 @@
  * offsets and files: a different report under a reused flush id is not a duplicate, and
  * admission judges it. Pure; a worker's entries are forgotten when it goes away.
  */
-import type { ReportDataFilesRequest } from '../../../shared/src/gen/sluice/v1/commit.js';
+import type { ReportDataFilesRequest } from '#shared/gen/sluice/v1/commit.js';
 
 /** What makes two deliveries the same report. */
 export function deliveryKey(r: ReportDataFilesRequest): string {

@@ -9,7 +9,7 @@
  * when the worker says goodbye or expires. If such a worker does report later, its data
  * report finds its error reports missing and is dropped with a rewind, never committed alone.
  */
-import type { ReportDataFilesRequest } from '../../../shared/src/gen/sluice/v1/commit.js';
+import type { ReportDataFilesRequest } from '#shared/gen/sluice/v1/commit.js';
 
 export class ErrorReports {
   private readonly byWorker = new Map<string, ReportDataFilesRequest[]>();

@@ -7,10 +7,10 @@
  * Jobs are read from the catalog once and cached; a report naming a table the cached job does
  * not write reads the job again (it may have been edited) before it is refused.
  */
-import { ErrorPolicyKind, type TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
-import type { Job } from '../../../shared/src/gen/sluice/v1/catalog.js';
+import { ErrorPolicyKind, type TableRef } from '#shared/gen/sluice/v1/types.js';
+import type { Job } from '#shared/gen/sluice/v1/catalog.js';
 import { status } from '@grpc/grpc-js';
-import { failedPrecondition, grpcCode, grpcMessage, notFound, unavailable } from '../../../shared/src/errors.js';
+import { failedPrecondition, grpcCode, grpcMessage, notFound, unavailable } from '#shared/errors.js';
 import { tableName, type CatalogClient } from './catalog.js';
 
 export interface JobTargets {

@@ -5,10 +5,10 @@
  * the epoch again inside the commit transaction, which is what actually stops a coordinator
  * that paused past its lease.
  */
-import type { TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
+import type { TableRef } from '#shared/gen/sluice/v1/types.js';
 import { status } from '@grpc/grpc-js';
-import { grpcCode, grpcMessage, notFound } from '../../../shared/src/errors.js';
-import type { Logger } from '../../../shared/src/logger.js';
+import { grpcCode, grpcMessage, notFound } from '#shared/errors.js';
+import type { Logger } from '#shared/logger.js';
 import { tableName, type CatalogClient } from './catalog.js';
 import { CommitError } from './errors.js';
 

@@ -1,4 +1,4 @@
-import { runMain } from '../../../shared/src/service.js';
+import { runMain } from '#shared/service.js';
 import { commitService } from './service.js';
 
 await runMain(commitService);

@@ -5,8 +5,8 @@
  * ends. Everything here is pure: the catalog re-checks the same rule inside its transaction,
  * this copy only lets the coordinator drop a misfit early and name the worker to rewind.
  */
-import type { CommittedOffset } from '../../../shared/src/gen/sluice/v1/catalog.js';
-import type { OffsetRange } from '../../../shared/src/gen/sluice/v1/types.js';
+import type { CommittedOffset } from '#shared/gen/sluice/v1/catalog.js';
+import type { OffsetRange } from '#shared/gen/sluice/v1/types.js';
 
 /** Kafka topic names are [a-zA-Z0-9._-], so `/` cannot occur inside one. */
 export const partitionKey = (topic: string, partition: number): string => `${topic}/${partition}`;

@@ -5,10 +5,10 @@
  * that arrive while a round is committing wait for the next one, and so does a late worker.
  */
 import { randomUUID } from 'node:crypto';
-import type { ReportDataFilesRequest } from '../../../shared/src/gen/sluice/v1/commit.js';
-import type { WorkerHeartbeat } from '../../../shared/src/gen/sluice/v1/events.js';
-import type { DataFile, OffsetRange, TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
-import { grpcMessage } from '../../../shared/src/errors.js';
+import type { ReportDataFilesRequest } from '#shared/gen/sluice/v1/commit.js';
+import type { WorkerHeartbeat } from '#shared/gen/sluice/v1/events.js';
+import type { DataFile, OffsetRange, TableRef } from '#shared/gen/sluice/v1/types.js';
+import { grpcMessage } from '#shared/errors.js';
 import { commitAppend, commitErrorAppend } from './append.js';
 import { tableName } from './catalog.js';
 import { CommitError } from './errors.js';

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { CatalogServiceService } from '../../../shared/src/gen/sluice/v1/catalog.js';
-import { CommitServiceService } from '../../../shared/src/gen/sluice/v1/commit.js';
-import { subjects } from '../../../shared/src/events.js';
-import { createClient } from '../../../shared/src/grpc/client.js';
-import { bindService, type ServiceBinding } from '../../../shared/src/grpc/server.js';
-import { connectNats, subscribe, type NatsConnection, type Subscription } from '../../../shared/src/nats.js';
-import type { ServiceSpec } from '../../../shared/src/service.js';
-import { createStorage } from '../../../shared/src/storage/index.js';
+import { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
+import { CommitServiceService } from '#shared/gen/sluice/v1/commit.js';
+import { subjects } from '#shared/events.js';
+import { createClient } from '#shared/grpc/client.js';
+import { bindService, type ServiceBinding } from '#shared/grpc/server.js';
+import { connectNats, subscribe, type NatsConnection, type Subscription } from '#shared/nats.js';
+import type { ServiceSpec } from '#shared/service.js';
+import { createStorage } from '#shared/storage/index.js';
 import { natsAnnouncer } from './announcer.js';
 import { CommitCoordinator } from './coordinator.js';
 

@@ -7,8 +7,8 @@
  * the manifest list is rewritten on top of the new current snapshot.
  */
 import { randomUUID } from 'node:crypto';
-import type { AddSnapshot } from '../../../shared/src/gen/sluice/v1/catalog.js';
-import type { DataFile } from '../../../shared/src/gen/sluice/v1/types.js';
+import type { AddSnapshot } from '#shared/gen/sluice/v1/catalog.js';
+import type { DataFile } from '#shared/gen/sluice/v1/types.js';
 import {
   EntryStatus,
   ManifestContent,
@@ -24,8 +24,8 @@ import {
   type ManifestFile,
   type SnapshotOperation,
   type TableMetadata,
-} from '../../../shared/src/iceberg/index.js';
-import type { Storage } from '../../../shared/src/storage/index.js';
+} from '#shared/iceberg/index.js';
+import type { Storage } from '#shared/storage/index.js';
 import { CommitError } from './errors.js';
 
 export const metadataDir = (meta: TableMetadata) => `${meta.location}/metadata`;

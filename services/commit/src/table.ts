@@ -4,8 +4,8 @@
  * time (`exclusive`), so this process never conflicts with itself; other writers (another
  * coordinator after a takeover, an external engine) are handled by rebase and fencing.
  */
-import type { GetCommitStatusResponse } from '../../../shared/src/gen/sluice/v1/commit.js';
-import type { TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
+import type { GetCommitStatusResponse } from '#shared/gen/sluice/v1/commit.js';
+import type { TableRef } from '#shared/gen/sluice/v1/types.js';
 import type { Announcer } from './announcer.js';
 import { tableName } from './catalog.js';
 import type { CoordinatorContext } from './context.js';

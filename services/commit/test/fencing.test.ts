@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { status } from '@grpc/grpc-js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, it } from 'node:test';
-import type { TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
+import type { TableRef } from '#shared/gen/sluice/v1/types.js';
 import { commitAppend } from '../src/append.js';
 import { CommitError } from '../src/errors.js';
 import { events, heartbeat, ids, range, startMesh, tableIds, writeDataFile, type Mesh, type RunningCoordinator, waitForWorkers } from './harness.js';

@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { FlushEvent } from '../../../shared/src/gen/sluice/v1/events.js';
-import type { TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
+import type { FlushEvent } from '#shared/gen/sluice/v1/events.js';
+import type { TableRef } from '#shared/gen/sluice/v1/types.js';
 import { events, heartbeat, ids, range, startMesh, tableIds, writeDataFile, type Mesh, type RunningCoordinator, waitForWorkers } from './harness.js';
 
 let mesh: Mesh;

@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { icebergMetadata, icebergRead } from 'icebird';
-import type { DataFile, TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
-import { currentSnapshot, type TableMetadata } from '../../../shared/src/iceberg/index.js';
-import { snapshotFiles } from '../../../shared/src/iceberg/scan.js';
+import type { DataFile, TableRef } from '#shared/gen/sluice/v1/types.js';
+import { currentSnapshot, type TableMetadata } from '#shared/iceberg/index.js';
+import { snapshotFiles } from '#shared/iceberg/scan.js';
 import { commitAppend } from '../src/append.js';
 import { loadTable } from '../src/catalog.js';
 import type { CoordinatorContext } from '../src/context.js';

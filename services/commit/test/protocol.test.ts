@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { OffsetRange } from '../../../shared/src/gen/sluice/v1/types.js';
-import type { ReportDataFilesRequest } from '../../../shared/src/gen/sluice/v1/commit.js';
-import { ErrorPolicyKind } from '../../../shared/src/gen/sluice/v1/types.js';
-import type { Job } from '../../../shared/src/gen/sluice/v1/catalog.js';
+import type { OffsetRange } from '#shared/gen/sluice/v1/types.js';
+import type { ReportDataFilesRequest } from '#shared/gen/sluice/v1/commit.js';
+import { ErrorPolicyKind } from '#shared/gen/sluice/v1/types.js';
+import type { Job } from '#shared/gen/sluice/v1/catalog.js';
 import { DeliveryLog } from '../src/deliveries.js';
 import { ErrorReports } from '../src/error-reports.js';
 import { roleOf, targetsOf } from '../src/job-tables.js';

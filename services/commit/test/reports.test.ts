@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { StartFrom, Job } from '../../../shared/src/gen/sluice/v1/catalog.js';
-import type { ReportDataFilesRequest } from '../../../shared/src/gen/sluice/v1/commit.js';
-import { ErrorPolicyKind, MessageFormat, MessageMode, type DataFile, type TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
+import { StartFrom, Job } from '#shared/gen/sluice/v1/catalog.js';
+import type { ReportDataFilesRequest } from '#shared/gen/sluice/v1/commit.js';
+import { ErrorPolicyKind, MessageFormat, MessageMode, type DataFile, type TableRef } from '#shared/gen/sluice/v1/types.js';
 import { events, heartbeat, range, startMesh, tableIds, waitForWorkers, writeDataFile, type Mesh, type RunningCoordinator } from './harness.js';
 
 let mesh: Mesh;

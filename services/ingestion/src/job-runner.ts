@@ -22,18 +22,18 @@ import {
   JobState,
   type Job,
   type Source,
-} from '../../../shared/src/gen/sluice/v1/catalog.js';
-import { CommitServiceService } from '../../../shared/src/gen/sluice/v1/commit.js';
-import { CommittedEvent, RewindEvent } from '../../../shared/src/gen/sluice/v1/events.js';
-import type { JobStatus, PartitionStatus } from '../../../shared/src/gen/sluice/v1/ingestion.js';
-import type { BatchAck } from '../../../shared/src/gen/sluice/v1/transformation.js';
-import type { KafkaHeader, KafkaRecord } from '../../../shared/src/gen/sluice/v1/types.js';
-import { subjects } from '../../../shared/src/events.js';
-import { grpcMessage } from '../../../shared/src/errors.js';
-import type { ServiceClient } from '../../../shared/src/grpc/client.js';
-import type { Logger } from '../../../shared/src/logger.js';
-import { subscribe, type NatsConnection, type Subscription } from '../../../shared/src/nats.js';
-import { tracer } from '../../../shared/src/tracing.js';
+} from '#shared/gen/sluice/v1/catalog.js';
+import { CommitServiceService } from '#shared/gen/sluice/v1/commit.js';
+import { CommittedEvent, RewindEvent } from '#shared/gen/sluice/v1/events.js';
+import type { JobStatus, PartitionStatus } from '#shared/gen/sluice/v1/ingestion.js';
+import type { BatchAck } from '#shared/gen/sluice/v1/transformation.js';
+import type { KafkaHeader, KafkaRecord } from '#shared/gen/sluice/v1/types.js';
+import { subjects } from '#shared/events.js';
+import { grpcMessage } from '#shared/errors.js';
+import type { ServiceClient } from '#shared/grpc/client.js';
+import type { Logger } from '#shared/logger.js';
+import { subscribe, type NatsConnection, type Subscription } from '#shared/nats.js';
+import { tracer } from '#shared/tracing.js';
 import { batchEndOffset, leadingGap, planBatch, type TimeBounds } from './coverage.js';
 import { InFlight } from './in-flight.js';
 import { createKafka, describeSourceError, offsetsAtTime, requireTopic, SourceError, watermarks } from './kafka-source.js';

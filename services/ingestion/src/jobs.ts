@@ -2,9 +2,9 @@
  * The jobs this process runs, by name, and the gRPC operations on them. Job state changes
  * are recorded in the catalog (UpdateJobState); the runner does the work.
  */
-import { JobState, type Job } from '../../../shared/src/gen/sluice/v1/catalog.js';
-import type { JobStatus } from '../../../shared/src/gen/sluice/v1/ingestion.js';
-import { failedPrecondition, grpcCode, grpcMessage, invalidArgument, notFound, unavailable } from '../../../shared/src/errors.js';
+import { JobState, type Job } from '#shared/gen/sluice/v1/catalog.js';
+import type { JobStatus } from '#shared/gen/sluice/v1/ingestion.js';
+import { failedPrecondition, grpcCode, grpcMessage, invalidArgument, notFound, unavailable } from '#shared/errors.js';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { JobRunner, type RunnerDeps } from './job-runner.js';
 import { SourceError } from './kafka-source.js';

@@ -4,7 +4,7 @@
  * shows. No consumer logic lives here; see job-runner.ts.
  */
 import { Kafka, logLevel, type Admin, type logCreator } from 'kafkajs';
-import type { Logger } from '../../../shared/src/logger.js';
+import type { Logger } from '#shared/logger.js';
 import type { Watermarks } from './positions.js';
 
 /** kafkajs logs through the service's pino logger; its info chatter is dropped. */

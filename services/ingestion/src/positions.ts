@@ -3,7 +3,7 @@
  * offsets a job needs have expired. Pure decisions; the runner gathers the inputs (catalog
  * committed offsets, watermarks, timestamp lookups) and applies the answers.
  */
-import { OffsetResetPolicy, StartFrom, type StartPosition } from '../../../shared/src/gen/sluice/v1/catalog.js';
+import { OffsetResetPolicy, StartFrom, type StartPosition } from '#shared/gen/sluice/v1/catalog.js';
 
 /** What the broker says about one partition. */
 export interface Watermarks {

@@ -1,12 +1,12 @@
-import { CatalogServiceService } from '../../../shared/src/gen/sluice/v1/catalog.js';
-import { CommitServiceService } from '../../../shared/src/gen/sluice/v1/commit.js';
-import { IngestionServiceService } from '../../../shared/src/gen/sluice/v1/ingestion.js';
-import { TransformationServiceService } from '../../../shared/src/gen/sluice/v1/transformation.js';
-import { createClient } from '../../../shared/src/grpc/client.js';
-import { bindService } from '../../../shared/src/grpc/server.js';
-import { grpcMessage } from '../../../shared/src/errors.js';
-import { connectNats } from '../../../shared/src/nats.js';
-import type { ServiceSpec } from '../../../shared/src/service.js';
+import { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
+import { CommitServiceService } from '#shared/gen/sluice/v1/commit.js';
+import { IngestionServiceService } from '#shared/gen/sluice/v1/ingestion.js';
+import { TransformationServiceService } from '#shared/gen/sluice/v1/transformation.js';
+import { createClient } from '#shared/grpc/client.js';
+import { bindService } from '#shared/grpc/server.js';
+import { grpcMessage } from '#shared/errors.js';
+import { connectNats } from '#shared/nats.js';
+import type { ServiceSpec } from '#shared/service.js';
 import { newInstanceId } from './job-runner.js';
 import { JobRegistry } from './jobs.js';
 

@@ -11,9 +11,9 @@ import {
   type TransformOpen,
   type TransformRequest,
   type TransformResponse,
-} from '../../../shared/src/gen/sluice/v1/transformation.js';
-import type { KafkaRecord, OffsetRange } from '../../../shared/src/gen/sluice/v1/types.js';
-import type { ServiceClient } from '../../../shared/src/grpc/client.js';
+} from '#shared/gen/sluice/v1/transformation.js';
+import type { KafkaRecord, OffsetRange } from '#shared/gen/sluice/v1/types.js';
+import type { ServiceClient } from '#shared/grpc/client.js';
 
 export type TransformationClient = ServiceClient<typeof TransformationServiceService>;
 

@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { CompletionPolicy, JobState } from '../../../shared/src/gen/sluice/v1/catalog.js';
-import { ErrorPolicyKind, MessageFormat, MessageMode, type MappingSpec } from '../../../shared/src/gen/sluice/v1/types.js';
-import { resolveSnapshot, snapshotFiles } from '../../../shared/src/iceberg/scan.js';
-import type { TableMetadata } from '../../../shared/src/iceberg/types.js';
-import { createStorage } from '../../../shared/src/storage/index.js';
+import { CompletionPolicy, JobState } from '#shared/gen/sluice/v1/catalog.js';
+import { ErrorPolicyKind, MessageFormat, MessageMode, type MappingSpec } from '#shared/gen/sluice/v1/types.js';
+import { resolveSnapshot, snapshotFiles } from '#shared/iceberg/scan.js';
+import type { TableMetadata } from '#shared/iceberg/types.js';
+import { createStorage } from '#shared/storage/index.js';
 import { startStack, waitFor, type IngestionClient, type Stack } from './support/stack.js';
 
 let stack: Stack;

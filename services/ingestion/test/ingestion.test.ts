@@ -4,11 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { CompletionPolicy, JobState, OffsetResetPolicy, StartFrom } from '../../../shared/src/gen/sluice/v1/catalog.js';
-import { CommittedEvent, RewindEvent } from '../../../shared/src/gen/sluice/v1/events.js';
-import type { KafkaRecord } from '../../../shared/src/gen/sluice/v1/types.js';
-import { subjects } from '../../../shared/src/events.js';
-import { publish, subscribe } from '../../../shared/src/nats.js';
+import { CompletionPolicy, JobState, OffsetResetPolicy, StartFrom } from '#shared/gen/sluice/v1/catalog.js';
+import { CommittedEvent, RewindEvent } from '#shared/gen/sluice/v1/events.js';
+import type { KafkaRecord } from '#shared/gen/sluice/v1/types.js';
+import { subjects } from '#shared/events.js';
+import { publish, subscribe } from '#shared/nats.js';
 import { defineJob, startStack, waitFor, type IngestionClient, type Stack } from './support/stack.js';
 
 let stack: Stack;
@@ -250,7 +250,7 @@ describe('source failures', () => {
     const { mkdtemp, rm } = await import('node:fs/promises');
     const { join } = await import('node:path');
     const { tmpdir } = await import('node:os');
-    const { startDevBroker } = await import('../../dev-broker/src/index.js');
+    const { startDevBroker } = await import('#kafka-broker/index.js');
     const dataDir = await mkdtemp(join(tmpdir(), 'sluice-ingestion-broker-'));
     let broker = await startDevBroker({ dataDir });
     const port = broker.port;

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { JobState } from '../../../shared/src/gen/sluice/v1/catalog.js';
+import { JobState } from '#shared/gen/sluice/v1/catalog.js';
 import { defineJob, spawnIngestion, startStack, waitFor, type Stack } from './support/stack.js';
 
 const RECORDS = 1_000_000;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { OffsetResetPolicy, StartFrom } from '../../../shared/src/gen/sluice/v1/catalog.js';
+import { OffsetResetPolicy, StartFrom } from '#shared/gen/sluice/v1/catalog.js';
 import { batchEndOffset, leadingGap, planBatch } from '../src/coverage.js';
 import { InFlight } from '../src/in-flight.js';
 import { chooseStart, endOffsetFor, groupIdFor, onExpired, PositionError, type StartInputs } from '../src/positions.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { initTracing, shutdownTracing } from '../../../shared/src/tracing.js';
+import { initTracing, shutdownTracing } from '#shared/tracing.js';
 import { producerLinks } from '../src/trace-links.js';
 
 before(() => initTracing({ serviceName: 'trace-links-test' }));

@@ -7,7 +7,7 @@
  *
  * Pure: no I/O, no clock. The stream turns a CoverageError into INVALID_ARGUMENT.
  */
-import type { KafkaRecord, OffsetRange } from '../../../shared/src/gen/sluice/v1/types.js';
+import type { KafkaRecord, OffsetRange } from '#shared/gen/sluice/v1/types.js';
 
 export class CoverageError extends Error {
   constructor(

@@ -6,7 +6,7 @@
  * incompatible one is refused up front, naming the column.
  */
 import type { ErrorTableRow } from './core/index.js';
-import type { CellValue, WriterColumn } from '../../../shared/src/parquet/writer.js';
+import type { CellValue, WriterColumn } from '#shared/parquet/writer.js';
 
 export class ErrorTableShapeError extends Error {
   constructor(message: string) {

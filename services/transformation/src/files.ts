@@ -9,9 +9,9 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
-import type { DataFile, PartitionValue } from '../../../shared/src/gen/sluice/v1/types.js';
-import { RollingParquetWriter, type CellValue, type WriterColumn } from '../../../shared/src/parquet/writer.js';
-import { joinLocation, normalizeLocation, schemeOf } from '../../../shared/src/storage/index.js';
+import type { DataFile, PartitionValue } from '#shared/gen/sluice/v1/types.js';
+import { RollingParquetWriter, type CellValue, type WriterColumn } from '#shared/parquet/writer.js';
+import { joinLocation, normalizeLocation, schemeOf } from '#shared/storage/index.js';
 
 export class FileSetError extends Error {
   constructor(message: string) {

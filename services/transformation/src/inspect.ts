@@ -7,9 +7,9 @@ import type {
   InferSchemaResponse,
   PreviewMappingRequest,
   PreviewMappingResponse,
-} from '../../../shared/src/gen/sluice/v1/transformation.js';
-import { MessageFormat, MessageMode, type MappingSpec } from '../../../shared/src/gen/sluice/v1/types.js';
-import { invalidArgument } from '../../../shared/src/errors.js';
+} from '#shared/gen/sluice/v1/transformation.js';
+import { MessageFormat, MessageMode, type MappingSpec } from '#shared/gen/sluice/v1/types.js';
+import { invalidArgument } from '#shared/errors.js';
 import { compilePlan, inferSchema, previewRows, SpecError, type Plan } from './core/index.js';
 
 /** Enough to infer from; more is a mistake in the caller, and costs memory for nothing. */

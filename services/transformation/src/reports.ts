@@ -11,10 +11,10 @@
  */
 import { status } from '@grpc/grpc-js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { CommitServiceService, ReportDataFilesRequest } from '../../../shared/src/gen/sluice/v1/commit.js';
-import type { DataFile, OffsetRange, TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
-import { grpcCode, grpcMessage } from '../../../shared/src/errors.js';
-import type { ServiceClient } from '../../../shared/src/grpc/client.js';
+import type { CommitServiceService, ReportDataFilesRequest } from '#shared/gen/sluice/v1/commit.js';
+import type { DataFile, OffsetRange, TableRef } from '#shared/gen/sluice/v1/types.js';
+import { grpcCode, grpcMessage } from '#shared/errors.js';
+import type { ServiceClient } from '#shared/grpc/client.js';
 
 export type CommitClient = ServiceClient<typeof CommitServiceService>;
 

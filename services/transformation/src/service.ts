@@ -1,10 +1,10 @@
-import { CatalogServiceService } from '../../../shared/src/gen/sluice/v1/catalog.js';
-import { CommitServiceService } from '../../../shared/src/gen/sluice/v1/commit.js';
-import { TransformationServiceService } from '../../../shared/src/gen/sluice/v1/transformation.js';
-import { createClient } from '../../../shared/src/grpc/client.js';
-import { bindService } from '../../../shared/src/grpc/server.js';
-import { connectNats } from '../../../shared/src/nats.js';
-import type { ServiceSpec } from '../../../shared/src/service.js';
+import { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
+import { CommitServiceService } from '#shared/gen/sluice/v1/commit.js';
+import { TransformationServiceService } from '#shared/gen/sluice/v1/transformation.js';
+import { createClient } from '#shared/grpc/client.js';
+import { bindService } from '#shared/grpc/server.js';
+import { connectNats } from '#shared/nats.js';
+import type { ServiceSpec } from '#shared/service.js';
 import { inferSchemaRpc, previewMappingRpc } from './inspect.js';
 import { FlushRouter } from './signals.js';
 import { TransformStreams } from './stream.js';

@@ -10,19 +10,19 @@
  * handed to onFatal, and the stream ends with it, which makes ingestion rewind to the
  * committed offsets.
  */
-import type { BatchAck, RecordBatch, TransformOpen } from '../../../shared/src/gen/sluice/v1/transformation.js';
-import type { FlushEvent } from '../../../shared/src/gen/sluice/v1/events.js';
-import { ErrorPolicyKind, type DataFile, type ErrorCount, type KafkaRecord, type OffsetRange, type PartitionSpec, type Schema, type TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
-import type { CatalogServiceService, Table } from '../../../shared/src/gen/sluice/v1/catalog.js';
-import { aborted, failedPrecondition, grpcCode, grpcMessage, invalidArgument, SluiceError, unavailable } from '../../../shared/src/errors.js';
-import type { ServiceClient } from '../../../shared/src/grpc/client.js';
-import type { Logger } from '../../../shared/src/logger.js';
-import type { NatsConnection } from '../../../shared/src/nats.js';
-import { writerColumns, type CellValue } from '../../../shared/src/parquet/writer.js';
-import { withSpan } from '../../../shared/src/tracing.js';
+import type { BatchAck, RecordBatch, TransformOpen } from '#shared/gen/sluice/v1/transformation.js';
+import type { FlushEvent } from '#shared/gen/sluice/v1/events.js';
+import { ErrorPolicyKind, type DataFile, type ErrorCount, type KafkaRecord, type OffsetRange, type PartitionSpec, type Schema, type TableRef } from '#shared/gen/sluice/v1/types.js';
+import type { CatalogServiceService, Table } from '#shared/gen/sluice/v1/catalog.js';
+import { aborted, failedPrecondition, grpcCode, grpcMessage, invalidArgument, SluiceError, unavailable } from '#shared/errors.js';
+import type { ServiceClient } from '#shared/grpc/client.js';
+import type { Logger } from '#shared/logger.js';
+import type { NatsConnection } from '#shared/nats.js';
+import { writerColumns, type CellValue } from '#shared/parquet/writer.js';
+import { withSpan } from '#shared/tracing.js';
 import { status } from '@grpc/grpc-js';
 import { unlink } from 'node:fs/promises';
-import { normalizeLocation } from '../../../shared/src/storage/index.js';
+import { normalizeLocation } from '#shared/storage/index.js';
 import {
   compilePlan,
   DirtyDataPolicy,

@@ -3,11 +3,11 @@
  * data for a table and how much) and flush events in (one subscription per table, shared
  * by every stream of that table in this process).
  */
-import { FlushEvent, WorkerHeartbeat } from '../../../shared/src/gen/sluice/v1/events.js';
-import type { TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
-import { subjects } from '../../../shared/src/events.js';
-import type { Logger } from '../../../shared/src/logger.js';
-import { publish, subscribe, type NatsConnection, type Subscription } from '../../../shared/src/nats.js';
+import { FlushEvent, WorkerHeartbeat } from '#shared/gen/sluice/v1/events.js';
+import type { TableRef } from '#shared/gen/sluice/v1/types.js';
+import { subjects } from '#shared/events.js';
+import type { Logger } from '#shared/logger.js';
+import { publish, subscribe, type NatsConnection, type Subscription } from '#shared/nats.js';
 
 export interface HeartbeatSource {
   readonly table: TableRef;

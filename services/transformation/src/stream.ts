@@ -7,9 +7,9 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
-import type { TransformRequest, TransformResponse } from '../../../shared/src/gen/sluice/v1/transformation.js';
-import { alreadyExists, invalidArgument, SluiceError, unavailable } from '../../../shared/src/errors.js';
-import type { Logger } from '../../../shared/src/logger.js';
+import type { TransformRequest, TransformResponse } from '#shared/gen/sluice/v1/transformation.js';
+import { alreadyExists, invalidArgument, SluiceError, unavailable } from '#shared/errors.js';
+import type { Logger } from '#shared/logger.js';
 import { TransformSession, type SessionDeps } from './session.js';
 
 type Call = grpc.ServerDuplexStream<TransformRequest, TransformResponse>;

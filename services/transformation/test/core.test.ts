@@ -1,12 +1,12 @@
 /** Coercion, bad input under every policy, partitions and transforms, inference and previews. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ErrorPolicyKind, Granularity, MessageFormat, MessageMode, TimeSource, type ErrorPolicy } from '../../../shared/src/gen/sluice/v1/types.js';
-import { parsePrimitive } from '../../../shared/src/iceberg/single-value.js';
+import { ErrorPolicyKind, Granularity, MessageFormat, MessageMode, TimeSource, type ErrorPolicy } from '#shared/gen/sluice/v1/types.js';
+import { parsePrimitive } from '#shared/iceberg/single-value.js';
 import { compilePlan, DirtyDataPolicy, inferSchema, partitionOf, previewRows, RecordError, SpecError, transformRecord, type Row } from '../src/core/index.js';
 import { parseCsvRecord } from '../src/core/csv.js';
 import { murmur3 } from '../src/core/murmur3.js';
-import { parseTransform } from '../../../shared/src/iceberg/partition.js';
+import { parseTransform } from '#shared/iceberg/partition.js';
 import { applyTransform } from '../src/core/transforms.js';
 import { field, fixed, mapping, record, schema } from './helpers.js';
 

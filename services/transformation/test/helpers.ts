@@ -1,4 +1,4 @@
-import { type Field, type KafkaRecord, type MappingSpec, MessageFormat, MessageMode, type Schema } from '../../../shared/src/gen/sluice/v1/types.js';
+import { type Field, type KafkaRecord, type MappingSpec, MessageFormat, MessageMode, type Schema } from '#shared/gen/sluice/v1/types.js';
 
 export const field = (id: number, name: string, type: string, required = false): Field => ({
   id,

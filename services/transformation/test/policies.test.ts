@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { Kafka, logLevel } from 'kafkajs';
-import { startDevBroker, type DevBroker } from '../../dev-broker/src/index.js';
-import type { TransformOpen } from '../../../shared/src/gen/sluice/v1/transformation.js';
-import { ErrorPolicyKind, Granularity, MessageFormat, MessageMode, TimeSource, type ErrorPolicy, type MappingSpec } from '../../../shared/src/gen/sluice/v1/types.js';
+import { startDevBroker, type DevBroker } from '#kafka-broker/index.js';
+import type { TransformOpen } from '#shared/gen/sluice/v1/transformation.js';
+import { ErrorPolicyKind, Granularity, MessageFormat, MessageMode, TimeSource, type ErrorPolicy, type MappingSpec } from '#shared/gen/sluice/v1/types.js';
 import { errorTableColumns } from '../src/core/index.js';
 import { col, collectHeartbeats, createTable, filesUnder, flushAndWait, publishFlush, query, rec, startHarness, TestStream, waitUntil, type Harness } from './stream-support.js';
 

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Granularity, MessageFormat, MessageMode, TimeSource, ErrorPolicyKind } from '../../../shared/src/gen/sluice/v1/types.js';
+import { Granularity, MessageFormat, MessageMode, TimeSource, ErrorPolicyKind } from '#shared/gen/sluice/v1/types.js';
 import { compileExpression, compilePlan, DirtyDataPolicy, RecordError, transformRecord, zone, type Row } from '../src/core/index.js';
 import { flatten } from '../src/core/flatten.js';
 import { field, fixed, mapping, record, schema } from './helpers.js';

@@ -10,11 +10,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
-import { TransformationServiceService } from '../../../shared/src/gen/sluice/v1/transformation.js';
-import { MessageFormat, MessageMode } from '../../../shared/src/gen/sluice/v1/types.js';
-import { waitForServing } from '../../../shared/src/grpc/health.js';
-import { createClient } from '../../../shared/src/grpc/client.js';
-import { freePort } from '../../../test/support/ports.js';
+import { TransformationServiceService } from '#shared/gen/sluice/v1/transformation.js';
+import { MessageFormat, MessageMode } from '#shared/gen/sluice/v1/types.js';
+import { waitForServing } from '#shared/grpc/health.js';
+import { createClient } from '#shared/grpc/client.js';
+import { freePort } from '#test-support/ports.js';
 import { col, createTable, filesUnder, NATS_URL, startHarness, TestStream, type Harness } from './stream-support.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));

@@ -10,25 +10,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { catalogService } from '../../catalog/src/service.js';
-import { CatalogServiceService } from '../../../shared/src/gen/sluice/v1/catalog.js';
-import { CommitServiceService, type ReportDataFilesRequest, type TriggerFlushRequest } from '../../../shared/src/gen/sluice/v1/commit.js';
-import { FlushEvent, WorkerHeartbeat } from '../../../shared/src/gen/sluice/v1/events.js';
+import { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
+import { CommitServiceService, type ReportDataFilesRequest, type TriggerFlushRequest } from '#shared/gen/sluice/v1/commit.js';
+import { FlushEvent, WorkerHeartbeat } from '#shared/gen/sluice/v1/events.js';
 import {
   TransformationServiceService,
   type BatchAck,
   type TransformOpen,
   type TransformRequest,
   type TransformResponse,
-} from '../../../shared/src/gen/sluice/v1/transformation.js';
-import type { Field, KafkaRecord, OffsetRange, PartitionSpec, TableRef } from '../../../shared/src/gen/sluice/v1/types.js';
-import { subjects } from '../../../shared/src/events.js';
-import { SluiceError } from '../../../shared/src/errors.js';
-import { createClient, type ServiceClient } from '../../../shared/src/grpc/client.js';
-import { bindService, startGrpcServer, type RunningGrpcServer } from '../../../shared/src/grpc/server.js';
-import { createLogger } from '../../../shared/src/logger.js';
-import { connectNats, publish, type NatsConnection } from '../../../shared/src/nats.js';
-import { startService, type RunningService } from '../../../shared/src/service.js';
-import { createTestDatabase, type TestDatabase } from '../../../test/support/postgres.js';
+} from '#shared/gen/sluice/v1/transformation.js';
+import type { Field, KafkaRecord, OffsetRange, PartitionSpec, TableRef } from '#shared/gen/sluice/v1/types.js';
+import { subjects } from '#shared/events.js';
+import { SluiceError } from '#shared/errors.js';
+import { createClient, type ServiceClient } from '#shared/grpc/client.js';
+import { bindService, startGrpcServer, type RunningGrpcServer } from '#shared/grpc/server.js';
+import { createLogger } from '#shared/logger.js';
+import { connectNats, publish, type NatsConnection } from '#shared/nats.js';
+import { startService, type RunningService } from '#shared/service.js';
+import { createTestDatabase, type TestDatabase } from '#test-support/postgres.js';
 import { transformationService } from '../src/service.js';
 
 export const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';

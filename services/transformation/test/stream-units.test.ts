@@ -1,9 +1,9 @@
 /** Table-driven tests of the stream's pure pieces: coverage, error-table rows, reports. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { OffsetRange } from '../../../shared/src/gen/sluice/v1/types.js';
-import { parsePrimitive } from '../../../shared/src/iceberg/single-value.js';
-import type { WriterColumn } from '../../../shared/src/parquet/writer.js';
+import type { OffsetRange } from '#shared/gen/sluice/v1/types.js';
+import { parsePrimitive } from '#shared/iceberg/single-value.js';
+import type { WriterColumn } from '#shared/parquet/writer.js';
 import { Coverage, CoverageError, uncoveredRecord } from '../src/coverage.js';
 import { errorRowMapper, ErrorTableShapeError } from '../src/error-sink.js';
 import { fileSafe } from '../src/files.js';

@@ -7,9 +7,9 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
-import { ErrorPolicyKind, Granularity, MessageFormat, MessageMode, TimeSource, type MappingSpec } from '../../../shared/src/gen/sluice/v1/types.js';
-import type { TransformOpen } from '../../../shared/src/gen/sluice/v1/transformation.js';
-import { deserializeSingleValue, parsePrimitive } from '../../../shared/src/iceberg/single-value.js';
+import { ErrorPolicyKind, Granularity, MessageFormat, MessageMode, TimeSource, type MappingSpec } from '#shared/gen/sluice/v1/types.js';
+import type { TransformOpen } from '#shared/gen/sluice/v1/transformation.js';
+import { deserializeSingleValue, parsePrimitive } from '#shared/iceberg/single-value.js';
 import { col, collectHeartbeats, createTable, filesUnder, flushAndWait, publishFlush, query, rec, startHarness, TestStream, waitUntil, type Harness } from './stream-support.js';
 
 const flatten1 = (m: Partial<MappingSpec> = {}): MappingSpec => ({

@@ -5,7 +5,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serveDirectory, type FileServer } from '../../../test/support/file-server.js';
+import { serveDirectory, type FileServer } from '#test-support/file-server.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { deserializeSingleValue, parsePrimitive, serializeSingleValue, twosComplementBigEndian, type SingleValue } from '../../src/iceberg/single-value.js';
+import { deserializeSingleValue, parsePrimitive, serializeSingleValue, twosComplementBigEndian, type SingleValue } from '#shared/iceberg/single-value.js';
 
 // [type, value, expected bytes (hex)] from the Iceberg spec's single-value serialization.
 const cases: [string, SingleValue, string][] = [

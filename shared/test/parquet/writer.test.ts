@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { deserializeSingleValue, parsePrimitive } from '../../src/iceberg/single-value.js';
-import { ParquetFileWriter, RollingParquetWriter, type WriterColumn } from '../../src/parquet/writer.js';
+import { deserializeSingleValue, parsePrimitive } from '#shared/iceberg/single-value.js';
+import { ParquetFileWriter, RollingParquetWriter, type WriterColumn } from '#shared/parquet/writer.js';
 
 let dir: string;
 let db: DuckDBConnection;

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { DataFile, TableRef } from '../../../../shared/src/gen/sluice/v1/types.js';
+import type { DataFile, TableRef } from '#shared/gen/sluice/v1/types.js';
 import {
   EntryStatus,
   currentSchema,
@@ -21,10 +21,10 @@ import {
   type ManifestFile,
   type SchemaJson,
   type TableMetadata,
-} from '../../../../shared/src/iceberg/index.js';
-import { snapshotFiles, type LiveDataFile } from '../../../../shared/src/iceberg/scan.js';
-import { parsePrimitive } from '../../../../shared/src/iceberg/single-value.js';
-import { ParquetFileWriter, type WriterColumn } from '../../../../shared/src/parquet/writer.js';
+} from '#shared/iceberg/index.js';
+import { snapshotFiles, type LiveDataFile } from '#shared/iceberg/scan.js';
+import { parsePrimitive } from '#shared/iceberg/single-value.js';
+import { ParquetFileWriter, type WriterColumn } from '#shared/parquet/writer.js';
 import { commitWithRebase, loadTable } from '../catalog.js';
 import type { CoordinatorContext } from '../context.js';
 import { CommitError } from '../errors.js';

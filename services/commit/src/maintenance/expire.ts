@@ -5,8 +5,8 @@
  * kept, as is every snapshot a branch or tag points at. Files only the expired snapshots
  * referenced are left to orphan cleanup, which deletes them after its safety margin.
  */
-import type { TableRef } from '../../../../shared/src/gen/sluice/v1/types.js';
-import type { TableMetadata } from '../../../../shared/src/iceberg/index.js';
+import type { TableRef } from '#shared/gen/sluice/v1/types.js';
+import type { TableMetadata } from '#shared/iceberg/index.js';
 import { commitWithRebase } from '../catalog.js';
 import type { CoordinatorContext } from '../context.js';
 import { CommitError } from '../errors.js';

@@ -2,7 +2,7 @@
  * One maintenance pass over a table: expire snapshots, compact one partition, then remove
  * orphans (last, so files freed by the expiry are collected once past the margin).
  */
-import type { TableRef } from '../../../../shared/src/gen/sluice/v1/types.js';
+import type { TableRef } from '#shared/gen/sluice/v1/types.js';
 import type { CoordinatorContext } from '../context.js';
 import { compactTable } from './compact.js';
 import { expireSnapshots } from './expire.js';

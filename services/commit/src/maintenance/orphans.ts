@@ -6,9 +6,9 @@
  * in flight is about to reference, out of reach; files in reports not yet committed are
  * excluded explicitly as well.
  */
-import type { TableRef } from '../../../../shared/src/gen/sluice/v1/types.js';
-import { EntryStatus, readManifest, readManifestList, type TableMetadata } from '../../../../shared/src/iceberg/index.js';
-import { normalizeLocation, type Storage } from '../../../../shared/src/storage/index.js';
+import type { TableRef } from '#shared/gen/sluice/v1/types.js';
+import { EntryStatus, readManifest, readManifestList, type TableMetadata } from '#shared/iceberg/index.js';
+import { normalizeLocation, type Storage } from '#shared/storage/index.js';
 import { loadTable } from '../catalog.js';
 import type { CoordinatorContext } from '../context.js';
 

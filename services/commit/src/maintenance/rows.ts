@@ -14,8 +14,8 @@ import {
   DuckDBTimeValue,
   type DuckDBValue,
 } from '@duckdb/node-api';
-import type { CellValue, WriterColumn } from '../../../../shared/src/parquet/writer.js';
-import type { PrimitiveType } from '../../../../shared/src/iceberg/single-value.js';
+import type { CellValue, WriterColumn } from '#shared/parquet/writer.js';
+import type { PrimitiveType } from '#shared/iceberg/single-value.js';
 
 let instance: Promise<DuckDBInstance> | undefined;
 const duck = () => (instance ??= DuckDBInstance.create(':memory:', { threads: '2' }));

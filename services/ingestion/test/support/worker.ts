@@ -7,18 +7,18 @@
  * committed snapshots' `added-records` count exactly what landed.
  */
 import * as grpc from '@grpc/grpc-js';
-import { CommitServiceService } from '../../../../shared/src/gen/sluice/v1/commit.js';
-import { FlushEvent, WorkerHeartbeat } from '../../../../shared/src/gen/sluice/v1/events.js';
+import { CommitServiceService } from '#shared/gen/sluice/v1/commit.js';
+import { FlushEvent, WorkerHeartbeat } from '#shared/gen/sluice/v1/events.js';
 import {
   TransformationServiceService,
   type TransformOpen,
   type TransformRequest,
   type TransformResponse,
-} from '../../../../shared/src/gen/sluice/v1/transformation.js';
-import type { KafkaRecord, OffsetRange, TableRef } from '../../../../shared/src/gen/sluice/v1/types.js';
-import { subjects } from '../../../../shared/src/events.js';
-import { createClient, type ServiceClient } from '../../../../shared/src/grpc/client.js';
-import { publish, subscribe, type NatsConnection, type Subscription } from '../../../../shared/src/nats.js';
+} from '#shared/gen/sluice/v1/transformation.js';
+import type { KafkaRecord, OffsetRange, TableRef } from '#shared/gen/sluice/v1/types.js';
+import { subjects } from '#shared/events.js';
+import { createClient, type ServiceClient } from '#shared/grpc/client.js';
+import { publish, subscribe, type NatsConnection, type Subscription } from '#shared/nats.js';
 
 export interface RecordedStream {
   open: TransformOpen;

@@ -8,9 +8,9 @@
  *   long → number, or bigint beyond ±2^53; timestamp/timestamptz → number (µs since epoch);
  *   decimal(P,S) → bigint (unscaled); string, uuid → string; binary, fixed → Uint8Array.
  */
-import { formatPrimitive, type PrimitiveType } from '../../../../shared/src/iceberg/single-value.js';
+import { formatPrimitive, type PrimitiveType } from '#shared/iceberg/single-value.js';
 import { RecordError, notA, outOfRange } from './errors.js';
-import { daysFromCivil, daysInMonth, MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, type Zone } from '../../../../shared/src/time.js';
+import { daysFromCivil, daysInMonth, MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, type Zone } from '#shared/time.js';
 
 export type RowValue = null | boolean | number | bigint | string | Uint8Array;
 export type Coercer = (v: unknown) => RowValue;

@@ -1,4 +1,4 @@
-import { TimeZoneError, zone, type Zone } from '../../../../shared/src/time.js';
+import { TimeZoneError, zone, type Zone } from '#shared/time.js';
 
 /**
  * Two kinds of failure leave the core:

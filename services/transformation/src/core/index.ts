@@ -4,7 +4,7 @@ export { compilePlan, transformRecord, partitionOf, headersJson, META_FIELDS, ty
 export type { RowValue } from './coerce.js';
 export type { PartitionTuple } from './partition.js';
 export { DirtyDataPolicy, validatePolicy, ERROR_HEADERS, type Decision, type ErrorTopicRecord } from './policy.js';
-export { errorTableColumns, type ErrorTableRow } from '../../../../shared/src/error-table.js';
+export { errorTableColumns, type ErrorTableRow } from '#shared/error-table.js';
 export { inferSchema, previewRows, type InferResult, type InferredColumn, type PreviewRow } from './infer.js';
 export { compileExpression } from './schedule.js';
-export { zone } from '../../../../shared/src/time.js';
+export { zone } from '#shared/time.js';

@@ -7,15 +7,15 @@
  * becomes string; objects and arrays below the level are JSON text (string). A field
  * missing or null in any sample is optional.
  */
-import { type Field, type KafkaRecord, type MappingSpec, MessageFormat, type Schema } from '../../../../shared/src/gen/sluice/v1/types.js';
-import { type PrimitiveType } from '../../../../shared/src/iceberg/single-value.js';
+import { type Field, type KafkaRecord, type MappingSpec, MessageFormat, type Schema } from '#shared/gen/sluice/v1/types.js';
+import { type PrimitiveType } from '#shared/iceberg/single-value.js';
 import type { RowValue } from './coerce.js';
 import { decodeText, parseJson } from './decode.js';
 import { RecordError } from './errors.js';
 import { flatten, MAX_FLATTEN_LEVEL } from './flatten.js';
 import { partitionOf, type Plan, type RecordContext, transformRecord } from './plan.js';
 import { human } from './partition.js';
-import { formatLocal } from '../../../../shared/src/time.js';
+import { formatLocal } from '#shared/time.js';
 
 type Inferred = 'int' | 'long' | 'double' | 'boolean' | 'string';
 

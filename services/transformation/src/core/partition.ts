@@ -15,14 +15,14 @@ import {
   type PartitionSpec,
   type PartitionValue,
   TimeSource,
-} from '../../../../shared/src/gen/sluice/v1/types.js';
-import { type PrimitiveType, serializeSingleValue } from '../../../../shared/src/iceberg/single-value.js';
+} from '#shared/gen/sluice/v1/types.js';
+import { type PrimitiveType, serializeSingleValue } from '#shared/iceberg/single-value.js';
 import type { RowValue } from './coerce.js';
 import { RecordError, SpecError, specZone } from './errors.js';
 import type { RecordContext, Row } from './plan.js';
 import { compileExpression, type CompiledExpression } from './schedule.js';
 import type { Column } from './schema.js';
-import { civilFromMs, MS_PER_DAY, pad2, pad4, type Zone } from '../../../../shared/src/time.js';
+import { civilFromMs, MS_PER_DAY, pad2, pad4, type Zone } from '#shared/time.js';
 import { applyTransform, compileTransform, type Transform } from './transforms.js';
 
 export interface PartitionColumn {

@@ -20,7 +20,7 @@ import {
   MessageMode,
   type PartitionSpec,
   type Schema,
-} from '../../../../shared/src/gen/sluice/v1/types.js';
+} from '#shared/gen/sluice/v1/types.js';
 import { coercer, type Coercer, type EpochUnit, type RowValue } from './coerce.js';
 import { parseCsvRecord, type CsvDialect } from './csv.js';
 import { decodeText, parseJson, stripBom } from './decode.js';
@@ -29,7 +29,7 @@ import { columnName, flattenInto, MAX_FLATTEN_LEVEL } from './flatten.js';
 import { compilePath, resolvePath, type PathStep } from './json-path.js';
 import { compilePartitionBy, compilePartitionSpec, type PartitionColumn, type PartitionTuple, type PartitionTupleBuilder } from './partition.js';
 import { type Column, columnsOf } from './schema.js';
-import type { Zone } from '../../../../shared/src/time.js';
+import type { Zone } from '#shared/time.js';
 
 export type Row = RowValue[];
 

@@ -7,8 +7,8 @@
  * at the first refused record. SKIP drops it (counted, never silently). SKIP_UP_TO skips
  * up to max_errors records, then fails. ERROR_TOPIC and ERROR_TABLE route it.
  */
-import { type ErrorCount, type ErrorPolicy, ErrorPolicyKind, type KafkaHeader, type KafkaRecord } from '../../../../shared/src/gen/sluice/v1/types.js';
-import type { ErrorTableRow } from '../../../../shared/src/error-table.js';
+import { type ErrorCount, type ErrorPolicy, ErrorPolicyKind, type KafkaHeader, type KafkaRecord } from '#shared/gen/sluice/v1/types.js';
+import type { ErrorTableRow } from '#shared/error-table.js';
 import type { RecordError } from './errors.js';
 
 /** The record produced to the error topic: the original key, value and headers, plus why and where from. */

@@ -8,7 +8,7 @@
  * or `add_months(format,±N)`. Compiled once into a closure list; evaluation is arithmetic.
  */
 import { SpecError } from './errors.js';
-import { addMonths, civilFromMs, MS_PER_DAY, MS_PER_MINUTE, pad2, pad4, type Zone } from '../../../../shared/src/time.js';
+import { addMonths, civilFromMs, MS_PER_DAY, MS_PER_MINUTE, pad2, pad4, type Zone } from '#shared/time.js';
 
 type Piece = (localMs: number) => string;
 

@@ -3,8 +3,8 @@
  * types. Nested struct/list/map columns are refused with advice, because rows keep nested
  * JSON as text: declare such a column `string` to store the JSON.
  */
-import type { Field, Schema } from '../../../../shared/src/gen/sluice/v1/types.js';
-import { parsePrimitive, type PrimitiveType, UnknownTypeError } from '../../../../shared/src/iceberg/single-value.js';
+import type { Field, Schema } from '#shared/gen/sluice/v1/types.js';
+import { parsePrimitive, type PrimitiveType, UnknownTypeError } from '#shared/iceberg/single-value.js';
 import { SpecError } from './errors.js';
 
 export interface Column {

@@ -3,13 +3,13 @@
  * day, hour, bucket[N], truncate[W], void. Applied to row values in the coerce.ts shapes.
  * year/month/hour results are ints counted from 1970; day is a date (days since 1970).
  */
-import { type PrimitiveType, twosComplementBigEndian } from '../../../../shared/src/iceberg/single-value.js';
+import { type PrimitiveType, twosComplementBigEndian } from '#shared/iceberg/single-value.js';
 import type { RowValue } from './coerce.js';
-import { IcebergError } from '../../../../shared/src/iceberg/errors.js';
-import { canTransform, formatTransform, parseTransform, resultType, type Transform } from '../../../../shared/src/iceberg/partition.js';
+import { IcebergError } from '#shared/iceberg/errors.js';
+import { canTransform, formatTransform, parseTransform, resultType, type Transform } from '#shared/iceberg/partition.js';
 import { SpecError } from './errors.js';
 import { murmur3 } from './murmur3.js';
-import { civilFromMs, MS_PER_DAY } from '../../../../shared/src/time.js';
+import { civilFromMs, MS_PER_DAY } from '#shared/time.js';
 
 export type { Transform };
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ApiKey, ErrorCode, startDevBroker } from '../src/index.js';
+import { ApiKey, ErrorCode, startDevBroker } from '#kafka-broker/index.js';
 import { RawClient } from './helpers.js';
 
 /** Metadata v4 for one topic: [error code, partition count]. */

@@ -4,8 +4,8 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import { Reader } from '../src/protocol/reader.js';
-import { Writer } from '../src/protocol/writer.js';
+import { Reader } from '#kafka-broker/protocol/reader.js';
+import { Writer } from '#kafka-broker/protocol/writer.js';
 
 export function kafka(address: string, clientId = 'dev-broker-test'): Kafka {
   return new Kafka({ clientId, brokers: [address], logLevel: logLevel.NOTHING, retry: { retries: 5, initialRetryTime: 50 } });

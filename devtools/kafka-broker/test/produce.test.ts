@@ -1,9 +1,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { crc32c } from '../src/protocol/crc32c.js';
-import { BATCH, encodeBatch } from '../src/protocol/record-batch.js';
-import { Writer } from '../src/protocol/writer.js';
-import { ApiKey, ErrorCode, startDevBroker, type DevBroker } from '../src/index.js';
+import { crc32c } from '#kafka-broker/protocol/crc32c.js';
+import { BATCH, encodeBatch } from '#kafka-broker/protocol/record-batch.js';
+import { Writer } from '#kafka-broker/protocol/writer.js';
+import { ApiKey, ErrorCode, startDevBroker, type DevBroker } from '#kafka-broker/index.js';
 import { RawClient } from './helpers.js';
 
 let broker: DevBroker;

@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { ApiKey, ErrorCode, startDevBroker, type DevBroker } from '../src/index.js';
+import { ApiKey, ErrorCode, startDevBroker, type DevBroker } from '#kafka-broker/index.js';
 import { kafka, RawClient } from './helpers.js';
 
 let broker: DevBroker;

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ApiKey, ErrorCode, startDevBroker } from '../src/index.js';
+import { ApiKey, ErrorCode, startDevBroker } from '#kafka-broker/index.js';
 import { kafka, RawClient, waitFor } from './helpers.js';
-import { Writer } from '../src/protocol/writer.js';
+import { Writer } from '#kafka-broker/protocol/writer.js';
 
 const GROUP = 'evict-group';
 const TOPIC = 'evict';

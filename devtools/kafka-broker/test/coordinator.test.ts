@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GroupCoordinator, type JoinRequest } from '../src/group/coordinator.js';
-import { ErrorCode } from '../src/protocol/errors.js';
+import { GroupCoordinator, type JoinRequest } from '#kafka-broker/group/coordinator.js';
+import { ErrorCode } from '#kafka-broker/protocol/errors.js';
 import { waitFor } from './helpers.js';
 
 // The coordinator with real (short) timers, driven the way clients drive it.

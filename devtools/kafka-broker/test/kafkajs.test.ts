@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CompressionTypes, type Consumer } from 'kafkajs';
-import { startDevBroker, type DevBroker } from '../src/index.js';
+import { startDevBroker, type DevBroker } from '#kafka-broker/index.js';
 import { kafka, waitFor } from './helpers.js';
 
 let broker: DevBroker;

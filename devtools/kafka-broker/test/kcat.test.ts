@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDevBroker, type DevBroker } from '../src/index.js';
-import { ApiKey } from '../src/protocol/api-keys.js';
+import { startDevBroker, type DevBroker } from '#kafka-broker/index.js';
+import { ApiKey } from '#kafka-broker/protocol/api-keys.js';
 import { RawClient, run } from './helpers.js';
 
 const KCAT = '/usr/bin/kcat';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CompressionTypes } from 'kafkajs';
-import { startDevBroker } from '../src/index.js';
+import { startDevBroker } from '#kafka-broker/index.js';
 import { kafka, tempDir, waitFor } from './helpers.js';
 
 test('a broker restarted on its data directory keeps topics, records, log start and group offsets', async () => {

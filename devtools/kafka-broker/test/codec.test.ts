@@ -1,14 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
-import { crc32c } from '../src/protocol/crc32c.js';
-import { readVarint, varintSize, writeVarint } from '../src/protocol/varint.js';
-import { BATCH, encodeBatch, parseBatches, scanRecordTimestamps } from '../src/protocol/record-batch.js';
-import { InvalidBatchError, ErrorCode } from '../src/protocol/errors.js';
-import { Reader } from '../src/protocol/reader.js';
-import { Writer } from '../src/protocol/writer.js';
-import { PartitionLog } from '../src/storage/partition-log.js';
-import { selectProtocol } from '../src/group/group.js';
+import { crc32c } from '#kafka-broker/protocol/crc32c.js';
+import { readVarint, varintSize, writeVarint } from '#kafka-broker/protocol/varint.js';
+import { BATCH, encodeBatch, parseBatches, scanRecordTimestamps } from '#kafka-broker/protocol/record-batch.js';
+import { InvalidBatchError, ErrorCode } from '#kafka-broker/protocol/errors.js';
+import { Reader } from '#kafka-broker/protocol/reader.js';
+import { Writer } from '#kafka-broker/protocol/writer.js';
+import { PartitionLog } from '#kafka-broker/storage/partition-log.js';
+import { selectProtocol } from '#kafka-broker/group/group.js';
 
 test('crc32c matches the standard check values', () => {
   const cases: [string, number][] = [
