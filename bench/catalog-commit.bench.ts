@@ -45,12 +45,26 @@ async function setup(cat: TestCatalog): Promise<Table> {
   await cat.client.createDatabase({ name: 'bench', location: '', properties: {} });
   const { table } = await cat.client.createTable({
     ref: { database: 'bench', table: 't' },
-    schema: { schemaId: 0, fields: [{ id: 0, name: 'id', required: false, doc: '', type: { kind: { $case: 'primitive', value: 'long' } } }], identifierFieldIds: [] },
+    schema: {
+      schemaId: 0,
+      fields: [{ id: 0, name: 'id', required: false, doc: '', type: { kind: { $case: 'primitive', value: 'long' } } }],
+      identifierFieldIds: [],
+    },
     location: '',
     properties: {},
     ifNotExists: false,
   });
-  await cat.client.createSource({ source: { name: 'bench_src', brokers: [], topic: 'bench', format: MessageFormat.MESSAGE_FORMAT_JSON, mode: 0 as never, properties: {}, createdAtMs: 0 } });
+  await cat.client.createSource({
+    source: {
+      name: 'bench_src',
+      brokers: [],
+      topic: 'bench',
+      format: MessageFormat.MESSAGE_FORMAT_JSON,
+      mode: 0 as never,
+      properties: {},
+      createdAtMs: 0,
+    },
+  });
   await cat.client.createJob({
     job: Job.fromPartial({
       name: 'bench_job',

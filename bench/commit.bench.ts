@@ -81,7 +81,16 @@ async function roundsBench(rounds: number, workers: number, filesPerReport: numb
     committed.stop();
     const sorted = [...latencies].sort((a, b) => a - b);
     const pct = (p: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]);
-    return { rounds, workers, filesPerReport, roundsPerSec: Number((rounds / (totalMs / 1000)).toFixed(1)), p50Ms: pct(0.5), p95Ms: pct(0.95), firstMs: Math.round(latencies[0]), lastMs: Math.round(latencies[latencies.length - 1]) };
+    return {
+      rounds,
+      workers,
+      filesPerReport,
+      roundsPerSec: Number((rounds / (totalMs / 1000)).toFixed(1)),
+      p50Ms: pct(0.5),
+      p95Ms: pct(0.95),
+      firstMs: Math.round(latencies[0]),
+      lastMs: Math.round(latencies[latencies.length - 1]),
+    };
   } finally {
     await mesh.stop();
   }

@@ -15,14 +15,23 @@ function load(broker: DevBroker, topic: string): number {
   const now = Date.now();
   for (let sent = 0, p = 0; sent < RECORDS; sent += BATCH, p = (p + 1) % PARTITIONS) {
     const n = Math.min(BATCH, RECORDS - sent);
-    broker.append(topic, p, Array.from({ length: n }, (_, i) => ({ value, timestamp: now + sent + i })));
+    broker.append(
+      topic,
+      p,
+      Array.from({ length: n }, (_, i) => ({ value, timestamp: now + sent + i })),
+    );
   }
   return performance.now() - started;
 }
 
 async function drainKafkajs(broker: DevBroker, topic: string): Promise<number> {
   const kafka = new Kafka({ clientId: 'bench', brokers: [broker.address], logLevel: logLevel.NOTHING });
-  const consumer = kafka.consumer({ groupId: `bench-${Date.now()}`, maxBytes: 50 << 20, maxBytesPerPartition: 4 << 20, maxWaitTimeInMs: 100 });
+  const consumer = kafka.consumer({
+    groupId: `bench-${Date.now()}`,
+    maxBytes: 50 << 20,
+    maxBytesPerPartition: 4 << 20,
+    maxWaitTimeInMs: 100,
+  });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   let count = 0;

@@ -59,7 +59,10 @@ export default async function run(): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = { entries: ENTRIES };
   for (const codec of ['deflate', 'null'] as const) {
     const t0 = performance.now();
-    const { bytes, stats } = writeManifest(files.map((dataFile) => ({ status: EntryStatus.ADDED, snapshotId: 1, dataFile })), { schema, spec, codec });
+    const { bytes, stats } = writeManifest(
+      files.map((dataFile) => ({ status: EntryStatus.ADDED, snapshotId: 1, dataFile })),
+      { schema, spec, codec },
+    );
     const t1 = performance.now();
     const back = readManifest(bytes, { snapshotId: 1, sequenceNumber: 1 });
     const t2 = performance.now();
@@ -68,7 +71,9 @@ export default async function run(): Promise<Record<string, unknown>> {
     out[`manifest_${codec}_write_entries_per_s`] = Math.round(ENTRIES / ((t1 - t0) / 1000));
     out[`manifest_${codec}_read_entries_per_s`] = Math.round(ENTRIES / ((t2 - t1) / 1000));
     if (codec === 'deflate') {
-      const manifests = Array.from({ length: 1000 }, (_, i) => manifestFileFor({ path: `/wh/db/t/metadata/m${i}.avro`, length: bytes.length, specId: 0, snapshotId: i + 1, stats }));
+      const manifests = Array.from({ length: 1000 }, (_, i) =>
+        manifestFileFor({ path: `/wh/db/t/metadata/m${i}.avro`, length: bytes.length, specId: 0, snapshotId: i + 1, stats }),
+      );
       const t3 = performance.now();
       const list = writeManifestList(manifests, { snapshotId: 1001, sequenceNumber: 1001 });
       const t4 = performance.now();

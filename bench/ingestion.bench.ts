@@ -6,14 +6,20 @@ import { defineJob, startStack, waitFor } from '../services/ingestion/test/suppo
 
 const RECORDS = Number(process.env.INGESTION_BENCH_RECORDS ?? 200_000);
 const PARTITIONS = 4;
-const VALUE = Buffer.from(JSON.stringify({ id: 1234567, user: 'someone@example.com', page: '/products/42', ms: 1700000000000, ok: true }).padEnd(200, ' '));
+const VALUE = Buffer.from(
+  JSON.stringify({ id: 1234567, user: 'someone@example.com', page: '/products/42', ms: 1700000000000, ok: true }).padEnd(200, ' '),
+);
 
 async function pipeline(): Promise<Record<string, number>> {
   const stack = await startStack({ partitions: PARTITIONS });
   try {
     stack.broker.createTopic('bench', PARTITIONS);
     for (let sent = 0, p = 0; sent < RECORDS; sent += 1000, p = (p + 1) % PARTITIONS) {
-      stack.broker.append('bench', p, Array.from({ length: Math.min(1000, RECORDS - sent) }, () => ({ value: VALUE })));
+      stack.broker.append(
+        'bench',
+        p,
+        Array.from({ length: Math.min(1000, RECORDS - sent) }, () => ({ value: VALUE })),
+      );
     }
     stack.worker.retainRecords = false;
     const { client } = await stack.startIngestion({ INGESTION_IN_FLIGHT_BYTES: String(32 << 20) });
@@ -36,14 +42,17 @@ async function pipeline(): Promise<Record<string, number>> {
 }
 
 function planner(): Record<string, number> {
-  const messages = Array.from({ length: 10_000 }, (_, i) => ({ offset: String(i), timestamp: String(1000 + (i * 7919) % 5000) }));
+  const messages = Array.from({ length: 10_000 }, (_, i) => ({ offset: String(i), timestamp: String(1000 + ((i * 7919) % 5000)) }));
   const window = { startTimeMs: 2000, endTimeMs: 5000 };
   const rounds = 200;
   let kept = 0;
   const started = performance.now();
   for (let r = 0; r < rounds; r++) kept += planBatch(0, null, window, messages, messages.length).send.length;
   const ms = performance.now() - started;
-  return { planner_records_per_s: Math.round((rounds * messages.length) / (ms / 1000)), planner_kept_ratio: Number((kept / (rounds * messages.length)).toFixed(3)) };
+  return {
+    planner_records_per_s: Math.round((rounds * messages.length) / (ms / 1000)),
+    planner_kept_ratio: Number((kept / (rounds * messages.length)).toFixed(3)),
+  };
 }
 
 export default async function run(): Promise<Record<string, unknown>> {

@@ -164,10 +164,15 @@ async function sluiceRun(env: Env, topic: string, count: number) {
   const meshCpuSeconds = Object.entries(cpuUse).reduce((n, [name, u]) => (name === 'dev-broker' ? n : n + u.cpuSeconds), 0);
 
   const snapshot = await tableSnapshot(env, 'events');
-  const { rows } = await runQuery(env.ctx.catalog(), `SELECT count(*)::BIGINT AS n, count(DISTINCT id)::BIGINT AS d FROM ${env.database}.events`);
+  const { rows } = await runQuery(
+    env.ctx.catalog(),
+    `SELECT count(*)::BIGINT AS n, count(DISTINCT id)::BIGINT AS d FROM ${env.database}.events`,
+  );
   const verified = { rows: Number(rows[0].n), distinctIds: Number(rows[0].d) };
   if (verified.rows !== count || verified.distinctIds !== count || snapshot.totalRecords !== count) {
-    throw new Error(`sluice query counts ${verified.rows} rows (${verified.distinctIds} distinct ids), the snapshot says ${snapshot.totalRecords}; expected ${count}`);
+    throw new Error(
+      `sluice query counts ${verified.rows} rows (${verified.distinctIds} distinct ids), the snapshot says ${snapshot.totalRecords}; expected ${count}`,
+    );
   }
   await env.ctx.ingestion().stopJob({ job }, { deadlineMs: 60_000 });
   return {
@@ -176,7 +181,8 @@ async function sluiceRun(env: Env, topic: string, count: number) {
     firstCommitSeconds: seconds(firstCommit!.ms),
     // Rows committed after the first commit over the time since: the rate without start-up
     // (consumer group join, first fetch, first flush round).
-    rowsPerSecAfterFirstCommit: firstCommit!.rows === count ? null : Math.round((count - firstCommit!.rows) / ((ms - firstCommit!.ms) / 1000)),
+    rowsPerSecAfterFirstCommit:
+      firstCommit!.rows === count ? null : Math.round((count - firstCommit!.rows) / ((ms - firstCommit!.ms) / 1000)),
     // The 1-minute load average around the run: above the core count, others competed for CPU.
     loadAverage: { start: round(load0, 1), end: round(loadavg()[0], 1) },
     meshCpuSeconds: round(meshCpuSeconds, 2),
@@ -221,7 +227,8 @@ async function freshness(env: Env) {
     while (!seenAt.has(id)) {
       env.alive();
       if (pollError) throw pollError;
-      if (performance.now() - sentAt.get(id)! > FRESHNESS_TIMEOUT_MS) throw new Error(`freshness: record ${id} was not visible within ${FRESHNESS_TIMEOUT_MS / 1000} s`);
+      if (performance.now() - sentAt.get(id)! > FRESHNESS_TIMEOUT_MS)
+        throw new Error(`freshness: record ${id} was not visible within ${FRESHNESS_TIMEOUT_MS / 1000} s`);
       await sleep(10);
     }
   };
@@ -262,7 +269,10 @@ async function freshness(env: Env) {
 /** Runs the undo steps last-first, each even when an earlier one failed. */
 async function undoAll(undo: (() => Promise<unknown>)[]): Promise<void> {
   const failures: string[] = [];
-  for (const step of undo.reverse()) await Promise.resolve().then(step).catch((err: unknown) => failures.push((err as Error).message));
+  for (const step of undo.reverse())
+    await Promise.resolve()
+      .then(step)
+      .catch((err: unknown) => failures.push((err as Error).message));
   if (failures.length > 0) process.stderr.write(`pipeline bench: cleanup: ${failures.join('; ')}\n`);
 }
 
@@ -300,7 +310,8 @@ async function startEnv(): Promise<Env> {
     const profileDir = process.env.PIPELINE_BENCH_CPU_PROF;
     if (profileDir) {
       serviceEnv.BENCH_CPU_PROFILE_DIR = profileDir;
-      serviceEnv.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import ${JSON.stringify(fileURLToPath(new URL('./pipeline/cpu-profile.mjs', import.meta.url)))}`.trim();
+      serviceEnv.NODE_OPTIONS =
+        `${process.env.NODE_OPTIONS ?? ''} --import ${JSON.stringify(fileURLToPath(new URL('./pipeline/cpu-profile.mjs', import.meta.url)))}`.trim();
     }
     const mesh = await startMesh(quiet, serviceEnv, { handleSignals: false });
     let stoppedByUs = false;

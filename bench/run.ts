@@ -32,7 +32,10 @@ function runOne(name: string): Promise<Record<string, unknown>> {
   const script = `const m = await import(${JSON.stringify(`./bench/${name}.bench.ts`)}); const r = await m.default(); process.stdout.write('\\n@@RESULT@@' + JSON.stringify(r) + '\\n'); process.exit(0);`;
   return new Promise((resolve) => {
     const started = performance.now();
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (chunk) => (out += chunk));
     child.on('exit', (code) => {
@@ -44,20 +47,24 @@ function runOne(name: string): Promise<Record<string, unknown>> {
   });
 }
 
-const results: Record<string, unknown> = { machine: { cores: (await import('node:os')).cpus().length, node: process.version }, startedAt: new Date().toISOString() };
+const results: Record<string, unknown> = {
+  machine: { cores: (await import('node:os')).cpus().length, node: process.version },
+  startedAt: new Date().toISOString(),
+};
 for (const name of names) {
   process.stderr.write(`bench: ${name}…\n`);
   results[name] = await runOne(name);
   process.stderr.write(`bench: ${name} ${JSON.stringify(results[name])}\n`);
 }
-writeFileSync(`${benchDir}results.json`, JSON.stringify(results, null, 2) + '\n');
+writeFileSync(`${benchDir}results.json`, `${JSON.stringify(results, null, 2)}\n`);
 
 function flatten(prefix: string, value: unknown, out: [string, string][]): void {
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     for (const [k, v] of Object.entries(value)) flatten(prefix ? `${prefix}.${k}` : k, v, out);
-  } else out.push([prefix, typeof value === 'number' ? value.toLocaleString('en-US', { maximumFractionDigits: 2 }) : JSON.stringify(value)]);
+  } else
+    out.push([prefix, typeof value === 'number' ? value.toLocaleString('en-US', { maximumFractionDigits: 2 }) : JSON.stringify(value)]);
 }
 const rows: [string, string][] = [];
 for (const name of names) flatten(name, results[name], rows);
 const width = Math.max(...rows.map(([k]) => k.length));
-process.stdout.write(rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\nwritten to bench/results.json\n');
+process.stdout.write(`${rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')}\nwritten to bench/results.json\n`);

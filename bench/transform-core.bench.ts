@@ -14,7 +14,13 @@ import { compilePlan, partitionOf, RecordError, transformRecord } from '../servi
 import { clickEvent } from './support/messages.js';
 
 const MESSAGES = Number(process.env.BENCH_CORE_MESSAGES ?? 1_000_000);
-const prim = (id: number, name: string, type: string) => ({ id, name, required: false, doc: '', type: { kind: { $case: 'primitive' as const, value: type } } });
+const prim = (id: number, name: string, type: string) => ({
+  id,
+  name,
+  required: false,
+  doc: '',
+  type: { kind: { $case: 'primitive' as const, value: type } },
+});
 
 export default async function run(): Promise<Record<string, unknown>> {
   const records: KafkaRecord[] = new Array(MESSAGES);
@@ -22,21 +28,51 @@ export default async function run(): Promise<Record<string, unknown>> {
   for (let i = 0; i < MESSAGES; i++) {
     const value = clickEvent(i);
     bytes += value.length;
-    records[i] = { topic: 'events', partition: i % 4, offset: i, timestampMs: 1_689_282_787_000 + i * 10, value, key: undefined, headers: [] };
+    records[i] = {
+      topic: 'events',
+      partition: i % 4,
+      offset: i,
+      timestampMs: 1_689_282_787_000 + i * 10,
+      value,
+      key: undefined,
+      headers: [],
+    };
   }
   const plan = compilePlan({
     schema: {
       schemaId: 0,
       identifierFieldIds: [],
       fields: [
-        prim(1, 'topic', 'string'), prim(2, 'partition', 'int'), prim(3, 'offset', 'long'),
-        prim(4, 'id', 'long'), prim(5, 'user', 'string'), prim(6, 'event', 'string'), prim(7, 'amount', 'decimal(10,2)'),
-        prim(8, 'ts', 'timestamptz'), prim(9, 'country', 'string'), prim(10, 'ok', 'boolean'), prim(11, 'session', 'string'), prim(12, 'page', 'string'), prim(13, 'pt', 'string'),
+        prim(1, 'topic', 'string'),
+        prim(2, 'partition', 'int'),
+        prim(3, 'offset', 'long'),
+        prim(4, 'id', 'long'),
+        prim(5, 'user', 'string'),
+        prim(6, 'event', 'string'),
+        prim(7, 'amount', 'decimal(10,2)'),
+        prim(8, 'ts', 'timestamptz'),
+        prim(9, 'country', 'string'),
+        prim(10, 'ok', 'boolean'),
+        prim(11, 'session', 'string'),
+        prim(12, 'page', 'string'),
+        prim(13, 'pt', 'string'),
       ],
     },
     mapping: {
-      format: MessageFormat.MESSAGE_FORMAT_FLATTEN, mode: MessageMode.MESSAGE_MODE_VALUE, flattenLevel: 1, fields: [], timeZone: 'Asia/Shanghai', includeFixedColumns: true,
-      partitionBy: { column: 'pt', timeSource: TimeSource.TIME_SOURCE_RECORD_TIME, granularity: Granularity.GRANULARITY_HOUR, timeZone: '', field: '', expression: '' },
+      format: MessageFormat.MESSAGE_FORMAT_FLATTEN,
+      mode: MessageMode.MESSAGE_MODE_VALUE,
+      flattenLevel: 1,
+      fields: [],
+      timeZone: 'Asia/Shanghai',
+      includeFixedColumns: true,
+      partitionBy: {
+        column: 'pt',
+        timeSource: TimeSource.TIME_SOURCE_RECORD_TIME,
+        granularity: Granularity.GRANULARITY_HOUR,
+        timeZone: '',
+        field: '',
+        expression: '',
+      },
     },
     partitionSpec: { specId: 1, fields: [{ sourceId: 13, fieldId: 1000, name: 'pt', transform: 'identity', sourceName: '' }] },
   });

@@ -26,7 +26,15 @@ import { createClient } from '#shared/grpc/client.js';
 import { waitForServing } from '#shared/grpc/health.js';
 import { freePort } from '#test-support/ports.js';
 import { MessageFormat, MessageMode, type KafkaRecord } from '#shared/gen/sluice/v1/types.js';
-import { col, createTable, flushAndWait, NATS_URL, startHarness, TestStream, type Harness } from '../services/transformation/test/stream-support.js';
+import {
+  col,
+  createTable,
+  flushAndWait,
+  NATS_URL,
+  startHarness,
+  TestStream,
+  type Harness,
+} from '../services/transformation/test/stream-support.js';
 import { clickEvent } from './support/messages.js';
 
 const MESSAGES = Number(process.env.BENCH_TRANSFORM_MESSAGES ?? 1_000_000);
@@ -39,7 +47,14 @@ async function childService(h: Harness): Promise<{ h: Harness; stop(): Promise<v
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'services/transformation/src/main.ts'], {
     cwd: fileURLToPath(new URL('..', import.meta.url)),
-    env: { ...process.env, LOG_LEVEL: 'warn', TRANSFORMATION_PORT: String(port), CATALOG_ADDRESS: `127.0.0.1:${h.catalogService.port}`, COMMIT_ADDRESS: h.commitAddress, NATS_URL },
+    env: {
+      ...process.env,
+      LOG_LEVEL: 'warn',
+      TRANSFORMATION_PORT: String(port),
+      CATALOG_ADDRESS: `127.0.0.1:${h.catalogService.port}`,
+      COMMIT_ADDRESS: h.commitAddress,
+      NATS_URL,
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   await waitForServing(`127.0.0.1:${port}`, 30_000);
@@ -72,12 +87,29 @@ export default async function run(): Promise<Record<string, unknown>> {
   const child = IN_PROCESS ? null : await childService(harness);
   const h = child?.h ?? harness;
   try {
-    const fields = [col(1, 'id', 'long', true), col(2, 'user', 'string'), col(3, 'event', 'string'), col(4, 'amount', 'double'), col(5, 'ts', 'timestamptz'), col(6, 'country', 'string'), col(7, 'ok', 'boolean'), col(8, 'session', 'string'), col(9, 'page', 'string')];
+    const fields = [
+      col(1, 'id', 'long', true),
+      col(2, 'user', 'string'),
+      col(3, 'event', 'string'),
+      col(4, 'amount', 'double'),
+      col(5, 'ts', 'timestamptz'),
+      col(6, 'country', 'string'),
+      col(7, 'ok', 'boolean'),
+      col(8, 'session', 'string'),
+      col(9, 'page', 'string'),
+    ];
     const { ref } = await createTable(h, 'bench_events', fields);
     const stream = new TestStream(h, {
       job: 'bench',
       table: ref,
-      mapping: { format: MessageFormat.MESSAGE_FORMAT_FLATTEN, mode: MessageMode.MESSAGE_MODE_VALUE, flattenLevel: 1, fields: [], timeZone: 'UTC', includeFixedColumns: false },
+      mapping: {
+        format: MessageFormat.MESSAGE_FORMAT_FLATTEN,
+        mode: MessageMode.MESSAGE_MODE_VALUE,
+        flattenLevel: 1,
+        fields: [],
+        timeZone: 'UTC',
+        includeFixedColumns: false,
+      },
       workerId: 'bench-worker',
       flushBufferBytes: 0,
     });
@@ -87,8 +119,19 @@ export default async function run(): Promise<Record<string, unknown>> {
     for (let start = 0; start < MESSAGES; start += BATCH) {
       const end = Math.min(MESSAGES, start + BATCH);
       const records: KafkaRecord[] = new Array(end - start);
-      for (let i = start; i < end; i++) records[i - start] = { topic: 'events', partition: 0, offset: i, timestampMs: 1_689_282_787_000, key: undefined, value: messages[i], headers: [] };
-      inFlight.push(stream.send(records, [{ topic: 'events', partition: 0, startOffset: start, endOffset: end }]).then((a) => (rows += a.rows)));
+      for (let i = start; i < end; i++)
+        records[i - start] = {
+          topic: 'events',
+          partition: 0,
+          offset: i,
+          timestampMs: 1_689_282_787_000,
+          key: undefined,
+          value: messages[i],
+          headers: [],
+        };
+      inFlight.push(
+        stream.send(records, [{ topic: 'events', partition: 0, startOffset: start, endOffset: end }]).then((a) => (rows += a.rows)),
+      );
       if (inFlight.length >= IN_FLIGHT) await inFlight.shift();
     }
     await Promise.all(inFlight);
@@ -99,7 +142,8 @@ export default async function run(): Promise<Record<string, unknown>> {
     const totalSeconds = streamSeconds + flushSeconds;
     stream.end();
     await stream.ended;
-    if (rows !== MESSAGES || report.recordCount !== MESSAGES) throw new Error(`expected ${MESSAGES} rows, got ${rows} acked and ${report.recordCount} reported`);
+    if (rows !== MESSAGES || report.recordCount !== MESSAGES)
+      throw new Error(`expected ${MESSAGES} rows, got ${rows} acked and ${report.recordCount} reported`);
     return {
       service: IN_PROCESS ? 'in-process' : 'child process',
       messages: MESSAGES,

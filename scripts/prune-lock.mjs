@@ -23,5 +23,9 @@ for (const [location, entry] of Object.entries(packages)) {
   }
   if (Object.keys(optional).length === 0) delete entry.optionalDependencies;
 }
-writeFileSync(path, JSON.stringify(lock, null, 2) + '\n');
-console.log(removed.length ? `pruned ${removed.length} unavailable optional dependencies:\n  ${removed.join('\n  ')}` : 'package-lock.json has no unavailable optional dependencies');
+writeFileSync(path, `${JSON.stringify(lock, null, 2)}\n`);
+console.log(
+  removed.length
+    ? `pruned ${removed.length} unavailable optional dependencies:\n  ${removed.join('\n  ')}`
+    : 'package-lock.json has no unavailable optional dependencies',
+);

@@ -23,7 +23,9 @@ export interface BaselineResult {
 
 function kcatToFile(broker: string, topic: string, path: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn('kcat', ['-C', '-e', '-q', '-b', broker, '-t', topic, '-o', 'beginning', '-f', '%s\n'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('kcat', ['-C', '-e', '-q', '-b', broker, '-t', topic, '-o', 'beginning', '-f', '%s\n'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const out = createWriteStream(path);
     let bytes = 0;
     let stderr = '';

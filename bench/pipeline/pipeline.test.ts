@@ -50,13 +50,17 @@ describe('records and the kcat + DuckDB baseline SQL', () => {
     for (let i = 0; i < 1_000_000; i += 97) bytes += eventJson(i).length;
     const average = bytes / Math.ceil(1_000_000 / 97);
     assert.ok(average > 140 && average < 160, `${average} bytes on average`);
-    for (const i of [0, 1, 99_999, 999_999]) assert.deepEqual(Object.keys(JSON.parse(eventJson(i))), COLUMNS.map((c) => c.name));
+    for (const i of [0, 1, 99_999, 999_999])
+      assert.deepEqual(
+        Object.keys(JSON.parse(eventJson(i))),
+        COLUMNS.map((c) => c.name),
+      );
   });
 
   it('copySql turns JSON lines into Parquet with the table types (real DuckDB, real files)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-test-'));
     try {
-      await writeFile(join(dir, "it's.jsonl"), [0, 1, 2].map(eventJson).join('\n') + '\n');
+      await writeFile(join(dir, "it's.jsonl"), `${[0, 1, 2].map(eventJson).join('\n')}\n`);
       const instance = await DuckDBInstance.create(':memory:');
       const connection = await instance.connect();
       await connection.run(copySql(join(dir, "it's.jsonl"), join(dir, 'out.parquet')));

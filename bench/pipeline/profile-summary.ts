@@ -57,7 +57,9 @@ if (!dir) {
   process.stderr.write('usage: npx tsx bench/pipeline/profile-summary.ts <directory of .cpuprofile files>\n');
   process.exit(2);
 }
-for (const file of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort()) {
+for (const file of readdirSync(dir)
+  .filter((f) => f.endsWith('.cpuprofile'))
+  .sort()) {
   const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;
-  process.stdout.write([`== ${file}`, ...summarize(profile, 15), ''].join('\n') + '\n');
+  process.stdout.write(`${[`== ${file}`, ...summarize(profile, 15), ''].join('\n')}\n`);
 }

@@ -21,7 +21,10 @@ export class CliContext {
     readonly out: Output,
     env: Record<string, string | undefined> = process.env,
   ) {
-    this.settings = loadConfig(['catalogAddress', 'ingestionAddress', 'transformationAddress', 'kafkaBrokers', 'warehouse', 'rpcDeadlineMs'], env);
+    this.settings = loadConfig(
+      ['catalogAddress', 'ingestionAddress', 'transformationAddress', 'kafkaBrokers', 'warehouse', 'rpcDeadlineMs'],
+      env,
+    );
   }
 
   private track<T extends { close(): void }>(client: T): T {
@@ -43,7 +46,9 @@ export class CliContext {
   }
 
   transformation(): TransformationClient {
-    return (this.transformationClient ??= this.track(createClient(TransformationServiceService, this.settings.transformationAddress, this.options())));
+    return (this.transformationClient ??= this.track(
+      createClient(TransformationServiceService, this.settings.transformationAddress, this.options()),
+    ));
   }
 
   close(): void {

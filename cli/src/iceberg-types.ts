@@ -35,7 +35,8 @@ export function parseColumnList(text: string): Field[] {
       const [name, type, ...rest] = words;
       if (!name || !type) throw new Error(`column "${part}" needs a name and a type, like "id long"`);
       const required = rest.join(' ').toLowerCase();
-      if (required !== '' && required !== 'required' && required !== 'not null') throw new Error(`column "${part}": expected "required" after the type, got "${required}"`);
+      if (required !== '' && required !== 'required' && required !== 'not null')
+        throw new Error(`column "${part}": expected "required" after the type, got "${required}"`);
       return primitiveField(name, type, required !== '');
     });
 }

@@ -49,7 +49,8 @@ export function parseLocalDateTime(text: string): LocalDateTime {
   };
   const bad = (what: string) => new LocalTimeError(text, `"${text}": ${what}`);
   if (value.month < 1 || value.month > 12) throw bad(`month ${value.month} is not 1-12`);
-  if (value.day < 1 || value.day > daysInMonth(value.year, value.month)) throw bad(`day ${value.day} does not exist in ${value.year}-${String(value.month).padStart(2, '0')}`);
+  if (value.day < 1 || value.day > daysInMonth(value.year, value.month))
+    throw bad(`day ${value.day} does not exist in ${value.year}-${String(value.month).padStart(2, '0')}`);
   if (value.hour > 23) throw bad(`hour ${value.hour} is not 0-23`);
   if (value.minute > 59) throw bad(`minute ${value.minute} is not 0-59`);
   if (value.second > 59) throw bad(`second ${value.second} is not 0-59`);
@@ -69,6 +70,7 @@ export function localToEpochMs(text: string, timeZone: string): number {
   } catch {
     throw new LocalTimeError(timeZone, `"${timeZone}" is not an IANA time zone (e.g. "Asia/Shanghai", "UTC")`);
   }
-  const local = daysFromCivil(l.year, l.month, l.day) * MS_PER_DAY + l.hour * MS_PER_HOUR + l.minute * MS_PER_MINUTE + l.second * 1000 + l.ms;
+  const local =
+    daysFromCivil(l.year, l.month, l.day) * MS_PER_DAY + l.hour * MS_PER_HOUR + l.minute * MS_PER_MINUTE + l.second * 1000 + l.ms;
   return z.fromLocal(local);
 }

@@ -58,7 +58,7 @@ export async function main(argv: string[]): Promise<number> {
   const { values: flags, positionals } = parsed;
   const [command, ...args] = positionals;
   if (flags.help || !command) {
-    process.stdout.write(HELP + '\n');
+    process.stdout.write(`${HELP}\n`);
     return command || flags.help ? 0 : 2;
   }
   const out = createOutput(flags.json ?? false);
@@ -83,12 +83,20 @@ export async function main(argv: string[]): Promise<number> {
         const [sql] = args;
         if (!sql) throw usageError('query needs the SQL text, quoted');
         if (flags.snapshot && flags['as-of']) throw usageError('give --snapshot or --as-of, not both');
-        if (flags.snapshot !== undefined && !/^\d+$/.test(flags.snapshot)) throw usageError('--snapshot must be a snapshot id (see sluice table history)');
+        if (flags.snapshot !== undefined && !/^\d+$/.test(flags.snapshot))
+          throw usageError('--snapshot must be a snapshot id (see sluice table history)');
         const result = await runQuery(ctx.catalog(), sql, {
           snapshotId: flags.snapshot !== undefined ? Number(flags.snapshot) : undefined,
           asOfMs: flags['as-of'] !== undefined ? parseAsOf(flags['as-of']) : undefined,
         });
-        out.result(result, () => `${table(result.columns, result.rows.map((r) => result.columns.map((c) => r[c])))}\n(${result.rows.length} row${result.rows.length === 1 ? '' : 's'})`);
+        out.result(
+          result,
+          () =>
+            `${table(
+              result.columns,
+              result.rows.map((r) => result.columns.map((c) => r[c])),
+            )}\n(${result.rows.length} row${result.rows.length === 1 ? '' : 's'})`,
+        );
         break;
       }
       default:

@@ -32,10 +32,10 @@ export function createOutput(json: boolean, stdout = process.stdout, stderr = pr
   return {
     json,
     result(value, human) {
-      stdout.write(json ? JSON.stringify(value, jsonReplacer, 2) + '\n' : human() + '\n');
+      stdout.write(json ? `${JSON.stringify(value, jsonReplacer, 2)}\n` : `${human()}\n`);
     },
     note(text) {
-      if (!json) stderr.write(text + '\n');
+      if (!json) stderr.write(`${text}\n`);
     },
   };
 }
@@ -48,9 +48,21 @@ function jsonReplacer(_key: string, value: unknown): unknown {
 
 /** A plain text table with left-aligned columns. */
 export function table(headers: string[], rows: unknown[][]): string {
-  const cells = [headers, ...rows.map((r) => r.map((c) => (c === null || c === undefined ? '' : typeof c === 'object' ? JSON.stringify(c, jsonReplacer) : String(c))))];
+  const cells = [
+    headers,
+    ...rows.map((r) =>
+      r.map((c) => (c === null || c === undefined ? '' : typeof c === 'object' ? JSON.stringify(c, jsonReplacer) : String(c))),
+    ),
+  ];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  return cells.map((r) => r.map((c, i) => (c ?? '').padEnd(widths[i])).join('  ').trimEnd()).join('\n');
+  return cells
+    .map((r) =>
+      r
+        .map((c, i) => (c ?? '').padEnd(widths[i]))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 const CODE_NAMES: Partial<Record<status, string>> = {

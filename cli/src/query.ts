@@ -83,7 +83,9 @@ export async function runQuery(catalog: CatalogClient, sql: string, selector: Sn
   if (tables.length === 0) {
     // A mistyped table name is the usual cause: say which names were looked up.
     const looked = missing.length > 0 ? ` (no table ${missing.join(', ')})` : '';
-    throw new CliError(`the query names no Sluice table${looked}; write tables as <database>.<table>, e.g. SELECT count(*) FROM shop.orders`);
+    throw new CliError(
+      `the query names no Sluice table${looked}; write tables as <database>.<table>, e.g. SELECT count(*) FROM shop.orders`,
+    );
   }
 
   const storage = createStorage();
@@ -110,7 +112,9 @@ export async function runQuery(catalog: CatalogClient, sql: string, selector: Sn
       } else {
         // Cast to the table's current types; union_by_name keeps columns added later as NULL in older files.
         const select = columns.map((c) => `CAST(${quoteIdent(c.name)} AS ${c.type}) AS ${quoteIdent(c.name)}`).join(', ');
-        await connection.run(`CREATE VIEW ${view} AS SELECT ${select} FROM read_parquet([${files.map(quoteString).join(', ')}], union_by_name = true)`);
+        await connection.run(
+          `CREATE VIEW ${view} AS SELECT ${select} FROM read_parquet([${files.map(quoteString).join(', ')}], union_by_name = true)`,
+        );
       }
       read.push({ table: name, snapshotId: snapshot?.['snapshot-id'] ?? null, files: files.length });
     }
@@ -161,6 +165,7 @@ const WIDE_INTEGERS = new Set<DuckDBTypeId>([DuckDBTypeId.BIGINT, DuckDBTypeId.U
 export function parseAsOf(text: string): number {
   if (/^\d+$/.test(text)) return Number(text);
   const ms = Date.parse(text);
-  if (Number.isNaN(ms)) throw new CliError(`--as-of ${JSON.stringify(text)} is not a time (epoch ms or ISO-8601, e.g. 2026-11-21T08:00:00Z)`, 2);
+  if (Number.isNaN(ms))
+    throw new CliError(`--as-of ${JSON.stringify(text)} is not a time (epoch ms or ISO-8601, e.g. 2026-11-21T08:00:00Z)`, 2);
   return ms;
 }

@@ -78,7 +78,8 @@ export class SpecReader {
     }
     if (typeof value !== 'string' && typeof value !== 'number') this.fail(key, `must be a string, not ${describe(value)}`);
     const text = String(value);
-    if (options.pattern && !options.pattern.test(text)) this.fail(key, `${JSON.stringify(text)} ${options.hint ?? `does not match ${options.pattern}`}`);
+    if (options.pattern && !options.pattern.test(text))
+      this.fail(key, `${JSON.stringify(text)} ${options.hint ?? `does not match ${options.pattern}`}`);
     return text;
   }
 

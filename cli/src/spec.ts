@@ -115,7 +115,11 @@ export interface PlanDefaults {
 /** Validates a parsed spec document and builds the source, table and job it describes. */
 export function planJob(document: unknown, defaults: PlanDefaults): JobPlan {
   const root = SpecReader.root(document);
-  const name = root.string('name', { required: true, pattern: JOB_NAME, hint: 'must be lower-case letters, digits, - and _ (at most 128)' });
+  const name = root.string('name', {
+    required: true,
+    pattern: JOB_NAME,
+    hint: 'must be lower-case letters, digits, - and _ (at most 128)',
+  });
   const sourceReader = root.object('source', { required: true });
   const tableReader = root.object('table', { required: true });
   const source = readSource(sourceReader, name, defaults);
@@ -191,7 +195,7 @@ function readSource(r: SpecReader, jobName: string, defaults: PlanDefaults): Sou
   csvReader?.finish();
   return {
     name: r.string('name', { pattern: JOB_NAME, hint: 'must be lower-case letters, digits, - and _' }) ?? jobName,
-    brokers: brokers.length > 0 ? brokers : defaults.brokers ?? [],
+    brokers: brokers.length > 0 ? brokers : (defaults.brokers ?? []),
     topic,
     format: r.choice('format', FORMATS, MessageFormat.MESSAGE_FORMAT_JSON),
     mode: r.choice('mode', MODES, MessageMode.MESSAGE_MODE_VALUE),
@@ -219,7 +223,8 @@ function readStart(r: SpecReader): StartPosition {
     if (start.has('offsets')) {
       const offsets = start.entries('offsets').map(([partition, offset, at]) => {
         if (!/^\d+$/.test(partition)) throw new JobSpecError(at, 'partition numbers must be whole numbers');
-        if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) throw new JobSpecError(at, `offset must be a whole number ≥ 0, not ${JSON.stringify(offset)}`);
+        if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0)
+          throw new JobSpecError(at, `offset must be a whole number ≥ 0, not ${JSON.stringify(offset)}`);
         return { partition: Number(partition), offset };
       });
       if (offsets.length === 0) throw new JobSpecError(`${path}.offsets`, 'names no partition');
@@ -227,7 +232,10 @@ function readStart(r: SpecReader): StartPosition {
       return { from: StartFrom.START_FROM_OFFSETS, timestampMs: 0, offsets };
     }
   }
-  throw new JobSpecError(path, `must be earliest, latest, { timestamp: <time> } or { offsets: { <partition>: <offset> } }, not ${JSON.stringify(value)}`);
+  throw new JobSpecError(
+    path,
+    `must be earliest, latest, { timestamp: <time> } or { offsets: { <partition>: <offset> } }, not ${JSON.stringify(value)}`,
+  );
 }
 
 const ABSOLUTE_TIME = /(?:[zZ]|[+-]\d{2}:?\d{2})$/;
@@ -239,7 +247,8 @@ const ABSOLUTE_TIME = /(?:[zZ]|[+-]\d{2}:?\d{2})$/;
 function instant(r: SpecReader, key: string, timeZone: string): number {
   const value = r.raw(key);
   if (typeof value === 'number' && Number.isSafeInteger(value)) return value;
-  if (typeof value !== 'string') r.fail(key, `must be a time (epoch ms, ISO-8601, or "YYYY-MM-DD HH:MM[:SS]" in timeZone), not ${JSON.stringify(value)}`);
+  if (typeof value !== 'string')
+    r.fail(key, `must be a time (epoch ms, ISO-8601, or "YYYY-MM-DD HH:MM[:SS]" in timeZone), not ${JSON.stringify(value)}`);
   const text = value.trim();
   if (ABSOLUTE_TIME.test(text)) {
     const parsed = Date.parse(text);
@@ -296,7 +305,12 @@ function readTable(r: SpecReader, defaults: PlanDefaults): { table: TableSpec; p
           id: 0,
           name: reader.string('name', { required: true, pattern: IDENTIFIER, hint: IDENTIFIER_HINT }),
           required: reader.boolean('required') ?? false,
-          type: { kind: { $case: 'primitive', value: reader.string('type', { required: true, pattern: PRIMITIVE, hint: 'is not an Iceberg primitive type' }) } },
+          type: {
+            kind: {
+              $case: 'primitive',
+              value: reader.string('type', { required: true, pattern: PRIMITIVE, hint: 'is not an Iceberg primitive type' }),
+            },
+          },
           doc: reader.string('doc') ?? '',
         };
         reader.finish();
@@ -313,7 +327,9 @@ function readTable(r: SpecReader, defaults: PlanDefaults): { table: TableSpec; p
   const specFields = r.list('partitionSpec').map(({ reader, path }, index) => {
     if (!reader) throw new JobSpecError(path, 'must be a mapping like { column: ts, transform: day }');
     const column = reader.string('column', { required: true });
-    const transform = reader.string('transform', { pattern: TRANSFORM, hint: 'is not identity, year, month, day, hour, bucket[N], truncate[W] or void' }) ?? 'identity';
+    const transform =
+      reader.string('transform', { pattern: TRANSFORM, hint: 'is not identity, year, month, day, hour, bucket[N], truncate[W] or void' }) ??
+      'identity';
     reader.finish();
     return { sourceId: 0, sourceName: column, fieldId: 0, name: '', transform, index };
   });
@@ -322,7 +338,13 @@ function readTable(r: SpecReader, defaults: PlanDefaults): { table: TableSpec; p
   }
   const partitionColumn = partitionBy ? partitionBy.column : undefined;
   if (partitionColumn && columns && !columns.some((c) => c.name === partitionColumn)) {
-    columns.push({ id: 0, name: partitionColumn, required: false, type: { kind: { $case: 'primitive', value: 'string' } }, doc: 'partition value filled by Sluice' });
+    columns.push({
+      id: 0,
+      name: partitionColumn,
+      required: false,
+      type: { kind: { $case: 'primitive', value: 'string' } },
+      doc: 'partition value filled by Sluice',
+    });
   }
   const partitionSpec: PartitionSpec = {
     specId: 0,
@@ -332,7 +354,8 @@ function readTable(r: SpecReader, defaults: PlanDefaults): { table: TableSpec; p
   };
   const properties: Record<string, string> = {};
   for (const [key, value, at] of r.entries('properties')) {
-    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') throw new JobSpecError(at, 'must be a string');
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean')
+      throw new JobSpecError(at, 'must be a string');
     properties[key] = String(value);
   }
   const location = r.string('location') ?? (defaults.warehouse ? `${defaults.warehouse.replace(/\/$/, '')}/${database}/${name}` : '');
@@ -344,7 +367,11 @@ function readPartitionBy(r: SpecReader | undefined): PartitionBy | undefined {
   if (!r) return undefined;
   const field = r.string('field') ?? '__timestamp__';
   const expression = r.string('expression') ?? '';
-  const granularity = r.choice('granularity', GRANULARITIES, expression ? Granularity.GRANULARITY_UNSPECIFIED : Granularity.GRANULARITY_HOUR);
+  const granularity = r.choice(
+    'granularity',
+    GRANULARITIES,
+    expression ? Granularity.GRANULARITY_UNSPECIFIED : Granularity.GRANULARITY_HOUR,
+  );
   const timeZone = r.string('timeZone') ?? 'UTC';
   try {
     zone(timeZone);
@@ -352,10 +379,15 @@ function readPartitionBy(r: SpecReader | undefined): PartitionBy | undefined {
     r.fail('timeZone', (err as Error).message);
   }
   const column = r.string('column', { pattern: IDENTIFIER, hint: IDENTIFIER_HINT }) ?? 'pt';
-  if (expression && !/^\$\[.+\]$/.test(expression)) r.fail('expression', `${JSON.stringify(expression)} is not a scheduling expression like $[yyyymmddhh24]`);
+  if (expression && !/^\$\[.+\]$/.test(expression))
+    r.fail('expression', `${JSON.stringify(expression)} is not a scheduling expression like $[yyyymmddhh24]`);
   r.finish();
   const timeSource =
-    field === '__timestamp__' ? TimeSource.TIME_SOURCE_RECORD_TIME : field === '__processing_time__' ? TimeSource.TIME_SOURCE_PROCESSING_TIME : TimeSource.TIME_SOURCE_UNSPECIFIED;
+    field === '__timestamp__'
+      ? TimeSource.TIME_SOURCE_RECORD_TIME
+      : field === '__processing_time__'
+        ? TimeSource.TIME_SOURCE_PROCESSING_TIME
+        : TimeSource.TIME_SOURCE_UNSPECIFIED;
   return {
     column,
     timeSource,
@@ -374,8 +406,10 @@ function readWindow(r: SpecReader | undefined): TimeWindow | undefined {
   if (endTimeMs <= startTimeMs) r.fail('end', 'must be after window.start');
   const completion = r.choice('completion', COMPLETIONS, CompletionPolicy.COMPLETION_POLICY_END_POSITION);
   const idleTimeoutMs = r.integer('idleTimeoutMs', { min: 1000 }) ?? 0;
-  if (completion === CompletionPolicy.COMPLETION_POLICY_IDLE && idleTimeoutMs === 0) r.fail('idleTimeoutMs', 'is required when completion is idle');
-  if (completion !== CompletionPolicy.COMPLETION_POLICY_IDLE && idleTimeoutMs !== 0) r.fail('idleTimeoutMs', 'applies only when completion is idle');
+  if (completion === CompletionPolicy.COMPLETION_POLICY_IDLE && idleTimeoutMs === 0)
+    r.fail('idleTimeoutMs', 'is required when completion is idle');
+  if (completion !== CompletionPolicy.COMPLETION_POLICY_IDLE && idleTimeoutMs !== 0)
+    r.fail('idleTimeoutMs', 'applies only when completion is idle');
   r.finish();
   return { startTimeMs, endTimeMs, timeZone, completion, idleTimeoutMs };
 }

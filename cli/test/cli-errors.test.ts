@@ -8,7 +8,11 @@ import { freePort } from '#test-support/ports.js';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
 async function sluice(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, ['cli/bin/sluice.mjs', ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['cli/bin/sluice.mjs', ...args], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (c) => (stdout += c));
@@ -21,7 +25,16 @@ describe('sluice CLI: failures are one line and an exit code', () => {
   it('--help lists every command', async () => {
     const { code, stdout } = await sluice(['--help']);
     assert.equal(code, 0);
-    for (const command of ['sluice up', 'sluice source add', 'sluice infer', 'sluice table create', 'sluice table history', 'sluice job create', 'sluice job status', 'sluice query']) {
+    for (const command of [
+      'sluice up',
+      'sluice source add',
+      'sluice infer',
+      'sluice table create',
+      'sluice table history',
+      'sluice job create',
+      'sluice job status',
+      'sluice query',
+    ]) {
       assert.ok(stdout.includes(command), command);
     }
   });
@@ -34,7 +47,10 @@ describe('sluice CLI: failures are one line and an exit code', () => {
 
   it('an unreachable mesh is exit 3 with a hint, not a stack trace', async () => {
     const port = await freePort();
-    const { code, stderr, stdout } = await sluice(['source', 'list', '--json'], { CATALOG_ADDRESS: `127.0.0.1:${port}`, SLUICE_RPC_DEADLINE_MS: '1500' });
+    const { code, stderr, stdout } = await sluice(['source', 'list', '--json'], {
+      CATALOG_ADDRESS: `127.0.0.1:${port}`,
+      SLUICE_RPC_DEADLINE_MS: '1500',
+    });
     assert.equal(code, 3);
     assert.equal(stdout, '');
     assert.equal(stderr, 'sluice: a Sluice service is unavailable (is the mesh running? try: sluice up)\n');

@@ -40,7 +40,10 @@ describe('local date-times in a zone', () => {
   ];
   for (const [input, zone, message] of bad) {
     it(`refuses ${input} in ${zone}`, () => {
-      assert.throws(() => localToEpochMs(input, zone), (err: unknown) => err instanceof LocalTimeError && message.test(err.message));
+      assert.throws(
+        () => localToEpochMs(input, zone),
+        (err: unknown) => err instanceof LocalTimeError && message.test(err.message),
+      );
     });
   }
 

@@ -22,7 +22,10 @@ describe('job spec files', () => {
     assert.deepEqual(plan.table.ref, { database: 'shop', table: 'orders' });
     assert.equal(plan.table.columns, undefined, 'no columns: the CLI infers them from samples');
     assert.equal(plan.table.partitionColumn, 'pt');
-    assert.deepEqual(plan.table.partitionSpec.fields.map((f) => [f.sourceName, f.transform]), [['pt', 'identity']]);
+    assert.deepEqual(
+      plan.table.partitionSpec.fields.map((f) => [f.sourceName, f.transform]),
+      [['pt', 'identity']],
+    );
     const { job } = plan;
     assert.equal(job.start?.from, StartFrom.START_FROM_EARLIEST);
     assert.equal(job.commitIntervalMs, 5000);
@@ -35,7 +38,12 @@ describe('job spec files', () => {
       field: '',
       expression: '',
     });
-    assert.deepEqual(job.mapping?.errorPolicy, { kind: ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TOPIC, maxErrors: 0, errorTopic: 'orders-errors', errorTable: undefined });
+    assert.deepEqual(job.mapping?.errorPolicy, {
+      kind: ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TOPIC,
+      maxErrors: 0,
+      errorTopic: 'orders-errors',
+      errorTable: undefined,
+    });
   });
 
   it('JSON works as well as YAML, and the defaults are the documented ones', () => {
@@ -53,7 +61,13 @@ describe('job spec files', () => {
         name: 'backfill',
         source: { topic: 'orders' },
         table: { database: 'shop', name: 'orders', columns: [{ name: 'id', type: 'long', required: true }] },
-        window: { start: '2024-03-10 00:00', end: '2024-03-10 04:00:00', timeZone: 'America/New_York', completion: 'idle', idleTimeoutMs: 30000 },
+        window: {
+          start: '2024-03-10 00:00',
+          end: '2024-03-10 04:00:00',
+          timeZone: 'America/New_York',
+          completion: 'idle',
+          idleTimeoutMs: 30000,
+        },
       },
       { warehouse: '/wh' },
     );
@@ -61,7 +75,11 @@ describe('job spec files', () => {
     assert.equal(plan.job.window?.startTimeMs, Date.parse('2024-03-10T05:00:00Z'));
     assert.equal(plan.job.window?.endTimeMs, Date.parse('2024-03-10T08:00:00Z'));
     assert.equal(plan.job.window?.completion, CompletionPolicy.COMPLETION_POLICY_IDLE);
-    assert.deepEqual(plan.job.start, { from: StartFrom.START_FROM_TIMESTAMP, timestampMs: Date.parse('2024-03-10T05:00:00Z'), offsets: [] });
+    assert.deepEqual(plan.job.start, {
+      from: StartFrom.START_FROM_TIMESTAMP,
+      timestampMs: Date.parse('2024-03-10T05:00:00Z'),
+      offsets: [],
+    });
     assert.equal(plan.table.location, '/wh/shop/orders');
   });
 
@@ -73,45 +91,147 @@ describe('job spec files', () => {
         table: {
           database: 'shop',
           name: 'orders',
-          columns: [{ name: 'id', type: 'long' }, { name: 'ts', type: 'timestamptz' }],
-          partitionSpec: [{ column: 'ts', transform: 'day' }, { column: 'id', transform: 'bucket[16]' }],
+          columns: [
+            { name: 'id', type: 'long' },
+            { name: 'ts', type: 'timestamptz' },
+          ],
+          partitionSpec: [
+            { column: 'ts', transform: 'day' },
+            { column: 'id', transform: 'bucket[16]' },
+          ],
         },
         mapping: { fields: [{ column: 'id', path: 'a.b[0]' }] },
       },
       { warehouse: '' },
     );
-    assert.deepEqual(plan.job.start?.offsets, [{ partition: 0, offset: 5 }, { partition: 3, offset: 10 }]);
-    assert.deepEqual(plan.table.partitionSpec.fields.map((f) => `${f.transform}(${f.sourceName})`), ['day(ts)', 'bucket[16](id)']);
+    assert.deepEqual(plan.job.start?.offsets, [
+      { partition: 0, offset: 5 },
+      { partition: 3, offset: 10 },
+    ]);
+    assert.deepEqual(
+      plan.table.partitionSpec.fields.map((f) => `${f.transform}(${f.sourceName})`),
+      ['day(ts)', 'bucket[16](id)'],
+    );
     assert.equal(plan.job.mapping?.csv?.delimiter, ',');
   });
 
   const bad: [string, unknown, RegExp][] = [
     ['missing name', { source: { topic: 't' }, table: { database: 'd', name: 't' } }, /^name: is required$/],
-    ['bad job name', { name: 'Bad Name', source: { topic: 't' }, table: { database: 'd', name: 't' } }, /^name: "Bad Name" must be lower-case/],
+    [
+      'bad job name',
+      { name: 'Bad Name', source: { topic: 't' }, table: { database: 'd', name: 't' } },
+      /^name: "Bad Name" must be lower-case/,
+    ],
     ['missing topic', { name: 'j', source: {}, table: { database: 'd', name: 't' } }, /^source.topic: is required$/],
-    ['typo with a suggestion', { name: 'j', source: { topic: 't', formta: 'JSON' }, table: { database: 'd', name: 't' } }, /^source.formta: is not a known key \(did you mean format\?\)$/],
-    ['unknown format', { name: 'j', source: { topic: 't', format: 'AVRO' }, table: { database: 'd', name: 't' } }, /^source.format: "AVRO" is not one of JSON, TEXT, CSV, FLATTEN, BINARY$/],
-    ['bad startFrom', { name: 'j', source: { topic: 't', startFrom: 'soonest' }, table: { database: 'd', name: 't' } }, /^source.startFrom: must be earliest, latest/],
-    ['bad offset', { name: 'j', source: { topic: 't', startFrom: { offsets: { 0: -1 } } }, table: { database: 'd', name: 't' } }, /^source.startFrom.offsets.0: offset must be a whole number/],
-    ['bad broker', { name: 'j', source: { topic: 't', brokers: ['localhost'] }, table: { database: 'd', name: 't' } }, /^source.brokers.0: "localhost" is not host:port$/],
-    ['table name with a slash', { name: 'j', source: { topic: 't' }, table: { database: 'd', name: '../etc' } }, /^table.name: "..\/etc" must be lower-case/],
-    ['bad column type', { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't', columns: [{ name: 'a', type: 'varchar' }] } }, /^table.columns.0.type: "varchar" is not an Iceberg primitive type$/],
-    ['duplicate column', { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't', columns: [{ name: 'a', type: 'int' }, { name: 'a', type: 'long' }] } }, /^table.columns.1.name: column "a" is listed twice$/],
-    ['bad time zone', { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't', partitionBy: { timeZone: 'Mars/Olympus' } } }, /^table.partitionBy.timeZone: "Mars\/Olympus" is not an IANA time zone/],
-    ['flatten level 5', { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't' }, mapping: { flattenLevel: 5 } }, /^mapping.flattenLevel: must be at most 4, not 5$/],
-    ['interval under 1 s', { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't' }, commit: { intervalMs: 10 } }, /^commit.intervalMs: must be at least 1000, not 10$/],
-    ['skipUpTo without a limit', { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't' }, errors: { policy: 'skipUpTo' } }, /^errors.maxErrors: is required with policy skipUpTo$/],
-    ['errorTopic without a topic', { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't' }, errors: { policy: 'errorTopic' } }, /^errors.topic: is required with policy errorTopic$/],
-    ['window end before start', { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't' }, window: { start: '2024-01-02', end: '2024-01-01' } }, /^window.end: must be after window.start$/],
-    ['impossible date', { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't' }, window: { start: '2024-02-30', end: '2024-03-01' } }, /^window.start: "2024-02-30": day 30 does not exist in 2024-02$/],
-    ['idle without timeout', { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't' }, window: { start: 0, end: 1, completion: 'idle' } }, /^window.idleTimeoutMs: is required when completion is idle$/],
-    ['window with latest', { name: 'j', source: { topic: 't', startFrom: 'latest' }, table: { database: 'd', name: 't' }, window: { start: 0, end: 1 } }, /^source.startFrom: a bounded job/],
-    ['both partitionings', { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't', partitionBy: {}, partitionSpec: [{ column: 'a' }] } }, /^table.partitionSpec: use either/],
+    [
+      'typo with a suggestion',
+      { name: 'j', source: { topic: 't', formta: 'JSON' }, table: { database: 'd', name: 't' } },
+      /^source.formta: is not a known key \(did you mean format\?\)$/,
+    ],
+    [
+      'unknown format',
+      { name: 'j', source: { topic: 't', format: 'AVRO' }, table: { database: 'd', name: 't' } },
+      /^source.format: "AVRO" is not one of JSON, TEXT, CSV, FLATTEN, BINARY$/,
+    ],
+    [
+      'bad startFrom',
+      { name: 'j', source: { topic: 't', startFrom: 'soonest' }, table: { database: 'd', name: 't' } },
+      /^source.startFrom: must be earliest, latest/,
+    ],
+    [
+      'bad offset',
+      { name: 'j', source: { topic: 't', startFrom: { offsets: { 0: -1 } } }, table: { database: 'd', name: 't' } },
+      /^source.startFrom.offsets.0: offset must be a whole number/,
+    ],
+    [
+      'bad broker',
+      { name: 'j', source: { topic: 't', brokers: ['localhost'] }, table: { database: 'd', name: 't' } },
+      /^source.brokers.0: "localhost" is not host:port$/,
+    ],
+    [
+      'table name with a slash',
+      { name: 'j', source: { topic: 't' }, table: { database: 'd', name: '../etc' } },
+      /^table.name: "..\/etc" must be lower-case/,
+    ],
+    [
+      'bad column type',
+      { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't', columns: [{ name: 'a', type: 'varchar' }] } },
+      /^table.columns.0.type: "varchar" is not an Iceberg primitive type$/,
+    ],
+    [
+      'duplicate column',
+      {
+        name: 'j',
+        source: { topic: 't' },
+        table: {
+          database: 'd',
+          name: 't',
+          columns: [
+            { name: 'a', type: 'int' },
+            { name: 'a', type: 'long' },
+          ],
+        },
+      },
+      /^table.columns.1.name: column "a" is listed twice$/,
+    ],
+    [
+      'bad time zone',
+      { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't', partitionBy: { timeZone: 'Mars/Olympus' } } },
+      /^table.partitionBy.timeZone: "Mars\/Olympus" is not an IANA time zone/,
+    ],
+    [
+      'flatten level 5',
+      { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't' }, mapping: { flattenLevel: 5 } },
+      /^mapping.flattenLevel: must be at most 4, not 5$/,
+    ],
+    [
+      'interval under 1 s',
+      { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't' }, commit: { intervalMs: 10 } },
+      /^commit.intervalMs: must be at least 1000, not 10$/,
+    ],
+    [
+      'skipUpTo without a limit',
+      { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't' }, errors: { policy: 'skipUpTo' } },
+      /^errors.maxErrors: is required with policy skipUpTo$/,
+    ],
+    [
+      'errorTopic without a topic',
+      { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't' }, errors: { policy: 'errorTopic' } },
+      /^errors.topic: is required with policy errorTopic$/,
+    ],
+    [
+      'window end before start',
+      { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't' }, window: { start: '2024-01-02', end: '2024-01-01' } },
+      /^window.end: must be after window.start$/,
+    ],
+    [
+      'impossible date',
+      { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't' }, window: { start: '2024-02-30', end: '2024-03-01' } },
+      /^window.start: "2024-02-30": day 30 does not exist in 2024-02$/,
+    ],
+    [
+      'idle without timeout',
+      { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't' }, window: { start: 0, end: 1, completion: 'idle' } },
+      /^window.idleTimeoutMs: is required when completion is idle$/,
+    ],
+    [
+      'window with latest',
+      { name: 'j', source: { topic: 't', startFrom: 'latest' }, table: { database: 'd', name: 't' }, window: { start: 0, end: 1 } },
+      /^source.startFrom: a bounded job/,
+    ],
+    [
+      'both partitionings',
+      { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't', partitionBy: {}, partitionSpec: [{ column: 'a' }] } },
+      /^table.partitionSpec: use either/,
+    ],
     ['not a mapping', ['a'], /^a job spec must be a mapping/],
   ];
   for (const [what, document, expected] of bad) {
     it(`refuses ${what}, naming the path`, () => {
-      assert.throws(() => planJob(document, { warehouse: '/wh' }), (err: unknown) => err instanceof JobSpecError && expected.test(err.message));
+      assert.throws(
+        () => planJob(document, { warehouse: '/wh' }),
+        (err: unknown) => err instanceof JobSpecError && expected.test(err.message),
+      );
     });
   }
 
@@ -124,18 +244,33 @@ describe('job spec files', () => {
       }
       return 'no error';
     };
-    assert.match(message('name: j\nsource: { topic: t\n', 'orders.yaml'), /^orders.yaml is not valid YAML or JSON at line 3, column 1: Flow map/);
-    assert.equal(message('name: a\nname: b\n', 'dup.yaml'), 'dup.yaml is not valid YAML or JSON at line 2, column 1: Map keys must be unique');
+    assert.match(
+      message('name: j\nsource: { topic: t\n', 'orders.yaml'),
+      /^orders.yaml is not valid YAML or JSON at line 3, column 1: Flow map/,
+    );
+    assert.equal(
+      message('name: a\nname: b\n', 'dup.yaml'),
+      'dup.yaml is not valid YAML or JSON at line 2, column 1: Map keys must be unique',
+    );
   });
 });
 
 describe('a source on its own (sluice source add)', () => {
   it('is validated like a job spec source, and refuses job-only keys', async () => {
     const { planSource } = await import('../src/spec.js');
-    const source = planSource({ name: 'orders', topic: 'orders', format: 'csv', csv: { columns: ['a', 'b'] } }, { warehouse: '', brokers: ['k:9092'] });
-    assert.deepEqual([source.name, source.topic, source.format, source.brokers, source.csv?.columns], ['orders', 'orders', MessageFormat.MESSAGE_FORMAT_CSV, ['k:9092'], ['a', 'b']]);
+    const source = planSource(
+      { name: 'orders', topic: 'orders', format: 'csv', csv: { columns: ['a', 'b'] } },
+      { warehouse: '', brokers: ['k:9092'] },
+    );
+    assert.deepEqual(
+      [source.name, source.topic, source.format, source.brokers, source.csv?.columns],
+      ['orders', 'orders', MessageFormat.MESSAGE_FORMAT_CSV, ['k:9092'], ['a', 'b']],
+    );
     assert.throws(() => planSource({ name: 'orders' }, { warehouse: '' }), /^JobSpecError: topic: is required$/);
-    assert.throws(() => planSource({ name: 'orders', topic: 't', startFrom: 'earliest' }, { warehouse: '' }), /startFrom: is not a known key/);
+    assert.throws(
+      () => planSource({ name: 'orders', topic: 't', startFrom: 'earliest' }, { warehouse: '' }),
+      /startFrom: is not a known key/,
+    );
     assert.throws(() => planSource({ topic: 't' }, { warehouse: '' }), /name: is required/);
   });
 });

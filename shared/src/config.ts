@@ -97,7 +97,13 @@ export function enumSetting<T extends string>(name: string, def: T, values: read
 }
 
 export function stringSetting(name: string, def: string, description: string): Setting<string> {
-  return setting(name, def === '' ? '(unset)' : def, description, (raw) => raw, () => def);
+  return setting(
+    name,
+    def === '' ? '(unset)' : def,
+    description,
+    (raw) => raw,
+    () => def,
+  );
 }
 
 /** host:port, with the port validated; used for peer service addresses. */
@@ -122,9 +128,13 @@ export function brokersSetting(name: string, description: string): Setting<strin
     '(unset: embedded dev broker)',
     description,
     (raw) => {
-      const brokers = raw.split(',').map((b) => b.trim()).filter((b) => b !== '');
+      const brokers = raw
+        .split(',')
+        .map((b) => b.trim())
+        .filter((b) => b !== '');
       for (const broker of brokers) {
-        if (!/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/.test(broker)) throw invalid(name, raw, `a comma-separated list of host:port (bad entry ${JSON.stringify(broker)})`);
+        if (!/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/.test(broker))
+          throw invalid(name, raw, `a comma-separated list of host:port (bad entry ${JSON.stringify(broker)})`);
       }
       return brokers;
     },
@@ -150,30 +160,129 @@ export const SETTINGS = {
   ingestionPort: portSetting('INGESTION_PORT', 50052, 'gRPC port of the ingestion service.'),
   transformationPort: portSetting('TRANSFORMATION_PORT', 50053, 'gRPC port of the transformation service.'),
   commitPort: portSetting('COMMIT_PORT', 50054, 'gRPC port of the commit service.'),
-  catalogAddress: addressSetting('CATALOG_ADDRESS', 'Where the other services reach the catalog.', peerAddress('CATALOG_PORT', 50051), '127.0.0.1:$CATALOG_PORT'),
-  ingestionAddress: addressSetting('INGESTION_ADDRESS', 'Where clients reach the ingestion service.', peerAddress('INGESTION_PORT', 50052), '127.0.0.1:$INGESTION_PORT'),
-  transformationAddress: addressSetting('TRANSFORMATION_ADDRESS', 'Where ingestion reaches transformation.', peerAddress('TRANSFORMATION_PORT', 50053), '127.0.0.1:$TRANSFORMATION_PORT'),
-  commitAddress: addressSetting('COMMIT_ADDRESS', 'Where transformation reaches the commit service.', peerAddress('COMMIT_PORT', 50054), '127.0.0.1:$COMMIT_PORT'),
-  databaseUrl: urlSetting('DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/sluice', ['postgres:', 'postgresql:'], 'PostgreSQL catalog database (created on first start if missing).'),
+  catalogAddress: addressSetting(
+    'CATALOG_ADDRESS',
+    'Where the other services reach the catalog.',
+    peerAddress('CATALOG_PORT', 50051),
+    '127.0.0.1:$CATALOG_PORT',
+  ),
+  ingestionAddress: addressSetting(
+    'INGESTION_ADDRESS',
+    'Where clients reach the ingestion service.',
+    peerAddress('INGESTION_PORT', 50052),
+    '127.0.0.1:$INGESTION_PORT',
+  ),
+  transformationAddress: addressSetting(
+    'TRANSFORMATION_ADDRESS',
+    'Where ingestion reaches transformation.',
+    peerAddress('TRANSFORMATION_PORT', 50053),
+    '127.0.0.1:$TRANSFORMATION_PORT',
+  ),
+  commitAddress: addressSetting(
+    'COMMIT_ADDRESS',
+    'Where transformation reaches the commit service.',
+    peerAddress('COMMIT_PORT', 50054),
+    '127.0.0.1:$COMMIT_PORT',
+  ),
+  databaseUrl: urlSetting(
+    'DATABASE_URL',
+    'postgres://postgres@127.0.0.1:5432/sluice',
+    ['postgres:', 'postgresql:'],
+    'PostgreSQL catalog database (created on first start if missing).',
+  ),
   natsUrl: urlSetting('NATS_URL', 'nats://127.0.0.1:4222', ['nats:', 'tls:'], 'NATS server for flush and committed events.'),
   kafkaBrokers: brokersSetting('KAFKA_BROKERS', 'Default Kafka bootstrap brokers, comma-separated, for sources that name none.'),
-  devBrokerPort: portSetting('SLUICE_DEV_BROKER_PORT', 9092, 'Port of the embedded dev broker that `sluice up` starts when KAFKA_BROKERS is unset.'),
-  devBrokerDataDir: stringSetting('SLUICE_DEV_BROKER_DATA_DIR', '.sluice/kafka', 'Where the embedded dev broker keeps topics and group offsets across restarts.'),
+  devBrokerPort: portSetting(
+    'SLUICE_DEV_BROKER_PORT',
+    9092,
+    'Port of the embedded dev broker that `sluice up` starts when KAFKA_BROKERS is unset.',
+  ),
+  devBrokerDataDir: stringSetting(
+    'SLUICE_DEV_BROKER_DATA_DIR',
+    '.sluice/kafka',
+    'Where the embedded dev broker keeps topics and group offsets across restarts.',
+  ),
   warehouse: stringSetting('SLUICE_WAREHOUSE', '.sluice/warehouse', 'Root location of new databases: a directory or a file:// URI.'),
   rpcDeadlineMs: integerSetting('SLUICE_RPC_DEADLINE_MS', 10000, 100, 600000, 'Default deadline of service-to-service gRPC calls.'),
-  shutdownTimeoutMs: integerSetting('SLUICE_SHUTDOWN_TIMEOUT_MS', 15000, 0, 600000, 'How long a service waits for in-flight work on SIGTERM before it exits anyway.'),
-  commitDefaultIntervalMs: integerSetting('COMMIT_DEFAULT_INTERVAL_MS', 300000, 1000, 86400000, 'Commit interval of a job whose commit_interval_ms is 0 (the seeds\' 5 minutes).'),
-  commitFlushTimeoutMs: integerSetting('COMMIT_FLUSH_TIMEOUT_MS', 30000, 100, 3600000, 'How long a flush round waits for the live workers\' reports; a late worker is committed in the next round.'),
-  commitWorkerTtlMs: integerSetting('COMMIT_WORKER_TTL_MS', 15000, 100, 3600000, 'A worker whose heartbeats stopped this long is no longer waited for.'),
-  commitLeaseTtlMs: integerSetting('COMMIT_LEASE_TTL_MS', 30000, 500, 3600000, 'TTL of a table\'s commit lease (renewed every third of it); a stale coordinator is fenced after it.'),
-  commitMaintenanceIntervalMs: integerSetting('COMMIT_MAINTENANCE_INTERVAL_MS', 600000, 0, 86400000, 'How often each table gets snapshot expiry, compaction and orphan cleanup; 0 turns the timer off.'),
-  commitOrphanMinAgeMs: integerSetting('COMMIT_ORPHAN_MIN_AGE_MS', 3600000, 0, 2592000000, 'Orphan cleanup only deletes unreferenced files older than this safety margin.'),
+  shutdownTimeoutMs: integerSetting(
+    'SLUICE_SHUTDOWN_TIMEOUT_MS',
+    15000,
+    0,
+    600000,
+    'How long a service waits for in-flight work on SIGTERM before it exits anyway.',
+  ),
+  commitDefaultIntervalMs: integerSetting(
+    'COMMIT_DEFAULT_INTERVAL_MS',
+    300000,
+    1000,
+    86400000,
+    "Commit interval of a job whose commit_interval_ms is 0 (the seeds' 5 minutes).",
+  ),
+  commitFlushTimeoutMs: integerSetting(
+    'COMMIT_FLUSH_TIMEOUT_MS',
+    30000,
+    100,
+    3600000,
+    "How long a flush round waits for the live workers' reports; a late worker is committed in the next round.",
+  ),
+  commitWorkerTtlMs: integerSetting(
+    'COMMIT_WORKER_TTL_MS',
+    15000,
+    100,
+    3600000,
+    'A worker whose heartbeats stopped this long is no longer waited for.',
+  ),
+  commitLeaseTtlMs: integerSetting(
+    'COMMIT_LEASE_TTL_MS',
+    30000,
+    500,
+    3600000,
+    "TTL of a table's commit lease (renewed every third of it); a stale coordinator is fenced after it.",
+  ),
+  commitMaintenanceIntervalMs: integerSetting(
+    'COMMIT_MAINTENANCE_INTERVAL_MS',
+    600000,
+    0,
+    86400000,
+    'How often each table gets snapshot expiry, compaction and orphan cleanup; 0 turns the timer off.',
+  ),
+  commitOrphanMinAgeMs: integerSetting(
+    'COMMIT_ORPHAN_MIN_AGE_MS',
+    3600000,
+    0,
+    2592000000,
+    'Orphan cleanup only deletes unreferenced files older than this safety margin.',
+  ),
   logLevel: enumSetting<LogLevel>('LOG_LEVEL', 'info', LOG_LEVELS, 'pino log level.'),
   otlpEndpoint: stringSetting('OTEL_EXPORTER_OTLP_ENDPOINT', '', 'When set, traces are exported over OTLP/HTTP to this endpoint.'),
-  ingestionInFlightBytes: integerSetting('INGESTION_IN_FLIGHT_BYTES', 33554432, 65536, 4294967296, 'Per job, bytes ingestion sends to transformation before acknowledgements; above it the job\'s partitions pause.'),
-  transformationTargetFileBytes: integerSetting('TRANSFORMATION_TARGET_FILE_BYTES', 134217728, 1024, 4294967296, 'Target size of a Parquet data file; a worker rolls to a new file when the open one reaches it.'),
-  transformationReportRetryMs: integerSetting('TRANSFORMATION_REPORT_RETRY_MS', 60000, 0, 3600000, 'How long a flush report is retried while the commit service is unavailable before the stream fails (and ingestion re-reads).'),
-  transformationHeartbeatMs: integerSetting('TRANSFORMATION_HEARTBEAT_MS', 1000, 50, 60000, 'Interval of the WorkerHeartbeat each open Transform stream publishes.'),
+  ingestionInFlightBytes: integerSetting(
+    'INGESTION_IN_FLIGHT_BYTES',
+    33554432,
+    65536,
+    4294967296,
+    "Per job, bytes ingestion sends to transformation before acknowledgements; above it the job's partitions pause.",
+  ),
+  transformationTargetFileBytes: integerSetting(
+    'TRANSFORMATION_TARGET_FILE_BYTES',
+    134217728,
+    1024,
+    4294967296,
+    'Target size of a Parquet data file; a worker rolls to a new file when the open one reaches it.',
+  ),
+  transformationReportRetryMs: integerSetting(
+    'TRANSFORMATION_REPORT_RETRY_MS',
+    60000,
+    0,
+    3600000,
+    'How long a flush report is retried while the commit service is unavailable before the stream fails (and ingestion re-reads).',
+  ),
+  transformationHeartbeatMs: integerSetting(
+    'TRANSFORMATION_HEARTBEAT_MS',
+    1000,
+    50,
+    60000,
+    'Interval of the WorkerHeartbeat each open Transform stream publishes.',
+  ),
 } as const;
 
 export type SettingKey = keyof typeof SETTINGS;

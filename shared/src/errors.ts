@@ -24,8 +24,7 @@ export const alreadyExists = (message: string, details?: Record<string, string>)
 export const failedPrecondition = (message: string, details?: Record<string, string>) =>
   new SluiceError(status.FAILED_PRECONDITION, message, details);
 export const aborted = (message: string, details?: Record<string, string>) => new SluiceError(status.ABORTED, message, details);
-export const unavailable = (message: string, details?: Record<string, string>) =>
-  new SluiceError(status.UNAVAILABLE, message, details);
+export const unavailable = (message: string, details?: Record<string, string>) => new SluiceError(status.UNAVAILABLE, message, details);
 export const unimplemented = (message: string) => new SluiceError(status.UNIMPLEMENTED, message);
 
 /** The grpc-js error shape (ServiceError) without importing the client types everywhere. */

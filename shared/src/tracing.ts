@@ -34,11 +34,14 @@ export interface TracingOptions {
  */
 export async function initTracing(options: TracingOptions): Promise<void> {
   if (sdk) return;
-  const [{ NodeSDK }, { BatchSpanProcessor }] = await Promise.all([import('@opentelemetry/sdk-node'), import('@opentelemetry/sdk-trace-base')]);
+  const [{ NodeSDK }, { BatchSpanProcessor }] = await Promise.all([
+    import('@opentelemetry/sdk-node'),
+    import('@opentelemetry/sdk-trace-base'),
+  ]);
   const processors = [...(options.spanProcessors ?? [])];
   if (options.otlpEndpoint) {
     const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-http');
-    const url = options.otlpEndpoint.replace(/\/$/, '') + '/v1/traces';
+    const url = `${options.otlpEndpoint.replace(/\/$/, '')}/v1/traces`;
     processors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url })));
   }
   sdk = new NodeSDK({

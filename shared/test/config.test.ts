@@ -22,7 +22,12 @@ describe('configuration from environment variables', () => {
       KAFKA_BROKERS: 'k1:9092, k2:9093',
       LOG_LEVEL: 'DEBUG',
     });
-    assert.deepEqual(config, { catalogPort: 6001, catalogAddress: '127.0.0.1:6001', kafkaBrokers: ['k1:9092', 'k2:9093'], logLevel: 'debug' });
+    assert.deepEqual(config, {
+      catalogPort: 6001,
+      catalogAddress: '127.0.0.1:6001',
+      kafkaBrokers: ['k1:9092', 'k2:9093'],
+      logLevel: 'debug',
+    });
   });
 
   const badValues: [string, string, RegExp][] = [
@@ -45,12 +50,23 @@ describe('configuration from environment variables', () => {
       const keyByName = Object.fromEntries(describeSettings().map((s) => [s.name, s.name]));
       assert.ok(keyByName[variable], `${variable} is a documented setting`);
       const allKeys = [
-        'catalogPort', 'ingestionPort', 'transformationPort', 'commitPort', 'databaseUrl', 'natsUrl', 'kafkaBrokers',
-        'logLevel', 'rpcDeadlineMs', 'shutdownTimeoutMs', 'catalogAddress', 'commitAddress',
+        'catalogPort',
+        'ingestionPort',
+        'transformationPort',
+        'commitPort',
+        'databaseUrl',
+        'natsUrl',
+        'kafkaBrokers',
+        'logLevel',
+        'rpcDeadlineMs',
+        'shutdownTimeoutMs',
+        'catalogAddress',
+        'commitAddress',
       ] as const;
       assert.throws(
         () => loadConfig(allKeys, { [variable]: value }),
-        (err: unknown) => err instanceof ConfigError && err.variable === variable && expected.test(err.message) && !err.message.includes('\n'),
+        (err: unknown) =>
+          err instanceof ConfigError && err.variable === variable && expected.test(err.message) && !err.message.includes('\n'),
       );
     });
   }

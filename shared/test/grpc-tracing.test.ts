@@ -48,7 +48,13 @@ describe('gRPC plumbing: trace propagation, errors, retries', () => {
         bindService('sluice.v1.CommitService', CommitServiceService, {
           async getCommitStatus() {
             const { database } = await catalogClient.getDatabase({ name: 'shop' });
-            return { commits: database?.name === 'shop' ? 1 : 0, lastCommitAtMs: 0, leaseEpoch: 0, pendingWorkers: [], inFlightFlushId: '' };
+            return {
+              commits: database?.name === 'shop' ? 1 : 0,
+              lastCommitAtMs: 0,
+              leaseEpoch: 0,
+              pendingWorkers: [],
+              inFlightFlushId: '',
+            };
           },
         }),
       ],
@@ -100,7 +106,11 @@ describe('gRPC plumbing: trace propagation, errors, retries', () => {
   it('unexpected errors become INTERNAL without leaking the message or a stack', async () => {
     const client = createClient(CatalogServiceService, `127.0.0.1:${catalog.port}`);
     await assert.rejects(client.listDatabases({}), (err: any) => {
-      return err.code === status.INTERNAL && !err.details.includes('secret') && /internal error in sluice.v1.CatalogService\/ListDatabases/.test(err.details);
+      return (
+        err.code === status.INTERNAL &&
+        !err.details.includes('secret') &&
+        /internal error in sluice.v1.CatalogService\/ListDatabases/.test(err.details)
+      );
     });
     client.close();
   });

@@ -66,14 +66,18 @@ async function kcat(lines: string[]): Promise<void> {
   assert.equal(code, 0, `kcat failed: ${stderr}`);
 }
 
-const click = (id: number, name: string, price: number, ok: boolean, at: string, a: number, b: string) => JSON.stringify({ id, name, price, ok, at, tags: { a, b } });
+const click = (id: number, name: string, price: number, ok: boolean, at: string, a: number, b: string) =>
+  JSON.stringify({ id, name, price, ok, at, tags: { a, b } });
 
 const FIRST = [
   click(1, 'alpha', 9.5, true, '2024-05-01T08:00:00Z', 1, 'x'),
   click(2, 'beta', 10, false, '2024-05-01T09:30:00.123Z', 2, 'y'),
   click(3, 'gamma', -0.25, true, '2024-05-01T23:59:59+02:00', 3, 'z'),
 ];
-const SECOND = [click(4, 'delta', 1e6, false, '2024-05-02T00:00:00Z', 4, 'w'), click(5, 'épsilon "quoted"', 0, true, '2024-05-02T12:00:00Z', 5, '')];
+const SECOND = [
+  click(4, 'delta', 1e6, false, '2024-05-02T00:00:00Z', 4, 'w'),
+  click(5, 'épsilon "quoted"', 0, true, '2024-05-02T12:00:00Z', 5, ''),
+];
 
 /** The rows `sluice query --json` gives back: numbers as numbers, timestamptz as DuckDB's text in the session zone. */
 const EXPECTED = [
@@ -131,7 +135,8 @@ async function committedThrough(total: number): Promise<JobStatusJson> {
         const status = (last = await sluiceJson<JobStatusJson>('job', 'status', job));
         const high = status.partitions.reduce((sum, p) => sum + p.highWatermark, 0);
         // kcat's partitioner may leave a partition empty: nothing to commit there (-1 = no commit yet).
-        const caughtUp = (p: JobStatusJson['partitions'][number]) => p.committedOffset === p.highWatermark || (p.highWatermark === 0 && p.committedOffset === -1);
+        const caughtUp = (p: JobStatusJson['partitions'][number]) =>
+          p.committedOffset === p.highWatermark || (p.highWatermark === 0 && p.committedOffset === -1);
         return status.partitions.length === 2 && high === total && status.partitions.every(caughtUp) && status;
       },
       60_000,
@@ -170,7 +175,12 @@ describe('the sluice CLI against the running mesh', () => {
 
   it('sluice infer proposes columns from messages produced with kcat', async () => {
     await kcat(FIRST);
-    const inferred = await sluiceJson<{ fields: { name: string; path: string; type: { kind: { value: string } } }[] }>('infer', source, '--flatten-level', '2');
+    const inferred = await sluiceJson<{ fields: { name: string; path: string; type: { kind: { value: string } } }[] }>(
+      'infer',
+      source,
+      '--flatten-level',
+      '2',
+    );
     assert.deepEqual(
       inferred.fields.map((f) => [f.name, f.path, f.type.kind.value]),
       [
@@ -214,7 +224,11 @@ describe('the sluice CLI against the running mesh', () => {
     assert.equal(bySnapshot.tables[0].snapshotId, firstSnapshot.snapshotId);
     assert.deepEqual(ids(await sluiceJson('query', sql, '--as-of', String(firstSnapshot.timestampMs))), [1, 2, 3]);
     assert.deepEqual(ids(await sluiceJson('query', sql, '--as-of', new Date(current().timestampMs).toISOString())), [1, 2, 3, 4, 5]);
-    assert.deepEqual(ids(await sluiceJson('query', sql, '--as-of', String(firstSnapshot.timestampMs - 1))), [], 'before the first snapshot the table was empty');
+    assert.deepEqual(
+      ids(await sluiceJson('query', sql, '--as-of', String(firstSnapshot.timestampMs - 1))),
+      [],
+      'before the first snapshot the table was empty',
+    );
 
     // What a person sees: a table and a row count.
     const human = await sluice('query', `SELECT count(*) AS n, sum(tags_a) AS s FROM ${table}`);
@@ -227,7 +241,10 @@ describe('the sluice CLI against the running mesh', () => {
     assert.equal(status.state, 'JOB_STATE_RUNNING');
     assert.equal(status.recordsIn, FIRST.length + SECOND.length);
     assert.equal(status.rowsOut, FIRST.length + SECOND.length);
-    assert.deepEqual(status.partitions.map((p) => p.lag), [0, 0]);
+    assert.deepEqual(
+      status.partitions.map((p) => p.lag),
+      [0, 0],
+    );
     assert.equal(status.lastCommit?.snapshotId, history.currentSnapshotId);
     assert.equal(status.lastCommit?.rows, Number(current().summary['added-records']));
   });
@@ -238,7 +255,12 @@ describe('the sluice CLI against the running mesh', () => {
     assert.equal(described.location, join(mesh!.warehouse, database, 'clicks'));
     assert.equal(described.currentSnapshotId, history.currentSnapshotId);
     assert.deepEqual(
-      described.schema.fields.map((f: { id: number; name: string; required: boolean; type: { kind: { value: string } } }) => [f.id, f.name, f.type.kind.value, f.required]),
+      described.schema.fields.map((f: { id: number; name: string; required: boolean; type: { kind: { value: string } } }) => [
+        f.id,
+        f.name,
+        f.type.kind.value,
+        f.required,
+      ]),
       [
         [1, 'id', 'long', true],
         [2, 'name', 'string', false],
@@ -259,13 +281,19 @@ describe('the sluice CLI against the running mesh', () => {
     assert.equal(run.stdout, '');
     assert.equal(run.stderr, 'sluice: invalid job spec: commit.intervalMs: must be at least 1000, not 10\n');
     const jobs = await sluiceJson<{ name: string }[]>('job', 'list');
-    assert.deepEqual(jobs.map((j) => j.name), [job]);
+    assert.deepEqual(
+      jobs.map((j) => j.name),
+      [job],
+    );
   });
 
   it('a mistyped table in a query is one line naming it, exit 1', async () => {
     const run = await sluice('query', `SELECT count(*) FROM ${database}.clikcs`);
     assert.equal(run.code, 1);
     assert.equal(run.stdout, '');
-    assert.equal(run.stderr, `sluice: the query names no Sluice table (no table ${database}.clikcs); write tables as <database>.<table>, e.g. SELECT count(*) FROM shop.orders\n`);
+    assert.equal(
+      run.stderr,
+      `sluice: the query names no Sluice table (no table ${database}.clikcs); write tables as <database>.<table>, e.g. SELECT count(*) FROM shop.orders\n`,
+    );
   });
 });

@@ -48,7 +48,13 @@ after(async () => {
   await mesh?.stop();
 });
 
-const column = (id: number, name: string, type: string): Field => ({ id, name, required: false, type: { kind: { $case: 'primitive', value: type } }, doc: '' });
+const column = (id: number, name: string, type: string): Field => ({
+  id,
+  name,
+  required: false,
+  type: { kind: { $case: 'primitive', value: type } },
+  doc: '',
+});
 
 async function defineJob(m: TestMesh): Promise<void> {
   await m.catalog.createDatabase({ name: database, location: '', properties: {} });
@@ -57,7 +63,14 @@ async function defineJob(m: TestMesh): Promise<void> {
     schema: {
       schemaId: 0,
       // topic/partition/offset are the fixed columns; p and i are the record's own idea of where it is.
-      fields: [column(1, 'topic', 'string'), column(2, 'partition', 'int'), column(3, 'offset', 'long'), column(4, 'p', 'int'), column(5, 'i', 'long'), column(6, 'body', 'string')],
+      fields: [
+        column(1, 'topic', 'string'),
+        column(2, 'partition', 'int'),
+        column(3, 'offset', 'long'),
+        column(4, 'p', 'int'),
+        column(5, 'i', 'long'),
+        column(6, 'body', 'string'),
+      ],
       identifierFieldIds: [],
     },
     location: '',
@@ -65,7 +78,15 @@ async function defineJob(m: TestMesh): Promise<void> {
     ifNotExists: false,
   });
   await m.catalog.createSource({
-    source: { name: jobName, brokers: [], topic, format: MessageFormat.MESSAGE_FORMAT_JSON, mode: MessageMode.MESSAGE_MODE_VALUE, properties: {}, createdAtMs: 0 },
+    source: {
+      name: jobName,
+      brokers: [],
+      topic,
+      format: MessageFormat.MESSAGE_FORMAT_JSON,
+      mode: MessageMode.MESSAGE_MODE_VALUE,
+      properties: {},
+      createdAtMs: 0,
+    },
   });
   await m.catalog.createJob({
     job: {
@@ -102,7 +123,11 @@ async function produce(m: TestMesh): Promise<void> {
   for (let first = 0; first < perPartition; first += perWave) {
     const n = Math.min(perWave, perPartition - first);
     for (let p = 0; p < PARTITIONS; p++) {
-      m.broker.append(topic, p, Array.from({ length: n }, (_, k) => ({ value: Buffer.from(`{"p":${p},"i":${first + k},"body":"${body}"}`) })));
+      m.broker.append(
+        topic,
+        p,
+        Array.from({ length: n }, (_, k) => ({ value: Buffer.from(`{"p":${p},"i":${first + k},"body":"${body}"}`) })),
+      );
     }
     await sleep(WAVE_GAP_MS);
   }
@@ -151,7 +176,9 @@ async function chaos(m: TestMesh, t0: number, log: string[]): Promise<void> {
       CONVERGE_TIMEOUT_MS,
       250,
     );
-    log.push(`${name} at ${((killedAt - t0) / 1000).toFixed(1)} s (SERVING after ${servingAt - killedAt} ms, committing after ${Date.now() - killedAt} ms)`);
+    log.push(
+      `${name} at ${((killedAt - t0) / 1000).toFixed(1)} s (SERVING after ${servingAt - killedAt} ms, committing after ${Date.now() - killedAt} ms)`,
+    );
   }
 }
 
@@ -194,7 +221,10 @@ it(`${RECORDS} records land exactly once while every service is killed -9 and re
   await Promise.all([produce(m).then(() => (producedMs = Date.now() - t0)), chaos(m, t0, kills)]);
 
   const high = highWatermarks(m);
-  assert.equal(high.reduce((a, b) => a + b, 0), RECORDS);
+  assert.equal(
+    high.reduce((a, b) => a + b, 0),
+    RECORDS,
+  );
   await waitUntil('the committed offsets to reach the high watermarks', () => committedEverything(m, high), CONVERGE_TIMEOUT_MS, 250);
   const convergedMs = Date.now() - t0;
 

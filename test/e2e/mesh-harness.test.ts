@@ -32,7 +32,10 @@ it('a service that cannot start fails startMesh at once, naming it, and nothing 
     (e: unknown) => e,
   );
   assert.ok(err instanceof MeshStartError, String(err));
-  assert.match(err.message, /^commit exited \(code 2\) before it was SERVING: sluice commit: invalid configuration: COMMIT_FLUSH_TIMEOUT_MS="soon"/);
+  assert.match(
+    err.message,
+    /^commit exited \(code 2\) before it was SERVING: sluice commit: invalid configuration: COMMIT_FLUSH_TIMEOUT_MS="soon"/,
+  );
   assert.ok(Date.now() - started < 30_000, 'it did not wait for the SERVING timeout');
   assert.equal(existsSync(err.dir), false, `${err.dir} was removed`);
   assert.ok(err.database, 'the database had been created');
@@ -44,9 +47,20 @@ it('a restart on a port another process took fails, naming the port, even if the
   try {
     await mesh.kill('commit');
     const port = Number(mesh.addresses.commit.split(':')[1]);
-    const impostor = await startGrpcServer({ host: '127.0.0.1', port, protoFiles: [], services: [], logger: createLogger('impostor', 'silent') });
+    const impostor = await startGrpcServer({
+      host: '127.0.0.1',
+      port,
+      protoFiles: [],
+      services: [],
+      logger: createLogger('impostor', 'silent'),
+    });
     try {
-      await assert.rejects(mesh.restart('commit'), new RegExp(`^Error: commit exited \\(code 1\\) before it was SERVING: .*cannot listen on 127\\.0\\.0\\.1:${port}: the address is already in use`));
+      await assert.rejects(
+        mesh.restart('commit'),
+        new RegExp(
+          `^Error: commit exited \\(code 1\\) before it was SERVING: .*cannot listen on 127\\.0\\.0\\.1:${port}: the address is already in use`,
+        ),
+      );
     } finally {
       await impostor.stop(0);
     }

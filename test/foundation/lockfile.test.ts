@@ -10,7 +10,8 @@ test('package-lock.json names no optional dependency it has no entry for (run np
   const dangling: string[] = [];
   for (const [location, entry] of Object.entries(packages)) {
     for (const name of Object.keys(entry.optionalDependencies ?? {})) {
-      if (!(`${location}/node_modules/${name}` in packages) && !(`node_modules/${name}` in packages)) dangling.push(`${location} → ${name}`);
+      if (!(`${location}/node_modules/${name}` in packages) && !(`node_modules/${name}` in packages))
+        dangling.push(`${location} → ${name}`);
     }
   }
   assert.deepEqual(dangling, []);

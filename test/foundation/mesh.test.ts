@@ -129,10 +129,20 @@ describe('sluice up killed with SIGKILL', () => {
   it('leaves no orphan: every child notices its launcher is gone and stops', async () => {
     const db = await createTestDatabase();
     const dir = await mkdtemp(join(tmpdir(), 'sluice-mesh-kill-'));
-    const env: Record<string, string> = { ...(process.env as Record<string, string>), DATABASE_URL: db.url, LOG_LEVEL: 'warn', SLUICE_DEV_BROKER_DATA_DIR: dir };
+    const env: Record<string, string> = {
+      ...(process.env as Record<string, string>),
+      DATABASE_URL: db.url,
+      LOG_LEVEL: 'warn',
+      SLUICE_DEV_BROKER_DATA_DIR: dir,
+    };
     delete env.KAFKA_BROKERS;
-    for (const variable of ['CATALOG_PORT', 'INGESTION_PORT', 'TRANSFORMATION_PORT', 'COMMIT_PORT', 'SLUICE_DEV_BROKER_PORT']) env[variable] = String(await freePort());
-    const launcher = spawn(process.execPath, ['--import', 'tsx', 'cli/src/main.ts', 'up'], { cwd: root, env, stdio: ['ignore', 'ignore', 'ignore'] });
+    for (const variable of ['CATALOG_PORT', 'INGESTION_PORT', 'TRANSFORMATION_PORT', 'COMMIT_PORT', 'SLUICE_DEV_BROKER_PORT'])
+      env[variable] = String(await freePort());
+    const launcher = spawn(process.execPath, ['--import', 'tsx', 'cli/src/main.ts', 'up'], {
+      cwd: root,
+      env,
+      stdio: ['ignore', 'ignore', 'ignore'],
+    });
     try {
       await waitForServing(`127.0.0.1:${env.CATALOG_PORT}`, 30_000);
       await waitForServing(`127.0.0.1:${env.INGESTION_PORT}`, 30_000);

@@ -177,7 +177,12 @@ class ServiceProcess {
     if (!child || child.exitCode !== null || child.signalCode !== null) throw new Error(`${this.name} is not running`);
     const ac = new AbortController();
     const exited = once(child, 'exit', { signal: ac.signal }).then(([code, signal]) => {
-      const said = this.output().trim().split('\n').filter((line) => !line.startsWith('---')).slice(-3).join(' | ');
+      const said = this.output()
+        .trim()
+        .split('\n')
+        .filter((line) => !line.startsWith('---'))
+        .slice(-3)
+        .join(' | ');
       throw new Error(`${this.name} exited (${signal ?? `code ${code}`}) before it was SERVING${said ? `: ${said}` : ''}`);
     });
     // SERVING on the address alone could be another process that took the port after
@@ -288,7 +293,10 @@ async function startMeshOnce(options: MeshOptions): Promise<TestMesh> {
   try {
     db = await createTestDatabase('sluice_e2e');
     broker = await startDevBroker({ defaultPartitions: options.partitions ?? 1, onError: () => {} });
-    const ports = Object.fromEntries(await Promise.all(SERVICE_NAMES.map(async (name) => [name, await freePort()] as const))) as Record<ServiceName, number>;
+    const ports = Object.fromEntries(await Promise.all(SERVICE_NAMES.map(async (name) => [name, await freePort()] as const))) as Record<
+      ServiceName,
+      number
+    >;
     const addresses = Object.fromEntries(SERVICE_NAMES.map((name) => [name, `127.0.0.1:${ports[name]}`])) as Record<ServiceName, string>;
     const located: Record<string, string> = {};
     for (const name of SERVICE_NAMES) {
@@ -355,12 +363,18 @@ export function printLogsOnFailure(mesh: () => TestMesh | undefined): void {
   afterEach((t) => {
     const m = mesh();
     // `passed` is on TestContext since Node 20.12; the bundled types do not know it yet.
-    if (m && (t as { passed?: boolean }).passed === false) process.stderr.write(`\n##### service output for failed test "${t.name}" #####\n${m.logs()}\n`);
+    if (m && (t as { passed?: boolean }).passed === false)
+      process.stderr.write(`\n##### service output for failed test "${t.name}" #####\n${m.logs()}\n`);
   });
 }
 
 /** Polls cond until it returns something truthy; the error says what was awaited. */
-export async function waitUntil<T>(what: string, cond: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number, pollMs = 200): Promise<T> {
+export async function waitUntil<T>(
+  what: string,
+  cond: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs: number,
+  pollMs = 200,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await cond();

@@ -9,14 +9,20 @@ import { CliError, table, usageError } from '../output.js';
 export const INFER_HELP = `sluice infer <source> [--samples 200] [--flatten-level 0-4]`;
 
 /** Samples the source's topic and asks transformation for the schema those messages imply. */
-export async function inferFromSource(ctx: CliContext, source: Source, mapping: MappingSpec, samples: number): Promise<InferSchemaResponse> {
+export async function inferFromSource(
+  ctx: CliContext,
+  source: Source,
+  mapping: MappingSpec,
+  samples: number,
+): Promise<InferSchemaResponse> {
   const brokers = source.brokers.length > 0 ? source.brokers : ctx.settings.kafkaBrokers;
   if (brokers.length === 0) throw new CliError(`source ${source.name} names no brokers and KAFKA_BROKERS is unset`);
   const records = await sampleTopic(brokers, source.topic, samples, (n) => {
     if (process.stderr.isTTY && !ctx.out.json) process.stderr.write(`\rsampling ${source.topic}: ${n}/${samples} messages`);
   });
   if (process.stderr.isTTY && !ctx.out.json) process.stderr.write('\n');
-  if (records.length === 0) throw new CliError(`topic ${source.topic} has no messages to sample yet; produce some, or give the columns explicitly`);
+  if (records.length === 0)
+    throw new CliError(`topic ${source.topic} has no messages to sample yet; produce some, or give the columns explicitly`);
   return ctx.transformation().inferSchema({ samples: records, mapping });
 }
 
@@ -47,7 +53,13 @@ export async function inferCommand(ctx: CliContext, args: string[], flags: Recor
     [
       table(
         ['COLUMN', 'TYPE', 'NULLS', 'PATH', 'SAMPLE'],
-        result.fields.map((f) => [f.name, typeText(f.type), f.required ? 'required' : 'optional', f.path, f.sample.length > 40 ? `${f.sample.slice(0, 37)}...` : f.sample]),
+        result.fields.map((f) => [
+          f.name,
+          typeText(f.type),
+          f.required ? 'required' : 'optional',
+          f.path,
+          f.sample.length > 40 ? `${f.sample.slice(0, 37)}...` : f.sample,
+        ]),
       ),
       ...result.warnings.map((w) => `warning: ${w}`),
     ].join('\n'),

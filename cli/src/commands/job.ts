@@ -35,7 +35,9 @@ export async function createFromSpec(ctx: CliContext, plan: JobPlan, inferSample
     await catalog.createSource({ source });
     ctx.out.note(`source ${source.name} created (topic ${source.topic})`);
   } else if (existing.topic !== source.topic || existing.format !== source.format || existing.mode !== source.mode) {
-    throw new CliError(`source ${source.name} already exists with topic ${existing.topic}, ${existing.format}, ${existing.mode}; remove it or give source.name another name`);
+    throw new CliError(
+      `source ${source.name} already exists with topic ${existing.topic}, ${existing.format}, ${existing.mode}; remove it or give source.name another name`,
+    );
   }
 
   await catalog.createDatabase({ name: tableSpec.ref.database, location: '', properties: {} });
@@ -49,7 +51,9 @@ export async function createFromSpec(ctx: CliContext, plan: JobPlan, inferSample
   if (!tableExists) {
     let columns: Field[] | undefined = tableSpec.columns;
     if (!columns) {
-      ctx.out.note(`inferring the columns of ${tableSpec.ref.database}.${tableSpec.ref.table} from ${inferSamples} sampled messages of ${source.topic}`);
+      ctx.out.note(
+        `inferring the columns of ${tableSpec.ref.database}.${tableSpec.ref.table} from ${inferSamples} sampled messages of ${source.topic}`,
+      );
       const mapping = { ...job.mapping!, partitionBy: undefined, errorPolicy: undefined };
       const inferred = await inferFromSource(ctx, source, mapping, inferSamples);
       // Inference reports which fields every sample had; the table still takes them as
@@ -76,7 +80,8 @@ export async function createFromSpec(ctx: CliContext, plan: JobPlan, inferSample
 
 /** With policy errorTable, the error table is created (Sluice's error-row columns) when missing. */
 async function ensureErrorTable(ctx: CliContext, job: JobPlan['job']): Promise<void> {
-  const ref = job.mapping?.errorPolicy?.kind === ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TABLE ? job.mapping.errorPolicy.errorTable : undefined;
+  const ref =
+    job.mapping?.errorPolicy?.kind === ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TABLE ? job.mapping.errorPolicy.errorTable : undefined;
   if (!ref) return;
   const catalog = ctx.catalog();
   try {
@@ -127,8 +132,8 @@ async function watch(ctx: CliContext, job: string): Promise<void> {
     const now = Date.now();
     const rate = previous ? ((status!.rowsOut - previous.rows) * 1000) / Math.max(1, now - previous.at) : undefined;
     previous = { rows: status!.rowsOut, at: now };
-    if (ctx.out.json) process.stdout.write(JSON.stringify({ ...status, rowsPerSecond: rate ?? null }) + '\n');
-    else process.stdout.write((process.stdout.isTTY ? '\x1b[2J\x1b[H' : '\n') + renderStatus(status!, rate) + '\n');
+    if (ctx.out.json) process.stdout.write(`${JSON.stringify({ ...status, rowsPerSecond: rate ?? null })}\n`);
+    else process.stdout.write(`${(process.stdout.isTTY ? '\x1b[2J\x1b[H' : '\n') + renderStatus(status!, rate)}\n`);
     if (TERMINAL.has(status!.state)) return;
     await sleep(1000);
   }
@@ -159,7 +164,9 @@ export async function jobCommand(ctx: CliContext, args: string[], flags: Record<
     case 'pause':
     case 'resume': {
       const job = needName();
-      const call = { start: ingestion().startJob, stop: ingestion().stopJob, pause: ingestion().pauseJob, resume: ingestion().resumeJob }[verb];
+      const call = { start: ingestion().startJob, stop: ingestion().stopJob, pause: ingestion().pauseJob, resume: ingestion().resumeJob }[
+        verb
+      ];
       if (verb === 'stop') ctx.out.note(`stopping ${job}: flushing and committing what it has read…`);
       const { status } = await call({ job }, verb === 'stop' ? { deadlineMs: 10 * 60_000 } : {});
       ctx.out.result(status, () => `job ${job} ${shortState(status?.state ?? '').toLowerCase()}`);
@@ -177,7 +184,14 @@ export async function jobCommand(ctx: CliContext, args: string[], flags: Record<
       ctx.out.result(jobs, () =>
         table(
           ['JOB', 'SOURCE', 'TABLE', 'STATE', 'COMMIT INTERVAL', 'BOUNDED'],
-          jobs.map((j) => [j.name, j.source, `${j.table?.database}.${j.table?.table}`, shortState(j.state), `${j.commitIntervalMs / 1000}s`, j.window ? 'yes' : 'no']),
+          jobs.map((j) => [
+            j.name,
+            j.source,
+            `${j.table?.database}.${j.table?.table}`,
+            shortState(j.state),
+            `${j.commitIntervalMs / 1000}s`,
+            j.window ? 'yes' : 'no',
+          ]),
         ),
       );
       return;

@@ -1,4 +1,4 @@
-import { type Source } from '#shared/gen/sluice/v1/catalog.js';
+import type { Source } from '#shared/gen/sluice/v1/catalog.js';
 import type { CliContext } from '../context.js';
 import { table, usageError } from '../output.js';
 import { planSource } from '../spec.js';
@@ -7,7 +7,13 @@ export const SOURCE_HELP = `sluice source add <name> --topic <topic> [--brokers 
 sluice source list
 sluice source rm <name>`;
 
-const describeSource = (s: Source) => [s.name, s.topic, s.brokers.join(',') || '(default)', s.format.replace('MESSAGE_FORMAT_', ''), s.mode.replace('MESSAGE_MODE_', '')];
+const describeSource = (s: Source) => [
+  s.name,
+  s.topic,
+  s.brokers.join(',') || '(default)',
+  s.format.replace('MESSAGE_FORMAT_', ''),
+  s.mode.replace('MESSAGE_MODE_', ''),
+];
 
 export async function sourceCommand(ctx: CliContext, args: string[], flags: Record<string, string | boolean | undefined>): Promise<void> {
   const [verb, name] = args;
@@ -21,7 +27,13 @@ export async function sourceCommand(ctx: CliContext, args: string[], flags: Reco
           brokers: typeof flags.brokers === 'string' ? flags.brokers.split(',') : undefined,
           format: flags.format,
           mode: flags.mode,
-          csv: flags['csv-columns'] || flags['csv-delimiter'] ? { columns: typeof flags['csv-columns'] === 'string' ? flags['csv-columns'].split(',') : undefined, delimiter: flags['csv-delimiter'] } : undefined,
+          csv:
+            flags['csv-columns'] || flags['csv-delimiter']
+              ? {
+                  columns: typeof flags['csv-columns'] === 'string' ? flags['csv-columns'].split(',') : undefined,
+                  delimiter: flags['csv-delimiter'],
+                }
+              : undefined,
         },
         { warehouse: '', brokers: ctx.settings.kafkaBrokers },
       );

@@ -33,8 +33,18 @@ export async function tableCommand(ctx: CliContext, args: string[], flags: Recor
       let request: CreateTableRequest;
       if (typeof flags.file === 'string') {
         const plan = parseJobSpecText(await readFile(flags.file, 'utf8'), flags.file);
-        if (!plan.table.columns) throw new CliError(`${flags.file}: table.columns is needed to create a table on its own (or use sluice job create, which infers them)`);
-        request = { ref: plan.table.ref, schema: { schemaId: 0, fields: plan.table.columns, identifierFieldIds: [] }, partitionSpec: plan.table.partitionSpec, location: plan.table.location, properties: plan.table.properties, ifNotExists: false };
+        if (!plan.table.columns)
+          throw new CliError(
+            `${flags.file}: table.columns is needed to create a table on its own (or use sluice job create, which infers them)`,
+          );
+        request = {
+          ref: plan.table.ref,
+          schema: { schemaId: 0, fields: plan.table.columns, identifierFieldIds: [] },
+          partitionSpec: plan.table.partitionSpec,
+          location: plan.table.location,
+          properties: plan.table.properties,
+          ifNotExists: false,
+        };
       } else {
         const ref = parseTableRef(refText);
         if (typeof flags.columns !== 'string') throw usageError('table create needs --columns or -f <spec>');
@@ -47,7 +57,8 @@ export async function tableCommand(ctx: CliContext, args: string[], flags: Recor
         request = {
           ref,
           schema: { schemaId: 0, fields, identifierFieldIds: [] },
-          partitionSpec: typeof flags['partition-spec'] === 'string' ? parsePartitionSpec(flags['partition-spec']) : { specId: 0, fields: [] },
+          partitionSpec:
+            typeof flags['partition-spec'] === 'string' ? parsePartitionSpec(flags['partition-spec']) : { specId: 0, fields: [] },
           location: typeof flags.location === 'string' ? flags.location : '',
           properties: {},
           ifNotExists: false,
@@ -100,4 +111,3 @@ export async function tableCommand(ctx: CliContext, args: string[], flags: Recor
       throw usageError(`unknown table command ${JSON.stringify(verb ?? '')}; use create, describe or history`);
   }
 }
-

@@ -30,8 +30,24 @@ export interface MeshOptions {
   handleSignals?: boolean;
 }
 
-export async function startMesh(out: Output, env: Record<string, string | undefined> = process.env, options: MeshOptions = {}): Promise<Mesh> {
-  const config = loadConfig(['catalogPort', 'ingestionPort', 'transformationPort', 'commitPort', 'shutdownTimeoutMs', 'kafkaBrokers', 'devBrokerPort', 'devBrokerDataDir'], env);
+export async function startMesh(
+  out: Output,
+  env: Record<string, string | undefined> = process.env,
+  options: MeshOptions = {},
+): Promise<Mesh> {
+  const config = loadConfig(
+    [
+      'catalogPort',
+      'ingestionPort',
+      'transformationPort',
+      'commitPort',
+      'shutdownTimeoutMs',
+      'kafkaBrokers',
+      'devBrokerPort',
+      'devBrokerDataDir',
+    ],
+    env,
+  );
   const children = new Map<string, ChildProcess>();
   let stopping = false;
   let resolveStopped!: (code: number) => void;
@@ -45,7 +61,9 @@ export async function startMesh(out: Output, env: Record<string, string | undefi
     const services = [...children.entries()].filter(([name]) => name !== 'dev-broker').map(([, c]) => c);
     const broker = children.get('dev-broker');
     const exited = (child: ChildProcess) =>
-      new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
+      new Promise<void>((resolve) =>
+        child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve()),
+      );
     for (const child of services) child.kill('SIGTERM');
     const force = setTimeout(() => {
       for (const child of children.values()) child.kill('SIGKILL');
@@ -95,7 +113,11 @@ export async function startMesh(out: Output, env: Record<string, string | undefi
         const match = /listening on (\S+)/.exec(buffered);
         if (match) resolve(match[1]);
       });
-      broker.once('exit', () => reject(new CliError(`the dev broker did not start on port ${config.devBrokerPort} (is the port taken? set SLUICE_DEV_BROKER_PORT)`)));
+      broker.once('exit', () =>
+        reject(
+          new CliError(`the dev broker did not start on port ${config.devBrokerPort} (is the port taken? set SLUICE_DEV_BROKER_PORT)`),
+        ),
+      );
     });
     brokers = [address];
     serviceEnv.KAFKA_BROKERS = address;

@@ -190,7 +190,8 @@ export async function startDevBroker(options: DevBrokerOptions = {}): Promise<De
       failNext: (apiKey, count, errorCode) => {
         if (!API_BY_KEY.has(apiKey)) throw new DevBrokerError(`failNext: API key ${apiKey} is not implemented by the dev broker`);
         if (!Number.isInteger(count) || count < 0) throw new DevBrokerError(`failNext: count must be a non-negative integer, got ${count}`);
-        if (!Number.isInteger(errorCode) || errorCode < -1 || errorCode > 32767) throw new DevBrokerError(`failNext: ${errorCode} is not a Kafka error code`);
+        if (!Number.isInteger(errorCode) || errorCode < -1 || errorCode > 32767)
+          throw new DevBrokerError(`failNext: ${errorCode} is not a Kafka error code`);
         faultState.failNext(apiKey, count, errorCode);
       },
       clear: () => faultState.clear(),

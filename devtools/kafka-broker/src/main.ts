@@ -1,7 +1,6 @@
 import { parseArgs } from 'node:util';
 import { startDevBroker, DevBrokerError } from './index.js';
 
-
 class UsageError extends Error {}
 
 function integerFlag(name: string, raw: string | undefined, fallback: number, min: number, max: number): number {

@@ -21,8 +21,18 @@ test('crc32c matches the standard check values', () => {
 
 test('zig-zag varints round-trip and have the expected sizes', () => {
   const cases: [number, number][] = [
-    [0, 1], [-1, 1], [1, 1], [63, 1], [-64, 1], [64, 2], [-65, 2], [8191, 2], [8192, 3],
-    [2 ** 31 - 1, 5], [-(2 ** 31), 5], [1_700_000_000_000, 6],
+    [0, 1],
+    [-1, 1],
+    [1, 1],
+    [63, 1],
+    [-64, 1],
+    [64, 2],
+    [-65, 2],
+    [8191, 2],
+    [8192, 3],
+    [2 ** 31 - 1, 5],
+    [-(2 ** 31), 5],
+    [1_700_000_000_000, 6],
   ];
   for (const [value, size] of cases) {
     const buf = Buffer.alloc(10);
@@ -46,7 +56,11 @@ test('encoded batches parse back with their counts, timestamps and a valid CRC',
   assert.equal(info.maxTimestamp, 9000);
   const seen: [number, number][] = [];
   scanRecordTimestamps(batch, (o, ts) => (seen.push([o, ts]), false));
-  assert.deepEqual(seen, [[0, 5000], [1, 3000], [2, 9000]]);
+  assert.deepEqual(seen, [
+    [0, 5000],
+    [1, 3000],
+    [2, 9000],
+  ]);
 });
 
 test('corrupt batches are refused with the Kafka error to answer', () => {
@@ -62,7 +76,11 @@ test('corrupt batches are refused with the Kafka error to answer', () => {
     ['legacy magic', oldMagic, ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT],
   ];
   for (const [name, bytes, code] of cases) {
-    assert.throws(() => parseBatches(bytes), (e: unknown) => e instanceof InvalidBatchError && e.errorCode === code, name);
+    assert.throws(
+      () => parseBatches(bytes),
+      (e: unknown) => e instanceof InvalidBatchError && e.errorCode === code,
+      name,
+    );
   }
 });
 
@@ -90,11 +108,38 @@ function gzipBatch(plain: Buffer): Buffer {
 test('timestamp lookup finds the first offset at or after t even when timestamps are out of order', () => {
   const log = new PartitionLog('t', 0);
   // offsets 0-2 | 3-5 (gzip) | 6-7: timestamps deliberately unsorted across and within batches
-  log.append(encodeBatch([{ value: 'a', timestamp: 1000 }, { value: 'b', timestamp: 5000 }, { value: 'c', timestamp: 3000 }]));
-  log.append(gzipBatch(encodeBatch([{ value: 'd', timestamp: 2000 }, { value: 'e', timestamp: 7000 }, { value: 'f', timestamp: 4000 }])));
-  log.append(encodeBatch([{ value: 'g', timestamp: 6000 }, { value: 'h', timestamp: 9000 }]));
+  log.append(
+    encodeBatch([
+      { value: 'a', timestamp: 1000 },
+      { value: 'b', timestamp: 5000 },
+      { value: 'c', timestamp: 3000 },
+    ]),
+  );
+  log.append(
+    gzipBatch(
+      encodeBatch([
+        { value: 'd', timestamp: 2000 },
+        { value: 'e', timestamp: 7000 },
+        { value: 'f', timestamp: 4000 },
+      ]),
+    ),
+  );
+  log.append(
+    encodeBatch([
+      { value: 'g', timestamp: 6000 },
+      { value: 'h', timestamp: 9000 },
+    ]),
+  );
   const cases: [number, number | null][] = [
-    [0, 0], [1000, 0], [1001, 1], [5000, 1], [5001, 4], [6500, 4], [7001, 7], [9000, 7], [9001, null],
+    [0, 0],
+    [1000, 0],
+    [1001, 1],
+    [5000, 1],
+    [5001, 4],
+    [6500, 4],
+    [7001, 7],
+    [9000, 7],
+    [9001, null],
   ];
   for (const [t, expected] of cases) assert.equal(log.offsetForTimestamp(t)?.offset ?? null, expected, `t=${t}`);
   // After retention the lookup never answers an offset below the log start.
@@ -108,7 +153,9 @@ test('timestamp lookup finds the first offset at or after t even when timestamps
 
 test('reads start at the batch holding the offset and always return at least one batch', () => {
   const log = new PartitionLog('t', 0);
-  const sizes = [10, 10, 10].map((n, i) => log.append(encodeBatch(Array.from({ length: n }, (_, j) => ({ value: `${i}-${j}`, timestamp: 1 })))));
+  const sizes = [10, 10, 10].map((n, i) =>
+    log.append(encodeBatch(Array.from({ length: n }, (_, j) => ({ value: `${i}-${j}`, timestamp: 1 })))),
+  );
   assert.deepEqual(sizes, [0, 10, 20]);
   assert.equal(log.read(15, 1).batches.length, 1);
   assert.equal(log.read(15, 1).batches[0].readBigInt64BE(0), 10n);

@@ -34,7 +34,12 @@ test('joins and leaves rebalance the group: generations increment and the leader
     const a = await newMemberId(c);
     const ja = await c.join(joinRequest(a));
     assert.deepEqual([ja.errorCode, ja.generationId, ja.leader, ja.members.map((m) => m.memberId)], [0, 1, a, [a]]);
-    assert.equal((await c.sync({ groupId: 'g', memberId: a, generationId: 1 }, [{ memberId: a, assignment: Buffer.from('all') }])).assignment.toString(), 'all');
+    assert.equal(
+      (
+        await c.sync({ groupId: 'g', memberId: a, generationId: 1 }, [{ memberId: a, assignment: Buffer.from('all') }])
+      ).assignment.toString(),
+      'all',
+    );
     assert.equal(c.heartbeat({ groupId: 'g', memberId: a, generationId: 1 }), ErrorCode.NONE);
 
     // B arrives: its join parks, A learns of the rebalance from its heartbeat and rejoins.
@@ -46,7 +51,13 @@ test('joins and leaves rebalance the group: generations increment and the leader
     assert.equal(ja2.generationId, 2);
     assert.equal(jb.generationId, 2);
     assert.equal(ja2.leader, a);
-    assert.deepEqual(ja2.members.map((m) => [m.memberId, m.metadata.toString()]).sort(), [[a, a], [b, b]].sort());
+    assert.deepEqual(
+      ja2.members.map((m) => [m.memberId, m.metadata.toString()]).sort(),
+      [
+        [a, a],
+        [b, b],
+      ].sort(),
+    );
     assert.deepEqual(jb.members, [], 'followers get no member list');
 
     // The follower's sync waits for the leader's assignments.
@@ -60,7 +71,11 @@ test('joins and leaves rebalance the group: generations increment and the leader
     assert.equal(c.heartbeat({ groupId: 'g', memberId: a, generationId: 1 }), ErrorCode.ILLEGAL_GENERATION);
     assert.equal(c.heartbeat({ groupId: 'g', memberId: 'ghost', generationId: 2 }), ErrorCode.UNKNOWN_MEMBER_ID);
     assert.equal(c.validateCommit({ groupId: 'g', memberId: b, generationId: 2 }), ErrorCode.NONE);
-    assert.equal(c.validateCommit({ groupId: 'g', memberId: '', generationId: -1 }), ErrorCode.ILLEGAL_GENERATION, 'no simple commits into a live group');
+    assert.equal(
+      c.validateCommit({ groupId: 'g', memberId: '', generationId: -1 }),
+      ErrorCode.ILLEGAL_GENERATION,
+      'no simple commits into a live group',
+    );
 
     // A leaves: B must rejoin and becomes leader of generation 3.
     assert.equal(c.leave('g', a), ErrorCode.NONE);
@@ -94,7 +109,11 @@ test('a member that stops heartbeating is evicted after its session timeout', as
     const { a, b, generationId } = await twoMemberGroup(c, { sessionTimeoutMs: 100 });
     // A keeps heartbeating; B goes silent.
     let seen: number = ErrorCode.NONE;
-    await waitFor(() => (seen = c.heartbeat({ groupId: 'g', memberId: a, generationId })) !== ErrorCode.NONE, 'the eviction to trigger a rebalance', 5_000);
+    await waitFor(
+      () => (seen = c.heartbeat({ groupId: 'g', memberId: a, generationId })) !== ErrorCode.NONE,
+      'the eviction to trigger a rebalance',
+      5_000,
+    );
     assert.equal(seen, ErrorCode.REBALANCE_IN_PROGRESS);
     assert.equal(c.group('g')?.members.has(b), false);
     const again = await c.join(joinRequest(a));
@@ -126,7 +145,10 @@ test('joins with bad session timeouts or incompatible protocols are refused', as
     const a = await newMemberId(c);
     await c.join(joinRequest(a));
     const other = { protocols: [{ name: 'sticky', metadata: Buffer.alloc(0) }] };
-    assert.equal((await c.join(joinRequest('', { ...other, requireKnownMemberId: false }))).errorCode, ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
+    assert.equal(
+      (await c.join(joinRequest('', { ...other, requireKnownMemberId: false }))).errorCode,
+      ErrorCode.INCONSISTENT_GROUP_PROTOCOL,
+    );
   } finally {
     c.close();
   }

@@ -9,12 +9,24 @@ const TOPIC = 'evict';
 
 /** Consumer-protocol subscription metadata (version 0, topics, no user data). */
 function subscription(): Buffer {
-  return Buffer.concat(new Writer().int16(0).array([TOPIC], (w, t) => w.string(t)).int32(-1).finish());
+  return Buffer.concat(
+    new Writer()
+      .int16(0)
+      .array([TOPIC], (w, t) => w.string(t))
+      .int32(-1)
+      .finish(),
+  );
 }
 
 async function join(raw: RawClient, memberId: string): Promise<{ error: number; generation: number; memberId: string }> {
   const r = await raw.request(ApiKey.JoinGroup, 5, (w) =>
-    w.string(GROUP).int32(1_000).int32(5_000).string(memberId).nullableString(null).string('consumer')
+    w
+      .string(GROUP)
+      .int32(1_000)
+      .int32(5_000)
+      .string(memberId)
+      .nullableString(null)
+      .string('consumer')
       .array(['RoundRobinAssigner'], (w, name) => w.string(name).bytes(subscription())),
   );
   r.int32();
@@ -28,7 +40,12 @@ async function join(raw: RawClient, memberId: string): Promise<{ error: number; 
 test('a member that stops heartbeating is evicted and a kafkajs consumer takes over its partitions', { timeout: 30_000 }, async () => {
   const broker = await startDevBroker({ port: 0 });
   broker.createTopic(TOPIC, 4);
-  for (let p = 0; p < 4; p++) broker.append(TOPIC, p, Array.from({ length: 25 }, (_, i) => ({ value: `${p}-${i}` })));
+  for (let p = 0; p < 4; p++)
+    broker.append(
+      TOPIC,
+      p,
+      Array.from({ length: 25 }, (_, i) => ({ value: `${p}-${i}` })),
+    );
   const consumer = kafka(broker.address).consumer({ groupId: GROUP, sessionTimeout: 10_000, heartbeatInterval: 100, maxWaitTimeInMs: 50 });
   const raw = await RawClient.connect(broker.port);
   try {
@@ -46,7 +63,9 @@ test('a member that stops heartbeating is evicted and a kafkajs consumer takes o
     assert.equal(first.error, ErrorCode.MEMBER_ID_REQUIRED);
     const joined = await join(raw, first.memberId);
     assert.equal(joined.error, ErrorCode.NONE);
-    const sync = await raw.request(ApiKey.SyncGroup, 3, (w) => w.string(GROUP).int32(joined.generation).string(joined.memberId).nullableString(null).int32(0));
+    const sync = await raw.request(ApiKey.SyncGroup, 3, (w) =>
+      w.string(GROUP).int32(joined.generation).string(joined.memberId).nullableString(null).int32(0),
+    );
     sync.int32();
     assert.equal(sync.int16(), ErrorCode.NONE);
     assert.ok(sync.bytes().length > 0, 'the kafkajs leader assigned partitions to the raw member');
@@ -56,7 +75,9 @@ test('a member that stops heartbeating is evicted and a kafkajs consumer takes o
     await waitFor(() => joins === 3, 'kafkajs to rejoin after the eviction', 15_000);
     for (let p = 0; p < 4; p++) broker.append(TOPIC, p, [{ value: `after-${p}` }]);
     await waitFor(() => seen.size === 104, 'kafkajs to read new records on every partition');
-    const hb = await raw.request(ApiKey.Heartbeat, 3, (w) => w.string(GROUP).int32(joined.generation).string(joined.memberId).nullableString(null));
+    const hb = await raw.request(ApiKey.Heartbeat, 3, (w) =>
+      w.string(GROUP).int32(joined.generation).string(joined.memberId).nullableString(null),
+    );
     hb.int32();
     assert.equal(hb.int16(), ErrorCode.UNKNOWN_MEMBER_ID);
     const { groups } = await (async () => {

@@ -87,7 +87,10 @@ export class RawClient {
 
   async request(apiKey: number, version: number, body: (w: Writer) => void): Promise<Reader> {
     const w = new Writer();
-    w.int16(apiKey).int16(version).int32(++this.correlationId).string('raw-client');
+    w.int16(apiKey)
+      .int16(version)
+      .int32(++this.correlationId)
+      .string('raw-client');
     body(w);
     const payload = Buffer.concat(w.finish());
     const frame = Buffer.alloc(4 + payload.length);

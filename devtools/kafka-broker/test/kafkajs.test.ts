@@ -17,12 +17,18 @@ test('kafkajs admin creates, lists and deletes topics with Kafka errors', async 
     assert.equal(await admin.createTopics({ topics: [{ topic: 'admin-a', numPartitions: 3 }, { topic: 'admin-b' }] }), true);
     // kafkajs reports TOPIC_ALREADY_EXISTS as "not created"
     assert.equal(await admin.createTopics({ topics: [{ topic: 'admin-a', numPartitions: 3 }] }), false);
-    await assert.rejects(admin.createTopics({ topics: [{ topic: 'bad name!' }] }), /INVALID_TOPIC_EXCEPTION|not valid|Topic creation errors/);
+    await assert.rejects(
+      admin.createTopics({ topics: [{ topic: 'bad name!' }] }),
+      /INVALID_TOPIC_EXCEPTION|not valid|Topic creation errors/,
+    );
     assert.deepEqual((await admin.listTopics()).filter((t) => t.startsWith('admin-')).sort(), ['admin-a', 'admin-b']);
     const meta = await admin.fetchTopicMetadata({ topics: ['admin-a'] });
     assert.equal(meta.topics[0].partitions.length, 3);
     await admin.deleteTopics({ topics: ['admin-a'] });
-    assert.deepEqual((await admin.listTopics()).filter((t) => t.startsWith('admin-')), ['admin-b']);
+    assert.deepEqual(
+      (await admin.listTopics()).filter((t) => t.startsWith('admin-')),
+      ['admin-b'],
+    );
     await assert.rejects(admin.deleteTopics({ topics: ['admin-a'] }), /does not host this topic-partition|UNKNOWN_TOPIC/i);
   } finally {
     await admin.disconnect();
@@ -40,9 +46,16 @@ test('100k records across 6 partitions: a group of 3 where one leaves commits ev
   await producer.connect();
   const produce = async (from: number, to: number) => {
     for (let start = from; start < to; start += 10_000) {
-      const byPartition = Array.from({ length: PARTITIONS }, (_, p) => ({ topic, partition: p, messages: [] as { key: string; value: string }[] }));
-      for (let i = start; i < Math.min(to, start + 10_000); i++) byPartition[i % PARTITIONS].messages.push({ key: `k${i}`, value: `v${i}` });
-      await producer.sendBatch({ topicMessages: byPartition.flatMap((b) => [{ topic, messages: b.messages.map((m) => ({ ...m, partition: b.partition })) }]) });
+      const byPartition = Array.from({ length: PARTITIONS }, (_, p) => ({
+        topic,
+        partition: p,
+        messages: [] as { key: string; value: string }[],
+      }));
+      for (let i = start; i < Math.min(to, start + 10_000); i++)
+        byPartition[i % PARTITIONS].messages.push({ key: `k${i}`, value: `v${i}` });
+      await producer.sendBatch({
+        topicMessages: byPartition.flatMap((b) => [{ topic, messages: b.messages.map((m) => ({ ...m, partition: b.partition })) }]),
+      });
     }
   };
 
@@ -84,7 +97,11 @@ test('100k records across 6 partitions: a group of 3 where one leaves commits ev
     const joinsBefore = consumers.map((c) => joins.get(c) ?? 0);
     await Promise.all([produce(TOTAL / 2, TOTAL), leaver.disconnect()]);
     await waitFor(
-      () => Array.from({ length: PARTITIONS }, (_, p) => broker.committedOffset('bulk-group', topic, p) === broker.highWatermark(topic, p)).every(Boolean),
+      () =>
+        Array.from(
+          { length: PARTITIONS },
+          (_, p) => broker.committedOffset('bulk-group', topic, p) === broker.highWatermark(topic, p),
+        ).every(Boolean),
       'committed offsets to reach the high watermarks',
       60_000,
     );
@@ -111,15 +128,26 @@ test('timestamp lookups and consumer seeks land on the first record at or after 
   const producer = kafka(broker.address).producer();
   await producer.connect();
   // Two batches with timestamps out of order inside and across them; the second one gzip.
-  const stamps = [[1000, 5000, 3000], [2000, 7000, 4000, 6000]];
+  const stamps = [
+    [1000, 5000, 3000],
+    [2000, 7000, 4000, 6000],
+  ];
   await producer.send({ topic, messages: stamps[0].map((d) => ({ value: `at${d}`, timestamp: String(T + d) })) });
-  await producer.send({ topic, compression: CompressionTypes.GZIP, messages: stamps[1].map((d) => ({ value: `at${d}`, timestamp: String(T + d) })) });
+  await producer.send({
+    topic,
+    compression: CompressionTypes.GZIP,
+    messages: stamps[1].map((d) => ({ value: `at${d}`, timestamp: String(T + d) })),
+  });
   await producer.disconnect();
 
   const admin = kafka(broker.address).admin();
   await admin.connect();
   const cases: [number, string][] = [
-    [500, '0'], [1500, '1'], [5500, '4'], [6500, '4'], [7500, '7' /* none: kafkajs answers the high watermark */],
+    [500, '0'],
+    [1500, '1'],
+    [5500, '4'],
+    [6500, '4'],
+    [7500, '7' /* none: kafkajs answers the high watermark */],
   ];
   for (const [delta, expected] of cases) {
     const [res] = await admin.fetchTopicOffsetsByTimestamp(topic, T + delta);

@@ -12,14 +12,32 @@ test('a broker restarted on its data directory keeps topics, records, log start 
     let broker = await startDevBroker({ dataDir: dir.path });
     broker.createTopic('kept', 2);
     broker.createTopic('dropped', 1);
-    broker.append('kept', 0, Array.from({ length: 5 }, (_, i) => ({ key: `k${i}`, value: `v${i}`, headers: { n: String(i) }, timestamp: 1000 + i })));
+    broker.append(
+      'kept',
+      0,
+      Array.from({ length: 5 }, (_, i) => ({ key: `k${i}`, value: `v${i}`, headers: { n: String(i) }, timestamp: 1000 + i })),
+    );
     const producer = kafka(broker.address).producer();
     await producer.connect();
-    await producer.send({ topic: 'kept', compression: CompressionTypes.GZIP, messages: [{ partition: 1, value: 'gz0' }, { partition: 1, value: 'gz1' }] });
+    await producer.send({
+      topic: 'kept',
+      compression: CompressionTypes.GZIP,
+      messages: [
+        { partition: 1, value: 'gz0' },
+        { partition: 1, value: 'gz1' },
+      ],
+    });
     await producer.disconnect();
     const admin = kafka(broker.address).admin();
     await admin.connect();
-    await admin.setOffsets({ groupId: 'g', topic: 'kept', partitions: [{ partition: 0, offset: '3' }, { partition: 1, offset: '1' }] });
+    await admin.setOffsets({
+      groupId: 'g',
+      topic: 'kept',
+      partitions: [
+        { partition: 0, offset: '3' },
+        { partition: 1, offset: '1' },
+      ],
+    });
     await admin.disconnect();
     broker.deleteRecordsBefore('kept', 0, 2);
     broker.deleteTopic('dropped');
@@ -36,7 +54,10 @@ test('a broker restarted on its data directory keeps topics, records, log start 
       const admin2 = kafka(broker.address).admin();
       await admin2.connect();
       const [offsets] = await admin2.fetchOffsets({ groupId: 'g', topics: ['kept'] });
-      assert.deepEqual(offsets.partitions.map((p) => [p.partition, p.offset]).sort(), [[0, '3'], [1, '1']]);
+      assert.deepEqual(offsets.partitions.map((p) => [p.partition, p.offset]).sort(), [
+        [0, '3'],
+        [1, '1'],
+      ]);
       await admin2.disconnect();
 
       // The group resumes from its committed offsets; retention hid nothing it still needs.
@@ -45,7 +66,8 @@ test('a broker restarted on its data directory keeps topics, records, log start 
       await consumer.connect();
       await consumer.subscribe({ topic: 'kept' });
       await consumer.run({
-        eachMessage: async ({ partition, message }) => void got.push(`${partition}:${message.offset}:${message.value}:${message.headers?.n ?? ''}`),
+        eachMessage: async ({ partition, message }) =>
+          void got.push(`${partition}:${message.offset}:${message.value}:${message.headers?.n ?? ''}`),
       });
       await waitFor(() => got.length >= 3, 'records after the committed offsets');
       await consumer.disconnect();

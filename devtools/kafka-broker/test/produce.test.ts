@@ -30,13 +30,21 @@ function idempotentBatch(producerId: bigint, epoch: number, sequence: number, va
 
 async function produce(records: Buffer, acks = -1): Promise<{ error: number; baseOffset: number } | null> {
   const send = (w: Writer) =>
-    w.nullableString(null).int16(acks).int32(5000).array(['idem'], (w, t) => w.string(t).array([0], (w) => w.int32(0).bytes(records)));
+    w
+      .nullableString(null)
+      .int16(acks)
+      .int32(5000)
+      .array(['idem'], (w, t) => w.string(t).array([0], (w) => w.int32(0).bytes(records)));
   if (acks === 0) {
     raw.write(frameOf(send));
     return null;
   }
   const r = await raw.request(ApiKey.Produce, 7, send);
-  const [[p]] = r.array((r) => (r.string(), r.array((r) => ({ index: r.int32(), error: r.int16(), baseOffset: r.int64(), time: r.int64(), logStart: r.int64() }))));
+  const [[p]] = r.array(
+    (r) => (
+      r.string(), r.array((r) => ({ index: r.int32(), error: r.int16(), baseOffset: r.int64(), time: r.int64(), logStart: r.int64() }))
+    ),
+  );
   return { error: p.error, baseOffset: p.baseOffset };
 }
 

@@ -53,7 +53,15 @@ test('malformed, oversized and unknown requests close only their own connection'
     ['unsupported Produce v0', frame(Buffer.concat([header(0, 0), Buffer.alloc(20)]))],
     ['Metadata with a lying array count', frame(Buffer.concat([header(3, 1), Buffer.from([0x7f, 0xff, 0xff, 0xff])]))],
     ['Metadata with a truncated topic name', frame(Buffer.concat([header(3, 1), Buffer.from([0, 0, 0, 1, 0, 50, 65])]))],
-    ['Produce with records past the frame', frame(Buffer.concat([header(0, 7), Buffer.from([0xff, 0xff, 0, 1, 0, 0, 0, 10, 0, 0, 0, 1, 0, 1, 65, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 9, 99])]))],
+    [
+      'Produce with records past the frame',
+      frame(
+        Buffer.concat([
+          header(0, 7),
+          Buffer.from([0xff, 0xff, 0, 1, 0, 0, 0, 10, 0, 0, 0, 1, 0, 1, 65, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 9, 99]),
+        ]),
+      ),
+    ],
   ];
   for (const [name, bytes] of closing) {
     const raw = await RawClient.connect(broker.port);
@@ -78,8 +86,13 @@ test('a too-new ApiVersions gets the KIP-511 answer, v3 the flexible one', async
     const r = await raw.request(ApiKey.ApiVersions, 9, () => undefined);
     assert.equal(r.int16(), ErrorCode.UNSUPPORTED_VERSION);
     const ranges = r.array((r) => [r.int16(), r.int16(), r.int16()]);
-    assert.deepEqual(ranges.find(([k]) => k === ApiKey.ApiVersions), [18, 0, 3]);
-    const v3 = await raw.request(ApiKey.ApiVersions, 3, (w) => w.uvarint(0).uvarint(4).raw(Buffer.from('raw')).uvarint(2).raw(Buffer.from('1')).uvarint(0));
+    assert.deepEqual(
+      ranges.find(([k]) => k === ApiKey.ApiVersions),
+      [18, 0, 3],
+    );
+    const v3 = await raw.request(ApiKey.ApiVersions, 3, (w) =>
+      w.uvarint(0).uvarint(4).raw(Buffer.from('raw')).uvarint(2).raw(Buffer.from('1')).uvarint(0),
+    );
     assert.equal(v3.int16(), ErrorCode.NONE);
     const count = v3.uvarint() - 1;
     assert.equal(count, ranges.length);
@@ -91,19 +104,39 @@ test('a too-new ApiVersions gets the KIP-511 answer, v3 the flexible one', async
 /** Fetch v11 of one partition; returns error, high watermark, log start and record bytes. */
 async function fetchOnce(raw: RawClient, topic: string, offset: number, maxWaitMs: number) {
   const r = await raw.request(ApiKey.Fetch, 11, (w) => {
-    w.int32(-1).int32(maxWaitMs).int32(1).int32(1 << 20).int8(0).int32(0).int32(-1);
-    w.array([topic], (w, t) => w.string(t).array([0], (w) => w.int32(0).int32(-1).int64(offset).int64(-1).int32(1 << 20)));
+    w.int32(-1)
+      .int32(maxWaitMs)
+      .int32(1)
+      .int32(1 << 20)
+      .int8(0)
+      .int32(0)
+      .int32(-1);
+    w.array([topic], (w, t) =>
+      w.string(t).array([0], (w) =>
+        w
+          .int32(0)
+          .int32(-1)
+          .int64(offset)
+          .int64(-1)
+          .int32(1 << 20),
+      ),
+    );
     w.int32(0).string('');
   });
   r.int32();
   assert.equal(r.int16(), 0);
   r.int32();
-  const [[p]] = r.array((r) => (r.string(), r.array((r) => {
-    const partition = { index: r.int32(), error: r.int16(), hwm: r.int64(), lso: r.int64(), logStart: r.int64() };
-    r.int32();
-    r.int32();
-    return { ...partition, records: r.bytes() };
-  })));
+  const [[p]] = r.array(
+    (r) => (
+      r.string(),
+      r.array((r) => {
+        const partition = { index: r.int32(), error: r.int16(), hwm: r.int64(), lso: r.int64(), logStart: r.int64() };
+        r.int32();
+        r.int32();
+        return { ...partition, records: r.bytes() };
+      })
+    ),
+  );
   return p;
 }
 
@@ -175,6 +208,10 @@ test('stopping the broker answers parked fetches and frees the port', async () =
   await b.stop();
   await raw.closed;
   void parked;
-  const refused = await new Promise((resolve) => connect(b.port, '127.0.0.1').on('error', () => resolve(true)).on('connect', () => resolve(false)));
+  const refused = await new Promise((resolve) =>
+    connect(b.port, '127.0.0.1')
+      .on('error', () => resolve(true))
+      .on('connect', () => resolve(false)),
+  );
   assert.equal(refused, true);
 });

@@ -10,15 +10,9 @@
  * snapshot once they get the lock.
  */
 import type { AsyncHandlers } from '#shared/grpc/types.js';
-import { CatalogServiceService, type AddSnapshot, type TableUpdate } from '#shared/gen/sluice/v1/catalog.js';
+import type { CatalogServiceService, AddSnapshot, TableUpdate } from '#shared/gen/sluice/v1/catalog.js';
 import { aborted, failedPrecondition, invalidArgument, notFound } from '#shared/errors.js';
-import {
-  addSnapshot,
-  removeSnapshots,
-  setProperties,
-  type SnapshotJson,
-  type TableMetadata,
-} from '#shared/iceberg/index.js';
+import { addSnapshot, removeSnapshots, setProperties, type SnapshotJson, type TableMetadata } from '#shared/iceberg/index.js';
 import { inTransaction } from '#shared/pg.js';
 import { isWithin } from '#shared/storage/index.js';
 import { translated, validRef, type CatalogDeps } from './context.js';
@@ -36,11 +30,15 @@ function snapshotFromProto(s: AddSnapshot, tableLocation: string, index: number)
   const where = `updates[${index}].add_snapshot`;
   if (!s.manifestList) throw invalidArgument(`${where}.manifest_list is required`, { field: `${where}.manifest_list` });
   if (!isWithin(tableLocation, s.manifestList)) {
-    throw invalidArgument(`${where}.manifest_list ${s.manifestList} is outside the table location ${tableLocation}`, { field: `${where}.manifest_list` });
+    throw invalidArgument(`${where}.manifest_list ${s.manifestList} is outside the table location ${tableLocation}`, {
+      field: `${where}.manifest_list`,
+    });
   }
   const operation = s.operation || s.summary.operation;
   if (!['append', 'replace', 'overwrite', 'delete'].includes(operation)) {
-    throw invalidArgument(`${where}.operation ${JSON.stringify(operation)} must be append, replace, overwrite or delete`, { field: `${where}.operation` });
+    throw invalidArgument(`${where}.operation ${JSON.stringify(operation)} must be append, replace, overwrite or delete`, {
+      field: `${where}.operation`,
+    });
   }
   const snapshot: SnapshotJson = {
     'snapshot-id': s.snapshotId,
@@ -82,25 +80,35 @@ export function commitHandlers(deps: CatalogDeps): Pick<H, 'commitTable' | 'getC
       const ref = validRef(req.ref);
       const job = req.job ? validResourceName(req.job, 'job') : '';
       if (req.offsets.length > 0 && !job) throw invalidArgument('offsets need the job they belong to', { field: 'job' });
-      if (req.updates.length === 0 && req.offsets.length === 0) throw invalidArgument('nothing to commit: no updates and no offsets', { field: 'updates' });
+      if (req.updates.length === 0 && req.offsets.length === 0)
+        throw invalidArgument('nothing to commit: no updates and no offsets', { field: 'updates' });
       const name = `${ref.database}.${ref.table}`;
 
       return inTransaction(deps.pool, async (client) => {
         const row = await getTable(client, ref, true);
         const current = row.metadata['current-snapshot-id'];
         if (req.expectedSnapshotId !== current) {
-          throw aborted(`table ${name} moved: commit built on snapshot ${req.expectedSnapshotId ?? 'none'} but the current snapshot is ${current ?? 'none'}; rebase and retry`, {
-            table: name,
-            current_snapshot_id: String(current ?? ''),
-          });
+          throw aborted(
+            `table ${name} moved: commit built on snapshot ${req.expectedSnapshotId ?? 'none'} but the current snapshot is ${current ?? 'none'}; rebase and retry`,
+            {
+              table: name,
+              current_snapshot_id: String(current ?? ''),
+            },
+          );
         }
         if (req.leaseEpoch > 0) {
-          const lease = await client.query<{ epoch: number; owner: string }>(`SELECT epoch, owner FROM catalog.commit_leases WHERE table_id = $1`, [row.id]);
+          const lease = await client.query<{ epoch: number; owner: string }>(
+            `SELECT epoch, owner FROM catalog.commit_leases WHERE table_id = $1`,
+            [row.id],
+          );
           const epoch = lease.rows[0]?.epoch;
           if (epoch !== req.leaseEpoch) {
-            throw failedPrecondition(`fenced: commit lease epoch ${req.leaseEpoch} of ${name} is stale (current epoch ${epoch ?? 'none'}, held by ${lease.rows[0]?.owner ?? 'nobody'})`, {
-              table: name,
-            });
+            throw failedPrecondition(
+              `fenced: commit lease epoch ${req.leaseEpoch} of ${name} is stale (current epoch ${epoch ?? 'none'}, held by ${lease.rows[0]?.owner ?? 'nobody'})`,
+              {
+                table: name,
+              },
+            );
           }
         }
         if (job) {
@@ -148,7 +156,9 @@ export function commitHandlers(deps: CatalogDeps): Pick<H, 'commitTable' | 'getC
         `SELECT topic, partition, next_offset, snapshot_id FROM catalog.committed_offsets WHERE job = $1 ORDER BY topic, partition`,
         [job],
       );
-      return { offsets: rows.map((r) => ({ topic: r.topic, partition: r.partition, nextOffset: r.next_offset, snapshotId: r.snapshot_id ?? 0 })) };
+      return {
+        offsets: rows.map((r) => ({ topic: r.topic, partition: r.partition, nextOffset: r.next_offset, snapshotId: r.snapshot_id ?? 0 })),
+      };
     }),
 
     acquireCommitLease: translated(async (req) => {
@@ -161,15 +171,20 @@ export function commitHandlers(deps: CatalogDeps): Pick<H, 'commitTable' | 'getC
         const row = await getTable(client, ref, true);
         const t = now();
         const expiresAt = t + ttl;
-        const lease = (await client.query<{ owner: string; epoch: number; expires_at_ms: number }>(
-          `SELECT owner, epoch, expires_at_ms FROM catalog.commit_leases WHERE table_id = $1`,
-          [row.id],
-        )).rows[0];
+        const lease = (
+          await client.query<{ owner: string; epoch: number; expires_at_ms: number }>(
+            `SELECT owner, epoch, expires_at_ms FROM catalog.commit_leases WHERE table_id = $1`,
+            [row.id],
+          )
+        ).rows[0];
         if (lease && lease.owner !== owner && lease.expires_at_ms > t) {
-          throw failedPrecondition(`commit lease of ${ref.database}.${ref.table} is held by ${lease.owner} until ${new Date(lease.expires_at_ms).toISOString()}`, {
-            table: `${ref.database}.${ref.table}`,
-            owner: lease.owner,
-          });
+          throw failedPrecondition(
+            `commit lease of ${ref.database}.${ref.table} is held by ${lease.owner} until ${new Date(lease.expires_at_ms).toISOString()}`,
+            {
+              table: `${ref.database}.${ref.table}`,
+              owner: lease.owner,
+            },
+          );
         }
         // The holder renewing keeps its epoch; a new holder gets the next one, fencing the old.
         const epoch = lease ? (lease.owner === owner && lease.expires_at_ms > t ? lease.epoch : lease.epoch + 1) : 1;

@@ -3,7 +3,7 @@
  * database is returned unchanged with created=false, so a sync can target it again.
  */
 import type { AsyncHandlers } from '#shared/grpc/types.js';
-import { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
+import type { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
 import { failedPrecondition, invalidArgument, notFound } from '#shared/errors.js';
 import { inTransaction } from '#shared/pg.js';
 import { deletePrefix, joinLocation, normalizeLocation } from '#shared/storage/index.js';
@@ -77,14 +77,22 @@ export function databaseHandlers(deps: CatalogDeps): Pick<H, 'createDatabase' | 
       const purgeLocations = await inTransaction(deps.pool, async (client) => {
         const db = await client.query(`SELECT name FROM catalog.databases WHERE name = $1 FOR UPDATE`, [name]);
         if (db.rowCount === 0) throw notFound(`database ${name} does not exist`, { database: name });
-        const tables = await client.query<{ name: string }>(`SELECT name FROM catalog.tables WHERE database = $1 ORDER BY name FOR UPDATE`, [name]);
+        const tables = await client.query<{ name: string }>(
+          `SELECT name FROM catalog.tables WHERE database = $1 ORDER BY name FOR UPDATE`,
+          [name],
+        );
         if (tables.rowCount && !req.cascade) {
           const names = tables.rows.map((t) => t.name);
-          throw failedPrecondition(`database ${name} is not empty (tables: ${names.join(', ')}); drop them first or set cascade`, { database: name });
+          throw failedPrecondition(`database ${name} is not empty (tables: ${names.join(', ')}); drop them first or set cascade`, {
+            database: name,
+          });
         }
         const locations: string[] = [];
         for (const t of tables.rows) locations.push(await dropTableRows(deps, client, { database: name, table: t.name }));
-        await client.query(`DELETE FROM public.iceberg_namespace_properties WHERE catalog_name = $1 AND namespace = $2`, [deps.jdbcCatalogName, name]);
+        await client.query(`DELETE FROM public.iceberg_namespace_properties WHERE catalog_name = $1 AND namespace = $2`, [
+          deps.jdbcCatalogName,
+          name,
+        ]);
         await client.query(`DELETE FROM catalog.databases WHERE name = $1`, [name]);
         return locations;
       });

@@ -4,7 +4,7 @@
  */
 import { resolve as resolvePath } from 'node:path';
 import type { AsyncHandlers } from '#shared/grpc/types.js';
-import { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
+import type { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
 import { commitHandlers } from './commit.js';
 import type { CatalogDeps } from './context.js';
 import { databaseHandlers } from './databases.js';

@@ -27,7 +27,13 @@ export function validResourceName(name: string | undefined, field: string): stri
   const text = name ?? '';
   if (RESOURCE_NAME.test(text)) return text;
   const problem =
-    text === '' ? 'is required' : text.length > 128 ? 'is longer than 128 characters' : /[A-Z]/.test(text) ? 'must be lower case' : 'must match ^[a-z0-9][a-z0-9_-]{0,127}$ (lower-case letters, digits, _ and -)';
+    text === ''
+      ? 'is required'
+      : text.length > 128
+        ? 'is longer than 128 characters'
+        : /[A-Z]/.test(text)
+          ? 'must be lower case'
+          : 'must match ^[a-z0-9][a-z0-9_-]{0,127}$ (lower-case letters, digits, _ and -)';
   throw invalidArgument(`${field} ${JSON.stringify(text)} ${problem}`, { field });
 }
 

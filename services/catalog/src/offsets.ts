@@ -22,9 +22,13 @@ export function checkOffsetRanges(ranges: OffsetRange[], committed: Committed[])
   for (const [i, r] of ranges.entries()) {
     const where = `offsets[${i}]`;
     if (!r.topic) return { kind: 'invalid', message: `${where}: topic is required` };
-    if (!Number.isInteger(r.partition) || r.partition < 0) return { kind: 'invalid', message: `${where}: partition ${r.partition} must be >= 0` };
+    if (!Number.isInteger(r.partition) || r.partition < 0)
+      return { kind: 'invalid', message: `${where}: partition ${r.partition} must be >= 0` };
     if (!Number.isSafeInteger(r.startOffset) || r.startOffset < 0 || !Number.isSafeInteger(r.endOffset) || r.endOffset < r.startOffset) {
-      return { kind: 'invalid', message: `${where}: range [${r.startOffset}, ${r.endOffset}) of ${r.topic}/${r.partition} is not a valid offset range` };
+      return {
+        kind: 'invalid',
+        message: `${where}: range [${r.startOffset}, ${r.endOffset}) of ${r.topic}/${r.partition} is not a valid offset range`,
+      };
     }
     const k = key(r.topic, r.partition);
     if (seen.has(k)) return { kind: 'invalid', message: `${where}: ${r.topic}/${r.partition} appears twice in one commit` };

@@ -2,14 +2,7 @@
  * Row shapes of the catalog schema and their mapping to the proto messages.
  */
 import type { Database, Snapshot, Table } from '#shared/gen/sluice/v1/catalog.js';
-import {
-  currentSchema,
-  defaultSpec,
-  schemaToProto,
-  specToProto,
-  type SnapshotJson,
-  type TableMetadata,
-} from '#shared/iceberg/index.js';
+import { currentSchema, defaultSpec, schemaToProto, specToProto, type SnapshotJson, type TableMetadata } from '#shared/iceberg/index.js';
 
 export interface DatabaseRow {
   name: string;

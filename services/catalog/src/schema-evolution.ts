@@ -84,11 +84,15 @@ export function applySchemaChanges(current: SchemaJson, changes: SchemaChange[],
       case 'addColumn': {
         const { parent, name, doc, required } = c.value;
         const path = parent ? `${parent}.${name}` : name;
-        if (!name || name.includes('.')) throw refuse(`${where}: new column name ${JSON.stringify(name)} must be non-empty without '.'`, `${where}.name`);
+        if (!name || name.includes('.'))
+          throw refuse(`${where}: new column name ${JSON.stringify(name)} must be non-empty without '.'`, `${where}.name`);
         if (required) throw refuse(`${where}: cannot add required column ${path}: existing rows have no value for it`, `${where}.required`);
         const type = typeFromProto(c.value.type, path);
         // Fresh ids for the column and anything nested in it, after every id ever used.
-        const { result, lastId: next } = assignFreshIds({ type: 'struct', fields: [{ id: 0, name, required: false, type, ...(doc ? { doc } : {}) }] }, lastId);
+        const { result, lastId: next } = assignFreshIds(
+          { type: 'struct', fields: [{ id: 0, name, required: false, type, ...(doc ? { doc } : {}) }] },
+          lastId,
+        );
         lastId = next;
         schema = editStruct(
           schema,
@@ -103,12 +107,19 @@ export function applySchemaChanges(current: SchemaJson, changes: SchemaChange[],
       }
       case 'renameColumn': {
         const { path, newName } = c.value;
-        if (!newName || newName.includes('.')) throw refuse(`${where}: new name ${JSON.stringify(newName)} must be non-empty without '.'`, `${where}.new_name`);
+        if (!newName || newName.includes('.'))
+          throw refuse(`${where}: new name ${JSON.stringify(newName)} must be non-empty without '.'`, `${where}.new_name`);
         const parentPath = path.split('.').slice(0, -1);
-        editStruct(schema, parentPath, (s) => {
-          if (s.fields.some((f) => f.name === newName)) throw refuse(`${where}: cannot rename ${path}: a column named ${newName} already exists there`, `${where}.new_name`);
-          return s;
-        }, path);
+        editStruct(
+          schema,
+          parentPath,
+          (s) => {
+            if (s.fields.some((f) => f.name === newName))
+              throw refuse(`${where}: cannot rename ${path}: a column named ${newName} already exists there`, `${where}.new_name`);
+            return s;
+          },
+          path,
+        );
         schema = editField(schema, path, (f) => ({ ...f, name: newName }));
         break;
       }
@@ -117,7 +128,11 @@ export function applySchemaChanges(current: SchemaJson, changes: SchemaChange[],
         const to = canonicalPrimitive(c.value.newType, `${where}.new_type`);
         schema = editField(schema, path, (f) => {
           const problem = typeChangeProblem(f.type, to);
-          if (problem) throw refuse(`${where}: cannot change ${path} from ${typeof f.type === 'string' ? f.type : f.type.type} to ${to}: ${problem}`, `${where}.new_type`);
+          if (problem)
+            throw refuse(
+              `${where}: cannot change ${path} from ${typeof f.type === 'string' ? f.type : f.type.type} to ${to}: ${problem}`,
+              `${where}.new_type`,
+            );
           return { ...f, type: to };
         });
         break;

@@ -5,14 +5,7 @@
  * still consuming.
  */
 import type { AsyncHandlers } from '#shared/grpc/types.js';
-import {
-  CatalogServiceService,
-  Job,
-  JobState,
-  Source,
-  StartFrom,
-  jobStateFromJSON,
-} from '#shared/gen/sluice/v1/catalog.js';
+import { type CatalogServiceService, Job, JobState, Source, StartFrom, jobStateFromJSON } from '#shared/gen/sluice/v1/catalog.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '#shared/errors.js';
 import { inTransaction } from '#shared/pg.js';
 import { translated, validRef, type CatalogDeps, type Queryable } from './context.js';
@@ -69,7 +62,9 @@ export function normalizeJob(job: Job): Job {
   const table = validRef(job.table, 'job.table');
   const commitIntervalMs = job.commitIntervalMs || DEFAULT_COMMIT_INTERVAL_MS;
   if (commitIntervalMs < MIN_COMMIT_INTERVAL_MS) {
-    throw invalidArgument(`job.commit_interval_ms ${job.commitIntervalMs} is below the minimum of ${MIN_COMMIT_INTERVAL_MS}`, { field: 'job.commit_interval_ms' });
+    throw invalidArgument(`job.commit_interval_ms ${job.commitIntervalMs} is below the minimum of ${MIN_COMMIT_INTERVAL_MS}`, {
+      field: 'job.commit_interval_ms',
+    });
   }
   if (job.bufferBytes < 0) throw invalidArgument('job.buffer_bytes must not be negative', { field: 'job.buffer_bytes' });
   if (job.parallelism < 0) throw invalidArgument('job.parallelism must not be negative', { field: 'job.parallelism' });
@@ -78,16 +73,21 @@ export function normalizeJob(job: Job): Job {
     if (w.endTimeMs <= w.startTimeMs) {
       throw invalidArgument(`job.window end ${w.endTimeMs} must be after start ${w.startTimeMs}`, { field: 'job.window.end_time_ms' });
     }
-    if (w.idleTimeoutMs < 0) throw invalidArgument('job.window.idle_timeout_ms must not be negative', { field: 'job.window.idle_timeout_ms' });
+    if (w.idleTimeoutMs < 0)
+      throw invalidArgument('job.window.idle_timeout_ms must not be negative', { field: 'job.window.idle_timeout_ms' });
   }
   const start = job.start;
   if (start?.from === StartFrom.START_FROM_TIMESTAMP && start.timestampMs <= 0) {
     throw invalidArgument('job.start.timestamp_ms is required when starting from a timestamp', { field: 'job.start.timestamp_ms' });
   }
   if (start?.from === StartFrom.START_FROM_OFFSETS) {
-    if (start.offsets.length === 0) throw invalidArgument('job.start.offsets is required when starting from offsets', { field: 'job.start.offsets' });
+    if (start.offsets.length === 0)
+      throw invalidArgument('job.start.offsets is required when starting from offsets', { field: 'job.start.offsets' });
     for (const o of start.offsets) {
-      if (o.partition < 0 || o.offset < 0) throw invalidArgument(`job.start.offsets: partition ${o.partition} offset ${o.offset} must not be negative`, { field: 'job.start.offsets' });
+      if (o.partition < 0 || o.offset < 0)
+        throw invalidArgument(`job.start.offsets: partition ${o.partition} offset ${o.offset} must not be negative`, {
+          field: 'job.start.offsets',
+        });
     }
   }
   return { ...job, name, table, commitIntervalMs, state: JobState.JOB_STATE_CREATED, stateReason: '' };
@@ -95,7 +95,10 @@ export function normalizeJob(job: Job): Job {
 
 export function sourceJobHandlers(
   deps: CatalogDeps,
-): Pick<H, 'createSource' | 'getSource' | 'listSources' | 'deleteSource' | 'createJob' | 'getJob' | 'listJobs' | 'updateJobState' | 'deleteJob'> {
+): Pick<
+  H,
+  'createSource' | 'getSource' | 'listSources' | 'deleteSource' | 'createJob' | 'getJob' | 'listJobs' | 'updateJobState' | 'deleteJob'
+> {
   const now = deps.now ?? Date.now;
   return {
     createSource: translated(async (req) => {
@@ -104,7 +107,8 @@ export function sourceJobHandlers(
       const name = validResourceName(s.name, 'source.name');
       const topic = validTopic(s.topic, 'source.topic');
       for (const b of s.brokers) {
-        if (!/^[^\s:]+:\d{1,5}$/.test(b)) throw invalidArgument(`source.brokers entry ${JSON.stringify(b)} must be host:port`, { field: 'source.brokers' });
+        if (!/^[^\s:]+:\d{1,5}$/.test(b))
+          throw invalidArgument(`source.brokers entry ${JSON.stringify(b)} must be host:port`, { field: 'source.brokers' });
       }
       const t = now();
       const stored: Source = { ...s, name, topic, createdAtMs: 0 };
@@ -136,7 +140,9 @@ export function sourceJobHandlers(
         if (found.rowCount === 0) throw notFound(`source ${name} does not exist`, { source: name });
         const jobs = await client.query<{ name: string }>(`SELECT name FROM catalog.jobs WHERE source = $1 ORDER BY name`, [name]);
         if (jobs.rowCount) {
-          throw failedPrecondition(`source ${name} is used by jobs ${jobs.rows.map((j) => j.name).join(', ')}; delete them first`, { source: name });
+          throw failedPrecondition(`source ${name} is used by jobs ${jobs.rows.map((j) => j.name).join(', ')}; delete them first`, {
+            source: name,
+          });
         }
         await client.query(`DELETE FROM catalog.sources WHERE name = $1`, [name]);
         return {};
@@ -166,7 +172,9 @@ export function sourceJobHandlers(
     getJob: translated(async (req) => ({ job: await loadJob(deps.pool, validResourceName(req.name, 'name')) })),
 
     listJobs: translated(async () => {
-      const { rows } = await deps.pool.query<JobRow>(`SELECT spec, state, state_reason, created_at_ms, updated_at_ms FROM catalog.jobs ORDER BY name`);
+      const { rows } = await deps.pool.query<JobRow>(
+        `SELECT spec, state, state_reason, created_at_ms, updated_at_ms FROM catalog.jobs ORDER BY name`,
+      );
       return { jobs: rows.map(jobFromRow) };
     }),
 

@@ -3,7 +3,7 @@
  * table's), read, list, drop (optionally purging files), schema evolution and snapshots.
  */
 import type { AsyncHandlers } from '#shared/grpc/types.js';
-import { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
+import type { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
 import { aborted, alreadyExists, failedPrecondition, invalidArgument } from '#shared/errors.js';
 import type { TableRef } from '#shared/gen/sluice/v1/types.js';
 import { addSchema, createTableMetadata, currentSchema, schemaFromProto } from '#shared/iceberg/index.js';
@@ -26,9 +26,12 @@ export async function dropTableRows(deps: CatalogDeps, client: PoolClient, ref: 
   const row = await getTable(client, ref, true);
   const jobs = await client.query<{ name: string }>(`SELECT name FROM catalog.jobs WHERE table_id = $1 ORDER BY name`, [row.id]);
   if (jobs.rowCount) {
-    throw failedPrecondition(`table ${ref.database}.${ref.table} is written by jobs ${jobs.rows.map((j) => j.name).join(', ')}; delete them first`, {
-      table: `${ref.database}.${ref.table}`,
-    });
+    throw failedPrecondition(
+      `table ${ref.database}.${ref.table} is written by jobs ${jobs.rows.map((j) => j.name).join(', ')}; delete them first`,
+      {
+        table: `${ref.database}.${ref.table}`,
+      },
+    );
   }
   await client.query(`DELETE FROM catalog.tables WHERE id = $1`, [row.id]);
   await client.query(`DELETE FROM public.iceberg_tables WHERE catalog_name = $1 AND table_namespace = $2 AND table_name = $3`, [
@@ -69,7 +72,9 @@ export function tableHandlers(
           if (req.ifNotExists) return { table: tableToProto(raced) };
           throw alreadyExists(`table ${ref.database}.${ref.table} already exists`, { table: `${ref.database}.${ref.table}` });
         }
-        const others = await client.query<{ database: string; name: string; location: string }>(`SELECT database, name, location FROM catalog.tables`);
+        const others = await client.query<{ database: string; name: string; location: string }>(
+          `SELECT database, name, location FROM catalog.tables`,
+        );
         const clash = others.rows.find((o) => locationsOverlap(o.location, location));
         if (clash) {
           throw failedPrecondition(
@@ -111,7 +116,9 @@ export function tableHandlers(
     listTables: translated(async (req) => {
       const database = validName(req.database, 'database');
       await getDatabaseRow(deps, database);
-      const { rows } = await deps.pool.query<TableRow>(`SELECT ${TABLE_COLUMNS} FROM catalog.tables WHERE database = $1 ORDER BY name`, [database]);
+      const { rows } = await deps.pool.query<TableRow>(`SELECT ${TABLE_COLUMNS} FROM catalog.tables WHERE database = $1 ORDER BY name`, [
+        database,
+      ]);
       return { tables: rows.map(tableToProto) };
     }),
 
@@ -129,9 +136,12 @@ export function tableHandlers(
         const row = await getTable(client, ref, true);
         const schema = currentSchema(row.metadata);
         if (req.expectedSchemaId !== undefined && req.expectedSchemaId !== schema['schema-id']) {
-          throw aborted(`schema of ${ref.database}.${ref.table} moved on: expected schema ${req.expectedSchemaId}, current is ${schema['schema-id']}`, {
-            table: `${ref.database}.${ref.table}`,
-          });
+          throw aborted(
+            `schema of ${ref.database}.${ref.table} moved on: expected schema ${req.expectedSchemaId}, current is ${schema['schema-id']}`,
+            {
+              table: `${ref.database}.${ref.table}`,
+            },
+          );
         }
         const evolved = applySchemaChanges(schema, req.changes, row.metadata['last-column-id']);
         const meta = addSchema({ ...row.metadata, 'last-column-id': evolved.lastColumnId }, evolved.schema, now());

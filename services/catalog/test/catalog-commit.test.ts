@@ -43,7 +43,15 @@ before(async () => {
   });
   await cat.client.createDatabase({ name: 'lake', location: '', properties: {} });
   await cat.client.createSource({
-    source: { name: 'src', brokers: [], topic: 'events', format: MessageFormat.MESSAGE_FORMAT_JSON, mode: 0 as never, properties: {}, createdAtMs: 0 },
+    source: {
+      name: 'src',
+      brokers: [],
+      topic: 'events',
+      format: MessageFormat.MESSAGE_FORMAT_JSON,
+      mode: 0 as never,
+      properties: {},
+      createdAtMs: 0,
+    },
   });
 });
 
@@ -80,7 +88,11 @@ async function newTable(name: string, job?: string): Promise<Table> {
 const storage = () => createStorage({ mounts: { [base]: join(root, 'wh') } });
 
 /** Writes a Parquet file plus manifest and manifest list on top of `table`; returns the commit request. */
-async function prepareAppend(table: Table, rows: { id: number; msg: string }[], extra: Partial<CommitTableRequest> = {}): Promise<CommitTableRequest> {
+async function prepareAppend(
+  table: Table,
+  rows: { id: number; msg: string }[],
+  extra: Partial<CommitTableRequest> = {},
+): Promise<CommitTableRequest> {
   const s = storage();
   const meta = parseMetadata(await s.read(table.metadataLocation));
   const snapshotId = newSnapshotId();
@@ -101,14 +113,33 @@ async function prepareAppend(table: Table, rows: { id: number; msg: string }[], 
     }),
   );
   await s.write(dataPath, parquet);
-  const dataFile: DataFile = { filePath: dataPath, fileFormat: 'parquet', specId: 0, partition: [], recordCount: rows.length, fileSizeInBytes: parquet.length, columnStats: [], splitOffsets: [] };
-  const { bytes, stats } = writeManifest([{ status: EntryStatus.ADDED, snapshotId, dataFile }], { schema: meta.schemas[0], spec: meta['partition-specs'][0] });
+  const dataFile: DataFile = {
+    filePath: dataPath,
+    fileFormat: 'parquet',
+    specId: 0,
+    partition: [],
+    recordCount: rows.length,
+    fileSizeInBytes: parquet.length,
+    columnStats: [],
+    splitOffsets: [],
+  };
+  const { bytes, stats } = writeManifest([{ status: EntryStatus.ADDED, snapshotId, dataFile }], {
+    schema: meta.schemas[0],
+    spec: meta['partition-specs'][0],
+  });
   const manifestPath = `${table.location}/metadata/${crypto.randomUUID()}-m0.avro`;
   await s.write(manifestPath, bytes);
   const parent = meta.snapshots.find((x) => x['snapshot-id'] === parentId);
   const carried: ManifestFile[] = parent ? readManifestList(await s.read(parent['manifest-list'])) : [];
   const listPath = `${table.location}/metadata/snap-${snapshotId}-${crypto.randomUUID()}.avro`;
-  await s.write(listPath, writeManifestList([manifestFileFor({ path: manifestPath, length: bytes.length, specId: 0, snapshotId, stats }), ...carried], { snapshotId, parentSnapshotId: parentId, sequenceNumber }));
+  await s.write(
+    listPath,
+    writeManifestList([manifestFileFor({ path: manifestPath, length: bytes.length, specId: 0, snapshotId, stats }), ...carried], {
+      snapshotId,
+      parentSnapshotId: parentId,
+      sequenceNumber,
+    }),
+  );
   return {
     ref: table.ref,
     expectedSnapshotId: parentId,
@@ -169,10 +200,14 @@ test('offsets must continue exactly: gaps and overlaps are refused, first commit
       [1, 5, (await cat.client.listSnapshots({ ref: table.ref })).snapshots[0].snapshotId],
     ],
   );
-  const gap = await failure(cat.client.commitTable(await prepareAppend(table, [{ id: 1, msg: 'x' }], { job: 'offsets_job', offsets: [range(0, 121, 130)] })));
+  const gap = await failure(
+    cat.client.commitTable(await prepareAppend(table, [{ id: 1, msg: 'x' }], { job: 'offsets_job', offsets: [range(0, 121, 130)] })),
+  );
   assert.equal(gap.code, status.FAILED_PRECONDITION);
   assert.match(gap.details, /offset gap on events\/0: committed next offset is 120 but this commit starts at 121/);
-  const overlap = await failure(cat.client.commitTable(await prepareAppend(table, [{ id: 1, msg: 'x' }], { job: 'offsets_job', offsets: [range(1, 3, 9)] })));
+  const overlap = await failure(
+    cat.client.commitTable(await prepareAppend(table, [{ id: 1, msg: 'x' }], { job: 'offsets_job', offsets: [range(1, 3, 9)] })),
+  );
   assert.equal(overlap.code, status.FAILED_PRECONDITION);
   assert.match(overlap.details, /offset overlap on events\/1: committed next offset is 5 but this commit starts at 3/);
   const before = (await cat.client.listSnapshots({ ref: table.ref })).snapshots.length;
@@ -233,24 +268,54 @@ test('commit leases: one holder, renewals keep the epoch, a takeover fences the 
 
 test('a table committed through CommitTable reads back in icebird: schema, rows, history', async () => {
   let table = await newTable('readable', 'readable_job');
-  table = (await cat.client.commitTable(await prepareAppend(table, [{ id: 1, msg: 'one' }, { id: 2, msg: 'two' }], { job: 'readable_job', offsets: [range(0, 0, 2)] }))).table!;
+  table = (
+    await cat.client.commitTable(
+      await prepareAppend(
+        table,
+        [
+          { id: 1, msg: 'one' },
+          { id: 2, msg: 'two' },
+        ],
+        { job: 'readable_job', offsets: [range(0, 0, 2)] },
+      ),
+    )
+  ).table!;
   const firstMetadata = table.metadataLocation;
-  table = (await cat.client.commitTable(await prepareAppend(table, [{ id: 3, msg: 'three' }], { job: 'readable_job', offsets: [range(0, 2, 3)] }))).table!;
+  table = (
+    await cat.client.commitTable(await prepareAppend(table, [{ id: 3, msg: 'three' }], { job: 'readable_job', offsets: [range(0, 2, 3)] }))
+  ).table!;
   // A properties-only maintenance commit also produces a new metadata file.
-  table = (await cat.client.commitTable({ ref: table.ref, expectedSnapshotId: table.currentSnapshotId, updates: [{ update: { $case: 'setProperties', value: { updates: { 'commit.owner': 'test' }, removals: [] } } }], job: '', offsets: [], leaseEpoch: 0 })).table!;
+  table = (
+    await cat.client.commitTable({
+      ref: table.ref,
+      expectedSnapshotId: table.currentSnapshotId,
+      updates: [{ update: { $case: 'setProperties', value: { updates: { 'commit.owner': 'test' }, removals: [] } } }],
+      job: '',
+      offsets: [],
+      leaseEpoch: 0,
+    })
+  ).table!;
   assert.equal(table.properties['commit.owner'], 'test');
 
-  const jdbc = await cat.pool.query(`SELECT metadata_location, previous_metadata_location FROM public.iceberg_tables WHERE table_name = 'readable'`);
+  const jdbc = await cat.pool.query(
+    `SELECT metadata_location, previous_metadata_location FROM public.iceberg_tables WHERE table_name = 'readable'`,
+  );
   assert.equal(jdbc.rows[0].metadata_location, table.metadataLocation);
   assert.equal(jdbc.rows[0].previous_metadata_location, table.previousMetadataLocation);
 
   const name = (l: string) => l.slice(l.lastIndexOf('/') + 1);
   const metadata = await icebergMetadata({ tableUrl: table.location, metadataFileName: name(table.metadataLocation) });
-  assert.deepEqual(metadata.schemas[0].fields.map((f: { id: number; name: string }) => [f.id, f.name]), [
-    [1, 'id'],
-    [2, 'msg'],
-  ]);
-  assert.deepEqual((metadata.snapshots ?? []).map((s) => s.summary?.['total-records']), ['2', '3']);
+  assert.deepEqual(
+    metadata.schemas[0].fields.map((f: { id: number; name: string }) => [f.id, f.name]),
+    [
+      [1, 'id'],
+      [2, 'msg'],
+    ],
+  );
+  assert.deepEqual(
+    (metadata.snapshots ?? []).map((s) => s.summary?.['total-records']),
+    ['2', '3'],
+  );
   const rows = await icebergRead({ tableUrl: table.location, metadataFileName: name(table.metadataLocation) });
   assert.deepEqual(rows.map((r: Record<string, unknown>) => [Number(r.id), r.msg]).sort(), [
     [1, 'one'],

@@ -27,7 +27,9 @@ const events = () =>
     field('n', prim('int')),
     field('address', { kind: { $case: 'struct', value: { fields: [field('city', prim('string')), field('zip', prim('string'))] } } }),
     field('tags', { kind: { $case: 'list', value: { elementId: 0, elementRequired: false, element: prim('string') } } }),
-    field('attrs', { kind: { $case: 'map', value: { keyId: 0, key: prim('string'), valueId: 0, valueRequired: false, value: prim('double') } } }),
+    field('attrs', {
+      kind: { $case: 'map', value: { keyId: 0, key: prim('string'), valueId: 0, valueRequired: false, value: prim('double') } },
+    }),
   ]);
 
 test('databases: create-if-missing, get, list, drop (refusing non-empty without cascade)', async () => {
@@ -40,10 +42,21 @@ test('databases: create-if-missing, get, list, drop (refusing non-empty without 
   assert.deepEqual((await cat.client.getDatabase({ name: 'sales' })).database?.properties, { owner: 'ops' });
   assert.ok((await cat.client.listDatabases({})).databases.some((d) => d.name === 'sales'));
 
-  const jdbc = await cat.pool.query(`SELECT property_key FROM public.iceberg_namespace_properties WHERE catalog_name = 'sluice' AND namespace = 'sales' ORDER BY 1`);
-  assert.deepEqual(jdbc.rows.map((r) => r.property_key), ['exists', 'location', 'owner']);
+  const jdbc = await cat.pool.query(
+    `SELECT property_key FROM public.iceberg_namespace_properties WHERE catalog_name = 'sluice' AND namespace = 'sales' ORDER BY 1`,
+  );
+  assert.deepEqual(
+    jdbc.rows.map((r) => r.property_key),
+    ['exists', 'location', 'owner'],
+  );
 
-  await cat.client.createTable({ ref: { database: 'sales', table: 'orders' }, schema: schema([field('id', prim('long'))]), location: '', properties: {}, ifNotExists: false });
+  await cat.client.createTable({
+    ref: { database: 'sales', table: 'orders' },
+    schema: schema([field('id', prim('long'))]),
+    location: '',
+    properties: {},
+    ifNotExists: false,
+  });
   const refused = await failure(cat.client.dropDatabase({ name: 'sales', cascade: false, purge: false }));
   assert.equal(refused.code, status.FAILED_PRECONDITION);
   assert.match(refused.details, /not empty \(tables: orders\)/);
@@ -78,7 +91,10 @@ test('tables: create with nested types and every transform, get, list, duplicate
   const { table } = await cat.client.createTable({
     ref,
     schema: events(),
-    partitionSpec: { specId: 0, fields: transforms.map((t, i) => ({ sourceId: 0, fieldId: 0, name: '', transform: t, sourceName: sources[i] })) },
+    partitionSpec: {
+      specId: 0,
+      fields: transforms.map((t, i) => ({ sourceId: 0, fieldId: 0, name: '', transform: t, sourceName: sources[i] })),
+    },
     location: '',
     properties: { 'write.format.default': 'parquet' },
     ifNotExists: false,
@@ -86,20 +102,31 @@ test('tables: create with nested types and every transform, get, list, duplicate
   assert.ok(table);
   assert.equal(table.location, `${cat.warehouse}/shop/events`);
   assert.match(table.metadataLocation, /\/metadata\/00001-[0-9a-f-]+\.metadata\.json$/);
-  assert.deepEqual(table.schema?.fields.map((f) => f.id), [1, 2, 3, 4, 5, 6, 7, 8]);
-  assert.deepEqual(table.partitionSpec?.fields.map((f) => [f.name, f.transform, f.sourceName]), [
-    ['address_city', 'identity', 'address.city'],
-    ['ts_year', 'year', 'ts'],
-    ['ts_month', 'month', 'ts'],
-    ['ts_day', 'day', 'ts'],
-    ['ts_hour', 'hour', 'ts'],
-    ['id_bucket_8', 'bucket[8]', 'id'],
-    ['price_trunc_4', 'truncate[4]', 'price'],
-  ]);
+  assert.deepEqual(
+    table.schema?.fields.map((f) => f.id),
+    [1, 2, 3, 4, 5, 6, 7, 8],
+  );
+  assert.deepEqual(
+    table.partitionSpec?.fields.map((f) => [f.name, f.transform, f.sourceName]),
+    [
+      ['address_city', 'identity', 'address.city'],
+      ['ts_year', 'year', 'ts'],
+      ['ts_month', 'month', 'ts'],
+      ['ts_day', 'day', 'ts'],
+      ['ts_hour', 'hour', 'ts'],
+      ['id_bucket_8', 'bucket[8]', 'id'],
+      ['price_trunc_4', 'truncate[4]', 'price'],
+    ],
+  );
   assert.equal(table.currentSnapshotId, undefined);
   assert.deepEqual((await cat.client.getTable({ ref })).table, table);
-  assert.deepEqual((await cat.client.listTables({ database: 'shop' })).tables.map((t) => t.ref?.table), ['events']);
-  const jdbc = await cat.pool.query(`SELECT metadata_location FROM public.iceberg_tables WHERE catalog_name = 'sluice' AND table_namespace = 'shop' AND table_name = 'events'`);
+  assert.deepEqual(
+    (await cat.client.listTables({ database: 'shop' })).tables.map((t) => t.ref?.table),
+    ['events'],
+  );
+  const jdbc = await cat.pool.query(
+    `SELECT metadata_location FROM public.iceberg_tables WHERE catalog_name = 'sluice' AND table_namespace = 'shop' AND table_name = 'events'`,
+  );
   assert.equal(jdbc.rows[0].metadata_location, table.metadataLocation);
 
   const dup = await failure(cat.client.createTable({ ref, schema: events(), location: '', properties: {}, ifNotExists: false }));
@@ -115,11 +142,30 @@ test('tables: create with nested types and every transform, get, list, duplicate
 test('table requests with bad schemas, specs or locations are refused with the right code', async () => {
   await cat.client.createDatabase({ name: 'bad', location: '', properties: {} });
   const create = (over: Record<string, unknown>) =>
-    failure(cat.client.createTable({ ref: { database: 'bad', table: 't' }, schema: schema([field('id', prim('long'))]), location: '', properties: {}, ifNotExists: false, ...over }));
+    failure(
+      cat.client.createTable({
+        ref: { database: 'bad', table: 't' },
+        schema: schema([field('id', prim('long'))]),
+        location: '',
+        properties: {},
+        ifNotExists: false,
+        ...over,
+      }),
+    );
   const cases: [string, Record<string, unknown>, number, RegExp][] = [
     ['unknown type', { schema: schema([field('id', prim('varchar'))]) }, status.INVALID_ARGUMENT, /unknown type "varchar" for id/],
-    ['hour on a long', { partitionSpec: { specId: 0, fields: [{ sourceId: 0, fieldId: 0, name: '', transform: 'hour', sourceName: 'id' }] } }, status.INVALID_ARGUMENT, /hour cannot apply to id/],
-    ['unknown source', { partitionSpec: { specId: 0, fields: [{ sourceId: 0, fieldId: 0, name: '', transform: 'identity', sourceName: 'nope' }] } }, status.INVALID_ARGUMENT, /column "nope" is not in the schema/],
+    [
+      'hour on a long',
+      { partitionSpec: { specId: 0, fields: [{ sourceId: 0, fieldId: 0, name: '', transform: 'hour', sourceName: 'id' }] } },
+      status.INVALID_ARGUMENT,
+      /hour cannot apply to id/,
+    ],
+    [
+      'unknown source',
+      { partitionSpec: { specId: 0, fields: [{ sourceId: 0, fieldId: 0, name: '', transform: 'identity', sourceName: 'nope' }] } },
+      status.INVALID_ARGUMENT,
+      /column "nope" is not in the schema/,
+    ],
     ['missing database', { ref: { database: 'nodb', table: 't' } }, status.NOT_FOUND, /database nodb does not exist/],
     ['no schema', { schema: undefined }, status.INVALID_ARGUMENT, /schema is required/],
     ['dot segments', { location: '/tmp/../etc' }, status.INVALID_ARGUMENT, /dot segment/],
@@ -130,13 +176,25 @@ test('table requests with bad schemas, specs or locations are refused with the r
     assert.match(f.details, pattern, name);
   }
 
-  await cat.client.createTable({ ref: { database: 'bad', table: 'a' }, schema: schema([field('id', prim('long'))]), location: `${cat.dir}/lake/a`, properties: {}, ifNotExists: false });
+  await cat.client.createTable({
+    ref: { database: 'bad', table: 'a' },
+    schema: schema([field('id', prim('long'))]),
+    location: `${cat.dir}/lake/a`,
+    properties: {},
+    ifNotExists: false,
+  });
   for (const location of [`${cat.dir}/lake/a/b`, `${cat.dir}/lake`, `file://${cat.dir}/lake/a/`]) {
     const f = await create({ location });
     assert.equal(f.code, status.FAILED_PRECONDITION, location);
     assert.match(f.details, /overlaps location .*lake\/a of table bad\.a/, location);
   }
-  await cat.client.createTable({ ref: { database: 'bad', table: 'ab' }, schema: schema([field('id', prim('long'))]), location: `${cat.dir}/lake/ab`, properties: {}, ifNotExists: false });
+  await cat.client.createTable({
+    ref: { database: 'bad', table: 'ab' },
+    schema: schema([field('id', prim('long'))]),
+    location: `${cat.dir}/lake/ab`,
+    properties: {},
+    ifNotExists: false,
+  });
 });
 
 test('schema evolution: safe changes applied with fresh ids, unsafe ones refused with the reason', async () => {
@@ -167,22 +225,51 @@ test('schema evolution: safe changes applied with fresh ids, unsafe ones refused
   assert.equal(byName.get('price')?.type?.kind?.value, 'decimal(12, 2)');
   assert.equal(byName.get('id')?.required, false);
   const address = byName.get('address')?.type?.kind;
-  assert.equal(address?.$case === 'struct' && address.value.fields.map((f) => `${f.name}:${f.id}`).join(','), `city:9,zip:10,country:${lastId + 2}`);
+  assert.equal(
+    address?.$case === 'struct' && address.value.fields.map((f) => `${f.name}:${f.id}`).join(','),
+    `city:9,zip:10,country:${lastId + 2}`,
+  );
   assert.equal(table.previousMetadataLocation, created.table?.metadataLocation);
 
-  const stale = await failure(cat.client.updateSchema({ ref, expectedSchemaId: 0, changes: [{ change: { $case: 'makeColumnOptional', value: { path: 'ts' } } }] }));
+  const stale = await failure(
+    cat.client.updateSchema({ ref, expectedSchemaId: 0, changes: [{ change: { $case: 'makeColumnOptional', value: { path: 'ts' } } }] }),
+  );
   assert.equal(stale.code, status.ABORTED);
 
   const unsafe: [string, Parameters<typeof cat.client.updateSchema>[0]['changes'][number], RegExp][] = [
     ['long to int', { change: { $case: 'updateColumnType', value: { path: 'n', newType: 'int' } } }, /cannot change n from long to int/],
-    ['string to int', { change: { $case: 'updateColumnType', value: { path: 'note', newType: 'int' } } }, /would misread existing data files/],
-    ['decimal scale', { change: { $case: 'updateColumnType', value: { path: 'price', newType: 'decimal(12, 3)' } } }, /scale cannot change/],
-    ['decimal narrower', { change: { $case: 'updateColumnType', value: { path: 'price', newType: 'decimal(11, 2)' } } }, /precision can only grow/],
-    ['required add', { change: { $case: 'addColumn', value: { parent: '', name: 'must', type: prim('int'), doc: '', required: true } } }, /cannot add required column must/],
-    ['existing add', { change: { $case: 'addColumn', value: { parent: '', name: 'note', type: prim('int'), doc: '', required: false } } }, /already exists/],
+    [
+      'string to int',
+      { change: { $case: 'updateColumnType', value: { path: 'note', newType: 'int' } } },
+      /would misread existing data files/,
+    ],
+    [
+      'decimal scale',
+      { change: { $case: 'updateColumnType', value: { path: 'price', newType: 'decimal(12, 3)' } } },
+      /scale cannot change/,
+    ],
+    [
+      'decimal narrower',
+      { change: { $case: 'updateColumnType', value: { path: 'price', newType: 'decimal(11, 2)' } } },
+      /precision can only grow/,
+    ],
+    [
+      'required add',
+      { change: { $case: 'addColumn', value: { parent: '', name: 'must', type: prim('int'), doc: '', required: true } } },
+      /cannot add required column must/,
+    ],
+    [
+      'existing add',
+      { change: { $case: 'addColumn', value: { parent: '', name: 'note', type: prim('int'), doc: '', required: false } } },
+      /already exists/,
+    ],
     ['rename clash', { change: { $case: 'renameColumn', value: { path: 'note', newName: 'share' } } }, /already exists there/],
     ['missing column', { change: { $case: 'makeColumnOptional', value: { path: 'nope' } } }, /column nope does not exist/],
-    ['struct type change', { change: { $case: 'updateColumnType', value: { path: 'address', newType: 'string' } } }, /only primitive columns/],
+    [
+      'struct type change',
+      { change: { $case: 'updateColumnType', value: { path: 'address', newType: 'string' } } },
+      /only primitive columns/,
+    ],
   ];
   for (const [name, change, pattern] of unsafe) {
     const f = await failure(cat.client.updateSchema({ ref, changes: [change] }));
@@ -197,13 +284,27 @@ test('sources and jobs: CRUD, validation, state machine, delete rules', async ()
   await cat.client.createDatabase({ name: 'sync', location: '', properties: {} });
   const ref = { database: 'sync', table: 'clicks' };
   await cat.client.createTable({ ref, schema: schema([field('id', prim('long'))]), location: '', properties: {}, ifNotExists: false });
-  const source = { name: 'clicks_src', brokers: ['127.0.0.1:9092'], topic: 'clicks.v1', format: MessageFormat.MESSAGE_FORMAT_JSON, mode: 0 as never, properties: {}, createdAtMs: 0 };
+  const source = {
+    name: 'clicks_src',
+    brokers: ['127.0.0.1:9092'],
+    topic: 'clicks.v1',
+    format: MessageFormat.MESSAGE_FORMAT_JSON,
+    mode: 0 as never,
+    properties: {},
+    createdAtMs: 0,
+  };
   const created = await cat.client.createSource({ source });
   assert.equal(created.source?.topic, 'clicks.v1');
   assert.ok((created.source?.createdAtMs ?? 0) > 0);
   assert.equal((await failure(cat.client.createSource({ source }))).code, status.ALREADY_EXISTS);
-  assert.equal((await failure(cat.client.createSource({ source: { ...source, name: 'x', topic: 'bad topic' } }))).code, status.INVALID_ARGUMENT);
-  assert.equal((await failure(cat.client.createSource({ source: { ...source, name: 'y', brokers: ['nohost'] } }))).code, status.INVALID_ARGUMENT);
+  assert.equal(
+    (await failure(cat.client.createSource({ source: { ...source, name: 'x', topic: 'bad topic' } }))).code,
+    status.INVALID_ARGUMENT,
+  );
+  assert.equal(
+    (await failure(cat.client.createSource({ source: { ...source, name: 'y', brokers: ['nohost'] } }))).code,
+    status.INVALID_ARGUMENT,
+  );
   assert.deepEqual((await cat.client.getSource({ name: 'clicks_src' })).source, created.source);
   assert.ok((await cat.client.listSources({})).sources.some((s) => s.name === 'clicks_src'));
   assert.equal((await failure(cat.client.getSource({ name: 'nope' }))).code, status.NOT_FOUND);
@@ -231,18 +332,42 @@ test('sources and jobs: CRUD, validation, state machine, delete rules', async ()
     ['unknown source', { name: 'j1', source: 'nope' }, status.NOT_FOUND],
     ['unknown table', { name: 'j2', table: { database: 'sync', table: 'nope' } }, status.NOT_FOUND],
     ['too fast', { name: 'j3', commitIntervalMs: 10 }, status.INVALID_ARGUMENT],
-    ['window backwards', { name: 'j4', window: { startTimeMs: 10, endTimeMs: 5, timeZone: '', completion: 0 as never, idleTimeoutMs: 0 } }, status.INVALID_ARGUMENT],
-    ['offsets missing', { name: 'j5', start: { from: StartFrom.START_FROM_OFFSETS, timestampMs: 0, offsets: [] } }, status.INVALID_ARGUMENT],
+    [
+      'window backwards',
+      { name: 'j4', window: { startTimeMs: 10, endTimeMs: 5, timeZone: '', completion: 0 as never, idleTimeoutMs: 0 } },
+      status.INVALID_ARGUMENT,
+    ],
+    [
+      'offsets missing',
+      { name: 'j5', start: { from: StartFrom.START_FROM_OFFSETS, timestampMs: 0, offsets: [] } },
+      status.INVALID_ARGUMENT,
+    ],
   ];
-  for (const [name, over, code] of badJobs) assert.equal((await failure(cat.client.createJob({ job: { ...job, ...over } }))).code, code, name);
+  for (const [name, over, code] of badJobs)
+    assert.equal((await failure(cat.client.createJob({ job: { ...job, ...over } }))).code, code, name);
 
   const running = await cat.client.updateJobState({ name: 'clicks_job', state: JobState.JOB_STATE_RUNNING, reason: 'started' });
   assert.equal(running.job?.state, JobState.JOB_STATE_RUNNING);
   assert.equal(running.job?.stateReason, 'started');
-  assert.equal((await failure(cat.client.updateJobState({ name: 'clicks_job', state: JobState.JOB_STATE_CREATED, reason: '' }))).code, status.FAILED_PRECONDITION);
-  assert.equal((await failure(cat.client.deleteJob({ name: 'clicks_job' }))).code, status.FAILED_PRECONDITION, 'running jobs cannot be deleted');
-  assert.equal((await failure(cat.client.deleteSource({ name: 'clicks_src' }))).code, status.FAILED_PRECONDITION, 'sources with jobs cannot be deleted');
-  assert.equal((await failure(cat.client.dropTable({ ref, purge: false }))).code, status.FAILED_PRECONDITION, 'tables with jobs cannot be dropped');
+  assert.equal(
+    (await failure(cat.client.updateJobState({ name: 'clicks_job', state: JobState.JOB_STATE_CREATED, reason: '' }))).code,
+    status.FAILED_PRECONDITION,
+  );
+  assert.equal(
+    (await failure(cat.client.deleteJob({ name: 'clicks_job' }))).code,
+    status.FAILED_PRECONDITION,
+    'running jobs cannot be deleted',
+  );
+  assert.equal(
+    (await failure(cat.client.deleteSource({ name: 'clicks_src' }))).code,
+    status.FAILED_PRECONDITION,
+    'sources with jobs cannot be deleted',
+  );
+  assert.equal(
+    (await failure(cat.client.dropTable({ ref, purge: false }))).code,
+    status.FAILED_PRECONDITION,
+    'tables with jobs cannot be dropped',
+  );
   assert.equal((await cat.client.listJobs({})).jobs.length, 1);
   await cat.client.updateJobState({ name: 'clicks_job', state: JobState.JOB_STATE_STOPPED, reason: '' });
   await cat.client.deleteJob({ name: 'clicks_job' });

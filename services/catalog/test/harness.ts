@@ -23,7 +23,9 @@ export interface TestCatalog {
   stop(): Promise<void>;
 }
 
-export async function startTestCatalog(options: { warehouse?: (dir: string) => string; storage?: (dir: string) => LocalStorageOptions } = {}): Promise<TestCatalog> {
+export async function startTestCatalog(
+  options: { warehouse?: (dir: string) => string; storage?: (dir: string) => LocalStorageOptions } = {},
+): Promise<TestCatalog> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-catalog-'));
   const db: TestDatabase = await createTestDatabase('sluice_catalog');
   const pool = createPool(db.url, 30);

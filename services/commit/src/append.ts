@@ -44,7 +44,11 @@ export interface AppendResult {
 /** A job's data files, committed with the offsets they cover under the table's lease. */
 export function commitAppend(req: AppendRequest): Promise<AppendResult> {
   return append(req, {
-    summary: { [SLUICE_SUMMARY.job]: req.job, [SLUICE_SUMMARY.flushId]: req.flushId, [SLUICE_SUMMARY.offsets]: offsetsSummary(req.offsets) },
+    summary: {
+      [SLUICE_SUMMARY.job]: req.job,
+      [SLUICE_SUMMARY.flushId]: req.flushId,
+      [SLUICE_SUMMARY.offsets]: offsetsSummary(req.offsets),
+    },
     commit: { job: req.job, offsets: [...req.offsets], leaseEpoch: req.leaseEpoch },
   });
 }

@@ -82,7 +82,11 @@ export async function commitWithRebase(options: RebaseOptions): Promise<{ table:
     } catch (err) {
       if (grpcCode(err) !== status.ABORTED) throw classifyCommitFailure(err, options.ref);
       if (attempt >= maxAttempts) {
-        throw new CommitError('conflict', `table ${tableName(options.ref)} kept moving: still conflicting after ${attempt} attempts (${grpcMessage(err)})`, { cause: err });
+        throw new CommitError(
+          'conflict',
+          `table ${tableName(options.ref)} kept moving: still conflicting after ${attempt} attempts (${grpcMessage(err)})`,
+          { cause: err },
+        );
       }
       await sleep(backoffMs * 2 ** (attempt - 1) * (0.5 + Math.random()));
     }

@@ -27,7 +27,9 @@ const IDENT = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 
 function checkRef(ref: TableRef | undefined, field: string): TableRef {
   if (!ref || !IDENT.test(ref.database) || !IDENT.test(ref.table)) {
-    throw invalidArgument(`${field} must name a database and a table (letters, digits, _ and -), got ${JSON.stringify(ref ?? null)}`, { field });
+    throw invalidArgument(`${field} must name a database and a table (letters, digits, _ and -), got ${JSON.stringify(ref ?? null)}`, {
+      field,
+    });
   }
   return ref;
 }
@@ -75,7 +77,8 @@ export class CommitCoordinator {
     if (!req.workerId) throw invalidArgument('worker_id is required', { field: 'worker_id' });
     for (const [i, f] of req.files.entries()) {
       if (!f.filePath) throw invalidArgument(`files[${i}] has no file_path`, { field: `files[${i}].file_path` });
-      if (f.recordCount < 0 || f.fileSizeInBytes < 0) throw invalidArgument(`files[${i}] (${f.filePath}) has a negative count or size`, { field: `files[${i}]` });
+      if (f.recordCount < 0 || f.fileSizeInBytes < 0)
+        throw invalidArgument(`files[${i}] (${f.filePath}) has a negative count or size`, { field: `files[${i}]` });
     }
     // An error table's report belongs to the job's own pipeline: it is committed in the same
     // round as the data report it came with, by whoever coordinates the job's table.
@@ -87,7 +90,10 @@ export class CommitCoordinator {
       if (err instanceof SluiceError) throw err; // e.g. the table does not exist
       // Another coordinator owns this table: refuse, so the worker does not believe its data
       // is on its way. Its next report to the right coordinator will not fit and rewind it.
-      this.ctx.logger.warn({ table: `${ref.database}.${ref.table}`, worker: req.workerId, err: (err as Error).message }, 'report refused: commit lease not held');
+      this.ctx.logger.warn(
+        { table: `${ref.database}.${ref.table}`, worker: req.workerId, err: (err as Error).message },
+        'report refused: commit lease not held',
+      );
       return { accepted: false };
     }
     const pipeline = table.pipeline(req.job);
@@ -95,7 +101,9 @@ export class CommitCoordinator {
       pipeline.onErrorReport(req);
       // Its appends need no lease, but its maintenance (snapshot expiry, compaction, orphan
       // cleanup) runs where its lease is held: take it if nobody else has.
-      void this.table(ref).leaseEpoch().catch(() => undefined);
+      void this.table(ref)
+        .leaseEpoch()
+        .catch(() => undefined);
     } else pipeline.onReport(req);
     return { accepted: true };
   }
@@ -113,7 +121,8 @@ export class CommitCoordinator {
       // One id for every job of the table: a caller waits for CommittedEvents naming it.
       await Promise.all(pipelines.map((p) => p.trigger('rpc', flushId)));
     } catch (err) {
-      if (err instanceof CommitError && err.kind === 'fenced') throw failedPrecondition(err.message, { table: `${ref.database}.${ref.table}` });
+      if (err instanceof CommitError && err.kind === 'fenced')
+        throw failedPrecondition(err.message, { table: `${ref.database}.${ref.table}` });
       throw err;
     }
     return { flushId };

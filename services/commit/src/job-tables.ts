@@ -51,10 +51,13 @@ export class JobTables {
     const role = roleOf(targets, ref);
     if (role) return role;
     const errors = targets.errorTable ? `error table ${tableName(targets.errorTable)}` : 'no error table';
-    throw failedPrecondition(`job ${job} does not write to table ${tableName(ref)} (it writes ${tableName(targets.table)}, with ${errors})`, {
-      job,
-      table: tableName(ref),
-    });
+    throw failedPrecondition(
+      `job ${job} does not write to table ${tableName(ref)} (it writes ${tableName(targets.table)}, with ${errors})`,
+      {
+        job,
+        table: tableName(ref),
+      },
+    );
   }
 
   private async load(job: string): Promise<JobTargets> {

@@ -48,7 +48,8 @@ export class LeaseKeeper {
 
   /** The catalog refused a commit with our epoch: someone else took over. */
   lost(reason: string): void {
-    if (this.epochValue !== undefined) this.options.logger.warn({ table: tableName(this.options.ref), epoch: this.epochValue, reason }, 'commit lease lost');
+    if (this.epochValue !== undefined)
+      this.options.logger.warn({ table: tableName(this.options.ref), epoch: this.epochValue, reason }, 'commit lease lost');
     this.epochValue = undefined;
     this.validUntil = 0;
     this.clearTimer();
@@ -69,7 +70,8 @@ export class LeaseKeeper {
     } catch (err) {
       this.epochValue = undefined;
       this.validUntil = 0;
-      if (grpcCode(err) === status.NOT_FOUND) throw notFound(`table ${tableName(ref)} does not exist in the catalog`, { table: tableName(ref) });
+      if (grpcCode(err) === status.NOT_FOUND)
+        throw notFound(`table ${tableName(ref)} does not exist in the catalog`, { table: tableName(ref) });
       throw new CommitError('fenced', `commit lease of ${tableName(ref)} not available to ${owner}: ${grpcMessage(err)}`, { cause: err });
     }
     const previous = this.epochValue;
@@ -85,11 +87,16 @@ export class LeaseKeeper {
   private scheduleRenewal(): void {
     this.clearTimer();
     if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.acquiring ??= this.acquire().finally(() => (this.acquiring = undefined));
-      this.acquiring.catch((err) => this.options.logger.warn({ table: tableName(this.options.ref), err: (err as Error).message }, 'commit lease renewal failed'));
-    }, Math.max(50, Math.floor(this.options.ttlMs / 3)));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.acquiring ??= this.acquire().finally(() => (this.acquiring = undefined));
+        this.acquiring.catch((err) =>
+          this.options.logger.warn({ table: tableName(this.options.ref), err: (err as Error).message }, 'commit lease renewal failed'),
+        );
+      },
+      Math.max(50, Math.floor(this.options.ttlMs / 3)),
+    );
     this.timer.unref();
   }
 

@@ -65,7 +65,12 @@ export class OffsetLedger {
       if (seen.has(key)) return { kind: 'invalid', topic: r.topic, partition: r.partition, reason: 'partition listed twice in one report' };
       seen.add(key);
       if (!Number.isSafeInteger(r.startOffset) || r.startOffset < 0 || r.endOffset < r.startOffset) {
-        return { kind: 'invalid', topic: r.topic, partition: r.partition, reason: `range [${r.startOffset}, ${r.endOffset}) is not a valid offset range` };
+        return {
+          kind: 'invalid',
+          topic: r.topic,
+          partition: r.partition,
+          reason: `range [${r.startOffset}, ${r.endOffset}) is not a valid offset range`,
+        };
       }
       const expected = this.next.get(key);
       if (expected === undefined) continue;

@@ -109,7 +109,12 @@ export class JobPipeline {
     const errors = this.errorReports.take(report.workerId, report.flushId);
     const expected = report.errorReports ?? 0;
     if (errors.length < expected) {
-      this.rewind([{ workerId: report.workerId, reason: `flush ${report.flushId}: ${expected} error-table report(s) announced, ${errors.length} received (coordinator restarted in between?)` }]);
+      this.rewind([
+        {
+          workerId: report.workerId,
+          reason: `flush ${report.flushId}: ${expected} error-table report(s) announced, ${errors.length} received (coordinator restarted in between?)`,
+        },
+      ]);
     } else {
       this.pending.push({ report, errors, offsets: report.offsets });
     }
@@ -127,7 +132,10 @@ export class JobPipeline {
 
   private isRepeat(report: ReportDataFilesRequest): boolean {
     if (!this.deliveries.repeated(report)) return false;
-    this.ctx.logger.info({ ...this.where, worker: report.workerId, flushId: report.flushId, table: tableName(report.table!) }, 'report delivered twice; the copy is ignored');
+    this.ctx.logger.info(
+      { ...this.where, worker: report.workerId, flushId: report.flushId, table: tableName(report.table!) },
+      'report delivered twice; the copy is ignored',
+    );
     return true;
   }
 
@@ -142,7 +150,11 @@ export class JobPipeline {
   private forget(workerId: string): void {
     this.deliveries.forget(workerId);
     const orphaned = this.errorReports.forget(workerId);
-    if (orphaned > 0) this.ctx.logger.warn({ ...this.where, worker: workerId, reports: orphaned }, 'worker went away between its error-table and data reports; its error files are orphans');
+    if (orphaned > 0)
+      this.ctx.logger.warn(
+        { ...this.where, worker: workerId, reports: orphaned },
+        'worker went away between its error-table and data reports; its error files are orphans',
+      );
   }
 
   /**
@@ -189,7 +201,11 @@ export class JobPipeline {
     if (this.roundTimer) clearTimeout(this.roundTimer);
     this.roundTimer = undefined;
     const late = round.pendingWorkers();
-    if (late.length > 0) this.ctx.logger.info({ ...this.where, flushId: round.flushId, late }, 'flush round closed at its deadline; late workers go to the next round');
+    if (late.length > 0)
+      this.ctx.logger.info(
+        { ...this.where, flushId: round.flushId, late },
+        'flush round closed at its deadline; late workers go to the next round',
+      );
     const reports = this.pending;
     this.pending = [];
     this.inCommit = reports;
@@ -282,7 +298,17 @@ export class JobPipeline {
         committedAtMs: at,
         flushId,
       });
-      this.ctx.logger.info({ ...this.where, flushId, snapshotId: result.snapshotId, files: result.addedFiles, records: result.addedRecords, attempts: result.attempts }, 'snapshot committed');
+      this.ctx.logger.info(
+        {
+          ...this.where,
+          flushId,
+          snapshotId: result.snapshotId,
+          files: result.addedFiles,
+          records: result.addedRecords,
+          attempts: result.attempts,
+        },
+        'snapshot committed',
+      );
     } catch (err) {
       // Whatever happened, our picture of the committed offsets may be wrong now (a lost
       // response can hide a successful commit): read them again before the next round.
@@ -319,7 +345,10 @@ export class JobPipeline {
     for (const [name, { ref, files }] of byTable) {
       if (files.length === 0) continue;
       const result = await commitErrorAppend({ catalog: this.ctx.catalog, storage: this.ctx.storage, ref, job: this.job, flushId, files });
-      this.ctx.logger.info({ ...this.where, errorTable: name, flushId, snapshotId: result.snapshotId, files: result.addedFiles, records: result.addedRecords }, 'error rows committed');
+      this.ctx.logger.info(
+        { ...this.where, errorTable: name, flushId, snapshotId: result.snapshotId, files: result.addedFiles, records: result.addedRecords },
+        'error rows committed',
+      );
     }
     for (const q of queued) q.errors = [];
   }
@@ -364,7 +393,9 @@ export class JobPipeline {
         this.intervalArmed = false;
         const idle = this.workers.live(this.ctx.now()).length === 0 && this.pending.length === 0;
         if (idle) return; // nothing to flush; the next beat or report re-arms the timer
-        void this.trigger('interval').catch((err) => this.ctx.logger.debug({ ...this.where, err: (err as Error).message }, 'interval flush skipped'));
+        void this.trigger('interval').catch((err) =>
+          this.ctx.logger.debug({ ...this.where, err: (err as Error).message }, 'interval flush skipped'),
+        );
       }, intervalMs);
       this.intervalTimer.unref();
     });

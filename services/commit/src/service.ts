@@ -93,7 +93,10 @@ export function commitBinding(coordinator: CommitCoordinator): ServiceBinding {
 
 /** Feeds every WorkerHeartbeat on NATS to the coordinator. */
 export function listenForHeartbeats(nats: NatsConnection, coordinator: CommitCoordinator): Subscription {
-  return subscribe(nats, subjects.allWorkers, (payload) => coordinator.onHeartbeat(payload), (err) =>
-    coordinator.ctx.logger.warn({ err: (err as Error).message }, 'bad worker heartbeat ignored'),
+  return subscribe(
+    nats,
+    subjects.allWorkers,
+    (payload) => coordinator.onHeartbeat(payload),
+    (err) => coordinator.ctx.logger.warn({ err: (err as Error).message }, 'bad worker heartbeat ignored'),
   );
 }

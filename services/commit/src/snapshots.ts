@@ -33,12 +33,21 @@ export const metadataDir = (meta: TableMetadata) => `${meta.location}/metadata`;
 /** The spec a file was written for; a file naming an unknown spec is a bad report. */
 function specFor(meta: TableMetadata, file: DataFile) {
   const spec = meta['partition-specs'].find((s) => s['spec-id'] === file.specId);
-  if (!spec) throw new CommitError('invalid-report', `data file ${file.filePath} names partition spec ${file.specId}, which the table does not have`);
+  if (!spec)
+    throw new CommitError(
+      'invalid-report',
+      `data file ${file.filePath} names partition spec ${file.specId}, which the table does not have`,
+    );
   return spec;
 }
 
 /** Writes manifests for entries (one per partition spec) and returns their list entries. */
-export async function writeManifests(storage: Storage, meta: TableMetadata, snapshotId: number, entries: readonly ManifestEntry[]): Promise<ManifestFile[]> {
+export async function writeManifests(
+  storage: Storage,
+  meta: TableMetadata,
+  snapshotId: number,
+  entries: readonly ManifestEntry[],
+): Promise<ManifestFile[]> {
   const bySpec = new Map<number, ManifestEntry[]>();
   for (const e of entries) {
     specFor(meta, e.dataFile);
@@ -115,7 +124,11 @@ export function mergeThreshold(properties: Record<string, string>): number | und
   if ((properties[MANIFEST_MERGE_ENABLED_PROPERTY] ?? 'true').trim().toLowerCase() === 'false') return undefined;
   const raw = properties[MANIFEST_MIN_MERGE_COUNT_PROPERTY];
   const n = raw === undefined ? DEFAULT_MIN_MERGE_COUNT : Number(raw);
-  if (!Number.isInteger(n) || n < 2) throw new CommitError('invalid-report', `table property ${MANIFEST_MIN_MERGE_COUNT_PROPERTY}=${JSON.stringify(raw)} is not an integer >= 2`);
+  if (!Number.isInteger(n) || n < 2)
+    throw new CommitError(
+      'invalid-report',
+      `table property ${MANIFEST_MIN_MERGE_COUNT_PROPERTY}=${JSON.stringify(raw)} is not an integer >= 2`,
+    );
   return n;
 }
 
@@ -126,7 +139,12 @@ export function mergeThreshold(properties: Record<string, string>): number | und
  * with their sequence numbers made explicit, entries deleted by earlier snapshots are
  * dropped (they matter only to those snapshots, whose own manifest lists still name them).
  */
-export async function mergeIfNeeded(storage: Storage, meta: TableMetadata, snapshotId: number, carried: ManifestFile[]): Promise<ManifestFile[]> {
+export async function mergeIfNeeded(
+  storage: Storage,
+  meta: TableMetadata,
+  snapshotId: number,
+  carried: ManifestFile[],
+): Promise<ManifestFile[]> {
   const threshold = mergeThreshold(meta.properties);
   // Delete manifests (written by other engines) are carried as they are.
   const data = carried.filter((m) => m.content === ManifestContent.DATA);

@@ -32,7 +32,14 @@ export class TableCoordinator implements PipelineHost {
      */
     private readonly pendingFiles: () => Iterable<string>,
   ) {
-    this.lease = new LeaseKeeper({ catalog: ctx.catalog, ref, owner: ctx.owner, ttlMs: ctx.settings.leaseTtlMs, logger: ctx.logger, now: () => ctx.now() });
+    this.lease = new LeaseKeeper({
+      catalog: ctx.catalog,
+      ref,
+      owner: ctx.owner,
+      ttlMs: ctx.settings.leaseTtlMs,
+      logger: ctx.logger,
+      now: () => ctx.now(),
+    });
     this.scheduleMaintenance();
   }
 

@@ -10,7 +10,18 @@ import { after, before, it } from 'node:test';
 import type { TableRef } from '#shared/gen/sluice/v1/types.js';
 import { commitAppend } from '../src/append.js';
 import { CommitError } from '../src/errors.js';
-import { events, heartbeat, ids, range, startMesh, tableIds, writeDataFile, type Mesh, type RunningCoordinator, waitForWorkers } from './harness.js';
+import {
+  events,
+  heartbeat,
+  ids,
+  range,
+  startMesh,
+  tableIds,
+  writeDataFile,
+  type Mesh,
+  type RunningCoordinator,
+  waitForWorkers,
+} from './harness.js';
 
 let mesh: Mesh;
 before(async () => {
@@ -18,9 +29,26 @@ before(async () => {
 });
 after(() => mesh.stop());
 
-async function report(coord: RunningCoordinator, ref: TableRef, job: string, worker: string, flushId: string, partition: number, start: number, end: number) {
+async function report(
+  coord: RunningCoordinator,
+  ref: TableRef,
+  job: string,
+  worker: string,
+  flushId: string,
+  partition: number,
+  start: number,
+  end: number,
+) {
   const files = [await writeDataFile(mesh, ref, `p${partition}`, start, end)];
-  const { accepted } = await coord.client.reportDataFiles({ flushId, table: ref, job, workerId: worker, files, offsets: [range(partition, start, end)], recordCount: end - start });
+  const { accepted } = await coord.client.reportDataFiles({
+    flushId,
+    table: ref,
+    job,
+    workerId: worker,
+    files,
+    offsets: [range(partition, start, end)],
+    recordCount: end - start,
+  });
   return accepted;
 }
 
@@ -64,7 +92,16 @@ it('two coordinators racing on one table: one commits, the stale one is fenced, 
   // the catalog (after rebasing on the follower's snapshot), nothing written.
   const zombieFile = await writeDataFile(mesh, ref, 'p0', 10, 20);
   await assert.rejects(
-    commitAppend({ catalog: mesh.catalog, storage: mesh.storage, ref, job, flushId: 'zombie', files: [zombieFile], offsets: [range(0, 10, 20)], leaseEpoch: leaderEpoch }),
+    commitAppend({
+      catalog: mesh.catalog,
+      storage: mesh.storage,
+      ref,
+      job,
+      flushId: 'zombie',
+      files: [zombieFile],
+      offsets: [range(0, 10, 20)],
+      leaseEpoch: leaderEpoch,
+    }),
     (err: unknown) => err instanceof CommitError && err.kind === 'fenced' && /fenced: commit lease epoch/.test(err.message),
   );
   // And the old leader's own service refuses new work for the table.

@@ -6,7 +6,18 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { FlushEvent } from '#shared/gen/sluice/v1/events.js';
 import type { TableRef } from '#shared/gen/sluice/v1/types.js';
-import { events, heartbeat, ids, range, startMesh, tableIds, writeDataFile, type Mesh, type RunningCoordinator, waitForWorkers } from './harness.js';
+import {
+  events,
+  heartbeat,
+  ids,
+  range,
+  startMesh,
+  tableIds,
+  writeDataFile,
+  type Mesh,
+  type RunningCoordinator,
+  waitForWorkers,
+} from './harness.js';
 
 let mesh: Mesh;
 let coord: RunningCoordinator;
@@ -21,7 +32,7 @@ before(async () => {
 after(() => mesh.stop());
 
 describe('flush rounds', () => {
-  it('commits one snapshot with both workers\' files and offsets; a late worker lands in the next round; a stale report is dropped with a rewind', async () => {
+  it("commits one snapshot with both workers' files and offsets; a late worker lands in the next round; a stale report is dropped with a rewind", async () => {
     const flushes = events.flush(mesh, ref);
     const committed = events.committed(mesh, ref);
     const rewinds = events.rewind(mesh, job());
@@ -55,7 +66,10 @@ describe('flush rounds', () => {
     assert.equal(c1.addedFiles, 2);
     assert.equal(c1.addedRecords, 17);
     assert.deepEqual(c1.offsets, [range(0, 0, 10), range(1, 0, 7)]);
-    assert.deepEqual(await tableIds(mesh, ref), [...ids(0, 10), ...ids(0, 7)].sort((a, b) => a - b));
+    assert.deepEqual(
+      await tableIds(mesh, ref),
+      [...ids(0, 10), ...ids(0, 7)].sort((a, b) => a - b),
+    );
     const { snapshots } = await mesh.catalog.listSnapshots({ ref });
     assert.equal(snapshots.length, 1);
     const summary = snapshots[0].summary;
@@ -100,8 +114,14 @@ describe('flush rounds', () => {
     assert.match(rewind.reason, /events\[0\] starts at offset 5 but 15 is the next uncommitted offset/);
 
     const offsets = (await mesh.catalog.getCommittedOffsets({ job: job() })).offsets.map((o) => [o.partition, o.nextOffset]);
-    assert.deepEqual(offsets, [[0, 15], [1, 22]]);
-    assert.deepEqual(await tableIds(mesh, ref), [...ids(0, 15), ...ids(0, 22)].sort((a, b) => a - b));
+    assert.deepEqual(offsets, [
+      [0, 15],
+      [1, 22],
+    ]);
+    assert.deepEqual(
+      await tableIds(mesh, ref),
+      [...ids(0, 15), ...ids(0, 22)].sort((a, b) => a - b),
+    );
 
     const status = await coord.client.getCommitStatus({ table: ref });
     assert.equal(status.commits, 4);
@@ -122,15 +142,29 @@ describe('flush rounds', () => {
     assert.deepEqual(c.offsets, []);
     committed.stop();
 
-    await assert.rejects(coord.client.reportDataFiles({ flushId, table: ref, job: '', workerId: 'w', files: [], offsets: [], recordCount: 0 }), /job is required/);
     await assert.rejects(
-      coord.client.reportDataFiles({ flushId, table: { database: mesh.database, table: 'nope' }, job: job(), workerId: 'w', files: [], offsets: [], recordCount: 0 }),
+      coord.client.reportDataFiles({ flushId, table: ref, job: '', workerId: 'w', files: [], offsets: [], recordCount: 0 }),
+      /job is required/,
+    );
+    await assert.rejects(
+      coord.client.reportDataFiles({
+        flushId,
+        table: { database: mesh.database, table: 'nope' },
+        job: job(),
+        workerId: 'w',
+        files: [],
+        offsets: [],
+        recordCount: 0,
+      }),
       /job \w+ does not write to table \w+\.nope \(it writes \w+\.events, with no error table\)/,
     );
-    await assert.rejects(coord.client.triggerFlush({ table: { database: 'no such', table: 't' }, job: '' }), /must name a database and a table/);
+    await assert.rejects(
+      coord.client.triggerFlush({ table: { database: 'no such', table: 't' }, job: '' }),
+      /must name a database and a table/,
+    );
   });
 
-  it('a flush is due when the workers\' buffered bytes reach the job\'s buffer size', async () => {
+  it("a flush is due when the workers' buffered bytes reach the job's buffer size", async () => {
     const bufJob = `${mesh.database}_buf`;
     const bufRef = await mesh.createTable('buffered', { job: bufJob, bufferBytes: 1000 });
     const flushes = events.flush(mesh, bufRef);

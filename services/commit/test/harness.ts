@@ -79,7 +79,13 @@ export async function startMesh(): Promise<Mesh> {
     host: '127.0.0.1',
     port: 0,
     protoFiles: ['sluice/v1/catalog.proto'],
-    services: [bindService('sluice.v1.CatalogService', CatalogServiceService, catalogHandlers({ pool, storage, warehouse: base, jdbcCatalogName: DEFAULT_JDBC_CATALOG_NAME }))],
+    services: [
+      bindService(
+        'sluice.v1.CatalogService',
+        CatalogServiceService,
+        catalogHandlers({ pool, storage, warehouse: base, jdbcCatalogName: DEFAULT_JDBC_CATALOG_NAME }),
+      ),
+    ],
     logger: silent,
   });
   const catalog = createClient(CatalogServiceService, `127.0.0.1:${catalogServer.port}`, { deadlineMs: 20_000 });
@@ -89,7 +95,15 @@ export async function startMesh(): Promise<Mesh> {
   const database = `c${Math.random().toString(36).slice(2, 10)}`;
   await catalog.createDatabase({ name: database, location: '', properties: {} });
   await catalog.createSource({
-    source: { name: `${database}_src`, brokers: [], topic: 'events', format: MessageFormat.MESSAGE_FORMAT_JSON, mode: 0 as never, properties: {}, createdAtMs: 0 },
+    source: {
+      name: `${database}_src`,
+      brokers: [],
+      topic: 'events',
+      format: MessageFormat.MESSAGE_FORMAT_JSON,
+      mode: 0 as never,
+      properties: {},
+      createdAtMs: 0,
+    },
   });
 
   const running: RunningCoordinator[] = [];
@@ -114,7 +128,13 @@ export async function startMesh(): Promise<Mesh> {
       const own = await connectNats(NATS_URL, 'commit-test-coordinator');
       const coordinator = new CommitCoordinator(context(settings, owner), natsAnnouncer(own));
       const sub = listenForHeartbeats(own, coordinator);
-      const server = await startGrpcServer({ host: '127.0.0.1', port: 0, protoFiles: ['sluice/v1/commit.proto'], services: [commitBinding(coordinator)], logger: silent });
+      const server = await startGrpcServer({
+        host: '127.0.0.1',
+        port: 0,
+        protoFiles: ['sluice/v1/commit.proto'],
+        services: [commitBinding(coordinator)],
+        logger: silent,
+      });
       const client = createClient(CommitServiceService, `127.0.0.1:${server.port}`, { deadlineMs: 20_000, retries: 0 });
       let stopped: Promise<void> | undefined;
       const handle: RunningCoordinator = {
@@ -206,10 +226,19 @@ export async function writeDataFile(mesh: Mesh, ref: TableRef, part: string, sta
   }
 }
 
-export const range = (partition: number, start: number, end: number, topic = 'events'): OffsetRange => ({ topic, partition, startOffset: start, endOffset: end });
+export const range = (partition: number, start: number, end: number, topic = 'events'): OffsetRange => ({
+  topic,
+  partition,
+  startOffset: start,
+  endOffset: end,
+});
 
 export function heartbeat(mesh: Mesh, ref: TableRef, job: string, workerId: string, alive = true, bufferedBytes = 0): void {
-  publish(mesh.nats, subjects.workers(ref), WorkerHeartbeat.encode({ table: ref, job, workerId, sentAtMs: Date.now(), bufferedBytes, alive }).finish());
+  publish(
+    mesh.nats,
+    subjects.workers(ref),
+    WorkerHeartbeat.encode({ table: ref, job, workerId, sentAtMs: Date.now(), bufferedBytes, alive }).finish(),
+  );
 }
 
 /** Collects decoded events from a subject; `next(pred)` waits for the first match. */
@@ -221,10 +250,11 @@ export function collect<T>(mesh: Mesh, subject: string, decode: (b: Uint8Array) 
     for await (const msg of sub) {
       const e = decode(msg.data);
       seen.push(e);
-      for (const w of [...waiters]) if (w.pred(e)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(e);
-      }
+      for (const w of [...waiters])
+        if (w.pred(e)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(e);
+        }
     }
   })();
   return {

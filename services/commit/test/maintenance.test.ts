@@ -17,7 +17,14 @@ import { compactTable, pickCompaction, selectExpired, selectOrphans } from '../s
 import { ids, range, startMesh, tableIds, writeDataFile, type Mesh, type RunningCoordinator } from './harness.js';
 
 describe('maintenance policies (pure)', () => {
-  const snap = (id: number, ts: number, parent?: number) => ({ 'snapshot-id': id, 'parent-snapshot-id': parent, 'timestamp-ms': ts, 'sequence-number': id, 'manifest-list': `l${id}`, summary: { operation: 'append' } });
+  const snap = (id: number, ts: number, parent?: number) => ({
+    'snapshot-id': id,
+    'parent-snapshot-id': parent,
+    'timestamp-ms': ts,
+    'sequence-number': id,
+    'manifest-list': `l${id}`,
+    summary: { operation: 'append' },
+  });
   const meta = (current: number, refs: Record<string, number> = {}) =>
     ({
       'current-snapshot-id': current,
@@ -26,20 +33,46 @@ describe('maintenance policies (pure)', () => {
     }) as unknown as TableMetadata;
 
   const cases: [string, TableMetadata, number, { maxSnapshotAgeMs: number; minSnapshotsToKeep: number }, number[]][] = [
-    ['expires everything older than the max age except the current snapshot', meta(4), 1000, { maxSnapshotAgeMs: 0, minSnapshotsToKeep: 1 }, [1, 2, 3]],
+    [
+      'expires everything older than the max age except the current snapshot',
+      meta(4),
+      1000,
+      { maxSnapshotAgeMs: 0, minSnapshotsToKeep: 1 },
+      [1, 2, 3],
+    ],
     ['keeps the newest ancestors up to the minimum', meta(4), 1000, { maxSnapshotAgeMs: 0, minSnapshotsToKeep: 3 }, [1]],
     ['keeps what is younger than the max age', meta(4), 450, { maxSnapshotAgeMs: 200, minSnapshotsToKeep: 1 }, [1, 2]],
     ['never expires a snapshot a tag points at', meta(4, { audit: 2 }), 1000, { maxSnapshotAgeMs: 0, minSnapshotsToKeep: 1 }, [1, 3]],
   ];
-  for (const [name, m, now, policy, expected] of cases) it(`expiry ${name}`, () => assert.deepEqual(selectExpired(m, now, policy), expected));
+  for (const [name, m, now, policy, expected] of cases)
+    it(`expiry ${name}`, () => assert.deepEqual(selectExpired(m, now, policy), expected));
 
   const file = (path: string, size: number, part: string): { dataFile: DataFile } => ({
-    dataFile: { filePath: path, fileFormat: 'parquet', specId: 0, partition: [{ fieldId: 1000, name: 'p', value: { kind: { $case: 'stringValue', value: part } } }], recordCount: 1, fileSizeInBytes: size, columnStats: [], splitOffsets: [] },
+    dataFile: {
+      filePath: path,
+      fileFormat: 'parquet',
+      specId: 0,
+      partition: [{ fieldId: 1000, name: 'p', value: { kind: { $case: 'stringValue', value: part } } }],
+      recordCount: 1,
+      fileSizeInBytes: size,
+      columnStats: [],
+      splitOffsets: [],
+    },
   });
   it('compaction picks the partition with the most small files, up to the target size', () => {
-    const files = [file('a1', 10, 'a'), file('a2', 10, 'a'), file('b1', 10, 'b'), file('b2', 10, 'b'), file('b3', 10, 'b'), file('b4', 999, 'b')];
+    const files = [
+      file('a1', 10, 'a'),
+      file('a2', 10, 'a'),
+      file('b1', 10, 'b'),
+      file('b2', 10, 'b'),
+      file('b3', 10, 'b'),
+      file('b4', 999, 'b'),
+    ];
     const picked = pickCompaction(files, { smallFileBytes: 100, minInputFiles: 2, targetFileBytes: 1000 });
-    assert.deepEqual(picked?.map((f) => f.dataFile.filePath), ['b1', 'b2', 'b3']);
+    assert.deepEqual(
+      picked?.map((f) => f.dataFile.filePath),
+      ['b1', 'b2', 'b3'],
+    );
     assert.equal(pickCompaction(files, { smallFileBytes: 100, minInputFiles: 4, targetFileBytes: 1000 }), undefined);
     assert.deepEqual(pickCompaction(files, { smallFileBytes: 100, minInputFiles: 2, targetFileBytes: 20 })?.length, 2);
   });
@@ -69,7 +102,16 @@ describe('manifest merging on append', () => {
     const counts: number[] = [];
     for (let i = 0; i < 6; i++) {
       const file = await writeDataFile(mesh, ref, i % 2 ? 'a' : 'b', i * 10, i * 10 + 10);
-      await commitAppend({ catalog: mesh.catalog, storage: mesh.storage, ref, job, flushId: `f${i}`, files: [file], offsets: [range(0, i * 10, i * 10 + 10)], leaseEpoch: 0 });
+      await commitAppend({
+        catalog: mesh.catalog,
+        storage: mesh.storage,
+        ref,
+        job,
+        flushId: `f${i}`,
+        files: [file],
+        offsets: [range(0, i * 10, i * 10 + 10)],
+        leaseEpoch: 0,
+      });
       const { metadata } = await loadTable(mesh.catalog, mesh.storage, ref);
       counts.push((await snapshotFiles(mesh.storage, currentSnapshot(metadata)!)).manifests.length);
     }
@@ -79,7 +121,10 @@ describe('manifest merging on append', () => {
     const { table } = await mesh.catalog.getTable({ ref });
     const fileName = (l: string) => l.slice(l.lastIndexOf('/') + 1);
     const rows = await icebergRead({ tableUrl: table!.location, metadataFileName: fileName(table!.metadataLocation) });
-    assert.deepEqual(rows.map((r: Record<string, unknown>) => Number(r.id)).sort((x, y) => x - y), ids(0, 60));
+    assert.deepEqual(
+      rows.map((r: Record<string, unknown>) => Number(r.id)).sort((x, y) => x - y),
+      ids(0, 60),
+    );
   });
 });
 
@@ -123,7 +168,10 @@ describe('maintenance on a real table', () => {
   before(async () => {
     mesh = await startMesh();
     job = `${mesh.database}_maint`;
-    ref = await mesh.createTable('small', { job, properties: { 'history.expire.max-snapshot-age-ms': '0', 'history.expire.min-snapshots-to-keep': '1' } });
+    ref = await mesh.createTable('small', {
+      job,
+      properties: { 'history.expire.max-snapshot-age-ms': '0', 'history.expire.min-snapshots-to-keep': '1' },
+    });
     coord = await mesh.startCoordinator({ orphanMinAgeMs: 0 });
     ctx = coord.coordinator.ctx;
     epoch = await coord.coordinator.table(ref).leaseEpoch();
@@ -140,7 +188,16 @@ describe('maintenance on a real table', () => {
       next[part] += rows;
     }
     const partition = part === 'a' ? 0 : 1;
-    await commitAppend({ catalog: mesh.catalog, storage: mesh.storage, ref, job, flushId: `f-${part}-${start}`, files, offsets: [range(partition, start, next[part])], leaseEpoch: epoch });
+    await commitAppend({
+      catalog: mesh.catalog,
+      storage: mesh.storage,
+      ref,
+      job,
+      flushId: `f-${part}-${start}`,
+      files,
+      offsets: [range(partition, start, next[part])],
+      leaseEpoch: epoch,
+    });
   }
 
   const expectedIds = () => [...ids(0, next.a), ...ids(10_000, next.b)];
@@ -152,14 +209,20 @@ describe('maintenance on a real table', () => {
   it('compacts 100 small files of a partition into one with the same rows while appends land', async () => {
     await append('a', 100);
     await append('b', 3);
-    const result = await compactTable(ctx, ref, epoch, { minInputFiles: 10 }, {
-      // Appends to both partitions land after the rewrite was planned: the replace commit
-      // must keep them.
-      afterRewrite: async () => {
-        await append('a', 2);
-        await append('b', 2);
+    const result = await compactTable(
+      ctx,
+      ref,
+      epoch,
+      { minInputFiles: 10 },
+      {
+        // Appends to both partitions land after the rewrite was planned: the replace commit
+        // must keep them.
+        afterRewrite: async () => {
+          await append('a', 2);
+          await append('b', 2);
+        },
       },
-    });
+    );
     assert.ok(result);
     assert.equal(result.replaced.length, 100);
     assert.equal(result.records, 150);
@@ -184,23 +247,38 @@ describe('maintenance on a real table', () => {
   it('a compaction whose files another rewrite replaced first gives up and removes its output', async () => {
     let inner: Awaited<ReturnType<typeof compactTable>>;
     await assert.rejects(
-      compactTable(ctx, ref, epoch, { minInputFiles: 3 }, {
-        afterRewrite: async () => {
-          inner = await compactTable(ctx, ref, epoch, { minInputFiles: 3 });
+      compactTable(
+        ctx,
+        ref,
+        epoch,
+        { minInputFiles: 3 },
+        {
+          afterRewrite: async () => {
+            inner = await compactTable(ctx, ref, epoch, { minInputFiles: 3 });
+          },
         },
-      }),
+      ),
       (err: unknown) => err instanceof CommitError && err.kind === 'stale-rewrite' && /no longer live/.test(err.message),
     );
     assert.ok(inner!, 'the inner compaction committed');
-    const dataDirFiles = (await mesh.storage.list(`${(await loadTable(mesh.catalog, mesh.storage, ref)).metadata.location}/data`)).map((f) => f.location);
-    assert.equal(dataDirFiles.filter((l) => l.includes('compacted-')).length, 2, 'the first compaction output and the winner; the loser deleted its own');
+    const dataDirFiles = (await mesh.storage.list(`${(await loadTable(mesh.catalog, mesh.storage, ref)).metadata.location}/data`)).map(
+      (f) => f.location,
+    );
+    assert.equal(
+      dataDirFiles.filter((l) => l.includes('compacted-')).length,
+      2,
+      'the first compaction output and the winner; the loser deleted its own',
+    );
     assert.deepEqual(await tableIds(mesh, ref), expectedIds());
   });
 
   it('after appends, compactions, expiry and orphan cleanup, icebird reads the same rows and the pruned history', async () => {
     const before = await loadTable(mesh.catalog, mesh.storage, ref);
     const fileName = (l: string) => l.slice(l.lastIndexOf('/') + 1);
-    const history = await icebergMetadata({ tableUrl: before.metadata.location, metadataFileName: fileName(before.table.metadataLocation) });
+    const history = await icebergMetadata({
+      tableUrl: before.metadata.location,
+      metadataFileName: fileName(before.table.metadataLocation),
+    });
     assert.deepEqual(
       history.snapshots?.map((s) => s.summary?.operation),
       ['append', 'append', 'append', 'append', 'replace', 'replace'],
@@ -218,7 +296,10 @@ describe('maintenance on a real table', () => {
     assert.equal(read.snapshots?.length, 1);
     assert.equal(read['current-snapshot-id'], metadata['current-snapshot-id']);
     const rows = await icebergRead({ tableUrl, metadataFileName: fileName(table.metadataLocation) });
-    assert.deepEqual(rows.map((r: Record<string, unknown>) => Number(r.id)).sort((x, y) => x - y), expectedIds());
+    assert.deepEqual(
+      rows.map((r: Record<string, unknown>) => Number(r.id)).sort((x, y) => x - y),
+      expectedIds(),
+    );
     assert.deepEqual(new Set(rows.map((r: Record<string, unknown>) => r.part)), new Set(['a', 'b']));
     // Every file left is referenced: a second pass finds nothing.
     assert.equal((await coordTable.maintain()).orphansDeleted, 0);

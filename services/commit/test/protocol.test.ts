@@ -16,7 +16,12 @@ import { admitReports, describeMisfit, OffsetLedger } from '../src/offsets.js';
 import { FlushRound } from '../src/round.js';
 import { WorkerRegistry } from '../src/workers.js';
 
-const r = (partition: number, start: number, end: number, topic = 't'): OffsetRange => ({ topic, partition, startOffset: start, endOffset: end });
+const r = (partition: number, start: number, end: number, topic = 't'): OffsetRange => ({
+  topic,
+  partition,
+  startOffset: start,
+  endOffset: end,
+});
 const report = (id: string, ...offsets: OffsetRange[]) => ({ id, offsets });
 const committed = (entries: [number, number][]) =>
   OffsetLedger.fromCommitted(entries.map(([partition, nextOffset]) => ({ topic: 't', partition, nextOffset, snapshotId: 1 })));
@@ -32,7 +37,10 @@ describe('admission by offset contiguity', () => {
   }[] = [
     {
       name: 'reports continuing the committed offsets are admitted and merged per partition',
-      ledger: [[0, 10], [1, 5]],
+      ledger: [
+        [0, 10],
+        [1, 5],
+      ],
       reports: [report('a', r(0, 10, 20)), report('b', r(1, 5, 8)), report('a2', r(0, 20, 25))],
       admitted: ['a', 'b', 'a2'],
       dropped: [],
@@ -51,7 +59,10 @@ describe('admission by offset contiguity', () => {
       ledger: [[0, 10]],
       reports: [report('gap', r(0, 12, 20)), report('next', r(0, 20, 30))],
       admitted: [],
-      dropped: [['gap', 'gap'], ['next', 'gap']],
+      dropped: [
+        ['gap', 'gap'],
+        ['next', 'gap'],
+      ],
       offsets: [],
     },
     {
@@ -64,7 +75,10 @@ describe('admission by offset contiguity', () => {
     },
     {
       name: 'one misfit range drops the whole report (its files span partitions)',
-      ledger: [[0, 10], [1, 10]],
+      ledger: [
+        [0, 10],
+        [1, 10],
+      ],
       reports: [report('mixed', r(0, 10, 15), r(1, 9, 15))],
       admitted: [],
       dropped: [['mixed', 'stale']],
@@ -75,7 +89,10 @@ describe('admission by offset contiguity', () => {
       ledger: [],
       reports: [report('twice', r(0, 1, 2), r(0, 2, 3)), report('backwards', r(1, 5, 4))],
       admitted: [],
-      dropped: [['twice', 'invalid'], ['backwards', 'invalid']],
+      dropped: [
+        ['twice', 'invalid'],
+        ['backwards', 'invalid'],
+      ],
       offsets: [],
     },
     {
@@ -91,11 +108,20 @@ describe('admission by offset contiguity', () => {
     it(c.name, () => {
       const ledger = committed(c.ledger);
       const result = admitReports(ledger, c.reports);
-      assert.deepEqual(result.admitted.map((x) => x.id), c.admitted);
-      assert.deepEqual(result.dropped.map((d) => [d.report.id, d.misfit.kind]), c.dropped);
+      assert.deepEqual(
+        result.admitted.map((x) => x.id),
+        c.admitted,
+      );
+      assert.deepEqual(
+        result.dropped.map((d) => [d.report.id, d.misfit.kind]),
+        c.dropped,
+      );
       assert.deepEqual(result.offsets, c.offsets);
       // The ledger itself only moves when the caller commits.
-      assert.deepEqual(c.ledger.map(([p]) => ledger.expected('t', p)), c.ledger.map(([, n]) => n));
+      assert.deepEqual(
+        c.ledger.map(([p]) => ledger.expected('t', p)),
+        c.ledger.map(([, n]) => n),
+      );
     });
   }
 
@@ -159,7 +185,18 @@ const delivery = (over: Partial<ReportDataFilesRequest> = {}): ReportDataFilesRe
   table: { database: 'd', table: 'main' },
   job: 'j',
   workerId: 'w1',
-  files: [{ filePath: 'file:///wh/d/main/data/a.parquet', fileFormat: 'parquet', specId: 0, partition: [], recordCount: 3, fileSizeInBytes: 10, columnStats: [], splitOffsets: [] }],
+  files: [
+    {
+      filePath: 'file:///wh/d/main/data/a.parquet',
+      fileFormat: 'parquet',
+      specId: 0,
+      partition: [],
+      recordCount: 3,
+      fileSizeInBytes: 10,
+      columnStats: [],
+      splitOffsets: [],
+    },
+  ],
   offsets: [r(0, 0, 4)],
   recordCount: 3,
   ...over,
@@ -171,7 +208,11 @@ describe('duplicate deliveries', () => {
     { name: 'the same report with error_reports spelled out as absent is a repeat', second: { errorReports: undefined }, repeated: true },
     { name: 'the next flush is not', second: { flushId: 'f2', offsets: [r(0, 4, 6)] }, repeated: false },
     { name: 'another worker is not', second: { workerId: 'w2' }, repeated: false },
-    { name: 'another table (the error table of the same flush) is not', second: { table: { database: 'd', table: 'errors' }, offsets: [] }, repeated: false },
+    {
+      name: 'another table (the error table of the same flush) is not',
+      second: { table: { database: 'd', table: 'errors' }, offsets: [] },
+      repeated: false,
+    },
     { name: 'a reused flush id with other offsets is not', second: { offsets: [r(0, 0, 5)] }, repeated: false },
     { name: 'a reused flush id with other files is not', second: { files: [] }, repeated: false },
   ];
@@ -198,7 +239,13 @@ describe('duplicate deliveries', () => {
 
 describe('error-table reports waiting for their data report', () => {
   const err = (workerId: string, flushId: string, path: string) =>
-    delivery({ workerId, flushId, table: { database: 'd', table: 'errors' }, offsets: [], files: [{ ...delivery().files[0], filePath: path }] });
+    delivery({
+      workerId,
+      flushId,
+      table: { database: 'd', table: 'errors' },
+      offsets: [],
+      files: [{ ...delivery().files[0], filePath: path }],
+    });
 
   it('a data report takes exactly its worker and flush; the rest wait; a gone worker leaves nothing behind', () => {
     const store = new ErrorReports();
@@ -206,7 +253,10 @@ describe('error-table reports waiting for their data report', () => {
     store.add(err('w2', 'f1', 'e2'));
     store.add(err('w1', 'f2', 'e3'));
     assert.deepEqual(store.files().sort(), ['e1', 'e2', 'e3']);
-    assert.deepEqual(store.take('w1', 'f1').map((x) => x.files[0].filePath), ['e1']);
+    assert.deepEqual(
+      store.take('w1', 'f1').map((x) => x.files[0].filePath),
+      ['e1'],
+    );
     assert.deepEqual(store.take('w1', 'f1'), []);
     assert.deepEqual(store.take('w3', 'f1'), []);
     assert.deepEqual(store.files().sort(), ['e2', 'e3']);
@@ -221,13 +271,35 @@ describe("a report's role for its job", () => {
     ({
       name: 'j',
       table: { database: 'd', table: 'main' },
-      mapping: errorTable ? { errorPolicy: { kind: ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TABLE, maxErrors: 0, errorTopic: '', errorTable } } : undefined,
+      mapping: errorTable
+        ? { errorPolicy: { kind: ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TABLE, maxErrors: 0, errorTopic: '', errorTable } }
+        : undefined,
     }) as Job;
   const cases: { name: string; job: Job; table: string; role: string | undefined }[] = [
     { name: 'its own table carries data', job: job(), table: 'main', role: 'data' },
-    { name: 'its error table carries error rows, for the own table\'s pipeline', job: job({ database: 'd', table: 'errs' }), table: 'errs', role: 'errors:main' },
-    { name: 'another table is not the job\'s', job: job({ database: 'd', table: 'errs' }), table: 'other', role: undefined },
-    { name: 'an error table named under another policy does not count', job: { ...job(), mapping: { errorPolicy: { kind: ErrorPolicyKind.ERROR_POLICY_KIND_SKIP, maxErrors: 0, errorTopic: '', errorTable: { database: 'd', table: 'errs' } } } } as Job, table: 'errs', role: undefined },
+    {
+      name: "its error table carries error rows, for the own table's pipeline",
+      job: job({ database: 'd', table: 'errs' }),
+      table: 'errs',
+      role: 'errors:main',
+    },
+    { name: "another table is not the job's", job: job({ database: 'd', table: 'errs' }), table: 'other', role: undefined },
+    {
+      name: 'an error table named under another policy does not count',
+      job: {
+        ...job(),
+        mapping: {
+          errorPolicy: {
+            kind: ErrorPolicyKind.ERROR_POLICY_KIND_SKIP,
+            maxErrors: 0,
+            errorTopic: '',
+            errorTable: { database: 'd', table: 'errs' },
+          },
+        },
+      } as Job,
+      table: 'errs',
+      role: undefined,
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {

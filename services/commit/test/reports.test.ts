@@ -9,7 +9,17 @@ import { after, before, describe, it } from 'node:test';
 import { StartFrom, Job } from '#shared/gen/sluice/v1/catalog.js';
 import type { ReportDataFilesRequest } from '#shared/gen/sluice/v1/commit.js';
 import { ErrorPolicyKind, MessageFormat, MessageMode, type DataFile, type TableRef } from '#shared/gen/sluice/v1/types.js';
-import { events, heartbeat, range, startMesh, tableIds, waitForWorkers, writeDataFile, type Mesh, type RunningCoordinator } from './harness.js';
+import {
+  events,
+  heartbeat,
+  range,
+  startMesh,
+  tableIds,
+  waitForWorkers,
+  writeDataFile,
+  type Mesh,
+  type RunningCoordinator,
+} from './harness.js';
 
 let mesh: Mesh;
 let coord: RunningCoordinator;
@@ -48,7 +58,14 @@ async function send(r: ReportDataFilesRequest): Promise<void> {
   assert.equal(accepted, true);
 }
 
-const dataReport = (worker: string, flushId: string, files: DataFile[], start: number, end: number, errorReports?: number): ReportDataFilesRequest => ({
+const dataReport = (
+  worker: string,
+  flushId: string,
+  files: DataFile[],
+  start: number,
+  end: number,
+  errorReports?: number,
+): ReportDataFilesRequest => ({
   flushId,
   table: ref,
   job: job(),
@@ -82,7 +99,11 @@ describe('error table and repeated reports', () => {
     const { flushId } = await coord.client.triggerFlush({ table: ref, job: job() });
     await flushes.next((e) => e.flushId === flushId);
     const errFiles = [await writeDataFile(mesh, errRef, 'e', 3, 4), await writeDataFile(mesh, errRef, 'e', 7, 8)];
-    const dataFiles = [await writeDataFile(mesh, ref, 'a', 0, 3), await writeDataFile(mesh, ref, 'a', 4, 7), await writeDataFile(mesh, ref, 'a', 8, 10)];
+    const dataFiles = [
+      await writeDataFile(mesh, ref, 'a', 0, 3),
+      await writeDataFile(mesh, ref, 'a', 4, 7),
+      await writeDataFile(mesh, ref, 'a', 8, 10),
+    ];
     // Each report is delivered twice, as after a lost response and a retry.
     await send(errorReport('w1', flushId, errFiles));
     await send(errorReport('w1', flushId, errFiles));
@@ -102,7 +123,10 @@ describe('error table and repeated reports', () => {
     assert.equal(errSnapshot.summary['sluice.offsets'], undefined, 'the error table commits no offsets');
     assert.equal(errSnapshot.summary['added-records'], '2');
     assert.ok(errSnapshot.timestampMs <= dataSnapshot.timestampMs, 'error rows are committed before the data');
-    assert.deepEqual((await mesh.catalog.getCommittedOffsets({ job: job() })).offsets.map((o) => [o.partition, o.nextOffset]), [[0, 10]]);
+    assert.deepEqual(
+      (await mesh.catalog.getCommittedOffsets({ job: job() })).offsets.map((o) => [o.partition, o.nextOffset]),
+      [[0, 10]],
+    );
     // Nobody else coordinates the error table: this coordinator holds its lease, so its maintenance runs here.
     assert.ok((await coord.client.getCommitStatus({ table: errRef })).leaseEpoch >= 1);
 
@@ -138,12 +162,18 @@ describe('error table and repeated reports', () => {
     assert.equal(c.addedRecords, 0);
     assert.deepEqual(await tableIds(mesh, ref), [0, 1, 2, 4, 5, 6, 8, 9]);
     assert.deepEqual(await tableIds(mesh, errRef), [3, 7]);
-    assert.deepEqual((await mesh.catalog.getCommittedOffsets({ job: job() })).offsets.map((o) => [o.partition, o.nextOffset]), [[0, 10]]);
+    assert.deepEqual(
+      (await mesh.catalog.getCommittedOffsets({ job: job() })).offsets.map((o) => [o.partition, o.nextOffset]),
+      [[0, 10]],
+    );
     for (const x of [flushes, committed, rewinds]) x.stop();
   });
 
   it('refuses a report for a table the job does not write, naming both', async () => {
     const other = await mesh.createTable('unrelated');
-    await assert.rejects(coord.client.reportDataFiles({ ...errorReport('w9', 'f', []), table: other }), /job \w+ does not write to table \w+\.unrelated \(it writes \w+\.orders, with error table \w+\.refused\)/);
+    await assert.rejects(
+      coord.client.reportDataFiles({ ...errorReport('w9', 'f', []), table: other }),
+      /job \w+ does not write to table \w+\.unrelated \(it writes \w+\.orders, with error table \w+\.refused\)/,
+    );
   });
 });

@@ -16,14 +16,8 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
-import {
-  CatalogServiceService,
-  CompletionPolicy,
-  JobState,
-  type Job,
-  type Source,
-} from '#shared/gen/sluice/v1/catalog.js';
-import { CommitServiceService } from '#shared/gen/sluice/v1/commit.js';
+import { type CatalogServiceService, CompletionPolicy, JobState, type Job, type Source } from '#shared/gen/sluice/v1/catalog.js';
+import type { CommitServiceService } from '#shared/gen/sluice/v1/commit.js';
 import { CommittedEvent, RewindEvent } from '#shared/gen/sluice/v1/events.js';
 import type { JobStatus, PartitionStatus } from '#shared/gen/sluice/v1/ingestion.js';
 import type { BatchAck } from '#shared/gen/sluice/v1/transformation.js';
@@ -138,7 +132,8 @@ export class JobRunner {
     }
     const w = job.window;
     this.window = w && w.endTimeMs > 0 ? { startTimeMs: w.startTimeMs, endTimeMs: w.endTimeMs } : null;
-    this.idleTimeoutMs = w && this.window && w.completion === CompletionPolicy.COMPLETION_POLICY_IDLE ? Math.max(1, w.idleTimeoutMs || 60_000) : null;
+    this.idleTimeoutMs =
+      w && this.window && w.completion === CompletionPolicy.COMPLETION_POLICY_IDLE ? Math.max(1, w.idleTimeoutMs || 60_000) : null;
     this.inFlight = new InFlight(deps.inFlightBytes);
     this.kafka = createKafka(`sluice-ingestion-${job.name}`, this.brokers, this.log);
   }
@@ -406,7 +401,9 @@ export class JobRunner {
       },
       links: producerLinks(plan.send),
     });
-    const seq = stream.send(records, [{ topic: this.topic, partition: batch.partition, startOffset: plan.coverStart, endOffset: plan.coverEnd }]);
+    const seq = stream.send(records, [
+      { topic: this.topic, partition: batch.partition, startOffset: plan.coverStart, endOffset: plan.coverEnd },
+    ]);
     span.end();
     this.inFlight.add(seq, bytes);
     st.position = plan.coverEnd;
@@ -582,7 +579,8 @@ export class JobRunner {
     // A round with nothing to commit is announced too (it answers TriggerFlush callers), naming
     // the table's current snapshot with 0 rows; it is not a commit, so it must not replace the
     // last one (job status would show "0 rows" and the wrong time a second after any commit).
-    if (e.offsets.length > 0 || e.addedFiles > 0) this.lastCommit = { snapshotId: e.snapshotId, committedAtMs: e.committedAtMs, rows: e.addedRecords };
+    if (e.offsets.length > 0 || e.addedFiles > 0)
+      this.lastCommit = { snapshotId: e.snapshotId, committedAtMs: e.committedAtMs, rows: e.addedRecords };
     // For lag tools only; positions never come from here.
     if (toKafka.length > 0 && this.consumer && !this.resyncing) {
       this.consumer.commitOffsets(toKafka).catch((err) => this.log.debug({ err: String(err) }, 'group offset commit failed (lag only)'));

@@ -20,7 +20,9 @@ export class JobRegistry {
     if (existing && !existing.isTerminal) return existing.status();
     const job = await this.loadJob(name);
     if (job.state === JobState.JOB_STATE_FINISHED) throw failedPrecondition(`job "${name}" is FINISHED; a bounded job runs once`);
-    const source = await this.catalogCall(`source "${job.source}" of job "${name}"`, () => this.deps.catalog.getSource({ name: job.source }));
+    const source = await this.catalogCall(`source "${job.source}" of job "${name}"`, () =>
+      this.deps.catalog.getSource({ name: job.source }),
+    );
     if (!source.source) throw notFound(`source "${job.source}" of job "${name}" does not exist`);
     if (!job.table?.table) throw failedPrecondition(`job "${name}" has no destination table`);
     if (this.closed) throw unavailable('ingestion is shutting down');
@@ -44,7 +46,10 @@ export class JobRegistry {
       if (job.state === JobState.JOB_STATE_RUNNING || job.state === JobState.JOB_STATE_PAUSED) {
         await this.setState(name, JobState.JOB_STATE_STOPPED, 'stopped');
       }
-      return runner?.status() ?? catalogStatus({ ...job, state: job.state === JobState.JOB_STATE_FINISHED ? job.state : JobState.JOB_STATE_STOPPED });
+      return (
+        runner?.status() ??
+        catalogStatus({ ...job, state: job.state === JobState.JOB_STATE_FINISHED ? job.state : JobState.JOB_STATE_STOPPED })
+      );
     }
     await this.setState(name, JobState.JOB_STATE_STOPPING, 'flushing before stop');
     await runner.stop();

@@ -56,11 +56,13 @@ export async function offsetsAtTime(admin: Admin, topic: string, ms: number, hig
   const rows = await admin.fetchTopicOffsetsByTimestamp(topic, ms);
   // kafkajs answers "none" with the high watermark (it substitutes latest); either reads as
   // "nothing at or after ms yet", which the callers map to the high watermark.
-  return new Map(rows.map((r) => {
-    const offset = Number(r.offset);
-    const hw = high.get(r.partition)?.high;
-    return [r.partition, offset < 0 || offset === hw ? -1 : offset];
-  }));
+  return new Map(
+    rows.map((r) => {
+      const offset = Number(r.offset);
+      const hw = high.get(r.partition)?.high;
+      return [r.partition, offset < 0 || offset === hw ? -1 : offset];
+    }),
+  );
 }
 
 /** One line for job status: what failed at the source, without a stack. */
@@ -69,7 +71,11 @@ export function describeSourceError(err: unknown, brokers: readonly string[]): s
   const e = err as { name?: string; message?: string; type?: string; originalError?: unknown; retryCount?: number };
   const name = e?.name ?? '';
   if (e?.type === 'UNKNOWN_TOPIC_OR_PARTITION') return 'topic does not exist (deleted?)';
-  if (name === 'KafkaJSConnectionError' || name === 'KafkaJSBrokerNotFound' || /ECONNREFUSED|Connection timeout|ENOTFOUND/.test(e?.message ?? '')) {
+  if (
+    name === 'KafkaJSConnectionError' ||
+    name === 'KafkaJSBrokerNotFound' ||
+    /ECONNREFUSED|Connection timeout|ENOTFOUND/.test(e?.message ?? '')
+  ) {
     return `Kafka broker unreachable (${brokers.join(', ')}): ${e?.message ?? String(err)}`;
   }
   if (name === 'KafkaJSNumberOfRetriesExceeded' && e.originalError) return describeSourceError(e.originalError, brokers);

@@ -60,7 +60,8 @@ export function chooseStart(i: StartInputs): StartDecision {
     case StartFrom.START_FROM_LATEST:
       return { offset: i.watermarks.high, origin: 'latest' };
     case StartFrom.START_FROM_TIMESTAMP: {
-      if (i.timestampOffset === undefined) throw new PositionError(i.topic, i.partition, `start by timestamp on ${i.topic}/${i.partition}: no offset was looked up`);
+      if (i.timestampOffset === undefined)
+        throw new PositionError(i.topic, i.partition, `start by timestamp on ${i.topic}/${i.partition}: no offset was looked up`);
       // -1: no record at or after the time yet, so the first one to arrive is the start.
       return { offset: i.timestampOffset < 0 ? i.watermarks.high : i.timestampOffset, origin: 'timestamp' };
     }
@@ -101,7 +102,13 @@ export type ExpiredDecision =
  * with offset_reset = EARLIEST it continues from the earliest offset, covering the lost range
  * without rows and counting the lost offsets under the error reason `offset_out_of_range`.
  */
-export function onExpired(topic: string, partition: number, position: number, logStart: number, policy: OffsetResetPolicy): ExpiredDecision {
+export function onExpired(
+  topic: string,
+  partition: number,
+  position: number,
+  logStart: number,
+  policy: OffsetResetPolicy,
+): ExpiredDecision {
   const lost = logStart - position;
   const what = `offsets ${position}..${logStart - 1} of ${topic}/${partition} expired (retention) before they were committed`;
   if (policy === OffsetResetPolicy.OFFSET_RESET_POLICY_EARLIEST) {

@@ -28,7 +28,16 @@ type IngestionKey =
 export const ingestionService: ServiceSpec<IngestionKey> = {
   name: 'ingestion',
   portKey: 'ingestionPort',
-  settings: ['ingestionPort', 'natsUrl', 'catalogAddress', 'transformationAddress', 'commitAddress', 'kafkaBrokers', 'rpcDeadlineMs', 'ingestionInFlightBytes'],
+  settings: [
+    'ingestionPort',
+    'natsUrl',
+    'catalogAddress',
+    'transformationAddress',
+    'commitAddress',
+    'kafkaBrokers',
+    'rpcDeadlineMs',
+    'ingestionInFlightBytes',
+  ],
   protoFiles: ['sluice/v1/ingestion.proto'],
   async build({ config, logger, onShutdown }) {
     const nats = await connectNats(config.natsUrl, 'sluice-ingestion');

@@ -5,12 +5,12 @@
  * under a new worker_id.
  */
 import type * as grpc from '@grpc/grpc-js';
-import {
+import type {
   TransformationServiceService,
-  type BatchAck,
-  type TransformOpen,
-  type TransformRequest,
-  type TransformResponse,
+  BatchAck,
+  TransformOpen,
+  TransformRequest,
+  TransformResponse,
 } from '#shared/gen/sluice/v1/transformation.js';
 import type { KafkaRecord, OffsetRange } from '#shared/gen/sluice/v1/types.js';
 import type { ServiceClient } from '#shared/grpc/client.js';

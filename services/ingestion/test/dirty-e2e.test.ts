@@ -49,8 +49,21 @@ const COLUMNS = { id: 'long', name: 'string', extendinfo: 'string' };
 /** The topic (holding `records`), the table and the job. */
 async function seedJob(name: string, topic: string, errorPolicy: ErrorPolicy, records = SEED): Promise<void> {
   stack.broker.createTopic(topic, 1);
-  if (records.length > 0) stack.broker.append(topic, 0, records.map((v, i) => ({ key: Buffer.from(String(i)), value: Buffer.from(v) })));
-  const mapping = { format: MessageFormat.MESSAGE_FORMAT_FLATTEN, mode: MessageMode.MESSAGE_MODE_VALUE, flattenLevel: 1, fields: [], timeZone: 'UTC', includeFixedColumns: false, errorPolicy };
+  if (records.length > 0)
+    stack.broker.append(
+      topic,
+      0,
+      records.map((v, i) => ({ key: Buffer.from(String(i)), value: Buffer.from(v) })),
+    );
+  const mapping = {
+    format: MessageFormat.MESSAGE_FORMAT_FLATTEN,
+    mode: MessageMode.MESSAGE_MODE_VALUE,
+    flattenLevel: 1,
+    fields: [],
+    timeZone: 'UTC',
+    includeFixedColumns: false,
+    errorPolicy,
+  };
   await defineMappedJob(stack.catalog, name, topic, COLUMNS, { mapping });
 }
 
@@ -69,18 +82,35 @@ describe('dirty data end to end (seed 002)', () => {
     const errRef = { database: 'lake', table: 'dirty_table_errors' };
     await stack.catalog.createTable({
       ref: errRef,
-      schema: { schemaId: 0, fields: errorTableColumns.map((c, i) => ({ id: i + 1, name: c.name, required: c.required, type: { kind: { $case: 'primitive' as const, value: c.type } }, doc: '' })), identifierFieldIds: [] },
+      schema: {
+        schemaId: 0,
+        fields: errorTableColumns.map((c, i) => ({
+          id: i + 1,
+          name: c.name,
+          required: c.required,
+          type: { kind: { $case: 'primitive' as const, value: c.type } },
+          doc: '',
+        })),
+        identifierFieldIds: [],
+      },
       location: '',
       properties: {},
       ifNotExists: false,
     });
-    await seedJob('dirty_table', 'seed_table_src', { kind: ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TABLE, maxErrors: 0, errorTopic: '', errorTable: errRef });
+    await seedJob('dirty_table', 'seed_table_src', {
+      kind: ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TABLE,
+      maxErrors: 0,
+      errorTopic: '',
+      errorTable: errRef,
+    });
     await ingestion.startJob({ job: 'dirty_table' });
     await waitFor('offsets committed through offset 4', async () => (await committedNext('dirty_table')) === 5, 30_000);
 
     assert.deepEqual(await ids('dirty_table'), [100, 102, 123, 456]);
     const errFiles = await snapshotDataFiles(stack.catalog, 'dirty_table_errors');
-    const rows = await duck(`SELECT source_topic, source_partition, source_offset, decode(key) AS key, decode(value) AS value, reason FROM read_parquet(['${errFiles.join("','")}'])`);
+    const rows = await duck(
+      `SELECT source_topic, source_partition, source_offset, decode(key) AS key, decode(value) AS value, reason FROM read_parquet(['${errFiles.join("','")}'])`,
+    );
     assert.deepEqual(
       rows.map((r) => [r.source_topic, r.source_partition, Number(r.source_offset), r.key, r.value, r.reason]),
       [['seed_table_src', 0, 3, '3', SEED[3], 'unknown_field: field "extendinfos" has no column in the table']],
@@ -97,7 +127,12 @@ describe('dirty data end to end (seed 002)', () => {
     const ref = { database: 'lake', table: 'dirty_topic' };
     const commit = createClient(CommitServiceService, `127.0.0.1:${stack.commitService.port}`, { deadlineMs: 10_000 });
     stack.broker.createTopic('seed_errors', 1);
-    await seedJob('dirty_topic', 'seed_topic_src', { kind: ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TOPIC, maxErrors: 0, errorTopic: 'seed_errors' }, []);
+    await seedJob(
+      'dirty_topic',
+      'seed_topic_src',
+      { kind: ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TOPIC, maxErrors: 0, errorTopic: 'seed_errors' },
+      [],
+    );
     // Checked the moment each commit is announced: if it covers offset 3, record 101 must be
     // in the error topic already (the topic only grows, so a later look would prove nothing).
     const violations: string[] = [];
@@ -129,7 +164,11 @@ describe('dirty data end to end (seed 002)', () => {
       await waitFor('a flush round answered by the running stream', () => rounds > seen + 2, 20_000);
       // The first two produces of record 101 time out: the producer retries after ~300 and ~600 ms.
       stack.broker.faults.failNext(ApiKey.Produce, 2, ErrorCode.REQUEST_TIMED_OUT);
-      stack.broker.append('seed_topic_src', 0, SEED.map((v, i) => ({ key: Buffer.from(String(i)), value: Buffer.from(v) })));
+      stack.broker.append(
+        'seed_topic_src',
+        0,
+        SEED.map((v, i) => ({ key: Buffer.from(String(i)), value: Buffer.from(v) })),
+      );
       await waitFor('offsets committed through offset 4', async () => (await committedNext('dirty_topic')) === 5, 30_000);
     } finally {
       flushing = false;
@@ -150,13 +189,20 @@ describe('dirty data end to end (seed 002)', () => {
     const got = await new Promise<{ key: string; value: string; headers: Record<string, string> }>((resolve) => {
       void consumer.run({
         eachMessage: async ({ message }) =>
-          resolve({ key: String(message.key), value: String(message.value), headers: Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)])) }),
+          resolve({
+            key: String(message.key),
+            value: String(message.value),
+            headers: Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)])),
+          }),
       });
     });
     await consumer.disconnect();
     assert.equal(got.value, SEED[3]);
     assert.equal(got.key, '3');
-    assert.deepEqual([got.headers['sluice.source.topic'], got.headers['sluice.source.offset'], got.headers['sluice.error.reason']], ['seed_topic_src', '3', 'unknown_field']);
+    assert.deepEqual(
+      [got.headers['sluice.source.topic'], got.headers['sluice.source.offset'], got.headers['sluice.error.reason']],
+      ['seed_topic_src', '3', 'unknown_field'],
+    );
     await ingestion.stopJob({ job: 'dirty_topic' });
   });
 });

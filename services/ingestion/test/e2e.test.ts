@@ -52,12 +52,31 @@ async function define(name: string, topic: string, job: Record<string, unknown>)
     properties: {},
     ifNotExists: false,
   });
-  await stack.catalog.createSource({ source: { name: `${name}_src`, brokers: [], topic, format: MessageFormat.MESSAGE_FORMAT_JSON, mode: MessageMode.MESSAGE_MODE_VALUE, properties: {}, createdAtMs: 0 } });
+  await stack.catalog.createSource({
+    source: {
+      name: `${name}_src`,
+      brokers: [],
+      topic,
+      format: MessageFormat.MESSAGE_FORMAT_JSON,
+      mode: MessageMode.MESSAGE_MODE_VALUE,
+      properties: {},
+      createdAtMs: 0,
+    },
+  });
   await stack.catalog.createJob({
     job: {
-      name, source: `${name}_src`, table: { database: 'lake', table: name }, mapping: mapping(),
-      commitIntervalMs: 1000, bufferBytes: 0, parallelism: 1, offsetReset: 0 as never,
-      state: JobState.JOB_STATE_CREATED, stateReason: '', createdAtMs: 0, updatedAtMs: 0,
+      name,
+      source: `${name}_src`,
+      table: { database: 'lake', table: name },
+      mapping: mapping(),
+      commitIntervalMs: 1000,
+      bufferBytes: 0,
+      parallelism: 1,
+      offsetReset: 0 as never,
+      state: JobState.JOB_STATE_CREATED,
+      stateReason: '',
+      createdAtMs: 0,
+      updatedAtMs: 0,
       ...job,
     },
   });
@@ -82,11 +101,31 @@ describe('with the real transformation service', () => {
     // id = partition * 100 + offset; window [10 000, 20 000).
     const p0 = [5000, 9000, 12000, 8000, 15000, 19999, 10000, 21000, 13000, 30000];
     const p1 = [10000, 20000, 11000];
-    stack.broker.append(topic, 0, p0.map((t, i) => ({ value: Buffer.from(JSON.stringify({ id: i, p: 0 })), timestamp: t })));
-    stack.broker.append(topic, 1, p1.map((t, i) => ({ value: Buffer.from(JSON.stringify({ id: 100 + i, p: 1 })), timestamp: t })));
-    await define('e2e_window', topic, { window: { startTimeMs: 10_000, endTimeMs: 20_000, timeZone: 'UTC', completion: CompletionPolicy.COMPLETION_POLICY_END_POSITION, idleTimeoutMs: 0 } });
+    stack.broker.append(
+      topic,
+      0,
+      p0.map((t, i) => ({ value: Buffer.from(JSON.stringify({ id: i, p: 0 })), timestamp: t })),
+    );
+    stack.broker.append(
+      topic,
+      1,
+      p1.map((t, i) => ({ value: Buffer.from(JSON.stringify({ id: 100 + i, p: 1 })), timestamp: t })),
+    );
+    await define('e2e_window', topic, {
+      window: {
+        startTimeMs: 10_000,
+        endTimeMs: 20_000,
+        timeZone: 'UTC',
+        completion: CompletionPolicy.COMPLETION_POLICY_END_POSITION,
+        idleTimeoutMs: 0,
+      },
+    });
     await ingestion.startJob({ job: 'e2e_window' });
-    await waitFor('FINISHED', async () => (await stack.catalog.getJob({ name: 'e2e_window' })).job!.state === JobState.JOB_STATE_FINISHED, 40_000);
+    await waitFor(
+      'FINISHED',
+      async () => (await stack.catalog.getJob({ name: 'e2e_window' })).job!.state === JobState.JOB_STATE_FINISHED,
+      40_000,
+    );
     assert.deepEqual(await tableIds('e2e_window'), [2, 4, 5, 6, 100]);
     const { status } = await ingestion.getJobStatus({ job: 'e2e_window' });
     assert.equal(status!.rowsOut, 5);
@@ -97,14 +136,27 @@ describe('with the real transformation service', () => {
     const topic = 'e2e_dirty';
     stack.broker.createTopic(topic, 1);
     stack.broker.createTopic('e2e_errors', 1);
-    stack.broker.append(topic, 0, ['{"id":1,"p":0}', 'not json', '{"id":3,"p":0}', '{"nope":true}'].map((v) => ({ value: Buffer.from(v) })));
-    await define('e2e_dirty', topic, { mapping: mapping({ errorPolicy: { kind: ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TOPIC, maxErrors: 0, errorTopic: 'e2e_errors' } }) });
+    stack.broker.append(
+      topic,
+      0,
+      ['{"id":1,"p":0}', 'not json', '{"id":3,"p":0}', '{"nope":true}'].map((v) => ({ value: Buffer.from(v) })),
+    );
+    await define('e2e_dirty', topic, {
+      mapping: mapping({ errorPolicy: { kind: ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TOPIC, maxErrors: 0, errorTopic: 'e2e_errors' } }),
+    });
     await ingestion.startJob({ job: 'e2e_dirty' });
-    await waitFor('commit through offset 4', async () => (await stack.catalog.getCommittedOffsets({ job: 'e2e_dirty' })).offsets[0]?.nextOffset === 4, 30_000);
+    await waitFor(
+      'commit through offset 4',
+      async () => (await stack.catalog.getCommittedOffsets({ job: 'e2e_dirty' })).offsets[0]?.nextOffset === 4,
+      30_000,
+    );
     await waitFor('two error records', () => stack.broker.highWatermark('e2e_errors', 0) === 2);
     assert.deepEqual(await tableIds('e2e_dirty'), [1, 3]);
     const { status } = await ingestion.getJobStatus({ job: 'e2e_dirty' });
-    assert.equal(status!.errors.reduce((n, e) => n + e.count, 0), 2);
+    assert.equal(
+      status!.errors.reduce((n, e) => n + e.count, 0),
+      2,
+    );
     await ingestion.stopJob({ job: 'e2e_dirty' });
   });
 });

@@ -29,7 +29,11 @@ const byPartition = (records: KafkaRecord[]) => {
 };
 
 function produce(topic: string, partition: number, timestamps: number[]): void {
-  stack.broker.append(topic, partition, timestamps.map((t, i) => ({ value: Buffer.from(JSON.stringify({ v: `${partition}-${i}` })), timestamp: t })));
+  stack.broker.append(
+    topic,
+    partition,
+    timestamps.map((t, i) => ({ value: Buffer.from(JSON.stringify({ v: `${partition}-${i}` })), timestamp: t })),
+  );
 }
 
 async function catalogState(job: string): Promise<JobState> {
@@ -63,7 +67,12 @@ describe('start positions', () => {
       assert.equal(res.status?.state, JobState.JOB_STATE_RUNNING);
     }
     // Wait until the latest job has joined its group, then add one record per partition.
-    await waitFor('the latest job to own its partitions', async () => (await ingestion.getJobStatus({ job: 's_latest' })).status!.partitions.length === 2 && stack.worker.streams.some((s) => s.open.job === 's_latest'));
+    await waitFor(
+      'the latest job to own its partitions',
+      async () =>
+        (await ingestion.getJobStatus({ job: 's_latest' })).status!.partitions.length === 2 &&
+        stack.worker.streams.some((s) => s.open.job === 's_latest'),
+    );
     await new Promise((r) => setTimeout(r, 500));
     produce(topic, 0, [10_000]);
     produce(topic, 1, [10_000]);
@@ -98,7 +107,13 @@ describe('bounded windows', () => {
   // (13 000) arrives after the end position.
   const P0 = [5000, 9000, 12000, 8000, 15000, 19999, 10000, 21000, 13000, 30000];
   const P1 = [10000, 20000, 11000];
-  const window = (completion: CompletionPolicy) => ({ startTimeMs: 10_000, endTimeMs: 20_000, timeZone: 'UTC', completion, idleTimeoutMs: 1500 });
+  const window = (completion: CompletionPolicy) => ({
+    startTimeMs: 10_000,
+    endTimeMs: 20_000,
+    timeZone: 'UTC',
+    completion,
+    idleTimeoutMs: 1500,
+  });
 
   it('END_POSITION: exactly the records between the resolved offsets inside the window, then FINISHED', async () => {
     const topic = 'window_end';
@@ -115,7 +130,13 @@ describe('bounded windows', () => {
     assert.equal(status!.recordsExcluded, 1);
     assert.equal(status!.recordsIn, 6);
     assert.equal(status!.rowsOut, 5);
-    assert.deepEqual(status!.partitions.map((p) => [p.partition, p.endOffset, p.lag]), [[0, 7, 0], [1, 1, 0]]);
+    assert.deepEqual(
+      status!.partitions.map((p) => [p.partition, p.endOffset, p.lag]),
+      [
+        [0, 7, 0],
+        [1, 1, 0],
+      ],
+    );
     assertCoversContiguous(job);
   });
 
@@ -141,7 +162,9 @@ describe('expired offsets (retention)', () => {
     stack.broker.createTopic(topic, 1);
     produce(topic, 0, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     stack.broker.deleteRecordsBefore(topic, 0, 5);
-    const job = await defineJob(stack.catalog, 'x_fail', topic, { start: { from: StartFrom.START_FROM_OFFSETS, timestampMs: 0, offsets: [{ partition: 0, offset: 2 }] } });
+    const job = await defineJob(stack.catalog, 'x_fail', topic, {
+      start: { from: StartFrom.START_FROM_OFFSETS, timestampMs: 0, offsets: [{ partition: 0, offset: 2 }] },
+    });
     await ingestion.startJob({ job });
     await waitFor('FAILED in the catalog', async () => (await catalogState(job)) === JobState.JOB_STATE_FAILED);
     const { status } = await ingestion.getJobStatus({ job });
@@ -162,7 +185,10 @@ describe('expired offsets (retention)', () => {
     await ingestion.startJob({ job });
     await waitFor('records 5..9', () => stack.worker.records(job).length === 5);
     const stream = stack.worker.streams.find((s) => s.open.job === job)!;
-    assert.deepEqual(stream.batches[0].covers.map((c) => [c.startOffset, c.endOffset]), [[2, 5]]);
+    assert.deepEqual(
+      stream.batches[0].covers.map((c) => [c.startOffset, c.endOffset]),
+      [[2, 5]],
+    );
     assert.equal(stream.batches[0].records.length, 0);
     await waitFor('commit through offset 10', async () => (await committed(job))[0] === 10);
     const { status } = await ingestion.getJobStatus({ job });
@@ -205,8 +231,14 @@ describe('rewind, pause and resume', () => {
     await waitFor('a batch on the new stream', () => second.batches.length > 0);
     const start = second.batches[0].covers[0].startOffset;
     const after = await committed(job);
-    assert.ok(start >= before[0] && start <= after[0], `the new stream starts at the committed offset (${before[0]} <= ${start} <= ${after[0]})`);
-    assert.deepEqual(second.batches.flatMap((b) => b.records.map((r) => r.offset)), Array.from({ length: 7 - start }, (_, i) => start + i));
+    assert.ok(
+      start >= before[0] && start <= after[0],
+      `the new stream starts at the committed offset (${before[0]} <= ${start} <= ${after[0]})`,
+    );
+    assert.deepEqual(
+      second.batches.flatMap((b) => b.records.map((r) => r.offset)),
+      Array.from({ length: 7 - start }, (_, i) => start + i),
+    );
     await waitFor('commit through the new record', async () => (await committed(job))[0] === 7);
     await ingestion.stopJob({ job });
   });
@@ -220,12 +252,20 @@ describe('job status', () => {
     const job = await defineJob(stack.catalog, 'lc_job', topic);
     // The commit service announces every round, also one with nothing to commit (rows 0).
     const events: CommittedEvent[] = [];
-    const sub = subscribe(stack.nats, subjects.committed({ database: 'lake', table: job }), (data) => void events.push(CommittedEvent.decode(data)), () => {});
+    const sub = subscribe(
+      stack.nats,
+      subjects.committed({ database: 'lake', table: job }),
+      (data) => void events.push(CommittedEvent.decode(data)),
+      () => {},
+    );
     try {
       await ingestion.startJob({ job });
       await waitFor('the commit of the three records', async () => (await committed(job))[0] === 3);
       const real = await waitFor('the commit event', () => events.find((e) => e.addedRecords === 3));
-      await waitFor('two empty rounds after it', () => events.filter((e) => e.offsets.length === 0 && e.committedAtMs > real.committedAtMs).length >= 2);
+      await waitFor(
+        'two empty rounds after it',
+        () => events.filter((e) => e.offsets.length === 0 && e.committedAtMs > real.committedAtMs).length >= 2,
+      );
       const { status } = await ingestion.getJobStatus({ job });
       assert.deepEqual(status!.lastCommit, { snapshotId: real.snapshotId, committedAtMs: real.committedAtMs, rows: 3 });
     } finally {
@@ -239,7 +279,9 @@ describe('source failures', () => {
   it('a missing topic is a clear reason in the status, retried until it exists', async () => {
     const job = await defineJob(stack.catalog, 'f_topic', 'not_yet');
     await ingestion.startJob({ job });
-    await waitFor('the reason', async () => /topic "not_yet" does not exist; retrying in \d+ ms/.test((await ingestion.getJobStatus({ job })).status!.reason));
+    await waitFor('the reason', async () =>
+      /topic "not_yet" does not exist; retrying in \d+ ms/.test((await ingestion.getJobStatus({ job })).status!.reason),
+    );
     stack.broker.createTopic('not_yet', 1);
     produce('not_yet', 0, [1, 2, 3]);
     await waitFor('records once the topic exists', () => stack.worker.records(job).length === 3, 30_000);
@@ -262,7 +304,12 @@ describe('source failures', () => {
       await waitFor('the first records', () => stack.worker.records('f_broker').length === 2);
       await waitFor('their commit', async () => (await committed('f_broker'))[0] === 2);
       await broker.stop();
-      await waitFor('the broker failure in the status', async () => /Kafka broker unreachable .*retrying in \d+ ms/.test((await ingestion.getJobStatus({ job: 'f_broker' })).status!.reason), 30_000);
+      await waitFor(
+        'the broker failure in the status',
+        async () =>
+          /Kafka broker unreachable .*retrying in \d+ ms/.test((await ingestion.getJobStatus({ job: 'f_broker' })).status!.reason),
+        30_000,
+      );
       broker = await startDevBroker({ dataDir, port });
       broker.append('flaky', 0, [{ value: Buffer.from('{"v":"c"}') }]);
       await waitFor('the commit after the outage', async () => (await committed('f_broker'))[0] === 3, 40_000);

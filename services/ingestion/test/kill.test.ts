@@ -29,7 +29,11 @@ function produceWave(topic: string, perPartition: number, wave: number): number 
   for (let p = 0; p < PARTITIONS; p++) {
     for (let i = 0; i < perPartition; i += 500) {
       const n = Math.min(500, perPartition - i);
-      stack.broker.append(topic, p, Array.from({ length: n }, (_, k) => ({ value: Buffer.from(`{"w":${wave},"p":${p},"i":${i + k}}`) })));
+      stack.broker.append(
+        topic,
+        p,
+        Array.from({ length: n }, (_, k) => ({ value: Buffer.from(`{"w":${wave},"p":${p},"i":${i + k}}`) })),
+      );
     }
   }
   return perPartition * PARTITIONS;
@@ -71,8 +75,13 @@ it('three processes, one killed mid-run: nothing lost or duplicated once commits
   const [count] = await duck(`SELECT count(*) AS n, count(DISTINCT (w, p, i)) AS d FROM read_parquet(['${files.join("','")}'])`);
   assert.equal(Number(count.n), produced, 'every record landed');
   assert.equal(Number(count.d), produced, 'no record landed twice');
-  const waves = await duck(`SELECT w, p, max(i) + 1 AS n, count(*) AS c FROM read_parquet(['${files.join("','")}']) GROUP BY w, p ORDER BY w, p`);
-  assert.ok(waves.every((r) => Number(r.n) === Number(r.c)), 'each partition of each wave is complete');
+  const waves = await duck(
+    `SELECT w, p, max(i) + 1 AS n, count(*) AS c FROM read_parquet(['${files.join("','")}']) GROUP BY w, p ORDER BY w, p`,
+  );
+  assert.ok(
+    waves.every((r) => Number(r.n) === Number(r.c)),
+    'each partition of each wave is complete',
+  );
   // The survivors own every partition between them.
   const owned = new Set<number>();
   for (const c of [a.client, b.client]) for (const part of (await c.getJobStatus({ job })).status!.partitions) owned.add(part.partition);

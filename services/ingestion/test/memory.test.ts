@@ -69,7 +69,10 @@ it(`a 1M-record backlog behind a stalled transformation keeps ingestion under ${
   const stalledAt = stack.worker.received;
   assert.ok(stalledAt < RECORDS / 10, `only a budget's worth was read while stalled (${stalledAt} records)`);
   assert.ok(peak < RSS_BOUND_MB, `RSS ${peak.toFixed(0)} MB stays under ${RSS_BOUND_MB} MB`);
-  assert.ok(peak - baseline < GROWTH_BOUND_MB, `RSS grew ${(peak - baseline).toFixed(0)} MB over the idle process, under ${GROWTH_BOUND_MB} MB`);
+  assert.ok(
+    peak - baseline < GROWTH_BOUND_MB,
+    `RSS grew ${(peak - baseline).toFixed(0)} MB over the idle process, under ${GROWTH_BOUND_MB} MB`,
+  );
   const { status } = await proc.client.getJobStatus({ job });
   assert.equal(status!.state, JobState.JOB_STATE_RUNNING);
   assert.ok(status!.partitions.reduce((n, p) => n + p.lag, 0) > RECORDS - stalledAt - 1, 'the backlog shows as lag');
@@ -77,5 +80,7 @@ it(`a 1M-record backlog behind a stalled transformation keeps ingestion under ${
   // Acknowledgements drain the budget and reading resumes.
   stack.worker.releaseAcks();
   await waitFor('reading to resume', () => stack.worker.received > stalledAt);
-  process.stdout.write(`# memory: stalled at ${stalledAt} records, peak RSS ${peak.toFixed(1)} MB, idle ${baseline.toFixed(1)} MB (bound ${RSS_BOUND_MB} MB, budget ${BUDGET} B)\n`);
+  process.stdout.write(
+    `# memory: stalled at ${stalledAt} records, peak RSS ${peak.toFixed(1)} MB, idle ${baseline.toFixed(1)} MB (bound ${RSS_BOUND_MB} MB, budget ${BUDGET} B)\n`,
+  );
 });

@@ -20,25 +20,122 @@ describe('planBatch: covers and window filtering', () => {
     excluded: number;
     reachedEnd: boolean;
   }[] = [
-    { name: 'continuous, all sent', position: 0, end: null, window: null, messages: msgs([0, 1], [1, 2], [2, 3]), batchEnd: 3, sent: [0, 1, 2], cover: [0, 3], excluded: 0, reachedEnd: false },
+    {
+      name: 'continuous, all sent',
+      position: 0,
+      end: null,
+      window: null,
+      messages: msgs([0, 1], [1, 2], [2, 3]),
+      batchEnd: 3,
+      sent: [0, 1, 2],
+      cover: [0, 3],
+      excluded: 0,
+      reachedEnd: false,
+    },
     {
       name: 'out-of-order timestamps: outside the window excluded, still covered',
-      position: 10, end: null, window: W,
+      position: 10,
+      end: null,
+      window: W,
       messages: msgs([10, 150], [11, 99], [12, 200], [13, 100], [14, 199], [15, 5000]),
-      batchEnd: 16, sent: [10, 13, 14], cover: [10, 16], excluded: 3, reachedEnd: false,
+      batchEnd: 16,
+      sent: [10, 13, 14],
+      cover: [10, 16],
+      excluded: 3,
+      reachedEnd: false,
     },
-    { name: 'records below the position are skipped (fetched before a seek)', position: 5, end: null, window: null, messages: msgs([3, 1], [4, 1], [5, 1], [6, 1]), batchEnd: 7, sent: [5, 6], cover: [5, 7], excluded: 0, reachedEnd: false },
-    { name: 'trailing transaction marker is covered', position: 0, end: null, window: null, messages: msgs([0, 1], [1, 1]), batchEnd: 3, sent: [0, 1], cover: [0, 3], excluded: 0, reachedEnd: false },
-    { name: 'compaction gap inside the batch is covered', position: 0, end: null, window: null, messages: msgs([0, 1], [4, 1], [9, 1]), batchEnd: 10, sent: [0, 4, 9], cover: [0, 10], excluded: 0, reachedEnd: false },
-    { name: 'truncated at the end offset', position: 0, end: 3, window: W, messages: msgs([0, 150], [1, 150], [2, 300], [3, 150], [4, 150]), batchEnd: 5, sent: [0, 1], cover: [0, 3], excluded: 1, reachedEnd: true },
-    { name: 'exactly at the end offset', position: 0, end: 2, window: null, messages: msgs([0, 1], [1, 1]), batchEnd: 2, sent: [0, 1], cover: [0, 2], excluded: 0, reachedEnd: true },
-    { name: 'position already at the end: empty cover', position: 4, end: 4, window: null, messages: msgs([4, 1]), batchEnd: 5, sent: [], cover: [4, 4], excluded: 0, reachedEnd: true },
-    { name: 'a batch wholly below the position adds nothing', position: 9, end: null, window: null, messages: msgs([3, 1], [4, 1]), batchEnd: 5, sent: [], cover: [9, 9], excluded: 0, reachedEnd: false },
+    {
+      name: 'records below the position are skipped (fetched before a seek)',
+      position: 5,
+      end: null,
+      window: null,
+      messages: msgs([3, 1], [4, 1], [5, 1], [6, 1]),
+      batchEnd: 7,
+      sent: [5, 6],
+      cover: [5, 7],
+      excluded: 0,
+      reachedEnd: false,
+    },
+    {
+      name: 'trailing transaction marker is covered',
+      position: 0,
+      end: null,
+      window: null,
+      messages: msgs([0, 1], [1, 1]),
+      batchEnd: 3,
+      sent: [0, 1],
+      cover: [0, 3],
+      excluded: 0,
+      reachedEnd: false,
+    },
+    {
+      name: 'compaction gap inside the batch is covered',
+      position: 0,
+      end: null,
+      window: null,
+      messages: msgs([0, 1], [4, 1], [9, 1]),
+      batchEnd: 10,
+      sent: [0, 4, 9],
+      cover: [0, 10],
+      excluded: 0,
+      reachedEnd: false,
+    },
+    {
+      name: 'truncated at the end offset',
+      position: 0,
+      end: 3,
+      window: W,
+      messages: msgs([0, 150], [1, 150], [2, 300], [3, 150], [4, 150]),
+      batchEnd: 5,
+      sent: [0, 1],
+      cover: [0, 3],
+      excluded: 1,
+      reachedEnd: true,
+    },
+    {
+      name: 'exactly at the end offset',
+      position: 0,
+      end: 2,
+      window: null,
+      messages: msgs([0, 1], [1, 1]),
+      batchEnd: 2,
+      sent: [0, 1],
+      cover: [0, 2],
+      excluded: 0,
+      reachedEnd: true,
+    },
+    {
+      name: 'position already at the end: empty cover',
+      position: 4,
+      end: 4,
+      window: null,
+      messages: msgs([4, 1]),
+      batchEnd: 5,
+      sent: [],
+      cover: [4, 4],
+      excluded: 0,
+      reachedEnd: true,
+    },
+    {
+      name: 'a batch wholly below the position adds nothing',
+      position: 9,
+      end: null,
+      window: null,
+      messages: msgs([3, 1], [4, 1]),
+      batchEnd: 5,
+      sent: [],
+      cover: [9, 9],
+      excluded: 0,
+      reachedEnd: false,
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {
       const plan = planBatch(c.position, c.end, c.window, c.messages, c.batchEnd);
-      assert.deepEqual(plan.send.map((m) => Number(m.offset)), c.sent);
+      assert.deepEqual(
+        plan.send.map((m) => Number(m.offset)),
+        c.sent,
+      );
       assert.deepEqual([plan.coverStart, plan.coverEnd], c.cover);
       assert.equal(plan.excluded, c.excluded);
       assert.equal(plan.reachedEnd, c.reachedEnd);
@@ -56,19 +153,44 @@ describe('planBatch: covers and window filtering', () => {
 
 describe('start and end positions', () => {
   const base: StartInputs = {
-    topic: 't', partition: 0, committed: undefined, start: undefined, windowStartMs: undefined,
-    watermarks: { low: 10, high: 50 }, timestampOffset: undefined,
+    topic: 't',
+    partition: 0,
+    committed: undefined,
+    start: undefined,
+    windowStartMs: undefined,
+    watermarks: { low: 10, high: 50 },
+    timestampOffset: undefined,
   };
   const cases: [string, Partial<StartInputs>, number, string][] = [
-    ['catalog offset wins over everything', { committed: 33, start: { from: StartFrom.START_FROM_LATEST, timestampMs: 0, offsets: [] } }, 33, 'catalog'],
+    [
+      'catalog offset wins over everything',
+      { committed: 33, start: { from: StartFrom.START_FROM_LATEST, timestampMs: 0, offsets: [] } },
+      33,
+      'catalog',
+    ],
     ['unspecified is earliest', {}, 10, 'earliest'],
     ['earliest', { start: { from: StartFrom.START_FROM_EARLIEST, timestampMs: 0, offsets: [] } }, 10, 'earliest'],
     ['latest', { start: { from: StartFrom.START_FROM_LATEST, timestampMs: 0, offsets: [] } }, 50, 'latest'],
     ['timestamp', { start: { from: StartFrom.START_FROM_TIMESTAMP, timestampMs: 5, offsets: [] }, timestampOffset: 27 }, 27, 'timestamp'],
-    ['timestamp after every record starts at the high watermark', { start: { from: StartFrom.START_FROM_TIMESTAMP, timestampMs: 5, offsets: [] }, timestampOffset: -1 }, 50, 'timestamp'],
+    [
+      'timestamp after every record starts at the high watermark',
+      { start: { from: StartFrom.START_FROM_TIMESTAMP, timestampMs: 5, offsets: [] }, timestampOffset: -1 },
+      50,
+      'timestamp',
+    ],
     ['a bounded window without a start starts at its start time', { windowStartMs: 1000, timestampOffset: 20 }, 20, 'timestamp'],
-    ['explicit offset', { start: { from: StartFrom.START_FROM_OFFSETS, timestampMs: 0, offsets: [{ partition: 0, offset: 42 }] } }, 42, 'offsets'],
-    ['explicit offsets not naming the partition: earliest', { start: { from: StartFrom.START_FROM_OFFSETS, timestampMs: 0, offsets: [{ partition: 1, offset: 42 }] } }, 10, 'earliest'],
+    [
+      'explicit offset',
+      { start: { from: StartFrom.START_FROM_OFFSETS, timestampMs: 0, offsets: [{ partition: 0, offset: 42 }] } },
+      42,
+      'offsets',
+    ],
+    [
+      'explicit offsets not naming the partition: earliest',
+      { start: { from: StartFrom.START_FROM_OFFSETS, timestampMs: 0, offsets: [{ partition: 1, offset: 42 }] } },
+      10,
+      'earliest',
+    ],
   ];
   for (const [name, over, offset, origin] of cases) {
     it(name, () => assert.deepEqual(chooseStart({ ...base, ...over }), { offset, origin }));
@@ -76,7 +198,8 @@ describe('start and end positions', () => {
 
   it('refuses an explicit offset beyond the partition', () => {
     assert.throws(
-      () => chooseStart({ ...base, start: { from: StartFrom.START_FROM_OFFSETS, timestampMs: 0, offsets: [{ partition: 0, offset: 51 }] } }),
+      () =>
+        chooseStart({ ...base, start: { from: StartFrom.START_FROM_OFFSETS, timestampMs: 0, offsets: [{ partition: 0, offset: 51 }] } }),
       (err: unknown) => err instanceof PositionError && /start offset 51 of t\/0 is outside the partition \(10\.\.50\)/.test(err.message),
     );
   });

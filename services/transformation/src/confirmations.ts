@@ -42,7 +42,10 @@ export class ErrorConfirmations {
   /** ErrorsProduced{sequence} arrived. Throws for a batch that was never acknowledged. */
   confirm(sequence: number): void {
     if (!Number.isSafeInteger(sequence) || sequence < 1 || sequence > this.acked) {
-      throw new ConfirmationError(`ErrorsProduced names batch ${sequence}, but the batches acknowledged so far end at ${this.acked}`, 'protocol');
+      throw new ConfirmationError(
+        `ErrorsProduced names batch ${sequence}, but the batches acknowledged so far end at ${this.acked}`,
+        'protocol',
+      );
     }
     if (sequence <= this.confirmed) return;
     this.confirmed = sequence;
@@ -65,11 +68,17 @@ export class ErrorConfirmations {
         sequence,
         resolve,
         reject,
-        timer: setTimeout(() => {
-          this.settle(waiter).reject(
-            new ConfirmationError(`the error records of batch ${sequence} were not confirmed produced to the error topic by the flush deadline (confirmed up to batch ${this.confirmed})`, 'deadline'),
-          );
-        }, Math.max(0, deadlineMs - nowMs)),
+        timer: setTimeout(
+          () => {
+            this.settle(waiter).reject(
+              new ConfirmationError(
+                `the error records of batch ${sequence} were not confirmed produced to the error topic by the flush deadline (confirmed up to batch ${this.confirmed})`,
+                'deadline',
+              ),
+            );
+          },
+          Math.max(0, deadlineMs - nowMs),
+        ),
       };
       this.waiters.add(waiter);
     });

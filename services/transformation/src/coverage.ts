@@ -54,7 +54,10 @@ export class Coverage {
       seen.add(key);
       const expected = this.next.get(key);
       if (expected !== undefined && r.startOffset !== expected) {
-        const what = r.startOffset > expected ? `offsets ${expected}..${r.startOffset - 1} are missing` : `offsets ${r.startOffset}..${expected - 1} were already covered`;
+        const what =
+          r.startOffset > expected
+            ? `offsets ${expected}..${r.startOffset - 1} are missing`
+            : `offsets ${r.startOffset}..${expected - 1} were already covered`;
         throw new CoverageError(
           `batch cover of ${where(r)} starts at offset ${r.startOffset} but the previous batch ended at ${expected} (${what})`,
           r.topic,
@@ -99,7 +102,8 @@ export function uncoveredRecord(records: readonly KafkaRecord[], covers: readonl
         break;
       }
     }
-    if (!inside) return `record ${where(rec)} offset ${rec.offset} lies outside the batch's covers (${covers.map((c) => `${where(c)} [${c.startOffset}, ${c.endOffset})`).join(', ') || 'none'})`;
+    if (!inside)
+      return `record ${where(rec)} offset ${rec.offset} lies outside the batch's covers (${covers.map((c) => `${where(c)} [${c.startOffset}, ${c.endOffset})`).join(', ') || 'none'})`;
   }
   return null;
 }

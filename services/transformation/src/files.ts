@@ -46,7 +46,9 @@ export class PartitionedFiles {
 
   constructor(private readonly opts: FileSetOptions) {
     if (schemeOf(opts.location) !== 'file') {
-      throw new FileSetError(`table location ${opts.location} is not on the local filesystem; this transformation worker writes file locations only`);
+      throw new FileSetError(
+        `table location ${opts.location} is not on the local filesystem; this transformation worker writes file locations only`,
+      );
     }
     this.localRoot = normalizeLocation(opts.location);
     this.prefix = fileSafe(opts.workerId);

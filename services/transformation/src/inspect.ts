@@ -31,7 +31,13 @@ export function inferSchemaRpc(req: InferSchemaRequest): InferSchemaResponse {
   const r = inferSchema(req.samples, req.mapping ?? DEFAULT_INFER);
   return {
     schema: r.schema,
-    fields: r.fields.map((f) => ({ name: f.name, path: f.path, type: { kind: { $case: 'primitive', value: f.type } }, required: f.required, sample: f.sample })),
+    fields: r.fields.map((f) => ({
+      name: f.name,
+      path: f.path,
+      type: { kind: { $case: 'primitive', value: f.type } },
+      required: f.required,
+      sample: f.sample,
+    })),
     warnings: r.warnings,
   };
 }

@@ -42,7 +42,16 @@ export interface ReportInput {
 export function buildReport(r: ReportInput): ReportDataFilesRequest {
   let records = 0;
   for (const f of r.files) records += f.recordCount;
-  return { flushId: r.flushId, table: r.table, job: r.job, workerId: r.workerId, files: r.files, offsets: r.offsets, recordCount: records, errorReports: r.errorReports || undefined };
+  return {
+    flushId: r.flushId,
+    table: r.table,
+    job: r.job,
+    workerId: r.workerId,
+    files: r.files,
+    offsets: r.offsets,
+    recordCount: records,
+    errorReports: r.errorReports || undefined,
+  };
 }
 
 export interface RetryPolicy {
@@ -62,7 +71,12 @@ const describe = (t: TableRef | undefined) => (t ? `${t.database}.${t.table}` : 
 const RETRIED = new Set<number>([status.UNAVAILABLE, status.DEADLINE_EXCEEDED]);
 
 /** Sends a report until it is accepted; throws ReportError when it cannot be delivered. */
-export async function sendReport(commit: CommitClient, report: ReportDataFilesRequest, policy: RetryPolicy, now: () => number = Date.now): Promise<void> {
+export async function sendReport(
+  commit: CommitClient,
+  report: ReportDataFilesRequest,
+  policy: RetryPolicy,
+  now: () => number = Date.now,
+): Promise<void> {
   const giveUpAt = now() + policy.budgetMs;
   for (let attempt = 1; ; attempt++) {
     let accepted: boolean;
@@ -75,10 +89,16 @@ export async function sendReport(commit: CommitClient, report: ReportDataFilesRe
         await sleep(wait);
         continue;
       }
-      throw new ReportError(`report of flush ${report.flushId} for ${describe(report.table)} failed after ${attempt} attempt(s): ${grpcMessage(err)}`, report.flushId);
+      throw new ReportError(
+        `report of flush ${report.flushId} for ${describe(report.table)} failed after ${attempt} attempt(s): ${grpcMessage(err)}`,
+        report.flushId,
+      );
     }
     if (!accepted) {
-      throw new ReportError(`the commit service did not accept the report of flush ${report.flushId} for ${describe(report.table)} (it does not coordinate that table now)`, report.flushId);
+      throw new ReportError(
+        `the commit service did not accept the report of flush ${report.flushId} for ${describe(report.table)} (it does not coordinate that table now)`,
+        report.flushId,
+      );
     }
     return;
   }

@@ -12,7 +12,16 @@
  */
 import type { BatchAck, RecordBatch, TransformOpen } from '#shared/gen/sluice/v1/transformation.js';
 import type { FlushEvent } from '#shared/gen/sluice/v1/events.js';
-import { ErrorPolicyKind, type DataFile, type ErrorCount, type KafkaRecord, type OffsetRange, type PartitionSpec, type Schema, type TableRef } from '#shared/gen/sluice/v1/types.js';
+import {
+  ErrorPolicyKind,
+  type DataFile,
+  type ErrorCount,
+  type KafkaRecord,
+  type OffsetRange,
+  type PartitionSpec,
+  type Schema,
+  type TableRef,
+} from '#shared/gen/sluice/v1/types.js';
 import type { CatalogServiceService, Table } from '#shared/gen/sluice/v1/catalog.js';
 import { aborted, failedPrecondition, grpcCode, grpcMessage, invalidArgument, SluiceError, unavailable } from '#shared/errors.js';
 import type { ServiceClient } from '#shared/grpc/client.js';
@@ -128,7 +137,11 @@ export class TransformSession {
     this.workerId = open.workerId;
     this.policy = new DirtyDataPolicy(open.mapping!.errorPolicy);
     this.log = deps.logger.child({ job: this.job, table: tableName(this.table), worker: this.workerId });
-    this.heartbeat = new Heartbeat(deps.nats, { table: this.table, job: this.job, workerId: this.workerId, bufferedBytes: () => this.buffered }, deps.settings.heartbeatMs);
+    this.heartbeat = new Heartbeat(
+      deps.nats,
+      { table: this.table, job: this.job, workerId: this.workerId, bufferedBytes: () => this.buffered },
+      deps.settings.heartbeatMs,
+    );
     this.unsubscribe = deps.flushes.add(this.table, { job: this.job, onFlush: (e) => this.requestFlush(e) });
   }
 
@@ -140,11 +153,15 @@ export class TransformSession {
     try {
       plan = compilePlan({ schema: main.schema!, mapping, partitionSpec: main.partitionSpec });
     } catch (e) {
-      if (e instanceof SpecError) throw invalidArgument(`mapping for table ${tableName(table)}: ${e.message}`, e.field ? { field: e.field } : {});
+      if (e instanceof SpecError)
+        throw invalidArgument(`mapping for table ${tableName(table)}: ${e.message}`, e.field ? { field: e.field } : {});
       throw e;
     }
     const files = fileSet(main, open.workerId, deps.settings.targetFileBytes);
-    const errorSink = mapping.errorPolicy?.kind === ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TABLE ? await openErrorSink(deps.catalog, mapping.errorPolicy.errorTable!, open.workerId, deps.settings.targetFileBytes) : null;
+    const errorSink =
+      mapping.errorPolicy?.kind === ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TABLE
+        ? await openErrorSink(deps.catalog, mapping.errorPolicy.errorTable!, open.workerId, deps.settings.targetFileBytes)
+        : null;
     const session = new TransformSession(open, deps, plan, files, errorSink, open.flushBufferBytes);
     try {
       await deps.flushes.ready(); // a flush published from now on reaches this stream
@@ -179,7 +196,8 @@ export class TransformSession {
     try {
       this.coverage.add(batch.covers);
     } catch (e) {
-      if (e instanceof CoverageError) throw invalidArgument(`batch ${batch.sequence}: ${e.message}`, { topic: e.topic, partition: String(e.partition) });
+      if (e instanceof CoverageError)
+        throw invalidArgument(`batch ${batch.sequence}: ${e.message}`, { topic: e.topic, partition: String(e.partition) });
       throw e;
     }
 
@@ -232,7 +250,9 @@ export class TransformSession {
     this.rowsTotal += rows;
     this.confirmations.ack(batch.sequence, errorRecords.length);
     this.maybeAskForFlush();
-    const errorReasons: ErrorCount[] = reasons ? [...reasons].map(([reason, count]) => ({ reason, count })).sort((a, b) => a.reason.localeCompare(b.reason)) : [];
+    const errorReasons: ErrorCount[] = reasons
+      ? [...reasons].map(([reason, count]) => ({ reason, count })).sort((a, b) => a.reason.localeCompare(b.reason))
+      : [];
     return { sequence: batch.sequence, rows, errors: refused, errorReasons, excluded: 0, errorRecords };
   }
 
@@ -252,7 +272,15 @@ export class TransformSession {
       case 'error_topic':
         // Ingestion owns the producer and produces these before it treats the batch as done.
         // partition/offset -1: the error topic's partitioner decides, Kafka assigns the offset.
-        errorRecords.push({ topic: d.record.topic, partition: -1, offset: -1, timestampMs: rec.timestampMs, key: d.record.key ?? undefined, value: d.record.value ?? undefined, headers: d.record.headers });
+        errorRecords.push({
+          topic: d.record.topic,
+          partition: -1,
+          offset: -1,
+          timestampMs: rec.timestampMs,
+          key: d.record.key ?? undefined,
+          value: d.record.value ?? undefined,
+          headers: d.record.headers,
+        });
         return;
       case 'error_table': {
         const row = this.errorSink!.toRow(d.row);
@@ -350,14 +378,23 @@ export class TransformSession {
         }
       } catch (e) {
         await this.deleteNeverReported([...files, ...errorFiles]);
-        if (e instanceof ConfirmationError) throw aborted(`flush ${event.flushId}: ${e.message}; the stream's uncommitted work is dropped, re-read it from the committed offsets`, { flush_id: event.flushId });
+        if (e instanceof ConfirmationError)
+          throw aborted(
+            `flush ${event.flushId}: ${e.message}; the stream's uncommitted work is dropped, re-read it from the committed offsets`,
+            { flush_id: event.flushId },
+          );
         throw e;
       }
       const base = { flushId: event.flushId, job: this.job, workerId: this.workerId };
       try {
         // The error table first: if its report fails, the data report is not sent, the
         // offsets stay uncommitted and the refused records are read (and refused) again.
-        if (errorFiles.length > 0) await sendReport(this.deps.commit, buildReport({ ...base, table: this.errorSink!.ref, files: errorFiles, offsets: [] }), this.deps.settings.reportRetry);
+        if (errorFiles.length > 0)
+          await sendReport(
+            this.deps.commit,
+            buildReport({ ...base, table: this.errorSink!.ref, files: errorFiles, offsets: [] }),
+            this.deps.settings.reportRetry,
+          );
       } catch (e) {
         await this.deleteNeverReported(files);
         throw this.reportFailure(e);
@@ -393,7 +430,10 @@ export class TransformSession {
       await this.reporting;
       this.heartbeat.stop();
       const deleted = [...(await this.files.discard()), ...((await this.errorSink?.files.discard()) ?? [])];
-      this.log.info({ rows: this.rowsTotal, refused: this.policy.refusedCount, deletedUnreported: deleted.length }, 'transform stream closed');
+      this.log.info(
+        { rows: this.rowsTotal, refused: this.policy.refusedCount, deletedUnreported: deleted.length },
+        'transform stream closed',
+      );
     });
     return this.closing;
   }
@@ -407,7 +447,10 @@ export class TransformSession {
   }
 
   private reportFailure(e: unknown): SluiceError {
-    if (e instanceof ReportError) return aborted(`${e.message}; the stream's uncommitted work is dropped, re-read it from the committed offsets`, { flush_id: e.flushId });
+    if (e instanceof ReportError)
+      return aborted(`${e.message}; the stream's uncommitted work is dropped, re-read it from the committed offsets`, {
+        flush_id: e.flushId,
+      });
     return this.streamError(e, 'reporting data files');
   }
 
@@ -420,9 +463,11 @@ export class TransformSession {
 function checkOpen(open: TransformOpen): { table: TableRef; mapping: NonNullable<TransformOpen['mapping']> } {
   if (!open.job) throw invalidArgument('TransformOpen.job is required', { field: 'job' });
   if (!open.workerId) throw invalidArgument('TransformOpen.worker_id is required', { field: 'worker_id' });
-  if (!open.table?.database || !open.table.table) throw invalidArgument('TransformOpen.table must name a database and a table', { field: 'table' });
+  if (!open.table?.database || !open.table.table)
+    throw invalidArgument('TransformOpen.table must name a database and a table', { field: 'table' });
   if (!open.mapping) throw invalidArgument('TransformOpen.mapping is required', { field: 'mapping' });
-  if (!(open.flushBufferBytes >= 0)) throw invalidArgument(`TransformOpen.flush_buffer_bytes ${open.flushBufferBytes} must be >= 0`, { field: 'flush_buffer_bytes' });
+  if (!(open.flushBufferBytes >= 0))
+    throw invalidArgument(`TransformOpen.flush_buffer_bytes ${open.flushBufferBytes} must be >= 0`, { field: 'flush_buffer_bytes' });
   const bad = validatePolicy(open.mapping.errorPolicy);
   if (bad) throw invalidArgument(bad, { field: 'mapping.error_policy' });
   return { table: open.table, mapping: open.mapping };
@@ -433,7 +478,8 @@ async function loadTable(catalog: CatalogClient, ref: TableRef): Promise<Table> 
   try {
     ({ table } = await catalog.getTable({ ref }));
   } catch (err) {
-    if (grpcCode(err) === status.NOT_FOUND) throw failedPrecondition(`table ${tableName(ref)} does not exist in the catalog`, { table: tableName(ref) });
+    if (grpcCode(err) === status.NOT_FOUND)
+      throw failedPrecondition(`table ${tableName(ref)} does not exist in the catalog`, { table: tableName(ref) });
     throw unavailable(`could not load table ${tableName(ref)} from the catalog: ${grpcMessage(err)}`, { table: tableName(ref) });
   }
   if (!table?.schema) throw failedPrecondition(`table ${tableName(ref)} has no schema in the catalog`, { table: tableName(ref) });
@@ -442,7 +488,13 @@ async function loadTable(catalog: CatalogClient, ref: TableRef): Promise<Table> 
 
 function fileSet(table: Table, workerId: string, targetFileBytes: number): PartitionedFiles {
   try {
-    return new PartitionedFiles({ location: table.location, columns: writerColumns(table.schema!), specId: table.partitionSpec?.specId ?? 0, workerId, targetFileBytes });
+    return new PartitionedFiles({
+      location: table.location,
+      columns: writerColumns(table.schema!),
+      specId: table.partitionSpec?.specId ?? 0,
+      workerId,
+      targetFileBytes,
+    });
   } catch (e) {
     throw failedPrecondition(`table ${tableName(table.ref!)}: ${(e as Error).message}`, { table: tableName(table.ref!) });
   }

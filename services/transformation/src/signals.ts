@@ -34,7 +34,14 @@ export class Heartbeat {
 
   private beat(alive: boolean): void {
     const s = this.source;
-    const hb: WorkerHeartbeat = { table: s.table, job: s.job, workerId: s.workerId, sentAtMs: Date.now(), bufferedBytes: s.bufferedBytes(), alive };
+    const hb: WorkerHeartbeat = {
+      table: s.table,
+      job: s.job,
+      workerId: s.workerId,
+      sentAtMs: Date.now(),
+      bufferedBytes: s.bufferedBytes(),
+      alive,
+    };
     // A closed connection (shutdown) only loses a beat; the coordinator's TTL covers it.
     try {
       publish(this.nats, subjects.workers(s.table), WorkerHeartbeat.encode(hb).finish());

@@ -100,12 +100,15 @@ export class TransformStreams {
     if (first === null) return; // closed before it opened: nothing to do
     if (first.message?.$case !== 'open') throw invalidArgument('the first message of a Transform stream must be TransformOpen');
     const open = first.message.value;
-    if (this.open.has(open.workerId)) throw alreadyExists(`worker ${open.workerId} already has an open Transform stream here`, { worker_id: open.workerId });
+    if (this.open.has(open.workerId))
+      throw alreadyExists(`worker ${open.workerId} already has an open Transform stream here`, { worker_id: open.workerId });
     const session = await TransformSession.open(open, this.deps);
     // A drain or duplicate that raced with the (async) open.
     if (this.draining || this.open.has(open.workerId)) {
       await session.close();
-      throw this.draining ? unavailable('transformation is shutting down; open the stream on another worker') : alreadyExists(`worker ${open.workerId} already has an open Transform stream here`);
+      throw this.draining
+        ? unavailable('transformation is shutting down; open the stream on another worker')
+        : alreadyExists(`worker ${open.workerId} already has an open Transform stream here`);
     }
     this.open.set(open.workerId, { session, inbox });
     session.onFatal = (err) => inbox.fail(err);

@@ -19,10 +19,27 @@ import { startService } from '#shared/service.js';
 import { createStorage } from '#shared/storage/index.js';
 import { col, createTable, NATS_URL, query, startHarness, TestStream, type Harness } from './stream-support.js';
 
-const mapping: MappingSpec = { format: MessageFormat.MESSAGE_FORMAT_FLATTEN, mode: MessageMode.MESSAGE_MODE_VALUE, flattenLevel: 1, fields: [], timeZone: 'UTC', includeFixedColumns: false };
+const mapping: MappingSpec = {
+  format: MessageFormat.MESSAGE_FORMAT_FLATTEN,
+  mode: MessageMode.MESSAGE_MODE_VALUE,
+  flattenLevel: 1,
+  fields: [],
+  timeZone: 'UTC',
+  includeFixedColumns: false,
+};
 
 async function createJob(h: Harness, name: string, table: TableRef): Promise<void> {
-  await h.catalog.createSource({ source: { name: `${name}_src`, brokers: [], topic: 'clicks', format: MessageFormat.MESSAGE_FORMAT_JSON, mode: MessageMode.MESSAGE_MODE_VALUE, properties: {}, createdAtMs: 0 } });
+  await h.catalog.createSource({
+    source: {
+      name: `${name}_src`,
+      brokers: [],
+      topic: 'clicks',
+      format: MessageFormat.MESSAGE_FORMAT_JSON,
+      mode: MessageMode.MESSAGE_MODE_VALUE,
+      properties: {},
+      createdAtMs: 0,
+    },
+  });
   await h.catalog.createJob({
     job: Job.fromPartial({
       name,
@@ -58,7 +75,7 @@ describe('Transform stream with the real commit service', () => {
     await h.stop();
   });
 
-  it('a flush commits the stream\'s rows with exactly the offsets its batches covered', async () => {
+  it("a flush commits the stream's rows with exactly the offsets its batches covered", async () => {
     const { ref } = await createTable(h, 'clicks', [col(1, 'id', 'long', true), col(2, 'page', 'string')]);
     await createJob(h, 'clicks_job', ref);
     const commit = createClient(CommitServiceService, h.commitAddress, { deadlineMs: 20_000 });
@@ -88,7 +105,13 @@ describe('Transform stream with the real commit service', () => {
       assert.equal(event.addedRecords, 4);
 
       const { offsets } = await h.catalog.getCommittedOffsets({ job: 'clicks_job' });
-      assert.deepEqual(offsets.map((o) => [o.topic, o.partition, o.nextOffset]), [['clicks', 0, 3], ['clicks', 1, 41]]);
+      assert.deepEqual(
+        offsets.map((o) => [o.topic, o.partition, o.nextOffset]),
+        [
+          ['clicks', 0, 3],
+          ['clicks', 1, 41],
+        ],
+      );
 
       const { table } = await h.catalog.getTable({ ref });
       const meta = JSON.parse(await readFile(table!.metadataLocation, 'utf8')) as TableMetadata;
@@ -96,7 +119,15 @@ describe('Transform stream with the real commit service', () => {
       const files = (await snapshotFiles(createStorage(), snapshot)).dataFiles.map((f) => f.dataFile.filePath);
       assert.equal(files.length, 1);
       const rows = await query(`SELECT id, page FROM read_parquet(['${files.join("','")}']) ORDER BY id`);
-      assert.deepEqual(rows.map((r) => [Number(r.id), r.page]), [[1, '/a'], [2, '/b'], [3, '/c'], [4, '/d']]);
+      assert.deepEqual(
+        rows.map((r) => [Number(r.id), r.page]),
+        [
+          [1, '/a'],
+          [2, '/b'],
+          [3, '/c'],
+          [4, '/d'],
+        ],
+      );
       s2.end();
       assert.equal(await s2.ended, null);
     } finally {

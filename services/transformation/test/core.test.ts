@@ -3,7 +3,17 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ErrorPolicyKind, Granularity, MessageFormat, MessageMode, TimeSource, type ErrorPolicy } from '#shared/gen/sluice/v1/types.js';
 import { parsePrimitive } from '#shared/iceberg/single-value.js';
-import { compilePlan, DirtyDataPolicy, inferSchema, partitionOf, previewRows, RecordError, SpecError, transformRecord, type Row } from '../src/core/index.js';
+import {
+  compilePlan,
+  DirtyDataPolicy,
+  inferSchema,
+  partitionOf,
+  previewRows,
+  RecordError,
+  SpecError,
+  transformRecord,
+  type Row,
+} from '../src/core/index.js';
 import { parseCsvRecord } from '../src/core/csv.js';
 import { murmur3 } from '../src/core/murmur3.js';
 import { parseTransform } from '#shared/iceberg/partition.js';
@@ -12,7 +22,10 @@ import { field, fixed, mapping, record, schema } from './helpers.js';
 
 /** One JSON field `v` into a column of the given type; returns the value or the error message. */
 function coerce(type: string, json: string, timeZone = '', format = ''): unknown {
-  const plan = compilePlan({ schema: schema(field(1, 'amount', type)), mapping: mapping({ timeZone, fields: [{ column: 'amount', path: 'v', type: '', format }] }) });
+  const plan = compilePlan({
+    schema: schema(field(1, 'amount', type)),
+    mapping: mapping({ timeZone, fields: [{ column: 'amount', path: 'v', type: '', format }] }),
+  });
   const out = transformRecord(plan, record(`{"v":${json}}`, { topic: 't', partition: 1, offset: 7 }), { nowMs: 0 });
   return out instanceof RecordError ? out.message : (out as Row)[0];
 }
@@ -25,20 +38,48 @@ const coercions: [string, string, unknown, string?][] = [
   ['int', '1.5', 'column "amount": 1.5 is not a int (topic t, partition 1, offset 7)'],
   ['long', '9007199254740991', 9007199254740991],
   ['long', '"9223372036854775807"', 9223372036854775807n],
-  ['long', '"9223372036854775808"', 'column "amount": 9223372036854775808 is out of range for long (beyond int64) (topic t, partition 1, offset 7)'],
-  ['long', '9223372036854775808', 'column "amount": 9223372036854776000 is out of range for long (beyond int64) (topic t, partition 1, offset 7)'],
-  ['long', '9007199254740993', 'column "amount": 9007199254740992 is out of range for long (beyond ±2^53 a JSON number loses precision; send it as a string) (topic t, partition 1, offset 7)'],
+  [
+    'long',
+    '"9223372036854775808"',
+    'column "amount": 9223372036854775808 is out of range for long (beyond int64) (topic t, partition 1, offset 7)',
+  ],
+  [
+    'long',
+    '9223372036854775808',
+    'column "amount": 9223372036854776000 is out of range for long (beyond int64) (topic t, partition 1, offset 7)',
+  ],
+  [
+    'long',
+    '9007199254740993',
+    'column "amount": 9007199254740992 is out of range for long (beyond ±2^53 a JSON number loses precision; send it as a string) (topic t, partition 1, offset 7)',
+  ],
   ['decimal(10,2)', '"12.34"', 1234n],
   ['decimal(10,2)', '12.3', 1230n],
   ['decimal(10,2)', '"-0.5"', -50n],
   ['decimal(10,2)', '"1e2"', 10000n],
   ['decimal(10,2)', '0.1', 10n],
   ['decimal(10,2)', '-99999999.99', -9999999999n],
-  ['decimal(10,2)', '1.234', 'column "amount": 1.234 is not a decimal(10, 2) (more than 2 decimal places) (topic t, partition 1, offset 7)'],
-  ['decimal(10,2)', '100000000', 'column "amount": 100000000 is out of range for decimal(10, 2) (more than 10 digits) (topic t, partition 1, offset 7)'],
+  [
+    'decimal(10,2)',
+    '1.234',
+    'column "amount": 1.234 is not a decimal(10, 2) (more than 2 decimal places) (topic t, partition 1, offset 7)',
+  ],
+  [
+    'decimal(10,2)',
+    '100000000',
+    'column "amount": 100000000 is out of range for decimal(10, 2) (more than 10 digits) (topic t, partition 1, offset 7)',
+  ],
   ['decimal(10,2)', '"12x"', 'column "amount": "12x" is not a decimal(10, 2) (topic t, partition 1, offset 7)'],
-  ['decimal(10,2)', '"1.234"', 'column "amount": "1.234" is not a decimal(10, 2) (more than 2 decimal places) (topic t, partition 1, offset 7)'],
-  ['decimal(4,2)', '"123.4"', 'column "amount": "123.4" is out of range for decimal(4, 2) (more than 4 digits) (topic t, partition 1, offset 7)'],
+  [
+    'decimal(10,2)',
+    '"1.234"',
+    'column "amount": "1.234" is not a decimal(10, 2) (more than 2 decimal places) (topic t, partition 1, offset 7)',
+  ],
+  [
+    'decimal(4,2)',
+    '"123.4"',
+    'column "amount": "123.4" is out of range for decimal(4, 2) (more than 4 digits) (topic t, partition 1, offset 7)',
+  ],
   ['boolean', 'true', true],
   ['boolean', '"false"', false],
   ['boolean', '"yes"', 'column "amount": "yes" is not a boolean (topic t, partition 1, offset 7)'],
@@ -56,7 +97,11 @@ const coercions: [string, string, unknown, string?][] = [
   ['timestamptz', '1689298380000', us('2023-07-14T01:33:00Z')],
   ['timestamptz', '"2023-03-26 02:30:00"', us('2023-03-26T01:30:00Z'), 'Europe/Berlin'], // in the DST gap: moves forward
   ['timestamptz', '"2023-10-29 02:30:00"', us('2023-10-29T00:30:00Z'), 'Europe/Berlin'], // in the overlap: the earlier instant
-  ['timestamp', '"13:00"', 'column "amount": "13:00" is not a timestamp (expected yyyy-mm-dd[ hh:mm[:ss[.ffffff]]][offset]) (topic t, partition 1, offset 7)'],
+  [
+    'timestamp',
+    '"13:00"',
+    'column "amount": "13:00" is not a timestamp (expected yyyy-mm-dd[ hh:mm[:ss[.ffffff]]][offset]) (topic t, partition 1, offset 7)',
+  ],
   ['time', '"01:00:00.5"', 3_600_500_000],
   ['binary', '"AAEC"', new Uint8Array([0, 1, 2])],
   ['uuid', '"F79C3E09-677C-4BBD-A479-3F349CB785E7"', 'f79c3e09-677c-4bbd-a479-3f349cb785e7'],
@@ -76,8 +121,12 @@ test('epoch units from the field mapping format', () => {
 
 // Bad input: each gives a per-record error (or the documented interpretation), never a throw.
 const flattenPlan = () =>
-  compilePlan({ schema: schema(field(1, 'id', 'long'), field(2, 'name', 'string')), mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_FLATTEN }), limits: { maxRecordBytes: 1024 * 1024 } });
-const deep = (n: number) => '{"id":1,"name":' + '['.repeat(n) + ']'.repeat(n) + '}';
+  compilePlan({
+    schema: schema(field(1, 'id', 'long'), field(2, 'name', 'string')),
+    mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_FLATTEN }),
+    limits: { maxRecordBytes: 1024 * 1024 },
+  });
+const deep = (n: number) => `{"id":1,"name":${'['.repeat(n)}${']'.repeat(n)}}`;
 const badInputs: [string, Buffer | undefined, string | unknown[]][] = [
   ['invalid UTF-8', Buffer.from([0x7b, 0x22, 0x69, 0x64, 0x22, 0x3a, 0xff, 0x7d]), 'invalid_utf8'],
   ['truncated JSON', Buffer.from('{"id":1,"na'), 'invalid_json'],
@@ -98,7 +147,11 @@ const policies: [string, ErrorPolicy, string][] = [
   ['SKIP', { kind: ErrorPolicyKind.ERROR_POLICY_KIND_SKIP, maxErrors: 0, errorTopic: '' }, 'skip'],
   ['SKIP_UP_TO 5', { kind: ErrorPolicyKind.ERROR_POLICY_KIND_SKIP_UP_TO, maxErrors: 5, errorTopic: '' }, 'skip'],
   ['ERROR_TOPIC', { kind: ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TOPIC, maxErrors: 0, errorTopic: 'errs' }, 'error_topic'],
-  ['ERROR_TABLE', { kind: ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TABLE, maxErrors: 0, errorTopic: '', errorTable: { database: 'd', table: 'errors' } }, 'error_table'],
+  [
+    'ERROR_TABLE',
+    { kind: ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TABLE, maxErrors: 0, errorTopic: '', errorTable: { database: 'd', table: 'errors' } },
+    'error_table',
+  ],
 ];
 for (const [name, value, expected] of badInputs) {
   test(`bad input: ${name}`, () => {
@@ -147,13 +200,20 @@ const csvCases: [string, string, (string | null)[] | string][] = [
 ];
 for (const [name, text, expected] of csvCases) {
   test(`CSV: ${name}`, () => {
-    if (typeof expected === 'string') assert.throws(() => parseCsvRecord(text, { delimiter: ',', quote: '"' }), (e: unknown) => e instanceof RecordError && e.message.includes(expected));
+    if (typeof expected === 'string')
+      assert.throws(
+        () => parseCsvRecord(text, { delimiter: ',', quote: '"' }),
+        (e: unknown) => e instanceof RecordError && e.message.includes(expected),
+      );
     else assert.deepEqual(parseCsvRecord(text, { delimiter: ',', quote: '"' }), expected);
   });
 }
 
 test('CSV with a custom delimiter and the wrong number of fields', () => {
-  const plan = compilePlan({ schema: schema(field(1, 'a', 'int'), field(2, 'b', 'string')), mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_CSV, csv: { delimiter: '|', quote: "'", columns: [] } }) });
+  const plan = compilePlan({
+    schema: schema(field(1, 'a', 'int'), field(2, 'b', 'string')),
+    mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_CSV, csv: { delimiter: '|', quote: "'", columns: [] } }),
+  });
   assert.deepEqual(transformRecord(plan, record("1|'x|y'"), { nowMs: 0 }), [1, 'x|y']);
   const bad = transformRecord(plan, record('1|2|3'), { nowMs: 0 });
   assert.ok(bad instanceof RecordError && bad.message.startsWith('value has 3 CSV fields, expected 2 (a, b)'), String(bad));
@@ -164,22 +224,101 @@ test('BINARY keeps bytes; JSON validates its value; TEXT keeps a tombstone as NU
   const bin = compilePlan({ schema: kv, mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_BINARY, includeFixedColumns: true }) });
   const row = transformRecord(bin, record(Buffer.from([0xff, 0]), { keyText: 'k' }), { nowMs: 0 }) as Row;
   assert.deepEqual([...(row[4] as Uint8Array)], [0xff, 0]);
-  const json = compilePlan({ schema: schema(field(1, 'value', 'string')), mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_JSON }) });
+  const json = compilePlan({
+    schema: schema(field(1, 'value', 'string')),
+    mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_JSON }),
+  });
   assert.equal((transformRecord(json, record('{"a":'), { nowMs: 0 }) as RecordError).reason, 'invalid_json');
   assert.deepEqual(transformRecord(json, record(undefined), { nowMs: 0 }), [null]);
-  const text = compilePlan({ schema: schema(field(1, 'value', 'string')), mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_TEXT, mode: MessageMode.MESSAGE_MODE_VALUE }) });
+  const text = compilePlan({
+    schema: schema(field(1, 'value', 'string')),
+    mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_TEXT, mode: MessageMode.MESSAGE_MODE_VALUE }),
+  });
   assert.deepEqual(transformRecord(text, record(undefined), { nowMs: 0 }), [null]);
 });
 
 const specErrors: [string, () => unknown, RegExp][] = [
-  ['unknown time zone', () => compilePlan({ schema: schema(field(1, 'a', 'string')), mapping: mapping({ timeZone: 'Mars/Olympus' }) }), /not an IANA time zone/],
-  ['DEFAULT mode with CSV', () => compilePlan({ schema: schema(field(1, 'a', 'string')), mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_CSV, mode: MessageMode.MESSAGE_MODE_DEFAULT }) }), /DEFAULT \(key and value\) applies to TEXT and BINARY only/],
-  ['flatten level 5', () => compilePlan({ schema: schema(field(1, 'a', 'string')), mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_FLATTEN, flattenLevel: 5 }) }), /outside 0..4/],
-  ['bad path', () => compilePlan({ schema: schema(field(1, 'a', 'string')), mapping: mapping({ fields: [{ column: 'a', path: 'c[x]', type: '', format: '' }] }) }), /field path "c\[x\]" is invalid/],
-  ['required column unmapped', () => compilePlan({ schema: schema(field(1, 'a', 'string', true), field(2, 'b', 'string')), mapping: mapping({ fields: [{ column: 'b', path: 'b', type: '', format: '' }] }) }), /column "a" is required but nothing maps to it/],
-  ['nested column', () => compilePlan({ schema: { schemaId: 0, identifierFieldIds: [], fields: [{ id: 1, name: 's', required: false, doc: '', type: { kind: { $case: 'struct', value: { fields: [] } } } }] }, mapping: mapping({}) }), /nested columns are not written yet/],
-  ['type disagreement', () => compilePlan({ schema: schema(field(1, 'a', 'string')), mapping: mapping({ fields: [{ column: 'a', path: 'a', type: 'long', format: '' }] }) }), /mapping says long but the table column is string/],
-  ['bad expression', () => compilePlan({ schema: schema(field(1, 'pt', 'string')), mapping: mapping({ partitionBy: { column: 'pt', timeSource: TimeSource.TIME_SOURCE_RECORD_TIME, granularity: Granularity.GRANULARITY_DAY, timeZone: '', field: '', expression: '$[yyyyqq]' } }) }), /unknown format element/],
+  [
+    'unknown time zone',
+    () => compilePlan({ schema: schema(field(1, 'a', 'string')), mapping: mapping({ timeZone: 'Mars/Olympus' }) }),
+    /not an IANA time zone/,
+  ],
+  [
+    'DEFAULT mode with CSV',
+    () =>
+      compilePlan({
+        schema: schema(field(1, 'a', 'string')),
+        mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_CSV, mode: MessageMode.MESSAGE_MODE_DEFAULT }),
+      }),
+    /DEFAULT \(key and value\) applies to TEXT and BINARY only/,
+  ],
+  [
+    'flatten level 5',
+    () =>
+      compilePlan({
+        schema: schema(field(1, 'a', 'string')),
+        mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_FLATTEN, flattenLevel: 5 }),
+      }),
+    /outside 0..4/,
+  ],
+  [
+    'bad path',
+    () =>
+      compilePlan({
+        schema: schema(field(1, 'a', 'string')),
+        mapping: mapping({ fields: [{ column: 'a', path: 'c[x]', type: '', format: '' }] }),
+      }),
+    /field path "c\[x\]" is invalid/,
+  ],
+  [
+    'required column unmapped',
+    () =>
+      compilePlan({
+        schema: schema(field(1, 'a', 'string', true), field(2, 'b', 'string')),
+        mapping: mapping({ fields: [{ column: 'b', path: 'b', type: '', format: '' }] }),
+      }),
+    /column "a" is required but nothing maps to it/,
+  ],
+  [
+    'nested column',
+    () =>
+      compilePlan({
+        schema: {
+          schemaId: 0,
+          identifierFieldIds: [],
+          fields: [{ id: 1, name: 's', required: false, doc: '', type: { kind: { $case: 'struct', value: { fields: [] } } } }],
+        },
+        mapping: mapping({}),
+      }),
+    /nested columns are not written yet/,
+  ],
+  [
+    'type disagreement',
+    () =>
+      compilePlan({
+        schema: schema(field(1, 'a', 'string')),
+        mapping: mapping({ fields: [{ column: 'a', path: 'a', type: 'long', format: '' }] }),
+      }),
+    /mapping says long but the table column is string/,
+  ],
+  [
+    'bad expression',
+    () =>
+      compilePlan({
+        schema: schema(field(1, 'pt', 'string')),
+        mapping: mapping({
+          partitionBy: {
+            column: 'pt',
+            timeSource: TimeSource.TIME_SOURCE_RECORD_TIME,
+            granularity: Granularity.GRANULARITY_DAY,
+            timeZone: '',
+            field: '',
+            expression: '$[yyyyqq]',
+          },
+        }),
+      }),
+    /unknown format element/,
+  ],
 ];
 for (const [name, fn, re] of specErrors) {
   test(`spec error: ${name}`, () => assert.throws(fn, (e: unknown) => e instanceof SpecError && re.test(e.message)));
@@ -187,11 +326,29 @@ for (const [name, fn, re] of specErrors) {
 
 test('pt from record time, processing time and a field, in a time zone', () => {
   const cols = schema(field(1, 'ts', 'timestamptz'), field(2, 'pt', 'string'));
-  const make = (pb: object) => compilePlan({ schema: cols, mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_FLATTEN, partitionBy: { column: 'pt', timeSource: TimeSource.TIME_SOURCE_UNSPECIFIED, granularity: Granularity.GRANULARITY_UNSPECIFIED, timeZone: '', field: '', expression: '', ...pb } }) });
+  const make = (pb: object) =>
+    compilePlan({
+      schema: cols,
+      mapping: mapping({
+        format: MessageFormat.MESSAGE_FORMAT_FLATTEN,
+        partitionBy: {
+          column: 'pt',
+          timeSource: TimeSource.TIME_SOURCE_UNSPECIFIED,
+          granularity: Granularity.GRANULARITY_UNSPECIFIED,
+          timeZone: '',
+          field: '',
+          expression: '',
+          ...pb,
+        },
+      }),
+    });
   const rec = record('{"ts":"2023-07-14T23:59:00Z"}', { timestampMs: Date.UTC(2023, 6, 13, 16, 30) });
   const now = { nowMs: Date.UTC(2024, 0, 1, 0, 0) };
   const pt = (pb: object) => (transformRecord(make(pb), rec, now) as Row)[1];
-  assert.equal(pt({ timeSource: TimeSource.TIME_SOURCE_RECORD_TIME, granularity: Granularity.GRANULARITY_DAY, timeZone: 'Asia/Shanghai' }), '07-14-2023');
+  assert.equal(
+    pt({ timeSource: TimeSource.TIME_SOURCE_RECORD_TIME, granularity: Granularity.GRANULARITY_DAY, timeZone: 'Asia/Shanghai' }),
+    '07-14-2023',
+  );
   assert.equal(pt({ timeSource: TimeSource.TIME_SOURCE_RECORD_TIME, granularity: Granularity.GRANULARITY_HOUR }), '07-13-2023 16');
   assert.equal(pt({ timeSource: TimeSource.TIME_SOURCE_PROCESSING_TIME, granularity: Granularity.GRANULARITY_MINUTE }), '01-01-2024 00:00');
   assert.equal(pt({ field: 'ts', granularity: Granularity.GRANULARITY_DAY, timeZone: 'Asia/Shanghai' }), '07-15-2023');
@@ -233,19 +390,46 @@ const transforms: [string, string, unknown, unknown][] = [
   ['void', 'string', 'x', null],
 ];
 for (const [tr, type, v, expected] of transforms) {
-  test(`${tr} of ${type} ${String(v)} is ${String(expected)}`, () => assert.deepEqual(applyTransform(parseTransform(tr), parsePrimitive(type), v as never), expected));
+  test(`${tr} of ${type} ${String(v)} is ${String(expected)}`, () =>
+    assert.deepEqual(applyTransform(parseTransform(tr), parsePrimitive(type), v as never), expected));
 }
 
 test('Iceberg partition tuple and path from a partition spec', () => {
   const plan = compilePlan({
     schema: schema(field(1, 'id', 'long'), field(2, 'ts', 'timestamptz'), field(3, 'pt', 'string')),
-    mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_FLATTEN, partitionBy: { column: 'pt', timeSource: TimeSource.TIME_SOURCE_RECORD_TIME, granularity: Granularity.GRANULARITY_MINUTE, timeZone: '', field: '', expression: '' } }),
-    partitionSpec: { specId: 1, fields: [{ sourceId: 3, fieldId: 1000, name: 'pt', transform: 'identity', sourceName: '' }, { sourceId: 1, fieldId: 1001, name: 'id_bucket', transform: 'bucket[16]', sourceName: '' }, { sourceId: 2, fieldId: 1002, name: 'ts_day', transform: 'day', sourceName: '' }] },
+    mapping: mapping({
+      format: MessageFormat.MESSAGE_FORMAT_FLATTEN,
+      partitionBy: {
+        column: 'pt',
+        timeSource: TimeSource.TIME_SOURCE_RECORD_TIME,
+        granularity: Granularity.GRANULARITY_MINUTE,
+        timeZone: '',
+        field: '',
+        expression: '',
+      },
+    }),
+    partitionSpec: {
+      specId: 1,
+      fields: [
+        { sourceId: 3, fieldId: 1000, name: 'pt', transform: 'identity', sourceName: '' },
+        { sourceId: 1, fieldId: 1001, name: 'id_bucket', transform: 'bucket[16]', sourceName: '' },
+        { sourceId: 2, fieldId: 1002, name: 'ts_day', transform: 'day', sourceName: '' },
+      ],
+    },
   });
-  const row = transformRecord(plan, record('{"id":34,"ts":"2017-11-16T22:31:08Z"}', { timestampMs: Date.UTC(2023, 6, 13, 21, 13) }), { nowMs: 0 }) as Row;
+  const row = transformRecord(plan, record('{"id":34,"ts":"2017-11-16T22:31:08Z"}', { timestampMs: Date.UTC(2023, 6, 13, 21, 13) }), {
+    nowMs: 0,
+  }) as Row;
   const p = partitionOf(plan, row);
   assert.equal(p.path, `pt=07-13-2023%2021%3A13/id_bucket=${(2017239379 & 0x7fffffff) % 16}/ts_day=2017-11-16`);
-  assert.deepEqual(p.values.map((v) => [v.fieldId, v.name, v.value?.kind?.value]), [[1000, 'pt', '07-13-2023 21:13'], [1001, 'id_bucket', 2017239379 % 16], [1002, 'ts_day', 17486]]);
+  assert.deepEqual(
+    p.values.map((v) => [v.fieldId, v.name, v.value?.kind?.value]),
+    [
+      [1000, 'pt', '07-13-2023 21:13'],
+      [1001, 'id_bucket', 2017239379 % 16],
+      [1002, 'ts_day', 17486],
+    ],
+  );
   assert.equal(partitionOf(plan, row), p, 'the same tuple object is reused for the same key');
 });
 
@@ -257,22 +441,45 @@ test('inference: flatten, widen int→long→double and to string, absent fields
     'not json',
   ].map((v, i) => record(v, { offset: i }));
   const r = inferSchema(samples, { format: MessageFormat.MESSAGE_FORMAT_FLATTEN, flattenLevel: 2, mode: MessageMode.MESSAGE_MODE_VALUE });
-  assert.deepEqual(r.fields.map((f) => [f.name, f.path, f.type, f.required]), [
-    ['a', 'a', 'double', true],
-    ['b', 'b', 'long', true],
-    ['c', 'c', 'string', true],
-    ['d_e', 'd.e', 'boolean', true],
-    ['f', 'f', 'int', false],
-  ]);
-  assert.ok(r.warnings.some((w) => w.startsWith('offset 3: skipped')), r.warnings.join('; '));
-  assert.ok(r.warnings.some((w) => w.includes('field "c" is string in one sample and int in another')), r.warnings.join('; '));
-  const zero = inferSchema(samples.slice(0, 1), { format: MessageFormat.MESSAGE_FORMAT_JSON, flattenLevel: 0, mode: MessageMode.MESSAGE_MODE_VALUE });
-  assert.deepEqual(zero.fields.map((f) => [f.name, f.type]), [['__value__', 'string']]);
+  assert.deepEqual(
+    r.fields.map((f) => [f.name, f.path, f.type, f.required]),
+    [
+      ['a', 'a', 'double', true],
+      ['b', 'b', 'long', true],
+      ['c', 'c', 'string', true],
+      ['d_e', 'd.e', 'boolean', true],
+      ['f', 'f', 'int', false],
+    ],
+  );
+  assert.ok(
+    r.warnings.some((w) => w.startsWith('offset 3: skipped')),
+    r.warnings.join('; '),
+  );
+  assert.ok(
+    r.warnings.some((w) => w.includes('field "c" is string in one sample and int in another')),
+    r.warnings.join('; '),
+  );
+  const zero = inferSchema(samples.slice(0, 1), {
+    format: MessageFormat.MESSAGE_FORMAT_JSON,
+    flattenLevel: 0,
+    mode: MessageMode.MESSAGE_MODE_VALUE,
+  });
+  assert.deepEqual(
+    zero.fields.map((f) => [f.name, f.type]),
+    [['__value__', 'string']],
+  );
 });
 
 test('preview renders rows readably and reports refused records', () => {
-  const plan = compilePlan({ schema: schema(field(1, 'amount', 'decimal(10,2)'), field(2, 'ts', 'timestamptz'), field(3, 'day', 'date')), mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_FLATTEN }) });
-  const rows = previewRows(plan, [record('{"amount":"12.5","ts":"2023-07-14T01:33:00.25Z","day":"2023-07-14"}'), record('{"amount":"12x"}', { offset: 1 })], { nowMs: 0 });
+  const plan = compilePlan({
+    schema: schema(field(1, 'amount', 'decimal(10,2)'), field(2, 'ts', 'timestamptz'), field(3, 'day', 'date')),
+    mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_FLATTEN }),
+  });
+  const rows = previewRows(
+    plan,
+    [record('{"amount":"12.5","ts":"2023-07-14T01:33:00.25Z","day":"2023-07-14"}'), record('{"amount":"12x"}', { offset: 1 })],
+    { nowMs: 0 },
+  );
   assert.deepEqual(JSON.parse(rows[0].rowJson), { amount: '12.50', ts: '2023-07-14T01:33:00.250000Z', day: '2023-07-14' });
   assert.equal(rows[1].rowJson, '');
   assert.equal(rows[1].error, 'column "amount": "12x" is not a decimal(10, 2) (topic topic_test, partition 0, offset 1)');
@@ -286,11 +493,22 @@ test('JSON at a flatten level maps fields to columns like FLATTEN, but ignores f
     const out = transformRecord(plan, record(message), { nowMs: 0 });
     return out instanceof RecordError ? `${out.reason}: ${out.message}` : out;
   };
-  assert.deepEqual(run(MessageFormat.MESSAGE_FORMAT_JSON, 2), [7, 'NL', '[1,2]'], 'level 2: customer.country → customer_country; unknown fields ignored');
+  assert.deepEqual(
+    run(MessageFormat.MESSAGE_FORMAT_JSON, 2),
+    [7, 'NL', '[1,2]'],
+    'level 2: customer.country → customer_country; unknown fields ignored',
+  );
   assert.deepEqual(run(MessageFormat.MESSAGE_FORMAT_JSON, 1), [7, null, '[1,2]'], 'level 1: customer stays one (unmapped) field');
-  assert.match(String(run(MessageFormat.MESSAGE_FORMAT_FLATTEN, 2)), /^unknown_field: field "customer.id" \(as "customer_id"\) has no column in the table/, 'FLATTEN stays strict');
+  assert.match(
+    String(run(MessageFormat.MESSAGE_FORMAT_FLATTEN, 2)),
+    /^unknown_field: field "customer.id" \(as "customer_id"\) has no column in the table/,
+    'FLATTEN stays strict',
+  );
 
-  const valueColumn = compilePlan({ schema: schema(field(1, 'value', 'string')), mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_JSON, flattenLevel: 0 }) });
+  const valueColumn = compilePlan({
+    schema: schema(field(1, 'value', 'string')),
+    mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_JSON, flattenLevel: 0 }),
+  });
   assert.deepEqual(transformRecord(valueColumn, record(message), { nowMs: 0 }), [message], 'level 0: the whole message in one column');
 
   const tombstone = transformRecord(compilePlan({ schema: cols, mapping: mapping({ flattenLevel: 1 }) }), record(undefined), { nowMs: 0 });

@@ -9,12 +9,48 @@ import { status } from '@grpc/grpc-js';
 import { Kafka, logLevel } from 'kafkajs';
 import { startDevBroker, type DevBroker } from '#kafka-broker/index.js';
 import type { TransformOpen } from '#shared/gen/sluice/v1/transformation.js';
-import { ErrorPolicyKind, Granularity, MessageFormat, MessageMode, TimeSource, type ErrorPolicy, type MappingSpec } from '#shared/gen/sluice/v1/types.js';
+import {
+  ErrorPolicyKind,
+  Granularity,
+  MessageFormat,
+  MessageMode,
+  TimeSource,
+  type ErrorPolicy,
+  type MappingSpec,
+} from '#shared/gen/sluice/v1/types.js';
 import { errorTableColumns } from '../src/core/index.js';
-import { col, collectHeartbeats, createTable, filesUnder, flushAndWait, publishFlush, query, rec, startHarness, TestStream, waitUntil, type Harness } from './stream-support.js';
+import {
+  col,
+  collectHeartbeats,
+  createTable,
+  filesUnder,
+  flushAndWait,
+  publishFlush,
+  query,
+  rec,
+  startHarness,
+  TestStream,
+  waitUntil,
+  type Harness,
+} from './stream-support.js';
 
-const SEED_COLUMNS = [col(1, 'topic', 'string'), col(2, 'partition', 'long'), col(3, 'offset', 'long'), col(4, 'id', 'long'), col(5, 'name', 'string'), col(6, 'extendinfo', 'string'), col(7, 'pt', 'string')];
-const PT = { column: 'pt', timeSource: TimeSource.TIME_SOURCE_RECORD_TIME, granularity: Granularity.GRANULARITY_MINUTE, timeZone: 'UTC', field: '', expression: '' };
+const SEED_COLUMNS = [
+  col(1, 'topic', 'string'),
+  col(2, 'partition', 'long'),
+  col(3, 'offset', 'long'),
+  col(4, 'id', 'long'),
+  col(5, 'name', 'string'),
+  col(6, 'extendinfo', 'string'),
+  col(7, 'pt', 'string'),
+];
+const PT = {
+  column: 'pt',
+  timeSource: TimeSource.TIME_SOURCE_RECORD_TIME,
+  granularity: Granularity.GRANULARITY_MINUTE,
+  timeZone: 'UTC',
+  field: '',
+  expression: '',
+};
 const SEED_AT = Date.UTC(2023, 6, 14, 13, 16);
 /** Seed 002's error-topic example: offsets 2, 3, 4 hold ids 100, 101 (an unknown field) and 102. */
 const SEED_RECORDS = [
@@ -36,7 +72,13 @@ const seedMapping = (errorPolicy: ErrorPolicy): MappingSpec => ({
 const policy = (kind: ErrorPolicyKind, more: Partial<ErrorPolicy> = {}): ErrorPolicy => ({ kind, maxErrors: 0, errorTopic: '', ...more });
 
 let n = 0;
-const openFor = (table: { database: string; table: string }, mapping: MappingSpec): TransformOpen => ({ job: 'pjob', table, mapping, workerId: `pw-${process.pid}-${++n}`, flushBufferBytes: 0 });
+const openFor = (table: { database: string; table: string }, mapping: MappingSpec): TransformOpen => ({
+  job: 'pjob',
+  table,
+  mapping,
+  workerId: `pw-${process.pid}-${++n}`,
+  flushBufferBytes: 0,
+});
 const sendSeed = (s: TestStream) =>
   s.send(
     SEED_RECORDS.map(([k, v], i) => rec('flatten_test', 0, 2 + i, v, { key: k, timestampMs: SEED_AT })),
@@ -55,7 +97,10 @@ describe('dirty-data policies through the stream', () => {
 
   it('ERROR_TOPIC (seed 002): record 101 comes back as an error record that lands on the error topic; 100 and 102 are kept', async () => {
     const { ref } = await createTable(h, 'seed_topic', SEED_COLUMNS);
-    const s = new TestStream(h, openFor(ref, seedMapping(policy(ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TOPIC, { errorTopic: 'runtime_error' }))));
+    const s = new TestStream(
+      h,
+      openFor(ref, seedMapping(policy(ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TOPIC, { errorTopic: 'runtime_error' }))),
+    );
     const ack = await sendSeed(s);
     assert.deepEqual([ack.rows, ack.errors, ack.errorReasons], [2, 1, [{ reason: 'unknown_field', count: 1 }]]);
     assert.equal(ack.errorRecords.length, 1);
@@ -65,7 +110,12 @@ describe('dirty-data policies through the stream', () => {
     const producer = kafka.producer({ allowAutoTopicCreation: true });
     await producer.connect();
     await producer.sendBatch({
-      topicMessages: ack.errorRecords.map((r) => ({ topic: r.topic, messages: [{ key: r.key ?? null, value: r.value ?? null, headers: Object.fromEntries(r.headers.map((x) => [x.key, x.value ?? ''])) }] })),
+      topicMessages: ack.errorRecords.map((r) => ({
+        topic: r.topic,
+        messages: [
+          { key: r.key ?? null, value: r.value ?? null, headers: Object.fromEntries(r.headers.map((x) => [x.key, x.value ?? ''])) },
+        ],
+      })),
     });
     await producer.disconnect();
     s.confirmErrorsProduced(ack.sequence);
@@ -86,23 +136,36 @@ describe('dirty-data policies through the stream', () => {
     assert.equal(got.key, '101');
     assert.equal(got.value, SEED_RECORDS[1][1]);
     assert.deepEqual(
-      [got.headers['sluice.error.reason'], got.headers['sluice.source.topic'], got.headers['sluice.source.partition'], got.headers['sluice.source.offset']],
+      [
+        got.headers['sluice.error.reason'],
+        got.headers['sluice.source.topic'],
+        got.headers['sluice.source.partition'],
+        got.headers['sluice.source.offset'],
+      ],
       ['unknown_field', 'flatten_test', '0', '3'],
     );
     assert.match(got.headers['sluice.error.message'], /extendinfos/);
 
     const [report] = await flushAndWait(h, ref);
     assert.deepEqual(report.offsets, [{ topic: 'flatten_test', partition: 0, startOffset: 2, endOffset: 5 }]);
-    const rows = await query(`SELECT topic, "partition", "offset", id, name, extendinfo, pt FROM read_parquet('${report.files[0].filePath}') ORDER BY id`);
-    assert.deepEqual(rows.map((r) => Object.values(r).map((v) => (typeof v === 'bigint' ? Number(v) : v))), [
-      ['flatten_test', 0, 2, 100, 'json-3', '{"region":"beijing","gender":"M"}', '07-14-2023 13:16'],
-      ['flatten_test', 0, 4, 102, 'json-5', '{"region":"beijing","gender":"M"}', '07-14-2023 13:16'],
-    ]);
+    const rows = await query(
+      `SELECT topic, "partition", "offset", id, name, extendinfo, pt FROM read_parquet('${report.files[0].filePath}') ORDER BY id`,
+    );
+    assert.deepEqual(
+      rows.map((r) => Object.values(r).map((v) => (typeof v === 'bigint' ? Number(v) : v))),
+      [
+        ['flatten_test', 0, 2, 100, 'json-3', '{"region":"beijing","gender":"M"}', '07-14-2023 13:16'],
+        ['flatten_test', 0, 4, 102, 'json-5', '{"region":"beijing","gender":"M"}', '07-14-2023 13:16'],
+      ],
+    );
   });
 
-  it('ERROR_TOPIC: a flush reports only after ingestion confirms the covered batches\' error records produced; batches go on meanwhile', async () => {
+  it("ERROR_TOPIC: a flush reports only after ingestion confirms the covered batches' error records produced; batches go on meanwhile", async () => {
     const { ref } = await createTable(h, 'seed_held', SEED_COLUMNS);
-    const s = new TestStream(h, openFor(ref, seedMapping(policy(ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TOPIC, { errorTopic: 'runtime_error' }))));
+    const s = new TestStream(
+      h,
+      openFor(ref, seedMapping(policy(ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TOPIC, { errorTopic: 'runtime_error' }))),
+    );
     const first = await sendSeed(s); // batch 1: record 101 goes to the error topic
     assert.equal(first.errorRecords.length, 1);
     const beats = collectHeartbeats(h, ref);
@@ -118,7 +181,11 @@ describe('dirty-data policies through the stream', () => {
     s.confirmErrorsProduced(first.sequence);
     await h.recorder!.until(() => h.recorder!.reportsOf(flushId).length === 1, 'the report after the confirmation');
     const [report] = h.recorder!.reportsOf(flushId);
-    assert.deepEqual(report.offsets, [{ topic: 'flatten_test', partition: 0, startOffset: 2, endOffset: 5 }], 'the cut was at the flush, before batch 2');
+    assert.deepEqual(
+      report.offsets,
+      [{ topic: 'flatten_test', partition: 0, startOffset: 2, endOffset: 5 }],
+      'the cut was at the flush, before batch 2',
+    );
     assert.equal(report.recordCount, 2);
     // Batch 2 had no error records: the next flush owes nothing and reports at once.
     const [next] = await flushAndWait(h, ref);
@@ -129,7 +196,10 @@ describe('dirty-data policies through the stream', () => {
 
   it('ERROR_TOPIC: a report still unconfirmed at the flush deadline ends the stream with ABORTED and is never sent', async () => {
     const { ref, location } = await createTable(h, 'seed_unconfirmed', SEED_COLUMNS);
-    const s = new TestStream(h, openFor(ref, seedMapping(policy(ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TOPIC, { errorTopic: 'runtime_error' }))));
+    const s = new TestStream(
+      h,
+      openFor(ref, seedMapping(policy(ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TOPIC, { errorTopic: 'runtime_error' }))),
+    );
     await sendSeed(s);
     const flushId = publishFlush(h, ref, '', Date.now() + 400);
     const end = await s.ended;
@@ -141,7 +211,10 @@ describe('dirty-data policies through the stream', () => {
 
   it('ERROR_TOPIC: ErrorsProduced naming a batch never acknowledged is refused', async () => {
     const { ref } = await createTable(h, 'seed_badconfirm', SEED_COLUMNS);
-    const s = new TestStream(h, openFor(ref, seedMapping(policy(ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TOPIC, { errorTopic: 'runtime_error' }))));
+    const s = new TestStream(
+      h,
+      openFor(ref, seedMapping(policy(ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TOPIC, { errorTopic: 'runtime_error' }))),
+    );
     await sendSeed(s);
     s.confirmErrorsProduced(7);
     const end = await s.ended;
@@ -168,16 +241,21 @@ describe('dirty-data policies through the stream', () => {
     assert.equal(mainReport.recordCount, 2);
     assert.equal(mainReport.errorReports, 1, 'the data report says an error report came first');
     assert.equal(errReport.errorReports, undefined);
-    const [row] = await query(`SELECT source_topic, source_partition, source_offset, epoch_ms(source_timestamp) AS ts, decode(key) AS key, decode(value) AS value, reason FROM read_parquet('${errReport.files[0].filePath}')`);
-    assert.deepEqual({ ...row, source_offset: Number(row.source_offset), ts: Number(row.ts) }, {
-      source_topic: 'flatten_test',
-      source_partition: 0,
-      source_offset: 3,
-      ts: SEED_AT,
-      key: '101',
-      value: SEED_RECORDS[1][1],
-      reason: 'unknown_field: field "extendinfos" has no column in the table',
-    });
+    const [row] = await query(
+      `SELECT source_topic, source_partition, source_offset, epoch_ms(source_timestamp) AS ts, decode(key) AS key, decode(value) AS value, reason FROM read_parquet('${errReport.files[0].filePath}')`,
+    );
+    assert.deepEqual(
+      { ...row, source_offset: Number(row.source_offset), ts: Number(row.ts) },
+      {
+        source_topic: 'flatten_test',
+        source_partition: 0,
+        source_offset: 3,
+        ts: SEED_AT,
+        key: '101',
+        value: SEED_RECORDS[1][1],
+        reason: 'unknown_field: field "extendinfos" has no column in the table',
+      },
+    );
   });
 
   it('ERROR_TABLE with an error table that cannot hold refused records is refused when the stream opens', async () => {
@@ -195,7 +273,10 @@ describe('dirty-data policies through the stream', () => {
       const s = new TestStream(h, openFor(ref, seedMapping(p)));
       await assert.rejects(sendSeed(s), (err: { code: number; details: string }) => {
         assert.equal(err.code, status.FAILED_PRECONDITION);
-        assert.equal(err.details, 'dirty record refused (unknown_field): field "extendinfos" has no column in the table (topic flatten_test, partition 0, offset 3)');
+        assert.equal(
+          err.details,
+          'dirty record refused (unknown_field): field "extendinfos" has no column in the table (topic flatten_test, partition 0, offset 3)',
+        );
         return true;
       });
     }
@@ -211,11 +292,17 @@ describe('dirty-data policies through the stream', () => {
     const bad = (offset: number) => rec('t', 0, offset, '{"unknown":1}');
     const b1 = await upTo.send([bad(0), rec('t', 0, 1, '{"id":1}'), bad(2)], [{ topic: 't', partition: 0, startOffset: 0, endOffset: 3 }]);
     assert.deepEqual([b1.rows, b1.errors], [1, 2]);
-    await assert.rejects(upTo.send([bad(3)], [{ topic: 't', partition: 0, startOffset: 3, endOffset: 4 }]), (err: { code: number; details: string }) => {
-      assert.equal(err.code, status.FAILED_PRECONDITION);
-      assert.match(err.details, /^dirty record refused \(unknown_field\): more than 2 dirty records; the last: .*\(topic t, partition 0, offset 3\)$/);
-      return true;
-    });
+    await assert.rejects(
+      upTo.send([bad(3)], [{ topic: 't', partition: 0, startOffset: 3, endOffset: 4 }]),
+      (err: { code: number; details: string }) => {
+        assert.equal(err.code, status.FAILED_PRECONDITION);
+        assert.match(
+          err.details,
+          /^dirty record refused \(unknown_field\): more than 2 dirty records; the last: .*\(topic t, partition 0, offset 3\)$/,
+        );
+        return true;
+      },
+    );
   });
 });
 
@@ -264,7 +351,15 @@ describe('bad input through the stream never crashes the service', () => {
     const [report] = await flushAndWait(h, ref);
     assert.deepEqual(report.offsets, [{ topic: 'bad', partition: 0, startOffset: 0, endOffset: CASES.length + 1 }]);
     const rows = await query(`SELECT id, length(name) AS len FROM read_parquet('${report.files[0].filePath}') ORDER BY id`);
-    assert.deepEqual(rows.map((r) => [Number(r.id), r.len === null ? null : Number(r.len)]), [[2, null], [3, null], [7, 2000], [42, 4]]);
+    assert.deepEqual(
+      rows.map((r) => [Number(r.id), r.len === null ? null : Number(r.len)]),
+      [
+        [2, null],
+        [3, null],
+        [7, 2000],
+        [42, 4],
+      ],
+    );
   });
 
   it('with FAIL: each bad record ends only its own stream, with its reason; the service keeps serving', async () => {

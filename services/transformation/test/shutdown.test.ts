@@ -50,14 +50,29 @@ describe('transformation process shutdown', () => {
     const client = createClient(TransformationServiceService, `127.0.0.1:${port}`, { retries: 0 });
     try {
       await waitForServing(`127.0.0.1:${port}`, 30_000);
-      const s = new TestStream({ ...h, client }, {
-        job: 'sj',
-        table: ref,
-        mapping: { format: MessageFormat.MESSAGE_FORMAT_FLATTEN, mode: MessageMode.MESSAGE_MODE_VALUE, flattenLevel: 1, fields: [], timeZone: 'UTC', includeFixedColumns: false },
-        workerId: 'sigterm-worker',
-        flushBufferBytes: 0,
-      });
-      await s.sendRange('t', 0, 0, Array.from({ length: 20 }, (_, i) => JSON.stringify({ id: i, pad: 'y'.repeat(300) })));
+      const s = new TestStream(
+        { ...h, client },
+        {
+          job: 'sj',
+          table: ref,
+          mapping: {
+            format: MessageFormat.MESSAGE_FORMAT_FLATTEN,
+            mode: MessageMode.MESSAGE_MODE_VALUE,
+            flattenLevel: 1,
+            fields: [],
+            timeZone: 'UTC',
+            includeFixedColumns: false,
+          },
+          workerId: 'sigterm-worker',
+          flushBufferBytes: 0,
+        },
+      );
+      await s.sendRange(
+        't',
+        0,
+        0,
+        Array.from({ length: 20 }, (_, i) => JSON.stringify({ id: i, pad: 'y'.repeat(300) })),
+      );
       assert.ok((await filesUnder(join(location, 'data'))).length > 0, 'rolled files were written');
       const started = Date.now();
       child.kill('SIGTERM');

@@ -33,7 +33,13 @@ import { transformationService } from '../src/service.js';
 
 export const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 
-export const col = (id: number, name: string, type: string, required = false): Field => ({ id, name, required, type: { kind: { $case: 'primitive', value: type } }, doc: '' });
+export const col = (id: number, name: string, type: string, required = false): Field => ({
+  id,
+  name,
+  required,
+  type: { kind: { $case: 'primitive', value: type } },
+  doc: '',
+});
 
 /** Records the reports and flush triggers it receives; can refuse or be unavailable on demand. */
 export class RecordingCommit {
@@ -117,7 +123,14 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const dir = await mkdtemp(join(tmpdir(), 'sluice-transform-'));
   const warehouse = join(dir, 'warehouse');
   const db = await createTestDatabase('sluice_transform');
-  const base = { ...process.env, LOG_LEVEL: 'silent', NATS_URL, DATABASE_URL: db.url, SLUICE_WAREHOUSE: warehouse, SLUICE_SHUTDOWN_TIMEOUT_MS: '3000' };
+  const base = {
+    ...process.env,
+    LOG_LEVEL: 'silent',
+    NATS_URL,
+    DATABASE_URL: db.url,
+    SLUICE_WAREHOUSE: warehouse,
+    SLUICE_SHUTDOWN_TIMEOUT_MS: '3000',
+  };
   const cat = await startService(catalogService, { ...base, CATALOG_PORT: '0' });
   const catalogAddress = `127.0.0.1:${cat.port}`;
   let recorder: RecordingCommit | null = null;
@@ -130,7 +143,13 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     commitStop = c.stop;
   } else {
     recorder = new RecordingCommit();
-    commitServer = await startGrpcServer({ host: '127.0.0.1', port: 0, protoFiles: ['sluice/v1/commit.proto'], services: [recorder.binding()], logger: createLogger('commit-recorder', 'silent') });
+    commitServer = await startGrpcServer({
+      host: '127.0.0.1',
+      port: 0,
+      protoFiles: ['sluice/v1/commit.proto'],
+      services: [recorder.binding()],
+      logger: createLogger('commit-recorder', 'silent'),
+    });
     commitAddress = `127.0.0.1:${commitServer.port}`;
   }
   const transformation = await startService(transformationService, {
@@ -171,7 +190,13 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
 }
 
 /** Creates the database (once) and a table; returns the table's ref and location. */
-export async function createTable(h: Harness, name: string, fields: Field[], spec?: PartitionSpec, database = 'tdb'): Promise<{ ref: TableRef; location: string }> {
+export async function createTable(
+  h: Harness,
+  name: string,
+  fields: Field[],
+  spec?: PartitionSpec,
+  database = 'tdb',
+): Promise<{ ref: TableRef; location: string }> {
   await h.catalog.createDatabase({ name: database, location: '', properties: {} }).catch(() => undefined);
   const { table } = await h.catalog.createTable({
     ref: { database, table: name },
@@ -192,7 +217,10 @@ export class TestStream {
   /** The status the stream ended with: null for OK. */
   readonly ended: Promise<ServiceError | null>;
 
-  constructor(h: Harness, readonly open: TransformOpen) {
+  constructor(
+    h: Harness,
+    readonly open: TransformOpen,
+  ) {
     this.call = h.client.openStream('transform');
     this.call.on('data', (r: TransformResponse) => {
       if (r.message?.$case !== 'ack') return;
@@ -222,7 +250,13 @@ export class TestStream {
   }
 
   /** Sends records of one partition as one batch covering exactly their offsets. */
-  sendRange(topic: string, partition: number, start: number, values: (string | Buffer | undefined)[], opts: { timestampMs?: number; keys?: string[] } = {}): Promise<BatchAck> {
+  sendRange(
+    topic: string,
+    partition: number,
+    start: number,
+    values: (string | Buffer | undefined)[],
+    opts: { timestampMs?: number; keys?: string[] } = {},
+  ): Promise<BatchAck> {
     const records = values.map((v, i) => rec(topic, partition, start + i, v, { timestampMs: opts.timestampMs, key: opts.keys?.[i] }));
     return this.send(records, [{ topic, partition, startOffset: start, endOffset: start + values.length }]);
   }
@@ -246,7 +280,13 @@ export class TestStream {
   }
 }
 
-export function rec(topic: string, partition: number, offset: number, value: string | Buffer | undefined, opts: { timestampMs?: number; key?: string } = {}): KafkaRecord {
+export function rec(
+  topic: string,
+  partition: number,
+  offset: number,
+  value: string | Buffer | undefined,
+  opts: { timestampMs?: number; key?: string } = {},
+): KafkaRecord {
   return {
     topic,
     partition,
@@ -286,7 +326,10 @@ export function collectHeartbeats(h: Harness, table: TableRef): { beats: WorkerH
 /** Every file below a directory, recursively (relative paths), or [] when it does not exist. */
 export async function filesUnder(dir: string): Promise<string[]> {
   try {
-    return (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => join(e.parentPath ?? e.path, e.name).slice(dir.length + 1)).sort();
+    return (await readdir(dir, { recursive: true, withFileTypes: true }))
+      .filter((e) => e.isFile())
+      .map((e) => join(e.parentPath ?? e.path, e.name).slice(dir.length + 1))
+      .sort();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;

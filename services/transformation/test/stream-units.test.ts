@@ -10,14 +10,31 @@ import { fileSafe } from '../src/files.js';
 import { backoffMs, buildReport } from '../src/reports.js';
 import { rec } from './stream-support.js';
 
-const r = (partition: number, startOffset: number, endOffset: number, topic = 't'): OffsetRange => ({ topic, partition, startOffset, endOffset });
+const r = (partition: number, startOffset: number, endOffset: number, topic = 't'): OffsetRange => ({
+  topic,
+  partition,
+  startOffset,
+  endOffset,
+});
 
 const COVERAGE_CASES: { name: string; batches: OffsetRange[][]; report?: OffsetRange[]; error?: RegExp }[] = [
-  { name: 'consecutive batches merge per partition', batches: [[r(0, 5, 7)], [r(0, 7, 9)], [r(1, 0, 1)]], report: [r(0, 5, 9), r(1, 0, 1)] },
+  {
+    name: 'consecutive batches merge per partition',
+    batches: [[r(0, 5, 7)], [r(0, 7, 9)], [r(1, 0, 1)]],
+    report: [r(0, 5, 9), r(1, 0, 1)],
+  },
   { name: 'the first range of a partition may start anywhere', batches: [[r(2, 1000, 1001)]], report: [r(2, 1000, 1001)] },
   { name: 'an empty range continues but is not reported', batches: [[r(0, 3, 3)], [r(0, 3, 4)]], report: [r(0, 3, 4)] },
-  { name: 'topics sort before partitions', batches: [[r(1, 0, 1, 'b'), r(0, 0, 1, 'a'), r(0, 0, 2, 'b')]], report: [r(0, 0, 1, 'a'), r(0, 0, 2, 'b'), r(1, 0, 1, 'b')] },
-  { name: 'a gap is refused', batches: [[r(0, 0, 5)], [r(0, 6, 7)]], error: /t\[0\] starts at offset 6 but the previous batch ended at 5 \(offsets 5\.\.5 are missing\)/ },
+  {
+    name: 'topics sort before partitions',
+    batches: [[r(1, 0, 1, 'b'), r(0, 0, 1, 'a'), r(0, 0, 2, 'b')]],
+    report: [r(0, 0, 1, 'a'), r(0, 0, 2, 'b'), r(1, 0, 1, 'b')],
+  },
+  {
+    name: 'a gap is refused',
+    batches: [[r(0, 0, 5)], [r(0, 6, 7)]],
+    error: /t\[0\] starts at offset 6 but the previous batch ended at 5 \(offsets 5\.\.5 are missing\)/,
+  },
   { name: 'an overlap is refused', batches: [[r(0, 0, 5)], [r(0, 3, 7)]], error: /offsets 3\.\.4 were already covered/ },
   { name: 'a partition twice in one batch is refused', batches: [[r(0, 0, 1), r(0, 1, 2)]], error: /covers t\[0\] twice/ },
   { name: 'end before start is refused', batches: [[r(0, 5, 4)]], error: /\[5, 4\), not a valid offset range/ },
@@ -57,17 +74,46 @@ test('uncoveredRecord: names the first record outside the covers', () => {
   assert.match(uncoveredRecord([rec('t', 0, 0, 'a')], [])!, /covers \(none\)/);
 });
 
-const wc = (name: string, type: string, required = false, fieldId = 1): WriterColumn => ({ name, type: parsePrimitive(type), required, fieldId });
-const ERR = { source_topic: 'src', source_partition: 2, source_offset: 41, source_timestamp: 1_700_000_000_123, key: Buffer.from('k'), value: null, reason: 'invalid_json: nope' };
+const wc = (name: string, type: string, required = false, fieldId = 1): WriterColumn => ({
+  name,
+  type: parsePrimitive(type),
+  required,
+  fieldId,
+});
+const ERR = {
+  source_topic: 'src',
+  source_partition: 2,
+  source_offset: 41,
+  source_timestamp: 1_700_000_000_123,
+  key: Buffer.from('k'),
+  value: null,
+  reason: 'invalid_json: nope',
+};
 
 const ERROR_TABLE_CASES: { name: string; columns: WriterColumn[]; row?: unknown[]; error?: RegExp }[] = [
   {
     name: "the core's own shape",
-    columns: [wc('source_topic', 'string', true), wc('source_partition', 'int', true), wc('source_offset', 'long', true), wc('source_timestamp', 'timestamptz'), wc('key', 'binary'), wc('value', 'binary'), wc('reason', 'string', true)],
+    columns: [
+      wc('source_topic', 'string', true),
+      wc('source_partition', 'int', true),
+      wc('source_offset', 'long', true),
+      wc('source_timestamp', 'timestamptz'),
+      wc('key', 'binary'),
+      wc('value', 'binary'),
+      wc('reason', 'string', true),
+    ],
     row: ['src', 2, 41, 1_700_000_000_123_000, Buffer.from('k'), null, 'invalid_json: nope'],
   },
-  { name: 'long milliseconds and text key/value', columns: [wc('source_timestamp', 'long'), wc('key', 'string'), wc('value', 'string')], row: [1_700_000_000_123, 'k', null] },
-  { name: 'an extra optional column stays null', columns: [wc('reason', 'string'), wc('note', 'string')], row: ['invalid_json: nope', null] },
+  {
+    name: 'long milliseconds and text key/value',
+    columns: [wc('source_timestamp', 'long'), wc('key', 'string'), wc('value', 'string')],
+    row: [1_700_000_000_123, 'k', null],
+  },
+  {
+    name: 'an extra optional column stays null',
+    columns: [wc('reason', 'string'), wc('note', 'string')],
+    row: ['invalid_json: nope', null],
+  },
   { name: 'an extra required column is refused', columns: [wc('note', 'string', true)], error: /column "note" \(string, required\)/ },
   { name: 'a wrong type is refused', columns: [wc('source_offset', 'string')], error: /column "source_offset" \(string\)/ },
   { name: 'a required key is refused (keyless records exist)', columns: [wc('key', 'binary', true)], error: /column "key"/ },
@@ -75,18 +121,41 @@ const ERROR_TABLE_CASES: { name: string; columns: WriterColumn[]; row?: unknown[
 
 for (const c of ERROR_TABLE_CASES) {
   test(`error table rows: ${c.name}`, () => {
-    if (c.error) assert.throws(() => errorRowMapper('db.errs', c.columns), (e: unknown) => e instanceof ErrorTableShapeError && c.error!.test(e.message) && e.message.startsWith('error table db.errs: '));
+    if (c.error)
+      assert.throws(
+        () => errorRowMapper('db.errs', c.columns),
+        (e: unknown) => e instanceof ErrorTableShapeError && c.error!.test(e.message) && e.message.startsWith('error table db.errs: '),
+      );
     else assert.deepEqual(errorRowMapper('db.errs', c.columns)(ERR), c.row);
   });
 }
 
-test('reports: record count is the files\' sum; backoff doubles up to its cap', () => {
-  const f = (recordCount: number) => ({ filePath: `/x/${recordCount}`, fileFormat: 'PARQUET', specId: 0, partition: [], recordCount, fileSizeInBytes: 1, columnStats: [], splitOffsets: [] });
-  const report = buildReport({ flushId: 'f', table: { database: 'd', table: 't' }, job: 'j', workerId: 'w', files: [f(3), f(4)], offsets: [r(0, 0, 9)] });
+test("reports: record count is the files' sum; backoff doubles up to its cap", () => {
+  const f = (recordCount: number) => ({
+    filePath: `/x/${recordCount}`,
+    fileFormat: 'PARQUET',
+    specId: 0,
+    partition: [],
+    recordCount,
+    fileSizeInBytes: 1,
+    columnStats: [],
+    splitOffsets: [],
+  });
+  const report = buildReport({
+    flushId: 'f',
+    table: { database: 'd', table: 't' },
+    job: 'j',
+    workerId: 'w',
+    files: [f(3), f(4)],
+    offsets: [r(0, 0, 9)],
+  });
   assert.equal(report.recordCount, 7);
   assert.deepEqual(report.offsets, [r(0, 0, 9)]);
   const p = { budgetMs: 10_000, firstBackoffMs: 100, maxBackoffMs: 1000 };
-  assert.deepEqual([1, 2, 3, 4, 5, 9].map((a) => backoffMs(p, a)), [100, 200, 400, 800, 1000, 1000]);
+  assert.deepEqual(
+    [1, 2, 3, 4, 5, 9].map((a) => backoffMs(p, a)),
+    [100, 200, 400, 800, 1000, 1000],
+  );
 });
 
 test('file names: worker ids become safe file-name segments', () => {

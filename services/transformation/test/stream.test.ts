@@ -10,7 +10,20 @@ import { status } from '@grpc/grpc-js';
 import { ErrorPolicyKind, Granularity, MessageFormat, MessageMode, TimeSource, type MappingSpec } from '#shared/gen/sluice/v1/types.js';
 import type { TransformOpen } from '#shared/gen/sluice/v1/transformation.js';
 import { deserializeSingleValue, parsePrimitive } from '#shared/iceberg/single-value.js';
-import { col, collectHeartbeats, createTable, filesUnder, flushAndWait, publishFlush, query, rec, startHarness, TestStream, waitUntil, type Harness } from './stream-support.js';
+import {
+  col,
+  collectHeartbeats,
+  createTable,
+  filesUnder,
+  flushAndWait,
+  publishFlush,
+  query,
+  rec,
+  startHarness,
+  TestStream,
+  waitUntil,
+  type Harness,
+} from './stream-support.js';
 
 const flatten1 = (m: Partial<MappingSpec> = {}): MappingSpec => ({
   format: MessageFormat.MESSAGE_FORMAT_FLATTEN,
@@ -22,7 +35,15 @@ const flatten1 = (m: Partial<MappingSpec> = {}): MappingSpec => ({
   ...m,
 });
 
-const EVENTS = [col(1, 'id', 'long', true), col(2, 'name', 'string'), col(3, 'amount', 'double'), col(4, 'active', 'boolean'), col(5, 'ts', 'timestamptz'), col(6, 'info', 'string'), col(7, 'region', 'string')];
+const EVENTS = [
+  col(1, 'id', 'long', true),
+  col(2, 'name', 'string'),
+  col(3, 'amount', 'double'),
+  col(4, 'active', 'boolean'),
+  col(5, 'ts', 'timestamptz'),
+  col(6, 'info', 'string'),
+  col(7, 'region', 'string'),
+];
 
 let worker = 0;
 const openFor = (table: { database: string; table: string }, mapping: MappingSpec, o: Partial<TransformOpen> = {}): TransformOpen => ({
@@ -47,12 +68,22 @@ describe('Transform stream', () => {
   });
 
   it('writes flatten-level-1 JSON to Parquet files per partition that DuckDB reads back typed, with field ids, exact offsets and stats', async () => {
-    const { ref, location } = await createTable(h, 'events', EVENTS, { specId: 0, fields: [{ sourceId: 7, fieldId: 1000, name: 'region', transform: 'identity', sourceName: '' }] });
+    const { ref, location } = await createTable(h, 'events', EVENTS, {
+      specId: 0,
+      fields: [{ sourceId: 7, fieldId: 1000, name: 'region', transform: 'identity', sourceName: '' }],
+    });
     const s = new TestStream(h, openFor(ref, flatten1()));
     const a1 = await s.sendRange('orders', 0, 10, [event(1, 'a', 1.5, 'eu'), event(2, 'b', -2.25, 'us')]);
     const a2 = await s.sendRange('orders', 0, 12, [event(3, null, 3, 'eu'), event(4, 'd', 4e10, 'eu')]);
     const a3 = await s.sendRange('orders', 1, 0, [event(5, 'e', 0, 'us')]);
-    assert.deepEqual([a1, a2, a3].map((a) => [a.sequence, a.rows, a.errors]), [[1, 2, 0], [2, 2, 0], [3, 1, 0]]);
+    assert.deepEqual(
+      [a1, a2, a3].map((a) => [a.sequence, a.rows, a.errors]),
+      [
+        [1, 2, 0],
+        [2, 2, 0],
+        [3, 1, 0],
+      ],
+    );
 
     const [report] = await flushAndWait(h, ref);
     assert.equal(report.job, 'job1');
@@ -63,29 +94,51 @@ describe('Transform stream', () => {
       { topic: 'orders', partition: 0, startOffset: 10, endOffset: 14 },
       { topic: 'orders', partition: 1, startOffset: 0, endOffset: 1 },
     ]);
-    const byRegion = new Map(report.files.map((f) => [f.partition[0].value?.kind?.$case === 'stringValue' ? f.partition[0].value.kind.value : '?', f]));
+    const byRegion = new Map(
+      report.files.map((f) => [f.partition[0].value?.kind?.$case === 'stringValue' ? f.partition[0].value.kind.value : '?', f]),
+    );
     assert.deepEqual([...byRegion.keys()].sort(), ['eu', 'us']);
     const eu = byRegion.get('eu')!;
     assert.equal(eu.recordCount, 3);
     assert.equal(eu.fileFormat, 'PARQUET');
     assert.ok(eu.filePath.startsWith(`${location}/data/region=eu/${s.open.workerId}-`), eu.filePath);
-    assert.deepEqual(eu.partition.map((p) => [p.fieldId, p.name]), [[1000, 'region']]);
+    assert.deepEqual(
+      eu.partition.map((p) => [p.fieldId, p.name]),
+      [[1000, 'region']],
+    );
 
-    const rows = await query(`SELECT id, name, amount, active, epoch_ms(ts) AS ts, info, region FROM read_parquet(${sqlList(report.files.map((f) => f.filePath))}) ORDER BY id`);
-    assert.deepEqual(rows.map((r) => ({ ...r, id: Number(r.id), ts: Number(r.ts) })), [
-      { id: 1, name: 'a', amount: 1.5, active: false, ts: Date.UTC(2023, 6, 13, 21, 13, 1), info: '{"k":1,"tags":["a"]}', region: 'eu' },
-      { id: 2, name: 'b', amount: -2.25, active: true, ts: Date.UTC(2023, 6, 13, 21, 13, 2), info: '{"k":2,"tags":["a"]}', region: 'us' },
-      { id: 3, name: null, amount: 3, active: false, ts: Date.UTC(2023, 6, 13, 21, 13, 3), info: '{"k":3,"tags":["a"]}', region: 'eu' },
-      { id: 4, name: 'd', amount: 4e10, active: true, ts: Date.UTC(2023, 6, 13, 21, 13, 4), info: '{"k":4,"tags":["a"]}', region: 'eu' },
-      { id: 5, name: 'e', amount: 0, active: false, ts: Date.UTC(2023, 6, 13, 21, 13, 5), info: '{"k":5,"tags":["a"]}', region: 'us' },
-    ]);
-    const types = await query(`SELECT name, type, logical_type::VARCHAR AS logical, field_id FROM parquet_schema('${eu.filePath}') WHERE name <> 'duckdb_schema' ORDER BY field_id`);
-    assert.deepEqual(types.map((t) => [t.name, t.type, Number(t.field_id)]), [
-      ['id', 'INT64', 1], ['name', 'BYTE_ARRAY', 2], ['amount', 'DOUBLE', 3], ['active', 'BOOLEAN', 4], ['ts', 'INT64', 5], ['info', 'BYTE_ARRAY', 6], ['region', 'BYTE_ARRAY', 7],
-    ]);
+    const rows = await query(
+      `SELECT id, name, amount, active, epoch_ms(ts) AS ts, info, region FROM read_parquet(${sqlList(report.files.map((f) => f.filePath))}) ORDER BY id`,
+    );
+    assert.deepEqual(
+      rows.map((r) => ({ ...r, id: Number(r.id), ts: Number(r.ts) })),
+      [
+        { id: 1, name: 'a', amount: 1.5, active: false, ts: Date.UTC(2023, 6, 13, 21, 13, 1), info: '{"k":1,"tags":["a"]}', region: 'eu' },
+        { id: 2, name: 'b', amount: -2.25, active: true, ts: Date.UTC(2023, 6, 13, 21, 13, 2), info: '{"k":2,"tags":["a"]}', region: 'us' },
+        { id: 3, name: null, amount: 3, active: false, ts: Date.UTC(2023, 6, 13, 21, 13, 3), info: '{"k":3,"tags":["a"]}', region: 'eu' },
+        { id: 4, name: 'd', amount: 4e10, active: true, ts: Date.UTC(2023, 6, 13, 21, 13, 4), info: '{"k":4,"tags":["a"]}', region: 'eu' },
+        { id: 5, name: 'e', amount: 0, active: false, ts: Date.UTC(2023, 6, 13, 21, 13, 5), info: '{"k":5,"tags":["a"]}', region: 'us' },
+      ],
+    );
+    const types = await query(
+      `SELECT name, type, logical_type::VARCHAR AS logical, field_id FROM parquet_schema('${eu.filePath}') WHERE name <> 'duckdb_schema' ORDER BY field_id`,
+    );
+    assert.deepEqual(
+      types.map((t) => [t.name, t.type, Number(t.field_id)]),
+      [
+        ['id', 'INT64', 1],
+        ['name', 'BYTE_ARRAY', 2],
+        ['amount', 'DOUBLE', 3],
+        ['active', 'BOOLEAN', 4],
+        ['ts', 'INT64', 5],
+        ['info', 'BYTE_ARRAY', 6],
+        ['region', 'BYTE_ARRAY', 7],
+      ],
+    );
 
     const stats = new Map(eu.columnStats.map((c) => [c.fieldId, c]));
-    const bound = (id: number, type: string, which: 'lowerBound' | 'upperBound') => deserializeSingleValue(parsePrimitive(type), stats.get(id)![which]);
+    const bound = (id: number, type: string, which: 'lowerBound' | 'upperBound') =>
+      deserializeSingleValue(parsePrimitive(type), stats.get(id)![which]);
     assert.deepEqual([stats.get(1)!.valueCount, stats.get(1)!.nullValueCount], [3, 0]);
     assert.deepEqual([bound(1, 'long', 'lowerBound'), bound(1, 'long', 'upperBound')].map(Number), [1, 4]);
     assert.deepEqual([stats.get(2)!.valueCount, stats.get(2)!.nullValueCount], [3, 1]);
@@ -104,16 +157,38 @@ describe('Transform stream', () => {
   });
 
   it("writes seed 002's pt partition (spaces, colons) under an encoded directory that DuckDB reads back", async () => {
-    const pt = { column: 'pt', timeSource: TimeSource.TIME_SOURCE_RECORD_TIME, granularity: Granularity.GRANULARITY_MINUTE, timeZone: 'UTC', field: '', expression: '' };
-    const { ref, location } = await createTable(h, 'by_pt', [col(1, 'id', 'long'), col(2, 'pt', 'string')], { specId: 0, fields: [{ sourceId: 2, fieldId: 1000, name: 'pt', transform: 'identity', sourceName: '' }] });
+    const pt = {
+      column: 'pt',
+      timeSource: TimeSource.TIME_SOURCE_RECORD_TIME,
+      granularity: Granularity.GRANULARITY_MINUTE,
+      timeZone: 'UTC',
+      field: '',
+      expression: '',
+    };
+    const { ref, location } = await createTable(h, 'by_pt', [col(1, 'id', 'long'), col(2, 'pt', 'string')], {
+      specId: 0,
+      fields: [{ sourceId: 2, fieldId: 1000, name: 'pt', transform: 'identity', sourceName: '' }],
+    });
     const s = new TestStream(h, openFor(ref, flatten1({ partitionBy: pt })));
     await s.sendRange('t', 0, 0, ['{"id":1}'], { timestampMs: Date.UTC(2023, 6, 14, 13, 16, 5) });
     await s.sendRange('t', 0, 1, ['{"id":2}'], { timestampMs: Date.UTC(2023, 6, 14, 13, 17, 0) });
     const [report] = await flushAndWait(h, ref);
-    assert.deepEqual(report.files.map((f) => f.filePath.slice(location.length).replace(/[^/]+\.parquet$/, '')).sort(), ['/data/pt=07-14-2023%2013%3A16/', '/data/pt=07-14-2023%2013%3A17/']);
-    assert.deepEqual(report.files.map((f) => (f.partition[0].value?.kind as { value: string }).value).sort(), ['07-14-2023 13:16', '07-14-2023 13:17']);
+    assert.deepEqual(report.files.map((f) => f.filePath.slice(location.length).replace(/[^/]+\.parquet$/, '')).sort(), [
+      '/data/pt=07-14-2023%2013%3A16/',
+      '/data/pt=07-14-2023%2013%3A17/',
+    ]);
+    assert.deepEqual(report.files.map((f) => (f.partition[0].value?.kind as { value: string }).value).sort(), [
+      '07-14-2023 13:16',
+      '07-14-2023 13:17',
+    ]);
     const rows = await query(`SELECT id, pt FROM read_parquet(${sqlList(report.files.map((f) => f.filePath))}) ORDER BY id`);
-    assert.deepEqual(rows.map((r) => [Number(r.id), r.pt]), [[1, '07-14-2023 13:16'], [2, '07-14-2023 13:17']]);
+    assert.deepEqual(
+      rows.map((r) => [Number(r.id), r.pt]),
+      [
+        [1, '07-14-2023 13:16'],
+        [2, '07-14-2023 13:17'],
+      ],
+    );
   });
 
   it('refuses a batch whose cover does not continue the previous one, naming the partition and offsets, and deletes the unreported files', async () => {
@@ -140,7 +215,10 @@ describe('Transform stream', () => {
     await s1.sendRange('t', 0, 0, ['{"id":1}', '{"id":2}']);
     await assert.rejects(s1.sendRange('t', 0, 1, ['{"id":2}']), /offsets 1\.\.1 were already covered/);
     const s2 = new TestStream(h, openFor(ref, flatten1()));
-    await assert.rejects(s2.send([rec('t', 0, 7, '{"id":1}')], [{ topic: 't', partition: 0, startOffset: 0, endOffset: 5 }]), /offset 7 lies outside the batch's covers/);
+    await assert.rejects(
+      s2.send([rec('t', 0, 7, '{"id":1}')], [{ topic: 't', partition: 0, startOffset: 0, endOffset: 5 }]),
+      /offset 7 lies outside the batch's covers/,
+    );
   });
 
   it('a broken (cancelled) stream deletes its unreported files, including rolled ones, and keeps the reported ones', async () => {
@@ -149,12 +227,25 @@ describe('Transform stream', () => {
       const { ref, location } = await createTable(h2, 'rolls', [col(1, 'id', 'long'), col(2, 'pad', 'string')]);
       const s = new TestStream(h2, openFor(ref, flatten1()));
       const pad = 'x'.repeat(400);
-      await s.sendRange('t', 0, 0, Array.from({ length: 20 }, (_, i) => JSON.stringify({ id: i, pad })));
+      await s.sendRange(
+        't',
+        0,
+        0,
+        Array.from({ length: 20 }, (_, i) => JSON.stringify({ id: i, pad })),
+      );
       const [report] = await flushAndWait(h2, ref);
       assert.ok(report.files.length > 1, `rolled into several files (${report.files.length})`);
-      assert.equal(report.files.reduce((n, f) => n + f.recordCount, 0), 20);
+      assert.equal(
+        report.files.reduce((n, f) => n + f.recordCount, 0),
+        20,
+      );
       const reported = await filesUnder(join(location, 'data'));
-      await s.sendRange('t', 0, 20, Array.from({ length: 20 }, (_, i) => JSON.stringify({ id: 100 + i, pad })));
+      await s.sendRange(
+        't',
+        0,
+        20,
+        Array.from({ length: 20 }, (_, i) => JSON.stringify({ id: 100 + i, pad })),
+      );
       await waitUntil(async () => (await filesUnder(join(location, 'data'))).length > reported.length, 'rolled unreported files on disk');
       s.cancel();
       await waitUntil(async () => (await filesUnder(join(location, 'data'))).length === reported.length, 'unreported files deleted');
@@ -167,9 +258,22 @@ describe('Transform stream', () => {
 
   it('reports only offsets when every record was refused, and an empty report when nothing was covered', async () => {
     const { ref } = await createTable(h, 'skips', [col(1, 'id', 'long')]);
-    const s = new TestStream(h, openFor(ref, flatten1({ errorPolicy: { kind: ErrorPolicyKind.ERROR_POLICY_KIND_SKIP, maxErrors: 0, errorTopic: '' } })));
+    const s = new TestStream(
+      h,
+      openFor(ref, flatten1({ errorPolicy: { kind: ErrorPolicyKind.ERROR_POLICY_KIND_SKIP, maxErrors: 0, errorTopic: '' } })),
+    );
     const ack = await s.sendRange('t', 0, 5, ['{"nope":1}', 'not json']);
-    assert.deepEqual([ack.rows, ack.errors, ack.errorReasons], [0, 2, [{ reason: 'invalid_json', count: 1 }, { reason: 'unknown_field', count: 1 }]]);
+    assert.deepEqual(
+      [ack.rows, ack.errors, ack.errorReasons],
+      [
+        0,
+        2,
+        [
+          { reason: 'invalid_json', count: 1 },
+          { reason: 'unknown_field', count: 1 },
+        ],
+      ],
+    );
     const [r1] = await flushAndWait(h, ref);
     assert.deepEqual([r1.files, r1.offsets, r1.recordCount], [[], [{ topic: 't', partition: 0, startOffset: 5, endOffset: 7 }], 0]);
     const [r2] = await flushAndWait(h, ref);
@@ -182,12 +286,18 @@ describe('Transform stream', () => {
     try {
       const s = new TestStream(h, openFor(ref, flatten1(), { job: 'jobA' }));
       await s.sendRange('t', 0, 0, ['{"id":1}']);
-      await waitUntil(() => hb.beats.some((b) => b.workerId === s.open.workerId && b.alive && b.bufferedBytes === 8), 'a beat with the buffered bytes');
+      await waitUntil(
+        () => hb.beats.some((b) => b.workerId === s.open.workerId && b.alive && b.bufferedBytes === 8),
+        'a beat with the buffered bytes',
+      );
       const ignored = publishFlush(h, ref, 'jobB');
       const [mine] = await flushAndWait(h, ref, 1, 'jobA');
       assert.equal(mine.job, 'jobA');
       assert.equal(h.recorder!.reportsOf(ignored).length, 0);
-      await waitUntil(() => hb.beats.some((b) => b.workerId === s.open.workerId && b.alive && b.bufferedBytes === 0), 'a beat after the flush, nothing buffered');
+      await waitUntil(
+        () => hb.beats.some((b) => b.workerId === s.open.workerId && b.alive && b.bufferedBytes === 0),
+        'a beat after the flush, nothing buffered',
+      );
       s.end();
       await s.ended;
       await waitUntil(() => hb.beats.some((b) => b.workerId === s.open.workerId && !b.alive), 'the goodbye beat');
@@ -206,7 +316,10 @@ describe('Transform stream', () => {
     await s.sendRange('t', 0, 1, [JSON.stringify({ id: 2, s: 'x'.repeat(1000) })]);
     await h.recorder!.until(() => h.recorder!.triggers.some((t) => t.job === 'bufjob'), 'TriggerFlush');
     await s.sendRange('t', 0, 2, [JSON.stringify({ id: 3, s: 'x'.repeat(1000) })]);
-    assert.deepEqual(h.recorder!.triggers.filter((t) => t.job === 'bufjob'), [{ table: ref, job: 'bufjob' }]);
+    assert.deepEqual(
+      h.recorder!.triggers.filter((t) => t.job === 'bufjob'),
+      [{ table: ref, job: 'bufjob' }],
+    );
   });
 
   it('retries a report while the commit service is UNAVAILABLE; a refused report ends the stream with ABORTED', async () => {
@@ -274,28 +387,52 @@ describe('Transform stream', () => {
     }
   });
   it('serves InferSchema and PreviewMapping over gRPC, and refuses bad requests with INVALID_ARGUMENT', async () => {
-    const samples = [rec('t', 0, 0, '{"id":1,"name":"a","info":{"x":1}}'), rec('t', 0, 1, '{"id":3000000000,"name":null,"info":{"x":2}}'), rec('t', 0, 2, 'oops')];
+    const samples = [
+      rec('t', 0, 0, '{"id":1,"name":"a","info":{"x":1}}'),
+      rec('t', 0, 1, '{"id":3000000000,"name":null,"info":{"x":2}}'),
+      rec('t', 0, 2, 'oops'),
+    ];
     const inferred = await h.client.inferSchema({ samples, mapping: flatten1() });
-    assert.deepEqual(inferred.fields.map((f) => [f.name, f.type?.kind?.$case === 'primitive' ? f.type.kind.value : '?', f.required, f.sample]), [
-      ['id', 'long', true, '1'],
-      ['name', 'string', false, 'a'],
-      ['info', 'string', true, '{"x":1}'],
-    ]);
-    assert.deepEqual(inferred.schema?.fields.map((f) => [f.id, f.name]), [[1, 'id'], [2, 'name'], [3, 'info']]);
+    assert.deepEqual(
+      inferred.fields.map((f) => [f.name, f.type?.kind?.$case === 'primitive' ? f.type.kind.value : '?', f.required, f.sample]),
+      [
+        ['id', 'long', true, '1'],
+        ['name', 'string', false, 'a'],
+        ['info', 'string', true, '{"x":1}'],
+      ],
+    );
+    assert.deepEqual(
+      inferred.schema?.fields.map((f) => [f.id, f.name]),
+      [
+        [1, 'id'],
+        [2, 'name'],
+        [3, 'info'],
+      ],
+    );
     assert.equal(inferred.warnings.length, 1);
     assert.match(inferred.warnings[0], /offset 2: skipped/);
 
     const preview = await h.client.previewMapping({ samples, mapping: flatten1(), schema: inferred.schema });
-    assert.deepEqual(preview.rows.map((r) => [r.offset, r.rowJson, r.error === '' ? '' : 'error']), [
-      [0, '{"id":1,"name":"a","info":"{\\"x\\":1}"}', ''],
-      [1, '{"id":3000000000,"name":null,"info":"{\\"x\\":2}"}', ''],
-      [2, '', 'error'],
-    ]);
+    assert.deepEqual(
+      preview.rows.map((r) => [r.offset, r.rowJson, r.error === '' ? '' : 'error']),
+      [
+        [0, '{"id":1,"name":"a","info":"{\\"x\\":1}"}', ''],
+        [1, '{"id":3000000000,"name":null,"info":"{\\"x\\":2}"}', ''],
+        [2, '', 'error'],
+      ],
+    );
     assert.match(preview.rows[2].error, /not valid JSON.*offset 2/);
 
-    await assert.rejects(h.client.inferSchema({ samples: [], mapping: flatten1() }), (e: { code: number; details: string }) => e.code === status.INVALID_ARGUMENT && /samples is empty/.test(e.details));
     await assert.rejects(
-      h.client.previewMapping({ samples, mapping: flatten1({ fields: [{ column: 'missing', path: 'id', type: '', format: '' }] }), schema: inferred.schema }),
+      h.client.inferSchema({ samples: [], mapping: flatten1() }),
+      (e: { code: number; details: string }) => e.code === status.INVALID_ARGUMENT && /samples is empty/.test(e.details),
+    );
+    await assert.rejects(
+      h.client.previewMapping({
+        samples,
+        mapping: flatten1({ fields: [{ column: 'missing', path: 'id', type: '', format: '' }] }),
+        schema: inferred.schema,
+      }),
       (e: { code: number; details: string }) => e.code === status.INVALID_ARGUMENT && /"missing"/.test(e.details),
     );
   });

@@ -29,11 +29,7 @@ export type ServiceClient<D extends ServiceDefinition> = UnaryMethods<D> & {
  * UNAVAILABLE (connection refused, server restarting) and a client span per call whose
  * context travels in the metadata as `traceparent`.
  */
-export function createClient<D extends ServiceDefinition>(
-  definition: D,
-  address: string,
-  options: ClientOptions = {},
-): ServiceClient<D> {
+export function createClient<D extends ServiceDefinition>(definition: D, address: string, options: ClientOptions = {}): ServiceClient<D> {
   const deadlineMs = options.deadlineMs ?? 10_000;
   const retries = options.retries ?? 5;
   const raw = new grpc.Client(address, grpc.credentials.createInsecure(), {
@@ -54,9 +50,7 @@ export function createClient<D extends ServiceDefinition>(
       );
     },
     waitForReady(timeoutMs: number) {
-      return new Promise<void>((resolve, reject) =>
-        raw.waitForReady(Date.now() + timeoutMs, (err) => (err ? reject(err) : resolve())),
-      );
+      return new Promise<void>((resolve, reject) => raw.waitForReady(Date.now() + timeoutMs, (err) => (err ? reject(err) : resolve())));
     },
     close() {
       raw.close();
@@ -103,7 +97,7 @@ const tracingInterceptor: grpc.Interceptor = (options, nextCall) => {
   });
   const callContext = trace.setSpan(context.active(), span);
   return new grpc.InterceptingCall(nextCall(options), {
-    start(metadata, listener, next) {
+    start(metadata, _listener, next) {
       injectContext(metadataCarrier(metadata), callContext);
       next(metadata, {
         onReceiveStatus(status, nextStatus) {

@@ -19,11 +19,7 @@ export interface ServiceBinding {
   readonly handlers: Partial<Record<string, (...args: any[]) => Promise<unknown>>>;
 }
 
-export function bindService<D extends ServiceDefinition>(
-  name: string,
-  definition: D,
-  handlers: Partial<AsyncHandlers<D>>,
-): ServiceBinding {
+export function bindService<D extends ServiceDefinition>(name: string, definition: D, handlers: Partial<AsyncHandlers<D>>): ServiceBinding {
   return { name, definition, handlers: handlers as ServiceBinding['handlers'] };
 }
 

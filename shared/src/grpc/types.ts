@@ -29,10 +29,7 @@ export type AsyncHandlers<D extends ServiceDefinition> = {
 };
 
 export type UnaryMethods<D extends ServiceDefinition> = {
-  [K in keyof D as IsUnary<D[K]> extends true ? K : never]: (
-    request: RequestOf<D[K]>,
-    options?: CallOptions,
-  ) => Promise<ResponseOf<D[K]>>;
+  [K in keyof D as IsUnary<D[K]> extends true ? K : never]: (request: RequestOf<D[K]>, options?: CallOptions) => Promise<ResponseOf<D[K]>>;
 };
 
 export type BidiMethodNames<D extends ServiceDefinition> = {

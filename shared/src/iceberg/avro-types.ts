@@ -10,7 +10,7 @@ import { fromTwosComplementBigEndian, serializeSingleValue, type PrimitiveType }
 /** Bytes needed for an unscaled decimal of the given precision (Java's TypeUtil.decimalRequiredBytes). */
 export function decimalRequiredBytes(precision: number): number {
   let bytes = 1;
-  while (Math.pow(2, 8 * bytes - 1) - 1 < Math.pow(10, precision) - 1) bytes++;
+  while (2 ** (8 * bytes - 1) - 1 < 10 ** precision - 1) bytes++;
   return bytes;
 }
 
@@ -98,7 +98,8 @@ export function literalToAvro(lit: Literal | undefined, type: PrimitiveType, fie
     case 'fixed':
     case 'binary':
       if (k.$case !== 'binaryValue') throw invalid(`partition value for ${field} must be bytes`, field);
-      if (type.kind === 'fixed' && k.value.length !== type.length) throw invalid(`partition value for ${field} must be ${type.length} bytes`, field);
+      if (type.kind === 'fixed' && k.value.length !== type.length)
+        throw invalid(`partition value for ${field} must be ${type.length} bytes`, field);
       return k.value;
     case 'decimal':
       if (k.$case !== 'binaryValue') throw invalid(`partition value for ${field} must be the unscaled decimal as bytes`, field);

@@ -78,7 +78,11 @@ async function writeParquet(location: string, rows: { id: bigint; category: stri
 }
 
 /** One append commit, the way the commit service does it: manifest, list, metadata file. */
-async function append(meta: TableMetadata, previous: string | undefined, files: DataFile[]): Promise<{ meta: TableMetadata; location: string }> {
+async function append(
+  meta: TableMetadata,
+  previous: string | undefined,
+  files: DataFile[],
+): Promise<{ meta: TableMetadata; location: string }> {
   const snapshotId = newSnapshotId();
   const parent = currentSnapshot(meta);
   const sequenceNumber = meta['last-sequence-number'] + 1;
@@ -161,7 +165,9 @@ test('icebird reads a table written by this module: rows, schema, history, time 
   assert.equal(metadata['metadata-log']?.length, 2);
 
   const rows = await icebergRead({ tableUrl, metadataFileName: fileName(second.location) });
-  const simple = rows.map((r: Record<string, unknown>) => [Number(r.id), r.category, r.amount]).sort((x, y) => (x[0] as number) - (y[0] as number));
+  const simple = rows
+    .map((r: Record<string, unknown>) => [Number(r.id), r.category, r.amount])
+    .sort((x, y) => (x[0] as number) - (y[0] as number));
   assert.deepEqual(simple, [
     [1, 'a', 1.5],
     [2, 'a', 2.5],

@@ -91,7 +91,13 @@ export const MANIFEST_FILE_SCHEMA: AvroRecord = {
           name: 'r508',
           fields: [
             { name: 'contains_null', type: 'boolean', 'field-id': 509, doc: 'True if any file has a null partition value' },
-            { name: 'contains_nan', type: optional('boolean'), default: null, 'field-id': 518, doc: 'True if any file has a nan partition value' },
+            {
+              name: 'contains_nan',
+              type: optional('boolean'),
+              default: null,
+              'field-id': 518,
+              doc: 'True if any file has a nan partition value',
+            },
             { name: 'lower_bound', type: optional('bytes'), default: null, 'field-id': 510, doc: 'Partition lower bound for all files' },
             { name: 'upper_bound', type: optional('bytes'), default: null, 'field-id': 511, doc: 'Partition upper bound for all files' },
           ],

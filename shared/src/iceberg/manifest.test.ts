@@ -47,8 +47,24 @@ const dataFile = (path: string, region: string | undefined, day: number, rows: n
   recordCount: rows,
   fileSizeInBytes: rows * 10,
   columnStats: [
-    { fieldId: 1, columnSize: 80, valueCount: rows, nullValueCount: 0, nanValueCount: 0, lowerBound: serializeSingleValue({ kind: 'long' }, 1), upperBound: serializeSingleValue({ kind: 'long' }, rows) },
-    { fieldId: 2, columnSize: 40, valueCount: rows, nullValueCount: 1, nanValueCount: 0, lowerBound: Buffer.alloc(0), upperBound: Buffer.alloc(0) },
+    {
+      fieldId: 1,
+      columnSize: 80,
+      valueCount: rows,
+      nullValueCount: 0,
+      nanValueCount: 0,
+      lowerBound: serializeSingleValue({ kind: 'long' }, 1),
+      upperBound: serializeSingleValue({ kind: 'long' }, rows),
+    },
+    {
+      fieldId: 2,
+      columnSize: 40,
+      valueCount: rows,
+      nullValueCount: 1,
+      nanValueCount: 0,
+      lowerBound: Buffer.alloc(0),
+      upperBound: Buffer.alloc(0),
+    },
   ],
   splitOffsets: [4],
 });
@@ -77,7 +93,14 @@ test('a manifest round-trips entries, partition tuples and column stats, with sp
   assert.deepEqual(JSON.parse(header.metadata['partition-spec']), spec.fields);
   assert.deepEqual(JSON.parse(header.metadata.schema), schema);
   const json = JSON.stringify(header.schema);
-  for (const needle of ['"field-id":134', '"field-id":102', '"name":"k117_v118"', '"element-id":133', '"logicalType":"date"', '"field-id":1001']) {
+  for (const needle of [
+    '"field-id":134',
+    '"field-id":102',
+    '"name":"k117_v118"',
+    '"element-id":133',
+    '"logicalType":"date"',
+    '"field-id":1001',
+  ]) {
     assert.ok(json.includes(needle), needle);
   }
 
@@ -85,14 +108,15 @@ test('a manifest round-trips entries, partition tuples and column stats, with sp
   assert.equal(m.specId, 0);
   assert.equal(m.entries.length, 2);
   const [added, existing] = m.entries;
-  assert.deepEqual([added.status, added.snapshotId, added.sequenceNumber, added.fileSequenceNumber], [EntryStatus.ADDED, 7, 4, 4], 'ADDED entries inherit');
+  assert.deepEqual(
+    [added.status, added.snapshotId, added.sequenceNumber, added.fileSequenceNumber],
+    [EntryStatus.ADDED, 7, 4, 4],
+    'ADDED entries inherit',
+  );
   assert.deepEqual([existing.sequenceNumber, existing.snapshotId], [3, 5], 'EXISTING entries keep theirs');
   assert.deepEqual(added.dataFile.partition, files[0].partition);
   assert.deepEqual(existing.dataFile.partition[0], { fieldId: 1000, name: 'region', value: { kind: undefined } });
-  assert.deepEqual(added.dataFile.columnStats, [
-    files[0].columnStats[0],
-    { ...files[0].columnStats[1], nullValueCount: 1 },
-  ]);
+  assert.deepEqual(added.dataFile.columnStats, [files[0].columnStats[0], { ...files[0].columnStats[1], nullValueCount: 1 }]);
   assert.deepEqual(added.dataFile.splitOffsets, [4]);
   assert.equal(added.dataFile.fileFormat, 'parquet');
 
@@ -102,15 +126,34 @@ test('a manifest round-trips entries, partition tuples and column stats, with sp
 
 test('manifest writing refuses inconsistent entries', () => {
   const f = dataFile('/x.parquet', 'eu', 1, 1);
-  assert.throws(() => writeManifest([{ status: EntryStatus.EXISTING, dataFile: f }], { schema, spec }), /needs an explicit sequence number/);
-  assert.throws(() => writeManifest([{ status: EntryStatus.ADDED, dataFile: { ...f, specId: 3 } }], { schema, spec }), /written for spec 3/);
+  assert.throws(
+    () => writeManifest([{ status: EntryStatus.EXISTING, dataFile: f }], { schema, spec }),
+    /needs an explicit sequence number/,
+  );
+  assert.throws(
+    () => writeManifest([{ status: EntryStatus.ADDED, dataFile: { ...f, specId: 3 } }], { schema, spec }),
+    /written for spec 3/,
+  );
   const badPartition = { ...f, partition: [{ fieldId: 1000, name: 'region', value: { kind: { $case: 'intValue' as const, value: 1 } } }] };
-  assert.throws(() => writeManifest([{ status: EntryStatus.ADDED, dataFile: badPartition }], { schema, spec }), /partition value for data_file.partition.region must be a string/);
-  assert.throws(() => writeManifest([{ status: EntryStatus.ADDED, dataFile: { ...f, partition: [{ fieldId: 1999, name: 'x', value: undefined }] } }], { schema, spec }), /unknown field 1999/);
+  assert.throws(
+    () => writeManifest([{ status: EntryStatus.ADDED, dataFile: badPartition }], { schema, spec }),
+    /partition value for data_file.partition.region must be a string/,
+  );
+  assert.throws(
+    () =>
+      writeManifest([{ status: EntryStatus.ADDED, dataFile: { ...f, partition: [{ fieldId: 1999, name: 'x', value: undefined }] } }], {
+        schema,
+        spec,
+      }),
+    /unknown field 1999/,
+  );
 });
 
 test('manifest lists round-trip, assigning the snapshot sequence number to new manifests', () => {
-  const { bytes, stats } = writeManifest([{ status: EntryStatus.ADDED, snapshotId: 9, dataFile: dataFile('/a', 'us', 2, 4) }], { schema, spec });
+  const { bytes, stats } = writeManifest([{ status: EntryStatus.ADDED, snapshotId: 9, dataFile: dataFile('/a', 'us', 2, 4) }], {
+    schema,
+    spec,
+  });
   const fresh = manifestFileFor({ path: '/wh/db/t/metadata/m1.avro', length: bytes.length, specId: 0, snapshotId: 9, stats });
   const carried = { ...fresh, manifestPath: '/wh/db/t/metadata/m0.avro', sequenceNumber: 1, minSequenceNumber: 1, addedSnapshotId: 8 };
   const list = writeManifestList([fresh, carried], { snapshotId: 9, parentSnapshotId: 8, sequenceNumber: 2 });

@@ -232,10 +232,16 @@ export function writeManifest(entries: ManifestEntry[], options: ManifestWriteOp
     const where = `entries[${i}]`;
     if (!df.filePath) throw invalid(`${where}: data file has no path`, `${where}.file_path`);
     if (e.status !== EntryStatus.ADDED && e.sequenceNumber === undefined) {
-      throw invalid(`${where}: ${EntryStatus[e.status]} entry for ${df.filePath} needs an explicit sequence number`, `${where}.sequence_number`);
+      throw invalid(
+        `${where}: ${EntryStatus[e.status]} entry for ${df.filePath} needs an explicit sequence number`,
+        `${where}.sequence_number`,
+      );
     }
     if (df.specId !== options.spec['spec-id']) {
-      throw invalid(`${where}: ${df.filePath} was written for spec ${df.specId}, manifest is for spec ${options.spec['spec-id']}`, `${where}.spec_id`);
+      throw invalid(
+        `${where}: ${df.filePath} was written for spec ${df.specId}, manifest is for spec ${options.spec['spec-id']}`,
+        `${where}.spec_id`,
+      );
     }
     const partition = partitionTuple(df.partition, bound, df.filePath);
     const rows = df.recordCount;
@@ -352,7 +358,15 @@ function mapToStats(record: Record<string, unknown>): ColumnStats[] {
   const get = (id: number) => {
     let s = byId.get(id);
     if (!s) {
-      s = { fieldId: id, columnSize: 0, valueCount: 0, nullValueCount: 0, nanValueCount: 0, lowerBound: Buffer.alloc(0), upperBound: Buffer.alloc(0) };
+      s = {
+        fieldId: id,
+        columnSize: 0,
+        valueCount: 0,
+        nullValueCount: 0,
+        nanValueCount: 0,
+        lowerBound: Buffer.alloc(0),
+        upperBound: Buffer.alloc(0),
+      };
       byId.set(id, s);
     }
     return s;
@@ -425,5 +439,11 @@ export function readManifest(bytes: Uint8Array, inherited?: Inherited): Manifest
       },
     };
   });
-  return { specId, spec: { 'spec-id': specId, fields: specFields }, schema, content: meta.content === 'deletes' ? 'deletes' : 'data', entries };
+  return {
+    specId,
+    spec: { 'spec-id': specId, fields: specFields },
+    schema,
+    content: meta.content === 'deletes' ? 'deletes' : 'data',
+    entries,
+  };
 }

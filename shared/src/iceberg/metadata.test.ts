@@ -53,11 +53,28 @@ test('new table metadata has every v2 field, fresh ids and an unpartitioned-safe
   assert.deepEqual(m['sort-orders'], [{ 'order-id': 0, fields: [] }]);
   assert.equal(m['current-snapshot-id'], undefined);
   const json = JSON.parse(serializeMetadata(m));
-  for (const key of ['format-version', 'table-uuid', 'location', 'last-sequence-number', 'last-updated-ms', 'last-column-id', 'schemas', 'current-schema-id', 'partition-specs', 'default-spec-id', 'last-partition-id', 'sort-orders', 'default-sort-order-id']) {
+  for (const key of [
+    'format-version',
+    'table-uuid',
+    'location',
+    'last-sequence-number',
+    'last-updated-ms',
+    'last-column-id',
+    'schemas',
+    'current-schema-id',
+    'partition-specs',
+    'default-spec-id',
+    'last-partition-id',
+    'sort-orders',
+    'default-sort-order-id',
+  ]) {
     assert.ok(key in json, key);
   }
   assert.equal(json['current-snapshot-id'], -1);
-  const unpartitioned = createTableMetadata({ location: '/wh/x', schema: { type: 'struct', 'schema-id': 0, fields: [{ id: 0, name: 'a', required: false, type: 'int' }] } });
+  const unpartitioned = createTableMetadata({
+    location: '/wh/x',
+    schema: { type: 'struct', 'schema-id': 0, fields: [{ id: 0, name: 'a', required: false, type: 'int' }] },
+  });
   assert.equal(unpartitioned['last-partition-id'], 999);
 });
 
@@ -67,7 +84,10 @@ test('adding snapshots moves main, logs history and bumps the sequence number', 
   assert.equal(m['current-snapshot-id'], 12);
   assert.equal(m['last-sequence-number'], 2);
   assert.deepEqual(m.refs.main, { 'snapshot-id': 12, type: 'branch' });
-  assert.deepEqual(m['snapshot-log'].map((e) => e['snapshot-id']), [11, 12]);
+  assert.deepEqual(
+    m['snapshot-log'].map((e) => e['snapshot-id']),
+    [11, 12],
+  );
   assert.equal(m.snapshots[1]['parent-snapshot-id'], 11);
 });
 
@@ -79,7 +99,11 @@ test('stale snapshots are refused as conflicts', () => {
     ['duplicate id', snap(m, 11), /already exists/],
   ];
   for (const [name, s, pattern] of cases) {
-    assert.throws(() => addSnapshot(m, s), (e: unknown) => e instanceof IcebergError && e.kind === 'conflict' && pattern.test(e.message), name);
+    assert.throws(
+      () => addSnapshot(m, s),
+      (e: unknown) => e instanceof IcebergError && e.kind === 'conflict' && pattern.test(e.message),
+      name,
+    );
   }
   assert.throws(() => addSnapshot(m, { ...snap(m, 2 ** 60) }), /below 2\^53/);
 });
@@ -89,8 +113,14 @@ test('removing snapshots keeps referenced ones and trims the log', () => {
   m = addSnapshot(m, snap(m, 12));
   assert.throws(() => removeSnapshots(m, [12]), /referenced by branch "main"/);
   const r = removeSnapshots(m, [11, 999]);
-  assert.deepEqual(r.snapshots.map((s) => s['snapshot-id']), [12]);
-  assert.deepEqual(r['snapshot-log'].map((e) => e['snapshot-id']), [12]);
+  assert.deepEqual(
+    r.snapshots.map((s) => s['snapshot-id']),
+    [12],
+  );
+  assert.deepEqual(
+    r['snapshot-log'].map((e) => e['snapshot-id']),
+    [12],
+  );
 });
 
 test('schemas and properties evolve; identical schemas are reused', () => {
@@ -113,7 +143,10 @@ test('metadata serializes and parses back identically; files get versioned uniqu
   assert.match(first.location, /^\/wh\/db\/t\/metadata\/00001-[0-9a-f-]{36}\.metadata\.json$/);
   const second = nextMetadataFile(first.metadata, first.location);
   assert.equal(metadataVersion(second.location), 2);
-  assert.deepEqual(second.metadata['metadata-log'].map((e) => e['metadata-file']), [first.location]);
+  assert.deepEqual(
+    second.metadata['metadata-log'].map((e) => e['metadata-file']),
+    [first.location],
+  );
   m = second.metadata;
   assert.deepEqual(parseMetadata(serializeMetadata(m)), m);
   assert.notEqual(nextMetadataFile(m, first.location).location, second.location);

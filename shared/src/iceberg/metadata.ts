@@ -54,7 +54,10 @@ export function createTableMetadata(options: NewTableOptions): TableMetadata {
   }
   validateSchema(schema);
   const specRequest = options.partitionSpec
-    ? { ...options.partitionSpec, fields: options.partitionSpec.fields.map((f) => ({ ...f, sourceId: f.sourceName ? 0 : remap.get(f.sourceId) ?? -1, fieldId: 0 })) }
+    ? {
+        ...options.partitionSpec,
+        fields: options.partitionSpec.fields.map((f) => ({ ...f, sourceId: f.sourceName ? 0 : (remap.get(f.sourceId) ?? -1), fieldId: 0 })),
+      }
     : undefined;
   const { spec, lastPartitionId } = buildSpec(specRequest, schema, 0, 999);
   const now = options.nowMs ?? Date.now();
@@ -128,7 +131,10 @@ export function addSnapshot(meta: TableMetadata, snapshot: SnapshotJson, nowMs =
   }
   const parent = snapshot['parent-snapshot-id'];
   if (parent !== meta['current-snapshot-id']) {
-    throw conflict(`snapshot ${id} has parent ${parent ?? 'none'} but the current snapshot is ${meta['current-snapshot-id'] ?? 'none'}`, 'parent_snapshot_id');
+    throw conflict(
+      `snapshot ${id} has parent ${parent ?? 'none'} but the current snapshot is ${meta['current-snapshot-id'] ?? 'none'}`,
+      'parent_snapshot_id',
+    );
   }
   if (snapshot['schema-id'] !== undefined && !meta.schemas.some((s) => s['schema-id'] === snapshot['schema-id'])) {
     throw invalid(`snapshot ${id} refers to unknown schema ${snapshot['schema-id']}`, 'schema_id');
@@ -158,7 +164,8 @@ export function addSnapshot(meta: TableMetadata, snapshot: SnapshotJson, nowMs =
 export function removeSnapshots(meta: TableMetadata, ids: Iterable<number>, nowMs = Date.now()): TableMetadata {
   const drop = new Set(ids);
   for (const [name, ref] of Object.entries(meta.refs)) {
-    if (drop.has(ref['snapshot-id'])) throw conflict(`snapshot ${ref['snapshot-id']} is referenced by ${ref.type} "${name}"`, 'snapshot_ids');
+    if (drop.has(ref['snapshot-id']))
+      throw conflict(`snapshot ${ref['snapshot-id']} is referenced by ${ref.type} "${name}"`, 'snapshot_ids');
   }
   return {
     ...meta,
@@ -178,7 +185,12 @@ export function addSchema(meta: TableMetadata, schema: Omit<SchemaJson, 'schema-
   const lastColumnId = Math.max(meta['last-column-id'], maxFieldId(candidate));
   const same = meta.schemas.find((s) => sameStructure(s, candidate));
   if (same) {
-    return { ...meta, 'current-schema-id': same['schema-id'], 'last-column-id': lastColumnId, 'last-updated-ms': Math.max(nowMs, meta['last-updated-ms']) };
+    return {
+      ...meta,
+      'current-schema-id': same['schema-id'],
+      'last-column-id': lastColumnId,
+      'last-updated-ms': Math.max(nowMs, meta['last-updated-ms']),
+    };
   }
   const schemaId = Math.max(...meta.schemas.map((s) => s['schema-id'])) + 1;
   return {
@@ -195,7 +207,12 @@ function sameStructure(a: SchemaJson, b: SchemaJson): boolean {
   return strip(a) === strip(b);
 }
 
-export function setProperties(meta: TableMetadata, updates: Record<string, string>, removals: string[] = [], nowMs = Date.now()): TableMetadata {
+export function setProperties(
+  meta: TableMetadata,
+  updates: Record<string, string>,
+  removals: string[] = [],
+  nowMs = Date.now(),
+): TableMetadata {
   for (const k of removals) {
     if (k in updates) throw invalid(`property "${k}" is both set and removed`, 'properties');
   }
@@ -299,7 +316,8 @@ export function parseMetadata(text: string | Uint8Array): TableMetadata {
     if (!isInt(s['snapshot-id'])) throw corrupt(`metadata.json: snapshot id ${s['snapshot-id']} is not an integer below 2^53`, 'snapshots');
   }
   const current = o['current-snapshot-id'];
-  if (current !== undefined && current !== null && !isInt(current)) throw corrupt('metadata.json: "current-snapshot-id" must be an integer', 'current-snapshot-id');
+  if (current !== undefined && current !== null && !isInt(current))
+    throw corrupt('metadata.json: "current-snapshot-id" must be an integer', 'current-snapshot-id');
   const meta: TableMetadata = {
     'format-version': 2,
     'table-uuid': need(o, 'table-uuid', isStr, 'a string'),

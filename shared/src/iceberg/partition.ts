@@ -43,14 +43,44 @@ export function formatTransform(t: Transform): string {
 }
 
 const APPLIES: Record<Transform['kind'], ReadonlySet<PrimitiveType['kind']>> = {
-  identity: new Set(['boolean', 'int', 'long', 'float', 'double', 'decimal', 'date', 'time', 'timestamp', 'timestamptz', 'string', 'uuid', 'fixed', 'binary']),
+  identity: new Set([
+    'boolean',
+    'int',
+    'long',
+    'float',
+    'double',
+    'decimal',
+    'date',
+    'time',
+    'timestamp',
+    'timestamptz',
+    'string',
+    'uuid',
+    'fixed',
+    'binary',
+  ]),
   year: new Set(['date', 'timestamp', 'timestamptz']),
   month: new Set(['date', 'timestamp', 'timestamptz']),
   day: new Set(['date', 'timestamp', 'timestamptz']),
   hour: new Set(['timestamp', 'timestamptz']),
   bucket: new Set(['int', 'long', 'decimal', 'date', 'time', 'timestamp', 'timestamptz', 'string', 'uuid', 'fixed', 'binary']),
   truncate: new Set(['int', 'long', 'decimal', 'string', 'binary']),
-  void: new Set(['boolean', 'int', 'long', 'float', 'double', 'decimal', 'date', 'time', 'timestamp', 'timestamptz', 'string', 'uuid', 'fixed', 'binary']),
+  void: new Set([
+    'boolean',
+    'int',
+    'long',
+    'float',
+    'double',
+    'decimal',
+    'date',
+    'time',
+    'timestamp',
+    'timestamptz',
+    'string',
+    'uuid',
+    'fixed',
+    'binary',
+  ]),
 };
 
 export function canTransform(t: Transform, source: PrimitiveType): boolean {
@@ -107,7 +137,8 @@ export function bindSpec(spec: PartitionSpecJson, schema: SchemaJson): BoundPart
   return spec.fields.map((f, i) => {
     const where = `partition_spec.fields[${i}]`;
     const loc = index.get(f['source-id']);
-    if (!loc) throw invalid(`partition field ${f.name} has source id ${f['source-id']}, which is not in schema ${schema['schema-id']}`, where);
+    if (!loc)
+      throw invalid(`partition field ${f.name} has source id ${f['source-id']}, which is not in schema ${schema['schema-id']}`, where);
     if (typeof loc.field.type !== 'string') throw invalid(`partition source ${loc.path} is not a primitive column`, where);
     const transform = parseTransform(f.transform, `${where}.transform`);
     const sourceType = parsePrimitive(loc.field.type);
@@ -139,12 +170,16 @@ export function buildSpec(
       const what = pf.sourceName ? `column "${pf.sourceName}"` : `source id ${pf.sourceId}`;
       throw invalid(`${where}: ${what} is not in the schema`, `${where}.source_name`);
     }
-    if (loc.repeated) throw invalid(`${where}: ${loc.path} is inside a list or map and cannot be a partition source`, `${where}.source_name`);
+    if (loc.repeated)
+      throw invalid(`${where}: ${loc.path} is inside a list or map and cannot be a partition source`, `${where}.source_name`);
     if (typeof loc.field.type !== 'string') throw invalid(`${where}: ${loc.path} is not a primitive column`, `${where}.source_name`);
     const transform = parseTransform(pf.transform || 'identity', `${where}.transform`);
     const sourceType = parsePrimitive(loc.field.type);
     if (!canTransform(transform, sourceType)) {
-      throw invalid(`${where}: transform ${formatTransform(transform)} cannot apply to ${loc.path} of type ${loc.field.type}`, `${where}.transform`);
+      throw invalid(
+        `${where}: transform ${formatTransform(transform)} cannot apply to ${loc.path} of type ${loc.field.type}`,
+        `${where}.transform`,
+      );
     }
     const key = `${loc.field.id}:${formatTransform(transform)}`;
     if (seenSourceTransforms.has(key)) throw invalid(`${where}: ${formatTransform(transform)}(${loc.path}) is listed twice`, where);

@@ -52,7 +52,14 @@ async function commit(meta: TableMetadata, entries: ManifestEntry[], carried: Ma
   await storage.write(list, writeManifestList(manifests, { snapshotId: id, parentSnapshotId: parent, sequenceNumber: seq }));
   const next = addSnapshot(
     meta,
-    { 'snapshot-id': id, 'parent-snapshot-id': parent, 'sequence-number': seq, 'timestamp-ms': ts, 'manifest-list': list, summary: buildSummary(op as 'append', { added: [] }) },
+    {
+      'snapshot-id': id,
+      'parent-snapshot-id': parent,
+      'sequence-number': seq,
+      'timestamp-ms': ts,
+      'manifest-list': list,
+      summary: buildSummary(op as 'append', { added: [] }),
+    },
     ts,
   );
   // Carry manifests forward as stored: the list assigned their sequence numbers.

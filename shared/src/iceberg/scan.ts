@@ -28,7 +28,8 @@ export interface SnapshotFiles {
 export function resolveSnapshot(meta: TableMetadata, selector: { snapshotId?: number; asOfMs?: number } = {}): SnapshotJson | undefined {
   if (selector.snapshotId !== undefined) {
     const snapshot = snapshotById(meta, selector.snapshotId);
-    if (!snapshot) throw new IcebergError('not-found', `snapshot ${selector.snapshotId} does not exist (it may have been expired)`, 'snapshot-id');
+    if (!snapshot)
+      throw new IcebergError('not-found', `snapshot ${selector.snapshotId} does not exist (it may have been expired)`, 'snapshot-id');
     return snapshot;
   }
   if (selector.asOfMs !== undefined) {

@@ -23,10 +23,21 @@ const nested: SchemaJson = {
       id: 0,
       name: 'address',
       required: false,
-      type: { type: 'struct', fields: [{ id: 0, name: 'city', required: false, type: 'string' }, { id: 0, name: 'zip', required: false, type: 'int' }] },
+      type: {
+        type: 'struct',
+        fields: [
+          { id: 0, name: 'city', required: false, type: 'string' },
+          { id: 0, name: 'zip', required: false, type: 'int' },
+        ],
+      },
     },
     { id: 0, name: 'tags', required: false, type: { type: 'list', 'element-id': 0, 'element-required': false, element: 'string' } },
-    { id: 0, name: 'attrs', required: false, type: { type: 'map', 'key-id': 0, key: 'string', 'value-id': 0, 'value-required': true, value: 'double' } },
+    {
+      id: 0,
+      name: 'attrs',
+      required: false,
+      type: { type: 'map', 'key-id': 0, key: 'string', 'value-id': 0, 'value-required': true, value: 'double' },
+    },
     { id: 0, name: 'ts', required: false, type: 'timestamptz' },
     { id: 0, name: 'price', required: false, type: 'decimal(10, 2)' },
   ],
@@ -34,10 +45,19 @@ const nested: SchemaJson = {
 
 test('fresh ids: top-level fields first, then nested types, as Java assigns them', () => {
   const { result, lastId } = assignFreshIds(nested, 0);
-  assert.deepEqual(result.fields.map((f) => f.id), [1, 2, 3, 4, 5, 6]);
-  assert.deepEqual((result.fields[1].type as { fields: { id: number }[] }).fields.map((f) => f.id), [7, 8]);
+  assert.deepEqual(
+    result.fields.map((f) => f.id),
+    [1, 2, 3, 4, 5, 6],
+  );
+  assert.deepEqual(
+    (result.fields[1].type as { fields: { id: number }[] }).fields.map((f) => f.id),
+    [7, 8],
+  );
   assert.equal((result.fields[2].type as { 'element-id': number })['element-id'], 9);
-  assert.deepEqual([(result.fields[3].type as { 'key-id': number })['key-id'], (result.fields[3].type as { 'value-id': number })['value-id']], [10, 11]);
+  assert.deepEqual(
+    [(result.fields[3].type as { 'key-id': number })['key-id'], (result.fields[3].type as { 'value-id': number })['value-id']],
+    [10, 11],
+  );
   assert.equal(lastId, 11);
   validateSchema(result);
 });
@@ -54,7 +74,12 @@ test('proto and Iceberg JSON schemas convert both ways, canonicalizing type spel
         name: 'items',
         required: false,
         doc: '',
-        type: { kind: { $case: 'list', value: { elementId: 4, elementRequired: true, element: { kind: { $case: 'primitive', value: 'string' } } } } },
+        type: {
+          kind: {
+            $case: 'list',
+            value: { elementId: 4, elementRequired: true, element: { kind: { $case: 'primitive', value: 'string' } } },
+          },
+        },
       },
     ],
   };
@@ -79,11 +104,30 @@ test('fields are found by dotted path, through lists and maps', () => {
 });
 
 test('schema validation refuses duplicates, dotted names and bad identifier fields', () => {
-  const base = (fields: SchemaJson['fields'], ids?: number[]): SchemaJson => ({ type: 'struct', 'schema-id': 0, fields, 'identifier-field-ids': ids });
+  const base = (fields: SchemaJson['fields'], ids?: number[]): SchemaJson => ({
+    type: 'struct',
+    'schema-id': 0,
+    fields,
+    'identifier-field-ids': ids,
+  });
   const cases: [string, SchemaJson, RegExp][] = [
-    ['duplicate', base([{ id: 1, name: 'a', required: false, type: 'int' }, { id: 2, name: 'a', required: false, type: 'int' }]), /duplicate field name/],
+    [
+      'duplicate',
+      base([
+        { id: 1, name: 'a', required: false, type: 'int' },
+        { id: 2, name: 'a', required: false, type: 'int' },
+      ]),
+      /duplicate field name/,
+    ],
     ['dot', base([{ id: 1, name: 'a.b', required: false, type: 'int' }]), /contain no '.'/],
-    ['reused id', base([{ id: 1, name: 'a', required: false, type: 'int' }, { id: 1, name: 'b', required: false, type: 'int' }]), /reuses id 1/],
+    [
+      'reused id',
+      base([
+        { id: 1, name: 'a', required: false, type: 'int' },
+        { id: 1, name: 'b', required: false, type: 'int' },
+      ]),
+      /reuses id 1/,
+    ],
     ['optional identifier', base([{ id: 1, name: 'a', required: false, type: 'int' }], [1]), /must be a required primitive/],
     ['missing identifier', base([{ id: 1, name: 'a', required: true, type: 'int' }], [9]), /not in the schema/],
     ['empty', base([]), /no fields/],
@@ -127,8 +171,10 @@ test('transforms parse, and bind to sources with the right result types and defa
 
 test('bad partition specs are refused naming the field', () => {
   const { result } = assignFreshIds(nested, 0);
-  const one = (sourceName: string, transform: string, name = '') => () =>
-    buildSpec({ specId: 0, fields: [{ sourceId: 0, sourceName, fieldId: 0, name, transform }] }, result, 0, 999);
+  const one =
+    (sourceName: string, transform: string, name = '') =>
+    () =>
+      buildSpec({ specId: 0, fields: [{ sourceId: 0, sourceName, fieldId: 0, name, transform }] }, result, 0, 999);
   const cases: [string, () => unknown, RegExp][] = [
     ['unknown column', one('nope', 'identity'), /column "nope" is not in the schema/],
     ['hour on long', one('id', 'hour'), /hour cannot apply to id of type long/],

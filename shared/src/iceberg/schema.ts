@@ -226,7 +226,8 @@ export function validateSchema(schema: SchemaJson, requireIds = true): void {
       const names = new Set<string>();
       for (const f of type.fields) {
         const path = prefix ? `${prefix}.${f.name}` : f.name;
-        if (!f.name || f.name.includes('.')) throw invalid(`field name ${JSON.stringify(f.name)} must be non-empty and contain no '.'`, path || '<root>');
+        if (!f.name || f.name.includes('.'))
+          throw invalid(`field name ${JSON.stringify(f.name)} must be non-empty and contain no '.'`, path || '<root>');
         if (names.has(f.name)) throw invalid(`duplicate field name "${f.name}"`, path);
         names.add(f.name);
         checkId(f.id, path);

@@ -42,7 +42,20 @@ export class UnknownTypeError extends Error {
   }
 }
 
-const SIMPLE = new Set(['boolean', 'int', 'long', 'float', 'double', 'date', 'time', 'timestamp', 'timestamptz', 'string', 'uuid', 'binary']);
+const SIMPLE = new Set([
+  'boolean',
+  'int',
+  'long',
+  'float',
+  'double',
+  'date',
+  'time',
+  'timestamp',
+  'timestamptz',
+  'string',
+  'uuid',
+  'binary',
+]);
 const DECIMAL = /^decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)$/;
 const FIXED = /^fixed\[\s*(\d+)\s*\]$/;
 

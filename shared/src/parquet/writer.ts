@@ -94,44 +94,65 @@ function duck(): Promise<DuckDBInstance> {
 }
 
 let tableSeq = 0;
-const quoteIdent = (s: string) => '"' + s.replaceAll('"', '""') + '"';
-const quoteString = (s: string) => "'" + s.replaceAll("'", "''") + "'";
+const quoteIdent = (s: string) => `"${s.replaceAll('"', '""')}"`;
+const quoteString = (s: string) => `'${s.replaceAll("'", "''")}'`;
 
 function duckType(t: PrimitiveType): DuckDBType {
   switch (t.kind) {
-    case 'boolean': return BOOLEAN;
-    case 'int': return INTEGER;
-    case 'long': return BIGINT;
-    case 'float': return FLOAT;
-    case 'double': return DOUBLE;
-    case 'decimal': return DECIMAL(t.precision, t.scale);
-    case 'date': return DATE;
-    case 'time': return TIME;
-    case 'timestamp': return TIMESTAMP;
-    case 'timestamptz': return TIMESTAMPTZ;
-    case 'string': return VARCHAR;
-    case 'uuid': return UUID;
+    case 'boolean':
+      return BOOLEAN;
+    case 'int':
+      return INTEGER;
+    case 'long':
+      return BIGINT;
+    case 'float':
+      return FLOAT;
+    case 'double':
+      return DOUBLE;
+    case 'decimal':
+      return DECIMAL(t.precision, t.scale);
+    case 'date':
+      return DATE;
+    case 'time':
+      return TIME;
+    case 'timestamp':
+      return TIMESTAMP;
+    case 'timestamptz':
+      return TIMESTAMPTZ;
+    case 'string':
+      return VARCHAR;
+    case 'uuid':
+      return UUID;
     case 'binary':
-    case 'fixed': return BLOB;
+    case 'fixed':
+      return BLOB;
   }
 }
 
 /** Row value → DuckDB value for one column type (precomputed per column). */
 function toDuck(t: PrimitiveType): (v: CellValue) => DuckDBValue {
   switch (t.kind) {
-    case 'long': return (v) => (typeof v === 'bigint' ? v : BigInt(v as number));
+    case 'long':
+      return (v) => (typeof v === 'bigint' ? v : BigInt(v as number));
     case 'decimal': {
       const { precision, scale } = t;
       return (v) => new DuckDBDecimalValue(v as bigint, precision, scale);
     }
-    case 'date': return (v) => new DuckDBDateValue(v as number);
-    case 'time': return (v) => new DuckDBTimeValue(BigInt(v as number));
-    case 'timestamp': return (v) => new DuckDBTimestampValue(BigInt(v as number));
-    case 'timestamptz': return (v) => new DuckDBTimestampTZValue(BigInt(v as number));
-    case 'uuid': return (v) => DuckDBUUIDValue.fromUint128(BigInt('0x' + (v as string).replaceAll('-', '')));
+    case 'date':
+      return (v) => new DuckDBDateValue(v as number);
+    case 'time':
+      return (v) => new DuckDBTimeValue(BigInt(v as number));
+    case 'timestamp':
+      return (v) => new DuckDBTimestampValue(BigInt(v as number));
+    case 'timestamptz':
+      return (v) => new DuckDBTimestampTZValue(BigInt(v as number));
+    case 'uuid':
+      return (v) => DuckDBUUIDValue.fromUint128(BigInt(`0x${(v as string).replaceAll('-', '')}`));
     case 'binary':
-    case 'fixed': return (v) => new DuckDBBlobValue(v as Uint8Array);
-    default: return (v) => v as DuckDBValue;
+    case 'fixed':
+      return (v) => new DuckDBBlobValue(v as Uint8Array);
+    default:
+      return (v) => v as DuckDBValue;
   }
 }
 
@@ -193,7 +214,8 @@ export class ParquetFileWriter {
     if (this.closed) throw new Error(`writer for ${this.opts.path} is closed`);
     // Checked before anything is counted, so a refused row leaves no trace in the stats.
     for (const i of this.required) {
-      if (row[i] === null || row[i] === undefined) throw new Error(`column "${this.opts.columns[i].name}" is required but row ${this.rows} has null`);
+      if (row[i] === null || row[i] === undefined)
+        throw new Error(`column "${this.opts.columns[i].name}" is required but row ${this.rows} has null`);
     }
     const n = this.stats.length;
     const at = this.buffered;

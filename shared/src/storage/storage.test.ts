@@ -3,7 +3,16 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { StorageError, createStorage, deletePrefix, isWithin, joinLocation, locationsOverlap, normalizeLocation, type Storage } from './index.js';
+import {
+  StorageError,
+  createStorage,
+  deletePrefix,
+  isWithin,
+  joinLocation,
+  locationsOverlap,
+  normalizeLocation,
+  type Storage,
+} from './index.js';
 
 let dir: string;
 let storage: Storage;
@@ -45,7 +54,8 @@ test('of concurrent exclusive writes to one name exactly one wins', async () => 
 });
 
 test('list is recursive, sorted, and treats the prefix as a directory', async () => {
-  for (const p of ['t/data/2.parquet', 't/data/1.parquet', 't/metadata/v1.json', 'tt/other']) await storage.write(join(dir, 'l', p), bytes('x'));
+  for (const p of ['t/data/2.parquet', 't/data/1.parquet', 't/metadata/v1.json', 'tt/other'])
+    await storage.write(join(dir, 'l', p), bytes('x'));
   const listed = (await storage.list(join(dir, 'l', 't'))).map((f) => f.location.slice(join(dir, 'l').length + 1));
   assert.deepEqual(listed, ['t/data/1.parquet', 't/data/2.parquet', 't/metadata/v1.json']);
   assert.deepEqual(await storage.list(join(dir, 'nothing-here')), []);
@@ -56,13 +66,19 @@ test('list is recursive, sorted, and treats the prefix as a directory', async ()
 test('mounted URI prefixes map into their directory and cannot escape it', async () => {
   await storage.write('http://127.0.0.1:9/wh/db/t/f', bytes('m'));
   assert.equal(await readFile(join(dir, 'mounted', 'db', 't', 'f'), 'utf8'), 'm');
-  assert.deepEqual((await storage.list('http://127.0.0.1:9/wh/db')).map((f) => f.location), ['http://127.0.0.1:9/wh/db/t/f']);
+  assert.deepEqual(
+    (await storage.list('http://127.0.0.1:9/wh/db')).map((f) => f.location),
+    ['http://127.0.0.1:9/wh/db/t/f'],
+  );
   await assert.rejects(storage.read('http://127.0.0.1:9/wh/../../etc/passwd'), kind('invalid-location'));
   await assert.rejects(storage.read('http://127.0.0.1:9/wh/%2e%2e/%2e%2e/etc/passwd'), kind('invalid-location'));
 });
 
 test('unsupported schemes are a clear error naming what is supported', async () => {
-  await assert.rejects(storage.read('s3://bucket/key'), (e: unknown) => kind('unsupported-scheme')(e) && /"s3".*supported: file/.test((e as Error).message));
+  await assert.rejects(
+    storage.read('s3://bucket/key'),
+    (e: unknown) => kind('unsupported-scheme')(e) && /"s3".*supported: file/.test((e as Error).message),
+  );
   await assert.rejects(storage.read('relative/path'), kind('invalid-location'));
 });
 

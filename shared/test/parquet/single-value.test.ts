@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { deserializeSingleValue, parsePrimitive, serializeSingleValue, twosComplementBigEndian, type SingleValue } from '#shared/iceberg/single-value.js';
+import {
+  deserializeSingleValue,
+  parsePrimitive,
+  serializeSingleValue,
+  twosComplementBigEndian,
+  type SingleValue,
+} from '#shared/iceberg/single-value.js';
 
 // [type, value, expected bytes (hex)] from the Iceberg spec's single-value serialization.
 const cases: [string, SingleValue, string][] = [
@@ -34,12 +40,13 @@ for (const [type, value, hex] of cases) {
     const bytes = serializeSingleValue(t, value);
     assert.equal(bytes.toString('hex'), hex);
     const back = deserializeSingleValue(t, bytes);
-    const norm = (v: SingleValue) => (typeof v === 'bigint' ? v : typeof v === 'number' && ['long', 'time', 'timestamp', 'timestamptz'].includes(t.kind) ? BigInt(v) : v);
+    const norm = (v: SingleValue) =>
+      typeof v === 'bigint' ? v : typeof v === 'number' && ['long', 'time', 'timestamp', 'timestamptz'].includes(t.kind) ? BigInt(v) : v;
     assert.deepEqual(back instanceof Uint8Array ? [...back] : back, value instanceof Uint8Array ? [...value] : norm(value));
   });
 }
 
-test('decimal bytes are minimal two\'s complement', () => {
+test("decimal bytes are minimal two's complement", () => {
   for (let v = -70000n; v <= 70000n; v += 997n) {
     const b = twosComplementBigEndian(v);
     assert.equal(deserializeSingleValue(parsePrimitive('decimal(38,0)'), b), v);

@@ -15,7 +15,12 @@ before(async () => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const col = (fieldId: number, name: string, type: string, required = false): WriterColumn => ({ fieldId, name, type: parsePrimitive(type), required });
+const col = (fieldId: number, name: string, type: string, required = false): WriterColumn => ({
+  fieldId,
+  name,
+  type: parsePrimitive(type),
+  required,
+});
 const columns = [
   col(1, 'b', 'boolean'),
   col(2, 'i', 'int', true),
@@ -33,14 +38,33 @@ const columns = [
 ];
 const tsMicros = Date.UTC(2023, 6, 14, 1, 33, 0) * 1000;
 const rows = [
-  [true, 1, 9007199254740993n, 1.5, 2.25, 1234n, 19552, tsMicros, tsMicros, 'json-1', new Uint8Array([1, 2]), 'f79c3e09-677c-4bbd-a479-3f349cb785e7', 3_600_000_000],
+  [
+    true,
+    1,
+    9007199254740993n,
+    1.5,
+    2.25,
+    1234n,
+    19552,
+    tsMicros,
+    tsMicros,
+    'json-1',
+    new Uint8Array([1, 2]),
+    'f79c3e09-677c-4bbd-a479-3f349cb785e7',
+    3_600_000_000,
+  ],
   [false, -7, -5, null, Number.NaN, -99n, 0, 0, tsMicros + 1, 'ab"c', null, null, 0],
   [null, 2147483647, null, -0.5, -1e300, null, null, null, null, null, new Uint8Array([0]), null, null],
 ];
 
 test('writes zstd Parquet with Iceberg field ids that DuckDB reads back with the right types and values', async () => {
   const path = join(dir, 'all-types.parquet');
-  const w = await ParquetFileWriter.open({ path, columns, partition: [{ fieldId: 1000, name: 'pt', value: { kind: { $case: 'stringValue', value: 'x' } } }], specId: 1 });
+  const w = await ParquetFileWriter.open({
+    path,
+    columns,
+    partition: [{ fieldId: 1000, name: 'pt', value: { kind: { $case: 'stringValue', value: 'x' } } }],
+    specId: 1,
+  });
   for (const r of rows) w.append(r);
   const file = await w.close();
 
@@ -50,21 +74,69 @@ test('writes zstd Parquet with Iceberg field ids that DuckDB reads back with the
   assert.equal(file.partition[0].name, 'pt');
   assert.ok(file.fileSizeInBytes > 0, 'file size');
 
-  const schema = (await db.runAndReadAll(`SELECT name, field_id, type, converted_type FROM parquet_schema('${path}') WHERE field_id IS NOT NULL ORDER BY field_id`)).getRows();
-  assert.deepEqual(schema.map((r) => [r[0], Number(r[1])]), columns.map((c) => [c.name, c.fieldId]));
+  const schema = (
+    await db.runAndReadAll(
+      `SELECT name, field_id, type, converted_type FROM parquet_schema('${path}') WHERE field_id IS NOT NULL ORDER BY field_id`,
+    )
+  ).getRows();
+  assert.deepEqual(
+    schema.map((r) => [r[0], Number(r[1])]),
+    columns.map((c) => [c.name, c.fieldId]),
+  );
   const codecs = (await db.runAndReadAll(`SELECT DISTINCT compression FROM parquet_metadata('${path}')`)).getRows().map((r) => r[0]);
   assert.deepEqual(codecs, ['ZSTD']);
 
   const types = (await db.runAndReadAll(`SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM '${path}')`)).getRows();
   assert.deepEqual(Object.fromEntries(types), {
-    b: 'BOOLEAN', i: 'INTEGER', l: 'BIGINT', f: 'FLOAT', d: 'DOUBLE', amount: 'DECIMAL(10,2)', day: 'DATE',
-    ts: 'TIMESTAMP', tstz: 'TIMESTAMP WITH TIME ZONE', s: 'VARCHAR', bin: 'BLOB', u: 'UUID', t: 'TIME',
+    b: 'BOOLEAN',
+    i: 'INTEGER',
+    l: 'BIGINT',
+    f: 'FLOAT',
+    d: 'DOUBLE',
+    amount: 'DECIMAL(10,2)',
+    day: 'DATE',
+    ts: 'TIMESTAMP',
+    tstz: 'TIMESTAMP WITH TIME ZONE',
+    s: 'VARCHAR',
+    bin: 'BLOB',
+    u: 'UUID',
+    t: 'TIME',
   });
-  const back = (await db.runAndReadAll(
-    `SELECT b, i, l, f, d::VARCHAR, amount::VARCHAR, day::VARCHAR, ts::VARCHAR, epoch_us(tstz), s, hex(bin), u::VARCHAR, t::VARCHAR FROM '${path}'`,
-  )).getRows();
-  assert.deepEqual(back[0], [true, 1, 9007199254740993n, 1.5, '2.25', '12.34', '2023-07-14', '2023-07-14 01:33:00', BigInt(tsMicros), 'json-1', '0102', 'f79c3e09-677c-4bbd-a479-3f349cb785e7', '01:00:00']);
-  assert.deepEqual(back[1], [false, -7, -5n, null, 'nan', '-0.99', '1970-01-01', '1970-01-01 00:00:00', BigInt(tsMicros + 1), 'ab"c', null, null, '00:00:00']);
+  const back = (
+    await db.runAndReadAll(
+      `SELECT b, i, l, f, d::VARCHAR, amount::VARCHAR, day::VARCHAR, ts::VARCHAR, epoch_us(tstz), s, hex(bin), u::VARCHAR, t::VARCHAR FROM '${path}'`,
+    )
+  ).getRows();
+  assert.deepEqual(back[0], [
+    true,
+    1,
+    9007199254740993n,
+    1.5,
+    '2.25',
+    '12.34',
+    '2023-07-14',
+    '2023-07-14 01:33:00',
+    BigInt(tsMicros),
+    'json-1',
+    '0102',
+    'f79c3e09-677c-4bbd-a479-3f349cb785e7',
+    '01:00:00',
+  ]);
+  assert.deepEqual(back[1], [
+    false,
+    -7,
+    -5n,
+    null,
+    'nan',
+    '-0.99',
+    '1970-01-01',
+    '1970-01-01 00:00:00',
+    BigInt(tsMicros + 1),
+    'ab"c',
+    null,
+    null,
+    '00:00:00',
+  ]);
   assert.deepEqual(back[2], [null, 2147483647, null, -0.5, '-1e+300', null, null, null, null, null, '00', null, null]);
 });
 
@@ -99,12 +171,19 @@ test('a required column refuses null', async () => {
 });
 
 test('the rolling writer starts new files near the target size, and all rows land', async () => {
-  const w = new RollingParquetWriter({ columns: [col(1, 'id', 'long'), col(2, 'payload', 'string')] }, (n) => join(dir, `roll-${n}.parquet`), 64 * 1024);
+  const w = new RollingParquetWriter(
+    { columns: [col(1, 'id', 'long'), col(2, 'payload', 'string')] },
+    (n) => join(dir, `roll-${n}.parquet`),
+    64 * 1024,
+  );
   const batch = Array.from({ length: 20000 }, (_, i) => [i, `payload-${i}-${'x'.repeat(i % 50)}-${Math.sin(i)}`]);
   await w.appendAll(batch);
   const files = await w.close();
   assert.ok(files.length > 1, `expected several files, got ${files.length}`);
-  assert.equal(files.reduce((n, f) => n + f.recordCount, 0), 20000);
+  assert.equal(
+    files.reduce((n, f) => n + f.recordCount, 0),
+    20000,
+  );
   const list = files.map((f) => `'${f.filePath}'`).join(', ');
   const [[count, sum]] = (await db.runAndReadAll(`SELECT count(*), sum(id) FROM read_parquet([${list}])`)).getRows();
   assert.equal(count, 20000n);

@@ -35,7 +35,12 @@ export function apiVersionsApi(all: () => readonly ApiHandler[]) {
   });
 }
 
-export function encodeApiVersions(w: import('../protocol/writer.js').Writer, errorCode: number, apis: readonly ApiHandler[], version: number): void {
+export function encodeApiVersions(
+  w: import('../protocol/writer.js').Writer,
+  errorCode: number,
+  apis: readonly ApiHandler[],
+  version: number,
+): void {
   w.int16(errorCode);
   if (version >= 3) {
     w.uvarint(apis.length + 1);

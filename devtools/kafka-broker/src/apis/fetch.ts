@@ -87,7 +87,14 @@ export const fetchApi = defineApi<Req, Res>({
   errorResponse: (req, errorCode) => ({
     topics: req.topics.map((t) => ({
       topic: t.topic,
-      partitions: t.partitions.map((p) => ({ partition: p.partition, errorCode, highWatermark: -1, logStartOffset: -1, batches: [], bytes: 0 })),
+      partitions: t.partitions.map((p) => ({
+        partition: p.partition,
+        errorCode,
+        highWatermark: -1,
+        logStartOffset: -1,
+        batches: [],
+        bytes: 0,
+      })),
     })),
   }),
 });
@@ -108,7 +115,14 @@ function readAll(broker: BrokerState, req: Req): Res {
 
 /** Reads one partition; the first non-empty partition of a response is not limited by budget. */
 function readPartition(log: PartitionLog | undefined, p: PartitionFetch, budget: number): PartitionResult {
-  const result: PartitionResult = { partition: p.partition, errorCode: ErrorCode.NONE, highWatermark: -1, logStartOffset: -1, batches: [], bytes: 0 };
+  const result: PartitionResult = {
+    partition: p.partition,
+    errorCode: ErrorCode.NONE,
+    highWatermark: -1,
+    logStartOffset: -1,
+    batches: [],
+    bytes: 0,
+  };
   if (!log) return { ...result, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
   result.highWatermark = log.highWatermark;
   result.logStartOffset = log.logStartOffset;

@@ -22,7 +22,8 @@ export const initProducerIdApi = defineApi<Req, Res>({
     return { transactionalId };
   },
   handle(req, ctx) {
-    if (req.transactionalId !== null) return { errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, producerId: -1, producerEpoch: -1 };
+    if (req.transactionalId !== null)
+      return { errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, producerId: -1, producerEpoch: -1 };
     return { errorCode: ErrorCode.NONE, ...ctx.broker.producers.initProducerId() };
   },
   encode(w, res) {

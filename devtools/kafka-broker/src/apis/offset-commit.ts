@@ -66,7 +66,11 @@ function commit(broker: BrokerState, req: Req, groupError: number): Res {
         let errorCode = groupError;
         if (errorCode === ErrorCode.NONE && !broker.topics.partition(t.name, p.partition)) errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
         if (errorCode === ErrorCode.NONE) {
-          accepted.push({ topic: t.name, partition: p.partition, value: { offset: p.offset, leaderEpoch: p.leaderEpoch, metadata: p.metadata } });
+          accepted.push({
+            topic: t.name,
+            partition: p.partition,
+            value: { offset: p.offset, leaderEpoch: p.leaderEpoch, metadata: p.metadata },
+          });
         }
         return { partition: p.partition, errorCode };
       }),

@@ -53,7 +53,9 @@ function fetchOffsets(broker: BrokerState, req: Req): Res['topics'] {
     const byTopic = new Map<string, PartitionResult[]>();
     for (const { topic, partition, value } of broker.offsets.all(req.groupId)) {
       if (!byTopic.has(topic)) byTopic.set(topic, []);
-      byTopic.get(topic)!.push({ partition, offset: value.offset, leaderEpoch: value.leaderEpoch, metadata: value.metadata, errorCode: ErrorCode.NONE });
+      byTopic
+        .get(topic)!
+        .push({ partition, offset: value.offset, leaderEpoch: value.leaderEpoch, metadata: value.metadata, errorCode: ErrorCode.NONE });
     }
     return [...byTopic].map(([name, partitions]) => ({ name, partitions }));
   }

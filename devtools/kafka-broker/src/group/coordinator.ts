@@ -65,7 +65,8 @@ export class GroupCoordinator {
     }
     let group = this.groups.get(req.groupId);
     if (!group) this.groups.set(req.groupId, (group = new Group(req.groupId)));
-    if (!req.protocolType || req.protocols.length === 0) return Promise.resolve(joinError(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, req.memberId));
+    if (!req.protocolType || req.protocols.length === 0)
+      return Promise.resolve(joinError(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, req.memberId));
     if (group.members.size > 0) {
       const others = [...group.members.values()].filter((m) => m.memberId !== req.memberId);
       if (req.protocolType !== group.protocolType || (others.length > 0 && selectProtocol([...others, req]) === null)) {

@@ -58,9 +58,7 @@ export class Group {
  */
 export function selectProtocol(members: readonly Pick<Member, 'protocols'>[]): string | null {
   if (members.length === 0) return null;
-  const common = members[0].protocols
-    .map((p) => p.name)
-    .filter((name) => members.every((m) => m.protocols.some((p) => p.name === name)));
+  const common = members[0].protocols.map((p) => p.name).filter((name) => members.every((m) => m.protocols.some((p) => p.name === name)));
   if (common.length === 0) return null;
   const votes = new Map<string, number>();
   for (const m of members) {

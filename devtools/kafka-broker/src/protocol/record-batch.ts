@@ -52,11 +52,17 @@ export function parseBatches(records: Buffer): BatchInfo[] {
     }
     const magic = records.readInt8(pos + BATCH.MAGIC);
     if (magic !== 2) {
-      throw new InvalidBatchError(`message format v${magic} at byte ${pos}: only record batch v2 is supported`, ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT);
+      throw new InvalidBatchError(
+        `message format v${magic} at byte ${pos}: only record batch v2 is supported`,
+        ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT,
+      );
     }
     const size = LOG_OVERHEAD + records.readInt32BE(pos + BATCH.LENGTH);
     if (size < BATCH.RECORDS || pos + size > records.length) {
-      throw new InvalidBatchError(`record batch at byte ${pos} declares ${size} bytes, ${records.length - pos} present`, ErrorCode.CORRUPT_MESSAGE);
+      throw new InvalidBatchError(
+        `record batch at byte ${pos} declares ${size} bytes, ${records.length - pos} present`,
+        ErrorCode.CORRUPT_MESSAGE,
+      );
     }
     const bytes = records.subarray(pos, pos + size);
     out.push(inspectBatch(bytes, pos));
@@ -69,16 +75,25 @@ function inspectBatch(bytes: Buffer, at: number): BatchInfo {
   const expected = bytes.readUInt32BE(BATCH.CRC);
   const actual = crc32c(bytes, BATCH.ATTRIBUTES);
   if (expected !== actual) {
-    throw new InvalidBatchError(`record batch at byte ${at}: CRC mismatch (header ${expected}, computed ${actual})`, ErrorCode.CORRUPT_MESSAGE);
+    throw new InvalidBatchError(
+      `record batch at byte ${at}: CRC mismatch (header ${expected}, computed ${actual})`,
+      ErrorCode.CORRUPT_MESSAGE,
+    );
   }
   const attributes = bytes.readInt16BE(BATCH.ATTRIBUTES);
   if (!isKnownCodec(attributes & ATTR_CODEC_MASK)) {
-    throw new InvalidBatchError(`record batch at byte ${at}: unknown compression codec ${attributes & ATTR_CODEC_MASK}`, ErrorCode.CORRUPT_MESSAGE);
+    throw new InvalidBatchError(
+      `record batch at byte ${at}: unknown compression codec ${attributes & ATTR_CODEC_MASK}`,
+      ErrorCode.CORRUPT_MESSAGE,
+    );
   }
   const recordCount = bytes.readInt32BE(BATCH.RECORD_COUNT);
   const lastOffsetDelta = bytes.readInt32BE(BATCH.LAST_OFFSET_DELTA);
   if (recordCount <= 0 || lastOffsetDelta !== recordCount - 1) {
-    throw new InvalidBatchError(`record batch at byte ${at}: ${recordCount} records but last offset delta ${lastOffsetDelta}`, ErrorCode.INVALID_RECORD);
+    throw new InvalidBatchError(
+      `record batch at byte ${at}: ${recordCount} records but last offset delta ${lastOffsetDelta}`,
+      ErrorCode.INVALID_RECORD,
+    );
   }
   if (attributes & ATTR_CONTROL) {
     throw new InvalidBatchError(`record batch at byte ${at}: control batches are not accepted from producers`, ErrorCode.INVALID_RECORD);

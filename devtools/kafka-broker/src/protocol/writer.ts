@@ -107,10 +107,10 @@ export class Writer {
 
   uvarint(v: number): this {
     while (v >= 0x80) {
-      this.int8(((v & 0x7f) | 0x80) << 24 >> 24);
+      this.int8((((v & 0x7f) | 0x80) << 24) >> 24);
       v = Math.floor(v / 128);
     }
-    return this.int8(v << 24 >> 24);
+    return this.int8((v << 24) >> 24);
   }
   emptyTaggedFields(): this {
     return this.uvarint(0);

@@ -102,7 +102,8 @@ export class Connection {
         if (this.socket.isPaused() && this.frames.length <= MAX_QUEUED_FRAMES / 2) this.socket.resume();
       }
     } catch (err) {
-      if (!(err instanceof MalformedRequestError)) this.host.onError(`connection from ${this.socket.remoteAddress}: ${(err as Error).stack ?? err}`);
+      if (!(err instanceof MalformedRequestError))
+        this.host.onError(`connection from ${this.socket.remoteAddress}: ${(err as Error).stack ?? err}`);
       this.close();
     } finally {
       this.busy = false;
@@ -111,7 +112,12 @@ export class Connection {
 
   private async process(frame: Buffer): Promise<void> {
     const r = new Reader(frame);
-    const header: RequestHeader = { apiKey: r.int16(), apiVersion: r.int16(), correlationId: r.int32(), clientId: r.nullableString() ?? '' };
+    const header: RequestHeader = {
+      apiKey: r.int16(),
+      apiVersion: r.int16(),
+      correlationId: r.int32(),
+      clientId: r.nullableString() ?? '',
+    };
     const api = API_BY_KEY.get(header.apiKey);
     if (!api) throw new MalformedRequestError(`unknown API key ${header.apiKey}`, 0);
     if (header.apiVersion < api.minVersion || header.apiVersion > api.maxVersion) {

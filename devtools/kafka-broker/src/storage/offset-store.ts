@@ -52,7 +52,10 @@ export class OffsetStore {
     let lines = '';
     for (const { topic, partition, value } of entries) {
       this.put(group, topic, partition, value);
-      if (this.path) lines += JSON.stringify({ g: group, t: topic, p: partition, o: value.offset, e: value.leaderEpoch, m: value.metadata } satisfies LogLine) + '\n';
+      if (this.path)
+        lines +=
+          JSON.stringify({ g: group, t: topic, p: partition, o: value.offset, e: value.leaderEpoch, m: value.metadata } satisfies LogLine) +
+          '\n';
     }
     if (this.path && lines) appendFileSync(this.path, lines);
   }
@@ -98,7 +101,7 @@ export class OffsetStore {
     let lines = '';
     for (const group of this.groups.keys()) {
       for (const { topic, partition, value } of this.all(group)) {
-        lines += JSON.stringify({ g: group, t: topic, p: partition, o: value.offset, e: value.leaderEpoch, m: value.metadata }) + '\n';
+        lines += `${JSON.stringify({ g: group, t: topic, p: partition, o: value.offset, e: value.leaderEpoch, m: value.metadata })}\n`;
       }
     }
     writeFileSync(`${this.path}.tmp`, lines);

@@ -1,11 +1,5 @@
 import { closeSync, openSync, renameSync, writeFileSync, writeSync } from 'node:fs';
-import {
-  BATCH,
-  batchBaseOffset,
-  batchLastOffsetDelta,
-  batchMaxTimestamp,
-  scanRecordTimestamps,
-} from '../protocol/record-batch.js';
+import { BATCH, batchBaseOffset, batchLastOffsetDelta, batchMaxTimestamp, scanRecordTimestamps } from '../protocol/record-batch.js';
 
 /** One stored batch: its bytes exactly as fetched, plus the index fields. */
 interface StoredBatch {

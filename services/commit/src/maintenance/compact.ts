@@ -48,7 +48,8 @@ export function compactionPolicy(properties: Record<string, string>): Compaction
   const read = (name: string, def: number, min: number) => {
     const raw = properties[name];
     if (raw === undefined || raw.trim() === '') return def;
-    if (!/^\d+$/.test(raw.trim()) || Number(raw) < min) throw new CommitError('invalid-report', `table property ${name}=${JSON.stringify(raw)} is not an integer >= ${min}`);
+    if (!/^\d+$/.test(raw.trim()) || Number(raw) < min)
+      throw new CommitError('invalid-report', `table property ${name}=${JSON.stringify(raw)} is not an integer >= ${min}`);
     return Number(raw);
   };
   return {
@@ -58,7 +59,11 @@ export function compactionPolicy(properties: Record<string, string>): Compaction
   };
 }
 
-const partitionKey = (f: DataFile) => `${f.specId}|${JSON.stringify(f.partition.map((p) => [p.fieldId, p.value?.kind ?? null]), (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`;
+const partitionKey = (f: DataFile) =>
+  `${f.specId}|${JSON.stringify(
+    f.partition.map((p) => [p.fieldId, p.value?.kind ?? null]),
+    (_k, v) => (typeof v === 'bigint' ? String(v) : v),
+  )}`;
 
 /**
  * The files to rewrite: the partition with the most small files (at least the minimum),
@@ -91,7 +96,8 @@ export function pickCompaction<F extends { dataFile: DataFile }>(files: readonly
 /** Top-level primitive columns of a schema, as the Parquet writer wants them. */
 export function schemaColumns(schema: SchemaJson): WriterColumn[] {
   return schema.fields.map((f) => {
-    if (typeof f.type !== 'string') throw new CommitError('invalid-report', `column "${f.name}" is nested; compaction rewrites primitive columns only`);
+    if (typeof f.type !== 'string')
+      throw new CommitError('invalid-report', `column "${f.name}" is nested; compaction rewrites primitive columns only`);
     return { fieldId: f.id, name: f.name, type: parsePrimitive(f.type), required: f.required };
   });
 }
@@ -138,7 +144,8 @@ async function replaceManifests(
   const { manifests, dataFiles } = await snapshotFiles(ctx.storage, snapshot);
   const live = new Set(dataFiles.map((f) => f.dataFile.filePath));
   for (const path of replaced) {
-    if (!live.has(path)) throw new CommitError('stale-rewrite', `file ${path} is no longer live in snapshot ${snapshot['snapshot-id']}; compaction abandoned`);
+    if (!live.has(path))
+      throw new CommitError('stale-rewrite', `file ${path} is no longer live in snapshot ${snapshot['snapshot-id']}; compaction abandoned`);
   }
   const affected = new Set(dataFiles.filter((f) => replaced.has(f.dataFile.filePath)).map((f) => f.manifestPath));
   const carried = manifests.filter((m) => !affected.has(m.manifestPath));

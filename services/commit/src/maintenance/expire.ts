@@ -60,9 +60,9 @@ export async function expireSnapshots(ctx: CoordinatorContext, ref: TableRef, le
   let expired: number[] = [];
   try {
     await commitWithRebase({
-    catalog: ctx.catalog,
-    storage: ctx.storage,
-    ref,
+      catalog: ctx.catalog,
+      storage: ctx.storage,
+      ref,
       async build({ metadata }) {
         expired = selectExpired(metadata, nowMs, retentionPolicy(metadata.properties));
         if (expired.length === 0) throw new NothingToDo();

@@ -5,13 +5,13 @@
  * text, binary as bytes.
  */
 import {
-  DuckDBBlobValue,
-  DuckDBDateValue,
-  DuckDBDecimalValue,
+  type DuckDBBlobValue,
+  type DuckDBDateValue,
+  type DuckDBDecimalValue,
   DuckDBInstance,
-  DuckDBTimestampTZValue,
-  DuckDBTimestampValue,
-  DuckDBTimeValue,
+  type DuckDBTimestampTZValue,
+  type DuckDBTimestampValue,
+  type DuckDBTimeValue,
   type DuckDBValue,
 } from '@duckdb/node-api';
 import type { CellValue, WriterColumn } from '#shared/parquet/writer.js';
@@ -20,8 +20,8 @@ import type { PrimitiveType } from '#shared/iceberg/single-value.js';
 let instance: Promise<DuckDBInstance> | undefined;
 const duck = () => (instance ??= DuckDBInstance.create(':memory:', { threads: '2' }));
 
-const quoteIdent = (s: string) => '"' + s.replaceAll('"', '""') + '"';
-const quoteString = (s: string) => "'" + s.replaceAll("'", "''") + "'";
+const quoteIdent = (s: string) => `"${s.replaceAll('"', '""')}"`;
+const quoteString = (s: string) => `'${s.replaceAll("'", "''")}'`;
 
 /** DuckDB result value → writer cell, for one column type. */
 export function toCell(type: PrimitiveType): (v: DuckDBValue) => CellValue {

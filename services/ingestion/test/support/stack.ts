@@ -56,7 +56,12 @@ export async function startStack(options: { partitions?: number } = {}): Promise
   const dir = await mkdtemp(join(tmpdir(), 'sluice-ingestion-'));
   const db = await createTestDatabase('sluice_ingestion');
   const base = { LOG_LEVEL: 'silent', SLUICE_BIND_HOST: '127.0.0.1', SLUICE_SHUTDOWN_TIMEOUT_MS: '3000' };
-  const catalogSvc = await startService(catalogService, { ...base, CATALOG_PORT: '0', DATABASE_URL: db.url, SLUICE_WAREHOUSE: join(dir, 'warehouse') });
+  const catalogSvc = await startService(catalogService, {
+    ...base,
+    CATALOG_PORT: '0',
+    DATABASE_URL: db.url,
+    SLUICE_WAREHOUSE: join(dir, 'warehouse'),
+  });
   const catalogAddress = `127.0.0.1:${catalogSvc.port}`;
   const commitSvc = await startService(commitService, {
     ...base,
@@ -84,7 +89,12 @@ export async function startStack(options: { partitions?: number } = {}): Promise
     ...extra,
   });
   return {
-    db, dir, broker, nats, catalog, worker,
+    db,
+    dir,
+    broker,
+    nats,
+    catalog,
+    worker,
     catalogService: catalogSvc,
     commitService: commitSvc,
     env,
@@ -122,16 +132,38 @@ export async function startStack(options: { partitions?: number } = {}): Promise
 }
 
 /** A database, a one-column table, a source on `topic` (default brokers unless named) and a job; returns the job name. */
-export async function defineJob(catalog: CatalogClient, name: string, topic: string, job: Partial<Job> = {}, brokers: string[] = [], withTable = true): Promise<string> {
+export async function defineJob(
+  catalog: CatalogClient,
+  name: string,
+  topic: string,
+  job: Partial<Job> = {},
+  brokers: string[] = [],
+  withTable = true,
+): Promise<string> {
   await catalog.createDatabase({ name: 'lake', location: '', properties: {} }).catch(() => {});
-  if (withTable) await catalog.createTable({
-    ref: { database: 'lake', table: name },
-    schema: { schemaId: 0, fields: [{ id: 0, name: 'v', required: false, type: { kind: { $case: 'primitive', value: 'string' } }, doc: '' }], identifierFieldIds: [] },
-    location: '',
-    properties: {},
-    ifNotExists: true,
+  if (withTable)
+    await catalog.createTable({
+      ref: { database: 'lake', table: name },
+      schema: {
+        schemaId: 0,
+        fields: [{ id: 0, name: 'v', required: false, type: { kind: { $case: 'primitive', value: 'string' } }, doc: '' }],
+        identifierFieldIds: [],
+      },
+      location: '',
+      properties: {},
+      ifNotExists: true,
+    });
+  await catalog.createSource({
+    source: {
+      name: `${name}_src`,
+      brokers,
+      topic,
+      format: MessageFormat.MESSAGE_FORMAT_JSON,
+      mode: MessageMode.MESSAGE_MODE_VALUE,
+      properties: {},
+      createdAtMs: 0,
+    },
   });
-  await catalog.createSource({ source: { name: `${name}_src`, brokers, topic, format: MessageFormat.MESSAGE_FORMAT_JSON, mode: MessageMode.MESSAGE_MODE_VALUE, properties: {}, createdAtMs: 0 } });
   await catalog.createJob({
     job: {
       name,
@@ -152,7 +184,11 @@ export async function defineJob(catalog: CatalogClient, name: string, topic: str
 }
 
 /** Polls until cond holds; the message says what was awaited. */
-export async function waitFor<T>(what: string, cond: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  cond: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await cond();
@@ -163,7 +199,9 @@ export async function waitFor<T>(what: string, cond: () => Promise<T | undefined
 }
 
 /** An ingestion service as a child process (tsx), on a port chosen up front. */
-export async function spawnIngestion(env: Record<string, string>): Promise<{ child: ChildProcess; address: string; client: IngestionClient; stderr: () => string }> {
+export async function spawnIngestion(
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; address: string; client: IngestionClient; stderr: () => string }> {
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'services/ingestion/src/main.ts'], {
     cwd: root,
@@ -184,20 +222,39 @@ export type Columns = Record<string, string>;
  * A table with these columns, a JSON source on `topic` and a job mapping the value's top-level
  * keys onto the columns (FLATTEN, level 1), for tests with the real transformation service.
  */
-export async function defineMappedJob(catalog: CatalogClient, name: string, topic: string, columns: Columns, job: Partial<Job> = {}): Promise<string> {
+export async function defineMappedJob(
+  catalog: CatalogClient,
+  name: string,
+  topic: string,
+  columns: Columns,
+  job: Partial<Job> = {},
+): Promise<string> {
   await catalog.createDatabase({ name: 'lake', location: '', properties: {} }).catch(() => {});
   await catalog.createTable({
     ref: { database: 'lake', table: name },
     schema: {
       schemaId: 0,
-      fields: Object.entries(columns).map(([column, type], i) => ({ id: i + 1, name: column, required: false, type: { kind: { $case: 'primitive' as const, value: type } }, doc: '' })),
+      fields: Object.entries(columns).map(([column, type], i) => ({
+        id: i + 1,
+        name: column,
+        required: false,
+        type: { kind: { $case: 'primitive' as const, value: type } },
+        doc: '',
+      })),
       identifierFieldIds: [],
     },
     location: '',
     properties: {},
     ifNotExists: false,
   });
-  const mapping = { format: MessageFormat.MESSAGE_FORMAT_FLATTEN, mode: MessageMode.MESSAGE_MODE_VALUE, flattenLevel: 1, fields: [], timeZone: 'UTC', includeFixedColumns: false };
+  const mapping = {
+    format: MessageFormat.MESSAGE_FORMAT_FLATTEN,
+    mode: MessageMode.MESSAGE_MODE_VALUE,
+    flattenLevel: 1,
+    fields: [],
+    timeZone: 'UTC',
+    includeFixedColumns: false,
+  };
   return defineJob(catalog, name, topic, { mapping, ...job }, [], false);
 }
 

@@ -55,10 +55,21 @@ export async function startRecordingWorker(nats: NatsConnection, commitAddress: 
   let fileNo = 0;
 
   const beat = (s: RecordedStream, alive: boolean) =>
-    publish(nats, subjects.workers(s.open.table!), WorkerHeartbeat.encode({
-      table: s.open.table, job: s.open.job, workerId: s.open.workerId, sentAtMs: Date.now(), bufferedBytes: 0, alive,
-    }).finish());
-  const beats = setInterval(() => { for (const s of live) beat(s, true); }, 300);
+    publish(
+      nats,
+      subjects.workers(s.open.table!),
+      WorkerHeartbeat.encode({
+        table: s.open.table,
+        job: s.open.job,
+        workerId: s.open.workerId,
+        sentAtMs: Date.now(),
+        bufferedBytes: 0,
+        alive,
+      }).finish(),
+    );
+  const beats = setInterval(() => {
+    for (const s of live) beat(s, true);
+  }, 300);
 
   const report = async (s: RecordedStream, flushId: string) => {
     const offsets = [...s.pending.values()];
@@ -67,11 +78,27 @@ export async function startRecordingWorker(nats: NatsConnection, commitAddress: 
     s.pendingRows = 0;
     const table = s.open.table!;
     await commit.reportDataFiles({
-      flushId, table, job: s.open.job, workerId: s.open.workerId, offsets, recordCount: rows,
-      files: rows === 0 ? [] : [{
-        filePath: `file:///nonexistent/${table.database}/${table.table}/data/placeholder-${process.pid}-${++fileNo}.parquet`,
-        fileFormat: 'PARQUET', specId: 0, partition: [], recordCount: rows, fileSizeInBytes: 1, columnStats: [], splitOffsets: [],
-      }],
+      flushId,
+      table,
+      job: s.open.job,
+      workerId: s.open.workerId,
+      offsets,
+      recordCount: rows,
+      files:
+        rows === 0
+          ? []
+          : [
+              {
+                filePath: `file:///nonexistent/${table.database}/${table.table}/data/placeholder-${process.pid}-${++fileNo}.parquet`,
+                fileFormat: 'PARQUET',
+                specId: 0,
+                partition: [],
+                recordCount: rows,
+                fileSizeInBytes: 1,
+                columnStats: [],
+                splitOffsets: [],
+              },
+            ],
     });
     s.reportedRows += rows;
   };
@@ -79,12 +106,20 @@ export async function startRecordingWorker(nats: NatsConnection, commitAddress: 
   const watchFlushes = (table: TableRef) => {
     const subject = subjects.flush(table);
     if (flushSubs.has(subject)) return;
-    flushSubs.set(subject, subscribe(nats, subject, async (payload) => {
-      const e = FlushEvent.decode(payload);
-      for (const s of [...live]) {
-        if (s.open.table?.table === table.table && (!e.job || e.job === s.open.job)) await report(s, e.flushId).catch(() => {});
-      }
-    }, () => {}));
+    flushSubs.set(
+      subject,
+      subscribe(
+        nats,
+        subject,
+        async (payload) => {
+          const e = FlushEvent.decode(payload);
+          for (const s of [...live]) {
+            if (s.open.table?.table === table.table && (!e.job || e.job === s.open.job)) await report(s, e.flushId).catch(() => {});
+          }
+        },
+        () => {},
+      ),
+    );
   };
 
   const server = new grpc.Server();
@@ -100,7 +135,16 @@ export async function startRecordingWorker(nats: NatsConnection, commitAddress: 
       call.on('data', (req: TransformRequest) => {
         const m = req.message;
         if (m?.$case === 'open') {
-          s = { open: m.value, batches: [], ended: false, pending: new Map(), pendingRows: 0, reportedRows: 0, violations: [], lastEnd: new Map() };
+          s = {
+            open: m.value,
+            batches: [],
+            ended: false,
+            pending: new Map(),
+            pendingRows: 0,
+            reportedRows: 0,
+            violations: [],
+            lastEnd: new Map(),
+          };
           streams.push(s);
           live.add(s);
           watchFlushes(m.value.table!);
@@ -115,7 +159,8 @@ export async function startRecordingWorker(nats: NatsConnection, commitAddress: 
           const prev = stream.pending.get(key);
           const lastEnd = stream.lastEnd.get(key);
           stream.lastEnd.set(key, c.endOffset);
-          if (lastEnd !== undefined && c.startOffset !== lastEnd) stream.violations.push(`${key}: cover starts at ${c.startOffset}, previous ended at ${lastEnd}`);
+          if (lastEnd !== undefined && c.startOffset !== lastEnd)
+            stream.violations.push(`${key}: cover starts at ${c.startOffset}, previous ended at ${lastEnd}`);
           stream.pending.set(key, prev ? { ...prev, endOffset: c.endOffset } : { ...c });
         }
         worker.received += b.records.length;
@@ -123,7 +168,12 @@ export async function startRecordingWorker(nats: NatsConnection, commitAddress: 
         stream.pendingRows += b.records.length;
         const ack = () => {
           if (!call.writable || stream.ended) return;
-          call.write({ message: { $case: 'ack', value: { sequence: b.sequence, rows: b.records.length, errors: 0, errorReasons: [], excluded: 0, errorRecords: [] } } });
+          call.write({
+            message: {
+              $case: 'ack',
+              value: { sequence: b.sequence, rows: b.records.length, errors: 0, errorReasons: [], excluded: 0, errorRecords: [] },
+            },
+          });
         };
         if (worker.holdAcks) held.push(ack);
         else ack();

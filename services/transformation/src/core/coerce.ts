@@ -217,7 +217,9 @@ function toDate(column: string, v: unknown): number {
   if (typeof v === 'string') {
     const m = DATE_RE.exec(v.trim());
     if (m) {
-      const y = Number(m[1]), mo = Number(m[2]), d = Number(m[3]);
+      const y = Number(m[1]),
+        mo = Number(m[2]),
+        d = Number(m[3]);
       if (mo >= 1 && mo <= 12 && d >= 1 && d <= daysInMonth(y, mo)) return daysFromCivil(y, mo, d);
     }
   }
@@ -228,7 +230,9 @@ function toTime(column: string, v: unknown): number {
   if (typeof v === 'string') {
     const m = TIME_RE.exec(v.trim());
     if (m) {
-      const h = Number(m[1]), mi = Number(m[2]), s = Number(m[3] ?? 0);
+      const h = Number(m[1]),
+        mi = Number(m[2]),
+        s = Number(m[3] ?? 0);
       if (h < 24 && mi < 60 && s < 60) return ((h * 60 + mi) * 60 + s) * 1_000_000 + fractionMicros(m[4]);
     }
   }
@@ -257,9 +261,14 @@ function toTimestamp(column: string, v: unknown, zone: Zone, unit: EpochUnit, wi
   } else if (typeof v === 'string') {
     const m = TS_RE.exec(v.trim());
     if (!m) throw notA(column, v, typeName, 'expected yyyy-mm-dd[ hh:mm[:ss[.ffffff]]][offset]');
-    const y = Number(m[1]), mo = Number(m[2]), d = Number(m[3]);
-    const h = Number(m[4] ?? 0), mi = Number(m[5] ?? 0), s = Number(m[6] ?? 0);
-    if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || h > 23 || mi > 59 || s > 59) throw notA(column, v, typeName, 'no such date or time');
+    const y = Number(m[1]),
+      mo = Number(m[2]),
+      d = Number(m[3]);
+    const h = Number(m[4] ?? 0),
+      mi = Number(m[5] ?? 0),
+      s = Number(m[6] ?? 0);
+    if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || h > 23 || mi > 59 || s > 59)
+      throw notA(column, v, typeName, 'no such date or time');
     const localMs = daysFromCivil(y, mo, d) * MS_PER_DAY + h * MS_PER_HOUR + mi * MS_PER_MINUTE + s * 1000;
     const micros = fractionMicros(m[7]);
     const offset = m[8];

@@ -46,9 +46,13 @@ export function parseCsvRecord(text: string, d: CsvDialect, out: (string | null)
     if (next < 0 || next > end) next = end;
     const field = text.slice(i, next);
     if (field.includes('\n') || field.includes('\r')) {
-      throw new RecordError('invalid_csv', `value is not valid CSV: line break outside quotes in field ${out.length + 1} (one message is one record)`);
+      throw new RecordError(
+        'invalid_csv',
+        `value is not valid CSV: line break outside quotes in field ${out.length + 1} (one message is one record)`,
+      );
     }
-    if (field.includes(quote)) throw new RecordError('invalid_csv', `value is not valid CSV: stray quote in unquoted field ${out.length + 1}`);
+    if (field.includes(quote))
+      throw new RecordError('invalid_csv', `value is not valid CSV: stray quote in unquoted field ${out.length + 1}`);
     out.push(field === '' ? null : field);
     if (next === end) return out;
     i = next + delimiter.length;

@@ -20,7 +20,8 @@ export function stripBom(b: Buffer): Buffer {
 export function decodeText(b: Buffer, part: string, maxBytes: number): string {
   if (b.length > maxBytes) throw new RecordError('too_large', `${part} is ${b.length} bytes, over the ${maxBytes}-byte limit`);
   const body = stripBom(b);
-  if (!isUtf8(body)) throw new RecordError('invalid_utf8', `${part} is not valid UTF-8 (first bad byte at offset ${firstInvalidUtf8(body)})`);
+  if (!isUtf8(body))
+    throw new RecordError('invalid_utf8', `${part} is not valid UTF-8 (first bad byte at offset ${firstInvalidUtf8(body)})`);
   return body.toString('utf8');
 }
 
@@ -41,11 +42,19 @@ export function firstInvalidUtf8(b: Uint8Array): number {
     const c = b[i];
     let n: number;
     let min: number;
-    if (c < 0x80) { i++; continue; }
-    else if (c >= 0xc2 && c <= 0xdf) { n = 1; min = 0x80; }
-    else if (c >= 0xe0 && c <= 0xef) { n = 2; min = 0x800; }
-    else if (c >= 0xf0 && c <= 0xf4) { n = 3; min = 0x10000; }
-    else return i;
+    if (c < 0x80) {
+      i++;
+      continue;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+      n = 1;
+      min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      n = 2;
+      min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 3;
+      min = 0x10000;
+    } else return i;
     let cp = c & (0x3f >> n);
     for (let k = 1; k <= n; k++) {
       const cc = b[i + k];

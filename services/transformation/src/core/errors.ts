@@ -81,7 +81,7 @@ export function outOfRange(column: string, value: unknown, typeName: string, why
 /** A short, safe rendering of an offending value for messages (never a whole 10 MB payload). */
 export function show(value: unknown): string {
   let s: string;
-  if (typeof value === 'string') s = JSON.stringify(value.length > 64 ? value.slice(0, 64) + '…' : value);
+  if (typeof value === 'string') s = JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
   else if (typeof value === 'bigint') s = value.toString();
   else if (value instanceof Uint8Array) s = `${value.length} bytes`;
   else if (Array.isArray(value)) s = 'an array';

@@ -10,7 +10,7 @@ export const MAX_FLATTEN_LEVEL = 4;
 /** Destination name of a key path: `device.os` → `device_os`, key `a.b` → `a_b`. */
 export function columnName(prefix: string, key: string): string {
   const k = key.includes('.') ? key.replaceAll('.', '_') : key;
-  return prefix === '' ? k : prefix + '_' + k;
+  return prefix === '' ? k : `${prefix}_${k}`;
 }
 
 export interface FlatEntry {
@@ -36,7 +36,7 @@ export function flattenInto(
   for (const key in obj) {
     const value = obj[key];
     const name = prefix === '' && !key.includes('.') ? key : columnName(prefix, key);
-    const path = pathPrefix === '' ? key : pathPrefix + '.' + key;
+    const path = pathPrefix === '' ? key : `${pathPrefix}.${key}`;
     if (level > 1 && isObject(value)) flattenInto(value, level - 1, emit, name, path);
     else emit(name, value, path);
   }

@@ -1,6 +1,16 @@
 /** The transformation core: pure functions from Kafka records to rows of an Iceberg schema. */
 export { SpecError, RecordError, type ErrorReason } from './errors.js';
-export { compilePlan, transformRecord, partitionOf, headersJson, META_FIELDS, type Plan, type PlanInput, type RecordContext, type Row } from './plan.js';
+export {
+  compilePlan,
+  transformRecord,
+  partitionOf,
+  headersJson,
+  META_FIELDS,
+  type Plan,
+  type PlanInput,
+  type RecordContext,
+  type Row,
+} from './plan.js';
 export type { RowValue } from './coerce.js';
 export type { PartitionTuple } from './partition.js';
 export { DirtyDataPolicy, validatePolicy, ERROR_HEADERS, type Decision, type ErrorTopicRecord } from './policy.js';

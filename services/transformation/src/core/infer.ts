@@ -8,7 +8,7 @@
  * missing or null in any sample is optional.
  */
 import { type Field, type KafkaRecord, type MappingSpec, MessageFormat, type Schema } from '#shared/gen/sluice/v1/types.js';
-import { type PrimitiveType } from '#shared/iceberg/single-value.js';
+import type { PrimitiveType } from '#shared/iceberg/single-value.js';
 import type { RowValue } from './coerce.js';
 import { decodeText, parseJson } from './decode.js';
 import { RecordError } from './errors.js';
@@ -58,9 +58,16 @@ export function typeOfValue(v: unknown): Inferred | null {
   }
 }
 
-export function inferSchema(samples: readonly KafkaRecord[], mapping: Pick<MappingSpec, 'format' | 'flattenLevel' | 'mode'>, maxBytes = 8 * 1024 * 1024): InferResult {
+export function inferSchema(
+  samples: readonly KafkaRecord[],
+  mapping: Pick<MappingSpec, 'format' | 'flattenLevel' | 'mode'>,
+  maxBytes = 8 * 1024 * 1024,
+): InferResult {
   const warnings: string[] = [];
-  const level = Math.max(0, Math.min(MAX_FLATTEN_LEVEL, mapping.flattenLevel || (mapping.format === MessageFormat.MESSAGE_FORMAT_FLATTEN ? 1 : 0)));
+  const level = Math.max(
+    0,
+    Math.min(MAX_FLATTEN_LEVEL, mapping.flattenLevel || (mapping.format === MessageFormat.MESSAGE_FORMAT_FLATTEN ? 1 : 0)),
+  );
   const cols = new Map<string, { path: string; type: Inferred | null; seen: number; nulls: number; sample: string; warned: boolean }>();
   let parsed = 0;
   for (const rec of samples) {
@@ -122,14 +129,21 @@ export interface PreviewRow {
 export function previewRows(plan: Plan, samples: readonly KafkaRecord[], ctx: RecordContext): PreviewRow[] {
   return samples.map((rec) => {
     const row = transformRecord(plan, rec, ctx);
-    if (row instanceof RecordError) return { rowJson: '', error: row.message, offset: rec.offset, partition: rec.partition, partitionPath: '' };
+    if (row instanceof RecordError)
+      return { rowJson: '', error: row.message, offset: rec.offset, partition: rec.partition, partitionPath: '' };
     const obj: Record<string, unknown> = {};
     for (const c of plan.columns) obj[c.name] = display(c.type, row[c.index]);
     let partitionPath = '';
     try {
       partitionPath = partitionOf(plan, row).path;
     } catch (e) {
-      return { rowJson: '', error: e instanceof Error ? e.message : String(e), offset: rec.offset, partition: rec.partition, partitionPath: '' };
+      return {
+        rowJson: '',
+        error: e instanceof Error ? e.message : String(e),
+        offset: rec.offset,
+        partition: rec.partition,
+        partitionPath: '',
+      };
     }
     return { rowJson: JSON.stringify(obj), error: '', offset: rec.offset, partition: rec.partition, partitionPath };
   });
@@ -141,7 +155,7 @@ export function display(t: PrimitiveType, v: RowValue): unknown {
     case 'timestamp':
       return formatLocal(Math.floor((v as number) / 1000)).replace(' ', 'T') + micros(v as number);
     case 'timestamptz':
-      return formatLocal(Math.floor((v as number) / 1000)).replace(' ', 'T') + micros(v as number) + 'Z';
+      return `${formatLocal(Math.floor((v as number) / 1000)).replace(' ', 'T') + micros(v as number)}Z`;
     case 'date':
     case 'decimal':
     case 'binary':
@@ -159,5 +173,5 @@ export function display(t: PrimitiveType, v: RowValue): unknown {
 
 function micros(v: number): string {
   const us = ((v % 1_000_000) + 1_000_000) % 1_000_000;
-  return us === 0 ? '' : '.' + String(us).padStart(6, '0');
+  return us === 0 ? '' : `.${String(us).padStart(6, '0')}`;
 }

@@ -49,7 +49,7 @@ export function resolvePath(root: unknown, steps: readonly PathStep[]): unknown 
       if (!Array.isArray(cur)) return undefined;
       cur = cur[step];
     } else {
-      if (Array.isArray(cur) || !Object.prototype.hasOwnProperty.call(cur, step)) return undefined;
+      if (Array.isArray(cur) || !Object.hasOwn(cur, step)) return undefined;
       cur = (cur as Record<string, unknown>)[step];
     }
   }

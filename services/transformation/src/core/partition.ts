@@ -44,7 +44,8 @@ export function compilePartitionBy(pb: PartitionBy, defaultZone: Zone, columns: 
   const tz = pb.timeZone ? specZone(pb.timeZone, 'partition_by.time_zone') : defaultZone;
   const granularity = pb.granularity === Granularity.GRANULARITY_UNSPECIFIED ? Granularity.GRANULARITY_HOUR : pb.granularity;
   const fmtSource = pb.expression || GRANULARITY_FORMAT[granularity];
-  if (!fmtSource) throw new SpecError(`partition_by granularity "${pb.granularity}" is not DAY, HOUR or MINUTE`, 'partition_by.granularity');
+  if (!fmtSource)
+    throw new SpecError(`partition_by granularity "${pb.granularity}" is not DAY, HOUR or MINUTE`, 'partition_by.granularity');
   const render: CompiledExpression = compileExpression(fmtSource, tz);
 
   if (pb.field) {
@@ -125,7 +126,11 @@ export function compilePartitionSpec(spec: PartitionSpec | undefined, columns: r
   if (!spec || spec.fields.length === 0) return () => UNPARTITIONED;
   const fields: CompiledField[] = spec.fields.map((pf) => {
     const source = columns.find((c) => (pf.sourceId ? c.fieldId === pf.sourceId : c.name === pf.sourceName));
-    if (!source) throw new SpecError(`partition field "${pf.name}" reads column ${pf.sourceId || `"${pf.sourceName}"`}, which the table does not have`, pf.name);
+    if (!source)
+      throw new SpecError(
+        `partition field "${pf.name}" reads column ${pf.sourceId || `"${pf.sourceName}"`}, which the table does not have`,
+        pf.name,
+      );
     const { transform, type } = compileTransform(pf.transform || 'identity', source.type, source.name);
     return { fieldId: pf.fieldId, name: pf.name || source.name, source, transform, type };
   });
@@ -144,7 +149,7 @@ export function compilePartitionSpec(spec: PartitionSpec | undefined, columns: r
     for (let i = 0; i < fields.length; i++) {
       const f = fields[i];
       parts[i] = human(f.type, applyTransform(f.transform, f.source.type, row[f.source.index]));
-      key += (i === 0 ? '' : '/') + f.name + '=' + encodeURIComponent(parts[i]);
+      key += `${(i === 0 ? '' : '/') + f.name}=${encodeURIComponent(parts[i])}`;
     }
     if (last !== null && last.key === key) return last;
     const values = fields.map((f) => {
@@ -169,7 +174,7 @@ export function human(t: PrimitiveType, v: RowValue): string {
       const neg = u < 0n;
       const digits = (neg ? -u : u).toString().padStart(t.scale + 1, '0');
       const s = t.scale === 0 ? digits : `${digits.slice(0, digits.length - t.scale)}.${digits.slice(digits.length - t.scale)}`;
-      return neg ? '-' + s : s;
+      return neg ? `-${s}` : s;
     }
     case 'binary':
     case 'fixed':

@@ -27,7 +27,13 @@ import { decodeText, parseJson, stripBom } from './decode.js';
 import { RecordError, SpecError, specZone } from './errors.js';
 import { columnName, flattenInto, MAX_FLATTEN_LEVEL } from './flatten.js';
 import { compilePath, resolvePath, type PathStep } from './json-path.js';
-import { compilePartitionBy, compilePartitionSpec, type PartitionColumn, type PartitionTuple, type PartitionTupleBuilder } from './partition.js';
+import {
+  compilePartitionBy,
+  compilePartitionSpec,
+  type PartitionColumn,
+  type PartitionTuple,
+  type PartitionTupleBuilder,
+} from './partition.js';
 import { type Column, columnsOf } from './schema.js';
 import type { Zone } from '#shared/time.js';
 
@@ -36,7 +42,17 @@ export type Row = RowValue[];
 export type Format = 'TEXT' | 'CSV' | 'JSON' | 'FLATTEN' | 'BINARY';
 export type Mode = 'KEY' | 'VALUE' | 'DEFAULT';
 
-export const META_FIELDS = ['__key__', '__value__', '__partition__', '__offset__', '__timestamp__', '__headers__', 'topic', 'partition', 'offset'] as const;
+export const META_FIELDS = [
+  '__key__',
+  '__value__',
+  '__partition__',
+  '__offset__',
+  '__timestamp__',
+  '__headers__',
+  'topic',
+  'partition',
+  'offset',
+] as const;
 export type MetaField = (typeof META_FIELDS)[number];
 const FIXED_COLUMNS: MetaField[] = ['topic', 'partition', 'offset'];
 
@@ -124,7 +140,8 @@ function modeOf(m: MessageMode, format: Format): Mode {
     case MessageMode.MESSAGE_MODE_VALUE:
       return 'VALUE';
     case MessageMode.MESSAGE_MODE_DEFAULT:
-      if (!wholeParts) throw new SpecError(`mode DEFAULT (key and value) applies to TEXT and BINARY only; use VALUE or KEY with ${format}`, 'mode');
+      if (!wholeParts)
+        throw new SpecError(`mode DEFAULT (key and value) applies to TEXT and BINARY only; use VALUE or KEY with ${format}`, 'mode');
       return 'DEFAULT';
     default:
       throw new SpecError(`message mode "${m}" is not one of KEY, VALUE, DEFAULT`, 'mode');
@@ -146,7 +163,8 @@ export function compilePlan(input: PlanInput): Plan {
 
   const claim = (column: string, source: Source, why: string) => {
     if (!byColumn.has(column)) throw new SpecError(`${why} names column "${column}", which the table does not have`, column);
-    if (sources.has(column)) throw new SpecError(`column "${column}" is mapped more than once (one destination column takes one source)`, column);
+    if (sources.has(column))
+      throw new SpecError(`column "${column}" is mapped more than once (one destination column takes one source)`, column);
     sources.set(column, source);
   };
 
@@ -158,7 +176,8 @@ export function compilePlan(input: PlanInput): Plan {
   if (partitionColumn) claim(partitionColumn.column, { kind: 'partition' }, 'partition_by');
 
   let flattenLevel = Math.trunc(mapping.flattenLevel ?? 0);
-  if (flattenLevel < 0 || flattenLevel > MAX_FLATTEN_LEVEL) throw new SpecError(`flatten_level ${mapping.flattenLevel} is outside 0..${MAX_FLATTEN_LEVEL}`, 'flatten_level');
+  if (flattenLevel < 0 || flattenLevel > MAX_FLATTEN_LEVEL)
+    throw new SpecError(`flatten_level ${mapping.flattenLevel} is outside 0..${MAX_FLATTEN_LEVEL}`, 'flatten_level');
   // FLATTEN maps top-level keys at least; 0 (proto3's unset) reads as the seed's default 1.
   if (format === 'FLATTEN' && flattenLevel === 0) flattenLevel = 1;
 
@@ -167,9 +186,11 @@ export function compilePlan(input: PlanInput): Plan {
   const usedPaths = new Set<string>();
   for (const fm of explicit) {
     const path = fm.path === '' ? fm.column : fm.path;
-    if (usedPaths.has(path)) throw new SpecError(`source field "${path}" is mapped to more than one column (one source field maps to one column)`, path);
+    if (usedPaths.has(path))
+      throw new SpecError(`source field "${path}" is mapped to more than one column (one source field maps to one column)`, path);
     usedPaths.add(path);
-    if (!EPOCH_UNITS.has(fm.format)) throw new SpecError(`column "${fm.column}": format "${fm.format}" is not one of epoch_s, epoch_ms, epoch_us`, fm.column);
+    if (!EPOCH_UNITS.has(fm.format))
+      throw new SpecError(`column "${fm.column}": format "${fm.format}" is not one of epoch_s, epoch_ms, epoch_us`, fm.column);
     if (fm.format) epochUnits.set(fm.column, fm.format as EpochUnit);
     const col = byColumn.get(fm.column);
     if (col && fm.type && fm.type.replace(/\s/g, '') !== formatType(col).replace(/\s/g, '')) {
@@ -208,7 +229,8 @@ export function compilePlan(input: PlanInput): Plan {
     const delimiter = mapping.csv?.delimiter || ',';
     const quote = mapping.csv?.quote || '"';
     if (quote.length !== 1) throw new SpecError(`csv quote must be one character, got "${quote}"`, 'csv.quote');
-    if (delimiter === quote || delimiter.includes('\n') || delimiter.includes('\r')) throw new SpecError(`csv delimiter "${delimiter}" cannot be the quote or a line break`, 'csv.delimiter');
+    if (delimiter === quote || delimiter.includes('\n') || delimiter.includes('\r'))
+      throw new SpecError(`csv delimiter "${delimiter}" cannot be the quote or a line break`, 'csv.delimiter');
     csv = { delimiter, quote, width: names.length, names };
   }
 
@@ -295,7 +317,11 @@ function buildRow(plan: Plan, rec: KafkaRecord, ctx: RecordContext): Row {
     const part = plan.parsedPart;
     if (bytes === undefined || bytes === null) {
       // JSON keeps a tombstone as a NULL value column; CSV and FLATTEN have nothing to split.
-      if (plan.format !== 'JSON' || plan.needsDocument || plan.byName !== null) throw new RecordError('null_value', `${part} is null (a tombstone); ${plan.format} needs a ${plan.format === 'CSV' ? 'CSV line' : 'JSON object'}`);
+      if (plan.format !== 'JSON' || plan.needsDocument || plan.byName !== null)
+        throw new RecordError(
+          'null_value',
+          `${part} is null (a tombstone); ${plan.format} needs a ${plan.format === 'CSV' ? 'CSV line' : 'JSON object'}`,
+        );
       if (part === 'key') keyText = null;
       else valueText = null;
     } else {
@@ -306,7 +332,10 @@ function buildRow(plan: Plan, rec: KafkaRecord, ctx: RecordContext): Row {
         if (text.length === 0) throw new RecordError('empty', `${part} is empty, expected a CSV line`);
         fields = parseCsvRecord(text, plan.csv!, csvScratch);
         if (fields.length !== plan.csv!.width) {
-          throw new RecordError('invalid_csv', `${part} has ${fields.length} CSV fields, expected ${plan.csv!.width} (${plan.csv!.names.join(', ')})`);
+          throw new RecordError(
+            'invalid_csv',
+            `${part} has ${fields.length} CSV fields, expected ${plan.csv!.width} (${plan.csv!.names.join(', ')})`,
+          );
         }
       } else {
         doc = parseJson(text, part);
@@ -353,7 +382,10 @@ function buildRow(plan: Plan, rec: KafkaRecord, ctx: RecordContext): Row {
 /** Implicit flattening: place each flattened field in its column's slot; FLATTEN refuses unknown fields. */
 function spreadFlattened(plan: Plan, doc: unknown, row: Row, part: string): void {
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
-    throw new RecordError('not_an_object', `${part} is ${doc === null ? 'null' : Array.isArray(doc) ? 'an array' : `a JSON ${typeof doc}`}, ${plan.format} at flatten level ${plan.flattenLevel} needs a JSON object`);
+    throw new RecordError(
+      'not_an_object',
+      `${part} is ${doc === null ? 'null' : Array.isArray(doc) ? 'an array' : `a JSON ${typeof doc}`}, ${plan.format} at flatten level ${plan.flattenLevel} needs a JSON object`,
+    );
   }
   const byName = plan.byName!;
   const obj = doc as Record<string, unknown>;

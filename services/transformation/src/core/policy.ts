@@ -81,7 +81,8 @@ export function validatePolicy(p: ErrorPolicy | undefined): string | null {
   if (!p) return null;
   if (p.kind === ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TOPIC && !p.errorTopic) return 'error policy ERROR_TOPIC needs error_topic';
   if (p.kind === ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TABLE && !p.errorTable?.table) return 'error policy ERROR_TABLE needs error_table';
-  if (p.kind === ErrorPolicyKind.ERROR_POLICY_KIND_SKIP_UP_TO && !(p.maxErrors >= 0)) return 'error policy SKIP_UP_TO needs max_errors >= 0';
+  if (p.kind === ErrorPolicyKind.ERROR_POLICY_KIND_SKIP_UP_TO && !(p.maxErrors >= 0))
+    return 'error policy SKIP_UP_TO needs max_errors >= 0';
   if (p.kind === ErrorPolicyKind.UNRECOGNIZED) return 'error policy kind is not recognized';
   return null;
 }

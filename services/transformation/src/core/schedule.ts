@@ -84,7 +84,11 @@ function compilePlaceholder(body: string, source: string): Piece {
   }
   const fmt = compileFormat(off[1], source);
   const sign = off[2] === '-' ? -1 : 1;
-  const divisors = off[4].split('/').map((d) => d.trim()).filter((d) => d !== '').map(Number);
+  const divisors = off[4]
+    .split('/')
+    .map((d) => d.trim())
+    .filter((d) => d !== '')
+    .map(Number);
   let unit = MS_PER_DAY;
   // N/24 is hours, N/24/60 minutes: the day divided down, as the scheduling syntax writes it.
   for (const d of divisors) {
@@ -112,7 +116,11 @@ function compileFormat(fmt: string, source: string): Piece {
       continue;
     }
     const ch = fmt[i];
-    if (/[a-z0-9]/i.test(ch)) throw new SpecError(`expression "${source}": unknown format element at "${fmt.slice(i)}" (use yyyy, mm, dd, hh24, mi, ss)`, 'expression');
+    if (/[a-z0-9]/i.test(ch))
+      throw new SpecError(
+        `expression "${source}": unknown format element at "${fmt.slice(i)}" (use yyyy, mm, dd, hh24, mi, ss)`,
+        'expression',
+      );
     parts.push(() => ch);
     i++;
   }

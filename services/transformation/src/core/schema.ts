@@ -29,7 +29,10 @@ export function primitiveOf(f: Field): PrimitiveType {
   const kind = f.type?.kind;
   if (kind === undefined) throw new SpecError(`column "${f.name}" has no type`, f.name);
   if (kind.$case !== 'primitive') {
-    throw new SpecError(`column "${f.name}" is a ${kind.$case}; nested columns are not written yet, declare it string to keep the JSON text`, f.name);
+    throw new SpecError(
+      `column "${f.name}" is a ${kind.$case}; nested columns are not written yet, declare it string to keep the JSON text`,
+      f.name,
+    );
   }
   try {
     return parsePrimitive(kind.value);

@@ -26,7 +26,10 @@ export function compileTransform(text: string, source: PrimitiveType, column: st
     throw err;
   }
   if (!canTransform(transform, source)) {
-    throw new SpecError(`partition transform ${formatTransform(transform)} does not apply to column "${column}" of type ${source.kind}`, column);
+    throw new SpecError(
+      `partition transform ${formatTransform(transform)} does not apply to column "${column}" of type ${source.kind}`,
+      column,
+    );
   }
   return { transform, type: resultType(transform, source) };
 }

@@ -39,7 +39,14 @@ test('values round-trip through the binary encoding', () => {
     ['map from Map', { type: 'map', values: 'string' }, new Map([['k', 'v']]), { k: 'v' }],
     [
       'nested record',
-      { type: 'record', name: 'r', fields: [{ name: 'a', type: 'int' }, { name: 'b', type: { type: 'record', name: 's', fields: [{ name: 'c', type: ['null', 'string'] }] } }] },
+      {
+        type: 'record',
+        name: 'r',
+        fields: [
+          { name: 'a', type: 'int' },
+          { name: 'b', type: { type: 'record', name: 's', fields: [{ name: 'c', type: ['null', 'string'] }] } },
+        ],
+      },
       { a: 1, b: { c: 'x' } },
     ],
   ];
@@ -65,9 +72,16 @@ test('longs use zig-zag varints exactly as the Avro spec shows', () => {
 });
 
 test('encoding errors name the field path', () => {
-  const schema: AvroSchema = { type: 'record', name: 'r', fields: [{ name: 'outer', type: { type: 'record', name: 'i', fields: [{ name: 'n', type: 'long' }] } }] };
+  const schema: AvroSchema = {
+    type: 'record',
+    name: 'r',
+    fields: [{ name: 'outer', type: { type: 'record', name: 'i', fields: [{ name: 'n', type: 'long' }] } }],
+  };
   const { encode } = compileSchema(schema);
-  assert.throws(() => encode(new ByteSink(), { outer: { n: 'x' } }), (e: unknown) => e instanceof AvroError && e.field === 'outer.n');
+  assert.throws(
+    () => encode(new ByteSink(), { outer: { n: 'x' } }),
+    (e: unknown) => e instanceof AvroError && e.field === 'outer.n',
+  );
   assert.throws(() => encode(new ByteSink(), { outer: { n: 1.5 } }), /expected long/);
 });
 
@@ -78,7 +92,14 @@ test('a long beyond 2^53 is refused on read rather than rounded', () => {
 });
 
 test('container files round-trip with both codecs, many blocks and header metadata', () => {
-  const schema: AvroSchema = { type: 'record', name: 'row', fields: [{ name: 'id', type: 'long', 'field-id': 1 }, { name: 's', type: ['null', 'string'], 'field-id': 2 }] };
+  const schema: AvroSchema = {
+    type: 'record',
+    name: 'row',
+    fields: [
+      { name: 'id', type: 'long', 'field-id': 1 },
+      { name: 's', type: ['null', 'string'], 'field-id': 2 },
+    ],
+  };
   const records = Array.from({ length: 2500 }, (_, i) => ({ id: i * 1_000_003, s: i % 3 === 0 ? null : `v${i}` }));
   for (const codec of ['null', 'deflate'] as const) {
     const bytes = writeContainer(schema, records, { codec, metadata: { 'format-version': '2' }, blockBytes: 4096 });

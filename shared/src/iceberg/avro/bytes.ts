@@ -56,7 +56,7 @@ export class ByteSink {
 
   bigLong(value: bigint): void {
     this.ensure(10);
-    let n = value >= 0n ? value << 1n : ((-value) << 1n) - 1n;
+    let n = value >= 0n ? value << 1n : (-value << 1n) - 1n;
     while (n >= 0x80n) {
       this.buf[this.pos++] = Number(n & 0x7fn) | 0x80;
       n >>= 7n;
@@ -103,7 +103,11 @@ export class ByteSource {
   pos = 0;
   private readonly view: DataView;
 
-  constructor(readonly buf: Uint8Array, start = 0, readonly end = buf.length) {
+  constructor(
+    readonly buf: Uint8Array,
+    start = 0,
+    readonly end = buf.length,
+  ) {
     this.pos = start;
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }

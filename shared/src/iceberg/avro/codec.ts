@@ -10,7 +10,7 @@
  * yields the same shapes with null for null and maps as plain objects.
  */
 import type { AvroField, AvroSchema } from './schema.js';
-import { ByteSink, ByteSource } from './bytes.js';
+import type { ByteSink, ByteSource } from './bytes.js';
 import { AvroError } from './errors.js';
 
 export type Encoder = (sink: ByteSink, value: unknown) => void;
@@ -154,7 +154,7 @@ function compilePrimitiveOrRef(name: string, named: Named, path: string): Compil
 
 function compileUnion(branches: AvroSchema[], named: Named, path: string): Compiled {
   const compiled = branches.map((b) => compile(b, named, path));
-  const nullIndex = branches.findIndex((b) => b === 'null');
+  const nullIndex = branches.indexOf('null');
   // The common Iceberg case, ["null", T], gets a branch-free fast path.
   if (branches.length === 2 && nullIndex === 0) {
     const inner = compiled[1];
