@@ -28,18 +28,24 @@ function summarize(profile: CpuProfile, top: number): string[] {
   const areaUs = new Map<string, number>();
   let totalUs = 0;
   let idleUs = 0;
-  profile.samples.forEach((id, i) => {
+  for (let i = 0; i < profile.samples.length; i++) {
     const us = profile.timeDeltas[i] ?? 0;
-    const frame = frames.get(id)!;
+    const frame = frames.get(profile.samples[i])!;
     totalUs += us;
-    if (frame.functionName === '(idle)') return void (idleUs += us);
+    if (frame.functionName === '(idle)') {
+      idleUs += us;
+      continue;
+    }
     // The inspector's own Profiler.start/stop call (building the profile): not the service's work.
-    if (frame.functionName === 'dispatch' && frame.url === '') return void (totalUs -= us);
+    if (frame.functionName === 'dispatch' && frame.url === '') {
+      totalUs -= us;
+      continue;
+    }
     const where = area(frame.url, frame.functionName);
     const key = `${frame.functionName || '(anonymous)'}  ${where}`;
     selfUs.set(key, (selfUs.get(key) ?? 0) + us);
     areaUs.set(where, (areaUs.get(where) ?? 0) + us);
-  });
+  }
   const busyUs = totalUs - idleUs;
   const pct = (us: number) => `${((100 * us) / busyUs).toFixed(1).padStart(5)}%`;
   const rank = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]).slice(0, top);

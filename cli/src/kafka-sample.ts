@@ -17,7 +17,7 @@ export async function sampleTopic(
   const kafka = new Kafka({ clientId: 'sluice-cli', brokers, logLevel: logLevel.NOTHING, retry: { retries: 2 } });
   const admin = kafka.admin();
   await admin.connect();
-  let offsets;
+  let offsets: Awaited<ReturnType<typeof admin.fetchTopicOffsets>>;
   try {
     offsets = await admin.fetchTopicOffsets(topic);
   } finally {

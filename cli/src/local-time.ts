@@ -64,7 +64,7 @@ export function parseLocalDateTime(text: string): LocalDateTime {
  */
 export function localToEpochMs(text: string, timeZone: string): number {
   const l = parseLocalDateTime(text);
-  let z;
+  let z: ReturnType<typeof zone>;
   try {
     z = zone(timeZone);
   } catch {

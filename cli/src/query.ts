@@ -96,7 +96,7 @@ export async function runQuery(catalog: CatalogClient, sql: string, selector: Sn
     for (const table of tables) {
       const name = `${table.ref!.database}.${table.ref!.table}`;
       const meta = parseMetadata(await storage.read(table.metadataLocation));
-      let snapshot;
+      let snapshot: ReturnType<typeof resolveSnapshot>;
       try {
         snapshot = resolveSnapshot(meta, selector);
       } catch (err) {
@@ -118,7 +118,7 @@ export async function runQuery(catalog: CatalogClient, sql: string, selector: Sn
       }
       read.push({ table: name, snapshotId: snapshot?.['snapshot-id'] ?? null, files: files.length });
     }
-    let reader;
+    let reader: Awaited<ReturnType<typeof connection.runAndReadAll>>;
     try {
       reader = await connection.runAndReadAll(sql);
     } catch (err) {

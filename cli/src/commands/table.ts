@@ -48,7 +48,7 @@ export async function tableCommand(ctx: CliContext, args: string[], flags: Recor
       } else {
         const ref = parseTableRef(refText);
         if (typeof flags.columns !== 'string') throw usageError('table create needs --columns or -f <spec>');
-        let fields;
+        let fields: ReturnType<typeof parseColumnList>;
         try {
           fields = parseColumnList(flags.columns);
         } catch (err) {

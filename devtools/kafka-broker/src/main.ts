@@ -11,19 +11,15 @@ function integerFlag(name: string, raw: string | undefined, fallback: number, mi
 }
 
 function parse(argv: string[]) {
-  let values;
+  const options = {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    'data-dir': { type: 'string' },
+    partitions: { type: 'string' },
+  } as const;
+  let values: ReturnType<typeof parseArgs<{ args: string[]; strict: true; allowPositionals: false; options: typeof options }>>['values'];
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        'data-dir': { type: 'string' },
-        partitions: { type: 'string' },
-      },
-    }));
+    ({ values } = parseArgs({ args: argv, strict: true, allowPositionals: false, options }));
   } catch (err) {
     throw new UsageError((err as Error).message);
   }

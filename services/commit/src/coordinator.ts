@@ -46,7 +46,12 @@ export class CommitCoordinator {
     this.jobTables = new JobTables(ctx.catalog);
     // Worker TTLs are checked on a timer too, so a round waiting for a dead worker ends
     // without waiting for its deadline.
-    this.sweeper = setInterval(() => this.tables.forEach((t) => t.sweep()), Math.max(50, Math.floor(ctx.settings.workerTtlMs / 4)));
+    this.sweeper = setInterval(
+      () => {
+        for (const t of this.tables.values()) t.sweep();
+      },
+      Math.max(50, Math.floor(ctx.settings.workerTtlMs / 4)),
+    );
     this.sweeper.unref();
   }
 

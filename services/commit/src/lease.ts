@@ -64,7 +64,7 @@ export class LeaseKeeper {
     if (this.stopped) throw new CommitError('fenced', `coordinator for ${tableName(this.options.ref)} is stopping`);
     const { catalog, ref, owner, ttlMs } = this.options;
     const startedAt = this.now();
-    let response;
+    let response: Awaited<ReturnType<typeof catalog.acquireCommitLease>>;
     try {
       response = await catalog.acquireCommitLease({ ref, owner, ttlMs }, { retries: 1 });
     } catch (err) {

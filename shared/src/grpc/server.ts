@@ -12,11 +12,15 @@ import type { AsyncHandlers, MethodDefinition, ServiceDefinition } from './types
 
 export const PROTO_DIR = fileURLToPath(new URL('../../../proto', import.meta.url));
 
+/** A handler with its request and call types erased: a binding holds handlers of every method. */
+// biome-ignore lint/suspicious/noExplicitAny: erased on purpose; bindService checks each handler against its method
+type ErasedHandler = (...args: any[]) => Promise<unknown>;
+
 /** One gRPC service to serve: its full name, its ts-proto definition and the handlers built so far. */
 export interface ServiceBinding {
   readonly name: string;
   readonly definition: ServiceDefinition;
-  readonly handlers: Partial<Record<string, (...args: any[]) => Promise<unknown>>>;
+  readonly handlers: Partial<Record<string, ErasedHandler>>;
 }
 
 export function bindService<D extends ServiceDefinition>(name: string, definition: D, handlers: Partial<AsyncHandlers<D>>): ServiceBinding {
@@ -115,11 +119,7 @@ function startServerSpan(definition: MethodDefinition, metadata: grpc.Metadata) 
   return { span, ctx: trace.setSpan(parent, span) };
 }
 
-function unary(
-  definition: MethodDefinition,
-  handler: ((...args: any[]) => Promise<unknown>) | undefined,
-  logger: Logger,
-): grpc.handleUnaryCall<unknown, unknown> {
+function unary(definition: MethodDefinition, handler: ErasedHandler | undefined, logger: Logger): grpc.handleUnaryCall<unknown, unknown> {
   return (call, callback) => {
     const { span, ctx } = startServerSpan(definition, call.metadata);
     context.with(ctx, async () => {
@@ -141,7 +141,7 @@ function unary(
 
 function streaming(
   definition: MethodDefinition,
-  handler: ((...args: any[]) => Promise<unknown>) | undefined,
+  handler: ErasedHandler | undefined,
   logger: Logger,
 ): grpc.handleBidiStreamingCall<unknown, unknown> {
   return (call) => {

@@ -1,6 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 
 /** A ts-proto grpc-js method definition, as found in e.g. `CatalogServiceService.getTable`. */
+// biome-ignore lint/suspicious/noExplicitAny: a service definition holds methods of every request and response type
 export interface MethodDefinition<Req = any, Res = any> {
   readonly path: string;
   readonly requestStream: boolean;

@@ -8,6 +8,7 @@
  * or a `rename` (overwrite) then publishes it in one step, so no reader sees a partial file.
  */
 import { randomBytes } from 'node:crypto';
+import type { Dirent } from 'node:fs';
 import { link, mkdir, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { StorageError } from './errors.js';
@@ -105,7 +106,7 @@ export class LocalFileStorage implements Storage {
     const root = this.toPath(base);
     const out: FileInfo[] = [];
     const walk = async (dir: string, locationPrefix: string): Promise<void> => {
-      let entries;
+      let entries: Dirent[];
       try {
         entries = await readdir(dir, { withFileTypes: true });
       } catch (err) {

@@ -27,8 +27,15 @@ export const createTopicsApi = defineApi<Req, Res>({
       const name = r.string();
       const numPartitions = r.int32();
       const replicationFactor = r.int16();
-      const assignments = r.array((r) => (r.int32(), r.array((r) => r.int32()))).length;
-      r.array((r) => (r.string(), r.nullableString())); // configs: accepted, not applied
+      const assignments = r.array((r) => {
+        r.int32();
+        return r.array((r) => r.int32());
+      }).length;
+      // configs: accepted, not applied
+      r.array((r) => {
+        r.string();
+        return r.nullableString();
+      });
       return { name, numPartitions, replicationFactor, assignments };
     });
     r.int32(); // timeout

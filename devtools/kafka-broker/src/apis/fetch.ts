@@ -55,7 +55,12 @@ export const fetchApi = defineApi<Req, Res>({
         return { partition, fetchOffset, partitionMaxBytes: r.int32() };
       }),
     }));
-    if (version >= 7) r.array((r) => (r.string(), r.array((r) => r.int32()))); // forgotten topics
+    // forgotten topics
+    if (version >= 7)
+      r.array((r) => {
+        r.string();
+        return r.array((r) => r.int32());
+      });
     if (version >= 11) r.string(); // rack id
     return { maxWaitMs, minBytes, maxBytes, topics };
   },

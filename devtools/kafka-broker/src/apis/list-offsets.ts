@@ -71,7 +71,7 @@ export function lookup(log: PartitionLog | undefined, partition: number, timesta
   if (timestamp === LATEST) return { partition, errorCode: ErrorCode.NONE, timestamp: -1, offset: log.highWatermark };
   if (timestamp === EARLIEST) return { partition, errorCode: ErrorCode.NONE, timestamp: -1, offset: log.logStartOffset };
   if (timestamp < 0) return { partition, errorCode: ErrorCode.INVALID_REQUEST, timestamp: -1, offset: -1 };
-  let found;
+  let found: ReturnType<PartitionLog['offsetForTimestamp']>;
   try {
     found = log.offsetForTimestamp(timestamp);
   } catch {

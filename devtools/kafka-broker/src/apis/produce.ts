@@ -72,7 +72,7 @@ function appendPartition(broker: BrokerState, topic: string, p: PartitionData, r
   const log = broker.topics.partition(topic, p.index);
   if (!log) return fail(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
   if (!p.records || p.records.length === 0) return fail(ErrorCode.CORRUPT_MESSAGE);
-  let batches;
+  let batches: ReturnType<typeof parseBatches>;
   try {
     batches = parseBatches(p.records);
   } catch (err) {

@@ -36,6 +36,7 @@ export interface RequestContext {
  * One Kafka API: request decoder beside response encoder, for the versions listed. `handle` may
  * return null for requests that get no response (Produce with acks=0).
  */
+// biome-ignore lint/suspicious/noExplicitAny: the registry holds handlers of every request and response type
 export interface ApiHandler<Req = any, Res = any> {
   apiKey: number;
   name: string;

@@ -222,7 +222,10 @@ export class GroupCoordinator {
     if (group.members.get(member.memberId) !== member) return;
     // A member parked in JoinGroup or SyncGroup is waiting on others, not dead: the rebalance
     // timeout (join) or the leader's own session (sync) bounds that wait.
-    if (member.awaitingJoin || member.awaitingSync) return this.touch(group, member);
+    if (member.awaitingJoin || member.awaitingSync) {
+      this.touch(group, member);
+      return;
+    }
     this.removeMember(group, member);
   }
 
@@ -287,7 +290,10 @@ export class GroupCoordinator {
         group.members.delete(m.memberId);
       }
     }
-    if (group.members.size === 0) return this.becomeEmpty(group);
+    if (group.members.size === 0) {
+      this.becomeEmpty(group);
+      return;
+    }
     group.generationId++;
     group.protocolName = selectProtocol([...group.members.values()]);
     if (!group.leaderId || !group.members.has(group.leaderId)) group.leaderId = group.members.keys().next().value!;

@@ -67,7 +67,10 @@ export class Connection {
     this.buffered += chunk.length;
     while (this.buffered >= 4) {
       const size = this.peekSize();
-      if (size < MIN_HEADER_BYTES || size > this.host.maxFrameBytes) return this.close();
+      if (size < MIN_HEADER_BYTES || size > this.host.maxFrameBytes) {
+        this.close();
+        return;
+      }
       if (this.buffered < 4 + size) break;
       this.frames.push(this.take(4 + size).subarray(4));
     }

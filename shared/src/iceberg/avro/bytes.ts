@@ -43,7 +43,10 @@ export class ByteSink {
   /** Zig-zag varint of a 32- or 53-bit integer (Avro int and long share the encoding). */
   long(value: number): void {
     // Past 2^52 the doubled zig-zag form would not be exact in a double.
-    if (value > 0x10000000000000 || value < -0x10000000000000) return this.bigLong(BigInt(value));
+    if (value > 0x10000000000000 || value < -0x10000000000000) {
+      this.bigLong(BigInt(value));
+      return;
+    }
     this.ensure(10);
     // zig-zag without 32-bit bitwise ops, which would truncate longs.
     let n = value >= 0 ? value * 2 : -value * 2 - 1;
