@@ -71,18 +71,29 @@ export type IngestionClient = ServiceClient<typeof IngestionServiceService>;
 export type CommitClient = ServiceClient<typeof CommitServiceService>;
 
 export interface MeshOptions {
-  /** Partitions of topics the dev broker creates on its own (default 1). */
+  /** Partitions of topics the dev broker creates on its own (default 1). Ignored with kafkaBrokers. */
   partitions?: number;
+  /**
+   * Bootstrap servers of an external Kafka, comma-separated ("host:9092,host2:9092"). When set,
+   * the mesh starts no dev broker: every service (and clientEnv) gets KAFKA_BROKERS set to this
+   * value, and `mesh.broker` is undefined, so topics are created and records produced through
+   * that Kafka's own clients. Unset (the default): an in-process dev broker is started.
+   */
+  kafkaBrokers?: string;
   /** Extra or overriding environment variables for every service. */
   env?: Record<string, string>;
 }
 
-export interface TestMesh {
+/** B is undefined for a mesh started with MeshOptions.kafkaBrokers (no dev broker). */
+export interface TestMesh<B extends DevBroker | undefined = DevBroker> {
   readonly db: TestDatabase;
   /** Temporary directory of this mesh; the warehouse is below it. */
   readonly dir: string;
   readonly warehouse: string;
-  readonly broker: DevBroker;
+  /** The in-process dev broker; undefined when the mesh uses an external Kafka (kafkaBrokers). */
+  readonly broker: B;
+  /** The KAFKA_BROKERS every service was given: the dev broker's address or options.kafkaBrokers. */
+  readonly kafkaBrokers: string;
   readonly addresses: Readonly<Record<ServiceName, string>>;
   /** What a client process (the CLI) needs to find this mesh: the addresses and KAFKA_BROKERS. */
   readonly clientEnv: Readonly<Record<string, string>>;
@@ -256,7 +267,10 @@ function installExitHook(): void {
  * addresses when it starts), so a process elsewhere can take one in between; such a start is
  * cleaned up and tried again with new ports.
  */
-export async function startMesh(options: MeshOptions = {}): Promise<TestMesh> {
+export function startMesh(options: MeshOptions & { kafkaBrokers: string }): Promise<TestMesh<undefined>>;
+export function startMesh(options?: MeshOptions & { kafkaBrokers?: undefined }): Promise<TestMesh>;
+export function startMesh(options?: MeshOptions): Promise<TestMesh<DevBroker | undefined>>;
+export async function startMesh(options: MeshOptions = {}): Promise<TestMesh<DevBroker | undefined>> {
   installExitHook();
   for (let attempt = 1; ; attempt++) {
     try {
@@ -267,7 +281,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<TestMesh> {
   }
 }
 
-async function startMeshOnce(options: MeshOptions): Promise<TestMesh> {
+async function startMeshOnce(options: MeshOptions): Promise<TestMesh<DevBroker | undefined>> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-e2e-'));
   const warehouse = join(dir, 'warehouse');
   let db: TestDatabase | undefined;
@@ -292,7 +306,9 @@ async function startMeshOnce(options: MeshOptions): Promise<TestMesh> {
 
   try {
     db = await createTestDatabase('sluice_e2e');
-    broker = await startDevBroker({ defaultPartitions: options.partitions ?? 1, onError: () => {} });
+    if (options.kafkaBrokers === undefined)
+      broker = await startDevBroker({ defaultPartitions: options.partitions ?? 1, onError: () => {} });
+    const kafkaBrokers = options.kafkaBrokers ?? broker!.address;
     const ports = Object.fromEntries(await Promise.all(SERVICE_NAMES.map(async (name) => [name, await freePort()] as const))) as Record<
       ServiceName,
       number
@@ -303,7 +319,7 @@ async function startMeshOnce(options: MeshOptions): Promise<TestMesh> {
       located[PORT_VARIABLES[name]] = String(ports[name]);
       located[ADDRESS_VARIABLES[name]] = addresses[name];
     }
-    const clientEnv = { ...located, KAFKA_BROKERS: broker.address };
+    const clientEnv = { ...located, KAFKA_BROKERS: kafkaBrokers };
     const env: Record<string, string> = {
       ...(process.env as Record<string, string>),
       ...TEST_DEFAULTS,
@@ -321,11 +337,12 @@ async function startMeshOnce(options: MeshOptions): Promise<TestMesh> {
     const service = (name: ServiceName) => services.get(name)!;
     const track = <T extends { close(): void }>(client: T) => (clients.push(client), client);
     const rpc = { deadlineMs: 15_000, retries: 20 };
-    const mesh: TestMesh = {
+    const mesh: TestMesh<DevBroker | undefined> = {
       db,
       dir,
       warehouse,
       broker,
+      kafkaBrokers,
       addresses,
       clientEnv,
       catalog: track(createClient(CatalogServiceService, addresses.catalog, rpc)),
