@@ -19,7 +19,7 @@ function collect(dir, out) {
 }
 
 const args = process.argv.slice(2);
-const targets = args.length > 0 ? args : ['services', 'shared', 'cli', 'test', 'bench'];
+const targets = args.length > 0 ? args : ['services', 'shared', 'devtools', 'cli', 'test', 'bench'];
 const files = targets.flatMap((t) => (t.endsWith('.test.ts') ? [t] : collect(join(root, t), []))).sort();
 if (files.length === 0) {
   console.error(`no test files under ${targets.join(', ')}`);
