@@ -52,6 +52,11 @@ export interface DevBroker {
   topicNames(): string[];
   /** Appends records as one batch; timestamps default to now. */
   append(topic: string, partition: number, records: readonly RecordInput[]): AppendResult;
+  /**
+   * Log compaction of the records below `before` (default: all): a keyed record superseded by a
+   * later one with the same key is removed, leaving an offset gap. Returns how many were removed.
+   */
+  compact(topic: string, partition: number, before?: number): number;
   /** Retention: records below offset become unreadable and the log start offset moves to it. */
   deleteRecordsBefore(topic: string, partition: number, offset: number): void;
   highWatermark(topic: string, partition: number): number;
@@ -168,6 +173,10 @@ export async function startDevBroker(options: DevBrokerOptions = {}): Promise<De
       const baseOffset = l.append(encodeBatch(records));
       l.notify();
       return { baseOffset, lastOffset: baseOffset + records.length - 1 };
+    },
+    compact(topic, partition, before) {
+      const l = log(topic, partition);
+      return l.compact(before ?? l.highWatermark);
     },
     deleteRecordsBefore(topic, partition, offset) {
       const l = log(topic, partition);

@@ -1,5 +1,6 @@
 import { apiVersionsApi } from './api-versions.js';
 import { createTopicsApi } from './create-topics.js';
+import { deleteRecordsApi } from './delete-records.js';
 import { deleteTopicsApi } from './delete-topics.js';
 import { describeGroupsApi } from './describe-groups.js';
 import { fetchApi } from './fetch.js';
@@ -35,6 +36,7 @@ export const APIS: readonly ApiHandler[] = [
   apiVersionsApi(() => APIS),
   createTopicsApi,
   deleteTopicsApi,
+  deleteRecordsApi,
   initProducerIdApi,
 ];
 

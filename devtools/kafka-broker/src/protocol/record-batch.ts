@@ -216,3 +216,55 @@ function writeBytesField(buf: Buffer, pos: number, b: Buffer | null): number {
   b.copy(buf, pos);
   return pos + b.length;
 }
+
+/** One record of a stored batch: its absolute offset, key, and its bytes (length prefix included). */
+export interface RawRecord {
+  offset: number;
+  key: Buffer | null;
+  raw: Buffer;
+}
+
+export function isControlBatch(bytes: Buffer): boolean {
+  return (bytes.readInt16BE(BATCH.ATTRIBUTES) & ATTR_CONTROL) !== 0;
+}
+
+/** The records of a batch (decompressed), each with its raw bytes for re-encoding unchanged. */
+export function batchRecords(bytes: Buffer): RawRecord[] {
+  const baseOffset = batchBaseOffset(bytes);
+  const count = bytes.readInt32BE(BATCH.RECORD_COUNT);
+  const codec = bytes.readInt16BE(BATCH.ATTRIBUTES) & ATTR_CODEC_MASK;
+  const records = decompress(codec, bytes.subarray(BATCH.RECORDS));
+  const out: RawRecord[] = [];
+  const c: Cursor = { pos: 0 };
+  for (let i = 0; i < count; i++) {
+    const start = c.pos;
+    const length = readVarint(records, c);
+    const end = c.pos + length;
+    c.pos += 1; // attributes
+    readVarint(records, c); // timestamp delta
+    const offsetDelta = readVarint(records, c);
+    const keyLength = readVarint(records, c);
+    const key = keyLength < 0 ? null : records.subarray(c.pos, c.pos + keyLength);
+    out.push({ offset: baseOffset + offsetDelta, key, raw: records.subarray(start, end) });
+    c.pos = end;
+  }
+  return out;
+}
+
+/**
+ * The batch with only the given records (a subset of batchRecords(bytes), in order), as log
+ * compaction leaves it: same base offset, last offset delta, timestamps and producer fields,
+ * records uncompressed, count and CRC updated. Offsets inside keep their gaps.
+ */
+export function retainRecords(bytes: Buffer, kept: readonly RawRecord[]): Buffer {
+  const size = BATCH.RECORDS + kept.reduce((n, r) => n + r.raw.length, 0);
+  const out = Buffer.alloc(size);
+  bytes.copy(out, 0, 0, BATCH.RECORDS);
+  out.writeInt32BE(size - LOG_OVERHEAD, BATCH.LENGTH);
+  out.writeInt16BE(bytes.readInt16BE(BATCH.ATTRIBUTES) & ~ATTR_CODEC_MASK, BATCH.ATTRIBUTES);
+  out.writeInt32BE(kept.length, BATCH.RECORD_COUNT);
+  let pos: number = BATCH.RECORDS;
+  for (const r of kept) pos += r.raw.copy(out, pos);
+  out.writeUInt32BE(crc32c(out, BATCH.ATTRIBUTES), BATCH.CRC);
+  return out;
+}

@@ -1,5 +1,14 @@
 import { closeSync, openSync, renameSync, writeFileSync, writeSync } from 'node:fs';
-import { BATCH, batchBaseOffset, batchLastOffsetDelta, batchMaxTimestamp, scanRecordTimestamps } from '../protocol/record-batch.js';
+import {
+  BATCH,
+  batchBaseOffset,
+  batchLastOffsetDelta,
+  batchMaxTimestamp,
+  batchRecords,
+  isControlBatch,
+  retainRecords,
+  scanRecordTimestamps,
+} from '../protocol/record-batch.js';
 
 /** One stored batch: its bytes exactly as fetched, plus the index fields. */
 interface StoredBatch {
@@ -165,7 +174,45 @@ export class PartitionLog {
     if (this.segment) this.rewriteSegment();
   }
 
-  /** Rewrites the segment file with the retained batches (rare: only on retention). */
+  /**
+   * Log compaction, as Kafka's cleaner does it for the batches wholly below `before` (Kafka: the
+   * segments before the active one): a keyed record is kept only if no later record below
+   * `before` has the same key. Offsets are never reassigned, so gaps appear; the log start and
+   * the high watermark stay. Records without a key and control batches are kept. Tombstones
+   * (null values) are kept too (Kafka keeps them for delete.retention.ms). Returns how many
+   * records were removed.
+   */
+  compact(before: number): number {
+    const cleanable = (b: StoredBatch) => b.lastOffset < before && !isControlBatch(b.bytes);
+    const latest = new Map<string, number>();
+    for (const b of this.batches) {
+      if (!cleanable(b)) continue;
+      for (const r of batchRecords(b.bytes)) if (r.key) latest.set(r.key.toString('latin1'), r.offset);
+    }
+    let removed = 0;
+    const kept: Buffer[] = [];
+    for (const b of this.batches) {
+      if (!cleanable(b)) {
+        kept.push(b.bytes);
+        continue;
+      }
+      const records = batchRecords(b.bytes);
+      const survivors = records.filter((r) => !r.key || latest.get(r.key.toString('latin1')) === r.offset);
+      removed += records.length - survivors.length;
+      if (survivors.length === records.length) kept.push(b.bytes);
+      else if (survivors.length > 0) kept.push(retainRecords(b.bytes, survivors));
+    }
+    if (removed === 0) return 0;
+    const highWatermark = this.highWatermark;
+    this.batches = [];
+    this.runningMaxTs = [];
+    for (const bytes of kept) this.index(bytes);
+    this.highWatermark = highWatermark;
+    if (this.segment) this.rewriteSegment();
+    return removed;
+  }
+
+  /** Rewrites the segment file with the retained batches (rare: only on retention and compaction). */
   private rewriteSegment(): void {
     const seg = this.segment!;
     this.closeFile();
