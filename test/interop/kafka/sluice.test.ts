@@ -1,0 +1,468 @@
+/**
+ * Issue 13: Sluice end to end against real Apache Kafka. The four services run as processes
+ * (test/support/mesh.ts with kafkaBrokers: no dev broker anywhere), jobs are created from job
+ * specs with the `sluice` CLI as a user would, records are produced with kafkajs (plain and
+ * transactional), and every scenario ends with the table holding exactly the expected records,
+ * each once, and the catalog's committed offsets at the end of the partition.
+ *
+ * One Kafka and one mesh for the file; each scenario has its own topic, table and job.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import type { Producer } from 'kafkajs';
+import { JobState } from '#shared/gen/sluice/v1/catalog.js';
+import { type RealKafka, startKafka } from '#test-support/kafka.js';
+import { printLogsOnFailure, SERVICE_NAMES, type ServiceName, startMesh, type TestMesh } from '#test-support/mesh.js';
+import { waitFor } from '#test-support/wait.js';
+import { COMPACT_NOW, consumeCount, readAll, SEGMENT_ROLL_WAIT_MS } from './helpers.js';
+
+const root = fileURLToPath(new URL('../../..', import.meta.url));
+const run = randomBytes(3).toString('hex');
+/** Record timestamps an hour back, whole seconds: exact expectations, and retention keeps them. */
+const T = Math.floor(Date.now() / 1000) * 1000 - 3_600_000;
+const COMMIT_TIMEOUT_MS = 90_000;
+
+let kafka: RealKafka | undefined;
+let mesh: TestMesh<undefined> | undefined;
+let producer: Producer;
+printLogsOnFailure(() => mesh as TestMesh | undefined);
+
+before(async () => {
+  kafka = await startKafka();
+  process.stdout.write(`# Apache Kafka started in ${kafka.startMs} ms, RSS ${(kafka.rssBytes() / 2 ** 20).toFixed(0)} MiB\n`);
+  mesh = await startMesh({ kafkaBrokers: kafka.brokers });
+  producer = kafka.client('interop-producer').producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+});
+after(async () => {
+  await producer?.disconnect().catch(() => {});
+  await mesh?.stop();
+  if (kafka) process.stdout.write(`# Apache Kafka RSS at the end: ${(kafka.rssBytes() / 2 ** 20).toFixed(0)} MiB\n`);
+  await kafka?.remove();
+});
+
+// ------------------------------------------------------------------ helpers
+
+interface Row {
+  id: number;
+  v: string | null;
+  partition: number;
+  offset: number;
+}
+
+/** One `sluice … --json` process against the mesh; its parsed output. */
+async function sluice<T = unknown>(...args: string[]): Promise<T> {
+  const child = spawn(process.execPath, ['cli/bin/sluice.mjs', ...args, '--json'], {
+    cwd: root,
+    env: { ...process.env, ...mesh!.clientEnv, TZ: 'UTC' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (t: string) => (stdout += t));
+  child.stderr!.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+  const [code] = (await once(child, 'exit')) as [number];
+  assert.equal(code, 0, `sluice ${args.join(' ')} exited ${code}: ${stderr}`);
+  return JSON.parse(stdout) as T;
+}
+
+interface SpecOptions {
+  /** YAML of source.startFrom (default earliest). */
+  startFrom?: string;
+  /** YAML of the window block, indented by two. */
+  window?: string;
+  /** YAML of the errors block, indented by two. */
+  errors?: string;
+}
+
+/** A job spec as a user writes it: the record's id and v, plus the topic/partition/offset columns. */
+function jobSpec(name: string, topic: string, o: SpecOptions = {}): string {
+  return `name: ${name}
+source:
+  name: ${name}
+  topic: ${topic}
+  format: JSON
+${o.window ? '' : `  startFrom: ${o.startFrom ?? 'earliest'}\n`}table:
+  database: ${name.replace(/-/g, '_')}
+  name: events
+  columns:
+    - { name: id, type: long, required: true }
+    - { name: v, type: string }
+    - { name: topic, type: string }
+    - { name: partition, type: int }
+    - { name: offset, type: long }
+mapping:
+  flattenLevel: 1
+  includeFixedColumns: true
+commit:
+  intervalMs: 1000
+${o.window ? `window:\n${o.window}\n` : ''}${o.errors ? `errors:\n${o.errors}\n` : ''}`;
+}
+
+/** Creates and starts a job from its spec with `sluice job create -f … --start`. */
+async function startJob(name: string, topic: string, o: SpecOptions = {}): Promise<string> {
+  const file = join(mesh!.dir, `${name}.yaml`);
+  await writeFile(file, jobSpec(name, topic, o));
+  const status = await sluice<{ state: string }>('job', 'create', '-f', file, '--start');
+  assert.equal(status.state, 'JOB_STATE_RUNNING');
+  return name;
+}
+
+/** The job's table, by id, through `sluice query`. */
+async function rows(job: string): Promise<Row[]> {
+  const db = job.replace(/-/g, '_');
+  const res = await sluice<{ rows: Row[] }>(
+    'query',
+    `SELECT id, v, "partition", "offset" FROM ${db}.events ORDER BY id, "partition", "offset"`,
+  );
+  return res.rows;
+}
+
+const ids = (rs: Row[]) => rs.map((r) => r.id);
+
+/** Waits until the catalog's committed next offsets of the job are exactly `expected` (partition → offset). */
+async function committed(job: string, expected: Record<number, number>): Promise<void> {
+  let last = '';
+  try {
+    await waitFor(
+      `job ${job} to commit up to ${JSON.stringify(expected)}`,
+      async () => {
+        mesh!.assertNoCrash();
+        const { offsets } = await mesh!.catalog.getCommittedOffsets({ job });
+        const got = Object.fromEntries(offsets.map((o) => [o.partition, o.nextOffset]));
+        last = JSON.stringify(got);
+        return Object.entries(expected).every(([p, n]) => got[Number(p)] === n);
+      },
+      { timeoutMs: COMMIT_TIMEOUT_MS, intervalMs: 250 },
+    );
+  } catch (err) {
+    const { status } = await mesh!.ingestion.getJobStatus({ job }).catch(() => ({ status: undefined }));
+    throw new Error(`${(err as Error).message}; committed ${last}; status ${JSON.stringify(status)}`, { cause: err });
+  }
+}
+
+async function jobState(job: string): Promise<JobState> {
+  return (await mesh!.catalog.getJob({ name: job })).job!.state;
+}
+
+/** High watermarks by partition, as the broker reports them (read_committed: the last stable offset). */
+async function highs(topic: string): Promise<Record<number, number>> {
+  const offsets = await (await kafka!.admin()).fetchTopicOffsets(topic);
+  return Object.fromEntries(offsets.map((o) => [o.partition, Number(o.high)]));
+}
+
+const record = (partition: number, id: number, timestamp?: number, v = `v${id}`) => ({
+  partition,
+  value: JSON.stringify({ id, v }),
+  ...(timestamp === undefined ? {} : { timestamp: String(timestamp) }),
+});
+
+/** "YYYY-MM-DD HH:MM:SS" of an instant on a zone's wall clock. */
+function wallClock(ms: number, timeZone: string): string {
+  return new Intl.DateTimeFormat('sv-SE', { timeZone, dateStyle: 'short', timeStyle: 'medium' }).format(new Date(ms));
+}
+
+// ------------------------------------------------------------------ scenarios
+
+describe('start positions', () => {
+  it('earliest, latest, a timestamp in a time zone, and explicit offsets each land exactly their records', async () => {
+    const topic = `starts-${run}`;
+    await kafka!.createTopic(topic, { partitions: 2 });
+    // id = partition * 100 + i, timestamps T + i s.
+    for (const p of [0, 1])
+      await producer.send({ topic, acks: -1, messages: Array.from({ length: 10 }, (_, i) => record(p, p * 100 + i, T + i * 1000)) });
+
+    const earliest = await startJob(`earliest-${run}`, topic);
+    const latest = await startJob(`latest-${run}`, topic, { startFrom: 'latest' });
+    // T + 5 s on Shanghai's wall clock (UTC+8): records 5..9 of each partition.
+    const at = wallClock(T + 5000, 'Asia/Shanghai');
+    const byTime = await startJob(`bytime-${run}`, topic, { startFrom: `{ timestamp: "${at}", timeZone: Asia/Shanghai }` });
+    const byOffsets = await startJob(`offsets-${run}`, topic, { startFrom: '{ offsets: { 0: 7, 1: 2 } }' });
+
+    // "latest" means the end when the job resolved its start: wait for that before producing more.
+    await waitFor(
+      'the latest job to resolve its start at offset 10 on both partitions',
+      async () => {
+        const { status } = await mesh!.ingestion.getJobStatus({ job: latest });
+        return status?.partitions.length === 2 && status.partitions.every((p) => p.position === 10);
+      },
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
+    for (const p of [0, 1])
+      await producer.send({ topic, acks: -1, messages: [10, 11, 12].map((i) => record(p, p * 100 + i, T + i * 1000)) });
+
+    for (const job of [earliest, latest, byTime, byOffsets]) await committed(job, { 0: 13, 1: 13 });
+    const all = (from: number, p: number) => Array.from({ length: 13 - from }, (_, k) => p * 100 + from + k);
+    assert.deepEqual(ids(await rows(earliest)), [...all(0, 0), ...all(0, 1)]);
+    assert.deepEqual(ids(await rows(latest)), [...all(10, 0), ...all(10, 1)]);
+    assert.deepEqual(ids(await rows(byTime)), [...all(5, 0), ...all(5, 1)]);
+    assert.deepEqual(ids(await rows(byOffsets)), [...all(7, 0), ...all(2, 1)]);
+    // Each row is the record at its (partition, offset).
+    for (const r of await rows(earliest)) assert.deepEqual([r.partition, r.offset], [Math.floor(r.id / 100), r.id % 100]);
+  });
+});
+
+describe('bounded window', () => {
+  it('out-of-order timestamps: exactly the records between the resolved offsets inside the window, then FINISHED', async () => {
+    const topic = `window-${run}`;
+    await kafka!.createTopic(topic, { partitions: 2 });
+    // Delays after T in ms; id = partition * 100 + offset. Window [T + 10 s, T + 20 s).
+    const p0 = [5000, 9000, 12000, 8000, 15000, 19999, 10000, 21000, 13000, 30000];
+    const p1 = [10000, 20000, 11000];
+    await producer.send({ topic, acks: -1, messages: p0.map((d, i) => record(0, i, T + d)) });
+    await producer.send({ topic, acks: -1, messages: p1.map((d, i) => record(1, 100 + i, T + d)) });
+    const zone = 'Europe/Paris';
+    const job = await startJob(`window-${run}`, topic, {
+      window: `  start: "${wallClock(T + 10_000, zone)}"\n  end: "${wallClock(T + 20_000, zone)}"\n  timeZone: ${zone}`,
+    });
+    await waitFor('the bounded job to be FINISHED', async () => (await jobState(job)) === JobState.JOB_STATE_FINISHED, {
+      timeoutMs: COMMIT_TIMEOUT_MS,
+      intervalMs: 250,
+    });
+    // p0: start at offset 2 (first >= 10 s), end at offset 7 (first >= 20 s); offset 3 (8 s) is outside.
+    assert.deepEqual(ids(await rows(job)), [2, 4, 5, 6, 100]);
+    const { status } = await mesh!.ingestion.getJobStatus({ job });
+    assert.equal(status?.rowsOut, 5);
+    assert.equal(status?.recordsExcluded, 1);
+  });
+});
+
+describe('transactional producer', () => {
+  let txProducer: Producer;
+  before(async () => {
+    txProducer = kafka!
+      .client('interop-tx')
+      .producer({ transactionalId: `sluice-interop-${run}`, idempotent: true, maxInFlightRequests: 1 });
+    await txProducer.connect();
+  });
+  after(async () => {
+    await txProducer?.disconnect();
+  });
+  const inTransaction = async (topic: string, messages: ReturnType<typeof record>[], end: 'commit' | 'abort' | 'open') => {
+    const tx = await txProducer.transaction();
+    await tx.send({ topic, messages });
+    if (end === 'commit') await tx.commit();
+    if (end === 'abort') await tx.abort();
+    return tx;
+  };
+
+  it('a continuous job: aborted records never land, committed ones do once, and commits reach the end past the markers', async () => {
+    const topic = `txn-${run}`;
+    await kafka!.createTopic(topic, { partitions: 1 });
+    await inTransaction(topic, [record(0, 1), record(0, 2)], 'commit'); // 0, 1, marker 2
+    await inTransaction(topic, [record(0, 3), record(0, 4)], 'abort'); // 3, 4, marker 5
+    await inTransaction(topic, [record(0, 5)], 'commit'); // 6, marker 7
+    const job = await startJob(`txn-${run}`, topic);
+    assert.deepEqual(await highs(topic), { 0: 8 });
+    await committed(job, { 0: 8 });
+    assert.deepEqual(ids(await rows(job)), [1, 2, 5]);
+
+    // A transaction left open holds the last stable offset; the job waits at it, then takes
+    // its records once it commits.
+    const open = await inTransaction(topic, [record(0, 6)], 'open'); // 8
+    await producer.send({ topic, acks: -1, messages: [record(0, 7)] }); // 9
+    await open.commit(); // marker 10
+    await producer.send({ topic, acks: -1, messages: [record(0, 8)] }); // 11
+    assert.deepEqual(await highs(topic), { 0: 12 });
+    await committed(job, { 0: 12 });
+    assert.deepEqual(ids(await rows(job)), [1, 2, 5, 6, 7, 8]);
+  });
+
+  it('a bounded job over transactions (records stamped as produced) FINISHES with the committed records only', async () => {
+    const topic = `txn-bounded-${run}`;
+    await kafka!.createTopic(topic, { partitions: 1 });
+    const from = Date.now() - 60_000;
+    await inTransaction(topic, [record(0, 1), record(0, 2)], 'commit'); // 0, 1, marker 2
+    await inTransaction(topic, [record(0, 3)], 'abort'); // 3, marker 4
+    await inTransaction(topic, [record(0, 4)], 'commit'); // 5, marker 6: the topic ends with a marker
+    // The window's end is ahead of every record: the job ends at the end offset it resolved at start.
+    const job = await startJob(`txn-bounded-${run}`, topic, { window: `  start: ${from}\n  end: ${Date.now() + 600_000}` });
+    await waitFor(
+      'the bounded job over the transactional topic to be FINISHED',
+      async () => (await jobState(job)) === JobState.JOB_STATE_FINISHED,
+      {
+        timeoutMs: COMMIT_TIMEOUT_MS,
+        intervalMs: 250,
+      },
+    );
+    assert.deepEqual(ids(await rows(job)), [1, 2, 4]);
+    await committed(job, { 0: 7 });
+  });
+
+  it('a bounded job whose window ends before the transaction markers keeps the committed records after the first marker', {
+    todo:
+      'Sluice bug: the end offset comes from ListOffsets(window end), and Kafka counts transaction markers there, stamped with the ' +
+      "broker's clock; with producer timestamps older than the commit, the window ends at the first marker and later committed " +
+      'records inside the window are skipped while the job reports FINISHED',
+  }, async () => {
+    const topic = `txn-window-${run}`;
+    await kafka!.createTopic(topic, { partitions: 1 });
+    await inTransaction(topic, [record(0, 1, T + 1000), record(0, 2, T + 2000)], 'commit'); // 0, 1, marker 2 (stamped now)
+    await inTransaction(topic, [record(0, 3, T + 3000)], 'abort'); // 3, marker 4
+    await inTransaction(topic, [record(0, 4, T + 4000)], 'commit'); // 5, marker 6
+    const job = await startJob(`txn-window-${run}`, topic, { window: `  start: ${T}\n  end: ${T + 60_000}` });
+    await waitFor(
+      'the bounded job over the transactional topic to be FINISHED',
+      async () => (await jobState(job)) === JobState.JOB_STATE_FINISHED,
+      {
+        timeoutMs: COMMIT_TIMEOUT_MS,
+        intervalMs: 250,
+      },
+    );
+    assert.deepEqual(ids(await rows(job)), [1, 2, 4]);
+  });
+});
+
+describe('compacted topic', () => {
+  it('a job over offset gaps lands exactly the records compaction kept and commits to the end', async () => {
+    const topic = `compact-${run}`;
+    await kafka!.createTopic(topic, { partitions: 1, config: COMPACT_NOW });
+    // Keys repeat: compaction keeps offsets 2 (a), 3 (c), 4 (b) of the first five.
+    const keyed = (key: string, id: number) => ({ partition: 0, key, value: JSON.stringify({ id, v: key }) });
+    await producer.send({ topic, acks: -1, messages: [keyed('a', 1), keyed('b', 2), keyed('a', 3), keyed('c', 4), keyed('b', 5)] });
+    await sleep(SEGMENT_ROLL_WAIT_MS);
+    await producer.send({ topic, acks: -1, messages: [keyed('z', 6)] }); // rolls the segment: 0..4 become cleanable
+    await waitFor(
+      "Kafka's cleaner to compact offsets 0..4 to three records",
+      async () => (await readAll(kafka!.brokers, topic, 0, '%o\n')).length === 4,
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
+    const job = await startJob(`compact-${run}`, topic);
+    await committed(job, { 0: 6 });
+    const landed = await rows(job);
+    assert.deepEqual(
+      landed.map((r) => [r.id, r.offset]),
+      [
+        [3, 2],
+        [4, 3],
+        [5, 4],
+        [6, 5],
+      ],
+    );
+  });
+});
+
+describe('error topic', () => {
+  it('refused records are written to an error topic on Kafka with their origin in headers; good rows land', async () => {
+    const topic = `dirty-${run}`;
+    const errors = `dirty-errors-${run}`;
+    await kafka!.createTopic(topic, { partitions: 1 });
+    await kafka!.createTopic(errors, { partitions: 1 });
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: [
+        record(0, 1),
+        { partition: 0, value: 'not json {' },
+        { partition: 0, value: JSON.stringify({ id: 'not a number', v: 'x' }), headers: { origin: 'test' } },
+        record(0, 2),
+      ],
+    });
+    const job = await startJob(`dirty-${run}`, topic, { errors: `  policy: errorTopic\n  topic: ${errors}` });
+    await committed(job, { 0: 4 });
+    assert.deepEqual(ids(await rows(job)), [1, 2]);
+
+    // At least once: keep one per origin (topic, partition, offset).
+    const routed = await consumeCount(kafka!.client('interop-errors'), errors, 2, { groupId: `read-${errors}`, withTime: false });
+    const byOrigin = new Map(routed.map((r) => [r.headers?.['sluice.source.offset'], r]));
+    assert.deepEqual([...byOrigin.keys()].sort(), ['1', '2']);
+    for (const [offset, r] of byOrigin) {
+      assert.equal(r.headers?.['sluice.source.topic'], topic);
+      assert.equal(r.headers?.['sluice.source.partition'], '0');
+      assert.ok(r.headers?.['sluice.error.reason'], `record from offset ${offset} names its reason`);
+      assert.ok(r.headers?.['sluice.error.message'], `record from offset ${offset} has a message`);
+    }
+    assert.equal(byOrigin.get('1')?.value, 'not json {');
+    assert.equal(byOrigin.get('2')?.value, JSON.stringify({ id: 'not a number', v: 'x' }));
+    assert.equal(byOrigin.get('2')?.headers?.origin, 'test', 'the original headers travel with the record');
+  });
+});
+
+describe('exactly once', () => {
+  const PARTITIONS = 4;
+  const PER_PARTITION = Number(process.env.INTEROP_EO_RECORDS ?? 20_000) / PARTITIONS;
+
+  it(`${PARTITIONS * PER_PARTITION} records land exactly once while every service is killed -9 and restarted`, async () => {
+    const topic = `eo-${run}`;
+    await kafka!.createTopic(topic, { partitions: PARTITIONS });
+    const job = await startJob(`eo-${run}`, topic);
+    const waves = 40;
+    const perWave = Math.ceil(PER_PARTITION / waves);
+    const produce = async () => {
+      for (let first = 0; first < PER_PARTITION; first += perWave) {
+        const n = Math.min(perWave, PER_PARTITION - first);
+        await producer.send({
+          topic,
+          acks: -1,
+          messages: Array.from({ length: PARTITIONS * n }, (_, k) => {
+            const p = k % PARTITIONS;
+            const i = first + Math.floor(k / PARTITIONS);
+            return record(p, p * 1_000_000 + i);
+          }),
+        });
+        await sleep(200);
+      }
+    };
+    const committedTotal = async () =>
+      (await mesh!.catalog.getCommittedOffsets({ job })).offsets.reduce((sum, o) => sum + Number(o.nextOffset), 0);
+    const chaos = async () => {
+      const order = [...SERVICE_NAMES].sort(() => Math.random() - 0.5) as ServiceName[];
+      for (const name of order) {
+        await sleep(500 + Math.floor(Math.random() * 1500));
+        await mesh!.kill(name);
+        await mesh!.restart(name);
+        const mark = await committedTotal();
+        await waitFor(
+          `a commit after ${name} was killed and restarted`,
+          async () => {
+            mesh!.assertNoCrash();
+            const total = await committedTotal();
+            return total > mark || total === PARTITIONS * PER_PARTITION;
+          },
+          { timeoutMs: COMMIT_TIMEOUT_MS, intervalMs: 250 },
+        );
+      }
+    };
+    await Promise.all([produce(), chaos()]);
+    await committed(job, Object.fromEntries(Array.from({ length: PARTITIONS }, (_, p) => [p, PER_PARTITION])));
+
+    const db = job.replace(/-/g, '_');
+    const [totals] = (
+      await sluice<{ rows: { n: number; positions: number; mismatched: number }[] }>(
+        'query',
+        `SELECT count(*)::INT AS n, count(DISTINCT ("partition", "offset"))::INT AS positions,
+                count(*) FILTER (WHERE id <> "partition" * 1000000 + "offset")::INT AS mismatched FROM ${db}.events`,
+      )
+    ).rows;
+    assert.deepEqual(totals, { n: PARTITIONS * PER_PARTITION, positions: PARTITIONS * PER_PARTITION, mismatched: 0 });
+  });
+});
+
+describe('broker outage', () => {
+  it('Kafka stopped for 10 s mid-job: the job resumes by itself and every record lands once', async () => {
+    const topic = `outage-${run}`;
+    await kafka!.createTopic(topic, { partitions: 2 });
+    const job = await startJob(`outage-${run}`, topic);
+    for (const p of [0, 1])
+      await producer.send({ topic, acks: -1, messages: Array.from({ length: 50 }, (_, i) => record(p, p * 1000 + i)) });
+    await committed(job, { 0: 50, 1: 50 });
+
+    await kafka!.stop();
+    await sleep(10_000);
+    await kafka!.restart();
+    for (const p of [0, 1])
+      await producer.send({ topic, acks: -1, messages: Array.from({ length: 50 }, (_, i) => record(p, p * 1000 + 50 + i)) });
+    await committed(job, { 0: 100, 1: 100 });
+    const landed = ids(await rows(job));
+    assert.deepEqual(landed, [...Array.from({ length: 100 }, (_, i) => i), ...Array.from({ length: 100 }, (_, i) => 1000 + i)]);
+    const { status } = await mesh!.ingestion.getJobStatus({ job });
+    assert.equal(status?.state, JobState.JOB_STATE_RUNNING);
+  });
+});
