@@ -11,6 +11,7 @@ import { OffsetStore } from './storage/offset-store.js';
 import { ProducerRegistry } from './storage/producers.js';
 import { TopicError, TopicStore } from './storage/topic-store.js';
 import type { PartitionLog } from './storage/partition-log.js';
+import { TransactionCoordinator } from './transactions/coordinator.js';
 
 export interface DevBrokerOptions {
   /** TCP port; 0 (default) picks a free one. */
@@ -93,6 +94,7 @@ export async function startDevBroker(options: DevBrokerOptions = {}): Promise<De
   }
   const onError = options.onError ?? ((message: string) => process.stderr.write(`dev-broker: ${message}\n`));
   const { topics, offsets } = openStorage(options.dataDir ?? null);
+  const producers = new ProducerRegistry();
   const state: BrokerState = {
     config: {
       nodeId: 0,
@@ -109,7 +111,8 @@ export async function startDevBroker(options: DevBrokerOptions = {}): Promise<De
       minSessionTimeoutMs: options.minSessionTimeoutMs ?? 1_000,
       maxSessionTimeoutMs: options.maxSessionTimeoutMs ?? 1_800_000,
     }),
-    producers: new ProducerRegistry(),
+    producers,
+    transactions: new TransactionCoordinator(topics, offsets, producers),
   };
   const faultState = new FaultState();
   const connections = new Set<Connection>();
@@ -156,6 +159,7 @@ export async function startDevBroker(options: DevBrokerOptions = {}): Promise<De
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         for (const c of connections) c.close();
         state.coordinator.close();
+        state.transactions.close();
         topics.close();
         await closed;
       })();

@@ -290,9 +290,7 @@ for (const [label, start] of TARGETS) {
       assert.deepEqual(await admin.fetchTopicOffsets(topic).then(byPartition), [{ partition: 0, low: '0', high: '6', offset: '6' }]);
     });
 
-    it('transactions: aborted records are hidden from read_committed, control records take offsets, an open one holds the stable offset', {
-      todo: label === 'dev broker' ? 'the dev broker has no transactions yet' : undefined,
-    }, async () => {
+    it('transactions: aborted records are hidden from read_committed, control records take offsets, an open one holds the stable offset', async () => {
       const topic = topicName('txn');
       await target.createTopic(topic, 1);
       const client = target.client();

@@ -1,4 +1,5 @@
 import { ErrorCode } from '../protocol/errors.js';
+import { batchBaseOffset, batchLastOffsetDelta } from '../protocol/record-batch.js';
 import type { PartitionLog } from '../storage/partition-log.js';
 import { defineApi, type BrokerState } from './types.js';
 
@@ -7,7 +8,11 @@ interface PartitionFetch {
   fetchOffset: number;
   partitionMaxBytes: number;
 }
+/** Fetch's isolation_level: READ_COMMITTED stops at the last stable offset and gets the aborted transactions. */
+const READ_COMMITTED = 1;
+
 interface Req {
+  isolationLevel: number;
   maxWaitMs: number;
   minBytes: number;
   maxBytes: number;
@@ -17,7 +22,10 @@ interface PartitionResult {
   partition: number;
   errorCode: number;
   highWatermark: number;
+  lastStableOffset: number;
   logStartOffset: number;
+  /** null for read_uncommitted (Kafka sends null there). */
+  abortedTransactions: { producerId: bigint; firstOffset: number }[] | null;
   batches: Buffer[];
   bytes: number;
 }
@@ -26,7 +34,8 @@ interface Res {
 }
 
 /**
- * Fetch (key 1) v4-v11. Long polls: when less than min_bytes is available the request parks
+ * Fetch (key 1) v4-v11, both isolation levels (read_committed: up to the last stable offset,
+ * with the aborted transactions of the range, so the client drops their records). Long polls: when less than min_bytes is available the request parks
  * until a produce to one of its partitions or max_wait_ms. Stored batches go out by reference.
  * Fetch sessions (KIP-227) are declined by answering session id 0, so clients send full fetches.
  */
@@ -40,7 +49,7 @@ export const fetchApi = defineApi<Req, Res>({
     const maxWaitMs = r.int32();
     const minBytes = r.int32();
     const maxBytes = r.int32();
-    r.int8(); // isolation level: no transactions here, so both levels read the same records
+    const isolationLevel = r.int8();
     if (version >= 7) {
       r.int32(); // session id
       r.int32(); // session epoch
@@ -62,7 +71,7 @@ export const fetchApi = defineApi<Req, Res>({
         return r.array((r) => r.int32());
       });
     if (version >= 11) r.string(); // rack id
-    return { maxWaitMs, minBytes, maxBytes, topics };
+    return { isolationLevel, maxWaitMs, minBytes, maxBytes, topics };
   },
   async handle(req, ctx) {
     const deadline = Date.now() + Math.max(0, req.maxWaitMs);
@@ -80,9 +89,9 @@ export const fetchApi = defineApi<Req, Res>({
     w.array(res.topics, (w, t) =>
       w.string(t.topic).array(t.partitions, (w, p) => {
         w.int32(p.partition).int16(p.errorCode).int64(p.highWatermark);
-        w.int64(p.highWatermark); // last stable offset: no open transactions
+        w.int64(p.lastStableOffset);
         if (version >= 5) w.int64(p.logStartOffset);
-        w.int32(-1); // aborted transactions: null
+        w.array(p.abortedTransactions, (w, a) => w.int64(a.producerId).int64(a.firstOffset));
         if (version >= 11) w.int32(-1); // preferred read replica
         w.int32(p.bytes);
         for (const b of p.batches) w.raw(b);
@@ -96,7 +105,9 @@ export const fetchApi = defineApi<Req, Res>({
         partition: p.partition,
         errorCode,
         highWatermark: -1,
+        lastStableOffset: -1,
         logStartOffset: -1,
+        abortedTransactions: null,
         batches: [],
         bytes: 0,
       })),
@@ -110,7 +121,7 @@ function readAll(broker: BrokerState, req: Req): Res {
     topics: req.topics.map((t) => ({
       topic: t.topic,
       partitions: t.partitions.map((p) => {
-        const result = readPartition(broker.topics.partition(t.topic, p.partition), p, budget);
+        const result = readPartition(broker.topics.partition(t.topic, p.partition), p, budget, req.isolationLevel === READ_COMMITTED);
         budget = Math.max(0, budget - result.bytes);
         return result;
       }),
@@ -119,25 +130,38 @@ function readAll(broker: BrokerState, req: Req): Res {
 }
 
 /** Reads one partition; the first non-empty partition of a response is not limited by budget. */
-function readPartition(log: PartitionLog | undefined, p: PartitionFetch, budget: number): PartitionResult {
+function readPartition(log: PartitionLog | undefined, p: PartitionFetch, budget: number, readCommitted: boolean): PartitionResult {
   const result: PartitionResult = {
     partition: p.partition,
     errorCode: ErrorCode.NONE,
     highWatermark: -1,
+    lastStableOffset: -1,
     logStartOffset: -1,
+    abortedTransactions: null,
     batches: [],
     bytes: 0,
   };
   if (!log) return { ...result, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
   result.highWatermark = log.highWatermark;
+  result.lastStableOffset = log.lastStableOffset;
   result.logStartOffset = log.logStartOffset;
+  if (readCommitted) result.abortedTransactions = [];
   if (p.fetchOffset < log.logStartOffset || p.fetchOffset > log.highWatermark) {
     return { ...result, errorCode: ErrorCode.OFFSET_OUT_OF_RANGE };
   }
-  if (budget <= 0 || p.fetchOffset === log.highWatermark) return result;
-  const { batches, bytes } = log.read(p.fetchOffset, Math.min(p.partitionMaxBytes, budget));
+  // read_committed sees nothing at or past the last stable offset (an open transaction's records).
+  const end = readCommitted ? log.lastStableOffset : log.highWatermark;
+  if (budget <= 0 || p.fetchOffset >= end) return result;
+  const { batches, bytes } = log.read(p.fetchOffset, Math.min(p.partitionMaxBytes, budget), end);
   result.batches = batches;
   result.bytes = bytes;
+  if (readCommitted && batches.length > 0) {
+    const last = batches[batches.length - 1];
+    const upTo = batchBaseOffset(last) + batchLastOffsetDelta(last) + 1;
+    result.abortedTransactions = log
+      .abortedBetween(p.fetchOffset, upTo)
+      .map(({ producerId, firstOffset }) => ({ producerId, firstOffset }));
+  }
   return result;
 }
 

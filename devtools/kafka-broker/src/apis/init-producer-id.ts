@@ -3,6 +3,7 @@ import { defineApi } from './types.js';
 
 interface Req {
   transactionalId: string | null;
+  transactionTimeoutMs: number;
 }
 interface Res {
   errorCode: number;
@@ -10,7 +11,7 @@ interface Res {
   producerEpoch: number;
 }
 
-/** InitProducerId (key 22) v0-v1: ids for idempotent producers; transactions are not offered. */
+/** InitProducerId (key 22) v0-v1: ids for idempotent producers, and for transactional ids (a new epoch each time). */
 export const initProducerIdApi = defineApi<Req, Res>({
   apiKey: 22,
   name: 'InitProducerId',
@@ -18,12 +19,10 @@ export const initProducerIdApi = defineApi<Req, Res>({
   maxVersion: 1,
   decode(r) {
     const transactionalId = r.nullableString();
-    r.int32(); // transaction timeout
-    return { transactionalId };
+    return { transactionalId, transactionTimeoutMs: r.int32() };
   },
   handle(req, ctx) {
-    if (req.transactionalId !== null)
-      return { errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, producerId: -1, producerEpoch: -1 };
+    if (req.transactionalId !== null) return ctx.broker.transactions.init(req.transactionalId, req.transactionTimeoutMs);
     return { errorCode: ErrorCode.NONE, ...ctx.broker.producers.initProducerId() };
   },
   encode(w, res) {

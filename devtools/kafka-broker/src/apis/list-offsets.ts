@@ -5,7 +5,11 @@ import { defineApi } from './types.js';
 const LATEST = -1;
 const EARLIEST = -2;
 
+/** isolation_level of ListOffsets v2+: READ_COMMITTED answers the last stable offset for "latest". */
+const READ_COMMITTED = 1;
+
 interface Req {
+  readCommitted: boolean;
   topics: { name: string; partitions: { partition: number; timestamp: number }[] }[];
 }
 interface PartitionResult {
@@ -19,8 +23,10 @@ interface Res {
 }
 
 /**
- * ListOffsets (key 2) v1-v5: earliest (-2), latest (-1), or the first offset whose record
- * timestamp is >= the given time (offset -1 when no such record exists).
+ * ListOffsets (key 2) v1-v5: earliest (-2), latest (-1: the high watermark, or the last stable
+ * offset for read_committed), or the first offset whose record timestamp is >= the given time
+ * (offset -1 when no such record exists below those). Transaction markers count, stamped with
+ * the time they were written, as in Kafka.
  */
 export const listOffsetsApi = defineApi<Req, Res>({
   apiKey: 2,
@@ -29,8 +35,9 @@ export const listOffsetsApi = defineApi<Req, Res>({
   maxVersion: 5,
   decode(r, version) {
     r.int32(); // replica id
-    if (version >= 2) r.int8(); // isolation level
+    const readCommitted = version >= 2 && r.int8() === READ_COMMITTED;
     return {
+      readCommitted,
       topics: r.array((r) => ({
         name: r.string(),
         partitions: r.array((r) => {
@@ -45,7 +52,9 @@ export const listOffsetsApi = defineApi<Req, Res>({
     return {
       topics: req.topics.map((t) => ({
         name: t.name,
-        partitions: t.partitions.map((p) => lookup(ctx.broker.topics.partition(t.name, p.partition), p.partition, p.timestamp)),
+        partitions: t.partitions.map((p) =>
+          lookup(ctx.broker.topics.partition(t.name, p.partition), p.partition, p.timestamp, req.readCommitted),
+        ),
       })),
     };
   },
@@ -66,9 +75,11 @@ export const listOffsetsApi = defineApi<Req, Res>({
   }),
 });
 
-export function lookup(log: PartitionLog | undefined, partition: number, timestamp: number): PartitionResult {
+export function lookup(log: PartitionLog | undefined, partition: number, timestamp: number, readCommitted = false): PartitionResult {
   if (!log) return { partition, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, timestamp: -1, offset: -1 };
-  if (timestamp === LATEST) return { partition, errorCode: ErrorCode.NONE, timestamp: -1, offset: log.highWatermark };
+  // As Kafka: read_committed clients are told the last stable offset, and no offset at or past it.
+  const lastFetchable = readCommitted ? log.lastStableOffset : log.highWatermark;
+  if (timestamp === LATEST) return { partition, errorCode: ErrorCode.NONE, timestamp: -1, offset: lastFetchable };
   if (timestamp === EARLIEST) return { partition, errorCode: ErrorCode.NONE, timestamp: -1, offset: log.logStartOffset };
   if (timestamp < 0) return { partition, errorCode: ErrorCode.INVALID_REQUEST, timestamp: -1, offset: -1 };
   let found: ReturnType<PartitionLog['offsetForTimestamp']>;
@@ -79,7 +90,7 @@ export function lookup(log: PartitionLog | undefined, partition: number, timesta
     // batch whose compressed payload is garbage surfaces here: answer as Kafka would on produce.
     return { partition, errorCode: ErrorCode.CORRUPT_MESSAGE, timestamp: -1, offset: -1 };
   }
-  return found
+  return found && found.offset < lastFetchable
     ? { partition, errorCode: ErrorCode.NONE, timestamp: found.timestamp, offset: found.offset }
     : { partition, errorCode: ErrorCode.NONE, timestamp: -1, offset: -1 };
 }

@@ -22,7 +22,7 @@ interface Res {
   topics: { name: string; partitions: PartitionResult[] }[];
 }
 
-/** Produce (key 0) v3-v7: record batch v2 only (v0-v2 carry the legacy message sets). */
+/** Produce (key 0) v3-v7: record batch v2 only (v0-v2 carry the legacy message sets); transactional batches too. */
 export const produceApi = defineApi<Req, Res>({
   apiKey: 0,
   name: 'Produce',
@@ -68,7 +68,6 @@ export const produceApi = defineApi<Req, Res>({
 function appendPartition(broker: BrokerState, topic: string, p: PartitionData, req: Req): PartitionResult {
   const fail = (errorCode: number): PartitionResult => ({ index: p.index, errorCode, baseOffset: -1, logStartOffset: -1 });
   if (req.acks !== 0 && req.acks !== 1 && req.acks !== -1) return fail(ErrorCode.INVALID_REQUIRED_ACKS);
-  if (req.transactionalId !== null) return fail(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
   const log = broker.topics.partition(topic, p.index);
   if (!log) return fail(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
   if (!p.records || p.records.length === 0) return fail(ErrorCode.CORRUPT_MESSAGE);
@@ -78,6 +77,13 @@ function appendPartition(broker: BrokerState, topic: string, p: PartitionData, r
   } catch (err) {
     if (err instanceof InvalidBatchError) return fail(err.errorCode);
     throw err;
+  }
+  // Transactional records only from the producer of their transactional id, to a partition added to its open transaction.
+  for (const b of batches) {
+    if (b.transactional !== (req.transactionalId !== null)) return fail(ErrorCode.INVALID_RECORD);
+    if (req.transactionalId === null) continue;
+    const errorCode = broker.transactions.checkProduce(req.transactionalId, Number(b.producerId), b.producerEpoch, topic, p.index);
+    if (errorCode !== ErrorCode.NONE) return fail(errorCode);
   }
   // Validate every batch before appending any, so a request either lands whole or not at all.
   const checks = batches.map((b) => broker.producers.check(topic, p.index, b));

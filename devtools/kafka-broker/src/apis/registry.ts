@@ -16,6 +16,7 @@ import { offsetCommitApi } from './offset-commit.js';
 import { offsetFetchApi } from './offset-fetch.js';
 import { produceApi } from './produce.js';
 import { syncGroupApi } from './sync-group.js';
+import { addOffsetsToTxnApi, addPartitionsToTxnApi, endTxnApi, txnOffsetCommitApi } from './transactions.js';
 import type { ApiHandler } from './types.js';
 
 /** Every API the broker implements; ApiVersions advertises exactly these keys and ranges. */
@@ -38,6 +39,10 @@ export const APIS: readonly ApiHandler[] = [
   deleteTopicsApi,
   deleteRecordsApi,
   initProducerIdApi,
+  addPartitionsToTxnApi,
+  addOffsetsToTxnApi,
+  endTxnApi,
+  txnOffsetCommitApi,
 ];
 
 export const API_BY_KEY: ReadonlyMap<number, ApiHandler> = new Map(APIS.map((a) => [a.apiKey, a]));

@@ -4,6 +4,7 @@ import type { TopicStore } from '../storage/topic-store.js';
 import type { OffsetStore } from '../storage/offset-store.js';
 import type { GroupCoordinator } from '../group/coordinator.js';
 import type { ProducerRegistry } from '../storage/producers.js';
+import type { TransactionCoordinator } from '../transactions/coordinator.js';
 
 export interface BrokerConfig {
   nodeId: number;
@@ -21,6 +22,7 @@ export interface BrokerState {
   offsets: OffsetStore;
   coordinator: GroupCoordinator;
   producers: ProducerRegistry;
+  transactions: TransactionCoordinator;
 }
 
 export interface RequestContext {

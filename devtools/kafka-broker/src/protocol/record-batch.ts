@@ -268,3 +268,40 @@ export function retainRecords(bytes: Buffer, kept: readonly RawRecord[]): Buffer
   out.writeUInt32BE(crc32c(out, BATCH.ATTRIBUTES), BATCH.CRC);
   return out;
 }
+
+/** Control record types (the key's second int16). */
+export const ControlType = { ABORT: 0, COMMIT: 1 } as const;
+
+/** A batch's transactional flag and producer id, read from its header. */
+export function batchProducer(bytes: Buffer): { transactional: boolean; producerId: bigint } {
+  return {
+    transactional: (bytes.readInt16BE(BATCH.ATTRIBUTES) & ATTR_TRANSACTIONAL) !== 0,
+    producerId: bytes.readBigInt64BE(BATCH.PRODUCER_ID),
+  };
+}
+
+/** The type of a control batch's (single) record: ControlType.ABORT or COMMIT. */
+export function controlType(bytes: Buffer): number {
+  const [record] = batchRecords(bytes);
+  // key: version int16, type int16, after the key-length varint
+  const key = record?.key;
+  return key && key.length >= 4 ? key.readInt16BE(2) : -1;
+}
+
+/**
+ * A transaction marker as the transaction coordinator writes it: one control record (key:
+ * version 0 and the type; value: version 0 and the coordinator epoch) in a transactional control
+ * batch of the producer, stamped with the broker's clock.
+ */
+export function encodeControlBatch(producerId: bigint, producerEpoch: number, type: number, timestamp = Date.now()): Buffer {
+  const key = Buffer.alloc(4);
+  key.writeInt16BE(0, 0);
+  key.writeInt16BE(type, 2);
+  const value = Buffer.alloc(6); // version 0, coordinator epoch 0
+  const batch = encodeBatch([{ key, value, timestamp }], timestamp);
+  batch.writeInt16BE(ATTR_TRANSACTIONAL | ATTR_CONTROL, BATCH.ATTRIBUTES);
+  batch.writeBigInt64BE(producerId, BATCH.PRODUCER_ID);
+  batch.writeInt16BE(producerEpoch, BATCH.PRODUCER_EPOCH);
+  batch.writeUInt32BE(crc32c(batch, BATCH.ATTRIBUTES), BATCH.CRC);
+  return batch;
+}

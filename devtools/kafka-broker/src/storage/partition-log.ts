@@ -4,7 +4,11 @@ import {
   batchBaseOffset,
   batchLastOffsetDelta,
   batchMaxTimestamp,
+  batchProducer,
   batchRecords,
+  ControlType,
+  controlType,
+  encodeControlBatch,
   isControlBatch,
   retainRecords,
   scanRecordTimestamps,
@@ -21,6 +25,13 @@ interface StoredBatch {
 export interface OffsetAtTime {
   offset: number;
   timestamp: number;
+}
+
+/** A transaction that was aborted on this partition: its producer, first offset and marker offset. */
+export interface AbortedTransaction {
+  producerId: bigint;
+  firstOffset: number;
+  lastOffset: number;
 }
 
 /** Where a partition's batches live on disk, when the broker has a data directory. */
@@ -41,6 +52,10 @@ export class PartitionLog {
   private runningMaxTs: number[] = [];
   private fd: number | null = null;
   private listeners = new Set<() => void>();
+  /** Open transactions on this partition: producer id → first offset and epoch. */
+  private ongoing = new Map<bigint, { firstOffset: number; epoch: number }>();
+  /** Aborted transactions, in marker order (Kafka's aborted transaction index). */
+  private aborted: AbortedTransaction[] = [];
   logStartOffset = 0;
   highWatermark = 0;
 
@@ -73,6 +88,53 @@ export class PartitionLog {
     this.batches.push({ baseOffset, lastOffset, maxTimestamp, bytes });
     this.runningMaxTs.push(Math.max(prev, maxTimestamp));
     this.highWatermark = lastOffset + 1;
+    this.trackTransaction(bytes, baseOffset);
+  }
+
+  /** A transactional batch opens its producer's transaction here; a marker closes it. */
+  private trackTransaction(bytes: Buffer, baseOffset: number): void {
+    const { transactional, producerId } = batchProducer(bytes);
+    if (!transactional) return;
+    if (!isControlBatch(bytes)) {
+      if (!this.ongoing.has(producerId))
+        this.ongoing.set(producerId, { firstOffset: baseOffset, epoch: bytes.readInt16BE(BATCH.PRODUCER_EPOCH) });
+      return;
+    }
+    const open = this.ongoing.get(producerId);
+    if (!open) return; // a marker for a transaction that wrote nothing here
+    this.ongoing.delete(producerId);
+    if (controlType(bytes) === ControlType.ABORT) this.aborted.push({ producerId, firstOffset: open.firstOffset, lastOffset: baseOffset });
+  }
+
+  /**
+   * read_committed readers stop here: the first offset of the oldest open transaction, or the
+   * high watermark when none is open.
+   */
+  get lastStableOffset(): number {
+    let lso = this.highWatermark;
+    for (const { firstOffset } of this.ongoing.values()) lso = Math.min(lso, firstOffset);
+    return lso;
+  }
+
+  /** The aborted transactions a read_committed fetch of [from, to) must be told about. */
+  abortedBetween(from: number, to: number): AbortedTransaction[] {
+    return this.aborted.filter((a) => a.lastOffset >= from && a.firstOffset < to);
+  }
+
+  /** Writes a transaction marker (commit or abort) of a producer; returns its offset. */
+  appendMarker(producerId: bigint, producerEpoch: number, type: (typeof ControlType)[keyof typeof ControlType]): number {
+    return this.append(encodeControlBatch(producerId, producerEpoch, type));
+  }
+
+  /**
+   * After a restart the transaction coordinator's state is gone (it lives in memory), so a
+   * transaction left open in the log could never end and would hold the last stable offset
+   * forever. Kafka would abort it once its timeout passed; the dev broker aborts it at load.
+   */
+  abortOrphanedTransactions(): number {
+    const orphans = [...this.ongoing];
+    for (const [producerId, { epoch }] of orphans) this.appendMarker(producerId, epoch, ControlType.ABORT);
+    return orphans.length;
   }
 
   /**
@@ -114,13 +176,15 @@ export class PartitionLog {
   }
 
   /**
-   * Batches from the one containing offset, up to maxBytes; the first batch is always included
-   * whole even if larger (KIP-74), so a consumer can always make progress.
+   * Batches from the one containing offset, up to maxBytes and below upTo (read_committed: the
+   * last stable offset); the first batch is always included whole even if larger (KIP-74), so a
+   * consumer can always make progress.
    */
-  read(offset: number, maxBytes: number): { batches: Buffer[]; bytes: number } {
+  read(offset: number, maxBytes: number, upTo = Number.POSITIVE_INFINITY): { batches: Buffer[]; bytes: number } {
     const out: Buffer[] = [];
     let bytes = 0;
     for (let i = this.batchIndexFor(offset); i < this.batches.length; i++) {
+      if (this.batches[i].baseOffset >= upTo) break;
       const b = this.batches[i].bytes;
       if (out.length > 0 && bytes + b.length > maxBytes) break;
       out.push(b);
@@ -178,12 +242,13 @@ export class PartitionLog {
    * Log compaction, as Kafka's cleaner does it for the batches wholly below `before` (Kafka: the
    * segments before the active one): a keyed record is kept only if no later record below
    * `before` has the same key. Offsets are never reassigned, so gaps appear; the log start and
-   * the high watermark stay. Records without a key and control batches are kept. Tombstones
+   * the high watermark stay. Records without a key and transactional batches are kept. Tombstones
    * (null values) are kept too (Kafka keeps them for delete.retention.ms). Returns how many
    * records were removed.
    */
   compact(before: number): number {
-    const cleanable = (b: StoredBatch) => b.lastOffset < before && !isControlBatch(b.bytes);
+    // Transactional batches are left alone: which of their records count depends on markers.
+    const cleanable = (b: StoredBatch) => b.lastOffset < before && !batchProducer(b.bytes).transactional;
     const latest = new Map<string, number>();
     for (const b of this.batches) {
       if (!cleanable(b)) continue;
@@ -206,6 +271,8 @@ export class PartitionLog {
     const highWatermark = this.highWatermark;
     this.batches = [];
     this.runningMaxTs = [];
+    this.ongoing = new Map();
+    this.aborted = [];
     for (const bytes of kept) this.index(bytes);
     this.highWatermark = highWatermark;
     if (this.segment) this.rewriteSegment();

@@ -70,6 +70,7 @@ export class TopicStore {
         const start = existsSync(startPath) ? Number(readFileSync(startPath, 'utf8')) : 0;
         const valid = log.load(data, start);
         if (valid < data.length) truncateSync(path, valid); // drop a torn write from a crash
+        log.abortOrphanedTransactions();
         logs.push(log);
       }
       this.topics.set(name, { name, partitions: logs });
