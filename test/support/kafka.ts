@@ -231,13 +231,13 @@ async function startOnce(classpath: string, options: KafkaOptions): Promise<Real
     }),
   );
   await writeFile(join(dir, 'log4j2.yaml'), LOG4J2_YAML);
-  // A KRaft cluster id is 16 random bytes in URL-safe base64 (22 characters).
+  // A KRaft cluster id is 16 random bytes in URL-safe base64 (22 characters). It may start with
+  // "-", so it goes as --cluster-id=<id>: as a separate argument it would read as an option.
   const clusterId = randomBytes(16).toString('base64url');
   await runJava(classpath, [
     'kafka.tools.StorageTool',
     'format',
-    '--cluster-id',
-    clusterId,
+    `--cluster-id=${clusterId}`,
     '--config',
     propertiesFile,
     '--ignore-formatted',

@@ -239,6 +239,12 @@ for (const [label, start] of TARGETS) {
         { timeoutMs: 30_000 },
       );
       const admin = await target.admin();
+      const [none] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      assert.deepEqual(
+        none.partitions.map((p) => p.offset),
+        ['-1', '-1', '-1', '-1'],
+        'no committed offsets yet',
+      );
       const described = await waitFor(
         'the group to be Stable with two members',
         async () => {
@@ -345,6 +351,40 @@ for (const [label, start] of TARGETS) {
       assert.deepEqual(await admin.fetchTopicOffsets(topic).then(byPartition), [{ partition: 0, low: '0', high: '12', offset: '12' }]);
       await producer.disconnect();
       await plain.disconnect();
+    });
+
+    it("a transaction's group offsets count only if it commits; its markers carry the broker's time in timestamp lookups", async () => {
+      const topic = topicName('txn-offsets');
+      const groupId = `g-${topic}`;
+      await target.createTopic(topic, 1);
+      const producer = target.client().producer({ transactionalId: `txo-${topic}`, idempotent: true, maxInFlightRequests: 1 });
+      await producer.connect();
+      const offsetsOf = (offset: string) => ({ consumerGroupId: groupId, topics: [{ topic, partitions: [{ partition: 0, offset }] }] });
+      const committed = await producer.transaction();
+      await committed.send({ topic, messages: [{ partition: 0, value: 'x1', timestamp: String(T + 1000) }] }); // 0
+      await committed.sendOffsets(offsetsOf('5'));
+      await committed.commit(); // marker 1, stamped now
+      const aborted = await producer.transaction();
+      await aborted.send({ topic, messages: [{ partition: 0, value: 'x2', timestamp: String(T + 2000) }] }); // 2
+      await aborted.sendOffsets(offsetsOf('9'));
+      await aborted.abort(); // marker 3
+      await producer.disconnect();
+
+      const admin = await target.admin();
+      const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      assert.deepEqual(
+        offsets.partitions.map(({ partition, offset }) => ({ partition, offset })),
+        [{ partition: 0, offset: '5' }],
+      );
+      // The first offset at or after T + 1.5 s is the commit marker (offset 1): the broker stamps
+      // markers with its clock, an hour after these records' own timestamps.
+      for (const delay of [1500, 2500]) {
+        const q = await kcat(target.brokers, ['-Q', '-t', `${topic}:0:${T + delay}`]);
+        assert.equal(/offset (-?\d+)/.exec(q.stdout)?.[1], '1', `kcat -Q at T + ${delay} ms: ${q.stdout}${q.stderr}`);
+        const [row] = await admin.fetchTopicOffsetsByTimestamp(topic, T + delay);
+        assert.equal(row.offset, '1');
+      }
+      assert.deepEqual(await readAll(target.brokers, topic, 0, '%o %s\n'), ['0 x1']);
     });
   });
 }
