@@ -76,6 +76,8 @@ async function sluice<T = unknown>(...args: string[]): Promise<T> {
 interface SpecOptions {
   /** YAML of source.startFrom (default earliest). */
   startFrom?: string;
+  /** source.offsetReset: fail (default) | earliest. */
+  offsetReset?: string;
   /** YAML of the window block, indented by two. */
   window?: string;
   /** YAML of the errors block, indented by two. */
@@ -89,7 +91,7 @@ source:
   name: ${name}
   topic: ${topic}
   format: JSON
-${o.window ? '' : `  startFrom: ${o.startFrom ?? 'earliest'}\n`}table:
+${o.window ? '' : `  startFrom: ${o.startFrom ?? 'earliest'}\n`}${o.offsetReset ? `  offsetReset: ${o.offsetReset}\n` : ''}table:
   database: ${name.replace(/-/g, '_')}
   name: events
   columns:
@@ -349,6 +351,29 @@ describe('compacted topic', () => {
   });
 });
 
+describe('retention', () => {
+  it('offsets deleted before they were committed: offsetReset fail stops the job and says so; earliest continues and counts them', async () => {
+    const topic = `expired-${run}`;
+    await kafka!.createTopic(topic, { partitions: 1 });
+    await producer.send({ topic, acks: -1, messages: Array.from({ length: 10 }, (_, i) => record(0, i)) });
+    await (await kafka!.admin()).deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '4' }] });
+
+    const failing = await startJob(`expired-fail-${run}`, topic, { startFrom: '{ offsets: { 0: 0 } }', offsetReset: 'fail' });
+    const skipping = await startJob(`expired-skip-${run}`, topic, { startFrom: '{ offsets: { 0: 0 } }', offsetReset: 'earliest' });
+    await waitFor('the offsetReset=fail job to be FAILED', async () => (await jobState(failing)) === JobState.JOB_STATE_FAILED, {
+      timeoutMs: COMMIT_TIMEOUT_MS,
+      intervalMs: 250,
+    });
+    const { job } = await mesh!.catalog.getJob({ name: failing });
+    assert.match(job!.stateReason, /OFFSET_OUT_OF_RANGE: offsets 0\.\.3 of expired-\w+\/0 expired/);
+
+    await committed(skipping, { 0: 10 });
+    assert.deepEqual(ids(await rows(skipping)), [4, 5, 6, 7, 8, 9]);
+    const { status } = await mesh!.ingestion.getJobStatus({ job: skipping });
+    assert.deepEqual(status?.errors, [{ reason: 'offset_out_of_range', count: 4 }]);
+  });
+});
+
 describe('error topic', () => {
   it('refused records are written to an error topic on Kafka with their origin in headers; good rows land', async () => {
     const topic = `dirty-${run}`;
@@ -446,7 +471,7 @@ describe('exactly once', () => {
 });
 
 describe('broker outage', () => {
-  it('Kafka stopped for 10 s mid-job: the job resumes by itself and every record lands once', async () => {
+  it('Kafka stopped for 10 s mid-job, later killed -9: the job resumes by itself and every record lands once', async () => {
     const topic = `outage-${run}`;
     await kafka!.createTopic(topic, { partitions: 2 });
     const job = await startJob(`outage-${run}`, topic);
@@ -460,8 +485,15 @@ describe('broker outage', () => {
     for (const p of [0, 1])
       await producer.send({ topic, acks: -1, messages: Array.from({ length: 50 }, (_, i) => record(p, p * 1000 + 50 + i)) });
     await committed(job, { 0: 100, 1: 100 });
+
+    // A crash this time (kill -9: Kafka recovers its log at start), right after more records.
+    for (const p of [0, 1])
+      await producer.send({ topic, acks: -1, messages: Array.from({ length: 50 }, (_, i) => record(p, p * 1000 + 100 + i)) });
+    await kafka!.kill();
+    await kafka!.restart();
+    await committed(job, { 0: 150, 1: 150 });
     const landed = ids(await rows(job));
-    assert.deepEqual(landed, [...Array.from({ length: 100 }, (_, i) => i), ...Array.from({ length: 100 }, (_, i) => 1000 + i)]);
+    assert.deepEqual(landed, [...Array.from({ length: 150 }, (_, i) => i), ...Array.from({ length: 150 }, (_, i) => 1000 + i)]);
     const { status } = await mesh!.ingestion.getJobStatus({ job });
     assert.equal(status?.state, JobState.JOB_STATE_RUNNING);
   });
