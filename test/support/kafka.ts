@@ -200,6 +200,18 @@ function installExitHook(): void {
   });
 }
 
+/**
+ * The exit hook above cannot run when this process is killed (kill -9, a test runner's
+ * timeout): a small shell, detached, watches this process and the JVM, and if this process
+ * goes first it kills that JVM (by its pid) and removes the broker's directory. It ends by
+ * itself when the JVM does.
+ */
+function watchOrphan(jvmPid: number, dir: string): void {
+  const alive = (pid: number) => `kill -0 ${pid} 2>/dev/null`;
+  const script = `while ${alive(process.pid)} && ${alive(jvmPid)}; do sleep 1; done; if ${alive(jvmPid)}; then kill -9 ${jvmPid}; rm -rf '${dir}'; fi`;
+  spawn('sh', ['-c', script], { detached: true, stdio: 'ignore' }).unref();
+}
+
 /** Formats storage and starts a one-node KRaft broker; retries with new ports if one was taken meanwhile. */
 export async function startKafka(options: KafkaOptions = {}): Promise<RealKafka> {
   const classpath = readClasspath();
@@ -273,6 +285,7 @@ async function startOnce(classpath: string, options: KafkaOptions): Promise<Real
     });
     child = jvm;
     live.add(jvm);
+    if (jvm.pid) watchOrphan(jvm.pid, dir);
     let started = false;
     let exited: string | null = null;
     jvm.stdout!.setEncoding('utf8').on('data', (t: string) => {

@@ -42,10 +42,13 @@ before(async () => {
   await producer.connect();
 });
 after(async () => {
-  await producer?.disconnect().catch(() => {});
-  await mesh?.stop();
-  if (kafka) process.stdout.write(`# Apache Kafka RSS at the end: ${(kafka.rssBytes() / 2 ** 20).toFixed(0)} MiB\n`);
-  await kafka?.remove();
+  try {
+    await producer?.disconnect().catch(() => {});
+    await mesh?.stop();
+  } finally {
+    if (kafka) process.stdout.write(`# Apache Kafka RSS at the end: ${(kafka.rssBytes() / 2 ** 20).toFixed(0)} MiB\n`);
+    await kafka?.remove();
+  }
 });
 
 // ------------------------------------------------------------------ helpers
