@@ -28,7 +28,7 @@ export interface DevBrokerOptions {
   autoCreateTopics?: boolean;
   /** Kafka's group.initial.rebalance.delay.ms (default 0: tests want fast groups). */
   initialRebalanceDelayMs?: number;
-  /** Accepted session timeouts (defaults 1 s .. 30 min). */
+  /** Accepted session timeouts (defaults 6 s .. 30 min, as Kafka's group.min/max.session.timeout.ms). */
   minSessionTimeoutMs?: number;
   maxSessionTimeoutMs?: number;
   /** Frames above this size close the connection (default 100 MiB, as socket.request.max.bytes). */
@@ -108,7 +108,7 @@ export async function startDevBroker(options: DevBrokerOptions = {}): Promise<De
     offsets,
     coordinator: new GroupCoordinator({
       initialRebalanceDelayMs: options.initialRebalanceDelayMs ?? 0,
-      minSessionTimeoutMs: options.minSessionTimeoutMs ?? 1_000,
+      minSessionTimeoutMs: options.minSessionTimeoutMs ?? 6_000,
       maxSessionTimeoutMs: options.maxSessionTimeoutMs ?? 1_800_000,
     }),
     producers,

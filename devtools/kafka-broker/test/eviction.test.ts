@@ -38,7 +38,8 @@ async function join(raw: RawClient, memberId: string): Promise<{ error: number; 
 }
 
 test('a member that stops heartbeating is evicted and a kafkajs consumer takes over its partitions', { timeout: 30_000 }, async () => {
-  const broker = await startDevBroker({ port: 0 });
+  // The raw member's 1 s session timeout is below Kafka's (and the dev broker's) default minimum of 6 s.
+  const broker = await startDevBroker({ port: 0, minSessionTimeoutMs: 1_000 });
   broker.createTopic(TOPIC, 4);
   for (let p = 0; p < 4; p++)
     broker.append(

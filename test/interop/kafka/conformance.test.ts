@@ -272,6 +272,60 @@ for (const [label, start] of TARGETS) {
       assert.ok((await admin.listGroups()).groups.some((g) => g.groupId === groupId));
     });
 
+    it('a session timeout below the broker minimum (6 s, group.min.session.timeout.ms) is refused at join', async () => {
+      const topic = topicName('session');
+      await target.createTopic(topic, 1);
+      const consumer = target.client().consumer({
+        groupId: `g-${topic}`,
+        sessionTimeout: 3000,
+        heartbeatInterval: 500,
+        retry: { retries: 0, restartOnFailure: async () => false },
+      });
+      // Either the join is refused (the consumer crashes) or it succeeds: whichever comes first.
+      const outcome = new Promise<string>((resolve) => {
+        consumer.on(consumer.events.CRASH, (e) => resolve((e.payload.error as Error & { type?: string }).type ?? e.payload.error.message));
+        consumer.on(consumer.events.GROUP_JOIN, () => resolve('joined'));
+      });
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: true });
+      await consumer.run({ eachMessage: async () => {} }).catch(() => {});
+      assert.equal(await outcome, 'INVALID_SESSION_TIMEOUT');
+      await consumer.disconnect();
+    });
+
+    it('a producer creates an unknown topic with the default partition count; a fetch past the end resets', async () => {
+      const topic = topicName('auto');
+      const admin = await target.admin();
+      assert.ok(!(await admin.listTopics()).includes(topic));
+      const producer = target.client().producer();
+      await producer.connect();
+      await producer.send({ topic, acks: -1, messages: [{ value: 'first' }, { value: 'second' }] });
+      await producer.disconnect();
+      assert.ok((await admin.listTopics()).includes(topic));
+      const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+      assert.deepEqual(
+        meta.topics[0].partitions.map((p) => p.partitionId),
+        [0],
+      );
+      // Offset 99 is past the end: OFFSET_OUT_OF_RANGE, and librdkafka resets to the earliest.
+      const past = await kcat(target.brokers, [
+        '-C',
+        '-t',
+        topic,
+        '-p',
+        '0',
+        '-o',
+        '99',
+        '-e',
+        '-q',
+        '-X',
+        'auto.offset.reset=earliest',
+        '-f',
+        '%o %s\n',
+      ]);
+      assert.equal(past.stdout, '0 first\n1 second\n', past.stderr);
+    });
+
     it('log compaction leaves offset gaps that fetches step over; the log start stays', async () => {
       const topic = topicName('compact');
       await target.createTopic(topic, 1, COMPACT_NOW);
