@@ -31,6 +31,8 @@ export interface DevBrokerOptions {
   /** Accepted session timeouts (defaults 6 s .. 30 min, as Kafka's group.min/max.session.timeout.ms). */
   minSessionTimeoutMs?: number;
   maxSessionTimeoutMs?: number;
+  /** Largest record batch a produce may append (default 1048588, Kafka's message.max.bytes); larger ones get MESSAGE_TOO_LARGE. */
+  maxMessageBytes?: number;
   /** Frames above this size close the connection (default 100 MiB, as socket.request.max.bytes). */
   maxFrameBytes?: number;
   /** Where unexpected internal errors are reported (default: stderr). */
@@ -103,6 +105,7 @@ export async function startDevBroker(options: DevBrokerOptions = {}): Promise<De
       clusterId: 'sluice-dev-broker',
       autoCreateTopics: options.autoCreateTopics ?? true,
       defaultPartitions,
+      maxMessageBytes: options.maxMessageBytes ?? 1_048_588,
     },
     topics,
     offsets,

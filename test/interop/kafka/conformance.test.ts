@@ -326,6 +326,23 @@ for (const [label, start] of TARGETS) {
       assert.equal(past.stdout, '0 first\n1 second\n', past.stderr);
     });
 
+    it('a record batch over message.max.bytes (1048588) is refused whole with MESSAGE_TOO_LARGE; one under it lands', async () => {
+      const topic = topicName('large');
+      await target.createTopic(topic, 1);
+      const producer = target.client().producer({ retry: { retries: 0 } });
+      await producer.connect();
+      const refused = await producer
+        .send({ topic, acks: -1, messages: [{ partition: 0, value: Buffer.alloc(1_100_000, 'x') }] })
+        .then(() => 'accepted')
+        .catch((err: { type?: string; message: string }) => err.type ?? err.message);
+      assert.equal(refused, 'MESSAGE_TOO_LARGE');
+      await producer.send({ topic, acks: -1, messages: [{ partition: 0, value: Buffer.alloc(1_000_000, 'y') }] });
+      await producer.disconnect();
+      assert.deepEqual(await (await target.admin()).fetchTopicOffsets(topic).then(byPartition), [
+        { partition: 0, low: '0', high: '1', offset: '1' },
+      ]);
+    });
+
     it('log compaction leaves offset gaps that fetches step over; the log start stays', async () => {
       const topic = topicName('compact');
       await target.createTopic(topic, 1, COMPACT_NOW);

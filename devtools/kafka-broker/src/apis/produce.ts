@@ -78,6 +78,8 @@ function appendPartition(broker: BrokerState, topic: string, p: PartitionData, r
     if (err instanceof InvalidBatchError) return fail(err.errorCode);
     throw err;
   }
+  // As Kafka (message.max.bytes): a batch is refused whole, never split or truncated.
+  if (batches.some((b) => b.bytes.length > broker.config.maxMessageBytes)) return fail(ErrorCode.MESSAGE_TOO_LARGE);
   // Transactional records only from the producer of their transactional id, to a partition added to its open transaction.
   for (const b of batches) {
     if (b.transactional !== (req.transactionalId !== null)) return fail(ErrorCode.INVALID_RECORD);

@@ -13,6 +13,8 @@ export interface BrokerConfig {
   clusterId: string;
   autoCreateTopics: boolean;
   defaultPartitions: number;
+  /** Kafka's message.max.bytes: the largest record batch a produce may append. */
+  maxMessageBytes: number;
 }
 
 /** Everything a handler may use: the broker's state, never its sockets. */
