@@ -142,7 +142,8 @@ function toLong(column: string, v: unknown): number | bigint {
   if (typeof v === 'number') {
     if (Number.isSafeInteger(v)) return v;
     if (!Number.isInteger(v)) throw notA(column, v, 'long');
-    if (v >= 9223372036854775808 || v < -9223372036854775808) throw outOfRange(column, v, 'long', 'beyond int64');
+    // 2^63 is exact as a double; a double is an int64 iff it lies in [-2^63, 2^63).
+    if (v >= 2 ** 63 || v < -(2 ** 63)) throw outOfRange(column, v, 'long', 'beyond int64');
     throw outOfRange(column, v, 'long', 'beyond ±2^53 a JSON number loses precision; send it as a string');
   }
   if (typeof v === 'bigint') return checkedBigLong(column, v);
