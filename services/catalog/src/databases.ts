@@ -10,7 +10,7 @@ import { deletePrefix, joinLocation, normalizeLocation } from '#shared/storage/i
 import { translated, type CatalogDeps } from './context.js';
 import { validName } from './names.js';
 import { databaseToProto, type DatabaseRow } from './rows.js';
-import { dropTableRows } from './tables.js';
+import { dropTableRows } from './table-store.js';
 
 type H = AsyncHandlers<typeof CatalogServiceService>;
 

@@ -1,10 +1,11 @@
 /**
- * Table rows and their metadata files. Every change of a table goes through `swapMetadata`:
+ * Table rows and their metadata files: found, dropped (by DropTable and a cascading
+ * DropDatabase alike), and changed. Every change of a table goes through `swapMetadata`:
  * write a new, uniquely named metadata.json (never overwriting one), then move the pointer
  * in `catalog.tables` and in the JDBC catalog's `iceberg_tables`, in the caller's
  * transaction. If that transaction then fails the file is an orphan, never a current one.
  */
-import { notFound } from '#shared/errors.js';
+import { failedPrecondition, notFound } from '#shared/errors.js';
 import type { TableRef } from '#shared/gen/sluice/v1/types.js';
 import { nextMetadataFile, serializeMetadata, type TableMetadata } from '#shared/iceberg/index.js';
 import type { PoolClient } from '#shared/pg.js';
@@ -23,6 +24,27 @@ export async function getTable(db: Queryable, ref: TableRef, forUpdate = false):
   const row = await findTable(db, ref, forUpdate);
   if (!row) throw notFound(`table ${ref.database}.${ref.table} does not exist`, { database: ref.database, table: ref.table });
   return row;
+}
+
+/** Deletes a table's rows (refusing while jobs write to it); returns its location. */
+export async function dropTableRows(deps: CatalogDeps, client: PoolClient, ref: TableRef): Promise<string> {
+  const row = await getTable(client, ref, true);
+  const jobs = await client.query<{ name: string }>(`SELECT name FROM catalog.jobs WHERE table_id = $1 ORDER BY name`, [row.id]);
+  if (jobs.rowCount) {
+    throw failedPrecondition(
+      `table ${ref.database}.${ref.table} is written by jobs ${jobs.rows.map((j) => j.name).join(', ')}; delete them first`,
+      {
+        table: `${ref.database}.${ref.table}`,
+      },
+    );
+  }
+  await client.query(`DELETE FROM catalog.tables WHERE id = $1`, [row.id]);
+  await client.query(`DELETE FROM public.iceberg_tables WHERE catalog_name = $1 AND table_namespace = $2 AND table_name = $3`, [
+    deps.jdbcCatalogName,
+    ref.database,
+    ref.table,
+  ]);
+  return row.location;
 }
 
 /** Writes a new metadata file for `meta`; returns its location and the logged metadata. */

@@ -5,42 +5,20 @@
 import type { AsyncHandlers } from '#shared/grpc/types.js';
 import type { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
 import { aborted, alreadyExists, failedPrecondition, invalidArgument } from '#shared/errors.js';
-import type { TableRef } from '#shared/gen/sluice/v1/types.js';
 import { addSchema, createTableMetadata, currentSchema, schemaFromProto } from '#shared/iceberg/index.js';
-import { inTransaction, type PoolClient } from '#shared/pg.js';
+import { inTransaction } from '#shared/pg.js';
 import { deletePrefix, joinLocation, locationsOverlap } from '#shared/storage/index.js';
 import { translated, validRef, type CatalogDeps } from './context.js';
 import { getDatabaseRow, validLocation } from './databases.js';
 import { validName } from './names.js';
 import { TABLE_COLUMNS, snapshotToProto, tableToProto, type TableRow } from './rows.js';
 import { applySchemaChanges } from './schema-evolution.js';
-import { findTable, getTable, recordVersions, swapMetadata, writeMetadataFile } from './table-store.js';
+import { dropTableRows, findTable, getTable, recordVersions, swapMetadata, writeMetadataFile } from './table-store.js';
 
 type H = AsyncHandlers<typeof CatalogServiceService>;
 
 /** Serializes location checks of concurrent CreateTable calls. */
 const LOCATION_LOCK = 'sluice-catalog-table-locations';
-
-/** Deletes a table's rows (refusing while jobs write to it); returns its location. */
-export async function dropTableRows(deps: CatalogDeps, client: PoolClient, ref: TableRef): Promise<string> {
-  const row = await getTable(client, ref, true);
-  const jobs = await client.query<{ name: string }>(`SELECT name FROM catalog.jobs WHERE table_id = $1 ORDER BY name`, [row.id]);
-  if (jobs.rowCount) {
-    throw failedPrecondition(
-      `table ${ref.database}.${ref.table} is written by jobs ${jobs.rows.map((j) => j.name).join(', ')}; delete them first`,
-      {
-        table: `${ref.database}.${ref.table}`,
-      },
-    );
-  }
-  await client.query(`DELETE FROM catalog.tables WHERE id = $1`, [row.id]);
-  await client.query(`DELETE FROM public.iceberg_tables WHERE catalog_name = $1 AND table_namespace = $2 AND table_name = $3`, [
-    deps.jdbcCatalogName,
-    ref.database,
-    ref.table,
-  ]);
-  return row.location;
-}
 
 export function tableHandlers(
   deps: CatalogDeps,

@@ -7,6 +7,7 @@ export { IcebergError, type IcebergErrorKind } from './errors.js';
 export * from './schema.js';
 export * from './partition.js';
 export * from './metadata.js';
+export * from './manifest-summary.js';
 export * from './manifest.js';
 export * from './manifest-list.js';
 export * from './summary.js';

@@ -6,20 +6,14 @@ import { readContainer, writeContainer, type AvroCodecName } from './avro/contai
 import { optional, type AvroRecord } from './avro/schema.js';
 import { corrupt } from './errors.js';
 import type { ManifestStats } from './manifest.js';
-
-export interface FieldSummary {
-  containsNull: boolean;
-  containsNan?: boolean;
-  lowerBound?: Uint8Array;
-  upperBound?: Uint8Array;
-}
+import type { FieldSummary, ManifestCounts } from './manifest-summary.js';
 
 export enum ManifestContent {
   DATA = 0,
   DELETES = 1,
 }
 
-export interface ManifestFile {
+export interface ManifestFile extends ManifestCounts {
   manifestPath: string;
   manifestLength: number;
   partitionSpecId: number;
@@ -28,12 +22,6 @@ export interface ManifestFile {
   sequenceNumber?: number;
   minSequenceNumber?: number;
   addedSnapshotId: number;
-  addedFilesCount: number;
-  existingFilesCount: number;
-  deletedFilesCount: number;
-  addedRowsCount: number;
-  existingRowsCount: number;
-  deletedRowsCount: number;
   partitions?: FieldSummary[];
 }
 

@@ -13,7 +13,7 @@ import { readContainer, writeContainer, type AvroCodecName } from './avro/contai
 import { avroSafeName, optional, type AvroField, type AvroRecord, type AvroSchema } from './avro/schema.js';
 import { avroPrimitive, avroToLiteral, compareScalars, literalToAvro, scalarBound, type PartitionScalar } from './avro-types.js';
 import { corrupt, invalid } from './errors.js';
-import type { FieldSummary } from './manifest-list.js';
+import type { FieldSummary, ManifestCounts } from './manifest-summary.js';
 import { bindSpec, type BoundPartitionField } from './partition.js';
 import { indexFields } from './schema.js';
 import { parsePrimitive, type PrimitiveType } from './single-value.js';
@@ -43,13 +43,7 @@ export interface ManifestEntry {
 }
 
 /** Counts and partition bounds of a written manifest, for its manifest-list entry. */
-export interface ManifestStats {
-  addedFilesCount: number;
-  existingFilesCount: number;
-  deletedFilesCount: number;
-  addedRowsCount: number;
-  existingRowsCount: number;
-  deletedRowsCount: number;
+export interface ManifestStats extends ManifestCounts {
   partitions: FieldSummary[];
   /** Smallest explicit data sequence number among live entries; undefined if all inherit. */
   minExplicitSequenceNumber?: number;

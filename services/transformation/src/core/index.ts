@@ -8,9 +8,8 @@ export {
   META_FIELDS,
   type Plan,
   type PlanInput,
-  type RecordContext,
-  type Row,
 } from './plan.js';
+export type { RecordContext, Row } from './row.js';
 export type { RowValue } from './coerce.js';
 export type { PartitionTuple } from './partition.js';
 export { DirtyDataPolicy, validatePolicy, ERROR_HEADERS, type Decision, type ErrorTopicRecord } from './policy.js';

@@ -13,7 +13,8 @@ import type { RowValue } from './coerce.js';
 import { decodeText, parseJson } from './decode.js';
 import { RecordError } from './errors.js';
 import { flatten, MAX_FLATTEN_LEVEL } from './flatten.js';
-import { partitionOf, type Plan, type RecordContext, transformRecord } from './plan.js';
+import { partitionOf, type Plan, transformRecord } from './plan.js';
+import type { RecordContext } from './row.js';
 import { human } from './partition.js';
 import { formatLocal } from '#shared/time.js';
 

@@ -19,7 +19,7 @@ import {
 import { type PrimitiveType, serializeSingleValue } from '#shared/iceberg/single-value.js';
 import type { RowValue } from './coerce.js';
 import { RecordError, SpecError, specZone } from './errors.js';
-import type { RecordContext, Row } from './plan.js';
+import type { RecordContext, Row } from './row.js';
 import { compileExpression, type CompiledExpression } from './schedule.js';
 import type { Column } from './schema.js';
 import { civilFromMs, MS_PER_DAY, pad2, pad4, type Zone } from '#shared/time.js';

@@ -34,10 +34,9 @@ import {
   type PartitionTuple,
   type PartitionTupleBuilder,
 } from './partition.js';
+import type { RecordContext, Row } from './row.js';
 import { type Column, columnsOf } from './schema.js';
 import type { Zone } from '#shared/time.js';
-
-export type Row = RowValue[];
 
 export type Format = 'TEXT' | 'CSV' | 'JSON' | 'FLATTEN' | 'BINARY';
 export type Mode = 'KEY' | 'VALUE' | 'DEFAULT';
@@ -80,14 +79,6 @@ export interface PlanInput {
   mapping: MappingSpec;
   partitionSpec?: PartitionSpec;
   limits?: Partial<PlanLimits>;
-}
-
-/** What a record's transformation may depend on besides the record: the clock, passed in. */
-export interface RecordContext {
-  /** Processing time, for PROCESSING_TIME partitions. */
-  nowMs: number;
-  /** The job's scheduled time, for expressions without a time source (bounded runs). */
-  scheduledMs?: number;
 }
 
 export interface Plan {
