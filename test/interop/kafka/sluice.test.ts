@@ -413,6 +413,33 @@ describe('error topic', () => {
   });
 });
 
+describe('error topic limits', () => {
+  it('a refused record the error topic cannot take (over message.max.bytes with the error headers) fails the job instead of stalling it', {
+    todo:
+      'Sluice bug: ingestion answers the MESSAGE_TOO_LARGE from the error-topic produce by dropping the stream and re-reading, ' +
+      'forever: nothing is committed on the partition again, rows and error counters grow with every re-read, and the job stays RUNNING',
+  }, async () => {
+    const topic = `big-${run}`;
+    const errors = `big-errors-${run}`;
+    await kafka!.createTopic(topic, { partitions: 1 });
+    await kafka!.createTopic(errors, { partitions: 1 });
+    // Under the limit as a source record; over it once the sluice.error.* and sluice.source.* headers are added.
+    await producer.send({ topic, acks: -1, messages: [record(0, 1), { partition: 0, value: 'x'.repeat(1_048_400) }, record(0, 2)] });
+    const job = await startJob(`big-${run}`, topic, { errors: `  policy: errorTopic\n  topic: ${errors}` });
+    try {
+      await waitFor('the job to be FAILED', async () => (await jobState(job)) === JobState.JOB_STATE_FAILED, {
+        timeoutMs: 20_000,
+        intervalMs: 250,
+      });
+      const { job: failed } = await mesh!.catalog.getJob({ name: job });
+      assert.match(failed!.stateReason, new RegExp(`${errors}.*offset 1|offset 1.*${errors}`));
+    } finally {
+      // While the bug stands the job re-reads a megabyte every second: keep it from slowing the tests after it.
+      await mesh!.ingestion.stopJob({ job }).catch(() => {});
+    }
+  });
+});
+
 describe('exactly once', () => {
   const PARTITIONS = 4;
   const PER_PARTITION = Number(process.env.INTEROP_EO_RECORDS ?? 20_000) / PARTITIONS;
