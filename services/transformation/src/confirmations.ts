@@ -7,19 +7,35 @@
  *
  * Ingestion produces in ack order, so one number says it all: every batch up to `confirmed`
  * is in the error topic. Pure apart from the deadline timers.
+ *
+ * A confirmation for a batch never acknowledged is ingestion's mistake (INVALID_ARGUMENT); a
+ * report that cannot wait any longer (the flush deadline, the stream ending) is ABORTED: its
+ * offsets were never committed, so ingestion re-reads them.
  */
-export class ConfirmationError extends Error {
+import { SluiceError } from '#shared/errors.js';
+import { status } from '@grpc/grpc-js';
+import { WORK_DROPPED } from './errors.js';
+
+export type ConfirmationFailure = 'protocol' | 'deadline' | 'closed';
+
+export class ConfirmationError extends SluiceError {
   constructor(
+    readonly reason: ConfirmationFailure,
     message: string,
-    readonly kind: 'protocol' | 'deadline' | 'closed',
+    details: Record<string, string>,
   ) {
-    super(message);
+    super(reason === 'protocol' ? status.INVALID_ARGUMENT : status.ABORTED, message, details);
     this.name = 'ConfirmationError';
   }
 }
 
+/** The report of flush `flushId` is given up: it never reaches the coordinator. */
+const abandoned = (reason: ConfirmationFailure, flushId: string, why: string) =>
+  new ConfirmationError(reason, `flush ${flushId}: ${why}; ${WORK_DROPPED}`, { flush_id: flushId });
+
 interface Waiter {
   sequence: number;
+  flushId: string;
   resolve(): void;
   reject(err: ConfirmationError): void;
   timer: NodeJS.Timeout;
@@ -30,7 +46,8 @@ export class ErrorConfirmations {
   private acked = 0;
   private owed = 0;
   private confirmed = 0;
-  private closedWith: ConfirmationError | null = null;
+  /** Why the stream ended, once it did: no report can be confirmed after that. */
+  private closedBecause: string | null = null;
   private readonly waiters = new Set<Waiter>();
 
   /** A batch is acknowledged; `errorRecords` of its records go to the error topic. */
@@ -43,8 +60,9 @@ export class ErrorConfirmations {
   confirm(sequence: number): void {
     if (!Number.isSafeInteger(sequence) || sequence < 1 || sequence > this.acked) {
       throw new ConfirmationError(
-        `ErrorsProduced names batch ${sequence}, but the batches acknowledged so far end at ${this.acked}`,
         'protocol',
+        `ErrorsProduced names batch ${sequence}, but the batches acknowledged so far end at ${this.acked}`,
+        { sequence: String(sequence) },
       );
     }
     if (sequence <= this.confirmed) return;
@@ -59,21 +77,26 @@ export class ErrorConfirmations {
     return this.owed > this.confirmed ? this.owed : 0;
   }
 
-  /** Resolves once batch `sequence` is confirmed; rejects at deadlineMs (epoch ms) or on close. */
-  wait(sequence: number, deadlineMs: number, nowMs: number): Promise<void> {
+  /**
+   * Resolves once batch `sequence` is confirmed; rejects at deadlineMs (epoch ms) or on close,
+   * naming the flush whose report waits.
+   */
+  wait(sequence: number, flushId: string, deadlineMs: number, nowMs: number): Promise<void> {
     if (sequence <= this.confirmed) return Promise.resolve();
-    if (this.closedWith) return Promise.reject(this.closedWith);
+    if (this.closedBecause !== null) return Promise.reject(abandoned('closed', flushId, this.closedBecause));
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = {
         sequence,
+        flushId,
         resolve,
         reject,
         timer: setTimeout(
           () => {
             this.settle(waiter).reject(
-              new ConfirmationError(
-                `the error records of batch ${sequence} were not confirmed produced to the error topic by the flush deadline (confirmed up to batch ${this.confirmed})`,
+              abandoned(
                 'deadline',
+                flushId,
+                `the error records of batch ${sequence} were not confirmed produced to the error topic by the flush deadline (confirmed up to batch ${this.confirmed})`,
               ),
             );
           },
@@ -86,8 +109,8 @@ export class ErrorConfirmations {
 
   /** The stream ends: waiting reports will never be confirmed. */
   close(reason: string): void {
-    this.closedWith ??= new ConfirmationError(reason, 'closed');
-    for (const w of this.waiters) this.settle(w).reject(this.closedWith);
+    this.closedBecause ??= reason;
+    for (const w of this.waiters) this.settle(w).reject(abandoned('closed', w.flushId, this.closedBecause));
   }
 
   private settle(w: Waiter): Waiter {

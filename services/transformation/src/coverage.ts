@@ -5,20 +5,29 @@
  * whose range does not start exactly where the partition's previous range ended. That is
  * an upstream bug, and tolerating it would commit a gap or a duplicate.
  *
- * Pure: no I/O, no clock. The stream turns a CoverageError into INVALID_ARGUMENT.
+ * Pure: no I/O, no clock. A refused batch is a CoverageError (INVALID_ARGUMENT): the stream
+ * ends with it.
  */
+import { SluiceError } from '#shared/errors.js';
+import type { RecordBatch } from '#shared/gen/sluice/v1/transformation.js';
 import type { KafkaRecord, OffsetRange } from '#shared/gen/sluice/v1/types.js';
+import { status } from '@grpc/grpc-js';
 
-export class CoverageError extends Error {
-  constructor(
-    message: string,
-    readonly topic: string,
-    readonly partition: number,
-  ) {
-    super(message);
+export class CoverageError extends SluiceError {
+  constructor(message: string, details: Record<string, string>) {
+    super(status.INVALID_ARGUMENT, message, details);
     this.name = 'CoverageError';
   }
 }
+
+/** Why a batch's covers cannot be added, and the partition that says so. */
+interface Refusal {
+  message: string;
+  topic: string;
+  partition: number;
+}
+
+const refused = (r: Refusal, prefix = '') => new CoverageError(`${prefix}${r.message}`, { topic: r.topic, partition: String(r.partition) });
 
 /** Kafka topic names are [a-zA-Z0-9._-], so `/` cannot occur inside one. */
 const keyOf = (topic: string, partition: number) => `${topic}/${partition}`;
@@ -45,12 +54,31 @@ export class Coverage {
    * The first range of a partition may start anywhere (ingestion's start position).
    */
   add(covers: readonly OffsetRange[]): void {
+    const bad = this.refusal(covers);
+    if (bad) throw refused(bad);
+    this.extend(covers);
+  }
+
+  /**
+   * Adds a batch from the stream, all or nothing: its records must lie inside its covers, and
+   * its covers must continue the previous batches' (add). The error names the batch.
+   */
+  addBatch(batch: Pick<RecordBatch, 'sequence' | 'records' | 'covers'>): void {
+    const outside = uncoveredRecord(batch.records, batch.covers);
+    if (outside) throw new CoverageError(`batch ${batch.sequence}: ${outside}`, { sequence: String(batch.sequence) });
+    const bad = this.refusal(batch.covers);
+    if (bad) throw refused(bad, `batch ${batch.sequence}: `);
+    this.extend(batch.covers);
+  }
+
+  /** Why `covers` cannot follow the ranges so far, or null (changes nothing). */
+  private refusal(covers: readonly OffsetRange[]): Refusal | null {
     const seen = new Set<string>();
     for (const r of covers) {
       const bad = malformed(r);
-      if (bad) throw new CoverageError(bad, r.topic, r.partition);
+      if (bad) return { message: bad, topic: r.topic, partition: r.partition };
       const key = keyOf(r.topic, r.partition);
-      if (seen.has(key)) throw new CoverageError(`batch covers ${where(r)} twice`, r.topic, r.partition);
+      if (seen.has(key)) return { message: `batch covers ${where(r)} twice`, topic: r.topic, partition: r.partition };
       seen.add(key);
       const expected = this.next.get(key);
       if (expected !== undefined && r.startOffset !== expected) {
@@ -58,13 +86,17 @@ export class Coverage {
           r.startOffset > expected
             ? `offsets ${expected}..${r.startOffset - 1} are missing`
             : `offsets ${r.startOffset}..${expected - 1} were already covered`;
-        throw new CoverageError(
-          `batch cover of ${where(r)} starts at offset ${r.startOffset} but the previous batch ended at ${expected} (${what})`,
-          r.topic,
-          r.partition,
-        );
+        return {
+          message: `batch cover of ${where(r)} starts at offset ${r.startOffset} but the previous batch ended at ${expected} (${what})`,
+          topic: r.topic,
+          partition: r.partition,
+        };
       }
     }
+    return null;
+  }
+
+  private extend(covers: readonly OffsetRange[]): void {
     for (const r of covers) {
       const key = keyOf(r.topic, r.partition);
       this.next.set(key, r.endOffset);

@@ -4,15 +4,58 @@
  * stream opens, so a table created with the core's errorTableColumns (or a compatible
  * variant: timestamps as long milliseconds, key and value as string) just works and an
  * incompatible one is refused up front, naming the column.
+ *
+ * An error table that cannot take refused records is an ErrorTableShapeError:
+ * FAILED_PRECONDITION, since the job's mapping is fine and the table is not.
  */
-import type { ErrorTableRow } from './core/index.js';
-import type { CellValue, WriterColumn } from '#shared/parquet/writer.js';
+import { SluiceError } from '#shared/errors.js';
+import type { Table } from '#shared/gen/sluice/v1/catalog.js';
+import type { TableRef } from '#shared/gen/sluice/v1/types.js';
+import { writerColumns, type CellValue, type WriterColumn } from '#shared/parquet/writer.js';
+import { status } from '@grpc/grpc-js';
+import { SpecError, type ErrorTableRow, type PartitionTuple } from './core/index.js';
+import { compilePartitionSpec } from './core/partition.js';
+import { columnsOf } from './core/schema.js';
+import { tableFiles, type PartitionedFiles } from './files.js';
 
-export class ErrorTableShapeError extends Error {
-  constructor(message: string) {
-    super(message);
+export class ErrorTableShapeError extends SluiceError {
+  constructor(
+    message: string,
+    /** The error table, as `database.table`. */
+    readonly table: string,
+  ) {
+    super(status.FAILED_PRECONDITION, message, { table });
     this.name = 'ErrorTableShapeError';
   }
+}
+
+/** The error table's writer side (ERROR_TABLE policy only). */
+export interface ErrorTableSink {
+  ref: TableRef;
+  toRow: (r: ErrorTableRow) => CellValue[];
+  partitionOf: (row: CellValue[]) => PartitionTuple;
+  files: PartitionedFiles;
+}
+
+/**
+ * The writer side of error table `ref` (as the catalog returned it), checked once when the
+ * stream opens: its columns must hold refused records and its partition spec must apply to
+ * them; otherwise it is refused naming the table.
+ */
+export function errorTableSink(ref: TableRef, table: Table, workerId: string, targetFileBytes: number): ErrorTableSink {
+  const name = `${ref.database}.${ref.table}`;
+  let toRow: ErrorTableSink['toRow'];
+  let partitionOf: ErrorTableSink['partitionOf'];
+  try {
+    toRow = errorRowMapper(name, writerColumns(table.schema!));
+    partitionOf = compilePartitionSpec(table.partitionSpec, columnsOf(table.schema!)) as ErrorTableSink['partitionOf'];
+  } catch (e) {
+    if (e instanceof ErrorTableShapeError) throw e;
+    // The table's own partition spec or schema does not work: its fault, not the mapping's.
+    if (e instanceof SpecError) throw new ErrorTableShapeError(e.message, name);
+    throw new ErrorTableShapeError(`error table ${name}: ${(e as Error).message}`, name);
+  }
+  return { ref, toRow, partitionOf, files: tableFiles(table, workerId, targetFileBytes) };
 }
 
 type Cell = (r: ErrorTableRow) => CellValue;
@@ -55,6 +98,7 @@ export function errorRowMapper(table: string, columns: readonly WriterColumn[]):
       throw new ErrorTableShapeError(
         `error table ${table}: column "${c.name}" (${c.type.kind}${c.required ? ', required' : ''}) cannot hold refused records; ` +
           'expected source_topic string, source_partition int, source_offset long, source_timestamp timestamptz, key binary, value binary, reason string',
+        table,
       );
     }
     return cell;

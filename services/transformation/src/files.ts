@@ -6,16 +6,22 @@
  * caller for a report; discard() deletes exactly those (open writers are dropped, rolled
  * files removed), never a file that has been handed over: once a report may have reached
  * the coordinator, a file may be in a snapshot and only orphan cleanup may remove it.
+ *
+ * A table this worker cannot write (its location, its columns, a partition path, a file name
+ * already taken) is a FileSetError: FAILED_PRECONDITION, since the request was fine.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
+import { SluiceError } from '#shared/errors.js';
+import type { Table } from '#shared/gen/sluice/v1/catalog.js';
 import type { DataFile, PartitionValue } from '#shared/gen/sluice/v1/types.js';
-import { RollingParquetWriter, type CellValue, type WriterColumn } from '#shared/parquet/writer.js';
+import { RollingParquetWriter, writerColumns, type CellValue, type WriterColumn } from '#shared/parquet/writer.js';
 import { joinLocation, normalizeLocation, schemeOf } from '#shared/storage/index.js';
+import { status } from '@grpc/grpc-js';
 
-export class FileSetError extends Error {
-  constructor(message: string) {
-    super(message);
+export class FileSetError extends SluiceError {
+  constructor(message: string, details: Record<string, string> = {}) {
+    super(status.FAILED_PRECONDITION, message, details);
     this.name = 'FileSetError';
   }
 }
@@ -127,5 +133,21 @@ export class PartitionedFiles {
     this.unreported.clear();
     this.reported.clear();
     return deleted;
+  }
+}
+
+/** The files of `table` (as the catalog returned it, with a schema) this worker writes; refused naming the table. */
+export function tableFiles(table: Table, workerId: string, targetFileBytes: number): PartitionedFiles {
+  const name = `${table.ref!.database}.${table.ref!.table}`;
+  try {
+    return new PartitionedFiles({
+      location: table.location,
+      columns: writerColumns(table.schema!),
+      specId: table.partitionSpec?.specId ?? 0,
+      workerId,
+      targetFileBytes,
+    });
+  } catch (e) {
+    throw new FileSetError(`table ${name}: ${(e as Error).message}`, { table: name });
   }
 }

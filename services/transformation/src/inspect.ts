@@ -10,7 +10,7 @@ import type {
 } from '#shared/gen/sluice/v1/transformation.js';
 import { MessageFormat, MessageMode, type MappingSpec } from '#shared/gen/sluice/v1/types.js';
 import { invalidArgument } from '#shared/errors.js';
-import { compilePlan, inferSchema, previewRows, SpecError, type Plan } from './core/index.js';
+import { compilePlan, inferSchema, previewRows } from './core/index.js';
 
 /** Enough to infer from; more is a mistake in the caller, and costs memory for nothing. */
 export const MAX_SAMPLES = 10_000;
@@ -46,12 +46,7 @@ export function previewMappingRpc(req: PreviewMappingRequest, nowMs: number): Pr
   checkSamples(req.samples.length);
   if (!req.mapping) throw invalidArgument('mapping is required', { field: 'mapping' });
   if (!req.schema) throw invalidArgument('schema is required (InferSchema proposes one)', { field: 'schema' });
-  let plan: Plan;
-  try {
-    plan = compilePlan({ schema: req.schema, mapping: req.mapping });
-  } catch (e) {
-    if (e instanceof SpecError) throw invalidArgument(e.message, e.field ? { field: e.field } : {});
-    throw e;
-  }
+  // A mapping that cannot work is a SpecError: INVALID_ARGUMENT naming the field, as it is.
+  const plan = compilePlan({ schema: req.schema, mapping: req.mapping });
   return { rows: previewRows(plan, req.samples, { nowMs }) };
 }

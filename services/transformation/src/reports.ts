@@ -2,7 +2,7 @@
  * Flush reports: what a stream tells the commit service when a flush reaches it, and how
  * it makes sure the report is not lost silently. UNAVAILABLE (the coordinator restarting,
  * a connection refused) is retried with backoff for a bounded time; anything else, or a
- * report the coordinator does not accept, is a ReportError and the stream fails, so
+ * report the coordinator does not accept, is a ReportError (ABORTED) and the stream fails, so
  * ingestion rewinds to the committed offsets and nothing depends on the lost report.
  *
  * A retry can deliver a report twice (the first attempt's response was lost); the coordinator
@@ -13,17 +13,19 @@ import { status } from '@grpc/grpc-js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommitServiceService, ReportDataFilesRequest } from '#shared/gen/sluice/v1/commit.js';
 import type { DataFile, OffsetRange, TableRef } from '#shared/gen/sluice/v1/types.js';
-import { grpcCode, grpcMessage } from '#shared/errors.js';
+import { grpcCode, grpcMessage, SluiceError } from '#shared/errors.js';
 import type { ServiceClient } from '#shared/grpc/client.js';
+import { WORK_DROPPED } from './errors.js';
 
 export type CommitClient = ServiceClient<typeof CommitServiceService>;
 
-export class ReportError extends Error {
+export class ReportError extends SluiceError {
   constructor(
-    message: string,
+    /** Why the report was not delivered (the message adds what ingestion must do now). */
+    readonly why: string,
     readonly flushId: string,
   ) {
-    super(message);
+    super(status.ABORTED, `${why}; ${WORK_DROPPED}`, { flush_id: flushId });
     this.name = 'ReportError';
   }
 }

@@ -9,52 +9,30 @@
  * batch (a report that could not be delivered or confirmed) is fatal to the stream: it is
  * handed to onFatal, and the stream ends with it, which makes ingestion rewind to the
  * committed offsets.
+ *
+ * Failures arrive typed (errors.ts) and pass through unchanged; this file only adds what it
+ * was doing to them, and types the unexpected ones (streamError).
  */
 import type { BatchAck, RecordBatch, TransformOpen } from '#shared/gen/sluice/v1/transformation.js';
 import type { FlushEvent } from '#shared/gen/sluice/v1/events.js';
-import {
-  ErrorPolicyKind,
-  type DataFile,
-  type ErrorCount,
-  type KafkaRecord,
-  type OffsetRange,
-  type PartitionSpec,
-  type Schema,
-  type TableRef,
-} from '#shared/gen/sluice/v1/types.js';
-import type { CatalogServiceService, Table } from '#shared/gen/sluice/v1/catalog.js';
-import { aborted, failedPrecondition, grpcCode, grpcMessage, invalidArgument, SluiceError, unavailable } from '#shared/errors.js';
-import type { ServiceClient } from '#shared/grpc/client.js';
+import type { DataFile, ErrorCount, KafkaRecord, OffsetRange, TableRef } from '#shared/gen/sluice/v1/types.js';
+import { aborted, grpcMessage, SluiceError, unavailable } from '#shared/errors.js';
 import type { Logger } from '#shared/logger.js';
 import type { NatsConnection } from '#shared/nats.js';
-import { writerColumns, type CellValue } from '#shared/parquet/writer.js';
+import type { CellValue } from '#shared/parquet/writer.js';
 import { withSpan } from '#shared/tracing.js';
 import { status } from '@grpc/grpc-js';
 import { unlink } from 'node:fs/promises';
 import { normalizeLocation } from '#shared/storage/index.js';
-import {
-  compilePlan,
-  DirtyDataPolicy,
-  partitionOf,
-  RecordError,
-  SpecError,
-  transformRecord,
-  validatePolicy,
-  type ErrorTableRow,
-  type Plan,
-  type PartitionTuple,
-  type Row,
-} from './core/index.js';
-import { compilePartitionSpec } from './core/partition.js';
-import { columnsOf } from './core/schema.js';
-import { ConfirmationError, ErrorConfirmations } from './confirmations.js';
-import { Coverage, CoverageError, uncoveredRecord } from './coverage.js';
-import { errorRowMapper, ErrorTableShapeError } from './error-sink.js';
-import { FileSetError, PartitionedFiles } from './files.js';
-import { buildReport, ReportError, sendReport, type CommitClient, type RetryPolicy } from './reports.js';
+import { DirtyDataPolicy, partitionOf, RecordError, transformRecord, type Plan, type PartitionTuple, type Row } from './core/index.js';
+import { ErrorConfirmations } from './confirmations.js';
+import { Coverage } from './coverage.js';
+import type { ErrorTableSink } from './error-sink.js';
+import { DirtyRecordError, withContext } from './errors.js';
+import type { PartitionedFiles } from './files.js';
+import { setUpStream, tableName, type CatalogClient, type StreamSetup } from './open.js';
+import { buildReport, sendReport, type CommitClient, type RetryPolicy } from './reports.js';
 import { Heartbeat, type FlushRouter } from './signals.js';
-
-export type CatalogClient = ServiceClient<typeof CatalogServiceService>;
 
 export interface SessionSettings {
   targetFileBytes: number;
@@ -71,8 +49,6 @@ export interface SessionDeps {
   settings: SessionSettings;
   now(): number;
 }
-
-const tableName = (t: TableRef) => `${t.database}.${t.table}`;
 
 /** Rows of one partition value within a batch. */
 interface Group {
@@ -93,14 +69,6 @@ interface Cut {
 /** How long a report waits for error-topic confirmations when a FlushEvent names no deadline. */
 const DEFAULT_CONFIRM_WAIT_MS = 30_000;
 
-/** The error table's writer side (ERROR_TABLE policy only). */
-interface ErrorTableSink {
-  ref: TableRef;
-  toRow: (r: ErrorTableRow) => CellValue[];
-  partitionOf: (row: CellValue[]) => PartitionTuple;
-  files: PartitionedFiles;
-}
-
 export class TransformSession {
   readonly job: string;
   readonly table: TableRef;
@@ -108,6 +76,10 @@ export class TransformSession {
   /** Called when the stream must end because of a failure outside a batch. */
   onFatal: (err: SluiceError) => void = () => undefined;
 
+  private readonly plan: Plan;
+  private readonly files: PartitionedFiles;
+  private readonly errorSink: ErrorTableSink | null;
+  private readonly flushBufferBytes: number;
   private readonly coverage = new Coverage();
   private readonly confirmations = new ErrorConfirmations();
   private readonly policy: DirtyDataPolicy;
@@ -127,13 +99,14 @@ export class TransformSession {
   private constructor(
     open: TransformOpen,
     private readonly deps: SessionDeps,
-    private readonly plan: Plan,
-    private readonly files: PartitionedFiles,
-    private readonly errorSink: ErrorTableSink | null,
-    private readonly flushBufferBytes: number,
+    setup: StreamSetup,
   ) {
     this.job = open.job;
-    this.table = open.table!;
+    this.table = setup.table;
+    this.plan = setup.plan;
+    this.files = setup.files;
+    this.errorSink = setup.errorSink;
+    this.flushBufferBytes = open.flushBufferBytes;
     this.workerId = open.workerId;
     this.policy = new DirtyDataPolicy(open.mapping!.errorPolicy);
     this.log = deps.logger.child({ job: this.job, table: tableName(this.table), worker: this.workerId });
@@ -147,22 +120,8 @@ export class TransformSession {
 
   /** Checks the open message, loads the table(s) and compiles the plan once. */
   static async open(open: TransformOpen, deps: SessionDeps): Promise<TransformSession> {
-    const { table, mapping } = checkOpen(open);
-    const main = await loadTable(deps.catalog, table);
-    let plan: Plan;
-    try {
-      plan = compilePlan({ schema: main.schema!, mapping, partitionSpec: main.partitionSpec });
-    } catch (e) {
-      if (e instanceof SpecError)
-        throw invalidArgument(`mapping for table ${tableName(table)}: ${e.message}`, e.field ? { field: e.field } : {});
-      throw e;
-    }
-    const files = fileSet(main, open.workerId, deps.settings.targetFileBytes);
-    const errorSink =
-      mapping.errorPolicy?.kind === ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TABLE
-        ? await openErrorSink(deps.catalog, mapping.errorPolicy.errorTable!, open.workerId, deps.settings.targetFileBytes)
-        : null;
-    const session = new TransformSession(open, deps, plan, files, errorSink, open.flushBufferBytes);
+    const setup = await setUpStream(open, deps.catalog, deps.settings.targetFileBytes);
+    const session = new TransformSession(open, deps, setup);
     try {
       await deps.flushes.ready(); // a flush published from now on reaches this stream
     } catch (e) {
@@ -191,15 +150,7 @@ export class TransformSession {
 
   private async transformBatch(batch: RecordBatch): Promise<BatchAck> {
     const records = batch.records;
-    const outside = uncoveredRecord(records, batch.covers);
-    if (outside) throw invalidArgument(`batch ${batch.sequence}: ${outside}`, { sequence: String(batch.sequence) });
-    try {
-      this.coverage.add(batch.covers);
-    } catch (e) {
-      if (e instanceof CoverageError)
-        throw invalidArgument(`batch ${batch.sequence}: ${e.message}`, { topic: e.topic, partition: String(e.partition) });
-      throw e;
-    }
+    this.coverage.addBatch(batch);
 
     const ctx = { nowMs: this.deps.now() };
     const groups = this.groups;
@@ -263,12 +214,7 @@ export class TransformSession {
       case 'skip':
         return;
       case 'fail':
-        throw failedPrecondition(`dirty record refused (${err.reason}): ${d.message}`, {
-          topic: rec.topic,
-          partition: String(rec.partition),
-          offset: String(rec.offset),
-          reason: err.reason,
-        });
+        throw new DirtyRecordError(err.reason, d.message, rec);
       case 'error_topic':
         // Ingestion owns the producer and produces these before it treats the batch as done.
         // partition/offset -1: the error topic's partitioner decides, Kafka assigns the offset.
@@ -318,12 +264,7 @@ export class TransformSession {
 
   /** Ingestion confirmed that the error records of batches up to `sequence` are produced. */
   errorsProduced(sequence: number): void {
-    try {
-      this.confirmations.confirm(sequence);
-    } catch (e) {
-      if (e instanceof ConfirmationError) throw invalidArgument(e.message, { sequence: String(sequence) });
-      throw e;
-    }
+    this.confirmations.confirm(sequence);
   }
 
   /**
@@ -340,6 +281,7 @@ export class TransformSession {
       })
       .catch((err: unknown) => {
         if (err === this.failure) return; // a report after the failed one, dropped: already told
+        // Failures on this chain are typed already; anything else still drops the stream's work.
         const e = err instanceof SluiceError ? err : aborted(`flush ${event.flushId} failed: ${(err as Error).message}`);
         this.failure ??= e;
         this.log.error({ flushId: event.flushId, err: e.message }, 'flush failed; the stream ends');
@@ -374,15 +316,11 @@ export class TransformSession {
         if (this.failure) throw this.failure;
         if (cut.awaitBatch > 0) {
           const now = this.deps.now();
-          await this.confirmations.wait(cut.awaitBatch, event.deadlineMs > 0 ? event.deadlineMs : now + DEFAULT_CONFIRM_WAIT_MS, now);
+          const deadlineMs = event.deadlineMs > 0 ? event.deadlineMs : now + DEFAULT_CONFIRM_WAIT_MS;
+          await this.confirmations.wait(cut.awaitBatch, event.flushId, deadlineMs, now);
         }
       } catch (e) {
         await this.deleteNeverReported([...files, ...errorFiles]);
-        if (e instanceof ConfirmationError)
-          throw aborted(
-            `flush ${event.flushId}: ${e.message}; the stream's uncommitted work is dropped, re-read it from the committed offsets`,
-            { flush_id: event.flushId },
-          );
         throw e;
       }
       const base = { flushId: event.flushId, job: this.job, workerId: this.workerId };
@@ -397,15 +335,11 @@ export class TransformSession {
           );
       } catch (e) {
         await this.deleteNeverReported(files);
-        throw this.reportFailure(e);
+        throw e; // a ReportError: ABORTED, the stream's work is dropped
       }
       // The data report says it came with an error report: the coordinator commits it only together with it.
       const report = buildReport({ ...base, table: this.table, files, offsets, errorReports: errorFiles.length > 0 ? 1 : 0 });
-      try {
-        await sendReport(this.deps.commit, report, this.deps.settings.reportRetry);
-      } catch (e) {
-        throw this.reportFailure(e);
-      }
+      await sendReport(this.deps.commit, report, this.deps.settings.reportRetry);
       span.setAttributes({ 'sluice.files': files.length, 'sluice.records': report.recordCount, 'sluice.error_files': errorFiles.length });
       this.log.debug({ flushId: event.flushId, files: files.length, records: report.recordCount, offsets }, 'flush reported');
     });
@@ -438,83 +372,20 @@ export class TransformSession {
     return this.closing;
   }
 
-  /** A failure while writing files, as the status the stream ends with; the unexpected ones are logged. */
+  /**
+   * A failure while writing or closing files, as the error the stream ends with: a typed one
+   * (a FileSetError) keeps its kind and names what was being done; anything else (an I/O
+   * error, a bug) is logged and INTERNAL, still naming it, since it also ends a flush chain
+   * whose failures must be typed.
+   */
   private streamError(e: unknown, what: string): SluiceError {
-    if (e instanceof SluiceError) return e;
-    if (e instanceof FileSetError) return failedPrecondition(`${what}: ${e.message}`);
+    if (e instanceof SluiceError) return withContext(what, e);
     this.log.error({ err: e }, `unexpected failure ${what}`);
     return new SluiceError(status.INTERNAL, `${what}: ${(e as Error).message}`);
-  }
-
-  private reportFailure(e: unknown): SluiceError {
-    if (e instanceof ReportError)
-      return aborted(`${e.message}; the stream's uncommitted work is dropped, re-read it from the committed offsets`, {
-        flush_id: e.flushId,
-      });
-    return this.streamError(e, 'reporting data files');
   }
 
   /** Bytes held in open files (an uncompressed estimate: the records' key and value bytes). */
   get bufferedBytes(): number {
     return this.buffered;
-  }
-}
-
-function checkOpen(open: TransformOpen): { table: TableRef; mapping: NonNullable<TransformOpen['mapping']> } {
-  if (!open.job) throw invalidArgument('TransformOpen.job is required', { field: 'job' });
-  if (!open.workerId) throw invalidArgument('TransformOpen.worker_id is required', { field: 'worker_id' });
-  if (!open.table?.database || !open.table.table)
-    throw invalidArgument('TransformOpen.table must name a database and a table', { field: 'table' });
-  if (!open.mapping) throw invalidArgument('TransformOpen.mapping is required', { field: 'mapping' });
-  if (!(open.flushBufferBytes >= 0))
-    throw invalidArgument(`TransformOpen.flush_buffer_bytes ${open.flushBufferBytes} must be >= 0`, { field: 'flush_buffer_bytes' });
-  const bad = validatePolicy(open.mapping.errorPolicy);
-  if (bad) throw invalidArgument(bad, { field: 'mapping.error_policy' });
-  return { table: open.table, mapping: open.mapping };
-}
-
-async function loadTable(catalog: CatalogClient, ref: TableRef): Promise<Table> {
-  let table: Table | undefined;
-  try {
-    ({ table } = await catalog.getTable({ ref }));
-  } catch (err) {
-    if (grpcCode(err) === status.NOT_FOUND)
-      throw failedPrecondition(`table ${tableName(ref)} does not exist in the catalog`, { table: tableName(ref) });
-    throw unavailable(`could not load table ${tableName(ref)} from the catalog: ${grpcMessage(err)}`, { table: tableName(ref) });
-  }
-  if (!table?.schema) throw failedPrecondition(`table ${tableName(ref)} has no schema in the catalog`, { table: tableName(ref) });
-  return table;
-}
-
-function fileSet(table: Table, workerId: string, targetFileBytes: number): PartitionedFiles {
-  try {
-    return new PartitionedFiles({
-      location: table.location,
-      columns: writerColumns(table.schema!),
-      specId: table.partitionSpec?.specId ?? 0,
-      workerId,
-      targetFileBytes,
-    });
-  } catch (e) {
-    throw failedPrecondition(`table ${tableName(table.ref!)}: ${(e as Error).message}`, { table: tableName(table.ref!) });
-  }
-}
-
-async function openErrorSink(catalog: CatalogClient, ref: TableRef, workerId: string, targetFileBytes: number): Promise<ErrorTableSink> {
-  const table = await loadTable(catalog, ref);
-  const schema: Schema = table.schema!;
-  try {
-    const columns = writerColumns(schema);
-    const spec: PartitionSpec | undefined = table.partitionSpec;
-    return {
-      ref,
-      toRow: errorRowMapper(tableName(ref), columns),
-      partitionOf: compilePartitionSpec(spec, columnsOf(schema)) as (row: CellValue[]) => PartitionTuple,
-      files: fileSet(table, workerId, targetFileBytes),
-    };
-  } catch (e) {
-    if (e instanceof SluiceError) throw e;
-    if (e instanceof ErrorTableShapeError || e instanceof SpecError) throw failedPrecondition(e.message, { table: tableName(ref) });
-    throw failedPrecondition(`error table ${tableName(ref)}: ${(e as Error).message}`, { table: tableName(ref) });
   }
 }

@@ -1,20 +1,22 @@
+import { SluiceError } from '#shared/errors.js';
 import { TimeZoneError, zone, type Zone } from '#shared/time.js';
+import { status } from '@grpc/grpc-js';
 
 /**
  * Two kinds of failure leave the core:
  * - SpecError: the mapping spec or schema cannot work at all (found once, when a plan is
- *   compiled); the service answers INVALID_ARGUMENT with the message.
+ *   compiled). It is an INVALID_ARGUMENT SluiceError naming the field, answered as it is.
  * - RecordError: one record cannot become a row. It is returned, never thrown out of the
  *   core, and carries a short reason code (for counters) and a message naming the column
  *   and the record's topic/partition/offset.
  */
 
-export class SpecError extends Error {
+export class SpecError extends SluiceError {
   constructor(
     message: string,
     readonly field?: string,
   ) {
-    super(message);
+    super(status.INVALID_ARGUMENT, message, field ? { field } : {});
     this.name = 'SpecError';
   }
 }

@@ -1,0 +1,73 @@
+/**
+ * Opening a Transform stream: the open message checked, the table (and the ERROR_TABLE
+ * policy's error table) loaded from the catalog, the mapping compiled into a plan once, and
+ * the file sets built. Everything wrong is found here, before the first batch, and named:
+ * a bad request is INVALID_ARGUMENT, a table this worker cannot use FAILED_PRECONDITION, a
+ * catalog out of reach UNAVAILABLE.
+ */
+import type { CatalogServiceService, Table } from '#shared/gen/sluice/v1/catalog.js';
+import type { TransformOpen } from '#shared/gen/sluice/v1/transformation.js';
+import { ErrorPolicyKind, type TableRef } from '#shared/gen/sluice/v1/types.js';
+import { failedPrecondition, grpcCode, grpcMessage, invalidArgument, SluiceError, unavailable } from '#shared/errors.js';
+import type { ServiceClient } from '#shared/grpc/client.js';
+import { status } from '@grpc/grpc-js';
+import { compilePlan, validatePolicy, type Plan } from './core/index.js';
+import { errorTableSink, type ErrorTableSink } from './error-sink.js';
+import { withContext } from './errors.js';
+import { tableFiles, type PartitionedFiles } from './files.js';
+
+export type CatalogClient = ServiceClient<typeof CatalogServiceService>;
+
+export const tableName = (t: TableRef) => `${t.database}.${t.table}`;
+
+/** What a stream writes with: its table, the compiled plan, and the files it opens. */
+export interface StreamSetup {
+  table: TableRef;
+  plan: Plan;
+  files: PartitionedFiles;
+  /** The error table's writer side (ERROR_TABLE policy only). */
+  errorSink: ErrorTableSink | null;
+}
+
+/** Checks the open message, loads the table(s) and compiles the plan once. */
+export async function setUpStream(open: TransformOpen, catalog: CatalogClient, targetFileBytes: number): Promise<StreamSetup> {
+  const { table, mapping } = checkOpen(open);
+  const main = await loadTable(catalog, table);
+  let plan: Plan;
+  try {
+    plan = compilePlan({ schema: main.schema!, mapping, partitionSpec: main.partitionSpec });
+  } catch (e) {
+    throw e instanceof SluiceError ? withContext(`mapping for table ${tableName(table)}`, e) : e;
+  }
+  const files = tableFiles(main, open.workerId, targetFileBytes);
+  const errorTable = mapping.errorPolicy?.kind === ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TABLE ? mapping.errorPolicy.errorTable! : null;
+  const errorSink = errorTable ? errorTableSink(errorTable, await loadTable(catalog, errorTable), open.workerId, targetFileBytes) : null;
+  return { table, plan, files, errorSink };
+}
+
+function checkOpen(open: TransformOpen): { table: TableRef; mapping: NonNullable<TransformOpen['mapping']> } {
+  if (!open.job) throw invalidArgument('TransformOpen.job is required', { field: 'job' });
+  if (!open.workerId) throw invalidArgument('TransformOpen.worker_id is required', { field: 'worker_id' });
+  if (!open.table?.database || !open.table.table)
+    throw invalidArgument('TransformOpen.table must name a database and a table', { field: 'table' });
+  if (!open.mapping) throw invalidArgument('TransformOpen.mapping is required', { field: 'mapping' });
+  if (!(open.flushBufferBytes >= 0))
+    throw invalidArgument(`TransformOpen.flush_buffer_bytes ${open.flushBufferBytes} must be >= 0`, { field: 'flush_buffer_bytes' });
+  const bad = validatePolicy(open.mapping.errorPolicy);
+  if (bad) throw invalidArgument(bad, { field: 'mapping.error_policy' });
+  return { table: open.table, mapping: open.mapping };
+}
+
+/** A table from the catalog, with its schema; one the catalog does not know is the job's problem, not the request's. */
+async function loadTable(catalog: CatalogClient, ref: TableRef): Promise<Table> {
+  let table: Table | undefined;
+  try {
+    ({ table } = await catalog.getTable({ ref }));
+  } catch (err) {
+    if (grpcCode(err) === status.NOT_FOUND)
+      throw failedPrecondition(`table ${tableName(ref)} does not exist in the catalog`, { table: tableName(ref) });
+    throw unavailable(`could not load table ${tableName(ref)} from the catalog: ${grpcMessage(err)}`, { table: tableName(ref) });
+  }
+  if (!table?.schema) throw failedPrecondition(`table ${tableName(ref)} has no schema in the catalog`, { table: tableName(ref) });
+  return table;
+}
