@@ -28,6 +28,7 @@ import type { ServiceClient } from '#shared/grpc/client.js';
 import type { Logger } from '#shared/logger.js';
 import { subscribe, type NatsConnection, type Subscription } from '#shared/nats.js';
 import { tracer } from '#shared/tracing.js';
+import { boundedComplete, type CompletionMode, completionMode, coveredUpTo, ownedDone, readToEnd } from './completion.js';
 import { batchEndOffset, leadingGap, planBatch, type TimeBounds } from './coverage.js';
 import { InFlight } from './in-flight.js';
 import { createKafka, describeSourceError, offsetsAtTime, requireTopic, SourceError, watermarks } from './kafka-source.js';
@@ -84,6 +85,7 @@ export class JobRunner {
   private readonly topic: string;
   private readonly window: TimeBounds | null;
   private readonly idleTimeoutMs: number | null;
+  private readonly completion: CompletionMode;
 
   private readonly kafka: Kafka;
   private admin: Admin | null = null;
@@ -134,6 +136,7 @@ export class JobRunner {
     this.window = w && w.endTimeMs > 0 ? { startTimeMs: w.startTimeMs, endTimeMs: w.endTimeMs } : null;
     this.idleTimeoutMs =
       w && this.window && w.completion === CompletionPolicy.COMPLETION_POLICY_IDLE ? Math.max(1, w.idleTimeoutMs || 60_000) : null;
+    this.completion = completionMode(this.window !== null, this.idleTimeoutMs);
     this.inFlight = new InFlight(deps.inFlightBytes);
     this.kafka = createKafka(`sluice-ingestion-${job.name}`, this.brokers, this.log);
   }
@@ -374,7 +377,7 @@ export class JobRunner {
     const st = this.partitions.get(batch.partition);
     if (!stream || !st || !this.owned.includes(batch.partition)) return;
     st.highWatermark = Number(batch.highWatermark);
-    if (st.endOffset !== null && st.position >= st.endOffset) return;
+    if (readToEnd(st)) return;
 
     const gap = leadingGap(st.position, batch.firstOffset());
     if (gap && !(await this.acceptGap(st, gap.end))) return;
@@ -519,8 +522,7 @@ export class JobRunner {
     if (!consumer || this.resyncing) return;
     const want = new Set<number>();
     for (const p of this.owned) {
-      const st = this.partitions.get(p)!;
-      const done = st.endOffset !== null && st.position >= st.endOffset;
+      const done = readToEnd(this.partitions.get(p)!);
       if (this.userPaused || this.backpressure || done || this.ending !== null) want.add(p);
     }
     const pause = this.owned.filter((p) => want.has(p) && !this.pausedNow.has(p));
@@ -597,21 +599,15 @@ export class JobRunner {
 
   /** Every owned partition has reached its end (END_POSITION jobs). */
   private ownedDone(): boolean {
-    if (this.window === null || this.idleTimeoutMs !== null) return false;
-    return this.owned.every((p) => {
-      const st = this.partitions.get(p)!;
-      return st.endOffset !== null && st.position >= st.endOffset;
-    });
+    return ownedDone(
+      this.completion,
+      this.owned.map((p) => this.partitions.get(p)!),
+    );
   }
 
   /** Committed (or empty from the start) up to the end on every partition of the topic. */
   private boundedComplete(): boolean {
-    if (this.window === null || this.idleTimeoutMs !== null || this.partitions.size === 0) return false;
-    for (const st of this.partitions.values()) {
-      if (st.endOffset === null) return false;
-      if (Math.max(st.committed ?? -1, st.initialStart) < st.endOffset) return false;
-    }
-    return true;
+    return boundedComplete(this.completion, [...this.partitions.values()]);
   }
 
   /**
@@ -641,11 +637,7 @@ export class JobRunner {
   }
 
   private coveredUpTo(targets: Map<number, number>): boolean {
-    for (const [p, target] of targets) {
-      const st = this.partitions.get(p)!;
-      if (target > st.initialStart && (st.committed ?? -1) < target) return false;
-    }
-    return true;
+    return coveredUpTo(targets, (p) => this.partitions.get(p)!);
   }
 
   /** Waits for in-flight acks, triggers a flush, then polls `done` until timeoutMs. */

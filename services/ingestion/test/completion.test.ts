@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  boundedComplete,
+  type CompletionMode,
+  completionMode,
+  coveredUpTo,
+  ownedDone,
+  type PartitionProgress,
+  readToEnd,
+} from '../src/completion.js';
+
+/** A partition cursor: position, start, end offset (null: none), committed (undefined: none yet). */
+const at = (position: number, initialStart: number, endOffset: number | null, committed?: number): PartitionProgress => ({
+  position,
+  initialStart,
+  endOffset,
+  committed,
+});
+
+describe('completion mode', () => {
+  const cases: [string, boolean, number | null, CompletionMode][] = [
+    ['no window: continuous', false, null, 'unbounded'],
+    ['a window without idle timeout: END_POSITION', true, null, 'end-offsets'],
+    ['a window with an idle timeout: IDLE', true, 5_000, 'idle'],
+  ];
+  for (const [name, hasWindow, idle, mode] of cases) it(name, () => assert.equal(completionMode(hasWindow, idle), mode));
+});
+
+describe('readToEnd', () => {
+  const cases: [string, PartitionProgress, boolean][] = [
+    ['no end offset: never', at(100, 0, null), false],
+    ['below the end', at(4, 0, 5), false],
+    ['at the end', at(5, 0, 5), true],
+    ['past the end (a batch truncated there)', at(6, 0, 5), true],
+    ['empty from the start', at(0, 0, 0), true],
+  ];
+  for (const [name, p, want] of cases) it(name, () => assert.equal(readToEnd(p), want));
+});
+
+describe('ownedDone', () => {
+  const cases: [string, CompletionMode, PartitionProgress[], boolean][] = [
+    ['END_POSITION, every owned partition at its end', 'end-offsets', [at(5, 0, 5), at(9, 2, 9)], true],
+    ['END_POSITION, one partition short', 'end-offsets', [at(5, 0, 5), at(8, 2, 9)], false],
+    ['END_POSITION, owning nothing', 'end-offsets', [], true],
+    ['IDLE jobs never finish by end offsets', 'idle', [at(5, 0, 5)], false],
+    ['continuous jobs never finish', 'unbounded', [at(5, 0, 5)], false],
+  ];
+  for (const [name, mode, owned, want] of cases) it(name, () => assert.equal(ownedDone(mode, owned), want));
+});
+
+describe('boundedComplete', () => {
+  const cases: [string, CompletionMode, PartitionProgress[], boolean][] = [
+    ['every partition committed to its end', 'end-offsets', [at(5, 0, 5, 5), at(9, 2, 9, 9)], true],
+    ['one partition read but not committed', 'end-offsets', [at(5, 0, 5, 5), at(9, 2, 9, 7)], false],
+    ['one partition never committed', 'end-offsets', [at(5, 0, 5, 5), at(9, 2, 9)], false],
+    ['a partition empty from the start needs no commit', 'end-offsets', [at(5, 0, 5, 5), at(7, 7, 7)], true],
+    ['a start past the end needs no commit', 'end-offsets', [at(9, 9, 7)], true],
+    ['no partitions known yet', 'end-offsets', [], false],
+    ['a partition without an end offset', 'end-offsets', [at(5, 0, null, 5)], false],
+    ['IDLE jobs: never by end offsets', 'idle', [at(5, 0, 5, 5)], false],
+    ['continuous jobs: never', 'unbounded', [at(5, 0, 5, 5)], false],
+  ];
+  for (const [name, mode, all, want] of cases) it(name, () => assert.equal(boundedComplete(mode, all), want));
+});
+
+describe('coveredUpTo', () => {
+  const parts = new Map<number, PartitionProgress>([
+    [0, at(10, 0, null, 10)],
+    [1, at(20, 5, null, 15)],
+    [2, at(3, 3, null)],
+  ]);
+  const progress = (p: number) => parts.get(p)!;
+  const cases: [string, [number, number][], boolean][] = [
+    ['no targets', [], true],
+    ['committed exactly to the target', [[0, 10]], true],
+    ['committed past the target', [[0, 8]], true],
+    ['committed short of the target', [[1, 20]], false],
+    ['nothing read since the start needs no commit', [[2, 3]], true],
+    ['read past the start but never committed', [[2, 4]], false],
+    [
+      'one partition short fails the whole set',
+      [
+        [0, 10],
+        [1, 16],
+      ],
+      false,
+    ],
+    [
+      'every partition covered',
+      [
+        [0, 10],
+        [1, 15],
+        [2, 3],
+      ],
+      true,
+    ],
+  ];
+  for (const [name, targets, want] of cases) it(name, () => assert.equal(coveredUpTo(new Map(targets), progress), want));
+});
