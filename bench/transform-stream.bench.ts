@@ -36,6 +36,7 @@ import {
   type Harness,
 } from '../services/transformation/test/stream-support.js';
 import { clickEvent } from './support/messages.js';
+import { programArgs } from '#cli/launch.js';
 
 const MESSAGES = Number(process.env.BENCH_TRANSFORM_MESSAGES ?? 1_000_000);
 const BATCH = 2000;
@@ -45,7 +46,7 @@ const IN_PROCESS = process.env.BENCH_TRANSFORM_INPROCESS === '1';
 /** The transformation service as a child process talking to the harness's catalog and recorder. */
 async function childService(h: Harness): Promise<{ h: Harness; stop(): Promise<void> }> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'services/transformation/src/main.ts'], {
+  const child = spawn(process.execPath, programArgs('transformation'), {
     cwd: fileURLToPath(new URL('..', import.meta.url)),
     env: {
       ...process.env,

@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { programArgs } from '#cli/launch.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -16,11 +17,10 @@ export interface BrokerProcess {
 }
 
 export async function startBrokerProcess(partitions: number): Promise<BrokerProcess> {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'devtools/kafka-broker/src/main.ts', '--port', '0', '--partitions', String(partitions)],
-    { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+  const child: ChildProcess = spawn(process.execPath, programArgs('dev-broker', ['--port', '0', '--partitions', String(partitions)]), {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const address = await new Promise<string>((resolve, reject) => {
     let buffered = '';
     child.stdout!.on('data', (chunk: Buffer) => {

@@ -12,7 +12,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { printLogsOnFailure, startMesh, waitUntil, type TestMesh } from '#test-support/mesh.js';
+import { printLogsOnFailure, startMesh, type TestMesh } from '#test-support/mesh.js';
+import { waitFor } from '#test-support/wait.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const KCAT = process.env.KCAT ?? '/usr/bin/kcat';
@@ -128,7 +129,7 @@ interface HistoryJson {
 async function committedThrough(total: number): Promise<JobStatusJson> {
   let last: JobStatusJson | undefined;
   try {
-    return await waitUntil(
+    return await waitFor(
       `sluice job status to show ${total} records committed`,
       async () => {
         mesh!.assertNoCrash();
@@ -139,8 +140,7 @@ async function committedThrough(total: number): Promise<JobStatusJson> {
           p.committedOffset === p.highWatermark || (p.highWatermark === 0 && p.committedOffset === -1);
         return status.partitions.length === 2 && high === total && status.partitions.every(caughtUp) && status;
       },
-      60_000,
-      500,
+      { timeoutMs: 60_000, intervalMs: 500 },
     );
   } catch (err) {
     throw new Error(`${(err as Error).message}; the last status was ${JSON.stringify(last)}`);

@@ -18,7 +18,8 @@ import { ErrorPolicyKind, MessageFormat, MessageMode, type Field } from '#shared
 import { parseMetadata } from '#shared/iceberg/metadata.js';
 import { resolveSnapshot, snapshotFiles } from '#shared/iceberg/scan.js';
 import { createStorage } from '#shared/storage/index.js';
-import { printLogsOnFailure, SERVICE_NAMES, startMesh, waitUntil, type ServiceName, type TestMesh } from '#test-support/mesh.js';
+import { printLogsOnFailure, SERVICE_NAMES, startMesh, type ServiceName, type TestMesh } from '#test-support/mesh.js';
+import { waitFor } from '#test-support/wait.js';
 
 const PARTITIONS = 4;
 /** E2E_RECORDS makes a quicker local run; the acceptance criterion is 200k. */
@@ -166,15 +167,14 @@ async function chaos(m: TestMesh, t0: number, log: string[]): Promise<void> {
     await m.restart(name);
     const servingAt = Date.now();
     const mark = await committedTotal(m);
-    await waitUntil(
+    await waitFor(
       `a commit after ${name} was restarted`,
       async () => {
         m.assertNoCrash();
         const committed = await committedTotal(m);
         return committed > mark || committed === highWatermarks(m).reduce((a, b) => a + b, 0);
       },
-      CONVERGE_TIMEOUT_MS,
-      250,
+      { timeoutMs: CONVERGE_TIMEOUT_MS, intervalMs: 250 },
     );
     log.push(
       `${name} at ${((killedAt - t0) / 1000).toFixed(1)} s (SERVING after ${servingAt - killedAt} ms, committing after ${Date.now() - killedAt} ms)`,
@@ -225,7 +225,10 @@ it(`${RECORDS} records land exactly once while every service is killed -9 and re
     high.reduce((a, b) => a + b, 0),
     RECORDS,
   );
-  await waitUntil('the committed offsets to reach the high watermarks', () => committedEverything(m, high), CONVERGE_TIMEOUT_MS, 250);
+  await waitFor('the committed offsets to reach the high watermarks', () => committedEverything(m, high), {
+    timeoutMs: CONVERGE_TIMEOUT_MS,
+    intervalMs: 250,
+  });
   const convergedMs = Date.now() - t0;
 
   const { summary, files } = await currentSnapshot(m);

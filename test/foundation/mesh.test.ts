@@ -10,6 +10,7 @@ import { checkHealth, waitForServing } from '#shared/grpc/health.js';
 import { createTestDatabase, type TestDatabase } from '#test-support/postgres.js';
 import { freePort } from '#test-support/ports.js';
 import { fileContainingSymbol, listServices } from '#test-support/reflection.js';
+import { programArgs, startupTimeoutMs, waitUntilServing } from '#cli/launch.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -67,9 +68,10 @@ describe('sluice up: the four services and the dev broker as real processes', ()
     brokerDir = await mkdtemp(join(tmpdir(), 'sluice-mesh-broker-'));
     env.SLUICE_DEV_BROKER_DATA_DIR = brokerDir;
     delete env.KAFKA_BROKERS;
-    mesh = spawn(process.execPath, ['--import', 'tsx', 'cli/src/main.ts', 'up'], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    mesh = spawn(process.execPath, programArgs('cli', ['up']), { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
     mesh.stderr!.on('data', (chunk) => (stderr += chunk));
-    await Promise.all(SERVICES.map(([name]) => waitForServing(`127.0.0.1:${ports[name]}`, 30_000)));
+    const timeoutMs = startupTimeoutMs(SERVICES.length);
+    await Promise.all(SERVICES.map(([name]) => waitUntilServing(name, `127.0.0.1:${ports[name]}`, timeoutMs)));
   });
 
   after(async () => {
@@ -138,14 +140,14 @@ describe('sluice up killed with SIGKILL', () => {
     delete env.KAFKA_BROKERS;
     for (const variable of ['CATALOG_PORT', 'INGESTION_PORT', 'TRANSFORMATION_PORT', 'COMMIT_PORT', 'SLUICE_DEV_BROKER_PORT'])
       env[variable] = String(await freePort());
-    const launcher = spawn(process.execPath, ['--import', 'tsx', 'cli/src/main.ts', 'up'], {
+    const launcher = spawn(process.execPath, programArgs('cli', ['up']), {
       cwd: root,
       env,
       stdio: ['ignore', 'ignore', 'ignore'],
     });
     try {
-      await waitForServing(`127.0.0.1:${env.CATALOG_PORT}`, 30_000);
-      await waitForServing(`127.0.0.1:${env.INGESTION_PORT}`, 30_000);
+      await waitUntilServing('catalog', `127.0.0.1:${env.CATALOG_PORT}`, startupTimeoutMs(4));
+      await waitUntilServing('ingestion', `127.0.0.1:${env.INGESTION_PORT}`, startupTimeoutMs(4));
       const tree = descendants(launcher.pid!);
       assert.ok(tree.length >= 5, `expected five children, found ${tree.length}`);
       launcher.kill('SIGKILL');
@@ -162,7 +164,7 @@ describe('sluice up killed with SIGKILL', () => {
 
 describe('a service with a bad configuration', () => {
   it('prints one line naming the variable and exits 2', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'services/commit/src/main.ts'], {
+    const child = spawn(process.execPath, programArgs('commit'), {
       cwd: root,
       env: { ...process.env, COMMIT_PORT: 'eighty' },
       stdio: ['ignore', 'pipe', 'pipe'],

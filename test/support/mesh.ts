@@ -1,7 +1,7 @@
 /**
  * The whole mesh for end-to-end tests: catalog, ingestion, transformation and commit as real
- * child processes (`node --import tsx services/<name>/src/main.ts`, as `sluice up` launches
- * them) on ports chosen up front, over a fresh PostgreSQL database, a temporary warehouse,
+ * child processes (the compiled `dist/services/<name>/src/main.js`, launched as `sluice up`
+ * launches them) on ports chosen up front, over a fresh PostgreSQL database, a temporary warehouse,
  * the real NATS server and an in-process Kafka-protocol dev broker.
  *
  * A test can SIGKILL any service and start it again on the same port with the same
@@ -11,12 +11,11 @@
  * without calling it, the children are killed on the way out, and if it is killed itself, the
  * services see their stdin close and stop (SLUICE_EXIT_WITH_PARENT).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startDevBroker, type DevBroker } from '#kafka-broker/index.js';
@@ -24,15 +23,13 @@ import { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
 import { CommitServiceService } from '#shared/gen/sluice/v1/commit.js';
 import { IngestionServiceService } from '#shared/gen/sluice/v1/ingestion.js';
 import { createClient, type ServiceClient } from '#shared/grpc/client.js';
-import { waitForServing } from '#shared/grpc/health.js';
+import { SERVICES, type ServiceName, spawnProgram, startupTimeoutMs, waitUntilServing } from '#cli/launch.js';
 import { freePort } from './ports.js';
 import { createTestDatabase, type TestDatabase } from './postgres.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-
 /** The order their output is printed in; all four are spawned at once. */
-export const SERVICE_NAMES = ['catalog', 'transformation', 'commit', 'ingestion'] as const;
-export type ServiceName = (typeof SERVICE_NAMES)[number];
+export const SERVICE_NAMES = SERVICES;
+export type { ServiceName };
 
 const PORT_VARIABLES: Record<ServiceName, string> = {
   catalog: 'CATALOG_PORT',
@@ -64,7 +61,8 @@ const TEST_DEFAULTS: Record<string, string> = {
 
 /** Bytes of output kept per service; older output is dropped (the tail explains a failure). */
 const LOG_TAIL_BYTES = 256 * 1024;
-const SERVING_TIMEOUT_MS = 60_000;
+/** A restart starts one process; a mesh start, all four at once. */
+const servingTimeoutMs = (starting: number) => startupTimeoutMs(starting);
 
 export type CatalogClient = ServiceClient<typeof CatalogServiceService>;
 export type IngestionClient = ServiceClient<typeof IngestionServiceService>;
@@ -150,14 +148,17 @@ class ServiceProcess {
     return ['trace', 'debug', 'info'].includes(this.env.LOG_LEVEL ?? 'info');
   }
 
-  start(): void {
+  /** How many services this start shares the machine with (itself included). */
+  private startingTogether = 1;
+
+  start(startingTogether = 1): void {
+    this.startingTogether = startingTogether;
     this.incarnation++;
     this.expectingExit = false;
     this.startOutput = this.announcesServing ? '' : null;
     this.listening = new Promise((resolve) => (this.markListening = resolve));
     this.note(`--- start #${this.incarnation} ---`);
-    const child = spawn(process.execPath, ['--import', 'tsx', `services/${this.name}/src/main.ts`], {
-      cwd: root,
+    const child = spawnProgram(this.name, [], {
       env: this.env,
       // A stdin pipe with SLUICE_EXIT_WITH_PARENT: if this process dies, even by SIGKILL, the
       // pipe closes and the service stops instead of living on as an orphan.
@@ -199,11 +200,12 @@ class ServiceProcess {
     // SERVING on the address alone could be another process that took the port after
     // freePort() released it; our own "serving" line proves the port is this process's.
     const ours = this.announcesServing ? this.listening : Promise.resolve();
-    const timeout = sleep(SERVING_TIMEOUT_MS, undefined, { signal: ac.signal }).then(() => {
-      throw new Error(`${this.name} did not log that it is serving within ${SERVING_TIMEOUT_MS} ms`);
+    const timeoutMs = servingTimeoutMs(this.startingTogether);
+    const timeout = sleep(timeoutMs, undefined, { signal: ac.signal }).then(() => {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for the ${this.name} service (pid ${child.pid}) to log that it is serving`);
     });
     try {
-      await Promise.race([ours.then(() => waitForServing(this.address, SERVING_TIMEOUT_MS)), exited, timeout]);
+      await Promise.race([ours.then(() => waitUntilServing(this.name, this.address, timeoutMs)), exited, timeout]);
     } finally {
       timeout.catch(() => {});
       ac.abort();
@@ -331,7 +333,7 @@ async function startMeshOnce(options: MeshOptions): Promise<TestMesh<DevBroker |
     };
     delete env.OTEL_EXPORTER_OTLP_ENDPOINT;
     for (const name of SERVICE_NAMES) services.set(name, new ServiceProcess(name, addresses[name], env));
-    for (const s of services.values()) s.start();
+    for (const s of services.values()) s.start(services.size);
     await Promise.all([...services.values()].map((s) => s.serving()));
 
     const service = (name: ServiceName) => services.get(name)!;
@@ -383,20 +385,4 @@ export function printLogsOnFailure(mesh: () => TestMesh | undefined): void {
     if (m && (t as { passed?: boolean }).passed === false)
       process.stderr.write(`\n##### service output for failed test "${t.name}" #####\n${m.logs()}\n`);
   });
-}
-
-/** Polls cond until it returns something truthy; the error says what was awaited. */
-export async function waitUntil<T>(
-  what: string,
-  cond: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs: number,
-  pollMs = 200,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await cond();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(pollMs);
-  }
 }

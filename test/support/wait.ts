@@ -10,7 +10,8 @@ export interface WaitOptions {
 /**
  * The one way tests wait: polls `condition` until it returns something truthy and resolves with it.
  * `what` names the awaited thing, so a timeout reads "timed out after 30000 ms waiting for <what>".
- * The last error thrown by the condition, if any, is attached as the cause.
+ * An error thrown by the condition fails the wait at once (a crashed service, a failed job): a
+ * condition that expects transient errors catches them itself.
  */
 export async function waitFor<T>(
   what: string,
@@ -18,18 +19,10 @@ export async function waitFor<T>(
   { timeoutMs = 30_000, intervalMs = 50 }: WaitOptions = {},
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
   for (;;) {
-    try {
-      const value = await condition();
-      if (value) return value;
-      lastError = undefined;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, lastError ? { cause: lastError } : undefined);
-    }
+    const value = await condition();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(intervalMs);
   }
 }

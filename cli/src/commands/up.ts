@@ -3,16 +3,12 @@
  * Kafka-protocol dev broker when KAFKA_BROKERS is unset. Ctrl-C or SIGTERM stops everything
  * cleanly; if one process dies, the rest are stopped and the exit code says so.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadConfig } from '#shared/config.js';
-import { waitForServing } from '#shared/grpc/health.js';
+import { type Program, REPO_DIR, SERVICES, spawnProgram, startupTimeoutMs, waitUntilServing } from '../launch.js';
 import { CliError, type Output } from '../output.js';
-
-const root = fileURLToPath(new URL('../../..', import.meta.url));
-const SERVICES = ['catalog', 'transformation', 'commit', 'ingestion'] as const;
 
 export interface Mesh {
   /** Bootstrap brokers the services use (the dev broker's address when embedded). */
@@ -79,10 +75,9 @@ export async function startMesh(
       .then(() => resolveStopped(exitCode));
   };
 
-  const launch = (name: string, args: string[], childEnv: Record<string, string | undefined>, stdout: 'inherit' | 'pipe') => {
+  const launch = (name: Program, args: string[], childEnv: Record<string, string | undefined>, stdout: 'inherit' | 'pipe') => {
     // The stdin pipe closes when this process dies, however it dies, and the child then stops.
-    const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
-      cwd: root,
+    const child = spawnProgram(name, args, {
       stdio: ['pipe', stdout, 'inherit'],
       env: { ...childEnv, SLUICE_EXIT_WITH_PARENT: '1' },
     });
@@ -98,14 +93,9 @@ export async function startMesh(
   let brokers = config.kafkaBrokers;
   const embeddedBroker = brokers.length === 0;
   if (embeddedBroker) {
-    const dataDir = resolve(root, config.devBrokerDataDir);
+    const dataDir = resolve(REPO_DIR, config.devBrokerDataDir);
     mkdirSync(dataDir, { recursive: true });
-    const broker = launch(
-      'dev-broker',
-      ['devtools/kafka-broker/src/main.ts', '--port', String(config.devBrokerPort), '--data-dir', dataDir, '--partitions', '3'],
-      env,
-      'pipe',
-    );
+    const broker = launch('dev-broker', ['--port', String(config.devBrokerPort), '--data-dir', dataDir, '--partitions', '3'], env, 'pipe');
     const address = await new Promise<string>((resolve, reject) => {
       let buffered = '';
       broker.stdout!.on('data', (chunk: Buffer) => {
@@ -124,7 +114,7 @@ export async function startMesh(
     out.note(`sluice: no KAFKA_BROKERS set, so the embedded dev broker serves Kafka on ${address}`);
   }
 
-  for (const name of SERVICES) launch(name, [`services/${name}/src/main.ts`], serviceEnv, 'inherit');
+  for (const name of SERVICES) launch(name, [], serviceEnv, 'inherit');
 
   if (options.handleSignals !== false) {
     process.on('SIGINT', () => stop(0));
@@ -138,7 +128,8 @@ export async function startMesh(
     commit: config.commitPort,
   };
   try {
-    await Promise.all(SERVICES.map((name) => waitForServing(`127.0.0.1:${ports[name]}`, 30_000)));
+    const timeoutMs = startupTimeoutMs(SERVICES.length, env);
+    await Promise.all(SERVICES.map((name) => waitUntilServing(name, `127.0.0.1:${ports[name]}`, timeoutMs)));
   } catch (err) {
     // A service that exited has already stopped everything and said why.
     if (stopping) throw new CliError('the mesh did not start', 1);

@@ -5,9 +5,10 @@ import { fileURLToPath } from 'node:url';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, tempDir } from './helpers.js';
+import { programArgs } from '#cli/launch.js';
 
-const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-const node = (args: string[]) => [process.execPath, ['--import', 'tsx', MAIN, ...args]] as const;
+/** The compiled dev broker, as `sluice up` runs it. */
+const node = (args: string[]) => [process.execPath, programArgs('dev-broker', args)] as const;
 
 test('main prints exactly one listening line and exits cleanly on SIGTERM', async () => {
   const [cmd, args] = node(['--port', '0', '--partitions', '3']);

@@ -16,6 +16,7 @@ import { waitForServing } from '#shared/grpc/health.js';
 import { createClient } from '#shared/grpc/client.js';
 import { freePort } from '#test-support/ports.js';
 import { col, createTable, filesUnder, NATS_URL, startHarness, TestStream, type Harness } from './stream-support.js';
+import { programArgs } from '#cli/launch.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 
@@ -31,7 +32,7 @@ describe('transformation process shutdown', () => {
   it('SIGTERM ends open streams with UNAVAILABLE, deletes their unreported files and exits 0 well before the shutdown timeout', async () => {
     const { ref, location } = await createTable(h, 'sigterm', [col(1, 'id', 'long'), col(2, 'pad', 'string')]);
     const port = await freePort();
-    const child = spawn(process.execPath, ['--import', 'tsx', 'services/transformation/src/main.ts'], {
+    const child = spawn(process.execPath, programArgs('transformation'), {
       cwd: root,
       env: {
         ...process.env,
@@ -49,7 +50,7 @@ describe('transformation process shutdown', () => {
     child.stderr!.on('data', (d) => (stderr += d));
     const client = createClient(TransformationServiceService, `127.0.0.1:${port}`, { retries: 0 });
     try {
-      await waitForServing(`127.0.0.1:${port}`, 30_000);
+      await waitForServing(`127.0.0.1:${port}`, 60_000, 'the transformation service');
       const s = new TestStream(
         { ...h, client },
         {

@@ -16,14 +16,17 @@ export function checkHealth(address: string, service = '', timeoutMs = 2000): Pr
   });
 }
 
-/** Polls until the address answers SERVING; rejects with the last status after timeoutMs. */
-export async function waitForServing(address: string, timeoutMs: number, service = ''): Promise<void> {
+/**
+ * Polls until the address answers SERVING. `what` names the awaited process in the error
+ * ("the catalog at 127.0.0.1:50051"), which says how long it waited and the last status seen.
+ */
+export async function waitForServing(address: string, timeoutMs: number, what = address): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = 'UNAVAILABLE';
   while (Date.now() < deadline) {
-    last = await checkHealth(address, service, Math.min(2000, Math.max(100, deadline - Date.now())));
+    last = await checkHealth(address, '', Math.min(2000, Math.max(100, deadline - Date.now())));
     if (last === 'SERVING') return;
     await sleep(100);
   }
-  throw new Error(`${address} is not SERVING after ${timeoutMs} ms (last status ${last})`);
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} to be SERVING (last health status ${last})`);
 }

@@ -29,6 +29,7 @@ import { createStorage } from '#shared/storage/index.js';
 import { createTestDatabase, type TestDatabase } from '#test-support/postgres.js';
 import { freePort } from '#test-support/ports.js';
 import { startRecordingWorker, type RecordingWorker } from './worker.js';
+import { programArgs } from '#cli/launch.js';
 
 const root = fileURLToPath(new URL('../../../../', import.meta.url));
 
@@ -198,12 +199,12 @@ export async function waitFor<T>(
   }
 }
 
-/** An ingestion service as a child process (tsx), on a port chosen up front. */
+/** An ingestion service as a child process (compiled, from dist/), on a port chosen up front. */
 export async function spawnIngestion(
   env: Record<string, string>,
 ): Promise<{ child: ChildProcess; address: string; client: IngestionClient; stderr: () => string }> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'services/ingestion/src/main.ts'], {
+  const child = spawn(process.execPath, programArgs('ingestion'), {
     cwd: root,
     env: { ...(process.env as Record<string, string>), ...env, INGESTION_PORT: String(port) },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -211,7 +212,7 @@ export async function spawnIngestion(
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   const address = `127.0.0.1:${port}`;
-  await waitForServing(address, 30_000);
+  await waitForServing(address, 60_000, `the ingestion service at ${address}`);
   return { child, address, client: createClient(IngestionServiceService, address, { deadlineMs: 30_000 }), stderr: () => stderr };
 }
 

@@ -1,0 +1,74 @@
+/**
+ * How Sluice's programs are started as processes, in one place: `sluice up`, the tests'
+ * process mesh and the benchmarks all launch the compiled JavaScript under dist/ (`npm run
+ * build`), so a start costs Node's start-up and the program's own, not a TypeScript compile.
+ *
+ * This module runs from source (tests, through tsx) and compiled (`sluice up`, from dist/);
+ * either way it finds the same dist/ directory.
+ */
+import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { waitForServing } from '#shared/grpc/health.js';
+
+/** cli/src/ is two levels below the tree root, in the sources and in dist/ alike. */
+const treeRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+/** The compiled tree: this module's own tree when it runs compiled, else <repo>/dist. */
+export const DIST_DIR = basename(resolve(treeRoot)) === 'dist' ? resolve(treeRoot) : join(treeRoot, 'dist');
+/** The repository (the working directory of every launched program). */
+export const REPO_DIR = resolve(DIST_DIR, '..');
+
+export const SERVICES = ['catalog', 'transformation', 'commit', 'ingestion'] as const;
+export type ServiceName = (typeof SERVICES)[number];
+export type Program = ServiceName | 'dev-broker' | 'cli';
+
+const ENTRY_POINTS: Record<Program, string> = {
+  catalog: 'services/catalog/src/main.js',
+  transformation: 'services/transformation/src/main.js',
+  commit: 'services/commit/src/main.js',
+  ingestion: 'services/ingestion/src/main.js',
+  'dev-broker': 'devtools/kafka-broker/src/main.js',
+  cli: 'cli/src/main.js',
+};
+
+/** A program's compiled entry point did not exist: the build has not run. */
+export class NotBuiltError extends Error {
+  constructor(
+    readonly program: Program,
+    readonly path: string,
+  ) {
+    super(`${program} is not built (${path} is missing): run npm run build`);
+    this.name = 'NotBuiltError';
+  }
+}
+
+/** The arguments to give `node` to run a program. */
+export function programArgs(program: Program, args: readonly string[] = []): string[] {
+  const entry = join(DIST_DIR, ENTRY_POINTS[program]);
+  if (!existsSync(entry)) throw new NotBuiltError(program, entry);
+  return [entry, ...args];
+}
+
+/** Spawns a program with this Node, from the repository directory unless options say otherwise. */
+export function spawnProgram(program: Program, args: readonly string[], options: SpawnOptions = {}): ChildProcess {
+  return spawn(process.execPath, programArgs(program, args), { cwd: REPO_DIR, ...options });
+}
+
+/**
+ * How long to wait for `starting` processes launched together to answer SERVING. A compiled
+ * service is SERVING in about a second on an idle machine; processes starting together share
+ * the cores, and a CI machine may be running other work, so the allowance grows with both
+ * rather than being one fixed number that a loaded machine exceeds.
+ */
+export function startupTimeoutMs(starting: number, env: Record<string, string | undefined> = process.env): number {
+  const perProcessMs = 10_000;
+  const allowance = 20_000 + perProcessMs * Math.max(1, starting);
+  return env.CI ? 2 * allowance : allowance;
+}
+
+/** Waits until a service answers SERVING; the timeout message names it, its address and the wait. */
+export function waitUntilServing(name: string, address: string, timeoutMs: number): Promise<void> {
+  return waitForServing(address, timeoutMs, `the ${name} service at ${address}`);
+}
