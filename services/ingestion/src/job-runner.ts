@@ -15,7 +15,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { type CatalogServiceService, CompletionPolicy, JobState, type Job, type Source } from '#shared/gen/sluice/v1/catalog.js';
 import type { CommitServiceService } from '#shared/gen/sluice/v1/commit.js';
 import { CommittedEvent, RewindEvent } from '#shared/gen/sluice/v1/events.js';
@@ -30,6 +30,8 @@ import { subscribe, type NatsConnection, type Subscription } from '#shared/nats.
 import { tracer } from '#shared/tracing.js';
 import { boundedComplete, type CompletionMode, completionMode, coveredUpTo, ownedDone, readToEnd } from './completion.js';
 import { batchEndOffset, leadingGap, planBatch, type TimeBounds } from './coverage.js';
+import { ErrorTopicProducer } from './error-topic.js';
+import { JobCounters } from './job-counters.js';
 import { InFlight } from './in-flight.js';
 import { createKafka, describeSourceError, offsetsAtTime, requireTopic, SourceError, watermarks } from './kafka-source.js';
 import { chooseStart, endOffsetFor, groupIdFor, onExpired, PositionError, type Watermarks } from './positions.js';
@@ -90,7 +92,7 @@ export class JobRunner {
   private readonly kafka: Kafka;
   private admin: Admin | null = null;
   private consumer: Consumer | null = null;
-  private producer: Producer | null = null;
+  private readonly errorTopic: ErrorTopicProducer;
   private readonly subscriptions: Subscription[] = [];
 
   private readonly partitions = new Map<number, PartitionState>();
@@ -105,11 +107,7 @@ export class JobRunner {
   private resyncChain: Promise<void> = Promise.resolve();
   private readonly inFlight: InFlight;
 
-  private recordsIn = 0;
-  private rowsOut = 0;
-  private excluded = 0;
-  private readonly errors = new Map<string, number>();
-  private lastCommit: { snapshotId: number; committedAtMs: number; rows: number } | undefined;
+  private readonly counters = new JobCounters();
   private lastRecordAtMs = Date.now();
 
   /** Set once the job should end: 'finish' (bounded, done), 'stop' (StopJob), 'shutdown' (process). */
@@ -118,7 +116,6 @@ export class JobRunner {
   private crashed: ((err: unknown) => void) | null = null;
   private loop: Promise<void> = Promise.resolve();
   private readonly timers: NodeJS.Timeout[] = [];
-  private produceChain: Promise<void> = Promise.resolve();
 
   constructor(
     readonly job: Job,
@@ -139,6 +136,7 @@ export class JobRunner {
     this.completion = completionMode(this.window !== null, this.idleTimeoutMs);
     this.inFlight = new InFlight(deps.inFlightBytes);
     this.kafka = createKafka(`sluice-ingestion-${job.name}`, this.brokers, this.log);
+    this.errorTopic = new ErrorTopicProducer(this.kafka);
   }
 
   /** Starts consuming (after the registry recorded RUNNING, so a fast failure is not overwritten). */
@@ -324,7 +322,7 @@ export class JobRunner {
           const decision = onExpired(this.topic, p, st.position, wm.low, this.job.offsetReset);
           if (decision.action === 'fail') throw new FatalJobError(decision.reason);
           this.log.warn({ partition: p, lost: decision.lost }, decision.reason);
-          this.countError('offset_out_of_range', decision.lost);
+          this.counters.countError('offset_out_of_range', decision.lost);
           lostCovers.push({ partition: p, start: st.position, end: wm.low });
         }
       }
@@ -410,8 +408,7 @@ export class JobRunner {
     span.end();
     this.inFlight.add(seq, bytes);
     st.position = plan.coverEnd;
-    this.recordsIn += plan.send.length + plan.excluded;
-    this.excluded += plan.excluded;
+    this.counters.countRead(plan.send.length + plan.excluded, plan.excluded);
     if (batch.messages.length > 0) this.lastRecordAtMs = Date.now();
     resolveOffset(String(plan.coverEnd - 1));
     if (this.inFlight.overBudget) this.backpressure = true;
@@ -435,7 +432,7 @@ export class JobRunner {
         void this.fail(decision.reason);
         return false;
       }
-      this.countError('offset_out_of_range', decision.lost);
+      this.counters.countError('offset_out_of_range', decision.lost);
       this.log.warn({ partition: st.partition }, decision.reason);
       return true;
     }
@@ -450,9 +447,7 @@ export class JobRunner {
 
   private onAck(generation: number, ack: BatchAck): void {
     if (generation !== this.incarnation) return;
-    this.rowsOut += ack.rows;
-    this.excluded += ack.excluded;
-    for (const e of ack.errorReasons) this.countError(e.reason, e.count);
+    this.counters.countAck(ack);
     // A batch with error-topic records is done (and its bytes released) once they are produced
     // and transformation knows it: its flush reports wait for that before covering the batch.
     if (ack.errorRecords.length > 0) {
@@ -475,45 +470,20 @@ export class JobRunner {
   }
 
   /**
-   * ERROR_TOPIC policy: transformation refused these records and returned them in the ack;
-   * ingestion owns the Kafka producer. Produces are chained, so the error topic keeps the
-   * source order. False (and the stream's uncommitted work dropped) when producing failed.
+   * ERROR_TOPIC policy: the refused records go to the error topic in source order. False (and
+   * the stream's uncommitted work dropped) when producing failed.
    */
   private produceErrors(generation: number, records: KafkaRecord[]): Promise<boolean> {
-    const done = this.produceChain.then(async () => {
-      try {
-        if (!this.producer) {
-          const producer = this.kafka.producer({ allowAutoTopicCreation: true, idempotent: false });
-          await producer.connect();
-          this.producer = producer;
-        }
-        const byTopic = new Map<string, KafkaRecord[]>();
-        for (const r of records) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r]);
-        await this.producer.sendBatch({
-          topicMessages: [...byTopic].map(([topic, rs]) => ({
-            topic,
-            messages: rs.map((r) => ({
-              key: r.key ?? null,
-              value: r.value ?? null,
-              headers: Object.fromEntries(r.headers.map((h) => [h.key, h.value ?? ''])),
-            })),
-          })),
-        });
-        return true;
-      } catch (err) {
+    return this.errorTopic.produce(records).then(
+      () => true,
+      (err) => {
         // Drop the stream's uncommitted work so the refused records are re-read (and refused
         // and produced again) rather than lost.
         this.reason = `error topic produce failed: ${describeSourceError(err, this.brokers)}; re-reading`;
         if (generation === this.incarnation && this.ending === null && this.consumer) this.requestResync('error topic produce failed');
         return false;
-      }
-    });
-    this.produceChain = done.then(() => undefined);
-    return done;
-  }
-
-  private countError(reason: string, count: number): void {
-    this.errors.set(reason, (this.errors.get(reason) ?? 0) + count);
+      },
+    );
   }
 
   /** Pauses exactly the owned partitions that should not be fetched now. */
@@ -578,11 +548,7 @@ export class JobRunner {
       if (st.committed === undefined || r.endOffset > st.committed) st.committed = r.endOffset;
       if (this.owned.includes(r.partition)) toKafka.push({ topic: this.topic, partition: r.partition, offset: String(r.endOffset) });
     }
-    // A round with nothing to commit is announced too (it answers TriggerFlush callers), naming
-    // the table's current snapshot with 0 rows; it is not a commit, so it must not replace the
-    // last one (job status would show "0 rows" and the wrong time a second after any commit).
-    if (e.offsets.length > 0 || e.addedFiles > 0)
-      this.lastCommit = { snapshotId: e.snapshotId, committedAtMs: e.committedAtMs, rows: e.addedRecords };
+    this.counters.recordCommit(e);
     // For lag tools only; positions never come from here.
     if (toKafka.length > 0 && this.consumer && !this.resyncing) {
       this.consumer.commitOffsets(toKafka).catch((err) => this.log.debug({ err: String(err) }, 'group offset commit failed (lag only)'));
@@ -630,8 +596,9 @@ export class JobRunner {
     if (this.ending !== null && this.ending !== 'finish') return;
     this.ending = 'finish';
     this.state = JobState.JOB_STATE_FINISHED;
-    this.reason = `finished: ${this.recordsIn} records read, ${this.rowsOut} rows written, ${this.excluded} excluded`;
-    this.log.info({ records: this.recordsIn, rows: this.rowsOut, excluded: this.excluded }, 'bounded job finished');
+    this.reason = `finished: ${this.counters.summary()}`;
+    const { recordsIn, rowsOut, excluded } = this.counters;
+    this.log.info({ records: recordsIn, rows: rowsOut, excluded }, 'bounded job finished');
     await this.release();
     await this.reportState(JobState.JOB_STATE_FINISHED, this.reason);
   }
@@ -726,9 +693,7 @@ export class JobRunner {
     }
     this.stream = null;
     await this.teardownConsumer();
-    await this.produceChain.catch(() => {});
-    await this.producer?.disconnect().catch(() => {});
-    this.producer = null;
+    await this.errorTopic.close();
   }
 
   /** Resolves when the supervisor loop has exited. */
@@ -782,11 +747,11 @@ export class JobRunner {
       state: this.state,
       reason: this.reason,
       partitions,
-      recordsIn: this.recordsIn,
-      rowsOut: this.rowsOut,
-      recordsExcluded: this.excluded,
-      errors: [...this.errors].map(([reason, count]) => ({ reason, count })).sort((a, b) => a.reason.localeCompare(b.reason)),
-      lastCommit: this.lastCommit,
+      recordsIn: this.counters.recordsIn,
+      rowsOut: this.counters.rowsOut,
+      recordsExcluded: this.counters.excluded,
+      errors: this.counters.errorCounts(),
+      lastCommit: this.counters.lastCommit,
       startedAtMs: this.startedAtMs,
     };
   }

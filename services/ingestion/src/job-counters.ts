@@ -1,0 +1,61 @@
+/**
+ * What job status counts for one job in this process: records read, rows written, records
+ * excluded by the window or by transformation, errors by reason, and the last commit. Display
+ * only: no decision reads these.
+ */
+import type { CommittedEvent } from '#shared/gen/sluice/v1/events.js';
+import type { BatchAck } from '#shared/gen/sluice/v1/transformation.js';
+
+export interface LastCommit {
+  readonly snapshotId: number;
+  readonly committedAtMs: number;
+  readonly rows: number;
+}
+
+export class JobCounters {
+  recordsIn = 0;
+  rowsOut = 0;
+  excluded = 0;
+  private readonly errors = new Map<string, number>();
+  private last: LastCommit | undefined;
+
+  /** A batch sent: `read` records fetched, of which `excluded` fell outside the window. */
+  countRead(read: number, excluded: number): void {
+    this.recordsIn += read;
+    this.excluded += excluded;
+  }
+
+  countAck(ack: Pick<BatchAck, 'rows' | 'excluded' | 'errorReasons'>): void {
+    this.rowsOut += ack.rows;
+    this.excluded += ack.excluded;
+    for (const e of ack.errorReasons) this.countError(e.reason, e.count);
+  }
+
+  countError(reason: string, count: number): void {
+    this.errors.set(reason, (this.errors.get(reason) ?? 0) + count);
+  }
+
+  /**
+   * A round with nothing to commit is announced too (it answers TriggerFlush callers), naming
+   * the table's current snapshot with 0 rows; it is not a commit, so it must not replace the
+   * last one (job status would show "0 rows" and the wrong time a second after any commit).
+   */
+  recordCommit(e: Pick<CommittedEvent, 'offsets' | 'addedFiles' | 'snapshotId' | 'committedAtMs' | 'addedRecords'>): void {
+    if (e.offsets.length > 0 || e.addedFiles > 0)
+      this.last = { snapshotId: e.snapshotId, committedAtMs: e.committedAtMs, rows: e.addedRecords };
+  }
+
+  get lastCommit(): LastCommit | undefined {
+    return this.last;
+  }
+
+  /** Errors by reason, sorted by reason. */
+  errorCounts(): { reason: string; count: number }[] {
+    return [...this.errors].map(([reason, count]) => ({ reason, count })).sort((a, b) => a.reason.localeCompare(b.reason));
+  }
+
+  /** The counts as a finished job's reason shows them. */
+  summary(): string {
+    return `${this.recordsIn} records read, ${this.rowsOut} rows written, ${this.excluded} excluded`;
+  }
+}
