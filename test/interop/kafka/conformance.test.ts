@@ -13,7 +13,17 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CompressionTypes } from 'kafkajs';
 import { waitFor } from '#test-support/wait.js';
-import { type BrokerTarget, COMPACT_NOW, consumeCount, devTarget, kafkaTarget, kcat, readAll, SEGMENT_ROLL_WAIT_MS } from './helpers.js';
+import {
+  type BrokerTarget,
+  COMPACT_NOW,
+  consumeCount,
+  devTarget,
+  kafkaTarget,
+  kcat,
+  readAll,
+  SEGMENT_ROLL_WAIT_MS,
+  stableAt,
+} from './helpers.js';
 
 const run = randomBytes(3).toString('hex');
 /** Record timestamps an hour back, whole seconds, so expected values are exact and retention keeps them. */
@@ -414,6 +424,7 @@ for (const [label, start] of TARGETS) {
         '10 d2',
       ]);
       await open.commit(); // marker 11
+      await stableAt(admin, topic, 12);
       assert.deepEqual(await readAll(target.brokers, topic, 0, '%o %s\n', ['-X', 'isolation.level=read_committed']), [
         ...committed,
         '9 e1',
@@ -442,6 +453,7 @@ for (const [label, start] of TARGETS) {
       await producer.disconnect();
 
       const admin = await target.admin();
+      await stableAt(admin, topic, 4);
       const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
       assert.deepEqual(
         offsets.partitions.map(({ partition, offset }) => ({ partition, offset })),

@@ -118,6 +118,22 @@ export async function kafkaTarget(): Promise<BrokerTarget & { kafka: RealKafka }
   };
 }
 
+/**
+ * Waits until read_committed readers can see up to `end` on partition 0: Kafka answers EndTxn
+ * once the outcome is logged and writes the markers right after, so the stable offset lags
+ * commit() and abort() by a moment (the dev broker writes them before answering).
+ */
+export async function stableAt(admin: Admin, topic: string, end: number): Promise<void> {
+  await waitFor(
+    `the last stable offset of ${topic}/0 to reach ${end} (transaction markers written)`,
+    async () => {
+      const rows = await admin.fetchTopicOffsets(topic);
+      return Number(rows.find((r) => r.partition === 0)?.high) === end;
+    },
+    { timeoutMs: 30_000, intervalMs: 50 },
+  );
+}
+
 export interface RunResult {
   code: number | null;
   stdout: string;

@@ -21,7 +21,7 @@ import { JobState } from '#shared/gen/sluice/v1/catalog.js';
 import { type RealKafka, startKafka } from '#test-support/kafka.js';
 import { printLogsOnFailure, SERVICE_NAMES, type ServiceName, startMesh, type TestMesh } from '#test-support/mesh.js';
 import { waitFor } from '#test-support/wait.js';
-import { COMPACT_NOW, consumeCount, readAll, SEGMENT_ROLL_WAIT_MS } from './helpers.js';
+import { COMPACT_NOW, consumeCount, readAll, SEGMENT_ROLL_WAIT_MS, stableAt } from './helpers.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const run = randomBytes(3).toString('hex');
@@ -157,12 +157,6 @@ async function jobState(job: string): Promise<JobState> {
   return (await mesh!.catalog.getJob({ name: job })).job!.state;
 }
 
-/** High watermarks by partition, as the broker reports them (read_committed: the last stable offset). */
-async function highs(topic: string): Promise<Record<number, number>> {
-  const offsets = await (await kafka!.admin()).fetchTopicOffsets(topic);
-  return Object.fromEntries(offsets.map((o) => [o.partition, Number(o.high)]));
-}
-
 const record = (partition: number, id: number, timestamp?: number, v = `v${id}`) => ({
   partition,
   value: JSON.stringify({ id, v }),
@@ -265,7 +259,7 @@ describe('transactional producer', () => {
     await inTransaction(topic, [record(0, 3), record(0, 4)], 'abort'); // 3, 4, marker 5
     await inTransaction(topic, [record(0, 5)], 'commit'); // 6, marker 7
     const job = await startJob(`txn-${run}`, topic);
-    assert.deepEqual(await highs(topic), { 0: 8 });
+    await stableAt(await kafka!.admin(), topic, 8);
     await committed(job, { 0: 8 });
     assert.deepEqual(ids(await rows(job)), [1, 2, 5]);
 
@@ -275,7 +269,7 @@ describe('transactional producer', () => {
     await producer.send({ topic, acks: -1, messages: [record(0, 7)] }); // 9
     await open.commit(); // marker 10
     await producer.send({ topic, acks: -1, messages: [record(0, 8)] }); // 11
-    assert.deepEqual(await highs(topic), { 0: 12 });
+    await stableAt(await kafka!.admin(), topic, 12);
     await committed(job, { 0: 12 });
     assert.deepEqual(ids(await rows(job)), [1, 2, 5, 6, 7, 8]);
   });
@@ -287,6 +281,7 @@ describe('transactional producer', () => {
     await inTransaction(topic, [record(0, 1), record(0, 2)], 'commit'); // 0, 1, marker 2
     await inTransaction(topic, [record(0, 3)], 'abort'); // 3, marker 4
     await inTransaction(topic, [record(0, 4)], 'commit'); // 5, marker 6: the topic ends with a marker
+    await stableAt(await kafka!.admin(), topic, 7);
     // The window's end is ahead of every record: the job ends at the end offset it resolved at start.
     const job = await startJob(`txn-bounded-${run}`, topic, { window: `  start: ${from}\n  end: ${Date.now() + 600_000}` });
     await waitFor(
@@ -312,6 +307,7 @@ describe('transactional producer', () => {
     await inTransaction(topic, [record(0, 1, T + 1000), record(0, 2, T + 2000)], 'commit'); // 0, 1, marker 2 (stamped now)
     await inTransaction(topic, [record(0, 3, T + 3000)], 'abort'); // 3, marker 4
     await inTransaction(topic, [record(0, 4, T + 4000)], 'commit'); // 5, marker 6
+    await stableAt(await kafka!.admin(), topic, 7);
     const job = await startJob(`txn-window-${run}`, topic, { window: `  start: ${T}\n  end: ${T + 60_000}` });
     await waitFor(
       'the bounded job over the transactional topic to be FINISHED',
