@@ -4,26 +4,9 @@
  * (2: usage or invalid input, 3: the mesh is unreachable, 1: anything else).
  */
 import { parseArgs } from 'node:util';
-import { CliContext } from './context.js';
-import { INFER_HELP, inferCommand } from './commands/infer.js';
-import { JOB_HELP, jobCommand } from './commands/job.js';
-import { SOURCE_HELP, sourceCommand } from './commands/source.js';
-import { TABLE_HELP, tableCommand } from './commands/table.js';
-import { upCommand } from './commands/demo.js';
+import type { CliContext } from './context.js';
+import { HELP } from './help.js';
 import { createOutput, describeError, table, usageError } from './output.js';
-import { parseAsOf, runQuery } from './query.js';
-
-const HELP = `sluice — Kafka to Apache Iceberg, exactly once
-
-sluice up [--demo]                 start the mesh (with the embedded dev broker when KAFKA_BROKERS is unset)
-${SOURCE_HELP}
-${INFER_HELP}
-${TABLE_HELP}
-${JOB_HELP}
-sluice query "<SQL>" [--snapshot <id> | --as-of <time>]
-
-Every command takes --json. Services are found at CATALOG_ADDRESS, INGESTION_ADDRESS and
-TRANSFORMATION_ADDRESS (defaults 127.0.0.1:50051, :50052, :50053).`;
 
 const OPTIONS = {
   json: { type: 'boolean' },
@@ -64,22 +47,25 @@ export async function main(argv: string[]): Promise<number> {
   const out = createOutput(flags.json ?? false);
   let ctx: CliContext | undefined;
   try {
-    if (command === 'up') return await upCommand(out, flags.demo ?? false);
-    ctx = new CliContext(out);
+    // Each command is loaded when it runs: a command pays only for its own dependencies
+    // (the query engine, the Kafka client), and --help for none.
+    if (command === 'up') return await (await import('./commands/demo.js')).upCommand(out, flags.demo ?? false);
+    ctx = new (await import('./context.js')).CliContext(out);
     switch (command) {
       case 'source':
-        await sourceCommand(ctx, args, flags);
+        await (await import('./commands/source.js')).sourceCommand(ctx, args, flags);
         break;
       case 'infer':
-        await inferCommand(ctx, args, flags);
+        await (await import('./commands/infer.js')).inferCommand(ctx, args, flags);
         break;
       case 'table':
-        await tableCommand(ctx, args, flags);
+        await (await import('./commands/table.js')).tableCommand(ctx, args, flags);
         break;
       case 'job':
-        await jobCommand(ctx, args, flags);
+        await (await import('./commands/job.js')).jobCommand(ctx, args, flags);
         break;
       case 'query': {
+        const { parseAsOf, runQuery } = await import('./query.js');
         const [sql] = args;
         if (!sql) throw usageError('query needs the SQL text, quoted');
         if (flags.snapshot && flags['as-of']) throw usageError('give --snapshot or --as-of, not both');

@@ -9,17 +9,17 @@ import {
   type TextMapGetter,
   type TextMapSetter,
 } from '@opentelemetry/api';
-import type { NodeSDK } from '@opentelemetry/sdk-node';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 
 /**
- * OpenTelemetry for one process: the Node SDK with W3C trace context, spans exported over
+ * OpenTelemetry for one process: a Node tracer provider with W3C trace context, spans exported over
  * OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set and kept in-process otherwise (tests pass
  * their own processor). Spans cross process boundaries through gRPC metadata and NATS/Kafka
  * headers, always as `traceparent`/`tracestate`.
  */
 
-let sdk: NodeSDK | undefined;
+let provider: NodeTracerProvider | undefined;
 
 export interface TracingOptions {
   serviceName: string;
@@ -29,14 +29,19 @@ export interface TracingOptions {
 }
 
 /**
- * Starts the SDK. It is loaded here, not at the top, because only service processes trace:
- * the CLI and most tests import this module for the API alone and should not pay for the SDK.
+ * Starts tracing: the tracer provider, registered globally with the AsyncLocalStorage context
+ * manager and the W3C trace-context and baggage propagators. The tracing SDK is loaded here, not
+ * at the top, because only service processes trace: the CLI and most tests import this module
+ * for the API alone. The provider alone, rather than the all-in-one Node SDK, because the SDK
+ * costs most of a second of start-up for features (auto-instrumentation, metrics, logs,
+ * resource detection) Sluice does not use.
  */
 export async function initTracing(options: TracingOptions): Promise<void> {
-  if (sdk) return;
-  const [{ NodeSDK }, { BatchSpanProcessor }] = await Promise.all([
-    import('@opentelemetry/sdk-node'),
+  if (provider) return;
+  const [{ NodeTracerProvider }, { BatchSpanProcessor }, { resourceFromAttributes }] = await Promise.all([
+    import('@opentelemetry/sdk-trace-node'),
     import('@opentelemetry/sdk-trace-base'),
+    import('@opentelemetry/resources'),
   ]);
   const processors = [...(options.spanProcessors ?? [])];
   if (options.otlpEndpoint) {
@@ -44,19 +49,22 @@ export async function initTracing(options: TracingOptions): Promise<void> {
     const url = `${options.otlpEndpoint.replace(/\/$/, '')}/v1/traces`;
     processors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url })));
   }
-  sdk = new NodeSDK({
-    serviceName: options.serviceName,
+  provider = new NodeTracerProvider({
+    resource: resourceFromAttributes({ 'service.name': options.serviceName }),
     spanProcessors: processors,
-    instrumentations: [],
-    autoDetectResources: false,
   });
-  sdk.start();
+  provider.register();
 }
 
 export async function shutdownTracing(): Promise<void> {
-  const current = sdk;
-  sdk = undefined;
-  await current?.shutdown();
+  const current = provider;
+  provider = undefined;
+  if (!current) return;
+  await current.shutdown();
+  // Forget the globals too, so a later initTracing in this process (tests) registers anew.
+  trace.disable();
+  context.disable();
+  propagation.disable();
 }
 
 export const tracer = () => trace.getTracer('sluice');

@@ -6,8 +6,6 @@ import { typeText } from '../iceberg-types.js';
 import { sampleTopic } from '../kafka-sample.js';
 import { CliError, table, usageError } from '../output.js';
 
-export const INFER_HELP = `sluice infer <source> [--samples 200] [--flatten-level 0-4]`;
-
 /** Samples the source's topic and asks transformation for the schema those messages imply. */
 export async function inferFromSource(
   ctx: CliContext,

@@ -12,11 +12,6 @@ import { CliError, table, usageError } from '../output.js';
 import { parseJobSpecText, type JobPlan } from '../spec.js';
 import { inferFromSource } from './infer.js';
 
-export const JOB_HELP = `sluice job create -f spec.yaml [--start]
-sluice job start|stop|pause|resume <name>
-sluice job status <name> [--watch]
-sluice job list`;
-
 const notFound = (err: unknown) => grpcCode(err) === grpcStatus.NOT_FOUND;
 
 /** Creates (or reuses, when identical) the spec's source, its database and table, then the job. */

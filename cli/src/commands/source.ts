@@ -3,10 +3,6 @@ import type { CliContext } from '../context.js';
 import { table, usageError } from '../output.js';
 import { planSource } from '../spec.js';
 
-export const SOURCE_HELP = `sluice source add <name> --topic <topic> [--brokers h:p,...] [--format JSON|TEXT|CSV|FLATTEN|BINARY] [--mode VALUE|KEY|DEFAULT] [--csv-columns a,b] [--csv-delimiter ,]
-sluice source list
-sluice source rm <name>`;
-
 const describeSource = (s: Source) => [
   s.name,
   s.topic,

@@ -6,11 +6,6 @@ import { parseColumnList, schemaRows } from '../iceberg-types.js';
 import { CliError, table, usageError } from '../output.js';
 import { parseJobSpecText } from '../spec.js';
 
-export const TABLE_HELP = `sluice table create <db>.<table> --columns "id long required, name string" [--partition-spec "day(ts),bucket[16](id)"] [--location <uri>]
-sluice table create -f spec.yaml          (the table part of a job spec)
-sluice table describe <db>.<table>
-sluice table history <db>.<table>`;
-
 export function parseTableRef(text: string | undefined): TableRef {
   const match = /^([^.\s]+)\.([^.\s]+)$/.exec(text ?? '');
   if (!match) throw usageError(`expected <database>.<table>, got ${JSON.stringify(text ?? '')}`);
