@@ -2,7 +2,8 @@
 // Transform stream (a recording worker that acknowledges at once), with the real catalog and
 // commit services around it; plus the pure batch planner on its own (window filter + covers).
 import { planBatch } from '../services/ingestion/src/coverage.js';
-import { defineJob, startStack, waitFor } from '../services/ingestion/test/support/stack.js';
+import { defineJob, startStack } from '../services/ingestion/test/support/stack.js';
+import { waitFor } from '#test-support/wait.js';
 
 const RECORDS = Number(process.env.INGESTION_BENCH_RECORDS ?? 200_000);
 const PARTITIONS = 4;
@@ -26,7 +27,7 @@ async function pipeline(): Promise<Record<string, number>> {
     const job = await defineJob(stack.catalog, 'bench_job', 'bench');
     const started = performance.now();
     await client.startJob({ job });
-    await waitFor('every record', () => stack.worker.received >= RECORDS, 600_000);
+    await waitFor('every record', () => stack.worker.received >= RECORDS, { timeoutMs: 600_000 });
     const ms = performance.now() - started;
     await client.stopJob({ job });
     return {

@@ -104,6 +104,8 @@ export default async function run(): Promise<Record<string, unknown>> {
     ...results,
     targets: { serviceServingMs: TARGET_SERVICE_MS, cliMs: TARGET_CLI_MS },
     met: slowestService <= TARGET_SERVICE_MS && compiled.cliHelpMs <= TARGET_CLI_MS,
-    speedupOverTsx: Number((SERVICES.reduce((sum, n) => sum + results.tsx[`${n}ServingMs`] / compiled[`${n}ServingMs`], 0) / SERVICES.length).toFixed(2)),
+    speedupOverTsx: Number(
+      (SERVICES.reduce((sum, n) => sum + results.tsx[`${n}ServingMs`] / compiled[`${n}ServingMs`], 0) / SERVICES.length).toFixed(2),
+    ),
   };
 }

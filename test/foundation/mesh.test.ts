@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { checkHealth, waitForServing } from '#shared/grpc/health.js';
+import { checkHealth } from '#shared/grpc/health.js';
 import { createTestDatabase, type TestDatabase } from '#test-support/postgres.js';
 import { freePort } from '#test-support/ports.js';
 import { fileContainingSymbol, listServices } from '#test-support/reflection.js';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GroupCoordinator, type JoinRequest } from '#kafka-broker/group/coordinator.js';
 import { ErrorCode } from '#kafka-broker/protocol/errors.js';
-import { waitFor } from './helpers.js';
+import { waitFor } from '#test-support/wait.js';
 
 // The coordinator with real (short) timers, driven the way clients drive it.
 const coordinator = () => new GroupCoordinator({ initialRebalanceDelayMs: 0, minSessionTimeoutMs: 10, maxSessionTimeoutMs: 60_000 });
@@ -110,9 +110,9 @@ test('a member that stops heartbeating is evicted after its session timeout', as
     // A keeps heartbeating; B goes silent.
     let seen: number = ErrorCode.NONE;
     await waitFor(
-      () => (seen = c.heartbeat({ groupId: 'g', memberId: a, generationId })) !== ErrorCode.NONE,
       'the eviction to trigger a rebalance',
-      5_000,
+      () => (seen = c.heartbeat({ groupId: 'g', memberId: a, generationId })) !== ErrorCode.NONE,
+      { timeoutMs: 5_000 },
     );
     assert.equal(seen, ErrorCode.REBALANCE_IN_PROGRESS);
     assert.equal(c.group('g')?.members.has(b), false);

@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiKey, ErrorCode, startDevBroker } from '#kafka-broker/index.js';
-import { kafka, RawClient, waitFor } from './helpers.js';
+import { kafka, RawClient } from './helpers.js';
 import { Writer } from '#kafka-broker/protocol/writer.js';
+import { waitFor } from '#test-support/wait.js';
 
 const GROUP = 'evict-group';
 const TOPIC = 'evict';
@@ -56,8 +57,8 @@ test('a member that stops heartbeating is evicted and a kafkajs consumer takes o
     await consumer.connect();
     await consumer.subscribe({ topic: TOPIC, fromBeginning: true });
     await consumer.run({ autoCommit: false, eachMessage: async ({ message }) => void seen.add(message.value!.toString()) });
-    await waitFor(() => joins === 1, 'kafkajs to join');
-    await waitFor(() => seen.size === 100, 'kafkajs alone to read everything');
+    await waitFor('kafkajs to join', () => joins === 1);
+    await waitFor('kafkajs alone to read everything', () => seen.size === 100);
 
     // A second member joins and receives half the partitions from kafkajs, the leader...
     const first = await join(raw, '');
@@ -70,12 +71,12 @@ test('a member that stops heartbeating is evicted and a kafkajs consumer takes o
     sync.int32();
     assert.equal(sync.int16(), ErrorCode.NONE);
     assert.ok(sync.bytes().length > 0, 'the kafkajs leader assigned partitions to the raw member');
-    await waitFor(() => joins === 2, 'kafkajs to finish the shared generation');
+    await waitFor('kafkajs to finish the shared generation', () => joins === 2);
 
     // ...then falls silent. After its 1 s session timeout it is evicted and kafkajs rejoins alone.
-    await waitFor(() => joins === 3, 'kafkajs to rejoin after the eviction', 15_000);
+    await waitFor('kafkajs to rejoin after the eviction', () => joins === 3, { timeoutMs: 15_000 });
     for (let p = 0; p < 4; p++) broker.append(TOPIC, p, [{ value: `after-${p}` }]);
-    await waitFor(() => seen.size === 104, 'kafkajs to read new records on every partition');
+    await waitFor('kafkajs to read new records on every partition', () => seen.size === 104);
     const hb = await raw.request(ApiKey.Heartbeat, 3, (w) =>
       w.string(GROUP).int32(joined.generation).string(joined.memberId).nullableString(null),
     );

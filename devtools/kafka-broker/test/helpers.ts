@@ -40,15 +40,6 @@ export function run(cmd: string, args: string[], opts: { input?: string; timeout
   });
 }
 
-/** Polls cond every 20 ms until it holds; fails with message after timeoutMs. */
-export async function waitFor(cond: () => boolean | Promise<boolean>, message: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${message}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 /**
  * A bare protocol client for checks no real client exposes: sends one request frame and returns
  * the response body after the correlation id.

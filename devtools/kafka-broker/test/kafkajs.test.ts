@@ -2,7 +2,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CompressionTypes, type Consumer } from 'kafkajs';
 import { startDevBroker, type DevBroker } from '#kafka-broker/index.js';
-import { kafka, waitFor } from './helpers.js';
+import { kafka } from './helpers.js';
+import { waitFor } from '#test-support/wait.js';
 
 let broker: DevBroker;
 before(async () => {
@@ -89,21 +90,21 @@ test('100k records across 6 partitions: a group of 3 where one leaves commits ev
     consumers.push(consumer);
   }
   try {
-    await waitFor(() => consumers.every((c) => (joins.get(c) ?? 0) > 0), 'all three consumers to join');
+    await waitFor('all three consumers to join', () => consumers.every((c) => (joins.get(c) ?? 0) > 0));
     await produce(0, TOTAL / 2);
-    await waitFor(() => delivered >= TOTAL / 2, 'first half delivered', 60_000);
+    await waitFor('first half delivered', () => delivered >= TOTAL / 2, { timeoutMs: 60_000 });
     const leaver = consumers.pop()!;
     assert.ok((received.get(leaver) ?? 0) > 0, 'the leaving member had partitions and consumed');
     const joinsBefore = consumers.map((c) => joins.get(c) ?? 0);
     await Promise.all([produce(TOTAL / 2, TOTAL), leaver.disconnect()]);
     await waitFor(
+      'committed offsets to reach the high watermarks',
       () =>
         Array.from(
           { length: PARTITIONS },
           (_, p) => broker.committedOffset('bulk-group', topic, p) === broker.highWatermark(topic, p),
         ).every(Boolean),
-      'committed offsets to reach the high watermarks',
-      60_000,
+      { timeoutMs: 60_000 },
     );
     assert.deepEqual(problems, []);
     assert.equal(delivered, TOTAL, 'every record delivered at least once');
@@ -162,7 +163,7 @@ test('timestamp lookups and consumer seeks land on the first record at or after 
   const values: string[] = [];
   await consumer.run({ eachMessage: async ({ message }) => void values.push(message.value!.toString()) });
   consumer.seek({ topic, partition: 0, offset: '4' });
-  await waitFor(() => values.length >= 3, 'records after the seek');
+  await waitFor('records after the seek', () => values.length >= 3);
   await consumer.disconnect();
   assert.deepEqual(values.slice(0, 3), ['at7000', 'at4000', 'at6000']);
 });

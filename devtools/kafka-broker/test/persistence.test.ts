@@ -4,7 +4,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CompressionTypes } from 'kafkajs';
 import { startDevBroker } from '#kafka-broker/index.js';
-import { kafka, tempDir, waitFor } from './helpers.js';
+import { kafka, tempDir } from './helpers.js';
+import { waitFor } from '#test-support/wait.js';
 
 test('a broker restarted on its data directory keeps topics, records, log start and group offsets', async () => {
   const dir = tempDir('dev-broker-data');
@@ -69,7 +70,7 @@ test('a broker restarted on its data directory keeps topics, records, log start 
         eachMessage: async ({ partition, message }) =>
           void got.push(`${partition}:${message.offset}:${message.value}:${message.headers?.n ?? ''}`),
       });
-      await waitFor(() => got.length >= 3, 'records after the committed offsets');
+      await waitFor('records after the committed offsets', () => got.length >= 3);
       await consumer.disconnect();
       assert.deepEqual(got.sort(), ['0:3:v3:3', '0:4:v4:4', '1:1:gz1:']);
       // New appends continue the offsets.

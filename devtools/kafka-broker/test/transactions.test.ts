@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startDevBroker } from '#kafka-broker/index.js';
-import { kafka, tempDir, waitFor } from './helpers.js';
+import { kafka, tempDir } from './helpers.js';
+import { waitFor } from '#test-support/wait.js';
 
 /** The end a read_committed client is told (kafkajs admin lists offsets read_committed): the last stable offset. */
 async function stableEnd(address: string, topic: string): Promise<string> {
@@ -35,7 +36,9 @@ test('a transaction open longer than its timeout is aborted: the last stable off
     const tx = await producer.transaction();
     await tx.send({ topic: 'tx-timeout', messages: [{ value: 'never committed' }] });
     assert.equal(await stableEnd(broker.address, 'tx-timeout'), '0', 'read_committed stops before the open transaction');
-    await waitFor(async () => (await stableEnd(broker.address, 'tx-timeout')) === '2', 'the timed-out transaction to be aborted', 10_000);
+    await waitFor('the timed-out transaction to be aborted', async () => (await stableEnd(broker.address, 'tx-timeout')) === '2', {
+      timeoutMs: 10_000,
+    });
     assert.equal(broker.highWatermark('tx-timeout', 0), 2, 'the record and its abort marker');
     await producer.disconnect().catch(() => {});
   } finally {
@@ -67,7 +70,7 @@ test('a transaction left open by a restart is aborted when the data directory is
       await consumer.connect();
       await consumer.subscribe({ topic: 'tx-restart', fromBeginning: true });
       await consumer.run({ eachMessage: async ({ message }) => void seen.push(`${message.offset} ${message.value}`) });
-      await waitFor(() => seen.length >= 1, 'the committed record');
+      await waitFor('the committed record', () => seen.length >= 1);
       await consumer.disconnect();
       assert.deepEqual(seen, ['0 kept']);
     } finally {

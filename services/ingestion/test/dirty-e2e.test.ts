@@ -21,7 +21,8 @@ import { CommittedEvent } from '#shared/gen/sluice/v1/events.js';
 import { subjects } from '#shared/events.js';
 import { createClient } from '#shared/grpc/client.js';
 import type { TableMetadata } from '#shared/iceberg/types.js';
-import { defineMappedJob, duck, snapshotDataFiles, startStack, waitFor, type IngestionClient, type Stack } from './support/stack.js';
+import { defineMappedJob, duck, snapshotDataFiles, startStack, type IngestionClient, type Stack } from './support/stack.js';
+import { waitFor } from '#test-support/wait.js';
 
 let stack: Stack;
 let ingestion: IngestionClient;
@@ -104,7 +105,7 @@ describe('dirty data end to end (seed 002)', () => {
       errorTable: errRef,
     });
     await ingestion.startJob({ job: 'dirty_table' });
-    await waitFor('offsets committed through offset 4', async () => (await committedNext('dirty_table')) === 5, 30_000);
+    await waitFor('offsets committed through offset 4', async () => (await committedNext('dirty_table')) === 5, { timeoutMs: 30_000 });
 
     assert.deepEqual(await ids('dirty_table'), [100, 102, 123, 456]);
     const errFiles = await snapshotDataFiles(stack.catalog, 'dirty_table_errors');
@@ -161,7 +162,7 @@ describe('dirty data end to end (seed 002)', () => {
       // The stream is open and answering flushes before the records arrive, so rounds keep
       // completing while record 101 waits for its produce.
       const seen = rounds;
-      await waitFor('a flush round answered by the running stream', () => rounds > seen + 2, 20_000);
+      await waitFor('a flush round answered by the running stream', () => rounds > seen + 2, { timeoutMs: 20_000 });
       // The first two produces of record 101 time out: the producer retries after ~300 and ~600 ms.
       stack.broker.faults.failNext(ApiKey.Produce, 2, ErrorCode.REQUEST_TIMED_OUT);
       stack.broker.append(
@@ -169,7 +170,7 @@ describe('dirty data end to end (seed 002)', () => {
         0,
         SEED.map((v, i) => ({ key: Buffer.from(String(i)), value: Buffer.from(v) })),
       );
-      await waitFor('offsets committed through offset 4', async () => (await committedNext('dirty_topic')) === 5, 30_000);
+      await waitFor('offsets committed through offset 4', async () => (await committedNext('dirty_topic')) === 5, { timeoutMs: 30_000 });
     } finally {
       flushing = false;
       await flusher;

@@ -12,7 +12,8 @@ import { ErrorPolicyKind, MessageFormat, MessageMode, type MappingSpec } from '#
 import { resolveSnapshot, snapshotFiles } from '#shared/iceberg/scan.js';
 import type { TableMetadata } from '#shared/iceberg/types.js';
 import { createStorage } from '#shared/storage/index.js';
-import { startStack, waitFor, type IngestionClient, type Stack } from './support/stack.js';
+import { startStack, type IngestionClient, type Stack } from './support/stack.js';
+import { waitFor } from '#test-support/wait.js';
 
 let stack: Stack;
 let ingestion: IngestionClient;
@@ -121,11 +122,9 @@ describe('with the real transformation service', () => {
       },
     });
     await ingestion.startJob({ job: 'e2e_window' });
-    await waitFor(
-      'FINISHED',
-      async () => (await stack.catalog.getJob({ name: 'e2e_window' })).job!.state === JobState.JOB_STATE_FINISHED,
-      40_000,
-    );
+    await waitFor('FINISHED', async () => (await stack.catalog.getJob({ name: 'e2e_window' })).job!.state === JobState.JOB_STATE_FINISHED, {
+      timeoutMs: 40_000,
+    });
     assert.deepEqual(await tableIds('e2e_window'), [2, 4, 5, 6, 100]);
     const { status } = await ingestion.getJobStatus({ job: 'e2e_window' });
     assert.equal(status!.rowsOut, 5);
@@ -148,7 +147,7 @@ describe('with the real transformation service', () => {
     await waitFor(
       'commit through offset 4',
       async () => (await stack.catalog.getCommittedOffsets({ job: 'e2e_dirty' })).offsets[0]?.nextOffset === 4,
-      30_000,
+      { timeoutMs: 30_000 },
     );
     await waitFor('two error records', () => stack.broker.highWatermark('e2e_errors', 0) === 2);
     assert.deepEqual(await tableIds('e2e_dirty'), [1, 3]);

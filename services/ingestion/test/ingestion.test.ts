@@ -9,7 +9,8 @@ import { CommittedEvent, RewindEvent } from '#shared/gen/sluice/v1/events.js';
 import type { KafkaRecord } from '#shared/gen/sluice/v1/types.js';
 import { subjects } from '#shared/events.js';
 import { publish, subscribe } from '#shared/nats.js';
-import { defineJob, startStack, waitFor, type IngestionClient, type Stack } from './support/stack.js';
+import { defineJob, startStack, type IngestionClient, type Stack } from './support/stack.js';
+import { waitFor } from '#test-support/wait.js';
 
 let stack: Stack;
 let ingestion: IngestionClient;
@@ -122,7 +123,7 @@ describe('bounded windows', () => {
     produce(topic, 1, P1);
     const job = await defineJob(stack.catalog, 'w_end', topic, { window: window(CompletionPolicy.COMPLETION_POLICY_END_POSITION) });
     await ingestion.startJob({ job });
-    await waitFor('FINISHED in the catalog', async () => (await catalogState(job)) === JobState.JOB_STATE_FINISHED, 30_000);
+    await waitFor('FINISHED in the catalog', async () => (await catalogState(job)) === JobState.JOB_STATE_FINISHED, { timeoutMs: 30_000 });
     assert.deepEqual(byPartition(stack.worker.records(job)), { 0: [2, 4, 5, 6], 1: [0] });
     assert.deepEqual(await committed(job), { 0: 7, 1: 1 });
     const { status } = await ingestion.getJobStatus({ job });
@@ -147,7 +148,7 @@ describe('bounded windows', () => {
     produce(topic, 1, P1);
     const job = await defineJob(stack.catalog, 'w_idle', topic, { window: window(CompletionPolicy.COMPLETION_POLICY_IDLE) });
     await ingestion.startJob({ job });
-    await waitFor('FINISHED in the catalog', async () => (await catalogState(job)) === JobState.JOB_STATE_FINISHED, 30_000);
+    await waitFor('FINISHED in the catalog', async () => (await catalogState(job)) === JobState.JOB_STATE_FINISHED, { timeoutMs: 30_000 });
     assert.deepEqual(byPartition(stack.worker.records(job)), { 0: [2, 4, 5, 6, 8], 1: [0, 2] });
     assert.deepEqual(await committed(job), { 0: 10, 1: 3 });
     const { status } = await ingestion.getJobStatus({ job });
@@ -284,7 +285,7 @@ describe('source failures', () => {
     );
     stack.broker.createTopic('not_yet', 1);
     produce('not_yet', 0, [1, 2, 3]);
-    await waitFor('records once the topic exists', () => stack.worker.records(job).length === 3, 30_000);
+    await waitFor('records once the topic exists', () => stack.worker.records(job).length === 3, { timeoutMs: 30_000 });
     await ingestion.stopJob({ job });
   });
 
@@ -308,11 +309,11 @@ describe('source failures', () => {
         'the broker failure in the status',
         async () =>
           /Kafka broker unreachable .*retrying in \d+ ms/.test((await ingestion.getJobStatus({ job: 'f_broker' })).status!.reason),
-        30_000,
+        { timeoutMs: 30_000 },
       );
       broker = await startDevBroker({ dataDir, port });
       broker.append('flaky', 0, [{ value: Buffer.from('{"v":"c"}') }]);
-      await waitFor('the commit after the outage', async () => (await committed('f_broker'))[0] === 3, 40_000);
+      await waitFor('the commit after the outage', async () => (await committed('f_broker'))[0] === 3, { timeoutMs: 40_000 });
       const offsets = stack.worker.records('f_broker').map((r) => r.offset);
       assert.equal(new Set(offsets).size >= 3 && offsets.includes(2), true);
       const { status } = await ingestion.getJobStatus({ job: 'f_broker' });

@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { defineMappedJob, duck, snapshotDataFiles, spawnIngestion, startStack, waitFor, type Stack } from './support/stack.js';
+import { defineMappedJob, duck, snapshotDataFiles, spawnIngestion, startStack, type Stack } from './support/stack.js';
+import { waitFor } from '#test-support/wait.js';
 
 const PARTITIONS = 6;
 let stack: Stack;
@@ -55,7 +56,7 @@ it('three processes, one killed mid-run: nothing lost or duplicated once commits
 
   const t0 = Date.now();
   // Mid-run: some commits landed, more records keep arriving; then one process dies.
-  await waitFor('a first commit', async () => (await stack.catalog.getCommittedOffsets({ job })).offsets.length > 0, 30_000);
+  await waitFor('a first commit', async () => (await stack.catalog.getCommittedOffsets({ job })).offsets.length > 0, { timeoutMs: 30_000 });
   produced += produceWave(topic, 2000, 2);
   victim.child.kill('SIGKILL');
   await sleep(500);
@@ -68,7 +69,7 @@ it('three processes, one killed mid-run: nothing lost or duplicated once commits
       const { offsets } = await stack.catalog.getCommittedOffsets({ job });
       return offsets.length === PARTITIONS && offsets.every((o) => o.nextOffset === high[o.partition]);
     },
-    60_000,
+    { timeoutMs: 60_000 },
   );
   const convergedMs = Date.now() - t0;
   const files = await snapshotDataFiles(stack.catalog, job);

@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import { after, before, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { JobState } from '#shared/gen/sluice/v1/catalog.js';
-import { defineJob, spawnIngestion, startStack, waitFor, type Stack } from './support/stack.js';
+import { defineJob, spawnIngestion, startStack, type Stack } from './support/stack.js';
+import { waitFor } from '#test-support/wait.js';
 
 const RECORDS = 1_000_000;
 const BUDGET = 4 * 1024 * 1024;

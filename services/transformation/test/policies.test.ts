@@ -30,9 +30,9 @@ import {
   rec,
   startHarness,
   TestStream,
-  waitUntil,
   type Harness,
 } from './stream-support.js';
+import { waitFor } from '#test-support/wait.js';
 
 const SEED_COLUMNS = [
   col(1, 'topic', 'string'),
@@ -171,7 +171,7 @@ describe('dirty-data policies through the stream', () => {
     const beats = collectHeartbeats(h, ref);
     const flushId = publishFlush(h, ref);
     // The cut empties the open files: a heartbeat says so (buffered bytes back to 0).
-    await waitUntil(() => beats.beats.some((b) => b.workerId === s.open.workerId && b.bufferedBytes === 0), 'the flush cut');
+    await waitFor('the flush cut', () => beats.beats.some((b) => b.workerId === s.open.workerId && b.bufferedBytes === 0));
     beats.stop();
     // Batches after the cut are transformed and acknowledged while the report waits.
     const second = await s.sendRange('flatten_test', 0, 5, ['{"id":103,"name":"json-6","extendinfo":{}}']);
@@ -206,7 +206,7 @@ describe('dirty-data policies through the stream', () => {
     assert.equal(end?.code, status.ABORTED);
     assert.match(end!.details, /the error records of batch 1 were not confirmed produced to the error topic by the flush deadline/);
     assert.deepEqual(h.recorder!.reportsOf(flushId), []);
-    await waitUntil(async () => (await filesUnder(`${location}/data`)).length === 0, 'the unreported files deleted');
+    await waitFor('the unreported files deleted', async () => (await filesUnder(`${location}/data`)).length === 0);
   });
 
   it('ERROR_TOPIC: ErrorsProduced naming a batch never acknowledged is refused', async () => {

@@ -74,7 +74,7 @@ export class RecordingCommit {
   private notify() {
     const w = this.waiters;
     this.waiters = [];
-    w.forEach((f) => f());
+    for (const f of w) f();
   }
 
   /** Waits until pred holds over what was recorded. */
@@ -346,13 +346,5 @@ export async function query(sql: string): Promise<Record<string, unknown>[]> {
     return reader.getRowObjects() as Record<string, unknown>[];
   } finally {
     conn.closeSync();
-  }
-}
-
-export async function waitUntil(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
   }
 }

@@ -45,7 +45,9 @@ const COVERAGE_CASES: { name: string; batches: OffsetRange[][]; report?: OffsetR
 for (const c of COVERAGE_CASES) {
   test(`coverage: ${c.name}`, () => {
     const cov = new Coverage();
-    const run = () => c.batches.forEach((b) => cov.add(b));
+    const run = () => {
+      for (const b of c.batches) cov.add(b);
+    };
     if (c.error) assert.throws(run, (e: unknown) => e instanceof CoverageError && c.error!.test(e.message));
     else {
       run();

@@ -21,9 +21,9 @@ import {
   rec,
   startHarness,
   TestStream,
-  waitUntil,
   type Harness,
 } from './stream-support.js';
+import { waitFor } from '#test-support/wait.js';
 
 const flatten1 = (m: Partial<MappingSpec> = {}): MappingSpec => ({
   format: MessageFormat.MESSAGE_FORMAT_FLATTEN,
@@ -177,7 +177,7 @@ describe('Transform stream', () => {
       '/data/pt=07-14-2023%2013%3A16/',
       '/data/pt=07-14-2023%2013%3A17/',
     ]);
-    assert.deepEqual(report.files.map((f) => (f.partition[0].value?.kind as { value: string }).value).sort(), [
+    assert.deepEqual(report.files.map((f) => (f.partition[0].value!.kind as { value: string }).value).sort(), [
       '07-14-2023 13:16',
       '07-14-2023 13:17',
     ]);
@@ -205,7 +205,7 @@ describe('Transform stream', () => {
       return true;
     });
     // The rows of offset 102 were never reported: their file is gone (none was closed yet), the reported one stays.
-    await waitUntil(async () => (await filesUnder(join(location, 'data'))).length === 1, 'only the reported file left');
+    await waitFor('only the reported file left', async () => (await filesUnder(join(location, 'data'))).length === 1);
     assert.deepEqual(await filesUnder(join(location, 'data')), reported);
   });
 
@@ -246,9 +246,9 @@ describe('Transform stream', () => {
         20,
         Array.from({ length: 20 }, (_, i) => JSON.stringify({ id: 100 + i, pad })),
       );
-      await waitUntil(async () => (await filesUnder(join(location, 'data'))).length > reported.length, 'rolled unreported files on disk');
+      await waitFor('rolled unreported files on disk', async () => (await filesUnder(join(location, 'data'))).length > reported.length);
       s.cancel();
-      await waitUntil(async () => (await filesUnder(join(location, 'data'))).length === reported.length, 'unreported files deleted');
+      await waitFor('unreported files deleted', async () => (await filesUnder(join(location, 'data'))).length === reported.length);
       assert.deepEqual(await filesUnder(join(location, 'data')), reported);
       for (const f of report.files) assert.ok(existsSync(f.filePath));
     } finally {
@@ -286,21 +286,19 @@ describe('Transform stream', () => {
     try {
       const s = new TestStream(h, openFor(ref, flatten1(), { job: 'jobA' }));
       await s.sendRange('t', 0, 0, ['{"id":1}']);
-      await waitUntil(
-        () => hb.beats.some((b) => b.workerId === s.open.workerId && b.alive && b.bufferedBytes === 8),
-        'a beat with the buffered bytes',
+      await waitFor('a beat with the buffered bytes', () =>
+        hb.beats.some((b) => b.workerId === s.open.workerId && b.alive && b.bufferedBytes === 8),
       );
       const ignored = publishFlush(h, ref, 'jobB');
       const [mine] = await flushAndWait(h, ref, 1, 'jobA');
       assert.equal(mine.job, 'jobA');
       assert.equal(h.recorder!.reportsOf(ignored).length, 0);
-      await waitUntil(
-        () => hb.beats.some((b) => b.workerId === s.open.workerId && b.alive && b.bufferedBytes === 0),
-        'a beat after the flush, nothing buffered',
+      await waitFor('a beat after the flush, nothing buffered', () =>
+        hb.beats.some((b) => b.workerId === s.open.workerId && b.alive && b.bufferedBytes === 0),
       );
       s.end();
       await s.ended;
-      await waitUntil(() => hb.beats.some((b) => b.workerId === s.open.workerId && !b.alive), 'the goodbye beat');
+      await waitFor('the goodbye beat', () => hb.beats.some((b) => b.workerId === s.open.workerId && !b.alive));
       const mineBeats = hb.beats.filter((b) => b.workerId === s.open.workerId);
       assert.ok(mineBeats.every((b) => b.job === 'jobA' && b.table?.table === 'beats'));
     } finally {

@@ -10,7 +10,6 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { startDevBroker, type DevBroker } from '#kafka-broker/index.js';
 import { catalogService } from '../../../catalog/src/service.js';
 import { commitService } from '../../../commit/src/service.js';
@@ -182,21 +181,6 @@ export async function defineJob(
     },
   });
   return name;
-}
-
-/** Polls until cond holds; the message says what was awaited. */
-export async function waitFor<T>(
-  what: string,
-  cond: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await cond();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 /** An ingestion service as a child process (compiled, from dist/), on a port chosen up front. */
