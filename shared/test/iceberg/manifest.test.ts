@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { DataFile } from '../gen/sluice/v1/types.js';
+import type { DataFile } from '#shared/gen/sluice/v1/types.js';
 import {
   EntryStatus,
   createTableMetadata,
@@ -10,8 +10,8 @@ import {
   readManifestList,
   writeManifest,
   writeManifestList,
-} from './index.js';
-import { serializeSingleValue } from './single-value.js';
+} from '#shared/iceberg/index.js';
+import { serializeSingleValue } from '#shared/iceberg/single-value.js';
 
 const meta = createTableMetadata({
   location: '/wh/db/t',

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileSchema, readContainer, writeContainer, AvroError, avroSafeName, type AvroSchema } from './index.js';
-import { ByteSink, ByteSource } from './bytes.js';
+import { compileSchema, readContainer, writeContainer, AvroError, avroSafeName, type AvroSchema } from '#shared/iceberg/avro/index.js';
+import { ByteSink, ByteSource } from '#shared/iceberg/avro/bytes.js';
 
 const roundTrip = (schema: AvroSchema, value: unknown) => {
   const { encode, decode } = compileSchema(schema);

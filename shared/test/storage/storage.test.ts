@@ -12,7 +12,7 @@ import {
   locationsOverlap,
   normalizeLocation,
   type Storage,
-} from './index.js';
+} from '#shared/storage/index.js';
 
 let dir: string;
 let storage: Storage;

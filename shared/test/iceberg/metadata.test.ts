@@ -15,8 +15,8 @@ import {
   setProperties,
   type SnapshotJson,
   type TableMetadata,
-} from './index.js';
-import type { DataFile } from '../gen/sluice/v1/types.js';
+} from '#shared/iceberg/index.js';
+import type { DataFile } from '#shared/gen/sluice/v1/types.js';
 
 const table = (): TableMetadata =>
   createTableMetadata({

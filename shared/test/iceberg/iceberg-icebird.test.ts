@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { icebergMetadata, icebergRead } from 'icebird';
-import { createStorage, type Storage } from '../storage/index.js';
-import type { DataFile } from '../gen/sluice/v1/types.js';
+import { createStorage, type Storage } from '#shared/storage/index.js';
+import type { DataFile } from '#shared/gen/sluice/v1/types.js';
 import {
   EntryStatus,
   addSnapshot,
@@ -30,7 +30,7 @@ import {
   writeManifestList,
   type ManifestFile,
   type TableMetadata,
-} from './index.js';
+} from '#shared/iceberg/index.js';
 
 let dir: string;
 let server: FileServer;

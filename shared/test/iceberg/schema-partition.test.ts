@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Schema } from '../gen/sluice/v1/types.js';
+import type { Schema } from '#shared/gen/sluice/v1/types.js';
 import {
   IcebergError,
   assignFreshIds,
@@ -12,7 +12,7 @@ import {
   schemaToProto,
   validateSchema,
   type SchemaJson,
-} from './index.js';
+} from '#shared/iceberg/index.js';
 
 const nested: SchemaJson = {
   type: 'struct',

@@ -3,8 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { DataFile } from '../gen/sluice/v1/types.js';
-import { createStorage, type Storage } from '../storage/index.js';
+import type { DataFile } from '#shared/gen/sluice/v1/types.js';
+import { createStorage, type Storage } from '#shared/storage/index.js';
 import {
   EntryStatus,
   addSnapshot,
@@ -19,8 +19,8 @@ import {
   type ManifestEntry,
   type ManifestFile,
   type TableMetadata,
-} from './index.js';
-import { resolveSnapshot, snapshotFiles } from './scan.js';
+} from '#shared/iceberg/index.js';
+import { resolveSnapshot, snapshotFiles } from '#shared/iceberg/scan.js';
 
 let dir: string;
 let storage: Storage;
