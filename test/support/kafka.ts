@@ -55,6 +55,12 @@ export interface RealKafka {
   readonly startMs: number;
   /** Resident memory of the JVM now, in bytes (0 when it is not running). */
   rssBytes(): number;
+  /**
+   * Runs one of Kafka's command-line tools (a main class of kafka-tools, e.g.
+   * org.apache.kafka.tools.consumer.group.ConsumerGroupCommand) to completion and returns its
+   * stdout; the caller passes --bootstrap-server (see `brokers`). Its logging goes to stderr.
+   */
+  tool(mainClass: string, args: string[]): Promise<string>;
   /** A kafkajs client for this broker (quiet, quick retries). */
   client(clientId?: string, config?: Partial<KafkaConfig>): Kafka;
   /** An admin client shared by the helpers below (connected on first use). */
@@ -82,6 +88,20 @@ export class KafkaPeerMissingError extends Error {
 }
 
 const LOG_TAIL_CHARS = 128 * 1024;
+/** Command-line tools log only errors, to stderr, so their stdout is their answer. */
+const TOOLS_LOG4J2_YAML = `Configuration:
+  Appenders:
+    Console:
+      name: STDERR
+      target: SYSTEM_ERR
+      PatternLayout:
+        Pattern: "%p %m%n"
+  Loggers:
+    Root:
+      level: ERROR
+      AppenderRef:
+        - ref: STDERR
+`;
 /** Kafka logs at WARN; these lines say when it started and stopped. */
 const LOG4J2_YAML = `Configuration:
   Appenders:
@@ -174,17 +194,18 @@ function readClasspath(): string {
 
 const JAVA = process.env.KAFKA_JAVA ?? 'java';
 
-/** Runs a Java main class to completion; rejects with its output when it fails. */
-async function runJava(classpath: string, args: string[]): Promise<string> {
-  const child = spawn(JAVA, ['-Xmx128m', '-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC', '-cp', classpath, ...args], {
+/** Runs a Java main class to completion; its stdout, or a rejection with the tail of its output. */
+async function runJava(classpath: string, args: string[], jvm: string[] = []): Promise<string> {
+  const child = spawn(JAVA, ['-Xmx128m', '-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC', ...jvm, '-cp', classpath, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let output = '';
-  child.stdout!.setEncoding('utf8').on('data', (t: string) => (output += t));
-  child.stderr!.setEncoding('utf8').on('data', (t: string) => (output += t));
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (t: string) => (stdout += t));
+  child.stderr!.setEncoding('utf8').on('data', (t: string) => (stderr += t));
   const [code] = (await once(child, 'exit')) as [number | null];
-  if (code !== 0) throw new Error(`java ${args[0]} exited ${code}: ${output.trim().split('\n').slice(-5).join(' | ')}`);
-  return output;
+  if (code !== 0) throw new Error(`java ${args[0]} exited ${code}: ${`${stdout}${stderr}`.trim().split('\n').slice(-5).join(' | ')}`);
+  return stdout;
 }
 
 /** JVMs of every broker in this process, killed if the process exits without removing them. */
@@ -243,6 +264,7 @@ async function startOnce(classpath: string, options: KafkaOptions): Promise<Real
     }),
   );
   await writeFile(join(dir, 'log4j2.yaml'), LOG4J2_YAML);
+  await writeFile(join(dir, 'tools-log4j2.yaml'), TOOLS_LOG4J2_YAML);
   // A KRaft cluster id is 16 random bytes in URL-safe base64 (22 characters). It may start with
   // "-", so it goes as --cluster-id=<id>: as a separate argument it would read as an option.
   const clusterId = randomBytes(16).toString('base64url');
@@ -365,6 +387,7 @@ async function startOnce(classpath: string, options: KafkaOptions): Promise<Real
         return 0;
       }
     },
+    tool: (mainClass, args) => runJava(classpath, [mainClass, ...args], [`-Dlog4j2.configurationFile=${join(dir, 'tools-log4j2.yaml')}`]),
     client,
     async admin() {
       if (!admin) {

@@ -205,6 +205,23 @@ describe('start positions', () => {
     assert.deepEqual(ids(await rows(byOffsets)), [...all(7, 0), ...all(2, 1)]);
     // Each row is the record at its (partition, offset).
     for (const r of await rows(earliest)) assert.deepEqual([r.partition, r.offset], [Math.floor(r.id / 100), r.id % 100]);
+    // Kafka's own lag tool sees the job's group at the committed offsets (written after each commit).
+    await waitFor(
+      'kafka-consumer-groups to show the earliest job at offset 13 with no lag on both partitions',
+      async () => {
+        const out = await kafka!.tool('org.apache.kafka.tools.consumer.group.ConsumerGroupCommand', [
+          '--bootstrap-server',
+          kafka!.brokers,
+          '--describe',
+          '--group',
+          `sluice-${earliest}`,
+        ]);
+        const lines = out.split('\n').map((l) => l.trim().split(/\s+/));
+        const byPartition = lines.filter((f) => f[1] === topic).map(([, , p, current, end, lag]) => `${p}:${current}/${end} lag ${lag}`);
+        return byPartition.sort().join(', ') === '0:13/13 lag 0, 1:13/13 lag 0';
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
   });
 });
 
