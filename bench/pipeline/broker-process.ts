@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { programArgs } from '#cli/launch.js';
+import { programArgs, startupTimeoutMs, waitForListeningAddress } from '#cli/launch.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -21,15 +21,7 @@ export async function startBrokerProcess(partitions: number): Promise<BrokerProc
     cwd: root,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const address = await new Promise<string>((resolve, reject) => {
-    let buffered = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const match = /listening on (\S+)/.exec(buffered);
-      if (match) resolve(match[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`the dev broker exited (code ${code}) before listening`)));
-  });
+  const address = await waitForListeningAddress(child, "the benchmark's dev broker", startupTimeoutMs(1));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     address,

@@ -72,3 +72,34 @@ export function startupTimeoutMs(starting: number, env: Record<string, string | 
 export function waitUntilServing(name: string, address: string, timeoutMs: number): Promise<void> {
   return waitForServing(address, timeoutMs, `the ${name} service at ${address}`);
 }
+
+/**
+ * Waits for a program that announces its address on stdout ("listening on host:port", as the
+ * dev broker does) and resolves with that address. Rejects as soon as the program exits, or
+ * after timeoutMs; both messages name `what` (e.g. "the dev broker on port 9092").
+ */
+export function waitForListeningAddress(child: ChildProcess, what: string, timeoutMs: number): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let buffered = '';
+    const onData = (chunk: Buffer | string) => {
+      buffered += chunk.toString();
+      const match = /listening on (\S+)/.exec(buffered);
+      if (match) settle(() => resolve(match[1]));
+    };
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
+      settle(() => reject(new Error(`${what} exited (${signal ?? `code ${code}`}) before it was listening`)));
+    const timer = setTimeout(
+      () => settle(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what} to be listening`))),
+      timeoutMs,
+    );
+    const settle = (finish: () => void) => {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.off('exit', onExit);
+      finish();
+    };
+    if (!child.stdout) throw new Error(`${what} was started without a stdout pipe to read its address from`);
+    child.stdout.on('data', onData);
+    child.once('exit', onExit);
+  });
+}

@@ -202,7 +202,9 @@ class ServiceProcess {
     const ours = this.announcesServing ? this.listening : Promise.resolve();
     const timeoutMs = servingTimeoutMs(this.startingTogether);
     const timeout = sleep(timeoutMs, undefined, { signal: ac.signal }).then(() => {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for the ${this.name} service (pid ${child.pid}) to log that it is serving`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for the ${this.name} service at ${this.address} (pid ${child.pid}) to log that it is serving`,
+      );
     });
     try {
       await Promise.race([ours.then(() => waitUntilServing(this.name, this.address, timeoutMs)), exited, timeout]);

@@ -7,7 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadConfig } from '#shared/config.js';
-import { type Program, REPO_DIR, SERVICES, spawnProgram, startupTimeoutMs, waitUntilServing } from '../launch.js';
+import { type Program, REPO_DIR, SERVICES, spawnProgram, startupTimeoutMs, waitForListeningAddress, waitUntilServing } from '../launch.js';
 import { CliError, type Output } from '../output.js';
 
 export interface Mesh {
@@ -96,18 +96,11 @@ export async function startMesh(
     const dataDir = resolve(REPO_DIR, config.devBrokerDataDir);
     mkdirSync(dataDir, { recursive: true });
     const broker = launch('dev-broker', ['--port', String(config.devBrokerPort), '--data-dir', dataDir, '--partitions', '3'], env, 'pipe');
-    const address = await new Promise<string>((resolve, reject) => {
-      let buffered = '';
-      broker.stdout!.on('data', (chunk: Buffer) => {
-        buffered += chunk.toString();
-        const match = /listening on (\S+)/.exec(buffered);
-        if (match) resolve(match[1]);
-      });
-      broker.once('exit', () =>
-        reject(
-          new CliError(`the dev broker did not start on port ${config.devBrokerPort} (is the port taken? set SLUICE_DEV_BROKER_PORT)`),
-        ),
-      );
+    const what = `the dev broker on port ${config.devBrokerPort}`;
+    const address = await waitForListeningAddress(broker, what, startupTimeoutMs(1, env)).catch((err: Error) => {
+      const exited = broker.exitCode !== null || broker.signalCode !== null;
+      stop(1);
+      throw new CliError(exited ? `${err.message} (is the port taken? set SLUICE_DEV_BROKER_PORT)` : err.message);
     });
     brokers = [address];
     serviceEnv.KAFKA_BROKERS = address;

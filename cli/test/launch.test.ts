@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { DIST_DIR, programArgs, REPO_DIR, startupTimeoutMs, waitForListeningAddress } from '#cli/launch.js';
+
+describe('startupTimeoutMs: the allowance grows with the processes starting together, doubled under CI', () => {
+  const cases: [starting: number, env: Record<string, string | undefined>, expectedMs: number][] = [
+    [1, {}, 30_000],
+    [4, {}, 60_000],
+    [0, {}, 30_000],
+    [1, { CI: 'true' }, 60_000],
+    [4, { CI: 'true' }, 120_000],
+  ];
+  for (const [starting, env, expectedMs] of cases)
+    it(`${starting} starting${env.CI ? ' on CI' : ''}: ${expectedMs} ms`, () => assert.equal(startupTimeoutMs(starting, env), expectedMs));
+});
+
+describe('programArgs: the compiled entry point under dist/', () => {
+  it('names the program under the repository dist/ directory (npm test builds first)', () => {
+    assert.equal(DIST_DIR, `${REPO_DIR}/dist`);
+    const [entry, ...args] = programArgs('commit', ['--flag']);
+    assert.equal(entry, `${DIST_DIR}/services/commit/src/main.js`);
+    assert.ok(existsSync(entry));
+    assert.deepEqual(args, ['--flag']);
+  });
+});
+
+describe('waitForListeningAddress', () => {
+  const program = (source: string) => spawn(process.execPath, ['-e', source], { stdio: ['ignore', 'pipe', 'ignore'] });
+
+  it('resolves with the announced address, even when it arrives in pieces', async () => {
+    // The program keeps running, as the dev broker does: its exit could otherwise be seen before its output.
+    const child = program(
+      `process.stdout.write('starting\\nlisten'); setTimeout(() => process.stdout.write('ing on 127.0.0.1:4242\\n'), 50); setInterval(() => {}, 1000)`,
+    );
+    try {
+      assert.equal(await waitForListeningAddress(child, 'the test program', 30_000), '127.0.0.1:4242');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('rejects naming the program when it exits first', async () => {
+    const child = program('process.exit(3)');
+    await assert.rejects(waitForListeningAddress(child, 'the test program', 30_000), {
+      message: 'the test program exited (code 3) before it was listening',
+    });
+  });
+
+  it('rejects naming the program and the wait when it never announces an address', async () => {
+    const child = program('setInterval(() => {}, 1000)');
+    try {
+      await assert.rejects(waitForListeningAddress(child, 'the silent program', 100), {
+        message: 'timed out after 100 ms waiting for the silent program to be listening',
+      });
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
