@@ -10,18 +10,19 @@
  *   uncommitted work: the stream is cancelled, a new one opens under a new worker_id, and the
  *   owned partitions are sought to the committed offsets.
  *
- * Side effects (Kafka, gRPC, NATS) live here; the decisions are in coverage.ts, positions.ts
- * and in-flight.ts.
+ * The job's lifecycle is one Phase (phase.ts), changed only by transitionTo. Side effects
+ * (Kafka, gRPC, NATS) live here; the decisions are in coverage.ts, completion.ts, positions.ts,
+ * phase.ts and in-flight.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
-import { type CatalogServiceService, CompletionPolicy, JobState, type Job, type Source } from '#shared/gen/sluice/v1/catalog.js';
+import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import { type CatalogServiceService, CompletionPolicy, type Job, type Source } from '#shared/gen/sluice/v1/catalog.js';
 import type { CommitServiceService } from '#shared/gen/sluice/v1/commit.js';
 import { CommittedEvent, RewindEvent } from '#shared/gen/sluice/v1/events.js';
-import type { JobStatus, PartitionStatus } from '#shared/gen/sluice/v1/ingestion.js';
+import type { JobStatus } from '#shared/gen/sluice/v1/ingestion.js';
 import type { BatchAck } from '#shared/gen/sluice/v1/transformation.js';
-import type { KafkaHeader, KafkaRecord } from '#shared/gen/sluice/v1/types.js';
+import type { KafkaRecord } from '#shared/gen/sluice/v1/types.js';
 import { subjects } from '#shared/events.js';
 import { grpcMessage } from '#shared/errors.js';
 import type { ServiceClient } from '#shared/grpc/client.js';
@@ -31,10 +32,21 @@ import { tracer } from '#shared/tracing.js';
 import { boundedComplete, type CompletionMode, completionMode, coveredUpTo, ownedDone, readToEnd } from './completion.js';
 import { batchEndOffset, leadingGap, planBatch, type TimeBounds } from './coverage.js';
 import { ErrorTopicProducer } from './error-topic.js';
-import { JobCounters } from './job-counters.js';
 import { InFlight } from './in-flight.js';
-import { createKafka, describeSourceError, offsetsAtTime, requireTopic, SourceError, watermarks } from './kafka-source.js';
-import { chooseStart, endOffsetFor, groupIdFor, onExpired, PositionError, type Watermarks } from './positions.js';
+import { JobCounters } from './job-counters.js';
+import {
+  createKafka,
+  describeSourceError,
+  offsetsAtTime,
+  RECORD_OVERHEAD_BYTES,
+  requireTopic,
+  SourceError,
+  toKafkaRecords,
+  watermarks,
+} from './kafka-source.js';
+import { type PartitionState, PartitionTable } from './partition-table.js';
+import { acceptsBatches, canTransition, isLive, jobStateOf, type Phase, type PhaseName, reasonOf } from './phase.js';
+import { chooseStart, endOffsetFor, groupIdFor, onExpired, PositionError } from './positions.js';
 import { producerLinks } from './trace-links.js';
 import { TransformStream, type TransformationClient } from './transform-stream.js';
 
@@ -60,27 +72,33 @@ export interface RunnerDeps {
 /** A failure retrying cannot fix: the job goes to FAILED with this reason. */
 class FatalJobError extends Error {}
 
-interface PartitionState {
-  readonly partition: number;
-  /** Next offset to account for: everything below was sent or covered in this incarnation. */
-  position: number;
-  /** Where the job started on this partition before any commit (the start position). */
-  initialStart: number;
-  /** END_POSITION jobs: the exclusive end resolved at start. */
-  endOffset: number | null;
-  highWatermark: number;
-  /** The catalog's committed next offset; undefined before the first commit. */
-  committed: number | undefined;
-  /** A leading gap at this position was re-fetched once (see onBatch). */
-  gapCheckedAt: number;
+/** One consumer session (runOnce): its admin client, its consumer once created, and how to end it. */
+interface Session {
+  readonly admin: Admin;
+  consumer: Consumer | null;
+  /** Ends the session's run with an error: a consumer crash, or the job ending. */
+  readonly end: (err: unknown) => void;
 }
 
-const KEY_OVERHEAD_BYTES = 64;
+/** 500 ms doubling to 30 s between consumer sessions. */
+function retryDelayMs(attempt: number): number {
+  return Math.min(30_000, 500 * 2 ** Math.max(0, attempt - 1));
+}
 
 export class JobRunner {
   readonly name: string;
-  private state: JobState = JobState.JOB_STATE_RUNNING;
-  private reason = '';
+  private phase: Phase = { name: 'starting' };
+  /**
+   * PauseJob: no fetching until ResumeJob. Not a phase: a paused job still rebalances,
+   * retries its source, finishes or stops like a running one; status shows PAUSED.
+   */
+  private userPaused = false;
+  /**
+   * Too many unacknowledged bytes (in-flight.ts): no fetching until acks drain them. Not a
+   * phase either: it comes and goes many times a second while the job is running.
+   */
+  private backpressure = false;
+
   private readonly startedAtMs = Date.now();
   private readonly log: Logger;
   private readonly brokers: string[];
@@ -90,32 +108,24 @@ export class JobRunner {
   private readonly completion: CompletionMode;
 
   private readonly kafka: Kafka;
-  private admin: Admin | null = null;
-  private consumer: Consumer | null = null;
+  private session: Session | null = null;
   private readonly errorTopic: ErrorTopicProducer;
   private readonly subscriptions: Subscription[] = [];
+  private readonly timers: NodeJS.Timeout[] = [];
 
-  private readonly partitions = new Map<number, PartitionState>();
-  private owned: number[] = [];
+  private readonly partitions: PartitionTable;
+  /** The owned partitions the consumer has paused right now. */
   private pausedNow = new Set<number>();
-  private userPaused = false;
-  private backpressure = false;
 
   private stream: TransformStream | null = null;
+  /** Bumped by every resync; acks, breaks and resyncs of an older incarnation are ignored. */
   private incarnation = 0;
-  private resyncing = true;
   private resyncChain: Promise<void> = Promise.resolve();
   private readonly inFlight: InFlight;
 
   private readonly counters = new JobCounters();
   private lastRecordAtMs = Date.now();
-
-  /** Set once the job should end: 'finish' (bounded, done), 'stop' (StopJob), 'shutdown' (process). */
-  private ending: 'finish' | 'stop' | 'shutdown' | null = null;
-  private finishing = false;
-  private crashed: ((err: unknown) => void) | null = null;
   private loop: Promise<void> = Promise.resolve();
-  private readonly timers: NodeJS.Timeout[] = [];
 
   constructor(
     readonly job: Job,
@@ -124,6 +134,7 @@ export class JobRunner {
   ) {
     this.name = job.name;
     this.topic = source.topic;
+    this.partitions = new PartitionTable(source.topic);
     this.log = deps.logger.child({ job: job.name });
     this.brokers = source.brokers.length > 0 ? [...source.brokers] : [...deps.defaultBrokers];
     if (this.brokers.length === 0) {
@@ -145,48 +156,109 @@ export class JobRunner {
     this.loop = this.supervise();
   }
 
+  // ---------------------------------------------------------------- phase
+
+  /**
+   * The one way the phase changes. Checks the predecessor table (an illegal transition is a
+   * bug: it throws) and performs everything entering the phase implies. The new phase holds
+   * before the returned promise's side effects (release, catalog update) run.
+   */
+  private transitionTo(next: Phase): Promise<void> {
+    const from = this.phase;
+    if (!canTransition(from.name, next.name)) {
+      throw new Error(`job "${this.name}": illegal phase transition ${from.name} -> ${next.name}`);
+    }
+    this.phase = next;
+    if (from.name !== next.name) this.log.debug({ from: from.name, to: next.name }, 'phase');
+    switch (next.name) {
+      case 'retrying':
+        this.log.warn({ reason: reasonOf(next) }, 'source failure');
+        return Promise.resolve();
+      case 'running':
+      case 'finishing':
+      case 'stopping':
+        // Pauses what should not be fetched now: ended partitions, or everything when stopping.
+        this.applyPauses();
+        return Promise.resolve();
+      case 'stopped':
+      case 'shut down':
+        return this.release();
+      case 'finished': {
+        const { recordsIn, rowsOut, excluded } = this.counters;
+        this.log.info({ records: recordsIn, rows: rowsOut, excluded }, 'bounded job finished');
+        return this.release().then(() => this.reportState());
+      }
+      case 'failed':
+        this.log.error({ reason: next.reason }, 'job failed');
+        return this.release().then(() => this.reportState());
+      default:
+        return Promise.resolve();
+    }
+  }
+
+  /** The phase's name (a method, so TypeScript does not narrow the phase across awaits). */
+  private is(...names: PhaseName[]): boolean {
+    return names.includes(this.phase.name);
+  }
+
+  /**
+   * Work of `generation` may go on: it is the current incarnation, the job has not been asked
+   * to end, and a consumer session is up.
+   */
+  private isCurrent(generation: number): boolean {
+    return generation === this.incarnation && isLive(this.phase) && Boolean(this.session?.consumer);
+  }
+
+  /** Closes the data path until a resync opens a new stream (no-op once the job is ending). */
+  private enterResyncing(cause: string, problem: string | null = null): void {
+    if (isLive(this.phase)) void this.transitionTo({ name: 'resyncing', cause, problem });
+  }
+
   // ---------------------------------------------------------------- lifecycle
 
-  /** Runs the consumer until the job ends; source failures are retried with backoff. */
+  /** Runs consumer sessions until the job ends; source failures are retried with backoff. */
   private async supervise(): Promise<void> {
-    // 500 ms doubling to 30 s; a session that ran 30 s before failing starts over.
-    const retryDelayMs = (attempt: number) => Math.min(30_000, 500 * 2 ** Math.max(0, attempt - 1));
     let attempt = 0;
-    while (this.ending === null) {
+    while (isLive(this.phase)) {
       const started = Date.now();
       try {
         await this.runOnce();
       } catch (err) {
         if (err instanceof FatalJobError || err instanceof PositionError) {
-          await this.teardownConsumer();
+          await this.endSession();
           await this.fail(err.message);
           return;
         }
-        if (this.ending !== null) break;
+        if (!isLive(this.phase)) break;
+        // A session that ran 30 s before failing starts the backoff over.
         if (Date.now() - started > 30_000) attempt = 0;
         attempt++;
-        this.reason = `${describeSourceError(err, this.brokers)}; retrying in ${retryDelayMs(attempt)} ms (attempt ${attempt})`;
-        this.log.warn({ reason: this.reason }, 'source failure');
+        const cause = describeSourceError(err, this.brokers);
+        void this.transitionTo({ name: 'retrying', attempt, cause, delayMs: retryDelayMs(attempt) });
       }
-      await this.teardownConsumer();
-      if (this.ending !== null) break;
+      await this.endSession();
+      if (!isLive(this.phase)) break;
       await sleep(retryDelayMs(attempt));
     }
-    await this.teardownConsumer();
+    await this.endSession();
   }
 
   /** One consumer session: resolves positions, joins the group, runs until a crash or the end. */
   private async runOnce(): Promise<void> {
-    const admin = this.kafka.admin();
-    this.admin = admin;
-    await admin.connect();
-    const partitionIds = await requireTopic(admin, this.topic);
-    await this.resolveBounds(admin, partitionIds);
+    let end: (err: unknown) => void = () => {};
+    const ended = new Promise<never>((_, reject) => (end = reject));
+    ended.catch(() => {});
+    const session: Session = { admin: this.kafka.admin(), consumer: null, end };
+    this.session = session;
+    await session.admin.connect();
+    const partitionIds = await requireTopic(session.admin, this.topic);
+    await this.resolveBounds(session.admin, partitionIds);
     if (this.boundedComplete()) {
       // Nothing left to read (a restart after everything was committed, or an empty window).
       void this.finish();
       return;
     }
+    if (this.session !== session) return; // the job ended meanwhile
 
     const consumer = this.kafka.consumer({
       groupId: groupIdFor(this.name),
@@ -196,15 +268,15 @@ export class JobRunner {
       maxWaitTimeInMs: 250,
       retry: { retries: 3, initialRetryTime: 100, restartOnFailure: async () => false },
     });
-    this.consumer = consumer;
-    const crashed = new Promise<void>((_, reject) => (this.crashed = reject));
-    crashed.catch(() => {});
-    consumer.on(consumer.events.CRASH, (e) => this.crashed?.(e.payload.error));
+    session.consumer = consumer;
+    consumer.on(consumer.events.CRASH, (e) => session.end(e.payload.error));
+    // Group events of a session that already ended (a crashed consumer) change nothing.
     consumer.on(consumer.events.REBALANCING, () => {
-      this.resyncing = true;
+      if (this.session === session) this.enterResyncing('rebalancing');
     });
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
-      this.owned = [...(e.payload.memberAssignment[this.topic] ?? [])].sort((a, b) => a - b);
+      if (this.session !== session) return;
+      this.partitions.assign(e.payload.memberAssignment[this.topic] ?? []);
       this.pausedNow = new Set();
       this.requestResync('group assignment');
     });
@@ -216,20 +288,17 @@ export class JobRunner {
       partitionsConsumedConcurrently: 1,
       eachBatch: (payload) => this.onBatch(payload),
     });
-    if (this.reason.includes('retrying')) this.reason = '';
-    await crashed;
+    // In the group (kafkajs joins before run resolves, so this is normally already resyncing).
+    if (this.is('starting', 'retrying')) this.enterResyncing('joined the group');
+    await ended;
   }
 
-  private async teardownConsumer(): Promise<void> {
-    this.resyncing = true;
-    this.crashed = null;
-    const consumer = this.consumer;
-    const admin = this.admin;
-    this.consumer = null;
-    this.admin = null;
+  private async endSession(): Promise<void> {
+    const session = this.session;
+    this.session = null;
     this.pausedNow = new Set();
-    await consumer?.disconnect().catch(() => {});
-    await admin?.disconnect().catch(() => {});
+    await session?.consumer?.disconnect().catch(() => {});
+    await session?.admin.disconnect().catch(() => {});
   }
 
   /**
@@ -246,7 +315,7 @@ export class JobRunner {
     const needsStartLookup = startAt !== undefined && startAt > 0;
     const startOffsets = needsStartLookup ? await offsetsAtTime(admin, this.topic, startAt, marks) : new Map<number, number>();
     const endOffsets =
-      this.window && this.idleTimeoutMs === null ? await offsetsAtTime(admin, this.topic, this.window.endTimeMs, marks) : null;
+      this.completion === 'end-offsets' && this.window ? await offsetsAtTime(admin, this.topic, this.window.endTimeMs, marks) : null;
     for (const p of missing) {
       const wm = marks.get(p) ?? { low: 0, high: 0 };
       const start = chooseStart({
@@ -258,12 +327,11 @@ export class JobRunner {
         watermarks: wm,
         timestampOffset: startOffsets.get(p),
       });
-      const endOffset = endOffsets ? endOffsetFor(endOffsets.get(p) ?? -1, wm) : null;
-      this.partitions.set(p, {
+      this.partitions.add({
         partition: p,
         position: committed.get(p) ?? start.offset,
         initialStart: start.offset,
-        endOffset,
+        endOffset: endOffsets ? endOffsetFor(endOffsets.get(p) ?? -1, wm) : null,
         highWatermark: wm.high,
         committed: committed.get(p),
         gapCheckedAt: -1,
@@ -280,8 +348,10 @@ export class JobRunner {
 
   // ---------------------------------------------------------------- resync (start, rebalance, rewind)
 
-  private requestResync(why: string): void {
-    this.resyncing = true;
+  /** Drops the current stream and its uncommitted work; a resync opens the next one. */
+  private requestResync(why: string, problem: string | null = null): void {
+    if (!isLive(this.phase)) return;
+    this.enterResyncing(why, problem);
     const generation = ++this.incarnation;
     this.stream?.cancel();
     this.stream = null;
@@ -291,25 +361,28 @@ export class JobRunner {
       .then(() => this.resync(generation, why))
       .catch((err) => {
         if (err instanceof FatalJobError) return void this.fail(err.message);
-        this.reason = `resync failed (${why}): ${grpcMessage(err)}; retrying`;
+        const failed = `resync failed (${why}): ${grpcMessage(err)}; retrying`;
+        this.enterResyncing(why, failed);
         this.log.warn({ err: grpcMessage(err) }, 'resync failed; retrying');
         void sleep(1000).then(() => {
-          if (generation === this.incarnation && this.ending === null && this.consumer) this.requestResync(why);
+          if (this.isCurrent(generation)) this.requestResync(why, failed);
         });
       });
   }
 
-  /** Drops uncommitted work: new stream, positions from the catalog, owned partitions sought there. */
+  /** Positions from the catalog, owned partitions sought there, a new stream: then running. */
   private async resync(generation: number, why: string): Promise<void> {
-    if (generation !== this.incarnation || this.ending !== null || !this.consumer) return;
-    const consumer = this.consumer;
-    if (this.owned.length > 0) consumer.pause([{ topic: this.topic, partitions: this.owned }]);
-    this.pausedNow = new Set(this.owned);
+    const session = this.session;
+    const consumer = session?.consumer;
+    if (!this.isCurrent(generation) || !session || !consumer) return;
+    const owned = this.partitions.ownedIds;
+    if (owned.length > 0) consumer.pause([{ topic: this.topic, partitions: [...owned] }]);
+    this.pausedNow = new Set(owned);
     const committed = await this.committedOffsets();
-    const marks = this.admin ? await watermarks(this.admin, this.topic) : new Map<number, Watermarks>();
-    if (generation !== this.incarnation) return;
+    const marks = await watermarks(session.admin, this.topic);
+    if (!this.isCurrent(generation)) return;
     const lostCovers: { partition: number; start: number; end: number }[] = [];
-    for (const p of this.owned) {
+    for (const p of owned) {
       const st = this.partitions.get(p);
       if (!st) throw new FatalJobError(`partition ${this.topic}/${p} appeared after the job started; restart the job to include it`);
       st.committed = committed.get(p);
@@ -330,13 +403,7 @@ export class JobRunner {
     const workerId = `${this.name}-${this.deps.instanceId}-${generation}`;
     const stream = new TransformStream(
       this.deps.transformation,
-      {
-        job: this.name,
-        table: this.job.table,
-        mapping: this.job.mapping,
-        workerId,
-        flushBufferBytes: this.job.bufferBytes,
-      },
+      { job: this.name, table: this.job.table, mapping: this.job.mapping, workerId, flushBufferBytes: this.job.bufferBytes },
       {
         onAck: (ack) => this.onAck(generation, ack),
         onBroken: (reason) => this.onStreamBroken(generation, reason),
@@ -346,34 +413,33 @@ export class JobRunner {
     // Expired ranges (offset_reset = EARLIEST) are covered without rows, so commits continue.
     for (const gap of lostCovers) {
       const seq = stream.send([], [{ topic: this.topic, partition: gap.partition, startOffset: gap.start, endOffset: gap.end }]);
-      this.inFlight.add(seq, KEY_OVERHEAD_BYTES);
-      this.partitions.get(gap.partition)!.position = gap.end;
+      this.inFlight.add(seq, RECORD_OVERHEAD_BYTES);
+      this.partitions.at(gap.partition).position = gap.end;
     }
-    for (const p of this.owned) consumer.seek({ topic: this.topic, partition: p, offset: String(this.partitions.get(p)!.position) });
+    for (const p of owned) consumer.seek({ topic: this.topic, partition: p, offset: String(this.partitions.at(p).position) });
     this.lastRecordAtMs = Date.now();
-    this.resyncing = false;
-    this.log.info({ why, workerId, owned: this.owned }, 'stream opened; partitions sought to committed offsets');
-    this.applyPauses();
+    this.log.info({ why, workerId, owned }, 'stream opened; partitions sought to committed offsets');
+    if (this.is('resyncing')) void this.transitionTo({ name: 'running' });
     if (this.ownedDone()) void this.finish();
   }
 
   private onStreamBroken(generation: number, reason: string): void {
-    if (generation !== this.incarnation || this.ending !== null) return;
-    this.reason = `transformation stream broke: ${reason}; re-reading from the committed offsets`;
+    if (generation !== this.incarnation || !isLive(this.phase)) return;
+    const problem = `transformation stream broke: ${reason}; re-reading from the committed offsets`;
     this.log.warn({ reason }, 'transform stream broke');
-    this.resyncing = true;
+    this.enterResyncing('stream broke', problem);
     void sleep(1000).then(() => {
-      if (generation === this.incarnation && this.ending === null && this.consumer) this.requestResync('stream broke');
+      if (this.isCurrent(generation)) this.requestResync('stream broke', problem);
     });
   }
 
   // ---------------------------------------------------------------- data path
 
   private async onBatch({ batch, resolveOffset, isStale, isRunning }: EachBatchPayload): Promise<void> {
-    if (this.resyncing || isStale() || !isRunning() || this.ending !== null) return;
+    if (!acceptsBatches(this.phase) || isStale() || !isRunning()) return;
     const stream = this.stream;
     const st = this.partitions.get(batch.partition);
-    if (!stream || !st || !this.owned.includes(batch.partition)) return;
+    if (!stream || !st || !this.partitions.isOwned(batch.partition)) return;
     st.highWatermark = Number(batch.highWatermark);
     if (readToEnd(st)) return;
 
@@ -383,13 +449,7 @@ export class JobRunner {
 
     const plan = planBatch(st.position, st.endOffset, this.window, batch.messages, batchEndOffset(batch.lastOffset()));
     if (plan.coverEnd === plan.coverStart) return;
-    let bytes = KEY_OVERHEAD_BYTES;
-    const records: KafkaRecord[] = new Array(plan.send.length);
-    for (let i = 0; i < plan.send.length; i++) {
-      const r = toKafkaRecord(this.topic, batch.partition, plan.send[i]);
-      bytes += KEY_OVERHEAD_BYTES + (r.key?.length ?? 0) + (r.value?.length ?? 0);
-      records[i] = r;
-    }
+    const { records, bytes } = toKafkaRecords(this.topic, batch.partition, plan.send);
     // One span per batch (never per record), linked to the producers' spans found in headers.
     const span = tracer().startSpan('ingestion.batch', {
       attributes: {
@@ -424,7 +484,8 @@ export class JobRunner {
    * partition is sought back to the position; a gap that is still there is covered.
    */
   private async acceptGap(st: PartitionState, gapEnd: number): Promise<boolean> {
-    const marks = this.admin ? await watermarks(this.admin, this.topic) : null;
+    const admin = this.session?.admin;
+    const marks = admin ? await watermarks(admin, this.topic) : null;
     const low = marks?.get(st.partition)?.low ?? 0;
     if (low > st.position) {
       const decision = onExpired(this.topic, st.partition, st.position, low, this.job.offsetReset);
@@ -438,7 +499,7 @@ export class JobRunner {
     }
     if (st.gapCheckedAt !== st.position) {
       st.gapCheckedAt = st.position;
-      this.consumer?.seek({ topic: this.topic, partition: st.partition, offset: String(st.position) });
+      this.session?.consumer?.seek({ topic: this.topic, partition: st.partition, offset: String(st.position) });
       return false;
     }
     this.log.debug({ partition: st.partition, from: st.position, to: gapEnd }, 'covering an offset gap');
@@ -479,24 +540,25 @@ export class JobRunner {
       (err) => {
         // Drop the stream's uncommitted work so the refused records are re-read (and refused
         // and produced again) rather than lost.
-        this.reason = `error topic produce failed: ${describeSourceError(err, this.brokers)}; re-reading`;
-        if (generation === this.incarnation && this.ending === null && this.consumer) this.requestResync('error topic produce failed');
+        const problem = `error topic produce failed: ${describeSourceError(err, this.brokers)}; re-reading`;
+        if (this.isCurrent(generation)) this.requestResync('error topic produce failed', problem);
         return false;
       },
     );
   }
 
-  /** Pauses exactly the owned partitions that should not be fetched now. */
+  /**
+   * Pauses exactly the owned partitions that should not be fetched now. Left alone while
+   * resyncing (the resync paused them all and calls this when done) and with no consumer.
+   */
   private applyPauses(): void {
-    const consumer = this.consumer;
-    if (!consumer || this.resyncing) return;
-    const want = new Set<number>();
-    for (const p of this.owned) {
-      const done = readToEnd(this.partitions.get(p)!);
-      if (this.userPaused || this.backpressure || done || this.ending !== null) want.add(p);
-    }
-    const pause = this.owned.filter((p) => want.has(p) && !this.pausedNow.has(p));
-    const resume = this.owned.filter((p) => !want.has(p) && this.pausedNow.has(p));
+    const consumer = this.session?.consumer;
+    if (!consumer || !this.is('running', 'finishing', 'stopping')) return;
+    const all = this.userPaused || this.backpressure || !isLive(this.phase);
+    const owned = this.partitions.ownedIds;
+    const want = new Set(owned.filter((p) => all || readToEnd(this.partitions.at(p))));
+    const pause = owned.filter((p) => want.has(p) && !this.pausedNow.has(p));
+    const resume = owned.filter((p) => !want.has(p) && this.pausedNow.has(p));
     if (pause.length > 0) consumer.pause([{ topic: this.topic, partitions: pause }]);
     if (resume.length > 0) consumer.resume([{ topic: this.topic, partitions: resume }]);
     this.pausedNow = want;
@@ -524,7 +586,7 @@ export class JobRunner {
         (payload) => {
           const e = RewindEvent.decode(payload);
           // Rewinds for a stream that is no longer current are ignored (DESIGN.md).
-          if (this.stream && e.workerId === this.stream.workerId && this.ending === null) {
+          if (this.stream && e.workerId === this.stream.workerId && isLive(this.phase)) {
             this.log.info({ workerId: e.workerId, reason: e.reason }, 'rewind');
             this.requestResync(`rewind: ${e.reason}`);
           }
@@ -542,21 +604,20 @@ export class JobRunner {
     if (e.job !== this.name) return;
     const toKafka: { topic: string; partition: number; offset: string }[] = [];
     for (const r of e.offsets) {
-      if (r.topic !== this.topic) continue;
-      const st = this.partitions.get(r.partition);
-      if (!st) continue;
-      if (st.committed === undefined || r.endOffset > st.committed) st.committed = r.endOffset;
-      if (this.owned.includes(r.partition)) toKafka.push({ topic: this.topic, partition: r.partition, offset: String(r.endOffset) });
+      if (r.topic !== this.topic || !this.partitions.has(r.partition)) continue;
+      this.partitions.recordCommitted(r.partition, r.endOffset);
+      if (this.partitions.isOwned(r.partition)) toKafka.push({ topic: this.topic, partition: r.partition, offset: String(r.endOffset) });
     }
     this.counters.recordCommit(e);
-    // For lag tools only; positions never come from here.
-    if (toKafka.length > 0 && this.consumer && !this.resyncing) {
-      this.consumer.commitOffsets(toKafka).catch((err) => this.log.debug({ err: String(err) }, 'group offset commit failed (lag only)'));
+    // For lag tools only; positions never come from here. Not while the group is being resynced.
+    const consumer = this.session?.consumer;
+    if (toKafka.length > 0 && consumer && this.is('running', 'finishing', 'stopping')) {
+      consumer.commitOffsets(toKafka).catch((err) => this.log.debug({ err: String(err) }, 'group offset commit failed (lag only)'));
     }
   }
 
   private checkIdle(): void {
-    if (this.ending !== null || this.resyncing || this.userPaused || this.idleTimeoutMs === null) return;
+    if (!this.is('running') || this.userPaused || this.idleTimeoutMs === null) return;
     if (Date.now() - this.lastRecordAtMs >= this.idleTimeoutMs && this.inFlight.count === 0) {
       this.log.info({ idleMs: this.idleTimeoutMs }, 'no new records for the idle timeout; finishing');
       void this.finish();
@@ -565,46 +626,35 @@ export class JobRunner {
 
   /** Every owned partition has reached its end (END_POSITION jobs). */
   private ownedDone(): boolean {
-    return ownedDone(
-      this.completion,
-      this.owned.map((p) => this.partitions.get(p)!),
-    );
+    return ownedDone(this.completion, this.partitions.ownedStates());
   }
 
   /** Committed (or empty from the start) up to the end on every partition of the topic. */
   private boundedComplete(): boolean {
-    return boundedComplete(this.completion, [...this.partitions.values()]);
+    return boundedComplete(this.completion, this.partitions.all());
+  }
+
+  private coveredUpTo(targets: Map<number, number>): boolean {
+    return coveredUpTo(targets, (p) => this.partitions.at(p));
   }
 
   /**
    * A bounded job's end: wait for this process's batches to be acknowledged, ask for a
    * final flush, and once the commit covers the targets mark the job FINISHED with its counts.
    * END_POSITION waits for the whole topic's end offsets; IDLE for this process's positions.
+   * Leaving `finishing` (stop, shutdown, failure, a source failure or resync) abandons the
+   * wait; after a resync or retry the end is detected again.
    */
   private async finish(): Promise<void> {
-    if (this.finishing) return;
-    this.finishing = true;
-    this.applyPauses();
-    const targets = new Map<number, number>();
-    for (const p of this.owned) targets.set(p, this.partitions.get(p)!.position);
-    const done = () => (this.idleTimeoutMs === null ? this.boundedComplete() : this.coveredUpTo(targets));
-    while (this.ending === null || this.ending === 'finish') {
-      if (done()) break;
+    if (!isLive(this.phase) || this.is('finishing')) return;
+    void this.transitionTo({ name: 'finishing' });
+    const targets = this.partitions.positions();
+    const done = () => (this.completion === 'idle' ? this.coveredUpTo(targets) : this.boundedComplete());
+    while (this.is('finishing') && !done()) {
       await this.flushAndWait(5_000, done);
       if (!done()) await this.refreshCommitted().catch(() => {});
     }
-    if (this.ending !== null && this.ending !== 'finish') return;
-    this.ending = 'finish';
-    this.state = JobState.JOB_STATE_FINISHED;
-    this.reason = `finished: ${this.counters.summary()}`;
-    const { recordsIn, rowsOut, excluded } = this.counters;
-    this.log.info({ records: recordsIn, rows: rowsOut, excluded }, 'bounded job finished');
-    await this.release();
-    await this.reportState(JobState.JOB_STATE_FINISHED, this.reason);
-  }
-
-  private coveredUpTo(targets: Map<number, number>): boolean {
-    return coveredUpTo(targets, (p) => this.partitions.get(p)!);
+    if (this.is('finishing')) await this.transitionTo({ name: 'finished', summary: this.counters.summary() });
   }
 
   /** Waits for in-flight acks, triggers a flush, then polls `done` until timeoutMs. */
@@ -620,26 +670,20 @@ export class JobRunner {
   }
 
   private async refreshCommitted(): Promise<void> {
-    const committed = await this.committedOffsets();
-    for (const [p, next] of committed) {
-      const st = this.partitions.get(p);
-      if (st && (st.committed === undefined || next > st.committed)) st.committed = next;
-    }
+    for (const [p, next] of await this.committedOffsets()) this.partitions.recordCommitted(p, next);
   }
 
   // ---------------------------------------------------------------- control (gRPC)
 
   pause(): void {
-    if (this.ending !== null) return;
+    if (!isLive(this.phase)) return;
     this.userPaused = true;
-    this.state = JobState.JOB_STATE_PAUSED;
     this.applyPauses();
   }
 
   resume(): void {
-    if (this.ending !== null) return;
+    if (!isLive(this.phase)) return;
     this.userPaused = false;
-    this.state = JobState.JOB_STATE_RUNNING;
     this.applyPauses();
   }
 
@@ -649,42 +693,32 @@ export class JobRunner {
    * committed by then is simply re-read on the next start.
    */
   async stop(): Promise<void> {
-    if (this.ending !== null) return this.loop;
-    this.state = JobState.JOB_STATE_STOPPING;
-    this.applyPauses();
-    const targets = new Map<number, number>();
-    for (const p of this.owned) targets.set(p, this.partitions.get(p)!.position);
-    this.ending = 'stop';
-    this.applyPauses();
+    if (!isLive(this.phase)) return this.loop;
+    const targets = this.partitions.positions();
+    await this.transitionTo({ name: 'stopping' });
     await this.flushAndWait(this.deps.stopTimeoutMs, () => this.coveredUpTo(targets));
-    this.state = JobState.JOB_STATE_STOPPED;
-    await this.release();
+    // A process shutdown during the wait already released the job.
+    if (this.is('stopping')) await this.transitionTo({ name: 'stopped' });
   }
 
   /** Process shutdown: leave the group, drop the stream; the job stays RUNNING in the catalog. */
   async shutdown(): Promise<void> {
-    if (this.ending === null) this.ending = 'shutdown';
-    await this.release();
+    if (canTransition(this.phase.name, 'shut down')) await this.transitionTo({ name: 'shut down' });
   }
 
   private async fail(reason: string): Promise<void> {
-    if (this.state === JobState.JOB_STATE_FAILED || this.state === JobState.JOB_STATE_FINISHED) return;
-    this.ending ??= 'stop';
-    this.state = JobState.JOB_STATE_FAILED;
-    this.reason = reason;
-    this.log.error({ reason }, 'job failed');
-    await this.release();
-    await this.reportState(JobState.JOB_STATE_FAILED, reason);
+    if (!isLive(this.phase)) {
+      this.log.warn({ reason }, 'failure after the job was asked to end; ignored');
+      return;
+    }
+    await this.transitionTo({ name: 'failed', reason });
   }
 
-  private released = false;
+  /** Entering an end phase: timers, subscriptions, the session, the stream and the producer go. */
   private async release(): Promise<void> {
-    if (this.released) return;
-    this.released = true;
     for (const t of this.timers) clearInterval(t);
     for (const s of this.subscriptions) s.unsubscribe();
-    this.resyncing = true;
-    this.crashed?.(new Error('job ended'));
+    this.session?.end(new Error('job ended'));
     if (this.stream) {
       // A graceful end lets transformation keep what it was sent (it is committed or
       // re-read); cancel is for dropping work. Both are safe: offsets decide.
@@ -692,7 +726,7 @@ export class JobRunner {
       else this.stream.cancel();
     }
     this.stream = null;
-    await this.teardownConsumer();
+    await this.endSession();
     await this.errorTopic.close();
   }
 
@@ -702,14 +736,14 @@ export class JobRunner {
   }
 
   get isTerminal(): boolean {
-    return (
-      this.state === JobState.JOB_STATE_FINISHED || this.state === JobState.JOB_STATE_FAILED || this.state === JobState.JOB_STATE_STOPPED
-    );
+    return this.is('stopped', 'finished', 'failed');
   }
 
-  private async reportState(state: JobState, reason: string): Promise<void> {
+  /** Records a FINISHED or FAILED job in the catalog (the registry records the others). */
+  private async reportState(): Promise<void> {
+    const state = jobStateOf(this.phase, this.userPaused);
     try {
-      await this.deps.catalog.updateJobState({ name: this.name, state, reason });
+      await this.deps.catalog.updateJobState({ name: this.name, state, reason: reasonOf(this.phase) });
     } catch (err) {
       this.log.warn({ err: grpcMessage(err), state }, 'could not record the job state in the catalog');
     }
@@ -719,34 +753,17 @@ export class JobRunner {
 
   /** Refreshes high watermarks (best effort) for an accurate lag. */
   async refreshWatermarks(): Promise<void> {
-    if (!this.admin) return;
-    const marks = await watermarks(this.admin, this.topic);
-    for (const [p, wm] of marks) {
-      const st = this.partitions.get(p);
-      if (st) st.highWatermark = wm.high;
-    }
+    const admin = this.session?.admin;
+    if (!admin) return;
+    for (const [p, wm] of await watermarks(admin, this.topic)) this.partitions.setHighWatermark(p, wm.high);
   }
 
   status(): JobStatus {
-    const shown = this.owned.length > 0 ? this.owned : [...this.partitions.keys()].sort((a, b) => a - b);
-    const partitions: PartitionStatus[] = shown.map((p) => {
-      const st = this.partitions.get(p)!;
-      const committed = st.committed ?? st.initialStart;
-      return {
-        topic: this.topic,
-        partition: p,
-        position: st.position,
-        endOffset: st.endOffset ?? undefined,
-        highWatermark: st.highWatermark,
-        committedOffset: st.committed ?? -1,
-        lag: Math.max(0, (st.endOffset ?? st.highWatermark) - committed),
-      };
-    });
     return {
       job: this.name,
-      state: this.state,
-      reason: this.reason,
-      partitions,
+      state: jobStateOf(this.phase, this.userPaused),
+      reason: reasonOf(this.phase),
+      partitions: this.partitions.status(),
       recordsIn: this.counters.recordsIn,
       rowsOut: this.counters.rowsOut,
       recordsExcluded: this.counters.excluded,
@@ -755,32 +772,6 @@ export class JobRunner {
       startedAtMs: this.startedAtMs,
     };
   }
-}
-
-/** The proto record of a kafkajs message (one allocation per record; buffers are shared). */
-function toKafkaRecord(topic: string, partition: number, m: KafkaMessage): KafkaRecord {
-  const headers: KafkaHeader[] = [];
-  if (m.headers) {
-    for (const key in m.headers) {
-      const v = m.headers[key];
-      if (Array.isArray(v)) for (const item of v) headers.push({ key, value: toBuffer(item) });
-      else headers.push({ key, value: toBuffer(v) });
-    }
-  }
-  return {
-    topic,
-    partition,
-    offset: Number(m.offset),
-    timestampMs: Number(m.timestamp),
-    key: m.key ?? undefined,
-    value: m.value ?? undefined,
-    headers,
-  };
-}
-
-function toBuffer(v: Buffer | string | undefined): Buffer | undefined {
-  if (v === undefined) return undefined;
-  return typeof v === 'string' ? Buffer.from(v) : v;
 }
 
 export function newInstanceId(): string {

@@ -1,9 +1,11 @@
 /**
  * The Kafka side of a job: the kafkajs client, admin look-ups (watermarks, offsets by
  * timestamp) and the translation of kafkajs failures into the one-line reasons job status
- * shows. No consumer logic lives here; see job-runner.ts.
+ * shows, and kafkajs messages as the proto records sent to transformation. No consumer logic
+ * lives here; see job-runner.ts.
  */
-import { Kafka, logLevel, type Admin, type logCreator } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type KafkaMessage, type logCreator } from 'kafkajs';
+import type { KafkaHeader, KafkaRecord } from '#shared/gen/sluice/v1/types.js';
 import type { Logger } from '#shared/logger.js';
 import type { Watermarks } from './positions.js';
 
@@ -80,4 +82,49 @@ export function describeSourceError(err: unknown, brokers: readonly string[]): s
   }
   if (name === 'KafkaJSNumberOfRetriesExceeded' && e.originalError) return describeSourceError(e.originalError, brokers);
   return `${name || 'error'}: ${e?.message ?? String(err)}`;
+}
+
+/** What a record costs the in-flight budget beyond its key and value (and what a batch costs). */
+export const RECORD_OVERHEAD_BYTES = 64;
+
+/** The proto records of a fetched batch's messages, and the bytes they hold in flight. */
+export function toKafkaRecords(
+  topic: string,
+  partition: number,
+  messages: readonly KafkaMessage[],
+): { records: KafkaRecord[]; bytes: number } {
+  let bytes = RECORD_OVERHEAD_BYTES;
+  const records: KafkaRecord[] = new Array(messages.length);
+  for (let i = 0; i < messages.length; i++) {
+    const r = toKafkaRecord(topic, partition, messages[i]);
+    bytes += RECORD_OVERHEAD_BYTES + (r.key?.length ?? 0) + (r.value?.length ?? 0);
+    records[i] = r;
+  }
+  return { records, bytes };
+}
+
+/** The proto record of a kafkajs message (one allocation per record; buffers are shared). */
+function toKafkaRecord(topic: string, partition: number, m: KafkaMessage): KafkaRecord {
+  const headers: KafkaHeader[] = [];
+  if (m.headers) {
+    for (const key in m.headers) {
+      const v = m.headers[key];
+      if (Array.isArray(v)) for (const item of v) headers.push({ key, value: toBuffer(item) });
+      else headers.push({ key, value: toBuffer(v) });
+    }
+  }
+  return {
+    topic,
+    partition,
+    offset: Number(m.offset),
+    timestampMs: Number(m.timestamp),
+    key: m.key ?? undefined,
+    value: m.value ?? undefined,
+    headers,
+  };
+}
+
+function toBuffer(v: Buffer | string | undefined): Buffer | undefined {
+  if (v === undefined) return undefined;
+  return typeof v === 'string' ? Buffer.from(v) : v;
 }

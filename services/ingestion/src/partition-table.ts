@@ -1,0 +1,104 @@
+/**
+ * The cursor of every partition of a job's topic in this process, and which of them the
+ * group assigned here. Plain bookkeeping: the runner fills it from the catalog and Kafka, and
+ * the pure decisions (coverage, completion) read it.
+ */
+import type { PartitionStatus } from '#shared/gen/sluice/v1/ingestion.js';
+import type { PartitionProgress } from './completion.js';
+
+export interface PartitionState extends PartitionProgress {
+  readonly partition: number;
+  /** Next offset to account for: everything below was sent or covered in this incarnation. */
+  position: number;
+  /** Where the job started on this partition before any commit (the start position). */
+  readonly initialStart: number;
+  /** END_POSITION jobs: the exclusive end resolved at start. */
+  readonly endOffset: number | null;
+  highWatermark: number;
+  /** The catalog's committed next offset; undefined before the first commit. */
+  committed: number | undefined;
+  /** A leading gap at this position was re-fetched once (see JobRunner.acceptGap). */
+  gapCheckedAt: number;
+}
+
+export class PartitionTable {
+  private readonly byId = new Map<number, PartitionState>();
+  /** The partitions the group assigned to this process, ascending. */
+  private assigned: number[] = [];
+
+  constructor(readonly topic: string) {}
+
+  has(partition: number): boolean {
+    return this.byId.has(partition);
+  }
+
+  add(state: PartitionState): void {
+    this.byId.set(state.partition, state);
+  }
+
+  get(partition: number): PartitionState | undefined {
+    return this.byId.get(partition);
+  }
+
+  /** A partition this process owns (its state exists from the start, see JobRunner.resync). */
+  at(partition: number): PartitionState {
+    const st = this.byId.get(partition);
+    if (!st) throw new Error(`partition ${this.topic}/${partition} is owned but unknown`);
+    return st;
+  }
+
+  /** Every partition of the topic, owned here or not. */
+  all(): PartitionState[] {
+    return [...this.byId.values()];
+  }
+
+  get ownedIds(): readonly number[] {
+    return this.assigned;
+  }
+
+  isOwned(partition: number): boolean {
+    return this.assigned.includes(partition);
+  }
+
+  assign(partitions: readonly number[]): void {
+    this.assigned = [...partitions].sort((a, b) => a - b);
+  }
+
+  ownedStates(): PartitionState[] {
+    return this.assigned.map((p) => this.at(p));
+  }
+
+  /** This process's positions: what a stop or an IDLE finish waits to see committed. */
+  positions(): Map<number, number> {
+    return new Map(this.assigned.map((p) => [p, this.at(p).position]));
+  }
+
+  /** A commit reached `next` on the partition; commits only move forward. */
+  recordCommitted(partition: number, next: number): void {
+    const st = this.byId.get(partition);
+    if (st && (st.committed === undefined || next > st.committed)) st.committed = next;
+  }
+
+  setHighWatermark(partition: number, high: number): void {
+    const st = this.byId.get(partition);
+    if (st) st.highWatermark = high;
+  }
+
+  /** Status rows: the owned partitions, or every partition when this process owns none. */
+  status(): PartitionStatus[] {
+    const shown = this.assigned.length > 0 ? this.assigned : [...this.byId.keys()].sort((a, b) => a - b);
+    return shown.map((p) => {
+      const st = this.at(p);
+      const committed = st.committed ?? st.initialStart;
+      return {
+        topic: this.topic,
+        partition: p,
+        position: st.position,
+        endOffset: st.endOffset ?? undefined,
+        highWatermark: st.highWatermark,
+        committedOffset: st.committed ?? -1,
+        lag: Math.max(0, (st.endOffset ?? st.highWatermark) - committed),
+      };
+    });
+  }
+}
