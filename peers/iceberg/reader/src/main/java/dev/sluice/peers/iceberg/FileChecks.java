@@ -22,6 +22,7 @@ import org.apache.iceberg.types.Comparators;
 import org.apache.iceberg.types.Conversions;
 import org.apache.iceberg.types.Type;
 import org.apache.iceberg.types.Types;
+import org.apache.parquet.schema.MessageType;
 
 /**
  * What a manifest says about a data file, checked against the file's rows: the record count,
@@ -50,6 +51,9 @@ final class FileChecks {
       this.order = (Comparator<Object>) Comparators.forType(field.type().asPrimitiveType());
     }
 
+    /** Set when Iceberg's own conversion of this column failed: reported once, then left alone. */
+    String broken;
+
     void add(Object value) {
       if (value == null) {
         nulls++;
@@ -76,20 +80,29 @@ final class FileChecks {
     InternalRecordWrapper internal = new InternalRecordWrapper(schema.asStruct());
     long rows = 0;
     boolean partitionReported = false;
+    MessageType[] fileSchema = new MessageType[1];
     try (CloseableIterable<Record> records =
         Parquet.read(table.io().newInputFile(file.location()))
             .project(schema)
-            .createReaderFunc(fileSchema -> GenericParquetReaders.buildReader(schema, fileSchema))
+            .createReaderFunc(parquetSchema -> {
+              fileSchema[0] = parquetSchema;
+              return GenericParquetReaders.buildReader(schema, parquetSchema);
+            })
             .build()) {
       for (Record record : records) {
         rows++;
         internal.wrap(record);
-        for (Tally t : tallies) t.add(internal.get(t.position, Object.class));
+        for (Tally t : tallies) tally(t, internal, where, problems);
         if (key != null && !partitionReported) {
-          key.partition(internal);
-          if (partitionOrder.compare(key, file.partition()) != 0) {
-            problems.add(where + ": row " + (rows - 1) + " belongs in partition " + spec.partitionToPath(key)
-                + " but the manifest says " + spec.partitionToPath(file.partition()));
+          try {
+            key.partition(internal);
+            if (partitionOrder.compare(key, file.partition()) != 0) {
+              problems.add(where + ": row " + (rows - 1) + " belongs in partition " + spec.partitionToPath(key)
+                  + " but the manifest says " + spec.partitionToPath(file.partition()));
+              partitionReported = true;
+            }
+          } catch (RuntimeException e) {
+            problems.add(where + ": Iceberg cannot compute row " + (rows - 1) + "'s partition: " + e);
             partitionReported = true;
           }
         }
@@ -97,10 +110,27 @@ final class FileChecks {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
+    if (fileSchema[0] != null) ParquetTypes.check(schema, fileSchema[0], where, problems);
     if (rows != file.recordCount()) {
       problems.add(where + ": record_count is " + file.recordCount() + " but the file has " + rows + " rows");
     }
-    for (Tally t : tallies) checkColumn(file, t, rows, where, problems);
+    for (Tally t : tallies) {
+      if (t.broken == null) checkColumn(file, t, rows, where, problems);
+    }
+  }
+
+  /** One row's value of a column; a value Iceberg's own converters cannot take is a problem, once. */
+  private static void tally(Tally t, InternalRecordWrapper row, String where, List<String> problems) {
+    if (t.broken != null) return;
+    Object value;
+    try {
+      value = row.get(t.position, Object.class);
+    } catch (RuntimeException e) {
+      t.broken = e.toString();
+      problems.add(where + " column " + t.field.name() + ": Iceberg's generic reader returned a value its own converters refuse: " + e);
+      return;
+    }
+    t.add(value);
   }
 
   private static PartitionKey partitionKey(PartitionSpec spec, Schema schema, String where, List<String> problems) {
@@ -121,6 +151,7 @@ final class FileChecks {
     Long nulls = get(file.nullValueCounts(), id);
     Long nans = get(file.nanValueCounts(), id);
     // A column the file does not hold (added later) reads as nulls and has no metrics.
+    if (t.field.isRequired() && t.nulls > 0) problems.add(column + ": required, but " + t.nulls + " rows are null");
     if (values != null && values != rows) problems.add(column + ": value_count " + values + " but " + rows + " rows");
     if (nulls != null && nulls != t.nulls) problems.add(column + ": null_value_count " + nulls + " but " + t.nulls + " nulls");
     if (nans != null && nans != t.nans) problems.add(column + ": nan_value_count " + nans + " but " + t.nans + " NaNs");

@@ -64,6 +64,8 @@ public final class ReadTable {
       System.err.println("ReadTable: " + e.getMessage() + "\n" + USAGE);
       System.exit(2);
     } catch (Exception e) {
+      // The stack first (where Iceberg gave up), the verdict last: callers show the tail.
+      e.printStackTrace();
       System.err.println("ReadTable: Iceberg refused the table: " + e);
       for (Throwable cause = e.getCause(); cause != null; cause = cause.getCause()) System.err.println("  caused by: " + cause);
       System.exit(1);
