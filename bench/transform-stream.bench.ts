@@ -26,15 +26,8 @@ import { createClient } from '#shared/grpc/client.js';
 import { waitForServing } from '#shared/grpc/health.js';
 import { freePort } from '#test-support/ports.js';
 import { MessageFormat, MessageMode, type KafkaRecord } from '#shared/gen/sluice/v1/types.js';
-import {
-  col,
-  createTable,
-  flushAndWait,
-  NATS_URL,
-  startHarness,
-  TestStream,
-  type Harness,
-} from '../services/transformation/test/stream-support.js';
+import { col, createTable, flushAndWait, startHarness, TestStream, type Harness } from '../services/transformation/test/stream-support.js';
+import { NATS_URL } from '#test-support/services.js';
 import { clickEvent } from './support/messages.js';
 import { programArgs } from '#cli/launch.js';
 

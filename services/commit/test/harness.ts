@@ -24,6 +24,7 @@ import { snapshotFiles } from '#shared/iceberg/scan.js';
 import { createStorage, type Storage } from '#shared/storage/index.js';
 import { serveDirectory } from '#test-support/file-server.js';
 import { createTestDatabase } from '#test-support/postgres.js';
+import { NATS_URL } from '#test-support/services.js';
 import { catalogHandlers, DEFAULT_JDBC_CATALOG_NAME } from '../../catalog/src/handlers.js';
 import { CATALOG_MIGRATIONS } from '../../catalog/src/service.js';
 import { natsAnnouncer } from '../src/announcer.js';
@@ -32,8 +33,6 @@ import { readRows } from '../src/maintenance/rows.js';
 import type { CoordinatorContext, CoordinatorSettings } from '../src/context.js';
 import { CommitCoordinator } from '../src/coordinator.js';
 import { commitBinding, listenForHeartbeats } from '../src/service.js';
-
-export const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 
 export interface RunningCoordinator {
   coordinator: CommitCoordinator;

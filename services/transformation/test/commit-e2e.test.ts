@@ -17,7 +17,8 @@ import { resolveSnapshot, snapshotFiles } from '#shared/iceberg/scan.js';
 import type { TableMetadata } from '#shared/iceberg/types.js';
 import { startService } from '#shared/service.js';
 import { createStorage } from '#shared/storage/index.js';
-import { col, createTable, NATS_URL, query, startHarness, TestStream, type Harness } from './stream-support.js';
+import { col, createTable, query, startHarness, TestStream, type Harness } from './stream-support.js';
+import { NATS_URL } from '#test-support/services.js';
 
 const mapping: MappingSpec = {
   format: MessageFormat.MESSAGE_FORMAT_FLATTEN,

@@ -18,7 +18,7 @@ import { parseCsvRecord } from '../src/core/csv.js';
 import { murmur3 } from '../src/core/murmur3.js';
 import { parseTransform } from '#shared/iceberg/partition.js';
 import { applyTransform } from '../src/core/transforms.js';
-import { field, fixed, mapping, record, schema } from './helpers.js';
+import { field, fixed, mapping, record, schema } from '#test-support/builders.js';
 
 /** One JSON field `v` into a column of the given type; returns the value or the error message. */
 function coerce(type: string, json: string, timeZone = '', format = ''): unknown {

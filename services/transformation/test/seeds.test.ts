@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { Granularity, MessageFormat, MessageMode, TimeSource, ErrorPolicyKind } from '#shared/gen/sluice/v1/types.js';
 import { compileExpression, compilePlan, DirtyDataPolicy, RecordError, transformRecord, zone, type Row } from '../src/core/index.js';
 import { flatten } from '../src/core/flatten.js';
-import { field, fixed, mapping, record, schema } from './helpers.js';
+import { field, fixed, mapping, record, schema } from '#test-support/builders.js';
 
 // Seed 000's example message, written as valid JSON (the seed has bare lag/zhangsan/limei).
 const seed000 = {

@@ -15,7 +15,8 @@ import { MessageFormat, MessageMode } from '#shared/gen/sluice/v1/types.js';
 import { waitForServing } from '#shared/grpc/health.js';
 import { createClient } from '#shared/grpc/client.js';
 import { freePort } from '#test-support/ports.js';
-import { col, createTable, filesUnder, NATS_URL, startHarness, TestStream, type Harness } from './stream-support.js';
+import { col, createTable, filesUnder, startHarness, TestStream, type Harness } from './stream-support.js';
+import { NATS_URL } from '#test-support/services.js';
 import { programArgs } from '#cli/launch.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));

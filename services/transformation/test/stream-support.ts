@@ -9,7 +9,6 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { catalogService } from '../../catalog/src/service.js';
 import { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
 import { CommitServiceService, type ReportDataFilesRequest, type TriggerFlushRequest } from '#shared/gen/sluice/v1/commit.js';
 import { FlushEvent, WorkerHeartbeat } from '#shared/gen/sluice/v1/events.js';
@@ -27,11 +26,9 @@ import { createClient, type ServiceClient } from '#shared/grpc/client.js';
 import { bindService, startGrpcServer, type RunningGrpcServer } from '#shared/grpc/server.js';
 import { createLogger } from '#shared/logger.js';
 import { connectNats, publish, type NatsConnection } from '#shared/nats.js';
-import { startService, type RunningService } from '#shared/service.js';
+import type { RunningService } from '#shared/service.js';
 import { createTestDatabase, type TestDatabase } from '#test-support/postgres.js';
-import { transformationService } from '../src/service.js';
-
-export const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+import { NATS_URL, startCatalog, startTransformation } from '#test-support/services.js';
 
 export const col = (id: number, name: string, type: string, required = false): Field => ({
   id,
@@ -123,16 +120,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const dir = await mkdtemp(join(tmpdir(), 'sluice-transform-'));
   const warehouse = join(dir, 'warehouse');
   const db = await createTestDatabase('sluice_transform');
-  const base = {
-    ...process.env,
-    LOG_LEVEL: 'silent',
-    NATS_URL,
-    DATABASE_URL: db.url,
-    SLUICE_WAREHOUSE: warehouse,
-    SLUICE_SHUTDOWN_TIMEOUT_MS: '3000',
-  };
-  const cat = await startService(catalogService, { ...base, CATALOG_PORT: '0' });
-  const catalogAddress = `127.0.0.1:${cat.port}`;
+  const catalogSvc = await startCatalog({ databaseUrl: db.url, warehouse });
+  const catalogAddress = catalogSvc.address;
   let recorder: RecordingCommit | null = null;
   let commitServer: RunningGrpcServer | null = null;
   let commitStop: (() => Promise<void>) | null = null;
@@ -152,16 +141,12 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     });
     commitAddress = `127.0.0.1:${commitServer.port}`;
   }
-  const transformation = await startService(transformationService, {
-    ...base,
-    TRANSFORMATION_PORT: '0',
-    CATALOG_ADDRESS: catalogAddress,
-    COMMIT_ADDRESS: commitAddress,
-    TRANSFORMATION_HEARTBEAT_MS: '200',
-    TRANSFORMATION_REPORT_RETRY_MS: '3000',
-    ...options.env,
+  const transformation = await startTransformation({
+    catalogAddress,
+    commitAddress,
+    env: { TRANSFORMATION_REPORT_RETRY_MS: '3000', ...options.env },
   });
-  const client = createClient(TransformationServiceService, `127.0.0.1:${transformation.port}`, { retries: 0, deadlineMs: 20_000 });
+  const client = createClient(TransformationServiceService, transformation.address, { retries: 0, deadlineMs: 20_000 });
   const catalog = createClient(CatalogServiceService, catalogAddress, { retries: 0, deadlineMs: 20_000 });
   const nats = await connectNats(NATS_URL, 'transformation-test');
   return {
@@ -169,8 +154,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     warehouse,
     db,
     catalog,
-    catalogService: cat,
-    transformation,
+    catalogService: catalogSvc.service,
+    transformation: transformation.service,
     client,
     nats,
     recorder,
@@ -181,7 +166,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       await commitServer?.stop(500);
       await commitStop?.();
       catalog.close();
-      await cat.stop();
+      await catalogSvc.stop();
       await nats.drain();
       await db.drop();
       await rm(dir, { recursive: true, force: true });

@@ -11,22 +11,28 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDevBroker, type DevBroker } from '#kafka-broker/index.js';
-import { catalogService } from '../../../catalog/src/service.js';
-import { commitService } from '../../../commit/src/service.js';
-import { ingestionService } from '../../src/service.js';
-import { transformationService } from '../../../transformation/src/service.js';
-import { CatalogServiceService, JobState, OffsetResetPolicy, type Job } from '#shared/gen/sluice/v1/catalog.js';
+import { CatalogServiceService, type Job } from '#shared/gen/sluice/v1/catalog.js';
 import { MessageFormat, MessageMode } from '#shared/gen/sluice/v1/types.js';
 import { IngestionServiceService } from '#shared/gen/sluice/v1/ingestion.js';
 import { createClient, type ServiceClient } from '#shared/grpc/client.js';
 import { waitForServing } from '#shared/grpc/health.js';
 import { connectNats, type NatsConnection } from '#shared/nats.js';
-import { startService, type RunningService } from '#shared/service.js';
+import type { RunningService } from '#shared/service.js';
 import { resolveSnapshot, snapshotFiles } from '#shared/iceberg/scan.js';
 import type { TableMetadata } from '#shared/iceberg/types.js';
 import { createStorage } from '#shared/storage/index.js';
 import { createTestDatabase, type TestDatabase } from '#test-support/postgres.js';
+import { job as builtJob, field, jsonSource, schema } from '#test-support/builders.js';
 import { freePort } from '#test-support/ports.js';
+import {
+  type InProcessService,
+  ingestionEnv,
+  NATS_URL,
+  startCatalog,
+  startCommit,
+  startIngestion,
+  startTransformation,
+} from '#test-support/services.js';
 import { startRecordingWorker, type RecordingWorker } from './worker.js';
 import { programArgs } from '#cli/launch.js';
 
@@ -55,39 +61,20 @@ export interface Stack {
 export async function startStack(options: { partitions?: number } = {}): Promise<Stack> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-ingestion-'));
   const db = await createTestDatabase('sluice_ingestion');
-  const base = { LOG_LEVEL: 'silent', SLUICE_BIND_HOST: '127.0.0.1', SLUICE_SHUTDOWN_TIMEOUT_MS: '3000' };
-  const catalogSvc = await startService(catalogService, {
-    ...base,
-    CATALOG_PORT: '0',
-    DATABASE_URL: db.url,
-    SLUICE_WAREHOUSE: join(dir, 'warehouse'),
-  });
-  const catalogAddress = `127.0.0.1:${catalogSvc.port}`;
-  const commitSvc = await startService(commitService, {
-    ...base,
-    COMMIT_PORT: '0',
-    CATALOG_ADDRESS: catalogAddress,
-    COMMIT_DEFAULT_INTERVAL_MS: '1000',
-    COMMIT_FLUSH_TIMEOUT_MS: '1500',
-    COMMIT_WORKER_TTL_MS: '1500',
-    COMMIT_MAINTENANCE_INTERVAL_MS: '0',
-  });
-  const commitAddress = `127.0.0.1:${commitSvc.port}`;
+  const catalogSvc = await startCatalog({ databaseUrl: db.url, warehouse: join(dir, 'warehouse') });
+  const commitSvc = await startCommit({ catalogAddress: catalogSvc.address });
   const broker = await startDevBroker({ defaultPartitions: options.partitions ?? 2 });
-  const nats = await connectNats('nats://127.0.0.1:4222', 'ingestion-test');
-  const worker = await startRecordingWorker(nats, commitAddress);
-  const catalog = createClient(CatalogServiceService, catalogAddress, { deadlineMs: 10_000 });
-  const services: RunningService[] = [];
+  const nats = await connectNats(NATS_URL, 'ingestion-test');
+  const worker = await startRecordingWorker(nats, commitSvc.address);
+  const catalog = createClient(CatalogServiceService, catalogSvc.address, { deadlineMs: 10_000 });
+  const started: InProcessService[] = [];
   const clients: IngestionClient[] = [];
-  const env = (extra: Record<string, string> = {}) => ({
-    ...base,
-    INGESTION_PORT: '0',
-    CATALOG_ADDRESS: catalogAddress,
-    COMMIT_ADDRESS: commitAddress,
-    TRANSFORMATION_ADDRESS: worker.address,
-    KAFKA_BROKERS: broker.address,
-    ...extra,
-  });
+  const composition = {
+    catalogAddress: catalogSvc.address,
+    commitAddress: commitSvc.address,
+    transformationAddress: worker.address,
+    kafkaBrokers: broker.address,
+  };
   return {
     db,
     dir,
@@ -95,30 +82,24 @@ export async function startStack(options: { partitions?: number } = {}): Promise
     nats,
     catalog,
     worker,
-    catalogService: catalogSvc,
-    commitService: commitSvc,
-    env,
+    catalogService: catalogSvc.service,
+    commitService: commitSvc.service,
+    env: (extra = {}) => ingestionEnv({ ...composition, env: extra }),
     async startIngestion(extra) {
-      const service = await startService(ingestionService, env(extra));
-      const client = createClient(IngestionServiceService, `127.0.0.1:${service.port}`, { deadlineMs: 30_000 });
-      services.push(service);
+      const ingestion = await startIngestion({ ...composition, env: extra });
+      const client = createClient(IngestionServiceService, ingestion.address, { deadlineMs: 30_000 });
+      started.push(ingestion);
       clients.push(client);
-      return { service, client };
+      return { service: ingestion.service, client };
     },
     async startTransformation() {
-      const service = await startService(transformationService, {
-        ...base,
-        TRANSFORMATION_PORT: '0',
-        CATALOG_ADDRESS: catalogAddress,
-        COMMIT_ADDRESS: commitAddress,
-        TRANSFORMATION_HEARTBEAT_MS: '200',
-      });
-      services.push(service);
-      return `127.0.0.1:${service.port}`;
+      const transformation = await startTransformation({ catalogAddress: catalogSvc.address, commitAddress: commitSvc.address });
+      started.push(transformation);
+      return transformation.address;
     },
     async stop() {
       for (const c of clients) c.close();
-      for (const s of services) await s.stop();
+      for (const s of started) await s.stop();
       await worker.stop();
       catalog.close();
       await commitSvc.stop();
@@ -144,42 +125,13 @@ export async function defineJob(
   if (withTable)
     await catalog.createTable({
       ref: { database: 'lake', table: name },
-      schema: {
-        schemaId: 0,
-        fields: [{ id: 0, name: 'v', required: false, type: { kind: { $case: 'primitive', value: 'string' } }, doc: '' }],
-        identifierFieldIds: [],
-      },
+      schema: schema(field(0, 'v', 'string')),
       location: '',
       properties: {},
       ifNotExists: true,
     });
-  await catalog.createSource({
-    source: {
-      name: `${name}_src`,
-      brokers,
-      topic,
-      format: MessageFormat.MESSAGE_FORMAT_JSON,
-      mode: MessageMode.MESSAGE_MODE_VALUE,
-      properties: {},
-      createdAtMs: 0,
-    },
-  });
-  await catalog.createJob({
-    job: {
-      name,
-      source: `${name}_src`,
-      table: { database: 'lake', table: name },
-      commitIntervalMs: 1000,
-      bufferBytes: 0,
-      parallelism: 1,
-      offsetReset: OffsetResetPolicy.OFFSET_RESET_POLICY_UNSPECIFIED,
-      state: JobState.JOB_STATE_CREATED,
-      stateReason: '',
-      createdAtMs: 0,
-      updatedAtMs: 0,
-      ...job,
-    },
-  });
+  await catalog.createSource({ source: jsonSource(`${name}_src`, topic, brokers) });
+  await catalog.createJob({ job: builtJob(name, `${name}_src`, { database: 'lake', table: name }, job) });
   return name;
 }
 
