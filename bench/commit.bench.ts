@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { DataFile } from '#shared/gen/sluice/v1/types.js';
 import { admitReports, OffsetLedger } from '../services/commit/src/offsets.js';
 import { FlushRound } from '../services/commit/src/round.js';
-import { events, heartbeat, range, startMesh, waitForWorkers } from '../services/commit/test/harness.js';
+import { events, heartbeat, range, startCommitStack, waitForWorkers } from '../services/commit/test/harness.js';
 
 function admissionBench(reports: number, partitions: number) {
   const list = Array.from({ length: reports }, (_, i) => {
@@ -35,7 +35,7 @@ function readinessBench(workers: number) {
 }
 
 async function roundsBench(rounds: number, workers: number, filesPerReport: number) {
-  const mesh = await startMesh();
+  const mesh = await startCommitStack();
   try {
     const job = `${mesh.database}_bench`;
     const ref = await mesh.createTable('bench', { job });

@@ -15,17 +15,17 @@ import {
   heartbeat,
   ids,
   range,
-  startMesh,
+  startCommitStack,
   tableIds,
   writeDataFile,
-  type Mesh,
+  type CommitStack,
   type RunningCoordinator,
   waitForWorkers,
 } from './harness.js';
 
-let mesh: Mesh;
+let mesh: CommitStack;
 before(async () => {
-  mesh = await startMesh();
+  mesh = await startCommitStack();
 });
 after(() => mesh.stop());
 

@@ -11,21 +11,21 @@ import {
   heartbeat,
   ids,
   range,
-  startMesh,
+  startCommitStack,
   tableIds,
   writeDataFile,
-  type Mesh,
+  type CommitStack,
   type RunningCoordinator,
   waitForWorkers,
 } from './harness.js';
 
-let mesh: Mesh;
+let mesh: CommitStack;
 let coord: RunningCoordinator;
 let ref: TableRef;
 const job = () => `${mesh.database}_job`;
 
 before(async () => {
-  mesh = await startMesh();
+  mesh = await startCommitStack();
   ref = await mesh.createTable('events', { job: `${mesh.database}_job` });
   coord = await mesh.startCoordinator({ flushTimeoutMs: 1500 });
 });

@@ -40,7 +40,7 @@ export interface RunningCoordinator {
   stop(): Promise<void>;
 }
 
-export interface Mesh {
+export interface CommitStack {
   catalog: CatalogClient;
   storage: Storage;
   /** The warehouse as icebird sees it: http://127.0.0.1:<port>/wh */
@@ -65,7 +65,7 @@ export const TEST_SETTINGS: CoordinatorSettings = {
 
 const silent = createLogger('commit-test', (process.env.TEST_LOG_LEVEL as 'silent') ?? 'silent');
 
-export async function startMesh(): Promise<Mesh> {
+export async function startCommitStack(): Promise<CommitStack> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-commit-'));
   const http = await serveDirectory(dir);
   const base = `${http.url}/wh`;
@@ -204,7 +204,7 @@ const COLUMNS = [
  * A real Parquet data file under the table location holding one row per offset in
  * [start, end) (id = offset), so tests can tell exactly which records a table holds.
  */
-export async function writeDataFile(mesh: Mesh, ref: TableRef, part: string, start: number, end: number): Promise<DataFile> {
+export async function writeDataFile(mesh: CommitStack, ref: TableRef, part: string, start: number, end: number): Promise<DataFile> {
   const { table } = await mesh.catalog.getTable({ ref });
   const tmp = await mkdtemp(join(tmpdir(), 'sluice-commit-file-'));
   try {
@@ -232,7 +232,7 @@ export const range = (partition: number, start: number, end: number, topic = 'ev
   endOffset: end,
 });
 
-export function heartbeat(mesh: Mesh, ref: TableRef, job: string, workerId: string, alive = true, bufferedBytes = 0): void {
+export function heartbeat(mesh: CommitStack, ref: TableRef, job: string, workerId: string, alive = true, bufferedBytes = 0): void {
   publish(
     mesh.nats,
     subjects.workers(ref),
@@ -241,7 +241,7 @@ export function heartbeat(mesh: Mesh, ref: TableRef, job: string, workerId: stri
 }
 
 /** Collects decoded events from a subject; `next(pred)` waits for the first match. */
-export function collect<T>(mesh: Mesh, subject: string, decode: (b: Uint8Array) => T) {
+export function collect<T>(mesh: CommitStack, subject: string, decode: (b: Uint8Array) => T) {
   const seen: T[] = [];
   const waiters: { pred: (e: T) => boolean; resolve: (e: T) => void }[] = [];
   const sub = mesh.nats.subscribe(subject);
@@ -271,13 +271,13 @@ export function collect<T>(mesh: Mesh, subject: string, decode: (b: Uint8Array) 
 }
 
 export const events = {
-  flush: (mesh: Mesh, ref: TableRef) => collect(mesh, subjects.flush(ref), (b) => FlushEvent.decode(b)),
-  committed: (mesh: Mesh, ref: TableRef) => collect(mesh, subjects.committed(ref), (b) => CommittedEvent.decode(b)),
-  rewind: (mesh: Mesh, job: string) => collect(mesh, subjects.rewind(job), (b) => RewindEvent.decode(b)),
+  flush: (mesh: CommitStack, ref: TableRef) => collect(mesh, subjects.flush(ref), (b) => FlushEvent.decode(b)),
+  committed: (mesh: CommitStack, ref: TableRef) => collect(mesh, subjects.committed(ref), (b) => CommittedEvent.decode(b)),
+  rewind: (mesh: CommitStack, job: string) => collect(mesh, subjects.rewind(job), (b) => RewindEvent.decode(b)),
 };
 
 /** The ids (= offsets) of every row in the table's current snapshot, sorted, read back from the Parquet files. */
-export async function tableIds(mesh: Mesh, ref: TableRef): Promise<number[]> {
+export async function tableIds(mesh: CommitStack, ref: TableRef): Promise<number[]> {
   const { metadata } = await loadTable(mesh.catalog, mesh.storage, ref);
   const snapshot = currentSnapshot(metadata);
   if (!snapshot) return [];

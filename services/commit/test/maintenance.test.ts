@@ -14,7 +14,7 @@ import { loadTable } from '../src/catalog.js';
 import type { CoordinatorContext } from '../src/context.js';
 import { CommitError } from '../src/errors.js';
 import { compactTable, pickCompaction, selectExpired, selectOrphans } from '../src/maintenance/index.js';
-import { ids, range, startMesh, tableIds, writeDataFile, type Mesh, type RunningCoordinator } from './harness.js';
+import { ids, range, startCommitStack, tableIds, writeDataFile, type CommitStack, type RunningCoordinator } from './harness.js';
 
 describe('maintenance policies (pure)', () => {
   const snap = (id: number, ts: number, parent?: number) => ({
@@ -90,9 +90,9 @@ describe('maintenance policies (pure)', () => {
 });
 
 describe('manifest merging on append', () => {
-  let mesh: Mesh;
+  let mesh: CommitStack;
   before(async () => {
-    mesh = await startMesh();
+    mesh = await startCommitStack();
   });
   after(() => mesh.stop());
 
@@ -129,9 +129,9 @@ describe('manifest merging on append', () => {
 });
 
 describe('the maintenance timer', () => {
-  let mesh: Mesh;
+  let mesh: CommitStack;
   before(async () => {
-    mesh = await startMesh();
+    mesh = await startCommitStack();
   });
   after(() => mesh.stop());
 
@@ -157,7 +157,7 @@ describe('the maintenance timer', () => {
 });
 
 describe('maintenance on a real table', () => {
-  let mesh: Mesh;
+  let mesh: CommitStack;
   let ref: TableRef;
   let job: string;
   let ctx: CoordinatorContext;
@@ -166,7 +166,7 @@ describe('maintenance on a real table', () => {
   const next = { a: 0, b: 10_000 };
 
   before(async () => {
-    mesh = await startMesh();
+    mesh = await startCommitStack();
     job = `${mesh.database}_maint`;
     ref = await mesh.createTable('small', {
       job,

@@ -13,22 +13,22 @@ import {
   events,
   heartbeat,
   range,
-  startMesh,
+  startCommitStack,
   tableIds,
   waitForWorkers,
   writeDataFile,
-  type Mesh,
+  type CommitStack,
   type RunningCoordinator,
 } from './harness.js';
 
-let mesh: Mesh;
+let mesh: CommitStack;
 let coord: RunningCoordinator;
 let ref: TableRef;
 let errRef: TableRef;
 const job = () => `${mesh.database}_dirty`;
 
 before(async () => {
-  mesh = await startMesh();
+  mesh = await startCommitStack();
   errRef = await mesh.createTable('refused');
   ref = await mesh.createTable('orders');
   await mesh.catalog.createJob({
