@@ -10,6 +10,8 @@
  * - 'idle': an IDLE window completes when no record arrived for the idle timeout and this
  *   process's positions are committed.
  */
+import { CompletionPolicy, type TimeWindow } from '#shared/gen/sluice/v1/catalog.js';
+import type { TimeBounds } from './coverage.js';
 
 export type CompletionMode = 'unbounded' | 'end-offsets' | 'idle';
 
@@ -60,4 +62,24 @@ export function coveredUpTo(targets: ReadonlyMap<number, number>, progress: (par
     if (target > p.initialStart && (p.committed ?? -1) < target) return false;
   }
   return true;
+}
+
+/** A job's window (null: continuous), idle timeout (null: not IDLE) and completion mode. */
+export interface JobBounds {
+  readonly window: TimeBounds | null;
+  readonly idleTimeoutMs: number | null;
+  readonly completion: CompletionMode;
+}
+
+/** An IDLE window names no timeout: one minute without records. */
+const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+
+/** The bounds of a job from its window spec; a window without an end time is no window. */
+export function jobBounds(w: TimeWindow | undefined): JobBounds {
+  const window = w && w.endTimeMs > 0 ? { startTimeMs: w.startTimeMs, endTimeMs: w.endTimeMs } : null;
+  const idleTimeoutMs =
+    w && window && w.completion === CompletionPolicy.COMPLETION_POLICY_IDLE
+      ? Math.max(1, w.idleTimeoutMs || DEFAULT_IDLE_TIMEOUT_MS)
+      : null;
+  return { window, idleTimeoutMs, completion: completionMode(window !== null, idleTimeoutMs) };
 }

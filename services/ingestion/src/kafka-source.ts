@@ -4,7 +4,7 @@
  * shows, and kafkajs messages as the proto records sent to transformation. No consumer logic
  * lives here; see job-runner.ts.
  */
-import { Kafka, logLevel, type Admin, type KafkaMessage, type logCreator } from 'kafkajs';
+import { type Consumer, Kafka, logLevel, type Admin, type KafkaMessage, type logCreator } from 'kafkajs';
 import type { KafkaHeader, KafkaRecord } from '#shared/gen/sluice/v1/types.js';
 import type { Logger } from '#shared/logger.js';
 import type { Watermarks } from './positions.js';
@@ -28,6 +28,21 @@ export function createKafka(clientId: string, brokers: string[], logger: Logger)
     connectionTimeout: 3000,
     // kafkajs retries each request a few times; longer outages are the runner's backoff loop.
     retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 2000 },
+  });
+}
+
+/**
+ * A job's consumer: offsets are committed by the runner (after Sluice's commits, for lag tools
+ * only), and a crash ends the session instead of restarting it: the runner's backoff decides.
+ */
+export function createConsumer(kafka: Kafka, groupId: string): Consumer {
+  return kafka.consumer({
+    groupId,
+    sessionTimeout: 10_000,
+    heartbeatInterval: 1_000,
+    rebalanceTimeout: 15_000,
+    maxWaitTimeInMs: 250,
+    retry: { retries: 3, initialRetryTime: 100, restartOnFailure: async () => false },
   });
 }
 

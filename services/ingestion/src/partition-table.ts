@@ -1,10 +1,15 @@
 /**
  * The cursor of every partition of a job's topic in this process, and which of them the
- * group assigned here. Plain bookkeeping: the runner fills it from the catalog and Kafka, and
- * the pure decisions (coverage, completion) read it.
+ * group assigned here. Plain bookkeeping: the reader fills it from the catalog and Kafka
+ * (addNewPartitions), and the pure decisions (coverage, completion) read it.
  */
+import type { Admin } from 'kafkajs';
+import type { StartPosition } from '#shared/gen/sluice/v1/catalog.js';
 import type { PartitionStatus } from '#shared/gen/sluice/v1/ingestion.js';
 import type { PartitionProgress } from './completion.js';
+import type { TimeBounds } from './coverage.js';
+import { offsetsAtTime, watermarks } from './kafka-source.js';
+import { chooseStart, endOffsetFor } from './positions.js';
 
 export interface PartitionState extends PartitionProgress {
   readonly partition: number;
@@ -99,6 +104,58 @@ export class PartitionTable {
         committedOffset: st.committed ?? -1,
         lag: Math.max(0, (st.endOffset ?? st.highWatermark) - committed),
       };
+    });
+  }
+}
+
+/** What the start and end offsets of a partition depend on. */
+export interface BoundsSpec {
+  readonly start: StartPosition | undefined;
+  readonly window: TimeBounds | null;
+  /** END_POSITION jobs: the end offsets are looked up at the window's end. */
+  readonly endOffsets: boolean;
+}
+
+/**
+ * Adds the partitions of the topic the table does not know yet, with their start and (bounded
+ * END_POSITION jobs) end offsets: every partition, not only the owned ones, since completion
+ * is judged over the whole topic, whichever process of the group reads a partition.
+ */
+export async function addNewPartitions(
+  table: PartitionTable,
+  admin: Admin,
+  partitionIds: readonly number[],
+  spec: BoundsSpec,
+  committedOffsets: () => Promise<Map<number, number>>,
+): Promise<void> {
+  const missing = partitionIds.filter((p) => !table.has(p));
+  if (missing.length === 0) return;
+  const { topic } = table;
+  const marks = await watermarks(admin, topic);
+  const committed = await committedOffsets();
+  const startAt = spec.start?.timestampMs || spec.window?.startTimeMs;
+  const needsStartLookup = startAt !== undefined && startAt > 0;
+  const startOffsets = needsStartLookup ? await offsetsAtTime(admin, topic, startAt, marks) : new Map<number, number>();
+  const endOffsets = spec.endOffsets && spec.window ? await offsetsAtTime(admin, topic, spec.window.endTimeMs, marks) : null;
+  for (const p of missing) {
+    const wm = marks.get(p) ?? { low: 0, high: 0 };
+    const start = chooseStart({
+      topic,
+      partition: p,
+      committed: undefined,
+      start: spec.start,
+      windowStartMs: spec.window?.startTimeMs,
+      watermarks: wm,
+      timestampOffset: startOffsets.get(p),
+    });
+    table.add({
+      partition: p,
+      position: committed.get(p) ?? start.offset,
+      initialStart: start.offset,
+      endOffset: endOffsets ? endOffsetFor(endOffsets.get(p) ?? -1, wm) : null,
+      highWatermark: wm.high,
+      committed: committed.get(p),
+      gapCheckedAt: -1,
     });
   }
 }

@@ -3,7 +3,8 @@
  * `traceparent` headers on its messages can follow a record from its own trace into Sluice's.
  * Links, not parents: one batch carries records of many traces.
  */
-import { propagation, ROOT_CONTEXT, trace, type Link, type TextMapGetter } from '@opentelemetry/api';
+import { propagation, ROOT_CONTEXT, trace, type Link, type Span, type TextMapGetter } from '@opentelemetry/api';
+import { tracer } from '#shared/tracing.js';
 
 type Headers = Record<string, Buffer | string | (Buffer | string)[] | undefined>;
 
@@ -30,4 +31,25 @@ export function producerLinks(messages: readonly { headers?: Headers }[], max = 
     links.push({ context });
   }
   return links;
+}
+
+/** One span per batch sent (never per record), linked to the producers' spans found in headers. */
+export function startBatchSpan(
+  job: string,
+  topic: string,
+  partition: number,
+  cover: { readonly start: number; readonly end: number },
+  sent: readonly { headers?: Headers }[],
+): Span {
+  return tracer().startSpan('ingestion.batch', {
+    attributes: {
+      'sluice.job': job,
+      'messaging.destination.name': topic,
+      'messaging.kafka.destination.partition': partition,
+      'sluice.offsets.start': cover.start,
+      'sluice.offsets.end': cover.end,
+      'messaging.batch.message_count': sent.length,
+    },
+    links: producerLinks(sent),
+  });
 }

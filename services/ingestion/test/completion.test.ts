@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { CompletionPolicy } from '#shared/gen/sluice/v1/catalog.js';
 import {
   boundedComplete,
   type CompletionMode,
   completionMode,
   coveredUpTo,
+  type JobBounds,
+  jobBounds,
   ownedDone,
   type PartitionProgress,
   readToEnd,
@@ -97,4 +100,32 @@ describe('coveredUpTo', () => {
     ],
   ];
   for (const [name, targets, want] of cases) it(name, () => assert.equal(coveredUpTo(new Map(targets), progress), want));
+});
+
+describe('jobBounds', () => {
+  const IDLE = CompletionPolicy.COMPLETION_POLICY_IDLE;
+  const END = CompletionPolicy.COMPLETION_POLICY_END_POSITION;
+  const win = (endTimeMs: number, completion: CompletionPolicy, idleTimeoutMs = 0) => ({
+    startTimeMs: 100,
+    endTimeMs,
+    timeZone: 'UTC',
+    completion,
+    idleTimeoutMs,
+  });
+  const cases: [string, ReturnType<typeof win> | undefined, JobBounds][] = [
+    ['no window: continuous', undefined, { window: null, idleTimeoutMs: null, completion: 'unbounded' }],
+    ['a window without an end is no window', win(0, IDLE, 5), { window: null, idleTimeoutMs: null, completion: 'unbounded' }],
+    ['END_POSITION', win(200, END), { window: { startTimeMs: 100, endTimeMs: 200 }, idleTimeoutMs: null, completion: 'end-offsets' }],
+    [
+      'IDLE with its timeout',
+      win(200, IDLE, 5_000),
+      { window: { startTimeMs: 100, endTimeMs: 200 }, idleTimeoutMs: 5_000, completion: 'idle' },
+    ],
+    [
+      'IDLE without a timeout waits a minute',
+      win(200, IDLE),
+      { window: { startTimeMs: 100, endTimeMs: 200 }, idleTimeoutMs: 60_000, completion: 'idle' },
+    ],
+  ];
+  for (const [name, w, want] of cases) it(name, () => assert.deepEqual(jobBounds(w), want));
 });

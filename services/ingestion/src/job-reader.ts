@@ -1,0 +1,486 @@
+/**
+ * The reading half of a job (the lifecycle half is JobRunner): consumer sessions in the job's
+ * group, partition cursors, and one Transform stream incarnation at a time with the
+ * exactly-once bookkeeping of DESIGN.md:
+ *
+ * - every batch sent carries `covers`, contiguous per partition from the partition's position;
+ * - positions come from the catalog's committed offsets on every (re)start, rebalance and
+ *   rewind, never from Kafka's group offsets (those are written after each commit, for lag
+ *   tools only);
+ * - a rebalance, a RewindEvent naming the current stream, or a broken stream drops all
+ *   uncommitted work: the stream is cancelled, a new one opens under a new worker_id, and the
+ *   owned partitions are sought to the committed offsets.
+ *
+ * The reader never changes the job's phase itself: it reads it through ReaderHost and reports
+ * what happened (resyncing, synced, end reached, fatal) for JobRunner to decide.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { CatalogServiceService, Job } from '#shared/gen/sluice/v1/catalog.js';
+import type { CommittedEvent, RewindEvent } from '#shared/gen/sluice/v1/events.js';
+import type { BatchAck } from '#shared/gen/sluice/v1/transformation.js';
+import type { KafkaRecord } from '#shared/gen/sluice/v1/types.js';
+import { grpcMessage } from '#shared/errors.js';
+import type { ServiceClient } from '#shared/grpc/client.js';
+import type { Logger } from '#shared/logger.js';
+import { boundedComplete, coveredUpTo, type JobBounds, ownedDone, readToEnd } from './completion.js';
+import { batchEndOffset, leadingGap, planBatch } from './coverage.js';
+import { ErrorTopicProducer } from './error-topic.js';
+import { InFlight } from './in-flight.js';
+import { JobCounters } from './job-counters.js';
+import {
+  createConsumer,
+  createKafka,
+  describeSourceError,
+  RECORD_OVERHEAD_BYTES,
+  requireTopic,
+  SourceError,
+  toKafkaRecords,
+  watermarks,
+} from './kafka-source.js';
+import { addNewPartitions, type PartitionState, PartitionTable } from './partition-table.js';
+import { acceptsBatches, isLive, type Phase } from './phase.js';
+import { groupIdFor, onExpired } from './positions.js';
+import { startBatchSpan } from './trace-links.js';
+import { TransformStream, type TransformationClient } from './transform-stream.js';
+
+export type CatalogClient = ServiceClient<typeof CatalogServiceService>;
+
+export interface ReaderDeps {
+  readonly catalog: CatalogClient;
+  readonly transformation: TransformationClient;
+  readonly logger: Logger;
+  /** KAFKA_BROKERS: used when the source names no brokers. */
+  readonly defaultBrokers: readonly string[];
+  /** Unacknowledged bytes per job before its partitions pause. */
+  readonly inFlightBytes: number;
+  /** Unique per process; part of every worker_id. */
+  readonly instanceId: string;
+}
+
+/** What the reader reads of the job's lifecycle, and what it reports to it (JobRunner). */
+export interface ReaderHost {
+  phase(): Phase;
+  /** PauseJob is in effect: nothing is fetched. */
+  userPaused(): boolean;
+  /** Uncommitted work is being dropped: nothing is sent until synced(). */
+  resyncing(cause: string, problem: string | null): void;
+  /** A resync opened a new stream and sought the owned partitions to the committed offsets. */
+  synced(): void;
+  /** Every owned partition of an END_POSITION job was read to its end. */
+  ownedDone(): void;
+  /** A failure retrying cannot fix (expired offsets, a partition added after the start). */
+  fatal(reason: string): void;
+}
+
+/** A failure retrying cannot fix: the job goes to FAILED with this reason. */
+export class FatalJobError extends Error {}
+
+/** One consumer session (runSession): its admin client, its consumer once created, and how to end it. */
+interface Session {
+  readonly admin: Admin;
+  consumer: Consumer | null;
+  /** Ends the session's run with an error: a consumer crash, or the job ending. */
+  readonly end: (err: unknown) => void;
+}
+
+export class JobReader {
+  readonly brokers: string[];
+  readonly partitions: PartitionTable;
+  readonly counters = new JobCounters();
+  private readonly topic: string;
+  private readonly log: Logger;
+  private readonly kafka: Kafka;
+  private session: Session | null = null;
+  private readonly errorTopic: ErrorTopicProducer;
+  /** The owned partitions the consumer has paused right now. */
+  private pausedNow = new Set<number>();
+  /**
+   * Too many unacknowledged bytes (in-flight.ts): no fetching until acks drain them. Not a
+   * phase: it comes and goes many times a second while the job is running.
+   */
+  private backpressure = false;
+
+  private stream: TransformStream | null = null;
+  /** Bumped by every resync; acks, breaks and resyncs of an older incarnation are ignored. */
+  private incarnation = 0;
+  private resyncChain: Promise<void> = Promise.resolve();
+  private readonly inFlight: InFlight;
+  /** When a fetch last returned records (IDLE jobs finish after idleTimeoutMs without). */
+  lastRecordAtMs = Date.now();
+
+  constructor(
+    private readonly job: Job,
+    source: { readonly name: string; readonly topic: string; readonly brokers: readonly string[] },
+    private readonly bounds: JobBounds,
+    private readonly deps: ReaderDeps,
+    private readonly host: ReaderHost,
+  ) {
+    this.topic = source.topic;
+    this.partitions = new PartitionTable(source.topic);
+    this.log = deps.logger.child({ job: job.name });
+    this.brokers = source.brokers.length > 0 ? [...source.brokers] : [...deps.defaultBrokers];
+    if (this.brokers.length === 0) {
+      throw new SourceError(`source "${source.name}" names no brokers and KAFKA_BROKERS is unset`);
+    }
+    this.inFlight = new InFlight(deps.inFlightBytes);
+    this.kafka = createKafka(`sluice-ingestion-${job.name}`, this.brokers, this.log);
+    this.errorTopic = new ErrorTopicProducer(this.kafka);
+  }
+
+  /** Batches sent to the current stream and not yet acknowledged. */
+  get inFlightCount(): number {
+    return this.inFlight.count;
+  }
+
+  /**
+   * Work of `generation` may go on: it is the current incarnation, the job has not been asked
+   * to end, and a consumer session is up.
+   */
+  private isCurrent(generation: number): boolean {
+    return generation === this.incarnation && isLive(this.host.phase()) && Boolean(this.session?.consumer);
+  }
+
+  // ---------------------------------------------------------------- sessions
+
+  /**
+   * One consumer session: resolves positions, joins the group, runs until a crash (thrown) or
+   * the job's end. True when there was nothing left to read: a bounded job committed to its end.
+   */
+  async runSession(): Promise<boolean> {
+    let end: (err: unknown) => void = () => {};
+    const ended = new Promise<never>((_, reject) => (end = reject));
+    ended.catch(() => {});
+    const session: Session = { admin: this.kafka.admin(), consumer: null, end };
+    this.session = session;
+    await session.admin.connect();
+    const partitionIds = await requireTopic(session.admin, this.topic);
+    const { window, completion } = this.bounds;
+    const spec = { start: this.job.start, window, endOffsets: completion === 'end-offsets' };
+    await addNewPartitions(this.partitions, session.admin, partitionIds, spec, () => this.committedOffsets());
+    // Nothing left to read (a restart after everything was committed, or an empty window).
+    if (this.boundedComplete()) return true;
+    if (this.session !== session) return false; // the job ended meanwhile
+
+    const consumer = createConsumer(this.kafka, groupIdFor(this.job.name));
+    session.consumer = consumer;
+    consumer.on(consumer.events.CRASH, (e) => session.end(e.payload.error));
+    // Group events of a session that already ended (a crashed consumer) change nothing.
+    consumer.on(consumer.events.REBALANCING, () => {
+      if (this.session === session) this.host.resyncing('rebalancing', null);
+    });
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      if (this.session !== session) return;
+      this.partitions.assign(e.payload.memberAssignment[this.topic] ?? []);
+      this.pausedNow = new Set();
+      this.requestResync('group assignment');
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topic: this.topic, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+    // In the group (kafkajs joins before run resolves, so this is normally already resyncing).
+    const phase = this.host.phase().name;
+    if (phase === 'starting' || phase === 'retrying') this.host.resyncing('joined the group', null);
+    return ended;
+  }
+
+  async endSession(): Promise<void> {
+    const session = this.session;
+    this.session = null;
+    this.pausedNow = new Set();
+    await session?.consumer?.disconnect().catch(() => {});
+    await session?.admin.disconnect().catch(() => {});
+  }
+
+  private async committedOffsets(): Promise<Map<number, number>> {
+    const res = await this.deps.catalog.getCommittedOffsets({ job: this.job.name });
+    const out = new Map<number, number>();
+    for (const o of res.offsets) if (o.topic === this.topic) out.set(o.partition, o.nextOffset);
+    return out;
+  }
+
+  // ---------------------------------------------------------------- resync (start, rebalance, rewind)
+
+  /** Drops the current stream and its uncommitted work; a resync opens the next one. */
+  private requestResync(why: string, problem: string | null = null): void {
+    if (!isLive(this.host.phase())) return;
+    this.host.resyncing(why, problem);
+    const generation = ++this.incarnation;
+    this.stream?.cancel();
+    this.stream = null;
+    this.inFlight.clear();
+    this.backpressure = false;
+    this.resyncChain = this.resyncChain
+      .then(() => this.resync(generation, why))
+      .catch((err) => {
+        if (err instanceof FatalJobError) return this.host.fatal(err.message);
+        const failed = `resync failed (${why}): ${grpcMessage(err)}; retrying`;
+        this.host.resyncing(why, failed);
+        this.log.warn({ err: grpcMessage(err) }, 'resync failed; retrying');
+        void sleep(1000).then(() => {
+          if (this.isCurrent(generation)) this.requestResync(why, failed);
+        });
+      });
+  }
+
+  /** Positions from the catalog, owned partitions sought there, a new stream: then running. */
+  private async resync(generation: number, why: string): Promise<void> {
+    const session = this.session;
+    const consumer = session?.consumer;
+    if (!this.isCurrent(generation) || !session || !consumer) return;
+    const owned = this.partitions.ownedIds;
+    if (owned.length > 0) consumer.pause([{ topic: this.topic, partitions: [...owned] }]);
+    this.pausedNow = new Set(owned);
+    const committed = await this.committedOffsets();
+    const marks = await watermarks(session.admin, this.topic);
+    if (!this.isCurrent(generation)) return;
+    const lostCovers: { partition: number; start: number; end: number }[] = [];
+    for (const p of owned) {
+      const st = this.partitions.get(p);
+      if (!st) throw new FatalJobError(`partition ${this.topic}/${p} appeared after the job started; restart the job to include it`);
+      st.committed = committed.get(p);
+      st.position = st.committed ?? st.initialStart;
+      st.gapCheckedAt = -1;
+      const wm = marks.get(p);
+      if (wm) {
+        st.highWatermark = wm.high;
+        if (st.position < wm.low) {
+          const decision = onExpired(this.topic, p, st.position, wm.low, this.job.offsetReset);
+          if (decision.action === 'fail') throw new FatalJobError(decision.reason);
+          this.log.warn({ partition: p, lost: decision.lost }, decision.reason);
+          this.counters.countError('offset_out_of_range', decision.lost);
+          lostCovers.push({ partition: p, start: st.position, end: wm.low });
+        }
+      }
+    }
+    const workerId = `${this.job.name}-${this.deps.instanceId}-${generation}`;
+    const stream = new TransformStream(
+      this.deps.transformation,
+      { job: this.job.name, table: this.job.table, mapping: this.job.mapping, workerId, flushBufferBytes: this.job.bufferBytes },
+      {
+        onAck: (ack) => this.onAck(generation, ack),
+        onBroken: (reason) => this.onStreamBroken(generation, reason),
+      },
+    );
+    this.stream = stream;
+    // Expired ranges (offset_reset = EARLIEST) are covered without rows, so commits continue.
+    for (const gap of lostCovers) {
+      const seq = stream.send([], [{ topic: this.topic, partition: gap.partition, startOffset: gap.start, endOffset: gap.end }]);
+      this.inFlight.add(seq, RECORD_OVERHEAD_BYTES);
+      this.partitions.at(gap.partition).position = gap.end;
+    }
+    for (const p of owned) consumer.seek({ topic: this.topic, partition: p, offset: String(this.partitions.at(p).position) });
+    this.lastRecordAtMs = Date.now();
+    this.log.info({ why, workerId, owned }, 'stream opened; partitions sought to committed offsets');
+    this.host.synced();
+    if (this.ownedDone()) this.host.ownedDone();
+  }
+
+  private onStreamBroken(generation: number, reason: string): void {
+    if (generation !== this.incarnation || !isLive(this.host.phase())) return;
+    const problem = `transformation stream broke: ${reason}; re-reading from the committed offsets`;
+    this.log.warn({ reason }, 'transform stream broke');
+    this.host.resyncing('stream broke', problem);
+    void sleep(1000).then(() => {
+      if (this.isCurrent(generation)) this.requestResync('stream broke', problem);
+    });
+  }
+
+  // ---------------------------------------------------------------- data path
+
+  private async onBatch({ batch, resolveOffset, isStale, isRunning }: EachBatchPayload): Promise<void> {
+    if (!acceptsBatches(this.host.phase()) || isStale() || !isRunning()) return;
+    const stream = this.stream;
+    const st = this.partitions.get(batch.partition);
+    if (!stream || !st || !this.partitions.isOwned(batch.partition)) return;
+    st.highWatermark = Number(batch.highWatermark);
+    if (readToEnd(st)) return;
+
+    const gap = leadingGap(st.position, batch.firstOffset());
+    if (gap && !(await this.acceptGap(st, gap.end))) return;
+    if (stream !== this.stream) return;
+
+    const plan = planBatch(st.position, st.endOffset, this.bounds.window, batch.messages, batchEndOffset(batch.lastOffset()));
+    if (plan.coverEnd === plan.coverStart) return;
+    const { records, bytes } = toKafkaRecords(this.topic, batch.partition, plan.send);
+    const cover = { start: plan.coverStart, end: plan.coverEnd };
+    const span = startBatchSpan(this.job.name, this.topic, batch.partition, cover, plan.send);
+    const seq = stream.send(records, [
+      { topic: this.topic, partition: batch.partition, startOffset: plan.coverStart, endOffset: plan.coverEnd },
+    ]);
+    span.end();
+    this.inFlight.add(seq, bytes);
+    st.position = plan.coverEnd;
+    this.counters.countRead(plan.send.length + plan.excluded, plan.excluded);
+    if (batch.messages.length > 0) this.lastRecordAtMs = Date.now();
+    resolveOffset(String(plan.coverEnd - 1));
+    if (this.inFlight.overBudget) this.backpressure = true;
+    if (plan.reachedEnd || this.backpressure) this.applyPauses();
+    if (plan.reachedEnd && this.ownedDone()) this.host.ownedDone();
+  }
+
+  /**
+   * The fetch started past the position. Either offsets were removed by retention (the
+   * OFFSET_OUT_OF_RANGE policy decides), or the gap is real but harmless (compaction, a
+   * fetch of transaction markers only), or the batch is stale (fetched before a seek). A
+   * stale batch cannot be told from a real gap by looking at it, so the first time the
+   * partition is sought back to the position; a gap that is still there is covered.
+   */
+  private async acceptGap(st: PartitionState, gapEnd: number): Promise<boolean> {
+    const admin = this.session?.admin;
+    const marks = admin ? await watermarks(admin, this.topic) : null;
+    const low = marks?.get(st.partition)?.low ?? 0;
+    if (low > st.position) {
+      const decision = onExpired(this.topic, st.partition, st.position, low, this.job.offsetReset);
+      if (decision.action === 'fail') {
+        this.host.fatal(decision.reason);
+        return false;
+      }
+      this.counters.countError('offset_out_of_range', decision.lost);
+      this.log.warn({ partition: st.partition }, decision.reason);
+      return true;
+    }
+    if (st.gapCheckedAt !== st.position) {
+      st.gapCheckedAt = st.position;
+      this.session?.consumer?.seek({ topic: this.topic, partition: st.partition, offset: String(st.position) });
+      return false;
+    }
+    this.log.debug({ partition: st.partition, from: st.position, to: gapEnd }, 'covering an offset gap');
+    return true;
+  }
+
+  private onAck(generation: number, ack: BatchAck): void {
+    if (generation !== this.incarnation) return;
+    this.counters.countAck(ack);
+    // A batch with error-topic records is done (and its bytes released) once they are produced
+    // and transformation knows it: its flush reports wait for that before covering the batch.
+    if (ack.errorRecords.length > 0) {
+      void this.produceErrors(generation, ack.errorRecords).then((ok) => {
+        if (!ok || generation !== this.incarnation) return;
+        this.stream?.confirmErrorsProduced(ack.sequence);
+        this.settle(generation, ack.sequence);
+      });
+    } else this.settle(generation, ack.sequence);
+  }
+
+  /** The batch is done: its bytes leave the in-flight budget. */
+  private settle(generation: number, sequence: number): void {
+    if (generation !== this.incarnation) return;
+    this.inFlight.ack(sequence);
+    if (this.backpressure && this.inFlight.drained) {
+      this.backpressure = false;
+      this.applyPauses();
+    }
+  }
+
+  /**
+   * ERROR_TOPIC policy: the refused records go to the error topic in source order. False (and
+   * the stream's uncommitted work dropped) when producing failed.
+   */
+  private produceErrors(generation: number, records: KafkaRecord[]): Promise<boolean> {
+    return this.errorTopic.produce(records).then(
+      () => true,
+      (err) => {
+        // Drop the stream's uncommitted work so the refused records are re-read (and refused
+        // and produced again) rather than lost.
+        const problem = `error topic produce failed: ${describeSourceError(err, this.brokers)}; re-reading`;
+        if (this.isCurrent(generation)) this.requestResync('error topic produce failed', problem);
+        return false;
+      },
+    );
+  }
+
+  /**
+   * Pauses exactly the owned partitions that should not be fetched now. Left alone while
+   * resyncing (the resync paused them all and calls this when done) and with no consumer.
+   */
+  applyPauses(): void {
+    const consumer = this.session?.consumer;
+    const phase = this.host.phase();
+    if (!consumer || !settled(phase)) return;
+    const all = this.host.userPaused() || this.backpressure || !isLive(phase);
+    const owned = this.partitions.ownedIds;
+    const want = new Set(owned.filter((p) => all || readToEnd(this.partitions.at(p))));
+    const pause = owned.filter((p) => want.has(p) && !this.pausedNow.has(p));
+    const resume = owned.filter((p) => !want.has(p) && this.pausedNow.has(p));
+    if (pause.length > 0) consumer.pause([{ topic: this.topic, partitions: pause }]);
+    if (resume.length > 0) consumer.resume([{ topic: this.topic, partitions: resume }]);
+    this.pausedNow = want;
+  }
+
+  /** A CommittedEvent of the job's table: cursors, the last commit, and Kafka's group offsets. */
+  onCommitted(e: CommittedEvent): void {
+    if (e.job !== this.job.name) return;
+    const toKafka: { topic: string; partition: number; offset: string }[] = [];
+    for (const r of e.offsets) {
+      if (r.topic !== this.topic || !this.partitions.has(r.partition)) continue;
+      this.partitions.recordCommitted(r.partition, r.endOffset);
+      if (this.partitions.isOwned(r.partition)) toKafka.push({ topic: this.topic, partition: r.partition, offset: String(r.endOffset) });
+    }
+    this.counters.recordCommit(e);
+    // For lag tools only; positions never come from here. Not while the group is being resynced.
+    const consumer = this.session?.consumer;
+    if (toKafka.length > 0 && consumer && settled(this.host.phase())) {
+      consumer.commitOffsets(toKafka).catch((err) => this.log.debug({ err: String(err) }, 'group offset commit failed (lag only)'));
+    }
+  }
+
+  /** Every owned partition has reached its end (END_POSITION jobs). */
+  ownedDone(): boolean {
+    return ownedDone(this.bounds.completion, this.partitions.ownedStates());
+  }
+
+  /** Committed (or empty from the start) up to the end on every partition of the topic. */
+  boundedComplete(): boolean {
+    return boundedComplete(this.bounds.completion, this.partitions.all());
+  }
+
+  coveredUpTo(targets: Map<number, number>): boolean {
+    return coveredUpTo(targets, (p) => this.partitions.at(p));
+  }
+
+  async refreshCommitted(): Promise<void> {
+    for (const [p, next] of await this.committedOffsets()) this.partitions.recordCommitted(p, next);
+  }
+
+  /** Refreshes high watermarks (best effort) for an accurate lag. */
+  async refreshWatermarks(): Promise<void> {
+    const admin = this.session?.admin;
+    if (!admin) return;
+    for (const [p, wm] of await watermarks(admin, this.topic)) this.partitions.setHighWatermark(p, wm.high);
+  }
+
+  /**
+   * The job ended: the session stops, the stream goes (ended when everything sent was
+   * acknowledged, else cancelled) and the error-topic producer disconnects.
+   */
+  async close(): Promise<void> {
+    this.session?.end(new Error('job ended'));
+    if (this.stream) {
+      // A graceful end lets transformation keep what it was sent (it is committed or
+      // re-read); cancel is for dropping work. Both are safe: offsets decide.
+      if (this.inFlight.count === 0) this.stream.end();
+      else this.stream.cancel();
+    }
+    this.stream = null;
+    await this.endSession();
+    await this.errorTopic.close();
+  }
+
+  /** A RewindEvent: drops the current stream's work when it names that stream (DESIGN.md). */
+  onRewind({ workerId, reason }: RewindEvent): void {
+    if (!this.stream || workerId !== this.stream.workerId || !isLive(this.host.phase())) return;
+    this.log.info({ workerId, reason }, 'rewind');
+    this.requestResync(`rewind: ${reason}`);
+  }
+}
+
+/** The group's assignment and the positions are settled (not starting, retrying or resyncing). */
+function settled(phase: Phase): boolean {
+  return phase.name === 'running' || phase.name === 'finishing' || phase.name === 'stopping';
+}
