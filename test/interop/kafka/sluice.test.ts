@@ -509,7 +509,21 @@ describe('exactly once', () => {
                 count(*) FILTER (WHERE id <> "partition" * 1000000 + "offset")::INT AS mismatched FROM ${db}.events`,
       )
     ).rows;
-    assert.deepEqual(totals, { n: PARTITIONS * PER_PARTITION, positions: PARTITIONS * PER_PARTITION, mismatched: 0 });
+    const expected = { n: PARTITIONS * PER_PARTITION, positions: PARTITIONS * PER_PARTITION, mismatched: 0 };
+    if (totals.n !== expected.n || totals.positions !== expected.positions) {
+      // Which offsets are missing or doubled, and the snapshot chain that says how: for the report.
+      const ranges = await sluice<{ rows: unknown[] }>(
+        'query',
+        `SELECT "partition", count(*)::INT AS n, min("offset")::INT AS lo, max("offset")::INT AS hi FROM ${db}.events GROUP BY 1 ORDER BY 1`,
+      );
+      const history = await sluice('table', 'history', `${db}.events`);
+      const { offsets } = await mesh!.catalog.getCommittedOffsets({ job });
+      assert.fail(
+        `the table holds ${JSON.stringify(totals)}, expected ${JSON.stringify(expected)}; per partition ${JSON.stringify(ranges.rows)}; ` +
+          `committed ${JSON.stringify(offsets)}; history ${JSON.stringify(history)}`,
+      );
+    }
+    assert.deepEqual(totals, expected);
   });
 });
 
