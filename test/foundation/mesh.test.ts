@@ -10,6 +10,7 @@ import { checkHealth } from '#shared/grpc/health.js';
 import { createTestDatabase, type TestDatabase } from '#test-support/postgres.js';
 import { freePort } from '#test-support/ports.js';
 import { fileContainingSymbol, listServices } from '#test-support/reflection.js';
+import { waitFor } from '#test-support/wait.js';
 import { programArgs, startupTimeoutMs, waitUntilServing } from '#cli/launch.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -119,9 +120,8 @@ describe('sluice up: the four services and the dev broker as real processes', ()
     mesh.kill('SIGINT');
     const [code] = await once(mesh, 'exit');
     assert.equal(code, 0, stderr);
-    // tsx's esbuild helper processes notice their parent is gone a moment later.
-    const deadline = Date.now() + 3000;
-    while (tree.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    // sluice up exits after its children; a process the kernel has not yet reaped may linger.
+    await waitFor('every process of the mesh to be gone', () => !tree.some(alive), { timeoutMs: 20_000 }).catch(() => {});
     for (const pid of tree) assert.equal(alive(pid), false, `process ${pid} outlived the stop`);
     for (const [name] of SERVICES) assert.equal(await checkHealth(`127.0.0.1:${ports[name]}`, '', 500), 'UNAVAILABLE');
   });
@@ -151,8 +151,7 @@ describe('sluice up killed with SIGKILL', () => {
       const tree = descendants(launcher.pid!);
       assert.ok(tree.length >= 5, `expected five children, found ${tree.length}`);
       launcher.kill('SIGKILL');
-      const deadline = Date.now() + 20_000;
-      while (tree.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      await waitFor('every child of the killed launcher to stop', () => !tree.some(alive), { timeoutMs: 60_000 }).catch(() => {});
       assert.deepEqual(tree.filter(alive), [], 'every child exited');
     } finally {
       if (launcher.exitCode === null) launcher.kill('SIGKILL');
