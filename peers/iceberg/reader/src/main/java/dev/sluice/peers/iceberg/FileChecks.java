@@ -110,7 +110,7 @@ final class FileChecks {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    if (fileSchema[0] != null) ParquetTypes.check(schema, fileSchema[0], where, problems);
+    if (fileSchema[0] != null) ParquetTypes.check(schema, table.schemas().values(), fileSchema[0], where, problems);
     if (rows != file.recordCount()) {
       problems.add(where + ": record_count is " + file.recordCount() + " but the file has " + rows + " rows");
     }

@@ -1,5 +1,6 @@
 package dev.sluice.peers.iceberg;
 
+import java.util.Collection;
 import java.util.List;
 import org.apache.iceberg.Schema;
 import org.apache.iceberg.types.Type;
@@ -19,7 +20,11 @@ import org.apache.parquet.schema.PrimitiveType.PrimitiveTypeName;
 final class ParquetTypes {
   private ParquetTypes() {}
 
-  static void check(Schema schema, MessageType file, String where, List<String> problems) {
+  /**
+   * schemas: every schema the table has had, so that a file written before a type promotion
+   * (int to long, float to double, a wider decimal) is judged by the type it was written with.
+   */
+  static void check(Schema schema, Collection<Schema> schemas, MessageType file, String where, List<String> problems) {
     for (org.apache.parquet.schema.Type column : file.getFields()) {
       String name = where + " Parquet column " + column.getName();
       if (column.getId() == null) {
@@ -35,7 +40,12 @@ final class ParquetTypes {
       }
       String expected = expected(field.type());
       String actual = describe(column.asPrimitiveType());
-      if (!accepts(field.type(), column.asPrimitiveType())) {
+      boolean written = accepts(field.type(), column.asPrimitiveType());
+      for (Schema earlier : schemas) {
+        Types.NestedField before = earlier.findField(field.fieldId());
+        if (before != null && before.type().isPrimitiveType()) written |= accepts(before.type(), column.asPrimitiveType());
+      }
+      if (!written) {
         problems.add(name + " (field " + field.fieldId() + ", " + field.type() + ") is " + actual + "; the spec writes " + expected);
       }
     }

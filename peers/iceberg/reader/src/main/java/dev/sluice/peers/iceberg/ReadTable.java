@@ -106,7 +106,8 @@ public final class ReadTable {
     } else {
       if (table.snapshot(readId) == null) throw new IllegalArgumentException("table " + name + " has no snapshot " + readId);
       out.put("snapshotId", readId);
-      TableScan scan = table.newScan().useSnapshot(readId);
+      // Column stats are dropped from planned files unless asked for; FileChecks needs them.
+      TableScan scan = table.newScan().useSnapshot(readId).includeColumnStats();
       Schema schema = scan.schema();
       out.set("readSchema", parse(SchemaParser.toJson(schema)));
       checks.put("dataFilesChecked", files(table, scan, schema, out.putArray("files"), problems));
@@ -114,8 +115,10 @@ public final class ReadTable {
       ArrayNode rows = out.putArray("rows");
       try (CloseableIterable<Record> records = IcebergGenerics.read(table).useSnapshot(readId).build()) {
         for (Record r : records) rows.add(JsonValues.struct(schema.asStruct(), r));
-      } catch (IOException e) {
-        throw new UncheckedIOException(e);
+      } catch (IOException | RuntimeException e) {
+        // Reported with everything else found, rather than instead of it.
+        problems.add("IcebergGenerics cannot read snapshot " + readId + ": " + causes(e));
+        rows.removeAll();
       }
     }
     ArrayNode problemList = out.putArray("problems");
@@ -169,7 +172,11 @@ public final class ReadTable {
         node.put("recordCount", file.recordCount());
         node.put("fileSizeInBytes", file.fileSizeInBytes());
         node.put("deleteFiles", task.deletes().size());
-        FileChecks.check(table, schema, file, problems);
+        try {
+          FileChecks.check(table, schema, file, problems);
+        } catch (RuntimeException e) {
+          problems.add("data file " + file.location() + " cannot be read: " + causes(e));
+        }
         checked++;
       }
     } catch (IOException e) {
@@ -191,6 +198,13 @@ public final class ReadTable {
     if (totalFiles != null && Long.parseLong(totalFiles) != files.size()) {
       problems.add(where + ": total-data-files " + totalFiles + " but a scan plans " + files.size());
     }
+  }
+
+  /** An exception and its causes on one line. */
+  static String causes(Throwable e) {
+    StringBuilder text = new StringBuilder(e.toString());
+    for (Throwable cause = e.getCause(); cause != null; cause = cause.getCause()) text.append("; caused by ").append(cause);
+    return text.toString();
   }
 
   private static ObjectNode partition(PartitionSpec spec, StructLike partition) {

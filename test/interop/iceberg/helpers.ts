@@ -1,0 +1,181 @@
+/**
+ * What the Iceberg interop tests share: the `sluice` CLI pointed at a test mesh, records
+ * appended to the dev broker, waiting for a job to commit, and one canonical rendering of a
+ * row so that Sluice's own read path (`sluice query`, DuckDB) and Iceberg's Java library can be
+ * compared value by value.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import type { IcebergField, IcebergTableJson } from '#test-support/iceberg-reader.js';
+import type { TestMesh } from '#test-support/mesh.js';
+import { waitFor } from '#test-support/wait.js';
+
+const root = fileURLToPath(new URL('../../..', import.meta.url));
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** One `sluice` process, as a user runs it, pointed at the mesh (TZ=UTC: DuckDB prints timestamptz in it). */
+export async function sluice(mesh: TestMesh, ...args: string[]): Promise<Run> {
+  const child = spawn(process.execPath, ['cli/bin/sluice.mjs', ...args], {
+    cwd: root,
+    env: { ...process.env, ...mesh.clientEnv, TZ: 'UTC' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (t: string) => (stdout += t));
+  child.stderr!.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+  const [code] = (await once(child, 'exit')) as [number];
+  return { code, stdout, stderr };
+}
+
+/** `sluice … --json`, which must succeed; its parsed output. */
+export async function sluiceJson<T = any>(mesh: TestMesh, ...args: string[]): Promise<T> {
+  const run = await sluice(mesh, ...args, '--json');
+  assert.equal(run.code, 0, `sluice ${args.join(' ')} exited ${run.code}: ${run.stderr}`);
+  return JSON.parse(run.stdout) as T;
+}
+
+export interface QueryJson {
+  columns: string[];
+  rows: Record<string, unknown>[];
+  tables: { table: string; snapshotId: number | null; files: number }[];
+}
+
+export interface HistoryJson {
+  currentSnapshotId: number;
+  snapshots: { snapshotId: number; parentSnapshotId?: number; timestampMs: number; summary: Record<string, string> }[];
+}
+
+interface JobStatusJson {
+  state: string;
+  stateReason?: string;
+  partitions: { partition: number; highWatermark: number; committedOffset: number }[];
+}
+
+/** Waits until the job has committed every record of its topic (the dev broker's high watermarks). */
+export async function committedThrough(mesh: TestMesh, job: string): Promise<void> {
+  let last: JobStatusJson | undefined;
+  try {
+    await waitFor(
+      `job ${job} to commit every record`,
+      async () => {
+        mesh.assertNoCrash();
+        const status = (last = await sluiceJson<JobStatusJson>(mesh, 'job', 'status', job));
+        if (status.state === 'JOB_STATE_FAILED') throw new Error(`job ${job} failed: ${status.stateReason}`);
+        return (
+          status.partitions.length > 0 &&
+          status.partitions.every((p) => p.committedOffset === p.highWatermark || (p.highWatermark === 0 && p.committedOffset === -1))
+        );
+      },
+      { timeoutMs: 60_000, intervalMs: 300 },
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; the last status was ${JSON.stringify(last)}`);
+  }
+}
+
+/** Appends JSON records to one partition of the dev broker's topic, with record timestamps when given. */
+export function produce(mesh: TestMesh, topic: string, records: { value: unknown; timestamp?: number }[], partition = 0): void {
+  mesh.broker.append(
+    topic,
+    partition,
+    records.map((r) => ({
+      value: typeof r.value === 'string' ? r.value : JSON.stringify(r.value),
+      ...(r.timestamp === undefined ? {} : { timestamp: r.timestamp }),
+    })),
+  );
+}
+
+const MICROS_TEXT = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}(?::?\d{2})?)?$/;
+
+/**
+ * A timestamp's text in one form, `YYYY-MM-DDTHH:MM:SS.ffffff` (+ `Z` for timestamptz, in UTC),
+ * from DuckDB's rendering (`2024-05-01 09:30:00.123+00`) or Iceberg's
+ * (`2024-05-01T09:30:00.123000Z`). Pure.
+ */
+export function canonicalTimestamp(text: string, withZone: boolean): string {
+  const m = MICROS_TEXT.exec(text);
+  if (!m) throw new Error(`not a timestamp: ${JSON.stringify(text)}`);
+  const [, date, hh, mm, ss, fraction = '', zone = ''] = m;
+  const micros = fraction.padEnd(6, '0').slice(0, 6);
+  if (!withZone) return `${date}T${hh}:${mm}:${ss}.${micros}`;
+  const offset = zone === '' || zone === 'Z' ? 'Z' : zone.length === 3 ? `${zone}:00` : zone.replace(/^([+-]\d{2})(\d{2})$/, '$1:$2');
+  const utc = new Date(`${date}T${hh}:${mm}:${ss}${offset}`).toISOString().slice(0, 19);
+  return `${utc}.${micros}Z`;
+}
+
+/** Which reader a row came from: Sluice's (DuckDB's JSON rendering) or Iceberg's (see JsonValues.java). */
+export type RowSource = 'duckdb' | 'iceberg';
+
+/** DuckDB renders a BLOB as text with `\xNN` for every byte that is not printable ASCII. Pure. */
+export function duckdbBlobBytes(text: string): Buffer {
+  const bytes: number[] = [];
+  for (let i = 0; i < text.length; ) {
+    const escaped = /^\\x([0-9A-Fa-f]{2})/.exec(text.slice(i, i + 4));
+    if (escaped) {
+      bytes.push(Number.parseInt(escaped[1], 16));
+      i += 4;
+    } else {
+      bytes.push(text.charCodeAt(i));
+      i += 1;
+    }
+  }
+  return Buffer.from(bytes);
+}
+
+/** A time of day as `HH:MM:SS.ffffff`, from `08:00:00` (DuckDB) or `08:00:00.000000` (Iceberg). Pure. */
+export function canonicalTime(text: string): string {
+  const m = /^(\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?$/.exec(text);
+  if (!m) throw new Error(`not a time: ${JSON.stringify(text)}`);
+  return `${m[1]}.${(m[2] ?? '').padEnd(6, '0').slice(0, 6)}`;
+}
+
+/**
+ * One value in a form both readers agree on when they agree on the value: numbers as numbers
+ * (decimals too), timestamps by canonicalTimestamp, binary as base64, everything else as given. Pure.
+ */
+export function canonicalValue(type: IcebergField['type'], value: unknown, source: RowSource): unknown {
+  if (value === null || value === undefined) return null;
+  if (typeof type !== 'string') return typeof value === 'string' ? value : JSON.stringify(value);
+  if (type === 'timestamptz' || type === 'timestamp') return canonicalTimestamp(String(value), type === 'timestamptz');
+  if (type === 'time') return canonicalTime(String(value));
+  if (type.startsWith('decimal')) return Number(value);
+  if (type === 'long' || type === 'int') return Number(value);
+  if (type === 'binary' || type.startsWith('fixed')) return source === 'duckdb' ? duckdbBlobBytes(String(value)).toString('base64') : value;
+  return value;
+}
+
+const byJson = (a: unknown, b: unknown) => {
+  const x = JSON.stringify(a);
+  const y = JSON.stringify(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+};
+
+/** Rows with every value canonical, sorted by their JSON text (readers return files in any order). Pure. */
+export function canonicalRows(
+  fields: readonly IcebergField[],
+  rows: readonly Record<string, unknown>[],
+  source: RowSource,
+): Record<string, unknown>[] {
+  return rows.map((row) => Object.fromEntries(fields.map((f) => [f.name, canonicalValue(f.type, row[f.name], source)]))).sort(byJson);
+}
+
+/** `sluice query SELECT * …` at the snapshot Iceberg read, canonical, beside Iceberg's rows, canonical. */
+export async function bothReaders(
+  mesh: TestMesh,
+  iceberg: IcebergTableJson,
+): Promise<{ sluice: Record<string, unknown>[]; iceberg: Record<string, unknown>[] }> {
+  const args = ['query', `SELECT * FROM ${iceberg.table}`];
+  if (iceberg.snapshotId !== null) args.push('--snapshot', String(iceberg.snapshotId));
+  const query = await sluiceJson<QueryJson>(mesh, ...args);
+  assert.equal(query.tables[0]?.snapshotId ?? null, iceberg.snapshotId, 'both readers read the same snapshot');
+  const fields = iceberg.readSchema.fields;
+  return { sluice: canonicalRows(fields, query.rows, 'duckdb'), iceberg: canonicalRows(fields, iceberg.rows, 'iceberg') };
+}
