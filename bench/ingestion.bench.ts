@@ -2,7 +2,7 @@
 // Transform stream (a recording worker that acknowledges at once), with the real catalog and
 // commit services around it; plus the pure batch planner on its own (window filter + covers).
 import { planBatch } from '../services/ingestion/src/coverage.js';
-import { defineJob, startStack } from '../services/ingestion/test/support/stack.js';
+import { defineJob, startIngestionStack } from '../services/ingestion/test/support/stack.js';
 import { waitFor } from '#test-support/wait.js';
 
 const RECORDS = Number(process.env.INGESTION_BENCH_RECORDS ?? 200_000);
@@ -12,7 +12,7 @@ const VALUE = Buffer.from(
 );
 
 async function pipeline(): Promise<Record<string, number>> {
-  const stack = await startStack({ partitions: PARTITIONS });
+  const stack = await startIngestionStack({ partitions: PARTITIONS });
   try {
     stack.broker.createTopic('bench', PARTITIONS);
     for (let sent = 0, p = 0; sent < RECORDS; sent += 1000, p = (p + 1) % PARTITIONS) {

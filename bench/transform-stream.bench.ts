@@ -26,7 +26,14 @@ import { createClient } from '#shared/grpc/client.js';
 import { waitForServing } from '#shared/grpc/health.js';
 import { freePort } from '#test-support/ports.js';
 import { MessageFormat, MessageMode, type KafkaRecord } from '#shared/gen/sluice/v1/types.js';
-import { col, createTable, flushAndWait, startHarness, TestStream, type Harness } from '../services/transformation/test/stream-support.js';
+import {
+  createTable,
+  flushAndWait,
+  startTransformationStack,
+  TestStream,
+  type TransformationStack,
+} from '../services/transformation/test/stream-support.js';
+import { field } from '#test-support/builders.js';
 import { NATS_URL } from '#test-support/services.js';
 import { clickEvent } from './support/messages.js';
 import { programArgs } from '#cli/launch.js';
@@ -37,7 +44,7 @@ const IN_FLIGHT = 8;
 const IN_PROCESS = process.env.BENCH_TRANSFORM_INPROCESS === '1';
 
 /** The transformation service as a child process talking to the harness's catalog and recorder. */
-async function childService(h: Harness): Promise<{ h: Harness; stop(): Promise<void> }> {
+async function childService(h: TransformationStack): Promise<{ h: TransformationStack; stop(): Promise<void> }> {
   const port = await freePort();
   const child = spawn(process.execPath, programArgs('transformation'), {
     cwd: fileURLToPath(new URL('..', import.meta.url)),
@@ -45,7 +52,7 @@ async function childService(h: Harness): Promise<{ h: Harness; stop(): Promise<v
       ...process.env,
       LOG_LEVEL: 'warn',
       TRANSFORMATION_PORT: String(port),
-      CATALOG_ADDRESS: `127.0.0.1:${h.catalogService.port}`,
+      CATALOG_ADDRESS: h.catalogAddress,
       COMMIT_ADDRESS: h.commitAddress,
       NATS_URL,
     },
@@ -77,20 +84,20 @@ export default async function run(): Promise<Record<string, unknown>> {
   for (const m of messages) sink += (JSON.parse(m.toString('utf8')) as { id: number }).id & 1;
   const parseSeconds = (performance.now() - t0) / 1000;
 
-  const harness = await startHarness({ env: { LOG_LEVEL: 'silent' } });
+  const harness = await startTransformationStack({ env: { LOG_LEVEL: 'silent' } });
   const child = IN_PROCESS ? null : await childService(harness);
   const h = child?.h ?? harness;
   try {
     const fields = [
-      col(1, 'id', 'long', true),
-      col(2, 'user', 'string'),
-      col(3, 'event', 'string'),
-      col(4, 'amount', 'double'),
-      col(5, 'ts', 'timestamptz'),
-      col(6, 'country', 'string'),
-      col(7, 'ok', 'boolean'),
-      col(8, 'session', 'string'),
-      col(9, 'page', 'string'),
+      field(1, 'id', 'long', true),
+      field(2, 'user', 'string'),
+      field(3, 'event', 'string'),
+      field(4, 'amount', 'double'),
+      field(5, 'ts', 'timestamptz'),
+      field(6, 'country', 'string'),
+      field(7, 'ok', 'boolean'),
+      field(8, 'session', 'string'),
+      field(9, 'page', 'string'),
     ];
     const { ref } = await createTable(h, 'bench_events', fields);
     const stream = new TestStream(h, {

@@ -1,29 +1,48 @@
 /**
  * Builders for the catalog's and transformation's messages in tests: fields, schemas, mappings,
- * Kafka records, sources and jobs, with the defaults a test would otherwise spell out.
+ * Kafka records, tables, sources and jobs. Each fills what a test would otherwise spell out
+ * and leaves the rest to the generated type's fromPartial (the proto defaults), so a test names
+ * only what it is about.
  */
-import { Job, JobState, Source } from '#shared/gen/sluice/v1/catalog.js';
-import { type Field, type KafkaRecord, type MappingSpec, MessageFormat, MessageMode, type Schema } from '#shared/gen/sluice/v1/types.js';
+import { CreateTableRequest, type DeepPartial, Job, Source } from '#shared/gen/sluice/v1/catalog.js';
+import {
+  type Field,
+  type IcebergType,
+  type KafkaRecord,
+  MappingSpec,
+  MessageFormat,
+  MessageMode,
+  type Schema,
+  type TableRef,
+} from '#shared/gen/sluice/v1/types.js';
 
+/** An Iceberg primitive type by name (long, string, decimal(12,3), timestamptz, ...). */
+export const primitive = (value: string): IcebergType => ({ kind: { $case: 'primitive', value } });
+
+/** A column of a primitive type; id 0 lets the catalog assign ids. */
 export const field = (id: number, name: string, type: string, required = false): Field => ({
   id,
   name,
   required,
-  type: { kind: { $case: 'primitive', value: type } },
+  type: primitive(type),
   doc: '',
 });
 
 export const schema = (...fields: Field[]): Schema => ({ schemaId: 0, fields, identifierFieldIds: [] });
 
-export const mapping = (m: Partial<MappingSpec>): MappingSpec => ({
-  format: MessageFormat.MESSAGE_FORMAT_JSON,
-  mode: MessageMode.MESSAGE_MODE_UNSPECIFIED,
-  flattenLevel: 0,
-  fields: [],
-  timeZone: '',
-  includeFixedColumns: false,
-  ...m,
-});
+/** A mapping of JSON messages with nothing else set, for the core's plan and record tests. */
+export const mapping = (overrides: Partial<MappingSpec> = {}): MappingSpec =>
+  MappingSpec.fromPartial({ format: MessageFormat.MESSAGE_FORMAT_JSON, ...overrides });
+
+/** The pipeline tests' mapping: the message value's top-level keys onto the columns of their names (FLATTEN, level 1), in UTC. */
+export const flattenMapping = (overrides: Partial<MappingSpec> = {}): MappingSpec =>
+  MappingSpec.fromPartial({
+    format: MessageFormat.MESSAGE_FORMAT_FLATTEN,
+    mode: MessageMode.MESSAGE_MODE_VALUE,
+    flattenLevel: 1,
+    timeZone: 'UTC',
+    ...overrides,
+  });
 
 export const record = (value: string | Buffer | undefined, opts: Partial<KafkaRecord> & { keyText?: string } = {}): KafkaRecord => ({
   topic: opts.topic ?? 'topic_test',
@@ -38,10 +57,14 @@ export const record = (value: string | Buffer | undefined, opts: Partial<KafkaRe
 /** The seed 002 fixed columns: topic STRING, partition BIGINT, offset BIGINT. */
 export const fixed = [field(1, 'topic', 'string'), field(2, 'partition', 'long'), field(3, 'offset', 'long')];
 
-/** A JSON source of message values on `topic` (the default brokers unless named). */
-export const jsonSource = (name: string, topic: string, brokers: string[] = []): Source =>
-  Source.fromPartial({ name, topic, brokers, format: MessageFormat.MESSAGE_FORMAT_JSON, mode: MessageMode.MESSAGE_MODE_VALUE });
+/** A CreateTable request for `ref` with these columns (its location the catalog's choice). */
+export const tableRequest = (ref: TableRef, fields: Field[], overrides: Partial<CreateTableRequest> = {}): CreateTableRequest =>
+  CreateTableRequest.fromPartial({ ref, schema: schema(...fields), ...overrides });
 
-/** A job from `source` into `database.table`, committing every second unless overridden. */
-export const job = (name: string, source: string, table: { database: string; table: string }, overrides: Partial<Job> = {}): Job =>
-  Job.fromPartial({ name, source, table, commitIntervalMs: 1000, parallelism: 1, state: JobState.JOB_STATE_CREATED, ...overrides });
+/** A source of JSON message values on `topic` (the default brokers unless named). */
+export const source = (name: string, topic: string, overrides: Partial<Source> = {}): Source =>
+  Source.fromPartial({ name, topic, format: MessageFormat.MESSAGE_FORMAT_JSON, mode: MessageMode.MESSAGE_MODE_VALUE, ...overrides });
+
+/** A job from `source` into `table`; everything not overridden is the catalog's default. */
+export const job = (name: string, sourceName: string, into: TableRef, overrides: DeepPartial<Job> = {}): Job =>
+  Job.fromPartial({ name, source: sourceName, table: into, ...overrides });

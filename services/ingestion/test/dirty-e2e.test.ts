@@ -15,20 +15,28 @@ import { after, before, describe, it } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import { ApiKey, ErrorCode } from '#kafka-broker/index.js';
 import { CommitServiceService } from '#shared/gen/sluice/v1/commit.js';
-import { ErrorPolicyKind, MessageFormat, MessageMode, type ErrorPolicy } from '#shared/gen/sluice/v1/types.js';
+import { ErrorPolicyKind, type ErrorPolicy } from '#shared/gen/sluice/v1/types.js';
 import { errorTableColumns } from '#shared/error-table.js';
 import { CommittedEvent } from '#shared/gen/sluice/v1/events.js';
 import { subjects } from '#shared/events.js';
 import { createClient } from '#shared/grpc/client.js';
 import type { TableMetadata } from '#shared/iceberg/types.js';
-import { defineMappedJob, duck, snapshotDataFiles, startStack, type IngestionClient, type Stack } from './support/stack.js';
+import {
+  defineMappedJob,
+  duck,
+  snapshotDataFiles,
+  startIngestionStack,
+  type IngestionClient,
+  type IngestionStack,
+} from './support/stack.js';
+import { field, flattenMapping, tableRequest } from '#test-support/builders.js';
 import { waitFor } from '#test-support/wait.js';
 
-let stack: Stack;
+let stack: IngestionStack;
 let ingestion: IngestionClient;
 
 before(async () => {
-  stack = await startStack({ partitions: 1 });
+  stack = await startIngestionStack({ partitions: 1 });
   const transformation = await stack.startTransformation();
   ingestion = (await stack.startIngestion({ TRANSFORMATION_ADDRESS: transformation })).client;
 });
@@ -56,16 +64,7 @@ async function seedJob(name: string, topic: string, errorPolicy: ErrorPolicy, re
       0,
       records.map((v, i) => ({ key: Buffer.from(String(i)), value: Buffer.from(v) })),
     );
-  const mapping = {
-    format: MessageFormat.MESSAGE_FORMAT_FLATTEN,
-    mode: MessageMode.MESSAGE_MODE_VALUE,
-    flattenLevel: 1,
-    fields: [],
-    timeZone: 'UTC',
-    includeFixedColumns: false,
-    errorPolicy,
-  };
-  await defineMappedJob(stack.catalog, name, topic, COLUMNS, { mapping });
+  await defineMappedJob(stack.catalog, name, topic, COLUMNS, { mapping: flattenMapping({ errorPolicy }) });
 }
 
 const committedNext = async (job: string) => (await stack.catalog.getCommittedOffsets({ job })).offsets[0]?.nextOffset ?? 0;
@@ -81,23 +80,12 @@ describe('dirty data end to end (seed 002)', () => {
   it('ERROR_TABLE: record 101 lands in the error table with its reason, 100 and 102 in the table, offsets committed', async () => {
     await stack.catalog.createDatabase({ name: 'lake', location: '', properties: {} }).catch(() => {});
     const errRef = { database: 'lake', table: 'dirty_table_errors' };
-    await stack.catalog.createTable({
-      ref: errRef,
-      schema: {
-        schemaId: 0,
-        fields: errorTableColumns.map((c, i) => ({
-          id: i + 1,
-          name: c.name,
-          required: c.required,
-          type: { kind: { $case: 'primitive' as const, value: c.type } },
-          doc: '',
-        })),
-        identifierFieldIds: [],
-      },
-      location: '',
-      properties: {},
-      ifNotExists: false,
-    });
+    await stack.catalog.createTable(
+      tableRequest(
+        errRef,
+        errorTableColumns.map((c, i) => field(i + 1, c.name, c.type, c.required)),
+      ),
+    );
     await seedJob('dirty_table', 'seed_table_src', {
       kind: ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TABLE,
       maxErrors: 0,
@@ -126,7 +114,7 @@ describe('dirty data end to end (seed 002)', () => {
 
   it('ERROR_TOPIC: with slow produces, an offset is never committed before its refused record is in the error topic', async () => {
     const ref = { database: 'lake', table: 'dirty_topic' };
-    const commit = createClient(CommitServiceService, `127.0.0.1:${stack.commitService.port}`, { deadlineMs: 10_000 });
+    const commit = createClient(CommitServiceService, stack.commit.address, { deadlineMs: 10_000 });
     stack.broker.createTopic('seed_errors', 1);
     await seedJob(
       'dirty_topic',

@@ -7,19 +7,20 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { CompletionPolicy, JobState } from '#shared/gen/sluice/v1/catalog.js';
-import { ErrorPolicyKind, MessageFormat, MessageMode, type MappingSpec } from '#shared/gen/sluice/v1/types.js';
+import { CompletionPolicy, type Job, JobState } from '#shared/gen/sluice/v1/catalog.js';
+import { ErrorPolicyKind } from '#shared/gen/sluice/v1/types.js';
 import { resolveSnapshot, snapshotFiles } from '#shared/iceberg/scan.js';
 import type { TableMetadata } from '#shared/iceberg/types.js';
 import { createStorage } from '#shared/storage/index.js';
-import { startStack, type IngestionClient, type Stack } from './support/stack.js';
+import { startIngestionStack, type IngestionClient, type IngestionStack } from './support/stack.js';
+import { field, flattenMapping, job, source, tableRequest } from '#test-support/builders.js';
 import { waitFor } from '#test-support/wait.js';
 
-let stack: Stack;
+let stack: IngestionStack;
 let ingestion: IngestionClient;
 
 before(async () => {
-  stack = await startStack({ partitions: 2 });
+  stack = await startIngestionStack({ partitions: 2 });
   const transformation = await stack.startTransformation();
   ingestion = (await stack.startIngestion({ TRANSFORMATION_ADDRESS: transformation })).client;
 });
@@ -27,60 +28,13 @@ after(async () => {
   await stack?.stop();
 });
 
-const mapping = (over: Partial<MappingSpec> = {}): MappingSpec => ({
-  format: MessageFormat.MESSAGE_FORMAT_FLATTEN,
-  mode: MessageMode.MESSAGE_MODE_VALUE,
-  flattenLevel: 1,
-  fields: [],
-  timeZone: 'UTC',
-  includeFixedColumns: false,
-  ...over,
-});
-
-async function define(name: string, topic: string, job: Record<string, unknown>): Promise<void> {
+async function define(name: string, topic: string, overrides: Partial<Job>): Promise<void> {
+  const ref = { database: 'lake', table: name };
   await stack.catalog.createDatabase({ name: 'lake', location: '', properties: {} }).catch(() => {});
-  await stack.catalog.createTable({
-    ref: { database: 'lake', table: name },
-    schema: {
-      schemaId: 0,
-      fields: [
-        { id: 1, name: 'id', required: true, type: { kind: { $case: 'primitive', value: 'long' } }, doc: '' },
-        { id: 2, name: 'p', required: false, type: { kind: { $case: 'primitive', value: 'int' } }, doc: '' },
-      ],
-      identifierFieldIds: [],
-    },
-    location: '',
-    properties: {},
-    ifNotExists: false,
-  });
-  await stack.catalog.createSource({
-    source: {
-      name: `${name}_src`,
-      brokers: [],
-      topic,
-      format: MessageFormat.MESSAGE_FORMAT_JSON,
-      mode: MessageMode.MESSAGE_MODE_VALUE,
-      properties: {},
-      createdAtMs: 0,
-    },
-  });
-  await stack.catalog.createJob({
-    job: {
-      name,
-      source: `${name}_src`,
-      table: { database: 'lake', table: name },
-      mapping: mapping(),
-      commitIntervalMs: 1000,
-      bufferBytes: 0,
-      parallelism: 1,
-      offsetReset: 0 as never,
-      state: JobState.JOB_STATE_CREATED,
-      stateReason: '',
-      createdAtMs: 0,
-      updatedAtMs: 0,
-      ...job,
-    },
-  });
+  await stack.catalog.createTable(tableRequest(ref, [field(1, 'id', 'long', true), field(2, 'p', 'int')]));
+  await stack.catalog.createSource({ source: source(`${name}_src`, topic) });
+  const defaults = { mapping: flattenMapping(), commitIntervalMs: 1000, parallelism: 1, state: JobState.JOB_STATE_CREATED };
+  await stack.catalog.createJob({ job: job(name, `${name}_src`, ref, { ...defaults, ...overrides }) });
 }
 
 async function tableIds(name: string): Promise<number[]> {
@@ -141,7 +95,9 @@ describe('with the real transformation service', () => {
       ['{"id":1,"p":0}', 'not json', '{"id":3,"p":0}', '{"nope":true}'].map((v) => ({ value: Buffer.from(v) })),
     );
     await define('e2e_dirty', topic, {
-      mapping: mapping({ errorPolicy: { kind: ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TOPIC, maxErrors: 0, errorTopic: 'e2e_errors' } }),
+      mapping: flattenMapping({
+        errorPolicy: { kind: ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TOPIC, maxErrors: 0, errorTopic: 'e2e_errors' },
+      }),
     });
     await ingestion.startJob({ job: 'e2e_dirty' });
     await waitFor(

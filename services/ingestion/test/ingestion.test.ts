@@ -9,14 +9,14 @@ import { CommittedEvent, RewindEvent } from '#shared/gen/sluice/v1/events.js';
 import type { KafkaRecord } from '#shared/gen/sluice/v1/types.js';
 import { subjects } from '#shared/events.js';
 import { publish, subscribe } from '#shared/nats.js';
-import { defineJob, startStack, type IngestionClient, type Stack } from './support/stack.js';
+import { defineJob, startIngestionStack, type IngestionClient, type IngestionStack } from './support/stack.js';
 import { waitFor } from '#test-support/wait.js';
 
-let stack: Stack;
+let stack: IngestionStack;
 let ingestion: IngestionClient;
 
 before(async () => {
-  stack = await startStack({ partitions: 2 });
+  stack = await startIngestionStack({ partitions: 2 });
   ingestion = (await stack.startIngestion()).client;
 });
 after(async () => {

@@ -8,15 +8,15 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { defineMappedJob, duck, snapshotDataFiles, spawnIngestion, startStack, type Stack } from './support/stack.js';
+import { defineMappedJob, duck, snapshotDataFiles, spawnIngestion, startIngestionStack, type IngestionStack } from './support/stack.js';
 import { waitFor } from '#test-support/wait.js';
 
 const PARTITIONS = 6;
-let stack: Stack;
+let stack: IngestionStack;
 const procs: Awaited<ReturnType<typeof spawnIngestion>>[] = [];
 
 before(async () => {
-  stack = await startStack({ partitions: PARTITIONS });
+  stack = await startIngestionStack({ partitions: PARTITIONS });
 });
 after(async () => {
   for (const p of procs) {

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { JobState } from '#shared/gen/sluice/v1/catalog.js';
-import { defineJob, spawnIngestion, startStack, type Stack } from './support/stack.js';
+import { defineJob, spawnIngestion, startIngestionStack, type IngestionStack } from './support/stack.js';
 import { waitFor } from '#test-support/wait.js';
 
 const RECORDS = 1_000_000;
@@ -18,11 +18,11 @@ const RSS_BOUND_MB = 300;
 /** …and its growth over the same process before the job started. */
 const GROWTH_BOUND_MB = 128;
 
-let stack: Stack;
+let stack: IngestionStack;
 let proc: Awaited<ReturnType<typeof spawnIngestion>> | undefined;
 
 before(async () => {
-  stack = await startStack({ partitions: 2 });
+  stack = await startIngestionStack({ partitions: 2 });
 });
 after(async () => {
   proc?.client.close();

@@ -6,70 +6,34 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { commitService } from '../../commit/src/service.js';
-import { StartFrom, Job } from '#shared/gen/sluice/v1/catalog.js';
+import { StartFrom } from '#shared/gen/sluice/v1/catalog.js';
 import { CommitServiceService } from '#shared/gen/sluice/v1/commit.js';
 import { CommittedEvent } from '#shared/gen/sluice/v1/events.js';
-import { MessageFormat, MessageMode, type MappingSpec, type TableRef } from '#shared/gen/sluice/v1/types.js';
+import type { TableRef } from '#shared/gen/sluice/v1/types.js';
 import { subjects } from '#shared/events.js';
 import { createClient } from '#shared/grpc/client.js';
 import { resolveSnapshot, snapshotFiles } from '#shared/iceberg/scan.js';
 import type { TableMetadata } from '#shared/iceberg/types.js';
-import { startService } from '#shared/service.js';
 import { createStorage } from '#shared/storage/index.js';
-import { col, createTable, query, startHarness, TestStream, type Harness } from './stream-support.js';
-import { NATS_URL } from '#test-support/services.js';
+import { createTable, query, startTransformationStack, TestStream, type TransformationStack } from './stream-support.js';
+import { field, flattenMapping, job, source } from '#test-support/builders.js';
+import { waitFor } from '#test-support/wait.js';
 
-const mapping: MappingSpec = {
-  format: MessageFormat.MESSAGE_FORMAT_FLATTEN,
-  mode: MessageMode.MESSAGE_MODE_VALUE,
-  flattenLevel: 1,
-  fields: [],
-  timeZone: 'UTC',
-  includeFixedColumns: false,
-};
+const mapping = flattenMapping();
 
-async function createJob(h: Harness, name: string, table: TableRef): Promise<void> {
-  await h.catalog.createSource({
-    source: {
-      name: `${name}_src`,
-      brokers: [],
-      topic: 'clicks',
-      format: MessageFormat.MESSAGE_FORMAT_JSON,
-      mode: MessageMode.MESSAGE_MODE_VALUE,
-      properties: {},
-      createdAtMs: 0,
-    },
-  });
+async function createJob(h: TransformationStack, name: string, ref: TableRef): Promise<void> {
+  await h.catalog.createSource({ source: source(`${name}_src`, 'clicks') });
   await h.catalog.createJob({
-    job: Job.fromPartial({
-      name,
-      source: `${name}_src`,
-      table,
-      mapping,
-      start: { from: StartFrom.START_FROM_EARLIEST },
-      commitIntervalMs: 3_600_000,
-    }),
+    job: job(name, `${name}_src`, ref, { mapping, start: { from: StartFrom.START_FROM_EARLIEST }, commitIntervalMs: 3_600_000 }),
   });
 }
 
 describe('Transform stream with the real commit service', () => {
-  let h: Harness;
+  let h: TransformationStack;
   before(async () => {
-    h = await startHarness({
-      commitAddress: async ({ catalogAddress }) => {
-        const svc = await startService(commitService, {
-          ...process.env,
-          LOG_LEVEL: 'silent',
-          COMMIT_PORT: '0',
-          CATALOG_ADDRESS: catalogAddress,
-          NATS_URL,
-          COMMIT_MAINTENANCE_INTERVAL_MS: '0',
-          COMMIT_FLUSH_TIMEOUT_MS: '10000',
-          SLUICE_SHUTDOWN_TIMEOUT_MS: '3000',
-        });
-        return { address: `127.0.0.1:${svc.port}`, stop: () => svc.stop() };
-      },
+    // The real commit service with its own defaults but a longer flush timeout: the test triggers its one flush.
+    h = await startTransformationStack({
+      commit: { env: { COMMIT_DEFAULT_INTERVAL_MS: '300000', COMMIT_WORKER_TTL_MS: '15000', COMMIT_FLUSH_TIMEOUT_MS: '10000' } },
     });
   });
   after(async () => {
@@ -77,7 +41,7 @@ describe('Transform stream with the real commit service', () => {
   });
 
   it("a flush commits the stream's rows with exactly the offsets its batches covered", async () => {
-    const { ref } = await createTable(h, 'clicks', [col(1, 'id', 'long', true), col(2, 'page', 'string')]);
+    const { ref } = await createTable(h, 'clicks', [field(1, 'id', 'long', true), field(2, 'page', 'string')]);
     await createJob(h, 'clicks_job', ref);
     const commit = createClient(CommitServiceService, h.commitAddress, { deadlineMs: 20_000 });
     const committed: CommittedEvent[] = [];
@@ -97,12 +61,9 @@ describe('Transform stream with the real commit service', () => {
       await s2.sendRange('clicks', 0, 2, ['{"id":4,"page":"/d"}']);
 
       const { flushId } = await commit.triggerFlush({ table: ref, job: 'clicks_job' });
-      const deadline = Date.now() + 20_000;
-      while (!committed.some((e) => e.flushId === flushId)) {
-        if (Date.now() > deadline) throw new Error(`no CommittedEvent for ${flushId}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      const event = committed.find((e) => e.flushId === flushId)!;
+      const event = await waitFor(`the CommittedEvent of ${flushId}`, () => committed.find((e) => e.flushId === flushId), {
+        timeoutMs: 20_000,
+      });
       assert.equal(event.addedRecords, 4);
 
       const { offsets } = await h.catalog.getCommittedOffsets({ job: 'clicks_job' });

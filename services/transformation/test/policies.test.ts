@@ -12,15 +12,12 @@ import type { TransformOpen } from '#shared/gen/sluice/v1/transformation.js';
 import {
   ErrorPolicyKind,
   Granularity,
-  MessageFormat,
-  MessageMode,
   TimeSource,
   type ErrorPolicy,
   type MappingSpec,
 } from '#shared/gen/sluice/v1/types.js';
 import { errorTableColumns } from '../src/core/index.js';
 import {
-  col,
   collectHeartbeats,
   createTable,
   filesUnder,
@@ -28,20 +25,21 @@ import {
   publishFlush,
   query,
   rec,
-  startHarness,
+  startTransformationStack,
   TestStream,
-  type Harness,
+  type TransformationStack,
 } from './stream-support.js';
+import { field, flattenMapping } from '#test-support/builders.js';
 import { waitFor } from '#test-support/wait.js';
 
 const SEED_COLUMNS = [
-  col(1, 'topic', 'string'),
-  col(2, 'partition', 'long'),
-  col(3, 'offset', 'long'),
-  col(4, 'id', 'long'),
-  col(5, 'name', 'string'),
-  col(6, 'extendinfo', 'string'),
-  col(7, 'pt', 'string'),
+  field(1, 'topic', 'string'),
+  field(2, 'partition', 'long'),
+  field(3, 'offset', 'long'),
+  field(4, 'id', 'long'),
+  field(5, 'name', 'string'),
+  field(6, 'extendinfo', 'string'),
+  field(7, 'pt', 'string'),
 ];
 const PT = {
   column: 'pt',
@@ -59,16 +57,7 @@ const SEED_RECORDS = [
   ['102', '{"id":102,"name":"json-5","extendinfo":{"region":"beijing","gender":"M"}}'],
 ];
 
-const seedMapping = (errorPolicy: ErrorPolicy): MappingSpec => ({
-  format: MessageFormat.MESSAGE_FORMAT_FLATTEN,
-  mode: MessageMode.MESSAGE_MODE_VALUE,
-  flattenLevel: 1,
-  fields: [],
-  timeZone: 'UTC',
-  includeFixedColumns: true,
-  partitionBy: PT,
-  errorPolicy,
-});
+const seedMapping = (errorPolicy: ErrorPolicy): MappingSpec => flattenMapping({ includeFixedColumns: true, partitionBy: PT, errorPolicy });
 const policy = (kind: ErrorPolicyKind, more: Partial<ErrorPolicy> = {}): ErrorPolicy => ({ kind, maxErrors: 0, errorTopic: '', ...more });
 
 let n = 0;
@@ -86,10 +75,10 @@ const sendSeed = (s: TestStream) =>
   );
 
 describe('dirty-data policies through the stream', () => {
-  let h: Harness;
+  let h: TransformationStack;
   let broker: DevBroker;
   before(async () => {
-    [h, broker] = await Promise.all([startHarness(), startDevBroker()]);
+    [h, broker] = await Promise.all([startTransformationStack(), startDevBroker()]);
   });
   after(async () => {
     await Promise.all([h.stop(), broker.stop()]);
@@ -179,7 +168,7 @@ describe('dirty-data policies through the stream', () => {
     await new Promise((r) => setTimeout(r, 300));
     assert.deepEqual(h.recorder!.reportsOf(flushId), [], 'no report before the confirmation');
     s.confirmErrorsProduced(first.sequence);
-    await h.recorder!.until(() => h.recorder!.reportsOf(flushId).length === 1, 'the report after the confirmation');
+    await waitFor('the report after the confirmation', () => h.recorder!.reportsOf(flushId).length === 1, { timeoutMs: 10_000 });
     const [report] = h.recorder!.reportsOf(flushId);
     assert.deepEqual(
       report.offsets,
@@ -223,7 +212,7 @@ describe('dirty-data policies through the stream', () => {
   });
 
   it('ERROR_TABLE: refused records become rows of the error table, reported in the same flush without offsets', async () => {
-    const errorFields = errorTableColumns.map((c, i) => col(i + 1, c.name, c.type, c.required));
+    const errorFields = errorTableColumns.map((c, i) => field(i + 1, c.name, c.type, c.required));
     const { ref: errRef, location: errLocation } = await createTable(h, 'seed_errors', errorFields);
     const { ref } = await createTable(h, 'seed_table', SEED_COLUMNS);
     const s = new TestStream(h, openFor(ref, seedMapping(policy(ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TABLE, { errorTable: errRef }))));
@@ -259,7 +248,7 @@ describe('dirty-data policies through the stream', () => {
   });
 
   it('ERROR_TABLE with an error table that cannot hold refused records is refused when the stream opens', async () => {
-    const { ref: errRef } = await createTable(h, 'bad_errors', [col(1, 'source_topic', 'long', true)]);
+    const { ref: errRef } = await createTable(h, 'bad_errors', [field(1, 'source_topic', 'long', true)]);
     const { ref } = await createTable(h, 'seed_table2', SEED_COLUMNS);
     const s = new TestStream(h, openFor(ref, seedMapping(policy(ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TABLE, { errorTable: errRef }))));
     const end = await s.ended;
@@ -307,9 +296,9 @@ describe('dirty-data policies through the stream', () => {
 });
 
 describe('bad input through the stream never crashes the service', () => {
-  let h: Harness;
+  let h: TransformationStack;
   before(async () => {
-    h = await startHarness();
+    h = await startTransformationStack();
   });
   after(async () => {
     await h.stop();
@@ -329,18 +318,10 @@ describe('bad input through the stream never crashes the service', () => {
     { what: 'an empty message', value: Buffer.alloc(0), reason: 'empty' },
     { what: 'a null value (tombstone)', value: undefined, reason: 'null_value' },
   ];
-  const mapping = (kind: ErrorPolicyKind): MappingSpec => ({
-    format: MessageFormat.MESSAGE_FORMAT_FLATTEN,
-    mode: MessageMode.MESSAGE_MODE_VALUE,
-    flattenLevel: 1,
-    fields: [],
-    timeZone: 'UTC',
-    includeFixedColumns: false,
-    errorPolicy: policy(kind),
-  });
+  const mapping = (kind: ErrorPolicyKind): MappingSpec => flattenMapping({ errorPolicy: policy(kind) });
 
   it('with SKIP: each bad record is counted by reason, the good ones are written, the stream goes on', async () => {
-    const { ref } = await createTable(h, 'bad_skip', [col(1, 'id', 'long'), col(2, 'name', 'string')]);
+    const { ref } = await createTable(h, 'bad_skip', [field(1, 'id', 'long'), field(2, 'name', 'string')]);
     const s = new TestStream(h, openFor(ref, mapping(ErrorPolicyKind.ERROR_POLICY_KIND_SKIP)));
     for (const [i, c] of CASES.entries()) {
       const ack = await s.sendRange('bad', 0, i, [c.value]);
@@ -363,7 +344,7 @@ describe('bad input through the stream never crashes the service', () => {
   });
 
   it('with FAIL: each bad record ends only its own stream, with its reason; the service keeps serving', async () => {
-    const { ref } = await createTable(h, 'bad_fail', [col(1, 'id', 'long'), col(2, 'name', 'string')]);
+    const { ref } = await createTable(h, 'bad_fail', [field(1, 'id', 'long'), field(2, 'name', 'string')]);
     for (const c of CASES.filter((x) => x.reason !== null)) {
       const s = new TestStream(h, openFor(ref, mapping(ErrorPolicyKind.ERROR_POLICY_KIND_FAIL)));
       await assert.rejects(s.sendRange('bad', 0, 0, [c.value]), (err: { code: number; details: string }) => {

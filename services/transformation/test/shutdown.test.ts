@@ -15,23 +15,24 @@ import { MessageFormat, MessageMode } from '#shared/gen/sluice/v1/types.js';
 import { waitForServing } from '#shared/grpc/health.js';
 import { createClient } from '#shared/grpc/client.js';
 import { freePort } from '#test-support/ports.js';
-import { col, createTable, filesUnder, startHarness, TestStream, type Harness } from './stream-support.js';
+import { createTable, filesUnder, startTransformationStack, TestStream, type TransformationStack } from './stream-support.js';
+import { field } from '#test-support/builders.js';
 import { NATS_URL } from '#test-support/services.js';
 import { programArgs } from '#cli/launch.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 
 describe('transformation process shutdown', () => {
-  let h: Harness;
+  let h: TransformationStack;
   before(async () => {
-    h = await startHarness();
+    h = await startTransformationStack();
   });
   after(async () => {
     await h.stop();
   });
 
   it('SIGTERM ends open streams with UNAVAILABLE, deletes their unreported files and exits 0 well before the shutdown timeout', async () => {
-    const { ref, location } = await createTable(h, 'sigterm', [col(1, 'id', 'long'), col(2, 'pad', 'string')]);
+    const { ref, location } = await createTable(h, 'sigterm', [field(1, 'id', 'long'), field(2, 'pad', 'string')]);
     const port = await freePort();
     const child = spawn(process.execPath, programArgs('transformation'), {
       cwd: root,
@@ -39,7 +40,7 @@ describe('transformation process shutdown', () => {
         ...process.env,
         LOG_LEVEL: 'silent',
         TRANSFORMATION_PORT: String(port),
-        CATALOG_ADDRESS: `127.0.0.1:${h.catalogService.port}`,
+        CATALOG_ADDRESS: h.catalogAddress,
         COMMIT_ADDRESS: h.commitAddress,
         NATS_URL,
         TRANSFORMATION_TARGET_FILE_BYTES: '1024',

@@ -1,42 +1,27 @@
 /**
- * Test support for the Transform stream: a fresh PostgreSQL database with the real catalog
- * service (startService), the transformation service in-process, real NATS, and a commit
- * side that is either the real commit service or a small recording CommitService (for
- * assertions on the exact report content, and for injecting UNAVAILABLE / not-accepted).
+ * Test support for the Transform stream: the in-process stack (a fresh database behind the real
+ * catalog service, NATS) with the transformation service, and a commit side that is either the
+ * real commit service or a small recording CommitService (for assertions on the exact report
+ * content, and for injecting UNAVAILABLE / not-accepted).
  */
 import { status, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
 import { CommitServiceService, type ReportDataFilesRequest, type TriggerFlushRequest } from '#shared/gen/sluice/v1/commit.js';
 import { FlushEvent, WorkerHeartbeat } from '#shared/gen/sluice/v1/events.js';
-import {
-  TransformationServiceService,
-  type BatchAck,
-  type TransformOpen,
-  type TransformRequest,
-  type TransformResponse,
-} from '#shared/gen/sluice/v1/transformation.js';
+import type { BatchAck, TransformOpen, TransformRequest, TransformResponse } from '#shared/gen/sluice/v1/transformation.js';
 import type { Field, KafkaRecord, OffsetRange, PartitionSpec, TableRef } from '#shared/gen/sluice/v1/types.js';
 import { subjects } from '#shared/events.js';
 import { SluiceError } from '#shared/errors.js';
-import { createClient, type ServiceClient } from '#shared/grpc/client.js';
-import { bindService, startGrpcServer, type RunningGrpcServer } from '#shared/grpc/server.js';
+import { bindService, startGrpcServer } from '#shared/grpc/server.js';
 import { createLogger } from '#shared/logger.js';
-import { connectNats, publish, type NatsConnection } from '#shared/nats.js';
+import { publish, type NatsConnection } from '#shared/nats.js';
+import { tableRequest } from '#test-support/builders.js';
 import type { RunningService } from '#shared/service.js';
-import { createTestDatabase, type TestDatabase } from '#test-support/postgres.js';
-import { NATS_URL, startCatalog, startTransformation } from '#test-support/services.js';
-
-export const col = (id: number, name: string, type: string, required = false): Field => ({
-  id,
-  name,
-  required,
-  type: { kind: { $case: 'primitive', value: type } },
-  doc: '',
-});
+import { type CatalogClient, startCatalog, type TransformationClient } from '#test-support/services.js';
+import { startStack } from '#test-support/stack.js';
+import { waitFor } from '#test-support/wait.js';
 
 /** Records the reports and flush triggers it receives; can refuse or be unavailable on demand. */
 export class RecordingCommit {
@@ -46,7 +31,6 @@ export class RecordingCommit {
   unavailableReports = 0;
   /** Reports are answered accepted=false while set. */
   refuse = false;
-  private waiters: (() => void)[] = [];
 
   binding() {
     return bindService('sluice.v1.CommitService', CommitServiceService, {
@@ -57,37 +41,13 @@ export class RecordingCommit {
         }
         if (this.refuse) return { accepted: false };
         this.reports.push(req);
-        this.notify();
         return { accepted: true };
       },
       triggerFlush: async (req) => {
         this.triggers.push(req);
-        this.notify();
         return { flushId: `t${this.triggers.length}` };
       },
     });
-  }
-
-  private notify() {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-  }
-
-  /** Waits until pred holds over what was recorded. */
-  async until(pred: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!pred()) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.min(left, 200));
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
   }
 
   reportsOf(flushId: string): ReportDataFilesRequest[] {
@@ -95,103 +55,83 @@ export class RecordingCommit {
   }
 }
 
-export interface Harness {
-  dir: string;
-  warehouse: string;
-  db: TestDatabase;
-  catalog: ServiceClient<typeof CatalogServiceService>;
-  catalogService: RunningService;
+export interface TransformationStack {
+  catalog: CatalogClient;
+  catalogAddress: string;
+  /** The transformation service itself: its stop() leaves the client open, to see how a stopped service answers. */
   transformation: RunningService;
-  client: ServiceClient<typeof TransformationServiceService>;
+  /** The transformation service's client: no retries, so a refused call fails at once. */
+  client: TransformationClient;
   nats: NatsConnection;
+  /** The recording commit service, unless the real one runs. */
   recorder: RecordingCommit | null;
   /** Where the transformation service reports (the recorder or the real commit service). */
   commitAddress: string;
   stop(): Promise<void>;
 }
 
-export interface HarnessOptions {
-  /** Address of a real commit service; when absent a RecordingCommit is started. */
-  commitAddress?: (h: { catalogAddress: string; dbUrl: string; dir: string }) => Promise<{ address: string; stop(): Promise<void> }>;
+export interface TransformationStackOptions {
+  /** Runs the real commit service (with these variables) instead of a RecordingCommit. */
+  commit?: { env: Record<string, string> };
+  /** Variables of the transformation service. */
   env?: Record<string, string>;
 }
 
-export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-transform-'));
-  const warehouse = join(dir, 'warehouse');
-  const db = await createTestDatabase('sluice_transform');
-  const catalogSvc = await startCatalog({ databaseUrl: db.url, warehouse });
-  const catalogAddress = catalogSvc.address;
-  let recorder: RecordingCommit | null = null;
-  let commitServer: RunningGrpcServer | null = null;
-  let commitStop: (() => Promise<void>) | null = null;
-  let commitAddress: string;
-  if (options.commitAddress) {
-    const c = await options.commitAddress({ catalogAddress, dbUrl: db.url, dir });
-    commitAddress = c.address;
-    commitStop = c.stop;
-  } else {
-    recorder = new RecordingCommit();
-    commitServer = await startGrpcServer({
-      host: '127.0.0.1',
-      port: 0,
-      protoFiles: ['sluice/v1/commit.proto'],
-      services: [recorder.binding()],
-      logger: createLogger('commit-recorder', 'silent'),
-    });
-    commitAddress = `127.0.0.1:${commitServer.port}`;
-  }
-  const transformation = await startTransformation({
-    catalogAddress,
-    commitAddress,
-    env: { TRANSFORMATION_REPORT_RETRY_MS: '3000', ...options.env },
+export async function startTransformationStack(options: TransformationStackOptions = {}): Promise<TransformationStack> {
+  const noRetries = { retries: 0, deadlineMs: 20_000 };
+  const stack = await startStack({
+    name: 'sluice_transform',
+    catalog: ({ dir, databaseUrl }) => startCatalog({ databaseUrl, warehouse: `${dir}/warehouse`, client: noRetries }),
   });
-  const client = createClient(TransformationServiceService, transformation.address, { retries: 0, deadlineMs: 20_000 });
-  const catalog = createClient(CatalogServiceService, catalogAddress, { retries: 0, deadlineMs: 20_000 });
-  const nats = await connectNats(NATS_URL, 'transformation-test');
-  return {
-    dir,
-    warehouse,
-    db,
-    catalog,
-    catalogService: catalogSvc.service,
-    transformation: transformation.service,
-    client,
-    nats,
-    recorder,
-    commitAddress,
-    async stop() {
-      client.close();
-      await transformation.stop();
-      await commitServer?.stop(500);
-      await commitStop?.();
-      catalog.close();
-      await catalogSvc.stop();
-      await nats.drain();
-      await db.drop();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+  try {
+    let recorder: RecordingCommit | null = null;
+    let commitAddress: string;
+    if (options.commit) {
+      commitAddress = (await stack.startCommit({ env: options.commit.env })).address;
+    } else {
+      recorder = new RecordingCommit();
+      const server = await startGrpcServer({
+        host: '127.0.0.1',
+        port: 0,
+        protoFiles: ['sluice/v1/commit.proto'],
+        services: [recorder.binding()],
+        logger: createLogger('commit-recorder', 'silent'),
+      });
+      stack.own({ stop: () => server.stop(500) });
+      commitAddress = `127.0.0.1:${server.port}`;
+    }
+    const transformation = await stack.startTransformation({
+      commitAddress,
+      env: { TRANSFORMATION_REPORT_RETRY_MS: '3000', ...options.env },
+      client: noRetries,
+    });
+    return {
+      catalog: stack.catalog.client,
+      catalogAddress: stack.catalog.address,
+      transformation: transformation.service,
+      client: transformation.client,
+      nats: stack.nats,
+      recorder,
+      commitAddress,
+      stop: () => stack.stop(),
+    };
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  }
 }
 
 /** Creates the database (once) and a table; returns the table's ref and location. */
 export async function createTable(
-  h: Harness,
+  h: TransformationStack,
   name: string,
   fields: Field[],
   spec?: PartitionSpec,
   database = 'tdb',
 ): Promise<{ ref: TableRef; location: string }> {
   await h.catalog.createDatabase({ name: database, location: '', properties: {} }).catch(() => undefined);
-  const { table } = await h.catalog.createTable({
-    ref: { database, table: name },
-    schema: { schemaId: 0, fields, identifierFieldIds: [] },
-    partitionSpec: spec,
-    location: '',
-    properties: {},
-    ifNotExists: false,
-  });
-  return { ref: table!.ref!, location: table!.location };
+  const { table: created } = await h.catalog.createTable(tableRequest({ database, table: name }, fields, { partitionSpec: spec }));
+  return { ref: created!.ref!, location: created!.location };
 }
 
 /** A Transform stream driven like ingestion drives it, with acks as promises. */
@@ -203,7 +143,7 @@ export class TestStream {
   readonly ended: Promise<ServiceError | null>;
 
   constructor(
-    h: Harness,
+    h: TransformationStack,
     readonly open: TransformOpen,
   ) {
     this.call = h.client.openStream('transform');
@@ -285,21 +225,21 @@ export function rec(
 
 let flushSeq = 0;
 /** Publishes a FlushEvent like the coordinator does and returns its id. */
-export function publishFlush(h: Harness, table: TableRef, job = '', deadlineMs = Date.now() + 30_000): string {
+export function publishFlush(h: TransformationStack, table: TableRef, job = '', deadlineMs = Date.now() + 30_000): string {
   const flushId = `flush-${process.pid}-${++flushSeq}`;
   publish(h.nats, subjects.flush(table), FlushEvent.encode({ table, flushId, deadlineMs, job }).finish());
   return flushId;
 }
 
 /** Publishes a flush and waits for the recorder to hold n reports of it. */
-export async function flushAndWait(h: Harness, table: TableRef, n = 1, job = ''): Promise<ReportDataFilesRequest[]> {
+export async function flushAndWait(h: TransformationStack, table: TableRef, n = 1, job = ''): Promise<ReportDataFilesRequest[]> {
   const id = publishFlush(h, table, job);
-  await h.recorder!.until(() => h.recorder!.reportsOf(id).length >= n, `${n} report(s) of ${id}`);
+  await waitFor(`${n} report(s) of ${id}`, () => h.recorder!.reportsOf(id).length >= n, { timeoutMs: 10_000 });
   return h.recorder!.reportsOf(id);
 }
 
 /** Collects heartbeats of a table. */
-export function collectHeartbeats(h: Harness, table: TableRef): { beats: WorkerHeartbeat[]; stop(): void } {
+export function collectHeartbeats(h: TransformationStack, table: TableRef): { beats: WorkerHeartbeat[]; stop(): void } {
   const beats: WorkerHeartbeat[] = [];
   const sub = h.nats.subscribe(subjects.workers(table));
   void (async () => {

@@ -7,11 +7,10 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
-import { ErrorPolicyKind, Granularity, MessageFormat, MessageMode, TimeSource, type MappingSpec } from '#shared/gen/sluice/v1/types.js';
+import { ErrorPolicyKind, Granularity, TimeSource, type MappingSpec } from '#shared/gen/sluice/v1/types.js';
 import type { TransformOpen } from '#shared/gen/sluice/v1/transformation.js';
 import { deserializeSingleValue, parsePrimitive } from '#shared/iceberg/single-value.js';
 import {
-  col,
   collectHeartbeats,
   createTable,
   filesUnder,
@@ -19,30 +18,21 @@ import {
   publishFlush,
   query,
   rec,
-  startHarness,
+  startTransformationStack,
   TestStream,
-  type Harness,
+  type TransformationStack,
 } from './stream-support.js';
+import { field, flattenMapping } from '#test-support/builders.js';
 import { waitFor } from '#test-support/wait.js';
 
-const flatten1 = (m: Partial<MappingSpec> = {}): MappingSpec => ({
-  format: MessageFormat.MESSAGE_FORMAT_FLATTEN,
-  mode: MessageMode.MESSAGE_MODE_VALUE,
-  flattenLevel: 1,
-  fields: [],
-  timeZone: 'UTC',
-  includeFixedColumns: false,
-  ...m,
-});
-
 const EVENTS = [
-  col(1, 'id', 'long', true),
-  col(2, 'name', 'string'),
-  col(3, 'amount', 'double'),
-  col(4, 'active', 'boolean'),
-  col(5, 'ts', 'timestamptz'),
-  col(6, 'info', 'string'),
-  col(7, 'region', 'string'),
+  field(1, 'id', 'long', true),
+  field(2, 'name', 'string'),
+  field(3, 'amount', 'double'),
+  field(4, 'active', 'boolean'),
+  field(5, 'ts', 'timestamptz'),
+  field(6, 'info', 'string'),
+  field(7, 'region', 'string'),
 ];
 
 let worker = 0;
@@ -59,9 +49,9 @@ const event = (id: number, name: string | null, amount: number, region: string) 
   JSON.stringify({ id, name, amount, active: id % 2 === 0, ts: `2023-07-13T21:13:0${id % 10}Z`, info: { k: id, tags: ['a'] }, region });
 
 describe('Transform stream', () => {
-  let h: Harness;
+  let h: TransformationStack;
   before(async () => {
-    h = await startHarness();
+    h = await startTransformationStack();
   });
   after(async () => {
     await h.stop();
@@ -72,7 +62,7 @@ describe('Transform stream', () => {
       specId: 0,
       fields: [{ sourceId: 7, fieldId: 1000, name: 'region', transform: 'identity', sourceName: '' }],
     });
-    const s = new TestStream(h, openFor(ref, flatten1()));
+    const s = new TestStream(h, openFor(ref, flattenMapping()));
     const a1 = await s.sendRange('orders', 0, 10, [event(1, 'a', 1.5, 'eu'), event(2, 'b', -2.25, 'us')]);
     const a2 = await s.sendRange('orders', 0, 12, [event(3, null, 3, 'eu'), event(4, 'd', 4e10, 'eu')]);
     const a3 = await s.sendRange('orders', 1, 0, [event(5, 'e', 0, 'us')]);
@@ -165,11 +155,11 @@ describe('Transform stream', () => {
       field: '',
       expression: '',
     };
-    const { ref, location } = await createTable(h, 'by_pt', [col(1, 'id', 'long'), col(2, 'pt', 'string')], {
+    const { ref, location } = await createTable(h, 'by_pt', [field(1, 'id', 'long'), field(2, 'pt', 'string')], {
       specId: 0,
       fields: [{ sourceId: 2, fieldId: 1000, name: 'pt', transform: 'identity', sourceName: '' }],
     });
-    const s = new TestStream(h, openFor(ref, flatten1({ partitionBy: pt })));
+    const s = new TestStream(h, openFor(ref, flattenMapping({ partitionBy: pt })));
     await s.sendRange('t', 0, 0, ['{"id":1}'], { timestampMs: Date.UTC(2023, 6, 14, 13, 16, 5) });
     await s.sendRange('t', 0, 1, ['{"id":2}'], { timestampMs: Date.UTC(2023, 6, 14, 13, 17, 0) });
     const [report] = await flushAndWait(h, ref);
@@ -192,8 +182,8 @@ describe('Transform stream', () => {
   });
 
   it('refuses a batch whose cover does not continue the previous one, naming the partition and offsets, and deletes the unreported files', async () => {
-    const { ref, location } = await createTable(h, 'gaps', [col(1, 'id', 'long')]);
-    const s = new TestStream(h, openFor(ref, flatten1()));
+    const { ref, location } = await createTable(h, 'gaps', [field(1, 'id', 'long')]);
+    const s = new TestStream(h, openFor(ref, flattenMapping()));
     await s.sendRange('t', 3, 100, ['{"id":1}', '{"id":2}']);
     await flushAndWait(h, ref); // reported files stay
     await s.sendRange('t', 3, 102, ['{"id":3}']);
@@ -210,11 +200,11 @@ describe('Transform stream', () => {
   });
 
   it('refuses an overlapping batch and a record outside its batch cover', async () => {
-    const { ref } = await createTable(h, 'overlaps', [col(1, 'id', 'long')]);
-    const s1 = new TestStream(h, openFor(ref, flatten1()));
+    const { ref } = await createTable(h, 'overlaps', [field(1, 'id', 'long')]);
+    const s1 = new TestStream(h, openFor(ref, flattenMapping()));
     await s1.sendRange('t', 0, 0, ['{"id":1}', '{"id":2}']);
     await assert.rejects(s1.sendRange('t', 0, 1, ['{"id":2}']), /offsets 1\.\.1 were already covered/);
-    const s2 = new TestStream(h, openFor(ref, flatten1()));
+    const s2 = new TestStream(h, openFor(ref, flattenMapping()));
     await assert.rejects(
       s2.send([rec('t', 0, 7, '{"id":1}')], [{ topic: 't', partition: 0, startOffset: 0, endOffset: 5 }]),
       /offset 7 lies outside the batch's covers/,
@@ -222,10 +212,10 @@ describe('Transform stream', () => {
   });
 
   it('a broken (cancelled) stream deletes its unreported files, including rolled ones, and keeps the reported ones', async () => {
-    const h2 = await startHarness({ env: { TRANSFORMATION_TARGET_FILE_BYTES: '1024' } });
+    const h2 = await startTransformationStack({ env: { TRANSFORMATION_TARGET_FILE_BYTES: '1024' } });
     try {
-      const { ref, location } = await createTable(h2, 'rolls', [col(1, 'id', 'long'), col(2, 'pad', 'string')]);
-      const s = new TestStream(h2, openFor(ref, flatten1()));
+      const { ref, location } = await createTable(h2, 'rolls', [field(1, 'id', 'long'), field(2, 'pad', 'string')]);
+      const s = new TestStream(h2, openFor(ref, flattenMapping()));
       const pad = 'x'.repeat(400);
       await s.sendRange(
         't',
@@ -257,10 +247,10 @@ describe('Transform stream', () => {
   });
 
   it('reports only offsets when every record was refused, and an empty report when nothing was covered', async () => {
-    const { ref } = await createTable(h, 'skips', [col(1, 'id', 'long')]);
+    const { ref } = await createTable(h, 'skips', [field(1, 'id', 'long')]);
     const s = new TestStream(
       h,
-      openFor(ref, flatten1({ errorPolicy: { kind: ErrorPolicyKind.ERROR_POLICY_KIND_SKIP, maxErrors: 0, errorTopic: '' } })),
+      openFor(ref, flattenMapping({ errorPolicy: { kind: ErrorPolicyKind.ERROR_POLICY_KIND_SKIP, maxErrors: 0, errorTopic: '' } })),
     );
     const ack = await s.sendRange('t', 0, 5, ['{"nope":1}', 'not json']);
     assert.deepEqual(
@@ -281,10 +271,10 @@ describe('Transform stream', () => {
   });
 
   it('answers a flush only for its own job, and publishes heartbeats with buffered bytes, alive=false at the end', async () => {
-    const { ref } = await createTable(h, 'beats', [col(1, 'id', 'long')]);
+    const { ref } = await createTable(h, 'beats', [field(1, 'id', 'long')]);
     const hb = collectHeartbeats(h, ref);
     try {
-      const s = new TestStream(h, openFor(ref, flatten1(), { job: 'jobA' }));
+      const s = new TestStream(h, openFor(ref, flattenMapping(), { job: 'jobA' }));
       await s.sendRange('t', 0, 0, ['{"id":1}']);
       await waitFor('a beat with the buffered bytes', () =>
         hb.beats.some((b) => b.workerId === s.open.workerId && b.alive && b.bufferedBytes === 8),
@@ -307,12 +297,12 @@ describe('Transform stream', () => {
   });
 
   it('asks the coordinator for a flush once the buffered bytes pass flush_buffer_bytes', async () => {
-    const { ref } = await createTable(h, 'buffers', [col(1, 'id', 'long'), col(2, 's', 'string')]);
-    const s = new TestStream(h, openFor(ref, flatten1(), { job: 'bufjob', flushBufferBytes: 1000 }));
+    const { ref } = await createTable(h, 'buffers', [field(1, 'id', 'long'), field(2, 's', 'string')]);
+    const s = new TestStream(h, openFor(ref, flattenMapping(), { job: 'bufjob', flushBufferBytes: 1000 }));
     await s.sendRange('t', 0, 0, [JSON.stringify({ id: 1, s: 'x'.repeat(100) })]);
     assert.equal(h.recorder!.triggers.filter((t) => t.job === 'bufjob').length, 0);
     await s.sendRange('t', 0, 1, [JSON.stringify({ id: 2, s: 'x'.repeat(1000) })]);
-    await h.recorder!.until(() => h.recorder!.triggers.some((t) => t.job === 'bufjob'), 'TriggerFlush');
+    await waitFor('TriggerFlush', () => h.recorder!.triggers.some((t) => t.job === 'bufjob'), { timeoutMs: 10_000 });
     await s.sendRange('t', 0, 2, [JSON.stringify({ id: 3, s: 'x'.repeat(1000) })]);
     assert.deepEqual(
       h.recorder!.triggers.filter((t) => t.job === 'bufjob'),
@@ -321,8 +311,8 @@ describe('Transform stream', () => {
   });
 
   it('retries a report while the commit service is UNAVAILABLE; a refused report ends the stream with ABORTED', async () => {
-    const { ref } = await createTable(h, 'retries', [col(1, 'id', 'long')]);
-    const s = new TestStream(h, openFor(ref, flatten1()));
+    const { ref } = await createTable(h, 'retries', [field(1, 'id', 'long')]);
+    const s = new TestStream(h, openFor(ref, flattenMapping()));
     await s.sendRange('t', 0, 0, ['{"id":1}']);
     h.recorder!.unavailableReports = 2;
     const [r] = await flushAndWait(h, ref);
@@ -342,24 +332,24 @@ describe('Transform stream', () => {
   });
 
   it('refuses bad opens with clear statuses', async () => {
-    const { ref } = await createTable(h, 'opens', [col(1, 'id', 'long')]);
-    const missing = new TestStream(h, openFor({ database: 'tdb', table: 'no_such' }, flatten1()));
+    const { ref } = await createTable(h, 'opens', [field(1, 'id', 'long')]);
+    const missing = new TestStream(h, openFor({ database: 'tdb', table: 'no_such' }, flattenMapping()));
     const e1 = await missing.ended;
     assert.deepEqual([e1?.code, e1?.details], [status.FAILED_PRECONDITION, 'table tdb.no_such does not exist in the catalog']);
 
-    const badMapping = new TestStream(h, openFor(ref, flatten1({ fields: [{ column: 'nope', path: 'a', type: '', format: '' }] })));
+    const badMapping = new TestStream(h, openFor(ref, flattenMapping({ fields: [{ column: 'nope', path: 'a', type: '', format: '' }] })));
     const e2 = await badMapping.ended;
     assert.equal(e2?.code, status.INVALID_ARGUMENT);
     assert.match(e2!.details, /mapping for table tdb\.opens: .*"nope"/);
 
-    const a = new TestStream(h, openFor(ref, flatten1(), { workerId: 'dup-worker' }));
+    const a = new TestStream(h, openFor(ref, flattenMapping(), { workerId: 'dup-worker' }));
     await a.sendRange('t', 0, 0, ['{"id":1}']);
-    const b = new TestStream(h, openFor(ref, flatten1(), { workerId: 'dup-worker' }));
+    const b = new TestStream(h, openFor(ref, flattenMapping(), { workerId: 'dup-worker' }));
     const e3 = await b.ended;
     assert.equal(e3?.code, status.ALREADY_EXISTS);
     a.end();
 
-    const noOpen = new TestStream(h, openFor(ref, flatten1()));
+    const noOpen = new TestStream(h, openFor(ref, flattenMapping()));
     noOpen.write({ message: { $case: 'open', value: noOpen.open } });
     const e4 = await noOpen.ended;
     assert.equal(e4?.code, status.INVALID_ARGUMENT);
@@ -367,17 +357,17 @@ describe('Transform stream', () => {
   });
 
   it('stopping the service ends open streams with UNAVAILABLE at a batch boundary and deletes their unreported files', async () => {
-    const h2 = await startHarness();
+    const h2 = await startTransformationStack();
     try {
-      const { ref, location } = await createTable(h2, 'drains', [col(1, 'id', 'long')]);
-      const s = new TestStream(h2, openFor(ref, flatten1()));
+      const { ref, location } = await createTable(h2, 'drains', [field(1, 'id', 'long')]);
+      const s = new TestStream(h2, openFor(ref, flattenMapping()));
       await s.sendRange('t', 0, 0, ['{"id":1}']);
       const stopping = h2.transformation.stop();
       const end = await s.ended;
       assert.equal(end?.code, status.UNAVAILABLE);
       assert.match(end!.details, /shutting down/);
       assert.deepEqual(await filesUnder(join(location, 'data')), []);
-      const late = new TestStream(h2, openFor(ref, flatten1()));
+      const late = new TestStream(h2, openFor(ref, flattenMapping()));
       assert.equal((await late.ended)?.code, status.UNAVAILABLE);
       await stopping;
     } finally {
@@ -390,7 +380,7 @@ describe('Transform stream', () => {
       rec('t', 0, 1, '{"id":3000000000,"name":null,"info":{"x":2}}'),
       rec('t', 0, 2, 'oops'),
     ];
-    const inferred = await h.client.inferSchema({ samples, mapping: flatten1() });
+    const inferred = await h.client.inferSchema({ samples, mapping: flattenMapping() });
     assert.deepEqual(
       inferred.fields.map((f) => [f.name, f.type?.kind?.$case === 'primitive' ? f.type.kind.value : '?', f.required, f.sample]),
       [
@@ -410,7 +400,7 @@ describe('Transform stream', () => {
     assert.equal(inferred.warnings.length, 1);
     assert.match(inferred.warnings[0], /offset 2: skipped/);
 
-    const preview = await h.client.previewMapping({ samples, mapping: flatten1(), schema: inferred.schema });
+    const preview = await h.client.previewMapping({ samples, mapping: flattenMapping(), schema: inferred.schema });
     assert.deepEqual(
       preview.rows.map((r) => [r.offset, r.rowJson, r.error === '' ? '' : 'error']),
       [
@@ -422,13 +412,13 @@ describe('Transform stream', () => {
     assert.match(preview.rows[2].error, /not valid JSON.*offset 2/);
 
     await assert.rejects(
-      h.client.inferSchema({ samples: [], mapping: flatten1() }),
+      h.client.inferSchema({ samples: [], mapping: flattenMapping() }),
       (e: { code: number; details: string }) => e.code === status.INVALID_ARGUMENT && /samples is empty/.test(e.details),
     );
     await assert.rejects(
       h.client.previewMapping({
         samples,
-        mapping: flatten1({ fields: [{ column: 'missing', path: 'id', type: '', format: '' }] }),
+        mapping: flattenMapping({ fields: [{ column: 'missing', path: 'id', type: '', format: '' }] }),
         schema: inferred.schema,
       }),
       (e: { code: number; details: string }) => e.code === status.INVALID_ARGUMENT && /"missing"/.test(e.details),

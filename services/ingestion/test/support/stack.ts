@@ -1,115 +1,84 @@
 /**
- * The real things an ingestion test talks to: a fresh PostgreSQL database behind the real
- * catalog service, the real commit service, NATS, the Kafka-protocol dev broker over TCP, and
- * the recording transformation worker. Ingestion itself runs in-process (startService) or as
- * child processes (spawnIngestion) for kill and memory tests.
+ * The real things an ingestion test talks to: the in-process stack (a fresh database behind the
+ * real catalog service, NATS) with the real commit service, the Kafka-protocol dev broker over
+ * TCP and the recording transformation worker. Ingestion itself runs in-process
+ * (startIngestion) or as child processes (spawnIngestion) for kill and memory tests.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startDevBroker, type DevBroker } from '#kafka-broker/index.js';
-import { CatalogServiceService, type Job } from '#shared/gen/sluice/v1/catalog.js';
-import { MessageFormat, MessageMode } from '#shared/gen/sluice/v1/types.js';
+import type { DevBroker } from '#kafka-broker/index.js';
+import { type Job, JobState } from '#shared/gen/sluice/v1/catalog.js';
 import { IngestionServiceService } from '#shared/gen/sluice/v1/ingestion.js';
-import { createClient, type ServiceClient } from '#shared/grpc/client.js';
+import { createClient } from '#shared/grpc/client.js';
 import { waitForServing } from '#shared/grpc/health.js';
-import { connectNats, type NatsConnection } from '#shared/nats.js';
-import type { RunningService } from '#shared/service.js';
+import type { NatsConnection } from '#shared/nats.js';
 import { resolveSnapshot, snapshotFiles } from '#shared/iceberg/scan.js';
 import type { TableMetadata } from '#shared/iceberg/types.js';
 import { createStorage } from '#shared/storage/index.js';
-import { createTestDatabase, type TestDatabase } from '#test-support/postgres.js';
-import { job as builtJob, field, jsonSource, schema } from '#test-support/builders.js';
+import type { TestDatabase } from '#test-support/postgres.js';
+import { field, flattenMapping, job, source, tableRequest } from '#test-support/builders.js';
 import { freePort } from '#test-support/ports.js';
 import {
-  type InProcessService,
+  type CatalogClient,
+  type CommitClient,
+  type IngestionClient,
   ingestionEnv,
-  NATS_URL,
+  type ServiceHandle,
   startCatalog,
-  startCommit,
-  startIngestion,
-  startTransformation,
 } from '#test-support/services.js';
+import { startStack } from '#test-support/stack.js';
 import { startRecordingWorker, type RecordingWorker } from './worker.js';
 import { programArgs } from '#cli/launch.js';
 
 const root = fileURLToPath(new URL('../../../../', import.meta.url));
 
-export type CatalogClient = ServiceClient<typeof CatalogServiceService>;
-export type IngestionClient = ServiceClient<typeof IngestionServiceService>;
+export type { CatalogClient, IngestionClient };
 
-export interface Stack {
+export interface IngestionStack {
   db: TestDatabase;
   dir: string;
   broker: DevBroker;
   nats: NatsConnection;
   catalog: CatalogClient;
-  catalogService: RunningService;
-  commitService: RunningService;
+  commit: ServiceHandle<CommitClient>;
   worker: RecordingWorker;
   /** Environment for an ingestion process of this stack. */
   env(extra?: Record<string, string>): Record<string, string>;
-  startIngestion(extra?: Record<string, string>): Promise<{ service: RunningService; client: IngestionClient }>;
+  startIngestion(extra?: Record<string, string>): Promise<ServiceHandle<IngestionClient>>;
   /** Starts the real transformation service; returns its address. */
   startTransformation(): Promise<string>;
   stop(): Promise<void>;
 }
 
-export async function startStack(options: { partitions?: number } = {}): Promise<Stack> {
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-ingestion-'));
-  const db = await createTestDatabase('sluice_ingestion');
-  const catalogSvc = await startCatalog({ databaseUrl: db.url, warehouse: join(dir, 'warehouse') });
-  const commitSvc = await startCommit({ catalogAddress: catalogSvc.address });
-  const broker = await startDevBroker({ defaultPartitions: options.partitions ?? 2 });
-  const nats = await connectNats(NATS_URL, 'ingestion-test');
-  const worker = await startRecordingWorker(nats, commitSvc.address);
-  const catalog = createClient(CatalogServiceService, catalogSvc.address, { deadlineMs: 10_000 });
-  const started: InProcessService[] = [];
-  const clients: IngestionClient[] = [];
-  const composition = {
-    catalogAddress: catalogSvc.address,
-    commitAddress: commitSvc.address,
-    transformationAddress: worker.address,
-    kafkaBrokers: broker.address,
-  };
-  return {
-    db,
-    dir,
-    broker,
-    nats,
-    catalog,
-    worker,
-    catalogService: catalogSvc.service,
-    commitService: commitSvc.service,
-    env: (extra = {}) => ingestionEnv({ ...composition, env: extra }),
-    async startIngestion(extra) {
-      const ingestion = await startIngestion({ ...composition, env: extra });
-      const client = createClient(IngestionServiceService, ingestion.address, { deadlineMs: 30_000 });
-      started.push(ingestion);
-      clients.push(client);
-      return { service: ingestion.service, client };
-    },
-    async startTransformation() {
-      const transformation = await startTransformation({ catalogAddress: catalogSvc.address, commitAddress: commitSvc.address });
-      started.push(transformation);
-      return transformation.address;
-    },
-    async stop() {
-      for (const c of clients) c.close();
-      for (const s of started) await s.stop();
-      await worker.stop();
-      catalog.close();
-      await commitSvc.stop();
-      await catalogSvc.stop();
-      await nats.drain();
-      await broker.stop();
-      await db.drop();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+export async function startIngestionStack(options: { partitions?: number } = {}): Promise<IngestionStack> {
+  const stack = await startStack({
+    name: 'sluice_ingestion',
+    catalog: ({ dir, databaseUrl }) => startCatalog({ databaseUrl, warehouse: `${dir}/warehouse`, client: { deadlineMs: 10_000 } }),
+  });
+  try {
+    const commit = await stack.startCommit();
+    const broker = await stack.startBroker({ defaultPartitions: options.partitions ?? 2 });
+    const worker = stack.own(await startRecordingWorker(stack.nats, commit.address));
+    const peers = { commitAddress: commit.address, transformationAddress: worker.address, kafkaBrokers: broker.address };
+    return {
+      db: stack.db,
+      dir: stack.dir,
+      broker,
+      nats: stack.nats,
+      catalog: stack.catalog.client,
+      commit,
+      worker,
+      env: (extra = {}) => ingestionEnv({ catalogAddress: stack.catalog.address, ...peers, env: extra }),
+      startIngestion: (extra) => stack.startIngestion({ ...peers, env: extra, client: { deadlineMs: 30_000 } }),
+      startTransformation: async () => (await stack.startTransformation({ commitAddress: commit.address })).address,
+      stop: () => stack.stop(),
+    };
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  }
 }
 
 /** A database, a one-column table, a source on `topic` (default brokers unless named) and a job; returns the job name. */
@@ -117,21 +86,16 @@ export async function defineJob(
   catalog: CatalogClient,
   name: string,
   topic: string,
-  job: Partial<Job> = {},
+  overrides: Partial<Job> = {},
   brokers: string[] = [],
   withTable = true,
 ): Promise<string> {
+  const ref = { database: 'lake', table: name };
   await catalog.createDatabase({ name: 'lake', location: '', properties: {} }).catch(() => {});
-  if (withTable)
-    await catalog.createTable({
-      ref: { database: 'lake', table: name },
-      schema: schema(field(0, 'v', 'string')),
-      location: '',
-      properties: {},
-      ifNotExists: true,
-    });
-  await catalog.createSource({ source: jsonSource(`${name}_src`, topic, brokers) });
-  await catalog.createJob({ job: builtJob(name, `${name}_src`, { database: 'lake', table: name }, job) });
+  if (withTable) await catalog.createTable(tableRequest(ref, [field(0, 'v', 'string')], { ifNotExists: true }));
+  await catalog.createSource({ source: source(`${name}_src`, topic, { brokers }) });
+  const defaults = { commitIntervalMs: 1000, parallelism: 1, state: JobState.JOB_STATE_CREATED };
+  await catalog.createJob({ job: job(name, `${name}_src`, ref, { ...defaults, ...overrides }) });
   return name;
 }
 
@@ -164,40 +128,17 @@ export async function defineMappedJob(
   name: string,
   topic: string,
   columns: Columns,
-  job: Partial<Job> = {},
+  overrides: Partial<Job> = {},
 ): Promise<string> {
   await catalog.createDatabase({ name: 'lake', location: '', properties: {} }).catch(() => {});
-  await catalog.createTable({
-    ref: { database: 'lake', table: name },
-    schema: {
-      schemaId: 0,
-      fields: Object.entries(columns).map(([column, type], i) => ({
-        id: i + 1,
-        name: column,
-        required: false,
-        type: { kind: { $case: 'primitive' as const, value: type } },
-        doc: '',
-      })),
-      identifierFieldIds: [],
-    },
-    location: '',
-    properties: {},
-    ifNotExists: false,
-  });
-  const mapping = {
-    format: MessageFormat.MESSAGE_FORMAT_FLATTEN,
-    mode: MessageMode.MESSAGE_MODE_VALUE,
-    flattenLevel: 1,
-    fields: [],
-    timeZone: 'UTC',
-    includeFixedColumns: false,
-  };
-  return defineJob(catalog, name, topic, { mapping, ...job }, [], false);
+  const fields = Object.entries(columns).map(([column, type], i) => field(i + 1, column, type));
+  await catalog.createTable(tableRequest({ database: 'lake', table: name }, fields));
+  return defineJob(catalog, name, topic, { mapping: flattenMapping(), ...overrides }, [], false);
 }
 
 /** Every data file of the table's current snapshot (local paths); [] before the first commit. */
-export async function snapshotDataFiles(catalog: CatalogClient, table: string): Promise<string[]> {
-  const { table: t } = await catalog.getTable({ ref: { database: 'lake', table } });
+export async function snapshotDataFiles(catalog: CatalogClient, tableName: string): Promise<string[]> {
+  const { table: t } = await catalog.getTable({ ref: { database: 'lake', table: tableName } });
   const meta = JSON.parse(await readFile(t!.metadataLocation, 'utf8')) as TableMetadata;
   const snapshot = resolveSnapshot(meta);
   if (!snapshot) return [];
