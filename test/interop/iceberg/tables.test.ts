@@ -477,19 +477,29 @@ parallelism: 2
 });
 
 describe('Spark SQL on the JDBC catalog agrees with Iceberg', () => {
-  it('on every table: count and sum now, and at the older snapshot read above', async () => {
+  it('lists the database and its tables, and on every table agrees on count and sum now and at the older snapshot read above', async () => {
     assert.ok(expectations.length > 0, 'the tables above were read');
-    const queries = expectations.map(
-      (e) => `SELECT count(*) AS n, sum(${e.column}) AS s FROM sluice.${e.table}${e.current ? '' : ` VERSION AS OF ${e.snapshotId}`}`,
-    );
+    const queries = [
+      'SHOW NAMESPACES IN sluice',
+      `SHOW TABLES IN sluice.${database}`,
+      ...expectations.map(
+        (e) => `SELECT count(*) AS n, sum(${e.column}) AS s FROM sluice.${e.table}${e.current ? '' : ` VERSION AS OF ${e.snapshotId}`}`,
+      ),
+    ];
     const spark = await sparkSql({ databaseUrl: mesh!.db.url, warehouse: mesh!.warehouse }, queries);
     const each = spark.results.map((r) => r.ms).join(', ');
     process.stderr.write(
       `# Spark ${spark.sparkVersion}: session started in ${spark.startMs} ms, queries took ${each} ms, JVM ran ${spark.ms} ms\n`,
     );
-    const got = spark.results.map((r) => ({ n: Number(r.rows[0].n), s: Number(r.rows[0].s ?? 0) }));
+    const [namespaces, tables, ...sums] = spark.results;
+    assert.ok(
+      namespaces.rows.some((r) => r.namespace === database),
+      `SHOW NAMESPACES lists ${database}: ${JSON.stringify(namespaces.rows)}`,
+    );
+    const { tables: ours } = await mesh!.catalog.listTables({ database });
+    assert.deepEqual(tables.rows.map((r) => r.tableName).sort(), ours.map((t) => t.ref!.table).sort(), 'Spark lists the tables Sluice has');
     assert.deepEqual(
-      got,
+      sums.map((r) => ({ n: Number(r.rows[0].n), s: Number(r.rows[0].s ?? 0) })),
       expectations.map((e) => ({ n: e.count, s: e.sum })),
     );
   });
