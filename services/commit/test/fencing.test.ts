@@ -23,11 +23,11 @@ import {
   waitForWorkers,
 } from './harness.js';
 
-let mesh: CommitStack;
+let stack: CommitStack;
 before(async () => {
-  mesh = await startCommitStack();
+  stack = await startCommitStack();
 });
-after(() => mesh.stop());
+after(() => stack.stop());
 
 async function report(
   coord: RunningCoordinator,
@@ -39,7 +39,7 @@ async function report(
   start: number,
   end: number,
 ) {
-  const files = [await writeDataFile(mesh, ref, `p${partition}`, start, end)];
+  const files = [await writeDataFile(stack, ref, `p${partition}`, start, end)];
   const { accepted } = await coord.client.reportDataFiles({
     flushId,
     table: ref,
@@ -53,13 +53,13 @@ async function report(
 }
 
 it('two coordinators racing on one table: one commits, the stale one is fenced, nothing duplicated or lost', async () => {
-  const job = `${mesh.database}_race`;
-  const ref = await mesh.createTable('race', { job });
-  const a = await mesh.startCoordinator({ leaseTtlMs: 1500, flushTimeoutMs: 1000 }, 'coordinator-a');
-  const b = await mesh.startCoordinator({ leaseTtlMs: 1500, flushTimeoutMs: 1000 }, 'coordinator-b');
-  const committed = events.committed(mesh, ref);
+  const job = `${stack.database}_race`;
+  const ref = await stack.createTable('race', { job });
+  const a = await stack.startCoordinator({ leaseTtlMs: 1500, flushTimeoutMs: 1000 }, 'coordinator-a');
+  const b = await stack.startCoordinator({ leaseTtlMs: 1500, flushTimeoutMs: 1000 }, 'coordinator-b');
+  const committed = events.committed(stack, ref);
   await sleep(50);
-  heartbeat(mesh, ref, job, 'w1');
+  heartbeat(stack, ref, job, 'w1');
 
   // Both asked to flush at once: exactly one gets the lease.
   const raced = await Promise.allSettled([a.client.triggerFlush({ table: ref, job }), b.client.triggerFlush({ table: ref, job })]);
@@ -90,11 +90,11 @@ it('two coordinators racing on one table: one commits, the stale one is fenced, 
 
   // The zombie wakes up and commits what it believes is next, with its old epoch: fenced by
   // the catalog (after rebasing on the follower's snapshot), nothing written.
-  const zombieFile = await writeDataFile(mesh, ref, 'p0', 10, 20);
+  const zombieFile = await writeDataFile(stack, ref, 'p0', 10, 20);
   await assert.rejects(
     commitAppend({
-      catalog: mesh.catalog,
-      storage: mesh.storage,
+      catalog: stack.catalog,
+      storage: stack.storage,
       ref,
       job,
       flushId: 'zombie',
@@ -107,21 +107,21 @@ it('two coordinators racing on one table: one commits, the stale one is fenced, 
   // And the old leader's own service refuses new work for the table.
   assert.equal(await report(leader, ref, job, 'w1', 'x', 0, 25, 30), false);
 
-  assert.deepEqual(await tableIds(mesh, ref), ids(0, 25));
-  const offsets = (await mesh.catalog.getCommittedOffsets({ job })).offsets.map((o) => [o.partition, o.nextOffset]);
+  assert.deepEqual(await tableIds(stack, ref), ids(0, 25));
+  const offsets = (await stack.catalog.getCommittedOffsets({ job })).offsets.map((o) => [o.partition, o.nextOffset]);
   assert.deepEqual(offsets, [[0, 25]]);
   committed.stop();
 });
 
 it('a coordinator restarted after a crash recovers by itself: same owner takes the lease at once, a lost report rewinds its worker', async () => {
-  const job = `${mesh.database}_restart`;
-  const ref = await mesh.createTable('restart', { job });
-  const committed = events.committed(mesh, ref);
-  const rewinds = events.rewind(mesh, job);
+  const job = `${stack.database}_restart`;
+  const ref = await stack.createTable('restart', { job });
+  const committed = events.committed(stack, ref);
+  const rewinds = events.rewind(stack, job);
   const owner = 'host-a:50054'; // what leaseOwner() gives a coordinator on a fixed port
-  const first = await mesh.startCoordinator({ leaseTtlMs: 60_000, flushTimeoutMs: 30_000 }, owner);
+  const first = await stack.startCoordinator({ leaseTtlMs: 60_000, flushTimeoutMs: 30_000 }, owner);
   await sleep(50);
-  heartbeat(mesh, ref, job, 'w1');
+  heartbeat(stack, ref, job, 'w1');
 
   const { flushId: f1 } = await first.client.triggerFlush({ table: ref, job });
   assert.equal(await report(first, ref, job, 'w1', f1, 0, 0, 10), true);
@@ -129,16 +129,16 @@ it('a coordinator restarted after a crash recovers by itself: same owner takes t
   const epoch = (await first.client.getCommitStatus({ table: ref })).leaseEpoch;
 
   // The next report is accepted, then the process dies before the round completes.
-  heartbeat(mesh, ref, job, 'w2'); // a second live worker, silent, keeps the next round open
+  heartbeat(stack, ref, job, 'w2'); // a second live worker, silent, keeps the next round open
   await waitForWorkers(first, ref, job, 2);
   const { flushId: f2 } = await first.client.triggerFlush({ table: ref, job });
   assert.equal(await report(first, ref, job, 'w1', f2, 0, 10, 20), true);
   await first.stop();
 
   // Restarted: nothing to configure, no TTL to wait out (the lease is still valid for 60 s).
-  const second = await mesh.startCoordinator({ leaseTtlMs: 60_000, flushTimeoutMs: 1000 }, owner);
+  const second = await stack.startCoordinator({ leaseTtlMs: 60_000, flushTimeoutMs: 1000 }, owner);
   await sleep(50);
-  heartbeat(mesh, ref, job, 'w1');
+  heartbeat(stack, ref, job, 'w1');
   const { flushId: f3 } = await second.client.triggerFlush({ table: ref, job });
   assert.equal((await second.client.getCommitStatus({ table: ref })).leaseEpoch, epoch);
   // The worker continues where it believes it is: a gap, because [10, 20) died with the
@@ -148,13 +148,13 @@ it('a coordinator restarted after a crash recovers by itself: same owner takes t
   assert.match(rewind.reason, /starts at offset 20 but 10 is the next uncommitted offset/);
   await committed.next((e) => e.flushId === f3);
   // ... resumes from the catalog's offsets and re-reports everything since.
-  const resume = (await mesh.catalog.getCommittedOffsets({ job })).offsets[0].nextOffset;
+  const resume = (await stack.catalog.getCommittedOffsets({ job })).offsets[0].nextOffset;
   assert.equal(resume, 10);
   const { flushId: f4 } = await second.client.triggerFlush({ table: ref, job });
   assert.equal(await report(second, ref, job, 'w1', f4, 0, resume, 30), true);
   const c4 = await committed.next((e) => e.flushId === f4);
   assert.deepEqual(c4.offsets, [range(0, 10, 30)]);
-  assert.deepEqual(await tableIds(mesh, ref), ids(0, 30));
+  assert.deepEqual(await tableIds(stack, ref), ids(0, 30));
   committed.stop();
   rewinds.stop();
 });

@@ -19,30 +19,30 @@ import {
   waitForWorkers,
 } from './harness.js';
 
-let mesh: CommitStack;
+let stack: CommitStack;
 let coord: RunningCoordinator;
 let ref: TableRef;
-const job = () => `${mesh.database}_job`;
+const job = () => `${stack.database}_job`;
 
 before(async () => {
-  mesh = await startCommitStack();
-  ref = await mesh.createTable('events', { job: `${mesh.database}_job` });
-  coord = await mesh.startCoordinator({ flushTimeoutMs: 1500 });
+  stack = await startCommitStack();
+  ref = await stack.createTable('events', { job: `${stack.database}_job` });
+  coord = await stack.startCoordinator({ flushTimeoutMs: 1500 });
 });
-after(() => mesh.stop());
+after(() => stack.stop());
 
 describe('flush rounds', () => {
   it("commits one snapshot with both workers' files and offsets; a late worker lands in the next round; a stale report is dropped with a rewind", async () => {
-    const flushes = events.flush(mesh, ref);
-    const committed = events.committed(mesh, ref);
-    const rewinds = events.rewind(mesh, job());
+    const flushes = events.flush(stack, ref);
+    const committed = events.committed(stack, ref);
+    const rewinds = events.rewind(stack, job());
     await new Promise((r) => setTimeout(r, 50)); // subscriptions registered before anything is published
-    heartbeat(mesh, ref, job(), 'w1');
-    heartbeat(mesh, ref, job(), 'w2');
+    heartbeat(stack, ref, job(), 'w1');
+    heartbeat(stack, ref, job(), 'w2');
     await waitForWorkers(coord, ref, job(), 2);
 
     const report = async (worker: string, flushId: string, part: string, partition: number, start: number, end: number) => {
-      const files = end > start ? [await writeDataFile(mesh, ref, part, start, end)] : [];
+      const files = end > start ? [await writeDataFile(stack, ref, part, start, end)] : [];
       const { accepted } = await coord.client.reportDataFiles({
         flushId,
         table: ref,
@@ -67,10 +67,10 @@ describe('flush rounds', () => {
     assert.equal(c1.addedRecords, 17);
     assert.deepEqual(c1.offsets, [range(0, 0, 10), range(1, 0, 7)]);
     assert.deepEqual(
-      await tableIds(mesh, ref),
+      await tableIds(stack, ref),
       [...ids(0, 10), ...ids(0, 7)].sort((a, b) => a - b),
     );
-    const { snapshots } = await mesh.catalog.listSnapshots({ ref });
+    const { snapshots } = await stack.catalog.listSnapshots({ ref });
     assert.equal(snapshots.length, 1);
     const summary = snapshots[0].summary;
     assert.equal(summary['added-records'], '17');
@@ -113,13 +113,13 @@ describe('flush rounds', () => {
     assert.deepEqual(rewind.table, ref);
     assert.match(rewind.reason, /events\[0\] starts at offset 5 but 15 is the next uncommitted offset/);
 
-    const offsets = (await mesh.catalog.getCommittedOffsets({ job: job() })).offsets.map((o) => [o.partition, o.nextOffset]);
+    const offsets = (await stack.catalog.getCommittedOffsets({ job: job() })).offsets.map((o) => [o.partition, o.nextOffset]);
     assert.deepEqual(offsets, [
       [0, 15],
       [1, 22],
     ]);
     assert.deepEqual(
-      await tableIds(mesh, ref),
+      await tableIds(stack, ref),
       [...ids(0, 15), ...ids(0, 22)].sort((a, b) => a - b),
     );
 
@@ -131,10 +131,10 @@ describe('flush rounds', () => {
   });
 
   it('a round with nothing to commit still answers its flush id; bad requests are refused with the field named', async () => {
-    const committed = events.committed(mesh, ref);
+    const committed = events.committed(stack, ref);
     await new Promise((r) => setTimeout(r, 50));
-    heartbeat(mesh, ref, job(), 'w1', false);
-    heartbeat(mesh, ref, job(), 'w2', false);
+    heartbeat(stack, ref, job(), 'w1', false);
+    heartbeat(stack, ref, job(), 'w2', false);
     await new Promise((r) => setTimeout(r, 100));
     const { flushId } = await coord.client.triggerFlush({ table: ref, job: job() });
     const c = await committed.next((e) => e.flushId === flushId);
@@ -149,7 +149,7 @@ describe('flush rounds', () => {
     await assert.rejects(
       coord.client.reportDataFiles({
         flushId,
-        table: { database: mesh.database, table: 'nope' },
+        table: { database: stack.database, table: 'nope' },
         job: job(),
         workerId: 'w',
         files: [],
@@ -165,15 +165,15 @@ describe('flush rounds', () => {
   });
 
   it("a flush is due when the workers' buffered bytes reach the job's buffer size", async () => {
-    const bufJob = `${mesh.database}_buf`;
-    const bufRef = await mesh.createTable('buffered', { job: bufJob, bufferBytes: 1000 });
-    const flushes = events.flush(mesh, bufRef);
+    const bufJob = `${stack.database}_buf`;
+    const bufRef = await stack.createTable('buffered', { job: bufJob, bufferBytes: 1000 });
+    const flushes = events.flush(stack, bufRef);
     await new Promise((r) => setTimeout(r, 50));
-    heartbeat(mesh, bufRef, bufJob, 'w1', true, 400);
+    heartbeat(stack, bufRef, bufJob, 'w1', true, 400);
     await waitForWorkers(coord, bufRef, bufJob, 1);
     await new Promise((r) => setTimeout(r, 200)); // the job's settings are read on the first beat
     assert.equal(flushes.seen.length, 0, 'below the buffer size: no flush');
-    heartbeat(mesh, bufRef, bufJob, 'w2', true, 700);
+    heartbeat(stack, bufRef, bufJob, 'w2', true, 700);
     const flush = await flushes.next(() => true, 5000);
     assert.equal(flush.job, bufJob);
     assert.equal((await coord.client.getCommitStatus({ table: bufRef })).inFlightFlushId, flush.flushId);

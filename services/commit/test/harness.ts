@@ -1,32 +1,32 @@
 /**
- * A real little mesh for the commit tests: the real catalog (fresh PostgreSQL database,
- * migrations, handlers over gRPC) with its warehouse published over HTTP (so icebird can read
- * it), real NATS, coordinators served over real gRPC, and workers played by the test: real
- * heartbeats on NATS, real Parquet files, real ReportDataFiles calls.
+ * A real little stack for the commit tests: the in-process stack (fresh PostgreSQL database,
+ * NATS) with the real catalog's handlers over gRPC and their warehouse published over HTTP (so
+ * icebird can read it), coordinators served over real gRPC, and workers played by the test:
+ * real heartbeats on NATS, real Parquet files, real ReportDataFiles calls.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CatalogServiceService, StartFrom, Job } from '#shared/gen/sluice/v1/catalog.js';
+import { StartFrom } from '#shared/gen/sluice/v1/catalog.js';
 import { CommitServiceService } from '#shared/gen/sluice/v1/commit.js';
 import { CommittedEvent, FlushEvent, RewindEvent, WorkerHeartbeat } from '#shared/gen/sluice/v1/events.js';
-import { MessageFormat, type DataFile, type OffsetRange, type TableRef } from '#shared/gen/sluice/v1/types.js';
+import type { DataFile, OffsetRange, TableRef } from '#shared/gen/sluice/v1/types.js';
+import type { LogLevel } from '#shared/config.js';
 import { subjects } from '#shared/events.js';
 import { createClient, type ServiceClient } from '#shared/grpc/client.js';
-import { bindService, startGrpcServer } from '#shared/grpc/server.js';
+import { startGrpcServer } from '#shared/grpc/server.js';
 import { createLogger } from '#shared/logger.js';
 import { connectNats, publish, type NatsConnection } from '#shared/nats.js';
-import { createPool, migrate } from '#shared/pg.js';
 import { ParquetFileWriter } from '#shared/parquet/writer.js';
 import { parsePrimitive } from '#shared/iceberg/single-value.js';
 import { currentSnapshot } from '#shared/iceberg/index.js';
 import { snapshotFiles } from '#shared/iceberg/scan.js';
-import { createStorage, type Storage } from '#shared/storage/index.js';
+import type { Storage } from '#shared/storage/index.js';
+import { field, job, source, tableRequest } from '#test-support/builders.js';
 import { serveDirectory } from '#test-support/file-server.js';
-import { createTestDatabase } from '#test-support/postgres.js';
-import { NATS_URL } from '#test-support/services.js';
-import { catalogHandlers, DEFAULT_JDBC_CATALOG_NAME } from '../../catalog/src/handlers.js';
-import { CATALOG_MIGRATIONS } from '../../catalog/src/service.js';
+import { NATS_URL, startCatalogHandlers } from '#test-support/services.js';
+import { startStack } from '#test-support/stack.js';
+import { waitFor } from '#test-support/wait.js';
 import { natsAnnouncer } from '../src/announcer.js';
 import { loadTable, type CatalogClient } from '../src/catalog.js';
 import { readRows } from '../src/maintenance/rows.js';
@@ -63,49 +63,39 @@ export const TEST_SETTINGS: CoordinatorSettings = {
   orphanMinAgeMs: 3_600_000,
 };
 
-const silent = createLogger('commit-test', (process.env.TEST_LOG_LEVEL as 'silent') ?? 'silent');
+const LOG_LEVEL = (process.env.TEST_LOG_LEVEL as LogLevel | undefined) ?? 'silent';
+const silent = createLogger('commit-test', LOG_LEVEL);
 
 export async function startCommitStack(): Promise<CommitStack> {
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-commit-'));
-  const http = await serveDirectory(dir);
+  // The catalog's warehouse is an http:// location (mounted onto <dir>/wh), so the server must
+  // run before the catalog starts; it learns the directory once the stack has made it.
+  let warehouseDir = '';
+  const http = await serveDirectory(() => warehouseDir);
   const base = `${http.url}/wh`;
-  const storage = createStorage({ mounts: { [base]: join(dir, 'wh') } });
-
-  const db = await createTestDatabase('sluice_commit');
-  const pool = createPool(db.url, 20);
-  await migrate(pool, 'catalog', CATALOG_MIGRATIONS);
-  const catalogServer = await startGrpcServer({
-    host: '127.0.0.1',
-    port: 0,
-    protoFiles: ['sluice/v1/catalog.proto'],
-    services: [
-      bindService(
-        'sluice.v1.CatalogService',
-        CatalogServiceService,
-        catalogHandlers({ pool, storage, warehouse: base, jdbcCatalogName: DEFAULT_JDBC_CATALOG_NAME }),
-      ),
-    ],
-    logger: silent,
+  const stack = await startStack({
+    name: 'sluice_commit',
+    catalog: ({ dir, databaseUrl }) => {
+      warehouseDir = dir;
+      return startCatalogHandlers({ databaseUrl, warehouse: base, storage: { mounts: { [base]: join(dir, 'wh') } }, logLevel: LOG_LEVEL });
+    },
+  }).catch(async (err) => {
+    await http.close();
+    throw err;
   });
-  const catalog = createClient(CatalogServiceService, `127.0.0.1:${catalogServer.port}`, { deadlineMs: 20_000 });
-  const nats = await connectNats(NATS_URL, 'commit-test');
+  stack.own({ stop: () => http.close() });
+  const catalog = stack.catalog.client;
+  const storage = stack.catalog.storage;
   // NATS subjects are shared by every test run on this server: a unique database name keeps
   // this file's tables (and so its subjects) its own.
   const database = `c${Math.random().toString(36).slice(2, 10)}`;
-  await catalog.createDatabase({ name: database, location: '', properties: {} });
-  await catalog.createSource({
-    source: {
-      name: `${database}_src`,
-      brokers: [],
-      topic: 'events',
-      format: MessageFormat.MESSAGE_FORMAT_JSON,
-      mode: 0 as never,
-      properties: {},
-      createdAtMs: 0,
-    },
-  });
+  try {
+    await catalog.createDatabase({ name: database, location: '', properties: {} });
+    await catalog.createSource({ source: source(`${database}_src`, 'events') });
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  }
 
-  const running: RunningCoordinator[] = [];
   let owners = 0;
   const context = (settings: Partial<CoordinatorSettings> = {}, owner = `test-owner-${++owners}`): CoordinatorContext => ({
     catalog,
@@ -120,7 +110,7 @@ export async function startCommitStack(): Promise<CommitStack> {
     catalog,
     storage,
     base,
-    nats,
+    nats: stack.nats,
     database,
     context,
     async startCoordinator(settings = {}, owner) {
@@ -136,7 +126,7 @@ export async function startCommitStack(): Promise<CommitStack> {
       });
       const client = createClient(CommitServiceService, `127.0.0.1:${server.port}`, { deadlineMs: 20_000, retries: 0 });
       let stopped: Promise<void> | undefined;
-      const handle: RunningCoordinator = {
+      return stack.own({
         coordinator,
         client,
         stop: () =>
@@ -147,51 +137,20 @@ export async function startCommitStack(): Promise<CommitStack> {
             await coordinator.stop();
             await own.drain();
           })()),
-      };
-      running.push(handle);
-      return handle;
+      });
     },
     async createTable(name, options = {}) {
       const ref = { database, table: name };
-      const prim = (value: string) => ({ kind: { $case: 'primitive' as const, value } });
-      await catalog.createTable({
-        ref,
-        schema: {
-          schemaId: 0,
-          fields: [
-            { id: 0, name: 'id', required: true, type: prim('long'), doc: '' },
-            { id: 0, name: 'part', required: false, type: prim('string'), doc: '' },
-          ],
-          identifierFieldIds: [],
-        },
-        partitionSpec: { specId: 0, fields: [{ sourceId: 0, fieldId: 0, name: 'part', transform: 'identity', sourceName: 'part' }] },
-        location: '',
-        properties: options.properties ?? {},
-        ifNotExists: false,
-      });
+      const columns = [field(0, 'id', 'long', true), field(0, 'part', 'string')];
+      const partitionSpec = { specId: 0, fields: [{ sourceId: 0, fieldId: 0, name: 'part', transform: 'identity', sourceName: 'part' }] };
+      await catalog.createTable(tableRequest(ref, columns, { partitionSpec, properties: options.properties ?? {} }));
       if (options.job) {
-        await catalog.createJob({
-          job: Job.fromPartial({
-            name: options.job,
-            source: `${database}_src`,
-            table: ref,
-            start: { from: StartFrom.START_FROM_EARLIEST },
-            bufferBytes: options.bufferBytes ?? 0,
-          }),
-        });
+        const start = { from: StartFrom.START_FROM_EARLIEST };
+        await catalog.createJob({ job: job(options.job, `${database}_src`, ref, { start, bufferBytes: options.bufferBytes ?? 0 }) });
       }
       return ref;
     },
-    async stop() {
-      for (const r of running) await r.stop();
-      await nats.drain();
-      catalog.close();
-      await catalogServer.stop(500);
-      await pool.end();
-      await db.drop();
-      await http.close();
-      await rm(dir, { recursive: true, force: true });
-    },
+    stop: () => stack.stop(),
   };
 }
 
@@ -204,8 +163,8 @@ const COLUMNS = [
  * A real Parquet data file under the table location holding one row per offset in
  * [start, end) (id = offset), so tests can tell exactly which records a table holds.
  */
-export async function writeDataFile(mesh: CommitStack, ref: TableRef, part: string, start: number, end: number): Promise<DataFile> {
-  const { table } = await mesh.catalog.getTable({ ref });
+export async function writeDataFile(stack: CommitStack, ref: TableRef, part: string, start: number, end: number): Promise<DataFile> {
+  const { table } = await stack.catalog.getTable({ ref });
   const tmp = await mkdtemp(join(tmpdir(), 'sluice-commit-file-'));
   try {
     const path = join(tmp, 'f.parquet');
@@ -218,7 +177,7 @@ export async function writeDataFile(mesh: CommitStack, ref: TableRef, part: stri
     for (let id = start; id < end; id++) writer.append([BigInt(id), part]);
     const file = await writer.close();
     const location = `${table!.location}/data/part=${part}/${start}-${end}-${Math.random().toString(36).slice(2, 8)}.parquet`;
-    await mesh.storage.write(location, await readFile(path));
+    await stack.storage.write(location, await readFile(path));
     return { ...file, filePath: location, fileFormat: 'parquet' };
   } finally {
     await rm(tmp, { recursive: true, force: true });
@@ -232,62 +191,47 @@ export const range = (partition: number, start: number, end: number, topic = 'ev
   endOffset: end,
 });
 
-export function heartbeat(mesh: CommitStack, ref: TableRef, job: string, workerId: string, alive = true, bufferedBytes = 0): void {
+export function heartbeat(stack: CommitStack, ref: TableRef, job: string, workerId: string, alive = true, bufferedBytes = 0): void {
   publish(
-    mesh.nats,
+    stack.nats,
     subjects.workers(ref),
     WorkerHeartbeat.encode({ table: ref, job, workerId, sentAtMs: Date.now(), bufferedBytes, alive }).finish(),
   );
 }
 
 /** Collects decoded events from a subject; `next(pred)` waits for the first match. */
-export function collect<T>(mesh: CommitStack, subject: string, decode: (b: Uint8Array) => T) {
+export function collect<T>(stack: CommitStack, subject: string, decode: (b: Uint8Array) => T) {
   const seen: T[] = [];
-  const waiters: { pred: (e: T) => boolean; resolve: (e: T) => void }[] = [];
-  const sub = mesh.nats.subscribe(subject);
+  const sub = stack.nats.subscribe(subject);
   void (async () => {
-    for await (const msg of sub) {
-      const e = decode(msg.data);
-      seen.push(e);
-      for (const w of [...waiters])
-        if (w.pred(e)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(e);
-        }
-    }
+    for await (const msg of sub) seen.push(decode(msg.data));
   })();
   return {
     seen,
-    next(pred: (e: T) => boolean = () => true, timeoutMs = 15_000): Promise<T> {
-      const found = seen.find(pred);
-      if (found) return Promise.resolve(found);
-      return new Promise<T>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no matching event on ${subject} within ${timeoutMs} ms`)), timeoutMs);
-        waiters.push({ pred, resolve: (e) => (clearTimeout(timer), resolve(e)) });
-      });
-    },
+    next: (pred: (e: T) => boolean = () => true, timeoutMs = 15_000): Promise<T> =>
+      waitFor(`a matching event on ${subject}`, () => seen.find(pred), { timeoutMs, intervalMs: 10 }),
     stop: () => sub.unsubscribe(),
   };
 }
 
 export const events = {
-  flush: (mesh: CommitStack, ref: TableRef) => collect(mesh, subjects.flush(ref), (b) => FlushEvent.decode(b)),
-  committed: (mesh: CommitStack, ref: TableRef) => collect(mesh, subjects.committed(ref), (b) => CommittedEvent.decode(b)),
-  rewind: (mesh: CommitStack, job: string) => collect(mesh, subjects.rewind(job), (b) => RewindEvent.decode(b)),
+  flush: (stack: CommitStack, ref: TableRef) => collect(stack, subjects.flush(ref), (b) => FlushEvent.decode(b)),
+  committed: (stack: CommitStack, ref: TableRef) => collect(stack, subjects.committed(ref), (b) => CommittedEvent.decode(b)),
+  rewind: (stack: CommitStack, job: string) => collect(stack, subjects.rewind(job), (b) => RewindEvent.decode(b)),
 };
 
 /** The ids (= offsets) of every row in the table's current snapshot, sorted, read back from the Parquet files. */
-export async function tableIds(mesh: CommitStack, ref: TableRef): Promise<number[]> {
-  const { metadata } = await loadTable(mesh.catalog, mesh.storage, ref);
+export async function tableIds(stack: CommitStack, ref: TableRef): Promise<number[]> {
+  const { metadata } = await loadTable(stack.catalog, stack.storage, ref);
   const snapshot = currentSnapshot(metadata);
   if (!snapshot) return [];
-  const { dataFiles } = await snapshotFiles(mesh.storage, snapshot);
+  const { dataFiles } = await snapshotFiles(stack.storage, snapshot);
   const tmp = await mkdtemp(join(tmpdir(), 'sluice-commit-read-'));
   try {
     const paths: string[] = [];
     for (const [i, f] of dataFiles.entries()) {
       const p = join(tmp, `${i}.parquet`);
-      await writeFile(p, await mesh.storage.read(f.dataFile.filePath));
+      await writeFile(p, await stack.storage.read(f.dataFile.filePath));
       paths.push(p);
     }
     if (paths.length === 0) return [];
@@ -301,10 +245,10 @@ export async function tableIds(mesh: CommitStack, ref: TableRef): Promise<number
 export const ids = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 
 /** Waits until a coordinator has seen `n` live workers of the job (heartbeats travel through NATS). */
-export async function waitForWorkers(coord: RunningCoordinator, ref: TableRef, job: string, n: number): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (coord.coordinator.table(ref).pipeline(job).workers.live(Date.now()).length >= n) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`coordinator did not see ${n} live workers of ${job}`);
+export async function waitForWorkers(coord: RunningCoordinator, ref: TableRef, jobName: string, n: number): Promise<void> {
+  await waitFor(
+    `the coordinator to see ${n} live workers of ${jobName}`,
+    () => coord.coordinator.table(ref).pipeline(jobName).workers.live(Date.now()).length >= n,
+    { intervalMs: 10 },
+  );
 }

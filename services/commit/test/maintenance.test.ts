@@ -14,6 +14,7 @@ import { loadTable } from '../src/catalog.js';
 import type { CoordinatorContext } from '../src/context.js';
 import { CommitError } from '../src/errors.js';
 import { compactTable, pickCompaction, selectExpired, selectOrphans } from '../src/maintenance/index.js';
+import { waitFor } from '#test-support/wait.js';
 import { ids, range, startCommitStack, tableIds, writeDataFile, type CommitStack, type RunningCoordinator } from './harness.js';
 
 describe('maintenance policies (pure)', () => {
@@ -90,21 +91,21 @@ describe('maintenance policies (pure)', () => {
 });
 
 describe('manifest merging on append', () => {
-  let mesh: CommitStack;
+  let stack: CommitStack;
   before(async () => {
-    mesh = await startCommitStack();
+    stack = await startCommitStack();
   });
-  after(() => mesh.stop());
+  after(() => stack.stop());
 
   it('keeps the manifest list short: past the threshold, carried manifests are merged into one', async () => {
-    const job = `${mesh.database}_merge`;
-    const ref = await mesh.createTable('merged', { job, properties: { 'commit.manifest.min-count-to-merge': '3' } });
+    const job = `${stack.database}_merge`;
+    const ref = await stack.createTable('merged', { job, properties: { 'commit.manifest.min-count-to-merge': '3' } });
     const counts: number[] = [];
     for (let i = 0; i < 6; i++) {
-      const file = await writeDataFile(mesh, ref, i % 2 ? 'a' : 'b', i * 10, i * 10 + 10);
+      const file = await writeDataFile(stack, ref, i % 2 ? 'a' : 'b', i * 10, i * 10 + 10);
       await commitAppend({
-        catalog: mesh.catalog,
-        storage: mesh.storage,
+        catalog: stack.catalog,
+        storage: stack.storage,
         ref,
         job,
         flushId: `f${i}`,
@@ -112,13 +113,13 @@ describe('manifest merging on append', () => {
         offsets: [range(0, i * 10, i * 10 + 10)],
         leaseEpoch: 0,
       });
-      const { metadata } = await loadTable(mesh.catalog, mesh.storage, ref);
-      counts.push((await snapshotFiles(mesh.storage, currentSnapshot(metadata)!)).manifests.length);
+      const { metadata } = await loadTable(stack.catalog, stack.storage, ref);
+      counts.push((await snapshotFiles(stack.storage, currentSnapshot(metadata)!)).manifests.length);
     }
     // 1, 2, 3 manifests; then the 3 carried ones merge into 1 (+ the new one), and so on.
     assert.deepEqual(counts, [1, 2, 3, 2, 3, 2]);
-    assert.deepEqual(await tableIds(mesh, ref), ids(0, 60));
-    const { table } = await mesh.catalog.getTable({ ref });
+    assert.deepEqual(await tableIds(stack, ref), ids(0, 60));
+    const { table } = await stack.catalog.getTable({ ref });
     const fileName = (l: string) => l.slice(l.lastIndexOf('/') + 1);
     const rows = await icebergRead({ tableUrl: table!.location, metadataFileName: fileName(table!.metadataLocation) });
     assert.deepEqual(
@@ -129,35 +130,35 @@ describe('manifest merging on append', () => {
 });
 
 describe('the maintenance timer', () => {
-  let mesh: CommitStack;
+  let stack: CommitStack;
   before(async () => {
-    mesh = await startCommitStack();
+    stack = await startCommitStack();
   });
-  after(() => mesh.stop());
+  after(() => stack.stop());
 
   it('cleans a table this coordinator holds the lease of, and leaves others alone', async () => {
-    const held = await mesh.createTable('held');
-    const other = await mesh.createTable('other');
-    const coord = await mesh.startCoordinator({ maintenanceIntervalMs: 100, orphanMinAgeMs: 0 });
+    const held = await stack.createTable('held');
+    const other = await stack.createTable('other');
+    const coord = await stack.startCoordinator({ maintenanceIntervalMs: 100, orphanMinAgeMs: 0 });
     const stray = async (ref: TableRef) => {
-      const { table } = await mesh.catalog.getTable({ ref });
+      const { table } = await stack.catalog.getTable({ ref });
       const location = `${table!.location}/data/part=a/stray.parquet`;
-      await mesh.storage.write(location, new Uint8Array([1, 2, 3]));
+      await stack.storage.write(location, new Uint8Array([1, 2, 3]));
       return location;
     };
     const heldStray = await stray(held);
     const otherStray = await stray(other);
     coord.coordinator.table(other); // known, but its lease is not ours
     await coord.coordinator.table(held).leaseEpoch();
-    for (let i = 0; i < 100 && (await mesh.storage.exists(heldStray)); i++) await new Promise((r) => setTimeout(r, 50));
-    assert.equal(await mesh.storage.exists(heldStray), false, 'the orphan of the held table was removed by the timer');
-    assert.equal(await mesh.storage.exists(otherStray), true, 'the timer took no lease to clean the other table');
+    await waitFor("the maintenance timer to remove the held table's orphan", async () => !(await stack.storage.exists(heldStray)));
+    assert.equal(await stack.storage.exists(heldStray), false, 'the orphan of the held table was removed by the timer');
+    assert.equal(await stack.storage.exists(otherStray), true, 'the timer took no lease to clean the other table');
     await coord.stop();
   });
 });
 
 describe('maintenance on a real table', () => {
-  let mesh: CommitStack;
+  let stack: CommitStack;
   let ref: TableRef;
   let job: string;
   let ctx: CoordinatorContext;
@@ -166,17 +167,17 @@ describe('maintenance on a real table', () => {
   const next = { a: 0, b: 10_000 };
 
   before(async () => {
-    mesh = await startCommitStack();
-    job = `${mesh.database}_maint`;
-    ref = await mesh.createTable('small', {
+    stack = await startCommitStack();
+    job = `${stack.database}_maint`;
+    ref = await stack.createTable('small', {
       job,
       properties: { 'history.expire.max-snapshot-age-ms': '0', 'history.expire.min-snapshots-to-keep': '1' },
     });
-    coord = await mesh.startCoordinator({ orphanMinAgeMs: 0 });
+    coord = await stack.startCoordinator({ orphanMinAgeMs: 0 });
     ctx = coord.coordinator.ctx;
     epoch = await coord.coordinator.table(ref).leaseEpoch();
   });
-  after(() => mesh.stop());
+  after(() => stack.stop());
 
   /** An append of `count` one-or-two-row files to partition a (Kafka partition 0) or b (1). */
   async function append(part: 'a' | 'b', count: number): Promise<void> {
@@ -184,13 +185,13 @@ describe('maintenance on a real table', () => {
     const start = next[part];
     for (let i = 0; i < count; i++) {
       const rows = 1 + (i % 2);
-      files.push(await writeDataFile(mesh, ref, part, next[part], next[part] + rows));
+      files.push(await writeDataFile(stack, ref, part, next[part], next[part] + rows));
       next[part] += rows;
     }
     const partition = part === 'a' ? 0 : 1;
     await commitAppend({
-      catalog: mesh.catalog,
-      storage: mesh.storage,
+      catalog: stack.catalog,
+      storage: stack.storage,
       ref,
       job,
       flushId: `f-${part}-${start}`,
@@ -202,8 +203,8 @@ describe('maintenance on a real table', () => {
 
   const expectedIds = () => [...ids(0, next.a), ...ids(10_000, next.b)];
   const liveFiles = async () => {
-    const { metadata } = await loadTable(mesh.catalog, mesh.storage, ref);
-    return (await snapshotFiles(mesh.storage, currentSnapshot(metadata)!)).dataFiles.map((f) => f.dataFile);
+    const { metadata } = await loadTable(stack.catalog, stack.storage, ref);
+    return (await snapshotFiles(stack.storage, currentSnapshot(metadata)!)).dataFiles.map((f) => f.dataFile);
   };
 
   it('compacts 100 small files of a partition into one with the same rows while appends land', async () => {
@@ -231,9 +232,9 @@ describe('maintenance on a real table', () => {
     assert.equal(inA.length, 3, 'the compacted file plus the two appended during compaction');
     assert.ok(inA.some((f) => f.filePath === result.added && f.recordCount === 150));
     assert.equal(live.filter((f) => f.filePath.includes('part=b')).length, 5);
-    assert.deepEqual(await tableIds(mesh, ref), expectedIds());
+    assert.deepEqual(await tableIds(stack, ref), expectedIds());
 
-    const { snapshots } = await mesh.catalog.listSnapshots({ ref });
+    const { snapshots } = await stack.catalog.listSnapshots({ ref });
     const replace = snapshots.find((s) => s.snapshotId === result.snapshotId)!;
     assert.equal(replace.operation, 'replace');
     assert.equal(replace.summary['added-data-files'], '1');
@@ -261,7 +262,7 @@ describe('maintenance on a real table', () => {
       (err: unknown) => err instanceof CommitError && err.kind === 'stale-rewrite' && /no longer live/.test(err.message),
     );
     assert.ok(inner!, 'the inner compaction committed');
-    const dataDirFiles = (await mesh.storage.list(`${(await loadTable(mesh.catalog, mesh.storage, ref)).metadata.location}/data`)).map(
+    const dataDirFiles = (await stack.storage.list(`${(await loadTable(stack.catalog, stack.storage, ref)).metadata.location}/data`)).map(
       (f) => f.location,
     );
     assert.equal(
@@ -269,11 +270,11 @@ describe('maintenance on a real table', () => {
       2,
       'the first compaction output and the winner; the loser deleted its own',
     );
-    assert.deepEqual(await tableIds(mesh, ref), expectedIds());
+    assert.deepEqual(await tableIds(stack, ref), expectedIds());
   });
 
   it('after appends, compactions, expiry and orphan cleanup, icebird reads the same rows and the pruned history', async () => {
-    const before = await loadTable(mesh.catalog, mesh.storage, ref);
+    const before = await loadTable(stack.catalog, stack.storage, ref);
     const fileName = (l: string) => l.slice(l.lastIndexOf('/') + 1);
     const history = await icebergMetadata({
       tableUrl: before.metadata.location,
@@ -289,7 +290,7 @@ describe('maintenance on a real table', () => {
     assert.equal(report.expiredSnapshots, 5);
     assert.ok(report.orphansDeleted >= 100, `deleted ${report.orphansDeleted} orphans (the 100 small files among them)`);
 
-    const { table, metadata } = await loadTable(mesh.catalog, mesh.storage, ref);
+    const { table, metadata } = await loadTable(stack.catalog, stack.storage, ref);
     assert.equal(metadata.snapshots.length, 1);
     const tableUrl = metadata.location;
     const read = await icebergMetadata({ tableUrl, metadataFileName: fileName(table.metadataLocation) });
