@@ -19,12 +19,12 @@ import {
 /** An Iceberg primitive type by name (long, string, decimal(12,3), timestamptz, ...). */
 export const primitive = (value: string): IcebergType => ({ kind: { $case: 'primitive', value } });
 
-/** A column of a primitive type; id 0 lets the catalog assign ids. */
-export const field = (id: number, name: string, type: string, required = false): Field => ({
+/** A column: a primitive type by name, or any Iceberg type (struct, list, map); id 0 lets the catalog assign ids. */
+export const field = (id: number, name: string, type: string | IcebergType, required = false): Field => ({
   id,
   name,
   required,
-  type: primitive(type),
+  type: typeof type === 'string' ? primitive(type) : type,
   doc: '',
 });
 

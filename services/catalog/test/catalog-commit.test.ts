@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { icebergMetadata, icebergRead } from 'icebird';
-import { StartFrom, type CommitTableRequest, type Table, Job } from '#shared/gen/sluice/v1/catalog.js';
-import { MessageFormat, type DataFile, type Field, type IcebergType } from '#shared/gen/sluice/v1/types.js';
+import { StartFrom, type CommitTableRequest, type Table } from '#shared/gen/sluice/v1/catalog.js';
+import type { DataFile } from '#shared/gen/sluice/v1/types.js';
 import {
   EntryStatus,
   buildSummary,
@@ -23,6 +23,7 @@ import {
   type ManifestFile,
 } from '#shared/iceberg/index.js';
 import { createStorage } from '#shared/storage/index.js';
+import { field, job, source, tableRequest } from '#test-support/builders.js';
 import { serveDirectory, type FileServer } from '#test-support/file-server.js';
 import { failure, startTestCatalog, type TestCatalog } from './harness.js';
 
@@ -42,17 +43,7 @@ before(async () => {
     },
   });
   await cat.client.createDatabase({ name: 'lake', location: '', properties: {} });
-  await cat.client.createSource({
-    source: {
-      name: 'src',
-      brokers: [],
-      topic: 'events',
-      format: MessageFormat.MESSAGE_FORMAT_JSON,
-      mode: 0 as never,
-      properties: {},
-      createdAtMs: 0,
-    },
-  });
+  await cat.client.createSource({ source: source('src', 'events') });
 });
 
 after(async () => {
@@ -60,27 +51,12 @@ after(async () => {
   await http.close();
 });
 
-const prim = (value: string): IcebergType => ({ kind: { $case: 'primitive', value } });
-const field = (name: string, type: string, required = false): Field => ({ id: 0, name, required, type: prim(type), doc: '' });
-
-async function newTable(name: string, job?: string): Promise<Table> {
-  const { table } = await cat.client.createTable({
-    ref: { database: 'lake', table: name },
-    schema: { schemaId: 0, fields: [field('id', 'long', true), field('msg', 'string')], identifierFieldIds: [] },
-    location: '',
-    properties: {},
-    ifNotExists: false,
-  });
-  if (job) {
-    await cat.client.createJob({
-      job: Job.fromPartial({
-        name: job,
-        source: 'src',
-        table: { database: 'lake', table: name },
-        start: { from: StartFrom.START_FROM_EARLIEST },
-        commitIntervalMs: 1000,
-      }),
-    });
+async function newTable(name: string, jobName?: string): Promise<Table> {
+  const ref = { database: 'lake', table: name };
+  const { table } = await cat.client.createTable(tableRequest(ref, [field(0, 'id', 'long', true), field(0, 'msg', 'string')]));
+  if (jobName) {
+    const start = { from: StartFrom.START_FROM_EARLIEST };
+    await cat.client.createJob({ job: job(jobName, 'src', ref, { start, commitIntervalMs: 1000 }) });
   }
   return table!;
 }

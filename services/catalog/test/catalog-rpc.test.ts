@@ -6,7 +6,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { status } from '@grpc/grpc-js';
 import { JobState, StartFrom, type Job } from '#shared/gen/sluice/v1/catalog.js';
-import { MessageFormat, type Field, type IcebergType } from '#shared/gen/sluice/v1/types.js';
+import { MessageFormat } from '#shared/gen/sluice/v1/types.js';
+import { field, primitive, schema } from '#test-support/builders.js';
 import { failure, startTestCatalog, type TestCatalog } from './harness.js';
 
 let cat: TestCatalog;
@@ -15,22 +16,21 @@ before(async () => {
 });
 after(() => cat.stop());
 
-const prim = (value: string): IcebergType => ({ kind: { $case: 'primitive', value } });
-const field = (name: string, type: IcebergType, required = false): Field => ({ id: 0, name, required, type, doc: '' });
-const schema = (fields: Field[]) => ({ schemaId: 0, fields, identifierFieldIds: [] });
 const events = () =>
-  schema([
-    field('id', prim('long'), true),
-    field('ts', prim('timestamptz')),
-    field('price', prim('decimal(10,2)')),
-    field('ratio', prim('float')),
-    field('n', prim('int')),
-    field('address', { kind: { $case: 'struct', value: { fields: [field('city', prim('string')), field('zip', prim('string'))] } } }),
-    field('tags', { kind: { $case: 'list', value: { elementId: 0, elementRequired: false, element: prim('string') } } }),
-    field('attrs', {
-      kind: { $case: 'map', value: { keyId: 0, key: prim('string'), valueId: 0, valueRequired: false, value: prim('double') } },
+  schema(
+    field(0, 'id', 'long', true),
+    field(0, 'ts', 'timestamptz'),
+    field(0, 'price', 'decimal(10,2)'),
+    field(0, 'ratio', 'float'),
+    field(0, 'n', 'int'),
+    field(0, 'address', {
+      kind: { $case: 'struct', value: { fields: [field(0, 'city', 'string'), field(0, 'zip', 'string')] } },
     }),
-  ]);
+    field(0, 'tags', { kind: { $case: 'list', value: { elementId: 0, elementRequired: false, element: primitive('string') } } }),
+    field(0, 'attrs', {
+      kind: { $case: 'map', value: { keyId: 0, key: primitive('string'), valueId: 0, valueRequired: false, value: primitive('double') } },
+    }),
+  );
 
 test('databases: create-if-missing, get, list, drop (refusing non-empty without cascade)', async () => {
   const first = await cat.client.createDatabase({ name: 'sales', location: '', properties: { owner: 'ops' } });
@@ -52,7 +52,7 @@ test('databases: create-if-missing, get, list, drop (refusing non-empty without 
 
   await cat.client.createTable({
     ref: { database: 'sales', table: 'orders' },
-    schema: schema([field('id', prim('long'))]),
+    schema: schema(field(0, 'id', 'long')),
     location: '',
     properties: {},
     ifNotExists: false,
@@ -145,7 +145,7 @@ test('table requests with bad schemas, specs or locations are refused with the r
     failure(
       cat.client.createTable({
         ref: { database: 'bad', table: 't' },
-        schema: schema([field('id', prim('long'))]),
+        schema: schema(field(0, 'id', 'long')),
         location: '',
         properties: {},
         ifNotExists: false,
@@ -153,7 +153,7 @@ test('table requests with bad schemas, specs or locations are refused with the r
       }),
     );
   const cases: [string, Record<string, unknown>, number, RegExp][] = [
-    ['unknown type', { schema: schema([field('id', prim('varchar'))]) }, status.INVALID_ARGUMENT, /unknown type "varchar" for id/],
+    ['unknown type', { schema: schema(field(0, 'id', 'varchar')) }, status.INVALID_ARGUMENT, /unknown type "varchar" for id/],
     [
       'hour on a long',
       { partitionSpec: { specId: 0, fields: [{ sourceId: 0, fieldId: 0, name: '', transform: 'hour', sourceName: 'id' }] } },
@@ -178,7 +178,7 @@ test('table requests with bad schemas, specs or locations are refused with the r
 
   await cat.client.createTable({
     ref: { database: 'bad', table: 'a' },
-    schema: schema([field('id', prim('long'))]),
+    schema: schema(field(0, 'id', 'long')),
     location: `${cat.dir}/lake/a`,
     properties: {},
     ifNotExists: false,
@@ -190,7 +190,7 @@ test('table requests with bad schemas, specs or locations are refused with the r
   }
   await cat.client.createTable({
     ref: { database: 'bad', table: 'ab' },
-    schema: schema([field('id', prim('long'))]),
+    schema: schema(field(0, 'id', 'long')),
     location: `${cat.dir}/lake/ab`,
     properties: {},
     ifNotExists: false,
@@ -206,8 +206,10 @@ test('schema evolution: safe changes applied with fresh ids, unsafe ones refused
     ref,
     expectedSchemaId: 0,
     changes: [
-      { change: { $case: 'addColumn', value: { parent: '', name: 'note', type: prim('string'), doc: 'free text', required: false } } },
-      { change: { $case: 'addColumn', value: { parent: 'address', name: 'country', type: prim('string'), doc: '', required: false } } },
+      { change: { $case: 'addColumn', value: { parent: '', name: 'note', type: primitive('string'), doc: 'free text', required: false } } },
+      {
+        change: { $case: 'addColumn', value: { parent: 'address', name: 'country', type: primitive('string'), doc: '', required: false } },
+      },
       { change: { $case: 'renameColumn', value: { path: 'ratio', newName: 'share' } } },
       { change: { $case: 'updateColumnType', value: { path: 'n', newType: 'long' } } },
       { change: { $case: 'updateColumnType', value: { path: 'share', newType: 'double' } } },
@@ -255,12 +257,12 @@ test('schema evolution: safe changes applied with fresh ids, unsafe ones refused
     ],
     [
       'required add',
-      { change: { $case: 'addColumn', value: { parent: '', name: 'must', type: prim('int'), doc: '', required: true } } },
+      { change: { $case: 'addColumn', value: { parent: '', name: 'must', type: primitive('int'), doc: '', required: true } } },
       /cannot add required column must/,
     ],
     [
       'existing add',
-      { change: { $case: 'addColumn', value: { parent: '', name: 'note', type: prim('int'), doc: '', required: false } } },
+      { change: { $case: 'addColumn', value: { parent: '', name: 'note', type: primitive('int'), doc: '', required: false } } },
       /already exists/,
     ],
     ['rename clash', { change: { $case: 'renameColumn', value: { path: 'note', newName: 'share' } } }, /already exists there/],
@@ -283,7 +285,13 @@ test('schema evolution: safe changes applied with fresh ids, unsafe ones refused
 test('sources and jobs: CRUD, validation, state machine, delete rules', async () => {
   await cat.client.createDatabase({ name: 'sync', location: '', properties: {} });
   const ref = { database: 'sync', table: 'clicks' };
-  await cat.client.createTable({ ref, schema: schema([field('id', prim('long'))]), location: '', properties: {}, ifNotExists: false });
+  await cat.client.createTable({
+    ref,
+    schema: schema(field(0, 'id', 'long')),
+    location: '',
+    properties: {},
+    ifNotExists: false,
+  });
   const source = {
     name: 'clicks_src',
     brokers: ['127.0.0.1:9092'],

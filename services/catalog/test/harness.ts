@@ -1,22 +1,17 @@
 /**
- * A real catalog for tests: a fresh PostgreSQL database with the catalog migrations, the
- * handlers served over gRPC on a random port, files under a temp directory.
+ * A real catalog for tests: its handlers over gRPC on a random port, on a fresh PostgreSQL
+ * database they migrate, with the pool for SQL the RPCs do not offer and files under a
+ * directory of the test's own. (No NATS: the catalog never publishes.)
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
-import { createClient, type ServiceClient } from '#shared/grpc/client.js';
-import { bindService, startGrpcServer, type RunningGrpcServer } from '#shared/grpc/server.js';
-import { createLogger } from '#shared/logger.js';
-import { createPool, migrate, type Pool } from '#shared/pg.js';
-import { createStorage, type LocalStorageOptions } from '#shared/storage/index.js';
-import { createTestDatabase, type TestDatabase } from '#test-support/postgres.js';
-import { catalogHandlers, DEFAULT_JDBC_CATALOG_NAME } from '../src/handlers.js';
-import { CATALOG_MIGRATIONS } from '../src/service.js';
+import type { LocalStorageOptions } from '#shared/storage/index.js';
+import type { Pool } from '#shared/pg.js';
+import { createTestDatabase } from '#test-support/postgres.js';
+import { type CatalogClient, startCatalogHandlers } from '#test-support/services.js';
+import { tempDir } from '#test-support/temp.js';
 
 export interface TestCatalog {
-  client: ServiceClient<typeof CatalogServiceService>;
+  client: CatalogClient;
   pool: Pool;
   dir: string;
   warehouse: string;
@@ -26,34 +21,32 @@ export interface TestCatalog {
 export async function startTestCatalog(
   options: { warehouse?: (dir: string) => string; storage?: (dir: string) => LocalStorageOptions } = {},
 ): Promise<TestCatalog> {
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-catalog-'));
-  const db: TestDatabase = await createTestDatabase('sluice_catalog');
-  const pool = createPool(db.url, 30);
-  await migrate(pool, 'catalog', CATALOG_MIGRATIONS);
-  const warehouse = options.warehouse?.(dir) ?? join(dir, 'warehouse');
-  const storage = createStorage(options.storage?.(dir) ?? {});
-  const handlers = catalogHandlers({ pool, storage, warehouse, jdbcCatalogName: DEFAULT_JDBC_CATALOG_NAME });
-  const server: RunningGrpcServer = await startGrpcServer({
-    host: '127.0.0.1',
-    port: 0,
-    protoFiles: ['sluice/v1/catalog.proto'],
-    services: [bindService('sluice.v1.CatalogService', CatalogServiceService, handlers)],
-    logger: createLogger('catalog-test', 'silent'),
-  });
-  const client = createClient(CatalogServiceService, `127.0.0.1:${server.port}`, { retries: 0, deadlineMs: 20_000 });
-  return {
-    client,
-    pool,
-    dir,
-    warehouse,
-    async stop() {
-      client.close();
-      await server.stop(1000);
-      await pool.end();
-      await db.drop();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+  const dir = tempDir('catalog');
+  const db = await createTestDatabase('sluice_catalog');
+  try {
+    const catalog = await startCatalogHandlers({
+      databaseUrl: db.url,
+      warehouse: options.warehouse?.(dir.path) ?? join(dir.path, 'warehouse'),
+      storage: options.storage?.(dir.path),
+      poolSize: 30,
+      client: { retries: 0, deadlineMs: 20_000 },
+    });
+    return {
+      client: catalog.client,
+      pool: catalog.pool,
+      dir: dir.path,
+      warehouse: catalog.warehouse,
+      async stop() {
+        await catalog.stop();
+        await db.drop();
+        dir.remove();
+      },
+    };
+  } catch (err) {
+    await db.drop();
+    dir.remove();
+    throw err;
+  }
 }
 
 /** The gRPC status code and message of a rejected call. */
