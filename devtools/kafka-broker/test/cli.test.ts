@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { run, tempDir } from './helpers.js';
+import { run } from './helpers.js';
+import { tempDir } from '#test-support/temp.js';
 import { programArgs } from '#cli/launch.js';
 
 /** The compiled dev broker, as `sluice up` runs it. */

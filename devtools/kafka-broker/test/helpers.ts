@@ -1,19 +1,11 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { Reader } from '#kafka-broker/protocol/reader.js';
 import { Writer } from '#kafka-broker/protocol/writer.js';
 
 export function kafka(address: string, clientId = 'dev-broker-test'): Kafka {
   return new Kafka({ clientId, brokers: [address], logLevel: logLevel.NOTHING, retry: { retries: 5, initialRetryTime: 50 } });
-}
-
-export function tempDir(prefix: string): { path: string; remove(): void } {
-  const path = mkdtempSync(join(tmpdir(), `sluice-${prefix}-`));
-  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
 export interface RunResult {

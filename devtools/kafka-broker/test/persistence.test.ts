@@ -4,7 +4,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CompressionTypes } from 'kafkajs';
 import { startDevBroker } from '#kafka-broker/index.js';
-import { kafka, tempDir } from './helpers.js';
+import { kafka } from './helpers.js';
+import { tempDir } from '#test-support/temp.js';
 import { waitFor } from '#test-support/wait.js';
 
 test('a broker restarted on its data directory keeps topics, records, log start and group offsets', async () => {

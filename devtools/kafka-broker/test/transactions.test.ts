@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startDevBroker } from '#kafka-broker/index.js';
-import { kafka, tempDir } from './helpers.js';
+import { kafka } from './helpers.js';
+import { tempDir } from '#test-support/temp.js';
 import { waitFor } from '#test-support/wait.js';
 
 /** The end a read_committed client is told (kafkajs admin lists offsets read_committed): the last stable offset. */
