@@ -34,7 +34,7 @@ import {
   type TransformationStack,
 } from '../services/transformation/test/stream-support.js';
 import { field } from '#test-support/builders.js';
-import { NATS_URL } from '#test-support/services.js';
+import { NATS_URL } from '#test-support/nats.js';
 import { clickEvent } from './support/messages.js';
 import { programArgs } from '#cli/launch.js';
 

@@ -6,8 +6,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-tr
 import { FlushEvent } from '#shared/gen/sluice/v1/events.js';
 import { connectNats, publish, subscribe, type NatsConnection } from '#shared/nats.js';
 import { initTracing, shutdownTracing, tracer } from '#shared/tracing.js';
-
-const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+import { NATS_URL } from '#test-support/nats.js';
 
 describe('NATS on the real server', () => {
   let publisher: NatsConnection;

@@ -24,8 +24,7 @@ import { CATALOG_MIGRATIONS, catalogService } from '../../services/catalog/src/s
 import { commitService } from '../../services/commit/src/service.js';
 import { ingestionService } from '../../services/ingestion/src/service.js';
 import { transformationService } from '../../services/transformation/src/service.js';
-
-export const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+import { NATS_URL } from './nats.js';
 
 /** What every in-process service of a test gets: quiet logs, loopback, quick stops. */
 export const QUIET_ENV: Readonly<Record<string, string>> = {

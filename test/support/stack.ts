@@ -15,7 +15,6 @@ import {
   type CommitClient,
   type IngestionClient,
   type IngestionPeers,
-  NATS_URL,
   type ServiceHandle,
   type StartOptions,
   startCatalog,
@@ -24,6 +23,7 @@ import {
   startTransformation,
   type TransformationClient,
 } from './services.js';
+import { NATS_URL } from './nats.js';
 import { tempDir } from './temp.js';
 
 /** Anything a stack stops: services, servers, fakes. */

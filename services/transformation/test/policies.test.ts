@@ -9,13 +9,7 @@ import { status } from '@grpc/grpc-js';
 import { Kafka, logLevel } from 'kafkajs';
 import { startDevBroker, type DevBroker } from '#kafka-broker/index.js';
 import type { TransformOpen } from '#shared/gen/sluice/v1/transformation.js';
-import {
-  ErrorPolicyKind,
-  Granularity,
-  TimeSource,
-  type ErrorPolicy,
-  type MappingSpec,
-} from '#shared/gen/sluice/v1/types.js';
+import { ErrorPolicyKind, Granularity, TimeSource, type ErrorPolicy, type MappingSpec } from '#shared/gen/sluice/v1/types.js';
 import { errorTableColumns } from '../src/core/index.js';
 import {
   collectHeartbeats,

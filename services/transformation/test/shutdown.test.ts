@@ -17,7 +17,7 @@ import { createClient } from '#shared/grpc/client.js';
 import { freePort } from '#test-support/ports.js';
 import { createTable, filesUnder, startTransformationStack, TestStream, type TransformationStack } from './stream-support.js';
 import { field } from '#test-support/builders.js';
-import { NATS_URL } from '#test-support/services.js';
+import { NATS_URL } from '#test-support/nats.js';
 import { programArgs } from '#cli/launch.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
