@@ -283,11 +283,7 @@ const specErrors: [string, () => unknown, RegExp][] = [
     'nested column',
     () =>
       compilePlan({
-        schema: {
-          schemaId: 0,
-          identifierFieldIds: [],
-          fields: [{ id: 1, name: 's', required: false, doc: '', type: { kind: { $case: 'struct', value: { fields: [] } } } }],
-        },
+        schema: schema(field(1, 's', { kind: { $case: 'struct', value: { fields: [] } } })),
         mapping: mapping({}),
       }),
     /nested columns are not written yet/,
