@@ -4,8 +4,7 @@
  * icebird can read it), coordinators served over real gRPC, and workers played by the test:
  * real heartbeats on NATS, real Parquet files, real ReportDataFiles calls.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StartFrom } from '#shared/gen/sluice/v1/catalog.js';
 import { CommitServiceService } from '#shared/gen/sluice/v1/commit.js';
@@ -27,6 +26,7 @@ import { serveDirectory } from '#test-support/file-server.js';
 import { NATS_URL } from '#test-support/nats.js';
 import { startCatalogHandlers } from '#test-support/services.js';
 import { startStack } from '#test-support/stack.js';
+import { tempDir } from '#test-support/temp.js';
 import { waitFor } from '#test-support/wait.js';
 import { natsAnnouncer } from '../src/announcer.js';
 import { loadTable, type CatalogClient } from '../src/catalog.js';
@@ -166,9 +166,9 @@ const COLUMNS = [
  */
 export async function writeDataFile(stack: CommitStack, ref: TableRef, part: string, start: number, end: number): Promise<DataFile> {
   const { table } = await stack.catalog.getTable({ ref });
-  const tmp = await mkdtemp(join(tmpdir(), 'sluice-commit-file-'));
+  const tmp = tempDir('commit-file');
   try {
-    const path = join(tmp, 'f.parquet');
+    const path = join(tmp.path, 'f.parquet');
     const writer = await ParquetFileWriter.open({
       path,
       columns: COLUMNS,
@@ -181,7 +181,7 @@ export async function writeDataFile(stack: CommitStack, ref: TableRef, part: str
     await stack.storage.write(location, await readFile(path));
     return { ...file, filePath: location, fileFormat: 'parquet' };
   } finally {
-    await rm(tmp, { recursive: true, force: true });
+    tmp.remove();
   }
 }
 
@@ -227,11 +227,11 @@ export async function tableIds(stack: CommitStack, ref: TableRef): Promise<numbe
   const snapshot = currentSnapshot(metadata);
   if (!snapshot) return [];
   const { dataFiles } = await snapshotFiles(stack.storage, snapshot);
-  const tmp = await mkdtemp(join(tmpdir(), 'sluice-commit-read-'));
+  const tmp = tempDir('commit-read');
   try {
     const paths: string[] = [];
     for (const [i, f] of dataFiles.entries()) {
-      const p = join(tmp, `${i}.parquet`);
+      const p = join(tmp.path, `${i}.parquet`);
       await writeFile(p, await stack.storage.read(f.dataFile.filePath));
       paths.push(p);
     }
@@ -239,7 +239,7 @@ export async function tableIds(stack: CommitStack, ref: TableRef): Promise<numbe
     const rows = await readRows(paths, COLUMNS);
     return rows.map((r) => Number(r[0])).sort((a, b) => a - b);
   } finally {
-    await rm(tmp, { recursive: true, force: true });
+    tmp.remove();
   }
 }
 
