@@ -8,6 +8,7 @@
  */
 import type { DevBroker, DevBrokerOptions } from '#kafka-broker/index.js';
 import { startDevBroker } from '#kafka-broker/index.js';
+import type { ClientOptions } from '#shared/grpc/client.js';
 import { connectNats, type NatsConnection } from '#shared/nats.js';
 import { createTestDatabase, type TestDatabase } from './postgres.js';
 import {
@@ -52,6 +53,8 @@ export interface StackOptions<C extends CatalogLike> {
    * startCatalogHandlers fits here when a test needs the pool or mounted storage.
    */
   catalog?: (place: StackPlace) => Promise<C>;
+  /** The default catalog's client options (services.ts's defaults unless set). */
+  catalogClient?: ClientOptions;
 }
 
 export interface Stack<C extends CatalogLike = ServiceHandle<CatalogClient>> {
@@ -74,25 +77,40 @@ export interface Stack<C extends CatalogLike = ServiceHandle<CatalogClient>> {
   stop(): Promise<void>;
 }
 
-const defaultCatalog = (place: StackPlace) => startCatalog({ databaseUrl: place.databaseUrl, warehouse: `${place.dir}/warehouse` });
-
 export async function startStack<C extends CatalogLike = ServiceHandle<CatalogClient>>(options: StackOptions<C>): Promise<Stack<C>> {
   const owned: Stoppable[] = [];
   const own = <T extends Stoppable>(thing: T): T => {
     owned.push(thing);
     return thing;
   };
+  // Everything is stopped even when something fails to stop; the first failure is reported.
   const stop = async () => {
-    for (const thing of owned.splice(0).reverse()) await thing.stop();
+    let failure: unknown;
+    for (const thing of owned.splice(0).reverse()) {
+      try {
+        await thing.stop();
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+    if (failure) throw failure;
   };
   try {
     const dir = tempDir(options.name.replace(/^sluice_/, ''));
     own({ stop: () => dir.remove() });
     const db = await createTestDatabase(options.name);
     own({ stop: () => db.drop() });
+    const place = { dir: dir.path, databaseUrl: db.url };
     // Without a starter of its own, C is the default: the catalog service.
-    const startCatalogOf = options.catalog ?? (defaultCatalog as unknown as (place: StackPlace) => Promise<C>);
-    const catalog = own(await startCatalogOf({ dir: dir.path, databaseUrl: db.url }));
+    const catalog = own(
+      options.catalog
+        ? await options.catalog(place)
+        : ((await startCatalog({
+            databaseUrl: db.url,
+            warehouse: `${dir.path}/warehouse`,
+            client: options.catalogClient,
+          })) as unknown as C),
+    );
     const nats = await connectNats(NATS_URL, `${options.name}-test`);
     own({ stop: () => nats.drain() });
     return {

@@ -19,7 +19,7 @@ import { createLogger } from '#shared/logger.js';
 import { publish, type NatsConnection } from '#shared/nats.js';
 import { tableRequest } from '#test-support/builders.js';
 import type { RunningService } from '#shared/service.js';
-import { type CatalogClient, startCatalog, type TransformationClient } from '#test-support/services.js';
+import type { CatalogClient, TransformationClient } from '#test-support/services.js';
 import { startStack } from '#test-support/stack.js';
 import { waitFor } from '#test-support/wait.js';
 
@@ -79,10 +79,7 @@ export interface TransformationStackOptions {
 
 export async function startTransformationStack(options: TransformationStackOptions = {}): Promise<TransformationStack> {
   const noRetries = { retries: 0, deadlineMs: 20_000 };
-  const stack = await startStack({
-    name: 'sluice_transform',
-    catalog: ({ dir, databaseUrl }) => startCatalog({ databaseUrl, warehouse: `${dir}/warehouse`, client: noRetries }),
-  });
+  const stack = await startStack({ name: 'sluice_transform', catalogClient: noRetries });
   try {
     let recorder: RecordingCommit | null = null;
     let commitAddress: string;

@@ -20,14 +20,7 @@ import { createStorage } from '#shared/storage/index.js';
 import type { TestDatabase } from '#test-support/postgres.js';
 import { field, flattenMapping, job, source, tableRequest } from '#test-support/builders.js';
 import { freePort } from '#test-support/ports.js';
-import {
-  type CatalogClient,
-  type CommitClient,
-  type IngestionClient,
-  ingestionEnv,
-  type ServiceHandle,
-  startCatalog,
-} from '#test-support/services.js';
+import { type CatalogClient, type CommitClient, type IngestionClient, ingestionEnv, type ServiceHandle } from '#test-support/services.js';
 import { startStack } from '#test-support/stack.js';
 import { startRecordingWorker, type RecordingWorker } from './worker.js';
 import { programArgs } from '#cli/launch.js';
@@ -53,10 +46,7 @@ export interface IngestionStack {
 }
 
 export async function startIngestionStack(options: { partitions?: number } = {}): Promise<IngestionStack> {
-  const stack = await startStack({
-    name: 'sluice_ingestion',
-    catalog: ({ dir, databaseUrl }) => startCatalog({ databaseUrl, warehouse: `${dir}/warehouse`, client: { deadlineMs: 10_000 } }),
-  });
+  const stack = await startStack({ name: 'sluice_ingestion', catalogClient: { deadlineMs: 10_000 } });
   try {
     const commit = await stack.startCommit();
     const broker = await stack.startBroker({ defaultPartitions: options.partitions ?? 2 });
