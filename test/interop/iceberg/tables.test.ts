@@ -472,7 +472,12 @@ parallelism: 2
     await committedThrough(mesh!, job);
     await judge(`${database}.dirty_${suffix}`);
     const refused = await judge(`${database}.${errors}`, { sumOf: 'source_offset' });
-    assert.deepEqual(refused.rows.map((r) => r.source_offset).sort(), [1, 2, 4], 'every refused record is in the error table');
+    // At least once: a rewind between the error append and the data commit may repeat a record.
+    assert.deepEqual(
+      [...new Set(refused.rows.map((r) => r.source_offset))].sort(),
+      [1, 2, 4],
+      'every refused record is in the error table',
+    );
   });
 });
 
