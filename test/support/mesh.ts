@@ -24,6 +24,7 @@ import { CommitServiceService } from '#shared/gen/sluice/v1/commit.js';
 import { IngestionServiceService } from '#shared/gen/sluice/v1/ingestion.js';
 import { createClient, type ServiceClient } from '#shared/grpc/client.js';
 import { SERVICES, type ServiceName, spawnProgram, startupTimeoutMs, waitUntilServing } from '#cli/launch.js';
+import { NATS_URL } from './nats.js';
 import { freePort } from './ports.js';
 import { createTestDatabase, type TestDatabase } from './postgres.js';
 
@@ -329,7 +330,7 @@ async function startMeshOnce(options: MeshOptions): Promise<TestMesh<DevBroker |
       ...TEST_DEFAULTS,
       ...clientEnv,
       DATABASE_URL: db.url,
-      NATS_URL: process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
+      NATS_URL,
       SLUICE_WAREHOUSE: warehouse,
       ...options.env,
     };
