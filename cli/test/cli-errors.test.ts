@@ -1,25 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import { runSluice } from '#test-support/cli.js';
 import { freePort } from '#test-support/ports.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-
-async function sluice(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, ['cli/bin/sluice.mjs', ...args], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (c) => (stdout += c));
-  child.stderr!.on('data', (c) => (stderr += c));
-  const [code] = await once(child, 'exit');
-  return { code: code as number, stdout, stderr };
-}
+const sluice = (args: string[], env: Record<string, string> = {}) => runSluice({ TZ: process.env.TZ ?? '', ...env }, ...args);
 
 describe('sluice CLI: failures are one line and an exit code', () => {
   it('--help lists every command', async () => {

@@ -10,12 +10,11 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { runSluice, runSluiceJson } from '#test-support/cli.js';
 import { printLogsOnFailure, startMesh, type TestMesh } from '#test-support/mesh.js';
 import { waitFor } from '#test-support/wait.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const KCAT = process.env.KCAT ?? '/usr/bin/kcat';
 
 const suffix = randomBytes(4).toString('hex');
@@ -35,27 +34,10 @@ interface Run {
 }
 
 /** One `sluice` process, as a user would run it, pointed at the test mesh. */
-async function sluice(...args: string[]): Promise<Run> {
-  // TZ: timestamptz values print in the session's zone; the expected rows are written in UTC.
-  const child = spawn(process.execPath, ['cli/bin/sluice.mjs', ...args], {
-    cwd: root,
-    env: { ...process.env, ...mesh!.clientEnv, TZ: 'UTC' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (t: string) => (stdout += t));
-  child.stderr!.setEncoding('utf8').on('data', (t: string) => (stderr += t));
-  const [code] = (await once(child, 'exit')) as [number];
-  return { code, stdout, stderr };
-}
+const sluice = (...args: string[]): Promise<Run> => runSluice(mesh!.clientEnv, ...args);
 
 /** `sluice … --json`, which must succeed; its parsed output. */
-async function sluiceJson<T = any>(...args: string[]): Promise<T> {
-  const run = await sluice(...args, '--json');
-  assert.equal(run.code, 0, `sluice ${args.join(' ')} exited ${run.code}: ${run.stderr}`);
-  return JSON.parse(run.stdout) as T;
-}
+const sluiceJson = <T = any>(...args: string[]): Promise<T> => runSluiceJson<T>(mesh!.clientEnv, ...args);
 
 /** Produces one message per line with kcat, as a user would from a shell. */
 async function kcat(lines: string[]): Promise<void> {

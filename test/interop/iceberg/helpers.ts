@@ -5,14 +5,10 @@
  * compared value by value.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import type { IcebergField, IcebergTableJson } from '#test-support/iceberg-reader.js';
+import { runSluice, runSluiceJson } from '#test-support/cli.js';
 import type { TestMesh } from '#test-support/mesh.js';
 import { waitFor } from '#test-support/wait.js';
-
-const root = fileURLToPath(new URL('../../..', import.meta.url));
 
 export interface Run {
   code: number;
@@ -20,27 +16,11 @@ export interface Run {
   stderr: string;
 }
 
-/** One `sluice` process, as a user runs it, pointed at the mesh (TZ=UTC: DuckDB prints timestamptz in it). */
-export async function sluice(mesh: TestMesh, ...args: string[]): Promise<Run> {
-  const child = spawn(process.execPath, ['cli/bin/sluice.mjs', ...args], {
-    cwd: root,
-    env: { ...process.env, ...mesh.clientEnv, TZ: 'UTC' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (t: string) => (stdout += t));
-  child.stderr!.setEncoding('utf8').on('data', (t: string) => (stderr += t));
-  const [code] = (await once(child, 'exit')) as [number];
-  return { code, stdout, stderr };
-}
+/** One `sluice` process, as a user runs it, pointed at the mesh. */
+export const sluice = (mesh: TestMesh, ...args: string[]): Promise<Run> => runSluice(mesh.clientEnv, ...args);
 
 /** `sluice … --json`, which must succeed; its parsed output. */
-export async function sluiceJson<T = any>(mesh: TestMesh, ...args: string[]): Promise<T> {
-  const run = await sluice(mesh, ...args, '--json');
-  assert.equal(run.code, 0, `sluice ${args.join(' ')} exited ${run.code}: ${run.stderr}`);
-  return JSON.parse(run.stdout) as T;
-}
+export const sluiceJson = <T = any>(mesh: TestMesh, ...args: string[]): Promise<T> => runSluiceJson<T>(mesh.clientEnv, ...args);
 
 export interface QueryJson {
   columns: string[];

@@ -8,22 +8,19 @@
  * One Kafka and one mesh for the file; each scenario has its own topic, table and job.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import type { Producer } from 'kafkajs';
 import { JobState } from '#shared/gen/sluice/v1/catalog.js';
 import { type RealKafka, startKafka } from '#test-support/kafka.js';
 import { printLogsOnFailure, SERVICE_NAMES, type ServiceName, startMesh, type TestMesh } from '#test-support/mesh.js';
 import { waitFor } from '#test-support/wait.js';
 import { COMPACT_NOW, consumeCount, readAll, SEGMENT_ROLL_WAIT_MS, stableAt } from './helpers.js';
+import { runSluiceJson } from '#test-support/cli.js';
 
-const root = fileURLToPath(new URL('../../..', import.meta.url));
 const run = randomBytes(3).toString('hex');
 /** Record timestamps an hour back, whole seconds: exact expectations, and retention keeps them. */
 const T = Math.floor(Date.now() / 1000) * 1000 - 3_600_000;
@@ -61,20 +58,7 @@ interface Row {
 }
 
 /** One `sluice … --json` process against the mesh; its parsed output. */
-async function sluice<T = unknown>(...args: string[]): Promise<T> {
-  const child = spawn(process.execPath, ['cli/bin/sluice.mjs', ...args, '--json'], {
-    cwd: root,
-    env: { ...process.env, ...mesh!.clientEnv, TZ: 'UTC' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (t: string) => (stdout += t));
-  child.stderr!.setEncoding('utf8').on('data', (t: string) => (stderr += t));
-  const [code] = (await once(child, 'exit')) as [number];
-  assert.equal(code, 0, `sluice ${args.join(' ')} exited ${code}: ${stderr}`);
-  return JSON.parse(stdout) as T;
-}
+const sluice = <T = unknown>(...args: string[]): Promise<T> => runSluiceJson<T>(mesh!.clientEnv, ...args);
 
 interface SpecOptions {
   /** YAML of source.startFrom (default earliest). */
