@@ -21,6 +21,43 @@ export function errorTopicMessages(records: readonly KafkaRecord[]): { topic: st
   return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
 }
 
+/**
+ * Kafka's answers to a produce that no retry can change: the records themselves are refused
+ * (too large for the topic, or invalid). A re-read would refuse and produce them again, forever.
+ */
+const PERMANENT_PRODUCE_ERRORS = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE']);
+
+/** The Kafka error type of a produce failure (kafkajs wraps it in retry and aggregate errors), if any is permanent. */
+export function permanentProduceError(err: unknown): string | null {
+  const seen = new Set<unknown>();
+  const queue: unknown[] = [err];
+  while (queue.length > 0) {
+    const e = queue.shift();
+    if (!e || typeof e !== 'object' || seen.has(e)) continue;
+    seen.add(e);
+    const { type, cause, originalError, errors } = e as { type?: unknown; cause?: unknown; originalError?: unknown; errors?: unknown };
+    if (typeof type === 'string' && PERMANENT_PRODUCE_ERRORS.has(type)) return type;
+    queue.push(cause, originalError, ...(Array.isArray(errors) ? errors : []));
+  }
+  return null;
+}
+
+/** Where refused records came from, from their sluice.source.* headers: "orders/0 at offset 7, orders/1 at offsets 3, 9". */
+export function describeSources(records: readonly KafkaRecord[]): string {
+  const header = (r: KafkaRecord, key: string) => {
+    const h = r.headers.find((x) => x.key === key);
+    return h?.value ? Buffer.from(h.value).toString() : '?';
+  };
+  const byPartition = new Map<string, string[]>();
+  for (const r of records) {
+    const where = `${header(r, 'sluice.source.topic')}/${header(r, 'sluice.source.partition')}`;
+    const offsets = byPartition.get(where) ?? [];
+    offsets.push(header(r, 'sluice.source.offset'));
+    byPartition.set(where, offsets);
+  }
+  return [...byPartition].map(([where, offsets]) => `${where} at offset${offsets.length > 1 ? 's' : ''} ${offsets.join(', ')}`).join(', ');
+}
+
 export class ErrorTopicProducer {
   private producer: Producer | null = null;
   /** The last produce; the next one starts after it settled, whatever its outcome. */

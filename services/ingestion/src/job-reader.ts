@@ -25,7 +25,7 @@ import type { ServiceClient } from '#shared/grpc/client.js';
 import type { Logger } from '#shared/logger.js';
 import { boundedComplete, coveredUpTo, type JobBounds, ownedDone, readToEnd } from './completion.js';
 import { batchEndOffset, leadingGap, planBatch } from './coverage.js';
-import { ErrorTopicProducer } from './error-topic.js';
+import { describeSources, ErrorTopicProducer, permanentProduceError } from './error-topic.js';
 import { InFlight } from './in-flight.js';
 import { JobCounters } from './job-counters.js';
 import {
@@ -386,6 +386,15 @@ export class JobReader {
     return this.errorTopic.produce(records).then(
       () => true,
       (err) => {
+        const permanent = permanentProduceError(err);
+        if (permanent) {
+          // Kafka will never take these records: re-reading would refuse and produce them again
+          // forever, so the job fails and names them (nothing after them was committed).
+          const topics = [...new Set(records.map((r) => r.topic))].join(', ');
+          if (this.isCurrent(generation))
+            this.host.fatal(`error topic ${topics} refused the refused records of ${describeSources(records)} (${permanent})`);
+          return false;
+        }
         // Drop the stream's uncommitted work so the refused records are re-read (and refused
         // and produced again) rather than lost.
         const problem = `error topic produce failed: ${describeSourceError(err, this.brokers)}; re-reading`;
