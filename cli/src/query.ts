@@ -8,7 +8,10 @@ import { status as grpcStatus } from '@grpc/grpc-js';
 import { DuckDBInstance, DuckDBTypeId, type DuckDBConnection, type DuckDBDecimalType } from '@duckdb/node-api';
 import { grpcCode } from '#shared/errors.js';
 import type { Table } from '#shared/gen/sluice/v1/catalog.js';
+import type { Schema } from '#shared/gen/sluice/v1/types.js';
 import { parseMetadata } from '#shared/iceberg/metadata.js';
+import { schemaToProto } from '#shared/iceberg/schema.js';
+import type { TableMetadata } from '#shared/iceberg/types.js';
 import { resolveSnapshot, snapshotFiles } from '#shared/iceberg/scan.js';
 import { IcebergError } from '#shared/iceberg/errors.js';
 import { createStorage } from '#shared/storage/index.js';
@@ -49,6 +52,13 @@ function duckdbType(icebergType: string): string {
   if (icebergType.startsWith('fixed[')) return 'BLOB';
   // Nested columns are stored as JSON text by the transformation core.
   return DUCKDB_TYPES[icebergType] ?? 'VARCHAR';
+}
+
+/** The schema a snapshot was written with (the current one when the snapshot does not say). */
+function snapshotSchema(meta: TableMetadata, snapshot: { 'schema-id'?: number } | null | undefined): Schema {
+  const id = snapshot?.['schema-id'] ?? meta['current-schema-id'];
+  const json = meta.schemas.find((s) => s['schema-id'] === id) ?? meta.schemas.find((s) => s['schema-id'] === meta['current-schema-id'])!;
+  return schemaToProto(json);
 }
 
 const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
@@ -93,6 +103,7 @@ export async function runQuery(catalog: CatalogClient, sql: string, selector: Sn
   const connection = await instance.connect();
   try {
     const read: QueryResult['tables'] = [];
+    const travels = selector.snapshotId !== undefined || selector.asOfMs !== undefined;
     for (const table of tables) {
       const name = `${table.ref!.database}.${table.ref!.table}`;
       const meta = parseMetadata(await storage.read(table.metadataLocation));
@@ -106,14 +117,21 @@ export async function runQuery(catalog: CatalogClient, sql: string, selector: Sn
       const files = snapshot ? (await snapshotFiles(storage, snapshot)).dataFiles.map((f) => localPath(f.dataFile.filePath)) : [];
       const view = `${quoteIdent(table.ref!.database)}.${quoteIdent(table.ref!.table)}`;
       await connection.run(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(table.ref!.database)}`);
-      const columns = (table.schema?.fields ?? []).map((f) => ({ name: f.name, type: duckdbType(typeText(f.type)) }));
+      // Time travel reads with the schema its snapshot was written with, as Iceberg does; the
+      // present reads with the table's current schema.
+      const schema = travels ? snapshotSchema(meta, snapshot) : table.schema;
+      const columns = (schema?.fields ?? []).map((f) => ({ id: f.id, name: f.name, type: duckdbType(typeText(f.type)) }));
       if (files.length === 0) {
         await connection.run(`CREATE TABLE ${view} (${columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ')})`);
       } else {
-        // Cast to the table's current types; union_by_name keeps columns added later as NULL in older files.
-        const select = columns.map((c) => `CAST(${quoteIdent(c.name)} AS ${c.type}) AS ${quoteIdent(c.name)}`).join(', ');
+        // Columns are matched by Iceberg field id, never by name: a renamed column keeps its
+        // values in files written before the rename, a column added later reads as NULL in older
+        // files, and each is cast to the schema's type.
+        const byFieldId = columns
+          .map((c) => `${c.id}: {name: ${quoteString(c.name)}, type: ${quoteString(c.type)}, default_value: NULL}`)
+          .join(', ');
         await connection.run(
-          `CREATE VIEW ${view} AS SELECT ${select} FROM read_parquet([${files.map(quoteString).join(', ')}], union_by_name = true)`,
+          `CREATE VIEW ${view} AS SELECT * FROM read_parquet([${files.map(quoteString).join(', ')}], schema = MAP {${byFieldId}})`,
         );
       }
       read.push({ table: name, snapshotId: snapshot?.['snapshot-id'] ?? null, files: files.length });
