@@ -232,6 +232,33 @@ describe('bounded window', () => {
     assert.equal(status?.rowsOut, 5);
     assert.equal(status?.recordsExcluded, 1);
   });
+
+  it('the same under completion idle: every in-window record, wherever it sits, then FINISHED once the topic is idle', async () => {
+    const topic = `window-idle-${run}`;
+    await kafka!.createTopic(topic, { partitions: 2 });
+    const p0 = [5000, 9000, 12000, 8000, 15000, 19999, 10000, 21000, 13000, 30000];
+    const p1 = [10000, 20000, 11000];
+    await producer.send({ topic, acks: -1, messages: p0.map((d, i) => record(0, i, T + d)) });
+    await producer.send({ topic, acks: -1, messages: p1.map((d, i) => record(1, 100 + i, T + d)) });
+    const zone = 'Europe/Paris';
+    const job = await startJob(`window-idle-${run}`, topic, {
+      window: [
+        `  start: "${wallClock(T + 10_000, zone)}"`,
+        `  end: "${wallClock(T + 20_000, zone)}"`,
+        `  timeZone: ${zone}`,
+        '  completion: idle',
+        '  idleTimeoutMs: 3000',
+      ].join('\n'),
+    });
+    await waitFor('the idle-completed job to be FINISHED', async () => (await jobState(job)) === JobState.JOB_STATE_FINISHED, {
+      timeoutMs: COMMIT_TIMEOUT_MS,
+      intervalMs: 250,
+    });
+    // Reading runs past the first record at or after the end: offset 8 (13 s) after offset 7 (21 s) lands too.
+    assert.deepEqual(ids(await rows(job)), [2, 4, 5, 6, 8, 100, 102]);
+    const { status } = await mesh!.ingestion.getJobStatus({ job });
+    assert.equal(status?.rowsOut, 7);
+  });
 });
 
 describe('transactional producer', () => {
