@@ -13,12 +13,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Admin, Kafka, type KafkaConfig, logLevel } from 'kafkajs';
+import { killOnExit, removeOnExit } from './exit-cleanup.js';
 import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
 
@@ -208,21 +209,8 @@ async function runJava(classpath: string, args: string[], jvm: string[] = []): P
   return stdout;
 }
 
-/** JVMs of every broker in this process, killed if the process exits without removing them. */
-const live = new Set<ChildProcess>();
-const dirs = new Set<string>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const child of live) child.kill('SIGKILL');
-    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  });
-}
-
 /**
- * The exit hook above cannot run when this process is killed (kill -9, a test runner's
+ * The exit cleanup (exit-cleanup.ts) cannot run when this process is killed (kill -9, a test runner's
  * timeout): a small shell, detached, watches this process and the JVM, and if this process
  * goes first it kills that JVM (by its pid) and removes the broker's directory. It ends by
  * itself when the JVM does.
@@ -236,7 +224,6 @@ function watchOrphan(jvmPid: number, dir: string): void {
 /** Formats storage and starts a one-node KRaft broker; retries with new ports if one was taken meanwhile. */
 export async function startKafka(options: KafkaOptions = {}): Promise<RealKafka> {
   const classpath = readClasspath();
-  installExitHook();
   for (let attempt = 1; ; attempt++) {
     try {
       return await startOnce(classpath, options);
@@ -248,7 +235,7 @@ export async function startKafka(options: KafkaOptions = {}): Promise<RealKafka>
 
 async function startOnce(classpath: string, options: KafkaOptions): Promise<RealKafka> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-kafka-'));
-  dirs.add(dir);
+  const forgetDir = removeOnExit(dir);
   const dataDir = join(dir, 'data');
   const [port, controllerPort] = [await freePort(), await freePort()];
   const propertiesFile = join(dir, 'server.properties');
@@ -306,7 +293,7 @@ async function startOnce(classpath: string, options: KafkaOptions): Promise<Real
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child = jvm;
-    live.add(jvm);
+    killOnExit(jvm);
     if (jvm.pid) watchOrphan(jvm.pid, dir);
     let started = false;
     let exited: string | null = null;
@@ -318,7 +305,6 @@ async function startOnce(classpath: string, options: KafkaOptions): Promise<Real
     jvm.once('exit', (code, signal) => {
       exited = signal ?? `code ${code}`;
       keep(`--- exited (${exited}) ---\n`);
-      live.delete(jvm);
       if (child === jvm) child = null;
     });
     try {
@@ -365,7 +351,7 @@ async function startOnce(classpath: string, options: KafkaOptions): Promise<Real
   try {
     await start();
   } catch (err) {
-    dirs.delete(dir);
+    forgetDir();
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
@@ -434,7 +420,7 @@ async function startOnce(classpath: string, options: KafkaOptions): Promise<Real
     remove() {
       removed ??= (async () => {
         await kafka.stop();
-        dirs.delete(dir);
+        forgetDir();
         await rm(dir, { recursive: true, force: true });
       })();
       return removed;

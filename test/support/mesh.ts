@@ -24,6 +24,7 @@ import { CommitServiceService } from '#shared/gen/sluice/v1/commit.js';
 import { IngestionServiceService } from '#shared/gen/sluice/v1/ingestion.js';
 import { createClient, type ServiceClient } from '#shared/grpc/client.js';
 import { SERVICES, type ServiceName, spawnProgram, startupTimeoutMs, waitUntilServing } from '#cli/launch.js';
+import { killOnExit } from './exit-cleanup.js';
 import { NATS_URL } from './nats.js';
 import { freePort } from './ports.js';
 import { createTestDatabase, type TestDatabase } from './postgres.js';
@@ -62,8 +63,6 @@ const TEST_DEFAULTS: Record<string, string> = {
 
 /** Bytes of output kept per service; older output is dropped (the tail explains a failure). */
 const LOG_TAIL_BYTES = 256 * 1024;
-/** A restart starts one process; a mesh start, all four at once. */
-const servingTimeoutMs = (starting: number) => startupTimeoutMs(starting);
 
 export type CatalogClient = ServiceClient<typeof CatalogServiceService>;
 export type IngestionClient = ServiceClient<typeof IngestionServiceService>;
@@ -177,8 +176,7 @@ class ServiceProcess {
       if (this.child === child) this.child = null;
     });
     this.child = child;
-    live.add(child);
-    child.once('exit', () => live.delete(child));
+    killOnExit(child);
   }
 
   /**
@@ -201,7 +199,7 @@ class ServiceProcess {
     // SERVING on the address alone could be another process that took the port after
     // freePort() released it; our own "serving" line proves the port is this process's.
     const ours = this.announcesServing ? this.listening : Promise.resolve();
-    const timeoutMs = servingTimeoutMs(this.startingTogether);
+    const timeoutMs = startupTimeoutMs(this.startingTogether);
     const timeout = sleep(timeoutMs, undefined, { signal: ac.signal }).then(() => {
       throw new Error(
         `timed out after ${timeoutMs} ms waiting for the ${this.name} service at ${this.address} (pid ${child.pid}) to log that it is serving`,
@@ -256,17 +254,6 @@ class ServiceProcess {
   }
 }
 
-/** Children of every mesh in this process, killed at once if the process exits without stopping them. */
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const child of live) child.kill('SIGKILL');
-  });
-}
-
 /**
  * Starts a mesh. Ports are picked free up front (each service must know the others'
  * addresses when it starts), so a process elsewhere can take one in between; such a start is
@@ -276,7 +263,6 @@ export function startMesh(options: MeshOptions & { kafkaBrokers: string }): Prom
 export function startMesh(options?: MeshOptions & { kafkaBrokers?: undefined }): Promise<TestMesh>;
 export function startMesh(options?: MeshOptions): Promise<TestMesh<DevBroker | undefined>>;
 export async function startMesh(options: MeshOptions = {}): Promise<TestMesh<DevBroker | undefined>> {
-  installExitHook();
   for (let attempt = 1; ; attempt++) {
     try {
       return await startMeshOnce(options);
