@@ -141,6 +141,11 @@ async function jobState(job: string): Promise<JobState> {
   return (await mesh!.catalog.getJob({ name: job })).job!.state;
 }
 
+/** Waits until the catalog shows the job in `state` (FINISHED, FAILED). */
+async function untilState(job: string, state: JobState, timeoutMs = COMMIT_TIMEOUT_MS): Promise<void> {
+  await waitFor(`job ${job} to be ${state}`, async () => (await jobState(job)) === state, { timeoutMs, intervalMs: 250 });
+}
+
 const record = (partition: number, id: number, timestamp?: number, v = `v${id}`) => ({
   partition,
   value: JSON.stringify({ id, v }),
@@ -210,22 +215,33 @@ describe('start positions', () => {
 });
 
 describe('bounded window', () => {
-  it('out-of-order timestamps: exactly the records between the resolved offsets inside the window, then FINISHED', async () => {
-    const topic = `window-${run}`;
+  /**
+   * Out-of-order timestamps on two partitions (delays after T in ms; id = partition * 100 +
+   * offset) read by a job with the window [T + 10 s, T + 20 s) in Europe/Paris plus `completion`
+   * (YAML lines of the window block); resolves with the job once it is FINISHED.
+   */
+  async function finishedWindowJob(name: string, completion: string[] = []): Promise<string> {
+    const topic = `${name}-${run}`;
     await kafka!.createTopic(topic, { partitions: 2 });
-    // Delays after T in ms; id = partition * 100 + offset. Window [T + 10 s, T + 20 s).
     const p0 = [5000, 9000, 12000, 8000, 15000, 19999, 10000, 21000, 13000, 30000];
     const p1 = [10000, 20000, 11000];
     await producer.send({ topic, acks: -1, messages: p0.map((d, i) => record(0, i, T + d)) });
     await producer.send({ topic, acks: -1, messages: p1.map((d, i) => record(1, 100 + i, T + d)) });
     const zone = 'Europe/Paris';
-    const job = await startJob(`window-${run}`, topic, {
-      window: `  start: "${wallClock(T + 10_000, zone)}"\n  end: "${wallClock(T + 20_000, zone)}"\n  timeZone: ${zone}`,
+    const job = await startJob(`${name}-${run}`, topic, {
+      window: [
+        `  start: "${wallClock(T + 10_000, zone)}"`,
+        `  end: "${wallClock(T + 20_000, zone)}"`,
+        `  timeZone: ${zone}`,
+        ...completion.map((line) => `  ${line}`),
+      ].join('\n'),
     });
-    await waitFor('the bounded job to be FINISHED', async () => (await jobState(job)) === JobState.JOB_STATE_FINISHED, {
-      timeoutMs: COMMIT_TIMEOUT_MS,
-      intervalMs: 250,
-    });
+    await untilState(job, JobState.JOB_STATE_FINISHED);
+    return job;
+  }
+
+  it('out-of-order timestamps: exactly the records between the resolved offsets inside the window, then FINISHED', async () => {
+    const job = await finishedWindowJob('window');
     // p0: start at offset 2 (first >= 10 s), end at offset 7 (first >= 20 s); offset 3 (8 s) is outside.
     assert.deepEqual(ids(await rows(job)), [2, 4, 5, 6, 100]);
     const { status } = await mesh!.ingestion.getJobStatus({ job });
@@ -234,26 +250,7 @@ describe('bounded window', () => {
   });
 
   it('the same under completion idle: every in-window record, wherever it sits, then FINISHED once the topic is idle', async () => {
-    const topic = `window-idle-${run}`;
-    await kafka!.createTopic(topic, { partitions: 2 });
-    const p0 = [5000, 9000, 12000, 8000, 15000, 19999, 10000, 21000, 13000, 30000];
-    const p1 = [10000, 20000, 11000];
-    await producer.send({ topic, acks: -1, messages: p0.map((d, i) => record(0, i, T + d)) });
-    await producer.send({ topic, acks: -1, messages: p1.map((d, i) => record(1, 100 + i, T + d)) });
-    const zone = 'Europe/Paris';
-    const job = await startJob(`window-idle-${run}`, topic, {
-      window: [
-        `  start: "${wallClock(T + 10_000, zone)}"`,
-        `  end: "${wallClock(T + 20_000, zone)}"`,
-        `  timeZone: ${zone}`,
-        '  completion: idle',
-        '  idleTimeoutMs: 3000',
-      ].join('\n'),
-    });
-    await waitFor('the idle-completed job to be FINISHED', async () => (await jobState(job)) === JobState.JOB_STATE_FINISHED, {
-      timeoutMs: COMMIT_TIMEOUT_MS,
-      intervalMs: 250,
-    });
+    const job = await finishedWindowJob('window-idle', ['completion: idle', 'idleTimeoutMs: 3000']);
     // Reading runs past the first record at or after the end: offset 8 (13 s) after offset 7 (21 s) lands too.
     assert.deepEqual(ids(await rows(job)), [2, 4, 5, 6, 8, 100, 102]);
     const { status } = await mesh!.ingestion.getJobStatus({ job });
@@ -312,14 +309,7 @@ describe('transactional producer', () => {
     await stableAt(await kafka!.admin(), topic, 7);
     // The window's end is ahead of every record: the job ends at the end offset it resolved at start.
     const job = await startJob(`txn-bounded-${run}`, topic, { window: `  start: ${from}\n  end: ${Date.now() + 600_000}` });
-    await waitFor(
-      'the bounded job over the transactional topic to be FINISHED',
-      async () => (await jobState(job)) === JobState.JOB_STATE_FINISHED,
-      {
-        timeoutMs: COMMIT_TIMEOUT_MS,
-        intervalMs: 250,
-      },
-    );
+    await untilState(job, JobState.JOB_STATE_FINISHED);
     assert.deepEqual(ids(await rows(job)), [1, 2, 4]);
     await committed(job, { 0: 7 });
   });
@@ -337,14 +327,7 @@ describe('transactional producer', () => {
     await inTransaction(topic, [record(0, 4, T + 4000)], 'commit'); // 5, marker 6
     await stableAt(await kafka!.admin(), topic, 7);
     const job = await startJob(`txn-window-${run}`, topic, { window: `  start: ${T}\n  end: ${T + 60_000}` });
-    await waitFor(
-      'the bounded job over the transactional topic to be FINISHED',
-      async () => (await jobState(job)) === JobState.JOB_STATE_FINISHED,
-      {
-        timeoutMs: COMMIT_TIMEOUT_MS,
-        intervalMs: 250,
-      },
-    );
+    await untilState(job, JobState.JOB_STATE_FINISHED);
     assert.deepEqual(ids(await rows(job)), [1, 2, 4]);
   });
 });
@@ -387,10 +370,7 @@ describe('retention', () => {
 
     const failing = await startJob(`expired-fail-${run}`, topic, { startFrom: '{ offsets: { 0: 0 } }', offsetReset: 'fail' });
     const skipping = await startJob(`expired-skip-${run}`, topic, { startFrom: '{ offsets: { 0: 0 } }', offsetReset: 'earliest' });
-    await waitFor('the offsetReset=fail job to be FAILED', async () => (await jobState(failing)) === JobState.JOB_STATE_FAILED, {
-      timeoutMs: COMMIT_TIMEOUT_MS,
-      intervalMs: 250,
-    });
+    await untilState(failing, JobState.JOB_STATE_FAILED);
     const { job } = await mesh!.catalog.getJob({ name: failing });
     assert.match(job!.stateReason, /OFFSET_OUT_OF_RANGE: offsets 0\.\.3 of expired-\w+\/0 expired/);
 
@@ -447,10 +427,7 @@ describe('error topic limits', () => {
     await producer.send({ topic, acks: -1, messages: [record(0, 1), { partition: 0, value: 'x'.repeat(1_048_400) }, record(0, 2)] });
     const job = await startJob(`big-${run}`, topic, { errors: `  policy: errorTopic\n  topic: ${errors}` });
     try {
-      await waitFor('the job to be FAILED', async () => (await jobState(job)) === JobState.JOB_STATE_FAILED, {
-        timeoutMs: 20_000,
-        intervalMs: 250,
-      });
+      await untilState(job, JobState.JOB_STATE_FAILED, 20_000);
       const { job: failed } = await mesh!.catalog.getJob({ name: job });
       assert.match(failed!.stateReason, new RegExp(`${errors}.*offset 1|offset 1.*${errors}`));
     } finally {
