@@ -4,6 +4,7 @@
  * on first use; produces are chained so the error topic keeps the source order.
  */
 import type { Kafka, Message, Producer } from 'kafkajs';
+import { ERROR_HEADERS } from '#shared/error-topic.js';
 import type { KafkaRecord } from '#shared/gen/sluice/v1/types.js';
 
 /** The records of one ack as kafkajs topic messages, grouped by topic in first-seen order. */
@@ -42,7 +43,7 @@ export function permanentProduceError(err: unknown): string | null {
   return null;
 }
 
-/** Where refused records came from, from their sluice.source.* headers: "orders/0 at offset 7, orders/1 at offsets 3, 9". */
+/** Where refused records came from, from their source headers (ERROR_HEADERS): "orders/0 at offset 7, orders/1 at offsets 3, 9". */
 export function describeSources(records: readonly KafkaRecord[]): string {
   const header = (r: KafkaRecord, key: string) => {
     const h = r.headers.find((x) => x.key === key);
@@ -50,9 +51,9 @@ export function describeSources(records: readonly KafkaRecord[]): string {
   };
   const byPartition = new Map<string, string[]>();
   for (const r of records) {
-    const where = `${header(r, 'sluice.source.topic')}/${header(r, 'sluice.source.partition')}`;
+    const where = `${header(r, ERROR_HEADERS.topic)}/${header(r, ERROR_HEADERS.partition)}`;
     const offsets = byPartition.get(where) ?? [];
-    offsets.push(header(r, 'sluice.source.offset'));
+    offsets.push(header(r, ERROR_HEADERS.offset));
     byPartition.set(where, offsets);
   }
   return [...byPartition].map(([where, offsets]) => `${where} at offset${offsets.length > 1 ? 's' : ''} ${offsets.join(', ')}`).join(', ');

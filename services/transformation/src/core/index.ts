@@ -12,7 +12,7 @@ export {
 export type { RecordContext, Row } from './row.js';
 export type { RowValue } from './coerce.js';
 export type { PartitionTuple } from './partition.js';
-export { DirtyDataPolicy, validatePolicy, ERROR_HEADERS, type Decision, type ErrorTopicRecord } from './policy.js';
+export { DirtyDataPolicy, validatePolicy, type Decision, type ErrorTopicRecord } from './policy.js';
 export { errorTableColumns, type ErrorTableRow } from '#shared/error-table.js';
 export { inferSchema, previewRows, type InferResult, type InferredColumn, type PreviewRow } from './infer.js';
 export { compileExpression } from './schedule.js';

@@ -10,6 +10,7 @@
 import { type ErrorCount, type ErrorPolicy, ErrorPolicyKind, type KafkaHeader, type KafkaRecord } from '#shared/gen/sluice/v1/types.js';
 import type { ErrorTableRow } from '#shared/error-table.js';
 import type { RecordError } from './errors.js';
+import { ERROR_HEADERS } from '#shared/error-topic.js';
 
 /** The record produced to the error topic: the original key, value and headers, plus why and where from. */
 export interface ErrorTopicRecord {
@@ -24,15 +25,6 @@ export type Decision =
   | { action: 'fail'; message: string }
   | { action: 'error_topic'; record: ErrorTopicRecord }
   | { action: 'error_table'; row: ErrorTableRow };
-
-/** Header names added to an error-topic record. */
-export const ERROR_HEADERS = {
-  reason: 'sluice.error.reason',
-  message: 'sluice.error.message',
-  topic: 'sluice.source.topic',
-  partition: 'sluice.source.partition',
-  offset: 'sluice.source.offset',
-} as const;
 
 export class DirtyDataPolicy {
   private readonly counts = new Map<string, number>();
