@@ -23,7 +23,6 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { TransformationServiceService } from '#shared/gen/sluice/v1/transformation.js';
 import { createClient } from '#shared/grpc/client.js';
-import { waitForServing } from '#shared/grpc/health.js';
 import { freePort } from '#test-support/ports.js';
 import { MessageFormat, MessageMode, type KafkaRecord } from '#shared/gen/sluice/v1/types.js';
 import {
@@ -36,7 +35,7 @@ import {
 import { field } from '#test-support/builders.js';
 import { NATS_URL } from '#test-support/nats.js';
 import { clickEvent } from './support/messages.js';
-import { programArgs } from '#cli/launch.js';
+import { programArgs, waitUntilServing } from '#cli/launch.js';
 
 const MESSAGES = Number(process.env.BENCH_TRANSFORM_MESSAGES ?? 1_000_000);
 const BATCH = 2000;
@@ -58,7 +57,7 @@ async function childService(h: TransformationStack): Promise<{ h: Transformation
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  await waitForServing(`127.0.0.1:${port}`, 30_000);
+  await waitUntilServing('transformation', `127.0.0.1:${port}`, 30_000);
   const client = createClient(TransformationServiceService, `127.0.0.1:${port}`, { retries: 0 });
   return {
     h: { ...h, client },

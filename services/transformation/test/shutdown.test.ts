@@ -12,13 +12,12 @@ import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { TransformationServiceService } from '#shared/gen/sluice/v1/transformation.js';
 import { MessageFormat, MessageMode } from '#shared/gen/sluice/v1/types.js';
-import { waitForServing } from '#shared/grpc/health.js';
 import { createClient } from '#shared/grpc/client.js';
 import { freePort } from '#test-support/ports.js';
 import { createTable, filesUnder, startTransformationStack, TestStream, type TransformationStack } from './stream-support.js';
 import { field } from '#test-support/builders.js';
 import { NATS_URL } from '#test-support/nats.js';
-import { programArgs } from '#cli/launch.js';
+import { programArgs, waitUntilServing } from '#cli/launch.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 
@@ -52,7 +51,7 @@ describe('transformation process shutdown', () => {
     child.stderr!.on('data', (d) => (stderr += d));
     const client = createClient(TransformationServiceService, `127.0.0.1:${port}`, { retries: 0 });
     try {
-      await waitForServing(`127.0.0.1:${port}`, 60_000, 'the transformation service');
+      await waitUntilServing('transformation', `127.0.0.1:${port}`, 60_000);
       const s = new TestStream(
         { ...h, client },
         {

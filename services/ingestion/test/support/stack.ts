@@ -12,7 +12,6 @@ import type { DevBroker } from '#kafka-broker/index.js';
 import { type Job, JobState } from '#shared/gen/sluice/v1/catalog.js';
 import { IngestionServiceService } from '#shared/gen/sluice/v1/ingestion.js';
 import { createClient } from '#shared/grpc/client.js';
-import { waitForServing } from '#shared/grpc/health.js';
 import type { NatsConnection } from '#shared/nats.js';
 import { resolveSnapshot, snapshotFiles } from '#shared/iceberg/scan.js';
 import type { TableMetadata } from '#shared/iceberg/types.js';
@@ -23,7 +22,7 @@ import { freePort } from '#test-support/ports.js';
 import { type CatalogClient, type CommitClient, type IngestionClient, ingestionEnv, type ServiceHandle } from '#test-support/services.js';
 import { startStack } from '#test-support/stack.js';
 import { startRecordingWorker, type RecordingWorker } from './worker.js';
-import { programArgs } from '#cli/launch.js';
+import { programArgs, waitUntilServing } from '#cli/launch.js';
 
 const root = fileURLToPath(new URL('../../../../', import.meta.url));
 
@@ -102,7 +101,7 @@ export async function spawnIngestion(
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   const address = `127.0.0.1:${port}`;
-  await waitForServing(address, 60_000, `the ingestion service at ${address}`);
+  await waitUntilServing('ingestion', address, 60_000);
   return { child, address, client: createClient(IngestionServiceService, address, { deadlineMs: 30_000 }), stderr: () => stderr };
 }
 
