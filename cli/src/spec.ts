@@ -26,6 +26,7 @@ import {
   Granularity,
   MessageFormat,
   MessageMode,
+  SchemaEvolution,
   TimeSource,
   type ErrorPolicy,
   type Field,
@@ -81,6 +82,7 @@ const POLICIES = {
   errorTopic: ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TOPIC,
   errorTable: ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TABLE,
 };
+const SCHEMA_EVOLUTIONS = { auto: SchemaEvolution.SCHEMA_EVOLUTION_AUTO, none: SchemaEvolution.SCHEMA_EVOLUTION_NONE };
 const COMPLETIONS = { endPosition: CompletionPolicy.COMPLETION_POLICY_END_POSITION, idle: CompletionPolicy.COMPLETION_POLICY_IDLE };
 const OFFSET_RESETS = { fail: OffsetResetPolicy.OFFSET_RESET_POLICY_FAIL, earliest: OffsetResetPolicy.OFFSET_RESET_POLICY_EARLIEST };
 const TRANSFORM = /^(identity|year|month|day|hour|void|bucket\[\d+\]|truncate\[\d+\])$/;
@@ -284,13 +286,15 @@ function readMapping(r: SpecReader | undefined, source: Source): MappingSpec {
   return {
     format: source.format,
     mode: source.mode,
-    flattenLevel: r?.integer('flattenLevel', { min: 0, max: 4 }) ?? 0,
+    flattenLevel: r?.integer('flattenLevel', { min: 0, max: 4 }) ?? 1,
     csv: source.csv,
     fields,
     partitionBy: undefined,
     errorPolicy: undefined,
     timeZone,
     includeFixedColumns: r?.boolean('includeFixedColumns') ?? false,
+    schemaEvolution:
+      r?.choice('schemaEvolution', SCHEMA_EVOLUTIONS, SchemaEvolution.SCHEMA_EVOLUTION_AUTO) ?? SchemaEvolution.SCHEMA_EVOLUTION_AUTO,
   };
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CompletionPolicy, StartFrom } from '#shared/gen/sluice/v1/catalog.js';
-import { ErrorPolicyKind, Granularity, MessageFormat, TimeSource } from '#shared/gen/sluice/v1/types.js';
+import { ErrorPolicyKind, Granularity, MessageFormat, SchemaEvolution, TimeSource } from '#shared/gen/sluice/v1/types.js';
 import { JobSpecError, parseJobSpecText, planJob } from '../src/spec.js';
 
 const ISSUE_EXAMPLE = `
@@ -53,6 +53,18 @@ describe('job spec files', () => {
     assert.equal(plan.job.start?.from, StartFrom.START_FROM_UNSPECIFIED);
     assert.equal(plan.job.mapping?.errorPolicy?.kind, ErrorPolicyKind.ERROR_POLICY_KIND_FAIL);
     assert.deepEqual(plan.table.partitionSpec.fields, []);
+    assert.equal(plan.job.mapping?.flattenLevel, 1, "seed 000's default flatten level");
+    assert.equal(plan.job.mapping?.schemaEvolution, SchemaEvolution.SCHEMA_EVOLUTION_AUTO, 'new JSON fields become columns');
+    const off = parseJobSpecText(
+      JSON.stringify({
+        name: 'j',
+        source: { topic: 't' },
+        table: { database: 'd', name: 't' },
+        mapping: { schemaEvolution: 'none', flattenLevel: 0 },
+      }),
+    );
+    assert.equal(off.job.mapping?.schemaEvolution, SchemaEvolution.SCHEMA_EVOLUTION_NONE);
+    assert.equal(off.job.mapping?.flattenLevel, 0, 'an explicit 0 stays 0');
   });
 
   it('a bounded window in a time zone resolves to instants, DST included, and starts the job at its start', () => {
@@ -183,6 +195,11 @@ describe('job spec files', () => {
       'flatten level 5',
       { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't' }, mapping: { flattenLevel: 5 } },
       /^mapping.flattenLevel: must be at most 4, not 5$/,
+    ],
+    [
+      'unknown schema evolution',
+      { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't' }, mapping: { schemaEvolution: 'sometimes' } },
+      /^mapping.schemaEvolution: "sometimes" is not one of auto, none$/,
     ],
     [
       'interval under 1 s',

@@ -106,6 +106,8 @@ export function renderStatus(s: JobStatus, rowsPerSecond?: number): string {
     `last commit ${s.lastCommit?.snapshotId ? `snapshot ${s.lastCommit.snapshotId} at ${new Date(s.lastCommit.committedAtMs).toISOString()} (${s.lastCommit.rows} rows)` : '(none yet)'}`,
   ];
   if (s.errors.length > 0) lines.push(`errors     ${s.errors.map((e) => `${e.reason}: ${e.count}`).join(', ')}`);
+  if (s.unmappedFields.length > 0)
+    lines.push(`unmapped   ${s.unmappedFields.map((f) => `${f.field}: ${f.count}`).join(', ')} (no column; schemaEvolution is none)`);
   if (s.partitions.length > 0) {
     lines.push(
       '',

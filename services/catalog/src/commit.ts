@@ -12,13 +12,23 @@
 import type { AsyncHandlers } from '#shared/grpc/types.js';
 import type { CatalogServiceService, AddSnapshot, TableUpdate } from '#shared/gen/sluice/v1/catalog.js';
 import { aborted, failedPrecondition, invalidArgument, notFound } from '#shared/errors.js';
-import { addSnapshot, removeSnapshots, setProperties, type SnapshotJson, type TableMetadata } from '#shared/iceberg/index.js';
+import {
+  addSchema,
+  addSnapshot,
+  currentSchema,
+  removeSnapshots,
+  schemaFromProto,
+  setProperties,
+  type SnapshotJson,
+  type TableMetadata,
+} from '#shared/iceberg/index.js';
 import { inTransaction } from '#shared/pg.js';
 import { isWithin } from '#shared/storage/index.js';
 import { translated, validRef, type CatalogDeps } from './context.js';
 import { validResourceName } from './names.js';
 import { checkOffsetRanges, type Committed } from './offsets.js';
 import { tableToProto } from './rows.js';
+import { checkEvolvedSchema } from './schema-evolution.js';
 import { getTable, swapMetadata } from './table-store.js';
 
 type H = AsyncHandlers<typeof CatalogServiceService>;
@@ -68,6 +78,14 @@ export function applyUpdates(meta: TableMetadata, updates: TableUpdate[], nowMs:
       case 'setProperties':
         next = setProperties(next, update.value.updates, update.value.removals, nowMs);
         break;
+      case 'addSchema': {
+        const where = `updates[${i}].add_schema`;
+        if (!update.value.schema) throw invalidArgument(`${where}.schema is required`, { field: `${where}.schema` });
+        const proposed = schemaFromProto(update.value.schema, 0);
+        checkEvolvedSchema(currentSchema(next), proposed, next['last-column-id'], where);
+        next = addSchema(next, proposed, nowMs);
+        break;
+      }
     }
   });
   return next;

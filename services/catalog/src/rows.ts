@@ -44,6 +44,7 @@ export function tableToProto(row: TableRow): Table {
     lastSequenceNumber: meta['last-sequence-number'],
     properties: meta.properties,
     lastUpdatedMs: meta['last-updated-ms'],
+    lastColumnId: meta['last-column-id'],
   };
 }
 

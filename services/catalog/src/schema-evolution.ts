@@ -68,6 +68,37 @@ export function typeChangeProblem(from: IcebergTypeJson, to: string): string | u
   return `only int→long, float→double and wider decimal precision are safe; ${from}→${to} would misread existing data files`;
 }
 
+/**
+ * Checks a writer's evolved schema (CommitTable's AddSchema, committed with the files written
+ * with it) against the current one by the same rules: every current column stays, with its
+ * id and name, changing type only by a permitted widening and required only to optional; new
+ * columns are optional top-level primitives with unused names and ids after lastColumnId.
+ */
+export function checkEvolvedSchema(current: SchemaJson, proposed: SchemaJson, lastColumnId: number, where: string): void {
+  const byId = new Map(proposed.fields.map((f) => [f.id, f]));
+  for (const f of current.fields) {
+    const p = byId.get(f.id);
+    if (!p) throw refuse(`${where}: column ${f.name} (id ${f.id}) would be dropped`, where);
+    if (p.name !== f.name) throw refuse(`${where}: column id ${f.id} is ${f.name}, not ${p.name}`, where);
+    if (p.required && !f.required) throw refuse(`${where}: column ${f.name} cannot become required`, where);
+    if (JSON.stringify(p.type) !== JSON.stringify(f.type)) {
+      const problem = typeof p.type === 'string' ? typeChangeProblem(f.type, p.type) : 'only primitive columns can change type';
+      if (problem) throw refuse(`${where}: cannot change ${f.name} to ${JSON.stringify(p.type)}: ${problem}`, where);
+    }
+  }
+  const names = new Set(current.fields.map((f) => f.name));
+  const currentIds = new Set(current.fields.map((f) => f.id));
+  for (const p of proposed.fields) {
+    if (currentIds.has(p.id)) continue;
+    if (names.has(p.name)) throw refuse(`${where}: new column ${p.name} (id ${p.id}) has the name of an existing column`, where);
+    names.add(p.name);
+    if (p.id <= lastColumnId)
+      throw refuse(`${where}: new column ${p.name} has id ${p.id}, not after the last column id ${lastColumnId}`, where);
+    if (p.required) throw refuse(`${where}: cannot add required column ${p.name}: existing rows have no value for it`, where);
+    if (typeof p.type !== 'string') throw refuse(`${where}: new column ${p.name} must be a primitive type`, where);
+  }
+}
+
 export interface EvolutionResult {
   schema: Omit<SchemaJson, 'schema-id'>;
   lastColumnId: number;

@@ -2,10 +2,21 @@
  * One append commit: the admitted files of a flush round become a snapshot, committed
  * together with the offsets they cover and the lease epoch, rebased on ABORTED.
  */
-import type { DataFile, OffsetRange, TableRef } from '#shared/gen/sluice/v1/types.js';
+import type { TableUpdate } from '#shared/gen/sluice/v1/catalog.js';
+import type { DataFile, OffsetRange, Schema, TableRef } from '#shared/gen/sluice/v1/types.js';
 import type { Storage } from '#shared/storage/index.js';
-import { newSnapshotId, type ManifestFile } from '#shared/iceberg/index.js';
-import { commitWithRebase, type CatalogClient } from './catalog.js';
+import {
+  addSchema,
+  currentSchema,
+  newSnapshotId,
+  schemaFromProto,
+  schemaToProto,
+  type ManifestFile,
+  type TableMetadata,
+} from '#shared/iceberg/index.js';
+import { commitWithRebase, tableName, type CatalogClient } from './catalog.js';
+import { CommitError } from './errors.js';
+import { mergeReportedSchemas } from './schema-merge.js';
 import { addedEntries, currentManifests, mergeIfNeeded, writeManifests, writeSnapshot } from './snapshots.js';
 
 export const SLUICE_SUMMARY = {
@@ -29,6 +40,8 @@ export interface AppendRequest {
   offsets: readonly OffsetRange[];
   leaseEpoch: number;
   maxAttempts?: number;
+  /** The schema the files were written with when the workers evolved the table's (schema-merge.ts). */
+  schema?: Schema;
 }
 
 /** The refused records' rows of one flush, appended to a job's error table. */
@@ -79,7 +92,8 @@ async function append(req: ErrorAppendRequest, shape: AppendShape): Promise<Appe
     storage: req.storage,
     ref: req.ref,
     maxAttempts: req.maxAttempts,
-    async build({ metadata }) {
+    async build(loaded) {
+      const { metadata, schemaUpdate } = evolvedMetadata(loaded.metadata, req);
       // Written once: ADDED entries inherit their sequence number, so a rebase reuses them.
       manifests ??= await writeManifests(req.storage, metadata, snapshotId, addedEntries(snapshotId, req.files));
       const snapshot = await writeSnapshot(req.storage, metadata, {
@@ -90,7 +104,7 @@ async function append(req: ErrorAppendRequest, shape: AppendShape): Promise<Appe
         added: req.files,
         extraSummary: shape.summary,
       });
-      return { updates: [{ update: { $case: 'addSnapshot', value: snapshot } }], ...shape.commit };
+      return { updates: [...schemaUpdate, { update: { $case: 'addSnapshot', value: snapshot } }], ...shape.commit };
     },
   });
   return {
@@ -98,5 +112,21 @@ async function append(req: ErrorAppendRequest, shape: AppendShape): Promise<Appe
     addedRecords: req.files.reduce((n, f) => n + f.recordCount, 0),
     addedFiles: req.files.length,
     attempts,
+  };
+}
+
+/**
+ * The table as the snapshot sees it: with the workers' evolved schema added when it changes
+ * the current one (checked again on every rebase), and the update that commits that schema in
+ * the same CommitTable, before the snapshot.
+ */
+function evolvedMetadata(metadata: TableMetadata, req: ErrorAppendRequest): { metadata: TableMetadata; schemaUpdate: TableUpdate[] } {
+  if (!req.schema) return { metadata, schemaUpdate: [] };
+  const merge = mergeReportedSchemas(schemaToProto(currentSchema(metadata)), metadata['last-column-id'], [req.schema]);
+  if (merge.misfits.length > 0) throw new CommitError('invalid-report', `${tableName(req.ref)}: ${merge.misfits[0].reason}`);
+  if (!merge.schema) return { metadata, schemaUpdate: [] };
+  return {
+    metadata: addSchema(metadata, schemaFromProto(merge.schema)),
+    schemaUpdate: [{ update: { $case: 'addSchema', value: { schema: merge.schema } } }],
   };
 }

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ReportDataFilesRequest } from '#shared/gen/sluice/v1/commit.js';
 import type { WorkerHeartbeat } from '#shared/gen/sluice/v1/events.js';
-import type { DataFile, OffsetRange, TableRef } from '#shared/gen/sluice/v1/types.js';
+import type { DataFile, OffsetRange, Schema, TableRef } from '#shared/gen/sluice/v1/types.js';
 import { grpcMessage } from '#shared/errors.js';
 import { commitAppend, commitErrorAppend } from './append.js';
 import { tableName } from './catalog.js';
@@ -17,6 +17,7 @@ import { DeliveryLog } from './deliveries.js';
 import { ErrorReports } from './error-reports.js';
 import { admitReports, advancesAny, describeMisfit, OffsetLedger } from './offsets.js';
 import { FlushRound } from './round.js';
+import { mergeReportedSchemas } from './schema-merge.js';
 import type { CoordinatorContext } from './context.js';
 import { WorkerRegistry } from './workers.js';
 
@@ -245,6 +246,8 @@ export class JobPipeline {
    */
   private async commitRound(flushId: string, reports: Queued[], retriedOffsets = false): Promise<void> {
     const ledger = await this.offsets();
+    let schema: Schema | undefined;
+    ({ reports, schema } = await this.evolvedSchema(reports));
     const { admitted, dropped, offsets } = admitReports(ledger, reports);
     this.rewind(dropped.map((d) => ({ workerId: d.report.report.workerId, reason: describeMisfit(d.misfit) })));
     const files = admitted.flatMap((q) => q.report.files);
@@ -284,6 +287,7 @@ export class JobPipeline {
         files,
         offsets,
         leaseEpoch: epoch,
+        schema,
       });
       ledger.advance(offsets);
       const at = this.ctx.now();
@@ -329,6 +333,24 @@ export class JobPipeline {
       this.rewind(admitted.map((q) => ({ workerId: q.report.workerId, reason: `commit failed: ${(err as Error).message}` })));
       throw err;
     }
+  }
+
+  /**
+   * The schema the round commits with its files, when workers evolved the table's
+   * (schema-merge.ts); a report whose schema does not fit is dropped and its worker rewound.
+   */
+  private async evolvedSchema(reports: Queued[]): Promise<{ reports: Queued[]; schema: Schema | undefined }> {
+    if (!reports.some((q) => q.report.schema)) return { reports, schema: undefined };
+    const { table } = await this.ctx.catalog.getTable({ ref: this.host.ref });
+    const merge = mergeReportedSchemas(
+      table!.schema!,
+      table!.lastColumnId,
+      reports.map((q) => q.report.schema),
+    );
+    if (merge.misfits.length === 0) return { reports, schema: merge.schema ?? undefined };
+    this.rewind(merge.misfits.map((m) => ({ workerId: reports[m.index].report.workerId, reason: m.reason })));
+    const out = new Set(merge.misfits.map((m) => m.index));
+    return { reports: reports.filter((_, i) => !out.has(i)), schema: merge.schema ?? undefined };
   }
 
   /** One append per error table for the admitted reports' refused records. */

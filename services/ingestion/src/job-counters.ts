@@ -17,6 +17,7 @@ export class JobCounters {
   rowsOut = 0;
   excluded = 0;
   private readonly errors = new Map<string, number>();
+  private readonly unmapped = new Map<string, number>();
   private last: LastCommit | undefined;
 
   /** A batch sent: `read` records fetched, of which `excluded` fell outside the window. */
@@ -25,10 +26,11 @@ export class JobCounters {
     this.excluded += excluded;
   }
 
-  countAck(ack: Pick<BatchAck, 'rows' | 'excluded' | 'errorReasons'>): void {
+  countAck(ack: Pick<BatchAck, 'rows' | 'excluded' | 'errorReasons' | 'unmappedFields'>): void {
     this.rowsOut += ack.rows;
     this.excluded += ack.excluded;
     for (const e of ack.errorReasons) this.countError(e.reason, e.count);
+    for (const f of ack.unmappedFields) this.unmapped.set(f.field, (this.unmapped.get(f.field) ?? 0) + f.count);
   }
 
   countError(reason: string, count: number): void {
@@ -52,6 +54,11 @@ export class JobCounters {
   /** Errors by reason, sorted by reason. */
   errorCounts(): { reason: string; count: number }[] {
     return [...this.errors].map(([reason, count]) => ({ reason, count })).sort((a, b) => a.reason.localeCompare(b.reason));
+  }
+
+  /** Fields the table has no column for (schema evolution off), by name, sorted by name. */
+  unmappedCounts(): { field: string; count: number }[] {
+    return [...this.unmapped].map(([field, count]) => ({ field, count })).sort((a, b) => a.field.localeCompare(b.field));
   }
 
   /** The counts as a finished job's reason shows them. */

@@ -308,6 +308,7 @@ export class JobRunner {
       rowsOut: this.reader.counters.rowsOut,
       recordsExcluded: this.reader.counters.excluded,
       errors: this.reader.counters.errorCounts(),
+      unmappedFields: this.reader.counters.unmappedCounts(),
       lastCommit: this.reader.counters.lastCommit,
       startedAtMs: this.startedAtMs,
     };

@@ -156,6 +156,7 @@ function catalogStatus(job: Job): JobStatus {
     rowsOut: 0,
     recordsExcluded: 0,
     errors: [],
+    unmappedFields: [],
     lastCommit: undefined,
     startedAtMs: 0,
   };

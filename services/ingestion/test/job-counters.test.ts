@@ -4,10 +4,23 @@ import { errorTopicMessages } from '../src/error-topic.js';
 import { JobCounters } from '../src/job-counters.js';
 
 describe('job counters', () => {
-  it('counts reads, acks and errors; errors are listed by reason', () => {
+  it('counts reads, acks and errors; errors are listed by reason, unmapped fields by name', () => {
     const c = new JobCounters();
     c.countRead(10, 2);
-    c.countAck({ rows: 7, excluded: 1, errorReasons: [{ reason: 'unknown_field', count: 1 }] });
+    c.countAck({
+      rows: 7,
+      excluded: 1,
+      errorReasons: [{ reason: 'unknown_field', count: 1 }],
+      unmappedFields: [
+        { field: 'tag', count: 2 },
+        { field: 'extra', count: 1 },
+      ],
+    });
+    c.countAck({ rows: 0, excluded: 0, errorReasons: [], unmappedFields: [{ field: 'tag', count: 3 }] });
+    assert.deepEqual(c.unmappedCounts(), [
+      { field: 'extra', count: 1 },
+      { field: 'tag', count: 5 },
+    ]);
     c.countError('offset_out_of_range', 3);
     c.countError('unknown_field', 2);
     assert.deepEqual([c.recordsIn, c.rowsOut, c.excluded], [10, 7, 3]);

@@ -49,8 +49,10 @@ export class PartitionedFiles {
   private readonly unreported = new Set<string>();
   /** Local path → location as reported (the table location's form). */
   private readonly reported = new Map<string, string>();
+  /** Files closed early by a schema change, handed over with the next close(). */
+  private rolled: DataFile[] = [];
 
-  constructor(private readonly opts: FileSetOptions) {
+  constructor(private opts: FileSetOptions) {
     if (schemeOf(opts.location) !== 'file') {
       throw new FileSetError(
         `table location ${opts.location} is not on the local filesystem; this transformation worker writes file locations only`,
@@ -102,11 +104,23 @@ export class PartitionedFiles {
   }
 
   /**
+   * The table's schema evolved: closes the open files (written with the old columns; they
+   * go out with the next close(), still deleted by discard() until then) so that rows from
+   * now on go to new files with the new columns.
+   */
+  async changeColumns(columns: readonly WriterColumn[]): Promise<void> {
+    for (const writer of this.slots.values()) this.rolled.push(...(await writer.close()));
+    this.slots.clear();
+    this.opts = { ...this.opts, columns };
+  }
+
+  /**
    * Closes every open file and hands them over: the caller reports them, and this set no
    * longer deletes them. Paths are rewritten to the table location's form.
    */
   async close(): Promise<DataFile[]> {
-    const files: DataFile[] = [];
+    const files: DataFile[] = this.rolled;
+    this.rolled = [];
     for (const writer of this.slots.values()) files.push(...(await writer.close()));
     this.slots.clear();
     for (const f of files) {
@@ -121,6 +135,7 @@ export class PartitionedFiles {
   async discard(): Promise<string[]> {
     for (const writer of this.slots.values()) await writer.abort().catch(() => undefined);
     this.slots.clear();
+    this.rolled = [];
     const deleted: string[] = [];
     for (const path of this.unreported) {
       try {

@@ -11,7 +11,7 @@ import { ErrorPolicyKind, type TableRef } from '#shared/gen/sluice/v1/types.js';
 import { failedPrecondition, grpcCode, grpcMessage, invalidArgument, SluiceError, unavailable } from '#shared/errors.js';
 import type { ServiceClient } from '#shared/grpc/client.js';
 import { status } from '@grpc/grpc-js';
-import { compilePlan, validatePolicy, type Plan } from './core/index.js';
+import { compilePlan, validatePolicy, type Plan, type PlanInput } from './core/index.js';
 import { errorTableSink, type ErrorTableSink } from './error-sink.js';
 import { withContext } from './errors.js';
 import { tableFiles, type PartitionedFiles } from './files.js';
@@ -24,6 +24,10 @@ export const tableName = (t: TableRef) => `${t.database}.${t.table}`;
 export interface StreamSetup {
   table: TableRef;
   plan: Plan;
+  /** What the plan was compiled from, to compile it again when the schema evolves. */
+  planInput: PlanInput;
+  /** The table's highest field id: new columns are numbered after it. */
+  lastColumnId: number;
   files: PartitionedFiles;
   /** The error table's writer side (ERROR_TABLE policy only). */
   errorSink: ErrorTableSink | null;
@@ -33,16 +37,18 @@ export interface StreamSetup {
 export async function setUpStream(open: TransformOpen, catalog: CatalogClient, targetFileBytes: number): Promise<StreamSetup> {
   const { table, mapping } = checkOpen(open);
   const main = await loadTable(catalog, table);
+  const planInput: PlanInput = { schema: main.schema!, mapping, partitionSpec: main.partitionSpec };
   let plan: Plan;
   try {
-    plan = compilePlan({ schema: main.schema!, mapping, partitionSpec: main.partitionSpec });
+    plan = compilePlan(planInput);
   } catch (e) {
     throw e instanceof SluiceError ? withContext(`mapping for table ${tableName(table)}`, e) : e;
   }
+  const lastColumnId = Math.max(main.lastColumnId, ...main.schema!.fields.map((f) => f.id));
   const files = tableFiles(main, open.workerId, targetFileBytes);
   const errorTable = mapping.errorPolicy?.kind === ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TABLE ? mapping.errorPolicy.errorTable! : null;
   const errorSink = errorTable ? errorTableSink(errorTable, await loadTable(catalog, errorTable), open.workerId, targetFileBytes) : null;
-  return { table, plan, files, errorSink };
+  return { table, plan, planInput, lastColumnId, files, errorSink };
 }
 
 function checkOpen(open: TransformOpen): { table: TableRef; mapping: NonNullable<TransformOpen['mapping']> } {

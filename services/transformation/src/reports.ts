@@ -12,7 +12,7 @@
 import { status } from '@grpc/grpc-js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommitServiceService, ReportDataFilesRequest } from '#shared/gen/sluice/v1/commit.js';
-import type { DataFile, OffsetRange, TableRef } from '#shared/gen/sluice/v1/types.js';
+import type { DataFile, OffsetRange, Schema, TableRef } from '#shared/gen/sluice/v1/types.js';
 import { grpcCode, grpcMessage, SluiceError } from '#shared/errors.js';
 import type { ServiceClient } from '#shared/grpc/client.js';
 import { WORK_DROPPED } from './errors.js';
@@ -39,6 +39,8 @@ export interface ReportInput {
   offsets: OffsetRange[];
   /** Error-table reports of the same flush sent before this one (data reports only). */
   errorReports?: number;
+  /** The schema the files were written with, when the stream evolved the table's (data reports only). */
+  schema?: Schema;
 }
 
 export function buildReport(r: ReportInput): ReportDataFilesRequest {
@@ -53,6 +55,7 @@ export function buildReport(r: ReportInput): ReportDataFilesRequest {
     offsets: r.offsets,
     recordCount: records,
     errorReports: r.errorReports || undefined,
+    schema: r.schema,
   };
 }
 

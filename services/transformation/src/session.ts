@@ -15,16 +15,29 @@
  */
 import type { BatchAck, RecordBatch, TransformOpen } from '#shared/gen/sluice/v1/transformation.js';
 import type { FlushEvent } from '#shared/gen/sluice/v1/events.js';
-import type { DataFile, ErrorCount, KafkaRecord, OffsetRange, TableRef } from '#shared/gen/sluice/v1/types.js';
+import type { DataFile, ErrorCount, FieldCount, KafkaRecord, OffsetRange, Schema, TableRef } from '#shared/gen/sluice/v1/types.js';
 import { aborted, grpcMessage, SluiceError, unavailable } from '#shared/errors.js';
 import type { Logger } from '#shared/logger.js';
 import type { NatsConnection } from '#shared/nats.js';
-import type { CellValue } from '#shared/parquet/writer.js';
+import { writerColumns, type CellValue } from '#shared/parquet/writer.js';
 import { withSpan } from '#shared/tracing.js';
 import { status } from '@grpc/grpc-js';
 import { unlink } from 'node:fs/promises';
 import { normalizeLocation } from '#shared/storage/index.js';
-import { DirtyDataPolicy, partitionOf, RecordError, transformRecord, type Plan, type PartitionTuple, type Row } from './core/index.js';
+import {
+  compilePlan,
+  DirtyDataPolicy,
+  grownSchema,
+  partitionOf,
+  RecordError,
+  SchemaGrowth,
+  transformRecord,
+  type Plan,
+  type PlanInput,
+  type PartitionTuple,
+  type RecordContext,
+  type Row,
+} from './core/index.js';
 import { ErrorConfirmations } from './confirmations.js';
 import { Coverage } from './coverage.js';
 import type { ErrorTableSink } from './error-sink.js';
@@ -64,7 +77,12 @@ interface Cut {
   offsets: OffsetRange[];
   /** The last covered batch with error-topic records: the report waits for its confirmation (0: none). */
   awaitBatch: number;
+  /** The evolved schema the files were written with (none: the table's own). */
+  schema: Schema | undefined;
 }
+
+/** A record asks for one schema change at most this often before it counts as unreadable (a bug guard). */
+const MAX_GROWTHS_PER_RECORD = 3;
 
 /** How long a report waits for error-topic confirmations when a FlushEvent names no deadline. */
 const DEFAULT_CONFIRM_WAIT_MS = 30_000;
@@ -76,7 +94,11 @@ export class TransformSession {
   /** Called when the stream must end because of a failure outside a batch. */
   onFatal: (err: SluiceError) => void = () => undefined;
 
-  private readonly plan: Plan;
+  private plan: Plan;
+  private planInput: PlanInput;
+  private lastColumnId: number;
+  /** The schema this stream evolved the table's to (new columns, widenings), reported with its files. */
+  private evolvedSchema: Schema | undefined;
   private readonly files: PartitionedFiles;
   private readonly errorSink: ErrorTableSink | null;
   private readonly flushBufferBytes: number;
@@ -104,6 +126,8 @@ export class TransformSession {
     this.job = open.job;
     this.table = setup.table;
     this.plan = setup.plan;
+    this.planInput = setup.planInput;
+    this.lastColumnId = setup.lastColumnId;
     this.files = setup.files;
     this.errorSink = setup.errorSink;
     this.flushBufferBytes = open.flushBufferBytes;
@@ -152,7 +176,7 @@ export class TransformSession {
     const records = batch.records;
     this.coverage.addBatch(batch);
 
-    const ctx = { nowMs: this.deps.now() };
+    const ctx: RecordContext = { nowMs: this.deps.now(), unmapped: this.plan.unknownFields === 'count' ? new Map() : undefined };
     const groups = this.groups;
     let last: Group | null = null;
     let rows = 0;
@@ -164,6 +188,10 @@ export class TransformSession {
     for (let i = 0; i < records.length; i++) {
       const rec = records[i];
       let out = transformRecord(this.plan, rec, ctx);
+      if (out instanceof SchemaGrowth) {
+        out = await this.evolve(out, rec, ctx);
+        last = null; // the rows so far are written; groups start again
+      }
       let tuple: PartitionTuple | null = null;
       if (!(out instanceof RecordError)) {
         try {
@@ -190,13 +218,11 @@ export class TransformSession {
       this.buffered += (rec.key?.length ?? 0) + (rec.value?.length ?? 0);
     }
 
+    await this.writeGroups();
     try {
-      for (const g of groups.values()) if (g.rows.length > 0) await this.files.append(g.tuple, g.rows);
       if (errorRows.length > 0) await this.appendErrorRows(errorRows);
     } catch (e) {
       throw this.streamError(e, `writing data files of ${tableName(this.table)}`);
-    } finally {
-      groups.clear();
     }
     this.rowsTotal += rows;
     this.confirmations.ack(batch.sequence, errorRecords.length);
@@ -204,7 +230,49 @@ export class TransformSession {
     const errorReasons: ErrorCount[] = reasons
       ? [...reasons].map(([reason, count]) => ({ reason, count })).sort((a, b) => a.reason.localeCompare(b.reason))
       : [];
-    return { sequence: batch.sequence, rows, errors: refused, errorReasons, excluded: 0, errorRecords };
+    const unmappedFields: FieldCount[] = ctx.unmapped ? [...ctx.unmapped].map(([field, count]) => ({ field, count })) : [];
+    return { sequence: batch.sequence, rows, errors: refused, errorReasons, excluded: 0, errorRecords, unmappedFields };
+  }
+
+  /** The batch's rows so far into their partitions' files. */
+  private async writeGroups(): Promise<void> {
+    try {
+      for (const g of this.groups.values()) if (g.rows.length > 0) await this.files.append(g.tuple, g.rows);
+    } catch (e) {
+      throw this.streamError(e, `writing data files of ${tableName(this.table)}`);
+    } finally {
+      this.groups.clear();
+    }
+  }
+
+  /**
+   * A record needs a schema change (evolve.ts): the rows so far are written with the old
+   * columns, the open files close, and the plan and files take the new schema, which the next
+   * report carries so the coordinator commits it with the files. Then the record again.
+   */
+  private async evolve(growth: SchemaGrowth, rec: KafkaRecord, ctx: RecordContext): Promise<Row | RecordError> {
+    for (let n = 0; n < MAX_GROWTHS_PER_RECORD; n++) {
+      await this.writeGroups();
+      const grown = grownSchema(this.planInput.schema, this.lastColumnId, growth);
+      const planInput = { ...this.planInput, schema: grown.schema };
+      try {
+        this.plan = compilePlan(planInput);
+        await this.files.changeColumns(writerColumns(grown.schema));
+      } catch (e) {
+        throw this.streamError(e, `evolving the schema of ${tableName(this.table)} (${growth.describe()})`);
+      }
+      this.planInput = planInput;
+      this.lastColumnId = grown.lastColumnId;
+      this.evolvedSchema = grown.schema;
+      this.log.info(
+        { change: growth.describe(), offset: rec.offset, partition: rec.partition },
+        'schema evolved; committed with the next flush',
+      );
+      const out = transformRecord(this.plan, rec, ctx);
+      if (!(out instanceof SchemaGrowth)) return out;
+      growth = out;
+    }
+    return new RecordError('unreadable', `the record still needs a schema change: ${growth.describe()}`).at(rec);
   }
 
   /** Applies the dirty-data policy to one refused record. */
@@ -304,7 +372,7 @@ export class TransformSession {
     const offsets = this.coverage.take();
     this.buffered = 0;
     this.flushAsked = false;
-    return { event, files, errorFiles, offsets, awaitBatch: this.confirmations.outstanding };
+    return { event, files, errorFiles, offsets, awaitBatch: this.confirmations.outstanding, schema: this.evolvedSchema };
   }
 
   /** Waits for the cut's error-topic confirmation, then reports: the error table first, then the data. */
@@ -338,7 +406,14 @@ export class TransformSession {
         throw e; // a ReportError: ABORTED, the stream's work is dropped
       }
       // The data report says it came with an error report: the coordinator commits it only together with it.
-      const report = buildReport({ ...base, table: this.table, files, offsets, errorReports: errorFiles.length > 0 ? 1 : 0 });
+      const report = buildReport({
+        ...base,
+        table: this.table,
+        files,
+        offsets,
+        errorReports: errorFiles.length > 0 ? 1 : 0,
+        schema: cut.schema,
+      });
       await sendReport(this.deps.commit, report, this.deps.settings.reportRetry);
       span.setAttributes({ 'sluice.files': files.length, 'sluice.records': report.recordCount, 'sluice.error_files': errorFiles.length });
       this.log.debug({ flushId: event.flushId, files: files.length, records: report.recordCount, offsets }, 'flush reported');

@@ -1,7 +1,16 @@
 /** Coercion, bad input under every policy, partitions and transforms, inference and previews. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ErrorPolicyKind, Granularity, MessageFormat, MessageMode, TimeSource, type ErrorPolicy } from '#shared/gen/sluice/v1/types.js';
+import {
+  ErrorPolicyKind,
+  Granularity,
+  MessageFormat,
+  MessageMode,
+  SchemaEvolution,
+  TimeSource,
+  type ErrorPolicy,
+  type Schema,
+} from '#shared/gen/sluice/v1/types.js';
 import { parsePrimitive } from '#shared/iceberg/single-value.js';
 import {
   compilePlan,
@@ -12,6 +21,8 @@ import {
   RecordError,
   SpecError,
   transformRecord,
+  grownSchema,
+  SchemaGrowth,
   type Row,
 } from '../src/core/index.js';
 import { parseCsvRecord } from '../src/core/csv.js';
@@ -46,12 +57,31 @@ const coercions: [string, string, unknown, string?][] = [
   [
     'long',
     '9223372036854775808',
-    'column "amount": 9223372036854776000 is out of range for long (beyond int64) (topic t, partition 1, offset 7)',
+    'column "amount": 9223372036854775808 is out of range for long (beyond int64) (topic t, partition 1, offset 7)',
   ],
+  // JSON integers are exact to 64 bits: a literal JSON.parse would round is read again exactly.
+  ['long', '9007199254740993', 9007199254740993n],
+  ['long', '-9223372036854775808', -9223372036854775808n],
+  ['long', '9223372036854775807', 9223372036854775807n],
+  ['long', '1234567890123456', 1234567890123456],
   [
     'long',
+    '1e20',
+    'column "amount": 100000000000000000000 is out of range for long (a JSON number beyond ±2^53 written with an exponent or fraction loses precision; write it as an integer literal or a string) (topic t, partition 1, offset 7)',
+  ],
+  ['string', '9007199254740993', '9007199254740993'],
+  [
+    'string',
+    '{"id":9007199254740993,"n":[-12345678901234567890,1.5],"s":"9007199254740993"}',
+    '{"id":9007199254740993,"n":[-12345678901234567890,1.5],"s":"9007199254740993"}',
+  ],
+  ['string', '{"s":"12345678901234567"}', '{"s":"12345678901234567"}'],
+  ['decimal(20,0)', '12345678901234567891', 12345678901234567891n],
+  ['double', '9007199254740993', 9007199254740992],
+  [
+    'int',
     '9007199254740993',
-    'column "amount": 9007199254740992 is out of range for long (beyond ±2^53 a JSON number loses precision; send it as a string) (topic t, partition 1, offset 7)',
+    'column "amount": 9007199254740993 is out of range for int (beyond 32 bits) (topic t, partition 1, offset 7)',
   ],
   ['decimal(10,2)', '"12.34"', 1234n],
   ['decimal(10,2)', '12.3', 1230n],
@@ -84,6 +114,7 @@ const coercions: [string, string, unknown, string?][] = [
   ['boolean', '"false"', false],
   ['boolean', '"yes"', 'column "amount": "yes" is not a boolean (topic t, partition 1, offset 7)'],
   ['double', '"NaN"', Number.NaN],
+  ['float', '1e300', 'column "amount": 1e+300 is out of range for float (beyond 32-bit floating point) (topic t, partition 1, offset 7)'],
   ['double', '2.5', 2.5],
   ['string', '{"a":[1,2]}', '{"a":[1,2]}'],
   ['string', '18', '18'],
@@ -226,7 +257,7 @@ test('BINARY keeps bytes; JSON validates its value; TEXT keeps a tombstone as NU
   assert.deepEqual([...(row[4] as Uint8Array)], [0xff, 0]);
   const json = compilePlan({
     schema: schema(field(1, 'value', 'string')),
-    mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_JSON }),
+    mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_JSON, flattenLevel: 0 }),
   });
   assert.equal((transformRecord(json, record('{"a":'), { nowMs: 0 }) as RecordError).reason, 'invalid_json');
   assert.deepEqual(transformRecord(json, record(undefined), { nowMs: 0 }), [null]);
@@ -481,20 +512,27 @@ test('preview renders rows readably and reports refused records', () => {
   assert.equal(rows[1].error, 'column "amount": "12x" is not a decimal(10, 2) (topic topic_test, partition 0, offset 1)');
 });
 
-test('JSON at a flatten level maps fields to columns like FLATTEN, but ignores fields the table lacks', () => {
+test('JSON at a flatten level maps fields to columns like FLATTEN; with schema evolution none it counts and drops fields the table lacks', () => {
   const cols = schema(field(1, 'id', 'long'), field(2, 'customer_country', 'string'), field(3, 'items', 'string'));
   const message = '{"id":7,"customer":{"country":"NL","id":3},"items":[1,2],"added_later":true}';
+  const unmapped = new Map<string, number>();
   const run = (format: MessageFormat, flattenLevel: number) => {
-    const plan = compilePlan({ schema: cols, mapping: mapping({ format, flattenLevel }) });
-    const out = transformRecord(plan, record(message), { nowMs: 0 });
+    const plan = compilePlan({
+      schema: cols,
+      mapping: mapping({ format, flattenLevel, schemaEvolution: SchemaEvolution.SCHEMA_EVOLUTION_NONE }),
+    });
+    const out = transformRecord(plan, record(message), { nowMs: 0, unmapped });
     return out instanceof RecordError ? `${out.reason}: ${out.message}` : out;
   };
   assert.deepEqual(
     run(MessageFormat.MESSAGE_FORMAT_JSON, 2),
     [7, 'NL', '[1,2]'],
-    'level 2: customer.country → customer_country; unknown fields ignored',
+    'level 2: customer.country → customer_country; unknown fields dropped',
   );
+  assert.deepEqual(Object.fromEntries(unmapped), { 'customer.id': 1, added_later: 1 }, 'and counted by path');
+  unmapped.clear();
   assert.deepEqual(run(MessageFormat.MESSAGE_FORMAT_JSON, 1), [7, null, '[1,2]'], 'level 1: customer stays one (unmapped) field');
+  assert.deepEqual(Object.fromEntries(unmapped), { customer: 1, added_later: 1 });
   assert.match(
     String(run(MessageFormat.MESSAGE_FORMAT_FLATTEN, 2)),
     /^unknown_field: field "customer.id" \(as "customer_id"\) has no column in the table/,
@@ -506,7 +544,111 @@ test('JSON at a flatten level maps fields to columns like FLATTEN, but ignores f
     mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_JSON, flattenLevel: 0 }),
   });
   assert.deepEqual(transformRecord(valueColumn, record(message), { nowMs: 0 }), [message], 'level 0: the whole message in one column');
+  const wholeValue = compilePlan({
+    schema: schema(field(1, '__value__', 'string')),
+    mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_JSON, flattenLevel: 0 }),
+  });
+  const big = '{"id":9007199254740993,"a":[1]}';
+  assert.deepEqual(
+    transformRecord(wholeValue, record(big), { nowMs: 0 }),
+    [big],
+    'level 0: seed 000 names the column __value__, exact as sent',
+  );
+  assert.equal((transformRecord(wholeValue, record('{"a":'), { nowMs: 0 }) as RecordError).reason, 'invalid_json', 'and still JSON');
+  assert.deepEqual(
+    transformRecord(compilePlan({ schema: cols, mapping: mapping() }), record('{"id":7,"items":[1]}'), { nowMs: 0 }),
+    [7, null, '[1]'],
+    "an unset flatten level is seed 000's default, 1",
+  );
 
   const tombstone = transformRecord(compilePlan({ schema: cols, mapping: mapping({ flattenLevel: 1 }) }), record(undefined), { nowMs: 0 });
   assert.ok(tombstone instanceof RecordError && tombstone.reason === 'null_value', 'a tombstone has no fields to flatten');
+});
+
+/** One message through JSON at a flatten level with these columns: the row, or `reason: message`. */
+function flat(cols: Schema, level: number, message: string): unknown {
+  const plan = compilePlan({ schema: cols, mapping: mapping({ flattenLevel: level }) });
+  const out = transformRecord(plan, record(message, { offset: 3 }), { nowMs: 0 });
+  if (out instanceof SchemaGrowth) return `grow: ${out.describe()}`;
+  return out instanceof RecordError ? `${out.reason}: ${out.message}` : out;
+}
+
+const evolving = schema(
+  field(1, 'id', 'long'),
+  field(2, 'n', 'int'),
+  field(3, 'amount', 'decimal(5,2)'),
+  field(4, 'f', 'float'),
+  field(5, 'a_b', 'string'),
+);
+const flattenCases: [string, number, string, unknown][] = [
+  ['known fields', 1, '{"id":1,"n":2,"amount":1.5,"f":0.5}', [1, 2, 150n, 0.5, null]],
+  ['a 64-bit id at level 1', 1, '{"id":9007199254740993}', [9007199254740993n, null, null, null, null]],
+  [
+    'a new field adds a column typed by its value',
+    1,
+    '{"id":1,"tag":"x","ok":true,"ratio":0.5,"seq":7,"meta":{"k":1}}',
+    'grow: added tag (string), ok (boolean), ratio (double), seq (long), meta (string)',
+  ],
+  ['a new field that is null adds nothing yet', 1, '{"id":1,"later":null}', [1, null, null, null, null]],
+  ['a new nested field at level 2', 2, '{"id":1,"device":{"os":"linux"}}', 'grow: added device_os (string)'],
+  ['int beyond 32 bits widens to long', 1, '{"n":3000000000}', 'grow: widened n to long'],
+  ['decimal beyond its precision widens it', 1, '{"amount":12345.67}', 'grow: widened amount to decimal(7, 2)'],
+  ['float beyond its range widens to double', 1, '{"f":1e300}', 'grow: widened f to double'],
+  [
+    'more decimal places than the scale is incompatible',
+    1,
+    '{"amount":1.234}',
+    'type_mismatch: column "amount": 1.234 is not a decimal(5, 2) (more than 2 decimal places) (topic topic_test, partition 0, offset 3)',
+  ],
+  [
+    'a string in a long column is incompatible',
+    1,
+    '{"id":"x","tag":"y"}',
+    'type_mismatch: column "id": "x" is not a long (topic topic_test, partition 0, offset 3)',
+  ],
+  [
+    'level 1: key "a.b" and key a_b collide',
+    1,
+    '{"a.b":"1","a_b":"2"}',
+    'field_collision: fields "a.b" and a_b both flatten to column "a_b"; map them with explicit fields (topic topic_test, partition 0, offset 3)',
+  ],
+  [
+    'level 2: key "a.b" and nested a.b collide',
+    2,
+    '{"a.b":"1","a":{"b":"2"}}',
+    'field_collision: fields "a.b" and a.b both flatten to column "a_b"; map them with explicit fields (topic topic_test, partition 0, offset 3)',
+  ],
+  [
+    'level 2: two new fields collide',
+    2,
+    '{"x":{"y":1},"x.y":2}',
+    'field_collision: fields x.y and "x.y" both flatten to column "x_y"; map them with explicit fields (topic topic_test, partition 0, offset 3)',
+  ],
+];
+for (const [name, level, message, expected] of flattenCases) {
+  test(`JSON flatten level ${level}: ${name}`, () => assert.deepEqual(flat(evolving, level, message), expected));
+}
+
+test('a schema growth numbers new columns after the last column id and widens in place', () => {
+  const plan = compilePlan({ schema: evolving, mapping: mapping() });
+  const growth = transformRecord(plan, record('{"n":3000000000,"tag":"x","seq":1}'), { nowMs: 0 });
+  assert.ok(growth instanceof SchemaGrowth);
+  const { schema: grown, lastColumnId } = grownSchema(evolving, 9, growth);
+  assert.equal(lastColumnId, 11);
+  assert.deepEqual(
+    grown.fields.map((f) => [f.id, f.name, f.type?.kind?.$case === 'primitive' ? f.type.kind.value : '', f.required]),
+    [
+      [1, 'id', 'long', false],
+      [2, 'n', 'long', false],
+      [3, 'amount', 'decimal(5,2)', false],
+      [4, 'f', 'float', false],
+      [5, 'a_b', 'string', false],
+      [10, 'tag', 'string', false],
+      [11, 'seq', 'long', false],
+    ],
+  );
+  const again = transformRecord(compilePlan({ schema: grown, mapping: mapping() }), record('{"n":3000000000,"tag":"x","seq":1}'), {
+    nowMs: 0,
+  });
+  assert.deepEqual(again, [null, 3000000000, null, null, null, 'x', 1], 'the record fits the grown schema');
 });

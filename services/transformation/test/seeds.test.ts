@@ -226,6 +226,8 @@ const formatCases: {
   cols: ReturnType<typeof field>[];
   format: MessageFormat;
   mode: MessageMode;
+  /** Seed 002's JSON format keeps the whole value: seed 000's flatten level 0 (the default is 1). */
+  flattenLevel?: number;
   topic: string;
   at: number;
   input: [string, string][];
@@ -288,6 +290,7 @@ const formatCases: {
     cols: keyValue,
     format: MessageFormat.MESSAGE_FORMAT_JSON,
     mode: MessageMode.MESSAGE_MODE_VALUE,
+    flattenLevel: 0,
     topic: 'Topic_json',
     at: at0028,
     input: [
@@ -331,7 +334,7 @@ for (const c of formatCases) {
   test(`seed 002: ${c.name}`, () => {
     const plan = compilePlan({
       schema: schema(...c.cols),
-      mapping: mapping({ format: c.format, mode: c.mode, includeFixedColumns: true, partitionBy: pt }),
+      mapping: mapping({ format: c.format, mode: c.mode, flattenLevel: c.flattenLevel, includeFixedColumns: true, partitionBy: pt }),
     });
     const rows = c.input.map(([k, v], offset) =>
       transformRecord(plan, record(v, { keyText: k, topic: c.topic, offset, timestampMs: c.at }), { nowMs: 0 }),

@@ -171,7 +171,15 @@ export async function startRecordingWorker(nats: NatsConnection, commitAddress: 
           call.write({
             message: {
               $case: 'ack',
-              value: { sequence: b.sequence, rows: b.records.length, errors: 0, errorReasons: [], excluded: 0, errorRecords: [] },
+              value: {
+                sequence: b.sequence,
+                rows: b.records.length,
+                errors: 0,
+                errorReasons: [],
+                excluded: 0,
+                errorRecords: [],
+                unmappedFields: [],
+              },
             },
           });
         };

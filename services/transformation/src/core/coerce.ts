@@ -6,10 +6,15 @@
  * Row value shapes (what the Parquet writer receives):
  *   boolean → boolean; int, date (days), time (µs), float, double → number;
  *   long → number, or bigint beyond ±2^53; timestamp/timestamptz → number (µs since epoch);
+ *
+ * A JSON number that JSON.parse may have rounded (an integer beyond ±2^53) is never stored
+ * in a long, decimal or string column: InexactNumber makes the record be parsed again
+ * exactly (decode.ts), and the coercer then receives a bigint.
  *   decimal(P,S) → bigint (unscaled); string, uuid → string; binary, fixed → Uint8Array.
  */
 import { formatPrimitive, type PrimitiveType } from '#shared/iceberg/single-value.js';
-import { RecordError, notA, outOfRange } from './errors.js';
+import { isExactJson, stringifyExact } from './decode.js';
+import { InexactNumber, RecordError, notA, outOfRange } from './errors.js';
 import { daysFromCivil, daysInMonth, MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, type Zone } from '#shared/time.js';
 
 export type RowValue = null | boolean | number | bigint | string | Uint8Array;
@@ -66,7 +71,12 @@ function converter(o: CoerceOptions): (v: unknown) => RowValue {
     case 'long':
       return (v) => toLong(column, v);
     case 'float':
-      return (v) => Math.fround(toDouble(column, v, 'float'));
+      return (v) => {
+        const d = toDouble(column, v, 'float');
+        const f = Math.fround(d);
+        if (f === d || !Number.isFinite(d) || Number.isFinite(f)) return f;
+        throw outOfRange(column, v, 'float', 'beyond 32-bit floating point');
+      };
     case 'double':
       return (v) => toDouble(column, v, 'double');
     case 'decimal':
@@ -91,23 +101,34 @@ function converter(o: CoerceOptions): (v: unknown) => RowValue {
   }
 }
 
+/** 16 digits in a row: JSON text that may hold an integer JSON.parse rounded. */
+const LONG_DIGITS = /\d{16}/;
+
 /** Strings stay; numbers and booleans print; nested JSON is kept as JSON text. */
 export function toText(column: string, v: unknown): string {
   switch (typeof v) {
     case 'string':
       return v;
     case 'number':
+      if (!Number.isSafeInteger(v) && Number.isInteger(v)) throw new InexactNumber(column, v, 'string');
+      return String(v);
     case 'boolean':
     case 'bigint':
       return String(v);
-    case 'object':
+    case 'object': {
       if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('utf8');
+      let text: string;
       try {
-        return JSON.stringify(v);
-      } catch {
-        // Only a stack overflow can make JSON.stringify of parsed JSON fail.
+        text = JSON.stringify(v);
+      } catch (e) {
+        // Exactly parsed JSON has BigInts, which JSON.stringify refuses; otherwise only a
+        // stack overflow can make JSON.stringify of parsed JSON fail.
+        if (e instanceof TypeError && v !== null && isExactJson(v)) return stringifyExact(v);
         throw new RecordError('nesting_too_deep', `column "${column}": the JSON value is nested too deeply to store`, column);
       }
+      if (LONG_DIGITS.test(text) && v !== null && !isExactJson(v)) throw new InexactNumber(column, v, 'string');
+      return text;
+    }
     default:
       throw notA(column, v, 'string');
   }
@@ -125,8 +146,10 @@ function toBoolean(column: string, v: unknown): boolean {
 
 function toInt(column: string, v: unknown): number {
   let n: number;
-  if (typeof v === 'number') n = v;
-  else if (typeof v === 'string' && INT_RE.test(v.trim())) n = Number(v.trim());
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v) && Number.isInteger(v)) throw new InexactNumber(column, v, 'int'); // to name it exactly
+    n = v;
+  } else if (typeof v === 'string' && INT_RE.test(v.trim())) n = Number(v.trim());
   else if (typeof v === 'bigint') n = Number(v);
   else throw notA(column, v, 'int');
   if (!Number.isInteger(n)) throw notA(column, v, 'int');
@@ -135,16 +158,14 @@ function toInt(column: string, v: unknown): number {
 }
 
 /**
- * 64-bit integers. JSON numbers beyond ±2^53 were already rounded by the JSON parser, so
- * they are refused rather than stored wrong; the same value sent as a JSON string is exact.
+ * 64-bit integers. A JSON number beyond ±2^53 was rounded by JSON.parse: the record is read
+ * again exactly (InexactNumber) and its integer literals arrive here as bigints.
  */
 function toLong(column: string, v: unknown): number | bigint {
   if (typeof v === 'number') {
     if (Number.isSafeInteger(v)) return v;
     if (!Number.isInteger(v)) throw notA(column, v, 'long');
-    // 2^63 is exact as a double; a double is an int64 iff it lies in [-2^63, 2^63).
-    if (v >= 2 ** 63 || v < -(2 ** 63)) throw outOfRange(column, v, 'long', 'beyond int64');
-    throw outOfRange(column, v, 'long', 'beyond ±2^53 a JSON number loses precision; send it as a string');
+    throw new InexactNumber(column, v, 'long');
   }
   if (typeof v === 'bigint') return checkedBigLong(column, v);
   if (typeof v === 'string') {
@@ -179,6 +200,7 @@ function toDouble(column: string, v: unknown, name: string): number {
 /** Exact decimal parsing into the unscaled value; more fractional digits than the scale is refused, not rounded. */
 export function toDecimal(column: string, v: unknown, precision: number, scale: number, name: string): bigint {
   if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v) && Number.isInteger(v)) throw new InexactNumber(column, v, name);
     // Fast path for JSON numbers: scaled, the result must be an integer to within the
     // rounding of the multiplication itself; anything else takes the exact text path.
     const x = v * POW10[scale];
@@ -255,8 +277,8 @@ const EPOCH_TO_MICROS: Record<EpochUnit, number> = { epoch_s: 1_000_000, epoch_m
 function toTimestamp(column: string, v: unknown, zone: Zone, unit: EpochUnit, withZone: boolean): number {
   const typeName = withZone ? 'timestamptz' : 'timestamp';
   let instantMicros: number;
-  if (typeof v === 'number' || (typeof v === 'string' && INT_RE.test(v.trim()))) {
-    const n = typeof v === 'number' ? v : Number(v.trim());
+  if (typeof v === 'number' || typeof v === 'bigint' || (typeof v === 'string' && INT_RE.test(v.trim()))) {
+    const n = typeof v === 'string' ? Number(v.trim()) : Number(v);
     if (!Number.isFinite(n)) throw notA(column, v, typeName);
     instantMicros = Math.round(n * EPOCH_TO_MICROS[unit]);
   } else if (typeof v === 'string') {

@@ -6,9 +6,13 @@
  * - a payload over the plan's byte limit is refused before any parsing;
  * - JSON with duplicate keys is accepted, the last occurrence wins (as JSON.parse does;
  *   RFC 8259 leaves it to the implementation);
- * - JSON numbers beyond ±2^53 are caught where a long column receives them (coerce.ts).
+ * - JSON integers are exact to 64 bits: JSON.parse rounds integers beyond ±2^53, so where a
+ *   rounded one would be stored (a long, decimal or string column, coerce.ts), the record is
+ *   parsed again with parseJsonExact, which reads integer literals of 16 or more digits as
+ *   BigInt. Ordinary records pay nothing: only the rare record with such a number is parsed twice.
  * V8's JSON.parse is not recursive, so deep nesting cannot overflow the stack here.
  */
+import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import { RecordError } from './errors.js';
 
@@ -33,6 +37,47 @@ export function parseJson(text: string, part: string): unknown {
     const why = e instanceof Error ? e.message.replace(/^.*?JSON[^:]*:\s*/, '') : String(e);
     throw new RecordError('invalid_json', `${part} is not valid JSON: ${why}`);
   }
+}
+
+/**
+ * An integer literal of 16 or more digits outside a JSON string (the strings are matched
+ * first and left alone). 2^53 has 16 digits, so every literal JSON.parse may round is one.
+ */
+const LONG_INTEGER_OR_STRING = /"(?:[^"\\]|\\.)*"|(?<![\d.eE+-])-?\d{16,}(?![\d.eE])/g;
+/** Marks a long integer's digits while they pass through JSON.parse as a string; random, so no real string looks like it. */
+const BIG_MARK = `\u0000${randomBytes(6).toString('hex')}:`;
+const BIG_MARK_JSON = JSON.stringify(BIG_MARK).slice(1, -1);
+
+/** Objects and arrays parsed exactly (their integers are exact BigInts where long). */
+const exactlyParsed = new WeakSet<object>();
+
+/** Whether a JSON value came from parseJsonExact, so its digits need no second look. */
+export function isExactJson(v: object): boolean {
+  return exactlyParsed.has(v);
+}
+
+/**
+ * JSON with integer literals of 16 or more digits as BigInt (the rest as JSON.parse gives
+ * them). The slow path: only for a record whose numbers JSON.parse would have rounded.
+ */
+export function parseJsonExact(text: string, part: string): unknown {
+  const marked = text.replace(LONG_INTEGER_OR_STRING, (m) => (m.charCodeAt(0) === 34 ? m : `"${BIG_MARK_JSON}${m}"`));
+  try {
+    return JSON.parse(marked, (_key, value: unknown) => {
+      if (typeof value === 'string') return value.startsWith(BIG_MARK) ? BigInt(value.slice(BIG_MARK.length)) : value;
+      if (value !== null && typeof value === 'object') exactlyParsed.add(value);
+      return value;
+    });
+  } catch (e) {
+    const why = e instanceof Error ? e.message.replace(/^.*?JSON[^:]*:\s*/, '') : String(e);
+    throw new RecordError('invalid_json', `${part} is not valid JSON: ${why}`);
+  }
+}
+
+/** JSON text of a parsed value whose integers may be BigInt, the digits written as they are. */
+export function stringifyExact(v: unknown): string {
+  const text = JSON.stringify(v, (_key, value: unknown) => (typeof value === 'bigint' ? `${BIG_MARK}${value}` : value));
+  return text.replaceAll(new RegExp(`"${BIG_MARK_JSON.replaceAll('\\', '\\\\')}(-?\\d+)"`, 'g'), '$1');
 }
 
 /** The offset of the first byte that does not start or continue a valid UTF-8 sequence. Error path only. */

@@ -32,6 +32,10 @@ export type ErrorReason =
   | 'nesting_too_deep'
   | 'invalid_csv'
   | 'unknown_field'
+  /** Two fields of one record flatten to the same column name (`a.b` nested and a key "a.b"). */
+  | 'field_collision'
+  /** New fields or wider values (evolve.ts): applied by the session, never a refusal there. */
+  | 'schema_change'
   | 'missing_field'
   | 'type_mismatch'
   | 'out_of_range'
@@ -74,6 +78,21 @@ export class RecordError extends Error {
 export function notA(column: string, value: unknown, typeName: string, why?: string): RecordError {
   const suffix = why ? ` (${why})` : '';
   return new RecordError('type_mismatch', `column "${column}": ${show(value)} is not a ${typeName}${suffix}`, column);
+}
+
+/**
+ * A JSON integer beyond ±2^53 that JSON.parse rounded, met where it would be stored wrong
+ * (a long, decimal or string column): the record is parsed again exactly (decode.ts). Only an
+ * integer that is no integer literal (`1e20`) still arrives rounded then, and is refused.
+ */
+export class InexactNumber extends RecordError {
+  constructor(column: string, value: unknown, typeName: string) {
+    super(
+      'out_of_range',
+      `column "${column}": ${show(value)} is out of range for ${typeName} (a JSON number beyond ±2^53 written with an exponent or fraction loses precision; write it as an integer literal or a string)`,
+      column,
+    );
+  }
 }
 
 export function outOfRange(column: string, value: unknown, typeName: string, why: string): RecordError {

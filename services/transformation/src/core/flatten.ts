@@ -15,7 +15,10 @@ export function columnName(prefix: string, key: string): string {
 
 export interface FlatEntry {
   name: string;
-  /** The source path, dot-joined (`device.os.test`), as seed 000's "JSON field" column shows. */
+  /**
+   * The source path, dot-joined (`device.os.test`), as seed 000's "JSON field" column shows;
+   * a key with a dot in it is quoted (`"a.b"`), so it differs from the nested path `a.b`.
+   */
   path: string;
   value: unknown;
 }
@@ -35,8 +38,10 @@ export function flattenInto(
 ): void {
   for (const key in obj) {
     const value = obj[key];
-    const name = prefix === '' && !key.includes('.') ? key : columnName(prefix, key);
-    const path = pathPrefix === '' ? key : `${pathPrefix}.${key}`;
+    const dotted = key.includes('.');
+    const name = prefix === '' && !dotted ? key : columnName(prefix, key);
+    const step = dotted ? JSON.stringify(key) : key;
+    const path = pathPrefix === '' ? step : `${pathPrefix}.${step}`;
     if (level > 1 && isObject(value)) flattenInto(value, level - 1, emit, name, path);
     else emit(name, value, path);
   }

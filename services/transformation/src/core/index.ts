@@ -10,6 +10,7 @@ export {
   type PlanInput,
 } from './plan.js';
 export type { RecordContext, Row } from './row.js';
+export { SchemaGrowth, grownSchema } from './evolve.js';
 export type { RowValue } from './coerce.js';
 export type { PartitionTuple } from './partition.js';
 export { DirtyDataPolicy, validatePolicy, type Decision, type ErrorTopicRecord } from './policy.js';

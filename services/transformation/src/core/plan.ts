@@ -7,8 +7,10 @@
  * the custom columns by position; FLATTEN maps the JSON object's fields to columns by
  * name at the flatten level (seed 000), nested objects kept as JSON text, and refuses a
  * record with a field the table has no column for (seed 002's record 101). JSON at a flatten
- * level ≥ 1 maps fields the same way (seed 000's parsed JSON layers) but ignores fields the
- * table has no column for; at level 0 it keeps the whole message in one column.
+ * level ≥ 1 (default 1, seed 000's parsed JSON layers) maps fields the same way; a field the
+ * table has no column for evolves the schema (evolve.ts) or, with schema evolution NONE, is
+ * counted by name and dropped. At level 0 it keeps the whole message in `__value__` (or
+ * `value`). Two fields of one record that flatten to one column name are refused, naming both.
  * Explicit field mappings (seed 001) replace the implicit ones: each names a column and a
  * path or meta field; unmapped columns are NULL.
  * Fixed columns topic/partition/offset are filled when `include_fixed_columns` is set.
@@ -20,11 +22,13 @@ import {
   MessageMode,
   type PartitionSpec,
   type Schema,
+  SchemaEvolution,
 } from '#shared/gen/sluice/v1/types.js';
 import { coercer, type Coercer, type EpochUnit, type RowValue } from './coerce.js';
 import { parseCsvRecord, type CsvDialect } from './csv.js';
-import { decodeText, parseJson, stripBom } from './decode.js';
-import { RecordError, SpecError, specZone } from './errors.js';
+import { decodeText, parseJson, parseJsonExact, stripBom } from './decode.js';
+import { InexactNumber, RecordError, SpecError, specZone } from './errors.js';
+import { type NewField, SchemaGrowth, type Widening, widenedType } from './evolve.js';
 import { columnName, flattenInto, MAX_FLATTEN_LEVEL } from './flatten.js';
 import { compilePath, resolvePath, type PathStep } from './json-path.js';
 import {
@@ -93,10 +97,13 @@ export interface Plan {
   /** Implicit flattening (FLATTEN, or JSON at a flatten level ≥ 1): column index by flattened name. */
   readonly byName: ReadonlyMap<string, number> | null;
   /**
-   * FLATTEN refuses a field the table has no column for (seed 002's record 101); JSON at a
-   * flatten level (seed 000) ignores it, so new fields in the stream do not stop the job.
+   * What a field the table has no column for does: FLATTEN refuses the record (seed 002's
+   * record 101); JSON at a flatten level evolves the schema (`evolve`, the default) or counts
+   * the field by name and drops it (`count`, schema evolution NONE).
    */
-  readonly strictFields: boolean;
+  readonly unknownFields: 'refuse' | 'evolve' | 'count';
+  /** Per-record scratch of implicit flattening (one record at a time: the core is synchronous). */
+  readonly scratch: FlattenScratch;
   readonly csv: (CsvDialect & { width: number; names: string[] }) | null;
   readonly partitionColumn: PartitionColumn | null;
   readonly partitionTuple: PartitionTupleBuilder;
@@ -141,6 +148,19 @@ function modeOf(m: MessageMode, format: Format): Mode {
 
 const EPOCH_UNITS = new Set(['', 'epoch_s', 'epoch_ms', 'epoch_us']);
 
+/**
+ * Which columns the current record has filled (`seenAt[i] === stamp`) and from which path,
+ * to refuse two fields that flatten to one column; and what the record asks of the schema.
+ * Reset per record by bumping `stamp` and truncating the arrays, so nothing is allocated.
+ */
+interface FlattenScratch {
+  stamp: number;
+  seenAt: number[];
+  seenPath: string[];
+  newFields: NewField[];
+  widenings: Widening[];
+}
+
 export function compilePlan(input: PlanInput): Plan {
   const { schema, mapping } = input;
   const format = formatOf(mapping.format);
@@ -166,7 +186,8 @@ export function compilePlan(input: PlanInput): Plan {
   const partitionColumn = mapping.partitionBy ? compilePartitionBy(mapping.partitionBy, tz, columns) : null;
   if (partitionColumn) claim(partitionColumn.column, { kind: 'partition' }, 'partition_by');
 
-  let flattenLevel = Math.trunc(mapping.flattenLevel ?? 0);
+  // Unset is seed 000's default, 1.
+  let flattenLevel = Math.trunc(mapping.flattenLevel ?? 1);
   if (flattenLevel < 0 || flattenLevel > MAX_FLATTEN_LEVEL)
     throw new SpecError(`flatten_level ${mapping.flattenLevel} is outside 0..${MAX_FLATTEN_LEVEL}`, 'flatten_level');
   // FLATTEN maps top-level keys at least; 0 (proto3's unset) reads as the seed's default 1.
@@ -208,10 +229,13 @@ export function compilePlan(input: PlanInput): Plan {
         if (byColumn.has(n) && !sources.has(n)) sources.set(n, { kind: 'csv', index: i });
       });
     } else {
+      // The whole part in a `value`/`key` column, or (JSON at level 0, seed 000) `__value__`/`__key__`.
       for (const part of ['key', 'value'] as const) {
-        if (!byColumn.has(part) || sources.has(part)) continue;
         const reads = mode === 'DEFAULT' || mode.toLowerCase() === part;
-        sources.set(part, reads ? { kind: 'part', part } : { kind: 'none' });
+        for (const column of [part, `__${part}__`]) {
+          if (!byColumn.has(column) || sources.has(column)) continue;
+          sources.set(column, reads ? { kind: 'part', part } : { kind: 'none' });
+        }
       }
     }
   }
@@ -238,6 +262,8 @@ export function compilePlan(input: PlanInput): Plan {
   });
 
   const parsesPart = format === 'JSON' || format === 'FLATTEN' || format === 'CSV';
+  const unknownFields =
+    format === 'FLATTEN' ? 'refuse' : mapping.schemaEvolution === SchemaEvolution.SCHEMA_EVOLUTION_NONE ? 'count' : 'evolve';
   const needsDocument = plans.some((p) => p.source.kind === 'path');
   if (needsDocument && format !== 'JSON' && format !== 'FLATTEN') {
     throw new SpecError(`JSON field paths need format JSON or FLATTEN, not ${format}`, 'format');
@@ -251,7 +277,8 @@ export function compilePlan(input: PlanInput): Plan {
     zone: tz,
     parsedPart: parsesPart ? (mode === 'KEY' ? 'key' : 'value') : null,
     byName,
-    strictFields: format === 'FLATTEN',
+    unknownFields,
+    scratch: { stamp: 0, seenAt: plans.map(() => -1), seenPath: plans.map(() => ''), newFields: [], widenings: [] },
     csv,
     partitionColumn,
     partitionTuple: compilePartitionSpec(input.partitionSpec, columns),
@@ -286,7 +313,13 @@ const csvScratch: (string | null)[] = [];
  */
 export function transformRecord(plan: Plan, rec: KafkaRecord, ctx: RecordContext): Row | RecordError {
   try {
-    return buildRow(plan, rec, ctx);
+    try {
+      return buildRow(plan, rec, ctx, false);
+    } catch (e) {
+      // A JSON integer JSON.parse rounded would be stored: read the record again exactly (decode.ts).
+      if (e instanceof InexactNumber && plan.parsedPart !== null && plan.format !== 'CSV') return buildRow(plan, rec, ctx, true);
+      throw e;
+    }
   } catch (e) {
     if (e instanceof RecordError) return e.at(rec);
     // Defensive: a RangeError from pathological input (e.g. stack depth) stays a record error.
@@ -295,7 +328,7 @@ export function transformRecord(plan: Plan, rec: KafkaRecord, ctx: RecordContext
   }
 }
 
-function buildRow(plan: Plan, rec: KafkaRecord, ctx: RecordContext): Row {
+function buildRow(plan: Plan, rec: KafkaRecord, ctx: RecordContext, exact: boolean): Row {
   const cols = plan.columns;
   const row: Row = new Array(cols.length);
   let doc: unknown;
@@ -329,8 +362,8 @@ function buildRow(plan: Plan, rec: KafkaRecord, ctx: RecordContext): Row {
           );
         }
       } else {
-        doc = parseJson(text, part);
-        if (plan.byName !== null) spreadFlattened(plan, doc, row, part);
+        doc = exact ? parseJsonExact(text, part) : parseJson(text, part);
+        if (plan.byName !== null) spreadFlattened(plan, doc, row, part, ctx);
       }
     }
   }
@@ -340,7 +373,7 @@ function buildRow(plan: Plan, rec: KafkaRecord, ctx: RecordContext): Row {
     const s = c.source;
     switch (s.kind) {
       case 'flat':
-        row[i] = c.coerce(row[i]);
+        row[i] = plan.unknownFields === 'evolve' ? coerceOrWiden(plan, c, row[i]) : c.coerce(row[i]);
         break;
       case 'path':
         row[i] = c.coerce(resolvePath(doc, s.steps));
@@ -363,6 +396,8 @@ function buildRow(plan: Plan, rec: KafkaRecord, ctx: RecordContext): Row {
         break;
     }
   }
+  const sc = plan.scratch;
+  if (sc.newFields.length > 0 || sc.widenings.length > 0) throw new SchemaGrowth([...sc.newFields], [...sc.widenings]);
   const pc = plan.partitionColumn;
   if (pc !== null) {
     row[pc.index] = cols[pc.index].coerce(pc.value(rec, row, ctx));
@@ -370,8 +405,25 @@ function buildRow(plan: Plan, rec: KafkaRecord, ctx: RecordContext): Row {
   return row;
 }
 
-/** Implicit flattening: place each flattened field in its column's slot; FLATTEN refuses unknown fields. */
-function spreadFlattened(plan: Plan, doc: unknown, row: Row, part: string): void {
+/** A flattened value into its column; a value beyond the column's type asks for a permitted widening instead. */
+function coerceOrWiden(plan: Plan, c: ColumnPlan, raw: unknown): RowValue {
+  try {
+    return c.coerce(raw);
+  } catch (e) {
+    if (!(e instanceof RecordError) || e.reason !== 'out_of_range') throw e;
+    const to = widenedType(c.type, raw);
+    if (to === null) throw e;
+    plan.scratch.widenings.push({ column: c.name, to });
+    return null;
+  }
+}
+
+/**
+ * Implicit flattening: place each flattened field in its column's slot. Two fields that
+ * flatten to one column are refused naming both paths; a field without a column is
+ * refused (FLATTEN), collected for schema evolution, or counted by name.
+ */
+function spreadFlattened(plan: Plan, doc: unknown, row: Row, part: string, ctx: RecordContext): void {
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
     throw new RecordError(
       'not_an_object',
@@ -379,27 +431,69 @@ function spreadFlattened(plan: Plan, doc: unknown, row: Row, part: string): void
     );
   }
   const byName = plan.byName!;
+  const sc = plan.scratch;
+  sc.stamp++;
+  sc.newFields.length = 0;
+  sc.widenings.length = 0;
   const obj = doc as Record<string, unknown>;
   if (plan.flattenLevel === 1) {
     for (const key in obj) {
+      let name = key;
       let idx = byName.get(key);
-      if (idx === undefined && key.includes('.')) idx = byName.get(columnName('', key));
-      if (idx === undefined) {
-        if (plan.strictFields) throw unknownField(key, key);
-        continue;
+      if (idx === undefined && key.includes('.')) {
+        name = columnName('', key);
+        idx = byName.get(name);
       }
-      row[idx] = obj[key] as RowValue; // raw until the column loop coerces it
+      if (idx === undefined) unmapped(plan, ctx, name, key, obj[key]);
+      else place(plan, row, idx, key, obj[key]);
     }
     return;
   }
   flattenInto(obj, plan.flattenLevel, (name, value, path) => {
     const idx = byName.get(name);
-    if (idx === undefined) {
-      if (plan.strictFields) throw unknownField(path, name);
+    if (idx === undefined) unmapped(plan, ctx, name, path, value);
+    else place(plan, row, idx, path, value);
+  });
+}
+
+function place(plan: Plan, row: Row, idx: number, path: string, value: unknown): void {
+  const sc = plan.scratch;
+  if (sc.seenAt[idx] === sc.stamp) throw collision(plan, sc.seenPath[idx], path, plan.columns[idx].name);
+  sc.seenAt[idx] = sc.stamp;
+  sc.seenPath[idx] = path;
+  row[idx] = value as RowValue; // raw until the column loop coerces it
+}
+
+function unmapped(plan: Plan, ctx: RecordContext, name: string, path: string, value: unknown): void {
+  switch (plan.unknownFields) {
+    case 'refuse':
+      throw unknownField(path, name);
+    case 'count':
+      if (ctx.unmapped) ctx.unmapped.set(path, (ctx.unmapped.get(path) ?? 0) + 1);
+      return;
+    case 'evolve': {
+      if (value === null || value === undefined) return; // no type to give it yet
+      const fields = plan.scratch.newFields;
+      for (const f of fields) if (f.name === name) throw collision(plan, f.path, path, name);
+      fields.push({ name, path, value });
       return;
     }
-    row[idx] = value as RowValue;
-  });
+  }
+}
+
+/**
+ * Paths as the error shows them: a key with a dot in it quoted, so `"a.b"` and `a.b` differ.
+ * Level 1 passes raw top-level keys (quoted here, on the error path only); deeper levels'
+ * paths come from flattenInto, which quotes such keys already.
+ */
+const shownPath = (plan: Plan, path: string) => (plan.flattenLevel === 1 && path.includes('.') ? JSON.stringify(path) : path);
+
+function collision(plan: Plan, first: string, second: string, column: string): RecordError {
+  return new RecordError(
+    'field_collision',
+    `fields ${shownPath(plan, first)} and ${shownPath(plan, second)} both flatten to column "${column}"; map them with explicit fields`,
+    column,
+  );
 }
 
 function unknownField(path: string, name: string): RecordError {

@@ -13,4 +13,6 @@ export interface RecordContext {
   nowMs: number;
   /** The job's scheduled time, for expressions without a time source (bounded runs). */
   scheduledMs?: number;
+  /** Where fields the table has no column for are counted by path (schema evolution NONE). */
+  unmapped?: Map<string, number>;
 }

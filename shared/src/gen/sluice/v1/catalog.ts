@@ -378,6 +378,8 @@ export interface Table {
   lastSequenceNumber: number;
   properties: { [key: string]: string };
   lastUpdatedMs: number;
+  /** The highest field id ever assigned: a writer that adds columns numbers them after it. */
+  lastColumnId: number;
 }
 
 export interface Table_PropertiesEntry {
@@ -628,10 +630,21 @@ export interface SetProperties_UpdatesEntry {
 }
 
 export interface TableUpdate {
-  update?: { $case: "addSnapshot"; value: AddSnapshot } | { $case: "removeSnapshots"; value: RemoveSnapshots } | {
-    $case: "setProperties";
-    value: SetProperties;
-  } | undefined;
+  update?:
+    | { $case: "addSnapshot"; value: AddSnapshot }
+    | { $case: "removeSnapshots"; value: RemoveSnapshots }
+    | { $case: "setProperties"; value: SetProperties }
+    | { $case: "addSchema"; value: AddSchema }
+    | undefined;
+}
+
+/**
+ * A new current schema that evolves the current one by the rules of UpdateSchema (new optional
+ * columns, permitted widenings), with its field ids chosen by the writer: data files written
+ * with it are committed in the same CommitTable. Refused when its ids clash with the table's.
+ */
+export interface AddSchema {
+  schema?: Schema | undefined;
 }
 
 export interface CommitTableRequest {
@@ -1672,6 +1685,7 @@ function createBaseTable(): Table {
     lastSequenceNumber: 0,
     properties: {},
     lastUpdatedMs: 0,
+    lastColumnId: 0,
   };
 }
 
@@ -1712,6 +1726,9 @@ export const Table: MessageFns<Table> = {
     });
     if (message.lastUpdatedMs !== 0) {
       writer.uint32(96).int64(message.lastUpdatedMs);
+    }
+    if (message.lastColumnId !== 0) {
+      writer.uint32(104).int32(message.lastColumnId);
     }
     return writer;
   },
@@ -1828,6 +1845,14 @@ export const Table: MessageFns<Table> = {
             message.lastUpdatedMs = longToNumber(reader.int64());
             continue;
           }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.lastColumnId = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1899,6 +1924,11 @@ export const Table: MessageFns<Table> = {
         : isSet(object.last_updated_ms)
         ? globalThis.Number(object.last_updated_ms)
         : 0,
+      lastColumnId: isSet(object.lastColumnId)
+        ? globalThis.Number(object.lastColumnId)
+        : isSet(object.last_column_id)
+        ? globalThis.Number(object.last_column_id)
+        : 0,
     };
   },
 
@@ -1946,6 +1976,9 @@ export const Table: MessageFns<Table> = {
     if (message.lastUpdatedMs !== 0) {
       obj.lastUpdatedMs = Math.round(message.lastUpdatedMs);
     }
+    if (message.lastColumnId !== 0) {
+      obj.lastColumnId = Math.round(message.lastColumnId);
+    }
     return obj;
   },
 
@@ -1978,6 +2011,7 @@ export const Table: MessageFns<Table> = {
       {},
     );
     message.lastUpdatedMs = object.lastUpdatedMs ?? 0;
+    message.lastColumnId = object.lastColumnId ?? 0;
     return message;
   },
 };
@@ -6333,6 +6367,9 @@ export const TableUpdate: MessageFns<TableUpdate> = {
       case "setProperties":
         SetProperties.encode(message.update.value, writer.uint32(26).fork()).join();
         break;
+      case "addSchema":
+        AddSchema.encode(message.update.value, writer.uint32(34).fork()).join();
+        break;
     }
     return writer;
   },
@@ -6374,6 +6411,14 @@ export const TableUpdate: MessageFns<TableUpdate> = {
             message.update = { $case: "setProperties", value: SetProperties.decode(reader, reader.uint32()) };
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.update = { $case: "addSchema", value: AddSchema.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -6400,6 +6445,10 @@ export const TableUpdate: MessageFns<TableUpdate> = {
         ? { $case: "setProperties", value: SetProperties.fromJSON(object.setProperties) }
         : isSet(object.set_properties)
         ? { $case: "setProperties", value: SetProperties.fromJSON(object.set_properties) }
+        : isSet(object.addSchema)
+        ? { $case: "addSchema", value: AddSchema.fromJSON(object.addSchema) }
+        : isSet(object.add_schema)
+        ? { $case: "addSchema", value: AddSchema.fromJSON(object.add_schema) }
         : undefined,
     };
   },
@@ -6412,6 +6461,8 @@ export const TableUpdate: MessageFns<TableUpdate> = {
       obj.removeSnapshots = RemoveSnapshots.toJSON(message.update.value);
     } else if (message.update?.$case === "setProperties") {
       obj.setProperties = SetProperties.toJSON(message.update.value);
+    } else if (message.update?.$case === "addSchema") {
+      obj.addSchema = AddSchema.toJSON(message.update.value);
     }
     return obj;
   },
@@ -6440,7 +6491,82 @@ export const TableUpdate: MessageFns<TableUpdate> = {
         }
         break;
       }
+      case "addSchema": {
+        if (object.update?.value !== undefined && object.update?.value !== null) {
+          message.update = { $case: "addSchema", value: AddSchema.fromPartial(object.update.value) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseAddSchema(): AddSchema {
+  return { schema: undefined };
+}
+
+export const AddSchema: MessageFns<AddSchema> = {
+  encode(message: AddSchema, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.schema !== undefined) {
+      Schema.encode(message.schema, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AddSchema {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAddSchema();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.schema = Schema.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AddSchema {
+    return { schema: isSet(object.schema) ? Schema.fromJSON(object.schema) : undefined };
+  },
+
+  toJSON(message: AddSchema): unknown {
+    const obj: any = {};
+    if (message.schema !== undefined) {
+      obj.schema = Schema.toJSON(message.schema);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AddSchema>, I>>(base?: I): AddSchema {
+    return AddSchema.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AddSchema>, I>>(object: I): AddSchema {
+    const message = createBaseAddSchema();
+    message.schema = (object.schema !== undefined && object.schema !== null)
+      ? Schema.fromPartial(object.schema)
+      : undefined;
     return message;
   },
 };

@@ -18,7 +18,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { DataFile, OffsetRange, TableRef } from "./types.js";
+import { DataFile, OffsetRange, Schema, TableRef } from "./types.js";
 
 export const protobufPackage = "sluice.v1";
 
@@ -43,7 +43,16 @@ export interface ReportDataFilesRequest {
    * the worker rewinds, so an offset is never committed without its refused records' rows.
    * Absent means none.
    */
-  errorReports?: number | undefined;
+  errorReports?:
+    | number
+    | undefined;
+  /**
+   * The schema the files were written with, when the worker evolved the table's schema
+   * (new optional columns with ids after the table's last column id, widened types): the
+   * coordinator commits it with the files, in the same CommitTable. Absent means the
+   * table's schema as the stream opened it.
+   */
+  schema?: Schema | undefined;
 }
 
 export interface ReportDataFilesResponse {
@@ -82,6 +91,7 @@ function createBaseReportDataFilesRequest(): ReportDataFilesRequest {
     offsets: [],
     recordCount: 0,
     errorReports: undefined,
+    schema: undefined,
   };
 }
 
@@ -110,6 +120,9 @@ export const ReportDataFilesRequest: MessageFns<ReportDataFilesRequest> = {
     }
     if (message.errorReports !== undefined) {
       writer.uint32(64).int32(message.errorReports);
+    }
+    if (message.schema !== undefined) {
+      Schema.encode(message.schema, writer.uint32(74).fork()).join();
     }
     return writer;
   },
@@ -191,6 +204,14 @@ export const ReportDataFilesRequest: MessageFns<ReportDataFilesRequest> = {
             message.errorReports = reader.int32();
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.schema = Schema.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -229,6 +250,7 @@ export const ReportDataFilesRequest: MessageFns<ReportDataFilesRequest> = {
         : isSet(object.error_reports)
         ? globalThis.Number(object.error_reports)
         : undefined,
+      schema: isSet(object.schema) ? Schema.fromJSON(object.schema) : undefined,
     };
   },
 
@@ -258,6 +280,9 @@ export const ReportDataFilesRequest: MessageFns<ReportDataFilesRequest> = {
     if (message.errorReports !== undefined) {
       obj.errorReports = Math.round(message.errorReports);
     }
+    if (message.schema !== undefined) {
+      obj.schema = Schema.toJSON(message.schema);
+    }
     return obj;
   },
 
@@ -276,6 +301,9 @@ export const ReportDataFilesRequest: MessageFns<ReportDataFilesRequest> = {
     message.offsets = object.offsets?.map((e) => OffsetRange.fromPartial(e)) || [];
     message.recordCount = object.recordCount ?? 0;
     message.errorReports = object.errorReports ?? undefined;
+    message.schema = (object.schema !== undefined && object.schema !== null)
+      ? Schema.fromPartial(object.schema)
+      : undefined;
     return message;
   },
 };

@@ -19,7 +19,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { JobState, jobStateFromJSON, jobStateToJSON, jobStateToNumber } from "./catalog.js";
-import { ErrorCount } from "./types.js";
+import { ErrorCount, FieldCount } from "./types.js";
 
 export const protobufPackage = "sluice.v1";
 
@@ -53,6 +53,8 @@ export interface JobStatus {
   errors: ErrorCount[];
   lastCommit?: LastCommit | undefined;
   startedAtMs: number;
+  /** Fields the table has no column for, dropped under schema_evolution NONE, by name. */
+  unmappedFields: FieldCount[];
 }
 
 export interface StartJobRequest {
@@ -400,6 +402,7 @@ function createBaseJobStatus(): JobStatus {
     errors: [],
     lastCommit: undefined,
     startedAtMs: 0,
+    unmappedFields: [],
   };
 }
 
@@ -434,6 +437,9 @@ export const JobStatus: MessageFns<JobStatus> = {
     }
     if (message.startedAtMs !== 0) {
       writer.uint32(80).int64(message.startedAtMs);
+    }
+    for (const v of message.unmappedFields) {
+      FieldCount.encode(v!, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -531,6 +537,14 @@ export const JobStatus: MessageFns<JobStatus> = {
             message.startedAtMs = longToNumber(reader.int64());
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.unmappedFields.push(FieldCount.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -579,6 +593,11 @@ export const JobStatus: MessageFns<JobStatus> = {
         : isSet(object.started_at_ms)
         ? globalThis.Number(object.started_at_ms)
         : 0,
+      unmappedFields: globalThis.Array.isArray(object?.unmappedFields)
+        ? object.unmappedFields.map((e: any) => FieldCount.fromJSON(e))
+        : globalThis.Array.isArray(object?.unmapped_fields)
+        ? object.unmapped_fields.map((e: any) => FieldCount.fromJSON(e))
+        : [],
     };
   },
 
@@ -614,6 +633,9 @@ export const JobStatus: MessageFns<JobStatus> = {
     if (message.startedAtMs !== 0) {
       obj.startedAtMs = Math.round(message.startedAtMs);
     }
+    if (message.unmappedFields?.length) {
+      obj.unmappedFields = message.unmappedFields.map((e) => FieldCount.toJSON(e));
+    }
     return obj;
   },
 
@@ -634,6 +656,7 @@ export const JobStatus: MessageFns<JobStatus> = {
       ? LastCommit.fromPartial(object.lastCommit)
       : undefined;
     message.startedAtMs = object.startedAtMs ?? 0;
+    message.unmappedFields = object.unmappedFields?.map((e) => FieldCount.fromPartial(e)) || [];
     return message;
   },
 };

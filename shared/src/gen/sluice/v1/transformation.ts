@@ -20,7 +20,16 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { ErrorCount, IcebergType, KafkaRecord, MappingSpec, OffsetRange, Schema, TableRef } from "./types.js";
+import {
+  ErrorCount,
+  FieldCount,
+  IcebergType,
+  KafkaRecord,
+  MappingSpec,
+  OffsetRange,
+  Schema,
+  TableRef,
+} from "./types.js";
 
 export const protobufPackage = "sluice.v1";
 
@@ -83,6 +92,8 @@ export interface BatchAck {
    * once: a rewound batch is refused again), then confirms with ErrorsProduced.
    */
   errorRecords: KafkaRecord[];
+  /** Fields the table has no column for, dropped under schema_evolution NONE, by name. */
+  unmappedFields: FieldCount[];
 }
 
 export interface TransformResponse {
@@ -565,7 +576,7 @@ export const TransformRequest: MessageFns<TransformRequest> = {
 };
 
 function createBaseBatchAck(): BatchAck {
-  return { sequence: 0, rows: 0, errors: 0, errorReasons: [], excluded: 0, errorRecords: [] };
+  return { sequence: 0, rows: 0, errors: 0, errorReasons: [], excluded: 0, errorRecords: [], unmappedFields: [] };
 }
 
 export const BatchAck: MessageFns<BatchAck> = {
@@ -587,6 +598,9 @@ export const BatchAck: MessageFns<BatchAck> = {
     }
     for (const v of message.errorRecords) {
       KafkaRecord.encode(v!, writer.uint32(50).fork()).join();
+    }
+    for (const v of message.unmappedFields) {
+      FieldCount.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -652,6 +666,14 @@ export const BatchAck: MessageFns<BatchAck> = {
             message.errorRecords.push(KafkaRecord.decode(reader, reader.uint32()));
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.unmappedFields.push(FieldCount.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -680,6 +702,11 @@ export const BatchAck: MessageFns<BatchAck> = {
         : globalThis.Array.isArray(object?.error_records)
         ? object.error_records.map((e: any) => KafkaRecord.fromJSON(e))
         : [],
+      unmappedFields: globalThis.Array.isArray(object?.unmappedFields)
+        ? object.unmappedFields.map((e: any) => FieldCount.fromJSON(e))
+        : globalThis.Array.isArray(object?.unmapped_fields)
+        ? object.unmapped_fields.map((e: any) => FieldCount.fromJSON(e))
+        : [],
     };
   },
 
@@ -703,6 +730,9 @@ export const BatchAck: MessageFns<BatchAck> = {
     if (message.errorRecords?.length) {
       obj.errorRecords = message.errorRecords.map((e) => KafkaRecord.toJSON(e));
     }
+    if (message.unmappedFields?.length) {
+      obj.unmappedFields = message.unmappedFields.map((e) => FieldCount.toJSON(e));
+    }
     return obj;
   },
 
@@ -717,6 +747,7 @@ export const BatchAck: MessageFns<BatchAck> = {
     message.errorReasons = object.errorReasons?.map((e) => ErrorCount.fromPartial(e)) || [];
     message.excluded = object.excluded ?? 0;
     message.errorRecords = object.errorRecords?.map((e) => KafkaRecord.fromPartial(e)) || [];
+    message.unmappedFields = object.unmappedFields?.map((e) => FieldCount.fromPartial(e)) || [];
     return message;
   },
 };

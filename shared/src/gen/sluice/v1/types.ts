@@ -341,6 +341,64 @@ export function errorPolicyKindToNumber(object: ErrorPolicyKind): number {
   }
 }
 
+export enum SchemaEvolution {
+  /**
+   * SCHEMA_EVOLUTION_UNSPECIFIED - AUTO: a new field adds an optional column and a value beyond its column's type widens
+   * it (int to long, float to double, decimal precision up), committed with the data.
+   */
+  SCHEMA_EVOLUTION_UNSPECIFIED = "SCHEMA_EVOLUTION_UNSPECIFIED",
+  SCHEMA_EVOLUTION_AUTO = "SCHEMA_EVOLUTION_AUTO",
+  /** SCHEMA_EVOLUTION_NONE - The table's schema stays as it is; fields it lacks are counted by name and dropped. */
+  SCHEMA_EVOLUTION_NONE = "SCHEMA_EVOLUTION_NONE",
+  UNRECOGNIZED = "UNRECOGNIZED",
+}
+
+export function schemaEvolutionFromJSON(object: any): SchemaEvolution {
+  switch (object) {
+    case 0:
+    case "SCHEMA_EVOLUTION_UNSPECIFIED":
+      return SchemaEvolution.SCHEMA_EVOLUTION_UNSPECIFIED;
+    case 1:
+    case "SCHEMA_EVOLUTION_AUTO":
+      return SchemaEvolution.SCHEMA_EVOLUTION_AUTO;
+    case 2:
+    case "SCHEMA_EVOLUTION_NONE":
+      return SchemaEvolution.SCHEMA_EVOLUTION_NONE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return SchemaEvolution.UNRECOGNIZED;
+  }
+}
+
+export function schemaEvolutionToJSON(object: SchemaEvolution): string {
+  switch (object) {
+    case SchemaEvolution.SCHEMA_EVOLUTION_UNSPECIFIED:
+      return "SCHEMA_EVOLUTION_UNSPECIFIED";
+    case SchemaEvolution.SCHEMA_EVOLUTION_AUTO:
+      return "SCHEMA_EVOLUTION_AUTO";
+    case SchemaEvolution.SCHEMA_EVOLUTION_NONE:
+      return "SCHEMA_EVOLUTION_NONE";
+    case SchemaEvolution.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export function schemaEvolutionToNumber(object: SchemaEvolution): number {
+  switch (object) {
+    case SchemaEvolution.SCHEMA_EVOLUTION_UNSPECIFIED:
+      return 0;
+    case SchemaEvolution.SCHEMA_EVOLUTION_AUTO:
+      return 1;
+    case SchemaEvolution.SCHEMA_EVOLUTION_NONE:
+      return 2;
+    case SchemaEvolution.UNRECOGNIZED:
+    default:
+      return -1;
+  }
+}
+
 /** Identifies a table by database (Iceberg namespace) and name. */
 export interface TableRef {
   database: string;
@@ -522,13 +580,25 @@ export interface ErrorPolicy {
 export interface MappingSpec {
   format: MessageFormat;
   mode: MessageMode;
-  flattenLevel: number;
+  /**
+   * JSON layers expanded into columns (0-4); unset means 1, seed 000's default. 0 keeps the
+   * whole JSON value in a `__value__` (or `value`) column.
+   */
+  flattenLevel?: number | undefined;
   csv?: CsvOptions | undefined;
   fields: FieldMapping[];
   partitionBy?: PartitionBy | undefined;
   errorPolicy?: ErrorPolicy | undefined;
   timeZone: string;
   includeFixedColumns: boolean;
+  /** JSON at a flatten level >= 1 without explicit fields: what a field the table lacks does. */
+  schemaEvolution?: SchemaEvolution | undefined;
+}
+
+/** How often a field name was seen (e.g. fields the table has no column for). */
+export interface FieldCount {
+  field: string;
+  count: number;
 }
 
 export interface ErrorCount {
@@ -3241,13 +3311,14 @@ function createBaseMappingSpec(): MappingSpec {
   return {
     format: MessageFormat.MESSAGE_FORMAT_UNSPECIFIED,
     mode: MessageMode.MESSAGE_MODE_UNSPECIFIED,
-    flattenLevel: 0,
+    flattenLevel: undefined,
     csv: undefined,
     fields: [],
     partitionBy: undefined,
     errorPolicy: undefined,
     timeZone: "",
     includeFixedColumns: false,
+    schemaEvolution: undefined,
   };
 }
 
@@ -3259,7 +3330,7 @@ export const MappingSpec: MessageFns<MappingSpec> = {
     if (message.mode !== MessageMode.MESSAGE_MODE_UNSPECIFIED) {
       writer.uint32(16).int32(messageModeToNumber(message.mode));
     }
-    if (message.flattenLevel !== 0) {
+    if (message.flattenLevel !== undefined) {
       writer.uint32(24).int32(message.flattenLevel);
     }
     if (message.csv !== undefined) {
@@ -3279,6 +3350,9 @@ export const MappingSpec: MessageFns<MappingSpec> = {
     }
     if (message.includeFixedColumns !== false) {
       writer.uint32(72).bool(message.includeFixedColumns);
+    }
+    if (message.schemaEvolution !== undefined) {
+      writer.uint32(80).int32(schemaEvolutionToNumber(message.schemaEvolution));
     }
     return writer;
   },
@@ -3368,6 +3442,14 @@ export const MappingSpec: MessageFns<MappingSpec> = {
             message.includeFixedColumns = reader.bool();
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.schemaEvolution = schemaEvolutionFromJSON(reader.int32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3388,7 +3470,7 @@ export const MappingSpec: MessageFns<MappingSpec> = {
         ? globalThis.Number(object.flattenLevel)
         : isSet(object.flatten_level)
         ? globalThis.Number(object.flatten_level)
-        : 0,
+        : undefined,
       csv: isSet(object.csv) ? CsvOptions.fromJSON(object.csv) : undefined,
       fields: globalThis.Array.isArray(object?.fields) ? object.fields.map((e: any) => FieldMapping.fromJSON(e)) : [],
       partitionBy: isSet(object.partitionBy)
@@ -3411,6 +3493,11 @@ export const MappingSpec: MessageFns<MappingSpec> = {
         : isSet(object.include_fixed_columns)
         ? globalThis.Boolean(object.include_fixed_columns)
         : false,
+      schemaEvolution: isSet(object.schemaEvolution)
+        ? schemaEvolutionFromJSON(object.schemaEvolution)
+        : isSet(object.schema_evolution)
+        ? schemaEvolutionFromJSON(object.schema_evolution)
+        : undefined,
     };
   },
 
@@ -3422,7 +3509,7 @@ export const MappingSpec: MessageFns<MappingSpec> = {
     if (message.mode !== MessageMode.MESSAGE_MODE_UNSPECIFIED) {
       obj.mode = messageModeToJSON(message.mode);
     }
-    if (message.flattenLevel !== 0) {
+    if (message.flattenLevel !== undefined) {
       obj.flattenLevel = Math.round(message.flattenLevel);
     }
     if (message.csv !== undefined) {
@@ -3443,6 +3530,9 @@ export const MappingSpec: MessageFns<MappingSpec> = {
     if (message.includeFixedColumns !== false) {
       obj.includeFixedColumns = message.includeFixedColumns;
     }
+    if (message.schemaEvolution !== undefined) {
+      obj.schemaEvolution = schemaEvolutionToJSON(message.schemaEvolution);
+    }
     return obj;
   },
 
@@ -3453,7 +3543,7 @@ export const MappingSpec: MessageFns<MappingSpec> = {
     const message = createBaseMappingSpec();
     message.format = object.format ?? MessageFormat.MESSAGE_FORMAT_UNSPECIFIED;
     message.mode = object.mode ?? MessageMode.MESSAGE_MODE_UNSPECIFIED;
-    message.flattenLevel = object.flattenLevel ?? 0;
+    message.flattenLevel = object.flattenLevel ?? undefined;
     message.csv = (object.csv !== undefined && object.csv !== null) ? CsvOptions.fromPartial(object.csv) : undefined;
     message.fields = object.fields?.map((e) => FieldMapping.fromPartial(e)) || [];
     message.partitionBy = (object.partitionBy !== undefined && object.partitionBy !== null)
@@ -3464,6 +3554,92 @@ export const MappingSpec: MessageFns<MappingSpec> = {
       : undefined;
     message.timeZone = object.timeZone ?? "";
     message.includeFixedColumns = object.includeFixedColumns ?? false;
+    message.schemaEvolution = object.schemaEvolution ?? undefined;
+    return message;
+  },
+};
+
+function createBaseFieldCount(): FieldCount {
+  return { field: "", count: 0 };
+}
+
+export const FieldCount: MessageFns<FieldCount> = {
+  encode(message: FieldCount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.field !== "") {
+      writer.uint32(10).string(message.field);
+    }
+    if (message.count !== 0) {
+      writer.uint32(16).int64(message.count);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FieldCount {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFieldCount();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.field = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.count = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FieldCount {
+    return {
+      field: isSet(object.field) ? globalThis.String(object.field) : "",
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+    };
+  },
+
+  toJSON(message: FieldCount): unknown {
+    const obj: any = {};
+    if (message.field !== "") {
+      obj.field = message.field;
+    }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FieldCount>, I>>(base?: I): FieldCount {
+    return FieldCount.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FieldCount>, I>>(object: I): FieldCount {
+    const message = createBaseFieldCount();
+    message.field = object.field ?? "";
+    message.count = object.count ?? 0;
     return message;
   },
 };
