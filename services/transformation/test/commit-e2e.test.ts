@@ -1,7 +1,8 @@
 /**
  * Transform stream → real commit service → real catalog: a TriggerFlush reaches the stream
  * as a FlushEvent, the report is admitted and committed, the catalog's committed offsets
- * are exactly the batches' covers, and the snapshot's data files hold the rows.
+ * are exactly the batches' covers, and the snapshot's data files hold the rows. JSON whose
+ * fields outgrow the table evolves its schema in the same commit, read back by `sluice query`.
  */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -15,17 +16,39 @@ import { createClient } from '#shared/grpc/client.js';
 import { resolveSnapshot, snapshotFiles } from '#shared/iceberg/scan.js';
 import type { TableMetadata } from '#shared/iceberg/types.js';
 import { createStorage } from '#shared/storage/index.js';
+import { runQuery } from '#cli/query.js';
 import { createTable, query, startTransformationStack, TestStream, type TransformationStack } from './stream-support.js';
-import { field, flattenMapping, job, source } from '#test-support/builders.js';
+import { field, flattenMapping, job, mapping as jsonMapping, source } from '#test-support/builders.js';
 import { waitFor } from '#test-support/wait.js';
 
 const mapping = flattenMapping();
 
-async function createJob(h: TransformationStack, name: string, ref: TableRef): Promise<void> {
+async function createJob(h: TransformationStack, name: string, ref: TableRef, jobMapping = mapping): Promise<void> {
   await h.catalog.createSource({ source: source(`${name}_src`, 'clicks') });
   await h.catalog.createJob({
-    job: job(name, `${name}_src`, ref, { mapping, start: { from: StartFrom.START_FROM_EARLIEST }, commitIntervalMs: 3_600_000 }),
+    job: job(name, `${name}_src`, ref, {
+      mapping: jobMapping,
+      start: { from: StartFrom.START_FROM_EARLIEST },
+      commitIntervalMs: 3_600_000,
+    }),
   });
+}
+
+/** Commits what the streams reported so far and returns the CommittedEvent. */
+async function flushNow(h: TransformationStack, ref: TableRef, jobName: string): Promise<CommittedEvent> {
+  const commit = createClient(CommitServiceService, h.commitAddress, { deadlineMs: 20_000 });
+  const committed: CommittedEvent[] = [];
+  const sub = h.nats.subscribe(subjects.committed(ref));
+  void (async () => {
+    for await (const m of sub) committed.push(CommittedEvent.decode(m.data));
+  })();
+  try {
+    const { flushId } = await commit.triggerFlush({ table: ref, job: jobName });
+    return await waitFor(`the CommittedEvent of ${flushId}`, () => committed.find((e) => e.flushId === flushId), { timeoutMs: 20_000 });
+  } finally {
+    sub.unsubscribe();
+    commit.close();
+  }
 }
 
 describe('Transform stream with the real commit service', () => {
@@ -96,5 +119,72 @@ describe('Transform stream with the real commit service', () => {
       sub.unsubscribe();
       commit.close();
     }
+  });
+
+  it('JSON fields that appear mid-stream become columns in the same commit (earlier rows NULL), an int widens to long, and 64-bit ids stay exact', async () => {
+    const { ref } = await createTable(h, 'evolving', [field(1, 'id', 'long', true), field(2, 'page', 'string'), field(3, 'clicks', 'int')]);
+    // JSON at the default flatten level (1) with the default schema evolution.
+    const json = jsonMapping({ timeZone: 'UTC' });
+    await createJob(h, 'evolving_job', ref, json);
+    const s = new TestStream(h, { job: 'evolving_job', table: ref, mapping: json, workerId: `evolve-${process.pid}`, flushBufferBytes: 0 });
+    await s.sendRange('clicks', 0, 0, ['{"id":1,"page":"/a","clicks":5}', '{"id":2,"page":"/b"}']);
+    const ack = await s
+      .sendRange('clicks', 0, 2, [
+        '{"id":3,"page":"/c","ref":"mail","clicks":6}',
+        '{"id":9007199254740993,"page":"/d","ref":"ad","clicks":3000000000,"score":null}',
+        '{"id":5,"page":"/e","clicks":"many"}',
+      ])
+      .catch((e: Error) => e);
+    // A value no permitted widening holds is dirty data, with its reason (FAIL policy ends the stream).
+    assert.match(String((await s.ended)?.details ?? ack), /column "clicks": "many" is not a long/);
+
+    const s2 = new TestStream(h, {
+      job: 'evolving_job',
+      table: ref,
+      mapping: json,
+      workerId: `evolve-${process.pid}-2`,
+      flushBufferBytes: 0,
+    });
+    await s2.sendRange('clicks', 0, 0, ['{"id":1,"page":"/a","clicks":5}', '{"id":2,"page":"/b"}']);
+    await s2.sendRange('clicks', 0, 2, [
+      '{"id":3,"page":"/c","ref":"mail","clicks":6}',
+      '{"id":9007199254740993,"page":"/d","ref":"ad","clicks":3000000000,"score":null}',
+    ]);
+    const event = await flushNow(h, ref, 'evolving_job');
+    assert.equal(event.addedRecords, 4);
+
+    const { table } = await h.catalog.getTable({ ref });
+    assert.deepEqual(
+      table!.schema!.fields.map((f) => [f.id, f.name, f.type?.kind?.$case === 'primitive' ? f.type.kind.value : '', f.required]),
+      [
+        [1, 'id', 'long', true],
+        [2, 'page', 'string', false],
+        [3, 'clicks', 'long', false],
+        [4, 'ref', 'string', false],
+      ],
+      'ref added (score was only ever null: no column yet), clicks widened',
+    );
+    assert.equal(table!.lastColumnId, 4);
+    const meta = JSON.parse(await readFile(table!.metadataLocation, 'utf8')) as TableMetadata;
+    const snapshot = resolveSnapshot(meta)!;
+    assert.equal(snapshot['schema-id'], meta['current-schema-id'], 'the snapshot is written with the evolved schema, in one commit');
+    assert.equal(meta.snapshots.length, 1);
+    const idBounds = (await snapshotFiles(createStorage(), snapshot)).dataFiles
+      .map((f) => f.dataFile.columnStats.find((c) => c.fieldId === 1)!)
+      .map((c) => [Buffer.from(c.lowerBound).readBigInt64LE(), Buffer.from(c.upperBound).readBigInt64LE()]);
+    assert.ok(
+      idBounds.some(([, upper]) => upper === 9007199254740993n),
+      `the manifests' upper bound of id is exact: ${idBounds.map((b) => b.join('..')).join(', ')}`,
+    );
+
+    const { rows } = await runQuery(h.catalog, 'SELECT id, page, clicks, ref FROM tdb.evolving ORDER BY page');
+    assert.deepEqual(rows, [
+      { id: 1, page: '/a', clicks: 5, ref: null },
+      { id: 2, page: '/b', clicks: null, ref: null },
+      { id: 3, page: '/c', clicks: 6, ref: 'mail' },
+      { id: '9007199254740993', page: '/d', clicks: 3000000000, ref: 'ad' },
+    ]);
+    s2.end();
+    assert.equal(await s2.ended, null);
   });
 });
