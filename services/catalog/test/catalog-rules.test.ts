@@ -5,7 +5,8 @@ import { JobState } from '#shared/gen/sluice/v1/catalog.js';
 import { canTransition, isQuiescent } from '../src/job-state.js';
 import { nameProblem, validResourceName } from '../src/names.js';
 import { checkOffsetRanges } from '../src/offsets.js';
-import { typeChangeProblem } from '../src/schema-evolution.js';
+import { checkEvolvedSchema, typeChangeProblem } from '../src/schema-evolution.js';
+import type { SchemaJson } from '#shared/iceberg/index.js';
 
 test('name rule', () => {
   const cases: [string, boolean][] = [
@@ -83,6 +84,41 @@ test('type widening', () => {
     ['date', 'timestamp', false],
   ];
   for (const [from, to, ok] of cases) assert.equal(typeChangeProblem(from, to) === undefined, ok, `${from} -> ${to}`);
+});
+
+test("a writer's evolved schema (CommitTable AddSchema) is checked by the evolution rules", () => {
+  const current: SchemaJson = {
+    type: 'struct',
+    'schema-id': 0,
+    fields: [
+      { id: 1, name: 'id', required: true, type: 'long' },
+      { id: 2, name: 'n', required: false, type: 'int' },
+    ],
+  };
+  const withFields = (...extra: SchemaJson['fields']): SchemaJson => ({ ...current, fields: [...current.fields, ...extra] });
+  const cases: [string, SchemaJson, RegExp | null][] = [
+    ['unchanged', current, null],
+    ['a new optional column after the last id', withFields({ id: 4, name: 'tag', required: false, type: 'string' }), null],
+    ['int widened to long', { ...current, fields: [current.fields[0], { ...current.fields[1], type: 'long' }] }, null],
+    [
+      'a new column reusing an id',
+      withFields({ id: 3, name: 'tag', required: false, type: 'string' }),
+      /has id 3, not after the last column id 3/,
+    ],
+    ['a new required column', withFields({ id: 4, name: 'tag', required: true, type: 'string' }), /cannot add required column tag/],
+    [
+      'a new column with a taken name',
+      withFields({ id: 4, name: 'n', required: false, type: 'string' }),
+      /has the name of an existing column/,
+    ],
+    ['a dropped column', { ...current, fields: [current.fields[0]] }, /column n \(id 2\) would be dropped/],
+    ['a renamed column', { ...current, fields: [current.fields[0], { ...current.fields[1], name: 'm' }] }, /column id 2 is n, not m/],
+    ['long narrowed to int', { ...current, fields: [{ ...current.fields[0], type: 'int' }, current.fields[1]] }, /cannot change id/],
+  ];
+  for (const [name, proposed, problem] of cases) {
+    if (problem === null) assert.doesNotThrow(() => checkEvolvedSchema(current, proposed, 3, 'updates[0].add_schema'), name);
+    else assert.throws(() => checkEvolvedSchema(current, proposed, 3, 'updates[0].add_schema'), problem, name);
+  }
 });
 
 test('job state machine', () => {

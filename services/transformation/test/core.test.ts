@@ -27,6 +27,7 @@ import {
 } from '../src/core/index.js';
 import { parseCsvRecord } from '../src/core/csv.js';
 import { murmur3 } from '../src/core/murmur3.js';
+import { inferSchemaRpc } from '../src/inspect.js';
 import { parseTransform } from '#shared/iceberg/partition.js';
 import { applyTransform } from '../src/core/transforms.js';
 import { field, fixed, mapping, record, schema } from '#test-support/builders.js';
@@ -651,4 +652,22 @@ test('a schema growth numbers new columns after the last column id and widens in
     nowMs: 0,
   });
   assert.deepEqual(again, [null, 3000000000, null, null, null, 'x', 1], 'the record fits the grown schema');
+});
+
+test('inferring a table (sluice infer, job create) refuses sampled fields that flatten to one column, naming both paths', () => {
+  const samples = [record('{"a":{"b":1}}', { offset: 0 }), record('{"a.b":2,"a":{"b":3}}', { offset: 1 })];
+  const infer = (flattenLevel: number) => () =>
+    inferSchemaRpc({ samples, mapping: mapping({ flattenLevel, mode: MessageMode.MESSAGE_MODE_VALUE }) });
+  assert.throws(
+    infer(2),
+    (e: unknown) =>
+      e instanceof Error &&
+      e.message ===
+        'fields "a.b" and a.b both flatten to column "a_b" at flatten level 2 (sample at partition 0, offset 1); map them with explicit fields',
+  );
+  assert.deepEqual(
+    infer(1)().fields.map((f) => f.name),
+    ['a', 'a_b'],
+    'at level 1, a stays whole: no collision',
+  );
 });
