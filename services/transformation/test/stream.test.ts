@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
-import { ErrorPolicyKind, Granularity, TimeSource, type MappingSpec } from '#shared/gen/sluice/v1/types.js';
+import { ErrorPolicyKind, Granularity, MessageFormat, SchemaEvolution, TimeSource, type MappingSpec } from '#shared/gen/sluice/v1/types.js';
 import type { TransformOpen } from '#shared/gen/sluice/v1/transformation.js';
 import { deserializeSingleValue, parsePrimitive } from '#shared/iceberg/single-value.js';
 import {
@@ -55,6 +55,30 @@ describe('Transform stream', () => {
   });
   after(async () => {
     await h.stop();
+  });
+
+  it('with schema evolution none, JSON fields the table lacks are dropped and counted by path in the acks; the report carries no schema', async () => {
+    const { ref } = await createTable(h, 'unmapped', [field(1, 'id', 'long', true)]);
+    const mapping = flattenMapping({
+      format: MessageFormat.MESSAGE_FORMAT_JSON,
+      flattenLevel: 2,
+      schemaEvolution: SchemaEvolution.SCHEMA_EVOLUTION_NONE,
+    });
+    const s = new TestStream(h, openFor(ref, mapping));
+    const ack = await s.sendRange('orders', 0, 0, ['{"id":1,"tag":"x"}', '{"id":2,"tag":"y","device":{"os":"linux"}}', '{"id":3}']);
+    assert.equal(ack.rows, 3);
+    assert.deepEqual(
+      [...ack.unmappedFields].sort((a, b) => a.field.localeCompare(b.field)),
+      [
+        { field: 'device.os', count: 1 },
+        { field: 'tag', count: 2 },
+      ],
+    );
+    const [report] = await flushAndWait(h, ref);
+    assert.equal(report.recordCount, 3);
+    assert.equal(report.schema, undefined, 'the table schema is unchanged');
+    s.end();
+    assert.equal(await s.ended, null);
   });
 
   it('writes flatten-level-1 JSON to Parquet files per partition that DuckDB reads back typed, with field ids, exact offsets and stats', async () => {
