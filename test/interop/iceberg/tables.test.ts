@@ -423,6 +423,39 @@ parallelism: 2
     });
   });
 
+  it('schema evolved by the stream itself: a new JSON field becomes a column and an int widens, in the commit of the rows that need it', async () => {
+    const job = `auto-${suffix}`;
+    const name = `auto_${suffix}`;
+    const table = `${database}.${name}`;
+    await createJob(job, spec(job));
+    await commitOrders(job, 1, 6);
+    const before = await history(table);
+    // No UpdateSchema: the records themselves carry the new field and the wider value.
+    await commitOrders(job, 6, 12, (id) => ({ note: `note ${id}`, n: 2 ** 40 + id }));
+    const current = await readIcebergTable({ databaseUrl: mesh!.db.url, warehouse: mesh!.warehouse, table });
+    assert.deepEqual(current.problems, []);
+    const byName = new Map(current.schema.fields.map((f) => [f.name, f]));
+    assert.deepEqual(
+      ['n', 'note'].map((c) => [c, byName.get(c)?.id, byName.get(c)?.type]),
+      [
+        ['n', 8, 'long'],
+        ['note', 9, 'string'],
+      ],
+    );
+    const rows = [...current.rows].sort((a, b) => Number(a.id) - Number(b.id));
+    assert.deepEqual(
+      rows.map((r) => [r.id, r.n, r.note]),
+      Array.from({ length: 11 }, (_, k) => {
+        const id = k + 1;
+        return id < 6 ? [id, order(id).n, null] : [id, 2 ** 40 + id, `note ${id}`];
+      }),
+    );
+    const ours = await history(table);
+    assert.equal(ours.snapshots.length, before.snapshots.length + 1, 'the schema change is no commit of its own');
+    await judge(table, { sumOf: 'n' });
+    await judge(table, { snapshotId: before.currentSnapshotId, sumOf: 'n' });
+  });
+
   it('after compaction and snapshot expiry by maintenance: the compacted snapshot and its parent', async () => {
     const job = `compact-${suffix}`;
     const table = `${database}.compact_${suffix}`;
