@@ -23,7 +23,7 @@ import type { KafkaRecord } from '#shared/gen/sluice/v1/types.js';
 import { grpcMessage } from '#shared/errors.js';
 import type { ServiceClient } from '#shared/grpc/client.js';
 import type { Logger } from '#shared/logger.js';
-import { boundedComplete, coveredUpTo, type JobBounds, ownedDone, readToEnd } from './completion.js';
+import { boundedComplete, coveredUpTo, endWithoutRecord, type JobBounds, ownedDone, readToEnd } from './completion.js';
 import { batchEndOffset, leadingGap, planBatch } from './coverage.js';
 import { describeSources, ErrorTopicProducer, permanentProduceError } from './error-topic.js';
 import { InFlight } from './in-flight.js';
@@ -67,7 +67,7 @@ export interface ReaderHost {
   resyncing(cause: string, problem: string | null): void;
   /** A resync opened a new stream and sought the owned partitions to the committed offsets. */
   synced(): void;
-  /** Every owned partition of an END_POSITION job was read to its end. */
+  /** Every owned partition of an END_POSITION job ended and was read to its end. */
   ownedDone(): void;
   /** A failure retrying cannot fix (expired offsets, a partition added after the start). */
   fatal(reason: string): void;
@@ -155,10 +155,9 @@ export class JobReader {
     this.session = session;
     await session.admin.connect();
     const partitionIds = await requireTopic(session.admin, this.topic);
-    const { window, completion } = this.bounds;
-    const spec = { start: this.job.start, window, endOffsets: completion === 'end-offsets' };
+    const spec = { start: this.job.start, window: this.bounds.window };
     await addNewPartitions(this.partitions, session.admin, partitionIds, spec, () => this.committedOffsets());
-    // Nothing left to read (a restart after everything was committed, or an empty window).
+    // Nothing left to read (a new session after everything was read to its end and committed).
     if (this.boundedComplete()) return true;
     if (this.session !== session) return false; // the job ended meanwhile
 
@@ -237,6 +236,7 @@ export class JobReader {
     if (owned.length > 0) consumer.pause([{ topic: this.topic, partitions: [...owned] }]);
     this.pausedNow = new Set(owned);
     const committed = await this.committedOffsets();
+    const askedAtMs = Date.now();
     const marks = await watermarks(session.admin, this.topic);
     if (!this.isCurrent(generation)) return;
     const lostCovers: { partition: number; start: number; end: number }[] = [];
@@ -248,7 +248,7 @@ export class JobReader {
       st.gapCheckedAt = -1;
       const wm = marks.get(p);
       if (wm) {
-        st.highWatermark = wm.high;
+        this.partitions.setHighWatermark(p, wm.high, askedAtMs);
         if (st.position < wm.low) {
           const decision = onExpired(this.topic, p, st.position, wm.low, this.job.offsetReset);
           if (decision.action === 'fail') throw new FatalJobError(decision.reason);
@@ -298,15 +298,23 @@ export class JobReader {
     const stream = this.stream;
     const st = this.partitions.get(batch.partition);
     if (!stream || !st || !this.partitions.isOwned(batch.partition)) return;
-    st.highWatermark = Number(batch.highWatermark);
+    // Never lower: a batch fetched earlier must not undo a watermark asked for later (completion.ts).
+    st.highWatermark = Math.max(st.highWatermark, Number(batch.highWatermark));
     if (readToEnd(st)) return;
 
     const gap = leadingGap(st.position, batch.firstOffset());
     if (gap && !(await this.acceptGap(st, gap.end))) return;
     if (stream !== this.stream) return;
 
-    const plan = planBatch(st.position, st.endOffset, this.bounds.window, batch.messages, batchEndOffset(batch.lastOffset()));
-    if (plan.coverEnd === plan.coverStart) return;
+    const { closeAtMs, window } = this.bounds;
+    const limits = { endOffset: st.endOffset, closeAtMs, window };
+    const plan = planBatch(st.position, limits, batch.messages, batchEndOffset(batch.lastOffset()));
+    if (plan.end !== null) st.endOffset = plan.end;
+    if (plan.coverEnd === plan.coverStart) {
+      // Nothing to send, but the partition may end right at its position (a restart at its end).
+      if (plan.end !== null) this.partitionEnded();
+      return;
+    }
     const { records, bytes } = toKafkaRecords(this.topic, batch.partition, plan.send);
     const cover = { start: plan.coverStart, end: plan.coverEnd };
     const span = startBatchSpan(this.job.name, this.topic, batch.partition, cover, plan.send);
@@ -320,8 +328,44 @@ export class JobReader {
     if (batch.messages.length > 0) this.lastRecordAtMs = Date.now();
     resolveOffset(String(plan.coverEnd - 1));
     if (this.inFlight.overBudget) this.backpressure = true;
-    if (plan.reachedEnd || this.backpressure) this.applyPauses();
-    if (plan.reachedEnd && this.ownedDone()) this.host.ownedDone();
+    if (plan.end !== null) this.partitionEnded();
+    else if (this.backpressure) this.applyPauses();
+  }
+
+  /** An owned partition ended: it is paused, and the job finishes once every owned one has. */
+  private partitionEnded(): void {
+    this.applyPauses();
+    if (this.ownedDone()) this.host.ownedDone();
+  }
+
+  /**
+   * END_POSITION jobs, once the close time (window end + allowed lateness) has passed: asks the
+   * broker for the high watermarks and ends each owned partition, still open, that was read up
+   * to its one (completion.ts endWithoutRecord). Without this, a partition holding no record
+   * past the close time would keep the job running forever.
+   */
+  async endOpenPartitions(): Promise<void> {
+    const { closeAtMs } = this.bounds;
+    const admin = this.session?.admin;
+    const generation = this.incarnation;
+    if (closeAtMs === null || !admin || Date.now() < closeAtMs) return;
+    const open = this.partitions.ownedStates().filter((st) => st.endOffset === null);
+    if (open.length === 0) return;
+    const askedAtMs = Date.now();
+    const marks = await watermarks(admin, this.topic);
+    if (!this.isCurrent(generation) || this.host.phase().name !== 'running') return;
+    let ended = false;
+    for (const st of open) {
+      const wm = marks.get(st.partition);
+      if (wm) this.partitions.setHighWatermark(st.partition, Math.max(wm.high, st.highWatermark), askedAtMs);
+      const end = st.endOffset === null ? endWithoutRecord(st, closeAtMs) : null;
+      if (end !== null) {
+        st.endOffset = end;
+        ended = true;
+        this.log.info({ partition: st.partition, end }, 'no record past the window close time up to the high watermark; partition ended');
+      }
+    }
+    if (ended) this.partitionEnded();
   }
 
   /**
@@ -461,7 +505,8 @@ export class JobReader {
   async refreshWatermarks(): Promise<void> {
     const admin = this.session?.admin;
     if (!admin) return;
-    for (const [p, wm] of await watermarks(admin, this.topic)) this.partitions.setHighWatermark(p, wm.high);
+    const askedAtMs = Date.now();
+    for (const [p, wm] of await watermarks(admin, this.topic)) this.partitions.setHighWatermark(p, wm.high, askedAtMs);
   }
 
   /**

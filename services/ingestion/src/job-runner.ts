@@ -34,6 +34,12 @@ export interface RunnerDeps extends ReaderDeps {
   readonly stopTimeoutMs: number;
 }
 
+/**
+ * END_POSITION: how often, once the window's close time has passed, the partitions still open
+ * are checked against the broker's high watermarks.
+ */
+const CLOSED_CHECK_MS = 1000;
+
 /** 500 ms doubling to 30 s between consumer sessions. */
 function retryDelayMs(attempt: number): number {
   return Math.min(30_000, 500 * 2 ** Math.max(0, attempt - 1));
@@ -199,6 +205,23 @@ export class JobRunner {
     if (idleMs !== null) {
       const every = Math.max(50, Math.min(1000, Math.floor(idleMs / 4)));
       this.timers.push(setInterval(() => this.checkIdle(idleMs), every));
+    }
+    if (this.bounds.closeAtMs !== null) this.timers.push(setInterval(() => void this.checkClosed(), CLOSED_CHECK_MS));
+  }
+
+  /** A check of the open partitions after the close time is under way (one at a time). */
+  private checkingClosed = false;
+
+  /** END_POSITION: once the close time has passed, ends the partitions read to their high watermark. */
+  private async checkClosed(): Promise<void> {
+    if (!this.is('running') || this.userPaused || this.checkingClosed) return;
+    this.checkingClosed = true;
+    try {
+      await this.reader.endOpenPartitions();
+    } catch (err) {
+      this.log.debug({ err: grpcMessage(err) }, 'high watermark check failed; trying again');
+    } finally {
+      this.checkingClosed = false;
     }
   }
 

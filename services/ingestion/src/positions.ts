@@ -1,7 +1,8 @@
 /**
- * Where each partition starts and (for bounded jobs) ends, and what happens when the
- * offsets a job needs have expired. Pure decisions; the runner gathers the inputs (catalog
- * committed offsets, watermarks, timestamp lookups) and applies the answers.
+ * Where each partition starts, and what happens when the offsets a job needs have expired.
+ * (Where a bounded job's partition ends is found by reading: completion.ts.) Pure decisions;
+ * the runner gathers the inputs (catalog committed offsets, watermarks, timestamp lookups)
+ * and applies the answers.
  */
 import { OffsetResetPolicy, StartFrom, type StartPosition } from '#shared/gen/sluice/v1/catalog.js';
 
@@ -82,14 +83,6 @@ export function chooseStart(i: StartInputs): StartDecision {
     default:
       throw new PositionError(i.topic, i.partition, `start position ${String(from)} is not supported`);
   }
-}
-
-/**
- * A bounded job's end offset on one partition: the first offset whose timestamp is >= the
- * window's end, or the high watermark when no such record exists yet (lookup answered -1).
- */
-export function endOffsetFor(timestampOffset: number, watermarks: Watermarks): number {
-  return timestampOffset < 0 ? watermarks.high : timestampOffset;
 }
 
 export type ExpiredDecision =

@@ -108,15 +108,16 @@ describe('bounded windows', () => {
   // (13 000) arrives after the end position.
   const P0 = [5000, 9000, 12000, 8000, 15000, 19999, 10000, 21000, 13000, 30000];
   const P1 = [10000, 20000, 11000];
-  const window = (completion: CompletionPolicy) => ({
+  const window = (completion: CompletionPolicy, allowedLatenessMs = 0) => ({
     startTimeMs: 10_000,
     endTimeMs: 20_000,
     timeZone: 'UTC',
     completion,
-    idleTimeoutMs: 1500,
+    idleTimeoutMs: completion === CompletionPolicy.COMPLETION_POLICY_IDLE ? 1500 : 0,
+    allowedLatenessMs,
   });
 
-  it('END_POSITION: exactly the records between the resolved offsets inside the window, then FINISHED', async () => {
+  it('END_POSITION: exactly the in-window records before the first record at or after the end, then FINISHED', async () => {
     const topic = 'window_end';
     stack.broker.createTopic(topic, 2);
     produce(topic, 0, P0);
@@ -138,6 +139,78 @@ describe('bounded windows', () => {
         [1, 1, 0],
       ],
     );
+    assertCoversContiguous(job);
+  });
+
+  it('END_POSITION with allowed lateness: in-window records up to the first record past end + lateness; a partition without one ends at its high watermark, an empty one at 0', async () => {
+    const topic = 'window_late';
+    stack.broker.createTopic(topic, 3);
+    produce(topic, 0, P0);
+    produce(topic, 1, P1);
+    // Closes at 25 000. p0: 21 000 (offset 7) is late but not past the close time, so 13 000
+    // (offset 8) is read; 30 000 (offset 9) ends p0. p1 holds no record past it: it ends at its
+    // high watermark (the close time passed long ago); p2 is empty and ends at 0.
+    const job = await defineJob(stack.catalog, 'w_late', topic, {
+      window: window(CompletionPolicy.COMPLETION_POLICY_END_POSITION, 5_000),
+    });
+    await ingestion.startJob({ job });
+    await waitFor('FINISHED in the catalog', async () => (await catalogState(job)) === JobState.JOB_STATE_FINISHED, { timeoutMs: 30_000 });
+    assert.deepEqual(byPartition(stack.worker.records(job)), { 0: [2, 4, 5, 6, 8], 1: [0, 2] });
+    assert.deepEqual(await committed(job), { 0: 9, 1: 3 });
+    const { status } = await ingestion.getJobStatus({ job });
+    assert.equal(status!.state, JobState.JOB_STATE_FINISHED);
+    assert.equal(status!.recordsIn, 10);
+    assert.equal(status!.recordsExcluded, 3);
+    assert.equal(status!.rowsOut, 7);
+    assert.deepEqual(
+      status!.partitions.map((p) => [p.partition, p.endOffset, p.lag]),
+      [
+        [0, 9, 0],
+        [1, 3, 0],
+        [2, 0, 0],
+      ],
+    );
+    assertCoversContiguous(job);
+  });
+
+  it('END_POSITION with the end ahead: the job stays RUNNING and reads records produced later, until a record past the end arrives on every partition', async () => {
+    const topic = 'window_ahead';
+    stack.broker.createTopic(topic, 2);
+    const now = Date.now();
+    const inWindow = now - 60_000;
+    const end = now + 3_600_000;
+    produce(topic, 0, [now - 7_200_000, inWindow]); // offset 0 before the window (the start is offset 1), 1 inside
+    const job = await defineJob(stack.catalog, 'w_ahead', topic, {
+      window: {
+        startTimeMs: now - 3_600_000,
+        endTimeMs: end,
+        timeZone: 'UTC',
+        completion: CompletionPolicy.COMPLETION_POLICY_END_POSITION,
+        idleTimeoutMs: 0,
+        allowedLatenessMs: 0,
+      },
+    });
+    await ingestion.startJob({ job });
+    await waitFor('the in-window record', () => stack.worker.records(job).length === 1);
+    // Everything there is was read and p1 is empty, but the window is still open: nothing ended.
+    const running = (await ingestion.getJobStatus({ job })).status!;
+    assert.equal(running.state, JobState.JOB_STATE_RUNNING);
+    assert.deepEqual(
+      running.partitions.map((p) => p.endOffset),
+      [undefined, undefined],
+    );
+    produce(topic, 0, [inWindow + 1]); // offset 2
+    produce(topic, 1, [inWindow + 2]); // offset 0
+    await waitFor('the records produced after the start', () => stack.worker.records(job).length === 3);
+    assert.equal(await catalogState(job), JobState.JOB_STATE_RUNNING);
+    produce(topic, 0, [end, inWindow + 3]); // offset 3 ends p0; offset 4 is after its end
+    produce(topic, 1, [end + 1]); // offset 1 ends p1
+    await waitFor('FINISHED in the catalog', async () => (await catalogState(job)) === JobState.JOB_STATE_FINISHED, { timeoutMs: 30_000 });
+    assert.deepEqual(byPartition(stack.worker.records(job)), { 0: [1, 2], 1: [0] });
+    assert.deepEqual(await committed(job), { 0: 3, 1: 1 });
+    const { status } = await ingestion.getJobStatus({ job });
+    assert.equal(status!.recordsIn, 3);
+    assert.equal(status!.recordsExcluded, 0);
     assertCoversContiguous(job);
   });
 
