@@ -54,7 +54,30 @@ export function ownedDone(mode: CompletionMode, owned: readonly PartitionProgres
  */
 export function boundedComplete(mode: CompletionMode, all: readonly PartitionProgress[]): boolean {
   if (mode !== 'end-offsets' || all.length === 0) return false;
-  return all.every((p) => p.endOffset !== null && Math.max(p.committed ?? -1, p.initialStart) >= p.endOffset);
+  return all.every(committedToEnd);
+}
+
+/** The partition ended and is committed up to its end, or ended where it started. */
+function committedToEnd(p: PartitionProgress): boolean {
+  return p.endOffset !== null && Math.max(p.committed ?? -1, p.initialStart) >= p.endOffset;
+}
+
+/**
+ * END_POSITION jobs read by several processes of the consumer group: only a partition's reader
+ * finds where it ends, so no process can judge the partitions it never read. A member that is
+ * not the group's leader, and whose owned partitions all ended and are committed up to their
+ * ends, hands over: it leaves the group, the leader is assigned its partitions, finds their ends
+ * again at the committed offsets (the record there, or the high watermark) and finishes the
+ * job. The leader never hands over; a process that knows every end finishes instead.
+ */
+export function handsOver(
+  mode: CompletionMode,
+  isLeader: boolean,
+  owned: readonly PartitionProgress[],
+  all: readonly PartitionProgress[],
+): boolean {
+  if (mode !== 'end-offsets' || isLeader || boundedComplete(mode, all)) return false;
+  return owned.every(committedToEnd);
 }
 
 /** What decides whether an END_POSITION partition without a record past the close time is over. */

@@ -89,6 +89,35 @@ export function planBatch<M extends OffsetStamped>(
   return { send, coverStart: position, coverEnd, excluded, end };
 }
 
+/** Where a start by timestamp stands after one batch (positions.ts StartSearch). */
+export interface StartFound {
+  /** The partition's start as far as read: everything below it is skipped, uncovered. */
+  readonly start: number;
+  /** The start is confirmed: a record stamped at or after the time, or the search limit, was reached. */
+  readonly found: boolean;
+}
+
+/**
+ * Confirms a start by timestamp over one batch: the first record from `position` stamped at or
+ * after `search.atMs`, below `search.untilOffset`; at `untilOffset` when none is. Until then the
+ * start moves past every record of the batch (markers included).
+ */
+export function findStart<M extends OffsetStamped>(
+  position: number,
+  search: { readonly atMs: number; readonly untilOffset: number },
+  messages: readonly M[],
+  batchEnd: number,
+): StartFound {
+  for (let i = 0; i < messages.length; i++) {
+    const offset = Number(messages[i].offset);
+    if (offset < position) continue;
+    if (offset >= search.untilOffset) break;
+    if (Number(messages[i].timestamp) >= search.atMs) return { start: offset, found: true };
+  }
+  const start = Math.min(Math.max(position, batchEnd), search.untilOffset);
+  return { start, found: start >= search.untilOffset };
+}
+
 /** One past the last offset a kafkajs batch accounts for (its lastOffset() is inclusive). */
 export function batchEndOffset(lastOffset: string): number {
   return Number(lastOffset) + 1;

@@ -23,8 +23,8 @@ import type { KafkaRecord } from '#shared/gen/sluice/v1/types.js';
 import { grpcMessage } from '#shared/errors.js';
 import type { ServiceClient } from '#shared/grpc/client.js';
 import type { Logger } from '#shared/logger.js';
-import { boundedComplete, coveredUpTo, endWithoutRecord, type JobBounds, ownedDone, readToEnd } from './completion.js';
-import { batchEndOffset, leadingGap, planBatch } from './coverage.js';
+import { boundedComplete, coveredUpTo, endWithoutRecord, handsOver, type JobBounds, ownedDone, readToEnd } from './completion.js';
+import { batchEndOffset, findStart, leadingGap, planBatch } from './coverage.js';
 import { describeSources, ErrorTopicProducer, permanentProduceError } from './error-topic.js';
 import { InFlight } from './in-flight.js';
 import { JobCounters } from './job-counters.js';
@@ -108,6 +108,8 @@ export class JobReader {
   private readonly inFlight: InFlight;
   /** When a fetch last returned records (IDLE jobs finish after idleTimeoutMs without). */
   lastRecordAtMs = Date.now();
+  /** This process leads the consumer group (as of the last join; until then, assumed). */
+  private groupLeader = true;
 
   constructor(
     private readonly job: Job,
@@ -170,6 +172,7 @@ export class JobReader {
     });
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       if (this.session !== session) return;
+      this.groupLeader = e.payload.isLeader;
       this.partitions.assign(e.payload.memberAssignment[this.topic] ?? []);
       this.pausedNow = new Set();
       this.requestResync('group assignment');
@@ -244,6 +247,8 @@ export class JobReader {
       const st = this.partitions.get(p);
       if (!st) throw new FatalJobError(`partition ${this.topic}/${p} appeared after the job started; restart the job to include it`);
       st.committed = committed.get(p);
+      // A commit (here or by another process) means the start was confirmed long ago.
+      if (st.committed !== undefined) st.startSearch = null;
       st.position = st.committed ?? st.initialStart;
       st.gapCheckedAt = -1;
       const wm = marks.get(p);
@@ -306,9 +311,21 @@ export class JobReader {
     if (gap && !(await this.acceptGap(st, gap.end))) return;
     if (stream !== this.stream) return;
 
+    const batchEnd = batchEndOffset(batch.lastOffset());
+    if (st.startSearch) {
+      // A start by timestamp is confirmed by reading: what lies before it is not the job's.
+      const { start, found } = findStart(st.position, st.startSearch, batch.messages, batchEnd);
+      st.position = start;
+      st.initialStart = start;
+      if (found) st.startSearch = null;
+      else {
+        if (start > 0) resolveOffset(String(start - 1));
+        return;
+      }
+    }
     const { closeAtMs, window } = this.bounds;
     const limits = { endOffset: st.endOffset, closeAtMs, window };
-    const plan = planBatch(st.position, limits, batch.messages, batchEndOffset(batch.lastOffset()));
+    const plan = planBatch(st.position, limits, batch.messages, batchEnd);
     if (plan.end !== null) st.endOffset = plan.end;
     if (plan.coverEnd === plan.coverStart) {
       // Nothing to send, but the partition may end right at its position (a restart at its end).
@@ -491,6 +508,11 @@ export class JobReader {
   /** Committed (or empty from the start) up to the end on every partition of the topic. */
   boundedComplete(): boolean {
     return boundedComplete(this.bounds.completion, this.partitions.all());
+  }
+
+  /** END_POSITION: this process's part is committed and another process leads the group (completion.ts). */
+  handsOver(): boolean {
+    return handsOver(this.bounds.completion, this.groupLeader, this.partitions.ownedStates(), this.partitions.all());
   }
 
   coveredUpTo(targets: Map<number, number>): boolean {

@@ -116,6 +116,9 @@ export class JobRunner {
       case 'stopped':
       case 'shut down':
         return this.release();
+      case 'handed over':
+        this.log.info('own partitions committed to their ends; leaving the group to its leader, which finishes the job');
+        return this.release();
       case 'finished': {
         const { recordsIn, rowsOut, excluded } = this.reader.counters;
         this.log.info({ records: recordsIn, rows: rowsOut, excluded }, 'bounded job finished');
@@ -236,8 +239,9 @@ export class JobRunner {
   /**
    * A bounded job's end: wait for this process's batches to be acknowledged, ask for a
    * final flush, and once the commit covers the targets mark the job FINISHED with its counts.
-   * END_POSITION waits for the whole topic's end offsets; IDLE for this process's positions.
-   * Leaving `finishing` (stop, shutdown, failure, a source failure or resync) abandons the
+   * END_POSITION waits for the whole topic's ends (or, when another process leads the group,
+   * hands over once its own are committed: completion.ts handsOver); IDLE for this process's
+   * positions. Leaving `finishing` (stop, shutdown, failure, a source failure or resync) abandons the
    * wait; after a resync or retry the end is detected again.
    */
   private async finish(): Promise<void> {
@@ -245,11 +249,14 @@ export class JobRunner {
     void this.transitionTo({ name: 'finishing' });
     const targets = this.reader.partitions.positions();
     const done = () => (this.bounds.completion === 'idle' ? this.reader.coveredUpTo(targets) : this.reader.boundedComplete());
-    while (this.is('finishing') && !done()) {
-      await this.flushAndWait(5_000, done);
-      if (!done()) await this.reader.refreshCommitted().catch(() => {});
+    const over = () => done() || this.reader.handsOver();
+    while (this.is('finishing') && !over()) {
+      await this.flushAndWait(5_000, over);
+      if (!over()) await this.reader.refreshCommitted().catch(() => {});
     }
-    if (this.is('finishing')) await this.transitionTo({ name: 'finished', summary: this.reader.counters.summary() });
+    if (!this.is('finishing')) return;
+    if (done()) await this.transitionTo({ name: 'finished', summary: this.reader.counters.summary() });
+    else await this.transitionTo({ name: 'handed over' });
   }
 
   /** Waits for in-flight acks, triggers a flush, then polls `done` until timeoutMs. */

@@ -9,14 +9,19 @@ import type { PartitionStatus } from '#shared/gen/sluice/v1/ingestion.js';
 import type { PartitionProgress } from './completion.js';
 import type { TimeBounds } from './coverage.js';
 import { offsetsAtTime, watermarks } from './kafka-source.js';
-import { chooseStart } from './positions.js';
+import { chooseStart, type StartSearch } from './positions.js';
 
 export interface PartitionState extends PartitionProgress {
   readonly partition: number;
   /** Next offset to account for: everything below was sent or covered in this incarnation. */
   position: number;
-  /** Where the job started on this partition before any commit (the start position). */
-  readonly initialStart: number;
+  /**
+   * Where the job starts on this partition before any commit (the start position); moves while
+   * a start by timestamp is being confirmed (startSearch).
+   */
+  initialStart: number;
+  /** A start by timestamp still being confirmed by reading (positions.ts StartSearch); null otherwise. */
+  startSearch: StartSearch | null;
   /** END_POSITION jobs: the exclusive end, once reading found the partition over (completion.ts). */
   endOffset: number | null;
   /** The high watermark as last seen (a fetch or the broker asked), for lag. */
@@ -161,6 +166,7 @@ export async function addNewPartitions(
       partition: p,
       position: committed.get(p) ?? start.offset,
       initialStart: start.offset,
+      startSearch: committed.has(p) ? null : start.search,
       endOffset: null,
       highWatermark: wm.high,
       highWatermarkAtMs: askedAtMs,

@@ -7,6 +7,7 @@ import {
   completionMode,
   coveredUpTo,
   endWithoutRecord,
+  handsOver,
   type JobBounds,
   type OpenPartition,
   jobBounds,
@@ -67,6 +68,29 @@ describe('boundedComplete', () => {
     ['continuous jobs: never', 'unbounded', [at(5, 0, 5, 5)], false],
   ];
   for (const [name, mode, all, want] of cases) it(name, () => assert.equal(boundedComplete(mode, all), want));
+});
+
+describe('handsOver: END_POSITION across several processes of the group', () => {
+  const mine = [at(5, 0, 5, 5)];
+  const theirsOpen = at(3, 0, null); // read by another process: its end is unknown here
+  const cases: [string, CompletionMode, boolean, PartitionProgress[], PartitionProgress[], boolean][] = [
+    [
+      'not the leader, own partitions committed to their ends, others unknown: hands over',
+      'end-offsets',
+      false,
+      mine,
+      [...mine, theirsOpen],
+      true,
+    ],
+    ['the leader never hands over (it finishes once it knows every end)', 'end-offsets', true, mine, [...mine, theirsOpen], false],
+    ['own partition ended but not committed yet: waits', 'end-offsets', false, [at(5, 0, 5, 3)], [at(5, 0, 5, 3), theirsOpen], false],
+    ['own partition still open: keeps reading', 'end-offsets', false, [at(3, 0, null)], [at(3, 0, null), theirsOpen], false],
+    ['owning nothing (more processes than partitions): hands over', 'end-offsets', false, [], [theirsOpen], true],
+    ['every end known and committed: finishes instead', 'end-offsets', false, mine, [...mine, at(9, 2, 9, 9)], false],
+    ['IDLE jobs never hand over', 'idle', false, mine, [...mine, theirsOpen], false],
+    ['continuous jobs never hand over', 'unbounded', false, mine, [...mine, theirsOpen], false],
+  ];
+  for (const [name, mode, leader, owned, all, want] of cases) it(name, () => assert.equal(handsOver(mode, leader, owned, all), want));
 });
 
 describe('endWithoutRecord: END_POSITION partitions with no record past the close time', () => {

@@ -214,6 +214,46 @@ describe('bounded windows', () => {
     assertCoversContiguous(job);
   });
 
+  it('END_POSITION read by two processes: the one not leading the group hands its partitions over once committed to their ends; the leader records FINISHED', async () => {
+    const topic = 'window_shared';
+    stack.broker.createTopic(topic, 4);
+    const now = Date.now();
+    const end = now + 3_600_000;
+    for (const p of [0, 1, 2, 3]) produce(topic, p, [now - 2000, now - 1000]);
+    const job = await defineJob(stack.catalog, 'w_shared', topic, {
+      window: {
+        startTimeMs: now - 60_000,
+        endTimeMs: end,
+        timeZone: 'UTC',
+        completion: CompletionPolicy.COMPLETION_POLICY_END_POSITION,
+        idleTimeoutMs: 0,
+        allowedLatenessMs: 0,
+      },
+    });
+    const second = (await stack.startIngestion()).client;
+    const members = [ingestion, second];
+    for (const m of members) await m.startJob({ job });
+    // The end is ahead, so nothing ends before both share the partitions and read what there is.
+    const read = () => new Set(stack.worker.records(job).map((r) => `${r.partition}/${r.offset}`));
+    await waitFor('both processes to own two partitions and every in-window record to be read', async () => {
+      for (const m of members) if ((await m.getJobStatus({ job })).status!.partitions.length !== 2) return false;
+      return read().size === 8;
+    });
+    for (const p of [0, 1, 2, 3]) produce(topic, p, [end]); // offset 2 ends each partition
+    await waitFor('FINISHED in the catalog', async () => (await catalogState(job)) === JobState.JOB_STATE_FINISHED, { timeoutMs: 60_000 });
+    assert.deepEqual(await committed(job), { 0: 2, 1: 2, 2: 2, 3: 2 });
+    assert.equal(read().size, 8);
+    const statuses = await Promise.all(members.map(async (m) => (await m.getJobStatus({ job })).status!));
+    assert.deepEqual(statuses.map((st) => [JobState[st.state], st.reason.replace(/^finished: .*/, 'finished')]).sort(), [
+      ['JOB_STATE_FINISHED', 'finished'],
+      [
+        'JOB_STATE_RUNNING',
+        'this process read its partitions to their ends; the group leader in another ingestion process finishes the job',
+      ],
+    ]);
+    assertCoversContiguous(job);
+  });
+
   it('IDLE: reads past the end position until no record arrived for the idle period, then FINISHED', async () => {
     const topic = 'window_idle';
     stack.broker.createTopic(topic, 2);

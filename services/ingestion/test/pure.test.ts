@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { OffsetResetPolicy, StartFrom } from '#shared/gen/sluice/v1/catalog.js';
-import { batchEndOffset, leadingGap, planBatch } from '../src/coverage.js';
+import { batchEndOffset, findStart, leadingGap, planBatch } from '../src/coverage.js';
 import { InFlight } from '../src/in-flight.js';
 import { chooseStart, groupIdFor, onExpired, PositionError, type StartInputs } from '../src/positions.js';
 
@@ -231,8 +231,48 @@ describe('start and end positions', () => {
     ],
   ];
   for (const [name, over, offset, origin] of cases) {
-    it(name, () => assert.deepEqual(chooseStart({ ...base, ...over }), { offset, origin }));
+    it(name, () => {
+      const d = chooseStart({ ...base, ...over });
+      assert.deepEqual({ offset: d.offset, origin: d.origin }, { offset, origin });
+    });
   }
+
+  it('a start found by timestamp is confirmed by reading up to the high watermark of the lookup; other starts are final', () => {
+    const at = (timestampMs: number, timestampOffset: number) =>
+      chooseStart({ ...base, start: { from: StartFrom.START_FROM_TIMESTAMP, timestampMs, offsets: [] }, timestampOffset }).search;
+    assert.deepEqual(at(5, 27), { atMs: 5, untilOffset: 50 });
+    assert.equal(at(5, -1), null, 'nothing at or after the time: the high watermark, nothing to confirm');
+    assert.deepEqual(chooseStart({ ...base, windowStartMs: 1000, timestampOffset: 20 }).search, { atMs: 1000, untilOffset: 50 });
+    assert.equal(chooseStart({ ...base, committed: 33, windowStartMs: 1000, timestampOffset: 20 }).search, null);
+    assert.equal(chooseStart(base).search, null);
+  });
+
+  describe('findStart: the first record stamped at or after the time, whatever a marker made the lookup answer', () => {
+    const msgs = (...pairs: [number, number][]) => pairs.map(([o, t]) => ({ offset: String(o), timestamp: String(t) }));
+    const search = { atMs: 100, untilOffset: 10 };
+    const cases: [string, number, { offset: string; timestamp: string }[], number, { start: number; found: boolean }][] = [
+      ['the first record is at or after the time: it is the start', 2, msgs([2, 100], [3, 50]), 4, { start: 2, found: true }],
+      [
+        'records stamped earlier after a marker (the lookup answered the marker at 2) are skipped',
+        2,
+        msgs([3, 40], [5, 120], [6, 50]),
+        7,
+        { start: 5, found: true },
+      ],
+      ['none in this batch: the start moves past it, still searching', 2, msgs([3, 40], [4, 99]), 6, { start: 6, found: false }],
+      [
+        'none before the lookup high watermark: the start is there',
+        2,
+        msgs([3, 40], [9, 99], [10, 40], [11, 500]),
+        12,
+        { start: 10, found: true },
+      ],
+      ['records below the position (a stale fetch) are ignored', 5, msgs([3, 500], [5, 150]), 6, { start: 5, found: true }],
+      ['a batch of markers only reaching the limit confirms it', 8, [], 10, { start: 10, found: true }],
+    ];
+    for (const [name, position, messages, batchEnd, want] of cases)
+      it(name, () => assert.deepEqual(findStart(position, search, messages, batchEnd), want));
+  });
 
   it('refuses an explicit offset beyond the partition', () => {
     assert.throws(
