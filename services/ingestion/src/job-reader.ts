@@ -15,7 +15,7 @@
  * what happened (resyncing, synced, end reached, fatal) for JobRunner to decide.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { CatalogServiceService, Job } from '#shared/gen/sluice/v1/catalog.js';
 import type { CommittedEvent, RewindEvent } from '#shared/gen/sluice/v1/events.js';
 import type { BatchAck } from '#shared/gen/sluice/v1/transformation.js';
@@ -166,6 +166,11 @@ export class JobReader {
     const consumer = createConsumer(this.kafka, groupIdFor(this.job.name));
     session.consumer = consumer;
     consumer.on(consumer.events.CRASH, (e) => session.end(e.payload.error));
+    // kafkajs reports a fetch it skipped (markers and aborted records only) as a batch of none.
+    consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
+      if (this.session === session && e.payload.batchSize === 0)
+        this.onSkippedBatch(e.payload.partition, e.payload.firstOffset, e.payload.lastOffset, e.payload.highWatermark);
+    });
     // Group events of a session that already ended (a crashed consumer) change nothing.
     consumer.on(consumer.events.REBALANCING, () => {
       if (this.session === session) this.host.resyncing('rebalancing', null);
@@ -311,10 +316,43 @@ export class JobReader {
     if (gap && !(await this.acceptGap(st, gap.end))) return;
     if (stream !== this.stream) return;
 
-    const batchEnd = batchEndOffset(batch.lastOffset());
+    this.take(stream, st, batch.messages, batchEndOffset(batch.lastOffset()), resolveOffset);
+  }
+
+  /**
+   * A fetch of transaction markers and aborted records only: kafkajs resolves it without calling
+   * eachBatch, so it is covered here, without records. Otherwise a partition whose last fetch is
+   * one of these would never be read up to its high watermark (completion.ts endWithoutRecord).
+   * Only a range reaching from the position on is taken: whatever was fetched, the records at
+   * those offsets are markers or aborted, so covering them is right even for a stale fetch.
+   */
+  private onSkippedBatch(partition: number, firstOffset: string | null, lastOffset: string, highWatermark: string): void {
+    if (!acceptsBatches(this.host.phase()) || firstOffset === null) return;
+    const stream = this.stream;
+    const st = this.partitions.get(partition);
+    if (!stream || !st || !this.partitions.isOwned(partition)) return;
+    st.highWatermark = Math.max(st.highWatermark, Number(highWatermark));
+    if (readToEnd(st)) return;
+    const batchEnd = batchEndOffset(lastOffset);
+    if (Number(firstOffset) > st.position || batchEnd <= st.position) return;
+    this.take(stream, st, [], batchEnd, () => {});
+  }
+
+  /**
+   * The fetched records of an owned partition from its position on (none: markers only): the
+   * start by timestamp confirmed, the batch planned, its records sent with its cover, the
+   * position moved, and the partition's end acted on.
+   */
+  private take(
+    stream: TransformStream,
+    st: PartitionState,
+    messages: KafkaMessage[],
+    batchEnd: number,
+    resolveOffset: (offset: string) => void,
+  ): void {
     if (st.startSearch) {
       // A start by timestamp is confirmed by reading: what lies before it is not the job's.
-      const { start, found } = findStart(st.position, st.startSearch, batch.messages, batchEnd);
+      const { start, found } = findStart(st.position, st.startSearch, messages, batchEnd);
       st.position = start;
       st.initialStart = start;
       if (found) st.startSearch = null;
@@ -325,24 +363,23 @@ export class JobReader {
     }
     const { closeAtMs, window } = this.bounds;
     const limits = { endOffset: st.endOffset, closeAtMs, window };
-    const plan = planBatch(st.position, limits, batch.messages, batchEnd);
+    const plan = planBatch(st.position, limits, messages, batchEnd);
     if (plan.end !== null) st.endOffset = plan.end;
     if (plan.coverEnd === plan.coverStart) {
       // Nothing to send, but the partition may end right at its position (a restart at its end).
       if (plan.end !== null) this.partitionEnded();
       return;
     }
-    const { records, bytes } = toKafkaRecords(this.topic, batch.partition, plan.send);
+    const { partition } = st;
+    const { records, bytes } = toKafkaRecords(this.topic, partition, plan.send);
     const cover = { start: plan.coverStart, end: plan.coverEnd };
-    const span = startBatchSpan(this.job.name, this.topic, batch.partition, cover, plan.send);
-    const seq = stream.send(records, [
-      { topic: this.topic, partition: batch.partition, startOffset: plan.coverStart, endOffset: plan.coverEnd },
-    ]);
+    const span = startBatchSpan(this.job.name, this.topic, partition, cover, plan.send);
+    const seq = stream.send(records, [{ topic: this.topic, partition, startOffset: plan.coverStart, endOffset: plan.coverEnd }]);
     span.end();
     this.inFlight.add(seq, bytes);
     st.position = plan.coverEnd;
     this.counters.countRead(plan.send.length + plan.excluded, plan.excluded);
-    if (batch.messages.length > 0) this.lastRecordAtMs = Date.now();
+    if (messages.length > 0) this.lastRecordAtMs = Date.now();
     resolveOffset(String(plan.coverEnd - 1));
     if (this.inFlight.overBudget) this.backpressure = true;
     if (plan.end !== null) this.partitionEnded();

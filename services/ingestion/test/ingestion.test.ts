@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { Kafka, logLevel } from 'kafkajs';
 import { CompletionPolicy, JobState, OffsetResetPolicy, StartFrom } from '#shared/gen/sluice/v1/catalog.js';
 import { CommittedEvent, RewindEvent } from '#shared/gen/sluice/v1/events.js';
 import type { KafkaRecord } from '#shared/gen/sluice/v1/types.js';
@@ -267,6 +268,33 @@ describe('bounded windows', () => {
     const { status } = await ingestion.getJobStatus({ job });
     assert.equal(status!.recordsExcluded, 4);
     assertCoversContiguous(job);
+  });
+});
+
+describe('transaction markers', () => {
+  it('a fetch holding only an aborted transaction (kafkajs skips it) is covered, so commits reach the end of the partition', async () => {
+    const topic = 'aborted_tail';
+    stack.broker.createTopic(topic, 1);
+    produce(topic, 0, [1000, 2000]);
+    const job = await defineJob(stack.catalog, 'aborted_tail', topic, {
+      start: { from: StartFrom.START_FROM_EARLIEST, timestampMs: 0, offsets: [] },
+    });
+    await ingestion.startJob({ job });
+    await waitFor('the two records committed', async () => (await committed(job))[0] === 2);
+    const producer = new Kafka({ clientId: 'aborted-tail', brokers: [stack.broker.address], logLevel: logLevel.NOTHING }).producer({
+      transactionalId: 'aborted-tail',
+      idempotent: true,
+      maxInFlightRequests: 1,
+    });
+    await producer.connect();
+    const tx = await producer.transaction();
+    await tx.send({ topic, messages: [{ value: '{"v":"x"}' }, { value: '{"v":"y"}' }] }); // 2, 3
+    await tx.abort(); // marker 4
+    await producer.disconnect();
+    await waitFor('commits past the aborted transaction', async () => (await committed(job))[0] === 5);
+    assert.deepEqual(byPartition(stack.worker.records(job)), { 0: [0, 1] });
+    assertCoversContiguous(job);
+    await ingestion.stopJob({ job });
   });
 });
 
