@@ -48,7 +48,8 @@ function planner(): Record<string, number> {
   const rounds = 200;
   let kept = 0;
   const started = performance.now();
-  for (let r = 0; r < rounds; r++) kept += planBatch(0, null, window, messages, messages.length).send.length;
+  for (let r = 0; r < rounds; r++)
+    kept += planBatch(0, { endOffset: null, closeAtMs: null, window }, messages, messages.length).send.length;
   const ms = performance.now() - started;
   return {
     planner_records_per_s: Math.round((rounds * messages.length) / (ms / 1000)),

@@ -414,8 +414,11 @@ function readWindow(r: SpecReader | undefined): TimeWindow | undefined {
     r.fail('idleTimeoutMs', 'is required when completion is idle');
   if (completion !== CompletionPolicy.COMPLETION_POLICY_IDLE && idleTimeoutMs !== 0)
     r.fail('idleTimeoutMs', 'applies only when completion is idle');
+  const allowedLatenessMs = r.integer('allowedLatenessMs', { min: 0 }) ?? 0;
+  if (completion === CompletionPolicy.COMPLETION_POLICY_IDLE && allowedLatenessMs !== 0)
+    r.fail('allowedLatenessMs', 'applies only when completion is endPosition (idle reads every record until the topic is idle)');
   r.finish();
-  return { startTimeMs, endTimeMs, timeZone, completion, idleTimeoutMs };
+  return { startTimeMs, endTimeMs, timeZone, completion, idleTimeoutMs, allowedLatenessMs };
 }
 
 function readErrors(r: SpecReader | undefined): ErrorPolicy {

@@ -95,6 +95,14 @@ describe('job spec files', () => {
     assert.equal(plan.table.location, '/wh/shop/orders');
   });
 
+  it('an END_POSITION window takes an allowed lateness (default 0)', () => {
+    const spec = (window: object) => ({ name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't' }, window });
+    assert.equal(parseJobSpecText(JSON.stringify(spec({ start: 0, end: 1 }))).job.window?.allowedLatenessMs, 0);
+    const late = parseJobSpecText(JSON.stringify(spec({ start: 0, end: 1, allowedLatenessMs: 600000 }))).job.window;
+    assert.equal(late?.allowedLatenessMs, 600_000);
+    assert.equal(late?.completion, CompletionPolicy.COMPLETION_POLICY_END_POSITION);
+  });
+
   it('explicit columns, field paths, offsets and Iceberg partition transforms', () => {
     const plan = planJob(
       {
@@ -230,6 +238,21 @@ describe('job spec files', () => {
       'idle without timeout',
       { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't' }, window: { start: 0, end: 1, completion: 'idle' } },
       /^window.idleTimeoutMs: is required when completion is idle$/,
+    ],
+    [
+      'a negative allowed lateness',
+      { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't' }, window: { start: 0, end: 1, allowedLatenessMs: -5 } },
+      /^window.allowedLatenessMs: must be at least 0, not -5$/,
+    ],
+    [
+      'an allowed lateness under completion idle',
+      {
+        name: 'j',
+        source: { topic: 't' },
+        table: { database: 'd', name: 't' },
+        window: { start: 0, end: 1, completion: 'idle', idleTimeoutMs: 5000, allowedLatenessMs: 1000 },
+      },
+      /^window.allowedLatenessMs: applies only when completion is endPosition/,
     ],
     [
       'window with latest',

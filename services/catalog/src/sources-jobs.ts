@@ -75,6 +75,8 @@ export function normalizeJob(job: Job): Job {
     }
     if (w.idleTimeoutMs < 0)
       throw invalidArgument('job.window.idle_timeout_ms must not be negative', { field: 'job.window.idle_timeout_ms' });
+    if (w.allowedLatenessMs < 0)
+      throw invalidArgument('job.window.allowed_lateness_ms must not be negative', { field: 'job.window.allowed_lateness_ms' });
   }
   const start = job.start;
   if (start?.from === StartFrom.START_FROM_TIMESTAMP && start.timestampMs <= 0) {

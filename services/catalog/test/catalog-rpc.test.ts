@@ -342,7 +342,18 @@ test('sources and jobs: CRUD, validation, state machine, delete rules', async ()
     ['too fast', { name: 'j3', commitIntervalMs: 10 }, status.INVALID_ARGUMENT],
     [
       'window backwards',
-      { name: 'j4', window: { startTimeMs: 10, endTimeMs: 5, timeZone: '', completion: 0 as never, idleTimeoutMs: 0 } },
+      {
+        name: 'j4',
+        window: { startTimeMs: 10, endTimeMs: 5, timeZone: '', completion: 0 as never, idleTimeoutMs: 0, allowedLatenessMs: 0 },
+      },
+      status.INVALID_ARGUMENT,
+    ],
+    [
+      'negative allowed lateness',
+      {
+        name: 'j4b',
+        window: { startTimeMs: 5, endTimeMs: 10, timeZone: '', completion: 0 as never, idleTimeoutMs: 0, allowedLatenessMs: -1 },
+      },
       status.INVALID_ARGUMENT,
     ],
     [

@@ -20,6 +20,16 @@ export interface TimeBounds {
   readonly endTimeMs: number;
 }
 
+/** What bounds the reading of one partition. */
+export interface BatchLimits {
+  /** END_POSITION jobs: the partition's end once found (a re-read after a resync stops there); null otherwise. */
+  readonly endOffset: number | null;
+  /** END_POSITION jobs: the first record stamped at or after this ends the partition; null otherwise. */
+  readonly closeAtMs: number | null;
+  /** Time bounds, or null for continuous jobs. */
+  readonly window: TimeBounds | null;
+}
+
 export interface BatchPlan<M> {
   /** Records to send, in offset order. */
   readonly send: M[];
@@ -28,28 +38,31 @@ export interface BatchPlan<M> {
   readonly coverEnd: number;
   /** Records inside the cover that were left out because of their timestamp. */
   readonly excluded: number;
-  /** True when the cover reached the partition's end offset (bounded END_POSITION jobs). */
-  readonly reachedEnd: boolean;
+  /**
+   * END_POSITION jobs: the partition's end when the cover reached it (the offset of the first
+   * record stamped at or after the close time, or the known end); null while the partition goes on.
+   */
+  readonly end: number | null;
 }
 
 /**
  * Plans one batch of a partition.
  *
  * @param position the partition's next offset to account for (everything below is covered)
- * @param endOffset exclusive end for END_POSITION jobs, or null for unbounded reading
- * @param window time bounds, or null for continuous jobs
- * @param messages the batch's records in offset order (kafkajs already dropped control records)
+ * @param limits the partition's known end, the close time and the window
+ * @param messages the batch's records in offset order (kafkajs already dropped control records,
+ *   so transaction markers never end a partition)
  * @param batchEnd one past the last offset the fetch accounted for, control records included
  */
 export function planBatch<M extends OffsetStamped>(
   position: number,
-  endOffset: number | null,
-  window: TimeBounds | null,
+  limits: BatchLimits,
   messages: readonly M[],
   batchEnd: number,
 ): BatchPlan<M> {
-  const limit = endOffset === null ? batchEnd : Math.min(batchEnd, endOffset);
-  const coverEnd = Math.max(position, limit);
+  const { endOffset, closeAtMs, window } = limits;
+  let coverEnd = Math.max(position, endOffset === null ? batchEnd : Math.min(batchEnd, endOffset));
+  let end = endOffset !== null && coverEnd >= endOffset ? endOffset : null;
   const send: M[] = [];
   let excluded = 0;
   for (let i = 0; i < messages.length; i++) {
@@ -60,6 +73,12 @@ export function planBatch<M extends OffsetStamped>(
     if (offset >= coverEnd) break;
     if (window !== null) {
       const ts = Number(m.timestamp);
+      // The partition's end: this record and everything after it are left for later windows.
+      if (closeAtMs !== null && ts >= closeAtMs) {
+        coverEnd = offset;
+        end = offset;
+        break;
+      }
       if (ts < window.startTimeMs || ts >= window.endTimeMs) {
         excluded++;
         continue;
@@ -67,7 +86,36 @@ export function planBatch<M extends OffsetStamped>(
     }
     send.push(m);
   }
-  return { send, coverStart: position, coverEnd, excluded, reachedEnd: endOffset !== null && coverEnd >= endOffset };
+  return { send, coverStart: position, coverEnd, excluded, end };
+}
+
+/** Where a start by timestamp stands after one batch (positions.ts StartSearch). */
+export interface StartFound {
+  /** The partition's start as far as read: everything below it is skipped, uncovered. */
+  readonly start: number;
+  /** The start is confirmed: a record stamped at or after the time, or the search limit, was reached. */
+  readonly found: boolean;
+}
+
+/**
+ * Confirms a start by timestamp over one batch: the first record from `position` stamped at or
+ * after `search.atMs`, below `search.untilOffset`; at `untilOffset` when none is. Until then the
+ * start moves past every record of the batch (markers included).
+ */
+export function findStart<M extends OffsetStamped>(
+  position: number,
+  search: { readonly atMs: number; readonly untilOffset: number },
+  messages: readonly M[],
+  batchEnd: number,
+): StartFound {
+  for (let i = 0; i < messages.length; i++) {
+    const offset = Number(messages[i].offset);
+    if (offset < position) continue;
+    if (offset >= search.untilOffset) break;
+    if (Number(messages[i].timestamp) >= search.atMs) return { start: offset, found: true };
+  }
+  const start = Math.min(Math.max(position, batchEnd), search.untilOffset);
+  return { start, found: start >= search.untilOffset };
 }
 
 /** One past the last offset a kafkajs batch accounts for (its lastOffset() is inclusive). */

@@ -15,7 +15,7 @@
  * what happened (resyncing, synced, end reached, fatal) for JobRunner to decide.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { CatalogServiceService, Job } from '#shared/gen/sluice/v1/catalog.js';
 import type { CommittedEvent, RewindEvent } from '#shared/gen/sluice/v1/events.js';
 import type { BatchAck } from '#shared/gen/sluice/v1/transformation.js';
@@ -23,8 +23,8 @@ import type { KafkaRecord } from '#shared/gen/sluice/v1/types.js';
 import { grpcMessage } from '#shared/errors.js';
 import type { ServiceClient } from '#shared/grpc/client.js';
 import type { Logger } from '#shared/logger.js';
-import { boundedComplete, coveredUpTo, type JobBounds, ownedDone, readToEnd } from './completion.js';
-import { batchEndOffset, leadingGap, planBatch } from './coverage.js';
+import { boundedComplete, coveredUpTo, endWithoutRecord, handsOver, type JobBounds, ownedDone, readToEnd } from './completion.js';
+import { batchEndOffset, findStart, leadingGap, planBatch } from './coverage.js';
 import { describeSources, ErrorTopicProducer, permanentProduceError } from './error-topic.js';
 import { InFlight } from './in-flight.js';
 import { JobCounters } from './job-counters.js';
@@ -67,7 +67,7 @@ export interface ReaderHost {
   resyncing(cause: string, problem: string | null): void;
   /** A resync opened a new stream and sought the owned partitions to the committed offsets. */
   synced(): void;
-  /** Every owned partition of an END_POSITION job was read to its end. */
+  /** Every owned partition of an END_POSITION job ended and was read to its end. */
   ownedDone(): void;
   /** A failure retrying cannot fix (expired offsets, a partition added after the start). */
   fatal(reason: string): void;
@@ -108,6 +108,8 @@ export class JobReader {
   private readonly inFlight: InFlight;
   /** When a fetch last returned records (IDLE jobs finish after idleTimeoutMs without). */
   lastRecordAtMs = Date.now();
+  /** This process leads the consumer group (as of the last join; until then, assumed). */
+  private groupLeader = true;
 
   constructor(
     private readonly job: Job,
@@ -155,22 +157,27 @@ export class JobReader {
     this.session = session;
     await session.admin.connect();
     const partitionIds = await requireTopic(session.admin, this.topic);
-    const { window, completion } = this.bounds;
-    const spec = { start: this.job.start, window, endOffsets: completion === 'end-offsets' };
+    const spec = { start: this.job.start, window: this.bounds.window };
     await addNewPartitions(this.partitions, session.admin, partitionIds, spec, () => this.committedOffsets());
-    // Nothing left to read (a restart after everything was committed, or an empty window).
+    // Nothing left to read (a new session after everything was read to its end and committed).
     if (this.boundedComplete()) return true;
     if (this.session !== session) return false; // the job ended meanwhile
 
     const consumer = createConsumer(this.kafka, groupIdFor(this.job.name));
     session.consumer = consumer;
     consumer.on(consumer.events.CRASH, (e) => session.end(e.payload.error));
+    // kafkajs reports a fetch it skipped (markers and aborted records only) as a batch of none.
+    consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
+      if (this.session === session && e.payload.batchSize === 0)
+        this.onSkippedBatch(e.payload.partition, e.payload.firstOffset, e.payload.lastOffset, e.payload.highWatermark);
+    });
     // Group events of a session that already ended (a crashed consumer) change nothing.
     consumer.on(consumer.events.REBALANCING, () => {
       if (this.session === session) this.host.resyncing('rebalancing', null);
     });
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       if (this.session !== session) return;
+      this.groupLeader = e.payload.isLeader;
       this.partitions.assign(e.payload.memberAssignment[this.topic] ?? []);
       this.pausedNow = new Set();
       this.requestResync('group assignment');
@@ -237,6 +244,7 @@ export class JobReader {
     if (owned.length > 0) consumer.pause([{ topic: this.topic, partitions: [...owned] }]);
     this.pausedNow = new Set(owned);
     const committed = await this.committedOffsets();
+    const askedAtMs = Date.now();
     const marks = await watermarks(session.admin, this.topic);
     if (!this.isCurrent(generation)) return;
     const lostCovers: { partition: number; start: number; end: number }[] = [];
@@ -244,11 +252,13 @@ export class JobReader {
       const st = this.partitions.get(p);
       if (!st) throw new FatalJobError(`partition ${this.topic}/${p} appeared after the job started; restart the job to include it`);
       st.committed = committed.get(p);
+      // A commit (here or by another process) means the start was confirmed long ago.
+      if (st.committed !== undefined) st.startSearch = null;
       st.position = st.committed ?? st.initialStart;
       st.gapCheckedAt = -1;
       const wm = marks.get(p);
       if (wm) {
-        st.highWatermark = wm.high;
+        this.partitions.setHighWatermark(p, wm.high, askedAtMs);
         if (st.position < wm.low) {
           const decision = onExpired(this.topic, p, st.position, wm.low, this.job.offsetReset);
           if (decision.action === 'fail') throw new FatalJobError(decision.reason);
@@ -298,30 +308,118 @@ export class JobReader {
     const stream = this.stream;
     const st = this.partitions.get(batch.partition);
     if (!stream || !st || !this.partitions.isOwned(batch.partition)) return;
-    st.highWatermark = Number(batch.highWatermark);
+    // Never lower: a batch fetched earlier must not undo a watermark asked for later (completion.ts).
+    st.highWatermark = Math.max(st.highWatermark, Number(batch.highWatermark));
     if (readToEnd(st)) return;
 
     const gap = leadingGap(st.position, batch.firstOffset());
     if (gap && !(await this.acceptGap(st, gap.end))) return;
     if (stream !== this.stream) return;
 
-    const plan = planBatch(st.position, st.endOffset, this.bounds.window, batch.messages, batchEndOffset(batch.lastOffset()));
-    if (plan.coverEnd === plan.coverStart) return;
-    const { records, bytes } = toKafkaRecords(this.topic, batch.partition, plan.send);
+    this.take(stream, st, batch.messages, batchEndOffset(batch.lastOffset()), resolveOffset);
+  }
+
+  /**
+   * A fetch of transaction markers and aborted records only: kafkajs resolves it without calling
+   * eachBatch, so it is covered here, without records. Otherwise a partition whose last fetch is
+   * one of these would never be read up to its high watermark (completion.ts endWithoutRecord).
+   * Only a range reaching from the position on is taken: whatever was fetched, the records at
+   * those offsets are markers or aborted, so covering them is right even for a stale fetch.
+   */
+  private onSkippedBatch(partition: number, firstOffset: string | null, lastOffset: string, highWatermark: string): void {
+    if (!acceptsBatches(this.host.phase()) || firstOffset === null) return;
+    const stream = this.stream;
+    const st = this.partitions.get(partition);
+    if (!stream || !st || !this.partitions.isOwned(partition)) return;
+    st.highWatermark = Math.max(st.highWatermark, Number(highWatermark));
+    if (readToEnd(st)) return;
+    const batchEnd = batchEndOffset(lastOffset);
+    if (Number(firstOffset) > st.position || batchEnd <= st.position) return;
+    this.take(stream, st, [], batchEnd, () => {});
+  }
+
+  /**
+   * The fetched records of an owned partition from its position on (none: markers only): the
+   * start by timestamp confirmed, the batch planned, its records sent with its cover, the
+   * position moved, and the partition's end acted on.
+   */
+  private take(
+    stream: TransformStream,
+    st: PartitionState,
+    messages: KafkaMessage[],
+    batchEnd: number,
+    resolveOffset: (offset: string) => void,
+  ): void {
+    if (st.startSearch) {
+      // A start by timestamp is confirmed by reading: what lies before it is not the job's.
+      const { start, found } = findStart(st.position, st.startSearch, messages, batchEnd);
+      st.position = start;
+      st.initialStart = start;
+      if (found) st.startSearch = null;
+      else {
+        if (start > 0) resolveOffset(String(start - 1));
+        return;
+      }
+    }
+    const { closeAtMs, window } = this.bounds;
+    const limits = { endOffset: st.endOffset, closeAtMs, window };
+    const plan = planBatch(st.position, limits, messages, batchEnd);
+    if (plan.end !== null) st.endOffset = plan.end;
+    if (plan.coverEnd === plan.coverStart) {
+      // Nothing to send, but the partition may end right at its position (a restart at its end).
+      if (plan.end !== null) this.partitionEnded();
+      return;
+    }
+    const { partition } = st;
+    const { records, bytes } = toKafkaRecords(this.topic, partition, plan.send);
     const cover = { start: plan.coverStart, end: plan.coverEnd };
-    const span = startBatchSpan(this.job.name, this.topic, batch.partition, cover, plan.send);
-    const seq = stream.send(records, [
-      { topic: this.topic, partition: batch.partition, startOffset: plan.coverStart, endOffset: plan.coverEnd },
-    ]);
+    const span = startBatchSpan(this.job.name, this.topic, partition, cover, plan.send);
+    const seq = stream.send(records, [{ topic: this.topic, partition, startOffset: plan.coverStart, endOffset: plan.coverEnd }]);
     span.end();
     this.inFlight.add(seq, bytes);
     st.position = plan.coverEnd;
     this.counters.countRead(plan.send.length + plan.excluded, plan.excluded);
-    if (batch.messages.length > 0) this.lastRecordAtMs = Date.now();
+    if (messages.length > 0) this.lastRecordAtMs = Date.now();
     resolveOffset(String(plan.coverEnd - 1));
     if (this.inFlight.overBudget) this.backpressure = true;
-    if (plan.reachedEnd || this.backpressure) this.applyPauses();
-    if (plan.reachedEnd && this.ownedDone()) this.host.ownedDone();
+    if (plan.end !== null) this.partitionEnded();
+    else if (this.backpressure) this.applyPauses();
+  }
+
+  /** An owned partition ended: it is paused, and the job finishes once every owned one has. */
+  private partitionEnded(): void {
+    this.applyPauses();
+    if (this.ownedDone()) this.host.ownedDone();
+  }
+
+  /**
+   * END_POSITION jobs, once the close time (window end + allowed lateness) has passed: asks the
+   * broker for the high watermarks and ends each owned partition, still open, that was read up
+   * to its one (completion.ts endWithoutRecord). Without this, a partition holding no record
+   * past the close time would keep the job running forever.
+   */
+  async endOpenPartitions(): Promise<void> {
+    const { closeAtMs } = this.bounds;
+    const admin = this.session?.admin;
+    const generation = this.incarnation;
+    if (closeAtMs === null || !admin || Date.now() < closeAtMs) return;
+    const open = this.partitions.ownedStates().filter((st) => st.endOffset === null);
+    if (open.length === 0) return;
+    const askedAtMs = Date.now();
+    const marks = await watermarks(admin, this.topic);
+    if (!this.isCurrent(generation) || this.host.phase().name !== 'running') return;
+    let ended = false;
+    for (const st of open) {
+      const wm = marks.get(st.partition);
+      if (wm) this.partitions.setHighWatermark(st.partition, Math.max(wm.high, st.highWatermark), askedAtMs);
+      const end = st.endOffset === null ? endWithoutRecord(st, closeAtMs) : null;
+      if (end !== null) {
+        st.endOffset = end;
+        ended = true;
+        this.log.info({ partition: st.partition, end }, 'no record past the window close time up to the high watermark; partition ended');
+      }
+    }
+    if (ended) this.partitionEnded();
   }
 
   /**
@@ -449,6 +547,11 @@ export class JobReader {
     return boundedComplete(this.bounds.completion, this.partitions.all());
   }
 
+  /** END_POSITION: this process's part is committed and another process leads the group (completion.ts). */
+  handsOver(): boolean {
+    return handsOver(this.bounds.completion, this.groupLeader, this.partitions.ownedStates(), this.partitions.all());
+  }
+
   coveredUpTo(targets: Map<number, number>): boolean {
     return coveredUpTo(targets, (p) => this.partitions.at(p));
   }
@@ -461,7 +564,8 @@ export class JobReader {
   async refreshWatermarks(): Promise<void> {
     const admin = this.session?.admin;
     if (!admin) return;
-    for (const [p, wm] of await watermarks(admin, this.topic)) this.partitions.setHighWatermark(p, wm.high);
+    const askedAtMs = Date.now();
+    for (const [p, wm] of await watermarks(admin, this.topic)) this.partitions.setHighWatermark(p, wm.high, askedAtMs);
   }
 
   /**

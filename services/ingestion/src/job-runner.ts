@@ -34,6 +34,12 @@ export interface RunnerDeps extends ReaderDeps {
   readonly stopTimeoutMs: number;
 }
 
+/**
+ * END_POSITION: how often, once the window's close time has passed, the partitions still open
+ * are checked against the broker's high watermarks.
+ */
+const CLOSED_CHECK_MS = 1000;
+
 /** 500 ms doubling to 30 s between consumer sessions. */
 function retryDelayMs(attempt: number): number {
   return Math.min(30_000, 500 * 2 ** Math.max(0, attempt - 1));
@@ -109,6 +115,9 @@ export class JobRunner {
         return Promise.resolve();
       case 'stopped':
       case 'shut down':
+        return this.release();
+      case 'handed over':
+        this.log.info('own partitions committed to their ends; leaving the group to its leader, which finishes the job');
         return this.release();
       case 'finished': {
         const { recordsIn, rowsOut, excluded } = this.reader.counters;
@@ -200,6 +209,23 @@ export class JobRunner {
       const every = Math.max(50, Math.min(1000, Math.floor(idleMs / 4)));
       this.timers.push(setInterval(() => this.checkIdle(idleMs), every));
     }
+    if (this.bounds.closeAtMs !== null) this.timers.push(setInterval(() => void this.checkClosed(), CLOSED_CHECK_MS));
+  }
+
+  /** A check of the open partitions after the close time is under way (one at a time). */
+  private checkingClosed = false;
+
+  /** END_POSITION: once the close time has passed, ends the partitions read to their high watermark. */
+  private async checkClosed(): Promise<void> {
+    if (!this.is('running') || this.userPaused || this.checkingClosed) return;
+    this.checkingClosed = true;
+    try {
+      await this.reader.endOpenPartitions();
+    } catch (err) {
+      this.log.debug({ err: grpcMessage(err) }, 'high watermark check failed; trying again');
+    } finally {
+      this.checkingClosed = false;
+    }
   }
 
   private checkIdle(idleMs: number): void {
@@ -213,8 +239,9 @@ export class JobRunner {
   /**
    * A bounded job's end: wait for this process's batches to be acknowledged, ask for a
    * final flush, and once the commit covers the targets mark the job FINISHED with its counts.
-   * END_POSITION waits for the whole topic's end offsets; IDLE for this process's positions.
-   * Leaving `finishing` (stop, shutdown, failure, a source failure or resync) abandons the
+   * END_POSITION waits for the whole topic's ends (or, when another process leads the group,
+   * hands over once its own are committed: completion.ts handsOver); IDLE for this process's
+   * positions. Leaving `finishing` (stop, shutdown, failure, a source failure or resync) abandons the
    * wait; after a resync or retry the end is detected again.
    */
   private async finish(): Promise<void> {
@@ -222,11 +249,14 @@ export class JobRunner {
     void this.transitionTo({ name: 'finishing' });
     const targets = this.reader.partitions.positions();
     const done = () => (this.bounds.completion === 'idle' ? this.reader.coveredUpTo(targets) : this.reader.boundedComplete());
-    while (this.is('finishing') && !done()) {
-      await this.flushAndWait(5_000, done);
-      if (!done()) await this.reader.refreshCommitted().catch(() => {});
+    const over = () => done() || this.reader.handsOver();
+    while (this.is('finishing') && !over()) {
+      await this.flushAndWait(5_000, over);
+      if (!over()) await this.reader.refreshCommitted().catch(() => {});
     }
-    if (this.is('finishing')) await this.transitionTo({ name: 'finished', summary: this.reader.counters.summary() });
+    if (!this.is('finishing')) return;
+    if (done()) await this.transitionTo({ name: 'finished', summary: this.reader.counters.summary() });
+    else await this.transitionTo({ name: 'handed over' });
   }
 
   /** Waits for in-flight acks, triggers a flush, then polls `done` until timeoutMs. */

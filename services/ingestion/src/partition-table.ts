@@ -9,17 +9,29 @@ import type { PartitionStatus } from '#shared/gen/sluice/v1/ingestion.js';
 import type { PartitionProgress } from './completion.js';
 import type { TimeBounds } from './coverage.js';
 import { offsetsAtTime, watermarks } from './kafka-source.js';
-import { chooseStart, endOffsetFor } from './positions.js';
+import { chooseStart, type StartSearch } from './positions.js';
 
 export interface PartitionState extends PartitionProgress {
   readonly partition: number;
   /** Next offset to account for: everything below was sent or covered in this incarnation. */
   position: number;
-  /** Where the job started on this partition before any commit (the start position). */
-  readonly initialStart: number;
-  /** END_POSITION jobs: the exclusive end resolved at start. */
-  readonly endOffset: number | null;
+  /**
+   * Where the job starts on this partition before any commit (the start position); moves while
+   * a start by timestamp is being confirmed (startSearch).
+   */
+  initialStart: number;
+  /** A start by timestamp still being confirmed by reading (positions.ts StartSearch); null otherwise. */
+  startSearch: StartSearch | null;
+  /** END_POSITION jobs: the exclusive end, once reading found the partition over (completion.ts). */
+  endOffset: number | null;
+  /** The high watermark as last seen (a fetch or the broker asked), for lag. */
   highWatermark: number;
+  /**
+   * When the broker was last asked for the high watermark (wall clock, ms; 0: never). A
+   * fetch's watermark may raise highWatermark but never this: it only ever makes the pair
+   * more demanding (completion.ts endWithoutRecord).
+   */
+  highWatermarkAtMs: number;
   /** The catalog's committed next offset; undefined before the first commit. */
   committed: number | undefined;
   /** A leading gap at this position was re-fetched once (see JobRunner.acceptGap). */
@@ -84,9 +96,12 @@ export class PartitionTable {
     if (st && (st.committed === undefined || next > st.committed)) st.committed = next;
   }
 
-  setHighWatermark(partition: number, high: number): void {
+  /** The broker's high watermark of the partition, asked for at `askedAtMs` (before the request went out). */
+  setHighWatermark(partition: number, high: number, askedAtMs: number): void {
     const st = this.byId.get(partition);
-    if (st) st.highWatermark = high;
+    if (!st) return;
+    st.highWatermark = high;
+    st.highWatermarkAtMs = askedAtMs;
   }
 
   /** Status rows: the owned partitions, or every partition when this process owns none. */
@@ -108,18 +123,17 @@ export class PartitionTable {
   }
 }
 
-/** What the start and end offsets of a partition depend on. */
+/** What the start offset of a partition depends on. */
 export interface BoundsSpec {
   readonly start: StartPosition | undefined;
   readonly window: TimeBounds | null;
-  /** END_POSITION jobs: the end offsets are looked up at the window's end. */
-  readonly endOffsets: boolean;
 }
 
 /**
- * Adds the partitions of the topic the table does not know yet, with their start and (bounded
- * END_POSITION jobs) end offsets: every partition, not only the owned ones, since completion
- * is judged over the whole topic, whichever process of the group reads a partition.
+ * Adds the partitions of the topic the table does not know yet, with their start offsets:
+ * every partition, not only the owned ones, since completion is judged over the whole topic,
+ * whichever process of the group reads a partition. END_POSITION ends are not known yet:
+ * reading finds them (completion.ts).
  */
 export async function addNewPartitions(
   table: PartitionTable,
@@ -131,12 +145,12 @@ export async function addNewPartitions(
   const missing = partitionIds.filter((p) => !table.has(p));
   if (missing.length === 0) return;
   const { topic } = table;
+  const askedAtMs = Date.now();
   const marks = await watermarks(admin, topic);
   const committed = await committedOffsets();
   const startAt = spec.start?.timestampMs || spec.window?.startTimeMs;
   const needsStartLookup = startAt !== undefined && startAt > 0;
   const startOffsets = needsStartLookup ? await offsetsAtTime(admin, topic, startAt, marks) : new Map<number, number>();
-  const endOffsets = spec.endOffsets && spec.window ? await offsetsAtTime(admin, topic, spec.window.endTimeMs, marks) : null;
   for (const p of missing) {
     const wm = marks.get(p) ?? { low: 0, high: 0 };
     const start = chooseStart({
@@ -152,8 +166,10 @@ export async function addNewPartitions(
       partition: p,
       position: committed.get(p) ?? start.offset,
       initialStart: start.offset,
-      endOffset: endOffsets ? endOffsetFor(endOffsets.get(p) ?? -1, wm) : null,
+      startSearch: committed.has(p) ? null : start.search,
+      endOffset: null,
       highWatermark: wm.high,
+      highWatermarkAtMs: askedAtMs,
       committed: committed.get(p),
       gapCheckedAt: -1,
     });

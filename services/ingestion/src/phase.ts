@@ -10,10 +10,12 @@
  *   retrying  -> resyncing | retrying | finishing
  *   resyncing -> running (stream open, partitions sought) | resyncing | retrying | finishing
  *   running   -> resyncing (rebalance, rewind, broken stream) | retrying | finishing (end read, or idle)
- *   finishing -> finished (the final commit covers the end) | resyncing | retrying (the finish is
- *                abandoned and detected again once reading resumes)
+ *   finishing -> finished (the final commit covers the end) | handed over (END_POSITION, several
+ *                processes: this one's partitions are committed to their ends, and the group's
+ *                leader finishes the job) | resyncing | retrying (the finish is abandoned and
+ *                detected again once reading resumes)
  * Ending: any live phase -> stopping -> stopped; any live phase -> failed; a live phase or
- * stopping -> shut down. Nothing leaves stopped, finished, failed or shut down.
+ * stopping -> shut down. Nothing leaves stopped, finished, failed, shut down or handed over.
  */
 import { JobState } from '#shared/gen/sluice/v1/catalog.js';
 
@@ -38,7 +40,14 @@ export type Phase =
   | { readonly name: 'finished'; readonly summary: string }
   | { readonly name: 'failed'; readonly reason: string }
   /** The process is shutting down: the group is left, the catalog keeps the job RUNNING. */
-  | { readonly name: 'shut down' };
+  | { readonly name: 'shut down' }
+  /**
+   * END_POSITION with several processes in the group: this one's partitions ended and are
+   * committed, but only the partitions' readers know where the others end. It leaves the group,
+   * so the leader is assigned them, finds their ends again at the committed offsets and records
+   * FINISHED (completion.ts handsOver). The catalog keeps the job RUNNING until then.
+   */
+  | { readonly name: 'handed over' };
 
 export type PhaseName = Phase['name'];
 
@@ -56,6 +65,7 @@ export const PREDECESSORS: { readonly [P in PhaseName]: readonly PhaseName[] } =
   stopping: LIVE,
   stopped: ['stopping'],
   finished: ['finishing'],
+  'handed over': ['finishing'],
   failed: LIVE,
   'shut down': [...LIVE, 'stopping'],
 };
@@ -103,6 +113,8 @@ export function reasonOf(phase: Phase): string {
       return 'stopped';
     case 'finished':
       return `finished: ${phase.summary}`;
+    case 'handed over':
+      return 'this process read its partitions to their ends; the group leader in another ingestion process finishes the job';
     case 'failed':
       return phase.reason;
     default:

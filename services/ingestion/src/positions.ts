@@ -1,7 +1,8 @@
 /**
- * Where each partition starts and (for bounded jobs) ends, and what happens when the
- * offsets a job needs have expired. Pure decisions; the runner gathers the inputs (catalog
- * committed offsets, watermarks, timestamp lookups) and applies the answers.
+ * Where each partition starts, and what happens when the offsets a job needs have expired.
+ * (Where a bounded job's partition ends is found by reading: completion.ts.) Pure decisions;
+ * the runner gathers the inputs (catalog committed offsets, watermarks, timestamp lookups)
+ * and applies the answers.
  */
 import { OffsetResetPolicy, StartFrom, type StartPosition } from '#shared/gen/sluice/v1/catalog.js';
 
@@ -18,6 +19,21 @@ export type StartOrigin = 'catalog' | 'earliest' | 'latest' | 'timestamp' | 'off
 export interface StartDecision {
   readonly offset: number;
   readonly origin: StartOrigin;
+  /** A start by timestamp that reading still has to confirm (see StartSearch); null otherwise. */
+  readonly search: StartSearch | null;
+}
+
+/**
+ * A start by timestamp, confirmed by reading. Kafka's answer to "the first offset stamped at or
+ * after t" counts transaction markers, which the broker stamps with its own clock when their
+ * transaction ends, so it can be a marker ahead of records stamped before t. From there, the
+ * records below `untilOffset` (the high watermark when the start was looked up) stamped before
+ * `atMs` are skipped without being covered, up to the first one stamped at or after it; when
+ * none is, the start is `untilOffset`, as if the lookup had found nothing (findStart).
+ */
+export interface StartSearch {
+  readonly atMs: number;
+  readonly untilOffset: number;
 }
 
 export class PositionError extends Error {
@@ -51,23 +67,26 @@ export interface StartInputs {
  * Partitions an explicit offset list does not name start from the earliest offset.
  */
 export function chooseStart(i: StartInputs): StartDecision {
-  if (i.committed !== undefined) return { offset: i.committed, origin: 'catalog' };
+  if (i.committed !== undefined) return { offset: i.committed, origin: 'catalog', search: null };
   let from = i.start?.from ?? StartFrom.START_FROM_UNSPECIFIED;
   if (from === StartFrom.START_FROM_UNSPECIFIED) {
     from = i.windowStartMs !== undefined ? StartFrom.START_FROM_TIMESTAMP : StartFrom.START_FROM_EARLIEST;
   }
   switch (from) {
     case StartFrom.START_FROM_LATEST:
-      return { offset: i.watermarks.high, origin: 'latest' };
+      return { offset: i.watermarks.high, origin: 'latest', search: null };
     case StartFrom.START_FROM_TIMESTAMP: {
       if (i.timestampOffset === undefined)
         throw new PositionError(i.topic, i.partition, `start by timestamp on ${i.topic}/${i.partition}: no offset was looked up`);
       // -1: no record at or after the time yet, so the first one to arrive is the start.
-      return { offset: i.timestampOffset < 0 ? i.watermarks.high : i.timestampOffset, origin: 'timestamp' };
+      if (i.timestampOffset < 0 || i.timestampOffset >= i.watermarks.high)
+        return { offset: i.watermarks.high, origin: 'timestamp', search: null };
+      const atMs = i.start?.timestampMs || i.windowStartMs || 0;
+      return { offset: i.timestampOffset, origin: 'timestamp', search: { atMs, untilOffset: i.watermarks.high } };
     }
     case StartFrom.START_FROM_OFFSETS: {
       const named = i.start?.offsets.find((o) => o.partition === i.partition);
-      if (!named) return { offset: i.watermarks.low, origin: 'earliest' };
+      if (!named) return { offset: i.watermarks.low, origin: 'earliest', search: null };
       if (named.offset < 0 || named.offset > i.watermarks.high) {
         throw new PositionError(
           i.topic,
@@ -75,21 +94,13 @@ export function chooseStart(i: StartInputs): StartDecision {
           `start offset ${named.offset} of ${i.topic}/${i.partition} is outside the partition (${i.watermarks.low}..${i.watermarks.high})`,
         );
       }
-      return { offset: named.offset, origin: 'offsets' };
+      return { offset: named.offset, origin: 'offsets', search: null };
     }
     case StartFrom.START_FROM_EARLIEST:
-      return { offset: i.watermarks.low, origin: 'earliest' };
+      return { offset: i.watermarks.low, origin: 'earliest', search: null };
     default:
       throw new PositionError(i.topic, i.partition, `start position ${String(from)} is not supported`);
   }
-}
-
-/**
- * A bounded job's end offset on one partition: the first offset whose timestamp is >= the
- * window's end, or the high watermark when no such record exists yet (lookup answered -1).
- */
-export function endOffsetFor(timestampOffset: number, watermarks: Watermarks): number {
-  return timestampOffset < 0 ? watermarks.high : timestampOffset;
 }
 
 export type ExpiredDecision =

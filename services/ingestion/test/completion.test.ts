@@ -6,7 +6,10 @@ import {
   type CompletionMode,
   completionMode,
   coveredUpTo,
+  endWithoutRecord,
+  handsOver,
   type JobBounds,
+  type OpenPartition,
   jobBounds,
   ownedDone,
   type PartitionProgress,
@@ -67,6 +70,50 @@ describe('boundedComplete', () => {
   for (const [name, mode, all, want] of cases) it(name, () => assert.equal(boundedComplete(mode, all), want));
 });
 
+describe('handsOver: END_POSITION across several processes of the group', () => {
+  const mine = [at(5, 0, 5, 5)];
+  const theirsOpen = at(3, 0, null); // read by another process: its end is unknown here
+  const cases: [string, CompletionMode, boolean, PartitionProgress[], PartitionProgress[], boolean][] = [
+    [
+      'not the leader, own partitions committed to their ends, others unknown: hands over',
+      'end-offsets',
+      false,
+      mine,
+      [...mine, theirsOpen],
+      true,
+    ],
+    ['the leader never hands over (it finishes once it knows every end)', 'end-offsets', true, mine, [...mine, theirsOpen], false],
+    ['own partition ended but not committed yet: waits', 'end-offsets', false, [at(5, 0, 5, 3)], [at(5, 0, 5, 3), theirsOpen], false],
+    ['own partition still open: keeps reading', 'end-offsets', false, [at(3, 0, null)], [at(3, 0, null), theirsOpen], false],
+    ['owning nothing (more processes than partitions): hands over', 'end-offsets', false, [], [theirsOpen], true],
+    ['every end known and committed: finishes instead', 'end-offsets', false, mine, [...mine, at(9, 2, 9, 9)], false],
+    ['IDLE jobs never hand over', 'idle', false, mine, [...mine, theirsOpen], false],
+    ['continuous jobs never hand over', 'unbounded', false, mine, [...mine, theirsOpen], false],
+  ];
+  for (const [name, mode, leader, owned, all, want] of cases) it(name, () => assert.equal(handsOver(mode, leader, owned, all), want));
+});
+
+describe('endWithoutRecord: END_POSITION partitions with no record past the close time', () => {
+  const CLOSE = 1_000_000;
+  /** Position, high watermark, and when the watermark was asked for. */
+  const open = (position: number, highWatermark: number, highWatermarkAtMs: number): OpenPartition => ({
+    position,
+    highWatermark,
+    highWatermarkAtMs,
+  });
+  const cases: [string, OpenPartition, number | null][] = [
+    ['close time ahead: a partition read to its watermark stays open (records may still come)', open(7, 7, CLOSE - 1), null],
+    ['close time ahead: an empty partition stays open', open(0, 0, CLOSE - 60_000), null],
+    ['close time passed, read to a watermark asked for after it: ends there', open(7, 7, CLOSE), 7],
+    ['close time passed, an empty partition: ends where it starts', open(0, 0, CLOSE + 5), 0],
+    ['close time passed, nothing in the window (started at the watermark): ends there', open(42, 42, CLOSE + 5), 42],
+    ['close time passed, records left to read: stays open until they are read', open(5, 7, CLOSE + 5), null],
+    ['a watermark asked for before the close time decides nothing, however far reading got', open(9, 7, CLOSE - 1), null],
+    ['never asked (time 0): stays open', open(0, 0, 0), null],
+  ];
+  for (const [name, p, want] of cases) it(name, () => assert.equal(endWithoutRecord(p, CLOSE), want));
+});
+
 describe('coveredUpTo', () => {
   const parts = new Map<number, PartitionProgress>([
     [0, at(10, 0, null, 10)],
@@ -105,27 +152,30 @@ describe('coveredUpTo', () => {
 describe('jobBounds', () => {
   const IDLE = CompletionPolicy.COMPLETION_POLICY_IDLE;
   const END = CompletionPolicy.COMPLETION_POLICY_END_POSITION;
-  const win = (endTimeMs: number, completion: CompletionPolicy, idleTimeoutMs = 0) => ({
+  const win = (endTimeMs: number, completion: CompletionPolicy, idleTimeoutMs = 0, allowedLatenessMs = 0) => ({
     startTimeMs: 100,
     endTimeMs,
     timeZone: 'UTC',
     completion,
     idleTimeoutMs,
+    allowedLatenessMs,
   });
+  const W = { startTimeMs: 100, endTimeMs: 200 };
   const cases: [string, ReturnType<typeof win> | undefined, JobBounds][] = [
-    ['no window: continuous', undefined, { window: null, idleTimeoutMs: null, completion: 'unbounded' }],
-    ['a window without an end is no window', win(0, IDLE, 5), { window: null, idleTimeoutMs: null, completion: 'unbounded' }],
-    ['END_POSITION', win(200, END), { window: { startTimeMs: 100, endTimeMs: 200 }, idleTimeoutMs: null, completion: 'end-offsets' }],
+    ['no window: continuous', undefined, { window: null, idleTimeoutMs: null, completion: 'unbounded', closeAtMs: null }],
     [
-      'IDLE with its timeout',
-      win(200, IDLE, 5_000),
-      { window: { startTimeMs: 100, endTimeMs: 200 }, idleTimeoutMs: 5_000, completion: 'idle' },
+      'a window without an end is no window',
+      win(0, IDLE, 5),
+      { window: null, idleTimeoutMs: null, completion: 'unbounded', closeAtMs: null },
     ],
+    ['END_POSITION closes at the window end', win(200, END), { window: W, idleTimeoutMs: null, completion: 'end-offsets', closeAtMs: 200 }],
     [
-      'IDLE without a timeout waits a minute',
-      win(200, IDLE),
-      { window: { startTimeMs: 100, endTimeMs: 200 }, idleTimeoutMs: 60_000, completion: 'idle' },
+      'END_POSITION with an allowed lateness closes that much later',
+      win(200, END, 0, 50),
+      { window: W, idleTimeoutMs: null, completion: 'end-offsets', closeAtMs: 250 },
     ],
+    ['IDLE with its timeout', win(200, IDLE, 5_000), { window: W, idleTimeoutMs: 5_000, completion: 'idle', closeAtMs: null }],
+    ['IDLE without a timeout waits a minute', win(200, IDLE), { window: W, idleTimeoutMs: 60_000, completion: 'idle', closeAtMs: null }],
   ];
   for (const [name, w, want] of cases) it(name, () => assert.deepEqual(jobBounds(w), want));
 });

@@ -73,6 +73,7 @@ describe('with the real transformation service', () => {
         timeZone: 'UTC',
         completion: CompletionPolicy.COMPLETION_POLICY_END_POSITION,
         idleTimeoutMs: 0,
+        allowedLatenessMs: 0,
       },
     });
     await ingestion.startJob({ job: 'e2e_window' });

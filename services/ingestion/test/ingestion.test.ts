@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { Kafka, logLevel } from 'kafkajs';
 import { CompletionPolicy, JobState, OffsetResetPolicy, StartFrom } from '#shared/gen/sluice/v1/catalog.js';
 import { CommittedEvent, RewindEvent } from '#shared/gen/sluice/v1/events.js';
 import type { KafkaRecord } from '#shared/gen/sluice/v1/types.js';
@@ -108,15 +109,16 @@ describe('bounded windows', () => {
   // (13 000) arrives after the end position.
   const P0 = [5000, 9000, 12000, 8000, 15000, 19999, 10000, 21000, 13000, 30000];
   const P1 = [10000, 20000, 11000];
-  const window = (completion: CompletionPolicy) => ({
+  const window = (completion: CompletionPolicy, allowedLatenessMs = 0) => ({
     startTimeMs: 10_000,
     endTimeMs: 20_000,
     timeZone: 'UTC',
     completion,
-    idleTimeoutMs: 1500,
+    idleTimeoutMs: completion === CompletionPolicy.COMPLETION_POLICY_IDLE ? 1500 : 0,
+    allowedLatenessMs,
   });
 
-  it('END_POSITION: exactly the records between the resolved offsets inside the window, then FINISHED', async () => {
+  it('END_POSITION: exactly the in-window records before the first record at or after the end, then FINISHED', async () => {
     const topic = 'window_end';
     stack.broker.createTopic(topic, 2);
     produce(topic, 0, P0);
@@ -141,6 +143,118 @@ describe('bounded windows', () => {
     assertCoversContiguous(job);
   });
 
+  it('END_POSITION with allowed lateness: in-window records up to the first record past end + lateness; a partition without one ends at its high watermark, an empty one at 0', async () => {
+    const topic = 'window_late';
+    stack.broker.createTopic(topic, 3);
+    produce(topic, 0, P0);
+    produce(topic, 1, P1);
+    // Closes at 25 000. p0: 21 000 (offset 7) is late but not past the close time, so 13 000
+    // (offset 8) is read; 30 000 (offset 9) ends p0. p1 holds no record past it: it ends at its
+    // high watermark (the close time passed long ago); p2 is empty and ends at 0.
+    const job = await defineJob(stack.catalog, 'w_late', topic, {
+      window: window(CompletionPolicy.COMPLETION_POLICY_END_POSITION, 5_000),
+    });
+    await ingestion.startJob({ job });
+    await waitFor('FINISHED in the catalog', async () => (await catalogState(job)) === JobState.JOB_STATE_FINISHED, { timeoutMs: 30_000 });
+    assert.deepEqual(byPartition(stack.worker.records(job)), { 0: [2, 4, 5, 6, 8], 1: [0, 2] });
+    assert.deepEqual(await committed(job), { 0: 9, 1: 3 });
+    const { status } = await ingestion.getJobStatus({ job });
+    assert.equal(status!.state, JobState.JOB_STATE_FINISHED);
+    assert.equal(status!.recordsIn, 10);
+    assert.equal(status!.recordsExcluded, 3);
+    assert.equal(status!.rowsOut, 7);
+    assert.deepEqual(
+      status!.partitions.map((p) => [p.partition, p.endOffset, p.lag]),
+      [
+        [0, 9, 0],
+        [1, 3, 0],
+        [2, 0, 0],
+      ],
+    );
+    assertCoversContiguous(job);
+  });
+
+  it('END_POSITION with the end ahead: the job stays RUNNING and reads records produced later, until a record past the end arrives on every partition', async () => {
+    const topic = 'window_ahead';
+    stack.broker.createTopic(topic, 2);
+    const now = Date.now();
+    const inWindow = now - 60_000;
+    const end = now + 3_600_000;
+    produce(topic, 0, [now - 7_200_000, inWindow]); // offset 0 before the window (the start is offset 1), 1 inside
+    const job = await defineJob(stack.catalog, 'w_ahead', topic, {
+      window: {
+        startTimeMs: now - 3_600_000,
+        endTimeMs: end,
+        timeZone: 'UTC',
+        completion: CompletionPolicy.COMPLETION_POLICY_END_POSITION,
+        idleTimeoutMs: 0,
+        allowedLatenessMs: 0,
+      },
+    });
+    await ingestion.startJob({ job });
+    await waitFor('the in-window record', () => stack.worker.records(job).length === 1);
+    // Everything there is was read and p1 is empty, but the window is still open: nothing ended.
+    const running = (await ingestion.getJobStatus({ job })).status!;
+    assert.equal(running.state, JobState.JOB_STATE_RUNNING);
+    assert.deepEqual(
+      running.partitions.map((p) => p.endOffset),
+      [undefined, undefined],
+    );
+    produce(topic, 0, [inWindow + 1]); // offset 2
+    produce(topic, 1, [inWindow + 2]); // offset 0
+    await waitFor('the records produced after the start', () => stack.worker.records(job).length === 3);
+    assert.equal(await catalogState(job), JobState.JOB_STATE_RUNNING);
+    produce(topic, 0, [end, inWindow + 3]); // offset 3 ends p0; offset 4 is after its end
+    produce(topic, 1, [end + 1]); // offset 1 ends p1
+    await waitFor('FINISHED in the catalog', async () => (await catalogState(job)) === JobState.JOB_STATE_FINISHED, { timeoutMs: 30_000 });
+    assert.deepEqual(byPartition(stack.worker.records(job)), { 0: [1, 2], 1: [0] });
+    assert.deepEqual(await committed(job), { 0: 3, 1: 1 });
+    const { status } = await ingestion.getJobStatus({ job });
+    assert.equal(status!.recordsIn, 3);
+    assert.equal(status!.recordsExcluded, 0);
+    assertCoversContiguous(job);
+  });
+
+  it('END_POSITION read by two processes: the one not leading the group hands its partitions over once committed to their ends; the leader records FINISHED', async () => {
+    const topic = 'window_shared';
+    stack.broker.createTopic(topic, 4);
+    const now = Date.now();
+    const end = now + 3_600_000;
+    for (const p of [0, 1, 2, 3]) produce(topic, p, [now - 2000, now - 1000]);
+    const job = await defineJob(stack.catalog, 'w_shared', topic, {
+      window: {
+        startTimeMs: now - 60_000,
+        endTimeMs: end,
+        timeZone: 'UTC',
+        completion: CompletionPolicy.COMPLETION_POLICY_END_POSITION,
+        idleTimeoutMs: 0,
+        allowedLatenessMs: 0,
+      },
+    });
+    const second = (await stack.startIngestion()).client;
+    const members = [ingestion, second];
+    for (const m of members) await m.startJob({ job });
+    // The end is ahead, so nothing ends before both share the partitions and read what there is.
+    const read = () => new Set(stack.worker.records(job).map((r) => `${r.partition}/${r.offset}`));
+    await waitFor('both processes to own two partitions and every in-window record to be read', async () => {
+      for (const m of members) if ((await m.getJobStatus({ job })).status!.partitions.length !== 2) return false;
+      return read().size === 8;
+    });
+    for (const p of [0, 1, 2, 3]) produce(topic, p, [end]); // offset 2 ends each partition
+    await waitFor('FINISHED in the catalog', async () => (await catalogState(job)) === JobState.JOB_STATE_FINISHED, { timeoutMs: 60_000 });
+    assert.deepEqual(await committed(job), { 0: 2, 1: 2, 2: 2, 3: 2 });
+    assert.equal(read().size, 8);
+    const statuses = await Promise.all(members.map(async (m) => (await m.getJobStatus({ job })).status!));
+    assert.deepEqual(statuses.map((st) => [JobState[st.state], st.reason.replace(/^finished: .*/, 'finished')]).sort(), [
+      ['JOB_STATE_FINISHED', 'finished'],
+      [
+        'JOB_STATE_RUNNING',
+        'this process read its partitions to their ends; the group leader in another ingestion process finishes the job',
+      ],
+    ]);
+    assertCoversContiguous(job);
+  });
+
   it('IDLE: reads past the end position until no record arrived for the idle period, then FINISHED', async () => {
     const topic = 'window_idle';
     stack.broker.createTopic(topic, 2);
@@ -154,6 +268,33 @@ describe('bounded windows', () => {
     const { status } = await ingestion.getJobStatus({ job });
     assert.equal(status!.recordsExcluded, 4);
     assertCoversContiguous(job);
+  });
+});
+
+describe('transaction markers', () => {
+  it('a fetch holding only an aborted transaction (kafkajs skips it) is covered, so commits reach the end of the partition', async () => {
+    const topic = 'aborted_tail';
+    stack.broker.createTopic(topic, 1);
+    produce(topic, 0, [1000, 2000]);
+    const job = await defineJob(stack.catalog, 'aborted_tail', topic, {
+      start: { from: StartFrom.START_FROM_EARLIEST, timestampMs: 0, offsets: [] },
+    });
+    await ingestion.startJob({ job });
+    await waitFor('the two records committed', async () => (await committed(job))[0] === 2);
+    const producer = new Kafka({ clientId: 'aborted-tail', brokers: [stack.broker.address], logLevel: logLevel.NOTHING }).producer({
+      transactionalId: 'aborted-tail',
+      idempotent: true,
+      maxInFlightRequests: 1,
+    });
+    await producer.connect();
+    const tx = await producer.transaction();
+    await tx.send({ topic, messages: [{ value: '{"v":"x"}' }, { value: '{"v":"y"}' }] }); // 2, 3
+    await tx.abort(); // marker 4
+    await producer.disconnect();
+    await waitFor('commits past the aborted transaction', async () => (await committed(job))[0] === 5);
+    assert.deepEqual(byPartition(stack.worker.records(job)), { 0: [0, 1] });
+    assertCoversContiguous(job);
+    await ingestion.stopJob({ job });
   });
 });
 

@@ -30,6 +30,7 @@ describe('phase transitions', () => {
     ['finishing', 'stopping', 'StopJob'],
     ['stopping', 'stopped', 'the stop flush is done (or timed out)'],
     ['finishing', 'finished', 'the final commit covers the end'],
+    ['finishing', 'handed over', 'END_POSITION: own partitions committed to their ends, another process leads the group'],
     ['starting', 'failed', 'a start position outside the partition'],
     ['retrying', 'failed', 'a start position outside the partition'],
     ['resyncing', 'failed', 'expired offsets without offset_reset'],
@@ -51,7 +52,7 @@ describe('phase transitions', () => {
     assert.deepEqual(extra, []);
   });
 
-  const ends: PhaseName[] = ['stopped', 'finished', 'failed', 'shut down'];
+  const ends: PhaseName[] = ['stopped', 'finished', 'failed', 'shut down', 'handed over'];
   for (const end of ends) {
     it(`${end} is final`, () =>
       assert.deepEqual(
@@ -73,6 +74,7 @@ describe('what a phase means', () => {
     [{ name: 'finished', summary: '' }, false, false],
     [{ name: 'failed', reason: 'x' }, false, false],
     [{ name: 'shut down' }, false, false],
+    [{ name: 'handed over' }, false, false],
   ];
   for (const [phase, live, batches] of cases) {
     it(`${phase.name}: ${live ? 'live' : 'ending'}, ${batches ? 'sends batches' : 'sends nothing'}`, () => {
@@ -115,6 +117,12 @@ describe('status derived from the phase', () => {
     [{ name: 'finished', summary: '3 records read' }, false, JOB_STATE_FINISHED, 'finished: 3 records read'],
     [{ name: 'failed', reason: 'OFFSET_OUT_OF_RANGE: …' }, true, JOB_STATE_FAILED, 'OFFSET_OUT_OF_RANGE: …'],
     [{ name: 'shut down' }, false, RUNNING, ''],
+    [
+      { name: 'handed over' },
+      false,
+      RUNNING,
+      'this process read its partitions to their ends; the group leader in another ingestion process finishes the job',
+    ],
   ];
   for (const [phase, paused, state, reason] of cases) {
     it(`${phase.name}${paused ? ' (paused)' : ''}: ${JobState[state]}`, () => {

@@ -1,144 +1,182 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { OffsetResetPolicy, StartFrom } from '#shared/gen/sluice/v1/catalog.js';
-import { batchEndOffset, leadingGap, planBatch } from '../src/coverage.js';
+import { batchEndOffset, findStart, leadingGap, planBatch } from '../src/coverage.js';
 import { InFlight } from '../src/in-flight.js';
-import { chooseStart, endOffsetFor, groupIdFor, onExpired, PositionError, type StartInputs } from '../src/positions.js';
+import { chooseStart, groupIdFor, onExpired, PositionError, type StartInputs } from '../src/positions.js';
 
-describe('planBatch: covers and window filtering', () => {
+describe('planBatch: covers, window filtering and partition ends', () => {
   const msgs = (...pairs: [number, number][]) => pairs.map(([o, t]) => ({ offset: String(o), timestamp: String(t) }));
   const W = { startTimeMs: 100, endTimeMs: 200 };
+  /** Continuous: no end, no close time, no window. */
+  const OPEN = { endOffset: null, closeAtMs: null, window: null };
+  /** END_POSITION over W, closing at the window's end (no allowed lateness). */
+  const CLOSE_AT_END = { endOffset: null, closeAtMs: 200, window: W };
   const cases: {
     name: string;
     position: number;
-    end: number | null;
-    window: typeof W | null;
+    limits: { endOffset: number | null; closeAtMs: number | null; window: typeof W | null };
     messages: { offset: string; timestamp: string }[];
     batchEnd: number;
     sent: number[];
     cover: [number, number];
     excluded: number;
-    reachedEnd: boolean;
+    end: number | null;
   }[] = [
     {
       name: 'continuous, all sent',
       position: 0,
-      end: null,
-      window: null,
+      limits: OPEN,
       messages: msgs([0, 1], [1, 2], [2, 3]),
       batchEnd: 3,
       sent: [0, 1, 2],
       cover: [0, 3],
       excluded: 0,
-      reachedEnd: false,
+      end: null,
     },
     {
-      name: 'out-of-order timestamps: outside the window excluded, still covered',
+      name: 'IDLE (no close time): out-of-order timestamps outside the window excluded, still covered',
       position: 10,
-      end: null,
-      window: W,
+      limits: { endOffset: null, closeAtMs: null, window: W },
       messages: msgs([10, 150], [11, 99], [12, 200], [13, 100], [14, 199], [15, 5000]),
       batchEnd: 16,
       sent: [10, 13, 14],
       cover: [10, 16],
       excluded: 3,
-      reachedEnd: false,
+      end: null,
     },
     {
       name: 'records below the position are skipped (fetched before a seek)',
       position: 5,
-      end: null,
-      window: null,
+      limits: OPEN,
       messages: msgs([3, 1], [4, 1], [5, 1], [6, 1]),
       batchEnd: 7,
       sent: [5, 6],
       cover: [5, 7],
       excluded: 0,
-      reachedEnd: false,
+      end: null,
     },
     {
       name: 'trailing transaction marker is covered',
       position: 0,
-      end: null,
-      window: null,
+      limits: OPEN,
       messages: msgs([0, 1], [1, 1]),
       batchEnd: 3,
       sent: [0, 1],
       cover: [0, 3],
       excluded: 0,
-      reachedEnd: false,
+      end: null,
     },
     {
       name: 'compaction gap inside the batch is covered',
       position: 0,
-      end: null,
-      window: null,
+      limits: OPEN,
       messages: msgs([0, 1], [4, 1], [9, 1]),
       batchEnd: 10,
       sent: [0, 4, 9],
       cover: [0, 10],
       excluded: 0,
-      reachedEnd: false,
+      end: null,
     },
     {
-      name: 'truncated at the end offset',
+      name: 'END_POSITION: the first record stamped at the window end ends the partition there',
       position: 0,
-      end: 3,
-      window: W,
-      messages: msgs([0, 150], [1, 150], [2, 300], [3, 150], [4, 150]),
+      limits: CLOSE_AT_END,
+      messages: msgs([0, 150], [1, 50], [2, 200], [3, 150], [4, 150]),
       batchEnd: 5,
-      sent: [0, 1],
-      cover: [0, 3],
-      excluded: 1,
-      reachedEnd: true,
-    },
-    {
-      name: 'exactly at the end offset',
-      position: 0,
-      end: 2,
-      window: null,
-      messages: msgs([0, 1], [1, 1]),
-      batchEnd: 2,
-      sent: [0, 1],
+      sent: [0],
       cover: [0, 2],
-      excluded: 0,
-      reachedEnd: true,
+      excluded: 1,
+      end: 2,
     },
     {
-      name: 'position already at the end: empty cover',
+      name: 'END_POSITION: no record at or after the close time, the partition goes on (markers after the last record covered)',
+      position: 0,
+      limits: CLOSE_AT_END,
+      messages: msgs([0, 150], [1, 50], [2, 199]),
+      batchEnd: 4,
+      sent: [0, 2],
+      cover: [0, 4],
+      excluded: 1,
+      end: null,
+    },
+    {
+      name: 'END_POSITION with allowed lateness: records after the end but before the close time are excluded, later in-window ones kept',
+      position: 0,
+      limits: { endOffset: null, closeAtMs: 250, window: W },
+      messages: msgs([0, 150], [1, 210], [2, 120], [3, 249], [4, 199], [5, 250], [6, 150]),
+      batchEnd: 7,
+      sent: [0, 2, 4],
+      cover: [0, 5],
+      excluded: 2,
+      end: 5,
+    },
+    {
+      name: 'END_POSITION: a record past the close time at the position ends the partition with an empty cover',
       position: 4,
+      limits: CLOSE_AT_END,
+      messages: msgs([4, 900], [5, 150]),
+      batchEnd: 6,
+      sent: [],
+      cover: [4, 4],
+      excluded: 0,
       end: 4,
-      window: null,
+    },
+    {
+      name: 'END_POSITION: a known end (re-read after a resync) stops the cover there',
+      position: 0,
+      limits: { endOffset: 3, closeAtMs: 200, window: W },
+      messages: msgs([0, 150], [1, 150], [2, 150], [3, 150], [4, 150]),
+      batchEnd: 5,
+      sent: [0, 1, 2],
+      cover: [0, 3],
+      excluded: 0,
+      end: 3,
+    },
+    {
+      name: 'position already at a known end: empty cover',
+      position: 4,
+      limits: { endOffset: 4, closeAtMs: 200, window: W },
       messages: msgs([4, 1]),
       batchEnd: 5,
       sent: [],
       cover: [4, 4],
       excluded: 0,
-      reachedEnd: true,
+      end: 4,
     },
     {
       name: 'a batch wholly below the position adds nothing',
       position: 9,
-      end: null,
-      window: null,
+      limits: OPEN,
       messages: msgs([3, 1], [4, 1]),
       batchEnd: 5,
       sent: [],
       cover: [9, 9],
       excluded: 0,
-      reachedEnd: false,
+      end: null,
+    },
+    {
+      name: 'a record past the close time below the position (already covered) ends nothing',
+      position: 2,
+      limits: CLOSE_AT_END,
+      messages: msgs([1, 500], [2, 150]),
+      batchEnd: 3,
+      sent: [2],
+      cover: [2, 3],
+      excluded: 0,
+      end: null,
     },
   ];
   for (const c of cases) {
     it(c.name, () => {
-      const plan = planBatch(c.position, c.end, c.window, c.messages, c.batchEnd);
+      const plan = planBatch(c.position, c.limits, c.messages, c.batchEnd);
       assert.deepEqual(
         plan.send.map((m) => Number(m.offset)),
         c.sent,
       );
       assert.deepEqual([plan.coverStart, plan.coverEnd], c.cover);
       assert.equal(plan.excluded, c.excluded);
-      assert.equal(plan.reachedEnd, c.reachedEnd);
+      assert.equal(plan.end, c.end);
     });
   }
 
@@ -193,8 +231,48 @@ describe('start and end positions', () => {
     ],
   ];
   for (const [name, over, offset, origin] of cases) {
-    it(name, () => assert.deepEqual(chooseStart({ ...base, ...over }), { offset, origin }));
+    it(name, () => {
+      const d = chooseStart({ ...base, ...over });
+      assert.deepEqual({ offset: d.offset, origin: d.origin }, { offset, origin });
+    });
   }
+
+  it('a start found by timestamp is confirmed by reading up to the high watermark of the lookup; other starts are final', () => {
+    const at = (timestampMs: number, timestampOffset: number) =>
+      chooseStart({ ...base, start: { from: StartFrom.START_FROM_TIMESTAMP, timestampMs, offsets: [] }, timestampOffset }).search;
+    assert.deepEqual(at(5, 27), { atMs: 5, untilOffset: 50 });
+    assert.equal(at(5, -1), null, 'nothing at or after the time: the high watermark, nothing to confirm');
+    assert.deepEqual(chooseStart({ ...base, windowStartMs: 1000, timestampOffset: 20 }).search, { atMs: 1000, untilOffset: 50 });
+    assert.equal(chooseStart({ ...base, committed: 33, windowStartMs: 1000, timestampOffset: 20 }).search, null);
+    assert.equal(chooseStart(base).search, null);
+  });
+
+  describe('findStart: the first record stamped at or after the time, whatever a marker made the lookup answer', () => {
+    const msgs = (...pairs: [number, number][]) => pairs.map(([o, t]) => ({ offset: String(o), timestamp: String(t) }));
+    const search = { atMs: 100, untilOffset: 10 };
+    const cases: [string, number, { offset: string; timestamp: string }[], number, { start: number; found: boolean }][] = [
+      ['the first record is at or after the time: it is the start', 2, msgs([2, 100], [3, 50]), 4, { start: 2, found: true }],
+      [
+        'records stamped earlier after a marker (the lookup answered the marker at 2) are skipped',
+        2,
+        msgs([3, 40], [5, 120], [6, 50]),
+        7,
+        { start: 5, found: true },
+      ],
+      ['none in this batch: the start moves past it, still searching', 2, msgs([3, 40], [4, 99]), 6, { start: 6, found: false }],
+      [
+        'none before the lookup high watermark: the start is there',
+        2,
+        msgs([3, 40], [9, 99], [10, 40], [11, 500]),
+        12,
+        { start: 10, found: true },
+      ],
+      ['records below the position (a stale fetch) are ignored', 5, msgs([3, 500], [5, 150]), 6, { start: 5, found: true }],
+      ['a batch of markers only reaching the limit confirms it', 8, [], 10, { start: 10, found: true }],
+    ];
+    for (const [name, position, messages, batchEnd, want] of cases)
+      it(name, () => assert.deepEqual(findStart(position, search, messages, batchEnd), want));
+  });
 
   it('refuses an explicit offset beyond the partition', () => {
     assert.throws(
@@ -202,11 +280,6 @@ describe('start and end positions', () => {
         chooseStart({ ...base, start: { from: StartFrom.START_FROM_OFFSETS, timestampMs: 0, offsets: [{ partition: 0, offset: 51 }] } }),
       (err: unknown) => err instanceof PositionError && /start offset 51 of t\/0 is outside the partition \(10\.\.50\)/.test(err.message),
     );
-  });
-
-  it('end offsets: the first offset at or after the end time, else the high watermark', () => {
-    assert.equal(endOffsetFor(17, { low: 0, high: 50 }), 17);
-    assert.equal(endOffsetFor(-1, { low: 0, high: 50 }), 50);
   });
 
   it('expired offsets fail by default and name the fix', () => {

@@ -111,7 +111,11 @@ export function startFromToNumber(object: StartFrom): number {
 
 export enum CompletionPolicy {
   COMPLETION_POLICY_UNSPECIFIED = "COMPLETION_POLICY_UNSPECIFIED",
-  /** COMPLETION_POLICY_END_POSITION - Stop once every partition reached the end offset resolved at start (the default). */
+  /**
+   * COMPLETION_POLICY_END_POSITION - A partition ends at its first record stamped at or after end_time_ms + allowed_lateness_ms,
+   * or, once that time has passed, at its high watermark; the job stops when every partition
+   * ended (the default).
+   */
   COMPLETION_POLICY_END_POSITION = "COMPLETION_POLICY_END_POSITION",
   /** COMPLETION_POLICY_IDLE - Stop after no new records arrived for idle_timeout_ms. */
   COMPLETION_POLICY_IDLE = "COMPLETION_POLICY_IDLE",
@@ -539,6 +543,12 @@ export interface TimeWindow {
   timeZone: string;
   completion: CompletionPolicy;
   idleTimeoutMs: number;
+  /**
+   * END_POSITION: how far past end_time_ms a record's timestamp must be to end its partition,
+   * so in-window records that arrive out of order by less than this are still read. 0: the
+   * first record at or after the end ends the partition.
+   */
+  allowedLatenessMs: number;
 }
 
 export interface Job {
@@ -4587,6 +4597,7 @@ function createBaseTimeWindow(): TimeWindow {
     timeZone: "",
     completion: CompletionPolicy.COMPLETION_POLICY_UNSPECIFIED,
     idleTimeoutMs: 0,
+    allowedLatenessMs: 0,
   };
 }
 
@@ -4606,6 +4617,9 @@ export const TimeWindow: MessageFns<TimeWindow> = {
     }
     if (message.idleTimeoutMs !== 0) {
       writer.uint32(40).int64(message.idleTimeoutMs);
+    }
+    if (message.allowedLatenessMs !== 0) {
+      writer.uint32(48).int64(message.allowedLatenessMs);
     }
     return writer;
   },
@@ -4663,6 +4677,14 @@ export const TimeWindow: MessageFns<TimeWindow> = {
             message.idleTimeoutMs = longToNumber(reader.int64());
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.allowedLatenessMs = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4700,6 +4722,11 @@ export const TimeWindow: MessageFns<TimeWindow> = {
         : isSet(object.idle_timeout_ms)
         ? globalThis.Number(object.idle_timeout_ms)
         : 0,
+      allowedLatenessMs: isSet(object.allowedLatenessMs)
+        ? globalThis.Number(object.allowedLatenessMs)
+        : isSet(object.allowed_lateness_ms)
+        ? globalThis.Number(object.allowed_lateness_ms)
+        : 0,
     };
   },
 
@@ -4720,6 +4747,9 @@ export const TimeWindow: MessageFns<TimeWindow> = {
     if (message.idleTimeoutMs !== 0) {
       obj.idleTimeoutMs = Math.round(message.idleTimeoutMs);
     }
+    if (message.allowedLatenessMs !== 0) {
+      obj.allowedLatenessMs = Math.round(message.allowedLatenessMs);
+    }
     return obj;
   },
 
@@ -4733,6 +4763,7 @@ export const TimeWindow: MessageFns<TimeWindow> = {
     message.timeZone = object.timeZone ?? "";
     message.completion = object.completion ?? CompletionPolicy.COMPLETION_POLICY_UNSPECIFIED;
     message.idleTimeoutMs = object.idleTimeoutMs ?? 0;
+    message.allowedLatenessMs = object.allowedLatenessMs ?? 0;
     return message;
   },
 };

@@ -30,6 +30,7 @@ export interface PartitionStatus {
   partition: number;
   /** Next offset to read. */
   position: number;
+  /** Bounded END_POSITION jobs: where the partition ends, once reading found it (unset before). */
   endOffset?: number | undefined;
   highWatermark: number;
   committedOffset: number;
