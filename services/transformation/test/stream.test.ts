@@ -384,9 +384,9 @@ describe('Transform stream', () => {
     assert.deepEqual(
       inferred.fields.map((f) => [f.name, f.type?.kind?.$case === 'primitive' ? f.type.kind.value : '?', f.required, f.sample]),
       [
-        ['id', 'long', true, '1'],
+        ['id', 'long', false, '1'],
         ['name', 'string', false, 'a'],
-        ['info', 'string', true, '{"x":1}'],
+        ['info', 'string', false, '{"x":1}'],
       ],
     );
     assert.deepEqual(
