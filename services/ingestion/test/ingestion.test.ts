@@ -60,7 +60,14 @@ describe('start positions', () => {
       s_earliest: { from: StartFrom.START_FROM_EARLIEST, timestampMs: 0, offsets: [] },
       s_latest: { from: StartFrom.START_FROM_LATEST, timestampMs: 0, offsets: [] },
       s_time: { from: StartFrom.START_FROM_TIMESTAMP, timestampMs: 3500, offsets: [] },
-      s_offsets: { from: StartFrom.START_FROM_OFFSETS, timestampMs: 0, offsets: [{ partition: 0, offset: 7 }] },
+      s_offsets: {
+        from: StartFrom.START_FROM_OFFSETS,
+        timestampMs: 0,
+        offsets: [
+          { partition: 0, offset: 7 },
+          { partition: 1, offset: 2 },
+        ],
+      },
     };
     for (const [name, start] of Object.entries(jobs)) {
       await defineJob(stack.catalog, name, topic, { start });
@@ -81,7 +88,7 @@ describe('start positions', () => {
       s_earliest: { 0: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 1: [0, 1, 2, 3, 4, 5] },
       s_latest: { 0: [10], 1: [5] },
       s_time: { 0: [4, 5, 6, 7, 8, 9, 10], 1: [4, 5] },
-      s_offsets: { 0: [7, 8, 9, 10], 1: [0, 1, 2, 3, 4, 5] },
+      s_offsets: { 0: [7, 8, 9, 10], 1: [2, 3, 4, 5] },
     };
     for (const [job, want] of Object.entries(expected)) {
       await waitFor(`${job} to deliver its records`, () => {
@@ -99,6 +106,24 @@ describe('start positions', () => {
     // The group offsets follow the commit (for lag tools only).
     await waitFor('group offsets', () => stack.broker.committedOffset('sluice-s_time', topic, 0) === 11);
     for (const job of ['s_earliest', 's_latest', 's_offsets']) await ingestion.stopJob({ job });
+  });
+
+  it('explicit offsets that leave a partition out fail the job at start, naming it, and read nothing', async () => {
+    const topic = 'starts_partial';
+    stack.broker.createTopic(topic, 2);
+    produce(topic, 0, [0, 1000]);
+    produce(topic, 1, [0, 1000]);
+    const job = await defineJob(stack.catalog, 's_partial', topic, {
+      start: { from: StartFrom.START_FROM_OFFSETS, timestampMs: 0, offsets: [{ partition: 0, offset: 1 }] },
+    });
+    await ingestion.startJob({ job });
+    await waitFor('FAILED in the catalog', async () => (await catalogState(job)) === JobState.JOB_STATE_FAILED);
+    const { status } = await ingestion.getJobStatus({ job });
+    assert.equal(
+      status!.reason,
+      'source.startFrom.offsets names no offset for partition 1 (topic starts_partial has partitions 0, 1); give an offset for every partition',
+    );
+    assert.equal(stack.worker.records(job).length, 0);
   });
 });
 
