@@ -4,12 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { status as grpcStatus } from '@grpc/grpc-js';
 import { CompletionPolicy, JobState, OffsetResetPolicy, StartFrom } from '#shared/gen/sluice/v1/catalog.js';
 import { CommittedEvent, RewindEvent } from '#shared/gen/sluice/v1/events.js';
 import type { KafkaRecord } from '#shared/gen/sluice/v1/types.js';
 import { subjects } from '#shared/events.js';
 import { publish, subscribe } from '#shared/nats.js';
 import { defineJob, startIngestionStack, type IngestionClient, type IngestionStack } from './support/stack.js';
+import { job as jobSpec, source } from '#test-support/builders.js';
 import { waitFor } from '#test-support/wait.js';
 
 let stack: IngestionStack;
@@ -124,6 +126,27 @@ describe('start positions', () => {
       'source.startFrom.offsets names no offset for partition 1 (topic starts_partial has partitions 0, 1); give an offset for every partition',
     );
     assert.equal(stack.worker.records(job).length, 0);
+  });
+});
+
+describe('one table, one topic', () => {
+  it('a second job reading the same topic into the same table is refused at start; the first runs on', async () => {
+    const topic = 'twice';
+    stack.broker.createTopic(topic, 1);
+    await defineJob(stack.catalog, 'twice_a', topic);
+    await stack.catalog.createSource({ source: source('twice_b_src', topic) });
+    const into = { database: 'lake', table: 'twice_a' };
+    await stack.catalog.createJob({ job: jobSpec('twice_b', 'twice_b_src', into, { commitIntervalMs: 1000, parallelism: 1 }) });
+    await ingestion.startJob({ job: 'twice_a' });
+    await assert.rejects(
+      ingestion.startJob({ job: 'twice_b' }),
+      (e: { code: number; details: string }) =>
+        e.code === grpcStatus.FAILED_PRECONDITION &&
+        e.details.startsWith('job twice_a already writes table lake.twice_a from topic twice; two jobs may write one table only when'),
+    );
+    assert.equal(await catalogState('twice_b'), JobState.JOB_STATE_CREATED);
+    assert.equal((await ingestion.getJobStatus({ job: 'twice_a' })).status!.state, JobState.JOB_STATE_RUNNING);
+    await ingestion.stopJob({ job: 'twice_a' });
   });
 });
 
