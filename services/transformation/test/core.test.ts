@@ -439,8 +439,8 @@ const typeCases: [string, string[], string][] = [
   ['small whole numbers are long, not int', ['1', '42'], 'long'],
   ['64-bit whole numbers are long', ['9007199254740993', '-9223372036854775808'], 'long'],
   ['beyond 64 bits is double', ['9223372036854775808'], 'double'],
-  ['a fixed scale is decimal', ['12.50', '3.99', '-0.10'], 'decimal(18,2)'],
-  ['a wide fixed-scale number keeps its digits', ['1234567890123456789.5'], 'decimal(20,1)'],
+  ['a fixed scale is decimal', ['12.50', '3.99', '-0.10'], 'decimal(18, 2)'],
+  ['a wide fixed-scale number keeps its digits', ['1234567890123456789.5'], 'decimal(20, 1)'],
   ['scales that disagree are double', ['9.5', '-0.25'], 'double'],
   ['a whole number among decimals is double', ['12.50', '10'], 'double'],
   ['an exponent is double', ['1e6'], 'double'],
@@ -472,7 +472,7 @@ for (const [what, values, type] of typeCases) {
 const csvTextCases: [string, string[], string][] = [
   ['whole numbers', ['1103', '-4'], 'long'],
   ['leading zeros make a code', ['007', '12'], 'string'],
-  ['a fixed scale', ['12.50', '0.99'], 'decimal(18,2)'],
+  ['a fixed scale', ['12.50', '0.99'], 'decimal(18, 2)'],
   ['true/false', ['true', 'FALSE'], 'boolean'],
   ['ISO-8601', ['2024-05-01T08:00:00Z'], 'timestamptz'],
   ['text', ['china', 'usa'], 'string'],
@@ -493,7 +493,7 @@ test('inference shows the exact literal of a 64-bit integer and of a decimal as 
     r.fields.map((f) => [f.name, f.type, f.sample]),
     [
       ['id', 'long', '9007199254740993'],
-      ['amount', 'decimal(18,2)', '12.50'],
+      ['amount', 'decimal(18, 2)', '12.50'],
     ],
   );
 });
@@ -628,7 +628,7 @@ const formatCases: {
       ['offset', 'long'],
       ['id', 'long'],
       ['at', 'timestamptz'],
-      ['amount', 'decimal(18,2)'],
+      ['amount', 'decimal(18, 2)'],
     ],
     rows: [['t', 1, 7, 42, Date.UTC(2024, 4, 1, 8) * 1000, 1250n]],
   },

@@ -45,7 +45,7 @@ export interface Inferred {
 export interface InferredColumn {
   name: string;
   path: string;
-  /** Iceberg type text: `long`, `decimal(18,2)`, `timestamptz`… */
+  /** Iceberg type text as Iceberg writes it: `long`, `decimal(18, 2)`, `timestamptz`… */
   type: string;
   /** Always false: the table takes every inferred column as optional (see above). */
   required: boolean;
@@ -68,7 +68,7 @@ const MIN_PRECISION = 18;
 const MAX_PRECISION = 38;
 
 export function typeText(t: Inferred): string {
-  return t.kind === 'decimal' ? `decimal(${Math.max(MIN_PRECISION, t.intDigits + t.scale)},${t.scale})` : t.kind;
+  return t.kind === 'decimal' ? `decimal(${Math.max(MIN_PRECISION, t.intDigits + t.scale)}, ${t.scale})` : t.kind;
 }
 
 const NUMERIC: ReadonlySet<Kind> = new Set(['long', 'decimal', 'double']);
