@@ -333,6 +333,21 @@ describe('the sluice CLI against the running mesh', () => {
     );
   });
 
+  it('a create that fails at its last step (the job name is taken) removes the source, database and table it made', async () => {
+    const spec = join(mesh!.dir, 'taken.yaml');
+    await writeFile(
+      spec,
+      `name: ${job}\nsource: { name: taken-${suffix}, topic: ${topic} }\ntable: { database: taken_${suffix}, name: t, columns: [{ name: id, type: long }] }\n`,
+    );
+    const run = await sluice('job', 'create', '-f', spec, '--json');
+    assert.equal(run.code, 1);
+    assert.equal(run.stderr, `sluice: job ${job} already exists\n`);
+    assert.ok(!(await sluiceJson<{ name: string }[]>('source', 'list')).some((s) => s.name === `taken-${suffix}`));
+    assert.equal((await sluice('table', 'describe', `taken_${suffix}.t`)).code, 1, 'the table is gone');
+    const databases = await mesh!.catalog.listDatabases({});
+    assert.ok(!databases.databases.some((d) => d.name === `taken_${suffix}`), 'the database is gone');
+  });
+
   it('a job whose columns must be inferred from a topic that does not exist is one line naming it, and creates nothing', async () => {
     const spec = join(mesh!.dir, 'missing.yaml');
     await writeFile(spec, `name: lost-${suffix}\nsource: { topic: nosuch-${suffix} }\ntable: { database: lost_${suffix}, name: t }\n`);
