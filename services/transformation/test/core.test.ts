@@ -532,6 +532,22 @@ test('inference names fields as the data path flattens them (seed 000, levels 1 
   }
 });
 
+test('inference of TEXT warns about the parts the job reads only', () => {
+  const bad = Buffer.from([0xff, 0xfe]);
+  const r = inferSchema(
+    [record(bad, { key: bad }), record('ok', { offset: 1, key: bad })],
+    mapping({ format: MessageFormat.MESSAGE_FORMAT_TEXT, mode: MessageMode.MESSAGE_MODE_VALUE }),
+  );
+  assert.deepEqual(r.warnings, ['offset 0: value is not valid UTF-8 (first bad byte at offset 0); the job would refuse this record']);
+  assert.deepEqual(
+    r.fields.map((f) => [f.name, f.sample]),
+    [
+      ['key', ''],
+      ['value', 'ok'],
+    ],
+  );
+});
+
 test('inference refuses two fields that flatten to one column, naming both', () => {
   const collide = (docs: string[], level: number) => () =>
     inferSchema(

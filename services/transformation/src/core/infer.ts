@@ -235,6 +235,11 @@ export function inferSchema(samples: readonly KafkaRecord[], mapping: InferMappi
 
   if (isWholePart(format, level)) {
     const binary = format === MessageFormat.MESSAGE_FORMAT_BINARY;
+    // Which parts the job fills (plan.ts modeOf): both under DEFAULT (TEXT/BINARY's unset mode), else the mode's.
+    const both =
+      mapping.mode === MessageMode.MESSAGE_MODE_DEFAULT ||
+      (mapping.mode === MessageMode.MESSAGE_MODE_UNSPECIFIED && format !== MessageFormat.MESSAGE_FORMAT_JSON);
+    const reads = (p: 'key' | 'value') => both || p === part;
     candidates.declare('key', binary ? 'binary' : 'string', false);
     candidates.declare('value', binary ? 'binary' : 'string', false);
     for (const rec of samples) {
@@ -250,7 +255,7 @@ export function inferSchema(samples: readonly KafkaRecord[], mapping: InferMappi
           if (format === MessageFormat.MESSAGE_FORMAT_JSON && p === part) parseJson(text, p);
           candidates.observe(p, p, [p], typed('string'), text);
         } catch (e) {
-          warnings.push(`offset ${rec.offset}: ${reasonOf(e)}; the job would refuse this record`);
+          if (reads(p)) warnings.push(`offset ${rec.offset}: ${reasonOf(e)}; the job would refuse this record`);
         }
       }
     }
@@ -327,7 +332,7 @@ function inferCsv(
   if (!names && width > 0) {
     warnings.push(`the source names no csv.columns: columns are named c1..c${width} by position; name them with csv.columns`);
     if (widths.size > 1)
-      warnings.push(`samples have ${[...widths].sort().join(' or ')} CSV fields; the job refuses records of another width`);
+      warnings.push(`samples have ${[...widths].sort((a, b) => a - b).join(' or ')} CSV fields; the job refuses records of another width`);
   }
   for (let i = 0; i < width; i++) {
     const name = names?.[i] ?? `c${i + 1}`;
