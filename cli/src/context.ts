@@ -22,7 +22,7 @@ export class CliContext {
     env: Record<string, string | undefined> = process.env,
   ) {
     this.settings = loadConfig(
-      ['catalogAddress', 'ingestionAddress', 'transformationAddress', 'kafkaBrokers', 'warehouse', 'rpcDeadlineMs'],
+      ['catalogAddress', 'ingestionAddress', 'transformationAddress', 'kafkaBrokers', 'devBrokerDataDir', 'warehouse', 'rpcDeadlineMs'],
       env,
     );
   }

@@ -3,7 +3,7 @@
 export const SOURCE_HELP = `sluice source add <name> --topic <topic> [--brokers h:p,...] [--format JSON|TEXT|CSV|FLATTEN|BINARY] [--mode VALUE|KEY|DEFAULT] [--csv-columns a,b] [--csv-delimiter ,]
 sluice source list
 sluice source rm <name>`;
-export const INFER_HELP = `sluice infer <source> [--samples 200] [--flatten-level 0-4]`;
+export const INFER_HELP = `sluice infer <source> [--samples 200] [--flatten-level 0-4 (default 1)]`;
 export const TABLE_HELP = `sluice table create <db>.<table> --columns "id long required, name string" [--partition-spec "day(ts),bucket[16](id)"] [--location <uri>]
 sluice table create -f spec.yaml          (the table part of a job spec)
 sluice table describe <db>.<table>

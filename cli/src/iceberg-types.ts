@@ -16,6 +16,10 @@ export function typeText(type: IcebergType | undefined): string {
   }
 }
 
+/** An Iceberg primitive type as written in specs and `--columns`. */
+export const PRIMITIVE_TYPE =
+  /^(boolean|int|long|float|double|date|time|timestamp|timestamptz|string|uuid|binary|decimal\(\d+,\s*\d+\)|fixed\[\d+\])$/;
+
 export const primitiveField = (name: string, type: string, required = false, doc = ''): Field => ({
   id: 0,
   name,
@@ -34,6 +38,7 @@ export function parseColumnList(text: string): Field[] {
       const words = part.split(/\s+/);
       const [name, type, ...rest] = words;
       if (!name || !type) throw new Error(`column "${part}" needs a name and a type, like "id long"`);
+      if (!PRIMITIVE_TYPE.test(type)) throw new Error(`column "${name}": ${JSON.stringify(type)} is not an Iceberg primitive type`);
       const required = rest.join(' ').toLowerCase();
       if (required !== '' && required !== 'required' && required !== 'not null')
         throw new Error(`column "${part}": expected "required" after the type, got "${required}"`);

@@ -6,6 +6,26 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 import type { KafkaRecord } from '#shared/gen/sluice/v1/types.js';
+import { CliError } from './output.js';
+
+/** kafkajs wraps causes (retries, connection errors); the first protocol error type or message found. */
+function kafkaCause(err: unknown): { type?: string; message: string } {
+  let e = err as { type?: string; message?: string; cause?: unknown; originalError?: unknown } | undefined;
+  const first = e?.message ?? String(err);
+  for (let depth = 0; e && depth < 5; depth++) {
+    if (e.type) return { type: e.type, message: e.message ?? first };
+    e = (e.originalError ?? e.cause) as typeof e;
+  }
+  return { message: first };
+}
+
+/** One line for a failed sampling: a missing topic or an unreachable broker, named. */
+export function describeSampleFailure(err: unknown, brokers: string[], topic: string, brokersFrom: string): CliError {
+  const cause = kafkaCause(err);
+  if (cause.type === 'UNKNOWN_TOPIC_OR_PARTITION' || /does not host this topic-partition/.test(cause.message))
+    return new CliError(`topic ${topic} does not exist on ${brokers.join(',')} (${brokersFrom}); create it or fix the source's topic`);
+  return new CliError(`cannot sample topic ${topic} from Kafka at ${brokers.join(',')} (${brokersFrom}): ${cause.message}`);
+}
 
 export async function sampleTopic(
   brokers: string[],

@@ -111,7 +111,8 @@ export async function runQuery(catalog: CatalogClient, sql: string, selector: Sn
       try {
         snapshot = resolveSnapshot(meta, selector);
       } catch (err) {
-        if (err instanceof IcebergError) throw new CliError(`${name}: ${err.message}`);
+        // A --snapshot or --as-of that names no snapshot of the table is bad input (exit 2).
+        if (err instanceof IcebergError) throw new CliError(`${name}: ${err.message}`, err.kind === 'not-found' ? 2 : 1);
         throw err;
       }
       const files = snapshot ? (await snapshotFiles(storage, snapshot)).dataFiles.map((f) => localPath(f.dataFile.filePath)) : [];

@@ -38,6 +38,9 @@ import {
 } from '#shared/gen/sluice/v1/types.js';
 
 import { zone } from '#shared/time.js';
+import { readFile } from 'node:fs/promises';
+import { PRIMITIVE_TYPE } from './iceberg-types.js';
+import { CliError } from './output.js';
 import { LocalTimeError, localToEpochMs } from './local-time.js';
 import { JobSpecError, SpecReader } from './spec-reader.js';
 
@@ -52,6 +55,8 @@ export interface TableSpec {
   /** The partition column the job fills (e.g. `pt`), added to the table when missing. */
   partitionColumn?: string;
   properties: Record<string, string>;
+  /** What `job create` does when the table exists: `fail` (default, as seed 000) or `use` it, if compatible. */
+  ifExists: 'fail' | 'use';
 }
 
 export interface JobPlan {
@@ -86,7 +91,6 @@ const SCHEMA_EVOLUTIONS = { auto: SchemaEvolution.SCHEMA_EVOLUTION_AUTO, none: S
 const COMPLETIONS = { endPosition: CompletionPolicy.COMPLETION_POLICY_END_POSITION, idle: CompletionPolicy.COMPLETION_POLICY_IDLE };
 const OFFSET_RESETS = { fail: OffsetResetPolicy.OFFSET_RESET_POLICY_FAIL, earliest: OffsetResetPolicy.OFFSET_RESET_POLICY_EARLIEST };
 const TRANSFORM = /^(identity|year|month|day|hour|void|bucket\[\d+\]|truncate\[\d+\])$/;
-const PRIMITIVE = /^(boolean|int|long|float|double|date|time|timestamp|timestamptz|string|uuid|binary|decimal\(\d+,\s*\d+\)|fixed\[\d+\])$/;
 
 export const DEFAULT_COMMIT_INTERVAL_MS = 300_000;
 export const DEFAULT_BUFFER_BYTES = 64 * 1024 * 1024;
@@ -105,6 +109,19 @@ export function parseJobSpecText(text: string, fileName = 'spec'): JobPlan {
     throw err;
   }
   return planJob(document, { warehouse: '' });
+}
+
+/** A spec file from disk; a file that cannot be read is one line naming it (exit 2). */
+export async function readJobSpecFile(path: string): Promise<JobPlan> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message;
+    throw new CliError(`cannot read the spec file ${path}: ${why}`, 2);
+  }
+  return parseJobSpecText(text, path);
 }
 
 export interface PlanDefaults {
@@ -271,7 +288,7 @@ function readMapping(r: SpecReader | undefined, source: Source): MappingSpec {
     const field = {
       column: reader.string('column', { required: true, pattern: IDENTIFIER, hint: IDENTIFIER_HINT }),
       path: reader.string('path', { required: true }),
-      type: reader.string('type', { pattern: PRIMITIVE, hint: 'is not an Iceberg primitive type' }) ?? '',
+      type: reader.string('type', { pattern: PRIMITIVE_TYPE, hint: 'is not an Iceberg primitive type' }) ?? '',
       format: reader.string('format') ?? '',
     };
     reader.finish();
@@ -312,7 +329,7 @@ function readTable(r: SpecReader, defaults: PlanDefaults): { table: TableSpec; p
           type: {
             kind: {
               $case: 'primitive',
-              value: reader.string('type', { required: true, pattern: PRIMITIVE, hint: 'is not an Iceberg primitive type' }),
+              value: reader.string('type', { required: true, pattern: PRIMITIVE_TYPE, hint: 'is not an Iceberg primitive type' }),
             },
           },
           doc: reader.string('doc') ?? '',
@@ -363,8 +380,12 @@ function readTable(r: SpecReader, defaults: PlanDefaults): { table: TableSpec; p
     properties[key] = String(value);
   }
   const location = r.string('location') ?? (defaults.warehouse ? `${defaults.warehouse.replace(/\/$/, '')}/${database}/${name}` : '');
+  const ifExists = r.choice('ifExists', { fail: 'fail', use: 'use' } as const, 'fail');
   r.finish();
-  return { table: { ref: { database, table: name }, location, columns, partitionSpec, partitionColumn, properties }, partitionBy };
+  return {
+    table: { ref: { database, table: name }, location, columns, partitionSpec, partitionColumn, properties, ifExists },
+    partitionBy,
+  };
 }
 
 function readPartitionBy(r: SpecReader | undefined): PartitionBy | undefined {

@@ -58,6 +58,23 @@ describe('sluice CLI: failures are one line and an exit code', () => {
     assert.equal(stderr.split('\n').length, 2, 'one line');
   });
 
+  it('a spec file that is not there is one line naming it, exit 2', async () => {
+    for (const command of [
+      ['job', 'create'],
+      ['table', 'create'],
+    ]) {
+      const { code, stderr } = await sluice([...command, '-f', '/nonexistent/orders.yaml']);
+      assert.equal(code, 2, command.join(' '));
+      assert.equal(stderr, 'sluice: cannot read the spec file /nonexistent/orders.yaml: no such file\n');
+    }
+  });
+
+  it('a column type that is not an Iceberg type is a usage error (exit 2), naming it', async () => {
+    const { code, stderr } = await sluice(['table', 'create', 'shop.orders', '--columns', 'id lung']);
+    assert.equal(code, 2);
+    assert.equal(stderr, 'sluice: --columns: column "id": "lung" is not an Iceberg primitive type (see sluice --help)\n');
+  });
+
   it('a query naming no table says how to name one', async () => {
     const port = await freePort();
     const { code, stderr } = await sluice(['query', 'SELECT 1'], { CATALOG_ADDRESS: `127.0.0.1:${port}` });

@@ -65,6 +65,9 @@ describe('job spec files', () => {
     );
     assert.equal(off.job.mapping?.schemaEvolution, SchemaEvolution.SCHEMA_EVOLUTION_NONE);
     assert.equal(off.job.mapping?.flattenLevel, 0, 'an explicit 0 stays 0');
+    assert.equal(plan.table.ifExists, 'fail', 'an existing table is refused unless the spec says use (seed 000)');
+    const use = parseJobSpecText('{"name":"j","source":{"topic":"t"},"table":{"database":"d","name":"t","ifExists":"use"}}');
+    assert.equal(use.table.ifExists, 'use');
   });
 
   it('a bounded window in a time zone resolves to instants, DST included, and starts the job at its start', () => {
@@ -263,6 +266,11 @@ describe('job spec files', () => {
       'both partitionings',
       { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't', partitionBy: {}, partitionSpec: [{ column: 'a' }] } },
       /^table.partitionSpec: use either/,
+    ],
+    [
+      'an unknown table.ifExists',
+      { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't', ifExists: 'replace' } },
+      /^table.ifExists: "replace" is not one of fail, use$/,
     ],
     ['not a mapping', ['a'], /^a job spec must be a mapping/],
   ];

@@ -40,8 +40,8 @@ const sluice = (...args: string[]): Promise<Run> => runSluice(mesh!.clientEnv, .
 const sluiceJson = <T = any>(...args: string[]): Promise<T> => runSluiceJson<T>(mesh!.clientEnv, ...args);
 
 /** Produces one message per line with kcat, as a user would from a shell. */
-async function kcat(lines: string[]): Promise<void> {
-  const child = spawn(KCAT, ['-b', mesh!.broker.address, '-t', topic, '-P'], { stdio: ['pipe', 'ignore', 'pipe'] });
+async function kcat(lines: string[], to = topic): Promise<void> {
+  const child = spawn(KCAT, ['-b', mesh!.broker.address, '-t', to, '-P'], { stdio: ['pipe', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (t: string) => (stderr += t));
   child.stdin!.end(lines.map((l) => `${l}\n`).join(''));
@@ -81,6 +81,7 @@ source:
 table:
   database: ${database}
   name: clicks
+  ifExists: use                      # made by sluice table create first
   columns:
     - { name: id, type: long, required: true }
     - { name: name, type: string }
@@ -157,24 +158,39 @@ describe('the sluice CLI against the running mesh', () => {
 
   it('sluice infer proposes columns from messages produced with kcat', async () => {
     await kcat(FIRST);
-    const inferred = await sluiceJson<{ fields: { name: string; path: string; type: { kind: { value: string } } }[] }>(
+    const inferred = await sluiceJson<{ fields: { name: string; path: string; type: { kind: { value: string } }; required: boolean }[] }>(
       'infer',
       source,
       '--flatten-level',
       '2',
     );
     assert.deepEqual(
-      inferred.fields.map((f) => [f.name, f.path, f.type.kind.value]),
+      inferred.fields.map((f) => [f.name, f.path, f.type.kind.value, f.required]),
       [
-        ['id', 'id', 'int'],
-        ['name', 'name', 'string'],
-        ['price', 'price', 'double'],
-        ['ok', 'ok', 'boolean'],
-        ['at', 'at', 'string'],
-        ['tags_a', 'tags.a', 'int'],
-        ['tags_b', 'tags.b', 'string'],
+        ['id', 'id', 'long', false],
+        ['name', 'name', 'string', false],
+        ['price', 'price', 'double', false],
+        ['ok', 'ok', 'boolean', false],
+        ['at', 'at', 'timestamptz', false],
+        ['tags_a', 'tags.a', 'long', false],
+        ['tags_b', 'tags.b', 'string', false],
       ],
     );
+    // What a person sees: level 1 by default (seed 000), every column optional as created.
+    const human = await sluice('infer', source);
+    assert.equal(human.code, 0, human.stderr);
+    assert.deepEqual(
+      human.stdout
+        .split('\n')
+        .slice(0, 3)
+        .map((l) => l.split(/\s+/).slice(0, 3)),
+      [
+        ['COLUMN', 'TYPE', 'NULLS'],
+        ['id', 'long', 'optional'],
+        ['name', 'string', 'optional'],
+      ],
+    );
+    assert.match(human.stdout, /^tags\s+string\s+optional\s+tags\s+\{"a":\d,"b":"[xyz]"\}$/m, 'a nested object is JSON text at level 1');
   });
 
   it('table create and job create --start from a spec file land the records, and query returns them', async () => {
@@ -206,10 +222,12 @@ describe('the sluice CLI against the running mesh', () => {
     assert.equal(bySnapshot.tables[0].snapshotId, firstSnapshot.snapshotId);
     assert.deepEqual(ids(await sluiceJson('query', sql, '--as-of', String(firstSnapshot.timestampMs))), [1, 2, 3]);
     assert.deepEqual(ids(await sluiceJson('query', sql, '--as-of', new Date(current().timestampMs).toISOString())), [1, 2, 3, 4, 5]);
-    assert.deepEqual(
-      ids(await sluiceJson('query', sql, '--as-of', String(firstSnapshot.timestampMs - 1))),
-      [],
-      'before the first snapshot the table was empty',
+    const earliest = history.snapshots.reduce((a, b) => (b.timestampMs < a.timestampMs ? b : a));
+    const before = await sluice('query', sql, '--as-of', String(earliest.timestampMs - 1));
+    assert.equal(before.code, 2, 'before the first snapshot is bad input, not an empty table');
+    assert.equal(
+      before.stderr,
+      `sluice: ${table}: no snapshot as of ${new Date(earliest.timestampMs - 1).toISOString()}: the table's first snapshot (${earliest.snapshotId}) was committed at ${new Date(earliest.timestampMs).toISOString()}\n`,
     );
 
     // What a person sees: a table and a row count.
@@ -277,5 +295,170 @@ describe('the sluice CLI against the running mesh', () => {
       run.stderr,
       `sluice: the query names no Sluice table (no table ${database}.clikcs); write tables as <database>.<table>, e.g. SELECT count(*) FROM shop.orders\n`,
     );
+  });
+
+  it('job create refuses an existing table unless the spec says ifExists: use, a column of another type, and a second job on the topic; each leaves nothing behind', async () => {
+    const again = join(mesh!.dir, 'again.yaml');
+    const other = (text: string) => text.replace(`name: ${job}`, `name: ${job}-again`).replace(`name: ${source}`, `name: ${source}-again`);
+    await writeFile(again, other(SPEC).replace(/ {2}ifExists: use.*\n/, ''));
+    let run = await sluice('job', 'create', '-f', again, '--json');
+    assert.equal(run.code, 2);
+    assert.equal(
+      run.stderr,
+      `sluice: table ${table} already exists; to write into it set table.ifExists: use in the spec, or name another table\n`,
+    );
+
+    await writeFile(again, other(SPEC).replace('{ name: id, type: long, required: true }', '{ name: id, type: string }'));
+    run = await sluice('job', 'create', '-f', again, '--json');
+    assert.equal(run.code, 2);
+    assert.equal(run.stderr, `sluice: column "id" is long in table ${table}, but the spec declares it string\n`);
+
+    // Compatible, but the running job already lands this topic in the table: every row would land twice.
+    await writeFile(again, other(SPEC));
+    run = await sluice('job', 'create', '-f', again, '--json');
+    assert.equal(run.code, 1);
+    assert.equal(
+      run.stderr,
+      `sluice: job ${job} already writes table ${table} from topic ${topic}; two jobs may write one table only when they read different topics (stop ${job}, or write another table)\n`,
+    );
+    const sources = await sluiceJson<{ name: string }[]>('source', 'list');
+    assert.deepEqual(
+      sources.map((s) => s.name).filter((n) => n.startsWith(source)),
+      [source],
+      'the source the failed create made is gone again',
+    );
+    assert.deepEqual(
+      (await sluiceJson<{ name: string }[]>('job', 'list')).map((j) => j.name),
+      [job],
+    );
+  });
+
+  it('a create that fails at its last step (the job name is taken) removes the source, database and table it made', async () => {
+    const spec = join(mesh!.dir, 'taken.yaml');
+    await writeFile(
+      spec,
+      `name: ${job}\nsource: { name: taken-${suffix}, topic: ${topic} }\ntable: { database: taken_${suffix}, name: t, columns: [{ name: id, type: long }] }\n`,
+    );
+    const run = await sluice('job', 'create', '-f', spec, '--json');
+    assert.equal(run.code, 1);
+    assert.equal(run.stderr, `sluice: job ${job} already exists\n`);
+    assert.ok(!(await sluiceJson<{ name: string }[]>('source', 'list')).some((s) => s.name === `taken-${suffix}`));
+    assert.equal((await sluice('table', 'describe', `taken_${suffix}.t`)).code, 1, 'the table is gone');
+    const databases = await mesh!.catalog.listDatabases({});
+    assert.ok(!databases.databases.some((d) => d.name === `taken_${suffix}`), 'the database is gone');
+  });
+
+  it('a job whose columns must be inferred from a topic that does not exist is one line naming it, and creates nothing', async () => {
+    const spec = join(mesh!.dir, 'missing.yaml');
+    await writeFile(spec, `name: lost-${suffix}\nsource: { topic: nosuch-${suffix} }\ntable: { database: lost_${suffix}, name: t }\n`);
+    const run = await sluice('job', 'create', '-f', spec, '--json');
+    assert.equal(run.code, 1);
+    assert.equal(
+      run.stderr,
+      `sluice: topic nosuch-${suffix} does not exist on ${mesh!.broker.address} (the brokers of source lost-${suffix}); create it or fix the source's topic\n`,
+    );
+    assert.ok(!(await sluiceJson<{ name: string }[]>('source', 'list')).some((s) => s.name === `lost-${suffix}`));
+    const described = await sluice('table', 'describe', `lost_${suffix}.t`);
+    assert.equal(described.code, 1);
+    assert.equal(described.stderr, `sluice: table lost_${suffix}.t does not exist\n`);
+  });
+
+  it('sluice infer of a TEXT source proposes key and value; of JSON, exact 64-bit integers, decimals and times', async () => {
+    const lines = `lines-${suffix}`;
+    mesh!.broker.createTopic(lines, 1);
+    await kcat(['hello', 'world'], lines);
+    await sluiceJson('source', 'add', lines, '--topic', lines, '--format', 'TEXT');
+    const text = await sluiceJson<{ fields: { name: string; type: { kind: { value: string } }; sample: string }[] }>('infer', lines);
+    assert.deepEqual(
+      text.fields.map((f) => [f.name, f.type.kind.value, f.sample]),
+      [
+        ['key', 'string', ''],
+        ['value', 'string', 'hello'],
+      ],
+    );
+
+    const exact = `exact-${suffix}`;
+    mesh!.broker.createTopic(exact, 1);
+    await kcat(['{"id":9007199254740993,"amount":12.50,"at":"2024-05-01T08:00:00","day":"2024-05-01"}'], exact);
+    await sluiceJson('source', 'add', exact, '--topic', exact);
+    const inferred = await sluiceJson<{ fields: { name: string; type: { kind: { value: string } }; sample: string }[] }>('infer', exact);
+    assert.deepEqual(
+      inferred.fields.map((f) => [f.name, f.type.kind.value, f.sample]),
+      [
+        ['id', 'long', '9007199254740993'],
+        ['amount', 'decimal(18, 2)', '12.50'],
+        ['at', 'timestamp', '2024-05-01T08:00:00'],
+        ['day', 'date', '2024-05-01'],
+      ],
+    );
+    const human = await sluice('infer', exact);
+    assert.match(human.stdout, /^id\s+long\s+optional\s+id\s+9007199254740993$/m, 'shown exactly, not rounded');
+  });
+
+  /** Creates and starts a job from spec text; its rows once `count` have landed, by the query. */
+  async function landed(name: string, specText: string, sql: string, count: number): Promise<unknown[]> {
+    const file = join(mesh!.dir, `${name}.yaml`);
+    await writeFile(file, specText);
+    const started = await sluiceJson<JobStatusJson>('job', 'create', '-f', file, '--start');
+    assert.equal(started.state, 'JOB_STATE_RUNNING');
+    const rows = await waitFor(
+      `${count} rows of ${name}`,
+      async () => {
+        mesh!.assertNoCrash();
+        const result = await sluiceJson<{ rows: unknown[] }>('query', sql);
+        return result.rows.length >= count && result.rows;
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    await sluiceJson('job', 'stop', name);
+    return rows;
+  }
+
+  it('job create of a CSV source infers the named columns, typed, and lands the rows', async () => {
+    const people = `people-${suffix}`;
+    mesh!.broker.createTopic(people, 1);
+    await kcat(['1103,zhangsan,china,12.50', '1104,lisi,usa,3.99'], people);
+    const spec = `name: ${people}
+source: { topic: ${people}, format: CSV, startFrom: earliest, csv: { columns: [id, name, region, amount] } }
+table: { database: ${database}, name: people }
+commit: { intervalMs: 1000 }
+`;
+    const rows = await landed(
+      people,
+      spec,
+      `SELECT id, name, region, CAST(amount AS VARCHAR) AS amount FROM ${database}.people ORDER BY id`,
+      2,
+    );
+    assert.deepEqual(rows, [
+      { id: 1103, name: 'zhangsan', region: 'china', amount: '12.50' },
+      { id: 1104, name: 'lisi', region: 'usa', amount: '3.99' },
+    ]);
+    const described = await sluiceJson('table', 'describe', `${database}.people`);
+    assert.deepEqual(
+      described.schema.fields.map((f: { name: string; type: { kind: { value: string } } }) => [f.name, f.type.kind.value]),
+      [
+        ['id', 'long'],
+        ['name', 'string'],
+        ['region', 'string'],
+        ['amount', 'decimal(18, 2)'],
+      ],
+    );
+  });
+
+  it('includeFixedColumns on an inferred table creates topic, partition and offset, and the job fills them', async () => {
+    const fixed = `fixed-${suffix}`;
+    mesh!.broker.createTopic(fixed, 1);
+    await kcat(['{"v":"a"}', '{"v":"b"}'], fixed);
+    const spec = `name: ${fixed}
+source: { topic: ${fixed}, startFrom: earliest }
+table: { database: ${database}, name: fixed }
+mapping: { flattenLevel: 1, includeFixedColumns: true }
+commit: { intervalMs: 1000 }
+`;
+    const rows = await landed(fixed, spec, `SELECT topic, "partition", "offset", v FROM ${database}.fixed ORDER BY "offset"`, 2);
+    assert.deepEqual(rows, [
+      { topic: fixed, partition: 0, offset: 0, v: 'a' },
+      { topic: fixed, partition: 0, offset: 1, v: 'b' },
+    ]);
   });
 });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +11,7 @@ import { checkHealth } from '#shared/grpc/health.js';
 import { createTestDatabase, type TestDatabase } from '#test-support/postgres.js';
 import { freePort } from '#test-support/ports.js';
 import { fileContainingSymbol, listServices } from '#test-support/reflection.js';
+import { runSluice, runSluiceJson } from '#test-support/cli.js';
 import { waitFor } from '#test-support/wait.js';
 import { programArgs, startupTimeoutMs, waitUntilServing } from '#cli/launch.js';
 
@@ -56,6 +58,7 @@ describe('sluice up: the four services and the dev broker as real processes', ()
   const ports: Record<string, number> = {};
   let env: Record<string, string>;
   let brokerDir: string;
+  let warehouse: string;
   let stderr = '';
 
   before(async () => {
@@ -68,6 +71,8 @@ describe('sluice up: the four services and the dev broker as real processes', ()
     env.SLUICE_DEV_BROKER_PORT = String(await freePort());
     brokerDir = await mkdtemp(join(tmpdir(), 'sluice-mesh-broker-'));
     env.SLUICE_DEV_BROKER_DATA_DIR = brokerDir;
+    warehouse = await mkdtemp(join(tmpdir(), 'sluice-mesh-warehouse-'));
+    env.SLUICE_WAREHOUSE = warehouse;
     delete env.KAFKA_BROKERS;
     mesh = spawn(process.execPath, programArgs('cli', ['up']), { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
     mesh.stderr!.on('data', (chunk) => (stderr += chunk));
@@ -79,6 +84,7 @@ describe('sluice up: the four services and the dev broker as real processes', ()
     if (mesh.exitCode === null) mesh.kill('SIGKILL');
     await db.drop();
     await rm(brokerDir, { recursive: true, force: true });
+    await rm(warehouse, { recursive: true, force: true });
   });
 
   for (const [name, , fullName] of SERVICES) {
@@ -114,6 +120,55 @@ describe('sluice up: the four services and the dev broker as real processes', ()
     assert.equal(rows[0].n, 1);
   });
 
+  it('the README quickstart without KAFKA_BROKERS: source add, infer and job create find the dev broker sluice up started', async () => {
+    const { Kafka, logLevel } = await import('kafkajs');
+    const kafka = new Kafka({ brokers: [`127.0.0.1:${env.SLUICE_DEV_BROKER_PORT}`], logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: 'orders', numPartitions: 1 }] });
+    await admin.disconnect();
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({
+      topic: 'orders',
+      messages: [
+        { value: '{"id":1,"amount":12.50,"at":"2024-05-01T08:00:00Z"}' },
+        { value: '{"id":2,"amount":3.99,"at":"2024-05-01T09:00:00Z"}' },
+      ],
+    });
+    await producer.disconnect();
+
+    const cli = { ...env, KAFKA_BROKERS: '' };
+    assert.equal((await runSluice(cli, 'source', 'add', 'orders', '--topic', 'orders', '--format', 'JSON')).code, 0);
+    const inferred = await runSluiceJson<{ fields: { name: string; type: { kind: { value: string } } }[] }>(cli, 'infer', 'orders');
+    const columns = [
+      ['id', 'long'],
+      ['amount', 'decimal(18, 2)'],
+      ['at', 'timestamptz'],
+    ];
+    assert.deepEqual(
+      inferred.fields.map((f) => [f.name, f.type.kind.value]),
+      columns,
+    );
+    const spec = join(warehouse, 'orders.yaml');
+    await writeFile(
+      spec,
+      'name: orders\nsource: { topic: orders, startFrom: earliest }\ntable: { database: shop, name: orders }\nmapping: { flattenLevel: 1 }\n',
+    );
+    const created = await runSluice(cli, 'job', 'create', '-f', spec);
+    assert.equal(created.code, 0, created.stderr);
+    const described = await runSluiceJson<{ schema: { fields: { name: string; type: { kind: { value: string } } }[] } }>(
+      cli,
+      'table',
+      'describe',
+      'shop.orders',
+    );
+    assert.deepEqual(
+      described.schema.fields.map((f) => [f.name, f.type.kind.value]),
+      columns,
+    );
+  });
+
   it('SIGINT stops every service cleanly and leaves no process behind', async () => {
     const tree = descendants(mesh.pid!);
     assert.ok(tree.length >= 5, `expected the four services and the dev broker, found ${tree.length}`);
@@ -124,6 +179,7 @@ describe('sluice up: the four services and the dev broker as real processes', ()
     await waitFor('every process of the mesh to be gone', () => !tree.some(alive), { timeoutMs: 20_000 }).catch(() => {});
     for (const pid of tree) assert.equal(alive(pid), false, `process ${pid} outlived the stop`);
     for (const [name] of SERVICES) assert.equal(await checkHealth(`127.0.0.1:${ports[name]}`, '', 500), 'UNAVAILABLE');
+    assert.equal(existsSync(join(brokerDir, 'address')), false, 'the dev broker address sluice up recorded is gone with it');
   });
 });
 

@@ -30,6 +30,8 @@ export const DEMO_SPEC = {
       { name: 'created_at', type: 'timestamptz' },
     ],
     partitionBy: { field: '__timestamp__', timeZone: 'UTC', expression: '$[yyyymmddhh24]' },
+    // The table outlives the mesh (the catalog keeps it): a later `npm start` writes on into it.
+    ifExists: 'use',
   },
   // Level 2: customer.id and customer.country become customer_id and customer_country.
   mapping: { flattenLevel: 2 },

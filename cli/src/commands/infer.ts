@@ -3,8 +3,21 @@ import type { InferSchemaResponse } from '#shared/gen/sluice/v1/transformation.j
 import type { MappingSpec } from '#shared/gen/sluice/v1/types.js';
 import type { CliContext } from '../context.js';
 import { typeText } from '../iceberg-types.js';
-import { sampleTopic } from '../kafka-sample.js';
+import { recordedDevBroker } from '../dev-broker.js';
+import { describeSampleFailure, sampleTopic } from '../kafka-sample.js';
 import { CliError, table, usageError } from '../output.js';
+
+/** The brokers the CLI samples from, and where they come from (for messages). */
+export function samplingBrokers(ctx: CliContext, source: Source): { brokers: string[]; from: string } {
+  if (source.brokers.length > 0) return { brokers: source.brokers, from: `the brokers of source ${source.name}` };
+  if (ctx.settings.kafkaBrokers.length > 0) return { brokers: ctx.settings.kafkaBrokers, from: 'KAFKA_BROKERS' };
+  const dev = recordedDevBroker(ctx.settings.devBrokerDataDir);
+  if (dev) return { brokers: [dev], from: 'the dev broker sluice up started' };
+  throw new CliError(
+    `source ${source.name} names no brokers, KAFKA_BROKERS is unset and no sluice up dev broker is running; set KAFKA_BROKERS or give the source its brokers`,
+    2,
+  );
+}
 
 /** Samples the source's topic and asks transformation for the schema those messages imply. */
 export async function inferFromSource(
@@ -13,15 +26,24 @@ export async function inferFromSource(
   mapping: MappingSpec,
   samples: number,
 ): Promise<InferSchemaResponse> {
-  const brokers = source.brokers.length > 0 ? source.brokers : ctx.settings.kafkaBrokers;
-  if (brokers.length === 0) throw new CliError(`source ${source.name} names no brokers and KAFKA_BROKERS is unset`);
-  const records = await sampleTopic(brokers, source.topic, samples, (n) => {
-    if (process.stderr.isTTY && !ctx.out.json) process.stderr.write(`\rsampling ${source.topic}: ${n}/${samples} messages`);
-  });
+  const { brokers, from } = samplingBrokers(ctx, source);
+  let records: Awaited<ReturnType<typeof sampleTopic>>;
+  try {
+    records = await sampleTopic(brokers, source.topic, samples, (n) => {
+      if (process.stderr.isTTY && !ctx.out.json) process.stderr.write(`\rsampling ${source.topic}: ${n}/${samples} messages`);
+    });
+  } catch (err) {
+    throw describeSampleFailure(err, brokers, source.topic, from);
+  }
   if (process.stderr.isTTY && !ctx.out.json) process.stderr.write('\n');
   if (records.length === 0)
     throw new CliError(`topic ${source.topic} has no messages to sample yet; produce some, or give the columns explicitly`);
-  return ctx.transformation().inferSchema({ samples: records, mapping });
+  const inferred = await ctx.transformation().inferSchema({ samples: records, mapping });
+  if (inferred.fields.length === 0) {
+    const why = inferred.warnings.length > 0 ? ` (${inferred.warnings[0]})` : '';
+    throw new CliError(`no column could be inferred from ${records.length} messages of topic ${source.topic}${why}`);
+  }
+  return inferred;
 }
 
 export function mappingForSource(source: Source, flattenLevel: number): MappingSpec {
@@ -42,7 +64,8 @@ export async function inferCommand(ctx: CliContext, args: string[], flags: Recor
   const [name] = args;
   if (!name) throw usageError('infer needs a source name');
   const samples = Number(flags.samples ?? 200);
-  const flattenLevel = Number(flags['flatten-level'] ?? 0);
+  // Seed 000's default: the top-level fields become columns.
+  const flattenLevel = Number(flags['flatten-level'] ?? 1);
   if (!Number.isInteger(samples) || samples < 1 || samples > 100_000) throw usageError('--samples must be a whole number from 1 to 100000');
   if (!Number.isInteger(flattenLevel) || flattenLevel < 0 || flattenLevel > 4) throw usageError('--flatten-level must be 0, 1, 2, 3 or 4');
   const { source } = await ctx.catalog().getSource({ name });

@@ -1,91 +1,141 @@
 import { status as grpcStatus } from '@grpc/grpc-js';
-import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { grpcCode } from '#shared/errors.js';
-import { JobState, type Source } from '#shared/gen/sluice/v1/catalog.js';
+import { JobState } from '#shared/gen/sluice/v1/catalog.js';
 import type { JobStatus } from '#shared/gen/sluice/v1/ingestion.js';
 import { ErrorPolicyKind, type Field } from '#shared/gen/sluice/v1/types.js';
 import { errorTableColumns } from '#shared/error-table.js';
 import type { CliContext } from '../context.js';
 import { primitiveField } from '../iceberg-types.js';
-import { CliError, table, usageError } from '../output.js';
-import { parseJobSpecText, type JobPlan } from '../spec.js';
+import { CliError, describeError, table, usageError } from '../output.js';
+import { readJobSpecFile, type JobPlan } from '../spec.js';
+import { tableIncompatibility, withFixedColumns } from '../table-compat.js';
 import { inferFromSource } from './infer.js';
 
 const notFound = (err: unknown) => grpcCode(err) === grpcStatus.NOT_FOUND;
 
-/** Creates (or reuses, when identical) the spec's source, its database and table, then the job. */
-export async function createFromSpec(ctx: CliContext, plan: JobPlan, inferSamples = 200): Promise<void> {
+/** Takes back what a `job create` made, newest first. */
+export type Undo = () => Promise<void>;
+
+interface Made {
+  what: string;
+  remove: () => Promise<unknown>;
+}
+
+/** Whether the catalog has it: the answer, or undefined on NOT_FOUND. */
+async function lookUp<T>(get: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await get();
+  } catch (err) {
+    if (notFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Creates (or reuses, when identical) the spec's source, its database and table, then the job.
+ * Everything that can refuse is decided before anything is created: an existing table is used
+ * only with `table.ifExists: use` and compatible columns (seed 000: otherwise the task fails),
+ * and inferred columns are sampled first. Should a later step fail anyway, what was created is
+ * removed again, so a failed create leaves nothing behind. Returns how to take it all back
+ * (for a `--start` that fails).
+ */
+export async function createFromSpec(ctx: CliContext, plan: JobPlan, inferSamples = 200): Promise<Undo> {
   const catalog = ctx.catalog();
   const { source, table: tableSpec, job } = plan;
+  const ref = tableSpec.ref;
+  const tableName = `${ref.database}.${ref.table}`;
   if (source.brokers.length === 0) source.brokers = ctx.settings.kafkaBrokers;
 
-  let existing: Source | undefined;
-  try {
-    existing = (await catalog.getSource({ name: source.name })).source;
-  } catch (err) {
-    if (!notFound(err)) throw err;
-  }
-  if (!existing) {
-    await catalog.createSource({ source });
-    ctx.out.note(`source ${source.name} created (topic ${source.topic})`);
-  } else if (existing.topic !== source.topic || existing.format !== source.format || existing.mode !== source.mode) {
+  const existing = (await lookUp(() => catalog.getSource({ name: source.name })))?.source;
+  if (existing && (existing.topic !== source.topic || existing.format !== source.format || existing.mode !== source.mode)) {
     throw new CliError(
       `source ${source.name} already exists with topic ${existing.topic}, ${existing.format}, ${existing.mode}; remove it or give source.name another name`,
     );
   }
-
-  await catalog.createDatabase({ name: tableSpec.ref.database, location: '', properties: {} });
-  let tableExists = true;
-  try {
-    await catalog.getTable({ ref: tableSpec.ref });
-  } catch (err) {
-    if (!notFound(err)) throw err;
-    tableExists = false;
-  }
-  if (!tableExists) {
-    let columns: Field[] | undefined = tableSpec.columns;
-    if (!columns) {
-      ctx.out.note(
-        `inferring the columns of ${tableSpec.ref.database}.${tableSpec.ref.table} from ${inferSamples} sampled messages of ${source.topic}`,
+  const current = (await lookUp(() => catalog.getTable({ ref })))?.table;
+  let columns: Field[] | undefined;
+  if (current) {
+    if (tableSpec.ifExists !== 'use')
+      throw new CliError(
+        `table ${tableName} already exists; to write into it set table.ifExists: use in the spec, or name another table`,
+        2,
       );
-      const mapping = { ...job.mapping!, partitionBy: undefined, errorPolicy: undefined };
-      const inferred = await inferFromSource(ctx, source, mapping, inferSamples);
-      // Inference reports which fields every sample had; the table still takes them as
-      // optional, so one later record without a field is a NULL, not a refused record.
-      columns = (inferred.schema?.fields ?? []).map((f) => ({ ...f, required: false }));
-      for (const warning of inferred.warnings) ctx.out.note(`warning: ${warning}`);
-      if (tableSpec.partitionColumn && !columns.some((c) => c.name === tableSpec.partitionColumn)) {
-        columns.push(primitiveField(tableSpec.partitionColumn, 'string', false, 'partition value filled by Sluice'));
+    const problem = tableIncompatibility(tableName, current.schema?.fields ?? [], tableSpec, job.mapping!);
+    if (problem) throw new CliError(problem, 2);
+  } else if (tableSpec.columns) {
+    columns = withFixedColumns(tableSpec.columns, job.mapping?.includeFixedColumns ?? false);
+  } else {
+    ctx.out.note(`inferring the columns of ${tableName} from ${inferSamples} sampled messages of ${source.topic}`);
+    const mapping = { ...job.mapping!, partitionBy: undefined, errorPolicy: undefined };
+    const inferred = await inferFromSource(ctx, existing ?? source, mapping, inferSamples);
+    // Inference proposes every column optional, as the table takes them: a later record
+    // without a field is a NULL, not a refused record.
+    columns = inferred.schema?.fields ?? [];
+    for (const warning of inferred.warnings) ctx.out.note(`warning: ${warning}`);
+    if (tableSpec.partitionColumn && !columns.some((c) => c.name === tableSpec.partitionColumn)) {
+      columns.push(primitiveField(tableSpec.partitionColumn, 'string', false, 'partition value filled by Sluice'));
+    }
+  }
+
+  const made: Made[] = [];
+  const undo: Undo = async () => {
+    for (const step of made.reverse()) {
+      try {
+        await step.remove();
+      } catch (err) {
+        ctx.out.note(`could not remove ${step.what}: ${describeError(err).line}`);
       }
     }
-    await catalog.createTable({
-      ref: tableSpec.ref,
-      schema: { schemaId: 0, fields: columns, identifierFieldIds: [] },
-      partitionSpec: tableSpec.partitionSpec,
-      location: tableSpec.location,
-      properties: tableSpec.properties,
-      ifNotExists: false,
-    });
-    ctx.out.note(`table ${tableSpec.ref.database}.${tableSpec.ref.table} created with ${columns.length} columns`);
+    made.length = 0;
+  };
+  try {
+    if (!existing) {
+      await catalog.createSource({ source });
+      made.push({ what: `source ${source.name}`, remove: () => catalog.deleteSource({ name: source.name }) });
+      ctx.out.note(`source ${source.name} created (topic ${source.topic})`);
+    }
+    if (columns) {
+      await ensureDatabase(ctx, ref.database, made);
+      await catalog.createTable({
+        ref,
+        schema: { schemaId: 0, fields: columns, identifierFieldIds: [] },
+        partitionSpec: tableSpec.partitionSpec,
+        location: tableSpec.location,
+        properties: tableSpec.properties,
+        ifNotExists: false,
+      });
+      made.push({ what: `table ${tableName}`, remove: () => catalog.dropTable({ ref, purge: true }) });
+      ctx.out.note(`table ${tableName} created with ${columns.length} columns`);
+    } else {
+      ctx.out.note(`table ${tableName} exists; the job writes into it (table.ifExists: use)`);
+    }
+    await ensureErrorTable(ctx, job, made);
+    await catalog.createJob({ job });
+    made.push({ what: `job ${job.name}`, remove: () => catalog.deleteJob({ name: job.name }) });
+  } catch (err) {
+    await undo();
+    throw err;
   }
-  await ensureErrorTable(ctx, job);
-  await catalog.createJob({ job });
+  return undo;
+}
+
+/** Creates the database when missing, remembering it so that a failed create drops it (if still empty). */
+async function ensureDatabase(ctx: CliContext, name: string, made: Made[]): Promise<void> {
+  const catalog = ctx.catalog();
+  if (await lookUp(() => catalog.getDatabase({ name }))) return;
+  await catalog.createDatabase({ name, location: '', properties: {} });
+  made.push({ what: `database ${name}`, remove: () => catalog.dropDatabase({ name, cascade: false, purge: false }) });
 }
 
 /** With policy errorTable, the error table is created (Sluice's error-row columns) when missing. */
-async function ensureErrorTable(ctx: CliContext, job: JobPlan['job']): Promise<void> {
+async function ensureErrorTable(ctx: CliContext, job: JobPlan['job'], made: Made[]): Promise<void> {
   const ref =
     job.mapping?.errorPolicy?.kind === ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TABLE ? job.mapping.errorPolicy.errorTable : undefined;
   if (!ref) return;
   const catalog = ctx.catalog();
-  try {
-    await catalog.getTable({ ref });
-    return;
-  } catch (err) {
-    if (!notFound(err)) throw err;
-  }
-  await catalog.createDatabase({ name: ref.database, location: '', properties: {} });
+  if (await lookUp(() => catalog.getTable({ ref }))) return;
+  await ensureDatabase(ctx, ref.database, made);
   await catalog.createTable({
     ref,
     schema: { schemaId: 0, fields: errorTableColumns.map((c) => primitiveField(c.name, c.type, c.required)), identifierFieldIds: [] },
@@ -94,6 +144,7 @@ async function ensureErrorTable(ctx: CliContext, job: JobPlan['job']): Promise<v
     properties: {},
     ifNotExists: true,
   });
+  made.push({ what: `error table ${ref.database}.${ref.table}`, remove: () => catalog.dropTable({ ref, purge: true }) });
   ctx.out.note(`error table ${ref.database}.${ref.table} created`);
 }
 
@@ -146,10 +197,17 @@ export async function jobCommand(ctx: CliContext, args: string[], flags: Record<
   switch (verb) {
     case 'create': {
       if (typeof flags.file !== 'string') throw usageError('job create needs -f <spec.yaml>');
-      const plan = parseJobSpecText(await readFile(flags.file, 'utf8'), flags.file);
-      await createFromSpec(ctx, plan);
+      const plan = await readJobSpecFile(flags.file);
+      const undo = await createFromSpec(ctx, plan);
       if (flags.start) {
-        const { status } = await ingestion().startJob({ job: plan.job.name });
+        let status: JobStatus | undefined;
+        try {
+          ({ status } = await ingestion().startJob({ job: plan.job.name }));
+        } catch (err) {
+          // Created but not started is a failed `job create --start`: it leaves nothing behind.
+          await undo();
+          throw err;
+        }
         ctx.out.result(status, () => `job ${plan.job.name} created and started`);
       } else {
         ctx.out.result(plan.job, () => `job ${plan.job.name} created; start it with: sluice job start ${plan.job.name}`);

@@ -1,10 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import type { CreateTableRequest } from '#shared/gen/sluice/v1/catalog.js';
 import type { PartitionSpec, TableRef } from '#shared/gen/sluice/v1/types.js';
 import type { CliContext } from '../context.js';
 import { parseColumnList, schemaRows } from '../iceberg-types.js';
 import { CliError, table, usageError } from '../output.js';
-import { parseJobSpecText } from '../spec.js';
+import { readJobSpecFile } from '../spec.js';
 
 export function parseTableRef(text: string | undefined): TableRef {
   const match = /^([^.\s]+)\.([^.\s]+)$/.exec(text ?? '');
@@ -27,7 +26,7 @@ export async function tableCommand(ctx: CliContext, args: string[], flags: Recor
     case 'create': {
       let request: CreateTableRequest;
       if (typeof flags.file === 'string') {
-        const plan = parseJobSpecText(await readFile(flags.file, 'utf8'), flags.file);
+        const plan = await readJobSpecFile(flags.file);
         if (!plan.table.columns)
           throw new CliError(
             `${flags.file}: table.columns is needed to create a table on its own (or use sluice job create, which infers them)`,

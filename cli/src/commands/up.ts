@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadConfig } from '#shared/config.js';
 import { type Program, REPO_DIR, SERVICES, spawnProgram, startupTimeoutMs, waitForListeningAddress, waitUntilServing } from '../launch.js';
+import { forgetDevBroker, recordDevBroker } from '../dev-broker.js';
 import { CliError, type Output } from '../output.js';
 
 export interface Mesh {
@@ -46,6 +47,8 @@ export async function startMesh(
   );
   const children = new Map<string, ChildProcess>();
   let stopping = false;
+  /** Whether this process recorded the dev broker's address (and so removes it). */
+  let recordedBroker = false;
   let resolveStopped!: (code: number) => void;
   const stopped = new Promise<number>((resolve) => (resolveStopped = resolve));
 
@@ -67,6 +70,7 @@ export async function startMesh(
     force.unref();
     void Promise.all(services.map(exited))
       .then(async () => {
+        if (recordedBroker) forgetDevBroker(config.devBrokerDataDir);
         if (broker) {
           broker.kill('SIGTERM');
           await exited(broker);
@@ -104,6 +108,8 @@ export async function startMesh(
     });
     brokers = [address];
     serviceEnv.KAFKA_BROKERS = address;
+    recordDevBroker(dataDir, address);
+    recordedBroker = true;
     out.note(`sluice: no KAFKA_BROKERS set, so the embedded dev broker serves Kafka on ${address}`);
   }
 

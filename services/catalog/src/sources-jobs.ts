@@ -55,6 +55,30 @@ async function loadJob(db: Queryable, name: string, forUpdate = false): Promise<
   return jobFromRow(rows[0]);
 }
 
+/** States in which a job holds its table: it reads, or may go on reading without a new start. */
+const WRITING_STATES = [JobState.JOB_STATE_RUNNING, JobState.JOB_STATE_PAUSED, JobState.JOB_STATE_STOPPING];
+
+/**
+ * Two jobs may write one table only when they read different topics: two readers of one topic
+ * would land every record twice. Refuses `job` (on `tableId`, reading `topic`) while another
+ * job holds the table from the same topic. An advisory lock per table makes the check and
+ * the caller's write one step, so two concurrent starts cannot both pass.
+ */
+async function refuseSecondWriter(db: Queryable, job: string, tableId: number, topic: string, ref: string): Promise<void> {
+  await db.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`sluice-table-writers-${tableId}`]);
+  const { rows } = await db.query<{ name: string }>(
+    `SELECT j.name FROM catalog.jobs j JOIN catalog.sources s ON s.name = j.source
+     WHERE j.table_id = $1 AND s.topic = $2 AND j.name <> $3 AND j.state = ANY($4) ORDER BY j.name LIMIT 1`,
+    [tableId, topic, job, WRITING_STATES],
+  );
+  if (rows[0]) {
+    throw failedPrecondition(
+      `job ${rows[0].name} already writes table ${ref} from topic ${topic}; two jobs may write one table only when they read different topics (stop ${rows[0].name}, or write another table)`,
+      { job, table: ref },
+    );
+  }
+}
+
 /** Checks a job request and fills defaults; returns the job to store. */
 export function normalizeJob(job: Job): Job {
   const name = validResourceName(job.name, 'job.name');
@@ -155,9 +179,10 @@ export function sourceJobHandlers(
       if (!req.job) throw invalidArgument('job is required', { field: 'job' });
       const job = normalizeJob(req.job);
       return inTransaction(deps.pool, async (client) => {
-        const source = await client.query(`SELECT 1 FROM catalog.sources WHERE name = $1 FOR SHARE`, [job.source]);
+        const source = await client.query<{ topic: string }>(`SELECT topic FROM catalog.sources WHERE name = $1 FOR SHARE`, [job.source]);
         if (source.rowCount === 0) throw notFound(`source ${job.source} does not exist`, { source: job.source });
         const table = await getTable(client, job.table!);
+        await refuseSecondWriter(client, job.name, table.id, source.rows[0].topic, `${job.table!.database}.${job.table!.table}`);
         const t = now();
         const spec = Job.toJSON({ ...job, state: JobState.JOB_STATE_UNSPECIFIED, stateReason: '', createdAtMs: 0, updatedAtMs: 0 });
         const { rows } = await client.query<JobRow>(
@@ -189,6 +214,13 @@ export function sourceJobHandlers(
         const job = await loadJob(client, name, true);
         if (!canTransition(job.state, req.state)) {
           throw failedPrecondition(`job ${name} cannot go from ${job.state} to ${req.state}`, { job: name });
+        }
+        if (req.state === JobState.JOB_STATE_RUNNING && !WRITING_STATES.includes(job.state)) {
+          const { rows: held } = await client.query<{ table_id: number; topic: string }>(
+            `SELECT j.table_id, s.topic FROM catalog.jobs j JOIN catalog.sources s ON s.name = j.source WHERE j.name = $1`,
+            [name],
+          );
+          await refuseSecondWriter(client, name, held[0].table_id, held[0].topic, `${job.table!.database}.${job.table!.table}`);
         }
         const { rows } = await client.query<JobRow>(
           `UPDATE catalog.jobs SET state = $2, state_reason = $3, updated_at_ms = $4 WHERE name = $1

@@ -387,6 +387,31 @@ test('sources and jobs: CRUD, validation, state machine, delete rules', async ()
     status.FAILED_PRECONDITION,
     'tables with jobs cannot be dropped',
   );
+  // A second job on the table reading the same topic would land every record twice: refused
+  // while clicks_job runs, at create and at start; a job reading another topic is welcome.
+  await cat.client.createSource({ source: { ...source, name: 'clicks_again' } });
+  await cat.client.createSource({ source: { ...source, name: 'views_src', topic: 'views.v1' } });
+  const twice = await failure(cat.client.createJob({ job: { ...job, name: 'clicks_twice', source: 'clicks_again' } }));
+  assert.equal(twice.code, status.FAILED_PRECONDITION);
+  assert.equal(
+    twice.details,
+    'job clicks_job already writes table sync.clicks from topic clicks.v1; two jobs may write one table only when they read different topics (stop clicks_job, or write another table)',
+  );
+  await cat.client.createJob({ job: { ...job, name: 'views_job', source: 'views_src' } });
+  await cat.client.updateJobState({ name: 'views_job', state: JobState.JOB_STATE_RUNNING, reason: '' });
+  await cat.client.updateJobState({ name: 'clicks_job', state: JobState.JOB_STATE_STOPPED, reason: '' });
+  await cat.client.createJob({ job: { ...job, name: 'clicks_twice', source: 'clicks_again' } });
+  await cat.client.updateJobState({ name: 'clicks_twice', state: JobState.JOB_STATE_RUNNING, reason: '' });
+  assert.match(
+    (await failure(cat.client.updateJobState({ name: 'clicks_job', state: JobState.JOB_STATE_RUNNING, reason: '' }))).details,
+    /^job clicks_twice already writes table sync.clicks from topic clicks.v1/,
+    'a start is refused the same way',
+  );
+  for (const name of ['clicks_twice', 'views_job']) {
+    await cat.client.updateJobState({ name, state: JobState.JOB_STATE_STOPPED, reason: '' });
+    await cat.client.deleteJob({ name });
+  }
+  for (const name of ['clicks_again', 'views_src']) await cat.client.deleteSource({ name });
   assert.equal((await cat.client.listJobs({})).jobs.length, 1);
   await cat.client.updateJobState({ name: 'clicks_job', state: JobState.JOB_STATE_STOPPED, reason: '' });
   await cat.client.deleteJob({ name: 'clicks_job' });

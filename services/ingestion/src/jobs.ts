@@ -34,7 +34,16 @@ export class JobRegistry {
       throw err;
     }
     this.runners.set(name, runner);
-    await this.setState(name, JobState.JOB_STATE_RUNNING, '');
+    try {
+      await this.deps.catalog.updateJobState({ name, state: JobState.JOB_STATE_RUNNING, reason: '' });
+    } catch (err) {
+      // The catalog refuses a start it must not allow (another job writes the table from the same topic).
+      if (grpcCode(err) === grpcStatus.FAILED_PRECONDITION) {
+        this.runners.delete(name);
+        throw failedPrecondition(grpcMessage(err));
+      }
+      this.deps.logger.warn({ job: name, err: grpcMessage(err) }, 'could not record the job state in the catalog');
+    }
     runner.start();
     return runner.status();
   }

@@ -9,7 +9,7 @@ import type { PartitionStatus } from '#shared/gen/sluice/v1/ingestion.js';
 import type { PartitionProgress } from './completion.js';
 import type { TimeBounds } from './coverage.js';
 import { offsetsAtTime, watermarks } from './kafka-source.js';
-import { chooseStart, type StartSearch } from './positions.js';
+import { checkStartOffsets, chooseStart, type StartSearch } from './positions.js';
 
 export interface PartitionState extends PartitionProgress {
   readonly partition: number;
@@ -148,6 +148,7 @@ export async function addNewPartitions(
   const askedAtMs = Date.now();
   const marks = await watermarks(admin, topic);
   const committed = await committedOffsets();
+  checkStartOffsets(topic, spec.start, partitionIds, committed.size > 0);
   const startAt = spec.start?.timestampMs || spec.window?.startTimeMs;
   const needsStartLookup = startAt !== undefined && startAt > 0;
   const startOffsets = needsStartLookup ? await offsetsAtTime(admin, topic, startAt, marks) : new Map<number, number>();

@@ -64,7 +64,8 @@ export interface StartInputs {
  * The offset a partition starts from. The catalog's committed offset always wins: a restart
  * continues exactly where the last commit ended (never from Kafka's group offsets). Without
  * one: the job's start position; a bounded job without one starts at its window's start time.
- * Partitions an explicit offset list does not name start from the earliest offset.
+ * An explicit offset list names every partition the topic had when the job first started
+ * (checkStartOffsets); a partition added to the topic later starts from its earliest offset.
  */
 export function chooseStart(i: StartInputs): StartDecision {
   if (i.committed !== undefined) return { offset: i.committed, origin: 'catalog', search: null };
@@ -101,6 +102,33 @@ export function chooseStart(i: StartInputs): StartDecision {
     default:
       throw new PositionError(i.topic, i.partition, `start position ${String(from)} is not supported`);
   }
+}
+
+/**
+ * A job starting from explicit offsets must name each partition of its topic, and only those:
+ * a partition left out would start from a position nobody chose. Checked until the job's
+ * first commit (after it, the catalog's offsets decide and later partitions start earliest).
+ */
+export function checkStartOffsets(
+  topic: string,
+  start: StartPosition | undefined,
+  partitionIds: readonly number[],
+  committedAny: boolean,
+): void {
+  if (start?.from !== StartFrom.START_FROM_OFFSETS || committedAny) return;
+  const named = start.offsets.map((o) => o.partition).sort((a, b) => a - b);
+  const unknown = named.filter((p) => !partitionIds.includes(p));
+  const sorted = [...partitionIds].sort((a, b) => a - b);
+  const what = `topic ${topic} has partitions ${sorted.join(', ')}`;
+  if (unknown.length > 0)
+    throw new PositionError(topic, unknown[0], `source.startFrom.offsets names partition ${unknown.join(', ')}, but ${what}`);
+  const missing = sorted.filter((p) => !named.includes(p));
+  if (missing.length > 0)
+    throw new PositionError(
+      topic,
+      missing[0],
+      `source.startFrom.offsets names no offset for partition ${missing.join(', ')} (${what}); give an offset for every partition`,
+    );
 }
 
 export type ExpiredDecision =

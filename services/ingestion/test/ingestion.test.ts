@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { status as grpcStatus } from '@grpc/grpc-js';
 import { Kafka, logLevel } from 'kafkajs';
 import { CompletionPolicy, JobState, OffsetResetPolicy, StartFrom } from '#shared/gen/sluice/v1/catalog.js';
 import { CommittedEvent, RewindEvent } from '#shared/gen/sluice/v1/events.js';
@@ -11,6 +12,7 @@ import type { KafkaRecord } from '#shared/gen/sluice/v1/types.js';
 import { subjects } from '#shared/events.js';
 import { publish, subscribe } from '#shared/nats.js';
 import { defineJob, startIngestionStack, type IngestionClient, type IngestionStack } from './support/stack.js';
+import { job as jobSpec, source } from '#test-support/builders.js';
 import { waitFor } from '#test-support/wait.js';
 
 let stack: IngestionStack;
@@ -61,7 +63,14 @@ describe('start positions', () => {
       s_earliest: { from: StartFrom.START_FROM_EARLIEST, timestampMs: 0, offsets: [] },
       s_latest: { from: StartFrom.START_FROM_LATEST, timestampMs: 0, offsets: [] },
       s_time: { from: StartFrom.START_FROM_TIMESTAMP, timestampMs: 3500, offsets: [] },
-      s_offsets: { from: StartFrom.START_FROM_OFFSETS, timestampMs: 0, offsets: [{ partition: 0, offset: 7 }] },
+      s_offsets: {
+        from: StartFrom.START_FROM_OFFSETS,
+        timestampMs: 0,
+        offsets: [
+          { partition: 0, offset: 7 },
+          { partition: 1, offset: 2 },
+        ],
+      },
     };
     for (const [name, start] of Object.entries(jobs)) {
       await defineJob(stack.catalog, name, topic, { start });
@@ -82,7 +91,7 @@ describe('start positions', () => {
       s_earliest: { 0: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 1: [0, 1, 2, 3, 4, 5] },
       s_latest: { 0: [10], 1: [5] },
       s_time: { 0: [4, 5, 6, 7, 8, 9, 10], 1: [4, 5] },
-      s_offsets: { 0: [7, 8, 9, 10], 1: [0, 1, 2, 3, 4, 5] },
+      s_offsets: { 0: [7, 8, 9, 10], 1: [2, 3, 4, 5] },
     };
     for (const [job, want] of Object.entries(expected)) {
       await waitFor(`${job} to deliver its records`, () => {
@@ -100,6 +109,45 @@ describe('start positions', () => {
     // The group offsets follow the commit (for lag tools only).
     await waitFor('group offsets', () => stack.broker.committedOffset('sluice-s_time', topic, 0) === 11);
     for (const job of ['s_earliest', 's_latest', 's_offsets']) await ingestion.stopJob({ job });
+  });
+
+  it('explicit offsets that leave a partition out fail the job at start, naming it, and read nothing', async () => {
+    const topic = 'starts_partial';
+    stack.broker.createTopic(topic, 2);
+    produce(topic, 0, [0, 1000]);
+    produce(topic, 1, [0, 1000]);
+    const job = await defineJob(stack.catalog, 's_partial', topic, {
+      start: { from: StartFrom.START_FROM_OFFSETS, timestampMs: 0, offsets: [{ partition: 0, offset: 1 }] },
+    });
+    await ingestion.startJob({ job });
+    await waitFor('FAILED in the catalog', async () => (await catalogState(job)) === JobState.JOB_STATE_FAILED);
+    const { status } = await ingestion.getJobStatus({ job });
+    assert.equal(
+      status!.reason,
+      'source.startFrom.offsets names no offset for partition 1 (topic starts_partial has partitions 0, 1); give an offset for every partition',
+    );
+    assert.equal(stack.worker.records(job).length, 0);
+  });
+});
+
+describe('one table, one topic', () => {
+  it('a second job reading the same topic into the same table is refused at start; the first runs on', async () => {
+    const topic = 'twice';
+    stack.broker.createTopic(topic, 1);
+    await defineJob(stack.catalog, 'twice_a', topic);
+    await stack.catalog.createSource({ source: source('twice_b_src', topic) });
+    const into = { database: 'lake', table: 'twice_a' };
+    await stack.catalog.createJob({ job: jobSpec('twice_b', 'twice_b_src', into, { commitIntervalMs: 1000, parallelism: 1 }) });
+    await ingestion.startJob({ job: 'twice_a' });
+    await assert.rejects(
+      ingestion.startJob({ job: 'twice_b' }),
+      (e: { code: number; details: string }) =>
+        e.code === grpcStatus.FAILED_PRECONDITION &&
+        e.details.startsWith('job twice_a already writes table lake.twice_a from topic twice; two jobs may write one table only when'),
+    );
+    assert.equal(await catalogState('twice_b'), JobState.JOB_STATE_CREATED);
+    assert.equal((await ingestion.getJobStatus({ job: 'twice_a' })).status!.state, JobState.JOB_STATE_RUNNING);
+    await ingestion.stopJob({ job: 'twice_a' });
   });
 });
 

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { OffsetResetPolicy, StartFrom } from '#shared/gen/sluice/v1/catalog.js';
 import { batchEndOffset, findStart, leadingGap, planBatch } from '../src/coverage.js';
 import { InFlight } from '../src/in-flight.js';
-import { chooseStart, groupIdFor, onExpired, PositionError, type StartInputs } from '../src/positions.js';
+import { checkStartOffsets, chooseStart, groupIdFor, onExpired, PositionError, type StartInputs } from '../src/positions.js';
 
 describe('planBatch: covers, window filtering and partition ends', () => {
   const msgs = (...pairs: [number, number][]) => pairs.map(([o, t]) => ({ offset: String(o), timestamp: String(t) }));
@@ -224,7 +224,7 @@ describe('start and end positions', () => {
       'offsets',
     ],
     [
-      'explicit offsets not naming the partition: earliest',
+      'explicit offsets not naming a partition added after the first commit: earliest',
       { start: { from: StartFrom.START_FROM_OFFSETS, timestampMs: 0, offsets: [{ partition: 1, offset: 42 }] } },
       10,
       'earliest',
@@ -273,6 +273,37 @@ describe('start and end positions', () => {
     for (const [name, position, messages, batchEnd, want] of cases)
       it(name, () => assert.deepEqual(findStart(position, search, messages, batchEnd), want));
   });
+
+  const offsets = (...named: [number, number][]) => ({
+    from: StartFrom.START_FROM_OFFSETS,
+    timestampMs: 0,
+    offsets: named.map(([partition, offset]) => ({ partition, offset })),
+  });
+  const startOffsetCases: [string, ReturnType<typeof offsets>, number[], boolean, string | null][] = [
+    ['every partition named', offsets([0, 5], [1, 0]), [0, 1], false, null],
+    [
+      'a partition left out',
+      offsets([0, 5]),
+      [0, 1, 2],
+      false,
+      'source.startFrom.offsets names no offset for partition 1, 2 (topic t has partitions 0, 1, 2); give an offset for every partition',
+    ],
+    [
+      'a partition the topic lacks',
+      offsets([0, 5], [1, 0], [7, 1]),
+      [0, 1],
+      false,
+      'source.startFrom.offsets names partition 7, but topic t has partitions 0, 1',
+    ],
+    ['after the first commit, later partitions start earliest', offsets([0, 5]), [0, 1], true, null],
+  ];
+  for (const [name, start, partitions, committedAny, error] of startOffsetCases) {
+    it(`start offsets: ${name}`, () => {
+      const check = () => checkStartOffsets('t', start, partitions, committedAny);
+      if (error === null) check();
+      else assert.throws(check, (err: unknown) => err instanceof PositionError && err.message === error);
+    });
+  }
 
   it('refuses an explicit offset beyond the partition', () => {
     assert.throws(

@@ -26,6 +26,7 @@ import {
   type Row,
 } from '../src/core/index.js';
 import { parseCsvRecord } from '../src/core/csv.js';
+import { flatten } from '../src/core/flatten.js';
 import { murmur3 } from '../src/core/murmur3.js';
 import { inferSchemaRpc } from '../src/inspect.js';
 import { parseTransform } from '#shared/iceberg/partition.js';
@@ -461,42 +462,236 @@ test('Iceberg partition tuple and path from a partition spec', () => {
   assert.equal(partitionOf(plan, row), p, 'the same tuple object is reused for the same key');
 });
 
-test('inference: flatten, widen int→long→double and to string, absent fields optional, level 0', () => {
-  const samples = [
-    '{"a":1,"b":1,"c":"x","d":{"e":true},"f":1}',
-    '{"a":1.5,"b":3000000000,"c":2,"d":{"e":false},"f":null}',
-    '{"a":2,"b":4,"c":"y","d":{"e":true}}',
-    'not json',
-  ].map((v, i) => record(v, { offset: i }));
-  const r = inferSchema(samples, { format: MessageFormat.MESSAGE_FORMAT_FLATTEN, flattenLevel: 2, mode: MessageMode.MESSAGE_MODE_VALUE });
+const json = (flattenLevel: number, extra: Partial<Parameters<typeof mapping>[0]> = {}) =>
+  mapping({ format: MessageFormat.MESSAGE_FORMAT_JSON, flattenLevel, ...extra });
+const columnsOf = (r: ReturnType<typeof inferSchema>) => r.fields.map((f) => [f.name, f.type]);
+
+// [what, JSON values of one field across samples, the inferred type]
+const typeCases: [string, string[], string][] = [
+  ['small whole numbers are long, not int', ['1', '42'], 'long'],
+  ['64-bit whole numbers are long', ['9007199254740993', '-9223372036854775808'], 'long'],
+  ['beyond 64 bits is double', ['9223372036854775808'], 'double'],
+  ['a fixed scale is decimal', ['12.50', '3.99', '-0.10'], 'decimal(18, 2)'],
+  ['a wide fixed-scale number keeps its digits', ['1234567890123456789.5'], 'decimal(20, 1)'],
+  ['scales that disagree are double', ['9.5', '-0.25'], 'double'],
+  ['a whole number among decimals is double', ['12.50', '10'], 'double'],
+  ['an exponent is double', ['1e6'], 'double'],
+  ['ISO-8601 with Z is timestamptz', ['"2024-05-01T08:00:00Z"', '"2024-05-01T09:30:00.123+02:00"'], 'timestamptz'],
+  ['ISO-8601 without offset is timestamp', ['"2024-05-01T08:00:00"', '"2024-05-01 08:00"'], 'timestamp'],
+  ['an ISO date is date', ['"2024-05-01"', '"2024-02-29"'], 'date'],
+  ['dates and times widen to the time', ['"2024-05-01"', '"2024-05-01T08:00:00"'], 'timestamp'],
+  ['with and without offset widen to timestamptz', ['"2024-05-01T08:00:00"', '"2024-05-01T08:00:00Z"'], 'timestamptz'],
+  ['no such date is a string', ['"2024-02-30"'], 'string'],
+  ['digits in quotes stay text', ['"00123"'], 'string'],
+  ['booleans', ['true', 'false'], 'boolean'],
+  ['booleans and numbers are string', ['true', '1'], 'string'],
+  ['a date and a number are string', ['"2024-05-01"', '7'], 'string'],
+  ['nested values below the level are JSON text', ['{"x":1}', '[1,2]'], 'string'],
+  ['null in every sample is string', ['null'], 'string'],
+  ['nulls do not change the type', ['null', '5', 'null'], 'long'],
+];
+for (const [what, values, type] of typeCases) {
+  test(`inference types JSON: ${what}`, () => {
+    const r = inferSchema(
+      values.map((v, i) => record(`{"f":${v}}`, { offset: i })),
+      json(1),
+    );
+    assert.deepEqual(columnsOf(r), [['f', type]]);
+  });
+}
+
+// [what, CSV field texts across samples, the inferred type]
+const csvTextCases: [string, string[], string][] = [
+  ['whole numbers', ['1103', '-4'], 'long'],
+  ['leading zeros make a code', ['007', '12'], 'string'],
+  ['a fixed scale', ['12.50', '0.99'], 'decimal(18, 2)'],
+  ['true/false', ['true', 'FALSE'], 'boolean'],
+  ['ISO-8601', ['2024-05-01T08:00:00Z'], 'timestamptz'],
+  ['text', ['china', 'usa'], 'string'],
+];
+for (const [what, values, type] of csvTextCases) {
+  test(`inference types CSV text: ${what}`, () => {
+    const r = inferSchema(
+      values.map((v, i) => record(`${v},x`, { offset: i })),
+      mapping({ format: MessageFormat.MESSAGE_FORMAT_CSV, csv: { delimiter: ',', quote: '"', columns: ['f', 'g'] } }),
+    );
+    assert.deepEqual(columnsOf(r)[0], ['f', type]);
+  });
+}
+
+test('inference shows the exact literal of a 64-bit integer and of a decimal as its sample', () => {
+  const r = inferSchema([record('{"id":9007199254740993,"amount":12.50}')], json(1));
+  assert.deepEqual(
+    r.fields.map((f) => [f.name, f.type, f.sample]),
+    [
+      ['id', 'long', '9007199254740993'],
+      ['amount', 'decimal(18, 2)', '12.50'],
+    ],
+  );
+});
+
+test('inference: every column is optional, as job create makes it; unparseable samples are warnings', () => {
+  const r = inferSchema(
+    ['{"a":1,"c":"x","d":{"e":true}}', '{"a":2,"c":2,"d":{"e":false}}', 'not json', '[1,2]'].map((v, i) => record(v, { offset: i })),
+    mapping({ format: MessageFormat.MESSAGE_FORMAT_FLATTEN, flattenLevel: 2 }),
+  );
   assert.deepEqual(
     r.fields.map((f) => [f.name, f.path, f.type, f.required]),
     [
-      ['a', 'a', 'double', true],
-      ['b', 'b', 'long', true],
-      ['c', 'c', 'string', true],
-      ['d_e', 'd.e', 'boolean', true],
-      ['f', 'f', 'int', false],
+      ['a', 'a', 'long', false],
+      ['c', 'c', 'string', false],
+      ['d_e', 'd.e', 'boolean', false],
     ],
   );
   assert.ok(
-    r.warnings.some((w) => w.startsWith('offset 3: skipped')),
-    r.warnings.join('; '),
+    r.schema.fields.every((f) => !f.required),
+    'the schema says optional too',
   );
-  assert.ok(
-    r.warnings.some((w) => w.includes('field "c" is string in one sample and int in another')),
-    r.warnings.join('; '),
+  assert.equal(r.warnings.length, 3, r.warnings.join('; '));
+  assert.equal(r.warnings[0], 'field "c" is string in one sample and long in another; typed string');
+  assert.match(r.warnings[1], /^offset 2: skipped, value is not valid JSON/);
+  assert.equal(r.warnings[2], 'offset 3: skipped, value is an array, flattening needs a JSON object');
+});
+
+test('inference names fields as the data path flattens them (seed 000, levels 1 to 4)', () => {
+  const doc = { name: 'zhangle', age: 18, device: { os: { test: 'lag', member: { fa: 'z', mo: 'l' } }, 'brand.x': 'none' } };
+  for (const level of [1, 2, 3, 4]) {
+    assert.deepEqual(
+      inferSchema([record(JSON.stringify(doc))], json(level)).fields.map((f) => [f.name, f.path]),
+      flatten(doc, level).map((e) => [e.name, e.path]),
+      `level ${level}`,
+    );
+  }
+});
+
+test('inference of TEXT warns about the parts the job reads only', () => {
+  const bad = Buffer.from([0xff, 0xfe]);
+  const r = inferSchema(
+    [record(bad, { key: bad }), record('ok', { offset: 1, key: bad })],
+    mapping({ format: MessageFormat.MESSAGE_FORMAT_TEXT, mode: MessageMode.MESSAGE_MODE_VALUE }),
   );
-  const zero = inferSchema(samples.slice(0, 1), {
-    format: MessageFormat.MESSAGE_FORMAT_JSON,
-    flattenLevel: 0,
-    mode: MessageMode.MESSAGE_MODE_VALUE,
-  });
+  assert.deepEqual(r.warnings, ['offset 0: value is not valid UTF-8 (first bad byte at offset 0); the job would refuse this record']);
   assert.deepEqual(
-    zero.fields.map((f) => [f.name, f.type]),
-    [['__value__', 'string']],
+    r.fields.map((f) => [f.name, f.sample]),
+    [
+      ['key', ''],
+      ['value', 'ok'],
+    ],
   );
 });
+
+test('inference refuses two fields that flatten to one column, naming both', () => {
+  const collide = (docs: string[], level: number) => () =>
+    inferSchema(
+      docs.map((d, i) => record(d, { offset: i })),
+      json(level),
+    );
+  assert.throws(
+    collide(['{"a.b":1,"a":{"b":2}}'], 2),
+    (e: Error) => e instanceof SpecError && e.message.startsWith('fields "a.b" and a.b both become column "a_b" at flatten level 2'),
+  );
+  assert.throws(collide(['{"a.b":1}', '{"a":{"b":2}}'], 2), /fields "a.b" and a.b both become column "a_b"/, 'across samples too');
+  assert.deepEqual(columnsOf(collide(['{"a.b":1,"a":{"b":2}}'], 1)()), [
+    ['a_b', 'long'],
+    ['a', 'string'],
+  ]);
+  assert.throws(
+    () => inferSchema([record('{"offset":1}')], json(1, { includeFixedColumns: true })),
+    /field offset would be column "offset", which includeFixedColumns fills with the record's Kafka offset/,
+  );
+});
+
+// Each format: the proposed columns, and the rows the data path makes of the samples with them.
+const formatCases: {
+  what: string;
+  mapping: ReturnType<typeof mapping>;
+  samples: ReturnType<typeof record>[];
+  columns: [string, string][];
+  rows: unknown[][];
+}[] = [
+  {
+    what: 'TEXT: key and value columns',
+    mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_TEXT, mode: MessageMode.MESSAGE_MODE_DEFAULT }),
+    samples: [record('abc', { keyText: 'k1' }), record('edf', { offset: 1 })],
+    columns: [
+      ['key', 'string'],
+      ['value', 'string'],
+    ],
+    rows: [
+      ['k1', 'abc'],
+      [null, 'edf'],
+    ],
+  },
+  {
+    what: 'BINARY: key and value as binary',
+    mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_BINARY, mode: MessageMode.MESSAGE_MODE_VALUE }),
+    samples: [record(Buffer.from([0, 255]))],
+    columns: [
+      ['key', 'binary'],
+      ['value', 'binary'],
+    ],
+    rows: [[null, Buffer.from([0, 255])]],
+  },
+  {
+    what: 'JSON at level 0: the whole message as value',
+    mapping: json(0),
+    samples: [record('{"a":{"b":1}}')],
+    columns: [
+      ['key', 'string'],
+      ['value', 'string'],
+    ],
+    rows: [[null, '{"a":{"b":1}}']],
+  },
+  {
+    what: 'CSV with csv.columns: the named columns, typed',
+    mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_CSV, csv: { delimiter: ',', quote: '"', columns: ['id', 'name', 'region'] } }),
+    samples: [record('1103,zhangsan,china'), record('1104,lisi,usa', { offset: 1 })],
+    columns: [
+      ['id', 'long'],
+      ['name', 'string'],
+      ['region', 'string'],
+    ],
+    rows: [
+      [1103, 'zhangsan', 'china'],
+      [1104, 'lisi', 'usa'],
+    ],
+  },
+  {
+    what: 'CSV without csv.columns: c1..cN by position',
+    mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_CSV }),
+    samples: [record('1,2024-05-01')],
+    columns: [
+      ['c1', 'long'],
+      ['c2', 'date'],
+    ],
+    rows: [[1, 19844]],
+  },
+  {
+    what: 'JSON at level 1 with the fixed columns first',
+    mapping: json(1, { includeFixedColumns: true }),
+    samples: [record('{"id":42,"at":"2024-05-01T08:00:00Z","amount":12.50}', { topic: 't', partition: 1, offset: 7 })],
+    columns: [
+      ['topic', 'string'],
+      ['partition', 'long'],
+      ['offset', 'long'],
+      ['id', 'long'],
+      ['at', 'timestamptz'],
+      ['amount', 'decimal(18, 2)'],
+    ],
+    rows: [['t', 1, 7, 42, Date.UTC(2024, 4, 1, 8) * 1000, 1250n]],
+  },
+];
+for (const c of formatCases) {
+  test(`inference follows the format, and the data path fills what it proposes: ${c.what}`, () => {
+    const r = inferSchema(c.samples, c.mapping);
+    assert.deepEqual(columnsOf(r), c.columns);
+    const plan = compilePlan({ schema: r.schema, mapping: c.mapping });
+    assert.deepEqual(
+      c.samples.map((s) => transformRecord(plan, s, { nowMs: 0 })),
+      c.rows,
+    );
+  });
+}
 
 test('preview renders rows readably and reports refused records', () => {
   const plan = compilePlan({
@@ -660,10 +855,7 @@ test('inferring a table (sluice infer, job create) refuses sampled fields that f
     inferSchemaRpc({ samples, mapping: mapping({ flattenLevel, mode: MessageMode.MESSAGE_MODE_VALUE }) });
   assert.throws(
     infer(2),
-    (e: unknown) =>
-      e instanceof Error &&
-      e.message ===
-        'fields "a.b" and a.b both flatten to column "a_b" at flatten level 2 (sample at partition 0, offset 1); map them with explicit fields',
+    (e: unknown) => e instanceof Error && e.message.startsWith('fields "a.b" and a.b both become column "a_b" at flatten level 2'),
   );
   assert.deepEqual(
     infer(1)().fields.map((f) => f.name),

@@ -408,9 +408,9 @@ describe('Transform stream', () => {
     assert.deepEqual(
       inferred.fields.map((f) => [f.name, f.type?.kind?.$case === 'primitive' ? f.type.kind.value : '?', f.required, f.sample]),
       [
-        ['id', 'long', true, '1'],
+        ['id', 'long', false, '1'],
         ['name', 'string', false, 'a'],
-        ['info', 'string', true, '{"x":1}'],
+        ['info', 'string', false, '{"x":1}'],
       ],
     );
     assert.deepEqual(
@@ -435,6 +435,11 @@ describe('Transform stream', () => {
     );
     assert.match(preview.rows[2].error, /not valid JSON.*offset 2/);
 
+    await assert.rejects(
+      h.client.inferSchema({ samples: [rec('t', 0, 0, '{"a.b":1,"a":{"b":2}}')], mapping: flattenMapping({ flattenLevel: 2 }) }),
+      (e: { code: number; details: string }) =>
+        e.code === status.INVALID_ARGUMENT && e.details.startsWith('fields "a.b" and a.b both become column "a_b" at flatten level 2'),
+    );
     await assert.rejects(
       h.client.inferSchema({ samples: [], mapping: flattenMapping() }),
       (e: { code: number; details: string }) => e.code === status.INVALID_ARGUMENT && /samples is empty/.test(e.details),

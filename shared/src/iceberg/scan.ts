@@ -23,7 +23,9 @@ export interface SnapshotFiles {
 /**
  * The snapshot a reader asked for: by id, as of a time (the last snapshot committed at or
  * before it, following the snapshot log like Iceberg's time travel), or the current one.
- * Undefined when the table has no snapshot at that point.
+ * Undefined when the table has no snapshot yet. A time before the table's first snapshot is
+ * refused naming that snapshot's time, as Iceberg's time travel refuses it: an empty answer
+ * would read as "the table was empty then".
  */
 export function resolveSnapshot(meta: TableMetadata, selector: { snapshotId?: number; asOfMs?: number } = {}): SnapshotJson | undefined {
   if (selector.snapshotId !== undefined) {
@@ -35,7 +37,17 @@ export function resolveSnapshot(meta: TableMetadata, selector: { snapshotId?: nu
   if (selector.asOfMs !== undefined) {
     let chosen: number | undefined;
     for (const entry of meta['snapshot-log']) if (entry['timestamp-ms'] <= selector.asOfMs) chosen = entry['snapshot-id'];
-    if (chosen === undefined) return undefined;
+    if (chosen === undefined) {
+      const first = meta['snapshot-log'][0];
+      const asOf = new Date(selector.asOfMs).toISOString();
+      throw new IcebergError(
+        'not-found',
+        first
+          ? `no snapshot as of ${asOf}: the table's first snapshot (${first['snapshot-id']}) was committed at ${new Date(first['timestamp-ms']).toISOString()}`
+          : `no snapshot as of ${asOf}: the table has no snapshot yet`,
+        'timestamp-ms',
+      );
+    }
     const snapshot = snapshotById(meta, chosen);
     if (!snapshot) throw new IcebergError('not-found', `snapshot ${chosen}, current at that time, has been expired`, 'snapshot-id');
     return snapshot;

@@ -100,7 +100,11 @@ test('live data files follow appends and a replace; time travel picks the snapsh
   assert.deepEqual(await names({ snapshotId: 2 }), ['a.parquet', 'b.parquet']);
   assert.deepEqual(await names({ asOfMs: 2500 }), ['a.parquet', 'b.parquet']);
   assert.deepEqual(await names({ asOfMs: 3000 }), ['b.parquet', 'c.parquet']);
-  assert.equal(await names({ asOfMs: 999 }), undefined, 'nothing existed before the first commit');
+  assert.throws(
+    () => resolveSnapshot(meta, { asOfMs: 999 }),
+    /^IcebergError: no snapshot as of 1970-01-01T00:00:00.999Z: the table's first snapshot \(1\) was committed at 1970-01-01T00:00:01.000Z$/,
+    'a time before the first commit is refused, naming it',
+  );
   assert.throws(() => resolveSnapshot(meta, { snapshotId: 42 }), /snapshot 42 does not exist/);
 
   // ADDED entries inherit the sequence number of the snapshot that added them.

@@ -54,23 +54,3 @@ export function flatten(value: unknown, level: number): FlatEntry[] {
   flattenInto(value, level, (name, v, path) => out.push({ name, path, value: v }));
   return out;
 }
-
-/** Two paths of one JSON value that flatten to one column name (`"a.b"` and `a.b` → `a_b`). */
-export interface FlatCollision {
-  name: string;
-  first: string;
-  second: string;
-}
-
-/** The first collision in a value's flattened fields, or null. For samples (create time), not the hot path. */
-export function firstCollision(value: unknown, level: number): FlatCollision | null {
-  if (level <= 0 || !isObject(value)) return null;
-  const seen = new Map<string, string>();
-  let found: FlatCollision | null = null;
-  flattenInto(value, level, (name, _v, path) => {
-    const first = seen.get(name);
-    if (first !== undefined) found ??= { name, first, second: path };
-    else seen.set(name, path);
-  });
-  return found;
-}
