@@ -15,6 +15,8 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Producer } from 'kafkajs';
 import { JobState } from '#shared/gen/sluice/v1/catalog.js';
+import { IngestionServiceService } from '#shared/gen/sluice/v1/ingestion.js';
+import { createClient } from '#shared/grpc/client.js';
 import { type RealKafka, startKafka } from '#test-support/kafka.js';
 import { printLogsOnFailure, SERVICE_NAMES, type ServiceName, startMesh, type TestMesh } from '#test-support/mesh.js';
 import { waitFor } from '#test-support/wait.js';
@@ -508,6 +510,94 @@ describe('exactly once', () => {
       );
     }
     assert.deepEqual(totals, expected);
+  });
+});
+
+describe('consumer group', () => {
+  it('three ingestion processes share a job on 6 partitions; one killed -9 mid-stream, the other two take its partitions and every record lands once', async () => {
+    const PARTITIONS = 6;
+    const topic = `group-${run}`;
+    await kafka!.createTopic(topic, { partitions: PARTITIONS });
+    const job = await startJob(`group-${run}`, topic);
+    // Two more ingestion processes: each resumes the RUNNING job from the catalog and joins its group.
+    const replicas = [await mesh!.addReplica('ingestion'), await mesh!.addReplica('ingestion')];
+    const clients = replicas.map((r) => createClient(IngestionServiceService, r.address, { deadlineMs: 15_000, retries: 20 }));
+    try {
+      const [victim, survivor] = [clients[0], clients[1]];
+      /** Partitions each process owns (status lists every partition when a process owns none). */
+      const owned = async (members: (typeof clients)[number][]) =>
+        Promise.all(members.map(async (c) => ((await c.getJobStatus({ job })).status?.partitions ?? []).map((p) => p.partition)));
+      await waitFor(
+        'the three processes to share the 6 partitions',
+        async () => {
+          mesh!.assertNoCrash();
+          const each = await owned([mesh!.ingestion, ...clients]);
+          return each.every((ps) => ps.length > 0) && new Set(each.flat()).size === PARTITIONS && each.flat().length === PARTITIONS;
+        },
+        { timeoutMs: COMMIT_TIMEOUT_MS, intervalMs: 250 },
+      );
+
+      const killOne = async () => {
+        // Mid-stream: once something was committed, while records keep coming.
+        await waitFor(
+          'a first commit of the shared job',
+          async () => (await mesh!.catalog.getCommittedOffsets({ job })).offsets.length > 0,
+          {
+            timeoutMs: COMMIT_TIMEOUT_MS,
+            intervalMs: 100,
+          },
+        );
+        assert.ok((await owned([victim]))[0].length > 0, 'the process to kill owns partitions');
+        await replicas[0].kill();
+      };
+      const killed = killOne();
+      // id = partition * 1_000_000 + offset: waves of 50 per partition, continuously; the second
+      // half only once the kill happened, so there are records before and after it.
+      const WAVES = 40;
+      const PER_WAVE = 50;
+      for (let w = 0; w < WAVES; w++) {
+        if (w === WAVES / 2) await killed;
+        await producer.send({
+          topic,
+          acks: -1,
+          messages: Array.from({ length: PARTITIONS * PER_WAVE }, (_, k) => {
+            const p = k % PARTITIONS;
+            return record(p, p * 1_000_000 + w * PER_WAVE + Math.floor(k / PARTITIONS));
+          }),
+        });
+        await sleep(100);
+      }
+      await killed;
+
+      const ends = await (await kafka!.admin()).fetchTopicOffsets(topic);
+      assert.deepEqual(
+        ends.map((e) => Number(e.high)),
+        Array(PARTITIONS).fill(WAVES * PER_WAVE),
+      );
+      await committed(job, Object.fromEntries(ends.map((e) => [e.partition, Number(e.high)])));
+      // The group rebalanced onto the two survivors: between them they own every partition.
+      await waitFor(
+        'the two surviving processes to own the 6 partitions between them',
+        async () => {
+          const each = await owned([mesh!.ingestion, survivor]);
+          return new Set(each.flat()).size === PARTITIONS && each.flat().length === PARTITIONS;
+        },
+        { timeoutMs: COMMIT_TIMEOUT_MS, intervalMs: 250 },
+      );
+
+      const db = job.replace(/-/g, '_');
+      const [totals] = (
+        await sluice<{ rows: { n: number; ids: number; mismatched: number }[] }>(
+          'query',
+          `SELECT count(*)::INT AS n, count(DISTINCT id)::INT AS ids,
+                  count(*) FILTER (WHERE id <> "partition" * 1000000 + "offset")::INT AS mismatched FROM ${db}.events`,
+        )
+      ).rows;
+      const produced = PARTITIONS * WAVES * PER_WAVE;
+      assert.deepEqual(totals, { n: produced, ids: produced, mismatched: 0 });
+    } finally {
+      for (const c of clients) c.close();
+    }
   });
 });
 
