@@ -601,6 +601,70 @@ describe('consumer group', () => {
   });
 });
 
+describe('topic deleted and recreated', () => {
+  /** A job on a fresh 2-partition topic with 10 records a partition (id = partition * 100 + i), committed to the end. */
+  async function committedJob(name: string): Promise<{ topic: string; job: string }> {
+    const topic = `${name}-${run}`;
+    await kafka!.createTopic(topic, { partitions: 2 });
+    for (const p of [0, 1])
+      await producer.send({ topic, acks: -1, messages: Array.from({ length: 10 }, (_, i) => record(p, p * 100 + i)) });
+    const job = await startJob(topic, topic);
+    await committed(job, { 0: 10, 1: 10 });
+    return { topic, job };
+  }
+
+  /** Deletes the topic and waits until Kafka no longer lists it. */
+  async function deleteTopic(topic: string): Promise<void> {
+    const admin = await kafka!.admin();
+    await admin.deleteTopics({ topics: [topic], timeout: 30_000 });
+    await waitFor(`Kafka to stop listing ${topic}`, async () => !(await admin.listTopics()).includes(topic), {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+    });
+  }
+
+  /** The job FAILED naming the recreated topic; the table and the committed offsets are what they were before. */
+  async function failedUntouched(job: string, topic: string): Promise<void> {
+    await untilState(job, JobState.JOB_STATE_FAILED);
+    const { job: failed } = await mesh!.catalog.getJob({ name: job });
+    assert.match(failed!.stateReason, new RegExp(`topic "${topic}" was deleted and recreated`));
+    assert.deepEqual(ids(await rows(job)), [...Array.from({ length: 10 }, (_, i) => i), ...Array.from({ length: 10 }, (_, i) => 100 + i)]);
+    const { offsets } = await mesh!.catalog.getCommittedOffsets({ job });
+    assert.deepEqual(Object.fromEntries(offsets.map((o) => [o.partition, o.nextOffset])), { 0: 10, 1: 10 });
+  }
+
+  it('deleted: the job says the topic is missing instead of going quiet; recreated with fewer records: FAILED naming it, nothing re-landed', async () => {
+    const { topic, job } = await committedJob('deleted');
+    await deleteTopic(topic);
+    await waitFor(
+      `job status to name the missing topic ${topic}`,
+      async () => {
+        const { status } = await mesh!.ingestion.getJobStatus({ job });
+        return status?.state === JobState.JOB_STATE_RUNNING && status.reason.includes(`topic "${topic}" does not exist`);
+      },
+      { timeoutMs: COMMIT_TIMEOUT_MS, intervalMs: 250 },
+    );
+    // Recreated with three partitions and fewer records than were committed on each.
+    await kafka!.createTopic(topic, { partitions: 3 });
+    for (const p of [0, 1, 2])
+      await producer.send({ topic, acks: -1, messages: Array.from({ length: 3 }, (_, i) => record(p, 1000 + p * 100 + i)) });
+    await failedUntouched(job, topic);
+  });
+
+  it('recreated with more records than were committed while the job is paused: FAILED naming it, never read from the old offsets', async () => {
+    const { topic, job } = await committedJob('recreated');
+    // Paused, the job fetches nothing, so it sees no error while the topic is gone; its offsets
+    // then fit the new topic, and only the topic id tells the two apart.
+    await mesh!.ingestion.pauseJob({ job });
+    await deleteTopic(topic);
+    await kafka!.createTopic(topic, { partitions: 2 });
+    for (const p of [0, 1])
+      await producer.send({ topic, acks: -1, messages: Array.from({ length: 15 }, (_, i) => record(p, 1000 + p * 100 + i)) });
+    await mesh!.ingestion.resumeJob({ job }).catch(() => {}); // it may have failed already
+    await failedUntouched(job, topic);
+  });
+});
+
 describe('broker outage', () => {
   it('Kafka stopped for 10 s mid-job, later killed -9: the job resumes by itself and every record lands once', async () => {
     const topic = `outage-${run}`;
