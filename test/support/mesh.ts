@@ -103,12 +103,29 @@ export interface TestMesh<B extends DevBroker | undefined = DevBroker> {
   kill(name: ServiceName): Promise<void>;
   /** Starts a killed service again, same port and environment, and waits for SERVING. */
   restart(name: ServiceName): Promise<void>;
+  /**
+   * Starts one more process of a service beside the mesh's own (same environment, a port of its
+   * own, e.g. a second ingestion process in a job's consumer group) and waits for SERVING. Its
+   * output is kept and printed with the others', a crash of it fails assertNoCrash, and stop()
+   * stops it with the rest.
+   */
+  addReplica(name: ServiceName): Promise<ServiceReplica>;
   /** Throws if a service exited without being told to (a crash), naming it and its exit. */
   assertNoCrash(): void;
   /** The kept output of every process, with a header per service. */
   logs(): string;
   /** Graceful stop (SIGTERM, then SIGKILL after a grace period), then removes everything. Idempotent. */
   stop(): Promise<void>;
+}
+
+/** An extra process of a service (TestMesh.addReplica). */
+export interface ServiceReplica {
+  /** How its output and crashes are labelled, e.g. "ingestion#2". */
+  readonly label: string;
+  readonly address: string;
+  pid(): number;
+  /** SIGKILL (kill -9) it and wait until it is gone. */
+  kill(): Promise<void>;
 }
 
 /** startMesh failed (and cleaned up): which directory and database it had made, and why. */
@@ -141,6 +158,8 @@ class ServiceProcess {
     readonly name: ServiceName,
     readonly address: string,
     private readonly env: Record<string, string>,
+    /** What its output and crashes are labelled with: the name, or "<name>#<n>" for a replica. */
+    readonly label: string = name,
   ) {}
 
   /** The service logs "<name> serving" at info, once it holds its port. */
@@ -185,7 +204,7 @@ class ServiceProcess {
    */
   async serving(): Promise<void> {
     const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) throw new Error(`${this.name} is not running`);
+    if (!child || child.exitCode !== null || child.signalCode !== null) throw new Error(`${this.label} is not running`);
     const ac = new AbortController();
     const exited = once(child, 'exit', { signal: ac.signal }).then(([code, signal]) => {
       const said = this.output()
@@ -194,7 +213,7 @@ class ServiceProcess {
         .filter((line) => !line.startsWith('---'))
         .slice(-3)
         .join(' | ');
-      throw new Error(`${this.name} exited (${signal ?? `code ${code}`}) before it was SERVING${said ? `: ${said}` : ''}`);
+      throw new Error(`${this.label} exited (${signal ?? `code ${code}`}) before it was SERVING${said ? `: ${said}` : ''}`);
     });
     // SERVING on the address alone could be another process that took the port after
     // freePort() released it; our own "serving" line proves the port is this process's.
@@ -202,7 +221,7 @@ class ServiceProcess {
     const timeoutMs = startupTimeoutMs(this.startingTogether);
     const timeout = sleep(timeoutMs, undefined, { signal: ac.signal }).then(() => {
       throw new Error(
-        `timed out after ${timeoutMs} ms waiting for the ${this.name} service at ${this.address} (pid ${child.pid}) to log that it is serving`,
+        `timed out after ${timeoutMs} ms waiting for the ${this.label} service at ${this.address} (pid ${child.pid}) to log that it is serving`,
       );
     });
     try {
@@ -278,18 +297,19 @@ async function startMeshOnce(options: MeshOptions): Promise<TestMesh<DevBroker |
   let db: TestDatabase | undefined;
   let broker: DevBroker | undefined;
   const services = new Map<ServiceName, ServiceProcess>();
+  /** Every process: the four services, then the replicas in the order they were added. */
+  const processes: ServiceProcess[] = [];
   const clients: { close(): void }[] = [];
   let stopping: Promise<void> | undefined;
 
-  const logs = () =>
-    [...services.values()].map((s) => `===== ${s.name} (${s.address}, pid ${s.child?.pid ?? '-'}) =====\n${s.output()}`).join('\n');
+  const logs = () => processes.map((s) => `===== ${s.label} (${s.address}, pid ${s.child?.pid ?? '-'}) =====\n${s.output()}`).join('\n');
 
   const stop = () =>
     (stopping ??= (async () => {
       for (const c of clients) c.close();
       // All at once: each service stops gracefully on its own (and copes with its peers going
       // away); a service still up after the grace period is killed.
-      await Promise.all([...services.values()].map((s) => s.signal('SIGTERM', 10_000)));
+      await Promise.all(processes.map((s) => s.signal('SIGTERM', 10_000)));
       await broker?.stop();
       await db?.drop();
       await rm(dir, { recursive: true, force: true });
@@ -322,6 +342,7 @@ async function startMeshOnce(options: MeshOptions): Promise<TestMesh<DevBroker |
     };
     delete env.OTEL_EXPORTER_OTLP_ENDPOINT;
     for (const name of SERVICE_NAMES) services.set(name, new ServiceProcess(name, addresses[name], env));
+    processes.push(...services.values());
     for (const s of services.values()) s.start(services.size);
     await Promise.all([...services.values()].map((s) => s.serving()));
 
@@ -347,9 +368,21 @@ async function startMeshOnce(options: MeshOptions): Promise<TestMesh<DevBroker |
         s.start();
         await s.serving();
       },
+      async addReplica(name) {
+        if (stopping) throw new Error(`the mesh is stopping; no ${name} replica can start`);
+        const port = await freePort();
+        const address = `127.0.0.1:${port}`;
+        const label = `${name}#${processes.filter((s) => s.name === name).length + 1}`;
+        const replica = new ServiceProcess(name, address, { ...env, [PORT_VARIABLES[name]]: String(port) }, label);
+        processes.push(replica);
+        replica.start();
+        await replica.serving();
+        return { label, address, pid: () => replica.child?.pid ?? 0, kill: () => replica.signal('SIGKILL') };
+      },
       assertNoCrash() {
-        const crashed = [...services.values()].filter((s) => s.crashes.length > 0);
-        if (crashed.length > 0) throw new Error(`service crashed: ${crashed.map((s) => `${s.name} (${s.crashes.join(', ')})`).join('; ')}`);
+        const crashed = processes.filter((s) => s.crashes.length > 0);
+        if (crashed.length > 0)
+          throw new Error(`service crashed: ${crashed.map((s) => `${s.label} (${s.crashes.join(', ')})`).join('; ')}`);
       },
       logs,
       stop,

@@ -40,7 +40,9 @@ import {
 } from './kafka-source.js';
 import { addNewPartitions, type PartitionState, PartitionTable } from './partition-table.js';
 import { acceptsBatches, isLive, type Phase } from './phase.js';
-import { groupIdFor, onExpired } from './positions.js';
+import { groupIdFor, onExpired, type Watermarks } from './positions.js';
+import { fetchTopicId } from './kafka-topic-id.js';
+import { judgeTopic } from './topic-identity.js';
 import { startBatchSpan } from './trace-links.js';
 import { TransformStream, type TransformationClient } from './transform-stream.js';
 
@@ -106,6 +108,8 @@ export class JobReader {
   private incarnation = 0;
   private resyncChain: Promise<void> = Promise.resolve();
   private readonly inFlight: InFlight;
+  /** The id of the topic as first seen in this process (null: not yet, or the broker gives none). */
+  private topicId: string | null = null;
   /** When a fetch last returned records (IDLE jobs finish after idleTimeoutMs without). */
   lastRecordAtMs = Date.now();
   /** This process leads the consumer group (as of the last join; until then, assumed). */
@@ -157,6 +161,7 @@ export class JobReader {
     this.session = session;
     await session.admin.connect();
     const partitionIds = await requireTopic(session.admin, this.topic);
+    await this.checkTopicIdentity(await this.committedOffsets(), await watermarks(session.admin, this.topic));
     const spec = { start: this.job.start, window: this.bounds.window };
     await addNewPartitions(this.partitions, session.admin, partitionIds, spec, () => this.committedOffsets());
     // Nothing left to read (a new session after everything was read to its end and committed).
@@ -204,6 +209,38 @@ export class JobReader {
     await session?.admin.disconnect().catch(() => {});
   }
 
+  /** Throws FatalJobError when the topic was deleted and recreated under the job (topic-identity.ts). */
+  private async checkTopicIdentity(committed: Map<number, number>, marks: Map<number, Watermarks>): Promise<void> {
+    const verdict = judgeTopic(this.topic, this.topicId, committed, {
+      id: await fetchTopicId(this.brokers, this.topic),
+      watermarks: marks,
+    });
+    if (!verdict.same) throw new FatalJobError(verdict.reason);
+    this.topicId = verdict.id;
+  }
+
+  /**
+   * Whether the topic is still the one the committed offsets came from; a recreated topic fails
+   * the job. Run every few seconds while the job is live (JobRunner) and before a batch fetched
+   * below the position is used. 'unknown' when it could not be told (the topic missing, the
+   * broker away): the consumer session deals with those.
+   */
+  async verifyTopic(): Promise<'same' | 'recreated' | 'unknown'> {
+    const admin = this.session?.admin;
+    if (!admin || !isLive(this.host.phase())) return 'unknown';
+    try {
+      await this.checkTopicIdentity(await this.committedOffsets(), await watermarks(admin, this.topic));
+      return 'same';
+    } catch (err) {
+      if (!(err instanceof FatalJobError)) {
+        this.log.debug({ err: describeSourceError(err, this.brokers) }, 'could not check the topic identity');
+        return 'unknown';
+      }
+      this.host.fatal(err.message);
+      return 'recreated';
+    }
+  }
+
   private async committedOffsets(): Promise<Map<number, number>> {
     const res = await this.deps.catalog.getCommittedOffsets({ job: this.job.name });
     const out = new Map<number, number>();
@@ -246,6 +283,7 @@ export class JobReader {
     const committed = await this.committedOffsets();
     const askedAtMs = Date.now();
     const marks = await watermarks(session.admin, this.topic);
+    await this.checkTopicIdentity(committed, marks);
     if (!this.isCurrent(generation)) return;
     const lostCovers: { partition: number; start: number; end: number }[] = [];
     for (const p of owned) {
@@ -311,6 +349,16 @@ export class JobReader {
     // Never lower: a batch fetched earlier must not undo a watermark asked for later (completion.ts).
     st.highWatermark = Math.max(st.highWatermark, Number(batch.highWatermark));
     if (readToEnd(st)) return;
+
+    // Fetched below the position: kafkajs reset its offset after OFFSET_OUT_OF_RANGE (the log is
+    // shorter than the job's position, as when the topic was recreated) or the fetch predates a
+    // seek. Nothing is sent until the topic is known to be the same one.
+    const first = batch.firstOffset();
+    if (first !== null && Number(first) < st.position) {
+      const topic = await this.verifyTopic();
+      if (topic === 'unknown') this.session?.consumer?.seek({ topic: this.topic, partition: st.partition, offset: String(st.position) });
+      if (topic !== 'same' || stream !== this.stream) return;
+    }
 
     const gap = leadingGap(st.position, batch.firstOffset());
     if (gap && !(await this.acceptGap(st, gap.end))) return;

@@ -39,6 +39,8 @@ export interface RunnerDeps extends ReaderDeps {
  * are checked against the broker's high watermarks.
  */
 const CLOSED_CHECK_MS = 1000;
+/** How often a live job checks that its topic was not deleted and recreated (one Metadata and one ListOffsets request). */
+const TOPIC_CHECK_INTERVAL_MS = 5_000;
 
 /** 500 ms doubling to 30 s between consumer sessions. */
 function retryDelayMs(attempt: number): number {
@@ -53,6 +55,8 @@ export class JobRunner {
    * retries its source, finishes or stops like a running one; status shows PAUSED.
    */
   private userPaused = false;
+  /** ResumeJob is checking the topic before fetching again (see resume): nothing is fetched yet. */
+  private resumeChecking = false;
   private readonly reader: JobReader;
   private readonly bounds: JobBounds;
   private readonly startedAtMs = Date.now();
@@ -71,7 +75,7 @@ export class JobRunner {
     this.bounds = jobBounds(job.window);
     this.reader = new JobReader(job, source, this.bounds, deps, {
       phase: () => this.phase,
-      userPaused: () => this.userPaused,
+      userPaused: () => this.userPaused || this.resumeChecking,
       resyncing: (cause, problem) => {
         if (isLive(this.phase)) void this.transitionTo({ name: 'resyncing', cause, problem });
       },
@@ -204,6 +208,9 @@ export class JobRunner {
         (err) => this.log.warn({ err }, 'bad rewind event'),
       ),
     );
+    // A topic deleted and recreated between two fetches shows no error to kafkajs (it fetches by
+    // name): only its new topic id tells (topic-identity.ts).
+    this.timers.push(setInterval(() => void this.reader.verifyTopic(), TOPIC_CHECK_INTERVAL_MS));
     const idleMs = this.bounds.idleTimeoutMs;
     if (idleMs !== null) {
       const every = Math.max(50, Math.min(1000, Math.floor(idleMs / 4)));
@@ -280,9 +287,15 @@ export class JobRunner {
   }
 
   resume(): void {
-    if (!isLive(this.phase)) return;
+    if (!isLive(this.phase) || !this.userPaused) return;
     this.userPaused = false;
-    this.reader.applyPauses();
+    // Nothing was fetched while paused, so a topic deleted and recreated meanwhile raised no
+    // error, and the job's offsets may fit the new topic: check it before fetching again.
+    this.resumeChecking = true;
+    void this.reader.verifyTopic().finally(() => {
+      this.resumeChecking = false;
+      this.reader.applyPauses();
+    });
   }
 
   /**

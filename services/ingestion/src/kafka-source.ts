@@ -42,6 +42,9 @@ export function createConsumer(kafka: Kafka, groupId: string): Consumer {
     heartbeatInterval: 1_000,
     rebalanceTimeout: 15_000,
     maxWaitTimeInMs: 250,
+    // kafkajs would create a missing topic through its metadata requests (where the broker
+    // allows it), so a deleted topic would come back empty under the job: it must not.
+    allowAutoTopicCreation: false,
     retry: { retries: 3, initialRetryTime: 100, restartOnFailure: async () => false },
   });
 }

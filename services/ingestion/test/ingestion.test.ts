@@ -478,6 +478,31 @@ describe('source failures', () => {
     await ingestion.stopJob({ job });
   });
 
+  it('a topic deleted and recreated under a paused job, with more records than were committed: FAILED naming it, nothing of the new topic read', async () => {
+    const topic = 'recreated';
+    stack.broker.createTopic(topic, 1);
+    produce(topic, 0, [1, 2, 3, 4]);
+    const job = await defineJob(stack.catalog, 'f_recreated', topic);
+    await ingestion.startJob({ job });
+    await waitFor('commit of the first records', async () => (await committed(job))[0] === 4);
+    // Paused, the job fetches nothing: the topic's new id is all that tells the new topic from the old.
+    await ingestion.pauseJob({ job });
+    stack.broker.deleteTopic(topic);
+    stack.broker.createTopic(topic, 1);
+    produce(topic, 0, [5, 6, 7, 8, 9, 10]);
+    await ingestion.resumeJob({ job }).catch(() => {}); // it may have failed already
+    await waitFor('the job to fail', async () => (await catalogState(job)) === JobState.JOB_STATE_FAILED);
+    assert.match(
+      (await stack.catalog.getJob({ name: job })).job!.stateReason,
+      /^topic "recreated" was deleted and recreated \(its topic id changed from \S+ to \S+\): the job's committed offsets \(0: 4\) belong to the old topic/,
+    );
+    assert.deepEqual(
+      stack.worker.records(job).map((r) => r.offset),
+      [0, 1, 2, 3],
+    );
+    assert.deepEqual(await committed(job), { 0: 4 });
+  });
+
   it('a broker that goes away is reported and the job continues where it was when it comes back', async () => {
     const { mkdtemp, rm } = await import('node:fs/promises');
     const { join } = await import('node:path');

@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CompressionTypes } from 'kafkajs';
 import { waitFor } from '#test-support/wait.js';
+import { fetchTopicId } from '../../../services/ingestion/src/kafka-topic-id.js';
 import {
   type BrokerTarget,
   COMPACT_NOW,
@@ -177,6 +178,37 @@ for (const [label, start] of TARGETS) {
       );
       const res = await kcat(target.brokers, ['-C', '-t', topic, '-o', `s@${T + 3500}`, '-e', '-q', '-f', '%o %s\n']);
       assert.equal(res.stdout, '3 at5000\n4 at4000\n', res.stderr);
+    });
+
+    it('DeleteTopics then CreateTopics under the same name: a new topic id, offsets start over, the group offsets of the old topic dropped', async () => {
+      const topic = topicName('recreated');
+      await target.createTopic(topic, 2);
+      const producer = target.client().producer();
+      await producer.connect();
+      await producer.send({ topic, messages: [0, 1, 2].map((i) => ({ partition: 0, value: `old${i}` })) });
+      const admin = await target.admin();
+      await admin.setOffsets({ groupId: `g-${topic}`, topic, partitions: [{ partition: 0, offset: '2' }] });
+      // The Metadata v10+ look-up ingestion uses to tell a recreated topic (kafkajs has no topic ids).
+      const oldId = await fetchTopicId([target.brokers], topic);
+      assert.match(oldId ?? '', /^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/);
+
+      await admin.deleteTopics({ topics: [topic], timeout: 30_000 });
+      await waitFor(`${topic} to be gone`, async () => !(await admin.listTopics()).includes(topic), { timeoutMs: 30_000, intervalMs: 100 });
+      assert.equal(await fetchTopicId([target.brokers], topic), null, 'a deleted topic has no id');
+
+      await target.createTopic(topic, 1);
+      await producer.send({ topic, messages: [{ partition: 0, value: 'new0' }] });
+      await producer.disconnect();
+      const newId = await fetchTopicId([target.brokers], topic);
+      assert.ok(newId && newId !== oldId, `a recreated topic has a new id (${oldId} then ${newId})`);
+      assert.deepEqual(await admin.fetchTopicOffsets(topic).then(byPartition), [{ partition: 0, low: '0', high: '1', offset: '1' }]);
+      assert.deepEqual(await readAll(target.brokers, topic, 0, '%o %s\n'), ['0 new0']);
+      const [offsets] = await admin.fetchOffsets({ groupId: `g-${topic}`, topics: [topic] });
+      assert.deepEqual(
+        offsets.partitions.map((p) => [p.partition, p.offset]),
+        [[0, '-1']],
+        'the group offset of the deleted topic is gone',
+      );
     });
 
     it('DeleteRecords moves the log start; a fetch below it is out of range and a reset reads from it', async () => {

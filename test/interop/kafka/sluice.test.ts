@@ -15,6 +15,8 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Producer } from 'kafkajs';
 import { JobState } from '#shared/gen/sluice/v1/catalog.js';
+import { IngestionServiceService } from '#shared/gen/sluice/v1/ingestion.js';
+import { createClient } from '#shared/grpc/client.js';
 import { type RealKafka, startKafka } from '#test-support/kafka.js';
 import { printLogsOnFailure, SERVICE_NAMES, type ServiceName, startMesh, type TestMesh } from '#test-support/mesh.js';
 import { waitFor } from '#test-support/wait.js';
@@ -525,6 +527,158 @@ describe('exactly once', () => {
       );
     }
     assert.deepEqual(totals, expected);
+  });
+});
+
+describe('consumer group', () => {
+  it('three ingestion processes share a job on 6 partitions; one killed -9 mid-stream, the other two take its partitions and every record lands once', async () => {
+    const PARTITIONS = 6;
+    const topic = `group-${run}`;
+    await kafka!.createTopic(topic, { partitions: PARTITIONS });
+    const job = await startJob(`group-${run}`, topic);
+    // Two more ingestion processes: each resumes the RUNNING job from the catalog and joins its group.
+    const replicas = [await mesh!.addReplica('ingestion'), await mesh!.addReplica('ingestion')];
+    const clients = replicas.map((r) => createClient(IngestionServiceService, r.address, { deadlineMs: 15_000, retries: 20 }));
+    try {
+      const [victim, survivor] = [clients[0], clients[1]];
+      /** Partitions each process owns (status lists every partition when a process owns none). */
+      const owned = async (members: (typeof clients)[number][]) =>
+        Promise.all(members.map(async (c) => ((await c.getJobStatus({ job })).status?.partitions ?? []).map((p) => p.partition)));
+      await waitFor(
+        'the three processes to share the 6 partitions',
+        async () => {
+          mesh!.assertNoCrash();
+          const each = await owned([mesh!.ingestion, ...clients]);
+          return each.every((ps) => ps.length > 0) && new Set(each.flat()).size === PARTITIONS && each.flat().length === PARTITIONS;
+        },
+        { timeoutMs: COMMIT_TIMEOUT_MS, intervalMs: 250 },
+      );
+
+      const killOne = async () => {
+        // Mid-stream: once something was committed, while records keep coming.
+        await waitFor(
+          'a first commit of the shared job',
+          async () => (await mesh!.catalog.getCommittedOffsets({ job })).offsets.length > 0,
+          {
+            timeoutMs: COMMIT_TIMEOUT_MS,
+            intervalMs: 100,
+          },
+        );
+        assert.ok((await owned([victim]))[0].length > 0, 'the process to kill owns partitions');
+        await replicas[0].kill();
+      };
+      const killed = killOne();
+      // id = partition * 1_000_000 + offset: waves of 50 per partition, continuously; the second
+      // half only once the kill happened, so there are records before and after it.
+      const WAVES = 40;
+      const PER_WAVE = 50;
+      for (let w = 0; w < WAVES; w++) {
+        if (w === WAVES / 2) await killed;
+        await producer.send({
+          topic,
+          acks: -1,
+          messages: Array.from({ length: PARTITIONS * PER_WAVE }, (_, k) => {
+            const p = k % PARTITIONS;
+            return record(p, p * 1_000_000 + w * PER_WAVE + Math.floor(k / PARTITIONS));
+          }),
+        });
+        await sleep(100);
+      }
+      await killed;
+
+      const ends = await (await kafka!.admin()).fetchTopicOffsets(topic);
+      assert.deepEqual(
+        ends.map((e) => Number(e.high)),
+        Array(PARTITIONS).fill(WAVES * PER_WAVE),
+      );
+      await committed(job, Object.fromEntries(ends.map((e) => [e.partition, Number(e.high)])));
+      // The group rebalanced onto the two survivors: between them they own every partition.
+      await waitFor(
+        'the two surviving processes to own the 6 partitions between them',
+        async () => {
+          const each = await owned([mesh!.ingestion, survivor]);
+          return new Set(each.flat()).size === PARTITIONS && each.flat().length === PARTITIONS;
+        },
+        { timeoutMs: COMMIT_TIMEOUT_MS, intervalMs: 250 },
+      );
+
+      const db = job.replace(/-/g, '_');
+      const [totals] = (
+        await sluice<{ rows: { n: number; ids: number; mismatched: number }[] }>(
+          'query',
+          `SELECT count(*)::INT AS n, count(DISTINCT id)::INT AS ids,
+                  count(*) FILTER (WHERE id <> "partition" * 1000000 + "offset")::INT AS mismatched FROM ${db}.events`,
+        )
+      ).rows;
+      const produced = PARTITIONS * WAVES * PER_WAVE;
+      assert.deepEqual(totals, { n: produced, ids: produced, mismatched: 0 });
+    } finally {
+      for (const c of clients) c.close();
+    }
+  });
+});
+
+describe('topic deleted and recreated', () => {
+  /** A job on a fresh 2-partition topic with 10 records a partition (id = partition * 100 + i), committed to the end. */
+  async function committedJob(name: string): Promise<{ topic: string; job: string }> {
+    const topic = `${name}-${run}`;
+    await kafka!.createTopic(topic, { partitions: 2 });
+    for (const p of [0, 1])
+      await producer.send({ topic, acks: -1, messages: Array.from({ length: 10 }, (_, i) => record(p, p * 100 + i)) });
+    const job = await startJob(topic, topic);
+    await committed(job, { 0: 10, 1: 10 });
+    return { topic, job };
+  }
+
+  /** Deletes the topic and waits until Kafka no longer lists it. */
+  async function deleteTopic(topic: string): Promise<void> {
+    const admin = await kafka!.admin();
+    await admin.deleteTopics({ topics: [topic], timeout: 30_000 });
+    await waitFor(`Kafka to stop listing ${topic}`, async () => !(await admin.listTopics()).includes(topic), {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+    });
+  }
+
+  /** The job FAILED naming the recreated topic; the table and the committed offsets are what they were before. */
+  async function failedUntouched(job: string, topic: string): Promise<void> {
+    await untilState(job, JobState.JOB_STATE_FAILED);
+    const { job: failed } = await mesh!.catalog.getJob({ name: job });
+    assert.match(failed!.stateReason, new RegExp(`topic "${topic}" was deleted and recreated`));
+    assert.deepEqual(ids(await rows(job)), [...Array.from({ length: 10 }, (_, i) => i), ...Array.from({ length: 10 }, (_, i) => 100 + i)]);
+    const { offsets } = await mesh!.catalog.getCommittedOffsets({ job });
+    assert.deepEqual(Object.fromEntries(offsets.map((o) => [o.partition, o.nextOffset])), { 0: 10, 1: 10 });
+  }
+
+  it('deleted: the job says the topic is missing instead of going quiet; recreated with fewer records: FAILED naming it, nothing re-landed', async () => {
+    const { topic, job } = await committedJob('deleted');
+    await deleteTopic(topic);
+    await waitFor(
+      `job status to name the missing topic ${topic}`,
+      async () => {
+        const { status } = await mesh!.ingestion.getJobStatus({ job });
+        return status?.state === JobState.JOB_STATE_RUNNING && status.reason.includes(`topic "${topic}" does not exist`);
+      },
+      { timeoutMs: COMMIT_TIMEOUT_MS, intervalMs: 250 },
+    );
+    // Recreated with three partitions and fewer records than were committed on each.
+    await kafka!.createTopic(topic, { partitions: 3 });
+    for (const p of [0, 1, 2])
+      await producer.send({ topic, acks: -1, messages: Array.from({ length: 3 }, (_, i) => record(p, 1000 + p * 100 + i)) });
+    await failedUntouched(job, topic);
+  });
+
+  it('recreated with more records than were committed while the job is paused: FAILED naming it, never read from the old offsets', async () => {
+    const { topic, job } = await committedJob('recreated');
+    // Paused, the job fetches nothing, so it sees no error while the topic is gone; its offsets
+    // then fit the new topic, and only the topic id tells the two apart.
+    await mesh!.ingestion.pauseJob({ job });
+    await deleteTopic(topic);
+    await kafka!.createTopic(topic, { partitions: 2 });
+    for (const p of [0, 1])
+      await producer.send({ topic, acks: -1, messages: Array.from({ length: 15 }, (_, i) => record(p, 1000 + p * 100 + i)) });
+    await mesh!.ingestion.resumeJob({ job }).catch(() => {}); // it may have failed already
+    await failedUntouched(job, topic);
   });
 });
 

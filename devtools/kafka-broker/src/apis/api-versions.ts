@@ -20,6 +20,7 @@ export function apiVersionsApi(all: () => readonly ApiHandler[]) {
     name: 'ApiVersions',
     minVersion: 0,
     maxVersion: 3,
+    flexibleFrom: 3,
     decode(r, version) {
       if (version < 3) return { clientSoftwareName: null };
       const clientSoftwareName = r.compactNullableString();

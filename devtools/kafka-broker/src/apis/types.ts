@@ -46,6 +46,11 @@ export interface ApiHandler<Req = any, Res = any> {
   name: string;
   minVersion: number;
   maxVersion: number;
+  /**
+   * The first flexible version (KIP-482: compact encodings and tagged fields in the body,
+   * request header v2, response header v1 except for ApiVersions); unset when none is served.
+   */
+  flexibleFrom?: number;
   decode(r: Reader, version: number): Req;
   handle(req: Req, ctx: RequestContext): Res | null | Promise<Res | null>;
   encode(w: Writer, res: Res, version: number): void;

@@ -34,6 +34,7 @@ export const ErrorCode = {
   GROUP_ID_NOT_FOUND: 69,
   MEMBER_ID_REQUIRED: 79,
   INVALID_RECORD: 87,
+  UNKNOWN_TOPIC_ID: 100,
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

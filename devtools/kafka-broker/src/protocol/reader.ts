@@ -83,7 +83,7 @@ export class Reader {
     return this.nullableArray(item) ?? [];
   }
 
-  // Flexible-version (compact) encodings, only used by ApiVersions v3 here.
+  // Flexible-version (compact) encodings: ApiVersions v3 and Metadata v9+.
   uvarint(): number {
     let value = 0;
     let shift = 0;
@@ -100,6 +100,18 @@ export class Reader {
     if (n < 0) return null;
     const at = this.need(n, 'compact string');
     return this.buf.toString('utf8', at, at + n);
+  }
+  compactNullableArray<T>(item: (r: Reader) => T): T[] | null {
+    const n = this.uvarint() - 1;
+    if (n < 0) return null;
+    if (n > this.remaining) throw new MalformedRequestError(`array count ${n} exceeds frame`, this.offset);
+    const out: T[] = new Array(n);
+    for (let i = 0; i < n; i++) out[i] = item(this);
+    return out;
+  }
+  uuid(): Buffer {
+    const at = this.need(16, 'uuid');
+    return this.buf.subarray(at, at + 16);
   }
   skipTaggedFields(): void {
     const count = this.uvarint();

@@ -112,6 +112,22 @@ export class Writer {
     }
     return this.int8((v << 24) >> 24);
   }
+  compactNullableString(s: string | null): this {
+    if (s === null) return this.uvarint(0);
+    const len = Buffer.byteLength(s);
+    this.uvarint(len + 1);
+    this.room(len);
+    this.pos += this.scratch.write(s, this.pos);
+    return this;
+  }
+  compactArray<T>(items: readonly T[], each: (w: Writer, item: T) => void): this {
+    this.uvarint(items.length + 1);
+    for (const item of items) each(this, item);
+    return this;
+  }
+  compactInt32Array(items: readonly number[]): this {
+    return this.compactArray(items, (w, v) => w.int32(v));
+  }
   emptyTaggedFields(): this {
     return this.uvarint(0);
   }

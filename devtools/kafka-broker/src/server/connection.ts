@@ -127,7 +127,8 @@ export class Connection {
       if (header.apiKey === API_VERSIONS_KEY) return this.rejectApiVersions(header);
       throw new MalformedRequestError(`${api.name} v${header.apiVersion} is not supported (v${api.minVersion}-v${api.maxVersion})`, 2);
     }
-    if (header.apiKey === API_VERSIONS_KEY && header.apiVersion >= 3) r.skipTaggedFields(); // request header v2
+    const flexible = api.flexibleFrom !== undefined && header.apiVersion >= api.flexibleFrom;
+    if (flexible) r.skipTaggedFields(); // request header v2
     const req = api.decode(r, header.apiVersion);
     const ctx: RequestContext = {
       broker: this.host.state,
@@ -141,7 +142,8 @@ export class Connection {
     if (res === null) return; // acks=0 produce
     const w = new Writer();
     api.encode(w, res, header.apiVersion);
-    await this.respond(header.correlationId, w);
+    // Response header v1 for flexible versions; ApiVersions keeps v0 (KIP-511).
+    await this.respond(header.correlationId, w, flexible && header.apiKey !== API_VERSIONS_KEY);
   }
 
   /** KIP-511: a too-new ApiVersions gets a v0 body with UNSUPPORTED_VERSION and our ranges. */
@@ -151,12 +153,12 @@ export class Connection {
     await this.respond(header.correlationId, w);
   }
 
-  private async respond(correlationId: number, body: Writer): Promise<void> {
+  private async respond(correlationId: number, body: Writer, taggedHeader = false): Promise<void> {
     const delay = this.host.faults.responseDelayMs;
     if (delay > 0) await sleep(delay, undefined, { signal: this.aborter.signal }).catch(() => undefined);
     if (this.closed) return;
-    const head = Buffer.allocUnsafe(8);
-    head.writeInt32BE(body.length + 4, 0);
+    const head = Buffer.alloc(taggedHeader ? 9 : 8); // with tagged fields: an empty set, 0
+    head.writeInt32BE(body.length + head.length - 4, 0);
     head.writeInt32BE(correlationId, 4);
     const chunks = body.finish();
     this.socket.cork();

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode } from '../protocol/errors.js';
@@ -5,7 +6,20 @@ import { PartitionLog } from './partition-log.js';
 
 export interface Topic {
   name: string;
+  /**
+   * 16 random bytes given at creation, as Kafka's topic ids (Metadata v10+): a topic deleted and
+   * recreated under the same name is told apart by it.
+   */
+  id: Buffer;
   partitions: PartitionLog[];
+}
+
+/** A new topic id; as Kafka's Uuid.randomUuid, never zero and never printed with a leading "-". */
+export function newTopicId(): Buffer {
+  for (;;) {
+    const id = randomBytes(16);
+    if (!id.every((b) => b === 0) && !id.toString('base64url').startsWith('-')) return id;
+  }
 }
 
 const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
@@ -17,16 +31,21 @@ export function topicNameProblem(name: string): string | null {
   return null;
 }
 
-function readPartitionCount(metaPath: string): number {
+/** topic.json: the partition count and the topic id (base64url; a topic written before ids gets one, written back). */
+function readTopicMeta(metaPath: string): { partitions: number; id: Buffer } {
   let meta: unknown;
   try {
     meta = JSON.parse(readFileSync(metaPath, 'utf8'));
   } catch (err) {
     throw new Error(`${metaPath}: ${(err as Error).message}`);
   }
-  const partitions = (meta as { partitions?: unknown } | null)?.partitions;
+  const { partitions, id } = (meta ?? {}) as { partitions?: unknown; id?: unknown };
   if (!Number.isInteger(partitions) || (partitions as number) < 1) throw new Error(`${metaPath}: "partitions" must be a positive integer`);
-  return partitions as number;
+  const stored = typeof id === 'string' ? Buffer.from(id, 'base64url') : null;
+  if (stored?.length === 16) return { partitions: partitions as number, id: stored };
+  const given = newTopicId();
+  writeFileSync(metaPath, JSON.stringify({ partitions, id: given.toString('base64url') }));
+  return { partitions: partitions as number, id: given };
 }
 
 export class TopicError extends Error {
@@ -60,7 +79,7 @@ export class TopicStore {
       const dir = join(this.root!, name);
       const metaPath = join(dir, 'topic.json');
       if (!existsSync(metaPath)) continue; // a half-created topic: ignore
-      const partitions = readPartitionCount(metaPath);
+      const { partitions, id } = readTopicMeta(metaPath);
       const logs: PartitionLog[] = [];
       for (let p = 0; p < partitions; p++) {
         const path = join(dir, `${p}.log`);
@@ -73,7 +92,7 @@ export class TopicStore {
         log.abortOrphanedTransactions();
         logs.push(log);
       }
-      this.topics.set(name, { name, partitions: logs });
+      this.topics.set(name, { name, id, partitions: logs });
     }
   }
 
@@ -102,9 +121,10 @@ export class TopicStore {
       mkdirSync(dir, { recursive: true });
     }
     const logs = Array.from({ length: partitions }, (_, p) => new PartitionLog(name, p, dir ? { path: join(dir, `${p}.log`) } : null));
+    const id = newTopicId();
     // topic.json last: its presence marks the topic as complete.
-    if (dir) writeFileSync(join(dir, 'topic.json'), JSON.stringify({ partitions }));
-    const topic = { name, partitions: logs };
+    if (dir) writeFileSync(join(dir, 'topic.json'), JSON.stringify({ partitions, id: id.toString('base64url') }));
+    const topic = { name, id, partitions: logs };
     this.topics.set(name, topic);
     return topic;
   }

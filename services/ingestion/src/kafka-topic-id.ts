@@ -1,0 +1,196 @@
+/**
+ * The id Kafka gave a topic when it was created, for topic-identity.ts. kafkajs speaks Metadata
+ * only up to v6, and topic ids arrive with v10, so this sends the one request itself over a
+ * short connection: ApiVersions v0 says which Metadata versions the broker speaks, then one
+ * Metadata request (v10-v12, the flexible encoding) for the topic. A broker that speaks no
+ * v10 gives no ids: the answer is null and the job is judged by its offsets alone.
+ */
+import { connect, type Socket } from 'node:net';
+
+const API_VERSIONS = 18;
+const METADATA = 3;
+const CLIENT_ID = 'sluice-ingestion';
+/** Metadata versions with topic ids whose request and response this module encodes. */
+const MIN_METADATA = 10;
+const MAX_METADATA = 12;
+
+/**
+ * The topic's id as Kafka prints it (`kafka-topics --describe`: URL-safe base64 of the 16
+ * bytes), or null when the broker gives no ids or does not know the topic. Tries the brokers
+ * in order; throws when none answers within timeoutMs.
+ */
+export async function fetchTopicId(brokers: readonly string[], topic: string, timeoutMs = 5_000): Promise<string | null> {
+  let last: unknown = new Error('no brokers');
+  for (const broker of brokers) {
+    try {
+      return await askBroker(broker, topic, timeoutMs);
+    } catch (err) {
+      last = err;
+    }
+  }
+  throw last;
+}
+
+async function askBroker(broker: string, topic: string, timeoutMs: number): Promise<string | null> {
+  const at = broker.lastIndexOf(':');
+  const socket = connect({ host: broker.slice(0, at), port: Number(broker.slice(at + 1)) });
+  socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no answer from ${broker} within ${timeoutMs} ms`)));
+  const responses = frames(socket);
+  try {
+    socket.write(request(API_VERSIONS, 0, 1, Buffer.alloc(0), false));
+    const versions = new Cursor(await responses.next());
+    versions.int32(); // correlation id (response header v0)
+    if (versions.int16() !== 0) return null;
+    let max = -1;
+    for (let n = versions.int32(); n > 0; n--) {
+      const [key, , top] = [versions.int16(), versions.int16(), versions.int16()];
+      if (key === METADATA) max = top;
+    }
+    if (max < MIN_METADATA) return null;
+    const version = Math.min(max, MAX_METADATA);
+    socket.write(request(METADATA, version, 2, metadataBody(topic, version), true));
+    return topicIdOf(new Cursor(await responses.next()));
+  } finally {
+    socket.destroy();
+  }
+}
+
+/** A request with header v1 (v2 with its empty tagged fields when flexible), size-prefixed. */
+function request(apiKey: number, version: number, correlationId: number, body: Buffer, flexible: boolean): Buffer {
+  const client = Buffer.from(CLIENT_ID);
+  const header = Buffer.alloc(10 + client.length + (flexible ? 1 : 0));
+  header.writeInt16BE(apiKey, 0);
+  header.writeInt16BE(version, 2);
+  header.writeInt32BE(correlationId, 4);
+  header.writeInt16BE(client.length, 8);
+  client.copy(header, 10);
+  const size = Buffer.alloc(4);
+  size.writeInt32BE(header.length + body.length);
+  return Buffer.concat([size, header, body]);
+}
+
+/** Metadata v10-v12 for one topic by name; no auto-creation, no authorized operations. */
+function metadataBody(topic: string, version: number): Buffer {
+  const name = Buffer.from(topic);
+  return Buffer.concat([
+    Buffer.from([2]), // topics: compact array of 1
+    Buffer.alloc(16), // topic id: zero, the name says which
+    uvarint(name.length + 1),
+    name,
+    Buffer.from([0]), // the topic's tagged fields
+    Buffer.from([0]), // allow_auto_topic_creation
+    ...(version === 10 ? [Buffer.from([0])] : []), // include_cluster_authorized_operations (v8-v10)
+    Buffer.from([0]), // include_topic_authorized_operations
+    Buffer.from([0]), // tagged fields
+  ]);
+}
+
+/** The first topic's id in a Metadata v10-v12 response; null when it has an error (unknown topic). */
+function topicIdOf(r: Cursor): string | null {
+  r.int32(); // correlation id
+  r.taggedFields(); // response header v1
+  r.int32(); // throttle time
+  for (let n = r.compactLength(); n > 0; n--) {
+    r.int32(); // node id
+    r.compactBytes(); // host
+    r.int32(); // port
+    r.compactBytes(); // rack
+    r.taggedFields();
+  }
+  r.compactBytes(); // cluster id
+  r.int32(); // controller id
+  if (r.compactLength() < 1) return null;
+  const error = r.int16();
+  r.compactBytes(); // name (nullable from v12)
+  const id = r.bytes(16);
+  if (error !== 0 || id.every((b) => b === 0)) return null;
+  return id.toString('base64url');
+}
+
+function uvarint(n: number): Buffer {
+  const out: number[] = [];
+  while (n >= 0x80) {
+    out.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
+  out.push(n);
+  return Buffer.from(out);
+}
+
+/** Reads a response body front to back; running past the end throws. */
+class Cursor {
+  private at = 0;
+  constructor(private readonly buf: Buffer) {}
+  int16(): number {
+    const v = this.buf.readInt16BE(this.at);
+    this.at += 2;
+    return v;
+  }
+  int32(): number {
+    const v = this.buf.readInt32BE(this.at);
+    this.at += 4;
+    return v;
+  }
+  bytes(n: number): Buffer {
+    if (this.at + n > this.buf.length) throw new RangeError(`Metadata response ends before byte ${this.at + n}`);
+    const v = this.buf.subarray(this.at, this.at + n);
+    this.at += n;
+    return v;
+  }
+  uvarint(): number {
+    let value = 0;
+    for (let shift = 0; ; shift += 7) {
+      const b = this.bytes(1)[0];
+      value += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return value;
+    }
+  }
+  /** A compact array's or string's length (null encodes as -1). */
+  compactLength(): number {
+    return this.uvarint() - 1;
+  }
+  compactBytes(): void {
+    const n = this.compactLength();
+    if (n > 0) this.bytes(n);
+  }
+  taggedFields(): void {
+    for (let n = this.uvarint(); n > 0; n--) {
+      this.uvarint(); // tag
+      this.bytes(this.uvarint());
+    }
+  }
+}
+
+/** The size-prefixed frames arriving on the socket, one next() per response. */
+function frames(socket: Socket): { next(): Promise<Buffer> } {
+  let pending = Buffer.alloc(0);
+  let failure: Error | null = null;
+  const waiting: { resolve: (b: Buffer) => void; reject: (e: Error) => void }[] = [];
+  const ready: Buffer[] = [];
+  const drain = () => {
+    while (pending.length >= 4 && pending.length >= 4 + pending.readInt32BE(0)) {
+      const size = pending.readInt32BE(0);
+      ready.push(pending.subarray(4, 4 + size));
+      pending = pending.subarray(4 + size);
+    }
+    while (ready.length > 0 && waiting.length > 0) waiting.shift()!.resolve(ready.shift()!);
+    if (failure) for (const w of waiting.splice(0)) w.reject(failure);
+  };
+  socket.on('data', (chunk: Buffer) => {
+    pending = Buffer.concat([pending, chunk]);
+    drain();
+  });
+  const fail = (err?: Error) => {
+    failure ??= err ?? new Error('the broker closed the connection');
+    drain();
+  };
+  socket.on('error', fail);
+  socket.on('close', () => fail());
+  return {
+    next: () =>
+      new Promise((resolve, reject) => {
+        waiting.push({ resolve, reject });
+        drain();
+      }),
+  };
+}
