@@ -23,6 +23,9 @@ export interface FlatEntry {
   value: unknown;
 }
 
+/** One key's step in a field's path: quoted when it holds a dot, so `"a.b"` differs from nested `a.b`. */
+export const pathStep = (key: string): string => (key.includes('.') ? JSON.stringify(key) : key);
+
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /**
@@ -40,7 +43,7 @@ export function flattenInto(
     const value = obj[key];
     const dotted = key.includes('.');
     const name = prefix === '' && !dotted ? key : columnName(prefix, key);
-    const step = dotted ? JSON.stringify(key) : key;
+    const step = dotted ? pathStep(key) : key;
     const path = pathPrefix === '' ? step : `${pathPrefix}.${step}`;
     if (level > 1 && isObject(value)) flattenInto(value, level - 1, emit, name, path);
     else emit(name, value, path);

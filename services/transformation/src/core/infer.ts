@@ -28,7 +28,7 @@ import type { RowValue } from './coerce.js';
 import { parseCsvRecord } from './csv.js';
 import { decodeText, parseJson } from './decode.js';
 import { RecordError, SpecError } from './errors.js';
-import { columnName, MAX_FLATTEN_LEVEL } from './flatten.js';
+import { columnName, MAX_FLATTEN_LEVEL, pathStep } from './flatten.js';
 import { partitionOf, type Plan, transformRecord } from './plan.js';
 import type { RecordContext } from './row.js';
 import { human } from './partition.js';
@@ -417,7 +417,7 @@ class JsonScanner {
       else {
         const start = this.i;
         const kind = this.skipValue();
-        out.push({ name, path: path.join('.'), keys: path, kind, text: t.slice(start, this.i) });
+        out.push({ name, path: path.map(pathStep).join('.'), keys: path, kind, text: t.slice(start, this.i) });
       }
       this.space();
       if (t[this.i++] === '}') return; // else ,
