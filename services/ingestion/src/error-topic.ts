@@ -15,6 +15,9 @@ export function errorTopicMessages(records: readonly KafkaRecord[]): { topic: st
     messages.push({
       key: r.key ?? null,
       value: r.value ?? null,
+      // The source record's time, not the routing time: a reader of the error topic (or a
+      // bounded job over it) sees when the refused record happened.
+      ...(r.timestampMs > 0 ? { timestamp: String(r.timestampMs) } : {}),
       headers: Object.fromEntries(r.headers.map((h) => [h.key, h.value ?? ''])),
     });
     byTopic.set(r.topic, messages);

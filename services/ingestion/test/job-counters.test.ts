@@ -76,4 +76,13 @@ describe('error topic messages', () => {
     assert.equal(out[0].messages[0].key, null);
     assert.deepEqual(out[0].messages[0].headers, { 'sluice.error.reason': Buffer.from('bad') });
   });
+
+  it("carries the source record's timestamp, not the routing time (none when the source had none)", () => {
+    const rec = (timestampMs: number) => ({ topic: 'e', partition: -1, offset: -1, timestampMs, value: Buffer.from('x'), headers: [] });
+    const [out] = errorTopicMessages([rec(1_714_500_000_123), rec(0)]);
+    assert.deepEqual(
+      out.messages.map((m) => m.timestamp),
+      ['1714500000123', undefined],
+    );
+  });
 });

@@ -2,12 +2,14 @@
  * The ERROR_TABLE policy's rows: the core describes a refused record as an ErrorTableRow
  * (policy.ts); this maps it onto the error table's actual columns, checked once when the
  * stream opens, so a table created with the core's errorTableColumns (or a compatible
- * variant: timestamps as long milliseconds, key and value as string) just works and an
+ * variant: timestamps as long milliseconds, key and value as string, no headers column as
+ * error tables made before it existed) just works and an
  * incompatible one is refused up front, naming the column.
  *
  * An error table that cannot take refused records is an ErrorTableShapeError:
  * FAILED_PRECONDITION, since the job's mapping is fine and the table is not.
  */
+import { headersText } from '#shared/error-table.js';
 import { SluiceError } from '#shared/errors.js';
 import type { Table } from '#shared/gen/sluice/v1/catalog.js';
 import type { TableRef } from '#shared/gen/sluice/v1/types.js';
@@ -76,6 +78,9 @@ function cellFor(c: WriterColumn): Cell | null {
       if (t === 'timestamptz' || t === 'timestamp') return (r) => r.source_timestamp * 1000; // ms → µs
       if (t === 'long') return (r) => r.source_timestamp;
       return null;
+    case 'headers':
+      // An error table made before the column existed simply lacks it (the default below never runs for it).
+      return t === 'string' && !c.required ? (r) => headersText(r.headers) : null;
     case 'key':
     case 'value': {
       const part = c.name;
@@ -97,7 +102,7 @@ export function errorRowMapper(table: string, columns: readonly WriterColumn[]):
     if (!cell) {
       throw new ErrorTableShapeError(
         `error table ${table}: column "${c.name}" (${c.type.kind}${c.required ? ', required' : ''}) cannot hold refused records; ` +
-          'expected source_topic string, source_partition int, source_offset long, source_timestamp timestamptz, key binary, value binary, reason string',
+          'expected source_topic string, source_partition int, source_offset long, source_timestamp timestamptz, key binary, value binary, reason string, headers string',
         table,
       );
     }

@@ -51,6 +51,16 @@ const SEED_RECORDS = [
   ['102', '{"id":102,"name":"json-5","extendinfo":{"region":"beijing","gender":"M"}}'],
 ];
 
+/** The refused record (101) carries headers: text, bytes that are not UTF-8, and one without a value. */
+const SEED_HEADERS = [
+  [],
+  [
+    { key: 'origin', value: Buffer.from('seed') },
+    { key: 'sig', value: Buffer.from([0xff, 0x00]) },
+    { key: 'empty', value: undefined },
+  ],
+];
+
 const seedMapping = (errorPolicy: ErrorPolicy): MappingSpec => flattenMapping({ includeFixedColumns: true, partitionBy: PT, errorPolicy });
 const policy = (kind: ErrorPolicyKind, more: Partial<ErrorPolicy> = {}): ErrorPolicy => ({ kind, maxErrors: 0, errorTopic: '', ...more });
 
@@ -64,7 +74,10 @@ const openFor = (table: { database: string; table: string }, mapping: MappingSpe
 });
 const sendSeed = (s: TestStream) =>
   s.send(
-    SEED_RECORDS.map(([k, v], i) => rec('flatten_test', 0, 2 + i, v, { key: k, timestampMs: SEED_AT })),
+    SEED_RECORDS.map(([k, v], i) => ({
+      ...rec('flatten_test', 0, 2 + i, v, { key: k, timestampMs: SEED_AT }),
+      headers: SEED_HEADERS[i] ?? [],
+    })),
     [{ topic: 'flatten_test', partition: 0, startOffset: 2, endOffset: 5 }],
   );
 
@@ -225,7 +238,7 @@ describe('dirty-data policies through the stream', () => {
     assert.equal(mainReport.errorReports, 1, 'the data report says an error report came first');
     assert.equal(errReport.errorReports, undefined);
     const [row] = await query(
-      `SELECT source_topic, source_partition, source_offset, epoch_ms(source_timestamp) AS ts, decode(key) AS key, decode(value) AS value, reason FROM read_parquet('${errReport.files[0].filePath}')`,
+      `SELECT source_topic, source_partition, source_offset, epoch_ms(source_timestamp) AS ts, decode(key) AS key, decode(value) AS value, reason, headers FROM read_parquet('${errReport.files[0].filePath}')`,
     );
     assert.deepEqual(
       { ...row, source_offset: Number(row.source_offset), ts: Number(row.ts) },
@@ -237,6 +250,7 @@ describe('dirty-data policies through the stream', () => {
         key: '101',
         value: SEED_RECORDS[1][1],
         reason: 'unknown_field: field "extendinfos" has no column in the table',
+        headers: '[{"key":"origin","value":"seed"},{"key":"sig","base64":"/wA="},{"key":"empty"}]',
       },
     );
   });

@@ -90,6 +90,7 @@ const ERR = {
   key: Buffer.from('k'),
   value: null,
   reason: 'invalid_json: nope',
+  headers: [{ key: 'trace', value: Buffer.from('t1') }],
 };
 
 const ERROR_TABLE_CASES: { name: string; columns: WriterColumn[]; row?: unknown[]; error?: RegExp }[] = [
@@ -103,8 +104,19 @@ const ERROR_TABLE_CASES: { name: string; columns: WriterColumn[]; row?: unknown[
       wc('key', 'binary'),
       wc('value', 'binary'),
       wc('reason', 'string', true),
+      wc('headers', 'string'),
     ],
-    row: ['src', 2, 41, 1_700_000_000_123_000, Buffer.from('k'), null, 'invalid_json: nope'],
+    row: ['src', 2, 41, 1_700_000_000_123_000, Buffer.from('k'), null, 'invalid_json: nope', '[{"key":"trace","value":"t1"}]'],
+  },
+  {
+    name: 'an error table made before the headers column keeps working without it',
+    columns: [wc('source_offset', 'long', true), wc('reason', 'string', true)],
+    row: [41, 'invalid_json: nope'],
+  },
+  {
+    name: 'a required headers column is refused (most records have none)',
+    columns: [wc('headers', 'string', true)],
+    error: /column "headers"/,
   },
   {
     name: 'long milliseconds and text key/value',

@@ -411,8 +411,8 @@ describe('error topic', () => {
       acks: -1,
       messages: [
         record(0, 1),
-        { partition: 0, value: 'not json {' },
-        { partition: 0, value: JSON.stringify({ id: 'not a number', v: 'x' }), headers: { origin: 'test' } },
+        { partition: 0, value: 'not json {', timestamp: String(T + 1) },
+        { partition: 0, value: JSON.stringify({ id: 'not a number', v: 'x' }), headers: { origin: 'test' }, timestamp: String(T + 2) },
         record(0, 2),
       ],
     });
@@ -421,7 +421,7 @@ describe('error topic', () => {
     assert.deepEqual(ids(await rows(job)), [1, 2]);
 
     // At least once: keep one per origin (topic, partition, offset).
-    const routed = await consumeCount(kafka!.client('interop-errors'), errors, 2, { groupId: `read-${errors}`, withTime: false });
+    const routed = await consumeCount(kafka!.client('interop-errors'), errors, 2, { groupId: `read-${errors}` });
     const byOrigin = new Map(routed.map((r) => [r.headers?.['sluice.source.offset'], r]));
     assert.deepEqual([...byOrigin.keys()].sort(), ['1', '2']);
     for (const [offset, r] of byOrigin) {
@@ -433,6 +433,11 @@ describe('error topic', () => {
     assert.equal(byOrigin.get('1')?.value, 'not json {');
     assert.equal(byOrigin.get('2')?.value, JSON.stringify({ id: 'not a number', v: 'x' }));
     assert.equal(byOrigin.get('2')?.headers?.origin, 'test', 'the original headers travel with the record');
+    assert.deepEqual(
+      [byOrigin.get('1')?.timestamp, byOrigin.get('2')?.timestamp],
+      [T + 1, T + 2],
+      "each routed record keeps its source record's timestamp",
+    );
   });
 });
 

@@ -104,5 +104,6 @@ export function errorTableRow(rec: KafkaRecord, err: RecordError): ErrorTableRow
     key: rec.key ?? null,
     value: rec.value ?? null,
     reason: `${err.reason}: ${err.detail}`,
+    headers: rec.headers,
   };
 }
