@@ -5,7 +5,16 @@
  * any Iceberg reader would see, nothing more.
  */
 import { status as grpcStatus } from '@grpc/grpc-js';
-import { DuckDBInstance, DuckDBTypeId, type DuckDBConnection, type DuckDBDecimalType } from '@duckdb/node-api';
+import {
+  DuckDBBlobValue,
+  DuckDBInstance,
+  DuckDBTypeId,
+  JsonDuckDBValueConverter,
+  type DuckDBConnection,
+  type DuckDBDecimalType,
+  type DuckDBValueConverter,
+  type Json,
+} from '@duckdb/node-api';
 import { grpcCode } from '#shared/errors.js';
 import type { Table } from '#shared/gen/sluice/v1/catalog.js';
 import type { Schema } from '#shared/gen/sluice/v1/types.js';
@@ -153,32 +162,36 @@ export async function runQuery(catalog: CatalogClient, sql: string, selector: Sn
 type Reader = Awaited<ReturnType<DuckDBConnection['runAndReadAll']>>;
 
 /**
- * Rows for scripts: numbers stay numbers where JSON can hold them exactly (BIGINT within
- * 2^53, DECIMAL up to 15 digits); anything larger, and dates, times and blobs, use DuckDB's
- * exact text.
+ * Rows for scripts, one JSON value per cell at every depth (inside lists, structs and maps
+ * too): integers as numbers where a double holds them exactly, else as strings of their exact
+ * digits; decimals up to 15 digits as numbers, wider ones as exact strings; binary as base64;
+ * lists as arrays, structs as objects, maps as arrays of `{key, value}` (keys need not be
+ * strings); dates, times and timestamps as DuckDB's text. Everything else as DuckDB's own JSON
+ * conversion gives it, which renders BIGINT as strings and blobs with `\x` escapes.
  */
-function jsonRows(reader: Reader): Record<string, unknown>[] {
-  const columns = reader.columnNames();
-  // How each column's exact text becomes JSON: wide integers and decimals as numbers when a
-  // double holds them exactly; everything else as DuckDB renders it for JSON.
-  const numeric = reader.columnTypes().map((type) => {
-    if (WIDE_INTEGERS.has(type.typeId)) return (text: string) => (Number.isSafeInteger(Number(text)) ? Number(text) : text);
-    if (type.typeId === DuckDBTypeId.DECIMAL && (type as DuckDBDecimalType).width <= 15) return (text: string) => Number(text);
-    return undefined;
-  });
-  return reader.getRowObjectsJson().map((row) => {
-    const out: Record<string, unknown> = {};
-    columns.forEach((column, k) => {
-      const value = row[column];
-      const convert = numeric[k];
-      out[column] = convert && typeof value === 'string' ? convert(value) : value;
-    });
-    return out;
-  });
-}
+export const jsonCell: DuckDBValueConverter<Json> = (value, type, self) => {
+  if (value === null) return null;
+  switch (type.typeId) {
+    case DuckDBTypeId.BIGINT:
+    case DuckDBTypeId.UBIGINT:
+    case DuckDBTypeId.HUGEINT:
+    case DuckDBTypeId.UHUGEINT: {
+      const n = Number(value);
+      return Number.isSafeInteger(n) ? n : String(value);
+    }
+    case DuckDBTypeId.DECIMAL:
+      return (type as DuckDBDecimalType).width <= 15 ? Number(String(value)) : String(value);
+    case DuckDBTypeId.BLOB:
+      return value instanceof DuckDBBlobValue ? Buffer.from(value.bytes).toString('base64') : String(value);
+    default:
+      // Nested types recurse through `self`, so their elements get the cases above.
+      return JsonDuckDBValueConverter(value, type, self);
+  }
+};
 
-/** Integer types DuckDB renders as JSON strings, since they may exceed 2^53. */
-const WIDE_INTEGERS = new Set<DuckDBTypeId>([DuckDBTypeId.BIGINT, DuckDBTypeId.UBIGINT, DuckDBTypeId.HUGEINT, DuckDBTypeId.UHUGEINT]);
+function jsonRows(reader: Reader): Record<string, unknown>[] {
+  return reader.convertRowObjects(jsonCell);
+}
 
 /** `--as-of`: epoch milliseconds or an ISO-8601 time. */
 export function parseAsOf(text: string): number {
