@@ -86,6 +86,9 @@ interface Session {
   readonly end: (err: unknown) => void;
 }
 
+/** Transform streams this process opened, over all jobs: the last part of each worker id. */
+let streamsOpened = 0;
+
 export class JobReader {
   readonly brokers: string[];
   readonly partitions: PartitionTable;
@@ -306,13 +309,16 @@ export class JobReader {
         }
       }
     }
-    const workerId = `${this.job.name}-${this.deps.instanceId}-${generation}`;
+    // Unique per stream for the whole process life: a job stopped and started again in this
+    // process gets a new JobReader whose generations count from 1 again, and transformation
+    // refuses a worker id whose data files exist already.
+    const workerId = `${this.job.name}-${this.deps.instanceId}-${++streamsOpened}`;
     const stream = new TransformStream(
       this.deps.transformation,
       { job: this.job.name, table: this.job.table, mapping: this.job.mapping, workerId, flushBufferBytes: this.job.bufferBytes },
       {
         onAck: (ack) => this.onAck(generation, ack),
-        onBroken: (reason) => this.onStreamBroken(generation, reason),
+        onBroken: (reason, fatal) => this.onStreamBroken(generation, reason, fatal),
       },
     );
     this.stream = stream;
@@ -329,8 +335,14 @@ export class JobReader {
     if (this.ownedDone()) this.host.ownedDone();
   }
 
-  private onStreamBroken(generation: number, reason: string): void {
+  private onStreamBroken(generation: number, reason: string, fatal: boolean): void {
     if (generation !== this.incarnation || !isLive(this.host.phase())) return;
+    if (fatal) {
+      // The job's own verdict (a record its policy refused): re-reading would end the same way.
+      this.log.error({ reason }, 'transform stream ended the job');
+      this.host.fatal(reason);
+      return;
+    }
     const problem = `transformation stream broke: ${reason}; re-reading from the committed offsets`;
     this.log.warn({ reason }, 'transform stream broke');
     this.host.resyncing('stream broke', problem);

@@ -4,7 +4,7 @@
  * runner cancels it, which tells transformation to delete its open files, and opens a new one
  * under a new worker_id.
  */
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import type {
   TransformationServiceService,
   BatchAck,
@@ -19,8 +19,22 @@ export type TransformationClient = ServiceClient<typeof TransformationServiceSer
 
 export interface StreamListener {
   onAck(ack: BatchAck): void;
-  /** The stream ended without being asked to (transformation failed or went away). */
-  onBroken(reason: string): void;
+  /**
+   * The stream ended without being asked to (transformation failed or went away). `fatal`:
+   * re-reading cannot help (streamEndIsFatal), so the job must fail instead of resyncing.
+   */
+  onBroken(reason: string, fatal: boolean): void;
+}
+
+/**
+ * Whether a stream's end is a verdict on the job rather than an accident. Transformation
+ * answers FAILED_PRECONDITION when the job itself cannot go on: a record its `fail` policy (or
+ * an exhausted `skipUpTo` budget) refused, an error table that cannot hold refused records.
+ * Re-reading would meet the same record and end the same way, forever; every other end (a
+ * restart, a network break, a deadline, a protocol slip) is worth a resync.
+ */
+export function streamEndIsFatal(code: number | undefined): boolean {
+  return code === grpc.status.FAILED_PRECONDITION;
 }
 
 export class TransformStream {
@@ -37,13 +51,13 @@ export class TransformStream {
     this.call.on('data', (response: TransformResponse) => {
       if (response.message?.$case === 'ack') listener.onAck(response.message.value);
     });
-    const broken = (reason: string) => {
+    const broken = (reason: string, fatal: boolean) => {
       if (this.closed) return;
       this.closed = true;
-      listener.onBroken(reason);
+      listener.onBroken(reason, fatal);
     };
-    this.call.on('error', (err: grpc.ServiceError) => broken(err.details || err.message));
-    this.call.on('end', () => broken('transformation ended the stream'));
+    this.call.on('error', (err: grpc.ServiceError) => broken(err.details || err.message, streamEndIsFatal(err.code)));
+    this.call.on('end', () => broken('transformation ended the stream', false));
     this.call.write({ message: { $case: 'open', value: open } });
   }
 

@@ -14,6 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import { ApiKey, ErrorCode } from '#kafka-broker/index.js';
+import { JobState } from '#shared/gen/sluice/v1/catalog.js';
 import { CommitServiceService } from '#shared/gen/sluice/v1/commit.js';
 import { ErrorPolicyKind, type ErrorPolicy } from '#shared/gen/sluice/v1/types.js';
 import { errorTableColumns } from '#shared/error-table.js';
@@ -111,6 +112,45 @@ describe('dirty data end to end (seed 002)', () => {
     assert.deepEqual(status!.errors, [{ reason: 'unknown_field', count: 1 }]);
     await ingestion.stopJob({ job: 'dirty_table' });
   });
+
+  // Before: transformation ended the stream, ingestion took it for an accident and re-read
+  // from the committed offsets about once a second, forever, RUNNING.
+  for (const [name, errorPolicy, why] of [
+    [
+      'fail',
+      { kind: ErrorPolicyKind.ERROR_POLICY_KIND_FAIL, maxErrors: 0, errorTopic: '' },
+      /^dirty record refused \(unknown_field\): field "extendinfos" has no column in the table \(topic dirty_fail_src, partition 0, offset 3\)$/,
+    ],
+    [
+      'skip_up_to',
+      { kind: ErrorPolicyKind.ERROR_POLICY_KIND_SKIP_UP_TO, maxErrors: 0, errorTopic: '' },
+      /^dirty record refused \(unknown_field\): more than 0 dirty records; the last: .*\(topic dirty_skip_up_to_src, partition 0, offset 3\)$/,
+    ],
+  ] as const) {
+    it(`${name === 'fail' ? 'FAIL' : 'SKIP_UP_TO with its budget spent'}: the job goes to FAILED naming the record's topic, partition, offset and reason, and stops reading`, async () => {
+      const job = `dirty_${name}`;
+      await seedJob(job, `${job}_src`, errorPolicy as ErrorPolicy);
+      await ingestion.startJob({ job });
+      await waitFor(
+        'the job FAILED in the catalog',
+        async () => (await stack.catalog.getJob({ name: job })).job!.state === JobState.JOB_STATE_FAILED,
+        {
+          timeoutMs: 30_000,
+        },
+      );
+      const { job: stored } = await stack.catalog.getJob({ name: job });
+      assert.match(stored!.stateReason, why);
+      const { status } = await ingestion.getJobStatus({ job });
+      assert.equal(status!.state, JobState.JOB_STATE_FAILED);
+      assert.match(status!.reason, why);
+      // Nothing read since: a re-read loop would grow the count (5 records, read once at most).
+      const readOnce = status!.recordsIn;
+      assert.ok(readOnce <= SEED.length, `records in ${readOnce}: read once, not again and again`);
+      await ingestion.getJobStatus({ job }); // a round trip later, still the same
+      assert.equal((await ingestion.getJobStatus({ job })).status!.recordsIn, readOnce);
+      assert.ok((await committedNext(job)) <= 3, 'nothing from the refused record on was committed');
+    });
+  }
 
   it('ERROR_TOPIC: with slow produces, an offset is never committed before its refused record is in the error topic', async () => {
     const ref = { database: 'lake', table: 'dirty_topic' };

@@ -50,6 +50,42 @@ async function tableIds(name: string): Promise<number[]> {
 }
 
 describe('with the real transformation service', () => {
+  it('a job stopped and started again in the same process writes under a new worker id and keeps committing', async () => {
+    const topic = 'e2e_restart';
+    stack.broker.createTopic(topic, 2);
+    const append = (ids: number[]) =>
+      stack.broker.append(
+        topic,
+        0,
+        ids.map((id) => ({ value: Buffer.from(JSON.stringify({ id, p: 0 })) })),
+      );
+    append([1, 2]);
+    await define('e2e_restart', topic, {});
+    const committedNext = async () =>
+      (await stack.catalog.getCommittedOffsets({ job: 'e2e_restart' })).offsets.find((o) => o.partition === 0)?.nextOffset ?? 0;
+    await ingestion.startJob({ job: 'e2e_restart' });
+    await waitFor('the first two records committed', async () => (await committedNext()) === 2, { timeoutMs: 30_000 });
+    // Twice: before, a new JobReader counted its streams from 1 again, so a stream of one run
+    // reused a worker id of the run before, transformation refused it ("data file … already
+    // exists; worker id … was used before") and nothing more was committed.
+    for (const more of [
+      [3, 4],
+      [5, 6],
+    ]) {
+      await ingestion.stopJob({ job: 'e2e_restart' });
+      await ingestion.startJob({ job: 'e2e_restart' });
+      append(more);
+      await waitFor(`records up to ${more[1]} committed after a restart`, async () => (await committedNext()) === more[1], {
+        timeoutMs: 30_000,
+      });
+    }
+    assert.deepEqual(await tableIds('e2e_restart'), [1, 2, 3, 4, 5, 6]);
+    const { status } = await ingestion.getJobStatus({ job: 'e2e_restart' });
+    assert.equal(status!.state, JobState.JOB_STATE_RUNNING);
+    assert.doesNotMatch(status!.reason, /already exists|was used before/);
+    await ingestion.stopJob({ job: 'e2e_restart' });
+  });
+
   it('a bounded window (out-of-order timestamps, END_POSITION) lands exactly its rows, then FINISHED', async () => {
     const topic = 'e2e_window';
     stack.broker.createTopic(topic, 2);

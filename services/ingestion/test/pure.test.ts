@@ -3,6 +3,8 @@ import { describe, it } from 'node:test';
 import { OffsetResetPolicy, StartFrom } from '#shared/gen/sluice/v1/catalog.js';
 import { batchEndOffset, findStart, leadingGap, planBatch } from '../src/coverage.js';
 import { InFlight } from '../src/in-flight.js';
+import { streamEndIsFatal } from '../src/transform-stream.js';
+import { status as grpcStatus } from '@grpc/grpc-js';
 import { checkStartOffsets, chooseStart, groupIdFor, onExpired, PositionError, type StartInputs } from '../src/positions.js';
 
 describe('planBatch: covers, window filtering and partition ends', () => {
@@ -348,4 +350,20 @@ describe('in-flight budget', () => {
     assert.equal(f.count, 0);
     assert.throws(() => new InFlight(0), /must be > 0/);
   });
+});
+
+describe('streamEndIsFatal: which ends of a Transform stream fail the job instead of a re-read', () => {
+  const cases: [string, number | undefined, boolean][] = [
+    [
+      'a record the fail policy (or a spent skipUpTo) refused, an error table that cannot hold records',
+      grpcStatus.FAILED_PRECONDITION,
+      true,
+    ],
+    ['transformation restarting or unreachable', grpcStatus.UNAVAILABLE, false],
+    ['a flush report that missed its deadline (work dropped)', grpcStatus.ABORTED, false],
+    ['a cover that does not continue the last one (an upstream slip; a resync realigns)', grpcStatus.INVALID_ARGUMENT, false],
+    ['cancelled', grpcStatus.CANCELLED, false],
+    ['an end with no status', undefined, false],
+  ];
+  for (const [name, code, fatal] of cases) it(name, () => assert.equal(streamEndIsFatal(code), fatal));
 });
