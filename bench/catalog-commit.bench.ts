@@ -38,6 +38,7 @@ function appendRequest(table: Table, offset: number, job = 'bench_job') {
     job,
     offsets: [{ topic: 'bench', partition: 0, startOffset: offset, endOffset: offset + 100 }],
     leaseEpoch: 0,
+    errorCounts: [],
   };
 }
 

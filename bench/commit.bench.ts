@@ -71,6 +71,7 @@ async function roundsBench(rounds: number, workers: number, filesPerReport: numb
             files: Array.from({ length: filesPerReport }, (_, i) => file(w, r, i)),
             offsets: [range(w, r * 1000, (r + 1) * 1000)],
             recordCount: 1000 * filesPerReport,
+            errorCounts: [],
           }),
         ),
       );

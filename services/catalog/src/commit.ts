@@ -10,7 +10,8 @@
  * snapshot once they get the lock.
  */
 import type { AsyncHandlers } from '#shared/grpc/types.js';
-import type { CatalogServiceService, AddSnapshot, TableUpdate } from '#shared/gen/sluice/v1/catalog.js';
+import type { CatalogServiceService, AddSnapshot, JobProgress, TableUpdate } from '#shared/gen/sluice/v1/catalog.js';
+import type { ErrorCount } from '#shared/gen/sluice/v1/types.js';
 import { aborted, failedPrecondition, invalidArgument, notFound } from '#shared/errors.js';
 import {
   addSchema,
@@ -22,7 +23,7 @@ import {
   type SnapshotJson,
   type TableMetadata,
 } from '#shared/iceberg/index.js';
-import { inTransaction } from '#shared/pg.js';
+import { inTransaction, type PoolClient } from '#shared/pg.js';
 import { isWithin } from '#shared/storage/index.js';
 import { translated, validRef, type CatalogDeps } from './context.js';
 import { validResourceName } from './names.js';
@@ -162,6 +163,8 @@ export function commitHandlers(deps: CatalogDeps): Pick<H, 'commitTable' | 'getC
             [job, r.topic, r.partition, r.endOffset, snapshotId, t],
           );
         }
+        if (job && (req.offsets.length > 0 || req.updates.length > 0))
+          await recordProgress(client, job, updated.metadata, req.errorCounts, t);
         return { table: tableToProto(updated) };
       });
     }),
@@ -174,8 +177,13 @@ export function commitHandlers(deps: CatalogDeps): Pick<H, 'commitTable' | 'getC
         `SELECT topic, partition, next_offset, snapshot_id FROM catalog.committed_offsets WHERE job = $1 ORDER BY topic, partition`,
         [job],
       );
+      const progress = await deps.pool.query<ProgressRow>(
+        `SELECT last_snapshot_id, last_commit_at_ms, last_commit_rows, error_counts FROM catalog.job_progress WHERE job = $1`,
+        [job],
+      );
       return {
         offsets: rows.map((r) => ({ topic: r.topic, partition: r.partition, nextOffset: r.next_offset, snapshotId: r.snapshot_id ?? 0 })),
+        progress: progress.rows[0] ? progressToProto(progress.rows[0]) : undefined,
       };
     }),
 
@@ -215,4 +223,56 @@ export function commitHandlers(deps: CatalogDeps): Pick<H, 'commitTable' | 'getC
       });
     }),
   };
+}
+
+interface ProgressRow {
+  last_snapshot_id: number | null;
+  last_commit_at_ms: number;
+  last_commit_rows: number;
+  error_counts: Record<string, number>;
+}
+
+function progressToProto(r: ProgressRow): JobProgress {
+  return {
+    lastSnapshotId: r.last_snapshot_id ?? 0,
+    lastCommitAtMs: Number(r.last_commit_at_ms),
+    lastCommitRows: Number(r.last_commit_rows),
+    errorCounts: Object.entries(r.error_counts)
+      .map(([reason, count]) => ({ reason, count: Number(count) }))
+      .sort((a, b) => a.reason.localeCompare(b.reason)),
+  };
+}
+
+/**
+ * A job's commit, in its transaction: the last commit (snapshot, time, rows it added) and the
+ * records refused among its offsets, added to the job's counts by reason.
+ */
+async function recordProgress(
+  client: PoolClient,
+  job: string,
+  metadata: TableMetadata,
+  errorCounts: readonly ErrorCount[],
+  atMs: number,
+): Promise<void> {
+  const snapshotId = metadata['current-snapshot-id'] ?? null;
+  const snapshot = metadata.snapshots?.find((s) => s['snapshot-id'] === snapshotId);
+  const rows = Number(snapshot?.summary?.['added-records'] ?? 0);
+  const add: Record<string, number> = {};
+  for (const { reason, count } of errorCounts) {
+    if (!Number.isSafeInteger(count) || count < 0)
+      throw invalidArgument(`error_counts: count ${count} of ${reason} is not a count`, { field: 'error_counts' });
+    add[reason] = (add[reason] ?? 0) + count;
+  }
+  // The counts merge key by key: existing reasons add up, new ones join.
+  await client.query(
+    `INSERT INTO catalog.job_progress AS p (job, last_snapshot_id, last_commit_at_ms, last_commit_rows, error_counts)
+     VALUES ($1, $2, $3, $4, $5::jsonb)
+     ON CONFLICT (job) DO UPDATE SET last_snapshot_id = EXCLUDED.last_snapshot_id,
+       last_commit_at_ms = EXCLUDED.last_commit_at_ms, last_commit_rows = EXCLUDED.last_commit_rows,
+       error_counts = (
+         SELECT COALESCE(jsonb_object_agg(k, COALESCE((p.error_counts ->> k)::bigint, 0) + COALESCE((EXCLUDED.error_counts ->> k)::bigint, 0)), '{}')
+         FROM (SELECT jsonb_object_keys(p.error_counts) AS k UNION SELECT jsonb_object_keys(EXCLUDED.error_counts)) keys
+       )`,
+    [job, snapshotId, atMs, rows, JSON.stringify(add)],
+  );
 }

@@ -139,6 +139,7 @@ async function prepareAppend(
     job: '',
     offsets: [],
     leaseEpoch: 0,
+    errorCounts: [],
     ...extra,
   };
 }
@@ -201,6 +202,46 @@ test('offsets must continue exactly: gaps and overlaps are refused, first commit
     assert.match(f.details, pattern);
   }
   assert.equal((await failure(cat.client.getCommittedOffsets({ job: 'nope' }))).code, status.NOT_FOUND);
+});
+
+test("a job's progress (last commit, refused records by reason) is kept with its offsets, summed over commits", async () => {
+  let table = await newTable('progress', 'progress_job');
+  const commit = async (offsets: ReturnType<typeof range>[], errorCounts: { reason: string; count: number }[]) => {
+    table = (await cat.client.commitTable(await prepareAppend(table, [{ id: 1, msg: 'x' }], { job: 'progress_job', offsets, errorCounts })))
+      .table!;
+  };
+  assert.equal((await cat.client.getCommittedOffsets({ job: 'progress_job' })).progress, undefined, 'nothing committed yet');
+  await commit([range(0, 0, 5)], [{ reason: 'invalid_json', count: 2 }]);
+  await commit(
+    [range(0, 5, 9)],
+    [
+      { reason: 'unknown_field', count: 1 },
+      { reason: 'invalid_json', count: 3 },
+    ],
+  );
+  const { progress } = await cat.client.getCommittedOffsets({ job: 'progress_job' });
+  assert.deepEqual(progress!.errorCounts, [
+    { reason: 'invalid_json', count: 5 },
+    { reason: 'unknown_field', count: 1 },
+  ]);
+  assert.equal(progress!.lastSnapshotId, table.currentSnapshotId);
+  assert.equal(progress!.lastCommitRows, 1);
+  assert.ok(progress!.lastCommitAtMs > 0);
+
+  // A refused commit adds nothing: the counts belong to the offsets, in one transaction.
+  await failure(
+    cat.client.commitTable(
+      await prepareAppend(table, [{ id: 1, msg: 'x' }], {
+        job: 'progress_job',
+        offsets: [range(0, 20, 25)],
+        errorCounts: [{ reason: 'invalid_json', count: 7 }],
+      }),
+    ),
+  );
+  assert.deepEqual((await cat.client.getCommittedOffsets({ job: 'progress_job' })).progress!.errorCounts[0], {
+    reason: 'invalid_json',
+    count: 5,
+  });
 });
 
 test('commit rules: wrong sequence number, manifest list outside the table, unknown table', async () => {
@@ -269,6 +310,7 @@ test('a table committed through CommitTable reads back in icebird: schema, rows,
       job: '',
       offsets: [],
       leaseEpoch: 0,
+      errorCounts: [],
     })
   ).table!;
   assert.equal(table.properties['commit.owner'], 'test');

@@ -3,7 +3,7 @@
  * together with the offsets they cover and the lease epoch, rebased on ABORTED.
  */
 import type { TableUpdate } from '#shared/gen/sluice/v1/catalog.js';
-import type { DataFile, OffsetRange, Schema, TableRef } from '#shared/gen/sluice/v1/types.js';
+import type { DataFile, ErrorCount, OffsetRange, Schema, TableRef } from '#shared/gen/sluice/v1/types.js';
 import type { Storage } from '#shared/storage/index.js';
 import {
   addSchema,
@@ -30,6 +30,13 @@ export function offsetsSummary(offsets: readonly OffsetRange[]): string {
   return JSON.stringify(offsets.map((r) => ({ topic: r.topic, partition: r.partition, start: r.startOffset, end: r.endOffset })));
 }
 
+/** The admitted reports' refused-record counts as one list, summed by reason, sorted by reason. */
+export function sumErrorCounts(lists: readonly (readonly ErrorCount[])[]): ErrorCount[] {
+  const byReason = new Map<string, number>();
+  for (const list of lists) for (const { reason, count } of list) byReason.set(reason, (byReason.get(reason) ?? 0) + count);
+  return [...byReason].map(([reason, count]) => ({ reason, count })).sort((a, b) => a.reason.localeCompare(b.reason));
+}
+
 export interface AppendRequest {
   catalog: CatalogClient;
   storage: Storage;
@@ -42,10 +49,12 @@ export interface AppendRequest {
   maxAttempts?: number;
   /** The schema the files were written with when the workers evolved the table's (schema-merge.ts). */
   schema?: Schema;
+  /** Records refused among the offsets, by reason: the catalog adds them to the job's counts. */
+  errorCounts?: ErrorCount[];
 }
 
 /** The refused records' rows of one flush, appended to a job's error table. */
-export type ErrorAppendRequest = Omit<AppendRequest, 'offsets' | 'leaseEpoch'>;
+export type ErrorAppendRequest = Omit<AppendRequest, 'offsets' | 'leaseEpoch' | 'errorCounts'>;
 
 export interface AppendResult {
   snapshotId: number;
@@ -62,7 +71,7 @@ export function commitAppend(req: AppendRequest): Promise<AppendResult> {
       [SLUICE_SUMMARY.flushId]: req.flushId,
       [SLUICE_SUMMARY.offsets]: offsetsSummary(req.offsets),
     },
-    commit: { job: req.job, offsets: [...req.offsets], leaseEpoch: req.leaseEpoch },
+    commit: { job: req.job, offsets: [...req.offsets], leaseEpoch: req.leaseEpoch, errorCounts: req.errorCounts ?? [] },
   });
 }
 
@@ -75,13 +84,13 @@ export function commitAppend(req: AppendRequest): Promise<AppendResult> {
 export function commitErrorAppend(req: ErrorAppendRequest): Promise<AppendResult> {
   return append(req, {
     summary: { [SLUICE_SUMMARY.job]: req.job, [SLUICE_SUMMARY.flushId]: req.flushId },
-    commit: { job: '', offsets: [], leaseEpoch: 0 },
+    commit: { job: '', offsets: [], leaseEpoch: 0, errorCounts: [] },
   });
 }
 
 interface AppendShape {
   summary: Record<string, string>;
-  commit: { job: string; offsets: OffsetRange[]; leaseEpoch: number };
+  commit: { job: string; offsets: OffsetRange[]; leaseEpoch: number; errorCounts: ErrorCount[] };
 }
 
 async function append(req: ErrorAppendRequest, shape: AppendShape): Promise<AppendResult> {

@@ -31,7 +31,8 @@ export async function loadTable(catalog: CatalogClient, storage: Storage, ref: T
 }
 
 /** The parts of a CommitTableRequest a caller builds on a loaded table (ref and expected snapshot are filled in). */
-export type CommitBody = Omit<CommitTableRequest, 'ref' | 'expectedSnapshotId'>;
+export type CommitBody = Omit<CommitTableRequest, 'ref' | 'expectedSnapshotId' | 'errorCounts'> &
+  Partial<Pick<CommitTableRequest, 'errorCounts'>>;
 
 export interface RebaseOptions {
   catalog: CatalogClient;
@@ -74,6 +75,7 @@ export async function commitWithRebase(options: RebaseOptions): Promise<{ table:
     try {
       const { table } = await options.catalog.commitTable({
         ...body,
+        errorCounts: body.errorCounts ?? [],
         ref: options.ref,
         expectedSnapshotId: loaded.metadata['current-snapshot-id'],
       });

@@ -9,7 +9,7 @@ import type { ReportDataFilesRequest } from '#shared/gen/sluice/v1/commit.js';
 import type { WorkerHeartbeat } from '#shared/gen/sluice/v1/events.js';
 import type { DataFile, OffsetRange, Schema, TableRef } from '#shared/gen/sluice/v1/types.js';
 import { grpcMessage } from '#shared/errors.js';
-import { commitAppend, commitErrorAppend } from './append.js';
+import { commitAppend, commitErrorAppend, sumErrorCounts } from './append.js';
 import { tableName } from './catalog.js';
 import { CommitError } from './errors.js';
 import type { Announcer } from './announcer.js';
@@ -288,6 +288,7 @@ export class JobPipeline {
         offsets,
         leaseEpoch: epoch,
         schema,
+        errorCounts: sumErrorCounts(admitted.map((q) => q.report.errorCounts)),
       });
       ledger.advance(offsets);
       const at = this.ctx.now();

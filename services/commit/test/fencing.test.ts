@@ -48,6 +48,7 @@ async function report(
     files,
     offsets: [range(partition, start, end)],
     recordCount: end - start,
+    errorCounts: [],
   });
   return accepted;
 }

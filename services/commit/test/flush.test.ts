@@ -51,6 +51,7 @@ describe('flush rounds', () => {
         files,
         offsets: [range(partition, start, end)],
         recordCount: end - start,
+        errorCounts: [],
       });
       assert.equal(accepted, true);
     };
@@ -143,7 +144,16 @@ describe('flush rounds', () => {
     committed.stop();
 
     await assert.rejects(
-      coord.client.reportDataFiles({ flushId, table: ref, job: '', workerId: 'w', files: [], offsets: [], recordCount: 0 }),
+      coord.client.reportDataFiles({
+        flushId,
+        table: ref,
+        job: '',
+        workerId: 'w',
+        files: [],
+        offsets: [],
+        recordCount: 0,
+        errorCounts: [],
+      }),
       /job is required/,
     );
     await assert.rejects(
@@ -155,6 +165,7 @@ describe('flush rounds', () => {
         files: [],
         offsets: [],
         recordCount: 0,
+        errorCounts: [],
       }),
       /job \w+ does not write to table \w+\.nope \(it writes \w+\.events, with no error table\)/,
     );

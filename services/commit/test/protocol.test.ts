@@ -199,6 +199,7 @@ const delivery = (over: Partial<ReportDataFilesRequest> = {}): ReportDataFilesRe
   ],
   offsets: [r(0, 0, 4)],
   recordCount: 3,
+  errorCounts: [],
   ...over,
 });
 

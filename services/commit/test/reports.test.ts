@@ -62,6 +62,7 @@ const dataReport = (
   offsets: [range(0, start, end)],
   recordCount: files.reduce((n, f) => n + f.recordCount, 0),
   errorReports,
+  errorCounts: [],
 });
 
 const errorReport = (worker: string, flushId: string, files: DataFile[]): ReportDataFilesRequest => ({
@@ -72,6 +73,7 @@ const errorReport = (worker: string, flushId: string, files: DataFile[]): Report
   files,
   offsets: [],
   recordCount: files.reduce((n, f) => n + f.recordCount, 0),
+  errorCounts: [],
 });
 
 describe('error table and repeated reports', () => {

@@ -3,6 +3,7 @@
  * excluded by the window or by transformation, errors by reason, and the last commit. Display
  * only: no decision reads these.
  */
+import type { JobProgress } from '#shared/gen/sluice/v1/catalog.js';
 import type { CommittedEvent } from '#shared/gen/sluice/v1/events.js';
 import type { BatchAck } from '#shared/gen/sluice/v1/transformation.js';
 
@@ -19,6 +20,7 @@ export class JobCounters {
   private readonly errors = new Map<string, number>();
   private readonly unmapped = new Map<string, number>();
   private last: LastCommit | undefined;
+  private restored = false;
 
   /** A batch sent: `read` records fetched, of which `excluded` fell outside the window. */
   countRead(read: number, excluded: number): void {
@@ -45,6 +47,19 @@ export class JobCounters {
   recordCommit(e: Pick<CommittedEvent, 'offsets' | 'addedFiles' | 'snapshotId' | 'committedAtMs' | 'addedRecords'>): void {
     if (e.offsets.length > 0 || e.addedFiles > 0)
       this.last = { snapshotId: e.snapshotId, committedAtMs: e.committedAtMs, rows: e.addedRecords };
+  }
+
+  /**
+   * What the catalog kept of the job's commits (JobProgress), taken once per job run, before
+   * anything is read: so after a restart the status still shows the records refused in what
+   * was committed and the last commit, instead of starting from nothing.
+   */
+  restoreCommitted(p: Pick<JobProgress, 'lastSnapshotId' | 'lastCommitAtMs' | 'lastCommitRows' | 'errorCounts'>): void {
+    if (this.restored) return;
+    this.restored = true;
+    for (const e of p.errorCounts) this.countError(e.reason, e.count);
+    if (!this.last && p.lastCommitAtMs > 0)
+      this.last = { snapshotId: p.lastSnapshotId, committedAtMs: p.lastCommitAtMs, rows: p.lastCommitRows };
   }
 
   get lastCommit(): LastCommit | undefined {

@@ -113,6 +113,8 @@ export class JobReader {
   private readonly inFlight: InFlight;
   /** The id of the topic as first seen in this process (null: not yet, or the broker gives none). */
   private topicId: string | null = null;
+  /** Records the job's commits refused, as the catalog last said (a SKIP_UP_TO budget spans streams). */
+  private errorsCommitted = 0;
   /** When a fetch last returned records (IDLE jobs finish after idleTimeoutMs without). */
   lastRecordAtMs = Date.now();
   /** This process leads the consumer group (as of the last join; until then, assumed). */
@@ -246,6 +248,9 @@ export class JobReader {
 
   private async committedOffsets(): Promise<Map<number, number>> {
     const res = await this.deps.catalog.getCommittedOffsets({ job: this.job.name });
+    this.errorsCommitted = 0;
+    for (const e of res.progress?.errorCounts ?? []) this.errorsCommitted += e.count;
+    if (res.progress) this.counters.restoreCommitted(res.progress);
     const out = new Map<number, number>();
     for (const o of res.offsets) if (o.topic === this.topic) out.set(o.partition, o.nextOffset);
     return out;
@@ -315,7 +320,14 @@ export class JobReader {
     const workerId = `${this.job.name}-${this.deps.instanceId}-${++streamsOpened}`;
     const stream = new TransformStream(
       this.deps.transformation,
-      { job: this.job.name, table: this.job.table, mapping: this.job.mapping, workerId, flushBufferBytes: this.job.bufferBytes },
+      {
+        job: this.job.name,
+        table: this.job.table,
+        mapping: this.job.mapping,
+        workerId,
+        flushBufferBytes: this.job.bufferBytes,
+        errorsCommitted: this.errorsCommitted,
+      },
       {
         onAck: (ack) => this.onAck(generation, ack),
         onBroken: (reason, fatal) => this.onStreamBroken(generation, reason, fatal),

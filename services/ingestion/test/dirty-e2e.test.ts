@@ -152,6 +152,40 @@ describe('dirty data end to end (seed 002)', () => {
     });
   }
 
+  it('SKIP_UP_TO: the budget, the error counts and the last commit survive a restart; the record past the budget fails the job', async () => {
+    const job = 'dirty_budget';
+    await seedJob(job, `${job}_src`, { kind: ErrorPolicyKind.ERROR_POLICY_KIND_SKIP_UP_TO, maxErrors: 1, errorTopic: '' });
+    await ingestion.startJob({ job });
+    await waitFor('offsets committed through offset 4', async () => (await committedNext(job)) === 5, { timeoutMs: 30_000 });
+    const before = (await ingestion.getJobStatus({ job })).status!;
+    assert.deepEqual(before.errors, [{ reason: 'unknown_field', count: 1 }]);
+    assert.ok(before.lastCommit && before.lastCommit.snapshotId !== 0);
+
+    await ingestion.stopJob({ job });
+    await ingestion.startJob({ job });
+    // Before: a restarted job said "0 errors, last commit (none yet)", and its budget was whole again.
+    await waitFor('the restarted job shows what its commits refused and its last commit', async () => {
+      const { status } = await ingestion.getJobStatus({ job });
+      return status!.errors.length > 0 && status!.lastCommit !== undefined;
+    });
+    const after = (await ingestion.getJobStatus({ job })).status!;
+    assert.deepEqual(after.errors, [{ reason: 'unknown_field', count: 1 }]);
+    assert.equal(after.lastCommit!.snapshotId, before.lastCommit!.snapshotId);
+    assert.equal(after.lastCommit!.rows, before.lastCommit!.rows);
+
+    // One more refused record: the budget of 1 was spent before the restart.
+    stack.broker.append(`${job}_src`, 0, [{ key: Buffer.from('5'), value: Buffer.from('{"id":7,"bogus":1}') }]);
+    await waitFor(
+      'the job FAILED in the catalog',
+      async () => (await stack.catalog.getJob({ name: job })).job!.state === JobState.JOB_STATE_FAILED,
+      {
+        timeoutMs: 30_000,
+      },
+    );
+    assert.match((await stack.catalog.getJob({ name: job })).job!.stateReason, /more than 1 dirty records; .*offset 5\)$/);
+    assert.equal(await committedNext(job), 5, 'the record past the budget was not committed');
+  });
+
   it('ERROR_TOPIC: with slow produces, an offset is never committed before its refused record is in the error topic', async () => {
     const ref = { database: 'lake', table: 'dirty_topic' };
     const commit = createClient(CommitServiceService, stack.commit.address, { deadlineMs: 10_000 });

@@ -12,7 +12,7 @@
 import { status } from '@grpc/grpc-js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommitServiceService, ReportDataFilesRequest } from '#shared/gen/sluice/v1/commit.js';
-import type { DataFile, OffsetRange, Schema, TableRef } from '#shared/gen/sluice/v1/types.js';
+import type { DataFile, ErrorCount, OffsetRange, Schema, TableRef } from '#shared/gen/sluice/v1/types.js';
 import { grpcCode, grpcMessage, SluiceError } from '#shared/errors.js';
 import type { ServiceClient } from '#shared/grpc/client.js';
 import { WORK_DROPPED } from './errors.js';
@@ -41,6 +41,8 @@ export interface ReportInput {
   errorReports?: number;
   /** The schema the files were written with, when the stream evolved the table's (data reports only). */
   schema?: Schema;
+  /** Records refused among the covered offsets, by reason (data reports only). */
+  errorCounts?: ErrorCount[];
 }
 
 export function buildReport(r: ReportInput): ReportDataFilesRequest {
@@ -56,6 +58,7 @@ export function buildReport(r: ReportInput): ReportDataFilesRequest {
     recordCount: records,
     errorReports: r.errorReports || undefined,
     schema: r.schema,
+    errorCounts: r.errorCounts ?? [],
   };
 }
 

@@ -79,6 +79,8 @@ interface Cut {
   awaitBatch: number;
   /** The evolved schema the files were written with (none: the table's own). */
   schema: Schema | undefined;
+  /** Records refused among the covered offsets, by reason: committed with them. */
+  errorCounts: ErrorCount[];
 }
 
 /** A record asks for one schema change at most this often before it counts as unreadable (a bug guard). */
@@ -105,6 +107,8 @@ export class TransformSession {
   private readonly coverage = new Coverage();
   private readonly confirmations = new ErrorConfirmations();
   private readonly policy: DirtyDataPolicy;
+  /** Records refused since the last cut, by reason: the next report carries them with its offsets. */
+  private readonly refusedSinceCut = new Map<string, number>();
   private readonly heartbeat: Heartbeat;
   private readonly unsubscribe: () => void;
   private readonly log: Logger;
@@ -132,7 +136,7 @@ export class TransformSession {
     this.errorSink = setup.errorSink;
     this.flushBufferBytes = open.flushBufferBytes;
     this.workerId = open.workerId;
-    this.policy = new DirtyDataPolicy(open.mapping!.errorPolicy);
+    this.policy = new DirtyDataPolicy(open.mapping!.errorPolicy, open.errorsCommitted ?? 0);
     this.log = deps.logger.child({ job: this.job, table: tableName(this.table), worker: this.workerId });
     this.heartbeat = new Heartbeat(
       deps.nats,
@@ -227,9 +231,8 @@ export class TransformSession {
     this.rowsTotal += rows;
     this.confirmations.ack(batch.sequence, errorRecords.length);
     this.maybeAskForFlush();
-    const errorReasons: ErrorCount[] = reasons
-      ? [...reasons].map(([reason, count]) => ({ reason, count })).sort((a, b) => a.reason.localeCompare(b.reason))
-      : [];
+    const errorReasons: ErrorCount[] = reasons ? sortedCounts(reasons) : [];
+    if (reasons) for (const [reason, count] of reasons) this.refusedSinceCut.set(reason, (this.refusedSinceCut.get(reason) ?? 0) + count);
     const unmappedFields: FieldCount[] = ctx.unmapped ? [...ctx.unmapped].map(([field, count]) => ({ field, count })) : [];
     return { sequence: batch.sequence, rows, errors: refused, errorReasons, excluded: 0, errorRecords, unmappedFields };
   }
@@ -370,9 +373,11 @@ export class TransformSession {
       throw this.streamError(e, `closing data files for flush ${event.flushId}`);
     }
     const offsets = this.coverage.take();
+    const errorCounts = sortedCounts(this.refusedSinceCut);
+    this.refusedSinceCut.clear();
     this.buffered = 0;
     this.flushAsked = false;
-    return { event, files, errorFiles, offsets, awaitBatch: this.confirmations.outstanding, schema: this.evolvedSchema };
+    return { event, files, errorFiles, offsets, awaitBatch: this.confirmations.outstanding, schema: this.evolvedSchema, errorCounts };
   }
 
   /** Waits for the cut's error-topic confirmation, then reports: the error table first, then the data. */
@@ -413,6 +418,7 @@ export class TransformSession {
         offsets,
         errorReports: errorFiles.length > 0 ? 1 : 0,
         schema: cut.schema,
+        errorCounts: cut.errorCounts,
       });
       await sendReport(this.deps.commit, report, this.deps.settings.reportRetry);
       span.setAttributes({ 'sluice.files': files.length, 'sluice.records': report.recordCount, 'sluice.error_files': errorFiles.length });
@@ -463,4 +469,9 @@ export class TransformSession {
   get bufferedBytes(): number {
     return this.buffered;
   }
+}
+
+/** Counts by reason, sorted by reason. */
+function sortedCounts(byReason: ReadonlyMap<string, number>): ErrorCount[] {
+  return [...byReason].map(([reason, count]) => ({ reason, count })).sort((a, b) => a.reason.localeCompare(b.reason));
 }

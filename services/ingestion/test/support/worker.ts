@@ -84,6 +84,7 @@ export async function startRecordingWorker(nats: NatsConnection, commitAddress: 
       workerId: s.open.workerId,
       offsets,
       recordCount: rows,
+      errorCounts: [],
       files:
         rows === 0
           ? []

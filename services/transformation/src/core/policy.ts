@@ -28,9 +28,15 @@ export type Decision =
 
 export class DirtyDataPolicy {
   private readonly counts = new Map<string, number>();
-  private refused = 0;
+  private refused: number;
 
-  constructor(private readonly policy: ErrorPolicy | undefined) {}
+  /** `alreadyRefused`: what the job's commits refused before this stream (a SKIP_UP_TO budget spans restarts). */
+  constructor(
+    private readonly policy: ErrorPolicy | undefined,
+    alreadyRefused = 0,
+  ) {
+    this.refused = alreadyRefused;
+  }
 
   get kind(): ErrorPolicyKind {
     return this.policy?.kind ?? ErrorPolicyKind.ERROR_POLICY_KIND_FAIL;

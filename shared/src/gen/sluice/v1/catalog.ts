@@ -20,6 +20,7 @@ import {
 } from "@grpc/grpc-js";
 import {
   CsvOptions,
+  ErrorCount,
   IcebergType,
   MappingSpec,
   MessageFormat,
@@ -669,6 +670,11 @@ export interface CommitTableRequest {
   offsets: OffsetRange[];
   /** The commit lease epoch of the calling coordinator; 0 when not fenced. */
   leaseEpoch: number;
+  /**
+   * Records refused among the committed offsets, by reason: added to the job's counts in the
+   * same transaction as the offsets.
+   */
+  errorCounts: ErrorCount[];
 }
 
 export interface CommitTableResponse {
@@ -688,6 +694,18 @@ export interface GetCommittedOffsetsRequest {
 
 export interface GetCommittedOffsetsResponse {
   offsets: CommittedOffset[];
+  /** What the job's commits so far add up to; unset before its first commit. */
+  progress?: JobProgress | undefined;
+}
+
+/** A job's committed progress, kept with its offsets so that it survives restarts. */
+export interface JobProgress {
+  lastSnapshotId: number;
+  lastCommitAtMs: number;
+  /** Rows the last commit added. */
+  lastCommitRows: number;
+  /** Records refused in everything committed, by reason. */
+  errorCounts: ErrorCount[];
 }
 
 export interface Snapshot {
@@ -6603,7 +6621,15 @@ export const AddSchema: MessageFns<AddSchema> = {
 };
 
 function createBaseCommitTableRequest(): CommitTableRequest {
-  return { ref: undefined, expectedSnapshotId: undefined, updates: [], job: "", offsets: [], leaseEpoch: 0 };
+  return {
+    ref: undefined,
+    expectedSnapshotId: undefined,
+    updates: [],
+    job: "",
+    offsets: [],
+    leaseEpoch: 0,
+    errorCounts: [],
+  };
 }
 
 export const CommitTableRequest: MessageFns<CommitTableRequest> = {
@@ -6625,6 +6651,9 @@ export const CommitTableRequest: MessageFns<CommitTableRequest> = {
     }
     if (message.leaseEpoch !== 0) {
       writer.uint32(48).int64(message.leaseEpoch);
+    }
+    for (const v of message.errorCounts) {
+      ErrorCount.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -6690,6 +6719,14 @@ export const CommitTableRequest: MessageFns<CommitTableRequest> = {
             message.leaseEpoch = longToNumber(reader.int64());
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.errorCounts.push(ErrorCount.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -6718,6 +6755,11 @@ export const CommitTableRequest: MessageFns<CommitTableRequest> = {
         : isSet(object.lease_epoch)
         ? globalThis.Number(object.lease_epoch)
         : 0,
+      errorCounts: globalThis.Array.isArray(object?.errorCounts)
+        ? object.errorCounts.map((e: any) => ErrorCount.fromJSON(e))
+        : globalThis.Array.isArray(object?.error_counts)
+        ? object.error_counts.map((e: any) => ErrorCount.fromJSON(e))
+        : [],
     };
   },
 
@@ -6741,6 +6783,9 @@ export const CommitTableRequest: MessageFns<CommitTableRequest> = {
     if (message.leaseEpoch !== 0) {
       obj.leaseEpoch = Math.round(message.leaseEpoch);
     }
+    if (message.errorCounts?.length) {
+      obj.errorCounts = message.errorCounts.map((e) => ErrorCount.toJSON(e));
+    }
     return obj;
   },
 
@@ -6755,6 +6800,7 @@ export const CommitTableRequest: MessageFns<CommitTableRequest> = {
     message.job = object.job ?? "";
     message.offsets = object.offsets?.map((e) => OffsetRange.fromPartial(e)) || [];
     message.leaseEpoch = object.leaseEpoch ?? 0;
+    message.errorCounts = object.errorCounts?.map((e) => ErrorCount.fromPartial(e)) || [];
     return message;
   },
 };
@@ -7019,13 +7065,16 @@ export const GetCommittedOffsetsRequest: MessageFns<GetCommittedOffsetsRequest> 
 };
 
 function createBaseGetCommittedOffsetsResponse(): GetCommittedOffsetsResponse {
-  return { offsets: [] };
+  return { offsets: [], progress: undefined };
 }
 
 export const GetCommittedOffsetsResponse: MessageFns<GetCommittedOffsetsResponse> = {
   encode(message: GetCommittedOffsetsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.offsets) {
       CommittedOffset.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.progress !== undefined) {
+      JobProgress.encode(message.progress, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -7051,6 +7100,14 @@ export const GetCommittedOffsetsResponse: MessageFns<GetCommittedOffsetsResponse
             message.offsets.push(CommittedOffset.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.progress = JobProgress.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -7068,6 +7125,7 @@ export const GetCommittedOffsetsResponse: MessageFns<GetCommittedOffsetsResponse
       offsets: globalThis.Array.isArray(object?.offsets)
         ? object.offsets.map((e: any) => CommittedOffset.fromJSON(e))
         : [],
+      progress: isSet(object.progress) ? JobProgress.fromJSON(object.progress) : undefined,
     };
   },
 
@@ -7075,6 +7133,9 @@ export const GetCommittedOffsetsResponse: MessageFns<GetCommittedOffsetsResponse
     const obj: any = {};
     if (message.offsets?.length) {
       obj.offsets = message.offsets.map((e) => CommittedOffset.toJSON(e));
+    }
+    if (message.progress !== undefined) {
+      obj.progress = JobProgress.toJSON(message.progress);
     }
     return obj;
   },
@@ -7085,6 +7146,142 @@ export const GetCommittedOffsetsResponse: MessageFns<GetCommittedOffsetsResponse
   fromPartial<I extends Exact<DeepPartial<GetCommittedOffsetsResponse>, I>>(object: I): GetCommittedOffsetsResponse {
     const message = createBaseGetCommittedOffsetsResponse();
     message.offsets = object.offsets?.map((e) => CommittedOffset.fromPartial(e)) || [];
+    message.progress = (object.progress !== undefined && object.progress !== null)
+      ? JobProgress.fromPartial(object.progress)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseJobProgress(): JobProgress {
+  return { lastSnapshotId: 0, lastCommitAtMs: 0, lastCommitRows: 0, errorCounts: [] };
+}
+
+export const JobProgress: MessageFns<JobProgress> = {
+  encode(message: JobProgress, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.lastSnapshotId !== 0) {
+      writer.uint32(8).int64(message.lastSnapshotId);
+    }
+    if (message.lastCommitAtMs !== 0) {
+      writer.uint32(16).int64(message.lastCommitAtMs);
+    }
+    if (message.lastCommitRows !== 0) {
+      writer.uint32(24).int64(message.lastCommitRows);
+    }
+    for (const v of message.errorCounts) {
+      ErrorCount.encode(v!, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JobProgress {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJobProgress();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.lastSnapshotId = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.lastCommitAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.lastCommitRows = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.errorCounts.push(ErrorCount.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): JobProgress {
+    return {
+      lastSnapshotId: isSet(object.lastSnapshotId)
+        ? globalThis.Number(object.lastSnapshotId)
+        : isSet(object.last_snapshot_id)
+        ? globalThis.Number(object.last_snapshot_id)
+        : 0,
+      lastCommitAtMs: isSet(object.lastCommitAtMs)
+        ? globalThis.Number(object.lastCommitAtMs)
+        : isSet(object.last_commit_at_ms)
+        ? globalThis.Number(object.last_commit_at_ms)
+        : 0,
+      lastCommitRows: isSet(object.lastCommitRows)
+        ? globalThis.Number(object.lastCommitRows)
+        : isSet(object.last_commit_rows)
+        ? globalThis.Number(object.last_commit_rows)
+        : 0,
+      errorCounts: globalThis.Array.isArray(object?.errorCounts)
+        ? object.errorCounts.map((e: any) => ErrorCount.fromJSON(e))
+        : globalThis.Array.isArray(object?.error_counts)
+        ? object.error_counts.map((e: any) => ErrorCount.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: JobProgress): unknown {
+    const obj: any = {};
+    if (message.lastSnapshotId !== 0) {
+      obj.lastSnapshotId = Math.round(message.lastSnapshotId);
+    }
+    if (message.lastCommitAtMs !== 0) {
+      obj.lastCommitAtMs = Math.round(message.lastCommitAtMs);
+    }
+    if (message.lastCommitRows !== 0) {
+      obj.lastCommitRows = Math.round(message.lastCommitRows);
+    }
+    if (message.errorCounts?.length) {
+      obj.errorCounts = message.errorCounts.map((e) => ErrorCount.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<JobProgress>, I>>(base?: I): JobProgress {
+    return JobProgress.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<JobProgress>, I>>(object: I): JobProgress {
+    const message = createBaseJobProgress();
+    message.lastSnapshotId = object.lastSnapshotId ?? 0;
+    message.lastCommitAtMs = object.lastCommitAtMs ?? 0;
+    message.lastCommitRows = object.lastCommitRows ?? 0;
+    message.errorCounts = object.errorCounts?.map((e) => ErrorCount.fromPartial(e)) || [];
     return message;
   },
 };

@@ -18,7 +18,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { DataFile, OffsetRange, Schema, TableRef } from "./types.js";
+import { DataFile, ErrorCount, OffsetRange, Schema, TableRef } from "./types.js";
 
 export const protobufPackage = "sluice.v1";
 
@@ -52,7 +52,14 @@ export interface ReportDataFilesRequest {
    * coordinator commits it with the files, in the same CommitTable. Absent means the
    * table's schema as the stream opened it.
    */
-  schema?: Schema | undefined;
+  schema?:
+    | Schema
+    | undefined;
+  /**
+   * Records refused among the covered offsets, by reason: committed with the offsets, so the
+   * job's error counts survive restarts and count each record once.
+   */
+  errorCounts: ErrorCount[];
 }
 
 export interface ReportDataFilesResponse {
@@ -92,6 +99,7 @@ function createBaseReportDataFilesRequest(): ReportDataFilesRequest {
     recordCount: 0,
     errorReports: undefined,
     schema: undefined,
+    errorCounts: [],
   };
 }
 
@@ -123,6 +131,9 @@ export const ReportDataFilesRequest: MessageFns<ReportDataFilesRequest> = {
     }
     if (message.schema !== undefined) {
       Schema.encode(message.schema, writer.uint32(74).fork()).join();
+    }
+    for (const v of message.errorCounts) {
+      ErrorCount.encode(v!, writer.uint32(82).fork()).join();
     }
     return writer;
   },
@@ -212,6 +223,14 @@ export const ReportDataFilesRequest: MessageFns<ReportDataFilesRequest> = {
             message.schema = Schema.decode(reader, reader.uint32());
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.errorCounts.push(ErrorCount.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -251,6 +270,11 @@ export const ReportDataFilesRequest: MessageFns<ReportDataFilesRequest> = {
         ? globalThis.Number(object.error_reports)
         : undefined,
       schema: isSet(object.schema) ? Schema.fromJSON(object.schema) : undefined,
+      errorCounts: globalThis.Array.isArray(object?.errorCounts)
+        ? object.errorCounts.map((e: any) => ErrorCount.fromJSON(e))
+        : globalThis.Array.isArray(object?.error_counts)
+        ? object.error_counts.map((e: any) => ErrorCount.fromJSON(e))
+        : [],
     };
   },
 
@@ -283,6 +307,9 @@ export const ReportDataFilesRequest: MessageFns<ReportDataFilesRequest> = {
     if (message.schema !== undefined) {
       obj.schema = Schema.toJSON(message.schema);
     }
+    if (message.errorCounts?.length) {
+      obj.errorCounts = message.errorCounts.map((e) => ErrorCount.toJSON(e));
+    }
     return obj;
   },
 
@@ -304,6 +331,7 @@ export const ReportDataFilesRequest: MessageFns<ReportDataFilesRequest> = {
     message.schema = (object.schema !== undefined && object.schema !== null)
       ? Schema.fromPartial(object.schema)
       : undefined;
+    message.errorCounts = object.errorCounts?.map((e) => ErrorCount.fromPartial(e)) || [];
     return message;
   },
 };

@@ -48,6 +48,11 @@ export interface TransformOpen {
   workerId: string;
   /** When the stream's open files hold more than this, it asks the coordinator to flush. */
   flushBufferBytes: number;
+  /**
+   * Records the job refused in what is committed already (the catalog's count): a
+   * SKIP_UP_TO budget is spent across restarts, not per stream.
+   */
+  errorsCommitted?: number | undefined;
 }
 
 export interface RecordBatch {
@@ -139,7 +144,14 @@ export interface PreviewMappingResponse {
 }
 
 function createBaseTransformOpen(): TransformOpen {
-  return { job: "", table: undefined, mapping: undefined, workerId: "", flushBufferBytes: 0 };
+  return {
+    job: "",
+    table: undefined,
+    mapping: undefined,
+    workerId: "",
+    flushBufferBytes: 0,
+    errorsCommitted: undefined,
+  };
 }
 
 export const TransformOpen: MessageFns<TransformOpen> = {
@@ -158,6 +170,9 @@ export const TransformOpen: MessageFns<TransformOpen> = {
     }
     if (message.flushBufferBytes !== 0) {
       writer.uint32(40).int64(message.flushBufferBytes);
+    }
+    if (message.errorsCommitted !== undefined) {
+      writer.uint32(48).int64(message.errorsCommitted);
     }
     return writer;
   },
@@ -215,6 +230,14 @@ export const TransformOpen: MessageFns<TransformOpen> = {
             message.flushBufferBytes = longToNumber(reader.int64());
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.errorsCommitted = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -242,6 +265,11 @@ export const TransformOpen: MessageFns<TransformOpen> = {
         : isSet(object.flush_buffer_bytes)
         ? globalThis.Number(object.flush_buffer_bytes)
         : 0,
+      errorsCommitted: isSet(object.errorsCommitted)
+        ? globalThis.Number(object.errorsCommitted)
+        : isSet(object.errors_committed)
+        ? globalThis.Number(object.errors_committed)
+        : undefined,
     };
   },
 
@@ -262,6 +290,9 @@ export const TransformOpen: MessageFns<TransformOpen> = {
     if (message.flushBufferBytes !== 0) {
       obj.flushBufferBytes = Math.round(message.flushBufferBytes);
     }
+    if (message.errorsCommitted !== undefined) {
+      obj.errorsCommitted = Math.round(message.errorsCommitted);
+    }
     return obj;
   },
 
@@ -279,6 +310,7 @@ export const TransformOpen: MessageFns<TransformOpen> = {
       : undefined;
     message.workerId = object.workerId ?? "";
     message.flushBufferBytes = object.flushBufferBytes ?? 0;
+    message.errorsCommitted = object.errorsCommitted ?? undefined;
     return message;
   },
 };
