@@ -27,6 +27,18 @@ export function describeSampleFailure(err: unknown, brokers: string[], topic: st
   return new CliError(`cannot sample topic ${topic} from Kafka at ${brokers.join(',')} (${brokersFrom}): ${cause.message}`);
 }
 
+/** How many partitions a topic has (throws as kafkajs does: describeSampleFailure names it). */
+export async function topicPartitionCount(brokers: string[], topic: string): Promise<number> {
+  const kafka = new Kafka({ clientId: 'sluice-cli', brokers, logLevel: logLevel.NOTHING, retry: { retries: 2 } });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return (await admin.fetchTopicOffsets(topic)).length;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 export async function sampleTopic(
   brokers: string[],
   topic: string,

@@ -348,6 +348,19 @@ describe('the sluice CLI against the running mesh', () => {
     assert.ok(!databases.databases.some((d) => d.name === `taken_${suffix}`), 'the database is gone');
   });
 
+  it('job create refuses more members than the topic has partitions, naming both, and creates nothing', async () => {
+    const spec = join(mesh!.dir, 'wide.yaml');
+    await writeFile(
+      spec,
+      `name: wide-${suffix}\nsource: { name: wide-${suffix}, topic: ${topic} }\ntable: { database: wide_${suffix}, name: t, columns: [{ name: id, type: long }] }\nparallelism: 8\n`,
+    );
+    const run = await sluice('job', 'create', '-f', spec, '--json');
+    assert.equal(run.code, 2);
+    assert.equal(run.stderr, `sluice: parallelism 8 is more than the 2 partitions of topic ${topic}; set parallelism to 2 or fewer\n`);
+    assert.ok(!(await sluiceJson<{ name: string }[]>('source', 'list')).some((s) => s.name === `wide-${suffix}`));
+    assert.equal((await sluice('table', 'describe', `wide_${suffix}.t`)).code, 1, 'no table');
+  });
+
   it('a job whose columns must be inferred from a topic that does not exist is one line naming it, and creates nothing', async () => {
     const spec = join(mesh!.dir, 'missing.yaml');
     await writeFile(spec, `name: lost-${suffix}\nsource: { topic: nosuch-${suffix} }\ntable: { database: lost_${suffix}, name: t }\n`);

@@ -1,7 +1,7 @@
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { grpcCode } from '#shared/errors.js';
-import { JobState } from '#shared/gen/sluice/v1/catalog.js';
+import { JobState, type Source } from '#shared/gen/sluice/v1/catalog.js';
 import type { JobStatus } from '#shared/gen/sluice/v1/ingestion.js';
 import { ErrorPolicyKind, type Field } from '#shared/gen/sluice/v1/types.js';
 import { errorTableColumns } from '#shared/error-table.js';
@@ -10,7 +10,8 @@ import { primitiveField } from '../iceberg-types.js';
 import { CliError, describeError, table, usageError } from '../output.js';
 import { readJobSpecFile, type JobPlan } from '../spec.js';
 import { tableIncompatibility, withFixedColumns } from '../table-compat.js';
-import { inferFromSource } from './infer.js';
+import { describeSampleFailure, topicPartitionCount } from '../kafka-sample.js';
+import { inferFromSource, samplingBrokers } from './infer.js';
 
 const notFound = (err: unknown) => grpcCode(err) === grpcStatus.NOT_FOUND;
 
@@ -30,6 +31,25 @@ async function lookUp<T>(get: () => Promise<T>): Promise<T | undefined> {
     if (notFound(err)) return undefined;
     throw err;
   }
+}
+
+/**
+ * Each of a job's `parallelism` members reads partitions of its own: more members than the
+ * topic has partitions is a mistake in the spec, refused before anything is created.
+ */
+async function refuseMoreMembersThanPartitions(ctx: CliContext, source: Source, parallelism: number): Promise<void> {
+  const { brokers, from } = samplingBrokers(ctx, source);
+  let partitions: number;
+  try {
+    partitions = await topicPartitionCount(brokers, source.topic);
+  } catch (err) {
+    throw describeSampleFailure(err, brokers, source.topic, from);
+  }
+  if (parallelism > partitions)
+    throw new CliError(
+      `parallelism ${parallelism} is more than the ${partitions} partition${partitions === 1 ? '' : 's'} of topic ${source.topic}; set parallelism to ${partitions} or fewer`,
+      2,
+    );
 }
 
 /**
@@ -53,6 +73,7 @@ export async function createFromSpec(ctx: CliContext, plan: JobPlan, inferSample
       `source ${source.name} already exists with topic ${existing.topic}, ${existing.format}, ${existing.mode}; remove it or give source.name another name`,
     );
   }
+  if (job.parallelism > 1) await refuseMoreMembersThanPartitions(ctx, existing ?? source, job.parallelism);
   const current = (await lookUp(() => catalog.getTable({ ref })))?.table;
   let columns: Field[] | undefined;
   if (current) {

@@ -40,6 +40,7 @@ import {
 } from './kafka-source.js';
 import { addNewPartitions, type PartitionState, PartitionTable } from './partition-table.js';
 import { acceptsBatches, isLive, type Phase } from './phase.js';
+import { parallelismAssigner } from './members.js';
 import { groupIdFor, onExpired, type Watermarks } from './positions.js';
 import { fetchTopicId } from './kafka-topic-id.js';
 import { judgeTopic } from './topic-identity.js';
@@ -126,6 +127,8 @@ export class JobReader {
     private readonly bounds: JobBounds,
     private readonly deps: ReaderDeps,
     private readonly host: ReaderHost,
+    /** Which of this process's members of the job this is (members.ts); 0 keeps the job's committed progress. */
+    private readonly member = 0,
   ) {
     this.topic = source.topic;
     this.partitions = new PartitionTable(source.topic);
@@ -166,6 +169,11 @@ export class JobReader {
     this.session = session;
     await session.admin.connect();
     const partitionIds = await requireTopic(session.admin, this.topic);
+    const parallelism = parallelismOf(this.job);
+    if (parallelism > partitionIds.length)
+      throw new FatalJobError(
+        `parallelism ${parallelism} is more than the ${partitionIds.length} partition${partitionIds.length === 1 ? '' : 's'} of topic ${this.topic}; set parallelism to ${partitionIds.length} or fewer`,
+      );
     await this.checkTopicIdentity(await this.committedOffsets(), await watermarks(session.admin, this.topic));
     const spec = { start: this.job.start, window: this.bounds.window };
     await addNewPartitions(this.partitions, session.admin, partitionIds, spec, () => this.committedOffsets());
@@ -173,7 +181,7 @@ export class JobReader {
     if (this.boundedComplete()) return true;
     if (this.session !== session) return false; // the job ended meanwhile
 
-    const consumer = createConsumer(this.kafka, groupIdFor(this.job.name));
+    const consumer = createConsumer(this.kafka, groupIdFor(this.job.name), parallelismAssigner(this.topic, parallelism, this.member));
     session.consumer = consumer;
     consumer.on(consumer.events.CRASH, (e) => session.end(e.payload.error));
     // kafkajs reports a fetch it skipped (markers and aborted records only) as a batch of none.
@@ -250,7 +258,8 @@ export class JobReader {
     const res = await this.deps.catalog.getCommittedOffsets({ job: this.job.name });
     this.errorsCommitted = 0;
     for (const e of res.progress?.errorCounts ?? []) this.errorsCommitted += e.count;
-    if (res.progress) this.counters.restoreCommitted(res.progress);
+    // One member per process shows the committed counts; the job's status sums its members.
+    if (res.progress && this.member === 0) this.counters.restoreCommitted(res.progress);
     const out = new Map<number, number>();
     for (const o of res.offsets) if (o.topic === this.topic) out.set(o.partition, o.nextOffset);
     return out;
@@ -313,6 +322,14 @@ export class JobReader {
           lostCovers.push({ partition: p, start: st.position, end: wm.low });
         }
       }
+    }
+    // A standby member (members.ts) holds no partition: it opens no stream, so a job runs as
+    // many streams as its parallelism, wherever its members are.
+    if (owned.length === 0) {
+      this.log.info({ why }, 'no partitions assigned: standing by');
+      this.host.synced();
+      if (this.ownedDone()) this.host.ownedDone();
+      return;
     }
     // Unique per stream for the whole process life: a job stopped and started again in this
     // process gets a new JobReader whose generations count from 1 again, and transformation
@@ -668,4 +685,9 @@ export class JobReader {
 /** The group's assignment and the positions are settled (not starting, retrying or resyncing). */
 function settled(phase: Phase): boolean {
   return phase.name === 'running' || phase.name === 'finishing' || phase.name === 'stopping';
+}
+
+/** The members a job runs with (its spec's parallelism; unset is 1). */
+export function parallelismOf(job: Pick<Job, 'parallelism'>): number {
+  return Math.max(1, job.parallelism || 1);
 }

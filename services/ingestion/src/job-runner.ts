@@ -69,22 +69,31 @@ export class JobRunner {
     readonly job: Job,
     readonly source: Source,
     private readonly deps: RunnerDeps,
+    /** Which of this process's members of the job this runner is (members.ts). */
+    readonly member = 0,
   ) {
     this.name = job.name;
     this.log = deps.logger.child({ job: job.name });
     this.bounds = jobBounds(job.window);
-    this.reader = new JobReader(job, source, this.bounds, deps, {
-      phase: () => this.phase,
-      userPaused: () => this.userPaused || this.resumeChecking,
-      resyncing: (cause, problem) => {
-        if (isLive(this.phase)) void this.transitionTo({ name: 'resyncing', cause, problem });
+    this.reader = new JobReader(
+      job,
+      source,
+      this.bounds,
+      deps,
+      {
+        phase: () => this.phase,
+        userPaused: () => this.userPaused || this.resumeChecking,
+        resyncing: (cause, problem) => {
+          if (isLive(this.phase)) void this.transitionTo({ name: 'resyncing', cause, problem });
+        },
+        synced: () => {
+          if (this.is('resyncing')) void this.transitionTo({ name: 'running' });
+        },
+        ownedDone: () => void this.finish(),
+        fatal: (reason) => void this.fail(reason),
       },
-      synced: () => {
-        if (this.is('resyncing')) void this.transitionTo({ name: 'running' });
-      },
-      ownedDone: () => void this.finish(),
-      fatal: (reason) => void this.fail(reason),
-    });
+      member,
+    );
   }
 
   /** Starts consuming (after the registry recorded RUNNING, so a fast failure is not overwritten). */
@@ -339,6 +348,11 @@ export class JobRunner {
   /** Refreshes high watermarks (best effort) for an accurate lag. */
   refreshWatermarks(): Promise<void> {
     return this.reader.refreshWatermarks();
+  }
+
+  /** The group assigned this member partitions (a standby owns none: members.ts). */
+  get ownsPartitions(): boolean {
+    return this.reader.partitions.ownedIds.length > 0;
   }
 
   status(): JobStatus {

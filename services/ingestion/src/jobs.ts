@@ -1,16 +1,30 @@
 /**
  * The jobs this process runs, by name, and the gRPC operations on them. Job state changes
- * are recorded in the catalog (UpdateJobState); the runner does the work.
+ * are recorded in the catalog (UpdateJobState); the runners do the work: one per member of
+ * the job (its parallelism, members.ts), each with its own consumer and Transform stream.
  */
 import { JobState, type Job } from '#shared/gen/sluice/v1/catalog.js';
 import type { JobStatus } from '#shared/gen/sluice/v1/ingestion.js';
 import { failedPrecondition, grpcCode, grpcMessage, invalidArgument, notFound, unavailable } from '#shared/errors.js';
 import { status as grpcStatus } from '@grpc/grpc-js';
+import { parallelismOf } from './job-reader.js';
 import { JobRunner, type RunnerDeps } from './job-runner.js';
+import { mergeMemberStatuses } from './members.js';
 import { SourceError } from './kafka-source.js';
 
+/** A job's members in this process. */
+class Members {
+  constructor(readonly runners: readonly JobRunner[]) {}
+  get isTerminal(): boolean {
+    return this.runners.every((r) => r.isTerminal);
+  }
+  status(): JobStatus {
+    return mergeMemberStatuses(this.runners.map((r) => ({ status: r.status(), owns: r.ownsPartitions })));
+  }
+}
+
 export class JobRegistry {
-  private readonly runners = new Map<string, JobRunner>();
+  private readonly runners = new Map<string, Members>();
   private closed = false;
 
   constructor(private readonly deps: RunnerDeps) {}
@@ -26,9 +40,10 @@ export class JobRegistry {
     if (!source.source) throw notFound(`source "${job.source}" of job "${name}" does not exist`);
     if (!job.table?.table) throw failedPrecondition(`job "${name}" has no destination table`);
     if (this.closed) throw unavailable('ingestion is shutting down');
-    let runner: JobRunner;
+    const from = source.source;
+    let runner: Members;
     try {
-      runner = new JobRunner(job, source.source, this.deps);
+      runner = new Members(Array.from({ length: parallelismOf(job) }, (_, member) => new JobRunner(job, from, this.deps, member)));
     } catch (err) {
       if (err instanceof SourceError) throw failedPrecondition(err.message);
       throw err;
@@ -44,7 +59,7 @@ export class JobRegistry {
       }
       this.deps.logger.warn({ job: name, err: grpcMessage(err) }, 'could not record the job state in the catalog');
     }
-    runner.start();
+    for (const r of runner.runners) r.start();
     return runner.status();
   }
 
@@ -61,21 +76,21 @@ export class JobRegistry {
       );
     }
     await this.setState(name, JobState.JOB_STATE_STOPPING, 'flushing before stop');
-    await runner.stop();
+    await Promise.all(runner.runners.map((r) => r.stop()));
     await this.setState(name, JobState.JOB_STATE_STOPPED, 'stopped');
     return runner.status();
   }
 
   async pause(name: string): Promise<JobStatus> {
     const runner = this.live(name);
-    runner.pause();
+    for (const r of runner.runners) if (!r.isTerminal) r.pause();
     await this.setState(name, JobState.JOB_STATE_PAUSED, 'paused');
     return runner.status();
   }
 
   async resume(name: string): Promise<JobStatus> {
     const runner = this.live(name);
-    runner.resume();
+    for (const r of runner.runners) if (!r.isTerminal) r.resume();
     await this.setState(name, JobState.JOB_STATE_RUNNING, '');
     return runner.status();
   }
@@ -83,7 +98,7 @@ export class JobRegistry {
   async status(name: string): Promise<JobStatus> {
     const runner = this.runners.get(requireName(name));
     if (runner) {
-      await runner.refreshWatermarks().catch(() => {});
+      await Promise.all(runner.runners.map((r) => r.refreshWatermarks().catch(() => {})));
       return runner.status();
     }
     return catalogStatus(await this.loadJob(name));
@@ -116,10 +131,10 @@ export class JobRegistry {
   /** Process shutdown: every runner leaves its group; nothing half-done is flushed. */
   async shutdown(): Promise<void> {
     this.closed = true;
-    await Promise.all([...this.runners.values()].map((r) => r.shutdown()));
+    await Promise.all([...this.runners.values()].flatMap((m) => m.runners.map((r) => r.shutdown())));
   }
 
-  private live(name: string): JobRunner {
+  private live(name: string): Members {
     const runner = this.runners.get(requireName(name));
     if (!runner || runner.isTerminal) throw failedPrecondition(`job "${name}" is not running in this ingestion process`);
     return runner;

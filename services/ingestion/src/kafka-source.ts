@@ -4,7 +4,7 @@
  * shows, and kafkajs messages as the proto records sent to transformation. No consumer logic
  * lives here; see job-runner.ts.
  */
-import { type Consumer, Kafka, logLevel, type Admin, type KafkaMessage, type logCreator } from 'kafkajs';
+import { type Consumer, Kafka, logLevel, type Admin, type KafkaMessage, type logCreator, type PartitionAssigner } from 'kafkajs';
 import type { KafkaHeader, KafkaRecord } from '#shared/gen/sluice/v1/types.js';
 import type { Logger } from '#shared/logger.js';
 import type { Watermarks } from './positions.js';
@@ -35,9 +35,10 @@ export function createKafka(clientId: string, brokers: string[], logger: Logger)
  * A job's consumer: offsets are committed by the runner (after Sluice's commits, for lag tools
  * only), and a crash ends the session instead of restarting it: the runner's backoff decides.
  */
-export function createConsumer(kafka: Kafka, groupId: string): Consumer {
+export function createConsumer(kafka: Kafka, groupId: string, assigner: PartitionAssigner): Consumer {
   return kafka.consumer({
     groupId,
+    partitionAssigners: [assigner],
     sessionTimeout: 10_000,
     heartbeatInterval: 1_000,
     rebalanceTimeout: 15_000,

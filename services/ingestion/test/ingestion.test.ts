@@ -53,6 +53,76 @@ function assertCoversContiguous(job: string): void {
   for (const s of stack.worker.streams.filter((x) => x.open.job === job)) assert.deepEqual(s.violations, [], `stream ${s.open.workerId}`);
 }
 
+describe('parallelism', () => {
+  /** The partitions each open stream of the job has read (from its batches' covers), by worker id. */
+  const openStreams = (job: string) =>
+    new Map(
+      stack.worker.streams
+        .filter((x) => x.open.job === job && !x.ended)
+        .map((x) => [x.open.workerId, [...new Set(x.batches.flatMap((b) => b.covers.map((c) => c.partition)))].sort((a, b) => a - b)]),
+    );
+  const nextOffsets = (topic: string) => Object.fromEntries([0, 1, 2, 3, 4, 5].map((p) => [p, stack.broker.highWatermark(topic, p)]));
+
+  // Before: parallelism was stored and ignored; one stream read all six partitions.
+  it('N members, each with its own stream and a share of the partitions, spread over the ingestion processes; every record once', async () => {
+    const topic = 'parallel6';
+    stack.broker.createTopic(topic, 6);
+    const job = await defineJob(stack.catalog, 'p3', topic, { parallelism: 3 });
+    await ingestion.startJob({ job });
+    const round = (n: number) => {
+      for (let p = 0; p < 6; p++) produce(topic, p, [n]);
+    };
+    const everyPartitionRead = (n: number) => () => {
+      const open = openStreams(job);
+      const read = [...open.values()].flat().sort((a, b) => a - b);
+      return (
+        open.size === 3 &&
+        [...open.values()].every((ps) => ps.length === 2) &&
+        read.join() === '0,1,2,3,4,5' &&
+        stack.worker.records(job).filter((r) => r.timestampMs === n).length >= 6
+      );
+    };
+    round(1000);
+    await waitFor('three streams of two partitions each', everyPartitionRead(1000), { timeoutMs: 60_000 });
+    const instances = (ids: Iterable<string>) => new Set([...ids].map((id) => id.split('-').at(-2)));
+    assert.equal(instances(openStreams(job).keys()).size, 1, 'one process so far');
+
+    // A second process joins: still three streams, now over both processes.
+    const second = (await stack.startIngestion()).client;
+    await second.startJob({ job });
+    await waitFor('both processes in the group', async () => (await second.getJobStatus({ job })).status!.partitions.length > 0, {
+      timeoutMs: 60_000,
+    });
+    for (const stream of stack.worker.streams) if (stream.open.job === job && !stream.ended) stream.batches.length = 0;
+    round(2000);
+    await waitFor(
+      'three streams again, over both processes',
+      () => everyPartitionRead(2000)() && instances(openStreams(job).keys()).size === 2,
+      {
+        timeoutMs: 60_000,
+      },
+    );
+    await waitFor('everything committed', async () => JSON.stringify(await committed(job)) === JSON.stringify(nextOffsets(topic)), {
+      timeoutMs: 60_000,
+    });
+    assertCoversContiguous(job);
+    await second.stopJob({ job });
+    await ingestion.stopJob({ job });
+  });
+
+  it('more members than partitions fails the job at start, naming both numbers', async () => {
+    const topic = 'parallel_over';
+    stack.broker.createTopic(topic, 6);
+    const job = await defineJob(stack.catalog, 'p8', topic, { parallelism: 8 });
+    await ingestion.startJob({ job });
+    await waitFor('FAILED in the catalog', async () => (await catalogState(job)) === JobState.JOB_STATE_FAILED, { timeoutMs: 30_000 });
+    assert.equal(
+      (await stack.catalog.getJob({ name: job })).job!.stateReason,
+      'parallelism 8 is more than the 6 partitions of topic parallel_over; set parallelism to 6 or fewer',
+    );
+  });
+});
+
 describe('start positions', () => {
   it('earliest, latest, timestamp and explicit offsets; then a graceful stop commits what was read', async () => {
     const topic = 'starts';
@@ -270,6 +340,7 @@ describe('bounded windows', () => {
     const end = now + 3_600_000;
     for (const p of [0, 1, 2, 3]) produce(topic, p, [now - 2000, now - 1000]);
     const job = await defineJob(stack.catalog, 'w_shared', topic, {
+      parallelism: 2, // one active member in each process (members.ts)
       window: {
         startTimeMs: now - 60_000,
         endTimeMs: end,

@@ -71,6 +71,8 @@ interface SpecOptions {
   window?: string;
   /** YAML of the errors block, indented by two. */
   errors?: string;
+  /** The job's parallelism (default 1). */
+  parallelism?: number;
 }
 
 /** A job spec as a user writes it: the record's id and v, plus the topic/partition/offset columns. */
@@ -94,7 +96,7 @@ mapping:
   includeFixedColumns: true
 commit:
   intervalMs: 1000
-${o.window ? `window:\n${o.window}\n` : ''}${o.errors ? `errors:\n${o.errors}\n` : ''}`;
+${o.window ? `window:\n${o.window}\n` : ''}${o.errors ? `errors:\n${o.errors}\n` : ''}${o.parallelism ? `parallelism: ${o.parallelism}\n` : ''}`;
 }
 
 /** Creates and starts a job from its spec with `sluice job create -f … --start`. */
@@ -540,7 +542,7 @@ describe('consumer group', () => {
     const PARTITIONS = 6;
     const topic = `group-${run}`;
     await kafka!.createTopic(topic, { partitions: PARTITIONS });
-    const job = await startJob(`group-${run}`, topic);
+    const job = await startJob(`group-${run}`, topic, { parallelism: 3 }); // one active member per process
     // Two more ingestion processes: each resumes the RUNNING job from the catalog and joins its group.
     const replicas = [await mesh!.addReplica('ingestion'), await mesh!.addReplica('ingestion')];
     const clients = replicas.map((r) => createClient(IngestionServiceService, r.address, { deadlineMs: 15_000, retries: 20 }));
