@@ -39,6 +39,7 @@ import {
 
 import { zone } from '#shared/time.js';
 import { readFile } from 'node:fs/promises';
+import { unwritableFixed } from '#shared/parquet/unwritable.js';
 import { PRIMITIVE_TYPE } from './iceberg-types.js';
 import { CliError } from './output.js';
 import { LocalTimeError, localToEpochMs } from './local-time.js';
@@ -335,6 +336,8 @@ function readTable(r: SpecReader, defaults: PlanDefaults): { table: TableSpec; p
           doc: reader.string('doc') ?? '',
         };
         reader.finish();
+        const type = field.type!.kind!.$case === 'primitive' ? field.type!.kind!.value : '';
+        if (type.startsWith('fixed[')) throw new JobSpecError(`${path}.type`, unwritableFixed(field.name, type));
         return field;
       })
     : undefined;

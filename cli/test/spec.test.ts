@@ -272,6 +272,22 @@ describe('job spec files', () => {
       { name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't', ifExists: 'replace' } },
       /^table.ifExists: "replace" is not one of fail, use$/,
     ],
+    [
+      'a fixed[L] column (DuckDB cannot write FIXED_LEN_BYTE_ARRAY; Iceberg readers need it)',
+      {
+        name: 'j',
+        source: { topic: 't' },
+        table: {
+          database: 'd',
+          name: 't',
+          columns: [
+            { name: 'id', type: 'long' },
+            { name: 'fx', type: 'fixed[4]' },
+          ],
+        },
+      },
+      /^table.columns.1.type: column "fx" is fixed\[4\]: .*; use binary$/,
+    ],
     ['not a mapping', ['a'], /^a job spec must be a mapping/],
   ];
   for (const [what, document, expected] of bad) {

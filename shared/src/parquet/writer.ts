@@ -20,8 +20,8 @@
  * come back from `parquet_metadata()`.
  *
  * Types: boolean, int, long, float, double, decimal(P,S), date, time, timestamp,
- * timestamptz, string, uuid, binary. fixed[L] is written as BINARY (DuckDB has no
- * fixed-length blob), which Iceberg readers accept for reading but is noted here.
+ * timestamptz, string, uuid, binary. fixed[L] is refused (unwritableFixed): DuckDB has no
+ * fixed-length blob, and BINARY in its place breaks Iceberg's Java readers.
  * Nested struct/list/map columns are not written: the core keeps nested JSON as string.
  */
 import { stat } from 'node:fs/promises';
@@ -56,6 +56,7 @@ import {
 import type { DataFile, PartitionValue, Schema } from '../gen/sluice/v1/types.js';
 import { parsePrimitive, type PrimitiveType } from '../iceberg/single-value.js';
 import { ColumnStatsCollector } from './stats.js';
+import { unwritableFixed } from './unwritable.js';
 
 export type CellValue = null | boolean | number | bigint | string | Uint8Array;
 
@@ -82,7 +83,9 @@ export function writerColumns(schema: Schema): WriterColumn[] {
     const kind = f.type?.kind;
     if (kind?.$case !== 'primitive') throw new Error(`column "${f.name}": only primitive columns can be written to Parquet here`);
     if (!(f.id > 0)) throw new Error(`column "${f.name}" has no field id; the catalog assigns ids before files are written`);
-    return { fieldId: f.id, name: f.name, type: parsePrimitive(kind.value), required: f.required };
+    const type = parsePrimitive(kind.value);
+    if (type.kind === 'fixed') throw new Error(unwritableFixed(f.name, kind.value));
+    return { fieldId: f.id, name: f.name, type, required: f.required };
   });
 }
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { deserializeSingleValue, parsePrimitive } from '#shared/iceberg/single-value.js';
-import { ParquetFileWriter, RollingParquetWriter, type WriterColumn } from '#shared/parquet/writer.js';
+import { ParquetFileWriter, RollingParquetWriter, writerColumns, type WriterColumn } from '#shared/parquet/writer.js';
 
 let dir: string;
 let db: DuckDBConnection;
@@ -188,4 +188,13 @@ test('the rolling writer starts new files near the target size, and all rows lan
   const [[count, sum]] = (await db.runAndReadAll(`SELECT count(*), sum(id) FROM read_parquet([${list}])`)).getRows();
   assert.equal(count, 20000n);
   assert.equal(sum, BigInt((19999 * 20000) / 2));
+});
+
+test('a fixed[L] column is refused: DuckDB would write it as BINARY, which Iceberg readers choke on', () => {
+  const schema = {
+    schemaId: 0,
+    identifierFieldIds: [],
+    fields: [{ id: 1, name: 'fx', required: false, doc: '', type: { kind: { $case: 'primitive' as const, value: 'fixed[4]' } } }],
+  };
+  assert.throws(() => writerColumns(schema), /^Error: column "fx" is fixed\[4\]: .*; use binary$/);
 });
