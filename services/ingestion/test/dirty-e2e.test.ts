@@ -186,6 +186,23 @@ describe('dirty data end to end (seed 002)', () => {
     assert.equal(await committedNext(job), 5, 'the record past the budget was not committed');
   });
 
+  it('a mapping that does not fit the table (a column it names is not there) fails the job naming it, instead of reopening forever', async () => {
+    const job = 'misfit';
+    stack.broker.createTopic(`${job}_src`, 1);
+    await defineMappedJob(stack.catalog, job, `${job}_src`, COLUMNS, {
+      mapping: flattenMapping({ fields: [{ column: 'nope', path: 'id', type: '', format: '' }] }),
+    });
+    await ingestion.startJob({ job });
+    await waitFor(
+      'the job FAILED in the catalog',
+      async () => (await stack.catalog.getJob({ name: job })).job!.state === JobState.JOB_STATE_FAILED,
+      {
+        timeoutMs: 30_000,
+      },
+    );
+    assert.match((await stack.catalog.getJob({ name: job })).job!.stateReason, /^mapping for table lake\.misfit: .*"nope"/);
+  });
+
   it('ERROR_TOPIC: with slow produces, an offset is never committed before its refused record is in the error topic', async () => {
     const ref = { database: 'lake', table: 'dirty_topic' };
     const commit = createClient(CommitServiceService, stack.commit.address, { deadlineMs: 10_000 });

@@ -13,7 +13,6 @@ import type { ServiceClient } from '#shared/grpc/client.js';
 import { status } from '@grpc/grpc-js';
 import { compilePlan, validatePolicy, type Plan, type PlanInput } from './core/index.js';
 import { errorTableSink, type ErrorTableSink } from './error-sink.js';
-import { withContext } from './errors.js';
 import { tableFiles, type PartitionedFiles } from './files.js';
 
 export type CatalogClient = ServiceClient<typeof CatalogServiceService>;
@@ -42,7 +41,12 @@ export async function setUpStream(open: TransformOpen, catalog: CatalogClient, t
   try {
     plan = compilePlan(planInput);
   } catch (e) {
-    throw e instanceof SluiceError ? withContext(`mapping for table ${tableName(table)}`, e) : e;
+    // The job's mapping does not fit the table as it is (a column it names is gone, a required
+    // column it cannot fill): FAILED_PRECONDITION, so ingestion fails the job with this reason
+    // instead of reopening the stream to meet the same answer forever.
+    if (e instanceof SluiceError)
+      throw new SluiceError(status.FAILED_PRECONDITION, `mapping for table ${tableName(table)}: ${e.message}`, e.details);
+    throw e;
   }
   const lastColumnId = Math.max(main.lastColumnId, ...main.schema!.fields.map((f) => f.id));
   const files = tableFiles(main, open.workerId, targetFileBytes);

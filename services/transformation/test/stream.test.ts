@@ -363,7 +363,7 @@ describe('Transform stream', () => {
 
     const badMapping = new TestStream(h, openFor(ref, flattenMapping({ fields: [{ column: 'nope', path: 'a', type: '', format: '' }] })));
     const e2 = await badMapping.ended;
-    assert.equal(e2?.code, status.INVALID_ARGUMENT);
+    assert.equal(e2?.code, status.FAILED_PRECONDITION, 'the job cannot go on against this table: ingestion fails it');
     assert.match(e2!.details, /mapping for table tdb\.opens: .*"nope"/);
 
     const a = new TestStream(h, openFor(ref, flattenMapping(), { workerId: 'dup-worker' }));
