@@ -12,7 +12,7 @@ import { startTestCatalog, type TestCatalog } from '../services/catalog/test/har
 
 const COMMITS = 60;
 
-function appendRequest(table: Table, offset: number, job = 'bench_job') {
+function appendRequest(table: Table, offset: number, job = 'bench_job', leaseEpoch = 0) {
   const snapshotId = newSnapshotId();
   return {
     ref: table.ref,
@@ -37,7 +37,7 @@ function appendRequest(table: Table, offset: number, job = 'bench_job') {
     ],
     job,
     offsets: [{ topic: 'bench', partition: 0, startOffset: offset, endOffset: offset + 100 }],
-    leaseEpoch: 0,
+    leaseEpoch,
     errorCounts: [],
   };
 }
@@ -82,11 +82,13 @@ export default async function run(): Promise<Record<string, unknown>> {
   const cat = await startTestCatalog();
   try {
     let table = await setup(cat);
+    // Offsets move only under the table's commit lease, as the coordinator holds it.
+    const { epoch } = await cat.client.acquireCommitLease({ ref: table.ref, owner: 'bench', ttlMs: 600_000 });
     const latencies: number[] = [];
     let offset = 0;
     for (let i = 0; i < COMMITS; i++) {
       const t0 = performance.now();
-      table = (await cat.client.commitTable(appendRequest(table, offset))).table!;
+      table = (await cat.client.commitTable(appendRequest(table, offset, 'bench_job', epoch))).table!;
       latencies.push(performance.now() - t0);
       offset += 100;
     }

@@ -102,6 +102,13 @@ export function commitHandlers(deps: CatalogDeps): Pick<H, 'commitTable' | 'getC
       if (req.updates.length === 0 && req.offsets.length === 0)
         throw invalidArgument('nothing to commit: no updates and no offsets', { field: 'updates' });
       const name = `${ref.database}.${ref.table}`;
+      // Offsets decide what a job never reads again: only the table's lease holder moves them
+      // (epoch 0 would let any caller skip a job's data while nobody holds the lease).
+      if (req.offsets.length > 0 && !(req.leaseEpoch > 0))
+        throw failedPrecondition(
+          `a commit that moves job ${job}'s offsets needs the commit lease of ${name}: send the lease_epoch AcquireCommitLease returned`,
+          { table: name, job },
+        );
 
       return inTransaction(deps.pool, async (client) => {
         const row = await getTable(client, ref, true);

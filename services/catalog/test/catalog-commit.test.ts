@@ -70,6 +70,12 @@ async function prepareAppend(
   extra: Partial<CommitTableRequest> = {},
 ): Promise<CommitTableRequest> {
   const s = storage();
+  // A commit that moves offsets needs the table's lease: the tests' coordinator takes it.
+  if ((extra.offsets?.length ?? 0) > 0 && extra.leaseEpoch === undefined)
+    extra = {
+      ...extra,
+      leaseEpoch: (await cat.client.acquireCommitLease({ ref: table.ref, owner: 'test-coordinator', ttlMs: 600_000 })).epoch,
+    };
   const meta = parseMetadata(await s.read(table.metadataLocation));
   const snapshotId = newSnapshotId();
   const parentId = meta['current-snapshot-id'];
@@ -202,6 +208,18 @@ test('offsets must continue exactly: gaps and overlaps are refused, first commit
     assert.match(f.details, pattern);
   }
   assert.equal((await failure(cat.client.getCommittedOffsets({ job: 'nope' }))).code, status.NOT_FOUND);
+});
+
+test('a commit that moves offsets without the lease (epoch 0) is refused, even when nobody holds it', async () => {
+  const table = await newTable('unleased', 'unleased_job');
+  const f = await failure(
+    cat.client.commitTable(
+      await prepareAppend(table, [{ id: 1, msg: 'x' }], { job: 'unleased_job', offsets: [range(0, 5, 10)], leaseEpoch: 0 }),
+    ),
+  );
+  assert.equal(f.code, status.FAILED_PRECONDITION);
+  assert.match(f.details, /needs the commit lease of lake\.unleased/);
+  assert.deepEqual((await cat.client.getCommittedOffsets({ job: 'unleased_job' })).offsets, [], 'the job skips nothing');
 });
 
 test("a job's progress (last commit, refused records by reason) is kept with its offsets, summed over commits", async () => {

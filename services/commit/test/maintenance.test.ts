@@ -101,6 +101,7 @@ describe('manifest merging on append', () => {
     const job = `${stack.database}_merge`;
     const ref = await stack.createTable('merged', { job, properties: { 'commit.manifest.min-count-to-merge': '3' } });
     const counts: number[] = [];
+    const { epoch } = await stack.catalog.acquireCommitLease({ ref, owner: 'test-coordinator', ttlMs: 600_000 });
     for (let i = 0; i < 6; i++) {
       const file = await writeDataFile(stack, ref, i % 2 ? 'a' : 'b', i * 10, i * 10 + 10);
       await commitAppend({
@@ -111,7 +112,7 @@ describe('manifest merging on append', () => {
         flushId: `f${i}`,
         files: [file],
         offsets: [range(0, i * 10, i * 10 + 10)],
-        leaseEpoch: 0,
+        leaseEpoch: epoch,
       });
       const { metadata } = await loadTable(stack.catalog, stack.storage, ref);
       counts.push((await snapshotFiles(stack.storage, currentSnapshot(metadata)!)).manifests.length);
