@@ -203,6 +203,17 @@ export const SETTINGS = {
     'Where the embedded dev broker keeps topics and group offsets across restarts.',
   ),
   warehouse: stringSetting('SLUICE_WAREHOUSE', '.sluice/warehouse', 'Root location of new databases: a directory or a file:// URI.'),
+  warehouseRoots: setting(
+    'SLUICE_WAREHOUSE_ROOTS',
+    '(unset: the warehouse only)',
+    'Comma-separated locations under which databases and tables may be placed (besides the warehouse); anything else is refused.',
+    (raw) =>
+      raw
+        .split(',')
+        .map((r) => r.trim())
+        .filter((r) => r !== ''),
+    () => [],
+  ),
   rpcDeadlineMs: integerSetting('SLUICE_RPC_DEADLINE_MS', 10000, 100, 600000, 'Default deadline of service-to-service gRPC calls.'),
   shutdownTimeoutMs: integerSetting(
     'SLUICE_SHUTDOWN_TIMEOUT_MS',

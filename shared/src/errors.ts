@@ -23,6 +23,8 @@ export const alreadyExists = (message: string, details?: Record<string, string>)
   new SluiceError(status.ALREADY_EXISTS, message, details);
 export const failedPrecondition = (message: string, details?: Record<string, string>) =>
   new SluiceError(status.FAILED_PRECONDITION, message, details);
+export const permissionDenied = (message: string, details?: Record<string, string>) =>
+  new SluiceError(status.PERMISSION_DENIED, message, details);
 export const aborted = (message: string, details?: Record<string, string>) => new SluiceError(status.ABORTED, message, details);
 export const unavailable = (message: string, details?: Record<string, string>) => new SluiceError(status.UNAVAILABLE, message, details);
 export const unimplemented = (message: string) => new SluiceError(status.UNIMPLEMENTED, message);

@@ -158,6 +158,8 @@ export interface CatalogHandlersHandle {
 export async function startCatalogHandlers(options: {
   databaseUrl: string;
   warehouse: string;
+  /** More allowed roots for locations (SLUICE_WAREHOUSE_ROOTS). */
+  roots?: string[];
   storage?: LocalStorageOptions;
   /** Connections of the catalog's pool (tests that commit in parallel need more). */
   poolSize?: number;
@@ -168,7 +170,13 @@ export async function startCatalogHandlers(options: {
   const storage = createStorage(options.storage ?? {});
   try {
     await migrate(pool, 'catalog', CATALOG_MIGRATIONS);
-    const handlers = catalogHandlers({ pool, storage, warehouse: options.warehouse, jdbcCatalogName: DEFAULT_JDBC_CATALOG_NAME });
+    const handlers = catalogHandlers({
+      pool,
+      storage,
+      warehouse: options.warehouse,
+      roots: options.roots,
+      jdbcCatalogName: DEFAULT_JDBC_CATALOG_NAME,
+    });
     const server = await startGrpcServer({
       host: '127.0.0.1',
       port: 0,

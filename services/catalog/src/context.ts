@@ -15,6 +15,8 @@ export interface CatalogDeps {
   storage: Storage;
   /** Root of new databases: an absolute path or a URI the storage handles. */
   warehouse: string;
+  /** More locations databases and tables may be placed under (SLUICE_WAREHOUSE_ROOTS); the warehouse always is one. */
+  roots?: readonly string[];
   /** catalog_name written to the Iceberg JDBC catalog tables. */
   jdbcCatalogName: string;
   logger?: Logger;

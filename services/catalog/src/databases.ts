@@ -4,9 +4,11 @@
  */
 import type { AsyncHandlers } from '#shared/grpc/types.js';
 import type { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
-import { failedPrecondition, invalidArgument, notFound } from '#shared/errors.js';
+import { failedPrecondition, invalidArgument, notFound, permissionDenied } from '#shared/errors.js';
 import { inTransaction } from '#shared/pg.js';
-import { deletePrefix, joinLocation, normalizeLocation } from '#shared/storage/index.js';
+import { existsSync, realpathSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { deletePrefix, isWithin, joinLocation, normalizeLocation, schemeOf } from '#shared/storage/index.js';
 import { translated, type CatalogDeps } from './context.js';
 import { validName } from './names.js';
 import { databaseToProto, type DatabaseRow } from './rows.js';
@@ -17,17 +19,49 @@ type H = AsyncHandlers<typeof CatalogServiceService>;
 const DB_COLUMNS = 'name, location, properties, created_at_ms';
 
 /**
- * A location given by a user: absolute, no dot segments, and served by a storage backend
- * (asked now, so an unsupported scheme fails this request rather than a later commit).
+ * A location given by a user: absolute, no dot segments, served by a storage backend (asked
+ * now, so an unsupported scheme fails this request rather than a later commit), and inside
+ * the warehouse or another allowed root (the catalog writes there and a purge deletes there).
  */
 export async function validLocation(deps: CatalogDeps, location: string, field: string): Promise<string> {
+  let normalized: string;
   try {
-    const normalized = normalizeLocation(location);
+    normalized = normalizeLocation(location);
     await deps.storage.exists(joinLocation(normalized, '.sluice-probe'));
-    return normalized;
   } catch (err) {
     throw invalidArgument(`${field} ${JSON.stringify(location)}: ${(err as Error).message}`, { field });
   }
+  const roots = [deps.warehouse, ...(deps.roots ?? [])];
+  if (!roots.some((root) => confinedTo(root, normalized)))
+    throw permissionDenied(
+      `${field} ${JSON.stringify(location.slice(0, 200))} is outside the warehouse ${roots.join(', ')}; set SLUICE_WAREHOUSE_ROOTS to allow more`,
+      { field },
+    );
+  return normalized;
+}
+
+/**
+ * Whether `location` lies under `root`, after normalisation and, for local paths, after
+ * following symlinks (of the deepest part that exists): a link inside the warehouse that
+ * points at /etc does not make /etc a table location.
+ */
+export function confinedTo(root: string, location: string): boolean {
+  if (!isWithin(root, location)) return false;
+  if (schemeOf(location) !== 'file') return true;
+  return isWithin(realAncestor(localPath(root)), realAncestor(localPath(location)));
+}
+
+const localPath = (location: string) => normalizeLocation(location).replace(/^file:\/\//, '');
+
+/** The real path of a local path's deepest existing ancestor, with the rest appended. */
+function realAncestor(path: string): string {
+  let head = path;
+  const tail: string[] = [];
+  while (!existsSync(head) && head !== dirname(head)) {
+    tail.unshift(basename(head));
+    head = dirname(head);
+  }
+  return join(realpathSync(head), ...tail);
 }
 
 export async function getDatabaseRow(deps: CatalogDeps, name: string): Promise<DatabaseRow> {

@@ -9,10 +9,10 @@ import { catalogHandlers, DEFAULT_JDBC_CATALOG_NAME, resolveWarehouse } from './
 export const CATALOG_MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
 
 /** The catalog: the only writer of catalog rows, in its own PostgreSQL schema `catalog`. */
-export const catalogService: ServiceSpec<'catalogPort' | 'databaseUrl' | 'warehouse'> = {
+export const catalogService: ServiceSpec<'catalogPort' | 'databaseUrl' | 'warehouse' | 'warehouseRoots'> = {
   name: 'catalog',
   portKey: 'catalogPort',
-  settings: ['catalogPort', 'databaseUrl', 'warehouse'],
+  settings: ['catalogPort', 'databaseUrl', 'warehouse', 'warehouseRoots'],
   protoFiles: ['sluice/v1/catalog.proto'],
   async build({ config, logger, onShutdown }) {
     await ensureDatabase(config.databaseUrl);
@@ -24,6 +24,7 @@ export const catalogService: ServiceSpec<'catalogPort' | 'databaseUrl' | 'wareho
       pool,
       storage: createStorage(),
       warehouse: resolveWarehouse(config.warehouse),
+      roots: config.warehouseRoots.map(resolveWarehouse),
       jdbcCatalogName: DEFAULT_JDBC_CATALOG_NAME,
       logger,
     });

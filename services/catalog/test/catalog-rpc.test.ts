@@ -2,12 +2,15 @@
  * Every catalog RPC except commits, over real gRPC against a real PostgreSQL database,
  * with its error codes.
  */
+import { existsSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { status } from '@grpc/grpc-js';
 import { JobState, StartFrom, type Job } from '#shared/gen/sluice/v1/catalog.js';
 import { MessageFormat } from '#shared/gen/sluice/v1/types.js';
 import { field, primitive, schema } from '#test-support/builders.js';
+import { tempDir } from '#test-support/temp.js';
 import { failure, startTestCatalog, type TestCatalog } from './harness.js';
 
 let cat: TestCatalog;
@@ -36,7 +39,7 @@ test('databases: create-if-missing, get, list, drop (refusing non-empty without 
   const first = await cat.client.createDatabase({ name: 'sales', location: '', properties: { owner: 'ops' } });
   assert.equal(first.created, true);
   assert.equal(first.database?.location, `${cat.warehouse}/sales`);
-  const again = await cat.client.createDatabase({ name: 'sales', location: '/elsewhere', properties: {} });
+  const again = await cat.client.createDatabase({ name: 'sales', location: `${cat.warehouse}/elsewhere`, properties: {} });
   assert.equal(again.created, false);
   assert.deepEqual(again.database, first.database, 'the existing database is returned unchanged');
   assert.deepEqual((await cat.client.getDatabase({ name: 'sales' })).database?.properties, { owner: 'ops' });
@@ -179,11 +182,11 @@ test('table requests with bad schemas, specs or locations are refused with the r
   await cat.client.createTable({
     ref: { database: 'bad', table: 'a' },
     schema: schema(field(0, 'id', 'long')),
-    location: `${cat.dir}/lake/a`,
+    location: `${cat.warehouse}/lake/a`,
     properties: {},
     ifNotExists: false,
   });
-  for (const location of [`${cat.dir}/lake/a/b`, `${cat.dir}/lake`, `file://${cat.dir}/lake/a/`]) {
+  for (const location of [`${cat.warehouse}/lake/a/b`, `${cat.warehouse}/lake`, `file://${cat.warehouse}/lake/a/`]) {
     const f = await create({ location });
     assert.equal(f.code, status.FAILED_PRECONDITION, location);
     assert.match(f.details, /overlaps location .*lake\/a of table bad\.a/, location);
@@ -191,7 +194,7 @@ test('table requests with bad schemas, specs or locations are refused with the r
   await cat.client.createTable({
     ref: { database: 'bad', table: 'ab' },
     schema: schema(field(0, 'id', 'long')),
-    location: `${cat.dir}/lake/ab`,
+    location: `${cat.warehouse}/lake/ab`,
     properties: {},
     ifNotExists: false,
   });
@@ -418,4 +421,44 @@ test('sources and jobs: CRUD, validation, state machine, delete rules', async ()
   assert.equal((await failure(cat.client.getJob({ name: 'clicks_job' }))).code, status.NOT_FOUND);
   await cat.client.deleteSource({ name: 'clicks_src' });
   assert.equal((await failure(cat.client.deleteSource({ name: 'clicks_src' }))).code, status.NOT_FOUND);
+});
+
+test('locations stay inside the warehouse (or an allowed root), symlinks followed: nothing is written or purged elsewhere', async () => {
+  const outside = tempDir('catalog-outside');
+  const confined = await startTestCatalog({ roots: (dir) => [join(dir, 'extra')] });
+  try {
+    const { client } = confined;
+    // Before: both were accepted and the catalog (as root) wrote a metadata file under /etc.
+    const db = await failure(client.createDatabase({ name: 'etc', location: 'file:///etc', properties: {} }));
+    assert.equal(db.code, status.PERMISSION_DENIED);
+    assert.match(db.details, /^location "file:\/\/\/etc" is outside the warehouse .*; set SLUICE_WAREHOUSE_ROOTS to allow more$/);
+    await client.createDatabase({ name: 'ok', location: '', properties: {} });
+    const table = (location: string) =>
+      client.createTable({
+        ref: { database: 'ok', table: 't' },
+        schema: schema(field(0, 'id', 'long')),
+        location,
+        properties: {},
+        ifNotExists: false,
+      });
+    for (const location of ['/etc/sluice-probe-table', `file://${outside.path}/t`]) {
+      const f = await failure(table(location));
+      assert.equal(f.code, status.PERMISSION_DENIED, location);
+    }
+    assert.ok(!existsSync('/etc/sluice-probe-table'), 'nothing written under /etc');
+
+    // A symlink inside the warehouse that leads out of it is followed, and refused.
+    mkdirSync(confined.warehouse, { recursive: true });
+    symlinkSync(outside.path, join(confined.warehouse, 'escape'));
+    const linked = await failure(table(`${confined.warehouse}/escape/t`));
+    assert.equal(linked.code, status.PERMISSION_DENIED);
+    assert.deepEqual(readdirSync(outside.path), [], 'nothing written through the link');
+
+    // Another root, when allowed, takes tables.
+    const { table: made } = await table(`${confined.dir}/extra/t`);
+    assert.equal(made?.location, `${confined.dir}/extra/t`);
+  } finally {
+    await confined.stop();
+    outside.remove();
+  }
 });

@@ -19,7 +19,7 @@ export interface TestCatalog {
 }
 
 export async function startTestCatalog(
-  options: { warehouse?: (dir: string) => string; storage?: (dir: string) => LocalStorageOptions } = {},
+  options: { warehouse?: (dir: string) => string; roots?: (dir: string) => string[]; storage?: (dir: string) => LocalStorageOptions } = {},
 ): Promise<TestCatalog> {
   const dir = tempDir('catalog');
   const db = await createTestDatabase('sluice_catalog');
@@ -27,6 +27,7 @@ export async function startTestCatalog(
     const catalog = await startCatalogHandlers({
       databaseUrl: db.url,
       warehouse: options.warehouse?.(dir.path) ?? join(dir.path, 'warehouse'),
+      roots: options.roots?.(dir.path),
       storage: options.storage?.(dir.path),
       poolSize: 30,
       client: { retries: 0, deadlineMs: 20_000 },
