@@ -8,11 +8,11 @@ import { failedPrecondition, invalidArgument, notFound, permissionDenied } from 
 import { inTransaction } from '#shared/pg.js';
 import { existsSync, realpathSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { deletePrefix, isWithin, joinLocation, normalizeLocation, schemeOf } from '#shared/storage/index.js';
+import { isWithin, joinLocation, normalizeLocation, schemeOf } from '#shared/storage/index.js';
 import { translated, type CatalogDeps } from './context.js';
 import { validName } from './names.js';
 import { databaseToProto, type DatabaseRow } from './rows.js';
-import { dropTableRows } from './table-store.js';
+import { dropTableRows, purgeTable, type DroppedTable } from './table-store.js';
 
 type H = AsyncHandlers<typeof CatalogServiceService>;
 
@@ -108,7 +108,7 @@ export function databaseHandlers(deps: CatalogDeps): Pick<H, 'createDatabase' | 
 
     dropDatabase: translated(async (req) => {
       const name = validName(req.name, 'name');
-      const purgeLocations = await inTransaction(deps.pool, async (client) => {
+      const dropped = await inTransaction(deps.pool, async (client) => {
         const db = await client.query(`SELECT name FROM catalog.databases WHERE name = $1 FOR UPDATE`, [name]);
         if (db.rowCount === 0) throw notFound(`database ${name} does not exist`, { database: name });
         const tables = await client.query<{ name: string }>(
@@ -121,16 +121,16 @@ export function databaseHandlers(deps: CatalogDeps): Pick<H, 'createDatabase' | 
             database: name,
           });
         }
-        const locations: string[] = [];
-        for (const t of tables.rows) locations.push(await dropTableRows(deps, client, { database: name, table: t.name }));
+        const tablesDropped: DroppedTable[] = [];
+        for (const t of tables.rows) tablesDropped.push(await dropTableRows(deps, client, { database: name, table: t.name }));
         await client.query(`DELETE FROM public.iceberg_namespace_properties WHERE catalog_name = $1 AND namespace = $2`, [
           deps.jdbcCatalogName,
           name,
         ]);
         await client.query(`DELETE FROM catalog.databases WHERE name = $1`, [name]);
-        return locations;
+        return tablesDropped;
       });
-      if (req.purge) for (const location of purgeLocations) await deletePrefix(deps.storage, location);
+      if (req.purge) for (const table of dropped) await purgeTable(deps, table);
       return {};
     }),
   };

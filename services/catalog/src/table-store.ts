@@ -7,7 +7,7 @@
  */
 import { failedPrecondition, notFound } from '#shared/errors.js';
 import type { TableRef } from '#shared/gen/sluice/v1/types.js';
-import { nextMetadataFile, serializeMetadata, type TableMetadata } from '#shared/iceberg/index.js';
+import { nextMetadataFile, referencedLocations, serializeMetadata, type TableMetadata } from '#shared/iceberg/index.js';
 import type { PoolClient } from '#shared/pg.js';
 import type { CatalogDeps, Queryable } from './context.js';
 import { TABLE_COLUMNS, type TableRow } from './rows.js';
@@ -27,7 +27,13 @@ export async function getTable(db: Queryable, ref: TableRef, forUpdate = false):
 }
 
 /** Deletes a table's rows (refusing while jobs write to it); returns its location. */
-export async function dropTableRows(deps: CatalogDeps, client: PoolClient, ref: TableRef): Promise<string> {
+/** What a purge deletes after the rows are gone: the table's metadata, and the files it names. */
+export interface DroppedTable {
+  metadata: TableMetadata;
+  metadataLocation: string;
+}
+
+export async function dropTableRows(deps: CatalogDeps, client: PoolClient, ref: TableRef): Promise<DroppedTable> {
   const row = await getTable(client, ref, true);
   const jobs = await client.query<{ name: string }>(`SELECT name FROM catalog.jobs WHERE table_id = $1 ORDER BY name`, [row.id]);
   if (jobs.rowCount) {
@@ -44,7 +50,27 @@ export async function dropTableRows(deps: CatalogDeps, client: PoolClient, ref: 
     ref.database,
     ref.table,
   ]);
-  return row.location;
+  return { metadata: row.metadata, metadataLocation: row.metadata_location };
+}
+
+/**
+ * Purge: deletes the files the table's metadata refers to (metadata files, manifest lists,
+ * manifests, data files) and nothing else, as Iceberg's own purge does. Before, the whole
+ * location was deleted, with any file that happened to be there.
+ */
+export async function purgeTable(deps: CatalogDeps, dropped: DroppedTable): Promise<number> {
+  let named: Iterable<string>;
+  try {
+    named = await referencedLocations(deps.storage, dropped.metadata, dropped.metadataLocation);
+  } catch (err) {
+    // A manifest list or manifest that cannot be read hides the files below it: those stay
+    // (never guessed from the directory); the metadata files are known and go.
+    deps.logger?.warn({ metadata: dropped.metadataLocation, err: (err as Error).message }, 'purge could not read every manifest');
+    named = [dropped.metadataLocation, ...dropped.metadata['metadata-log'].map((e) => e['metadata-file'])];
+  }
+  let removed = 0;
+  for (const location of named) if (await deps.storage.delete(location)) removed++;
+  return removed;
 }
 
 /** Writes a new metadata file for `meta`; returns its location and the logged metadata. */

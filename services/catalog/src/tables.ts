@@ -7,13 +7,13 @@ import type { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
 import { aborted, alreadyExists, failedPrecondition, invalidArgument } from '#shared/errors.js';
 import { addSchema, createTableMetadata, currentSchema, schemaFromProto } from '#shared/iceberg/index.js';
 import { inTransaction } from '#shared/pg.js';
-import { deletePrefix, joinLocation, locationsOverlap } from '#shared/storage/index.js';
+import { joinLocation, locationsOverlap } from '#shared/storage/index.js';
 import { translated, validRef, type CatalogDeps } from './context.js';
 import { getDatabaseRow, validLocation } from './databases.js';
 import { validName } from './names.js';
 import { TABLE_COLUMNS, snapshotToProto, tableToProto, type TableRow } from './rows.js';
 import { applySchemaChanges } from './schema-evolution.js';
-import { dropTableRows, findTable, getTable, recordVersions, swapMetadata, writeMetadataFile } from './table-store.js';
+import { dropTableRows, findTable, purgeTable, getTable, recordVersions, swapMetadata, writeMetadataFile } from './table-store.js';
 
 type H = AsyncHandlers<typeof CatalogServiceService>;
 
@@ -102,8 +102,8 @@ export function tableHandlers(
 
     dropTable: translated(async (req) => {
       const ref = validRef(req.ref);
-      const location = await inTransaction(deps.pool, (client) => dropTableRows(deps, client, ref));
-      if (req.purge) await deletePrefix(deps.storage, location);
+      const dropped = await inTransaction(deps.pool, (client) => dropTableRows(deps, client, ref));
+      if (req.purge) await purgeTable(deps, dropped);
       return {};
     }),
 

@@ -2,7 +2,7 @@
  * Every catalog RPC except commits, over real gRPC against a real PostgreSQL database,
  * with its error codes.
  */
-import { existsSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -137,9 +137,13 @@ test('tables: create with nested types and every transform, get, list, duplicate
   const same = await cat.client.createTable({ ref, schema: events(), location: '', properties: {}, ifNotExists: true });
   assert.equal(same.table?.tableUuid, table.tableUuid);
 
+  // A file beside the table's own, which no snapshot names (before: the purge deleted the whole directory).
+  const foreign = join(table!.location, 'notes.txt');
+  writeFileSync(foreign, 'not the table');
   await cat.client.dropTable({ ref, purge: true });
   assert.equal((await failure(cat.client.getTable({ ref }))).code, status.NOT_FOUND);
-  assert.deepEqual(await import('node:fs').then((fs) => fs.existsSync(table.metadataLocation)), false, 'purge removed the files');
+  assert.equal(existsSync(table!.metadataLocation), false, 'purge removed the metadata it names');
+  assert.equal(existsSync(foreign), true, 'and left the file it does not name');
 });
 
 test('table requests with bad schemas, specs or locations are refused with the right code', async () => {

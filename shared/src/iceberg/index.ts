@@ -11,5 +11,6 @@ export * from './manifest-summary.js';
 export * from './manifest.js';
 export * from './manifest-list.js';
 export * from './summary.js';
+export { referencedLocations } from './referenced.js';
 export { decimalRequiredBytes } from './avro-types.js';
 export * as avro from './avro/index.js';

@@ -1,5 +1,5 @@
 export { StorageError, type StorageErrorKind } from './errors.js';
-export { deletePrefix, type FileInfo, type Storage, type WriteOptions } from './storage.js';
+export type { FileInfo, Storage, WriteOptions } from './storage.js';
 export { LocalFileStorage, type LocalStorageOptions } from './local.js';
 export { RoutingStorage, StorageRegistry, createStorage } from './registry.js';
 export {

@@ -35,12 +35,3 @@ export interface Storage {
   /** Deletes one file; returns false if it was already gone. */
   delete(location: string): Promise<boolean>;
 }
-
-/** Deletes every file below a prefix (table purge); returns how many were removed. */
-export async function deletePrefix(storage: Storage, prefix: string): Promise<number> {
-  let removed = 0;
-  for (const file of await storage.list(prefix)) {
-    if (await storage.delete(file.location)) removed++;
-  }
-  return removed;
-}

@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import {
   StorageError,
   createStorage,
-  deletePrefix,
   isWithin,
   joinLocation,
   locationsOverlap,
@@ -59,8 +58,6 @@ test('list is recursive, sorted, and treats the prefix as a directory', async ()
   const listed = (await storage.list(join(dir, 'l', 't'))).map((f) => f.location.slice(join(dir, 'l').length + 1));
   assert.deepEqual(listed, ['t/data/1.parquet', 't/data/2.parquet', 't/metadata/v1.json']);
   assert.deepEqual(await storage.list(join(dir, 'nothing-here')), []);
-  assert.equal(await deletePrefix(storage, join(dir, 'l', 't')), 3);
-  assert.equal((await storage.list(join(dir, 'l'))).length, 1);
 });
 
 test('mounted URI prefixes map into their directory and cannot escape it', async () => {

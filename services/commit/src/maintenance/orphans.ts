@@ -7,33 +7,10 @@
  * excluded explicitly as well.
  */
 import type { TableRef } from '#shared/gen/sluice/v1/types.js';
-import { EntryStatus, readManifest, readManifestList, type TableMetadata } from '#shared/iceberg/index.js';
-import { normalizeLocation, type Storage } from '#shared/storage/index.js';
+import { referencedLocations } from '#shared/iceberg/index.js';
+import { normalizeLocation } from '#shared/storage/index.js';
 import { loadTable } from '../catalog.js';
 import type { CoordinatorContext } from '../context.js';
-
-/** Every location the table's live snapshots and metadata refer to, normalized. */
-export async function referencedLocations(storage: Storage, meta: TableMetadata, metadataLocation: string): Promise<Set<string>> {
-  const refs = new Set<string>();
-  const add = (l: string) => refs.add(normalizeLocation(l));
-  add(metadataLocation);
-  for (const entry of meta['metadata-log']) add(entry['metadata-file']);
-  const seenManifests = new Set<string>();
-  for (const snapshot of meta.snapshots) {
-    add(snapshot['manifest-list']);
-    for (const manifest of readManifestList(await storage.read(snapshot['manifest-list']))) {
-      add(manifest.manifestPath);
-      if (seenManifests.has(manifest.manifestPath)) continue;
-      seenManifests.add(manifest.manifestPath);
-      // A DELETED entry names a file this snapshot removed: it is needed only by older
-      // snapshots, and each of those lists it as ADDED or EXISTING if it is still live.
-      for (const e of readManifest(await storage.read(manifest.manifestPath)).entries) {
-        if (e.status !== EntryStatus.DELETED) add(e.dataFile.filePath);
-      }
-    }
-  }
-  return refs;
-}
 
 export interface OrphanCleanup {
   deleted: string[];
