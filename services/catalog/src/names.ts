@@ -34,20 +34,25 @@ export function validResourceName(name: string | undefined, field: string): stri
         : /[A-Z]/.test(text)
           ? 'must be lower case'
           : 'must match ^[a-z0-9][a-z0-9_-]{0,127}$ (lower-case letters, digits, _ and -)';
-  throw invalidArgument(`${field} ${JSON.stringify(text)} ${problem}`, { field });
+  throw invalidArgument(`${field} ${quotedPrefix(text)} ${problem}`, { field });
 }
 
 /** Returns the name, or throws INVALID_ARGUMENT naming the request field. */
 export function validName(name: string | undefined, field: string): string {
   const problem = nameProblem(name ?? '');
-  if (problem) throw invalidArgument(`${field} ${JSON.stringify(name ?? '')} ${problem}`, { field });
+  if (problem) throw invalidArgument(`${field} ${quotedPrefix(name ?? '')} ${problem}`, { field });
   return name as string;
 }
 
 /** Kafka's topic rule: 1-249 of letters, digits, `.`, `_`, `-`, and not `.` or `..`. */
 export function validTopic(topic: string, field: string): string {
   if (!/^[A-Za-z0-9._-]{1,249}$/.test(topic) || topic === '.' || topic === '..') {
-    throw invalidArgument(`${field} ${JSON.stringify(topic)} is not a valid Kafka topic name`, { field });
+    throw invalidArgument(`${field} ${quotedPrefix(topic)} is not a valid Kafka topic name`, { field });
   }
   return topic;
+}
+
+/** A name as an error message quotes it: its first 64 characters at most. */
+export function quotedPrefix(text: string): string {
+  return text.length <= 64 ? JSON.stringify(text) : `${JSON.stringify(text.slice(0, 64))}… (${text.length} characters)`;
 }

@@ -466,3 +466,16 @@ test('locations stay inside the warehouse (or an allowed root), symlinks followe
     outside.remove();
   }
 });
+
+test('a 1 MB name is refused quoting a short prefix, and the connection keeps answering', async () => {
+  const huge = 'x'.repeat(1_000_000);
+  // Before: the error repeated the whole name in its trailers, no reply ever came, and other calls on the connection timed out.
+  const [bad, other] = await Promise.all([
+    failure(cat.client.createDatabase({ name: huge, location: '', properties: {} })),
+    cat.client.listDatabases({}),
+  ]);
+  assert.equal(bad.code, status.INVALID_ARGUMENT);
+  assert.ok(bad.details.length < 300, `a short message (${bad.details.length} characters)`);
+  assert.match(bad.details, /^name "x{64}"… \(1000000 characters\) is longer than 128 characters$/);
+  assert.ok(Array.isArray(other.databases));
+});

@@ -168,12 +168,25 @@ function unimplementedError(definition: MethodDefinition): SluiceError {
   return new SluiceError(grpc.status.UNIMPLEMENTED, `${definition.path.slice(1)} is not implemented yet`);
 }
 
-/** Typed errors keep their code and message; anything else is logged and answered as INTERNAL. */
+/**
+ * The status message and the detail values travel in HTTP/2 trailers, which peers cap (grpc-js
+ * at 8 kB of metadata by default): an error quoting a 1 MB name made the answer undeliverable,
+ * so the call never completed and others on the connection stalled. Both are clipped.
+ */
+const MAX_STATUS_MESSAGE = 2000;
+const MAX_DETAIL_VALUE = 200;
+
+function clipped(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} more characters)`;
+}
+
+/** Typed errors keep their code and message (clipped); anything else is logged and answered as INTERNAL. */
 function toStatus(err: unknown, definition: MethodDefinition, logger: Logger): grpc.ServiceError {
   const metadata = new grpc.Metadata();
   if (err instanceof SluiceError) {
-    for (const [key, value] of Object.entries(err.details)) metadata.set(`sluice-${key.toLowerCase()}`, value);
-    return Object.assign(new Error(err.message), { code: err.code, details: err.message, metadata });
+    for (const [key, value] of Object.entries(err.details)) metadata.set(`sluice-${key.toLowerCase()}`, clipped(value, MAX_DETAIL_VALUE));
+    const details = clipped(err.message, MAX_STATUS_MESSAGE);
+    return Object.assign(new Error(details), { code: err.code, details, metadata });
   }
   logger.error({ err, method: definition.path }, 'unexpected error in handler');
   const traceId = trace.getActiveSpan()?.spanContext().traceId ?? 'none';
