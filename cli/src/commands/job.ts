@@ -184,8 +184,17 @@ export function renderStatus(s: JobStatus, rowsPerSecond?: number): string {
     lines.push(
       '',
       table(
-        ['TOPIC', 'PARTITION', 'POSITION', 'END', 'HIGH WATERMARK', 'COMMITTED', 'LAG'],
-        s.partitions.map((p) => [p.topic, p.partition, p.position, p.endOffset ?? '', p.highWatermark, p.committedOffset, p.lag]),
+        ['TOPIC', 'PARTITION', 'POSITION', 'END', 'HIGH WATERMARK', 'COMMITTED', 'LAG', 'WORKER'],
+        s.partitions.map((p) => [
+          p.topic,
+          p.partition,
+          p.position,
+          p.endOffset ?? '',
+          p.highWatermark,
+          p.committedOffset,
+          p.lag,
+          p.workerId,
+        ]),
       ),
     );
   }

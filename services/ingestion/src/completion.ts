@@ -114,6 +114,25 @@ export function coveredUpTo(targets: ReadonlyMap<number, number>, progress: (par
   return true;
 }
 
+/** What decides whether an IDLE job's member is over: what it reads, what awaits an ack, when a record last came. */
+export interface MemberQuiet {
+  /** Partitions the group assigned the member (0: a standby, members.ts). */
+  readonly owned: number;
+  /** Batches sent and not yet acknowledged. */
+  readonly inFlight: number;
+  /** When a fetch last returned records (wall clock, ms). */
+  readonly lastRecordAtMs: number;
+}
+
+/**
+ * IDLE jobs: the member finishes (and records the job FINISHED) once no record came for the idle
+ * timeout and everything it sent was acknowledged. A standby, which reads no partition, never
+ * does: its quiet says nothing of the job's, and it would record FINISHED while the readers read.
+ */
+export function idleOver(m: MemberQuiet, nowMs: number, idleMs: number): boolean {
+  return m.owned > 0 && m.inFlight === 0 && nowMs - m.lastRecordAtMs >= idleMs;
+}
+
 /** A job's window (null: continuous), idle timeout (null: not IDLE), completion mode and close time. */
 export interface JobBounds {
   readonly window: TimeBounds | null;

@@ -142,6 +142,11 @@ export class JobReader {
     this.errorTopic = new ErrorTopicProducer(this.kafka);
   }
 
+  /** The worker id of the current Transform stream ('' while there is none, as for a standby). */
+  get workerId(): string {
+    return this.stream?.workerId ?? '';
+  }
+
   /** Batches sent to the current stream and not yet acknowledged. */
   get inFlightCount(): number {
     return this.inFlight.count;

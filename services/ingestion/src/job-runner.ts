@@ -19,7 +19,7 @@ import { grpcMessage } from '#shared/errors.js';
 import type { ServiceClient } from '#shared/grpc/client.js';
 import type { Logger } from '#shared/logger.js';
 import { subscribe, type NatsConnection, type Subscription } from '#shared/nats.js';
-import { type JobBounds, jobBounds } from './completion.js';
+import { idleOver, type JobBounds, jobBounds } from './completion.js';
 import { FatalJobError, JobReader, type ReaderDeps } from './job-reader.js';
 import { describeSourceError } from './kafka-source.js';
 import { canTransition, isLive, jobStateOf, type Phase, type PhaseName, reasonOf } from './phase.js';
@@ -246,7 +246,9 @@ export class JobRunner {
 
   private checkIdle(idleMs: number): void {
     if (!this.is('running') || this.userPaused) return;
-    if (Date.now() - this.reader.lastRecordAtMs >= idleMs && this.reader.inFlightCount === 0) {
+    const { reader } = this;
+    const quiet = { owned: reader.partitions.ownedIds.length, inFlight: reader.inFlightCount, lastRecordAtMs: reader.lastRecordAtMs };
+    if (idleOver(quiet, Date.now(), idleMs)) {
       this.log.info({ idleMs }, 'no new records for the idle timeout; finishing');
       void this.finish();
     }
@@ -360,7 +362,7 @@ export class JobRunner {
       job: this.name,
       state: jobStateOf(this.phase, this.userPaused),
       reason: reasonOf(this.phase),
-      partitions: this.reader.partitions.status(),
+      partitions: this.reader.partitions.status(this.reader.workerId),
       recordsIn: this.reader.counters.recordsIn,
       rowsOut: this.reader.counters.rowsOut,
       recordsExcluded: this.reader.counters.excluded,

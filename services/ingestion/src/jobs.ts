@@ -9,7 +9,7 @@ import { failedPrecondition, grpcCode, grpcMessage, invalidArgument, notFound, u
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { parallelismOf } from './job-reader.js';
 import { JobRunner, type RunnerDeps } from './job-runner.js';
-import { mergeMemberStatuses } from './members.js';
+import { memberInFlightBytes, mergeMemberStatuses } from './members.js';
 import { SourceError } from './kafka-source.js';
 
 /** A job's members in this process. */
@@ -41,9 +41,11 @@ export class JobRegistry {
     if (!job.table?.table) throw failedPrecondition(`job "${name}" has no destination table`);
     if (this.closed) throw unavailable('ingestion is shutting down');
     const from = source.source;
+    const members = parallelismOf(job);
+    const deps = { ...this.deps, inFlightBytes: memberInFlightBytes(this.deps.inFlightBytes, members) };
     let runner: Members;
     try {
-      runner = new Members(Array.from({ length: parallelismOf(job) }, (_, member) => new JobRunner(job, from, this.deps, member)));
+      runner = new Members(Array.from({ length: members }, (_, member) => new JobRunner(job, from, deps, member)));
     } catch (err) {
       if (err instanceof SourceError) throw failedPrecondition(err.message);
       throw err;

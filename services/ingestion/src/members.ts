@@ -40,6 +40,14 @@ export function assignMembers(
   return out;
 }
 
+/**
+ * A member's share of the job's in-flight budget in this process: INGESTION_IN_FLIGHT_BYTES is
+ * per job, so N members must not hold N times it.
+ */
+export function memberInFlightBytes(jobBytes: number, members: number): number {
+  return Math.max(1, Math.floor(jobBytes / Math.max(1, members)));
+}
+
 const NAME = 'sluice-parallelism';
 
 /** The group assignor of a job with `parallelism` members per process; this member is `index`. */

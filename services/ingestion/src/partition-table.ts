@@ -104,8 +104,12 @@ export class PartitionTable {
     st.highWatermarkAtMs = askedAtMs;
   }
 
-  /** Status rows: the owned partitions, or every partition when this process owns none. */
-  status(): PartitionStatus[] {
+  /**
+   * Status rows: the owned partitions, read by the stream `workerId`, or every partition (no
+   * worker) when this member owns none.
+   */
+  status(workerId: string): PartitionStatus[] {
+    const reader = this.assigned.length > 0 ? workerId : '';
     const shown = this.assigned.length > 0 ? this.assigned : [...this.byId.keys()].sort((a, b) => a - b);
     return shown.map((p) => {
       const st = this.at(p);
@@ -118,6 +122,7 @@ export class PartitionTable {
         highWatermark: st.highWatermark,
         committedOffset: st.committed ?? -1,
         lag: Math.max(0, (st.endOffset ?? st.highWatermark) - committed),
+        workerId: reader,
       };
     });
   }

@@ -8,7 +8,9 @@ import {
   coveredUpTo,
   endWithoutRecord,
   handsOver,
+  idleOver,
   type JobBounds,
+  type MemberQuiet,
   type OpenPartition,
   jobBounds,
   ownedDone,
@@ -53,6 +55,20 @@ describe('ownedDone', () => {
     ['continuous jobs never finish', 'unbounded', [at(5, 0, 5)], false],
   ];
   for (const [name, mode, owned, want] of cases) it(name, () => assert.equal(ownedDone(mode, owned), want));
+});
+
+describe('idleOver: IDLE jobs finish once a reading member is quiet', () => {
+  const quiet = (owned: number, inFlight: number, lastRecordAtMs: number): MemberQuiet => ({ owned, inFlight, lastRecordAtMs });
+  // now = 10_000, idle timeout 2_000
+  const cases: [string, MemberQuiet, boolean][] = [
+    ['no record for the timeout, everything acknowledged', quiet(2, 0, 8_000), true],
+    ['a record within the timeout', quiet(2, 0, 8_001), false],
+    ['batches still unacknowledged', quiet(2, 1, 0), false],
+    // Before: a standby of a second process recorded the job FINISHED after the timeout while
+    // the member reading the partitions was still reading.
+    ['a standby (no partitions) never, however long it waited', quiet(0, 0, 0), false],
+  ];
+  for (const [name, m, want] of cases) it(name, () => assert.equal(idleOver(m, 10_000, 2_000), want));
 });
 
 describe('boundedComplete', () => {

@@ -61,6 +61,16 @@ describe('parallelism', () => {
         .filter((x) => x.open.job === job && !x.ended)
         .map((x) => [x.open.workerId, [...new Set(x.batches.flatMap((b) => b.covers.map((c) => c.partition)))].sort((a, b) => a - b)]),
     );
+  /** The partitions each stream reads, by worker id, as the job statuses of these processes say. */
+  const statusStreams = async (job: string, processes: IngestionClient[]) => {
+    const out = new Map<string, number[]>();
+    for (const c of processes)
+      for (const p of (await c.getJobStatus({ job })).status!.partitions)
+        if (p.workerId) out.set(p.workerId, [...(out.get(p.workerId) ?? []), p.partition]);
+    return out;
+  };
+  const sameStreams = (a: Map<string, number[]>, b: Map<string, number[]>) =>
+    JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
   const nextOffsets = (topic: string) => Object.fromEntries([0, 1, 2, 3, 4, 5].map((p) => [p, stack.broker.highWatermark(topic, p)]));
 
   // Before: parallelism was stored and ignored; one stream read all six partitions.
@@ -84,6 +94,8 @@ describe('parallelism', () => {
     };
     round(1000);
     await waitFor('three streams of two partitions each', everyPartitionRead(1000), { timeoutMs: 60_000 });
+    // Job status names the stream reading each partition: the same three.
+    await waitFor('job status to name the three streams', async () => sameStreams(await statusStreams(job, [ingestion]), openStreams(job)));
     const instances = (ids: Iterable<string>) => new Set([...ids].map((id) => id.split('-').at(-2)));
     assert.equal(instances(openStreams(job).keys()).size, 1, 'one process so far');
 
@@ -102,6 +114,10 @@ describe('parallelism', () => {
         timeoutMs: 60_000,
       },
     );
+    await waitFor("the two processes' job statuses to name the three streams", async () => {
+      const named = await statusStreams(job, [ingestion, second]);
+      return sameStreams(named, openStreams(job)) && (await statusStreams(job, [second])).size > 0 && named.size === 3;
+    });
     await waitFor('everything committed', async () => JSON.stringify(await committed(job)) === JSON.stringify(nextOffsets(topic)), {
       timeoutMs: 60_000,
     });

@@ -44,7 +44,9 @@ it('three processes, one killed mid-run: nothing lost or duplicated once commits
   const topic = 'shared';
   stack.broker.createTopic(topic, PARTITIONS);
   let produced = produceWave(topic, 3000, 1);
-  const job = await defineMappedJob(stack.catalog, 'shared_job', topic, { w: 'int', p: 'int', i: 'int' });
+  // Parallelism 3: one stream in each process, so the victim reads when it dies (with the default
+  // 1, two of the three processes stand by and the victim may be one of them).
+  const job = await defineMappedJob(stack.catalog, 'shared_job', topic, { w: 'int', p: 'int', i: 'int' }, { parallelism: 3 });
   const transformation = await stack.startTransformation();
   // The victim is a child process (SIGKILL); the two survivors run in this process as separate
   // service instances (separate consumers in the group), which keeps the test's start-up short.
@@ -57,6 +59,9 @@ it('three processes, one killed mid-run: nothing lost or duplicated once commits
   const t0 = Date.now();
   // Mid-run: some commits landed, more records keep arriving; then one process dies.
   await waitFor('a first commit', async () => (await stack.catalog.getCommittedOffsets({ job })).offsets.length > 0, { timeoutMs: 30_000 });
+  await waitFor('the process to kill to read partitions', async () =>
+    (await victim.client.getJobStatus({ job })).status!.partitions.some((p) => p.workerId !== ''),
+  );
   produced += produceWave(topic, 2000, 2);
   victim.child.kill('SIGKILL');
   await sleep(500);
@@ -83,9 +88,14 @@ it('three processes, one killed mid-run: nothing lost or duplicated once commits
     waves.every((r) => Number(r.n) === Number(r.c)),
     'each partition of each wave is complete',
   );
-  // The survivors own every partition between them.
-  const owned = new Set<number>();
-  for (const c of [a.client, b.client]) for (const part of (await c.getJobStatus({ job })).status!.partitions) owned.add(part.partition);
-  assert.equal(owned.size, PARTITIONS);
+  // The survivors' three streams read every partition between them, each once (a process that
+  // reads nothing lists every partition without a worker, so only named streams count).
+  const statuses = await Promise.all([a.client, b.client].map(async (c) => (await c.getJobStatus({ job })).status!));
+  const reading = statuses.flatMap((s) => s.partitions.filter((part) => part.workerId !== ''));
+  assert.deepEqual(
+    reading.map((part) => part.partition).sort(),
+    Array.from({ length: PARTITIONS }, (_, p) => p),
+  );
+  assert.equal(new Set(reading.map((part) => part.workerId)).size, 3);
   process.stdout.write(`# kill: ${produced} records, ${files.length} data files, all committed ${convergedMs} ms after the start\n`);
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { JobState } from '#shared/gen/sluice/v1/catalog.js';
 import type { JobStatus } from '#shared/gen/sluice/v1/ingestion.js';
-import { assignMembers, mergeMemberStatuses } from '../src/members.js';
+import { assignMembers, memberInFlightBytes, mergeMemberStatuses } from '../src/members.js';
 
 describe('assignMembers: N active members, spread over the processes, the rest standing by', () => {
   // Member ids as kafkajs makes them: <client>-<uuid>; index = which member of its process.
@@ -50,8 +50,19 @@ describe('assignMembers: N active members, spread over the processes, the rest s
     it(name, () => assert.deepEqual(Object.fromEntries(assignMembers(members, partitions, parallelism)), want));
 });
 
+describe("memberInFlightBytes: the job's in-flight budget in a process, shared by its members", () => {
+  // Before: each of N members took the whole INGESTION_IN_FLIGHT_BYTES, N times the stated bound.
+  const cases: [string, number, number, number][] = [
+    ['one member: all of it', 32 << 20, 1, 32 << 20],
+    ['three members: a third each, rounded down', 100, 3, 33],
+    ['never zero', 2, 3, 1],
+  ];
+  for (const [name, bytes, members, want] of cases) it(name, () => assert.equal(memberInFlightBytes(bytes, members), want));
+});
+
 describe('mergeMemberStatuses: one job status from its members in this process', () => {
-  const part = (partition: number) => ({
+  /** A member's row of a partition; `workerId` is its stream ('' for a standby). */
+  const part = (workerId: string) => (partition: number) => ({
     topic: 't',
     partition,
     position: 1,
@@ -59,12 +70,13 @@ describe('mergeMemberStatuses: one job status from its members in this process',
     committedOffset: 1,
     lag: 1,
     endOffset: undefined,
+    workerId,
   });
-  const status = (state: JobState, reason: string, partitions: number[], over: Partial<JobStatus> = {}): JobStatus => ({
+  const status = (state: JobState, reason: string, partitions: number[], over: Partial<JobStatus> = {}, workerId = 'w'): JobStatus => ({
     job: 'j',
     state,
     reason,
-    partitions: partitions.map(part),
+    partitions: partitions.map(part(workerId)),
     recordsIn: 10,
     rowsOut: 8,
     recordsExcluded: 1,
@@ -78,14 +90,19 @@ describe('mergeMemberStatuses: one job status from its members in this process',
 
   it('sums counts, joins the owners partitions, takes the latest commit and the earliest start', () => {
     const merged = mergeMemberStatuses([
-      { status: status(R, '', [3, 1], { lastCommit: { snapshotId: 1, committedAtMs: 5, rows: 2 } }), owns: true },
-      { status: status(R, '', [0, 2], { startedAtMs: 90, lastCommit: { snapshotId: 2, committedAtMs: 7, rows: 3 } }), owns: true },
-      { status: status(R, 'standing by', [0, 1, 2, 3], { errors: [] }), owns: false },
+      { status: status(R, '', [3, 1], { lastCommit: { snapshotId: 1, committedAtMs: 5, rows: 2 } }, 'w1'), owns: true },
+      { status: status(R, '', [0, 2], { startedAtMs: 90, lastCommit: { snapshotId: 2, committedAtMs: 7, rows: 3 } }, 'w2'), owns: true },
+      { status: status(R, 'standing by', [0, 1, 2, 3], { errors: [] }, ''), owns: false },
     ]);
     assert.deepEqual(
-      merged.partitions.map((p) => p.partition),
-      [0, 1, 2, 3],
-      'a standby lists every partition; only the owners count',
+      merged.partitions.map((p) => [p.partition, p.workerId]),
+      [
+        [0, 'w2'],
+        [1, 'w1'],
+        [2, 'w2'],
+        [3, 'w1'],
+      ],
+      'a standby lists every partition, without a stream; only the owners count, each partition with the stream reading it',
     );
     assert.deepEqual([merged.recordsIn, merged.rowsOut, merged.recordsExcluded], [30, 24, 3]);
     assert.deepEqual(merged.errors, [{ reason: 'invalid_json', count: 2 }]);

@@ -35,6 +35,11 @@ export interface PartitionStatus {
   highWatermark: number;
   committedOffset: number;
   lag: number;
+  /**
+   * The Transform stream (worker id) reading the partition in this process; empty when no
+   * member of the job in this process reads it.
+   */
+  workerId: string;
 }
 
 export interface LastCommit {
@@ -106,7 +111,16 @@ export interface ListJobStatusesResponse {
 }
 
 function createBasePartitionStatus(): PartitionStatus {
-  return { topic: "", partition: 0, position: 0, endOffset: undefined, highWatermark: 0, committedOffset: 0, lag: 0 };
+  return {
+    topic: "",
+    partition: 0,
+    position: 0,
+    endOffset: undefined,
+    highWatermark: 0,
+    committedOffset: 0,
+    lag: 0,
+    workerId: "",
+  };
 }
 
 export const PartitionStatus: MessageFns<PartitionStatus> = {
@@ -131,6 +145,9 @@ export const PartitionStatus: MessageFns<PartitionStatus> = {
     }
     if (message.lag !== 0) {
       writer.uint32(56).int64(message.lag);
+    }
+    if (message.workerId !== "") {
+      writer.uint32(66).string(message.workerId);
     }
     return writer;
   },
@@ -204,6 +221,14 @@ export const PartitionStatus: MessageFns<PartitionStatus> = {
             message.lag = longToNumber(reader.int64());
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.workerId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -237,6 +262,11 @@ export const PartitionStatus: MessageFns<PartitionStatus> = {
         ? globalThis.Number(object.committed_offset)
         : 0,
       lag: isSet(object.lag) ? globalThis.Number(object.lag) : 0,
+      workerId: isSet(object.workerId)
+        ? globalThis.String(object.workerId)
+        : isSet(object.worker_id)
+        ? globalThis.String(object.worker_id)
+        : "",
     };
   },
 
@@ -263,6 +293,9 @@ export const PartitionStatus: MessageFns<PartitionStatus> = {
     if (message.lag !== 0) {
       obj.lag = Math.round(message.lag);
     }
+    if (message.workerId !== "") {
+      obj.workerId = message.workerId;
+    }
     return obj;
   },
 
@@ -278,6 +311,7 @@ export const PartitionStatus: MessageFns<PartitionStatus> = {
     message.highWatermark = object.highWatermark ?? 0;
     message.committedOffset = object.committedOffset ?? 0;
     message.lag = object.lag ?? 0;
+    message.workerId = object.workerId ?? "";
     return message;
   },
 };
