@@ -34,7 +34,10 @@ if (build.status !== 0) process.exit(build.status ?? 1);
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
 // A test that hangs fails after this long instead of stalling the run, and a file whose
 // tests are done exits even if some handle (a socket, a timer) was left open.
-const timeoutMs = process.env.TEST_TIMEOUT_MS ?? '300000';
+// The interop suite's files hold whole scenarios on real Kafka, Java and Spark (a file is one
+// test to the runner), which a loaded 2-core machine can stretch past 5 minutes: 15 there.
+const interop = targets.some((t) => t.split('/').includes('interop'));
+const timeoutMs = process.env.TEST_TIMEOUT_MS ?? (interop ? '900000' : '300000');
 const child = spawn(
   process.execPath,
   ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, `--test-timeout=${timeoutMs}`, '--test-force-exit', ...files],
