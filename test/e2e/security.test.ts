@@ -15,6 +15,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -216,13 +217,21 @@ describe('a mesh under mutual TLS with bearer tokens', () => {
     }
   });
 
-  it('the calls services make to each other are refused to operators, and drops to services: PERMISSION_DENIED', async () => {
+  it('the calls services make to each other (the Transform stream included) are refused to operators, and drops to services: PERMISSION_DENIED', async () => {
     const operator = pki.clientSecurity(pki.clientEnv('operator'));
     const service = pki.clientSecurity(pki.clientEnv('service'));
     const catalogOperator = catalogWith(operator);
     const catalogService = catalogWith(service);
     const commitOperator = createClient(CommitServiceService, mesh!.addresses.commit, { retries: 0, security: operator });
+    const transformationOperator = createClient(TransformationServiceService, mesh!.addresses.transformation, {
+      retries: 0,
+      security: operator,
+    });
     try {
+      // The Transform stream too: refused as it opens, before any batch is read.
+      const stream = transformationOperator.openStream('transform');
+      const [streamError] = await once(stream, 'error');
+      assert.equal(grpcCode(streamError), grpc.status.PERMISSION_DENIED);
       assert.equal(await outcome(catalogOperator.commitTable(CommitTableRequest.fromPartial({ ref, job }))), 'PERMISSION_DENIED');
       assert.equal(
         await outcome(catalogOperator.acquireCommitLease(AcquireCommitLeaseRequest.fromPartial({ ref, owner: 'intruder', ttlMs: 60_000 }))),
@@ -240,7 +249,7 @@ describe('a mesh under mutual TLS with bearer tokens', () => {
       const { table } = await catalogOperator.getTable({ ref });
       assert.ok(table, 'the table is still there');
     } finally {
-      for (const c of [catalogOperator, catalogService, commitOperator]) c.close();
+      for (const c of [catalogOperator, catalogService, commitOperator, transformationOperator]) c.close();
     }
   });
 
