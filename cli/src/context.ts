@@ -2,7 +2,7 @@ import { loadConfig } from '#shared/config.js';
 import { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
 import { IngestionServiceService } from '#shared/gen/sluice/v1/ingestion.js';
 import { TransformationServiceService } from '#shared/gen/sluice/v1/transformation.js';
-import { createClient, type ServiceClient } from '#shared/grpc/client.js';
+import { CLIENT_SECURITY_KEYS, type ClientSecurity, clientSecurity, createClient, type ServiceClient } from '#shared/grpc/client.js';
 import type { Output } from './output.js';
 
 export type CatalogClient = ServiceClient<typeof CatalogServiceService>;
@@ -12,6 +12,8 @@ export type TransformationClient = ServiceClient<typeof TransformationServiceSer
 /** What every command gets: output, settings and lazily created service clients. */
 export class CliContext {
   readonly settings;
+  /** TLS and token from SLUICE_TLS*, SLUICE_TOKEN (or the flags main.ts turns into them). */
+  private readonly security: ClientSecurity;
   private readonly clients: { close(): void }[] = [];
   private catalogClient?: CatalogClient;
   private ingestionClient?: IngestionClient;
@@ -25,6 +27,7 @@ export class CliContext {
       ['catalogAddress', 'ingestionAddress', 'transformationAddress', 'kafkaBrokers', 'devBrokerDataDir', 'warehouse', 'rpcDeadlineMs'],
       env,
     );
+    this.security = clientSecurity(loadConfig(CLIENT_SECURITY_KEYS, env));
   }
 
   private track<T extends { close(): void }>(client: T): T {
@@ -34,7 +37,7 @@ export class CliContext {
 
   // A CLI call should fail fast when the mesh is down, not retry for the whole deadline.
   private options() {
-    return { deadlineMs: this.settings.rpcDeadlineMs, retries: 2 };
+    return { deadlineMs: this.settings.rpcDeadlineMs, retries: 2, security: this.security };
   }
 
   catalog(): CatalogClient {

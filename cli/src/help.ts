@@ -23,4 +23,6 @@ ${JOB_HELP}
 sluice query "<SQL>" [--snapshot <id> | --as-of <time>]
 
 Every command takes --json. Services are found at CATALOG_ADDRESS, INGESTION_ADDRESS and
-TRANSFORMATION_ADDRESS (defaults 127.0.0.1:50051, :50052, :50053).`;
+TRANSFORMATION_ADDRESS (defaults 127.0.0.1:50051, :50052, :50053).
+A secured mesh: --token <token> (SLUICE_TOKEN), --tls-ca <file> (SLUICE_TLS_CA), and for
+mutual TLS --tls-cert <file> --tls-key <file> (SLUICE_TLS_CERT, SLUICE_TLS_KEY).`;

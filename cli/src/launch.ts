@@ -10,6 +10,7 @@ import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ClientSecurity } from '#shared/grpc/client.js';
 import { waitForServing } from '#shared/grpc/health.js';
 
 /** cli/src/ is two levels below the tree root, in the sources and in dist/ alike. */
@@ -68,9 +69,12 @@ export function startupTimeoutMs(starting: number, env: Record<string, string | 
   return env.CI ? 2 * allowance : allowance;
 }
 
-/** Waits until a service answers SERVING; the timeout message names it, its address and the wait. */
-export function waitUntilServing(name: string, address: string, timeoutMs: number): Promise<void> {
-  return waitForServing(address, timeoutMs, `the ${name} service at ${address}`);
+/**
+ * Waits until a service answers SERVING; the timeout message names it, its address and the
+ * wait. `security` is the TLS to reach it with (health needs no token); plaintext by default.
+ */
+export function waitUntilServing(name: string, address: string, timeoutMs: number, security?: ClientSecurity): Promise<void> {
+  return waitForServing(address, timeoutMs, `the ${name} service at ${address}`, security?.credentials);
 }
 
 /**

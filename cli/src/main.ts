@@ -28,7 +28,32 @@ const OPTIONS = {
   location: { type: 'string' },
   snapshot: { type: 'string' },
   'as-of': { type: 'string' },
+  token: { type: 'string' },
+  'tls-ca': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
 } as const;
+
+/** Connection flags and the variables they stand for; a flag wins over the variable. */
+const CONNECTION_FLAGS = {
+  token: 'SLUICE_TOKEN',
+  'tls-ca': 'SLUICE_TLS_CA',
+  'tls-cert': 'SLUICE_TLS_CERT',
+  'tls-key': 'SLUICE_TLS_KEY',
+} as const;
+
+/** The environment the commands read, with the connection flags given in place of their variables. */
+function connectionEnv(
+  flags: Partial<Record<keyof typeof CONNECTION_FLAGS, string>>,
+  env: Record<string, string | undefined>,
+): Record<string, string | undefined> {
+  const merged = { ...env };
+  for (const [flag, variable] of Object.entries(CONNECTION_FLAGS)) {
+    const value = flags[flag as keyof typeof CONNECTION_FLAGS];
+    if (value !== undefined) merged[variable] = value;
+  }
+  return merged;
+}
 
 export async function main(argv: string[]): Promise<number> {
   let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS; allowPositionals: true; strict: true }>>;
@@ -50,7 +75,7 @@ export async function main(argv: string[]): Promise<number> {
     // Each command is loaded when it runs: a command pays only for its own dependencies
     // (the query engine, the Kafka client), and --help for none.
     if (command === 'up') return await (await import('./commands/demo.js')).upCommand(out, flags.demo ?? false);
-    ctx = new (await import('./context.js')).CliContext(out);
+    ctx = new (await import('./context.js')).CliContext(out, connectionEnv(flags, process.env));
     switch (command) {
       case 'source':
         await (await import('./commands/source.js')).sourceCommand(ctx, args, flags);

@@ -70,6 +70,17 @@ const CODE_NAMES: Partial<Record<status, string>> = {
   [status.DEADLINE_EXCEEDED]: 'timed out',
 };
 
+/**
+ * The TLS error in the details of an UNAVAILABLE call ("No connection established. Last error:
+ * Error: self-signed certificate in certificate chain (…)"), or undefined when it is not one.
+ */
+export function tlsFailure(details: string): string | undefined {
+  const last = (details.split('Last error: ')[1] ?? details).replace(/^Error: /, '').split(/\s*\(\d{4}-\d\d-\d\dT|\. Resolution note:/)[0];
+  // OpenSSL's own line ("…:SSL routines:ssl3_read_bytes:tlsv13 alert certificate required:…"): its reason.
+  const reason = (/SSL routines:[^:]*:([^:]+)/.exec(last)?.[1] ?? last).trim();
+  return /certificate|SSL|TLS|handshake|alert/i.test(reason) ? reason : undefined;
+}
+
 /** The one line printed for an error, and the exit code. */
 export function describeError(err: unknown, target?: string): { line: string; exitCode: number } {
   if (err instanceof CliError) return { line: err.message, exitCode: err.exitCode };
@@ -77,6 +88,11 @@ export function describeError(err: unknown, target?: string): { line: string; ex
   if (err instanceof ConfigError) return { line: err.message, exitCode: 2 };
   const code = grpcCode(err);
   if (code !== undefined) {
+    const tls = code === status.UNAVAILABLE ? tlsFailure(grpcMessage(err)) : undefined;
+    if (tls !== undefined) {
+      const hint = 'check SLUICE_TLS_CA or --tls-ca, and under mutual TLS --tls-cert and --tls-key';
+      return { line: `the TLS handshake with ${target ?? 'a Sluice service'} failed: ${tls} (${hint})`, exitCode: 3 };
+    }
     if (code === status.UNAVAILABLE || code === status.DEADLINE_EXCEEDED) {
       return { line: `${target ?? 'a Sluice service'} is ${CODE_NAMES[code]} (is the mesh running? try: sluice up)`, exitCode: 3 };
     }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { tlsFailure } from '#cli/output.js';
 import { runSluice } from '#test-support/cli.js';
 import { freePort } from '#test-support/ports.js';
 
@@ -81,4 +82,26 @@ describe('sluice CLI: failures are one line and an exit code', () => {
     assert.equal(code, 1);
     assert.match(stderr, /the query names no Sluice table; write tables as <database>.<table>/);
   });
+
+  const tlsDetails: [string, string | undefined][] = [
+    [
+      'No connection established. Last error: Error: self-signed certificate in certificate chain. Resolution note: ',
+      'self-signed certificate in certificate chain',
+    ],
+    [
+      'No connection established. Last error: 808CA79AC97F0000:error:0A00045C:SSL routines:ssl3_read_bytes:tlsv13 alert certificate required:../deps/openssl/openssl/ssl/record/rec_layer_s3.c:1601:SSL alert number 116\n (2026-12-03T10:30:58.704Z). Resolution note: ',
+      'tlsv13 alert certificate required',
+    ],
+    [
+      "No connection established. Last error: Error: Hostname/IP does not match certificate's altnames: IP: 10.0.0.1 is not in the cert's list: 127.0.0.1",
+      "Hostname/IP does not match certificate's altnames: IP: 10.0.0.1 is not in the cert's list: 127.0.0.1",
+    ],
+    ['No connection established. Last error: Failed to connect (2026-12-03T10:30:58.715Z). Resolution note: ', undefined],
+    ['No connection established. Last error: connect ECONNREFUSED 127.0.0.1:1 (2026-12-03T10:30:58.715Z)', undefined],
+  ];
+  for (const [details, expected] of tlsDetails) {
+    it(`an UNAVAILABLE call ${expected ? `is a TLS failure: ${expected}` : 'without a TLS error is not a TLS failure'}`, () => {
+      assert.equal(tlsFailure(details), expected);
+    });
+  }
 });

@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { TokenFileError, TokenTable } from './grpc/auth.js';
+
 /**
  * Configuration from environment variables. Every setting Sluice reads is declared once in
  * SETTINGS (name, default, meaning), so validation, defaults and the README table agree.
@@ -142,6 +145,81 @@ export function brokersSetting(name: string, description: string): Setting<strin
   );
 }
 
+/** A file a setting names, read when the configuration is loaded. */
+export interface SettingFile<T> {
+  readonly path: string;
+  readonly value: T;
+}
+
+/**
+ * A setting naming a file, read and checked at load: `read` turns the bytes into the value or
+ * throws an Error whose message says what is wrong with the file (it follows the variable and
+ * the path in the ConfigError). Unset means undefined.
+ */
+export function fileSetting<T>(name: string, description: string, read: (contents: Buffer) => T): Setting<SettingFile<T> | undefined> {
+  return setting(
+    name,
+    '(unset)',
+    description,
+    (path) => {
+      let contents: Buffer;
+      try {
+        contents = readFileSync(path);
+      } catch (err) {
+        throw invalid(name, path, `a readable file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      }
+      try {
+        return { path, value: read(contents) };
+      } catch (err) {
+        throw new ConfigError(name, `invalid configuration: ${name}=${JSON.stringify(path)}: ${(err as Error).message}`);
+      }
+    },
+    () => undefined,
+  );
+}
+
+function pemFile(what: string): (contents: Buffer) => Buffer {
+  return (contents) => {
+    if (!contents.includes('-----BEGIN ')) throw new Error(`the file is not PEM (expected ${what})`);
+    return contents;
+  };
+}
+
+export const TLS_MODES = ['off', 'on', 'mutual'] as const;
+export type TlsMode = (typeof TLS_MODES)[number];
+
+/** SLUICE_TLS; unset, TLS is on as soon as a certificate or a CA is given. */
+function tlsModeSetting(): Setting<TlsMode> {
+  const name = 'SLUICE_TLS';
+  return setting(
+    name,
+    'off (on when SLUICE_TLS_CERT or SLUICE_TLS_CA is set)',
+    'TLS of every gRPC server and client: off, on (servers present SLUICE_TLS_CERT) or mutual (clients present theirs too, checked against SLUICE_TLS_CA).',
+    (raw) => {
+      const lower = raw.toLowerCase() as TlsMode;
+      if (!TLS_MODES.includes(lower)) throw invalid(name, raw, `one of ${TLS_MODES.join(', ')}`);
+      return lower;
+    },
+    (env) => (env.SLUICE_TLS_CERT?.trim() || env.SLUICE_TLS_CA?.trim() ? 'on' : 'off'),
+  );
+}
+
+/** SLUICE_TOKEN: a secret, so an error about it never repeats its value. */
+function tokenSetting(): Setting<string | undefined> {
+  const name = 'SLUICE_TOKEN';
+  return setting(
+    name,
+    '(unset)',
+    'Bearer token this process presents on every call (services: a service token; the CLI: yours, or --token).',
+    (raw) => {
+      if (!/^[\x21-\x7e]+$/.test(raw))
+        throw new ConfigError(name, `invalid configuration: ${name} is not a token (printable ASCII characters without spaces)`);
+      return raw;
+    },
+    () => undefined,
+  );
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -184,6 +262,31 @@ export const SETTINGS = {
     peerAddress('COMMIT_PORT', 50054),
     '127.0.0.1:$COMMIT_PORT',
   ),
+  tlsMode: tlsModeSetting(),
+  tlsCert: fileSetting(
+    'SLUICE_TLS_CERT',
+    "PEM certificate (chain) this process presents: a service's server certificate, also its client certificate under mutual TLS.",
+    pemFile('a certificate'),
+  ),
+  tlsKey: fileSetting('SLUICE_TLS_KEY', 'PEM private key of SLUICE_TLS_CERT.', pemFile('a private key')),
+  tlsCa: fileSetting(
+    'SLUICE_TLS_CA',
+    "PEM CA certificates that verify the services' certificates (and clients' under mutual TLS); unset, the system's CAs.",
+    pemFile('CA certificates'),
+  ),
+  tokensFile: fileSetting(
+    'SLUICE_TOKENS_FILE',
+    'Servers: the bearer tokens they accept, one `<role> <token>` (or `<role> sha256:<hex>`) per line; unset, no authentication.',
+    (contents) => {
+      try {
+        return TokenTable.parse(contents.toString('utf8'));
+      } catch (err) {
+        if (err instanceof TokenFileError) throw new Error(`line ${err.line}: ${err.message}`);
+        throw err;
+      }
+    },
+  ),
+  token: tokenSetting(),
   databaseUrl: urlSetting(
     'DATABASE_URL',
     'postgres://postgres@127.0.0.1:5432/sluice',

@@ -1,14 +1,19 @@
 import { ConfigError, loadConfig, type Config, type SettingKey } from './config.js';
-import { startGrpcServer, type RunningGrpcServer, type ServiceBinding } from './grpc/server.js';
+import { CLIENT_SECURITY_KEYS, type ClientSecurity, clientSecurity } from './grpc/client.js';
+import { SERVER_SECURITY_KEYS, serverSecurity, startGrpcServer, type RunningGrpcServer, type ServiceBinding } from './grpc/server.js';
 import { createLogger, type Logger } from './logger.js';
 import { initTracing, shutdownTracing } from './tracing.js';
 
-type BaseKey = 'bindHost' | 'logLevel' | 'otlpEndpoint' | 'shutdownTimeoutMs';
-const BASE_KEYS: readonly BaseKey[] = ['bindHost', 'logLevel', 'otlpEndpoint', 'shutdownTimeoutMs'];
+const SECURITY_KEYS = [...new Set([...SERVER_SECURITY_KEYS, ...CLIENT_SECURITY_KEYS])];
+type SecurityKey = (typeof SECURITY_KEYS)[number];
+type BaseKey = 'bindHost' | 'logLevel' | 'otlpEndpoint' | 'shutdownTimeoutMs' | SecurityKey;
+const BASE_KEYS: readonly BaseKey[] = ['bindHost', 'logLevel', 'otlpEndpoint', 'shutdownTimeoutMs', ...SECURITY_KEYS];
 
 export interface ServiceContext<K extends SettingKey> {
   readonly config: Config<K | BaseKey>;
   readonly logger: Logger;
+  /** TLS and token of this service's clients of its peers: pass as ClientOptions.security. */
+  readonly security: ClientSecurity;
   /** Registers cleanup to run after the server stopped taking calls, in reverse order. */
   onShutdown(fn: () => Promise<void> | void): void;
   /**
@@ -46,6 +51,8 @@ export async function startService<K extends SettingKey>(
 ): Promise<RunningService> {
   const config = loadConfig<K | BaseKey>([...BASE_KEYS, ...spec.settings], env);
   const logger = createLogger(spec.name, config.logLevel);
+  const serving = serverSecurity(config);
+  const security = clientSecurity(config);
   const cleanups: (() => Promise<void> | void)[] = [];
   const drains: (() => Promise<void> | void)[] = [];
   const runCleanups = async () => {
@@ -59,19 +66,28 @@ export async function startService<K extends SettingKey>(
   };
   let grpc: RunningGrpcServer;
   try {
-    const services = await spec.build({ config, logger, onShutdown: (fn) => cleanups.push(fn), onDrain: (fn) => drains.push(fn) });
+    const services = await spec.build({
+      config,
+      logger,
+      security,
+      onShutdown: (fn) => cleanups.push(fn),
+      onDrain: (fn) => drains.push(fn),
+    });
     grpc = await startGrpcServer({
       host: config.bindHost,
       port: config[spec.portKey] as number,
       protoFiles: spec.protoFiles,
       services,
       logger,
+      security: serving,
     });
   } catch (err) {
     await runCleanups();
     throw err;
   }
-  logger.info({ port: grpc.port, host: config.bindHost }, `${spec.name} serving`);
+  const authentication = serving.tokens ? 'bearer tokens' : 'none';
+  logger.info({ port: grpc.port, host: config.bindHost, tls: serving.tls, authentication }, `${spec.name} serving`);
+  for (const warning of securityWarnings(config.bindHost, serving.tls !== 'off', serving.tokens !== undefined)) logger.warn(warning);
   let stopping: Promise<void> | undefined;
   return {
     name: spec.name,
@@ -96,6 +112,19 @@ export async function startService<K extends SettingKey>(
       return stopping;
     },
   };
+}
+
+/** What an operator should hear about a server's exposure; nothing on loopback or with both TLS and tokens. */
+export function securityWarnings(host: string, tls: boolean, tokens: boolean): string[] {
+  const warnings: string[] = [];
+  if (tokens && !tls) warnings.push('bearer tokens travel in plaintext: set SLUICE_TLS_CERT and SLUICE_TLS_KEY');
+  if (!isLoopback(host) && !tokens)
+    warnings.push(`listening on ${host} without authentication: anyone who reaches the port may call every RPC (set SLUICE_TOKENS_FILE)`);
+  return warnings;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || host.startsWith('127.');
 }
 
 /**

@@ -22,7 +22,8 @@ import { startDevBroker, type DevBroker } from '#kafka-broker/index.js';
 import { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
 import { CommitServiceService } from '#shared/gen/sluice/v1/commit.js';
 import { IngestionServiceService } from '#shared/gen/sluice/v1/ingestion.js';
-import { createClient, type ServiceClient } from '#shared/grpc/client.js';
+import { loadConfig } from '#shared/config.js';
+import { CLIENT_SECURITY_KEYS, type ClientSecurity, clientSecurity, createClient, type ServiceClient } from '#shared/grpc/client.js';
 import { SERVICES, type ServiceName, spawnProgram, startupTimeoutMs, waitUntilServing } from '#cli/launch.js';
 import { killOnExit } from './exit-cleanup.js';
 import { NATS_URL } from './nats.js';
@@ -80,6 +81,11 @@ export interface MeshOptions {
   kafkaBrokers?: string;
   /** Extra or overriding environment variables for every service. */
   env?: Record<string, string>;
+  /**
+   * Variables of the mesh's own clients (catalog, ingestion, commit) and of clientEnv (the
+   * CLI), over the services' own: TLS and token of a secured mesh (test/support/tls.ts).
+   */
+  clientEnv?: Record<string, string>;
 }
 
 /** B is undefined for a mesh started with MeshOptions.kafkaBrokers (no dev broker). */
@@ -93,7 +99,7 @@ export interface TestMesh<B extends DevBroker | undefined = DevBroker> {
   /** The KAFKA_BROKERS every service was given: the dev broker's address or options.kafkaBrokers. */
   readonly kafkaBrokers: string;
   readonly addresses: Readonly<Record<ServiceName, string>>;
-  /** What a client process (the CLI) needs to find this mesh: the addresses and KAFKA_BROKERS. */
+  /** What a client process (the CLI) needs to find this mesh: the addresses, KAFKA_BROKERS and MeshOptions.clientEnv. */
   readonly clientEnv: Readonly<Record<string, string>>;
   readonly catalog: CatalogClient;
   readonly ingestion: IngestionClient;
@@ -158,6 +164,8 @@ class ServiceProcess {
     readonly name: ServiceName,
     readonly address: string,
     private readonly env: Record<string, string>,
+    /** The TLS the harness's health checks use (the services' own settings). */
+    private readonly security: ClientSecurity | undefined,
     /** What its output and crashes are labelled with: the name, or "<name>#<n>" for a replica. */
     readonly label: string = name,
   ) {}
@@ -225,7 +233,7 @@ class ServiceProcess {
       );
     });
     try {
-      await Promise.race([ours.then(() => waitUntilServing(this.name, this.address, timeoutMs)), exited, timeout]);
+      await Promise.race([ours.then(() => waitUntilServing(this.name, this.address, timeoutMs, this.security)), exited, timeout]);
     } finally {
       timeout.catch(() => {});
       ac.abort();
@@ -330,7 +338,7 @@ async function startMeshOnce(options: MeshOptions): Promise<TestMesh<DevBroker |
       located[PORT_VARIABLES[name]] = String(ports[name]);
       located[ADDRESS_VARIABLES[name]] = addresses[name];
     }
-    const clientEnv = { ...located, KAFKA_BROKERS: kafkaBrokers };
+    const clientEnv = { ...located, KAFKA_BROKERS: kafkaBrokers, ...options.clientEnv };
     const env: Record<string, string> = {
       ...(process.env as Record<string, string>),
       ...TEST_DEFAULTS,
@@ -341,14 +349,15 @@ async function startMeshOnce(options: MeshOptions): Promise<TestMesh<DevBroker |
       ...options.env,
     };
     delete env.OTEL_EXPORTER_OTLP_ENDPOINT;
-    for (const name of SERVICE_NAMES) services.set(name, new ServiceProcess(name, addresses[name], env));
+    const healthSecurity = securityOf(env);
+    for (const name of SERVICE_NAMES) services.set(name, new ServiceProcess(name, addresses[name], env, healthSecurity));
     processes.push(...services.values());
     for (const s of services.values()) s.start(services.size);
     await Promise.all([...services.values()].map((s) => s.serving()));
 
     const service = (name: ServiceName) => services.get(name)!;
     const track = <T extends { close(): void }>(client: T) => (clients.push(client), client);
-    const rpc = { deadlineMs: 15_000, retries: 20 };
+    const rpc = { deadlineMs: 15_000, retries: 20, security: securityOf({ ...env, ...options.clientEnv }) };
     const mesh: TestMesh<DevBroker | undefined> = {
       db,
       dir,
@@ -373,7 +382,7 @@ async function startMeshOnce(options: MeshOptions): Promise<TestMesh<DevBroker |
         const port = await freePort();
         const address = `127.0.0.1:${port}`;
         const label = `${name}#${processes.filter((s) => s.name === name).length + 1}`;
-        const replica = new ServiceProcess(name, address, { ...env, [PORT_VARIABLES[name]]: String(port) }, label);
+        const replica = new ServiceProcess(name, address, { ...env, [PORT_VARIABLES[name]]: String(port) }, healthSecurity, label);
         processes.push(replica);
         replica.start();
         await replica.serving();
@@ -393,6 +402,18 @@ async function startMeshOnce(options: MeshOptions): Promise<TestMesh<DevBroker |
     process.stderr.write(`mesh failed to start: ${message}\n${logs()}\n`);
     await stop().catch(() => {});
     throw new MeshStartError(message, dir, db?.name);
+  }
+}
+
+/**
+ * TLS and token from a mesh's variables. A setting that does not load (a test of bad TLS
+ * settings) leaves plaintext here: the service itself refuses to start and says why.
+ */
+function securityOf(env: Record<string, string>): ClientSecurity | undefined {
+  try {
+    return clientSecurity(loadConfig(CLIENT_SECURITY_KEYS, env));
+  } catch {
+    return undefined;
   }
 }
 

@@ -11,10 +11,10 @@ import { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
 import { CommitServiceService } from '#shared/gen/sluice/v1/commit.js';
 import { IngestionServiceService } from '#shared/gen/sluice/v1/ingestion.js';
 import { TransformationServiceService } from '#shared/gen/sluice/v1/transformation.js';
-import { type ClientOptions, createClient, type ServiceClient } from '#shared/grpc/client.js';
+import { CLIENT_SECURITY_KEYS, type ClientOptions, clientSecurity, createClient, type ServiceClient } from '#shared/grpc/client.js';
 import { bindService, startGrpcServer } from '#shared/grpc/server.js';
 import type { ServiceDefinition } from '@grpc/grpc-js';
-import type { LogLevel } from '#shared/config.js';
+import { type LogLevel, loadConfig } from '#shared/config.js';
 import { createLogger } from '#shared/logger.js';
 import { createPool, migrate, type Pool } from '#shared/pg.js';
 import { type RunningService, startService } from '#shared/service.js';
@@ -52,7 +52,7 @@ export interface ServiceHandle<C> {
 /** What every starter accepts besides its addresses: variables to add or override, the client's options. */
 export interface StartOptions {
   env?: Record<string, string>;
-  /** The handle's client: a 20 s deadline and the default UNAVAILABLE retries unless set. */
+  /** The handle's client: a 20 s deadline, the default UNAVAILABLE retries and the service's TLS and token unless set. */
   client?: ClientOptions;
 }
 
@@ -64,9 +64,12 @@ async function start<D extends ServiceDefinition>(
   env: Record<string, string>,
   clientOptions: ClientOptions = DEFAULT_CLIENT,
 ): Promise<ServiceHandle<ServiceClient<D>>> {
-  const service = await startService(spec, { ...QUIET_ENV, ...env });
+  const serviceEnv = { ...QUIET_ENV, ...env };
+  const service = await startService(spec, serviceEnv);
   const address = `127.0.0.1:${service.port}`;
-  const client = createClient(definition, address, clientOptions);
+  // The service's own TLS and token unless the test gives the client others.
+  const security = clientSecurity(loadConfig(CLIENT_SECURITY_KEYS, serviceEnv));
+  const client = createClient(definition, address, { security, ...clientOptions });
   return {
     service,
     address,

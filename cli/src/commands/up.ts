@@ -7,6 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadConfig } from '#shared/config.js';
+import { CLIENT_SECURITY_KEYS, clientSecurity } from '#shared/grpc/client.js';
 import { type Program, REPO_DIR, SERVICES, spawnProgram, startupTimeoutMs, waitForListeningAddress, waitUntilServing } from '../launch.js';
 import { forgetDevBroker, recordDevBroker } from '../dev-broker.js';
 import { CliError, type Output } from '../output.js';
@@ -45,6 +46,8 @@ export async function startMesh(
     ],
     env,
   );
+  // Plaintext on loopback unless the environment configures TLS, which the services then serve.
+  const security = clientSecurity(loadConfig(CLIENT_SECURITY_KEYS, env));
   const children = new Map<string, ChildProcess>();
   let stopping = false;
   /** Whether this process recorded the dev broker's address (and so removes it). */
@@ -128,7 +131,7 @@ export async function startMesh(
   };
   try {
     const timeoutMs = startupTimeoutMs(SERVICES.length, env);
-    await Promise.all(SERVICES.map((name) => waitUntilServing(name, `127.0.0.1:${ports[name]}`, timeoutMs)));
+    await Promise.all(SERVICES.map((name) => waitUntilServing(name, `127.0.0.1:${ports[name]}`, timeoutMs, security)));
   } catch (err) {
     // A service that exited has already stopped everything and said why.
     if (stopping) throw new CliError('the mesh did not start', 1);

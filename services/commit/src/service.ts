@@ -40,10 +40,10 @@ export const commitService: ServiceSpec<CommitKey> = {
     'commitOrphanMinAgeMs',
   ],
   protoFiles: ['sluice/v1/commit.proto'],
-  async build({ config, logger, onShutdown }) {
+  async build({ config, logger, security, onShutdown }) {
     const nats = await connectNats(config.natsUrl, 'sluice-commit');
     onShutdown(() => nats.drain());
-    const catalog = createClient(CatalogServiceService, config.catalogAddress, { deadlineMs: config.rpcDeadlineMs });
+    const catalog = createClient(CatalogServiceService, config.catalogAddress, { deadlineMs: config.rpcDeadlineMs, security });
     onShutdown(() => catalog.close());
     const coordinator = new CommitCoordinator(
       {

@@ -39,10 +39,10 @@ export const ingestionService: ServiceSpec<IngestionKey> = {
     'ingestionInFlightBytes',
   ],
   protoFiles: ['sluice/v1/ingestion.proto'],
-  async build({ config, logger, onShutdown }) {
+  async build({ config, logger, security, onShutdown }) {
     const nats = await connectNats(config.natsUrl, 'sluice-ingestion');
     onShutdown(() => nats.drain());
-    const options = { deadlineMs: config.rpcDeadlineMs };
+    const options = { deadlineMs: config.rpcDeadlineMs, security };
     const catalog = createClient(CatalogServiceService, config.catalogAddress, options);
     const transformation = createClient(TransformationServiceService, config.transformationAddress, options);
     const commit = createClient(CommitServiceService, config.commitAddress, options);

@@ -34,12 +34,12 @@ export const transformationService: ServiceSpec<TransformationKey> = {
     'transformationHeartbeatMs',
   ],
   protoFiles: ['sluice/v1/transformation.proto'],
-  async build({ config, logger, onShutdown, onDrain }) {
+  async build({ config, logger, security, onShutdown, onDrain }) {
     const nats = await connectNats(config.natsUrl, 'sluice-transformation');
     onShutdown(() => nats.drain());
-    const catalog = createClient(CatalogServiceService, config.catalogAddress, { deadlineMs: config.rpcDeadlineMs });
+    const catalog = createClient(CatalogServiceService, config.catalogAddress, { deadlineMs: config.rpcDeadlineMs, security });
     onShutdown(() => catalog.close());
-    const commit = createClient(CommitServiceService, config.commitAddress, { deadlineMs: config.rpcDeadlineMs });
+    const commit = createClient(CommitServiceService, config.commitAddress, { deadlineMs: config.rpcDeadlineMs, security });
     onShutdown(() => commit.close());
     const streams = new TransformStreams(
       {

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type Config, ConfigError } from '../config.js';
 import { injectContext, tracer } from '../tracing.js';
 import { metadataCarrier } from './metadata.js';
 import type { BidiMethodNames, CallOptions, RequestOf, ResponseOf, ServiceDefinition, UnaryMethods } from './types.js';
@@ -10,6 +11,73 @@ export interface ClientOptions {
   deadlineMs?: number;
   /** How many times a call that failed with UNAVAILABLE is tried again (with backoff, within its deadline). */
   retries?: number;
+  /** TLS and the bearer token; plaintext without a token when omitted. */
+  security?: ClientSecurity;
+}
+
+/** How a client reaches the services and who it says it is. */
+export interface ClientSecurity {
+  readonly credentials: grpc.ChannelCredentials;
+  /** Sent as `authorization: Bearer <token>` on every call. */
+  readonly token?: string;
+}
+
+export const CLIENT_SECURITY_KEYS = ['tlsMode', 'tlsCert', 'tlsKey', 'tlsCa', 'token'] as const;
+
+/**
+ * A client's TLS and token from its settings: with TLS on, the services' certificates are
+ * verified against SLUICE_TLS_CA (the system's CAs when unset), and SLUICE_TLS_CERT with its
+ * key is the client certificate a server under mutual TLS asks for (required in that mode).
+ */
+export function clientSecurity(config: Config<(typeof CLIENT_SECURITY_KEYS)[number]>): ClientSecurity {
+  const token = config.token;
+  if (config.tlsMode === 'off') return { credentials: grpc.credentials.createInsecure(), token };
+  const { tlsCert: cert, tlsKey: key } = config;
+  if (config.tlsMode === 'mutual' && !cert)
+    throw new ConfigError(
+      'SLUICE_TLS_CERT',
+      'invalid configuration: SLUICE_TLS=mutual needs SLUICE_TLS_CERT, the client certificate to present',
+    );
+  if (!cert !== !key) {
+    const [given, missing] = cert ? ['SLUICE_TLS_CERT', 'SLUICE_TLS_KEY'] : ['SLUICE_TLS_KEY', 'SLUICE_TLS_CERT'];
+    throw new ConfigError(missing, `invalid configuration: ${given} is set but ${missing} is not (a certificate goes with its key)`);
+  }
+  quietIpServerNameWarning();
+  // The certificate is sent only when a server asks for one, i.e. under mutual TLS.
+  const credentials = grpc.credentials.createSsl(config.tlsCa?.value ?? null, key?.value ?? null, cert?.value ?? null);
+  return { credentials, token };
+}
+
+let quieted = false;
+
+/**
+ * grpc-js sends an IP target (127.0.0.1:50051) as the TLS ServerName, which Node flags once
+ * per process (DEP0123) on stderr, in the middle of the CLI's output. The certificate is still
+ * verified against the IP (its IP subjectAltName), so the warning tells a user nothing: it alone
+ * is dropped, every other warning is emitted as before.
+ */
+function quietIpServerNameWarning(): void {
+  if (quieted) return;
+  quieted = true;
+  const emitWarning = process.emitWarning;
+  process.emitWarning = function (this: NodeJS.Process, warning: string | Error, ...rest: unknown[]) {
+    const [typeOrOptions, code] = rest;
+    const warningCode = typeof typeOrOptions === 'object' && typeOrOptions !== null ? (typeOrOptions as { code?: string }).code : code;
+    if (warningCode === 'DEP0123') return;
+    return (emitWarning as (...args: unknown[]) => void).call(this, warning, ...rest);
+  } as typeof process.emitWarning;
+}
+
+/** Adds the bearer token to the metadata of every call of a channel. */
+function bearerInterceptor(token: string): grpc.Interceptor {
+  const value = `Bearer ${token}`;
+  return (options, nextCall) =>
+    new grpc.InterceptingCall(nextCall(options), {
+      start(metadata, listener, next) {
+        metadata.set('authorization', value);
+        next(metadata, listener);
+      },
+    });
 }
 
 export type ServiceClient<D extends ServiceDefinition> = UnaryMethods<D> & {
@@ -26,14 +94,16 @@ export type ServiceClient<D extends ServiceDefinition> = UnaryMethods<D> & {
 
 /**
  * A client of one service with promise-returning unary methods, default deadlines, retry on
- * UNAVAILABLE (connection refused, server restarting) and a client span per call whose
- * context travels in the metadata as `traceparent`.
+ * UNAVAILABLE (connection refused, server restarting), a client span per call whose context
+ * travels in the metadata as `traceparent`, and the TLS and token of options.security.
  */
 export function createClient<D extends ServiceDefinition>(definition: D, address: string, options: ClientOptions = {}): ServiceClient<D> {
   const deadlineMs = options.deadlineMs ?? 10_000;
   const retries = options.retries ?? 5;
-  const raw = new grpc.Client(address, grpc.credentials.createInsecure(), {
-    interceptors: [tracingInterceptor],
+  const security = options.security;
+  const interceptors = security?.token ? [tracingInterceptor, bearerInterceptor(security.token)] : [tracingInterceptor];
+  const raw = new grpc.Client(address, security?.credentials ?? grpc.credentials.createInsecure(), {
+    interceptors,
     'grpc.max_receive_message_length': 64 * 1024 * 1024,
   });
 

@@ -3,10 +3,13 @@ import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import { createSecureContext } from 'node:tls';
 import { fileURLToPath } from 'node:url';
+import { type Config, ConfigError } from '../config.js';
 import { SluiceError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { extractContext, tracer } from '../tracing.js';
+import { authorize, METHOD_ROLES, type TokenTable } from './auth.js';
 import { metadataCarrier } from './metadata.js';
 import type { AsyncHandlers, MethodDefinition, ServiceDefinition } from './types.js';
 
@@ -34,6 +37,49 @@ export interface GrpcServerOptions {
   protoFiles: string[];
   services: ServiceBinding[];
   logger: Logger;
+  /** TLS and the accepted tokens; plaintext without authentication when omitted. */
+  security?: ServerSecurity;
+}
+
+/** How a server is reached and who may call it. */
+export interface ServerSecurity {
+  readonly credentials: grpc.ServerCredentials;
+  /** Bearer tokens and their roles; every call but health needs one when set. */
+  readonly tokens?: TokenTable;
+  /** For the start log line: off, on or mutual. */
+  readonly tls: Config<'tlsMode'>['tlsMode'];
+}
+
+export const SERVER_SECURITY_KEYS = ['tlsMode', 'tlsCert', 'tlsKey', 'tlsCa', 'tokensFile'] as const;
+
+/**
+ * A server's TLS and tokens from its settings. TLS needs the certificate and key (which must
+ * belong together); mutual TLS also the CA that signs the clients' certificates.
+ */
+export function serverSecurity(config: Config<(typeof SERVER_SECURITY_KEYS)[number]>): ServerSecurity {
+  const tokens = config.tokensFile?.value;
+  if (config.tlsMode === 'off') return { credentials: grpc.ServerCredentials.createInsecure(), tokens, tls: 'off' };
+  const { tlsCert: cert, tlsKey: key, tlsCa: ca } = config;
+  const needs = `SLUICE_TLS=${config.tlsMode} needs`;
+  if (!cert) throw new ConfigError('SLUICE_TLS_CERT', `invalid configuration: ${needs} SLUICE_TLS_CERT, the server's certificate`);
+  if (!key) throw new ConfigError('SLUICE_TLS_KEY', `invalid configuration: ${needs} SLUICE_TLS_KEY, the key of SLUICE_TLS_CERT`);
+  if (config.tlsMode === 'mutual' && !ca)
+    throw new ConfigError('SLUICE_TLS_CA', `invalid configuration: ${needs} SLUICE_TLS_CA, the CA that signs client certificates`);
+  try {
+    createSecureContext({ cert: cert.value, key: key.value, ca: ca?.value });
+  } catch (err) {
+    // Node's "key values mismatch", "bad decrypt", ...: say which files, not a stack.
+    throw new ConfigError(
+      'SLUICE_TLS_KEY',
+      `invalid configuration: SLUICE_TLS_CERT=${JSON.stringify(cert.path)} and SLUICE_TLS_KEY=${JSON.stringify(key.path)} are not a usable certificate and key (${(err as Error).message})`,
+    );
+  }
+  const credentials = grpc.ServerCredentials.createSsl(
+    ca?.value ?? null,
+    [{ cert_chain: cert.value, private_key: key.value }],
+    config.tlsMode === 'mutual',
+  );
+  return { credentials, tokens, tls: config.tlsMode };
 }
 
 export interface RunningGrpcServer {
@@ -45,7 +91,11 @@ export interface RunningGrpcServer {
 }
 
 export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
+  const tokens = options.security?.tokens;
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': 64 * 1024 * 1024,
+    interceptors: tokens ? [authInterceptor(tokens, options.logger)] : [],
+  });
   const health = new HealthImplementation({ '': 'NOT_SERVING' });
   health.addToServer(server);
 
@@ -64,7 +114,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   }
 
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${options.host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+    const credentials = options.security?.credentials ?? grpc.ServerCredentials.createInsecure();
+    server.bindAsync(`${options.host}:${options.port}`, credentials, (err, bound) => {
       if (!err) return resolve(bound);
       const inUse = /EADDRINUSE/.test(err.message);
       reject(new Error(`cannot listen on ${options.host}:${options.port}: ${inUse ? 'the address is already in use' : err.message}`));
@@ -94,10 +145,34 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   };
 }
 
+/**
+ * The one check of credentials: before a call reaches its handler, its bearer token must name
+ * a role that ranks at least as high as the method's entry in METHOD_ROLES (health is public).
+ */
+function authInterceptor(tokens: TokenTable, logger: Logger): grpc.ServerInterceptor {
+  return (methodDescriptor, call) =>
+    new grpc.ServerInterceptingCall(call, {
+      start(next) {
+        next({
+          onReceiveMetadata(metadata, nextMetadata) {
+            const [authorization] = metadata.get('authorization');
+            const decision = authorize(methodDescriptor.path, typeof authorization === 'string' ? authorization : undefined, tokens);
+            if (decision.allowed) return nextMetadata(metadata);
+            logger.warn({ method: methodDescriptor.path, peer: call.getPeer(), code: grpc.status[decision.code] }, decision.details);
+            call.sendStatus({ code: decision.code, details: decision.details, metadata: new grpc.Metadata() });
+          },
+        });
+      },
+    });
+}
+
 /** Wraps every method: a server span continuing the caller's trace, and errors as statuses. */
 function implement(binding: ServiceBinding, logger: Logger): grpc.UntypedServiceImplementation {
   const implementation: grpc.UntypedServiceImplementation = {};
   for (const [method, definition] of Object.entries(binding.definition)) {
+    // Whether authentication is on or not: a method without an access rule is a mistake to catch at once.
+    if (!(definition.path in METHOD_ROLES))
+      throw new Error(`${definition.path.slice(1)} has no access rule: add it to METHOD_ROLES in shared/src/grpc/auth.ts`);
     const handler = binding.handlers[method];
     if (definition.requestStream === false && definition.responseStream === false) {
       implementation[method] = unary(definition, handler, logger);
