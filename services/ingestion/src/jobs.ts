@@ -29,8 +29,24 @@ export class JobRegistry {
 
   constructor(private readonly deps: RunnerDeps) {}
 
-  async start(name: string): Promise<JobStatus> {
-    const existing = this.runners.get(requireName(name));
+  /** Starts in progress, by job: a second StartJob (or the resume at process start) joins the first. */
+  private readonly starting = new Map<string, Promise<JobStatus>>();
+
+  /**
+   * Starts the job's members here, or answers for those already running. Concurrent starts of
+   * one job share one attempt: each used to pass the "already running?" check before either had
+   * registered, and the loser's members ran on unregistered, reading and committing unseen.
+   */
+  start(name: string): Promise<JobStatus> {
+    const pending = this.starting.get(requireName(name));
+    if (pending) return pending;
+    const attempt = this.startOnce(name).finally(() => this.starting.delete(name));
+    this.starting.set(name, attempt);
+    return attempt;
+  }
+
+  private async startOnce(name: string): Promise<JobStatus> {
+    const existing = this.runners.get(name);
     if (existing && !existing.isTerminal) return existing.status();
     const job = await this.loadJob(name);
     if (job.state === JobState.JOB_STATE_FINISHED) throw failedPrecondition(`job "${name}" is FINISHED; a bounded job runs once`);
