@@ -109,20 +109,34 @@ export function stringSetting(name: string, def: string, description: string): S
   );
 }
 
-/** host:port, with the port validated; used for peer service addresses. */
+/**
+ * A peer service's address: one host:port (a single name, e.g. a load-balanced Kubernetes
+ * Service), or a comma-separated list of IP:port of its replicas, which the client spreads its
+ * calls over and fails over between (peerTarget). A list of host names is refused: gRPC
+ * resolves one name per channel, and a list resolved once at start would go stale.
+ */
 export function addressSetting(name: string, description: string, fallback: (env: Env) => string, defaultText: string): Setting<string> {
   return setting(
     name,
     defaultText,
     description,
     (raw) => {
-      const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(raw);
-      if (!match || Number(match[2]) > 65535) throw invalid(name, raw, 'an address of the form host:port');
-      return raw;
+      const entries = raw.split(',').map((a) => a.trim());
+      for (const entry of entries) {
+        const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(entry);
+        if (!match || Number(match[2]) > 65535)
+          throw invalid(name, raw, 'an address of the form host:port, or a comma-separated list of IP:port');
+        if (entries.length > 1 && !isIpLiteral(match[1]))
+          throw invalid(name, raw, `a list of IP:port (${clip(match[1])} is a host name; give one load-balanced name instead of a list)`);
+      }
+      return entries.join(',');
     },
     fallback,
   );
 }
+
+const isIpLiteral = (host: string) => /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.startsWith('[');
+const clip = (s: string) => (s.length > 64 ? `${s.slice(0, 64)}…` : s);
 
 /** A comma-separated list of host:port Kafka bootstrap brokers; empty means the embedded dev broker. */
 export function brokersSetting(name: string, description: string): Setting<string[]> {
@@ -366,6 +380,11 @@ export const SETTINGS = {
     0,
     2592000000,
     'Orphan cleanup only deletes unreferenced files older than this safety margin.',
+  ),
+  commitAdvertisedAddress: stringSetting(
+    'COMMIT_ADVERTISED_ADDRESS',
+    '',
+    "Where other commit replicas reach this one (host:port), recorded with the tables' leases it holds so they forward reports to it; unset: the bind host (or the host name when binding all interfaces) and the port.",
   ),
   logLevel: enumSetting<LogLevel>('LOG_LEVEL', 'info', LOG_LEVELS, 'pino log level.'),
   otlpEndpoint: stringSetting('OTEL_EXPORTER_OTLP_ENDPOINT', '', 'When set, traces are exported over OTLP/HTTP to this endpoint.'),

@@ -21,6 +21,8 @@ export interface ServiceContext<K extends SettingKey> {
    * streams, which the server's own stop would otherwise wait for until its timeout.
    */
   onDrain(fn: () => Promise<void> | void): void;
+  /** Registers a callback told the port the server listens on, once it does (an OS-chosen one included). */
+  onServing(fn: (port: number) => void): void;
 }
 
 export interface ServiceSpec<K extends SettingKey> {
@@ -55,6 +57,7 @@ export async function startService<K extends SettingKey>(
   const security = clientSecurity(config);
   const cleanups: (() => Promise<void> | void)[] = [];
   const drains: (() => Promise<void> | void)[] = [];
+  const servingListeners: ((port: number) => void)[] = [];
   const runCleanups = async () => {
     for (const fn of cleanups.reverse()) {
       try {
@@ -72,6 +75,7 @@ export async function startService<K extends SettingKey>(
       security,
       onShutdown: (fn) => cleanups.push(fn),
       onDrain: (fn) => drains.push(fn),
+      onServing: (fn) => servingListeners.push(fn),
     });
     grpc = await startGrpcServer({
       host: config.bindHost,
@@ -85,6 +89,7 @@ export async function startService<K extends SettingKey>(
     await runCleanups();
     throw err;
   }
+  for (const fn of servingListeners) fn(grpc.port);
   const authentication = serving.tokens ? 'bearer tokens' : 'none';
   logger.info({ port: grpc.port, host: config.bindHost, tls: serving.tls, authentication }, `${spec.name} serving`);
   for (const warning of securityWarnings(config.bindHost, serving.tls !== 'off', serving.tokens !== undefined)) logger.warn(warning);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, describeSettings, loadConfig } from '#shared/config.js';
+import { peerTarget } from '#shared/grpc/client.js';
 
 describe('configuration from environment variables', () => {
   it('uses the documented defaults when nothing is set', () => {
@@ -44,6 +45,8 @@ describe('configuration from environment variables', () => {
     ['SLUICE_SHUTDOWN_TIMEOUT_MS', 'soon', /SLUICE_SHUTDOWN_TIMEOUT_MS="soon"/],
     ['CATALOG_ADDRESS', 'catalog', /CATALOG_ADDRESS="catalog" is not an address of the form host:port/],
     ['COMMIT_ADDRESS', 'commit:99999', /COMMIT_ADDRESS="commit:99999" is not an address/],
+    ['COMMIT_ADDRESS', 'commit-0:50054,commit-1:50054', /COMMIT_ADDRESS=.* is not a list of IP:port \(commit-0 is a host name/],
+    ['CATALOG_ADDRESS', '127.0.0.1:1,', /CATALOG_ADDRESS=.* is not an address of the form host:port, or a comma-separated list of IP:port/],
   ];
   for (const [variable, value, expected] of badValues) {
     it(`refuses ${variable}=${JSON.stringify(value)} with an error naming the variable`, () => {
@@ -70,6 +73,15 @@ describe('configuration from environment variables', () => {
       );
     });
   }
+
+  it("takes a list of replicas' IP:port as a peer address, and makes it one round-robin channel", () => {
+    const config = loadConfig(['commitAddress'], { COMMIT_ADDRESS: '127.0.0.1:6001, 127.0.0.1:6002' });
+    assert.equal(config.commitAddress, '127.0.0.1:6001,127.0.0.1:6002');
+    const target = peerTarget(config.commitAddress);
+    assert.equal(target.target, 'ipv4:127.0.0.1:6001,127.0.0.1:6002');
+    assert.match(String(target.options['grpc.service_config']), /round_robin/);
+    assert.deepEqual(peerTarget('commit.sluice.svc:50054'), { target: 'commit.sluice.svc:50054', options: {} });
+  });
 
   it('documents every setting with a default and a description', () => {
     for (const row of describeSettings()) {

@@ -198,6 +198,8 @@ export function commitHandlers(deps: CatalogDeps): Pick<H, 'commitTable' | 'getC
       const ref = validRef(req.ref);
       const owner = req.owner.trim();
       if (!owner || owner.length > 256) throw invalidArgument('owner must be 1-256 characters', { field: 'owner' });
+      const address = (req.address ?? '').trim();
+      if (address.length > 256) throw invalidArgument('address must be at most 256 characters', { field: 'address' });
       const ttl = req.ttlMs || DEFAULT_LEASE_TTL_MS;
       if (ttl < 0 || ttl > MAX_LEASE_TTL_MS) throw invalidArgument(`ttl_ms must be between 1 and ${MAX_LEASE_TTL_MS}`, { field: 'ttl_ms' });
       return inTransaction(deps.pool, async (client) => {
@@ -205,8 +207,8 @@ export function commitHandlers(deps: CatalogDeps): Pick<H, 'commitTable' | 'getC
         const t = now();
         const expiresAt = t + ttl;
         const lease = (
-          await client.query<{ owner: string; epoch: number; expires_at_ms: number }>(
-            `SELECT owner, epoch, expires_at_ms FROM catalog.commit_leases WHERE table_id = $1`,
+          await client.query<{ owner: string; address: string; epoch: number; expires_at_ms: number }>(
+            `SELECT owner, address, epoch, expires_at_ms FROM catalog.commit_leases WHERE table_id = $1`,
             [row.id],
           )
         ).rows[0];
@@ -216,15 +218,18 @@ export function commitHandlers(deps: CatalogDeps): Pick<H, 'commitTable' | 'getC
             {
               table: `${ref.database}.${ref.table}`,
               owner: lease.owner,
+              // Where the holder takes reports: a refused coordinator forwards them there.
+              address: lease.address,
             },
           );
         }
         // The holder renewing keeps its epoch; a new holder gets the next one, fencing the old.
         const epoch = lease ? (lease.owner === owner && lease.expires_at_ms > t ? lease.epoch : lease.epoch + 1) : 1;
         await client.query(
-          `INSERT INTO catalog.commit_leases (table_id, owner, epoch, expires_at_ms) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (table_id) DO UPDATE SET owner = EXCLUDED.owner, epoch = EXCLUDED.epoch, expires_at_ms = EXCLUDED.expires_at_ms`,
-          [row.id, owner, epoch, expiresAt],
+          `INSERT INTO catalog.commit_leases (table_id, owner, address, epoch, expires_at_ms) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (table_id) DO UPDATE SET owner = EXCLUDED.owner, address = EXCLUDED.address, epoch = EXCLUDED.epoch,
+             expires_at_ms = EXCLUDED.expires_at_ms`,
+          [row.id, owner, address, epoch, expiresAt],
         );
         return { epoch, expiresAtMs: expiresAt };
       });

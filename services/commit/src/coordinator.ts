@@ -15,12 +15,14 @@ import type {
 } from '#shared/gen/sluice/v1/commit.js';
 import { WorkerHeartbeat } from '#shared/gen/sluice/v1/events.js';
 import type { TableRef } from '#shared/gen/sluice/v1/types.js';
-import { failedPrecondition, invalidArgument, SluiceError } from '#shared/errors.js';
+import { failedPrecondition, grpcCode, grpcMessage, invalidArgument, SluiceError } from '#shared/errors.js';
+import { status } from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import type { Announcer } from './announcer.js';
 import type { CoordinatorContext } from './context.js';
 import { CommitError } from './errors.js';
 import { JobTables } from './job-tables.js';
+import type { CommitPeer } from './peers.js';
 import { TableCoordinator } from './table.js';
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_-]*$/;
@@ -93,8 +95,11 @@ export class CommitCoordinator {
       await table.leaseEpoch();
     } catch (err) {
       if (err instanceof SluiceError) throw err; // e.g. the table does not exist
-      // Another coordinator owns this table: refuse, so the worker does not believe its data
-      // is on its way. Its next report to the right coordinator will not fit and rewind it.
+      // Another replica holds the lease: the report is its to take.
+      const holder = this.holderOf(table, req.forwarded);
+      if (holder) return forwarded(() => holder.reportDataFiles({ ...req, forwarded: true }));
+      // Nobody we can reach holds it: refuse, so the worker does not believe its data is on its
+      // way. Its next report to the right coordinator will not fit and rewind it.
       this.ctx.logger.warn(
         { table: `${ref.database}.${ref.table}`, worker: req.workerId, err: (err as Error).message },
         'report refused: commit lease not held',
@@ -126,8 +131,11 @@ export class CommitCoordinator {
       // One id for every job of the table: a caller waits for CommittedEvents naming it.
       await Promise.all(pipelines.map((p) => p.trigger('rpc', flushId)));
     } catch (err) {
-      if (err instanceof CommitError && err.kind === 'fenced')
+      if (err instanceof CommitError && err.kind === 'fenced') {
+        const holder = this.holderOf(table, req.forwarded);
+        if (holder) return forwarded(() => holder.triggerFlush({ ...req, forwarded: true }));
         throw failedPrecondition(err.message, { table: `${ref.database}.${ref.table}` });
+      }
       throw err;
     }
     return { flushId };
@@ -135,11 +143,39 @@ export class CommitCoordinator {
 
   async getCommitStatus(req: GetCommitStatusRequest): Promise<GetCommitStatusResponse> {
     const ref = checkRef(req.table, 'table');
-    return this.table(ref).status();
+    const table = this.table(ref);
+    // The holder's view, when another replica is known to hold the table's lease.
+    const holder = table.lease.epoch === undefined ? this.holderOf(table, req.forwarded) : undefined;
+    if (holder) return forwarded(() => holder.getCommitStatus({ ...req, forwarded: true }));
+    return table.status();
+  }
+
+  /**
+   * The replica to forward a table's calls to: the lease holder, when the catalog named one
+   * other than this process, and the call was not forwarded already (one hop at most: two
+   * replicas that each believe the other holds the lease refuse instead of bouncing the call).
+   */
+  private holderOf(table: TableCoordinator, alreadyForwarded: boolean | undefined): CommitPeer | undefined {
+    const address = table.lease.holderAddress;
+    if (alreadyForwarded || !address || !this.ctx.peers || address === this.ctx.advertisedAddress?.()) return undefined;
+    return this.ctx.peers.get(address);
   }
 
   async stop(): Promise<void> {
     clearInterval(this.sweeper);
     await Promise.all([...this.tables.values()].map((t) => t.stop()));
+    this.ctx.peers?.close();
+  }
+}
+
+/**
+ * The answer of the replica a call was forwarded to, its refusal passed on with its own code
+ * and message: the caller (a transformation worker) retries UNAVAILABLE as it would for us.
+ */
+async function forwarded<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw new SluiceError(grpcCode(err) ?? status.UNAVAILABLE, `commit lease holder: ${grpcMessage(err)}`);
   }
 }

@@ -6,7 +6,7 @@
  * that paused past its lease.
  */
 import type { TableRef } from '#shared/gen/sluice/v1/types.js';
-import { status } from '@grpc/grpc-js';
+import { type Metadata, status } from '@grpc/grpc-js';
 import { grpcCode, grpcMessage, notFound } from '#shared/errors.js';
 import type { Logger } from '#shared/logger.js';
 import { tableName, type CatalogClient } from './catalog.js';
@@ -17,6 +17,8 @@ export interface LeaseOptions {
   ref: TableRef;
   owner: string;
   ttlMs: number;
+  /** Where this process takes reports, recorded with the lease so other replicas forward to it. */
+  address?: () => string | undefined;
   logger: Logger;
   now?: () => number;
 }
@@ -27,6 +29,7 @@ export class LeaseKeeper {
   private timer: NodeJS.Timeout | undefined;
   private acquiring: Promise<number> | undefined;
   private stopped = false;
+  private holder: string | undefined;
   private readonly now: () => number;
 
   constructor(private readonly options: LeaseOptions) {
@@ -36,6 +39,15 @@ export class LeaseKeeper {
   /** The epoch if the lease is held and not about to expire, else undefined. */
   get epoch(): number | undefined {
     return this.epochValue !== undefined && this.now() < this.validUntil ? this.epochValue : undefined;
+  }
+
+  /**
+   * Where the coordinator that holds the lease takes reports, as the catalog said when it last
+   * refused it to us; undefined while we hold it, before any refusal, or when the holder
+   * recorded no address.
+   */
+  get holderAddress(): string | undefined {
+    return this.holder;
   }
 
   /** Returns the held epoch, acquiring the lease first if needed; throws `fenced` when another owner holds it. */
@@ -66,16 +78,18 @@ export class LeaseKeeper {
     const startedAt = this.now();
     let response: Awaited<ReturnType<typeof catalog.acquireCommitLease>>;
     try {
-      response = await catalog.acquireCommitLease({ ref, owner, ttlMs }, { retries: 1 });
+      response = await catalog.acquireCommitLease({ ref, owner, ttlMs, address: this.options.address?.() }, { retries: 1 });
     } catch (err) {
       this.epochValue = undefined;
       this.validUntil = 0;
+      this.holder = holderAddressOf(err);
       if (grpcCode(err) === status.NOT_FOUND)
         throw notFound(`table ${tableName(ref)} does not exist in the catalog`, { table: tableName(ref) });
       throw new CommitError('fenced', `commit lease of ${tableName(ref)} not available to ${owner}: ${grpcMessage(err)}`, { cause: err });
     }
     const previous = this.epochValue;
     this.epochValue = response.epoch;
+    this.holder = undefined;
     // Trust the lease a little less long than granted: the call itself took time, and
     // clocks drift. A renewal runs long before this matters.
     this.validUntil = startedAt + ttlMs - Math.min(1000, Math.floor(ttlMs / 10));
@@ -104,4 +118,12 @@ export class LeaseKeeper {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
   }
+}
+
+/** The holder's address from a refusal of the lease (the catalog's `address` detail), if any. */
+function holderAddressOf(err: unknown): string | undefined {
+  if (grpcCode(err) !== status.FAILED_PRECONDITION) return undefined;
+  const metadata = (err as { metadata?: Metadata }).metadata;
+  const value = metadata?.get('sluice-address')[0];
+  return typeof value === 'string' && value !== '' ? value : undefined;
 }

@@ -10,6 +10,7 @@ import type { ServiceSpec } from '#shared/service.js';
 import { createStorage } from '#shared/storage/index.js';
 import { natsAnnouncer } from './announcer.js';
 import { CommitCoordinator } from './coordinator.js';
+import { CommitPeers } from './peers.js';
 
 type CommitKey =
   | 'commitPort'
@@ -21,7 +22,8 @@ type CommitKey =
   | 'commitWorkerTtlMs'
   | 'commitLeaseTtlMs'
   | 'commitMaintenanceIntervalMs'
-  | 'commitOrphanMinAgeMs';
+  | 'commitOrphanMinAgeMs'
+  | 'commitAdvertisedAddress';
 
 /** Commit: flush coordination, manifests, and snapshots committed with their Kafka offsets. */
 export const commitService: ServiceSpec<CommitKey> = {
@@ -38,13 +40,18 @@ export const commitService: ServiceSpec<CommitKey> = {
     'commitLeaseTtlMs',
     'commitMaintenanceIntervalMs',
     'commitOrphanMinAgeMs',
+    'commitAdvertisedAddress',
   ],
   protoFiles: ['sluice/v1/commit.proto'],
-  async build({ config, logger, security, onShutdown }) {
+  async build({ config, logger, security, onShutdown, onServing }) {
     const nats = await connectNats(config.natsUrl, 'sluice-commit');
     onShutdown(() => nats.drain());
     const catalog = createClient(CatalogServiceService, config.catalogAddress, { deadlineMs: config.rpcDeadlineMs, security });
     onShutdown(() => catalog.close());
+    let advertised: string | undefined = config.commitAdvertisedAddress || undefined;
+    onServing((port) => {
+      advertised ??= `${reachableHost(config.bindHost)}:${port}`;
+    });
     const coordinator = new CommitCoordinator(
       {
         catalog,
@@ -59,6 +66,8 @@ export const commitService: ServiceSpec<CommitKey> = {
           orphanMinAgeMs: config.commitOrphanMinAgeMs,
         },
         owner: leaseOwner(config.commitPort),
+        advertisedAddress: () => advertised,
+        peers: new CommitPeers({ deadlineMs: config.rpcDeadlineMs, security }),
         now: Date.now,
       },
       natsAnnouncer(nats),
@@ -80,6 +89,11 @@ export const commitService: ServiceSpec<CommitKey> = {
  */
 export function leaseOwner(port: number): string {
   return port > 0 ? `${hostname()}:${port}` : `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+}
+
+/** The host other replicas reach this process by: the bind host, or the host name when binding every interface. */
+export function reachableHost(bindHost: string): string {
+  return bindHost === '0.0.0.0' || bindHost === '::' || bindHost === '' ? hostname() : bindHost;
 }
 
 /** The CommitService gRPC handlers of a coordinator. */

@@ -37,6 +37,7 @@ export class TableCoordinator implements PipelineHost {
       ref,
       owner: ctx.owner,
       ttlMs: ctx.settings.leaseTtlMs,
+      address: ctx.advertisedAddress,
       logger: ctx.logger,
       now: () => ctx.now(),
     });

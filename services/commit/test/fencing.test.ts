@@ -114,6 +114,41 @@ it('two coordinators racing on one table: one commits, the stale one is fenced, 
   committed.stop();
 });
 
+it('a report sent to a replica that lost the lease reaches the holder: the table keeps committing (issue 14, item 4)', async () => {
+  const job = `${stack.database}_handover`;
+  const ref = await stack.createTable('handover', { job });
+  const settings = { leaseTtlMs: 1500, flushTimeoutMs: 1000 };
+  const a = await stack.startCoordinator(settings, 'replica-a', { replica: true });
+  const b = await stack.startCoordinator(settings, 'replica-b', { replica: true });
+  const committed = events.committed(stack, ref);
+  await sleep(50);
+  heartbeat(stack, ref, job, 'w1');
+
+  // a holds the lease; the worker's report lands on b, which passes it on.
+  const { flushId: f1 } = await a.client.triggerFlush({ table: ref, job });
+  assert.equal(await report(b, ref, job, 'w1', f1, 0, 0, 10), true);
+  await committed.next((e) => e.flushId === f1);
+
+  // a pauses past its lease (it finds the lease gone when it wakes) and b takes the table over.
+  a.coordinator.table(ref).lease.lost('paused past its TTL');
+  await sleep(1700);
+  const { flushId: f2 } = await b.client.triggerFlush({ table: ref, job });
+  const bEpoch = (await b.client.getCommitStatus({ table: ref })).leaseEpoch;
+  // The worker still reports to a, as transformation did: a forwards to b, which commits it.
+  assert.equal(await report(a, ref, job, 'w1', f2, 0, 10, 25), true);
+  await committed.next((e) => e.flushId === f2);
+  // A flush asked of a is b's to run, and a answers status with b's view.
+  const { flushId: f3 } = await a.client.triggerFlush({ table: ref, job });
+  assert.equal(await report(a, ref, job, 'w1', f3, 0, 25, 30), true);
+  await committed.next((e) => e.flushId === f3);
+  assert.equal((await a.client.getCommitStatus({ table: ref })).leaseEpoch, bEpoch);
+
+  assert.deepEqual(await tableIds(stack, ref), ids(0, 30));
+  const offsets = (await stack.catalog.getCommittedOffsets({ job })).offsets.map((o) => [o.partition, o.nextOffset]);
+  assert.deepEqual(offsets, [[0, 30]]);
+  committed.stop();
+});
+
 it('a coordinator restarted after a crash recovers by itself: same owner takes the lease at once, a lost report rewinds its worker', async () => {
   const job = `${stack.database}_restart`;
   const ref = await stack.createTable('restart', { job });

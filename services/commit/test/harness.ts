@@ -33,6 +33,7 @@ import { loadTable, type CatalogClient } from '../src/catalog.js';
 import { readRows } from '../src/maintenance/rows.js';
 import type { CoordinatorContext, CoordinatorSettings } from '../src/context.js';
 import { CommitCoordinator } from '../src/coordinator.js';
+import { CommitPeers } from '../src/peers.js';
 import { commitBinding, listenForHeartbeats } from '../src/service.js';
 
 export interface RunningCoordinator {
@@ -49,7 +50,11 @@ export interface CommitStack {
   nats: NatsConnection;
   database: string;
   context(settings?: Partial<CoordinatorSettings>, owner?: string): CoordinatorContext;
-  startCoordinator(settings?: Partial<CoordinatorSettings>, owner?: string): Promise<RunningCoordinator>;
+  /**
+   * A coordinator served over gRPC. `replica`: it records its address with its leases and
+   * forwards a table's calls to the replica holding the table's lease, as the service does.
+   */
+  startCoordinator(settings?: Partial<CoordinatorSettings>, owner?: string, options?: { replica?: boolean }): Promise<RunningCoordinator>;
   /** A table (id long, part string; partitioned by part) and, when named, a job writing it. */
   createTable(name: string, options?: { job?: string; properties?: Record<string, string>; bufferBytes?: number }): Promise<TableRef>;
   stop(): Promise<void>;
@@ -114,9 +119,11 @@ export async function startCommitStack(): Promise<CommitStack> {
     nats: stack.nats,
     database,
     context,
-    async startCoordinator(settings = {}, owner) {
+    async startCoordinator(settings = {}, owner, options = {}) {
       const own = await connectNats(NATS_URL, 'commit-test-coordinator');
-      const coordinator = new CommitCoordinator(context(settings, owner), natsAnnouncer(own));
+      let address: string | undefined;
+      const replica = options.replica ? { advertisedAddress: () => address, peers: new CommitPeers({ deadlineMs: 20_000 }) } : {};
+      const coordinator = new CommitCoordinator({ ...context(settings, owner), ...replica }, natsAnnouncer(own));
       const sub = listenForHeartbeats(own, coordinator);
       const server = await startGrpcServer({
         host: '127.0.0.1',
@@ -125,7 +132,8 @@ export async function startCommitStack(): Promise<CommitStack> {
         services: [commitBinding(coordinator)],
         logger: silent,
       });
-      const client = createClient(CommitServiceService, `127.0.0.1:${server.port}`, { deadlineMs: 20_000, retries: 0 });
+      address = `127.0.0.1:${server.port}`;
+      const client = createClient(CommitServiceService, address, { deadlineMs: 20_000, retries: 0 });
       let stopped: Promise<void> | undefined;
       return stack.own({
         coordinator,

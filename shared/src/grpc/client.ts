@@ -93,6 +93,22 @@ export type ServiceClient<D extends ServiceDefinition> = UnaryMethods<D> & {
 };
 
 /**
+ * The gRPC target of a peer address (config.ts addressSetting): one host:port as it is, or a
+ * list of replicas' IP:port as one channel that spreads calls round-robin over the replicas
+ * it can reach and skips those it cannot, as a Kubernetes Service would. A stream stays on
+ * the replica it opened on; a call after a replica died goes to another.
+ */
+export function peerTarget(address: string): { target: string; options: grpc.ChannelOptions } {
+  const entries = address.split(',');
+  if (entries.length === 1) return { target: address, options: {} };
+  const family = entries[0].startsWith('[') ? 'ipv6' : 'ipv4';
+  return {
+    target: `${family}:${entries.join(',')}`,
+    options: { 'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }) },
+  };
+}
+
+/**
  * A client of one service with promise-returning unary methods, default deadlines, retry on
  * UNAVAILABLE (connection refused, server restarting), a client span per call whose context
  * travels in the metadata as `traceparent`, and the TLS and token of options.security.
@@ -102,9 +118,11 @@ export function createClient<D extends ServiceDefinition>(definition: D, address
   const retries = options.retries ?? 5;
   const security = options.security;
   const interceptors = security?.token ? [tracingInterceptor, bearerInterceptor(security.token)] : [tracingInterceptor];
-  const raw = new grpc.Client(address, security?.credentials ?? grpc.credentials.createInsecure(), {
+  const target = peerTarget(address);
+  const raw = new grpc.Client(target.target, security?.credentials ?? grpc.credentials.createInsecure(), {
     interceptors,
     'grpc.max_receive_message_length': 64 * 1024 * 1024,
+    ...target.options,
   });
 
   const client: Record<string, unknown> = {

@@ -737,6 +737,11 @@ export interface AcquireCommitLeaseRequest {
   ref?: TableRef | undefined;
   owner: string;
   ttlMs: number;
+  /**
+   * Where the holder takes reports (its gRPC host:port). A coordinator refused the lease learns
+   * it from the refusal (metadata `sluice-address`) and forwards the table's reports there.
+   */
+  address?: string | undefined;
 }
 
 export interface AcquireCommitLeaseResponse {
@@ -7774,7 +7779,7 @@ export const ListSnapshotsResponse: MessageFns<ListSnapshotsResponse> = {
 };
 
 function createBaseAcquireCommitLeaseRequest(): AcquireCommitLeaseRequest {
-  return { ref: undefined, owner: "", ttlMs: 0 };
+  return { ref: undefined, owner: "", ttlMs: 0, address: undefined };
 }
 
 export const AcquireCommitLeaseRequest: MessageFns<AcquireCommitLeaseRequest> = {
@@ -7787,6 +7792,9 @@ export const AcquireCommitLeaseRequest: MessageFns<AcquireCommitLeaseRequest> = 
     }
     if (message.ttlMs !== 0) {
       writer.uint32(24).int64(message.ttlMs);
+    }
+    if (message.address !== undefined) {
+      writer.uint32(34).string(message.address);
     }
     return writer;
   },
@@ -7828,6 +7836,14 @@ export const AcquireCommitLeaseRequest: MessageFns<AcquireCommitLeaseRequest> = 
             message.ttlMs = longToNumber(reader.int64());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -7849,6 +7865,7 @@ export const AcquireCommitLeaseRequest: MessageFns<AcquireCommitLeaseRequest> = 
         : isSet(object.ttl_ms)
         ? globalThis.Number(object.ttl_ms)
         : 0,
+      address: isSet(object.address) ? globalThis.String(object.address) : undefined,
     };
   },
 
@@ -7863,6 +7880,9 @@ export const AcquireCommitLeaseRequest: MessageFns<AcquireCommitLeaseRequest> = 
     if (message.ttlMs !== 0) {
       obj.ttlMs = Math.round(message.ttlMs);
     }
+    if (message.address !== undefined) {
+      obj.address = message.address;
+    }
     return obj;
   },
 
@@ -7874,6 +7894,7 @@ export const AcquireCommitLeaseRequest: MessageFns<AcquireCommitLeaseRequest> = 
     message.ref = (object.ref !== undefined && object.ref !== null) ? TableRef.fromPartial(object.ref) : undefined;
     message.owner = object.owner ?? "";
     message.ttlMs = object.ttlMs ?? 0;
+    message.address = object.address ?? undefined;
     return message;
   },
 };

@@ -60,6 +60,11 @@ export interface ReportDataFilesRequest {
    * job's error counts survive restarts and count each record once.
    */
   errorCounts: ErrorCount[];
+  /**
+   * Set by a commit replica that passed the report on to the table's lease holder; a forwarded
+   * report is never forwarded again, so two replicas with stale views cannot bounce it.
+   */
+  forwarded?: boolean | undefined;
 }
 
 export interface ReportDataFilesResponse {
@@ -69,6 +74,8 @@ export interface ReportDataFilesResponse {
 export interface TriggerFlushRequest {
   table?: TableRef | undefined;
   job: string;
+  /** As in ReportDataFilesRequest. */
+  forwarded?: boolean | undefined;
 }
 
 export interface TriggerFlushResponse {
@@ -76,7 +83,11 @@ export interface TriggerFlushResponse {
 }
 
 export interface GetCommitStatusRequest {
-  table?: TableRef | undefined;
+  table?:
+    | TableRef
+    | undefined;
+  /** As in ReportDataFilesRequest. */
+  forwarded?: boolean | undefined;
 }
 
 export interface GetCommitStatusResponse {
@@ -100,6 +111,7 @@ function createBaseReportDataFilesRequest(): ReportDataFilesRequest {
     errorReports: undefined,
     schema: undefined,
     errorCounts: [],
+    forwarded: undefined,
   };
 }
 
@@ -134,6 +146,9 @@ export const ReportDataFilesRequest: MessageFns<ReportDataFilesRequest> = {
     }
     for (const v of message.errorCounts) {
       ErrorCount.encode(v!, writer.uint32(82).fork()).join();
+    }
+    if (message.forwarded !== undefined) {
+      writer.uint32(88).bool(message.forwarded);
     }
     return writer;
   },
@@ -231,6 +246,14 @@ export const ReportDataFilesRequest: MessageFns<ReportDataFilesRequest> = {
             message.errorCounts.push(ErrorCount.decode(reader, reader.uint32()));
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.forwarded = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -275,6 +298,7 @@ export const ReportDataFilesRequest: MessageFns<ReportDataFilesRequest> = {
         : globalThis.Array.isArray(object?.error_counts)
         ? object.error_counts.map((e: any) => ErrorCount.fromJSON(e))
         : [],
+      forwarded: isSet(object.forwarded) ? globalThis.Boolean(object.forwarded) : undefined,
     };
   },
 
@@ -310,6 +334,9 @@ export const ReportDataFilesRequest: MessageFns<ReportDataFilesRequest> = {
     if (message.errorCounts?.length) {
       obj.errorCounts = message.errorCounts.map((e) => ErrorCount.toJSON(e));
     }
+    if (message.forwarded !== undefined) {
+      obj.forwarded = message.forwarded;
+    }
     return obj;
   },
 
@@ -332,6 +359,7 @@ export const ReportDataFilesRequest: MessageFns<ReportDataFilesRequest> = {
       ? Schema.fromPartial(object.schema)
       : undefined;
     message.errorCounts = object.errorCounts?.map((e) => ErrorCount.fromPartial(e)) || [];
+    message.forwarded = object.forwarded ?? undefined;
     return message;
   },
 };
@@ -404,7 +432,7 @@ export const ReportDataFilesResponse: MessageFns<ReportDataFilesResponse> = {
 };
 
 function createBaseTriggerFlushRequest(): TriggerFlushRequest {
-  return { table: undefined, job: "" };
+  return { table: undefined, job: "", forwarded: undefined };
 }
 
 export const TriggerFlushRequest: MessageFns<TriggerFlushRequest> = {
@@ -414,6 +442,9 @@ export const TriggerFlushRequest: MessageFns<TriggerFlushRequest> = {
     }
     if (message.job !== "") {
       writer.uint32(18).string(message.job);
+    }
+    if (message.forwarded !== undefined) {
+      writer.uint32(24).bool(message.forwarded);
     }
     return writer;
   },
@@ -447,6 +478,14 @@ export const TriggerFlushRequest: MessageFns<TriggerFlushRequest> = {
             message.job = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.forwarded = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -463,6 +502,7 @@ export const TriggerFlushRequest: MessageFns<TriggerFlushRequest> = {
     return {
       table: isSet(object.table) ? TableRef.fromJSON(object.table) : undefined,
       job: isSet(object.job) ? globalThis.String(object.job) : "",
+      forwarded: isSet(object.forwarded) ? globalThis.Boolean(object.forwarded) : undefined,
     };
   },
 
@@ -473,6 +513,9 @@ export const TriggerFlushRequest: MessageFns<TriggerFlushRequest> = {
     }
     if (message.job !== "") {
       obj.job = message.job;
+    }
+    if (message.forwarded !== undefined) {
+      obj.forwarded = message.forwarded;
     }
     return obj;
   },
@@ -486,6 +529,7 @@ export const TriggerFlushRequest: MessageFns<TriggerFlushRequest> = {
       ? TableRef.fromPartial(object.table)
       : undefined;
     message.job = object.job ?? "";
+    message.forwarded = object.forwarded ?? undefined;
     return message;
   },
 };
@@ -564,13 +608,16 @@ export const TriggerFlushResponse: MessageFns<TriggerFlushResponse> = {
 };
 
 function createBaseGetCommitStatusRequest(): GetCommitStatusRequest {
-  return { table: undefined };
+  return { table: undefined, forwarded: undefined };
 }
 
 export const GetCommitStatusRequest: MessageFns<GetCommitStatusRequest> = {
   encode(message: GetCommitStatusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.table !== undefined) {
       TableRef.encode(message.table, writer.uint32(10).fork()).join();
+    }
+    if (message.forwarded !== undefined) {
+      writer.uint32(16).bool(message.forwarded);
     }
     return writer;
   },
@@ -596,6 +643,14 @@ export const GetCommitStatusRequest: MessageFns<GetCommitStatusRequest> = {
             message.table = TableRef.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.forwarded = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -609,13 +664,19 @@ export const GetCommitStatusRequest: MessageFns<GetCommitStatusRequest> = {
   },
 
   fromJSON(object: any): GetCommitStatusRequest {
-    return { table: isSet(object.table) ? TableRef.fromJSON(object.table) : undefined };
+    return {
+      table: isSet(object.table) ? TableRef.fromJSON(object.table) : undefined,
+      forwarded: isSet(object.forwarded) ? globalThis.Boolean(object.forwarded) : undefined,
+    };
   },
 
   toJSON(message: GetCommitStatusRequest): unknown {
     const obj: any = {};
     if (message.table !== undefined) {
       obj.table = TableRef.toJSON(message.table);
+    }
+    if (message.forwarded !== undefined) {
+      obj.forwarded = message.forwarded;
     }
     return obj;
   },
@@ -628,6 +689,7 @@ export const GetCommitStatusRequest: MessageFns<GetCommitStatusRequest> = {
     message.table = (object.table !== undefined && object.table !== null)
       ? TableRef.fromPartial(object.table)
       : undefined;
+    message.forwarded = object.forwarded ?? undefined;
     return message;
   },
 };
