@@ -395,6 +395,13 @@ export const SETTINGS = {
     4294967296,
     "Per job, bytes ingestion sends to transformation before acknowledgements; above it the job's partitions pause.",
   ),
+  ingestionJobSyncMs: integerSetting(
+    'INGESTION_JOB_SYNC_MS',
+    5000,
+    100,
+    3600000,
+    'How often each ingestion process brings its jobs in line with their state in the catalog (a start, pause or stop made through another replica); announcements on NATS make it sooner.',
+  ),
   transformationTargetFileBytes: integerSetting(
     'TRANSFORMATION_TARGET_FILE_BYTES',
     134217728,

@@ -11,4 +11,6 @@ export const subjects = {
   workers: (t: TableRef) => `sluice.workers.${t.database}.${t.table}`,
   allWorkers: 'sluice.workers.>',
   rewind: (job: string) => `sluice.rewind.${job}`,
+  jobChanged: (job: string) => `sluice.jobs.${job}`,
+  allJobsChanged: 'sluice.jobs.>',
 } as const;

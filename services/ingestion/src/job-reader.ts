@@ -32,6 +32,7 @@ import {
   createConsumer,
   createKafka,
   describeSourceError,
+  groupSize,
   RECORD_OVERHEAD_BYTES,
   requireTopic,
   SourceError,
@@ -140,6 +141,11 @@ export class JobReader {
     this.inFlight = new InFlight(deps.inFlightBytes);
     this.kafka = createKafka(`sluice-ingestion-${job.name}`, this.brokers, this.log);
     this.errorTopic = new ErrorTopicProducer(this.kafka);
+  }
+
+  /** How many consumers the job's group has, in every process. */
+  groupSize(): Promise<number> {
+    return groupSize(this.kafka, groupIdFor(this.job.name));
   }
 
   /** The worker id of the current Transform stream ('' while there is none, as for a standby). */

@@ -22,6 +22,7 @@ import { subscribe, type NatsConnection, type Subscription } from '#shared/nats.
 import { idleOver, type JobBounds, jobBounds } from './completion.js';
 import { FatalJobError, JobReader, type ReaderDeps } from './job-reader.js';
 import { describeSourceError } from './kafka-source.js';
+import type { LocalJob } from './job-sync.js';
 import { canTransition, isLive, jobStateOf, type Phase, type PhaseName, reasonOf } from './phase.js';
 import { PositionError } from './positions.js';
 
@@ -343,6 +344,18 @@ export class JobRunner {
 
   get isTerminal(): boolean {
     return this.is('stopped', 'finished', 'failed');
+  }
+
+  /** What this member is doing, as the sync with the catalog's job state sees it (job-sync.ts). */
+  get local(): LocalJob {
+    if (this.is('stopping', 'finished', 'handed over')) return 'ending';
+    if (!isLive(this.phase)) return 'absent';
+    return this.userPaused ? 'paused' : 'running';
+  }
+
+  /** How many consumers are in the job's group, across every process (a standby included). */
+  groupSize(): Promise<number> {
+    return this.reader.groupSize();
   }
 
   // ---------------------------------------------------------------- status

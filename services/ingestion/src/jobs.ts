@@ -10,7 +10,13 @@ import { status as grpcStatus } from '@grpc/grpc-js';
 import { parallelismOf } from './job-reader.js';
 import { JobRunner, type RunnerDeps } from './job-runner.js';
 import { memberInFlightBytes, mergeMemberStatuses } from './members.js';
-import { SourceError } from './kafka-source.js';
+import { createKafka, groupSize, SourceError } from './kafka-source.js';
+import { type CatalogJob, type LocalJob, type SyncAction, syncAction } from './job-sync.js';
+import { groupIdFor } from './positions.js';
+import { JobChanged } from '#shared/gen/sluice/v1/events.js';
+import { subjects } from '#shared/events.js';
+import { publish } from '#shared/nats.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A job's members in this process. */
 class Members {
@@ -18,34 +24,188 @@ class Members {
   get isTerminal(): boolean {
     return this.runners.every((r) => r.isTerminal);
   }
+  /** What the members do together: running if any member runs, paused if every live one is. */
+  get local(): LocalJob {
+    const states = this.runners.map((r) => r.local);
+    const live = states.filter((l) => l === 'running' || l === 'paused');
+    if (live.length > 0) return live.every((l) => l === 'paused') ? 'paused' : 'running';
+    return states.includes('ending') ? 'ending' : 'absent';
+  }
   status(): JobStatus {
     return mergeMemberStatuses(this.runners.map((r) => ({ status: r.status(), owns: r.ownsPartitions })));
   }
 }
 
+const { JOB_STATE_RUNNING: RUNNING, JOB_STATE_PAUSED: PAUSED, JOB_STATE_STOPPING: STOPPING, JOB_STATE_STOPPED: STOPPED } = JobState;
+
+/**
+ * The jobs this process runs, kept in line with the catalog across ingestion replicas: an
+ * operation on a job (start, pause, resume, stop) is recorded in the catalog and announced on
+ * NATS, and every process syncs its own members to the recorded state (job-sync.ts) on the
+ * announcement and every `syncIntervalMs`. Operations and syncs of one job run one at a time.
+ */
 export class JobRegistry {
   private readonly runners = new Map<string, Members>();
+  /** Per job, the tail of its operations and syncs. */
+  private readonly chains = new Map<string, Promise<unknown>>();
+  /** Per job, the last sync failure logged, so a start failing every sync is logged once. */
+  private readonly syncFailures = new Map<string, string>();
+  private syncing: Promise<void> | undefined;
   private closed = false;
 
   constructor(private readonly deps: RunnerDeps) {}
 
-  /** Starts in progress, by job: a second StartJob (or the resume at process start) joins the first. */
-  private readonly starting = new Map<string, Promise<JobStatus>>();
-
   /**
-   * Starts the job's members here, or answers for those already running. Concurrent starts of
-   * one job share one attempt: each used to pass the "already running?" check before either had
-   * registered, and the loser's members ran on unregistered, reading and committing unseen.
+   * Starts the job's members here (and, through the announcement, in every other process), or
+   * answers for those already running. Concurrent starts of one job share the chain: each used
+   * to pass the "already running?" check before either had registered.
    */
   start(name: string): Promise<JobStatus> {
-    const pending = this.starting.get(requireName(name));
-    if (pending) return pending;
-    const attempt = this.startOnce(name).finally(() => this.starting.delete(name));
-    this.starting.set(name, attempt);
-    return attempt;
+    return this.serial(requireName(name), async () => {
+      const status = await this.startHere(name, true);
+      this.announce(name);
+      return status;
+    });
   }
 
-  private async startOnce(name: string): Promise<JobStatus> {
+  /**
+   * Stops the job everywhere: records STOPPING and announces it, stops the members here (each
+   * flushes and waits for its commit), waits until the job's consumer group is empty — every
+   * process's members stopped — and records STOPPED.
+   */
+  stop(name: string): Promise<JobStatus> {
+    return this.serial(requireName(name), async () => {
+      const job = await this.loadJob(name);
+      const members = this.runners.get(name);
+      const runsHere = members !== undefined && members.local !== 'absent';
+      if (!runsHere && job.state !== RUNNING && job.state !== PAUSED && job.state !== STOPPING) {
+        return members?.status() ?? catalogStatus(job);
+      }
+      await this.setState(name, STOPPING, 'flushing before stop');
+      this.announce(name);
+      if (members) await Promise.all(members.runners.map((r) => r.stop()));
+      await this.waitForGroupToEmpty(job, members);
+      await this.setState(name, STOPPED, 'stopped');
+      this.announce(name);
+      return members?.status() ?? catalogStatus({ ...job, state: STOPPED, stateReason: 'stopped' });
+    });
+  }
+
+  /** Pauses the job everywhere: no member of any process fetches until ResumeJob. */
+  pause(name: string): Promise<JobStatus> {
+    return this.control(name, PAUSED, (r) => r.pause());
+  }
+
+  resume(name: string): Promise<JobStatus> {
+    return this.control(name, RUNNING, (r) => r.resume());
+  }
+
+  private control(name: string, state: JobState, apply: (r: JobRunner) => void): Promise<JobStatus> {
+    return this.serial(requireName(name), async () => {
+      const job = await this.loadJob(name);
+      if (job.state !== RUNNING && job.state !== PAUSED)
+        throw failedPrecondition(`job "${name}" is ${describeState(job.state)}; only a running or paused job can be paused or resumed`);
+      const members = this.runners.get(name);
+      if (members) for (const r of members.runners) if (!r.isTerminal) apply(r);
+      await this.setState(name, state, '');
+      this.announce(name);
+      return members?.status() ?? catalogStatus({ ...job, state });
+    });
+  }
+
+  async status(name: string): Promise<JobStatus> {
+    const runner = this.runners.get(requireName(name));
+    if (runner) {
+      await Promise.all(runner.runners.map((r) => r.refreshWatermarks().catch(() => {})));
+      return runner.status();
+    }
+    return catalogStatus(await this.loadJob(name));
+  }
+
+  list(): JobStatus[] {
+    return [...this.runners.values()].map((r) => r.status()).sort((a, b) => a.job.localeCompare(b.job));
+  }
+
+  // ---------------------------------------------------------------- sync with the catalog
+
+  /**
+   * Brings this process's members of one job in line with the job's state in the catalog
+   * (job-sync.ts): called on a JobChanged announcement and by syncAll.
+   */
+  sync(name: string, known?: CatalogJob): Promise<void> {
+    if (this.closed || !name) return Promise.resolve();
+    return this.serial(name, async () => {
+      if (this.closed) return;
+      const state = known ?? (await this.catalogState(name));
+      const members = this.runners.get(name);
+      const action = syncAction(state, members?.local ?? 'absent');
+      try {
+        await this.apply(name, action, members);
+        this.syncFailures.delete(name);
+      } catch (err) {
+        const reason = grpcMessage(err);
+        if (this.syncFailures.get(name) !== reason)
+          this.deps.logger.warn({ job: name, action, err: reason }, 'could not bring the job in line with the catalog');
+        this.syncFailures.set(name, reason);
+      }
+    });
+  }
+
+  /** Syncs every job the catalog lists or this process runs; at process start, this resumes the running ones. */
+  syncAll(): Promise<void> {
+    this.syncing ??= (async () => {
+      const { jobs } = await this.deps.catalog.listJobs({});
+      const listed = new Map(jobs.map((j) => [j.name, j.state as CatalogJob]));
+      for (const name of this.runners.keys()) if (!listed.has(name)) listed.set(name, 'deleted');
+      await Promise.all([...listed].map(([name, state]) => this.sync(name, state)));
+    })().finally(() => (this.syncing = undefined));
+    return this.syncing;
+  }
+
+  private async apply(name: string, action: SyncAction, members: Members | undefined): Promise<void> {
+    switch (action) {
+      case 'none':
+        return;
+      case 'start':
+      case 'start paused':
+        await this.startHere(name, false);
+        if (action === 'start paused') for (const r of this.runners.get(name)?.runners ?? []) r.pause();
+        this.deps.logger.info({ job: name, paused: action === 'start paused' }, 'job started here to match the catalog');
+        return;
+      case 'pause':
+        for (const r of members?.runners ?? []) if (!r.isTerminal) r.pause();
+        return;
+      case 'resume':
+        for (const r of members?.runners ?? []) if (!r.isTerminal) r.resume();
+        return;
+      case 'stop':
+        this.deps.logger.info({ job: name }, 'job stopping here to match the catalog');
+        await Promise.all((members?.runners ?? []).map((r) => r.stop()));
+        return;
+    }
+  }
+
+  /** Process shutdown: every runner leaves its group; nothing half-done is flushed. */
+  async shutdown(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.runners.values()].flatMap((m) => m.runners.map((r) => r.shutdown())));
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  /** Runs `fn` after every earlier operation or sync of the job has ended. */
+  private serial<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const run = (this.chains.get(name) ?? Promise.resolve()).then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.chains.set(name, tail);
+    void tail.then(() => {
+      if (this.chains.get(name) === tail) this.chains.delete(name);
+    });
+    return run;
+  }
+
+  /** Starts the job's members in this process; `record`: a user's start, recorded as RUNNING in the catalog. */
+  private async startHere(name: string, record: boolean): Promise<JobStatus> {
     const existing = this.runners.get(name);
     if (existing && !existing.isTerminal) return existing.status();
     const job = await this.loadJob(name);
@@ -67,95 +227,74 @@ export class JobRegistry {
       throw err;
     }
     this.runners.set(name, runner);
-    try {
-      await this.deps.catalog.updateJobState({ name, state: JobState.JOB_STATE_RUNNING, reason: '' });
-    } catch (err) {
-      // The catalog refuses a start it must not allow (another job writes the table from the same topic).
-      if (grpcCode(err) === grpcStatus.FAILED_PRECONDITION) {
-        this.runners.delete(name);
-        throw failedPrecondition(grpcMessage(err));
+    if (record) {
+      try {
+        await this.deps.catalog.updateJobState({ name, state: RUNNING, reason: '' });
+      } catch (err) {
+        // The catalog refuses a start it must not allow (another job writes the table from the same topic).
+        if (grpcCode(err) === grpcStatus.FAILED_PRECONDITION) {
+          this.runners.delete(name);
+          throw failedPrecondition(grpcMessage(err));
+        }
+        this.deps.logger.warn({ job: name, err: grpcMessage(err) }, 'could not record the job state in the catalog');
       }
-      this.deps.logger.warn({ job: name, err: grpcMessage(err) }, 'could not record the job state in the catalog');
     }
     for (const r of runner.runners) r.start();
     return runner.status();
   }
 
-  async stop(name: string): Promise<JobStatus> {
-    const runner = this.runners.get(requireName(name));
-    if (!runner || runner.isTerminal) {
-      const job = await this.loadJob(name);
-      if (job.state === JobState.JOB_STATE_RUNNING || job.state === JobState.JOB_STATE_PAUSED) {
-        await this.setState(name, JobState.JOB_STATE_STOPPED, 'stopped');
-      }
-      return (
-        runner?.status() ??
-        catalogStatus({ ...job, state: job.state === JobState.JOB_STATE_FINISHED ? job.state : JobState.JOB_STATE_STOPPED })
-      );
-    }
-    await this.setState(name, JobState.JOB_STATE_STOPPING, 'flushing before stop');
-    await Promise.all(runner.runners.map((r) => r.stop()));
-    await this.setState(name, JobState.JOB_STATE_STOPPED, 'stopped');
-    return runner.status();
-  }
-
-  async pause(name: string): Promise<JobStatus> {
-    const runner = this.live(name);
-    for (const r of runner.runners) if (!r.isTerminal) r.pause();
-    await this.setState(name, JobState.JOB_STATE_PAUSED, 'paused');
-    return runner.status();
-  }
-
-  async resume(name: string): Promise<JobStatus> {
-    const runner = this.live(name);
-    for (const r of runner.runners) if (!r.isTerminal) r.resume();
-    await this.setState(name, JobState.JOB_STATE_RUNNING, '');
-    return runner.status();
-  }
-
-  async status(name: string): Promise<JobStatus> {
-    const runner = this.runners.get(requireName(name));
-    if (runner) {
-      await Promise.all(runner.runners.map((r) => r.refreshWatermarks().catch(() => {})));
-      return runner.status();
-    }
-    return catalogStatus(await this.loadJob(name));
-  }
-
-  list(): JobStatus[] {
-    return [...this.runners.values()].map((r) => r.status()).sort((a, b) => a.job.localeCompare(b.job));
-  }
-
   /**
-   * After a restart, picks up the jobs the catalog says are running: the group shares their
-   * partitions with other ingestion processes, and positions come from the catalog.
+   * Until no consumer of any process is in the job's group: each stopped member leaves it, and
+   * a process that died leaves it when its session times out. Bounded: a process that does not
+   * stop its members in time is recorded STOPPED anyway (it stops on its next sync).
    */
-  async resumeFromCatalog(): Promise<string[]> {
-    const { jobs } = await this.deps.catalog.listJobs({});
-    const started: string[] = [];
-    for (const job of jobs) {
-      if (job.state !== JobState.JOB_STATE_RUNNING && job.state !== JobState.JOB_STATE_PAUSED) continue;
+  private async waitForGroupToEmpty(job: Job, members: Members | undefined): Promise<void> {
+    const runner = members?.runners[0];
+    const size = runner ? () => runner.groupSize() : await this.groupSizeOf(job);
+    const giveUpAt = Date.now() + this.deps.stopTimeoutMs + GROUP_SESSION_TIMEOUT_MS;
+    for (;;) {
+      let left: number;
       try {
-        await this.start(job.name);
-        if (job.state === JobState.JOB_STATE_PAUSED) await this.pause(job.name);
-        started.push(job.name);
+        left = await size();
       } catch (err) {
-        this.deps.logger.warn({ job: job.name, err: grpcMessage(err) }, 'could not resume job');
+        this.deps.logger.warn({ job: job.name, err: grpcMessage(err) }, 'could not tell whether other processes stopped the job');
+        return;
       }
+      if (left === 0) return;
+      if (Date.now() > giveUpAt) {
+        this.deps.logger.warn({ job: job.name, consumers: left }, 'job recorded STOPPED while consumers remain in its group');
+        return;
+      }
+      await sleep(GROUP_POLL_MS);
     }
-    return started;
   }
 
-  /** Process shutdown: every runner leaves its group; nothing half-done is flushed. */
-  async shutdown(): Promise<void> {
-    this.closed = true;
-    await Promise.all([...this.runners.values()].flatMap((m) => m.runners.map((r) => r.shutdown())));
+  /** The group size of a job this process does not run, through a client of its own. */
+  private async groupSizeOf(job: Job): Promise<() => Promise<number>> {
+    const { source } = await this.catalogCall(`source "${job.source}" of job "${job.name}"`, () =>
+      this.deps.catalog.getSource({ name: job.source }),
+    );
+    const brokers = source?.brokers.length ? source.brokers : this.deps.defaultBrokers;
+    const kafka = createKafka(`sluice-ingestion-${job.name}`, [...brokers], this.deps.logger);
+    return () => groupSize(kafka, groupIdFor(job.name));
   }
 
-  private live(name: string): Members {
-    const runner = this.runners.get(requireName(name));
-    if (!runner || runner.isTerminal) throw failedPrecondition(`job "${name}" is not running in this ingestion process`);
-    return runner;
+  private announce(name: string): void {
+    try {
+      publish(this.deps.nats, subjects.jobChanged(name), JobChanged.encode({ job: name }).finish());
+    } catch (err) {
+      // The other processes catch up on their next periodic sync.
+      this.deps.logger.warn({ job: name, err: (err as Error).message }, 'could not announce the job change');
+    }
+  }
+
+  private async catalogState(name: string): Promise<CatalogJob> {
+    try {
+      return (await this.loadJob(name)).state;
+    } catch (err) {
+      if (grpcCode(err) === grpcStatus.NOT_FOUND) return 'deleted';
+      throw err;
+    }
   }
 
   private async loadJob(name: string): Promise<Job> {
@@ -181,6 +320,12 @@ export class JobRegistry {
     }
   }
 }
+
+/** kafkajs evicts a consumer whose process died after its session timeout (kafka-source.ts). */
+const GROUP_SESSION_TIMEOUT_MS = 10_000;
+const GROUP_POLL_MS = 250;
+
+const describeState = (state: JobState) => JobState[state]?.replace('JOB_STATE_', '') ?? String(state);
 
 function requireName(name: string): string {
   if (!name) throw invalidArgument('job is required');

@@ -50,6 +50,18 @@ export function createConsumer(kafka: Kafka, groupId: string, assigner: Partitio
   });
 }
 
+/** How many consumers the group has right now, in every process (0: empty or unknown to the broker). */
+export async function groupSize(kafka: Kafka, groupId: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const { groups } = await admin.describeGroups([groupId]);
+    return groups[0]?.members.length ?? 0;
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}
+
 export class SourceError extends Error {
   constructor(message: string) {
     super(message);

@@ -5,7 +5,9 @@ import { TransformationServiceService } from '#shared/gen/sluice/v1/transformati
 import { createClient } from '#shared/grpc/client.js';
 import { bindService } from '#shared/grpc/server.js';
 import { grpcMessage } from '#shared/errors.js';
-import { connectNats } from '#shared/nats.js';
+import { connectNats, subscribe } from '#shared/nats.js';
+import { JobChanged } from '#shared/gen/sluice/v1/events.js';
+import { subjects } from '#shared/events.js';
 import type { ServiceSpec } from '#shared/service.js';
 import { newInstanceId } from './job-runner.js';
 import { JobRegistry } from './jobs.js';
@@ -18,7 +20,8 @@ type IngestionKey =
   | 'commitAddress'
   | 'kafkaBrokers'
   | 'rpcDeadlineMs'
-  | 'ingestionInFlightBytes';
+  | 'ingestionInFlightBytes'
+  | 'ingestionJobSyncMs';
 
 /**
  * Ingestion: runs jobs, reading Kafka and streaming records to transformation workers.
@@ -37,6 +40,7 @@ export const ingestionService: ServiceSpec<IngestionKey> = {
     'kafkaBrokers',
     'rpcDeadlineMs',
     'ingestionInFlightBytes',
+    'ingestionJobSyncMs',
   ],
   protoFiles: ['sluice/v1/ingestion.proto'],
   async build({ config, logger, security, onShutdown }) {
@@ -63,10 +67,22 @@ export const ingestionService: ServiceSpec<IngestionKey> = {
       stopTimeoutMs: Math.max(1000, config.shutdownTimeoutMs - 1000),
     });
     onShutdown(() => jobs.shutdown());
-    void jobs.resumeFromCatalog().then(
-      (names) => names.length > 0 && logger.info({ jobs: names }, 'resumed running jobs'),
-      (err) => logger.warn({ err: grpcMessage(err) }, 'could not list jobs to resume'),
+    // Every process keeps its members of each job in line with the catalog: on each JobChanged
+    // announcement, and periodically for one it missed; the first sync resumes the running jobs.
+    const announcements = subscribe(
+      nats,
+      subjects.allJobsChanged,
+      (payload) => void jobs.sync(JobChanged.decode(payload).job),
+      (err) => logger.warn({ err: (err as Error).message }, 'bad job announcement ignored'),
     );
+    const syncAll = () => jobs.syncAll().catch((err) => logger.warn({ err: grpcMessage(err) }, 'could not list jobs to sync'));
+    void syncAll();
+    const syncTimer = setInterval(syncAll, config.ingestionJobSyncMs);
+    syncTimer.unref();
+    onShutdown(() => {
+      clearInterval(syncTimer);
+      announcements.unsubscribe();
+    });
     return [
       bindService('sluice.v1.IngestionService', IngestionServiceService, {
         startJob: async (req) => ({ status: await jobs.start(req.job) }),

@@ -74,7 +74,7 @@ describe('parallelism', () => {
   const nextOffsets = (topic: string) => Object.fromEntries([0, 1, 2, 3, 4, 5].map((p) => [p, stack.broker.highWatermark(topic, p)]));
 
   // Before: parallelism was stored and ignored; one stream read all six partitions.
-  it('N members, each with its own stream and a share of the partitions, spread over the ingestion processes; every record once', async () => {
+  it('N members, each with its own stream and a share of the partitions, spread over the ingestion processes; every record once', async (t) => {
     const topic = 'parallel6';
     stack.broker.createTopic(topic, 6);
     const job = await defineJob(stack.catalog, 'p3', topic, { parallelism: 3 });
@@ -100,7 +100,10 @@ describe('parallelism', () => {
     assert.equal(instances(openStreams(job).keys()).size, 1, 'one process so far');
 
     // A second process joins: still three streams, now over both processes.
-    const second = (await stack.startIngestion()).client;
+    // Every ingestion process runs every running job (job-sync.ts): this one leaves with the test.
+    const secondProcess = await stack.startIngestion();
+    t.after(() => secondProcess.stop());
+    const second = secondProcess.client;
     await second.startJob({ job });
     await waitFor('both processes in the group', async () => (await second.getJobStatus({ job })).status!.partitions.length > 0, {
       timeoutMs: 60_000,
@@ -349,7 +352,7 @@ describe('bounded windows', () => {
     assertCoversContiguous(job);
   });
 
-  it('END_POSITION read by two processes: the one not leading the group hands its partitions over once committed to their ends; the leader records FINISHED', async () => {
+  it('END_POSITION read by two processes: the one not leading the group hands its partitions over once committed to their ends; the leader records FINISHED', async (t) => {
     const topic = 'window_shared';
     stack.broker.createTopic(topic, 4);
     const now = Date.now();
@@ -366,7 +369,9 @@ describe('bounded windows', () => {
         allowedLatenessMs: 0,
       },
     });
-    const second = (await stack.startIngestion()).client;
+    const secondProcess = await stack.startIngestion();
+    t.after(() => secondProcess.stop());
+    const second = secondProcess.client;
     const members = [ingestion, second];
     for (const m of members) await m.startJob({ job });
     // The end is ahead, so nothing ends before both share the partitions and read what there is.
@@ -549,6 +554,43 @@ describe('job status', () => {
       sub.unsubscribe();
       await ingestion.stopJob({ job });
     }
+  });
+});
+
+describe('jobs across ingestion replicas (issue 14, item 7)', () => {
+  it('a job started through one process runs in every process; pause, resume and stop through any of them act on all', async (t) => {
+    const topic = 'replicated';
+    stack.broker.createTopic(topic, 4);
+    const secondProcess = await stack.startIngestion();
+    t.after(() => secondProcess.stop());
+    const second = secondProcess.client;
+    const job = await defineJob(stack.catalog, 'replicated', topic, { parallelism: 2 });
+    const both = [ingestion, second];
+    const states = async () => Promise.all(both.map(async (c) => (await c.getJobStatus({ job })).status!.state));
+    const owned = async () => Promise.all(both.map(async (c) => (await c.getJobStatus({ job })).status!.partitions.length));
+
+    // Started through the first process only: the second joins by itself and takes a share.
+    await ingestion.startJob({ job });
+    await waitFor('both processes to read a share of the partitions', async () => (await owned()).every((n) => n === 2), {
+      timeoutMs: 60_000,
+    });
+
+    // Paused through the second: every member of both processes is paused.
+    await second.pauseJob({ job });
+    await waitFor('PAUSED in both processes', async () => (await states()).every((s) => s === JobState.JOB_STATE_PAUSED));
+    // Resumed through the first: both read again.
+    await ingestion.resumeJob({ job });
+    await waitFor('RUNNING in both processes', async () => (await states()).every((s) => s === JobState.JOB_STATE_RUNNING));
+    for (const p of [0, 1, 2, 3]) produce(topic, p, [1000, 2000]);
+    await waitFor('every record read', () => new Set(stack.worker.records(job).map((r) => `${r.partition}/${r.offset}`)).size === 8);
+
+    // Stopped through the second: both processes flush and stop; STOPPED once the group is empty.
+    const stopped = await second.stopJob({ job });
+    assert.equal(stopped.status?.state, JobState.JOB_STATE_STOPPED);
+    assert.equal(await catalogState(job), JobState.JOB_STATE_STOPPED);
+    assert.deepEqual(await states(), [JobState.JOB_STATE_STOPPED, JobState.JOB_STATE_STOPPED]);
+    assert.deepEqual(await committed(job), { 0: 2, 1: 2, 2: 2, 3: 2 });
+    assertCoversContiguous(job);
   });
 });
 

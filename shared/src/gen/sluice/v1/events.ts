@@ -58,6 +58,16 @@ export interface RewindEvent {
   reason: string;
 }
 
+/**
+ * A job's state in the catalog changed (started, paused, resumed, stopping, stopped). Every
+ * ingestion process running or able to run the job reads the catalog and brings its own
+ * members in line (services/ingestion/src/job-sync.ts); a lost event delays that by one
+ * periodic sync at most.
+ */
+export interface JobChanged {
+  job: string;
+}
+
 function createBaseFlushEvent(): FlushEvent {
   return { table: undefined, flushId: "", deadlineMs: 0, job: "" };
 }
@@ -681,6 +691,73 @@ export const RewindEvent: MessageFns<RewindEvent> = {
       ? TableRef.fromPartial(object.table)
       : undefined;
     message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseJobChanged(): JobChanged {
+  return { job: "" };
+}
+
+export const JobChanged: MessageFns<JobChanged> = {
+  encode(message: JobChanged, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.job !== "") {
+      writer.uint32(10).string(message.job);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JobChanged {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJobChanged();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.job = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): JobChanged {
+    return { job: isSet(object.job) ? globalThis.String(object.job) : "" };
+  },
+
+  toJSON(message: JobChanged): unknown {
+    const obj: any = {};
+    if (message.job !== "") {
+      obj.job = message.job;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<JobChanged>, I>>(base?: I): JobChanged {
+    return JobChanged.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<JobChanged>, I>>(object: I): JobChanged {
+    const message = createBaseJobChanged();
+    message.job = object.job ?? "";
     return message;
   },
 };
