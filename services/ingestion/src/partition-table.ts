@@ -9,7 +9,7 @@ import type { PartitionStatus } from '#shared/gen/sluice/v1/ingestion.js';
 import type { PartitionProgress } from './completion.js';
 import type { TimeBounds } from './coverage.js';
 import { offsetsAtTime, watermarks } from './kafka-source.js';
-import { checkStartOffsets, chooseStart, type StartSearch, startFromRecord, startToRecord } from './positions.js';
+import { checkStartOffsets, chooseStart, PositionError, type StartSearch, startFromRecord, startToRecord } from './positions.js';
 
 export interface PartitionState extends PartitionProgress {
   readonly partition: number;
@@ -186,7 +186,8 @@ export async function addNewPartitions(
     const wm = marks.get(p) ?? { low: 0, high: 0 };
     const next = committed.get(p);
     const rec = recorded.get(p);
-    if (next === undefined && !rec) throw new Error(`the catalog recorded no start for ${topic}/${p}`);
+    if (next === undefined && !rec)
+      throw new PositionError(topic, p, `the catalog returned no recorded start for ${topic}/${p} after RecordJobStart`);
     const start = rec ? startFromRecord(rec, { start: spec.start, windowStartMs }) : { offset: next ?? 0, search: null };
     table.add({
       partition: p,
