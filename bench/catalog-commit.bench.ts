@@ -8,6 +8,7 @@ import { status } from '@grpc/grpc-js';
 import { StartFrom, type Table, Job } from '#shared/gen/sluice/v1/catalog.js';
 import { MessageFormat } from '#shared/gen/sluice/v1/types.js';
 import { newSnapshotId } from '#shared/iceberg/index.js';
+import { recordStarts } from '#test-support/builders.js';
 import { startTestCatalog, type TestCatalog } from '../services/catalog/test/harness.js';
 
 const COMMITS = 60;
@@ -75,6 +76,7 @@ async function setup(cat: TestCatalog): Promise<Table> {
       commitIntervalMs: 1000,
     }),
   });
+  await recordStarts(cat.client, 'bench_job', 'bench', { 0: 0 });
   return table!;
 }
 

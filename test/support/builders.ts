@@ -5,6 +5,7 @@
  * only what it is about.
  */
 import { CreateTableRequest, type DeepPartial, Job, Source } from '#shared/gen/sluice/v1/catalog.js';
+import type { CatalogClient } from './services.js';
 import {
   type Field,
   type IcebergType,
@@ -68,3 +69,18 @@ export const source = (name: string, topic: string, overrides: Partial<Source> =
 /** A job from `source` into `table`; everything not overridden is the catalog's default. */
 export const job = (name: string, sourceName: string, into: TableRef, overrides: DeepPartial<Job> = {}): Job =>
   Job.fromPartial({ name, source: sourceName, table: into, ...overrides });
+
+/**
+ * Records where job `jobName` starts on partitions of `topic` (partition → offset), as ingestion
+ * does when it starts the job: the catalog refuses a job's first commit on a partition that
+ * does not begin at its recorded start. For tests that commit or report offsets without ingestion.
+ */
+export async function recordStarts(
+  catalog: Pick<CatalogClient, 'recordJobStart'>,
+  jobName: string,
+  topic: string,
+  offsets: Readonly<Record<number, number>>,
+): Promise<void> {
+  const starts = Object.entries(offsets).map(([partition, offset]) => ({ topic, partition: Number(partition), offset }));
+  await catalog.recordJobStart({ job: jobName, starts });
+}

@@ -3,14 +3,15 @@
  *   1. lock the table row (SELECT ... FOR UPDATE): concurrent commits queue here;
  *   2. the current snapshot must be the one the caller built on, else ABORTED (rebase);
  *   3. a fenced caller (lease_epoch > 0) must hold the current lease epoch;
- *   4. every offset range must start at the committed next offset of its partition;
+ *   4. every offset range must start at the committed next offset of its partition, or at the
+ *      job's recorded start before its first commit there (RecordJobStart);
  *   5. apply the updates, write a new metadata.json, swap the pointer (and iceberg_tables),
  *      store the new offsets.
  * Of N commits against one snapshot exactly one passes step 2; the others see the new
  * snapshot once they get the lock.
  */
 import type { AsyncHandlers } from '#shared/grpc/types.js';
-import type { CatalogServiceService, AddSnapshot, JobProgress, TableUpdate } from '#shared/gen/sluice/v1/catalog.js';
+import type { CatalogServiceService, AddSnapshot, JobProgress, PartitionStart, TableUpdate } from '#shared/gen/sluice/v1/catalog.js';
 import type { ErrorCount } from '#shared/gen/sluice/v1/types.js';
 import { aborted, failedPrecondition, invalidArgument, notFound } from '#shared/errors.js';
 import {
@@ -26,8 +27,8 @@ import {
 import { inTransaction, type PoolClient } from '#shared/pg.js';
 import { isWithin } from '#shared/storage/index.js';
 import { translated, validRef, type CatalogDeps } from './context.js';
-import { validResourceName } from './names.js';
-import { checkOffsetRanges, type Committed } from './offsets.js';
+import { quotedPrefix, validResourceName } from './names.js';
+import { checkOffsetRanges } from './offsets.js';
 import { tableToProto } from './rows.js';
 import { checkEvolvedSchema } from './schema-evolution.js';
 import { getTable, swapMetadata } from './table-store.js';
@@ -92,7 +93,9 @@ export function applyUpdates(meta: TableMetadata, updates: TableUpdate[], nowMs:
   return next;
 }
 
-export function commitHandlers(deps: CatalogDeps): Pick<H, 'commitTable' | 'getCommittedOffsets' | 'acquireCommitLease'> {
+export function commitHandlers(
+  deps: CatalogDeps,
+): Pick<H, 'commitTable' | 'getCommittedOffsets' | 'recordJobStart' | 'acquireCommitLease'> {
   const now = deps.now ?? Date.now;
   return {
     commitTable: translated(async (req) => {
@@ -143,13 +146,16 @@ export function commitHandlers(deps: CatalogDeps): Pick<H, 'commitTable' | 'getC
           if (j.rows[0].table_id !== row.id) throw failedPrecondition(`job ${job} does not write to table ${name}`, { job, table: name });
         }
         if (req.offsets.length > 0) {
-          const committed = await client.query<Committed & { next_offset: number }>(
+          const committed = await client.query<{ topic: string; partition: number; next_offset: number }>(
             `SELECT topic, partition, next_offset FROM catalog.committed_offsets WHERE job = $1 FOR UPDATE`,
             [job],
           );
+          // Starts are written once and never change, so reading them needs no lock.
           const problem = checkOffsetRanges(
+            job,
             req.offsets,
             committed.rows.map((r) => ({ topic: r.topic, partition: r.partition, nextOffset: r.next_offset })),
+            await recordedStarts(client, job),
           );
           if (problem?.kind === 'invalid') throw invalidArgument(problem.message, { field: 'offsets' });
           if (problem) throw failedPrecondition(problem.message, { job });
@@ -191,7 +197,36 @@ export function commitHandlers(deps: CatalogDeps): Pick<H, 'commitTable' | 'getC
       return {
         offsets: rows.map((r) => ({ topic: r.topic, partition: r.partition, nextOffset: r.next_offset, snapshotId: r.snapshot_id ?? 0 })),
         progress: progress.rows[0] ? progressToProto(progress.rows[0]) : undefined,
+        starts: await recordedStarts(deps.pool, job),
       };
+    }),
+
+    recordJobStart: translated(async (req) => {
+      const job = validResourceName(req.job, 'job');
+      const starts = req.starts.map((s, i) => validStart(s, `starts[${i}]`));
+      return inTransaction(deps.pool, async (client) => {
+        // FOR SHARE: the job cannot be deleted (nor its source changed) while its starts are written.
+        const source = await client.query<{ topic: string }>(
+          `SELECT s.topic FROM catalog.jobs j JOIN catalog.sources s ON s.name = j.source WHERE j.name = $1 FOR SHARE OF j`,
+          [job],
+        );
+        if (!source.rows[0]) throw notFound(`job ${job} does not exist`, { job });
+        const topic = source.rows[0].topic;
+        const t = now();
+        for (const [i, s] of starts.entries()) {
+          if (s.topic !== topic)
+            throw invalidArgument(`starts[${i}].topic ${quotedPrefix(s.topic)} is not the topic ${topic} of job ${job}'s source`, {
+              field: `starts[${i}].topic`,
+            });
+          // The first start given wins: every process and every restart of the job uses it.
+          await client.query(
+            `INSERT INTO catalog.job_starts (job, topic, partition, start_offset, search_until_offset, recorded_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (job, topic, partition) DO NOTHING`,
+            [job, s.topic, s.partition, s.offset, s.searchUntilOffset ?? null, t],
+          );
+        }
+        return { starts: await recordedStarts(client, job) };
+      });
     }),
 
     acquireCommitLease: translated(async (req) => {
@@ -235,6 +270,34 @@ export function commitHandlers(deps: CatalogDeps): Pick<H, 'commitTable' | 'getC
       });
     }),
   };
+}
+
+function validStart(s: PartitionStart, where: string): PartitionStart {
+  if (!s.topic) throw invalidArgument(`${where}.topic is required`, { field: `${where}.topic` });
+  if (!Number.isInteger(s.partition) || s.partition < 0)
+    throw invalidArgument(`${where}.partition ${s.partition} must be >= 0`, { field: `${where}.partition` });
+  if (!Number.isSafeInteger(s.offset) || s.offset < 0)
+    throw invalidArgument(`${where}.offset ${s.offset} of ${s.topic}/${s.partition} must be an offset >= 0`, { field: `${where}.offset` });
+  const until = s.searchUntilOffset;
+  if (until !== undefined && (!Number.isSafeInteger(until) || until < s.offset))
+    throw invalidArgument(`${where}.search_until_offset ${until} of ${s.topic}/${s.partition} must be >= offset ${s.offset}`, {
+      field: `${where}.search_until_offset`,
+    });
+  return s;
+}
+
+/** Every recorded start of the job, by topic and partition. */
+async function recordedStarts(client: Pick<PoolClient, 'query'>, job: string): Promise<PartitionStart[]> {
+  const { rows } = await client.query<{ topic: string; partition: number; start_offset: number; search_until_offset: number | null }>(
+    `SELECT topic, partition, start_offset, search_until_offset FROM catalog.job_starts WHERE job = $1 ORDER BY topic, partition`,
+    [job],
+  );
+  return rows.map((r) => ({
+    topic: r.topic,
+    partition: r.partition,
+    offset: r.start_offset,
+    searchUntilOffset: r.search_until_offset ?? undefined,
+  }));
 }
 
 interface ProgressRow {

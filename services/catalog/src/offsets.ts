@@ -1,23 +1,28 @@
 /**
  * The exactly-once rule for offsets, as a pure function: each committed range must begin
- * exactly at the partition's committed next offset. A later start is a gap (records lost),
- * an earlier one an overlap (records twice, or a zombie writer replaying). The first commit
- * of a partition may start anywhere (the job's start position decided it).
+ * exactly where the partition's committed offsets end, or at the job's recorded start before
+ * its first commit there (#shared/offsets.js). A later start is a gap (records lost), an
+ * earlier one an overlap (records twice, or a zombie writer replaying). A partition with
+ * neither has no start anyone chose, so nothing may be committed on it.
  */
 import type { OffsetRange } from '#shared/gen/sluice/v1/types.js';
+import { type CommittedNext, continuity, expectedOffsets, partitionKey, type RecordedStart } from '#shared/offsets.js';
 
-export interface Committed {
-  topic: string;
-  partition: number;
-  nextOffset: number;
-}
+export type OffsetProblem =
+  | { kind: 'invalid'; message: string }
+  | { kind: 'discontinuous'; message: string }
+  /** No commit and no recorded start on the partition: the job never resolved a start there. */
+  | { kind: 'unstarted'; message: string };
 
-export type OffsetProblem = { kind: 'invalid'; message: string } | { kind: 'discontinuous'; message: string };
-
-const key = (topic: string, partition: number) => `${topic}\u0000${partition}`;
-
-export function checkOffsetRanges(ranges: OffsetRange[], committed: Committed[]): OffsetProblem | undefined {
-  const byKey = new Map(committed.map((c) => [key(c.topic, c.partition), c.nextOffset]));
+export function checkOffsetRanges(
+  job: string,
+  ranges: OffsetRange[],
+  committed: readonly CommittedNext[],
+  starts: readonly RecordedStart[],
+): OffsetProblem | undefined {
+  const expected = expectedOffsets(committed, starts);
+  const firstCommit = new Set(starts.map((s) => partitionKey(s.topic, s.partition)));
+  for (const c of committed) firstCommit.delete(partitionKey(c.topic, c.partition));
   const seen = new Set<string>();
   for (const [i, r] of ranges.entries()) {
     const where = `offsets[${i}]`;
@@ -30,15 +35,22 @@ export function checkOffsetRanges(ranges: OffsetRange[], committed: Committed[])
         message: `${where}: range [${r.startOffset}, ${r.endOffset}) of ${r.topic}/${r.partition} is not a valid offset range`,
       };
     }
-    const k = key(r.topic, r.partition);
+    const k = partitionKey(r.topic, r.partition);
     if (seen.has(k)) return { kind: 'invalid', message: `${where}: ${r.topic}/${r.partition} appears twice in one commit` };
     seen.add(k);
-    const next = byKey.get(k);
-    if (next !== undefined && r.startOffset !== next) {
-      const what = r.startOffset > next ? 'gap' : 'overlap';
+    const next = expected.get(k);
+    if (next === undefined) {
+      return {
+        kind: 'unstarted',
+        message: `job ${job} has no start recorded on ${r.topic}/${r.partition} and nothing committed there, so no first commit can start at offset ${r.startOffset}: the job's start must be recorded (RecordJobStart) before its first commit`,
+      };
+    }
+    const fit = continuity(r.startOffset, next);
+    if (fit !== 'continues') {
+      const from = firstCommit.has(k) ? `job ${job} starts at offset ${next} (its recorded start)` : `committed next offset is ${next}`;
       return {
         kind: 'discontinuous',
-        message: `offset ${what} on ${r.topic}/${r.partition}: committed next offset is ${next} but this commit starts at ${r.startOffset}`,
+        message: `offset ${fit} on ${r.topic}/${r.partition}: ${from} but this commit starts at ${r.startOffset}`,
       };
     }
   }

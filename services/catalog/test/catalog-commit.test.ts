@@ -1,6 +1,7 @@
 /**
  * CommitTable: optimistic concurrency (20 racing commits, one winner), offset continuity
- * (gaps and overlaps refused), lease fencing, GetCommittedOffsets, ListSnapshots, and a
+ * (gaps and overlaps refused, a first commit only at the job's recorded start), RecordJobStart,
+ * lease fencing, GetCommittedOffsets, ListSnapshots, and a
  * table committed through the catalog read back by icebird over HTTP.
  */
 import { after, before, test } from 'node:test';
@@ -23,7 +24,7 @@ import {
   type ManifestFile,
 } from '#shared/iceberg/index.js';
 import { createStorage } from '#shared/storage/index.js';
-import { field, job, source, tableRequest } from '#test-support/builders.js';
+import { field, job, recordStarts, source, tableRequest } from '#test-support/builders.js';
 import { serveDirectory, type FileServer } from '#test-support/file-server.js';
 import { failure, startTestCatalog, type TestCatalog } from './harness.js';
 
@@ -166,8 +167,9 @@ test('of 20 concurrent commits against one snapshot exactly one wins; the rest a
   assert.equal(currentSnapshotId, (won[0] as PromiseFulfilledResult<{ table?: Table }>).value.table?.currentSnapshotId);
 });
 
-test('offsets must continue exactly: gaps and overlaps are refused, first commit starts anywhere', async () => {
+test('offsets must continue exactly: gaps and overlaps are refused, a first commit starts at the recorded start', async () => {
   let table = await newTable('offsets', 'offsets_job');
+  await recordStarts(cat.client, 'offsets_job', 'events', { 0: 100, 1: 0 });
   const commit = async (offsets: ReturnType<typeof range>[], job = 'offsets_job') => {
     const req = await prepareAppend(table, [{ id: 1, msg: 'x' }], { job, offsets });
     const res = await cat.client.commitTable(req);
@@ -222,6 +224,77 @@ test('a commit that moves offsets without the lease (epoch 0) is refused, even w
   assert.deepEqual((await cat.client.getCommittedOffsets({ job: 'unleased_job' })).offsets, [], 'the job skips nothing');
 });
 
+test('issue 14 #3: a first commit [5,10) is refused unless the job recorded its start at 5; the job skips nothing', async () => {
+  const table = await newTable('first_commit', 'first_commit_job');
+  const first = async () =>
+    failure(
+      cat.client.commitTable(await prepareAppend(table, [{ id: 1, msg: 'x' }], { job: 'first_commit_job', offsets: [range(0, 5, 10)] })),
+    );
+  const unstarted = await first();
+  assert.equal(unstarted.code, status.FAILED_PRECONDITION);
+  assert.match(unstarted.details, /job first_commit_job has no start recorded on events\/0 .* start at offset 5/);
+
+  await recordStarts(cat.client, 'first_commit_job', 'events', { 0: 0 });
+  const skips = await first();
+  assert.equal(skips.code, status.FAILED_PRECONDITION);
+  assert.match(
+    skips.details,
+    /offset gap on events\/0: job first_commit_job starts at offset 0 \(its recorded start\) but this commit starts at 5/,
+  );
+  assert.deepEqual((await cat.client.getCommittedOffsets({ job: 'first_commit_job' })).offsets, [], 'the job skips nothing');
+  assert.equal((await cat.client.listSnapshots({ ref: table.ref })).snapshots.length, 0);
+
+  const ok = await cat.client.commitTable(
+    await prepareAppend(table, [{ id: 1, msg: 'x' }], { job: 'first_commit_job', offsets: [range(0, 0, 10)] }),
+  );
+  assert.ok(ok.table?.currentSnapshotId);
+});
+
+test("RecordJobStart: the first start given wins, only on the job's topic, and GetCommittedOffsets returns the starts", async () => {
+  await newTable('starts', 'starts_job');
+  const record = (starts: { topic?: string; partition: number; offset: number; searchUntilOffset?: number }[]) =>
+    cat.client.recordJobStart({ job: 'starts_job', starts: starts.map((s) => ({ topic: 'events', ...s })) });
+  const first = await record([
+    { partition: 0, offset: 40 },
+    { partition: 1, offset: 7, searchUntilOffset: 12 },
+  ]);
+  const recorded = [
+    { topic: 'events', partition: 0, offset: 40, searchUntilOffset: undefined },
+    { topic: 'events', partition: 1, offset: 7, searchUntilOffset: 12 },
+  ];
+  assert.deepEqual(first.starts, recorded);
+  // A restart resolving `latest` again (or a second process) gets the recorded starts back.
+  const again = await record([
+    { partition: 0, offset: 90 },
+    { partition: 2, offset: 3 },
+  ]);
+  assert.deepEqual(again.starts, [...recorded, { topic: 'events', partition: 2, offset: 3, searchUntilOffset: undefined }]);
+  assert.deepEqual((await cat.client.getCommittedOffsets({ job: 'starts_job' })).starts, again.starts);
+
+  const invalid: [Parameters<typeof record>[0], number, RegExp][] = [
+    [
+      [{ topic: 'other', partition: 3, offset: 0 }],
+      status.INVALID_ARGUMENT,
+      /starts\[0\]\.topic "other" is not the topic events of job starts_job's source/,
+    ],
+    [[{ partition: -1, offset: 0 }], status.INVALID_ARGUMENT, /starts\[0\]\.partition -1 must be >= 0/],
+    [[{ partition: 3, offset: -5 }], status.INVALID_ARGUMENT, /starts\[0\]\.offset -5 of events\/3/],
+    [
+      [{ partition: 3, offset: 5, searchUntilOffset: 4 }],
+      status.INVALID_ARGUMENT,
+      /search_until_offset 4 of events\/3 must be >= offset 5/,
+    ],
+  ];
+  for (const [starts, code, pattern] of invalid) {
+    const f = await failure(record(starts));
+    assert.equal(f.code, code, pattern.source);
+    assert.match(f.details, pattern);
+  }
+  assert.equal((await cat.client.getCommittedOffsets({ job: 'starts_job' })).starts.length, 3, 'a refused request records nothing');
+  const missing = await failure(cat.client.recordJobStart({ job: 'nope', starts: [] }));
+  assert.equal(missing.code, status.NOT_FOUND);
+});
+
 test("a job's progress (last commit, refused records by reason) is kept with its offsets, summed over commits", async () => {
   let table = await newTable('progress', 'progress_job');
   const commit = async (offsets: ReturnType<typeof range>[], errorCounts: { reason: string; count: number }[]) => {
@@ -229,6 +302,7 @@ test("a job's progress (last commit, refused records by reason) is kept with its
       .table!;
   };
   assert.equal((await cat.client.getCommittedOffsets({ job: 'progress_job' })).progress, undefined, 'nothing committed yet');
+  await recordStarts(cat.client, 'progress_job', 'events', { 0: 0 });
   await commit([range(0, 0, 5)], [{ reason: 'invalid_json', count: 2 }]);
   await commit(
     [range(0, 5, 9)],
@@ -303,6 +377,7 @@ test('commit leases: one holder, renewals keep the epoch, a takeover fences the 
 
 test('a table committed through CommitTable reads back in icebird: schema, rows, history', async () => {
   let table = await newTable('readable', 'readable_job');
+  await recordStarts(cat.client, 'readable_job', 'events', { 0: 0 });
   table = (
     await cat.client.commitTable(
       await prepareAppend(

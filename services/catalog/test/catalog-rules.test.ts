@@ -54,19 +54,33 @@ test('source and job name rule: hyphens allowed, never dots or slashes', () => {
 
 test('offset continuity', () => {
   const committed = [{ topic: 't', partition: 0, nextOffset: 10 }];
+  // Partition 0's start is superseded by its commit; partition 1 has not committed yet.
+  const starts = [
+    { topic: 't', partition: 0, offset: 0 },
+    { topic: 't', partition: 1, offset: 500 },
+  ];
   const r = (partition: number, startOffset: number, endOffset: number) => ({ topic: 't', partition, startOffset, endOffset });
   const cases: [string, ReturnType<typeof r>[], string | undefined][] = [
     ['continues', [r(0, 10, 20)], undefined],
     ['empty range continues', [r(0, 10, 10)], undefined],
-    ['first commit of a partition starts anywhere', [r(1, 500, 600)], undefined],
+    ['first commit of a partition starts at its recorded start', [r(1, 500, 600)], undefined],
+    ['first commit past the recorded start skips data', [r(1, 505, 600)], 'discontinuous'],
+    ['first commit before the recorded start', [r(1, 499, 600)], 'discontinuous'],
+    ['no commit and no recorded start: no start is allowed', [r(2, 0, 10)], 'unstarted'],
+    ['the recorded start after a commit is a replay', [r(0, 0, 10)], 'discontinuous'],
     ['gap', [r(0, 11, 20)], 'discontinuous'],
     ['overlap', [r(0, 9, 20)], 'discontinuous'],
     ['replay', [r(0, 0, 10)], 'discontinuous'],
     ['backwards range', [r(0, 10, 9)], 'invalid'],
     ['negative start', [r(2, -1, 3)], 'invalid'],
-    ['duplicate partition', [r(1, 0, 1), r(1, 1, 2)], 'invalid'],
+    ['duplicate partition', [r(1, 500, 501), r(1, 501, 502)], 'invalid'],
   ];
-  for (const [name, ranges, kind] of cases) assert.equal(checkOffsetRanges(ranges, committed)?.kind, kind, name);
+  for (const [name, ranges, kind] of cases) assert.equal(checkOffsetRanges('j', ranges, committed, starts)?.kind, kind, name);
+  assert.match(
+    checkOffsetRanges('j', [r(1, 505, 600)], committed, starts)!.message,
+    /offset gap on t\/1: job j starts at offset 500 \(its recorded start\) but this commit starts at 505/,
+  );
+  assert.match(checkOffsetRanges('j', [r(2, 0, 10)], committed, starts)!.message, /job j has no start recorded on t\/2/);
 });
 
 test('type widening', () => {

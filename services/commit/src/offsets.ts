@@ -2,14 +2,14 @@
  * Admission by offset contiguity (DESIGN.md, "Offsets are declared by ingestion, checked by
  * everyone"). A report is admitted only if every range it carries starts exactly where the
  * partition's committed offsets end, or where an earlier report admitted in the same round
- * ends. Everything here is pure: the catalog re-checks the same rule inside its transaction,
- * this copy only lets the coordinator drop a misfit early and name the worker to rewind.
+ * ends; before the job's first commit on a partition, where the job's recorded start is.
+ * Everything here is pure: the catalog checks the same rule (#shared/offsets.js) inside its
+ * transaction, this check only lets the coordinator drop a misfit early and name the worker
+ * to rewind.
  */
-import type { CommittedOffset } from '#shared/gen/sluice/v1/catalog.js';
+import type { CommittedOffset, PartitionStart } from '#shared/gen/sluice/v1/catalog.js';
 import type { OffsetRange } from '#shared/gen/sluice/v1/types.js';
-
-/** Kafka topic names are [a-zA-Z0-9._-], so `/` cannot occur inside one. */
-export const partitionKey = (topic: string, partition: number): string => `${topic}/${partition}`;
+import { continuity, expectedOffsets, partitionKey } from '#shared/offsets.js';
 
 export type Misfit =
   /** The range starts before the next offset: already committed (stale report, zombie). */
@@ -32,9 +32,10 @@ export function describeMisfit(m: Misfit): string {
 }
 
 /**
- * The next offset per Kafka partition for one job. A partition the ledger has never seen
- * accepts any start: the job's first commit for it defines where it begins (earliest,
- * latest, a timestamp), and the catalog stores that.
+ * The next offset per Kafka partition for one job: the committed one, else the job's recorded
+ * start. A partition the ledger does not know (its start was recorded after the ledger was
+ * read) is left to the catalog, which refuses a range that does not begin at the recorded
+ * start; the pipeline then reads the ledger again and drops the misfit here.
  */
 export class OffsetLedger {
   private constructor(private readonly next: Map<string, number>) {}
@@ -43,10 +44,8 @@ export class OffsetLedger {
     return new OffsetLedger(new Map());
   }
 
-  static fromCommitted(offsets: readonly CommittedOffset[]): OffsetLedger {
-    const next = new Map<string, number>();
-    for (const o of offsets) next.set(partitionKey(o.topic, o.partition), o.nextOffset);
-    return new OffsetLedger(next);
+  static fromCommitted(offsets: readonly CommittedOffset[], starts: readonly PartitionStart[]): OffsetLedger {
+    return new OffsetLedger(expectedOffsets(offsets, starts));
   }
 
   clone(): OffsetLedger {
@@ -74,8 +73,9 @@ export class OffsetLedger {
       }
       const expected = this.next.get(key);
       if (expected === undefined) continue;
-      if (r.startOffset < expected) return { kind: 'stale', topic: r.topic, partition: r.partition, expected, start: r.startOffset };
-      if (r.startOffset > expected) return { kind: 'gap', topic: r.topic, partition: r.partition, expected, start: r.startOffset };
+      const fit = continuity(r.startOffset, expected);
+      if (fit === 'overlap') return { kind: 'stale', topic: r.topic, partition: r.partition, expected, start: r.startOffset };
+      if (fit === 'gap') return { kind: 'gap', topic: r.topic, partition: r.partition, expected, start: r.startOffset };
     }
     return undefined;
   }

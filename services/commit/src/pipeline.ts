@@ -231,9 +231,9 @@ export class JobPipeline {
 
   private async offsets(): Promise<OffsetLedger> {
     if (!this.ledger) {
-      const { offsets } = await this.ctx.catalog.getCommittedOffsets({ job: this.job });
+      const { offsets, starts } = await this.ctx.catalog.getCommittedOffsets({ job: this.job });
       // Only this table's partitions matter, but a job writes one table, so all of them are.
-      this.ledger = OffsetLedger.fromCommitted(offsets);
+      this.ledger = OffsetLedger.fromCommitted(offsets, starts);
     }
     return this.ledger;
   }

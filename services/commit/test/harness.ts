@@ -21,7 +21,7 @@ import { parsePrimitive } from '#shared/iceberg/single-value.js';
 import { currentSnapshot } from '#shared/iceberg/index.js';
 import { snapshotFiles } from '#shared/iceberg/scan.js';
 import type { Storage } from '#shared/storage/index.js';
-import { field, job, source, tableRequest } from '#test-support/builders.js';
+import { field, job, recordStarts, source, tableRequest } from '#test-support/builders.js';
 import { serveDirectory } from '#test-support/file-server.js';
 import { NATS_URL } from '#test-support/nats.js';
 import { startCatalogHandlers } from '#test-support/services.js';
@@ -56,7 +56,14 @@ export interface CommitStack {
    */
   startCoordinator(settings?: Partial<CoordinatorSettings>, owner?: string, options?: { replica?: boolean }): Promise<RunningCoordinator>;
   /** A table (id long, part string; partitioned by part) and, when named, a job writing it. */
-  createTable(name: string, options?: { job?: string; properties?: Record<string, string>; bufferBytes?: number }): Promise<TableRef>;
+  /**
+   * A table of ids and parts; with `job`, a job into it whose starts are recorded as ingestion
+   * records them (`starts`, partition → offset; partitions 0 and 1 at offset 0 unless given).
+   */
+  createTable(
+    name: string,
+    options?: { job?: string; properties?: Record<string, string>; bufferBytes?: number; starts?: Record<number, number> },
+  ): Promise<TableRef>;
   stop(): Promise<void>;
 }
 
@@ -156,6 +163,7 @@ export async function startCommitStack(): Promise<CommitStack> {
       if (options.job) {
         const start = { from: StartFrom.START_FROM_EARLIEST };
         await catalog.createJob({ job: job(options.job, `${database}_src`, ref, { start, bufferBytes: options.bufferBytes ?? 0 }) });
+        await recordStarts(catalog, options.job, 'events', options.starts ?? { 0: 0, 1: 0 });
       }
       return ref;
     },

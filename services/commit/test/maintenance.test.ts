@@ -172,6 +172,7 @@ describe('maintenance on a real table', () => {
     job = `${stack.database}_maint`;
     ref = await stack.createTable('small', {
       job,
+      starts: { 0: 0, 1: 10_000 },
       properties: { 'history.expire.max-snapshot-age-ms': '0', 'history.expire.min-snapshots-to-keep': '1' },
     });
     coord = await stack.startCoordinator({ orphanMinAgeMs: 0 });

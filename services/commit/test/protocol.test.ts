@@ -23,13 +23,18 @@ const r = (partition: number, start: number, end: number, topic = 't'): OffsetRa
   endOffset: end,
 });
 const report = (id: string, ...offsets: OffsetRange[]) => ({ id, offsets });
-const committed = (entries: [number, number][]) =>
-  OffsetLedger.fromCommitted(entries.map(([partition, nextOffset]) => ({ topic: 't', partition, nextOffset, snapshotId: 1 })));
+const committed = (entries: [number, number][], starts: [number, number][] = []) =>
+  OffsetLedger.fromCommitted(
+    entries.map(([partition, nextOffset]) => ({ topic: 't', partition, nextOffset, snapshotId: 1 })),
+    starts.map(([partition, offset]) => ({ topic: 't', partition, offset })),
+  );
 
 describe('admission by offset contiguity', () => {
   const cases: {
     name: string;
     ledger: [number, number][];
+    /** Recorded starts (partition, offset) of the job. */
+    starts?: [number, number][];
     reports: ReturnType<typeof report>[];
     admitted: string[];
     dropped: [string, string][];
@@ -66,7 +71,31 @@ describe('admission by offset contiguity', () => {
       offsets: [],
     },
     {
-      name: 'a partition the job never committed accepts any start',
+      name: 'a first report on a partition must begin at the recorded start',
+      ledger: [],
+      starts: [
+        [3, 1000],
+        [4, 7],
+      ],
+      reports: [report('first', r(3, 1000, 1010)), report('skips', r(4, 12, 20)), report('early', r(4, 6, 20))],
+      admitted: ['first'],
+      dropped: [
+        ['skips', 'gap'],
+        ['early', 'stale'],
+      ],
+      offsets: [r(3, 1000, 1010)],
+    },
+    {
+      name: 'a committed offset supersedes the recorded start',
+      ledger: [[3, 1500]],
+      starts: [[3, 1000]],
+      reports: [report('restart', r(3, 1000, 1010)), report('next', r(3, 1500, 1510))],
+      admitted: ['next'],
+      dropped: [['restart', 'stale']],
+      offsets: [r(3, 1500, 1510)],
+    },
+    {
+      name: 'a partition with neither a commit nor a recorded start here is left to the catalog',
       ledger: [],
       reports: [report('first', r(3, 1000, 1010))],
       admitted: ['first'],
@@ -106,7 +135,7 @@ describe('admission by offset contiguity', () => {
   ];
   for (const c of cases) {
     it(c.name, () => {
-      const ledger = committed(c.ledger);
+      const ledger = committed(c.ledger, c.starts);
       const result = admitReports(ledger, c.reports);
       assert.deepEqual(
         result.admitted.map((x) => x.id),

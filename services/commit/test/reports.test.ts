@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { StartFrom } from '#shared/gen/sluice/v1/catalog.js';
 import type { ReportDataFilesRequest } from '#shared/gen/sluice/v1/commit.js';
 import { ErrorPolicyKind, MessageMode, type DataFile, type TableRef } from '#shared/gen/sluice/v1/types.js';
-import { job, mapping } from '#test-support/builders.js';
+import { job, mapping, recordStarts } from '#test-support/builders.js';
 import {
   events,
   heartbeat,
@@ -36,6 +36,7 @@ before(async () => {
   const dirtyMapping = mapping({ mode: MessageMode.MESSAGE_MODE_VALUE, flattenLevel: 1, timeZone: 'UTC', errorPolicy });
   const start = { from: StartFrom.START_FROM_EARLIEST };
   await stack.catalog.createJob({ job: job(jobName(), `${stack.database}_src`, ref, { mapping: dirtyMapping, start }) });
+  await recordStarts(stack.catalog, jobName(), 'events', { 0: 0 });
   coord = await stack.startCoordinator({ flushTimeoutMs: 1500 });
 });
 after(() => stack.stop());

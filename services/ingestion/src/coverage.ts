@@ -91,7 +91,7 @@ export function planBatch<M extends OffsetStamped>(
 
 /** Where a start by timestamp stands after one batch (positions.ts StartSearch). */
 export interface StartFound {
-  /** The partition's start as far as read: everything below it is skipped, uncovered. */
+  /** The partition's start as far as read: the records below it are covered without being sent. */
   readonly start: number;
   /** The start is confirmed: a record stamped at or after the time, or the search limit, was reached. */
   readonly found: boolean;

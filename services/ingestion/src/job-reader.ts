@@ -187,7 +187,14 @@ export class JobReader {
       );
     await this.checkTopicIdentity(await this.committedOffsets(), await watermarks(session.admin, this.topic));
     const spec = { start: this.job.start, window: this.bounds.window };
-    await addNewPartitions(this.partitions, session.admin, partitionIds, spec, () => this.committedOffsets());
+    await addNewPartitions(
+      this.partitions,
+      session.admin,
+      partitionIds,
+      spec,
+      () => this.committedOffsets(),
+      async (starts) => (await this.deps.catalog.recordJobStart({ job: this.job.name, starts })).starts,
+    );
     // Nothing left to read (a new session after everything was read to its end and committed).
     if (this.boundedComplete()) return true;
     if (this.session !== session) return false; // the job ended meanwhile
@@ -318,8 +325,9 @@ export class JobReader {
       const st = this.partitions.get(p);
       if (!st) throw new FatalJobError(`partition ${this.topic}/${p} appeared after the job started; restart the job to include it`);
       st.committed = committed.get(p);
-      // A commit (here or by another process) means the start was confirmed long ago.
-      if (st.committed !== undefined) st.startSearch = null;
+      // A commit (here or by another process) means the start was confirmed long ago; without
+      // one, reading starts over at the recorded start and confirms it again.
+      st.startSearch = st.committed === undefined ? st.recordedSearch : null;
       st.position = st.committed ?? st.initialStart;
       st.gapCheckedAt = -1;
       const wm = marks.get(p);
@@ -451,15 +459,20 @@ export class JobReader {
     resolveOffset: (offset: string) => void,
   ): void {
     if (st.startSearch) {
-      // A start by timestamp is confirmed by reading: what lies before it is not the job's.
+      // A start by timestamp is confirmed by reading: the records before it are not the job's,
+      // and are covered without rows (like records outside a window), so the job's first commit
+      // begins at its recorded start.
       const { start, found } = findStart(st.position, st.startSearch, messages, batchEnd);
-      st.position = start;
-      st.initialStart = start;
       if (found) st.startSearch = null;
-      else {
-        if (start > 0) resolveOffset(String(start - 1));
-        return;
+      if (start > st.position) {
+        const skipped = countFrom(messages, st.position, start);
+        const seq = stream.send([], [{ topic: this.topic, partition: st.partition, startOffset: st.position, endOffset: start }]);
+        this.inFlight.add(seq, RECORD_OVERHEAD_BYTES);
+        this.counters.countRead(skipped, skipped);
+        st.position = start;
+        resolveOffset(String(start - 1));
       }
+      if (!found) return;
     }
     const { closeAtMs, window } = this.bounds;
     const limits = { endOffset: st.endOffset, closeAtMs, window };
@@ -691,6 +704,16 @@ export class JobReader {
     this.log.info({ workerId, reason }, 'rewind');
     this.requestResync(`rewind: ${reason}`);
   }
+}
+
+/** How many of the messages lie in [from, to). */
+function countFrom(messages: readonly KafkaMessage[], from: number, to: number): number {
+  let n = 0;
+  for (const m of messages) {
+    const offset = Number(m.offset);
+    if (offset >= from && offset < to) n++;
+  }
+  return n;
 }
 
 /** The group's assignment and the positions are settled (not starting, retrying or resyncing). */

@@ -4,24 +4,28 @@
  * (addNewPartitions), and the pure decisions (coverage, completion) read it.
  */
 import type { Admin } from 'kafkajs';
-import type { StartPosition } from '#shared/gen/sluice/v1/catalog.js';
+import type { PartitionStart, StartPosition } from '#shared/gen/sluice/v1/catalog.js';
 import type { PartitionStatus } from '#shared/gen/sluice/v1/ingestion.js';
 import type { PartitionProgress } from './completion.js';
 import type { TimeBounds } from './coverage.js';
 import { offsetsAtTime, watermarks } from './kafka-source.js';
-import { checkStartOffsets, chooseStart, type StartSearch } from './positions.js';
+import { checkStartOffsets, chooseStart, PositionError, type StartSearch, startFromRecord, startToRecord } from './positions.js';
 
 export interface PartitionState extends PartitionProgress {
   readonly partition: number;
   /** Next offset to account for: everything below was sent or covered in this incarnation. */
   position: number;
   /**
-   * Where the job starts on this partition before any commit (the start position); moves while
-   * a start by timestamp is being confirmed (startSearch).
+   * Where the job starts on this partition before any commit: the start the catalog recorded
+   * (RecordJobStart), where the job's first commit there must begin. (A partition already
+   * committed when this process first saw it: its committed offset, since nothing before that
+   * is left to read.)
    */
   initialStart: number;
   /** A start by timestamp still being confirmed by reading (positions.ts StartSearch); null otherwise. */
   startSearch: StartSearch | null;
+  /** The recorded start's search: a resync before the first commit confirms the start again from initialStart. */
+  readonly recordedSearch: StartSearch | null;
   /** END_POSITION jobs: the exclusive end, once reading found the partition over (completion.ts). */
   endOffset: number | null;
   /** The high watermark as last seen (a fetch or the broker asked), for lag. */
@@ -137,8 +141,11 @@ export interface BoundsSpec {
 /**
  * Adds the partitions of the topic the table does not know yet, with their start offsets:
  * every partition, not only the owned ones, since completion is judged over the whole topic,
- * whichever process of the group reads a partition. END_POSITION ends are not known yet:
- * reading finds them (completion.ts).
+ * whichever process of the group reads a partition. A partition without a committed offset
+ * starts where the catalog recorded the job's start: this run's resolution is recorded when
+ * none is yet (the first start recorded wins), so a partition added to the topic later is
+ * recorded when first seen. END_POSITION ends are not known yet: reading finds them
+ * (completion.ts).
  */
 export async function addNewPartitions(
   table: PartitionTable,
@@ -146,6 +153,7 @@ export async function addNewPartitions(
   partitionIds: readonly number[],
   spec: BoundsSpec,
   committedOffsets: () => Promise<Map<number, number>>,
+  recordStarts: (starts: PartitionStart[]) => Promise<PartitionStart[]>,
 ): Promise<void> {
   const missing = partitionIds.filter((p) => !table.has(p));
   if (missing.length === 0) return;
@@ -157,26 +165,40 @@ export async function addNewPartitions(
   const startAt = spec.start?.timestampMs || spec.window?.startTimeMs;
   const needsStartLookup = startAt !== undefined && startAt > 0;
   const startOffsets = needsStartLookup ? await offsetsAtTime(admin, topic, startAt, marks) : new Map<number, number>();
+  const windowStartMs = spec.window?.startTimeMs;
+  const resolved = missing
+    .filter((p) => !committed.has(p))
+    .map((p) => {
+      const decision = chooseStart({
+        topic,
+        partition: p,
+        committed: undefined,
+        start: spec.start,
+        windowStartMs,
+        watermarks: marks.get(p) ?? { low: 0, high: 0 },
+        timestampOffset: startOffsets.get(p),
+      });
+      return startToRecord(topic, p, decision);
+    });
+  const recorded = new Map<number, PartitionStart>();
+  if (resolved.length > 0) for (const r of await recordStarts(resolved)) if (r.topic === topic) recorded.set(r.partition, r);
   for (const p of missing) {
     const wm = marks.get(p) ?? { low: 0, high: 0 };
-    const start = chooseStart({
-      topic,
-      partition: p,
-      committed: undefined,
-      start: spec.start,
-      windowStartMs: spec.window?.startTimeMs,
-      watermarks: wm,
-      timestampOffset: startOffsets.get(p),
-    });
+    const next = committed.get(p);
+    const rec = recorded.get(p);
+    if (next === undefined && !rec)
+      throw new PositionError(topic, p, `the catalog returned no recorded start for ${topic}/${p} after RecordJobStart`);
+    const start = rec ? startFromRecord(rec, { start: spec.start, windowStartMs }) : { offset: next ?? 0, search: null };
     table.add({
       partition: p,
-      position: committed.get(p) ?? start.offset,
+      position: next ?? start.offset,
       initialStart: start.offset,
-      startSearch: committed.has(p) ? null : start.search,
+      startSearch: next === undefined ? start.search : null,
+      recordedSearch: start.search,
       endOffset: null,
       highWatermark: wm.high,
       highWatermarkAtMs: askedAtMs,
-      committed: committed.get(p),
+      committed: next,
       gapCheckedAt: -1,
     });
   }

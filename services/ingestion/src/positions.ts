@@ -4,7 +4,7 @@
  * the runner gathers the inputs (catalog committed offsets, watermarks, timestamp lookups)
  * and applies the answers.
  */
-import { OffsetResetPolicy, StartFrom, type StartPosition } from '#shared/gen/sluice/v1/catalog.js';
+import { OffsetResetPolicy, type PartitionStart, StartFrom, type StartPosition } from '#shared/gen/sluice/v1/catalog.js';
 
 /** What the broker says about one partition. */
 export interface Watermarks {
@@ -28,8 +28,10 @@ export interface StartDecision {
  * after t" counts transaction markers, which the broker stamps with its own clock when their
  * transaction ends, so it can be a marker ahead of records stamped before t. From there, the
  * records below `untilOffset` (the high watermark when the start was looked up) stamped before
- * `atMs` are skipped without being covered, up to the first one stamped at or after it; when
- * none is, the start is `untilOffset`, as if the lookup had found nothing (findStart).
+ * `atMs` are covered without being sent (dropped on purpose, like records outside a window), up
+ * to the first one stamped at or after it; when none is, up to `untilOffset`, as if the lookup
+ * had found nothing (findStart). The cover begins at the recorded start, so the job's first
+ * commit does too.
  */
 export interface StartSearch {
   readonly atMs: number;
@@ -82,8 +84,7 @@ export function chooseStart(i: StartInputs): StartDecision {
       // -1: no record at or after the time yet, so the first one to arrive is the start.
       if (i.timestampOffset < 0 || i.timestampOffset >= i.watermarks.high)
         return { offset: i.watermarks.high, origin: 'timestamp', search: null };
-      const atMs = i.start?.timestampMs || i.windowStartMs || 0;
-      return { offset: i.timestampOffset, origin: 'timestamp', search: { atMs, untilOffset: i.watermarks.high } };
+      return { offset: i.timestampOffset, origin: 'timestamp', search: { atMs: startTimeMs(i), untilOffset: i.watermarks.high } };
     }
     case StartFrom.START_FROM_OFFSETS: {
       const named = i.start?.offsets.find((o) => o.partition === i.partition);
@@ -102,6 +103,33 @@ export function chooseStart(i: StartInputs): StartDecision {
     default:
       throw new PositionError(i.topic, i.partition, `start position ${String(from)} is not supported`);
   }
+}
+
+/** The time a start by timestamp (or a window's start) confirms records against; 0 when neither is set. */
+function startTimeMs(i: Pick<StartInputs, 'start' | 'windowStartMs'>): number {
+  return i.start?.timestampMs || i.windowStartMs || 0;
+}
+
+/**
+ * What the catalog records of a start decision (RecordJobStart): the offset and, for a start
+ * by timestamp still to be confirmed by reading, how far the confirmation may read.
+ */
+export function startToRecord(topic: string, partition: number, decision: StartDecision): PartitionStart {
+  return { topic, partition, offset: decision.offset, searchUntilOffset: decision.search?.untilOffset };
+}
+
+/**
+ * The start a partition uses: the one the catalog recorded (the first any process or run of
+ * the job resolved), never this run's own resolution, so a restart of a job started at `latest`
+ * that committed nothing does not jump to the new latest, and every process reading the
+ * partition confirms a start by timestamp over the same offsets.
+ */
+export function startFromRecord(
+  recorded: PartitionStart,
+  spec: Pick<StartInputs, 'start' | 'windowStartMs'>,
+): { offset: number; search: StartSearch | null } {
+  const until = recorded.searchUntilOffset;
+  return { offset: recorded.offset, search: until === undefined ? null : { atMs: startTimeMs(spec), untilOffset: until } };
 }
 
 /**

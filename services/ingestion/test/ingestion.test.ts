@@ -200,6 +200,30 @@ describe('start positions', () => {
     for (const job of ['s_earliest', 's_latest', 's_offsets']) await ingestion.stopJob({ job });
   });
 
+  // Issue 14 #3: before, a restart resolved `latest` again and skipped what arrived while the job was stopped.
+  it('a job started at latest that committed nothing restarts at its recorded start, not at the new latest', async () => {
+    const topic = 'latest_restart';
+    stack.broker.createTopic(topic, 1);
+    produce(topic, 0, [1000, 2000]); // before the start: not the job's
+    const job = await defineJob(stack.catalog, 's_latest_restart', topic, {
+      start: { from: StartFrom.START_FROM_LATEST, timestampMs: 0, offsets: [] },
+    });
+    await ingestion.startJob({ job });
+    await waitFor('the start recorded', async () => (await stack.catalog.getCommittedOffsets({ job })).starts.length === 1);
+    assert.deepEqual((await stack.catalog.getCommittedOffsets({ job })).starts, [
+      { topic, partition: 0, offset: 2, searchUntilOffset: undefined },
+    ]);
+    await ingestion.stopJob({ job });
+    assert.deepEqual(await committed(job), {}, 'nothing read, nothing committed');
+    produce(topic, 0, [3000, 4000]); // while the job is stopped: the job's
+    await ingestion.startJob({ job });
+    await waitFor('the records produced while stopped', () => stack.worker.records(job).length >= 2);
+    assert.deepEqual(byPartition(stack.worker.records(job)), { 0: [2, 3] });
+    await waitFor('committed from the recorded start', async () => (await committed(job))[0] === 4);
+    assertCoversContiguous(job);
+    await ingestion.stopJob({ job });
+  });
+
   it('explicit offsets that leave a partition out fail the job at start, naming it, and read nothing', async () => {
     const topic = 'starts_partial';
     stack.broker.createTopic(topic, 2);
@@ -433,6 +457,44 @@ describe('transaction markers', () => {
     await producer.disconnect();
     await waitFor('commits past the aborted transaction', async () => (await committed(job))[0] === 5);
     assert.deepEqual(byPartition(stack.worker.records(job)), { 0: [0, 1] });
+    assertCoversContiguous(job);
+    await ingestion.stopJob({ job });
+  });
+});
+
+describe('a start by timestamp that a transaction marker answered', () => {
+  // The broker stamps a marker with its own clock, so the lookup for 5000 answers the marker at
+  // 2, ahead of a record stamped 1500. Before, reading skipped 2..3 uncovered and the first commit
+  // began at 4, past the job's recorded start; now they are covered without rows.
+  it('covers the records stamped before the start from the recorded start on, so the first commit begins there', async () => {
+    const topic = 'marker_start';
+    stack.broker.createTopic(topic, 1);
+    const producer = new Kafka({ clientId: 'marker-start', brokers: [stack.broker.address], logLevel: logLevel.NOTHING }).producer({
+      transactionalId: 'marker-start',
+      idempotent: true,
+      maxInFlightRequests: 1,
+    });
+    await producer.connect();
+    const tx = await producer.transaction();
+    await tx.send({
+      topic,
+      messages: [
+        { value: '{"v":"a"}', timestamp: '1000' },
+        { value: '{"v":"b"}', timestamp: '2000' },
+      ],
+    }); // 0, 1
+    await tx.commit(); // marker 2, stamped now
+    await producer.disconnect();
+    produce(topic, 0, [1500, 6000]); // 3 (before the start), 4
+    const job = await defineJob(stack.catalog, 's_marker', topic, {
+      start: { from: StartFrom.START_FROM_TIMESTAMP, timestampMs: 5000, offsets: [] },
+    });
+    await ingestion.startJob({ job });
+    await waitFor('committed through offset 4', async () => (await committed(job))[0] === 5);
+    assert.deepEqual((await stack.catalog.getCommittedOffsets({ job })).starts, [{ topic, partition: 0, offset: 2, searchUntilOffset: 5 }]);
+    assert.deepEqual(byPartition(stack.worker.records(job)), { 0: [4] });
+    const stream = stack.worker.streams.find((s) => s.open.job === job)!;
+    assert.equal(stream.batches[0].covers[0].startOffset, 2, 'the first cover begins at the recorded start');
     assertCoversContiguous(job);
     await ingestion.stopJob({ job });
   });

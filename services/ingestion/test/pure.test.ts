@@ -5,7 +5,16 @@ import { batchEndOffset, findStart, leadingGap, planBatch } from '../src/coverag
 import { InFlight } from '../src/in-flight.js';
 import { streamEndIsFatal } from '../src/transform-stream.js';
 import { status as grpcStatus } from '@grpc/grpc-js';
-import { checkStartOffsets, chooseStart, groupIdFor, onExpired, PositionError, type StartInputs } from '../src/positions.js';
+import {
+  checkStartOffsets,
+  chooseStart,
+  groupIdFor,
+  onExpired,
+  PositionError,
+  type StartInputs,
+  startFromRecord,
+  startToRecord,
+} from '../src/positions.js';
 
 describe('planBatch: covers, window filtering and partition ends', () => {
   const msgs = (...pairs: [number, number][]) => pairs.map(([o, t]) => ({ offset: String(o), timestamp: String(t) }));
@@ -247,6 +256,44 @@ describe('start and end positions', () => {
     assert.deepEqual(chooseStart({ ...base, windowStartMs: 1000, timestampOffset: 20 }).search, { atMs: 1000, untilOffset: 50 });
     assert.equal(chooseStart({ ...base, committed: 33, windowStartMs: 1000, timestampOffset: 20 }).search, null);
     assert.equal(chooseStart(base).search, null);
+  });
+
+  it('the catalog records the start decision, and every run uses the recorded one (its offset and how far to confirm it)', () => {
+    const timed = { start: { from: StartFrom.START_FROM_TIMESTAMP, timestampMs: 5, offsets: [] } };
+    const latest = { start: { from: StartFrom.START_FROM_LATEST, timestampMs: 0, offsets: [] } };
+    const cases: [string, Partial<StartInputs>, { offset: number; searchUntilOffset?: number }][] = [
+      ['latest: the high watermark, nothing to confirm', latest, { offset: 50, searchUntilOffset: undefined }],
+      [
+        'timestamp: the lookup, confirmed up to the high watermark',
+        { ...timed, timestampOffset: 27 },
+        { offset: 27, searchUntilOffset: 50 },
+      ],
+      ['timestamp after every record: the high watermark', { ...timed, timestampOffset: -1 }, { offset: 50, searchUntilOffset: undefined }],
+    ];
+    for (const [name, over, want] of cases) {
+      const recorded = startToRecord('t', 0, chooseStart({ ...base, ...over }));
+      assert.deepEqual(recorded, { topic: 't', partition: 0, ...want }, name);
+      // Read back by a later run (or another process), whatever it resolved itself.
+      const used = startFromRecord(recorded, { start: over.start, windowStartMs: undefined });
+      assert.deepEqual(
+        used,
+        { offset: want.offset, search: want.searchUntilOffset === undefined ? null : { atMs: 5, untilOffset: want.searchUntilOffset } },
+        name,
+      );
+    }
+    // A restart of a job started at latest resolves a new latest (90) but uses the recorded one.
+    const recorded = startToRecord('t', 0, chooseStart({ ...base, ...latest }));
+    const again = chooseStart({ ...base, ...latest, watermarks: { low: 10, high: 90 } });
+    assert.equal(again.offset, 90);
+    assert.equal(startFromRecord(recorded, { start: latest.start, windowStartMs: undefined }).offset, 50);
+    // A window's start time confirms a recorded start when the job names none.
+    assert.deepEqual(
+      startFromRecord({ topic: 't', partition: 0, offset: 20, searchUntilOffset: 50 }, { start: undefined, windowStartMs: 1000 }),
+      {
+        offset: 20,
+        search: { atMs: 1000, untilOffset: 50 },
+      },
+    );
   });
 
   describe('findStart: the first record stamped at or after the time, whatever a marker made the lookup answer', () => {

@@ -18,12 +18,19 @@ import type { TableMetadata } from '#shared/iceberg/types.js';
 import { createStorage } from '#shared/storage/index.js';
 import { runQuery } from '#cli/query.js';
 import { createTable, query, startTransformationStack, TestStream, type TransformationStack } from './stream-support.js';
-import { field, flattenMapping, job, mapping as jsonMapping, source } from '#test-support/builders.js';
+import { field, flattenMapping, job, mapping as jsonMapping, recordStarts, source } from '#test-support/builders.js';
 import { waitFor } from '#test-support/wait.js';
 
 const mapping = flattenMapping();
 
-async function createJob(h: TransformationStack, name: string, ref: TableRef, jobMapping = mapping): Promise<void> {
+/** A job reading topic `clicks`, its starts recorded (partition → offset) as ingestion records them. */
+async function createJob(
+  h: TransformationStack,
+  name: string,
+  ref: TableRef,
+  jobMapping = mapping,
+  starts: Record<number, number> = { 0: 0 },
+): Promise<void> {
   await h.catalog.createSource({ source: source(`${name}_src`, 'clicks') });
   await h.catalog.createJob({
     job: job(name, `${name}_src`, ref, {
@@ -32,6 +39,7 @@ async function createJob(h: TransformationStack, name: string, ref: TableRef, jo
       commitIntervalMs: 3_600_000,
     }),
   });
+  await recordStarts(h.catalog, name, 'clicks', starts);
 }
 
 /** Commits what the streams reported so far and returns the CommittedEvent. */
@@ -65,7 +73,7 @@ describe('Transform stream with the real commit service', () => {
 
   it("a flush commits the stream's rows with exactly the offsets its batches covered", async () => {
     const { ref } = await createTable(h, 'clicks', [field(1, 'id', 'long', true), field(2, 'page', 'string')]);
-    await createJob(h, 'clicks_job', ref);
+    await createJob(h, 'clicks_job', ref, mapping, { 0: 0, 1: 40 });
     const commit = createClient(CommitServiceService, h.commitAddress, { deadlineMs: 20_000 });
     const committed: CommittedEvent[] = [];
     const sub = h.nats.subscribe(subjects.committed(ref));

@@ -45,6 +45,8 @@ export const METHOD_ROLES: Readonly<Record<string, Access>> = {
   '/sluice.v1.CatalogService/DeleteJob': 'admin',
   '/sluice.v1.CatalogService/CommitTable': 'service',
   '/sluice.v1.CatalogService/GetCommittedOffsets': 'operator',
+  // Where a job's first commits must start: written by ingestion as it starts the job.
+  '/sluice.v1.CatalogService/RecordJobStart': 'service',
   '/sluice.v1.CatalogService/ListSnapshots': 'operator',
   '/sluice.v1.CatalogService/AcquireCommitLease': 'service',
   '/sluice.v1.CommitService/ReportDataFiles': 'service',

@@ -695,7 +695,39 @@ export interface GetCommittedOffsetsRequest {
 export interface GetCommittedOffsetsResponse {
   offsets: CommittedOffset[];
   /** What the job's commits so far add up to; unset before its first commit. */
-  progress?: JobProgress | undefined;
+  progress?:
+    | JobProgress
+    | undefined;
+  /** Where the job starts on each partition it has recorded a start for (RecordJobStart). */
+  starts: PartitionStart[];
+}
+
+/** Where a job starts on one partition of its topic before its first commit there. */
+export interface PartitionStart {
+  topic: string;
+  partition: number;
+  /** The first offset the job accounts for: its first commit on the partition starts here. */
+  offset: number;
+  /**
+   * A start by timestamp, confirmed by reading: records from offset up to (not including) this
+   * one stamped before the start time are covered without rows, up to the first one stamped at
+   * or after it. Unset for every other start.
+   */
+  searchUntilOffset?: number | undefined;
+}
+
+export interface RecordJobStartRequest {
+  job: string;
+  /**
+   * Per partition of the job's source topic, the start the caller resolved; a partition with a
+   * recorded start keeps it.
+   */
+  starts: PartitionStart[];
+}
+
+export interface RecordJobStartResponse {
+  /** Every recorded start of the job, by topic and partition: the ones to use. */
+  starts: PartitionStart[];
 }
 
 /** A job's committed progress, kept with its offsets so that it survives restarts. */
@@ -7070,7 +7102,7 @@ export const GetCommittedOffsetsRequest: MessageFns<GetCommittedOffsetsRequest> 
 };
 
 function createBaseGetCommittedOffsetsResponse(): GetCommittedOffsetsResponse {
-  return { offsets: [], progress: undefined };
+  return { offsets: [], progress: undefined, starts: [] };
 }
 
 export const GetCommittedOffsetsResponse: MessageFns<GetCommittedOffsetsResponse> = {
@@ -7080,6 +7112,9 @@ export const GetCommittedOffsetsResponse: MessageFns<GetCommittedOffsetsResponse
     }
     if (message.progress !== undefined) {
       JobProgress.encode(message.progress, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.starts) {
+      PartitionStart.encode(v!, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -7113,6 +7148,14 @@ export const GetCommittedOffsetsResponse: MessageFns<GetCommittedOffsetsResponse
             message.progress = JobProgress.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.starts.push(PartitionStart.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -7131,6 +7174,7 @@ export const GetCommittedOffsetsResponse: MessageFns<GetCommittedOffsetsResponse
         ? object.offsets.map((e: any) => CommittedOffset.fromJSON(e))
         : [],
       progress: isSet(object.progress) ? JobProgress.fromJSON(object.progress) : undefined,
+      starts: globalThis.Array.isArray(object?.starts) ? object.starts.map((e: any) => PartitionStart.fromJSON(e)) : [],
     };
   },
 
@@ -7141,6 +7185,9 @@ export const GetCommittedOffsetsResponse: MessageFns<GetCommittedOffsetsResponse
     }
     if (message.progress !== undefined) {
       obj.progress = JobProgress.toJSON(message.progress);
+    }
+    if (message.starts?.length) {
+      obj.starts = message.starts.map((e) => PartitionStart.toJSON(e));
     }
     return obj;
   },
@@ -7154,6 +7201,282 @@ export const GetCommittedOffsetsResponse: MessageFns<GetCommittedOffsetsResponse
     message.progress = (object.progress !== undefined && object.progress !== null)
       ? JobProgress.fromPartial(object.progress)
       : undefined;
+    message.starts = object.starts?.map((e) => PartitionStart.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBasePartitionStart(): PartitionStart {
+  return { topic: "", partition: 0, offset: 0, searchUntilOffset: undefined };
+}
+
+export const PartitionStart: MessageFns<PartitionStart> = {
+  encode(message: PartitionStart, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.topic !== "") {
+      writer.uint32(10).string(message.topic);
+    }
+    if (message.partition !== 0) {
+      writer.uint32(16).int32(message.partition);
+    }
+    if (message.offset !== 0) {
+      writer.uint32(24).int64(message.offset);
+    }
+    if (message.searchUntilOffset !== undefined) {
+      writer.uint32(32).int64(message.searchUntilOffset);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PartitionStart {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePartitionStart();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.topic = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.partition = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.offset = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.searchUntilOffset = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PartitionStart {
+    return {
+      topic: isSet(object.topic) ? globalThis.String(object.topic) : "",
+      partition: isSet(object.partition) ? globalThis.Number(object.partition) : 0,
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
+      searchUntilOffset: isSet(object.searchUntilOffset)
+        ? globalThis.Number(object.searchUntilOffset)
+        : isSet(object.search_until_offset)
+        ? globalThis.Number(object.search_until_offset)
+        : undefined,
+    };
+  },
+
+  toJSON(message: PartitionStart): unknown {
+    const obj: any = {};
+    if (message.topic !== "") {
+      obj.topic = message.topic;
+    }
+    if (message.partition !== 0) {
+      obj.partition = Math.round(message.partition);
+    }
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
+    }
+    if (message.searchUntilOffset !== undefined) {
+      obj.searchUntilOffset = Math.round(message.searchUntilOffset);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PartitionStart>, I>>(base?: I): PartitionStart {
+    return PartitionStart.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PartitionStart>, I>>(object: I): PartitionStart {
+    const message = createBasePartitionStart();
+    message.topic = object.topic ?? "";
+    message.partition = object.partition ?? 0;
+    message.offset = object.offset ?? 0;
+    message.searchUntilOffset = object.searchUntilOffset ?? undefined;
+    return message;
+  },
+};
+
+function createBaseRecordJobStartRequest(): RecordJobStartRequest {
+  return { job: "", starts: [] };
+}
+
+export const RecordJobStartRequest: MessageFns<RecordJobStartRequest> = {
+  encode(message: RecordJobStartRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.job !== "") {
+      writer.uint32(10).string(message.job);
+    }
+    for (const v of message.starts) {
+      PartitionStart.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordJobStartRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordJobStartRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.job = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.starts.push(PartitionStart.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecordJobStartRequest {
+    return {
+      job: isSet(object.job) ? globalThis.String(object.job) : "",
+      starts: globalThis.Array.isArray(object?.starts) ? object.starts.map((e: any) => PartitionStart.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: RecordJobStartRequest): unknown {
+    const obj: any = {};
+    if (message.job !== "") {
+      obj.job = message.job;
+    }
+    if (message.starts?.length) {
+      obj.starts = message.starts.map((e) => PartitionStart.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RecordJobStartRequest>, I>>(base?: I): RecordJobStartRequest {
+    return RecordJobStartRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RecordJobStartRequest>, I>>(object: I): RecordJobStartRequest {
+    const message = createBaseRecordJobStartRequest();
+    message.job = object.job ?? "";
+    message.starts = object.starts?.map((e) => PartitionStart.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRecordJobStartResponse(): RecordJobStartResponse {
+  return { starts: [] };
+}
+
+export const RecordJobStartResponse: MessageFns<RecordJobStartResponse> = {
+  encode(message: RecordJobStartResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.starts) {
+      PartitionStart.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordJobStartResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordJobStartResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.starts.push(PartitionStart.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecordJobStartResponse {
+    return {
+      starts: globalThis.Array.isArray(object?.starts) ? object.starts.map((e: any) => PartitionStart.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: RecordJobStartResponse): unknown {
+    const obj: any = {};
+    if (message.starts?.length) {
+      obj.starts = message.starts.map((e) => PartitionStart.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RecordJobStartResponse>, I>>(base?: I): RecordJobStartResponse {
+    return RecordJobStartResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RecordJobStartResponse>, I>>(object: I): RecordJobStartResponse {
+    const message = createBaseRecordJobStartResponse();
+    message.starts = object.starts?.map((e) => PartitionStart.fromPartial(e)) || [];
     return message;
   },
 };
@@ -8189,6 +8512,22 @@ export const CatalogServiceService = {
       Buffer.from(GetCommittedOffsetsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetCommittedOffsetsResponse => GetCommittedOffsetsResponse.decode(value),
   },
+  /**
+   * Records where a job starts on partitions that have no start yet (the first start given
+   * wins) and returns every recorded start of the job: a job's first commit on a partition
+   * must begin at its recorded start.
+   */
+  recordJobStart: {
+    path: "/sluice.v1.CatalogService/RecordJobStart" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RecordJobStartRequest): Buffer =>
+      Buffer.from(RecordJobStartRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RecordJobStartRequest => RecordJobStartRequest.decode(value),
+    responseSerialize: (value: RecordJobStartResponse): Buffer =>
+      Buffer.from(RecordJobStartResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RecordJobStartResponse => RecordJobStartResponse.decode(value),
+  },
   listSnapshots: {
     path: "/sluice.v1.CatalogService/ListSnapshots" as const,
     requestStream: false as const,
@@ -8238,6 +8577,12 @@ export interface CatalogServiceServer extends UntypedServiceImplementation {
    */
   commitTable: handleUnaryCall<CommitTableRequest, CommitTableResponse>;
   getCommittedOffsets: handleUnaryCall<GetCommittedOffsetsRequest, GetCommittedOffsetsResponse>;
+  /**
+   * Records where a job starts on partitions that have no start yet (the first start given
+   * wins) and returns every recorded start of the job: a job's first commit on a partition
+   * must begin at its recorded start.
+   */
+  recordJobStart: handleUnaryCall<RecordJobStartRequest, RecordJobStartResponse>;
   listSnapshots: handleUnaryCall<ListSnapshotsRequest, ListSnapshotsResponse>;
   /** One active commit coordinator per table: the lease's epoch fences stale ones. */
   acquireCommitLease: handleUnaryCall<AcquireCommitLeaseRequest, AcquireCommitLeaseResponse>;
@@ -8547,6 +8892,26 @@ export interface CatalogServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetCommittedOffsetsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Records where a job starts on partitions that have no start yet (the first start given
+   * wins) and returns every recorded start of the job: a job's first commit on a partition
+   * must begin at its recorded start.
+   */
+  recordJobStart(
+    request: RecordJobStartRequest,
+    callback: (error: ServiceError | null, response: RecordJobStartResponse) => void,
+  ): ClientUnaryCall;
+  recordJobStart(
+    request: RecordJobStartRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RecordJobStartResponse) => void,
+  ): ClientUnaryCall;
+  recordJobStart(
+    request: RecordJobStartRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RecordJobStartResponse) => void,
   ): ClientUnaryCall;
   listSnapshots(
     request: ListSnapshotsRequest,
