@@ -37,7 +37,8 @@ import {
   type TableRef,
 } from '#shared/gen/sluice/v1/types.js';
 
-import { zone } from '#shared/time.js';
+import { jobProblems } from '#shared/job-rules.js';
+import { IDENTIFIER, RESOURCE_NAME as JOB_NAME, TOPIC } from '#shared/names.js';
 import { readFile } from 'node:fs/promises';
 import { unwritableFixed } from '#shared/parquet/unwritable.js';
 import { PRIMITIVE_TYPE } from './iceberg-types.js';
@@ -66,10 +67,7 @@ export interface JobPlan {
   job: Job;
 }
 
-const IDENTIFIER = /^[a-z_][a-z0-9_]{0,127}$/;
 const IDENTIFIER_HINT = 'must be lower-case letters, digits and _, starting with a letter or _ (at most 128)';
-const JOB_NAME = /^[a-z0-9][a-z0-9_-]{0,127}$/;
-const TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
 const BROKER = /^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/;
 
 const FORMATS = {
@@ -155,10 +153,10 @@ export function planJob(document: unknown, defaults: PlanDefaults): JobPlan {
 
   const window = readWindow(root.object('window'));
   const commit = root.object('commit');
-  const commitIntervalMs = commit?.integer('intervalMs', { min: 1000, max: 24 * 3_600_000 }) ?? DEFAULT_COMMIT_INTERVAL_MS;
-  const bufferBytes = commit?.integer('bufferBytes', { min: 1024 * 1024 }) ?? DEFAULT_BUFFER_BYTES;
+  const commitIntervalMs = commit?.integer('intervalMs') ?? DEFAULT_COMMIT_INTERVAL_MS;
+  const bufferBytes = commit?.integer('bufferBytes') ?? DEFAULT_BUFFER_BYTES;
   commit?.finish();
-  const parallelism = root.integer('parallelism', { min: 1, max: 1024 }) ?? 1;
+  const parallelism = root.integer('parallelism') ?? 1;
   mapping.errorPolicy = readErrors(root.object('errors'));
   root.finish();
 
@@ -182,6 +180,9 @@ export function planJob(document: unknown, defaults: PlanDefaults): JobPlan {
     createdAtMs: 0,
     updatedAtMs: 0,
   };
+  // Ranges and the rules between fields: the ones the catalog's CreateJob applies, in its words.
+  const [problem] = jobProblems(job);
+  if (problem) throw new JobSpecError(problem.specPath, problem.problem);
   return { source, table, job };
 }
 
@@ -296,15 +297,10 @@ function readMapping(r: SpecReader | undefined, source: Source): MappingSpec {
     return field;
   });
   const timeZone = r?.string('timeZone') ?? 'UTC';
-  try {
-    zone(timeZone);
-  } catch (err) {
-    throw new JobSpecError(r ? r.at('timeZone') : 'mapping.timeZone', (err as Error).message);
-  }
   return {
     format: source.format,
     mode: source.mode,
-    flattenLevel: r?.integer('flattenLevel', { min: 0, max: 4 }) ?? 1,
+    flattenLevel: r?.integer('flattenLevel') ?? 1,
     csv: source.csv,
     fields,
     partitionBy: undefined,
@@ -401,11 +397,6 @@ function readPartitionBy(r: SpecReader | undefined): PartitionBy | undefined {
     expression ? Granularity.GRANULARITY_UNSPECIFIED : Granularity.GRANULARITY_HOUR,
   );
   const timeZone = r.string('timeZone') ?? 'UTC';
-  try {
-    zone(timeZone);
-  } catch (err) {
-    r.fail('timeZone', (err as Error).message);
-  }
   const column = r.string('column', { pattern: IDENTIFIER, hint: IDENTIFIER_HINT }) ?? 'pt';
   if (expression && !/^\$\[.+\]$/.test(expression))
     r.fail('expression', `${JSON.stringify(expression)} is not a scheduling expression like $[yyyymmddhh24]`);
@@ -431,16 +422,9 @@ function readWindow(r: SpecReader | undefined): TimeWindow | undefined {
   const timeZone = r.string('timeZone') ?? 'UTC';
   const startTimeMs = instant(r, 'start', timeZone);
   const endTimeMs = instant(r, 'end', timeZone);
-  if (endTimeMs <= startTimeMs) r.fail('end', 'must be after window.start');
   const completion = r.choice('completion', COMPLETIONS, CompletionPolicy.COMPLETION_POLICY_END_POSITION);
-  const idleTimeoutMs = r.integer('idleTimeoutMs', { min: 1000 }) ?? 0;
-  if (completion === CompletionPolicy.COMPLETION_POLICY_IDLE && idleTimeoutMs === 0)
-    r.fail('idleTimeoutMs', 'is required when completion is idle');
-  if (completion !== CompletionPolicy.COMPLETION_POLICY_IDLE && idleTimeoutMs !== 0)
-    r.fail('idleTimeoutMs', 'applies only when completion is idle');
-  const allowedLatenessMs = r.integer('allowedLatenessMs', { min: 0 }) ?? 0;
-  if (completion === CompletionPolicy.COMPLETION_POLICY_IDLE && allowedLatenessMs !== 0)
-    r.fail('allowedLatenessMs', 'applies only when completion is endPosition (idle reads every record until the topic is idle)');
+  const idleTimeoutMs = r.integer('idleTimeoutMs') ?? 0;
+  const allowedLatenessMs = r.integer('allowedLatenessMs') ?? 0;
   r.finish();
   return { startTimeMs, endTimeMs, timeZone, completion, idleTimeoutMs, allowedLatenessMs };
 }
@@ -448,7 +432,7 @@ function readWindow(r: SpecReader | undefined): TimeWindow | undefined {
 function readErrors(r: SpecReader | undefined): ErrorPolicy {
   if (!r) return { kind: ErrorPolicyKind.ERROR_POLICY_KIND_FAIL, maxErrors: 0, errorTopic: '', errorTable: undefined };
   const kind = r.choice('policy', POLICIES, ErrorPolicyKind.ERROR_POLICY_KIND_FAIL);
-  const maxErrors = r.integer('maxErrors', { min: 1 }) ?? 0;
+  const maxErrors = r.integer('maxErrors') ?? 0;
   const errorTopic = r.string('topic', { pattern: TOPIC, hint: 'is not a valid Kafka topic name' }) ?? '';
   const tableReader = r.object('table');
   const errorTable = tableReader
@@ -458,9 +442,6 @@ function readErrors(r: SpecReader | undefined): ErrorPolicy {
       }
     : undefined;
   tableReader?.finish();
-  if (kind === ErrorPolicyKind.ERROR_POLICY_KIND_SKIP_UP_TO && maxErrors === 0) r.fail('maxErrors', 'is required with policy skipUpTo');
-  if (kind === ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TOPIC && !errorTopic) r.fail('topic', 'is required with policy errorTopic');
-  if (kind === ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TABLE && !errorTable) r.fail('table', 'is required with policy errorTable');
   r.finish();
   return { kind, maxErrors, errorTopic, errorTable };
 }

@@ -26,7 +26,7 @@ import {
 import { inTransaction, type PoolClient } from '#shared/pg.js';
 import { isWithin } from '#shared/storage/index.js';
 import { translated, validRef, type CatalogDeps } from './context.js';
-import { validResourceName } from './names.js';
+import { validResourceName } from '#shared/names.js';
 import { checkOffsetRanges, type Committed } from './offsets.js';
 import { tableToProto } from './rows.js';
 import { checkEvolvedSchema } from './schema-evolution.js';

@@ -10,7 +10,7 @@ import { existsSync, realpathSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { isWithin, joinLocation, normalizeLocation, schemeOf } from '#shared/storage/index.js';
 import { translated, type CatalogDeps } from './context.js';
-import { validName } from './names.js';
+import { validName } from '#shared/names.js';
 import { databaseToProto, type DatabaseRow } from './rows.js';
 import { dropTableRows, purgeTable, type DroppedTable } from './table-store.js';
 

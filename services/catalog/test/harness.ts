@@ -12,6 +12,8 @@ import { tempDir } from '#test-support/temp.js';
 
 export interface TestCatalog {
   client: CatalogClient;
+  /** host:port of its gRPC server. */
+  address: string;
   pool: Pool;
   dir: string;
   warehouse: string;
@@ -19,7 +21,12 @@ export interface TestCatalog {
 }
 
 export async function startTestCatalog(
-  options: { warehouse?: (dir: string) => string; roots?: (dir: string) => string[]; storage?: (dir: string) => LocalStorageOptions } = {},
+  options: {
+    warehouse?: (dir: string) => string;
+    roots?: (dir: string) => string[];
+    storage?: (dir: string) => LocalStorageOptions;
+    maxMessageBytes?: number;
+  } = {},
 ): Promise<TestCatalog> {
   const dir = tempDir('catalog');
   const db = await createTestDatabase('sluice_catalog');
@@ -31,9 +38,11 @@ export async function startTestCatalog(
       storage: options.storage?.(dir.path),
       poolSize: 30,
       client: { retries: 0, deadlineMs: 20_000 },
+      maxMessageBytes: options.maxMessageBytes,
     });
     return {
       client: catalog.client,
+      address: catalog.address,
       pool: catalog.pool,
       dir: dir.path,
       warehouse: catalog.warehouse,
