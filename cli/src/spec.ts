@@ -39,7 +39,8 @@ import {
 
 import { jobProblems } from '#shared/job-rules.js';
 import { IDENTIFIER, RESOURCE_NAME as JOB_NAME, TOPIC } from '#shared/names.js';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { MAX_SPEC_BYTES, MAX_SPEC_DEPTH, tooDeepAt } from './spec-limits.js';
 import { unwritableFixed } from '#shared/parquet/unwritable.js';
 import { PRIMITIVE_TYPE } from './iceberg-types.js';
 import { CliError } from './output.js';
@@ -96,6 +97,11 @@ export const DEFAULT_BUFFER_BYTES = 64 * 1024 * 1024;
 
 /** Parses YAML or JSON text; syntax errors carry the line and column. */
 export function parseJobSpecText(text: string, fileName = 'spec'): JobPlan {
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_SPEC_BYTES) throw new JobSpecError('', `spec file ${fileName}: ${tooLarge(bytes)}`);
+  const deepAt = tooDeepAt(text);
+  if (deepAt !== undefined)
+    throw new JobSpecError('', `spec file ${fileName}: nested deeper than ${MAX_SPEC_DEPTH} levels (at line ${deepAt})`);
   let document: unknown;
   try {
     document = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
@@ -114,14 +120,20 @@ export function parseJobSpecText(text: string, fileName = 'spec'): JobPlan {
 export async function readJobSpecFile(path: string): Promise<JobPlan> {
   let text: string;
   try {
+    // Refused before it is read: a 50 MB spec must not be loaded to be refused.
+    const { size } = await stat(path);
+    if (size > MAX_SPEC_BYTES) throw new CliError(`spec file ${path}: ${tooLarge(size)}`, 2);
     text = await readFile(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message;
+    if (err instanceof CliError) throw err;
     throw new CliError(`cannot read the spec file ${path}: ${why}`, 2);
   }
   return parseJobSpecText(text, path);
 }
+
+const tooLarge = (bytes: number) => `${bytes} bytes is more than the ${MAX_SPEC_BYTES} (1 MiB) a spec file may hold`;
 
 export interface PlanDefaults {
   /** Root of new table locations when the spec gives none: `<warehouse>/<database>/<table>`. */
