@@ -168,8 +168,6 @@ export async function startCatalogHandlers(options: {
   poolSize?: number;
   logLevel?: LogLevel;
   client?: ClientOptions;
-  /** The server's largest request (SLUICE_MAX_MESSAGE_BYTES). */
-  maxMessageBytes?: number;
 }): Promise<CatalogHandlersHandle> {
   const pool = createPool(options.databaseUrl, options.poolSize ?? 20);
   const storage = createStorage(options.storage ?? {});
@@ -188,7 +186,6 @@ export async function startCatalogHandlers(options: {
       protoFiles: ['sluice/v1/catalog.proto'],
       services: [bindService('sluice.v1.CatalogService', CatalogServiceService, handlers)],
       logger: createLogger('catalog-test', options.logLevel ?? 'silent'),
-      maxMessageBytes: options.maxMessageBytes,
     });
     const address = `127.0.0.1:${server.port}`;
     const client = createClient(CatalogServiceService, address, options.client ?? DEFAULT_CLIENT);

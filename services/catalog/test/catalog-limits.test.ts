@@ -5,6 +5,7 @@
  * server's size limit ends RESOURCE_EXHAUSTED; after each, the same client's next call works.
  */
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
@@ -12,6 +13,9 @@ import { CreateJobRequest, type DeepPartial, type Job, StartFrom } from '#shared
 import { ErrorPolicyKind, MappingSpec } from '#shared/gen/sluice/v1/types.js';
 import { jobProblems } from '#shared/job-rules.js';
 import { field, job as jobOf, source, tableRequest } from '#test-support/builders.js';
+import { createTestDatabase } from '#test-support/postgres.js';
+import { startCatalog } from '#test-support/services.js';
+import { tempDir } from '#test-support/temp.js';
 import { failure, startTestCatalog, type TestCatalog } from './harness.js';
 
 const ref = { database: 'limits', table: 'events' };
@@ -82,17 +86,14 @@ function encodeJob(j: Job): Uint8Array {
 }
 
 let cat: TestCatalog;
-let small: TestCatalog;
 before(async () => {
   cat = await startTestCatalog();
-  small = await startTestCatalog({ maxMessageBytes: 1024 * 1024 });
   await cat.client.createDatabase({ name: ref.database, location: '', properties: {} });
   await cat.client.createTable(tableRequest(ref, [field(0, 'v', 'string')]));
   await cat.client.createSource({ source: source('events_src', 'events') });
 });
 after(async () => {
   await cat?.stop();
-  await small?.stop();
 });
 
 describe('CreateJob refuses what the CLI refuses, naming the field', () => {
@@ -186,11 +187,66 @@ describe('huge names and requests', () => {
     }
   });
 
-  it('a request over SLUICE_MAX_MESSAGE_BYTES ends RESOURCE_EXHAUSTED and the connection goes on', async () => {
-    const refused = await failure(
-      small.client.createDatabase({ name: 'big', location: '', properties: { blob: 'x'.repeat(2 * 1024 * 1024) } }),
+  it('database properties and locations longer than the JDBC catalog holds are INVALID_ARGUMENT, not INTERNAL', async () => {
+    const cases: [string, () => Promise<unknown>, RegExp][] = [
+      [
+        'a 2 MB property value',
+        () => cat.client.createDatabase({ name: 'p1', location: '', properties: { blob: 'x'.repeat(2 * 1024 * 1024) } }),
+        /^properties\."blob" is 2097152 characters, more than 1000$/,
+      ],
+      [
+        'a 300-character property key',
+        () => cat.client.createDatabase({ name: 'p2', location: '', properties: { ['k'.repeat(300)]: 'v' } }),
+        /^properties key "k{64}"… \(300 characters\) is longer than 255 characters$/,
+      ],
+      [
+        'a 1 MB location',
+        () => cat.client.createDatabase({ name: 'p3', location: `${cat.warehouse}/${'l'.repeat(1024 * 1024)}`, properties: {} }),
+        /^location ".{64}"… \(\d+ characters\) is longer than 900 characters$/,
+      ],
+      [
+        'a 1 MB table location',
+        () =>
+          cat.client.createTable(
+            tableRequest({ database: ref.database, table: 'far' }, [field(0, 'v', 'string')], {
+              location: `${cat.warehouse}/${'l'.repeat(1024 * 1024)}`,
+            }),
+          ),
+        /^location ".{64}"… \(\d+ characters\) is longer than 900 characters$/,
+      ],
+    ];
+    for (const [what, call, message] of cases) {
+      const refused = await failure(call());
+      assert.equal(refused.code, grpc.status.INVALID_ARGUMENT, what);
+      assert.match(refused.details, message, what);
+    }
+    assert.deepEqual(
+      (await cat.client.listDatabases({})).databases.map((d) => d.name),
+      [ref.database],
+      'nothing was created',
     );
-    assert.equal(refused.code, grpc.status.RESOURCE_EXHAUSTED);
-    assert.equal((await small.client.createDatabase({ name: 'small', location: '', properties: {} })).created, true);
+  });
+
+  it('a request over SLUICE_MAX_MESSAGE_BYTES ends RESOURCE_EXHAUSTED and the connection goes on', async () => {
+    const db = await createTestDatabase('sluice_limits');
+    const dir = tempDir('catalog-limits');
+    const small = await startCatalog({
+      databaseUrl: db.url,
+      warehouse: join(dir.path, 'warehouse'),
+      env: { SLUICE_MAX_MESSAGE_BYTES: String(1024 * 1024) },
+      client: { retries: 0, deadlineMs: 20_000 },
+    });
+    try {
+      const big = { name: 'b'.repeat(2 * 1024 * 1024) };
+      const refused = await failure(small.client.getDatabase(big));
+      assert.equal(refused.code, grpc.status.RESOURCE_EXHAUSTED);
+      assert.equal((await small.client.createDatabase({ name: 'small', location: '', properties: {} })).created, true);
+      const taken = await failure(cat.client.getDatabase(big));
+      assert.equal(taken.code, grpc.status.INVALID_ARGUMENT, 'the default (64 MiB) takes it, and the name is refused');
+    } finally {
+      await small.stop();
+      await db.drop();
+      dir.remove();
+    }
   });
 });

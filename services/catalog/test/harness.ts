@@ -21,12 +21,7 @@ export interface TestCatalog {
 }
 
 export async function startTestCatalog(
-  options: {
-    warehouse?: (dir: string) => string;
-    roots?: (dir: string) => string[];
-    storage?: (dir: string) => LocalStorageOptions;
-    maxMessageBytes?: number;
-  } = {},
+  options: { warehouse?: (dir: string) => string; roots?: (dir: string) => string[]; storage?: (dir: string) => LocalStorageOptions } = {},
 ): Promise<TestCatalog> {
   const dir = tempDir('catalog');
   const db = await createTestDatabase('sluice_catalog');
@@ -38,7 +33,6 @@ export async function startTestCatalog(
       storage: options.storage?.(dir.path),
       poolSize: 30,
       client: { retries: 0, deadlineMs: 20_000 },
-      maxMessageBytes: options.maxMessageBytes,
     });
     return {
       client: catalog.client,
