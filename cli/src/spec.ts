@@ -37,7 +37,7 @@ import {
   type TableRef,
 } from '#shared/gen/sluice/v1/types.js';
 
-import { jobProblems } from '#shared/job-rules.js';
+import { type JobProblem, jobProblems, sourceProblems } from '#shared/job-rules.js';
 import { IDENTIFIER, RESOURCE_NAME as JOB_NAME, TOPIC } from '#shared/names.js';
 import { readFile, stat } from 'node:fs/promises';
 import { MAX_SPEC_BYTES, MAX_SPEC_DEPTH, tooDeepAt } from './spec-limits.js';
@@ -69,7 +69,6 @@ export interface JobPlan {
 }
 
 const IDENTIFIER_HINT = 'must be lower-case letters, digits and _, starting with a letter or _ (at most 128)';
-const BROKER = /^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/;
 
 const FORMATS = {
   JSON: MessageFormat.MESSAGE_FORMAT_JSON,
@@ -153,6 +152,7 @@ export function planJob(document: unknown, defaults: PlanDefaults): JobPlan {
   const sourceReader = root.object('source', { required: true });
   const tableReader = root.object('table', { required: true });
   const source = readSource(sourceReader, name, defaults);
+  refuseProblems(sourceProblems(source, 'source'));
   const start = readStart(sourceReader);
   const offsetReset = sourceReader.choice('offsetReset', OFFSET_RESETS, OffsetResetPolicy.OFFSET_RESET_POLICY_FAIL);
   sourceReader.finish();
@@ -193,9 +193,12 @@ export function planJob(document: unknown, defaults: PlanDefaults): JobPlan {
     updatedAtMs: 0,
   };
   // Ranges and the rules between fields: the ones the catalog's CreateJob applies, in its words.
-  const [problem] = jobProblems(job);
-  if (problem) throw new JobSpecError(problem.specPath, problem.problem);
+  refuseProblems(jobProblems(job));
   return { source, table, job };
+}
+
+function refuseProblems([problem]: JobProblem[]): void {
+  if (problem) throw new JobSpecError(problem.specPath, problem.problem);
 }
 
 /** A source on its own (`sluice source add`), validated like a job spec's `source`. */
@@ -204,13 +207,14 @@ export function planSource(document: unknown, defaults: PlanDefaults): Source {
   const source = readSource(r, '', defaults);
   r.finish();
   if (!source.name) throw new JobSpecError('name', 'is required');
+  refuseProblems(sourceProblems(source, ''));
   return source;
 }
 
 function readSource(r: SpecReader, jobName: string, defaults: PlanDefaults): Source {
   const topic = r.string('topic', { required: true, pattern: TOPIC, hint: 'is not a valid Kafka topic name' });
   const brokers = r.list('brokers').map(({ value, path }) => {
-    if (typeof value !== 'string' || !BROKER.test(value)) throw new JobSpecError(path, `${JSON.stringify(value)} is not host:port`);
+    if (typeof value !== 'string') throw new JobSpecError(path, `${JSON.stringify(value)} is not host:port`);
     return value;
   });
   const csvReader = r.object('csv');
@@ -224,7 +228,6 @@ function readSource(r: SpecReader, jobName: string, defaults: PlanDefaults): Sou
         }),
       }
     : undefined;
-  if (csv && csv.delimiter.length !== 1) throw new JobSpecError('source.csv.delimiter', 'must be exactly one character');
   csvReader?.finish();
   return {
     name: r.string('name', { pattern: JOB_NAME, hint: 'must be lower-case letters, digits, - and _' }) ?? jobName,

@@ -10,7 +10,15 @@
  * Zero means "the default" where proto3 cannot tell unset from 0 (commit interval, buffer
  * bytes, max errors); parallelism has no such default, since 0 members would read nothing.
  */
-import { CompletionPolicy, type Job, OffsetResetPolicy, StartFrom, type StartPosition, type TimeWindow } from './gen/sluice/v1/catalog.js';
+import {
+  CompletionPolicy,
+  type Job,
+  type Source,
+  OffsetResetPolicy,
+  StartFrom,
+  type StartPosition,
+  type TimeWindow,
+} from './gen/sluice/v1/catalog.js';
 import {
   ErrorPolicyKind,
   Granularity,
@@ -59,6 +67,37 @@ export function jobProblems(job: Job): JobProblem[] {
 }
 
 type Add = (field: string, specPath: string, problem: string | undefined) => void;
+
+/** Kafka bootstrap brokers: host:port, the host a name, an IPv4 address or an IPv6 one in brackets. */
+export const BROKER = /^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/;
+
+/**
+ * Every problem of a source (CreateSource; a job spec's `source`, `sluice source add`), fields
+ * as in jobProblems; `specPrefix` is where the source sits in the spec (`source`, or `` for
+ * `sluice source add`).
+ */
+export function sourceProblems(source: Source, specPrefix: string): JobProblem[] {
+  const found: JobProblem[] = [];
+  const at = (key: string) => (specPrefix ? `${specPrefix}.${key}` : key);
+  const add = (field: string, key: string, problem: string | undefined) => {
+    if (problem) found.push({ field: `source.${field}`, specPath: at(key), problem });
+  };
+  add('name', 'name', quotedProblem(source.name, resourceNameProblem));
+  add('topic', 'topic', quotedProblem(source.topic, topicProblem));
+  source.brokers.forEach((b, i) => {
+    add(`brokers.${i}`, `brokers.${i}`, BROKER.test(b) ? undefined : `${quotedPrefix(b)} is not host:port`);
+  });
+  add('format', 'format', enumProblem(source.format, MessageFormat));
+  add('mode', 'mode', enumProblem(source.mode, MessageMode));
+  if (source.csv) {
+    if (source.csv.delimiter.length !== 1) add('csv.delimiter', 'csv.delimiter', 'must be exactly one character');
+    if (source.csv.quote.length > 1) add('csv.quote', 'csv.quote', 'must be one character (or empty)');
+    source.csv.columns.forEach((c, i) => {
+      add(`csv.columns.${i}`, `csv.columns.${i}`, c === '' ? 'must be a column name' : undefined);
+    });
+  }
+  return found;
+}
 
 function tableRefProblems(ref: TableRef | undefined, field: string, specDatabase: string, specTable: string, add: Add): void {
   if (!ref) {

@@ -4,9 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CompletionPolicy, type DeepPartial, type Job, OffsetResetPolicy, StartFrom } from '#shared/gen/sluice/v1/catalog.js';
+import { CompletionPolicy, type DeepPartial, type Job, OffsetResetPolicy, Source, StartFrom } from '#shared/gen/sluice/v1/catalog.js';
 import { ErrorPolicyKind, Granularity, MessageFormat, MessageMode } from '#shared/gen/sluice/v1/types.js';
-import { jobProblems } from '#shared/job-rules.js';
+import { jobProblems, sourceProblems } from '#shared/job-rules.js';
 import { job as jobOf } from '#test-support/builders.js';
 
 const ref = { database: 'shop', table: 'orders' };
@@ -218,4 +218,38 @@ describe('job rules', () => {
       assert.ok(first.problem.length < 200, 'the message quotes at most a prefix of the input');
     });
   }
+});
+
+describe('source rules', () => {
+  const valid = Source.fromPartial({ name: 'orders', topic: 'orders', brokers: ['localhost:9092', '[::1]:9092', '10.0.0.1:9092'] });
+  it('a valid source', () => assert.deepEqual(sourceProblems(valid, 'source'), []));
+  // [case, source, request field, spec path (in a job spec), problem]
+  const cases: [string, Source, string, string, RegExp][] = [
+    ['a broker without a port', { ...valid, brokers: ['nohost'] }, 'source.brokers.0', 'source.brokers.0', /^"nohost" is not host:port$/],
+    ['format 99', { ...valid, format: MessageFormat.UNRECOGNIZED }, 'source.format', 'source.format', /^is not a known value/],
+    ['mode 99', { ...valid, mode: MessageMode.UNRECOGNIZED }, 'source.mode', 'source.mode', /^is not a known value/],
+    ['a bad topic', { ...valid, topic: 'a/b' }, 'source.topic', 'source.topic', /^"a\/b" is not a valid Kafka topic name$/],
+    [
+      'a 1 MB topic',
+      { ...valid, topic: 't'.repeat(1 << 20) },
+      'source.topic',
+      'source.topic',
+      /^"t{64}"… \(1048576 characters\) is not a valid/,
+    ],
+    [
+      'a two-character CSV delimiter',
+      { ...valid, csv: { delimiter: ';;', quote: '"', columns: [] } },
+      'source.csv.delimiter',
+      'source.csv.delimiter',
+      /^must be exactly one character$/,
+    ],
+  ];
+  for (const [name, input, field, specPath, problem] of cases)
+    it(`refuses ${name}`, () => {
+      const [first] = sourceProblems(input, 'source');
+      assert.deepEqual([first?.field, first?.specPath], [field, specPath]);
+      assert.match(first.problem, problem);
+    });
+  it('names the spec key without a prefix for `sluice source add`', () =>
+    assert.equal(sourceProblems({ ...valid, brokers: ['x'] }, '')[0].specPath, 'brokers.0'));
 });

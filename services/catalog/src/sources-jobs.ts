@@ -7,11 +7,11 @@
 import type { AsyncHandlers } from '#shared/grpc/types.js';
 import { type CatalogServiceService, Job, JobState, Source, jobStateFromJSON } from '#shared/gen/sluice/v1/catalog.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '#shared/errors.js';
-import { jobProblems } from '#shared/job-rules.js';
+import { jobProblems, sourceProblems } from '#shared/job-rules.js';
 import { inTransaction } from '#shared/pg.js';
 import { translated, type CatalogDeps, type Queryable } from './context.js';
 import { canTransition, isQuiescent } from './job-state.js';
-import { validResourceName, validTopic } from '#shared/names.js';
+import { validResourceName } from '#shared/names.js';
 import { getTable } from './table-store.js';
 
 type H = AsyncHandlers<typeof CatalogServiceService>;
@@ -102,12 +102,9 @@ export function sourceJobHandlers(
     createSource: translated(async (req) => {
       const s = req.source;
       if (!s) throw invalidArgument('source is required', { field: 'source' });
-      const name = validResourceName(s.name, 'source.name');
-      const topic = validTopic(s.topic, 'source.topic');
-      for (const b of s.brokers) {
-        if (!/^[^\s:]+:\d{1,5}$/.test(b))
-          throw invalidArgument(`source.brokers entry ${JSON.stringify(b)} must be host:port`, { field: 'source.brokers' });
-      }
+      const [problem] = sourceProblems(s, 'source');
+      if (problem) throw invalidArgument(`${problem.field}: ${problem.problem}`, { field: problem.field });
+      const { name, topic } = s;
       const t = now();
       const stored: Source = { ...s, name, topic, createdAtMs: 0 };
       const { rows } = await deps.pool.query<SourceRow>(

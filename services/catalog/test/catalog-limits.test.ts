@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
-import { CreateJobRequest, type DeepPartial, type Job, StartFrom } from '#shared/gen/sluice/v1/catalog.js';
+import { CreateJobRequest, type DeepPartial, type Job, Source, StartFrom } from '#shared/gen/sluice/v1/catalog.js';
 import { ErrorPolicyKind, MappingSpec } from '#shared/gen/sluice/v1/types.js';
 import { jobProblems } from '#shared/job-rules.js';
 import { field, job as jobOf, source, tableRequest } from '#test-support/builders.js';
@@ -139,6 +139,21 @@ describe('CreateJob refuses what the CLI refuses, naming the field', () => {
     );
     assert.match(offsetReset.details, /^job\.offset_reset: is not a known value/);
     assert.equal((await cat.client.listJobs({})).jobs.length, 0);
+  });
+
+  it('CreateSource refuses enum values no enum has, and brokers that are not host:port, as the CLI does', async () => {
+    // The source (field 1 of the request) with its format (field 4) given again, as 99: the last wins.
+    const sourceBytes = withField(Source.encode(source('src99', 'events')).finish(), 4, (w) => w.int32(99));
+    const bytes = new BinaryWriter().tag(1, WireType.LengthDelimited).bytes(sourceBytes).finish();
+    const answer = await rawCall(cat.address, '/sluice.v1.CatalogService/CreateSource', bytes);
+    assert.equal(answer.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(answer.details, /^source\.format: is not a known value/);
+    const refused = await failure(cat.client.createSource({ source: source('src2', 'events', { brokers: ['localhost:9092', 'nohost'] }) }));
+    assert.equal(refused.details, 'source.brokers.1: "nohost" is not host:port');
+    assert.deepEqual(
+      (await cat.client.listSources({})).sources.map((s) => s.name),
+      ['events_src'],
+    );
   });
 
   it('names the field of a 64-bit integer beyond 2^53 (it used to be "INTERNAL: Error deserializing request")', async () => {

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { status } from '@grpc/grpc-js';
 import { CompletionPolicy, JobState, OffsetResetPolicy, StartFrom, type Job } from '#shared/gen/sluice/v1/catalog.js';
-import { MessageFormat } from '#shared/gen/sluice/v1/types.js';
+import { MessageFormat, MessageMode } from '#shared/gen/sluice/v1/types.js';
 import { field, primitive, schema } from '#test-support/builders.js';
 import { tempDir } from '#test-support/temp.js';
 import { failure, startTestCatalog, type TestCatalog } from './harness.js';
@@ -304,7 +304,7 @@ test('sources and jobs: CRUD, validation, state machine, delete rules', async ()
     brokers: ['127.0.0.1:9092'],
     topic: 'clicks.v1',
     format: MessageFormat.MESSAGE_FORMAT_JSON,
-    mode: 0 as never,
+    mode: MessageMode.MESSAGE_MODE_UNSPECIFIED,
     properties: {},
     createdAtMs: 0,
   };
