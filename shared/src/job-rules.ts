@@ -7,8 +7,9 @@
  * (`job.mapping.flatten_level`, what the server's INVALID_ARGUMENT names) and `specPath` the
  * job spec's key (`mapping.flattenLevel`, what the CLI names); the `problem` text is the same.
  *
- * Zero means "the default" where proto3 cannot tell unset from 0 (commit interval, buffer
- * bytes, max errors); parallelism has no such default, since 0 members would read nothing.
+ * Zero means "unset" where proto3 cannot tell unset from 0: the default commit interval, no
+ * buffer-size flush, no error budget; parallelism has no such reading, since 0 members would
+ * read nothing.
  */
 import {
   CompletionPolicy,
