@@ -331,6 +331,13 @@ export const SETTINGS = {
         .filter((r) => r !== ''),
     () => [],
   ),
+  maxMessageBytes: integerSetting(
+    'SLUICE_MAX_MESSAGE_BYTES',
+    67108864,
+    1048576,
+    1073741824,
+    'Largest gRPC request a server takes (a Transform batch holds one partition fetch, so above the largest Kafka record the brokers allow); a larger one ends its call RESOURCE_EXHAUSTED.',
+  ),
   rpcDeadlineMs: integerSetting('SLUICE_RPC_DEADLINE_MS', 10000, 100, 600000, 'Default deadline of service-to-service gRPC calls.'),
   shutdownTimeoutMs: integerSetting(
     'SLUICE_SHUTDOWN_TIMEOUT_MS',

@@ -6,8 +6,8 @@ import { initTracing, shutdownTracing } from './tracing.js';
 
 const SECURITY_KEYS = [...new Set([...SERVER_SECURITY_KEYS, ...CLIENT_SECURITY_KEYS])];
 type SecurityKey = (typeof SECURITY_KEYS)[number];
-type BaseKey = 'bindHost' | 'logLevel' | 'otlpEndpoint' | 'shutdownTimeoutMs' | SecurityKey;
-const BASE_KEYS: readonly BaseKey[] = ['bindHost', 'logLevel', 'otlpEndpoint', 'shutdownTimeoutMs', ...SECURITY_KEYS];
+type BaseKey = 'bindHost' | 'logLevel' | 'otlpEndpoint' | 'shutdownTimeoutMs' | 'maxMessageBytes' | SecurityKey;
+const BASE_KEYS: readonly BaseKey[] = ['bindHost', 'logLevel', 'otlpEndpoint', 'shutdownTimeoutMs', 'maxMessageBytes', ...SECURITY_KEYS];
 
 export interface ServiceContext<K extends SettingKey> {
   readonly config: Config<K | BaseKey>;
@@ -84,6 +84,7 @@ export async function startService<K extends SettingKey>(
       services,
       logger,
       security: serving,
+      maxMessageBytes: config.maxMessageBytes,
     });
   } catch (err) {
     await runCleanups();

@@ -66,9 +66,9 @@ export const tableRequest = (ref: TableRef, fields: Field[], overrides: Partial<
 export const source = (name: string, topic: string, overrides: Partial<Source> = {}): Source =>
   Source.fromPartial({ name, topic, format: MessageFormat.MESSAGE_FORMAT_JSON, mode: MessageMode.MESSAGE_MODE_VALUE, ...overrides });
 
-/** A job from `source` into `table`; everything not overridden is the catalog's default. */
+/** A job from `source` into `table` at parallelism 1; everything else not overridden is the catalog's default. */
 export const job = (name: string, sourceName: string, into: TableRef, overrides: DeepPartial<Job> = {}): Job =>
-  Job.fromPartial({ name, source: sourceName, table: into, ...overrides });
+  Job.fromPartial({ name, source: sourceName, table: into, parallelism: 1, ...overrides });
 
 /**
  * Records where job `jobName` starts on partitions of `topic` (partition → offset), as ingestion

@@ -27,7 +27,7 @@ import {
 import { inTransaction, type PoolClient } from '#shared/pg.js';
 import { isWithin } from '#shared/storage/index.js';
 import { translated, validRef, type CatalogDeps } from './context.js';
-import { quotedPrefix, validResourceName } from './names.js';
+import { quotedPrefix, validResourceName } from '#shared/names.js';
 import { checkOffsetRanges } from './offsets.js';
 import { tableToProto } from './rows.js';
 import { checkEvolvedSchema } from './schema-evolution.js';

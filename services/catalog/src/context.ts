@@ -8,7 +8,7 @@ import { IcebergError } from '#shared/iceberg/index.js';
 import type { Logger } from '#shared/logger.js';
 import type { Pool, PoolClient } from '#shared/pg.js';
 import { StorageError, type Storage } from '#shared/storage/index.js';
-import { validName } from './names.js';
+import { validName } from '#shared/names.js';
 
 export interface CatalogDeps {
   pool: Pool;

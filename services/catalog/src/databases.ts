@@ -10,7 +10,7 @@ import { existsSync, realpathSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { isWithin, joinLocation, normalizeLocation, schemeOf } from '#shared/storage/index.js';
 import { translated, type CatalogDeps } from './context.js';
-import { validName } from './names.js';
+import { quotedPrefix, validName } from '#shared/names.js';
 import { databaseToProto, type DatabaseRow } from './rows.js';
 import { dropTableRows, purgeTable, type DroppedTable } from './table-store.js';
 
@@ -23,13 +23,37 @@ const DB_COLUMNS = 'name, location, properties, created_at_ms';
  * now, so an unsupported scheme fails this request rather than a later commit), and inside
  * the warehouse or another allowed root (the catalog writes there and a purge deletes there).
  */
+/**
+ * The JDBC catalog's tables (Iceberg's schema, which Java and Spark read) hold a metadata
+ * location in varchar(1000) and a namespace property in varchar(255)/varchar(1000): longer
+ * ones would fail inside PostgreSQL as INTERNAL. A table's metadata file adds 66 characters
+ * (`/metadata/NNNNN-<uuid>.metadata.json`) to its location.
+ */
+export const MAX_LOCATION_LENGTH = 900;
+export const MAX_PROPERTY_KEY_LENGTH = 255;
+export const MAX_PROPERTY_VALUE_LENGTH = 1000;
+
+function validProperties(properties: Record<string, string>, field: string): Record<string, string> {
+  for (const [key, value] of Object.entries(properties)) {
+    if (key.length > MAX_PROPERTY_KEY_LENGTH)
+      throw invalidArgument(`${field} key ${quotedPrefix(key)} is longer than ${MAX_PROPERTY_KEY_LENGTH} characters`, { field });
+    if (value.length > MAX_PROPERTY_VALUE_LENGTH)
+      throw invalidArgument(`${field}.${quotedPrefix(key)} is ${value.length} characters, more than ${MAX_PROPERTY_VALUE_LENGTH}`, {
+        field,
+      });
+  }
+  return properties;
+}
+
 export async function validLocation(deps: CatalogDeps, location: string, field: string): Promise<string> {
+  if (location.length > MAX_LOCATION_LENGTH)
+    throw invalidArgument(`${field} ${quotedPrefix(location)} is longer than ${MAX_LOCATION_LENGTH} characters`, { field });
   let normalized: string;
   try {
     normalized = normalizeLocation(location);
     await deps.storage.exists(joinLocation(normalized, '.sluice-probe'));
   } catch (err) {
-    throw invalidArgument(`${field} ${JSON.stringify(location)}: ${(err as Error).message}`, { field });
+    throw invalidArgument(`${field} ${quotedPrefix(location)}: ${(err as Error).message}`, { field });
   }
   const roots = [deps.warehouse, ...(deps.roots ?? [])];
   if (!roots.some((root) => confinedTo(root, normalized)))
@@ -75,16 +99,17 @@ export function databaseHandlers(deps: CatalogDeps): Pick<H, 'createDatabase' | 
   return {
     createDatabase: translated(async (req) => {
       const name = validName(req.name, 'name');
+      const properties = validProperties(req.properties ?? {}, 'properties');
       const location = await validLocation(deps, req.location || joinLocation(deps.warehouse, name), 'location');
       return inTransaction(deps.pool, async (client) => {
         const inserted = await client.query<DatabaseRow>(
           `INSERT INTO catalog.databases (name, location, properties, created_at_ms) VALUES ($1, $2, $3, $4)
            ON CONFLICT (name) DO NOTHING RETURNING ${DB_COLUMNS}`,
-          [name, location, JSON.stringify(req.properties ?? {}), now()],
+          [name, location, JSON.stringify(properties), now()],
         );
         if (inserted.rows[0]) {
           // The JDBC catalog knows a namespace by its properties rows ("exists" as Java writes it).
-          const props = { exists: 'true', location, ...(req.properties ?? {}) };
+          const props = { exists: 'true', location, ...properties };
           for (const [k, v] of Object.entries(props)) {
             await client.query(
               `INSERT INTO public.iceberg_namespace_properties (catalog_name, namespace, property_key, property_value)

@@ -5,19 +5,19 @@
  * still consuming.
  */
 import type { AsyncHandlers } from '#shared/grpc/types.js';
-import { type CatalogServiceService, Job, JobState, Source, StartFrom, jobStateFromJSON } from '#shared/gen/sluice/v1/catalog.js';
+import { type CatalogServiceService, Job, JobState, Source, jobStateFromJSON } from '#shared/gen/sluice/v1/catalog.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '#shared/errors.js';
+import { jobProblems, sourceProblems } from '#shared/job-rules.js';
 import { inTransaction } from '#shared/pg.js';
-import { translated, validRef, type CatalogDeps, type Queryable } from './context.js';
+import { translated, type CatalogDeps, type Queryable } from './context.js';
 import { canTransition, isQuiescent } from './job-state.js';
-import { validResourceName, validTopic } from './names.js';
+import { validResourceName } from '#shared/names.js';
 import { getTable } from './table-store.js';
 
 type H = AsyncHandlers<typeof CatalogServiceService>;
 
 /** The seeds' default: data becomes visible every 5 minutes unless told otherwise. */
 export const DEFAULT_COMMIT_INTERVAL_MS = 5 * 60 * 1000;
-export const MIN_COMMIT_INTERVAL_MS = 1000;
 
 interface SourceRow {
   spec: unknown;
@@ -79,44 +79,16 @@ async function refuseSecondWriter(db: Queryable, job: string, tableId: number, t
   }
 }
 
-/** Checks a job request and fills defaults; returns the job to store. */
+/**
+ * Checks a job request by the shared job rules (the CLI's, `#shared/job-rules.ts`) and fills
+ * defaults; returns the job to store. The first problem is INVALID_ARGUMENT naming its field.
+ */
 export function normalizeJob(job: Job): Job {
-  const name = validResourceName(job.name, 'job.name');
-  validResourceName(job.source, 'job.source');
-  const table = validRef(job.table, 'job.table');
+  const [problem] = jobProblems(job);
+  if (problem) throw invalidArgument(`${problem.field}: ${problem.problem}`, { field: problem.field });
+  const table = { database: job.table!.database, table: job.table!.table };
   const commitIntervalMs = job.commitIntervalMs || DEFAULT_COMMIT_INTERVAL_MS;
-  if (commitIntervalMs < MIN_COMMIT_INTERVAL_MS) {
-    throw invalidArgument(`job.commit_interval_ms ${job.commitIntervalMs} is below the minimum of ${MIN_COMMIT_INTERVAL_MS}`, {
-      field: 'job.commit_interval_ms',
-    });
-  }
-  if (job.bufferBytes < 0) throw invalidArgument('job.buffer_bytes must not be negative', { field: 'job.buffer_bytes' });
-  if (job.parallelism < 0) throw invalidArgument('job.parallelism must not be negative', { field: 'job.parallelism' });
-  const w = job.window;
-  if (w && (w.startTimeMs !== 0 || w.endTimeMs !== 0)) {
-    if (w.endTimeMs <= w.startTimeMs) {
-      throw invalidArgument(`job.window end ${w.endTimeMs} must be after start ${w.startTimeMs}`, { field: 'job.window.end_time_ms' });
-    }
-    if (w.idleTimeoutMs < 0)
-      throw invalidArgument('job.window.idle_timeout_ms must not be negative', { field: 'job.window.idle_timeout_ms' });
-    if (w.allowedLatenessMs < 0)
-      throw invalidArgument('job.window.allowed_lateness_ms must not be negative', { field: 'job.window.allowed_lateness_ms' });
-  }
-  const start = job.start;
-  if (start?.from === StartFrom.START_FROM_TIMESTAMP && start.timestampMs <= 0) {
-    throw invalidArgument('job.start.timestamp_ms is required when starting from a timestamp', { field: 'job.start.timestamp_ms' });
-  }
-  if (start?.from === StartFrom.START_FROM_OFFSETS) {
-    if (start.offsets.length === 0)
-      throw invalidArgument('job.start.offsets is required when starting from offsets', { field: 'job.start.offsets' });
-    for (const o of start.offsets) {
-      if (o.partition < 0 || o.offset < 0)
-        throw invalidArgument(`job.start.offsets: partition ${o.partition} offset ${o.offset} must not be negative`, {
-          field: 'job.start.offsets',
-        });
-    }
-  }
-  return { ...job, name, table, commitIntervalMs, state: JobState.JOB_STATE_CREATED, stateReason: '' };
+  return { ...job, table, commitIntervalMs, state: JobState.JOB_STATE_CREATED, stateReason: '' };
 }
 
 export function sourceJobHandlers(
@@ -130,12 +102,9 @@ export function sourceJobHandlers(
     createSource: translated(async (req) => {
       const s = req.source;
       if (!s) throw invalidArgument('source is required', { field: 'source' });
-      const name = validResourceName(s.name, 'source.name');
-      const topic = validTopic(s.topic, 'source.topic');
-      for (const b of s.brokers) {
-        if (!/^[^\s:]+:\d{1,5}$/.test(b))
-          throw invalidArgument(`source.brokers entry ${JSON.stringify(b)} must be host:port`, { field: 'source.brokers' });
-      }
+      const [problem] = sourceProblems(s, 'source');
+      if (problem) throw invalidArgument(`${problem.field}: ${problem.problem}`, { field: problem.field });
+      const { name, topic } = s;
       const t = now();
       const stored: Source = { ...s, name, topic, createdAtMs: 0 };
       const { rows } = await deps.pool.query<SourceRow>(

@@ -10,7 +10,7 @@ import { inTransaction } from '#shared/pg.js';
 import { joinLocation, locationsOverlap } from '#shared/storage/index.js';
 import { translated, validRef, type CatalogDeps } from './context.js';
 import { getDatabaseRow, validLocation } from './databases.js';
-import { validName } from './names.js';
+import { validName } from '#shared/names.js';
 import { TABLE_COLUMNS, snapshotToProto, tableToProto, type TableRow } from './rows.js';
 import { applySchemaChanges } from './schema-evolution.js';
 import { dropTableRows, findTable, purgeTable, getTable, recordVersions, swapMetadata, writeMetadataFile } from './table-store.js';

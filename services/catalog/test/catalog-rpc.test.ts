@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { status } from '@grpc/grpc-js';
-import { JobState, StartFrom, type Job } from '#shared/gen/sluice/v1/catalog.js';
-import { MessageFormat } from '#shared/gen/sluice/v1/types.js';
+import { CompletionPolicy, JobState, OffsetResetPolicy, StartFrom, type Job } from '#shared/gen/sluice/v1/catalog.js';
+import { MessageFormat, MessageMode } from '#shared/gen/sluice/v1/types.js';
 import { field, primitive, schema } from '#test-support/builders.js';
 import { tempDir } from '#test-support/temp.js';
 import { failure, startTestCatalog, type TestCatalog } from './harness.js';
@@ -304,7 +304,7 @@ test('sources and jobs: CRUD, validation, state machine, delete rules', async ()
     brokers: ['127.0.0.1:9092'],
     topic: 'clicks.v1',
     format: MessageFormat.MESSAGE_FORMAT_JSON,
-    mode: 0 as never,
+    mode: MessageMode.MESSAGE_MODE_UNSPECIFIED,
     properties: {},
     createdAtMs: 0,
   };
@@ -332,8 +332,8 @@ test('sources and jobs: CRUD, validation, state machine, delete rules', async ()
     commitIntervalMs: 0,
     bufferBytes: 0,
     parallelism: 2,
-    offsetReset: 0 as never,
-    state: 0 as never,
+    offsetReset: OffsetResetPolicy.OFFSET_RESET_POLICY_UNSPECIFIED,
+    state: JobState.JOB_STATE_UNSPECIFIED,
     stateReason: '',
     createdAtMs: 0,
     updatedAtMs: 0,
@@ -351,7 +351,14 @@ test('sources and jobs: CRUD, validation, state machine, delete rules', async ()
       'window backwards',
       {
         name: 'j4',
-        window: { startTimeMs: 10, endTimeMs: 5, timeZone: '', completion: 0 as never, idleTimeoutMs: 0, allowedLatenessMs: 0 },
+        window: {
+          startTimeMs: 10,
+          endTimeMs: 5,
+          timeZone: '',
+          completion: CompletionPolicy.COMPLETION_POLICY_UNSPECIFIED,
+          idleTimeoutMs: 0,
+          allowedLatenessMs: 0,
+        },
       },
       status.INVALID_ARGUMENT,
     ],
@@ -359,7 +366,14 @@ test('sources and jobs: CRUD, validation, state machine, delete rules', async ()
       'negative allowed lateness',
       {
         name: 'j4b',
-        window: { startTimeMs: 5, endTimeMs: 10, timeZone: '', completion: 0 as never, idleTimeoutMs: 0, allowedLatenessMs: -1 },
+        window: {
+          startTimeMs: 5,
+          endTimeMs: 10,
+          timeZone: '',
+          completion: CompletionPolicy.COMPLETION_POLICY_UNSPECIFIED,
+          idleTimeoutMs: 0,
+          allowedLatenessMs: -1,
+        },
       },
       status.INVALID_ARGUMENT,
     ],

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { JobState } from '#shared/gen/sluice/v1/catalog.js';
 import { canTransition, isQuiescent } from '../src/job-state.js';
-import { nameProblem, validResourceName } from '../src/names.js';
+import { nameProblem, validResourceName } from '#shared/names.js';
 import { checkOffsetRanges } from '../src/offsets.js';
 import { checkEvolvedSchema, typeChangeProblem } from '../src/schema-evolution.js';
 import type { SchemaJson } from '#shared/iceberg/index.js';

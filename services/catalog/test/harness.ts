@@ -12,6 +12,8 @@ import { tempDir } from '#test-support/temp.js';
 
 export interface TestCatalog {
   client: CatalogClient;
+  /** host:port of its gRPC server. */
+  address: string;
   pool: Pool;
   dir: string;
   warehouse: string;
@@ -34,6 +36,7 @@ export async function startTestCatalog(
     });
     return {
       client: catalog.client,
+      address: catalog.address,
       pool: catalog.pool,
       dir: dir.path,
       warehouse: catalog.warehouse,

@@ -1,6 +1,8 @@
 /** Coercion, bad input under every policy, partitions and transforms, inference and previews. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { status } from '@grpc/grpc-js';
+import { SluiceError } from '#shared/errors.js';
 import {
   ErrorPolicyKind,
   Granularity,
@@ -26,6 +28,8 @@ import {
   type Row,
 } from '../src/core/index.js';
 import { parseCsvRecord } from '../src/core/csv.js';
+import { jsonDepthOver, MAX_JSON_DEPTH } from '../src/core/decode.js';
+import { MAX_RECORD_HEADERS } from '../src/core/plan.js';
 import { flatten } from '../src/core/flatten.js';
 import { murmur3 } from '../src/core/murmur3.js';
 import { inferSchemaRpc } from '../src/inspect.js';
@@ -165,6 +169,7 @@ const badInputs: [string, Buffer | undefined, string | unknown[]][] = [
   ['truncated JSON', Buffer.from('{"id":1,"na'), 'invalid_json'],
   ['a 10 MB message', Buffer.alloc(10 * 1024 * 1024, 0x20), 'too_large'],
   ['1000-level nesting (kept as JSON text)', Buffer.from(deep(1000)), [1, '['.repeat(1000) + ']'.repeat(1000)]],
+  ['10000-level nesting (over MAX_JSON_DEPTH, refused before parsing)', Buffer.from(deep(10000)), 'nesting_too_deep'],
   ['200000-level nesting', Buffer.from(deep(200000)), 'nesting_too_deep'],
   ['an integer beyond int64', Buffer.from('{"id":92233720368547758070}'), 'out_of_range'],
   ['NaN (not JSON)', Buffer.from('{"id":NaN}'), 'invalid_json'],
@@ -863,4 +868,42 @@ test('inferring a table (sluice infer, job create) refuses sampled fields that f
     ['a', 'a_b'],
     'at level 1, a stays whole: no collision',
   );
+});
+
+test('JSON nesting depth: one pass over the text, strings skipped', () => {
+  const cases: [string, string, number, number][] = [
+    ['flat', '{"a":1}', 1, -1],
+    ['at the limit', '[[[]]]', 3, -1],
+    ['one over', '[[[[]]]]', 3, 3],
+    ['brackets in strings do not count', '["[[[[","{{{{"]', 1, -1],
+    ['an escaped quote does not end the string', String.raw`["\"[[[[",[[]]]`, 3, -1],
+  ];
+  for (const [name, text, limit, at] of cases) assert.equal(jsonDepthOver(text, limit), at, name);
+  assert.equal(MAX_JSON_DEPTH, 1024);
+});
+
+test('a record with more headers than MAX_RECORD_HEADERS is dirty data (too_many_headers); at the limit it is a row', () => {
+  const plan = flattenPlan();
+  const headers = (n: number) => Array.from({ length: n }, (_, i) => ({ key: `h${i}`, value: Buffer.from('v') }));
+  const over = transformRecord(plan, record('{"id":1}', { offset: 4, headers: headers(MAX_RECORD_HEADERS + 1) }), { nowMs: 0 });
+  assert.ok(over instanceof RecordError);
+  assert.equal(over.reason, 'too_many_headers');
+  assert.match(
+    over.message,
+    /^the record has 1001 headers, more than the 1000 a record may carry \(topic topic_test, partition 0, offset 4\)$/,
+  );
+  assert.deepEqual(transformRecord(plan, record('{"id":1}', { headers: headers(MAX_RECORD_HEADERS) }), { nowMs: 0 }), [1, null]);
+});
+
+test('InferSchema on a sample nested 10,000 levels deep is INVALID_ARGUMENT naming the sample', () => {
+  const samples = [record('{"a":1}', { offset: 10 }), record(`{"a":${'['.repeat(10_000)}${']'.repeat(10_000)}}`, { offset: 11 })];
+  for (const format of [MessageFormat.MESSAGE_FORMAT_JSON, MessageFormat.MESSAGE_FORMAT_FLATTEN]) {
+    assert.throws(
+      () => inferSchemaRpc({ samples, mapping: mapping({ format, flattenLevel: 4 }) }),
+      (e: Error) =>
+        e instanceof SluiceError &&
+        e.code === status.INVALID_ARGUMENT &&
+        e.message === 'samples.1 (offset 11): value is nested deeper than 1024 levels',
+    );
+  }
 });

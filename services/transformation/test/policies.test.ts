@@ -318,6 +318,7 @@ describe('bad input through the stream never crashes the service', () => {
     { what: 'truncated JSON', value: '{"id":1,"na', reason: 'invalid_json' },
     { what: 'a 10 MB message', value: `{"id":1,"name":"${'x'.repeat(10 * 1024 * 1024)}"}`, reason: 'too_large' },
     { what: '1000-level nesting (kept as JSON text)', value: deep(1000), reason: null },
+    { what: '10000-level nesting (over the depth limit)', value: deep(10_000), reason: 'nesting_too_deep' },
     { what: '100000-level nesting', value: deep(100_000), reason: 'nesting_too_deep' },
     { what: 'an integer beyond int64', value: '{"id":9223372036854775808}', reason: 'out_of_range' },
     { what: 'NaN', value: '{"id":NaN}', reason: 'invalid_json' },
@@ -349,6 +350,15 @@ describe('bad input through the stream never crashes the service', () => {
         [42, 4],
       ],
     );
+  });
+
+  it('with SKIP: a record with more headers than the limit is counted as too_many_headers, the stream goes on', async () => {
+    const { ref } = await createTable(h, 'bad_headers', [field(1, 'id', 'long'), field(2, 'name', 'string')]);
+    const s = new TestStream(h, openFor(ref, mapping(ErrorPolicyKind.ERROR_POLICY_KIND_SKIP)));
+    const headers = Array.from({ length: 1001 }, (_, i) => ({ key: `h${i}`, value: Buffer.from('v') }));
+    const covers = [{ topic: 'bad', partition: 0, startOffset: 0, endOffset: 2 }];
+    const ack = await s.send([{ ...rec('bad', 0, 0, '{"id":1}'), headers }, rec('bad', 0, 1, '{"id":2}')], covers);
+    assert.deepEqual([ack.rows, ack.errorReasons], [1, [{ reason: 'too_many_headers', count: 1 }]]);
   });
 
   it('with FAIL: each bad record ends only its own stream, with its reason; the service keeps serving', async () => {

@@ -10,6 +10,7 @@ import { SluiceError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { extractContext, tracer } from '../tracing.js';
 import { authorize, METHOD_ROLES, type TokenTable } from './auth.js';
+import { guardedDeserializer, UndecodableRequest } from './decode.js';
 import { metadataCarrier } from './metadata.js';
 import type { AsyncHandlers, MethodDefinition, ServiceDefinition } from './types.js';
 
@@ -39,7 +40,12 @@ export interface GrpcServerOptions {
   logger: Logger;
   /** TLS and the accepted tokens; plaintext without authentication when omitted. */
   security?: ServerSecurity;
+  /** The largest request message taken (SLUICE_MAX_MESSAGE_BYTES); a larger one ends its call RESOURCE_EXHAUSTED. */
+  maxMessageBytes?: number;
 }
+
+/** SLUICE_MAX_MESSAGE_BYTES's default: see the setting for why. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 /** How a server is reached and who may call it. */
 export interface ServerSecurity {
@@ -93,8 +99,8 @@ export interface RunningGrpcServer {
 export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
   const tokens = options.security?.tokens;
   const server = new grpc.Server({
-    'grpc.max_receive_message_length': 64 * 1024 * 1024,
-    interceptors: tokens ? [authInterceptor(tokens, options.logger)] : [],
+    'grpc.max_receive_message_length': options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+    interceptors: [...(tokens ? [authInterceptor(tokens, options.logger)] : []), undecodableInterceptor(options.logger)],
   });
   const health = new HealthImplementation({ '': 'NOT_SERVING' });
   health.addToServer(server);
@@ -110,7 +116,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   new ReflectionService(packageDefinition).addToServer(server);
 
   for (const binding of options.services) {
-    server.addService(binding.definition as unknown as grpc.ServiceDefinition, implement(binding, options.logger));
+    server.addService(guardedDefinition(binding, packageDefinition), implement(binding, options.logger));
   }
 
   const port = await new Promise<number>((resolve, reject) => {
@@ -160,6 +166,39 @@ function authInterceptor(tokens: TokenTable, logger: Logger): grpc.ServerInterce
             if (decision.allowed) return nextMetadata(metadata);
             logger.warn({ method: methodDescriptor.path, peer: call.getPeer(), code: grpc.status[decision.code] }, decision.details);
             call.sendStatus({ code: decision.code, details: decision.details, metadata: new grpc.Metadata() });
+          },
+        });
+      },
+    });
+}
+
+/**
+ * The binding's definition with deserializers that never throw: a request that cannot be
+ * decoded becomes an UndecodableRequest naming its bad field (decode.ts), answered by
+ * undecodableInterceptor as INVALID_ARGUMENT.
+ */
+function guardedDefinition(binding: ServiceBinding, types: protoLoader.PackageDefinition): grpc.ServiceDefinition {
+  const service = types[binding.name] as Record<string, { requestType: { type: { name: string } } }> | undefined;
+  const guarded: Record<string, unknown> = {};
+  for (const [method, definition] of Object.entries(binding.definition)) {
+    const requestType =
+      service && Object.values(service).find((m) => (m as unknown as { path: string }).path === definition.path)?.requestType;
+    const typeName = `${binding.name.split('.').slice(0, -1).join('.')}.${requestType?.type.name ?? ''}`;
+    guarded[method] = { ...definition, requestDeserialize: guardedDeserializer(definition.requestDeserialize, typeName, types) };
+  }
+  return guarded as unknown as grpc.ServiceDefinition;
+}
+
+/** Answers a request that could not be decoded with its INVALID_ARGUMENT before any handler runs. */
+function undecodableInterceptor(logger: Logger): grpc.ServerInterceptor {
+  return (methodDescriptor, call) =>
+    new grpc.ServerInterceptingCall(call, {
+      start(next) {
+        next({
+          onReceiveMessage(message, nextMessage) {
+            if (!(message instanceof UndecodableRequest)) return nextMessage(message);
+            logger.warn({ method: methodDescriptor.path, peer: call.getPeer() }, message.error.message);
+            call.sendStatus({ code: message.error.code, details: message.error.message, metadata: new grpc.Metadata() });
           },
         });
       },

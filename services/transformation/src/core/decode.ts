@@ -31,12 +31,44 @@ export function decodeText(b: Buffer, part: string, maxBytes: number): string {
 
 export function parseJson(text: string, part: string): unknown {
   if (text.length === 0) throw new RecordError('empty', `${part} is empty, expected JSON`);
+  refuseTooDeep(text, part);
   try {
     return JSON.parse(text);
   } catch (e) {
     const why = e instanceof Error ? e.message.replace(/^.*?JSON[^:]*:\s*/, '') : String(e);
     throw new RecordError('invalid_json', `${part} is not valid JSON: ${why}`);
   }
+}
+
+/**
+ * The deepest nesting of JSON objects and arrays a record may have (a thousand levels are kept as JSON text, as before).
+ * Deeper values are dirty data (`nesting_too_deep`), refused before JSON.parse: the walks over a
+ * parsed value (flattening, inference, the JSON text of a nested column) recurse per level, and
+ * a record 10,000 levels deep must be a refused record, never a stack overflow.
+ */
+export const MAX_JSON_DEPTH = 1024;
+
+/** The first nesting level beyond `limit` in JSON text, skipping strings; -1 when there is none. One pass, no allocation. */
+export function jsonDepthOver(text: string, limit = MAX_JSON_DEPTH): number {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // A string: skip to its closing quote, past escapes.
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > limit) return i;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return -1;
+}
+
+function refuseTooDeep(text: string, part: string): void {
+  if (jsonDepthOver(text) >= 0) throw new RecordError('nesting_too_deep', `${part} is nested deeper than ${MAX_JSON_DEPTH} levels`);
 }
 
 /**
@@ -61,6 +93,7 @@ export function isExactJson(v: object): boolean {
  * them). The slow path: only for a record whose numbers JSON.parse would have rounded.
  */
 export function parseJsonExact(text: string, part: string): unknown {
+  refuseTooDeep(text, part);
   const marked = text.replace(LONG_INTEGER_OR_STRING, (m) => (m.charCodeAt(0) === 34 ? m : `"${BIG_MARK_JSON}${m}"`));
   try {
     return JSON.parse(marked, (_key, value: unknown) => {

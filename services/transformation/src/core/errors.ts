@@ -25,6 +25,8 @@ export class SpecError extends SluiceError {
 export type ErrorReason =
   | 'invalid_utf8'
   | 'too_large'
+  /** More headers than MAX_RECORD_HEADERS (plan.ts). */
+  | 'too_many_headers'
   | 'empty'
   | 'null_value'
   | 'invalid_json'

@@ -218,6 +218,16 @@ const isWholePart = (format: MessageFormat, level: number) =>
   format === MessageFormat.MESSAGE_FORMAT_UNSPECIFIED ||
   (format === MessageFormat.MESSAGE_FORMAT_JSON && level === 0);
 
+/**
+ * A sample nested too deeply is the caller's mistake, not a record to skip with a warning:
+ * InferSchema answers INVALID_ARGUMENT naming the sample (the data path refuses such records
+ * as `nesting_too_deep`).
+ */
+function refuseSample(e: unknown, samples: readonly KafkaRecord[], rec: KafkaRecord): void {
+  if (e instanceof RecordError && e.reason === 'nesting_too_deep')
+    throw new SpecError(`samples.${samples.indexOf(rec)} (offset ${rec.offset}): ${e.detail}`, 'samples');
+}
+
 export function inferSchema(samples: readonly KafkaRecord[], mapping: InferMapping, maxBytes = 8 * 1024 * 1024): InferResult {
   const warnings: string[] = [];
   const format = mapping.format;
@@ -255,6 +265,7 @@ export function inferSchema(samples: readonly KafkaRecord[], mapping: InferMappi
           if (format === MessageFormat.MESSAGE_FORMAT_JSON && p === part) parseJson(text, p);
           candidates.observe(p, p, [p], typed('string'), text);
         } catch (e) {
+          refuseSample(e, samples, rec);
           if (reads(p)) warnings.push(`offset ${rec.offset}: ${reasonOf(e)}; the job would refuse this record`);
         }
       }
@@ -272,6 +283,7 @@ export function inferSchema(samples: readonly KafkaRecord[], mapping: InferMappi
         parseJson(text, part);
         leaves = jsonLeaves(text, Math.max(1, level));
       } catch (e) {
+        refuseSample(e, samples, rec);
         skip(rec, reasonOf(e));
         continue;
       }

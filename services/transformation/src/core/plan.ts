@@ -308,10 +308,23 @@ function sourceOfPath(path: string, format: Format, csvNames: string[] | null, c
 const csvScratch: (string | null)[] = [];
 
 /**
+ * The most headers a record may carry. Each is copied into the error topic's record or the
+ * error table's `headers` JSON, and every one costs a string per record in the row's
+ * `__headers__`; Kafka itself sets no count, so a producer could make one record carry a
+ * million. Beyond this the record is dirty data (`too_many_headers`), routed by the policy.
+ */
+export const MAX_RECORD_HEADERS = 1000;
+
+/**
  * Turns one record into a row, or returns the RecordError saying why not. Never throws
  * for anything about the record; a throw here is a bug.
  */
 export function transformRecord(plan: Plan, rec: KafkaRecord, ctx: RecordContext): Row | RecordError {
+  if (rec.headers.length > MAX_RECORD_HEADERS)
+    return new RecordError(
+      'too_many_headers',
+      `the record has ${rec.headers.length} headers, more than the ${MAX_RECORD_HEADERS} a record may carry`,
+    ).at(rec);
   try {
     try {
       return buildRow(plan, rec, ctx, false);
