@@ -44,7 +44,10 @@ describe('sluice CLI: failures are one line and an exit code', () => {
   it('a bad configuration variable is named', async () => {
     const { code, stderr } = await sluice(['job', 'list'], { CATALOG_ADDRESS: 'nowhere' });
     assert.equal(code, 2);
-    assert.equal(stderr, 'sluice: invalid configuration: CATALOG_ADDRESS="nowhere" is not an address of the form host:port\n');
+    assert.equal(
+      stderr,
+      'sluice: invalid configuration: CATALOG_ADDRESS="nowhere" is not an address of the form host:port, or a comma-separated list of IP:port\n',
+    );
   });
 
   it('an invalid job spec names the file and the key path', async () => {
