@@ -46,13 +46,13 @@ export const quoted = (s: string): string => JSON.stringify(s.length > QUOTE_MAX
  * reporting worker names its files.
  */
 export function checkFilePath(tableLocation: string, workerId: string, filePath: string): FileRefusal | undefined {
+  const dataDir = `${normalizeLocation(tableLocation)}/${DATA_DIR}/`;
   let file: string;
-  let dataDir: string;
   try {
     file = normalizeLocation(filePath);
-    dataDir = `${normalizeLocation(tableLocation)}/${DATA_DIR}/`;
-  } catch (err) {
-    return { kind: 'invalid', reason: `is not a usable location: ${err instanceof StorageError ? err.message : String(err)}` };
+  } catch {
+    // Relative, or with dot segments: not a place we can show to be inside the table.
+    return { kind: 'outside', reason: 'is not an absolute location without dot segments' };
   }
   if (!file.startsWith(dataDir)) return { kind: 'outside', reason: `is not under the table's data directory ${quoted(dataDir)}` };
   const segments = file.slice(dataDir.length).split('/');
