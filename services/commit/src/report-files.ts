@@ -4,7 +4,8 @@
  * `data/` directory, carry the reporting worker's id in its name (the name the
  * transformation gives its files, shared/src/data-files.ts), exist with the reported size, and
  * be Parquet whose footer holds the reported row count and columns that fit the table's
- * schema (or the schema the report evolved it to). A report with any other file is refused
+ * schema (or the schema the report evolved it to), with partition values for the table's
+ * partition fields. A report with any other file is refused
  * whole, naming the file and the reason, before anything of it is admitted.
  *
  * The decisions are pure functions over a path, a footer and a schema; `checkReportedFiles`
@@ -12,7 +13,7 @@
  * and its footer, never its data.
  */
 import type { ReportDataFilesRequest } from '#shared/gen/sluice/v1/commit.js';
-import type { DataFile, Schema, TableRef } from '#shared/gen/sluice/v1/types.js';
+import type { DataFile, PartitionSpec, Schema, TableRef } from '#shared/gen/sluice/v1/types.js';
 import { DATA_DIR, isDataFileNameOf } from '#shared/data-files.js';
 import { invalidArgument, notFound, permissionDenied, type SluiceError } from '#shared/errors.js';
 import { parsePrimitive, type PrimitiveType } from '#shared/iceberg/single-value.js';
@@ -54,7 +55,8 @@ export function checkFilePath(tableLocation: string, workerId: string, filePath:
     // Relative, or with dot segments: not a place we can show to be inside the table.
     return { kind: 'outside', reason: 'is not an absolute location without dot segments' };
   }
-  if (!file.startsWith(dataDir)) return { kind: 'outside', reason: `is not under the table's data directory ${quoted(dataDir)}` };
+  // The table's location is the catalog's, not the caller's: named in full.
+  if (!file.startsWith(dataDir)) return { kind: 'outside', reason: `is not under the table's data directory ${JSON.stringify(dataDir)}` };
   const segments = file.slice(dataDir.length).split('/');
   for (const segment of segments) {
     let decoded: string;
@@ -77,6 +79,30 @@ export function checkFileFields(f: DataFile): string | undefined {
   if (f.fileFormat.toLowerCase() !== 'parquet') return `has format ${quoted(f.fileFormat)}; only Parquet data files are committed`;
   if (!(f.recordCount >= 0)) return `has a negative record_count ${f.recordCount}`;
   if (!(f.fileSizeInBytes > 0)) return `has file_size_in_bytes ${f.fileSizeInBytes}; a Parquet file has at least 12 bytes`;
+  return undefined;
+}
+
+/**
+ * Whether a file's partition fits the table's spec: the spec's id, one value per partition
+ * field with its field id, in order (the manifest stores them by position), and a directory
+ * `<field name>=<value>` per field below data/, as the transformation lays files out. Values
+ * are not compared with the directory names: rendering them is the transformation core's.
+ * Call after checkFilePath accepted the location.
+ */
+export function checkPartition(f: DataFile, spec: PartitionSpec | undefined, tableLocation: string): string | undefined {
+  const fields = spec?.fields ?? [];
+  const specId = spec?.specId ?? 0;
+  if (f.specId !== specId) return `has partition spec id ${f.specId}; the table's is ${specId}`;
+  const got = f.partition.map((p) => p.fieldId).join(', ');
+  const want = fields.map((p) => p.fieldId).join(', ');
+  if (got !== want) return `has partition values for field ids [${got}]; the table's partition fields are [${want}]`;
+  const dirs = normalizeLocation(f.filePath)
+    .slice(`${normalizeLocation(tableLocation)}/${DATA_DIR}/`.length)
+    .split('/')
+    .slice(0, -1);
+  const names = fields.map((p) => p.name);
+  if (dirs.length !== names.length || dirs.some((d, i) => !d.startsWith(`${names[i]}=`)))
+    return `is not in a partition directory ${names.map((n) => `${n}=…`).join('/') || '(none: the table is unpartitioned)'} below data/`;
   return undefined;
 }
 
@@ -210,6 +236,8 @@ export async function checkReportedFiles(
   for (const [i, f] of report.files.entries()) {
     const misplaced = checkFilePath(table.location, report.workerId, f.filePath);
     if (misplaced) throw refuse(i, f, misplaced.kind, misplaced.reason);
+    const partition = checkPartition(f, table.partitionSpec, table.location);
+    if (partition) throw refuse(i, f, 'invalid', partition);
   }
   // Files written with the schema the report evolved the table to fit that schema; the
   // round checks that it fits the table (schema-merge.ts).

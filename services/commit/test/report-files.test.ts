@@ -13,7 +13,14 @@ import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { StartFrom } from '#shared/gen/sluice/v1/catalog.js';
 import type { ReportDataFilesRequest } from '#shared/gen/sluice/v1/commit.js';
-import { type DataFile, ErrorPolicyKind, MessageMode, type Schema, type TableRef } from '#shared/gen/sluice/v1/types.js';
+import {
+  type DataFile,
+  ErrorPolicyKind,
+  MessageMode,
+  type PartitionValue,
+  type Schema,
+  type TableRef,
+} from '#shared/gen/sluice/v1/types.js';
 import { dataFileName } from '#shared/data-files.js';
 import { currentSnapshot } from '#shared/iceberg/index.js';
 import { snapshotFiles } from '#shared/iceberg/scan.js';
@@ -23,7 +30,7 @@ import { ParquetFileWriter, type WriterColumn } from '#shared/parquet/writer.js'
 import { field, job, mapping, schema } from '#test-support/builders.js';
 import { tempDir } from '#test-support/temp.js';
 import { loadTable } from '../src/catalog.js';
-import { checkFileFields, checkFilePath, checkFooter, physicalFits } from '../src/report-files.js';
+import { checkFileFields, checkFilePath, checkFooter, checkPartition, physicalFits } from '../src/report-files.js';
 import {
   events,
   heartbeat,
@@ -89,6 +96,64 @@ describe('which reported files may be committed (pure)', () => {
     ];
     for (const [name, file, reason] of cases) {
       const got = checkFileFields(file);
+      if (reason) assert.match(got ?? '', reason, name);
+      else assert.equal(got, undefined, name);
+    }
+  });
+
+  it("partitions: the table's spec id, a value per partition field in order, a directory per field", () => {
+    const t = '/wh/db/t';
+    const spec = {
+      specId: 0,
+      fields: [
+        { sourceId: 2, fieldId: 1000, name: 'part', transform: 'identity', sourceName: 'part' },
+        { sourceId: 3, fieldId: 1001, name: 'ts_day', transform: 'day', sourceName: 'ts' },
+      ],
+    };
+    const value = (fieldId: number, name: string): PartitionValue => ({
+      fieldId,
+      name,
+      value: { kind: { $case: 'stringValue', value: 'a' } },
+    });
+    const f = (path: string, partition = [value(1000, 'part'), value(1001, 'ts_day')], specId = 0): DataFile => ({
+      filePath: `${t}/data/${path}`,
+      fileFormat: 'PARQUET',
+      specId,
+      partition,
+      recordCount: 1,
+      fileSizeInBytes: 100,
+      columnStats: [],
+      splitOffsets: [],
+    });
+    const cases: [string, DataFile, typeof spec | undefined, RegExp | undefined][] = [
+      ['a partitioned file', f('part=a/ts_day=2024-01-01/w1-0.parquet'), spec, undefined],
+      [
+        'a null value',
+        f('part=null/ts_day=2024-01-01/w1-0.parquet', [{ fieldId: 1000, name: 'part', value: {} }, value(1001, 'ts_day')]),
+        spec,
+        undefined,
+      ],
+      ['an unpartitioned table', f('w1-0.parquet', []), undefined, undefined],
+      ['another spec id', f('part=a/ts_day=x/w1-0.parquet', undefined, 3), spec, /partition spec id 3; the table's is 0/],
+      [
+        'a missing value',
+        f('part=a/ts_day=x/w1-0.parquet', [value(1000, 'part')]),
+        spec,
+        /field ids \[1000\]; the table's partition fields are \[1000, 1001\]/,
+      ],
+      [
+        'values out of order',
+        f('part=a/ts_day=x/w1-0.parquet', [value(1001, 'ts_day'), value(1000, 'part')]),
+        spec,
+        /field ids \[1001, 1000\]/,
+      ],
+      ['values for an unpartitioned table', f('w1-0.parquet', [value(1000, 'part')]), undefined, /partition fields are \[\]/],
+      ['no partition directories', f('w1-0.parquet'), spec, /not in a partition directory part=…\/ts_day=… below data/],
+      ['directories in another order', f('ts_day=x/part=a/w1-0.parquet'), spec, /not in a partition directory/],
+      ['a directory in an unpartitioned table', f('part=a/w1-0.parquet', []), undefined, /\(none: the table is unpartitioned\)/],
+    ];
+    for (const [name, file, s, reason] of cases) {
+      const got = checkPartition(file, s, t);
       if (reason) assert.match(got ?? '', reason, name);
       else assert.equal(got, undefined, name);
     }
@@ -315,6 +380,24 @@ describe('ReportDataFiles refuses files it must not commit', () => {
         /column "id" \(field id 1\) as BYTE_ARRAY, which cannot be read as the table's "id" long/,
       ],
       ["another worker's file", async () => writeDataFile(stack, ref, 'a', 0, 3, 'w2'), /is not a file of worker "w1"/],
+      [
+        'partition values of another field',
+        async () => {
+          const f = await writeDataFile(stack, ref, 'a', 0, 3, 'w1');
+          return { ...f, partition: f.partition.map((p) => ({ ...p, fieldId: 1001 })) };
+        },
+        /has partition values for field ids \[1001\]; the table's partition fields are \[1000\]/,
+      ],
+      [
+        'outside a partition directory',
+        async () => {
+          const f = await writeDataFile(stack, ref, 'a', 0, 3, 'w1');
+          const filePath = `${location}/data/${dataFileName('w1', 1004)}`;
+          await stack.storage.write(filePath, await stack.storage.read(f.filePath));
+          return { ...f, filePath };
+        },
+        /is not in a partition directory part=… below data/,
+      ],
       ['reported twice', async () => good, /is reported twice/],
     ];
     for (const [name, make, reason] of cases) {
