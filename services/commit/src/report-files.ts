@@ -222,20 +222,22 @@ export async function checkReportedFiles(
   ref: TableRef,
   report: ReportDataFilesRequest,
 ): Promise<void> {
-  const paths = new Set<string>();
   for (const [i, f] of report.files.entries()) {
     if (!f.filePath) throw invalidArgument(`files[${i}] has no file_path`, { field: `files[${i}].file_path` });
     const fields = checkFileFields(f);
     if (fields) throw refuse(i, f, 'invalid', fields);
-    if (paths.has(f.filePath)) throw refuse(i, f, 'invalid', 'is reported twice');
-    paths.add(f.filePath);
   }
   if (report.files.length === 0) return;
   const { table } = await ctx.catalog.getTable({ ref });
   if (!table?.schema) throw notFound(`table ${tableName(ref)} does not exist`, { table: tableName(ref) });
+  const places = new Set<string>();
   for (const [i, f] of report.files.entries()) {
     const misplaced = checkFilePath(table.location, report.workerId, f.filePath);
     if (misplaced) throw refuse(i, f, misplaced.kind, misplaced.reason);
+    // Compared in normal form: `file:///x` and `/x` are one file.
+    const place = normalizeLocation(f.filePath);
+    if (places.has(place)) throw refuse(i, f, 'invalid', 'is reported twice');
+    places.add(place);
     const partition = checkPartition(f, table.partitionSpec, table.location);
     if (partition) throw refuse(i, f, 'invalid', partition);
   }

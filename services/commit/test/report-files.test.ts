@@ -399,6 +399,11 @@ describe('ReportDataFiles refuses files it must not commit', () => {
         /is not in a partition directory part=… below data/,
       ],
       ['reported twice', async () => good, /is reported twice/],
+      [
+        'reported twice in another form',
+        async () => ({ ...good, filePath: good.filePath.replace('/data/', '//data/') }),
+        /is reported twice/,
+      ],
     ];
     for (const [name, make, reason] of cases) {
       const bad = await make();
