@@ -23,6 +23,7 @@ import type { CoordinatorContext } from './context.js';
 import { CommitError } from './errors.js';
 import { JobTables } from './job-tables.js';
 import type { CommitPeer } from './peers.js';
+import { checkReportedFiles } from './report-files.js';
 import { TableCoordinator } from './table.js';
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_-]*$/;
@@ -82,11 +83,7 @@ export class CommitCoordinator {
     const ref = checkRef(req.table, 'table');
     if (!req.job) throw invalidArgument('job is required', { field: 'job' });
     if (!req.workerId) throw invalidArgument('worker_id is required', { field: 'worker_id' });
-    for (const [i, f] of req.files.entries()) {
-      if (!f.filePath) throw invalidArgument(`files[${i}] has no file_path`, { field: `files[${i}].file_path` });
-      if (f.recordCount < 0 || f.fileSizeInBytes < 0)
-        throw invalidArgument(`files[${i}] (${f.filePath}) has a negative count or size`, { field: `files[${i}]` });
-    }
+    await checkReportedFiles(this.ctx, ref, req); // refused whole, naming the file, before anything is admitted
     // An error table's report belongs to the job's own pipeline: it is committed in the same
     // round as the data report it came with, by whoever coordinates the job's table.
     const role = await this.jobTables.role(req.job, ref);

@@ -39,7 +39,7 @@ async function report(
   start: number,
   end: number,
 ) {
-  const files = [await writeDataFile(stack, ref, `p${partition}`, start, end)];
+  const files = [await writeDataFile(stack, ref, `p${partition}`, start, end, worker)];
   const { accepted } = await coord.client.reportDataFiles({
     flushId,
     table: ref,

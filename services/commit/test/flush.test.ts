@@ -42,7 +42,7 @@ describe('flush rounds', () => {
     await waitForWorkers(coord, ref, job(), 2);
 
     const report = async (worker: string, flushId: string, part: string, partition: number, start: number, end: number) => {
-      const files = end > start ? [await writeDataFile(stack, ref, part, start, end)] : [];
+      const files = end > start ? [await writeDataFile(stack, ref, part, start, end, worker)] : [];
       const { accepted } = await coord.client.reportDataFiles({
         flushId,
         table: ref,

@@ -4,7 +4,7 @@
  * icebird can read it), coordinators served over real gRPC, and workers played by the test:
  * real heartbeats on NATS, real Parquet files, real ReportDataFiles calls.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StartFrom } from '#shared/gen/sluice/v1/catalog.js';
 import { CommitServiceService } from '#shared/gen/sluice/v1/commit.js';
@@ -16,12 +16,12 @@ import { createClient, type ServiceClient } from '#shared/grpc/client.js';
 import { startGrpcServer } from '#shared/grpc/server.js';
 import { createLogger } from '#shared/logger.js';
 import { connectNats, publish, type NatsConnection } from '#shared/nats.js';
-import { ParquetFileWriter } from '#shared/parquet/writer.js';
 import { parsePrimitive } from '#shared/iceberg/single-value.js';
 import { currentSnapshot } from '#shared/iceberg/index.js';
 import { snapshotFiles } from '#shared/iceberg/scan.js';
 import type { Storage } from '#shared/storage/index.js';
 import { field, job, recordStarts, source, tableRequest } from '#test-support/builders.js';
+import { writeTableDataFile } from '#test-support/data-files.js';
 import { serveDirectory } from '#test-support/file-server.js';
 import { NATS_URL } from '#test-support/nats.js';
 import { startCatalogHandlers } from '#test-support/services.js';
@@ -177,28 +177,22 @@ const COLUMNS = [
 ];
 
 /**
- * A real Parquet data file under the table location holding one row per offset in
+ * A real Parquet data file of `worker` under the table location holding one row per offset in
  * [start, end) (id = offset), so tests can tell exactly which records a table holds.
  */
-export async function writeDataFile(stack: CommitStack, ref: TableRef, part: string, start: number, end: number): Promise<DataFile> {
-  const { table } = await stack.catalog.getTable({ ref });
-  const tmp = tempDir('commit-file');
-  try {
-    const path = join(tmp.path, 'f.parquet');
-    const writer = await ParquetFileWriter.open({
-      path,
-      columns: COLUMNS,
-      partition: [{ fieldId: 1000, name: 'part', value: { kind: { $case: 'stringValue', value: part } } }],
-      specId: 0,
-    });
-    for (let id = start; id < end; id++) writer.append([BigInt(id), part]);
-    const file = await writer.close();
-    const location = `${table!.location}/data/part=${part}/${start}-${end}-${Math.random().toString(36).slice(2, 8)}.parquet`;
-    await stack.storage.write(location, await readFile(path));
-    return { ...file, filePath: location, fileFormat: 'parquet' };
-  } finally {
-    tmp.remove();
-  }
+export function writeDataFile(
+  stack: CommitStack,
+  ref: TableRef,
+  part: string,
+  start: number,
+  end: number,
+  worker = 'w1',
+): Promise<DataFile> {
+  return writeTableDataFile(stack.catalog, stack.storage, ref, worker, {
+    rows: Array.from({ length: end - start }, (_, i) => [BigInt(start + i), part]),
+    partitionPath: `part=${part}`,
+    partition: [{ fieldId: 1000, name: 'part', value: { kind: { $case: 'stringValue', value: part } } }],
+  });
 }
 
 export const range = (partition: number, start: number, end: number, topic = 'events'): OffsetRange => ({

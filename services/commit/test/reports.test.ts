@@ -146,7 +146,7 @@ describe('error table and repeated reports', () => {
     const { flushId } = await coord.client.triggerFlush({ table: ref, job: jobName() });
     await flushes.next((e) => e.flushId === flushId);
     // As if the coordinator restarted after accepting the error report: this one never saw it.
-    await send(dataReport('w2', flushId, [await writeDataFile(stack, ref, 'a', 10, 12)], 10, 13, 1));
+    await send(dataReport('w2', flushId, [await writeDataFile(stack, ref, 'a', 10, 12, 'w2')], 10, 13, 1));
     const rewind = await rewinds.next((e) => e.workerId === 'w2');
     assert.match(rewind.reason, /1 error-table report\(s\) announced, 0 received/);
     const c = await committed.next((e) => e.flushId === flushId);

@@ -12,6 +12,7 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
+import { DATA_DIR, dataFileName } from '#shared/data-files.js';
 import { SluiceError } from '#shared/errors.js';
 import type { Table } from '#shared/gen/sluice/v1/catalog.js';
 import type { DataFile, PartitionValue } from '#shared/gen/sluice/v1/types.js';
@@ -36,14 +37,10 @@ export interface FileSetOptions {
   targetFileBytes: number;
 }
 
-/** A worker id as a file-name segment: anything outside [A-Za-z0-9._-] becomes `_`. */
-export const fileSafe = (s: string): string => s.replace(/[^A-Za-z0-9._-]/g, '_') || '_';
-
 export class PartitionedFiles {
   /** One rolling writer per partition key. */
   private readonly slots = new Map<string, RollingParquetWriter>();
   private readonly localRoot: string;
-  private readonly prefix: string;
   private seq = 0;
   /** Paths of files opened and not yet handed over (local form). */
   private readonly unreported = new Set<string>();
@@ -59,7 +56,6 @@ export class PartitionedFiles {
       );
     }
     this.localRoot = normalizeLocation(opts.location);
-    this.prefix = fileSafe(opts.workerId);
   }
 
   /** Appends rows of one partition value (key and path from the core's PartitionTuple). */
@@ -77,7 +73,7 @@ export class PartitionedFiles {
   }
 
   private writerFor(partitionPath: string, values: PartitionValue[]): RollingParquetWriter {
-    const dirParts = partitionPath === '' ? ['data'] : ['data', partitionPath];
+    const dirParts = partitionPath === '' ? [DATA_DIR] : [DATA_DIR, partitionPath];
     // Validates the partition path segments (no `..`, no separators) before anything is created.
     let dir: string;
     try {
@@ -90,7 +86,7 @@ export class PartitionedFiles {
       { columns: this.opts.columns, partition: values, specId: this.opts.specId },
       () => {
         // Called once per new file, synchronously: the rare path may afford sync syscalls.
-        const name = `${this.prefix}-${this.seq++}.parquet`;
+        const name = dataFileName(this.opts.workerId, this.seq++);
         const path = `${dir}/${name}`;
         mkdirSync(dir, { recursive: true });
         // Iceberg files are immutable; a reused worker id must never overwrite a committed file.

@@ -17,13 +17,20 @@ import { SluiceError } from '#shared/errors.js';
 import { bindService, startGrpcServer } from '#shared/grpc/server.js';
 import { createLogger } from '#shared/logger.js';
 import { publish, type NatsConnection } from '#shared/nats.js';
+import { createStorage } from '#shared/storage/index.js';
 import { tableRequest } from '#test-support/builders.js';
 import type { RunningService } from '#shared/service.js';
 import type { CatalogClient, TransformationClient } from '#test-support/services.js';
 import { startStack } from '#test-support/stack.js';
 import { waitFor } from '#test-support/wait.js';
+import { checkReportedFiles } from '../../commit/src/report-files.js';
 
-/** Records the reports and flush triggers it receives; can refuse or be unavailable on demand. */
+/**
+ * Records the reports and flush triggers it receives; can refuse or be unavailable on demand.
+ * Every report first passes the real commit service's admission check of its files
+ * (report-files.ts), so every test of the transformation also shows that what it writes and
+ * reports is what the commit service admits.
+ */
 export class RecordingCommit {
   readonly reports: ReportDataFilesRequest[] = [];
   readonly triggers: TriggerFlushRequest[] = [];
@@ -31,6 +38,8 @@ export class RecordingCommit {
   unavailableReports = 0;
   /** Reports are answered accepted=false while set. */
   refuse = false;
+
+  constructor(private readonly admission: (req: ReportDataFilesRequest) => Promise<void>) {}
 
   binding() {
     return bindService('sluice.v1.CommitService', CommitServiceService, {
@@ -40,6 +49,7 @@ export class RecordingCommit {
           throw new SluiceError(status.UNAVAILABLE, 'coordinator restarting');
         }
         if (this.refuse) return { accepted: false };
+        await this.admission(req);
         this.reports.push(req);
         return { accepted: true };
       },
@@ -86,7 +96,8 @@ export async function startTransformationStack(options: TransformationStackOptio
     if (options.commit) {
       commitAddress = (await stack.startCommit({ env: options.commit.env })).address;
     } else {
-      recorder = new RecordingCommit();
+      const files = { catalog: stack.catalog.client, storage: createStorage() };
+      recorder = new RecordingCommit((req) => checkReportedFiles(files, req.table!, req));
       const server = await startGrpcServer({
         host: '127.0.0.1',
         port: 0,

@@ -6,7 +6,7 @@ import { parsePrimitive } from '#shared/iceberg/single-value.js';
 import type { WriterColumn } from '#shared/parquet/writer.js';
 import { Coverage, CoverageError, uncoveredRecord } from '../src/coverage.js';
 import { errorRowMapper, ErrorTableShapeError } from '../src/error-sink.js';
-import { fileSafe } from '../src/files.js';
+import { fileSafe } from '#shared/data-files.js';
 import { backoffMs, buildReport } from '../src/reports.js';
 import { rec } from './stream-support.js';
 

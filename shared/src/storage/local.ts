@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
-import { link, mkdir, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { StorageError } from './errors.js';
 import type { FileInfo, Storage, WriteOptions } from './storage.js';
@@ -82,6 +82,21 @@ export class LocalFileStorage implements Storage {
   async read(location: string): Promise<Uint8Array> {
     try {
       return new Uint8Array(await readFile(this.toPath(location)));
+    } catch (err) {
+      throw mapError('read', location, err);
+    }
+  }
+
+  async readRange(location: string, offset: number, length: number): Promise<Uint8Array> {
+    try {
+      const handle = await open(this.toPath(location), 'r');
+      try {
+        const buffer = new Uint8Array(Math.max(0, length));
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
+        return buffer.subarray(0, bytesRead);
+      } finally {
+        await handle.close();
+      }
     } catch (err) {
       throw mapError('read', location, err);
     }

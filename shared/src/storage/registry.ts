@@ -53,6 +53,9 @@ export class RoutingStorage implements Storage {
   async read(location: string): Promise<Uint8Array> {
     return this.registry.forLocation(location).read(location);
   }
+  async readRange(location: string, offset: number, length: number): Promise<Uint8Array> {
+    return this.registry.forLocation(location).readRange(location, offset, length);
+  }
   async exists(location: string): Promise<boolean> {
     return this.registry.forLocation(location).exists(location);
   }

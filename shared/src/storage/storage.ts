@@ -24,6 +24,11 @@ export interface Storage {
   write(location: string, data: Uint8Array, options?: WriteOptions): Promise<void>;
   /** Reads the whole file; `not-found` if it does not exist. */
   read(location: string): Promise<Uint8Array>;
+  /**
+   * Reads `length` bytes from `offset` (fewer at the end of the file); `not-found` if it does
+   * not exist. For readers that need only part of a file, such as a Parquet footer.
+   */
+  readRange(location: string, offset: number, length: number): Promise<Uint8Array>;
   exists(location: string): Promise<boolean>;
   /** Size and modification time, or undefined if there is no such file. */
   stat(location: string): Promise<FileInfo | undefined>;

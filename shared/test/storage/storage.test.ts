@@ -36,6 +36,17 @@ test('write, read, stat, exists and delete a file by path and by file:// URI', a
   await assert.rejects(storage.read(path), kind('not-found'));
 });
 
+test('readRange reads part of a file, fewer bytes at its end, through a mount too', async () => {
+  const location = 'http://127.0.0.1:9/wh/range/f.bin';
+  await storage.write(location, bytes('0123456789'));
+  const text = async (offset: number, length: number) => Buffer.from(await storage.readRange(location, offset, length)).toString();
+  assert.equal(await text(0, 4), '0123');
+  assert.equal(await text(6, 4), '6789');
+  assert.equal(await text(8, 10), '89');
+  assert.equal(await text(12, 4), '');
+  await assert.rejects(storage.readRange(`${location}.missing`, 0, 4), kind('not-found'));
+});
+
 test('files are never overwritten unless asked; no temporary files are left behind', async () => {
   const path = join(dir, 'immutable', 'v1.json');
   await storage.write(path, bytes('first'));

@@ -49,7 +49,7 @@ export async function startIngestionStack(options: { partitions?: number } = {})
   try {
     const commit = await stack.startCommit();
     const broker = await stack.startBroker({ defaultPartitions: options.partitions ?? 2 });
-    const worker = stack.own(await startRecordingWorker(stack.nats, commit.address));
+    const worker = stack.own(await startRecordingWorker(stack.nats, commit.address, stack.catalog.client));
     const peers = { commitAddress: commit.address, transformationAddress: worker.address, kafkaBrokers: broker.address };
     return {
       db: stack.db,

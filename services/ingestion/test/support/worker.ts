@@ -2,9 +2,11 @@
  * A recording TransformationService for ingestion tests, standing in until the real
  * Transform stream lands. It speaks the protocol the way a transformation worker must:
  * heartbeats per open stream, refuses non-contiguous covers, acknowledges each batch, and on a
- * FlushEvent reports the stream's covers to the real commit service. Instead of Parquet it
- * reports one placeholder data file whose record_count is the rows the report holds, so the
- * committed snapshots' `added-records` count exactly what landed.
+ * FlushEvent reports the stream's covers to the real commit service. It does not map records to
+ * rows: it reports one real Parquet file of filler rows under the table's location, named after
+ * the stream's worker (test/support/data-files.ts), with one row per record the report holds,
+ * so the commit service admits it and the committed snapshots' `added-records` count exactly
+ * what landed.
  */
 import * as grpc from '@grpc/grpc-js';
 import { CommitServiceService } from '#shared/gen/sluice/v1/commit.js';
@@ -19,6 +21,9 @@ import type { KafkaRecord, OffsetRange, TableRef } from '#shared/gen/sluice/v1/t
 import { subjects } from '#shared/events.js';
 import { createClient, type ServiceClient } from '#shared/grpc/client.js';
 import { publish, subscribe, type NatsConnection, type Subscription } from '#shared/nats.js';
+import { createStorage } from '#shared/storage/index.js';
+import type { CatalogClient } from '#test-support/services.js';
+import { writeTableDataFile } from '#test-support/data-files.js';
 
 export interface RecordedStream {
   open: TransformOpen;
@@ -46,13 +51,13 @@ export interface RecordingWorker {
   stop(): Promise<void>;
 }
 
-export async function startRecordingWorker(nats: NatsConnection, commitAddress: string): Promise<RecordingWorker> {
+export async function startRecordingWorker(nats: NatsConnection, commitAddress: string, catalog: CatalogClient): Promise<RecordingWorker> {
   const commit: ServiceClient<typeof CommitServiceService> = createClient(CommitServiceService, commitAddress, { deadlineMs: 10_000 });
+  const storage = createStorage();
   const streams: RecordedStream[] = [];
   const held: (() => void)[] = [];
   const flushSubs = new Map<string, Subscription>();
   const live = new Set<RecordedStream>();
-  let fileNo = 0;
 
   const beat = (s: RecordedStream, alive: boolean) =>
     publish(
@@ -71,37 +76,30 @@ export async function startRecordingWorker(nats: NatsConnection, commitAddress: 
     for (const s of live) beat(s, true);
   }, 300);
 
-  const report = async (s: RecordedStream, flushId: string) => {
+  // Reports go out in the order of their flushes: writing a file takes a while, and a later
+  // report overtaking an earlier one would break the stream's contiguity.
+  let reporting: Promise<void> = Promise.resolve();
+  const report = (s: RecordedStream, flushId: string): Promise<void> => {
     const offsets = [...s.pending.values()];
     const rows = s.pendingRows;
     s.pending = new Map();
     s.pendingRows = 0;
     const table = s.open.table!;
-    await commit.reportDataFiles({
-      flushId,
-      table,
-      job: s.open.job,
-      workerId: s.open.workerId,
-      offsets,
-      recordCount: rows,
-      errorCounts: [],
-      files:
-        rows === 0
-          ? []
-          : [
-              {
-                filePath: `file:///nonexistent/${table.database}/${table.table}/data/placeholder-${process.pid}-${++fileNo}.parquet`,
-                fileFormat: 'PARQUET',
-                specId: 0,
-                partition: [],
-                recordCount: rows,
-                fileSizeInBytes: 1,
-                columnStats: [],
-                splitOffsets: [],
-              },
-            ],
+    const sent = reporting.then(async () => {
+      await commit.reportDataFiles({
+        flushId,
+        table,
+        job: s.open.job,
+        workerId: s.open.workerId,
+        offsets,
+        recordCount: rows,
+        errorCounts: [],
+        files: rows === 0 ? [] : [await writeTableDataFile(catalog, storage, table, s.open.workerId, { rows })],
+      });
+      s.reportedRows += rows;
     });
-    s.reportedRows += rows;
+    reporting = sent.catch(() => {});
+    return sent;
   };
 
   const watchFlushes = (table: TableRef) => {
