@@ -27,7 +27,7 @@ import { snapshotFiles } from '#shared/iceberg/scan.js';
 import { parsePrimitive } from '#shared/iceberg/single-value.js';
 import { PhysicalType, type ParquetFooter, type SchemaElement } from '#shared/parquet/footer.js';
 import { ParquetFileWriter, type WriterColumn } from '#shared/parquet/writer.js';
-import { field, job, mapping, schema } from '#test-support/builders.js';
+import { field, job, mapping, recordStarts, schema } from '#test-support/builders.js';
 import { tempDir } from '#test-support/temp.js';
 import { loadTable } from '../src/catalog.js';
 import { checkFileFields, checkFilePath, checkFooter, checkPartition, physicalFits } from '../src/report-files.js';
@@ -247,6 +247,7 @@ describe('ReportDataFiles refuses files it must not commit', () => {
     const dirtyMapping = mapping({ mode: MessageMode.MESSAGE_MODE_VALUE, flattenLevel: 1, timeZone: 'UTC', errorPolicy });
     const start = { from: StartFrom.START_FROM_EARLIEST };
     await stack.catalog.createJob({ job: job(jobName(), `${stack.database}_src`, ref, { mapping: dirtyMapping, start }) });
+    await recordStarts(stack.catalog, jobName(), 'events', { 0: 0 });
     location = (await stack.catalog.getTable({ ref })).table!.location;
     errLocation = (await stack.catalog.getTable({ ref: errRef })).table!.location;
     coord = await stack.startCoordinator({ flushTimeoutMs: 1500 });
