@@ -12,13 +12,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { JobState, OffsetResetPolicy, StartFrom } from '#shared/gen/sluice/v1/catalog.js';
 import { ErrorPolicyKind, MessageFormat, MessageMode, type Field } from '#shared/gen/sluice/v1/types.js';
-import { parseMetadata } from '#shared/iceberg/metadata.js';
-import { resolveSnapshot, snapshotFiles } from '#shared/iceberg/scan.js';
-import { createStorage } from '#shared/storage/index.js';
 import { printLogsOnFailure, SERVICE_NAMES, startMesh, type ServiceName, type TestMesh } from '#test-support/mesh.js';
+import { currentSnapshotFiles, duckdbRows, parquetFrom } from '#test-support/lake.js';
 import { waitFor } from '#test-support/wait.js';
 
 const PARTITIONS = 4;
@@ -188,27 +185,6 @@ async function committedEverything(m: TestMesh, high: number[]): Promise<boolean
   return offsets.length === PARTITIONS && offsets.every((o) => o.topic === topic && o.nextOffset === high[o.partition]);
 }
 
-/** The current snapshot's summary and the local paths of its data files, from the catalog's metadata. */
-async function currentSnapshot(m: TestMesh): Promise<{ summary: Record<string, string>; files: string[] }> {
-  const { table } = await m.catalog.getTable({ ref: { database, table: tableName } });
-  const storage = createStorage();
-  const snapshot = resolveSnapshot(parseMetadata(await storage.read(table!.metadataLocation)));
-  assert.ok(snapshot, 'the table has a snapshot');
-  const { dataFiles } = await snapshotFiles(storage, snapshot);
-  return { summary: snapshot.summary, files: dataFiles.map((f) => decodeURIComponent(new URL(f.dataFile.filePath, 'file:///').pathname)) };
-}
-
-async function duckdb<T>(sql: string): Promise<T[]> {
-  const instance = await DuckDBInstance.create(':memory:');
-  const connection = await instance.connect();
-  try {
-    return (await connection.runAndReadAll(sql)).getRowObjectsJson() as T[];
-  } finally {
-    connection.closeSync();
-    instance.closeSync();
-  }
-}
-
 it(`${RECORDS} records land exactly once while every service is killed -9 and restarted`, async () => {
   const m = mesh!;
   m.broker.createTopic(topic, PARTITIONS);
@@ -231,10 +207,10 @@ it(`${RECORDS} records land exactly once while every service is killed -9 and re
   });
   const convergedMs = Date.now() - t0;
 
-  const { summary, files } = await currentSnapshot(m);
+  const { summary, files } = await currentSnapshotFiles(m.catalog, { database, table: tableName });
   assert.equal(summary['total-records'], String(RECORDS), 'the snapshot summary agrees');
-  const from = `read_parquet([${files.map((f) => `'${f}'`).join(', ')}])`;
-  const [totals] = await duckdb<{ rows: number; distinct_positions: number; mismatched: number; topics: string[] }>(
+  const from = parquetFrom(files);
+  const [totals] = await duckdbRows<{ rows: number; distinct_positions: number; mismatched: number; topics: string[] }>(
     `SELECT count(*)::INT AS rows, count(DISTINCT ("partition", "offset"))::INT AS distinct_positions,
             count(*) FILTER (WHERE "partition" <> p OR "offset" <> i)::INT AS mismatched, list(DISTINCT topic) AS topics
      FROM ${from}`,
@@ -244,7 +220,7 @@ it(`${RECORDS} records land exactly once while every service is killed -9 and re
   assert.equal(totals.mismatched, 0, 'each row is the record at its (partition, offset)');
   assert.deepEqual(totals.topics, [topic]);
   // With no duplicates and every offset in [0, high), a full count per partition means none is missing.
-  const perPartition = await duckdb<{ partition: number; n: number; lo: number; hi: number }>(
+  const perPartition = await duckdbRows<{ partition: number; n: number; lo: number; hi: number }>(
     `SELECT "partition", count(*)::INT AS n, min("offset")::INT AS lo, max("offset")::INT AS hi FROM ${from} GROUP BY 1 ORDER BY 1`,
   );
   assert.deepEqual(

@@ -82,6 +82,12 @@ export interface MeshOptions {
   /** Extra or overriding environment variables for every service. */
   env?: Record<string, string>;
   /**
+   * Processes of each service (default 1), each on a port of its own; every peer address the
+   * services and the mesh's clients get lists them all (IP:port,IP:port), as replicas behind one
+   * Service would be reached. kill, restart and pid take the replica's index.
+   */
+  replicas?: number;
+  /**
    * Variables of the mesh's own clients (catalog, ingestion, commit) and of clientEnv (the
    * CLI), over the services' own: TLS and token of a secured mesh (test/support/tls.ts).
    */
@@ -104,11 +110,11 @@ export interface TestMesh<B extends DevBroker | undefined = DevBroker> {
   readonly catalog: CatalogClient;
   readonly ingestion: IngestionClient;
   readonly commit: CommitClient;
-  pid(name: ServiceName): number;
-  /** SIGKILL (kill -9) one service and wait until it is gone. */
-  kill(name: ServiceName): Promise<void>;
+  pid(name: ServiceName, replica?: number): number;
+  /** SIGKILL (kill -9) one service (its replica `replica`, default 0) and wait until it is gone. */
+  kill(name: ServiceName, replica?: number): Promise<void>;
   /** Starts a killed service again, same port and environment, and waits for SERVING. */
-  restart(name: ServiceName): Promise<void>;
+  restart(name: ServiceName, replica?: number): Promise<void>;
   /**
    * Starts one more process of a service beside the mesh's own (same environment, a port of its
    * own, e.g. a second ingestion process in a job's consumer group) and waits for SERVING. Its
@@ -304,7 +310,7 @@ async function startMeshOnce(options: MeshOptions): Promise<TestMesh<DevBroker |
   const warehouse = join(dir, 'warehouse');
   let db: TestDatabase | undefined;
   let broker: DevBroker | undefined;
-  const services = new Map<ServiceName, ServiceProcess>();
+  const services = new Map<ServiceName, ServiceProcess[]>();
   /** Every process: the four services, then the replicas in the order they were added. */
   const processes: ServiceProcess[] = [];
   const clients: { close(): void }[] = [];
@@ -328,14 +334,18 @@ async function startMeshOnce(options: MeshOptions): Promise<TestMesh<DevBroker |
     if (options.kafkaBrokers === undefined)
       broker = await startDevBroker({ defaultPartitions: options.partitions ?? 1, onError: () => {} });
     const kafkaBrokers = options.kafkaBrokers ?? broker!.address;
-    const ports = Object.fromEntries(await Promise.all(SERVICE_NAMES.map(async (name) => [name, await freePort()] as const))) as Record<
-      ServiceName,
-      number
-    >;
-    const addresses = Object.fromEntries(SERVICE_NAMES.map((name) => [name, `127.0.0.1:${ports[name]}`])) as Record<ServiceName, string>;
+    const replicas = options.replicas ?? 1;
+    const ports = Object.fromEntries(
+      await Promise.all(
+        SERVICE_NAMES.map(async (name) => [name, await Promise.all(Array.from({ length: replicas }, () => freePort()))] as const),
+      ),
+    ) as Record<ServiceName, number[]>;
+    const addresses = Object.fromEntries(
+      SERVICE_NAMES.map((name) => [name, ports[name].map((port) => `127.0.0.1:${port}`).join(',')]),
+    ) as Record<ServiceName, string>;
     const located: Record<string, string> = {};
     for (const name of SERVICE_NAMES) {
-      located[PORT_VARIABLES[name]] = String(ports[name]);
+      located[PORT_VARIABLES[name]] = String(ports[name][0]);
       located[ADDRESS_VARIABLES[name]] = addresses[name];
     }
     const clientEnv = { ...located, KAFKA_BROKERS: kafkaBrokers, ...options.clientEnv };
@@ -350,12 +360,29 @@ async function startMeshOnce(options: MeshOptions): Promise<TestMesh<DevBroker |
     };
     delete env.OTEL_EXPORTER_OTLP_ENDPOINT;
     const healthSecurity = securityOf(env);
-    for (const name of SERVICE_NAMES) services.set(name, new ServiceProcess(name, addresses[name], env, healthSecurity));
-    processes.push(...services.values());
-    for (const s of services.values()) s.start(services.size);
-    await Promise.all([...services.values()].map((s) => s.serving()));
+    for (const name of SERVICE_NAMES)
+      services.set(
+        name,
+        ports[name].map(
+          (port, i) =>
+            new ServiceProcess(
+              name,
+              `127.0.0.1:${port}`,
+              { ...env, [PORT_VARIABLES[name]]: String(port) },
+              healthSecurity,
+              i === 0 ? name : `${name}#${i + 1}`,
+            ),
+        ),
+      );
+    processes.push(...[...services.values()].flat());
+    for (const s of processes) s.start(processes.length);
+    await Promise.all(processes.map((s) => s.serving()));
 
-    const service = (name: ServiceName) => services.get(name)!;
+    const service = (name: ServiceName, replica = 0) => {
+      const s = services.get(name)![replica];
+      if (!s) throw new Error(`the mesh has no ${name} replica ${replica}`);
+      return s;
+    };
     const track = <T extends { close(): void }>(client: T) => (clients.push(client), client);
     const rpc = { deadlineMs: 15_000, retries: 20, security: securityOf({ ...env, ...options.clientEnv }) };
     const mesh: TestMesh<DevBroker | undefined> = {
@@ -369,10 +396,10 @@ async function startMeshOnce(options: MeshOptions): Promise<TestMesh<DevBroker |
       catalog: track(createClient(CatalogServiceService, addresses.catalog, rpc)),
       ingestion: track(createClient(IngestionServiceService, addresses.ingestion, rpc)),
       commit: track(createClient(CommitServiceService, addresses.commit, rpc)),
-      pid: (name) => service(name).child?.pid ?? 0,
-      kill: (name) => service(name).signal('SIGKILL'),
-      async restart(name) {
-        const s = service(name);
+      pid: (name, replica) => service(name, replica).child?.pid ?? 0,
+      kill: (name, replica) => service(name, replica).signal('SIGKILL'),
+      async restart(name, replica) {
+        const s = service(name, replica);
         if (s.child) throw new Error(`${name} is still running (pid ${s.child.pid}); kill it first`);
         s.start();
         await s.serving();
