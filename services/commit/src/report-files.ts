@@ -65,7 +65,9 @@ export function checkFilePath(tableLocation: string, workerId: string, filePath:
     } catch {
       decoded = '';
     }
-    if (!isSafeSegment(segment) || !isSafeSegment(decoded))
+    // Decoded, a segment may hold a slash (Iceberg escapes one in a partition value as %2F), but
+    // none of its parts may climb: a mounted location decodes %2E%2E as '..'.
+    if (!isSafeSegment(segment) || decoded === '' || !decoded.split(/[\\/]/).every(isSafeSegment))
       return { kind: 'outside', reason: `has the path segment ${quoted(segment)}, which is not a plain name` };
   }
   const name = segments[segments.length - 1];
