@@ -23,7 +23,7 @@ import type { CoordinatorContext } from './context.js';
 import { CommitError } from './errors.js';
 import { JobTables } from './job-tables.js';
 import type { CommitPeer } from './peers.js';
-import { checkReportedFiles } from './report-files.js';
+import { checkReportedFiles, checkRowsCovered } from './report-files.js';
 import { TableCoordinator } from './table.js';
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_-]*$/;
@@ -87,6 +87,8 @@ export class CommitCoordinator {
     // An error table's report belongs to the job's own pipeline: it is committed in the same
     // round as the data report it came with, by whoever coordinates the job's table.
     const role = await this.jobTables.role(req.job, ref);
+    const overfull = role.kind === 'errors' ? undefined : checkRowsCovered(req);
+    if (overfull) throw invalidArgument(`report of worker ${req.workerId}: ${overfull}; nothing of it is admitted`, { field: 'files' });
     const table = this.table(role.jobTable);
     try {
       await table.leaseEpoch();

@@ -219,6 +219,20 @@ const PARALLEL = 8;
  * Refuses the report (throws) unless every file in it may be committed to `ref`, the table
  * the report names (an error table's report is checked against the error table).
  */
+/**
+ * A data report's files hold at most one row per offset it covers: a record becomes at most
+ * one row. So a file reported again (already committed, or another report's) cannot ride on a
+ * report that covers nothing; an error table's report covers no offsets of its own and is
+ * bounded by its data report instead.
+ */
+export function checkRowsCovered(report: Pick<ReportDataFilesRequest, 'files' | 'offsets'>): string | undefined {
+  const rows = report.files.reduce((sum, f) => sum + f.recordCount, 0);
+  const covered = report.offsets.reduce((sum, r) => sum + Math.max(0, r.endOffset - r.startOffset), 0);
+  return rows > covered
+    ? `the files hold ${rows} rows but the report covers ${covered} offsets; a record becomes at most one row`
+    : undefined;
+}
+
 export async function checkReportedFiles(
   ctx: { catalog: CatalogClient; storage: Storage },
   ref: TableRef,

@@ -30,7 +30,7 @@ import { ParquetFileWriter, type WriterColumn } from '#shared/parquet/writer.js'
 import { field, job, mapping, recordStarts, schema } from '#test-support/builders.js';
 import { tempDir } from '#test-support/temp.js';
 import { loadTable } from '../src/catalog.js';
-import { checkFileFields, checkFilePath, checkFooter, checkPartition, physicalFits } from '../src/report-files.js';
+import { checkFileFields, checkFilePath, checkFooter, checkPartition, checkRowsCovered, physicalFits } from '../src/report-files.js';
 import {
   events,
   heartbeat,
@@ -73,6 +73,15 @@ describe('which reported files may be committed (pure)', () => {
       const worker = name.startsWith('a worker id with') ? 'job-host/12' : 'w1';
       assert.equal(checkFilePath(location, worker, path)?.kind, expected, name);
     }
+  });
+
+  it('rows within the covered offsets: a file cannot ride again on a report that covers nothing', () => {
+    const file = (recordCount: number) => ({ recordCount }) as DataFile;
+    const span = (start: number, end: number) => ({ topic: 't', partition: 0, startOffset: start, endOffset: end });
+    assert.equal(checkRowsCovered({ files: [file(3), file(2)], offsets: [span(0, 5)] }), undefined);
+    assert.equal(checkRowsCovered({ files: [file(3)], offsets: [span(0, 10)] }), undefined, 'refused and excluded records make no rows');
+    assert.match(checkRowsCovered({ files: [file(3)], offsets: [span(1, 1)] }) ?? '', /hold 3 rows but the report covers 0 offsets/);
+    assert.match(checkRowsCovered({ files: [file(3)], offsets: [] }) ?? '', /covers 0 offsets/);
   });
 
   it('file fields: Parquet, counts not negative, a size a Parquet file can have', () => {
