@@ -1,4 +1,4 @@
-import { trace } from '@opentelemetry/api';
+import { isSpanContextValid, trace } from '@opentelemetry/api';
 import pino, { type Logger } from 'pino';
 import type { LogLevel } from './config.js';
 
@@ -19,6 +19,9 @@ export function createLogger(service: string, level: LogLevel = 'info', destinat
         const span = trace.getActiveSpan();
         if (!span) return {};
         const ctx = span.spanContext();
+        // A span of the no-op tracer (no provider registered, as in the CLI) has all-zero ids,
+        // which would join every such log line into one bogus trace.
+        if (!isSpanContextValid(ctx)) return {};
         return { trace_id: ctx.traceId, span_id: ctx.spanId };
       },
     },
