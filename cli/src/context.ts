@@ -36,6 +36,12 @@ export class CliContext {
   }
 
   // A CLI call should fail fast when the mesh is down, not retry for the whole deadline.
+  /** The health status of the service at `address` (no token needed), over this context's TLS. */
+  async health(address: string): Promise<string> {
+    const { checkHealth } = await import('#shared/grpc/health.js');
+    return checkHealth(address, '', 2000, this.security.credentials);
+  }
+
   private options() {
     return { deadlineMs: this.settings.rpcDeadlineMs, retries: 2, security: this.security };
   }

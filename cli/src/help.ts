@@ -21,6 +21,7 @@ ${INFER_HELP}
 ${TABLE_HELP}
 ${JOB_HELP}
 sluice query "<SQL>" [--snapshot <id> | --as-of <time>]
+sluice health <host:port>          a service's gRPC health (exit 0 when SERVING), e.g. as a probe
 
 Every command takes --json. Services are found at CATALOG_ADDRESS, INGESTION_ADDRESS and
 TRANSFORMATION_ADDRESS (defaults 127.0.0.1:50051, :50052, :50053).

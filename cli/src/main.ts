@@ -89,6 +89,15 @@ export async function main(argv: string[]): Promise<number> {
       case 'job':
         await (await import('./commands/job.js')).jobCommand(ctx, args, flags);
         break;
+      case 'health': {
+        // A probe's command (deploy/k8s): under mutual TLS the kubelet's own gRPC probe cannot connect.
+        const [address] = args;
+        if (!address || !/^[^\s,]+:\d{1,5}$/.test(address)) throw usageError('health needs one address, host:port');
+        const status = await ctx.health(address);
+        out.result({ address, status }, () => `${address} ${status}`);
+        if (status !== 'SERVING') return 1;
+        break;
+      }
       case 'query': {
         const { parseAsOf, runQuery } = await import('./query.js');
         const [sql] = args;

@@ -111,7 +111,8 @@ async function leaseHolder(m: TestMesh): Promise<number> {
     const { rows } = await client.query<{ address: string }>('SELECT address FROM catalog.commit_leases WHERE expires_at_ms > $1', [
       Date.now(),
     ]);
-    const index = m.addresses.commit.split(',').findIndex((a) => rows.some((r) => r.address === a));
+    const held = new Set(rows.map((r) => r.address));
+    const index = m.addresses.commit.split(',').findIndex((a) => held.has(a));
     assert.ok(index >= 0, `a commit process holds the lease (leases: ${JSON.stringify(rows)})`);
     return index;
   } finally {

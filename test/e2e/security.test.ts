@@ -275,6 +275,14 @@ describe('a mesh under mutual TLS with bearer tokens', () => {
     assert.equal(wrongCa.code, 3, wrongCa.stderr);
     assert.match(wrongCa.stderr, /^sluice: the TLS handshake with a Sluice service failed: .*certificate.* \(check SLUICE_TLS_CA/);
 
+    // The probe deploy/k8s runs: health over mutual TLS, without a token; a bad CA cannot see it.
+    const health = await runSluice({ ...mesh!.clientEnv, SLUICE_TOKEN: '' }, 'health', mesh!.addresses.commit);
+    assert.equal(health.code, 0, health.stderr);
+    assert.equal(health.stdout, `${mesh!.addresses.commit} SERVING\n`);
+    const unseen = await runSluice(mesh!.clientEnv, 'health', mesh!.addresses.commit, '--tls-ca', pki.otherCa);
+    assert.equal(unseen.code, 1, unseen.stderr);
+    assert.equal(unseen.stdout, `${mesh!.addresses.commit} UNAVAILABLE\n`);
+
     const missingCa = await runSluice(mesh!.clientEnv, 'job', 'list', '--tls-ca', join(pki.dir, 'nope.pem'));
     assert.equal(missingCa.code, 2, missingCa.stderr);
     assert.match(missingCa.stderr, /^sluice: invalid configuration: SLUICE_TLS_CA=".*nope\.pem" is not a readable file \(ENOENT\)\n$/);
