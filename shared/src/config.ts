@@ -395,6 +395,11 @@ export const SETTINGS = {
   ),
   logLevel: enumSetting<LogLevel>('LOG_LEVEL', 'info', LOG_LEVELS, 'pino log level.'),
   otlpEndpoint: stringSetting('OTEL_EXPORTER_OTLP_ENDPOINT', '', 'When set, traces are exported over OTLP/HTTP to this endpoint.'),
+  metricsPort: portSetting(
+    'SLUICE_METRICS_PORT',
+    0,
+    'When set, this process serves its metrics in the Prometheus text format at http://<host>:<port>/metrics; 0: none.',
+  ),
   ingestionInFlightBytes: integerSetting(
     'INGESTION_IN_FLIGHT_BYTES',
     33554432,

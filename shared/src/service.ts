@@ -2,12 +2,21 @@ import { ConfigError, loadConfig, type Config, type SettingKey } from './config.
 import { CLIENT_SECURITY_KEYS, type ClientSecurity, clientSecurity } from './grpc/client.js';
 import { SERVER_SECURITY_KEYS, serverSecurity, startGrpcServer, type RunningGrpcServer, type ServiceBinding } from './grpc/server.js';
 import { createLogger, type Logger } from './logger.js';
+import { initMetrics } from './metrics.js';
 import { initTracing, shutdownTracing } from './tracing.js';
 
 const SECURITY_KEYS = [...new Set([...SERVER_SECURITY_KEYS, ...CLIENT_SECURITY_KEYS])];
 type SecurityKey = (typeof SECURITY_KEYS)[number];
-type BaseKey = 'bindHost' | 'logLevel' | 'otlpEndpoint' | 'shutdownTimeoutMs' | 'maxMessageBytes' | SecurityKey;
-const BASE_KEYS: readonly BaseKey[] = ['bindHost', 'logLevel', 'otlpEndpoint', 'shutdownTimeoutMs', 'maxMessageBytes', ...SECURITY_KEYS];
+type BaseKey = 'bindHost' | 'logLevel' | 'otlpEndpoint' | 'shutdownTimeoutMs' | 'maxMessageBytes' | 'metricsPort' | SecurityKey;
+const BASE_KEYS: readonly BaseKey[] = [
+  'bindHost',
+  'logLevel',
+  'otlpEndpoint',
+  'shutdownTimeoutMs',
+  'maxMessageBytes',
+  'metricsPort',
+  ...SECURITY_KEYS,
+];
 
 export interface ServiceContext<K extends SettingKey> {
   readonly config: Config<K | BaseKey>;
@@ -69,6 +78,9 @@ export async function startService<K extends SettingKey>(
   };
   let grpc: RunningGrpcServer;
   try {
+    // Before build: services make their instruments there, and they need the provider.
+    const metricsPort = await initMetrics({ serviceName: spec.name, port: config.metricsPort, host: config.bindHost });
+    if (metricsPort > 0) logger.info({ port: metricsPort }, 'metrics served at /metrics');
     const services = await spec.build({
       config,
       logger,

@@ -6,6 +6,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ReportDataFilesRequest } from '#shared/gen/sluice/v1/commit.js';
+import { performance } from 'node:perf_hooks';
+import { commitMetrics } from './metrics.js';
 import type { WorkerHeartbeat } from '#shared/gen/sluice/v1/events.js';
 import type { DataFile, OffsetRange, Schema, TableRef } from '#shared/gen/sluice/v1/types.js';
 import { grpcMessage } from '#shared/errors.js';
@@ -64,6 +66,10 @@ export class JobPipeline {
   private stopped = false;
   /** A buffer-bytes trigger is waiting for the lease: further beats must not queue another. */
   private starting = false;
+
+  private get metricLabels() {
+    return { table: tableName(this.host.ref), job: this.job };
+  }
 
   constructor(
     private readonly host: PipelineHost,
@@ -276,6 +282,7 @@ export class JobPipeline {
       this.ctx.logger.warn({ ...this.where, flushId, err: (err as Error).message }, 'round dropped: commit lease not held');
       return;
     }
+    const startedAt = performance.now();
     try {
       await this.commitErrorRows(flushId, withErrors);
       const result = await commitAppend({
@@ -291,6 +298,7 @@ export class JobPipeline {
         errorCounts: sumErrorCounts(admitted.map((q) => q.report.errorCounts)),
       });
       ledger.advance(offsets);
+      commitMetrics().committed(this.metricLabels, files, result.addedRecords, (performance.now() - startedAt) / 1000);
       const at = this.ctx.now();
       this.host.committed(result.snapshotId, at);
       this.announce.committed({
@@ -377,6 +385,7 @@ export class JobPipeline {
   }
 
   private rewind(items: { workerId: string; reason: string }[]): void {
+    if (items.length > 0) commitMetrics().rewound(this.metricLabels, items.length);
     const seen = new Set<string>();
     for (const { workerId, reason } of items) {
       if (seen.has(workerId)) continue;

@@ -122,6 +122,12 @@ export class JobRegistry {
     return catalogStatus(await this.loadJob(name));
   }
 
+  /** Every job's status here, watermarks refreshed first (best effort) for an accurate lag. */
+  async statuses(): Promise<JobStatus[]> {
+    await Promise.all([...this.runners.values()].flatMap((m) => m.runners.map((r) => r.refreshWatermarks().catch(() => {}))));
+    return this.list();
+  }
+
   list(): JobStatus[] {
     return [...this.runners.values()].map((r) => r.status()).sort((a, b) => a.job.localeCompare(b.job));
   }

@@ -11,6 +11,7 @@ import { subjects } from '#shared/events.js';
 import type { ServiceSpec } from '#shared/service.js';
 import { newInstanceId } from './job-runner.js';
 import { JobRegistry } from './jobs.js';
+import { observeJobs } from './job-metrics.js';
 
 type IngestionKey =
   | 'ingestionPort'
@@ -67,6 +68,7 @@ export const ingestionService: ServiceSpec<IngestionKey> = {
       stopTimeoutMs: Math.max(1000, config.shutdownTimeoutMs - 1000),
     });
     onShutdown(() => jobs.shutdown());
+    observeJobs(() => jobs.statuses());
     // Every process keeps its members of each job in line with the catalog: on each JobChanged
     // announcement, and periodically for one it missed; the first sync resumes the running jobs.
     const announcements = subscribe(

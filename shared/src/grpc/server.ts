@@ -1,4 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
+import type { Meter } from '@opentelemetry/api';
+import { performance } from 'node:perf_hooks';
+import { meter } from '../metrics.js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
@@ -116,7 +119,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   new ReflectionService(packageDefinition).addToServer(server);
 
   for (const binding of options.services) {
-    server.addService(guardedDefinition(binding, packageDefinition), implement(binding, options.logger));
+    server.addService(guardedDefinition(binding, packageDefinition), implement(binding, options.logger, rpcDurations()));
   }
 
   const port = await new Promise<number>((resolve, reject) => {
@@ -206,7 +209,24 @@ function undecodableInterceptor(logger: Logger): grpc.ServerInterceptor {
 }
 
 /** Wraps every method: a server span continuing the caller's trace, and errors as statuses. */
-function implement(binding: ServiceBinding, logger: Logger): grpc.UntypedServiceImplementation {
+/**
+ * Each call's duration (for a stream, its whole life) by method and status code: errors are the
+ * calls whose code is not OK.
+ */
+function rpcDurations(): RpcDurations {
+  return meter().createHistogram('sluice_rpc_server_duration_seconds', {
+    description: 'Duration of each RPC this process served, by method and gRPC status code (streams: their whole life).',
+    unit: 's',
+    advice: { explicitBucketBoundaries: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300] },
+  });
+}
+type RpcDurations = ReturnType<Meter['createHistogram']>;
+
+function recordCall(durations: RpcDurations, definition: MethodDefinition, startedAt: number, code: grpc.status): void {
+  durations.record((performance.now() - startedAt) / 1000, { method: definition.path.slice(1), code: grpc.status[code] });
+}
+
+function implement(binding: ServiceBinding, logger: Logger, durations: RpcDurations): grpc.UntypedServiceImplementation {
   const implementation: grpc.UntypedServiceImplementation = {};
   for (const [method, definition] of Object.entries(binding.definition)) {
     // Whether authentication is on or not: a method without an access rule is a mistake to catch at once.
@@ -214,9 +234,9 @@ function implement(binding: ServiceBinding, logger: Logger): grpc.UntypedService
       throw new Error(`${definition.path.slice(1)} has no access rule: add it to METHOD_ROLES in shared/src/grpc/auth.ts`);
     const handler = binding.handlers[method];
     if (definition.requestStream === false && definition.responseStream === false) {
-      implementation[method] = unary(definition, handler, logger);
+      implementation[method] = unary(definition, handler, logger, durations);
     } else {
-      implementation[method] = streaming(definition, handler, logger);
+      implementation[method] = streaming(definition, handler, logger, durations);
     }
   }
   return implementation;
@@ -233,21 +253,30 @@ function startServerSpan(definition: MethodDefinition, metadata: grpc.Metadata) 
   return { span, ctx: trace.setSpan(parent, span) };
 }
 
-function unary(definition: MethodDefinition, handler: ErasedHandler | undefined, logger: Logger): grpc.handleUnaryCall<unknown, unknown> {
+function unary(
+  definition: MethodDefinition,
+  handler: ErasedHandler | undefined,
+  logger: Logger,
+  durations: RpcDurations,
+): grpc.handleUnaryCall<unknown, unknown> {
   return (call, callback) => {
+    const startedAt = performance.now();
     const { span, ctx } = startServerSpan(definition, call.metadata);
     context.with(ctx, async () => {
+      let code = grpc.status.OK;
       try {
         if (!handler) throw unimplementedError(definition);
         callback(null, await handler(call.request, call));
         span.setAttribute('rpc.grpc.status_code', grpc.status.OK);
       } catch (err) {
         const statusObject = toStatus(err, definition, logger);
+        code = statusObject.code;
         span.setAttribute('rpc.grpc.status_code', statusObject.code);
         span.setStatus({ code: SpanStatusCode.ERROR, message: statusObject.details });
         callback(statusObject);
       } finally {
         span.end();
+        recordCall(durations, definition, startedAt, code);
       }
     });
   };
@@ -257,10 +286,13 @@ function streaming(
   definition: MethodDefinition,
   handler: ErasedHandler | undefined,
   logger: Logger,
+  durations: RpcDurations,
 ): grpc.handleBidiStreamingCall<unknown, unknown> {
   return (call) => {
+    const startedAt = performance.now();
     const { span, ctx } = startServerSpan(definition, call.metadata);
     context.with(ctx, async () => {
+      let code = grpc.status.OK;
       try {
         if (!handler) throw unimplementedError(definition);
         await handler(call);
@@ -268,11 +300,13 @@ function streaming(
         span.setAttribute('rpc.grpc.status_code', grpc.status.OK);
       } catch (err) {
         const statusObject = toStatus(err, definition, logger);
+        code = statusObject.code;
         span.setAttribute('rpc.grpc.status_code', statusObject.code);
         span.setStatus({ code: SpanStatusCode.ERROR, message: statusObject.details });
         call.emit('error', statusObject);
       } finally {
         span.end();
+        recordCall(durations, definition, startedAt, code);
       }
     });
   };
