@@ -75,7 +75,7 @@ async function startTrickle(brokers: string[], out: Output): Promise<Producer> {
 }
 
 export async function upCommand(out: Output, demo: boolean): Promise<number> {
-  const mesh = await startMesh(out);
+  const mesh = await startMesh(out, process.env, { jsonLogs: out.json });
   if (demo) {
     let producer: Producer | undefined;
     try {

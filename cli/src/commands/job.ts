@@ -171,12 +171,35 @@ async function ensureErrorTable(ctx: CliContext, job: JobPlan['job'], made: Made
 
 const shortState = (state: string) => state.replace('JOB_STATE_', '');
 
+/**
+ * How far a bounded job is, 0..1: the committed offsets against the ends its partitions were
+ * found to end at (END_POSITION), once every partition's end is known; undefined otherwise (a
+ * continuous job, or ends not found yet, when any fraction would be a guess).
+ */
+export function progressOf(s: Pick<JobStatus, 'partitions'>): number | undefined {
+  if (s.partitions.length === 0 || s.partitions.some((p) => p.endOffset === undefined)) return undefined;
+  const total = s.partitions.reduce((sum, p) => sum + (p.endOffset ?? 0), 0);
+  if (total === 0) return 1;
+  const done = s.partitions.reduce((sum, p) => sum + Math.min(Math.max(p.committedOffset, 0), p.endOffset ?? 0), 0);
+  return done / total;
+}
+
+/** `[##########..........]  50%`: 20 cells. */
+export function progressBar(fraction: number): string {
+  const clamped = Math.min(1, Math.max(0, fraction));
+  const filled = Math.floor(clamped * 20);
+  return `[${'#'.repeat(filled)}${'.'.repeat(20 - filled)}] ${String(Math.floor(clamped * 100)).padStart(3)}%`;
+}
+
 export function renderStatus(s: JobStatus, rowsPerSecond?: number): string {
   const lines = [
     `job        ${s.job}    ${shortState(s.state)}${s.reason ? ` — ${s.reason}` : ''}`,
     `records    ${s.recordsIn} in, ${s.rowsOut} rows out, ${s.recordsExcluded} excluded${rowsPerSecond === undefined ? '' : `, ${rowsPerSecond.toFixed(0)} rows/s`}`,
     `last commit ${s.lastCommit?.snapshotId ? `snapshot ${s.lastCommit.snapshotId} at ${new Date(s.lastCommit.committedAtMs).toISOString()} (${s.lastCommit.rows} rows)` : '(none yet)'}`,
   ];
+  const progress = progressOf(s);
+  if (s.partitions.length > 0) lines.push(`lag        ${s.partitions.reduce((sum, p) => sum + p.lag, 0)} records not committed`);
+  if (progress !== undefined) lines.push(`progress   ${progressBar(progress)}`);
   if (s.errors.length > 0) lines.push(`errors     ${s.errors.map((e) => `${e.reason}: ${e.count}`).join(', ')}`);
   if (s.unmappedFields.length > 0)
     lines.push(`unmapped   ${s.unmappedFields.map((f) => `${f.field}: ${f.count}`).join(', ')} (no column; schemaEvolution is none)`);

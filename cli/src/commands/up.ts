@@ -10,7 +10,11 @@ import { loadConfig } from '#shared/config.js';
 import { CLIENT_SECURITY_KEYS, clientSecurity } from '#shared/grpc/client.js';
 import { type Program, REPO_DIR, SERVICES, spawnProgram, startupTimeoutMs, waitForListeningAddress, waitUntilServing } from '../launch.js';
 import { forgetDevBroker, recordDevBroker } from '../dev-broker.js';
+import { humanLogWriter } from '../log-lines.js';
 import { CliError, type Output } from '../output.js';
+
+/** Who stops first: the reverse of the data's path, the broker last. */
+const STOP_ORDER: readonly Program[] = ['ingestion', 'transformation', 'commit', 'catalog', 'dev-broker'];
 
 export interface Mesh {
   /** Bootstrap brokers the services use (the dev broker's address when embedded). */
@@ -26,6 +30,8 @@ export interface Mesh {
 export interface MeshOptions {
   /** Stop on SIGINT/SIGTERM of this process (the CLI); embedding callers may handle signals themselves. */
   handleSignals?: boolean;
+  /** The services' JSON log lines as they are (`sluice up --json`), not rewritten for a person (log-lines.ts). */
+  jsonLogs?: boolean;
 }
 
 export async function startMesh(
@@ -59,27 +65,29 @@ export async function startMesh(
     if (stopping) return;
     stopping = true;
     if (reason) process.stderr.write(`sluice: ${reason}; stopping everything\n`);
-    // Services first (they flush and commit), the broker last.
-    const services = [...children.entries()].filter(([name]) => name !== 'dev-broker').map(([, c]) => c);
-    const broker = children.get('dev-broker');
+    // In the reverse of the data's path, each once the one before it has exited: ingestion
+    // stops reading and flushes through transformation and commit, which are still up; the
+    // catalog outlives them all, and the broker goes last, so no client sees it vanish.
     const exited = (child: ChildProcess) =>
       new Promise<void>((resolve) =>
         child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve()),
       );
-    for (const child of services) child.kill('SIGTERM');
-    const force = setTimeout(() => {
-      for (const child of children.values()) child.kill('SIGKILL');
-    }, config.shutdownTimeoutMs + 5000);
+    const force = setTimeout(
+      () => {
+        for (const child of children.values()) child.kill('SIGKILL');
+      },
+      STOP_ORDER.length * (config.shutdownTimeoutMs + 5000),
+    );
     force.unref();
-    void Promise.all(services.map(exited))
-      .then(async () => {
-        if (recordedBroker) forgetDevBroker(config.devBrokerDataDir);
-        if (broker) {
-          broker.kill('SIGTERM');
-          await exited(broker);
-        }
-      })
-      .then(() => resolveStopped(exitCode));
+    void (async () => {
+      for (const name of STOP_ORDER) {
+        const child = children.get(name);
+        if (!child) continue;
+        if (name === 'dev-broker' && recordedBroker) forgetDevBroker(config.devBrokerDataDir);
+        child.kill('SIGTERM');
+        await exited(child);
+      }
+    })().then(() => resolveStopped(exitCode));
   };
 
   const launch = (name: Program, args: string[], childEnv: Record<string, string | undefined>, stdout: 'inherit' | 'pipe') => {
@@ -87,6 +95,9 @@ export async function startMesh(
     const child = spawnProgram(name, args, {
       stdio: ['pipe', stdout, 'inherit'],
       env: { ...childEnv, SLUICE_EXIT_WITH_PARENT: '1' },
+      // A process group of its own: Ctrl-C signals the terminal's whole foreground group, which
+      // would stop every piece at once; this process stops them in order instead (STOP_ORDER).
+      detached: true,
     });
     children.set(name, child);
     child.on('exit', (code, signal) => {
@@ -116,7 +127,14 @@ export async function startMesh(
     out.note(`sluice: no KAFKA_BROKERS set, so the embedded dev broker serves Kafka on ${address}`);
   }
 
-  for (const name of SERVICES) launch(name, [], serviceEnv, 'inherit');
+  for (const name of SERVICES) {
+    const child = launch(name, [], serviceEnv, options.jsonLogs ? 'inherit' : 'pipe');
+    if (!options.jsonLogs)
+      child.stdout!.setEncoding('utf8').on(
+        'data',
+        humanLogWriter((text) => process.stdout.write(text)),
+      );
+  }
 
   if (options.handleSignals !== false) {
     process.on('SIGINT', () => stop(0));
