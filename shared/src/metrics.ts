@@ -1,6 +1,7 @@
 /**
  * Metrics through OpenTelemetry's metrics API, one meter provider per process, scraped by
- * Prometheus at `http://<host>:SLUICE_METRICS_PORT/metrics` when that port is set. Instruments
+ * Prometheus at `http://<host>:SLUICE_METRICS_PORT/metrics` when that port is set, and pushed
+ * over OTLP/HTTP with the traces when OTEL_EXPORTER_OTLP_ENDPOINT is. Instruments
  * are made where their numbers live (the RPC server, the commit pipeline, the ingestion jobs);
  * job-level numbers that already exist as counters are observed when scraped, so the hot paths
  * pay nothing for them.
@@ -11,11 +12,13 @@
  */
 import { createServer, type Server } from 'node:http';
 import { metrics, type Meter } from '@opentelemetry/api';
+import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   AggregationTemporality,
   DataPointType,
   MeterProvider,
   MetricReader,
+  PeriodicExportingMetricReader,
   type Histogram,
   type MetricData,
 } from '@opentelemetry/sdk-metrics';
@@ -30,6 +33,7 @@ class ScrapeReader extends MetricReader {
 }
 
 let reader: ScrapeReader | undefined;
+let provider: MeterProvider | undefined;
 let server: Server | undefined;
 
 /** The meter every instrument of Sluice is made with (a no-op until initMetrics). */
@@ -42,10 +46,29 @@ export function meter(): Meter {
  * Idempotent: services started in one process (tests) share the provider and the endpoint.
  * Returns the port served, 0 when none.
  */
-export async function initMetrics(options: { serviceName: string; port?: number; host?: string }): Promise<number> {
+export async function initMetrics(options: {
+  serviceName: string;
+  port?: number;
+  host?: string;
+  /** OTEL_EXPORTER_OTLP_ENDPOINT: metrics are also pushed there (`/v1/metrics`), every exportIntervalMs. */
+  otlpEndpoint?: string;
+  exportIntervalMs?: number;
+}): Promise<number> {
   if (!reader) {
     reader = new ScrapeReader();
-    metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
+    const readers: MetricReader[] = [reader];
+    if (options.otlpEndpoint) {
+      const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-http');
+      const url = `${options.otlpEndpoint.replace(/\/$/, '')}/v1/metrics`;
+      readers.push(
+        new PeriodicExportingMetricReader({
+          exporter: new OTLPMetricExporter({ url }),
+          exportIntervalMillis: options.exportIntervalMs ?? 15_000,
+        }),
+      );
+    }
+    provider = new MeterProvider({ resource: resourceFromAttributes({ 'service.name': options.serviceName }), readers });
+    metrics.setGlobalMeterProvider(provider);
   }
   if (!server && options.port !== undefined && options.port > 0) {
     const collecting = reader;
@@ -73,10 +96,12 @@ export async function initMetrics(options: { serviceName: string; port?: number;
   return typeof address === 'object' && address ? address.port : 0;
 }
 
+/** Stops the endpoint and pushes what the OTLP exporter has not sent yet. */
 export async function shutdownMetrics(): Promise<void> {
   const closing = server;
   server = undefined;
   if (closing) await new Promise<void>((resolve) => closing.close(() => resolve()));
+  await provider?.forceFlush().catch(() => {});
 }
 
 /** One metric in the Prometheus text exposition format (version 0.0.4). */

@@ -2,7 +2,7 @@ import { ConfigError, loadConfig, type Config, type SettingKey } from './config.
 import { CLIENT_SECURITY_KEYS, type ClientSecurity, clientSecurity } from './grpc/client.js';
 import { SERVER_SECURITY_KEYS, serverSecurity, startGrpcServer, type RunningGrpcServer, type ServiceBinding } from './grpc/server.js';
 import { createLogger, type Logger } from './logger.js';
-import { initMetrics } from './metrics.js';
+import { initMetrics, shutdownMetrics } from './metrics.js';
 import { initTracing, shutdownTracing } from './tracing.js';
 
 const SECURITY_KEYS = [...new Set([...SERVER_SECURITY_KEYS, ...CLIENT_SECURITY_KEYS])];
@@ -79,7 +79,12 @@ export async function startService<K extends SettingKey>(
   let grpc: RunningGrpcServer;
   try {
     // Before build: services make their instruments there, and they need the provider.
-    const metricsPort = await initMetrics({ serviceName: spec.name, port: config.metricsPort, host: config.bindHost });
+    const metricsPort = await initMetrics({
+      serviceName: `sluice-${spec.name}`,
+      port: config.metricsPort,
+      host: config.bindHost,
+      otlpEndpoint: config.otlpEndpoint || undefined,
+    });
     if (metricsPort > 0) logger.info({ port: metricsPort }, 'metrics served at /metrics');
     const services = await spec.build({
       config,
@@ -170,6 +175,7 @@ export async function runMain<K extends SettingKey>(spec: ServiceSpec<K>): Promi
     service.logger.info({ signal }, 'shutting down');
     await service.stop();
     await shutdownTracing().catch(() => {});
+    await shutdownMetrics();
     service.logger.flush();
     process.exit(0);
   };

@@ -9,6 +9,8 @@ import { meter } from '#shared/metrics.js';
 export interface CommitMetrics {
   committed(where: { table: string; job: string }, files: readonly DataFile[], rows: number, seconds: number): void;
   rewound(where: { table: string; job: string }, workers: number): void;
+  /** A flush round ended: from the flush event to its commit (or its failure). */
+  roundEnded(where: { table: string; job: string }, seconds: number): void;
 }
 
 let instruments: CommitMetrics | undefined;
@@ -25,6 +27,12 @@ export function commitMetrics(): CommitMetrics {
   const files = m.createCounter('sluice_commit_files', { description: 'Data files added by commits.' });
   const rows = m.createCounter('sluice_commit_rows', { description: 'Rows added by commits.' });
   const bytes = m.createCounter('sluice_commit_bytes', { description: 'Bytes of the data files added by commits.', unit: 'By' });
+  const rounds = m.createHistogram('sluice_flush_round_duration_seconds', {
+    description:
+      'Time from a flush event to the end of its round: every live worker reported (or the deadline passed) and the commit done.',
+    unit: 's',
+    advice: { explicitBucketBoundaries: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] },
+  });
   const rewinds = m.createCounter('sluice_rewinds', { description: 'Workers told to re-read from the committed offsets.' });
   instruments = {
     committed(where, added, rowCount, seconds) {
@@ -39,6 +47,9 @@ export function commitMetrics(): CommitMetrics {
     },
     rewound(where, workers) {
       rewinds.add(workers, where);
+    },
+    roundEnded(where, seconds) {
+      rounds.record(seconds, where);
     },
   };
   return instruments;

@@ -220,6 +220,8 @@ export class JobPipeline {
       .exclusive(() => this.commitRound(round.flushId, reports))
       .catch((err) => this.ctx.logger.error({ ...this.where, flushId: round.flushId, err: (err as Error).message }, 'flush round failed'))
       .finally(() => {
+        const startedAt = round.deadlineMs - this.ctx.settings.flushTimeoutMs;
+        commitMetrics().roundEnded(this.metricLabels, (this.ctx.now() - startedAt) / 1000);
         this.committing = undefined;
         this.inCommit = [];
         // Read the job's interval and buffer size again for the next round: a job edited in

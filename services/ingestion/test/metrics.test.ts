@@ -57,6 +57,8 @@ it("a job's records, lag per partition and commits can be scraped; the lag falls
   });
   const rows = await scrape('sluice_commit_rows_total');
   assert.equal(rows.get(`{table="lake.${job}",job="${job}"}`), 6, 'the commits added every row');
+  const rounds = await scrape('sluice_flush_round_duration_seconds_count');
+  assert.ok((rounds.get(`{table="lake.${job}",job="${job}"}`) ?? 0) >= 1, 'flush rounds are timed');
   const since = await scrape('sluice_job_seconds_since_commit');
   assert.ok((since.get(`{job="${job}"}`) ?? -1) >= 0, 'the time since the last commit is known');
   const calls = await scrape('sluice_rpc_server_duration_seconds_count');
