@@ -71,20 +71,36 @@ describe('the field of an out-of-range 64-bit integer', () => {
       'offsets.1.offset',
     ],
     [
-      'a record in a Transform batch (types.proto from transformation.proto)',
+      'a refused record in a batch acknowledgement (types.proto from transformation.proto)',
+      'sluice.v1.TransformResponse',
+      bytes(
+        message(
+          1,
+          bytes(
+            message(
+              6,
+              bytes((w) => w.tag(3, WireType.Varint).int64(HUGE)),
+            ),
+          ),
+        ),
+      ),
+      'ack.error_records.0.offset',
+    ],
+    [
+      'the base offset of a record run in a Transform batch',
       'sluice.v1.TransformRequest',
       bytes(
         message(
           2,
           bytes(
             message(
-              2,
+              4,
               bytes((w) => w.tag(3, WireType.Varint).int64(HUGE)),
             ),
           ),
         ),
       ),
-      'batch.records.0.offset',
+      'batch.runs.0.base_offset',
     ],
   ];
   for (const [name, type, input, path] of cases) it(name, () => assert.equal(outOfRangeInteger(input, type, types, '')?.path, path));
@@ -169,7 +185,7 @@ describe('the server answers INVALID_ARGUMENT before any handler', () => {
       call.on('data', () => {});
     });
     call.write(
-      Buffer.from(TransformRequest.encode({ message: { $case: 'batch', value: { sequence: 1, records: [], covers: [] } } }).finish()),
+      Buffer.from(TransformRequest.encode({ message: { $case: 'batch', value: { sequence: 1, runs: [], covers: [] } } }).finish()),
     );
     call.write(
       Buffer.from(
@@ -178,7 +194,7 @@ describe('the server answers INVALID_ARGUMENT before any handler', () => {
             2,
             bytes(
               message(
-                2,
+                4,
                 bytes((w) => w.tag(3, WireType.Varint).int64(HUGE)),
               ),
             ),
@@ -189,7 +205,7 @@ describe('the server answers INVALID_ARGUMENT before any handler', () => {
     const status = await ended;
     raw.close();
     assert.equal(status.code, grpc.status.INVALID_ARGUMENT);
-    assert.match(status.details, /^batch\.records\.0\.offset: 1000000000000000000 is out of range/);
+    assert.match(status.details, /^batch\.runs\.0\.base_?[oO]ffset: 1000000000000000000 is out of range/);
     assert.deepEqual(batches, [1]);
   });
 });

@@ -36,7 +36,7 @@ import {
   RECORD_OVERHEAD_BYTES,
   requireTopic,
   SourceError,
-  toKafkaRecords,
+  toRecordRun,
   watermarks,
 } from './kafka-source.js';
 import { addNewPartitions, type PartitionState, PartitionTable } from './partition-table.js';
@@ -372,7 +372,7 @@ export class JobReader {
     this.stream = stream;
     // Expired ranges (offset_reset = EARLIEST) are covered without rows, so commits continue.
     for (const gap of lostCovers) {
-      const seq = stream.send([], [{ topic: this.topic, partition: gap.partition, startOffset: gap.start, endOffset: gap.end }]);
+      const seq = stream.send(null, [{ topic: this.topic, partition: gap.partition, startOffset: gap.start, endOffset: gap.end }]);
       this.inFlight.add(seq, RECORD_OVERHEAD_BYTES);
       this.partitions.at(gap.partition).position = gap.end;
     }
@@ -466,7 +466,7 @@ export class JobReader {
       if (found) st.startSearch = null;
       if (start > st.position) {
         const skipped = countFrom(messages, st.position, start);
-        const seq = stream.send([], [{ topic: this.topic, partition: st.partition, startOffset: st.position, endOffset: start }]);
+        const seq = stream.send(null, [{ topic: this.topic, partition: st.partition, startOffset: st.position, endOffset: start }]);
         this.inFlight.add(seq, RECORD_OVERHEAD_BYTES);
         this.counters.countRead(skipped, skipped);
         st.position = start;
@@ -484,10 +484,10 @@ export class JobReader {
       return;
     }
     const { partition } = st;
-    const { records, bytes } = toKafkaRecords(this.topic, partition, plan.send);
+    const { run, bytes } = toRecordRun(this.topic, partition, plan.send);
     const cover = { start: plan.coverStart, end: plan.coverEnd };
     const span = startBatchSpan(this.job.name, this.topic, partition, cover, plan.send);
-    const seq = stream.send(records, [{ topic: this.topic, partition, startOffset: plan.coverStart, endOffset: plan.coverEnd }]);
+    const seq = stream.send(run, [{ topic: this.topic, partition, startOffset: plan.coverStart, endOffset: plan.coverEnd }]);
     span.end();
     this.inFlight.add(seq, bytes);
     st.position = plan.coverEnd;

@@ -4,8 +4,18 @@
  * shows, and kafkajs messages as the proto records sent to transformation. No consumer logic
  * lives here; see job-runner.ts.
  */
-import { type Consumer, Kafka, logLevel, type Admin, type KafkaMessage, type logCreator, type PartitionAssigner } from 'kafkajs';
-import type { KafkaHeader, KafkaRecord } from '#shared/gen/sluice/v1/types.js';
+import {
+  type Consumer,
+  Kafka,
+  logLevel,
+  type Admin,
+  type IHeaders,
+  type KafkaMessage,
+  type logCreator,
+  type PartitionAssigner,
+} from 'kafkajs';
+import type { KafkaHeader } from '#shared/gen/sluice/v1/types.js';
+import type { RecordHeaders, RecordRun } from '#shared/gen/sluice/v1/transformation.js';
 import type { Logger } from '#shared/logger.js';
 import type { Watermarks } from './positions.js';
 
@@ -118,41 +128,79 @@ export function describeSourceError(err: unknown, brokers: readonly string[]): s
 /** What a record costs the in-flight budget beyond its key and value (and what a batch costs). */
 export const RECORD_OVERHEAD_BYTES = 64;
 
-/** The proto records of a fetched batch's messages, and the bytes they hold in flight. */
-export function toKafkaRecords(
-  topic: string,
-  partition: number,
-  messages: readonly KafkaMessage[],
-): { records: KafkaRecord[]; bytes: number } {
-  let bytes = RECORD_OVERHEAD_BYTES;
-  const records: KafkaRecord[] = new Array(messages.length);
-  for (let i = 0; i < messages.length; i++) {
-    const r = toKafkaRecord(topic, partition, messages[i]);
-    bytes += RECORD_OVERHEAD_BYTES + (r.key?.length ?? 0) + (r.value?.length ?? 0);
-    records[i] = r;
-  }
-  return { records, bytes };
-}
-
-/** The proto record of a kafkajs message (one allocation per record; buffers are shared). */
-function toKafkaRecord(topic: string, partition: number, m: KafkaMessage): KafkaRecord {
-  const headers: KafkaHeader[] = [];
-  if (m.headers) {
-    for (const key in m.headers) {
-      const v = m.headers[key];
-      if (Array.isArray(v)) for (const item of v) headers.push({ key, value: toBuffer(item) });
-      else headers.push({ key, value: toBuffer(v) });
+/**
+ * A fetched batch's messages as one record run (proto RecordRun), and the bytes it holds in
+ * flight: values and keys copied once into one buffer each, no object per record. The
+ * reference it must agree with is `recordRuns` (shared/src/record-runs.ts).
+ */
+export function toRecordRun(topic: string, partition: number, messages: readonly KafkaMessage[]): { run: RecordRun; bytes: number } {
+  const n = messages.length;
+  const baseOffset = n > 0 ? Number(messages[0].offset) : 0;
+  const offsetDeltas: number[] = new Array(n);
+  const timestampsMs: number[] = new Array(n);
+  const valueLengths: number[] = new Array(n);
+  let keyLengths: number[] | null = null;
+  let headers: RecordHeaders[] | null = null;
+  let valueBytes = 0;
+  let keyBytes = 0;
+  for (let i = 0; i < n; i++) {
+    const m = messages[i];
+    const delta = Number(m.offset) - baseOffset;
+    if (!(delta >= 0 && delta <= 0xffffffff))
+      throw new RangeError(`offset ${m.offset} of ${topic}/${partition} does not follow ${baseOffset}`);
+    offsetDeltas[i] = delta;
+    timestampsMs[i] = Number(m.timestamp);
+    const value = m.value;
+    if (value === null || value === undefined) valueLengths[i] = -1;
+    else {
+      valueLengths[i] = value.length;
+      valueBytes += value.length;
+    }
+    const key = m.key;
+    if (key !== null && key !== undefined) {
+      keyLengths ??= new Array(n).fill(-1);
+      keyLengths[i] = key.length;
+      keyBytes += key.length;
+    } else if (keyLengths !== null) keyLengths[i] = -1;
+    if (m.headers) {
+      const list = headerList(m.headers);
+      if (list !== null) (headers ??= []).push({ index: i, headers: list });
     }
   }
-  return {
+  const values = Buffer.allocUnsafe(valueBytes);
+  const keys = Buffer.allocUnsafe(keyBytes);
+  let valueAt = 0;
+  let keyAt = 0;
+  for (let i = 0; i < n; i++) {
+    const m = messages[i];
+    if (m.value) valueAt += m.value.copy(values, valueAt);
+    if (m.key) keyAt += m.key.copy(keys, keyAt);
+  }
+  const run: RecordRun = {
     topic,
     partition,
-    offset: Number(m.offset),
-    timestampMs: Number(m.timestamp),
-    key: m.key ?? undefined,
-    value: m.value ?? undefined,
-    headers,
+    baseOffset,
+    offsetDeltas,
+    timestampsMs,
+    values,
+    valueLengths,
+    keys,
+    keyLengths: keyLengths ?? [],
+    headers: headers ?? [],
   };
+  return { run, bytes: RECORD_OVERHEAD_BYTES * (n + 1) + valueBytes + keyBytes };
+}
+
+/** A kafkajs message's headers as a list, or null when it has none. */
+function headerList(h: IHeaders): KafkaHeader[] | null {
+  let list: KafkaHeader[] | null = null;
+  for (const key in h) {
+    const v = h[key];
+    list ??= [];
+    if (Array.isArray(v)) for (const item of v) list.push({ key, value: toBuffer(item) });
+    else list.push({ key, value: toBuffer(v) });
+  }
+  return list;
 }
 
 function toBuffer(v: Buffer | string | undefined): Buffer | undefined {

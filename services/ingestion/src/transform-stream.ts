@@ -8,11 +8,12 @@ import * as grpc from '@grpc/grpc-js';
 import type {
   TransformationServiceService,
   BatchAck,
+  RecordRun,
   TransformOpen,
   TransformRequest,
   TransformResponse,
 } from '#shared/gen/sluice/v1/transformation.js';
-import type { KafkaRecord, OffsetRange } from '#shared/gen/sluice/v1/types.js';
+import type { OffsetRange } from '#shared/gen/sluice/v1/types.js';
 import type { ServiceClient } from '#shared/grpc/client.js';
 
 export type TransformationClient = ServiceClient<typeof TransformationServiceService>;
@@ -69,11 +70,11 @@ export class TransformStream {
     return !this.closed;
   }
 
-  /** Sends one batch; returns its sequence number (1, 2, … within the stream). */
-  send(records: KafkaRecord[], covers: OffsetRange[]): number {
+  /** Sends one batch (a run of records, or none); returns its sequence number (1, 2, … within the stream). */
+  send(run: RecordRun | null, covers: OffsetRange[]): number {
     if (this.closed) throw new Error(`Transform stream ${this.workerId} is closed`);
     const sequence = ++this.sequence;
-    this.call.write({ message: { $case: 'batch', value: { sequence, records, covers } } });
+    this.call.write({ message: { $case: 'batch', value: { sequence, runs: run ? [run] : [], covers } } });
     return sequence;
   }
 

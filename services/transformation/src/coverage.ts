@@ -9,8 +9,9 @@
  * ends with it.
  */
 import { SluiceError } from '#shared/errors.js';
-import type { RecordBatch } from '#shared/gen/sluice/v1/transformation.js';
-import type { KafkaRecord, OffsetRange } from '#shared/gen/sluice/v1/types.js';
+import type { RecordBatch, RecordRun } from '#shared/gen/sluice/v1/transformation.js';
+import type { OffsetRange } from '#shared/gen/sluice/v1/types.js';
+import { runProblem } from '#shared/record-runs.js';
 import { status } from '@grpc/grpc-js';
 
 export class CoverageError extends SluiceError {
@@ -63,8 +64,8 @@ export class Coverage {
    * Adds a batch from the stream, all or nothing: its records must lie inside its covers, and
    * its covers must continue the previous batches' (add). The error names the batch.
    */
-  addBatch(batch: Pick<RecordBatch, 'sequence' | 'records' | 'covers'>): void {
-    const outside = uncoveredRecord(batch.records, batch.covers);
+  addBatch(batch: Pick<RecordBatch, 'sequence' | 'runs' | 'covers'>): void {
+    const outside = unfitRun(batch.runs, batch.covers);
     if (outside) throw new CoverageError(`batch ${batch.sequence}: ${outside}`, { sequence: String(batch.sequence) });
     const bad = this.refusal(batch.covers);
     if (bad) throw refused(bad, `batch ${batch.sequence}: `);
@@ -121,21 +122,21 @@ export class Coverage {
 }
 
 /**
- * The first record that lies outside every cover of its batch, described, or null. A
+ * What is wrong with the batch's runs, described, or null: a run whose columns do not fit
+ * together (runProblem), or the first record that lies outside every cover of its batch. A
  * record outside the declared ranges would be written but never committed as covered.
  * Batches usually cover one partition, so this is a short scan per record.
  */
-export function uncoveredRecord(records: readonly KafkaRecord[], covers: readonly OffsetRange[]): string | null {
-  for (const rec of records) {
-    let inside = false;
-    for (const c of covers) {
-      if (c.partition === rec.partition && c.topic === rec.topic && rec.offset >= c.startOffset && rec.offset < c.endOffset) {
-        inside = true;
-        break;
-      }
+export function unfitRun(runs: readonly RecordRun[], covers: readonly OffsetRange[]): string | null {
+  for (const run of runs) {
+    const problem = runProblem(run);
+    if (problem) return problem;
+    const own = covers.filter((c) => c.partition === run.partition && c.topic === run.topic);
+    for (const delta of run.offsetDeltas) {
+      const offset = run.baseOffset + delta;
+      if (own.some((c) => offset >= c.startOffset && offset < c.endOffset)) continue;
+      return `record ${where(run)} offset ${offset} lies outside the batch's covers (${covers.map((c) => `${where(c)} [${c.startOffset}, ${c.endOffset})`).join(', ') || 'none'})`;
     }
-    if (!inside)
-      return `record ${where(rec)} offset ${rec.offset} lies outside the batch's covers (${covers.map((c) => `${where(c)} [${c.startOffset}, ${c.endOffset})`).join(', ') || 'none'})`;
   }
   return null;
 }

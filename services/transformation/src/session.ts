@@ -24,6 +24,7 @@ import { withSpan } from '#shared/tracing.js';
 import { status } from '@grpc/grpc-js';
 import { unlink } from 'node:fs/promises';
 import { normalizeLocation } from '#shared/storage/index.js';
+import { RunCursor } from './run-cursor.js';
 import {
   compilePlan,
   DirtyDataPolicy,
@@ -118,6 +119,7 @@ export class TransformSession {
   private reporting: Promise<void> = Promise.resolve();
   private buffered = 0;
   private flushAsked = false;
+  private readonly cursor = new RunCursor();
   private failure: SluiceError | null = null;
   private closing: Promise<void> | null = null;
   private rowsTotal = 0;
@@ -177,7 +179,6 @@ export class TransformSession {
   }
 
   private async transformBatch(batch: RecordBatch): Promise<BatchAck> {
-    const records = batch.records;
     this.coverage.addBatch(batch);
 
     const ctx: RecordContext = { nowMs: this.deps.now(), unmapped: this.plan.unknownFields === 'count' ? new Map() : undefined };
@@ -189,37 +190,41 @@ export class TransformSession {
     const errorRecords: KafkaRecord[] = [];
     const errorRows: CellValue[][] = [];
 
-    for (let i = 0; i < records.length; i++) {
-      const rec = records[i];
-      let out = transformRecord(this.plan, rec, ctx);
-      if (out instanceof SchemaGrowth) {
-        out = await this.evolve(out, rec, ctx);
-        last = null; // the rows so far are written; groups start again
-      }
-      let tuple: PartitionTuple | null = null;
-      if (!(out instanceof RecordError)) {
-        try {
-          tuple = partitionOf(this.plan, out);
-        } catch (e) {
-          out = new RecordError('partition', `no partition value: ${(e as Error).message}`).at(rec);
+    // One reused record per batch (run-cursor.ts): nothing per record is built on the way in.
+    const rec = this.cursor;
+    for (const run of batch.runs) {
+      rec.reset(run);
+      while (rec.next()) {
+        let out = transformRecord(this.plan, rec, ctx);
+        if (out instanceof SchemaGrowth) {
+          out = await this.evolve(out, rec, ctx);
+          last = null; // the rows so far are written; groups start again
         }
+        let tuple: PartitionTuple | null = null;
+        if (!(out instanceof RecordError)) {
+          try {
+            tuple = partitionOf(this.plan, out);
+          } catch (e) {
+            out = new RecordError('partition', `no partition value: ${(e as Error).message}`).at(rec);
+          }
+        }
+        if (out instanceof RecordError) {
+          refused++;
+          reasons ??= new Map();
+          reasons.set(out.reason, (reasons.get(out.reason) ?? 0) + 1);
+          this.refuse(rec.snapshot(), out, errorRecords, errorRows);
+          continue;
+        }
+        let group: Group | undefined = last !== null && last.tuple.key === tuple!.key ? last : groups.get(tuple!.key);
+        if (group === undefined) {
+          group = { tuple: tuple!, rows: [] };
+          groups.set(tuple!.key, group);
+        }
+        group.rows.push(out);
+        last = group;
+        rows++;
+        this.buffered += (rec.key?.length ?? 0) + (rec.value?.length ?? 0);
       }
-      if (out instanceof RecordError) {
-        refused++;
-        reasons ??= new Map();
-        reasons.set(out.reason, (reasons.get(out.reason) ?? 0) + 1);
-        this.refuse(rec, out, errorRecords, errorRows);
-        continue;
-      }
-      let group: Group | undefined = last !== null && last.tuple.key === tuple!.key ? last : groups.get(tuple!.key);
-      if (group === undefined) {
-        group = { tuple: tuple!, rows: [] };
-        groups.set(tuple!.key, group);
-      }
-      group.rows.push(out);
-      last = group;
-      rows++;
-      this.buffered += (rec.key?.length ?? 0) + (rec.value?.length ?? 0);
     }
 
     await this.writeGroups();

@@ -13,6 +13,7 @@ import { FlushEvent, WorkerHeartbeat } from '#shared/gen/sluice/v1/events.js';
 import type { BatchAck, TransformOpen, TransformRequest, TransformResponse } from '#shared/gen/sluice/v1/transformation.js';
 import type { Field, KafkaRecord, OffsetRange, PartitionSpec, TableRef } from '#shared/gen/sluice/v1/types.js';
 import { subjects } from '#shared/events.js';
+import { recordRuns } from '#shared/record-runs.js';
 import { SluiceError } from '#shared/errors.js';
 import { bindService, startGrpcServer } from '#shared/grpc/server.js';
 import { createLogger } from '#shared/logger.js';
@@ -178,7 +179,7 @@ export class TestStream {
   send(records: KafkaRecord[], covers: OffsetRange[]): Promise<BatchAck> {
     const sequence = ++this.seq;
     const ack = new Promise<BatchAck>((resolve, reject) => this.pending.set(sequence, { resolve, reject }));
-    this.call.write({ message: { $case: 'batch', value: { sequence, records, covers } } });
+    this.call.write({ message: { $case: 'batch', value: { sequence, runs: recordRuns(records), covers } } });
     return ack;
   }
 

@@ -1,10 +1,12 @@
 /** Table-driven tests of the stream's pure pieces: coverage, error-table rows, reports. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { OffsetRange } from '#shared/gen/sluice/v1/types.js';
+import type { KafkaRecord, OffsetRange } from '#shared/gen/sluice/v1/types.js';
 import { parsePrimitive } from '#shared/iceberg/single-value.js';
 import type { WriterColumn } from '#shared/parquet/writer.js';
-import { Coverage, CoverageError, uncoveredRecord } from '../src/coverage.js';
+import { Coverage, CoverageError, unfitRun } from '../src/coverage.js';
+import { recordRuns, runRecords } from '#shared/record-runs.js';
+import { RunCursor } from '../src/run-cursor.js';
 import { errorRowMapper, ErrorTableShapeError } from '../src/error-sink.js';
 import { fileSafe } from '#shared/data-files.js';
 import { backoffMs, buildReport } from '../src/reports.js';
@@ -68,12 +70,12 @@ test('coverage: a refused batch changes nothing, and reports continue across tak
   assert.deepEqual(cov.take(), [r(0, 5, 6), r(1, 7, 8)]);
 });
 
-test('uncoveredRecord: names the first record outside the covers', () => {
+test('unfitRun: names the first record outside the covers', () => {
   const covers = [r(0, 10, 12), r(1, 0, 1)];
-  assert.equal(uncoveredRecord([rec('t', 0, 10, 'a'), rec('t', 0, 11, 'a'), rec('t', 1, 0, 'a')], covers), null);
-  assert.match(uncoveredRecord([rec('t', 0, 12, 'a')], covers)!, /t\[0\] offset 12 lies outside/);
-  assert.match(uncoveredRecord([rec('u', 0, 10, 'a')], covers)!, /u\[0\] offset 10/);
-  assert.match(uncoveredRecord([rec('t', 0, 0, 'a')], [])!, /covers \(none\)/);
+  assert.equal(unfitRun(recordRuns([rec('t', 0, 10, 'a'), rec('t', 0, 11, 'a'), rec('t', 1, 0, 'a')]), covers), null);
+  assert.match(unfitRun(recordRuns([rec('t', 0, 12, 'a')]), covers)!, /t\[0\] offset 12 lies outside/);
+  assert.match(unfitRun(recordRuns([rec('u', 0, 10, 'a')]), covers)!, /u\[0\] offset 10/);
+  assert.match(unfitRun(recordRuns([rec('t', 0, 0, 'a')]), [])!, /covers \(none\)/);
 });
 
 const wc = (name: string, type: string, required = false, fieldId = 1): WriterColumn => ({
@@ -180,4 +182,30 @@ test('file names: worker ids become safe file-name segments', () => {
     ['', '_'],
   ];
   for (const [id, safe] of cases) assert.equal(fileSafe(id), safe, id);
+});
+
+test('RunCursor reads each run as the reference runRecords does, and a snapshot outlives the step', () => {
+  const records = [
+    rec('t', 0, 5, '{"a":1}', { key: 'k' }),
+    rec('t', 0, 6, undefined),
+    { ...rec('t', 0, 9, ''), headers: [{ key: 'h', value: Buffer.from('v') }] },
+    rec('t', 1, 0, 'żółw', { timestampMs: -1 }),
+    rec('u', 1, 3, '{}', { key: '' }),
+  ];
+  const cursor = new RunCursor();
+  const read: KafkaRecord[] = [];
+  const snapshots: KafkaRecord[] = [];
+  for (const run of recordRuns(records)) {
+    cursor.reset(run);
+    while (cursor.next()) {
+      const { topic, partition, offset, timestampMs, key, value, headers } = cursor;
+      read.push({ topic, partition, offset, timestampMs, key, value, headers: [...headers] });
+      snapshots.push(cursor.snapshot());
+    }
+    assert.equal(cursor.next(), false, 'stays at the end');
+  }
+  const reference = recordRuns(records).flatMap(runRecords);
+  assert.deepEqual(read, reference);
+  assert.deepEqual(snapshots, reference);
+  assert.deepEqual(snapshots[0].key, Buffer.from('k'));
 });

@@ -19,6 +19,7 @@ import {
 } from '#shared/gen/sluice/v1/transformation.js';
 import type { KafkaRecord, OffsetRange, TableRef } from '#shared/gen/sluice/v1/types.js';
 import { subjects } from '#shared/events.js';
+import { runLength, runRecords } from '#shared/record-runs.js';
 import { createClient, type ServiceClient } from '#shared/grpc/client.js';
 import { publish, subscribe, type NatsConnection, type Subscription } from '#shared/nats.js';
 import { createStorage } from '#shared/storage/index.js';
@@ -162,9 +163,10 @@ export async function startRecordingWorker(nats: NatsConnection, commitAddress: 
             stream.violations.push(`${key}: cover starts at ${c.startOffset}, previous ended at ${lastEnd}`);
           stream.pending.set(key, prev ? { ...prev, endOffset: c.endOffset } : { ...c });
         }
-        worker.received += b.records.length;
-        stream.batches.push({ sequence: b.sequence, records: worker.retainRecords ? b.records : [], covers: b.covers });
-        stream.pendingRows += b.records.length;
+        const count = b.runs.reduce((n, run) => n + runLength(run), 0);
+        worker.received += count;
+        stream.batches.push({ sequence: b.sequence, records: worker.retainRecords ? b.runs.flatMap(runRecords) : [], covers: b.covers });
+        stream.pendingRows += count;
         const ack = () => {
           if (!call.writable || stream.ended) return;
           call.write({
@@ -172,7 +174,7 @@ export async function startRecordingWorker(nats: NatsConnection, commitAddress: 
               $case: 'ack',
               value: {
                 sequence: b.sequence,
-                rows: b.records.length,
+                rows: count,
                 errors: 0,
                 errorReasons: [],
                 excluded: 0,

@@ -24,6 +24,7 @@ import {
   ErrorCount,
   FieldCount,
   IcebergType,
+  KafkaHeader,
   KafkaRecord,
   MappingSpec,
   OffsetRange,
@@ -57,13 +58,42 @@ export interface TransformOpen {
 
 export interface RecordBatch {
   sequence: number;
-  records: KafkaRecord[];
   /**
    * Per Kafka partition, the offsets [start, end) this batch accounts for: every record sent
    * plus those ingestion left out on purpose (outside the time window, transaction markers,
    * compacted gaps). Consecutive batches of a partition continue exactly where the last ended.
    */
   covers: OffsetRange[];
+  /** The batch's records: one run per Kafka partition, in the order they were read. */
+  runs: RecordRun[];
+}
+
+/**
+ * Records of one Kafka partition as columns: the values and the keys each as one byte string
+ * with their lengths, offsets as a base plus deltas, timestamps packed, headers only for the
+ * records that have any. Neither side builds a message per record (issue 15).
+ */
+export interface RecordRun {
+  topic: string;
+  partition: number;
+  baseOffset: number;
+  /** Record i's offset is base_offset + offset_deltas[i]. */
+  offsetDeltas: number[];
+  /** Kafka timestamps in milliseconds (exact: they lie far below 2^53). */
+  timestampsMs: number[];
+  /** The values one after another; value_lengths[i] bytes each, -1 for a null value. */
+  values: Buffer;
+  valueLengths: number[];
+  /** The keys likewise; key_lengths is empty when no record of the run has a key. */
+  keys: Buffer;
+  keyLengths: number[];
+  /** The headers of the records that have any, by the record's index in the run. */
+  headers: RecordHeaders[];
+}
+
+export interface RecordHeaders {
+  index: number;
+  headers: KafkaHeader[];
 }
 
 /**
@@ -316,7 +346,7 @@ export const TransformOpen: MessageFns<TransformOpen> = {
 };
 
 function createBaseRecordBatch(): RecordBatch {
-  return { sequence: 0, records: [], covers: [] };
+  return { sequence: 0, covers: [], runs: [] };
 }
 
 export const RecordBatch: MessageFns<RecordBatch> = {
@@ -324,11 +354,11 @@ export const RecordBatch: MessageFns<RecordBatch> = {
     if (message.sequence !== 0) {
       writer.uint32(8).int64(message.sequence);
     }
-    for (const v of message.records) {
-      KafkaRecord.encode(v!, writer.uint32(18).fork()).join();
-    }
     for (const v of message.covers) {
       OffsetRange.encode(v!, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.runs) {
+      RecordRun.encode(v!, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -354,20 +384,20 @@ export const RecordBatch: MessageFns<RecordBatch> = {
             message.sequence = longToNumber(reader.int64());
             continue;
           }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.records.push(KafkaRecord.decode(reader, reader.uint32()));
-            continue;
-          }
           case 3: {
             if (tag !== 26) {
               break;
             }
 
             message.covers.push(OffsetRange.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.runs.push(RecordRun.decode(reader, reader.uint32()));
             continue;
           }
         }
@@ -385,8 +415,8 @@ export const RecordBatch: MessageFns<RecordBatch> = {
   fromJSON(object: any): RecordBatch {
     return {
       sequence: isSet(object.sequence) ? globalThis.Number(object.sequence) : 0,
-      records: globalThis.Array.isArray(object?.records) ? object.records.map((e: any) => KafkaRecord.fromJSON(e)) : [],
       covers: globalThis.Array.isArray(object?.covers) ? object.covers.map((e: any) => OffsetRange.fromJSON(e)) : [],
+      runs: globalThis.Array.isArray(object?.runs) ? object.runs.map((e: any) => RecordRun.fromJSON(e)) : [],
     };
   },
 
@@ -395,11 +425,11 @@ export const RecordBatch: MessageFns<RecordBatch> = {
     if (message.sequence !== 0) {
       obj.sequence = Math.round(message.sequence);
     }
-    if (message.records?.length) {
-      obj.records = message.records.map((e) => KafkaRecord.toJSON(e));
-    }
     if (message.covers?.length) {
       obj.covers = message.covers.map((e) => OffsetRange.toJSON(e));
+    }
+    if (message.runs?.length) {
+      obj.runs = message.runs.map((e) => RecordRun.toJSON(e));
     }
     return obj;
   },
@@ -410,8 +440,395 @@ export const RecordBatch: MessageFns<RecordBatch> = {
   fromPartial<I extends Exact<DeepPartial<RecordBatch>, I>>(object: I): RecordBatch {
     const message = createBaseRecordBatch();
     message.sequence = object.sequence ?? 0;
-    message.records = object.records?.map((e) => KafkaRecord.fromPartial(e)) || [];
     message.covers = object.covers?.map((e) => OffsetRange.fromPartial(e)) || [];
+    message.runs = object.runs?.map((e) => RecordRun.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRecordRun(): RecordRun {
+  return {
+    topic: "",
+    partition: 0,
+    baseOffset: 0,
+    offsetDeltas: [],
+    timestampsMs: [],
+    values: Buffer.alloc(0),
+    valueLengths: [],
+    keys: Buffer.alloc(0),
+    keyLengths: [],
+    headers: [],
+  };
+}
+
+export const RecordRun: MessageFns<RecordRun> = {
+  encode(message: RecordRun, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.topic !== "") {
+      writer.uint32(10).string(message.topic);
+    }
+    if (message.partition !== 0) {
+      writer.uint32(16).int32(message.partition);
+    }
+    if (message.baseOffset !== 0) {
+      writer.uint32(24).int64(message.baseOffset);
+    }
+    if (message.offsetDeltas.length !== 0) {
+      writer.uint32(34).fork();
+      for (const v of message.offsetDeltas) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    if (message.timestampsMs.length !== 0) {
+      writer.uint32(42).fork();
+      for (const v of message.timestampsMs) {
+        writer.double(v);
+      }
+      writer.join();
+    }
+    if (message.values.length !== 0) {
+      writer.uint32(50).bytes(message.values);
+    }
+    if (message.valueLengths.length !== 0) {
+      writer.uint32(58).fork();
+      for (const v of message.valueLengths) {
+        writer.sint32(v);
+      }
+      writer.join();
+    }
+    if (message.keys.length !== 0) {
+      writer.uint32(66).bytes(message.keys);
+    }
+    if (message.keyLengths.length !== 0) {
+      writer.uint32(74).fork();
+      for (const v of message.keyLengths) {
+        writer.sint32(v);
+      }
+      writer.join();
+    }
+    for (const v of message.headers) {
+      RecordHeaders.encode(v!, writer.uint32(82).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordRun {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordRun();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.topic = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.partition = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.baseOffset = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag === 32) {
+              message.offsetDeltas.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 34) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.offsetDeltas.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 5: {
+            if (tag === 41) {
+              message.timestampsMs.push(reader.double());
+
+              continue;
+            }
+
+            if (tag === 42) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.timestampsMs.push(reader.double());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.values = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 7: {
+            if (tag === 56) {
+              message.valueLengths.push(reader.sint32());
+
+              continue;
+            }
+
+            if (tag === 58) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.valueLengths.push(reader.sint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.keys = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 9: {
+            if (tag === 72) {
+              message.keyLengths.push(reader.sint32());
+
+              continue;
+            }
+
+            if (tag === 74) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.keyLengths.push(reader.sint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.headers.push(RecordHeaders.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecordRun {
+    return {
+      topic: isSet(object.topic) ? globalThis.String(object.topic) : "",
+      partition: isSet(object.partition) ? globalThis.Number(object.partition) : 0,
+      baseOffset: isSet(object.baseOffset)
+        ? globalThis.Number(object.baseOffset)
+        : isSet(object.base_offset)
+        ? globalThis.Number(object.base_offset)
+        : 0,
+      offsetDeltas: globalThis.Array.isArray(object?.offsetDeltas)
+        ? object.offsetDeltas.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.offset_deltas)
+        ? object.offset_deltas.map((e: any) => globalThis.Number(e))
+        : [],
+      timestampsMs: globalThis.Array.isArray(object?.timestampsMs)
+        ? object.timestampsMs.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.timestamps_ms)
+        ? object.timestamps_ms.map((e: any) => globalThis.Number(e))
+        : [],
+      values: isSet(object.values) ? Buffer.from(bytesFromBase64(object.values)) : Buffer.alloc(0),
+      valueLengths: globalThis.Array.isArray(object?.valueLengths)
+        ? object.valueLengths.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.value_lengths)
+        ? object.value_lengths.map((e: any) => globalThis.Number(e))
+        : [],
+      keys: isSet(object.keys) ? Buffer.from(bytesFromBase64(object.keys)) : Buffer.alloc(0),
+      keyLengths: globalThis.Array.isArray(object?.keyLengths)
+        ? object.keyLengths.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.key_lengths)
+        ? object.key_lengths.map((e: any) => globalThis.Number(e))
+        : [],
+      headers: globalThis.Array.isArray(object?.headers)
+        ? object.headers.map((e: any) => RecordHeaders.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RecordRun): unknown {
+    const obj: any = {};
+    if (message.topic !== "") {
+      obj.topic = message.topic;
+    }
+    if (message.partition !== 0) {
+      obj.partition = Math.round(message.partition);
+    }
+    if (message.baseOffset !== 0) {
+      obj.baseOffset = Math.round(message.baseOffset);
+    }
+    if (message.offsetDeltas?.length) {
+      obj.offsetDeltas = message.offsetDeltas.map((e) => Math.round(e));
+    }
+    if (message.timestampsMs?.length) {
+      obj.timestampsMs = message.timestampsMs.map((e) => floatToJson(e));
+    }
+    if (message.values.length !== 0) {
+      obj.values = base64FromBytes(message.values);
+    }
+    if (message.valueLengths?.length) {
+      obj.valueLengths = message.valueLengths.map((e) => Math.round(e));
+    }
+    if (message.keys.length !== 0) {
+      obj.keys = base64FromBytes(message.keys);
+    }
+    if (message.keyLengths?.length) {
+      obj.keyLengths = message.keyLengths.map((e) => Math.round(e));
+    }
+    if (message.headers?.length) {
+      obj.headers = message.headers.map((e) => RecordHeaders.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RecordRun>, I>>(base?: I): RecordRun {
+    return RecordRun.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RecordRun>, I>>(object: I): RecordRun {
+    const message = createBaseRecordRun();
+    message.topic = object.topic ?? "";
+    message.partition = object.partition ?? 0;
+    message.baseOffset = object.baseOffset ?? 0;
+    message.offsetDeltas = object.offsetDeltas?.map((e) => e) || [];
+    message.timestampsMs = object.timestampsMs?.map((e) => e) || [];
+    message.values = object.values ?? Buffer.alloc(0);
+    message.valueLengths = object.valueLengths?.map((e) => e) || [];
+    message.keys = object.keys ?? Buffer.alloc(0);
+    message.keyLengths = object.keyLengths?.map((e) => e) || [];
+    message.headers = object.headers?.map((e) => RecordHeaders.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRecordHeaders(): RecordHeaders {
+  return { index: 0, headers: [] };
+}
+
+export const RecordHeaders: MessageFns<RecordHeaders> = {
+  encode(message: RecordHeaders, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.index !== 0) {
+      writer.uint32(8).uint32(message.index);
+    }
+    for (const v of message.headers) {
+      KafkaHeader.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordHeaders {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordHeaders();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.index = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.headers.push(KafkaHeader.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecordHeaders {
+    return {
+      index: isSet(object.index) ? globalThis.Number(object.index) : 0,
+      headers: globalThis.Array.isArray(object?.headers) ? object.headers.map((e: any) => KafkaHeader.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: RecordHeaders): unknown {
+    const obj: any = {};
+    if (message.index !== 0) {
+      obj.index = Math.round(message.index);
+    }
+    if (message.headers?.length) {
+      obj.headers = message.headers.map((e) => KafkaHeader.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RecordHeaders>, I>>(base?: I): RecordHeaders {
+    return RecordHeaders.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RecordHeaders>, I>>(object: I): RecordHeaders {
+    const message = createBaseRecordHeaders();
+    message.index = object.index ?? 0;
+    message.headers = object.headers?.map((e) => KafkaHeader.fromPartial(e)) || [];
     return message;
   },
 };
@@ -1597,6 +2014,18 @@ export const TransformationServiceClient = makeGenericClientConstructor(
   service: typeof TransformationServiceService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
