@@ -7,22 +7,11 @@
  * The run must have passed runProblem (the coverage check does that first): the cursor trusts
  * its lengths. `runRecords` is the reference it agrees with (test/run-cursor.test.ts).
  */
-import type { RecordRun } from '#shared/gen/sluice/v1/transformation.js';
+import { RecordRun } from '#shared/gen/sluice/v1/transformation.js';
 import type { KafkaHeader, KafkaRecord } from '#shared/gen/sluice/v1/types.js';
 
 const NO_HEADERS: KafkaHeader[] = Object.freeze([]) as unknown as KafkaHeader[];
-const EMPTY_RUN: RecordRun = {
-  topic: '',
-  partition: 0,
-  baseOffset: 0,
-  offsetDeltas: [],
-  timestampsMs: [],
-  values: Buffer.alloc(0),
-  valueLengths: [],
-  keys: Buffer.alloc(0),
-  keyLengths: [],
-  headers: [],
-};
+const EMPTY_RUN: RecordRun = RecordRun.fromPartial({});
 
 export class RunCursor implements KafkaRecord {
   topic = '';
