@@ -4,14 +4,16 @@
  * a fresh PostgreSQL database, a temporary warehouse and NATS.
  *
  *  (a) raw kafkajs drain of the topic — the ceiling of ingestion's Kafka side;
- *  (b) Sluice: 1M ~150-byte JSON records at flatten level 1, from StartJob until the
- *      committed offsets reach the high watermarks; the count is checked with `sluice query`;
- *  (c) the hand-written baseline: kcat into a JSON-lines file, DuckDB COPY into Parquet;
+ *  (b) Sluice: 1M records of each shape (records.ts: narrow ~150-byte JSON at flatten level 1,
+ *      wide ~600-byte JSON at flatten level 2, CSV), from StartJob until the committed offsets
+ *      reach the high watermarks; the count is checked with `sluice query`;
+ *  (c) per shape, the hand-written baseline: kcat into a file of lines, DuckDB COPY into Parquet;
  *  (d) freshness at a 1 s commit interval: produce → first `sluice query` that returns it;
  *  (e) peak RSS per process (VmHWM), and each process's CPU use during (b), which shows the
  *      service that saturates a core.
  *
- * PIPELINE_BENCH_RECORDS overrides the 1M records (for a quick look). PIPELINE_BENCH_CPU_PROF
+ * PIPELINE_BENCH_RECORDS overrides the 1M records (for a quick look), PIPELINE_BENCH_SHAPES the
+ * shapes (a comma-separated list of narrow, wide, csv). PIPELINE_BENCH_CPU_PROF
  * names a directory where every service writes a V8 CPU profile of phase (b);
  * `npx tsx bench/pipeline/profile-summary.ts <dir>` summarises them.
  */
@@ -38,9 +40,14 @@ import { loadTopic } from './pipeline/load.js';
 import { percentile } from './pipeline/percentile.js';
 import { startNatsProcess } from './pipeline/nats-process.js';
 import { CpuWindow, round, rssMiB } from './pipeline/procfs.js';
-import { eventJson, tableSpec } from './pipeline/records.js';
+import { eventJson, SHAPES, tableSpec, type Shape } from './pipeline/records.js';
 
 const RECORDS = Number(process.env.PIPELINE_BENCH_RECORDS ?? 1_000_000);
+const SHAPE_NAMES = (process.env.PIPELINE_BENCH_SHAPES ?? 'narrow,wide,csv').split(',').map((name) => {
+  const shape = SHAPES[name.trim() as Shape['name']];
+  if (!shape) throw new Error(`PIPELINE_BENCH_SHAPES: unknown shape "${name}" (narrow, wide, csv)`);
+  return shape;
+});
 const PARTITIONS = 3;
 const PIPELINE_TIMEOUT_MS = 240_000;
 const FRESHNESS_SAMPLES = 50;
@@ -104,12 +111,12 @@ async function drainKafkajs(kafka: Kafka, topic: string, count: number, bytes: n
   return { seconds: seconds(ms), msgsPerSec: Math.round(count / (ms / 1000)), mbPerSec: round(bytes / (1 << 20) / (ms / 1000), 1) };
 }
 
-async function createJob(env: Env, job: string, topic: string, table: string, commitIntervalMs: number): Promise<void> {
+async function createJob(env: Env, shape: Shape, job: string, topic: string, table: string, commitIntervalMs: number): Promise<void> {
   const spec = {
     name: job,
-    source: { name: job, topic, format: 'JSON', mode: 'VALUE', startFrom: 'earliest' },
-    table: tableSpec(env.database, table),
-    mapping: { flattenLevel: 1 },
+    source: { name: job, topic, mode: 'VALUE', startFrom: 'earliest', ...shape.source },
+    table: tableSpec(shape, env.database, table),
+    mapping: { flattenLevel: shape.flattenLevel },
     commit: { intervalMs: commitIntervalMs },
     errors: { policy: 'fail' },
   };
@@ -132,9 +139,9 @@ function toggleProfilers(env: Env): void {
 }
 
 /** (b) StartJob → committed offsets at the high watermarks; then the rows are counted. */
-async function sluiceRun(env: Env, topic: string, count: number) {
-  const job = `${env.database}_load`;
-  await createJob(env, job, topic, 'events', 1000);
+async function sluiceRun(env: Env, shape: Shape, topic: string, table: string, count: number) {
+  const job = `${env.database}_${table}`;
+  await createJob(env, shape, job, topic, table, 1000);
   const high = await highWatermarks(env.kafka, topic);
   const target = [...high.values()].reduce((a, b) => a + b, 0);
   if (target !== count) throw new Error(`topic ${topic} holds ${target} records, expected ${count}`);
@@ -163,10 +170,10 @@ async function sluiceRun(env: Env, topic: string, count: number) {
   // The broker is not Sluice (and the baseline's figure leaves it out too).
   const meshCpuSeconds = Object.entries(cpuUse).reduce((n, [name, u]) => (name === 'dev-broker' ? n : n + u.cpuSeconds), 0);
 
-  const snapshot = await tableSnapshot(env, 'events');
+  const snapshot = await tableSnapshot(env, table);
   const { rows } = await runQuery(
     env.ctx.catalog(),
-    `SELECT count(*)::BIGINT AS n, count(DISTINCT id)::BIGINT AS d FROM ${env.database}.events`,
+    `SELECT count(*)::BIGINT AS n, count(DISTINCT id)::BIGINT AS d FROM ${env.database}.${table}`,
   );
   const verified = { rows: Number(rows[0].n), distinctIds: Number(rows[0].d) };
   if (verified.rows !== count || verified.distinctIds !== count || snapshot.totalRecords !== count) {
@@ -203,7 +210,7 @@ async function freshness(env: Env) {
   const topic = 'bench_fresh';
   const job = `${env.database}_fresh`;
   await createTopic(env.kafka, topic);
-  await createJob(env, job, topic, 'fresh', 1000);
+  await createJob(env, SHAPES.narrow, job, topic, 'fresh', 1000);
   await env.ctx.ingestion().startJob({ job });
   const producer = env.kafka.producer({ allowAutoTopicCreation: false });
   await producer.connect();
@@ -343,29 +350,39 @@ async function startEnv(): Promise<Env> {
   }
 }
 
+/** One shape end to end: load its topic, Sluice lands it, the baseline lands it again. */
+async function shapeRun(env: Env, shape: Shape) {
+  const topic = `bench_${shape.name}`;
+  await createTopic(env.kafka, topic);
+  const produced = await loadTopic(env.brokerAddress, topic, PARTITIONS, RECORDS, shape.record);
+  const kafkajsDrain = shape.name === 'narrow' ? await drainKafkajs(env.kafka, topic, RECORDS, produced.bytes) : undefined;
+  const sluice = await sluiceRun(env, shape, topic, `events_${shape.name}`, RECORDS);
+  const kcatDuckdb = await runBaseline(shape, env.brokerAddress, topic, env.dir, RECORDS);
+  return {
+    avgRecordBytes: Math.round(produced.bytes / RECORDS),
+    columns: shape.columns.length,
+    loadWithKcat: { seconds: produced.seconds, msgsPerSec: Math.round(RECORDS / produced.seconds) },
+    kafkajsDrain,
+    sluice,
+    kcatDuckdb,
+    ratioSluiceToKcatDuckdb: round(sluice.rowsPerSec / kcatDuckdb.rowsPerSec, 3),
+    // CPU seconds the baseline spent per CPU second of the mesh, for the same rows:
+    // the efficiency ratio, which other load on the machine does not skew.
+    cpuRatioSluiceToKcatDuckdb: round(kcatDuckdb.cpuSeconds / sluice.meshCpuSeconds, 3),
+  };
+}
+
 export default async function run(): Promise<Record<string, unknown>> {
   const env = await startEnv();
   try {
-    const topic = 'bench_events';
-    await createTopic(env.kafka, topic);
-    const produced = await loadTopic(env.brokerAddress, topic, PARTITIONS, RECORDS, eventJson);
-    const kafkajsDrain = await drainKafkajs(env.kafka, topic, RECORDS, produced.bytes);
-    const sluice = await sluiceRun(env, topic, RECORDS);
-    const kcatDuckdb = await runBaseline(env.brokerAddress, topic, env.dir, RECORDS);
+    const shapes: Record<string, Awaited<ReturnType<typeof shapeRun>>> = {};
+    for (const shape of SHAPE_NAMES) shapes[shape.name] = await shapeRun(env, shape);
     const fresh = await freshness(env);
     const rss = rssMiB(env.pids());
     return {
       records: RECORDS,
       partitions: PARTITIONS,
-      avgRecordBytes: Math.round(produced.bytes / RECORDS),
-      loadWithKcat: { seconds: produced.seconds, msgsPerSec: Math.round(RECORDS / produced.seconds) },
-      kafkajsDrain,
-      sluice,
-      kcatDuckdb,
-      ratioSluiceToKcatDuckdb: round(sluice.rowsPerSec / kcatDuckdb.rowsPerSec, 3),
-      // CPU seconds the baseline spent per CPU second of the mesh, for the same rows:
-      // the efficiency ratio, which other load on the machine does not skew.
-      cpuRatioSluiceToKcatDuckdb: round(kcatDuckdb.cpuSeconds / sluice.meshCpuSeconds, 3),
+      shapes,
       freshness: fresh,
       // Peak over the whole run (VmHWM), and what each process still holds at the end.
       peakRssMiB: rss.peak,

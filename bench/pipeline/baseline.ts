@@ -1,14 +1,15 @@
 /**
  * The "hand-written" baseline: what an engineer gets with two good tools and a shell line —
- * `kcat -C -e` dumps the topic's values as JSON lines into a file, then DuckDB turns that
- * file into one zstd Parquet file with the same columns as the Sluice table. No exactly-once,
+ * `kcat -C -e` dumps the topic's values one per line into a file, then DuckDB turns that
+ * file (JSON lines or CSV, by the shape) into one zstd Parquet file with the same columns as
+ * the Sluice table. No exactly-once,
  * no catalog, no Iceberg metadata: a floor for the cost of moving the bytes.
  */
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { selfAndChildrenCpuSeconds } from './procfs.js';
-import { COLUMNS } from './records.js';
+import type { Shape } from './records.js';
 
 export interface BaselineResult {
   kcatSeconds: number;
@@ -17,7 +18,7 @@ export interface BaselineResult {
   rowsPerSec: number;
   /** CPU seconds of kcat and DuckDB together: comparable with the mesh's even on a busy machine. */
   cpuSeconds: number;
-  jsonBytes: number;
+  lineBytes: number;
   parquetRows: number;
 }
 
@@ -42,27 +43,23 @@ function kcatToFile(broker: string, topic: string, path: string): Promise<number
 
 const quote = (text: string) => `'${text.replace(/'/g, "''")}'`;
 
-/** The COPY statement: read the JSON lines with the table's column types, write zstd Parquet. */
-export function copySql(jsonPath: string, parquetPath: string): string {
-  const columns = COLUMNS.map((c) => `${quote(c.name)}: ${quote(c.duckdbRead)}`).join(', ');
-  const select = COLUMNS.map((c) => c.duckdbSelect).join(', ');
-  return (
-    `COPY (SELECT ${select} FROM read_json(${quote(jsonPath)}, format = 'newline_delimited', columns = {${columns}})) ` +
-    `TO ${quote(parquetPath)} (FORMAT parquet, COMPRESSION zstd)`
-  );
+/** The COPY statement: read the lines with the table's column types, write zstd Parquet. */
+export function copySql(shape: Shape, linesPath: string, parquetPath: string): string {
+  const select = shape.columns.map((c) => c.duckdbSelect).join(', ');
+  return `COPY (SELECT ${select} FROM ${shape.reader(linesPath)}) TO ${quote(parquetPath)} (FORMAT parquet, COMPRESSION zstd)`;
 }
 
-export async function runBaseline(broker: string, topic: string, dir: string, expectedRows: number): Promise<BaselineResult> {
-  const jsonPath = `${dir}/kcat-${topic}.jsonl`;
+export async function runBaseline(shape: Shape, broker: string, topic: string, dir: string, expectedRows: number): Promise<BaselineResult> {
+  const linesPath = `${dir}/kcat-${topic}.lines`;
   const parquetPath = `${dir}/kcat-${topic}.parquet`;
   const cpu0 = selfAndChildrenCpuSeconds();
   const t0 = performance.now();
-  const jsonBytes = await kcatToFile(broker, topic, jsonPath);
+  const lineBytes = await kcatToFile(broker, topic, linesPath);
   const t1 = performance.now();
   const instance = await DuckDBInstance.create(':memory:');
   const connection = await instance.connect();
   try {
-    await connection.run(copySql(jsonPath, parquetPath));
+    await connection.run(copySql(shape, linesPath, parquetPath));
     const t2 = performance.now();
     // Between cpu0 and here this process only waited for kcat and ran the COPY.
     const cpuSeconds = selfAndChildrenCpuSeconds() - cpu0;
@@ -76,7 +73,7 @@ export async function runBaseline(broker: string, topic: string, dir: string, ex
       totalSeconds: secs(t2 - t0),
       rowsPerSec: Math.round(expectedRows / totalSeconds),
       cpuSeconds: Number(cpuSeconds.toFixed(2)),
-      jsonBytes,
+      lineBytes,
       parquetRows,
     };
   } finally {

@@ -7,7 +7,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { copySql } from './baseline.js';
 import { percentile } from './percentile.js';
 import { parseProc, sampleProc } from './procfs.js';
-import { COLUMNS, eventJson } from './records.js';
+import { eventJson, SHAPES, type Shape } from './records.js';
 
 describe('percentile (nearest rank)', () => {
   const cases: [number[], number, number][] = [
@@ -44,41 +44,63 @@ describe('parseProc', () => {
   });
 });
 
-describe('records and the kcat + DuckDB baseline SQL', () => {
-  it('events are JSON objects of ~150 bytes on average with exactly the benchmark columns', () => {
-    let bytes = 0;
-    for (let i = 0; i < 1_000_000; i += 97) bytes += eventJson(i).length;
-    const average = bytes / Math.ceil(1_000_000 / 97);
-    assert.ok(average > 140 && average < 160, `${average} bytes on average`);
-    for (const i of [0, 1, 99_999, 999_999])
-      assert.deepEqual(
-        Object.keys(JSON.parse(eventJson(i))),
-        COLUMNS.map((c) => c.name),
-      );
-  });
+describe('record shapes and the kcat + DuckDB baseline SQL', () => {
+  /** A JSON object's leaves at the shape's flatten level, named as Sluice names them ("." → "_"). */
+  const flattened = (value: Record<string, unknown>, level: number, prefix = ''): string[] =>
+    Object.entries(value).flatMap(([k, v]) =>
+      level > 1 && v !== null && typeof v === 'object'
+        ? flattened(v as Record<string, unknown>, level - 1, `${prefix}${k}_`)
+        : [`${prefix}${k}`],
+    );
+  const sizes: Record<Shape['name'], [number, number]> = { narrow: [140, 160], wide: [550, 650], csv: [70, 100] };
 
-  it('copySql turns JSON lines into Parquet with the table types (real DuckDB, real files)', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-test-'));
-    try {
-      await writeFile(join(dir, "it's.jsonl"), `${[0, 1, 2].map(eventJson).join('\n')}\n`);
-      const instance = await DuckDBInstance.create(':memory:');
-      const connection = await instance.connect();
-      await connection.run(copySql(join(dir, "it's.jsonl"), join(dir, 'out.parquet')));
-      const reader = await connection.runAndReadAll(
-        `SELECT id, "user", ok, epoch_ms(ts)::BIGINT AS ms, typeof(ts) AS ts_type FROM read_parquet('${join(dir, 'out.parquet')}') ORDER BY id`,
-      );
-      const rows = reader.getRowObjectsJson();
-      connection.closeSync();
-      instance.closeSync();
-      assert.deepEqual(
-        rows.map((r) => [r.id, r.user, r.ok, r.ms, r.ts_type]),
-        [0, 1, 2].map((i) => {
-          const e = JSON.parse(eventJson(i)) as { user: string; ok: boolean; ts: number };
-          return [String(i), e.user, e.ok, String(e.ts), 'TIMESTAMP WITH TIME ZONE'];
-        }),
-      );
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+  for (const shape of Object.values(SHAPES)) {
+    it(`${shape.name}: records of the stated size carry exactly the benchmark columns`, () => {
+      let bytes = 0;
+      for (let i = 0; i < 1_000_000; i += 97) bytes += Buffer.byteLength(shape.record(i));
+      const average = bytes / Math.ceil(1_000_000 / 97);
+      const [low, high] = sizes[shape.name];
+      assert.ok(average > low && average < high, `${average} bytes on average`);
+      const names = shape.columns.map((c) => c.name);
+      for (const i of [0, 1, 99_999, 999_999]) {
+        const text = shape.record(i);
+        assert.ok(!text.includes('\n'), 'one line per message');
+        if (shape.source.format === 'CSV') assert.equal(text.split(',').length, names.length);
+        else assert.deepEqual(flattened(JSON.parse(text), shape.flattenLevel), names);
+      }
+    });
+
+    it(`${shape.name}: copySql turns the lines into Parquet with the table types (real DuckDB, real files)`, async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-test-'));
+      try {
+        await writeFile(join(dir, "it's.lines"), `${[0, 1, 2].map(shape.record).join('\n')}\n`);
+        const instance = await DuckDBInstance.create(':memory:');
+        const connection = await instance.connect();
+        await connection.run(copySql(shape, join(dir, "it's.lines"), join(dir, 'out.parquet')));
+        const reader = await connection.runAndReadAll(
+          `SELECT id, ok, epoch_ms(ts)::BIGINT AS ms, typeof(ts) AS ts_type FROM read_parquet('${join(dir, 'out.parquet')}') ORDER BY id`,
+        );
+        const columns = await connection.runAndReadAll(
+          `SELECT name FROM parquet_schema('${join(dir, 'out.parquet')}') WHERE num_children IS NULL`,
+        );
+        const rows = reader.getRowObjectsJson();
+        const names = columns.getRowObjectsJson().map((r) => r.name);
+        connection.closeSync();
+        instance.closeSync();
+        assert.deepEqual(
+          names,
+          shape.columns.map((c) => c.name),
+        );
+        assert.deepEqual(
+          rows.map((r) => [r.id, r.ok, r.ms, r.ts_type]),
+          [0, 1, 2].map((i) => {
+            const e = JSON.parse(eventJson(i)) as { ok: boolean; ts: number };
+            return [String(i), e.ok, String(e.ts), 'TIMESTAMP WITH TIME ZONE'];
+          }),
+        );
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+  }
 });
