@@ -28,17 +28,7 @@ import { batchEndOffset, findStart, leadingGap, planBatch } from './coverage.js'
 import { describeSources, ErrorTopicProducer, permanentProduceError } from './error-topic.js';
 import { InFlight } from './in-flight.js';
 import { JobCounters } from './job-counters.js';
-import {
-  createConsumer,
-  createKafka,
-  describeSourceError,
-  groupSize,
-  RECORD_OVERHEAD_BYTES,
-  requireTopic,
-  SourceError,
-  toRecordRun,
-  watermarks,
-} from './kafka-source.js';
+import { createConsumer, createKafka, describeSourceError, groupSize, requireTopic, SourceError, watermarks } from './kafka-source.js';
 import { addNewPartitions, type PartitionState, PartitionTable } from './partition-table.js';
 import { acceptsBatches, isLive, type Phase } from './phase.js';
 import { parallelismAssigner } from './members.js';
@@ -372,8 +362,8 @@ export class JobReader {
     this.stream = stream;
     // Expired ranges (offset_reset = EARLIEST) are covered without rows, so commits continue.
     for (const gap of lostCovers) {
-      const seq = stream.send(null, [{ topic: this.topic, partition: gap.partition, startOffset: gap.start, endOffset: gap.end }]);
-      this.inFlight.add(seq, RECORD_OVERHEAD_BYTES);
+      const sent = stream.send([{ topic: this.topic, partition: gap.partition, startOffset: gap.start, endOffset: gap.end }]);
+      this.inFlight.add(sent.sequence, sent.inFlightBytes);
       this.partitions.at(gap.partition).position = gap.end;
     }
     for (const p of owned) consumer.seek({ topic: this.topic, partition: p, offset: String(this.partitions.at(p).position) });
@@ -466,8 +456,8 @@ export class JobReader {
       if (found) st.startSearch = null;
       if (start > st.position) {
         const skipped = countFrom(messages, st.position, start);
-        const seq = stream.send(null, [{ topic: this.topic, partition: st.partition, startOffset: st.position, endOffset: start }]);
-        this.inFlight.add(seq, RECORD_OVERHEAD_BYTES);
+        const sent = stream.send([{ topic: this.topic, partition: st.partition, startOffset: st.position, endOffset: start }]);
+        this.inFlight.add(sent.sequence, sent.inFlightBytes);
         this.counters.countRead(skipped, skipped);
         st.position = start;
         resolveOffset(String(start - 1));
@@ -484,12 +474,15 @@ export class JobReader {
       return;
     }
     const { partition } = st;
-    const { run, bytes } = toRecordRun(this.topic, partition, plan.send);
     const cover = { start: plan.coverStart, end: plan.coverEnd };
     const span = startBatchSpan(this.job.name, this.topic, partition, cover, plan.send);
-    const seq = stream.send(run, [{ topic: this.topic, partition, startOffset: plan.coverStart, endOffset: plan.coverEnd }]);
+    const sent = stream.send([{ topic: this.topic, partition, startOffset: plan.coverStart, endOffset: plan.coverEnd }], {
+      topic: this.topic,
+      partition,
+      messages: plan.send,
+    });
     span.end();
-    this.inFlight.add(seq, bytes);
+    this.inFlight.add(sent.sequence, sent.inFlightBytes);
     st.position = plan.coverEnd;
     this.counters.countRead(plan.send.length + plan.excluded, plan.excluded);
     if (messages.length > 0) this.lastRecordAtMs = Date.now();

@@ -4,18 +4,7 @@
  * shows, and kafkajs messages as the proto records sent to transformation. No consumer logic
  * lives here; see job-runner.ts.
  */
-import {
-  type Consumer,
-  Kafka,
-  logLevel,
-  type Admin,
-  type IHeaders,
-  type KafkaMessage,
-  type logCreator,
-  type PartitionAssigner,
-} from 'kafkajs';
-import type { KafkaHeader } from '#shared/gen/sluice/v1/types.js';
-import type { RecordHeaders, RecordRun } from '#shared/gen/sluice/v1/transformation.js';
+import { type Consumer, Kafka, logLevel, type Admin, type logCreator, type PartitionAssigner } from 'kafkajs';
 import type { Logger } from '#shared/logger.js';
 import type { Watermarks } from './positions.js';
 
@@ -123,87 +112,4 @@ export function describeSourceError(err: unknown, brokers: readonly string[]): s
   }
   if (name === 'KafkaJSNumberOfRetriesExceeded' && e.originalError) return describeSourceError(e.originalError, brokers);
   return `${name || 'error'}: ${e?.message ?? String(err)}`;
-}
-
-/** What a record costs the in-flight budget beyond its key and value (and what a batch costs). */
-export const RECORD_OVERHEAD_BYTES = 64;
-
-/**
- * A fetched batch's messages as one record run (proto RecordRun), and the bytes it holds in
- * flight: values and keys copied once into one buffer each, no object per record. The
- * reference it must agree with is `recordRuns` (shared/src/record-runs.ts).
- */
-export function toRecordRun(topic: string, partition: number, messages: readonly KafkaMessage[]): { run: RecordRun; bytes: number } {
-  const n = messages.length;
-  const baseOffset = n > 0 ? Number(messages[0].offset) : 0;
-  const offsetDeltas: number[] = new Array(n);
-  const timestampsMs: number[] = new Array(n);
-  const valueLengths: number[] = new Array(n);
-  let keyLengths: number[] | null = null;
-  let headers: RecordHeaders[] | null = null;
-  let valueBytes = 0;
-  let keyBytes = 0;
-  for (let i = 0; i < n; i++) {
-    const m = messages[i];
-    const delta = Number(m.offset) - baseOffset;
-    if (!(delta >= 0 && delta <= 0xffffffff))
-      throw new RangeError(`offset ${m.offset} of ${topic}/${partition} does not follow ${baseOffset}`);
-    offsetDeltas[i] = delta;
-    timestampsMs[i] = Number(m.timestamp);
-    const value = m.value;
-    if (value === null || value === undefined) valueLengths[i] = -1;
-    else {
-      valueLengths[i] = value.length;
-      valueBytes += value.length;
-    }
-    const key = m.key;
-    if (key !== null && key !== undefined) {
-      keyLengths ??= new Array(n).fill(-1);
-      keyLengths[i] = key.length;
-      keyBytes += key.length;
-    } else if (keyLengths !== null) keyLengths[i] = -1;
-    if (m.headers) {
-      const list = headerList(m.headers);
-      if (list !== null) (headers ??= []).push({ index: i, headers: list });
-    }
-  }
-  const values = Buffer.allocUnsafe(valueBytes);
-  const keys = Buffer.allocUnsafe(keyBytes);
-  let valueAt = 0;
-  let keyAt = 0;
-  for (let i = 0; i < n; i++) {
-    const m = messages[i];
-    if (m.value) valueAt += m.value.copy(values, valueAt);
-    if (m.key) keyAt += m.key.copy(keys, keyAt);
-  }
-  const run: RecordRun = {
-    topic,
-    partition,
-    baseOffset,
-    offsetDeltas,
-    timestampsMs,
-    values,
-    valueLengths,
-    keys,
-    keyLengths: keyLengths ?? [],
-    headers: headers ?? [],
-  };
-  return { run, bytes: RECORD_OVERHEAD_BYTES * (n + 1) + valueBytes + keyBytes };
-}
-
-/** A kafkajs message's headers as a list, or null when it has none. */
-function headerList(h: IHeaders): KafkaHeader[] | null {
-  let list: KafkaHeader[] | null = null;
-  for (const key in h) {
-    const v = h[key];
-    list ??= [];
-    if (Array.isArray(v)) for (const item of v) list.push({ key, value: toBuffer(item) });
-    else list.push({ key, value: toBuffer(v) });
-  }
-  return list;
-}
-
-function toBuffer(v: Buffer | string | undefined): Buffer | undefined {
-  if (v === undefined) return undefined;
-  return typeof v === 'string' ? Buffer.from(v) : v;
 }

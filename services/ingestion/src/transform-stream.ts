@@ -8,13 +8,24 @@ import * as grpc from '@grpc/grpc-js';
 import type {
   TransformationServiceService,
   BatchAck,
-  RecordRun,
   TransformOpen,
   TransformRequest,
   TransformResponse,
 } from '#shared/gen/sluice/v1/transformation.js';
 import type { OffsetRange } from '#shared/gen/sluice/v1/types.js';
 import type { ServiceClient } from '#shared/grpc/client.js';
+import type { KafkaMessage } from 'kafkajs';
+import { encodeBatch } from './batch-encoder.js';
+
+/** What a record costs the in-flight budget beyond its key and value (and what a batch costs). */
+export const RECORD_OVERHEAD_BYTES = 64;
+
+/** Messages of one partition as a fetch returned them. */
+export interface FetchedRecords {
+  topic: string;
+  partition: number;
+  messages: readonly KafkaMessage[];
+}
 
 export type TransformationClient = ServiceClient<typeof TransformationServiceService>;
 
@@ -41,7 +52,7 @@ export function streamEndIsFatal(code: number | undefined): boolean {
 export class TransformStream {
   private sequence = 0;
   private closed = false;
-  private readonly call: grpc.ClientDuplexStream<TransformRequest, TransformResponse>;
+  private readonly call: grpc.ClientDuplexStream<TransformRequest | Buffer, TransformResponse>;
 
   constructor(
     client: TransformationClient,
@@ -70,12 +81,18 @@ export class TransformStream {
     return !this.closed;
   }
 
-  /** Sends one batch (a run of records, or none); returns its sequence number (1, 2, … within the stream). */
-  send(run: RecordRun | null, covers: OffsetRange[]): number {
+  /**
+   * Sends one batch: its covers and the fetched messages of one partition, in offset order
+   * (none for a batch of covers only). Returns its sequence number (1, 2, … within the stream)
+   * and what it costs the in-flight budget.
+   */
+  send(covers: OffsetRange[], records?: FetchedRecords): { sequence: number; inFlightBytes: number } {
     if (this.closed) throw new Error(`Transform stream ${this.workerId} is closed`);
     const sequence = ++this.sequence;
-    this.call.write({ message: { $case: 'batch', value: { sequence, runs: run ? [run] : [], covers } } });
-    return sequence;
+    const { topic = '', partition = 0, messages = [] } = records ?? {};
+    const { request, inFlightBytes } = encodeBatch(sequence, covers, topic, partition, messages, RECORD_OVERHEAD_BYTES);
+    this.call.write(request);
+    return { sequence, inFlightBytes };
   }
 
   /**

@@ -82,11 +82,15 @@ function bearerInterceptor(token: string): grpc.Interceptor {
 
 export type ServiceClient<D extends ServiceDefinition> = UnaryMethods<D> & {
   readonly address: string;
-  /** Opens a bidi stream carrying the current trace context. */
+  /**
+   * Opens a bidi stream carrying the current trace context. A request may be written as a
+   * message or as its encoded bytes (a Buffer), which a hot path builds itself (ingestion's
+   * batches, batch-encoder.ts).
+   */
   openStream<K extends BidiMethodNames<D>>(
     method: K,
     options?: { metadata?: grpc.Metadata },
-  ): grpc.ClientDuplexStream<RequestOf<D[K]>, ResponseOf<D[K]>>;
+  ): grpc.ClientDuplexStream<RequestOf<D[K]> | Buffer, ResponseOf<D[K]>>;
   /** Resolves when the channel is connected, or rejects after timeoutMs. */
   waitForReady(timeoutMs: number): Promise<void>;
   close(): void;
@@ -131,7 +135,7 @@ export function createClient<D extends ServiceDefinition>(definition: D, address
       const def = definition[method];
       return raw.makeBidiStreamRequest(
         def.path,
-        def.requestSerialize,
+        (request: unknown) => (Buffer.isBuffer(request) ? request : def.requestSerialize(request)),
         def.responseDeserialize,
         streamOptions.metadata ?? new grpc.Metadata(),
         {},

@@ -70,7 +70,8 @@ export function jsonDepthOver(text: string, limit = MAX_JSON_DEPTH): number {
 function refuseTooDeep(text: string, part: string): void {
   // Nesting deeper than the limit takes more opening brackets than the limit: shorter text
   // cannot hold it, so the common small record skips the scan.
-  if (text.length > MAX_JSON_DEPTH && jsonDepthOver(text) >= 0) throw new RecordError('nesting_too_deep', `${part} is nested deeper than ${MAX_JSON_DEPTH} levels`);
+  if (text.length > MAX_JSON_DEPTH && jsonDepthOver(text) >= 0)
+    throw new RecordError('nesting_too_deep', `${part} is nested deeper than ${MAX_JSON_DEPTH} levels`);
 }
 
 /**

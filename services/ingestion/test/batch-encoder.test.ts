@@ -1,15 +1,17 @@
 /**
- * Ingestion's columnar encoder (toRecordRun, straight from kafkajs messages) against the
- * reference (recordRuns over record objects): the same run, byte for byte, for generated
- * batches with every shape a message may take.
+ * Ingestion's batch encoder (encodeBatch: a TransformRequest's bytes straight from kafkajs
+ * messages) against the reference (the generated encoder over recordRuns of record objects):
+ * the same bytes, for generated batches with every shape a message may take.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { IHeaders, KafkaMessage } from 'kafkajs';
-import type { KafkaHeader, KafkaRecord } from '#shared/gen/sluice/v1/types.js';
-import { RecordRun } from '#shared/gen/sluice/v1/transformation.js';
+import type { KafkaHeader, KafkaRecord, OffsetRange } from '#shared/gen/sluice/v1/types.js';
+import { TransformRequest } from '#shared/gen/sluice/v1/transformation.js';
 import { recordRuns } from '#shared/record-runs.js';
-import { RECORD_OVERHEAD_BYTES, toRecordRun } from '../src/kafka-source.js';
+import { encodeBatch } from '../src/batch-encoder.js';
+
+const OVERHEAD = 64;
 
 /** A small deterministic generator (mulberry32), so a failure names a reproducible seed. */
 function random(seed: number): () => number {
@@ -67,23 +69,27 @@ function asRecord(topic: string, partition: number, m: KafkaMessage): KafkaRecor
   };
 }
 
-test('toRecordRun encodes a batch exactly as the reference does', () => {
-  for (let seed = 1; seed <= 200; seed++) {
+test('encodeBatch writes a batch exactly as the generated encoder does', () => {
+  for (let seed = 1; seed <= 300; seed++) {
     const batch = messages(seed, seed % 50);
-    const { run, bytes } = toRecordRun('orders', 3, batch);
-    const reference = recordRuns(batch.map((m) => asRecord('orders', 3, m)));
-    if (batch.length === 0) {
-      assert.equal(run.offsetDeltas.length, 0, `seed ${seed}`);
-      continue;
-    }
-    assert.equal(reference.length, 1, `seed ${seed}`);
-    assert.deepEqual(Buffer.from(RecordRun.encode(run).finish()), Buffer.from(RecordRun.encode(reference[0]).finish()), `seed ${seed}`);
+    const topic = seed % 7 === 0 ? 'zamówienia' : 'orders';
+    const partition = seed % 5;
+    const covers: OffsetRange[] =
+      batch.length > 0
+        ? [{ topic, partition, startOffset: Number(batch[0].offset), endOffset: Number(batch[batch.length - 1].offset) + 1 }]
+        : [{ topic, partition, startOffset: seed, endOffset: seed + 3 }];
+    const { request, inFlightBytes } = encodeBatch(seed, covers, topic, partition, batch, OVERHEAD);
+    const reference = TransformRequest.encode({
+      message: { $case: 'batch', value: { sequence: seed, covers, runs: recordRuns(batch.map((m) => asRecord(topic, partition, m))) } },
+    }).finish();
+    assert.deepEqual(TransformRequest.decode(request), TransformRequest.decode(reference), `seed ${seed}`);
+    assert.deepEqual(request, Buffer.from(reference), `seed ${seed}: the same bytes`);
     const payload = batch.reduce((n, m) => n + (m.key?.length ?? 0) + (m.value?.length ?? 0), 0);
-    assert.equal(bytes, RECORD_OVERHEAD_BYTES * (batch.length + 1) + payload, `seed ${seed}: in-flight bytes`);
+    assert.equal(inFlightBytes, OVERHEAD * (batch.length + 1) + payload, `seed ${seed}: in-flight bytes`);
   }
 });
 
-test('toRecordRun refuses messages out of offset order instead of encoding a wrong delta', () => {
+test('encodeBatch refuses messages out of offset order instead of encoding a wrong delta', () => {
   const [a, b] = messages(7, 2);
-  assert.throws(() => toRecordRun('orders', 0, [b, a]), /offset \d+ of orders\/0 does not follow \d+/);
+  assert.throws(() => encodeBatch(1, [], 'orders', 0, [b, a], OVERHEAD), /offset \d+ of orders\/0 does not follow \d+/);
 });

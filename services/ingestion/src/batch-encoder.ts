@@ -1,0 +1,246 @@
+/**
+ * The wire bytes of a TransformRequest carrying one batch, written straight from a fetch's
+ * kafkajs messages: one pass sizes the message, one writes it, and each key and value is copied
+ * once, from the fetch's buffers into the message. There is no RecordRun object and no protobuf
+ * writer on the way. The reference it must agree with is the generated encoder over
+ * `recordRuns` (shared/src/record-runs.ts); test/batch-encoder.test.ts decodes both.
+ *
+ * Wire grammar (proto/sluice/v1/transformation.proto; fields at their default are left out,
+ * as the generated encoder does):
+ *
+ *   TransformRequest => batch(2): RecordBatch
+ *   RecordBatch      => sequence(1): varint, covers(3): OffsetRange*, runs(4): RecordRun
+ *   RecordRun        => topic(1): string, partition(2): varint, base_offset(3): varint,
+ *                       offset_deltas(4): packed varint, timestamps_ms(5): packed double,
+ *                       values(6): bytes, value_lengths(7): packed zigzag varint,
+ *                       keys(8): bytes, key_lengths(9): packed zigzag varint,
+ *                       headers(10): RecordHeaders*
+ *   RecordHeaders    => index(1): varint, headers(2): KafkaHeader*
+ *   KafkaHeader      => key(1): string, value(2): bytes (absent for a null value)
+ */
+import type { IHeaders, KafkaMessage } from 'kafkajs';
+import { OffsetRange } from '#shared/gen/sluice/v1/types.js';
+
+const LEN = 2; // wire type: length-delimited
+const VARINT = 0;
+const tag = (field: number, wireType: number) => (field << 3) | wireType;
+
+/** Bytes of a non-negative integer as a varint (up to 2^53). */
+function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 128) {
+    n = Math.floor(n / 128);
+    size++;
+  }
+  return size;
+}
+
+const zigzag = (n: number) => (n >= 0 ? n * 2 : -n * 2 - 1);
+/** A length-delimited field's bytes: its tag, its length and the content. */
+const fieldSize = (tagValue: number, contentBytes: number) => varintSize(tagValue) + varintSize(contentBytes) + contentBytes;
+
+class Writer {
+  at = 0;
+  constructor(readonly buf: Buffer) {}
+
+  varint(n: number): void {
+    const buf = this.buf;
+    while (n >= 128) {
+      buf[this.at++] = (n % 128) | 0x80;
+      n = Math.floor(n / 128);
+    }
+    buf[this.at++] = n;
+  }
+
+  /** A length-delimited field's tag and length; the content follows. */
+  open(field: number, contentBytes: number): void {
+    this.varint(tag(field, LEN));
+    this.varint(contentBytes);
+  }
+
+  copy(b: Uint8Array): void {
+    this.buf.set(b, this.at);
+    this.at += b.length;
+  }
+
+  utf8(s: string, bytes: number): void {
+    this.at += this.buf.write(s, this.at, bytes, 'utf8');
+  }
+
+  double(x: number): void {
+    this.at = this.buf.writeDoubleLE(x, this.at);
+  }
+}
+
+/** One message's headers, normalised: [key, value bytes or null]; null when it has none. */
+type HeaderList = [string, Buffer | null][];
+
+function headerList(h: IHeaders | undefined): HeaderList | null {
+  let list: HeaderList | null = null;
+  if (!h) return null;
+  for (const key in h) {
+    const v = h[key];
+    list ??= [];
+    if (Array.isArray(v)) for (const item of v) list.push([key, bytesOf(item)]);
+    else list.push([key, bytesOf(v)]);
+  }
+  return list;
+}
+
+const bytesOf = (v: Buffer | string | undefined): Buffer | null => (v === undefined ? null : typeof v === 'string' ? Buffer.from(v) : v);
+
+function headerSize([key, value]: [string, Buffer | null]): number {
+  const keyBytes = Buffer.byteLength(key);
+  return (keyBytes > 0 ? fieldSize(tag(1, LEN), keyBytes) : 0) + (value ? fieldSize(tag(2, LEN), value.length) : 0);
+}
+
+function headersEntrySize(index: number, list: HeaderList): number {
+  let size = index > 0 ? 1 + varintSize(index) : 0;
+  for (const h of list) size += fieldSize(tag(2, LEN), headerSize(h));
+  return size;
+}
+
+export interface EncodedBatch {
+  /** The TransformRequest's bytes. */
+  request: Buffer;
+  /** What the batch costs the in-flight budget: its keys and values plus `overheadBytes` per record and per batch. */
+  inFlightBytes: number;
+}
+
+/**
+ * A TransformRequest holding batch `sequence`: its covers and, when there are messages, one
+ * run of `topic`/`partition` made of them (in offset order, as a fetch returns them).
+ */
+export function encodeBatch(
+  sequence: number,
+  covers: readonly OffsetRange[],
+  topic: string,
+  partition: number,
+  messages: readonly KafkaMessage[],
+  overheadBytes: number,
+): EncodedBatch {
+  const n = messages.length;
+  const coverBytes = covers.map((c) => Buffer.from(OffsetRange.encode(c).finish()));
+
+  // Pass 1: sizes.
+  const baseOffset = n > 0 ? Number(messages[0].offset) : 0;
+  const deltas: number[] = new Array(n);
+  let deltaBytes = 0;
+  let valueBytes = 0;
+  let valueLengthBytes = 0;
+  let keyBytes = 0;
+  let keyLengthBytes = 0;
+  let anyKey = false;
+  let headers: [number, HeaderList][] | null = null;
+  for (let i = 0; i < n; i++) {
+    const m = messages[i];
+    const delta = Number(m.offset) - baseOffset;
+    if (!(delta >= 0 && delta <= 0xffffffff))
+      throw new RangeError(`offset ${m.offset} of ${topic}/${partition} does not follow ${baseOffset}`);
+    deltas[i] = delta;
+    deltaBytes += varintSize(delta);
+    const value = m.value;
+    if (value) {
+      valueBytes += value.length;
+      valueLengthBytes += varintSize(value.length * 2);
+    } else valueLengthBytes += 1; // -1 → zigzag 1
+    const key = m.key;
+    if (key) {
+      anyKey = true;
+      keyBytes += key.length;
+      keyLengthBytes += varintSize(key.length * 2);
+    } else keyLengthBytes += 1;
+    const list = headerList(m.headers);
+    if (list) (headers ??= []).push([i, list]);
+  }
+  let runBytes = 0;
+  if (n > 0) {
+    const topicBytes = Buffer.byteLength(topic);
+    if (topicBytes > 0) runBytes += fieldSize(tag(1, LEN), topicBytes);
+    if (partition !== 0) runBytes += 1 + varintSize(partition);
+    if (baseOffset !== 0) runBytes += 1 + varintSize(baseOffset);
+    runBytes += fieldSize(tag(4, LEN), deltaBytes) + fieldSize(tag(5, LEN), 8 * n);
+    if (valueBytes > 0) runBytes += fieldSize(tag(6, LEN), valueBytes);
+    runBytes += fieldSize(tag(7, LEN), valueLengthBytes);
+    if (keyBytes > 0) runBytes += fieldSize(tag(8, LEN), keyBytes);
+    if (anyKey) runBytes += fieldSize(tag(9, LEN), keyLengthBytes);
+    for (const [index, list] of headers ?? []) runBytes += fieldSize(tag(10, LEN), headersEntrySize(index, list));
+  }
+  let batchBytes = sequence !== 0 ? 1 + varintSize(sequence) : 0;
+  for (const c of coverBytes) batchBytes += fieldSize(tag(3, LEN), c.length);
+  if (n > 0) batchBytes += fieldSize(tag(4, LEN), runBytes);
+
+  // Pass 2: bytes.
+  const w = new Writer(Buffer.allocUnsafe(fieldSize(tag(2, LEN), batchBytes)));
+  w.open(2, batchBytes);
+  if (sequence !== 0) {
+    w.varint(tag(1, VARINT));
+    w.varint(sequence);
+  }
+  for (const c of coverBytes) {
+    w.open(3, c.length);
+    w.copy(c);
+  }
+  if (n > 0) {
+    w.open(4, runBytes);
+    const topicBytes = Buffer.byteLength(topic);
+    if (topicBytes > 0) {
+      w.open(1, topicBytes);
+      w.utf8(topic, topicBytes);
+    }
+    if (partition !== 0) {
+      w.varint(tag(2, VARINT));
+      w.varint(partition);
+    }
+    if (baseOffset !== 0) {
+      w.varint(tag(3, VARINT));
+      w.varint(baseOffset);
+    }
+    w.open(4, deltaBytes);
+    for (let i = 0; i < n; i++) w.varint(deltas[i]);
+    w.open(5, 8 * n);
+    for (let i = 0; i < n; i++) w.double(Number(messages[i].timestamp));
+    if (valueBytes > 0) {
+      w.open(6, valueBytes);
+      for (let i = 0; i < n; i++) {
+        const value = messages[i].value;
+        if (value) w.copy(value);
+      }
+    }
+    w.open(7, valueLengthBytes);
+    for (let i = 0; i < n; i++) w.varint(zigzag(messages[i].value?.length ?? -1));
+    if (keyBytes > 0) {
+      w.open(8, keyBytes);
+      for (let i = 0; i < n; i++) {
+        const key = messages[i].key;
+        if (key) w.copy(key);
+      }
+    }
+    if (anyKey) {
+      w.open(9, keyLengthBytes);
+      for (let i = 0; i < n; i++) w.varint(zigzag(messages[i].key?.length ?? -1));
+    }
+    for (const [index, list] of headers ?? []) {
+      w.open(10, headersEntrySize(index, list));
+      if (index > 0) {
+        w.varint(tag(1, VARINT));
+        w.varint(index);
+      }
+      for (const h of list) {
+        w.open(2, headerSize(h));
+        const [key, value] = h;
+        const keyLength = Buffer.byteLength(key);
+        if (keyLength > 0) {
+          w.open(1, keyLength);
+          w.utf8(key, keyLength);
+        }
+        if (value) {
+          w.open(2, value.length);
+          w.copy(value);
+        }
+      }
+    }
+  }
+  if (w.at !== w.buf.length) throw new Error(`batch ${sequence}: sized ${w.buf.length} bytes, wrote ${w.at}`);
+  return { request: w.buf, inFlightBytes: overheadBytes * (n + 1) + valueBytes + keyBytes };
+}
