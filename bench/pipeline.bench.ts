@@ -10,7 +10,10 @@
  *  (c) per shape, the hand-written baseline: kcat into a file of lines, DuckDB COPY into Parquet;
  *  (d) freshness at a 1 s commit interval: produce → first `sluice query` that returns it;
  *  (e) peak RSS per process (VmHWM), and each process's CPU use during (b), which shows the
- *      service that saturates a core.
+ *      service that saturates a core;
+ *  (f) memory with a backlog: 1M records read while the commit service is stopped (SIGSTOP),
+ *      so nothing commits and nothing flushes; each service's peak RSS over that phase alone,
+ *      then the commit service continues and every record must commit.
  *
  * PIPELINE_BENCH_RECORDS overrides the 1M records (for a quick look), PIPELINE_BENCH_SHAPES the
  * shapes (a comma-separated list of narrow, wide, csv). PIPELINE_BENCH_CPU_PROF
@@ -39,7 +42,7 @@ import { startBrokerProcess } from './pipeline/broker-process.js';
 import { loadTopic } from './pipeline/load.js';
 import { percentile } from './pipeline/percentile.js';
 import { startNatsProcess } from './pipeline/nats-process.js';
-import { CpuWindow, round, rssMiB } from './pipeline/procfs.js';
+import { CpuWindow, resetPeakRss, round, rssMiB } from './pipeline/procfs.js';
 import { eventJson, SHAPES, tableSpec, type Shape } from './pipeline/records.js';
 
 const RECORDS = Number(process.env.PIPELINE_BENCH_RECORDS ?? 1_000_000);
@@ -273,6 +276,48 @@ async function freshness(env: Env) {
   };
 }
 
+/** (f) The backlog behind a stopped commit service: what each service holds while it waits. */
+async function backlog(env: Env) {
+  const topic = 'bench_backlog';
+  const table = 'backlog';
+  const job = `${env.database}_${table}`;
+  await createTopic(env.kafka, topic);
+  await loadTopic(env.brokerAddress, topic, PARTITIONS, RECORDS, eventJson);
+  await createJob(env, SHAPES.narrow, job, topic, table, 1000);
+  const commitPid = env.pids().commit;
+  if (!resetPeakRss(env.pids())) return { skipped: 'the kernel refused to reset the peak-RSS marks (clear_refs)' };
+  process.kill(commitPid, 'SIGSTOP');
+  let stoppedFor = 0;
+  try {
+    const t0 = performance.now();
+    await env.ctx.ingestion().startJob({ job });
+    for (;;) {
+      env.alive();
+      const { status } = await env.ctx.ingestion().getJobStatus({ job });
+      if (Number(status?.recordsIn ?? 0) >= RECORDS) break;
+      if (performance.now() - t0 > PIPELINE_TIMEOUT_MS)
+        throw new Error(`backlog: ingestion read ${status?.recordsIn} of ${RECORDS} records`);
+      await sleep(100);
+    }
+    stoppedFor = performance.now() - t0;
+  } finally {
+    process.kill(commitPid, 'SIGCONT');
+  }
+  const whileStopped = rssMiB(env.pids()).peak;
+  const high = await highWatermarks(env.kafka, topic);
+  const t1 = performance.now();
+  for (;;) {
+    env.alive();
+    const { offsets } = await env.ctx.catalog().getCommittedOffsets({ job });
+    if (offsets.length === high.size && offsets.every((o) => Number(o.nextOffset) >= (high.get(o.partition) ?? Infinity))) break;
+    if (performance.now() - t1 > PIPELINE_TIMEOUT_MS) throw new Error('backlog: the records read while commit was stopped did not commit');
+    await sleep(50);
+  }
+  const committedAfterSeconds = seconds(performance.now() - t1);
+  await env.ctx.ingestion().stopJob({ job }, { deadlineMs: 60_000 });
+  return { records: RECORDS, readWhileStoppedSeconds: seconds(stoppedFor), committedAfterSeconds, peakRssMiB: whileStopped };
+}
+
 /** Runs the undo steps last-first, each even when an earlier one failed. */
 async function undoAll(undo: (() => Promise<unknown>)[]): Promise<void> {
   const failures: string[] = [];
@@ -378,15 +423,17 @@ export default async function run(): Promise<Record<string, unknown>> {
     const shapes: Record<string, Awaited<ReturnType<typeof shapeRun>>> = {};
     for (const shape of SHAPE_NAMES) shapes[shape.name] = await shapeRun(env, shape);
     const fresh = await freshness(env);
+    // Peak over the whole run so far (VmHWM), and what each process holds at its end.
     const rss = rssMiB(env.pids());
+    const backlogged = process.env.PIPELINE_BENCH_BACKLOG === '0' ? undefined : await backlog(env);
     return {
       records: RECORDS,
       partitions: PARTITIONS,
       shapes,
       freshness: fresh,
-      // Peak over the whole run (VmHWM), and what each process still holds at the end.
       peakRssMiB: rss.peak,
       rssAtEndMiB: rss.now,
+      backlog: backlogged,
     };
   } finally {
     await env.stop();

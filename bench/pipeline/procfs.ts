@@ -3,7 +3,7 @@
  * of a core each service used during a phase (which one saturates), and its peak RSS.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 /** Clock ticks per second of /proc/<pid>/stat times (100 on practically every Linux). */
 const TICKS_PER_SECOND = (() => {
@@ -116,6 +116,19 @@ export function rssMiB(pids: Record<string, number>): { peak: Record<string, num
     peak: Object.fromEntries(samples.map(([name, s]) => [name, mib(s?.peakRssBytes)])),
     now: Object.fromEntries(samples.map(([name, s]) => [name, mib(s?.rssBytes)])),
   };
+}
+
+/**
+ * Resets each process's peak-RSS mark (VmHWM) to its current RSS (`5` into clear_refs), so a
+ * phase's peak is its own; false where the kernel refuses (not the owner, an old kernel).
+ */
+export function resetPeakRss(pids: Record<string, number>): boolean {
+  try {
+    for (const pid of Object.values(pids)) writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export const round = (value: number, digits: number) => Number(value.toFixed(digits));
