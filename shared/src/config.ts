@@ -421,6 +421,13 @@ export const SETTINGS = {
     4294967296,
     'Target size of a Parquet data file; a worker rolls to a new file when the open one reaches it.',
   ),
+  transformationOpenFileBytes: integerSetting(
+    'TRANSFORMATION_OPEN_FILE_BYTES',
+    67108864,
+    1024,
+    17179869184,
+    "Per process, the rows' estimated bytes all streams may hold in open data files (in memory until written); above it, the appending stream writes its largest open file out early.",
+  ),
   transformationReportRetryMs: integerSetting(
     'TRANSFORMATION_REPORT_RETRY_MS',
     60000,

@@ -72,6 +72,25 @@ export class PartitionedFiles {
     return this.slots.size === 0;
   }
 
+  /** Estimated bytes of the rows in open files, held in memory until the files are written. */
+  get openBytes(): number {
+    let total = 0;
+    for (const writer of this.slots.values()) total += writer.openBytes;
+    return total;
+  }
+
+  /**
+   * Writes out the open file holding the most rows' bytes (it stays unreported until the next
+   * close(), like any rolled file); false when no file is open.
+   */
+  async rollLargest(): Promise<boolean> {
+    let largest: RollingParquetWriter | null = null;
+    for (const writer of this.slots.values()) if (writer.openBytes > (largest?.openBytes ?? 0)) largest = writer;
+    if (largest === null) return false;
+    await largest.rollOpenFile();
+    return true;
+  }
+
   private writerFor(partitionPath: string, values: PartitionValue[]): RollingParquetWriter {
     const dirParts = partitionPath === '' ? [DATA_DIR] : [DATA_DIR, partitionPath];
     // Validates the partition path segments (no `..`, no separators) before anything is created.

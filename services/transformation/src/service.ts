@@ -1,3 +1,4 @@
+import { OpenFileBudget } from './open-file-budget.js';
 import { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
 import { CommitServiceService } from '#shared/gen/sluice/v1/commit.js';
 import { TransformationServiceService } from '#shared/gen/sluice/v1/transformation.js';
@@ -16,6 +17,7 @@ type TransformationKey =
   | 'catalogAddress'
   | 'rpcDeadlineMs'
   | 'transformationTargetFileBytes'
+  | 'transformationOpenFileBytes'
   | 'transformationReportRetryMs'
   | 'transformationHeartbeatMs';
 
@@ -30,6 +32,7 @@ export const transformationService: ServiceSpec<TransformationKey> = {
     'catalogAddress',
     'rpcDeadlineMs',
     'transformationTargetFileBytes',
+    'transformationOpenFileBytes',
     'transformationReportRetryMs',
     'transformationHeartbeatMs',
   ],
@@ -43,6 +46,7 @@ export const transformationService: ServiceSpec<TransformationKey> = {
     onShutdown(() => commit.close());
     const streams = new TransformStreams(
       {
+        openFiles: new OpenFileBudget(config.transformationOpenFileBytes),
         catalog,
         commit,
         nats,

@@ -44,6 +44,7 @@ import { Coverage } from './coverage.js';
 import type { ErrorTableSink } from './error-sink.js';
 import { DirtyRecordError, withContext } from './errors.js';
 import type { PartitionedFiles } from './files.js';
+import type { OpenFileBudget } from './open-file-budget.js';
 import { setUpStream, tableName, type CatalogClient, type StreamSetup } from './open.js';
 import { buildReport, sendReport, type CommitClient, type RetryPolicy } from './reports.js';
 import { Heartbeat, type FlushRouter } from './signals.js';
@@ -55,6 +56,8 @@ export interface SessionSettings {
 }
 
 export interface SessionDeps {
+  /** The process's bound on rows held in open files (open-file-budget.ts). */
+  openFiles: OpenFileBudget;
   catalog: CatalogClient;
   commit: CommitClient;
   nats: NatsConnection;
@@ -112,6 +115,9 @@ export class TransformSession {
   private readonly refusedSinceCut = new Map<string, number>();
   private readonly heartbeat: Heartbeat;
   private readonly unsubscribe: () => void;
+  /** The stream's file sets, counted by the process's open-file budget until close. */
+  private readonly fileSets: PartitionedFiles[];
+  private readonly unbudget: () => void;
   private readonly log: Logger;
   private readonly groups = new Map<string, Group>();
   private tail: Promise<unknown> = Promise.resolve();
@@ -146,6 +152,8 @@ export class TransformSession {
       deps.settings.heartbeatMs,
     );
     this.unsubscribe = deps.flushes.add(this.table, { job: this.job, onFlush: (e) => this.requestFlush(e) });
+    this.fileSets = this.errorSink ? [this.files, this.errorSink.files] : [this.files];
+    this.unbudget = deps.openFiles.register(...this.fileSets);
   }
 
   /** Checks the open message, loads the table(s) and compiles the plan once. */
@@ -230,6 +238,8 @@ export class TransformSession {
     await this.writeGroups();
     try {
       if (errorRows.length > 0) await this.appendErrorRows(errorRows);
+      const rolled = await this.deps.openFiles.enforce(this.fileSets);
+      if (rolled > 0) this.log.debug({ rolled, openBytes: this.deps.openFiles.openBytes }, 'open files over the budget written out early');
     } catch (e) {
       throw this.streamError(e, `writing data files of ${tableName(this.table)}`);
     }
@@ -446,6 +456,7 @@ export class TransformSession {
   close(): Promise<void> {
     this.closing ??= this.run(async () => {
       this.unsubscribe();
+      this.unbudget();
       this.confirmations.close('the stream ended before its error-topic records were confirmed produced');
       await this.reporting;
       this.heartbeat.stop();

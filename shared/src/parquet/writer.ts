@@ -324,6 +324,16 @@ export class RollingParquetWriter {
     }
   }
 
+  /** Estimated bytes of the rows in the open file: what it holds in memory until written. */
+  get openBytes(): number {
+    return this.current?.estimatedBytes ?? 0;
+  }
+
+  /** Writes the open file out now (it joins `finished`); the next row opens a new one. */
+  async rollOpenFile(): Promise<void> {
+    if (this.current !== null) await this.roll();
+  }
+
   private async roll(): Promise<void> {
     const w = this.current!;
     this.current = null;
