@@ -1,10 +1,12 @@
 import {
   context,
   propagation,
+  ROOT_CONTEXT,
   trace,
   SpanKind,
   SpanStatusCode,
   type Context,
+  type Link,
   type Span,
   type TextMapGetter,
   type TextMapSetter,
@@ -90,15 +92,39 @@ export function extractContext(carrier: HeaderCarrier, ctx: Context = context.ac
   return propagation.extract(ctx, carrier, carrierGetter);
 }
 
+/**
+ * A span's W3C `traceparent`, for a carrier that is neither metadata nor headers (a field of a
+ * message that carries many units of work, such as a Transform batch); '' for a span that is
+ * not recorded (tracing off).
+ */
+export function traceparentOf(span: Span): string {
+  const sc = span.spanContext();
+  if (!trace.isSpanContextValid(sc)) return '';
+  return `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 0xff).toString(16).padStart(2, '0')}`;
+}
+
+/** The context a `traceparent` names (the active one when it is empty or malformed). */
+export function contextOf(traceparent: string): Context {
+  if (traceparent === '') return context.active();
+  return propagation.extract(
+    ROOT_CONTEXT,
+    { traceparent },
+    {
+      get: (carrier, key) => carrier[key as 'traceparent'],
+      keys: (carrier) => Object.keys(carrier),
+    },
+  );
+}
+
 /** Runs fn inside a new span, ending it and recording a thrown error. */
 export async function withSpan<T>(
   name: string,
   attributes: Record<string, string | number | boolean>,
   fn: (span: Span) => Promise<T>,
-  options: { kind?: SpanKind; parent?: Context } = {},
+  options: { kind?: SpanKind; parent?: Context; links?: Link[] } = {},
 ): Promise<T> {
   const parent = options.parent ?? context.active();
-  const span = tracer().startSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, attributes }, parent);
+  const span = tracer().startSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, attributes, links: options.links }, parent);
   try {
     return await context.with(trace.setSpan(parent, span), () => fn(span));
   } catch (err) {

@@ -185,7 +185,9 @@ describe('the server answers INVALID_ARGUMENT before any handler', () => {
       call.on('data', () => {});
     });
     call.write(
-      Buffer.from(TransformRequest.encode({ message: { $case: 'batch', value: { sequence: 1, runs: [], covers: [] } } }).finish()),
+      Buffer.from(
+        TransformRequest.encode({ message: { $case: 'batch', value: { sequence: 1, runs: [], covers: [], traceparent: '' } } }).finish(),
+      ),
     );
     call.write(
       Buffer.from(

@@ -349,8 +349,11 @@ async function startMeshOnce(options: MeshOptions): Promise<TestMesh<DevBroker |
       located[ADDRESS_VARIABLES[name]] = addresses[name];
     }
     const clientEnv = { ...located, KAFKA_BROKERS: kafkaBrokers, ...options.clientEnv };
+    // No exporter from the developer's environment; a test that collects spans names its own.
+    const inherited: Record<string, string> = { ...(process.env as Record<string, string>) };
+    delete inherited.OTEL_EXPORTER_OTLP_ENDPOINT;
     const env: Record<string, string> = {
-      ...(process.env as Record<string, string>),
+      ...inherited,
       ...TEST_DEFAULTS,
       ...clientEnv,
       DATABASE_URL: db.url,
@@ -358,7 +361,6 @@ async function startMeshOnce(options: MeshOptions): Promise<TestMesh<DevBroker |
       SLUICE_WAREHOUSE: warehouse,
       ...options.env,
     };
-    delete env.OTEL_EXPORTER_OTLP_ENDPOINT;
     const healthSecurity = securityOf(env);
     for (const name of SERVICE_NAMES)
       services.set(

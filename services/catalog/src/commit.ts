@@ -25,6 +25,7 @@ import {
   type TableMetadata,
 } from '#shared/iceberg/index.js';
 import { inTransaction, type PoolClient } from '#shared/pg.js';
+import { withSpan } from '#shared/tracing.js';
 import { isWithin } from '#shared/storage/index.js';
 import { translated, validRef, type CatalogDeps } from './context.js';
 import { quotedPrefix, validResourceName } from '#shared/names.js';
@@ -113,73 +114,76 @@ export function commitHandlers(
           { table: name, job },
         );
 
-      return inTransaction(deps.pool, async (client) => {
-        const row = await getTable(client, ref, true);
-        const current = row.metadata['current-snapshot-id'];
-        if (req.expectedSnapshotId !== current) {
-          throw aborted(
-            `table ${name} moved: commit built on snapshot ${req.expectedSnapshotId ?? 'none'} but the current snapshot is ${current ?? 'none'}; rebase and retry`,
-            {
-              table: name,
-              current_snapshot_id: String(current ?? ''),
-            },
-          );
-        }
-        if (req.leaseEpoch > 0) {
-          const lease = await client.query<{ epoch: number; owner: string }>(
-            `SELECT epoch, owner FROM catalog.commit_leases WHERE table_id = $1`,
-            [row.id],
-          );
-          const epoch = lease.rows[0]?.epoch;
-          if (epoch !== req.leaseEpoch) {
-            throw failedPrecondition(
-              `fenced: commit lease epoch ${req.leaseEpoch} of ${name} is stale (current epoch ${epoch ?? 'none'}, held by ${lease.rows[0]?.owner ?? 'nobody'})`,
+      const attributes = { 'sluice.table': name, 'sluice.job': job, 'sluice.updates': req.updates.length };
+      return withSpan('catalog.commit_transaction', attributes, () =>
+        inTransaction(deps.pool, async (client) => {
+          const row = await getTable(client, ref, true);
+          const current = row.metadata['current-snapshot-id'];
+          if (req.expectedSnapshotId !== current) {
+            throw aborted(
+              `table ${name} moved: commit built on snapshot ${req.expectedSnapshotId ?? 'none'} but the current snapshot is ${current ?? 'none'}; rebase and retry`,
               {
                 table: name,
+                current_snapshot_id: String(current ?? ''),
               },
             );
           }
-        }
-        if (job) {
-          const j = await client.query<{ table_id: number }>(`SELECT table_id FROM catalog.jobs WHERE name = $1 FOR SHARE`, [job]);
-          if (!j.rows[0]) throw notFound(`job ${job} does not exist`, { job });
-          if (j.rows[0].table_id !== row.id) throw failedPrecondition(`job ${job} does not write to table ${name}`, { job, table: name });
-        }
-        if (req.offsets.length > 0) {
-          const committed = await client.query<{ topic: string; partition: number; next_offset: number }>(
-            `SELECT topic, partition, next_offset FROM catalog.committed_offsets WHERE job = $1 FOR UPDATE`,
-            [job],
-          );
-          // Starts are written once and never change, so reading them needs no lock.
-          const problem = checkOffsetRanges(
-            job,
-            req.offsets,
-            committed.rows.map((r) => ({ topic: r.topic, partition: r.partition, nextOffset: r.next_offset })),
-            await recordedStarts(client, job),
-          );
-          if (problem?.kind === 'invalid') throw invalidArgument(problem.message, { field: 'offsets' });
-          if (problem) throw failedPrecondition(problem.message, { job });
-        }
+          if (req.leaseEpoch > 0) {
+            const lease = await client.query<{ epoch: number; owner: string }>(
+              `SELECT epoch, owner FROM catalog.commit_leases WHERE table_id = $1`,
+              [row.id],
+            );
+            const epoch = lease.rows[0]?.epoch;
+            if (epoch !== req.leaseEpoch) {
+              throw failedPrecondition(
+                `fenced: commit lease epoch ${req.leaseEpoch} of ${name} is stale (current epoch ${epoch ?? 'none'}, held by ${lease.rows[0]?.owner ?? 'nobody'})`,
+                {
+                  table: name,
+                },
+              );
+            }
+          }
+          if (job) {
+            const j = await client.query<{ table_id: number }>(`SELECT table_id FROM catalog.jobs WHERE name = $1 FOR SHARE`, [job]);
+            if (!j.rows[0]) throw notFound(`job ${job} does not exist`, { job });
+            if (j.rows[0].table_id !== row.id) throw failedPrecondition(`job ${job} does not write to table ${name}`, { job, table: name });
+          }
+          if (req.offsets.length > 0) {
+            const committed = await client.query<{ topic: string; partition: number; next_offset: number }>(
+              `SELECT topic, partition, next_offset FROM catalog.committed_offsets WHERE job = $1 FOR UPDATE`,
+              [job],
+            );
+            // Starts are written once and never change, so reading them needs no lock.
+            const problem = checkOffsetRanges(
+              job,
+              req.offsets,
+              committed.rows.map((r) => ({ topic: r.topic, partition: r.partition, nextOffset: r.next_offset })),
+              await recordedStarts(client, job),
+            );
+            if (problem?.kind === 'invalid') throw invalidArgument(problem.message, { field: 'offsets' });
+            if (problem) throw failedPrecondition(problem.message, { job });
+          }
 
-        let updated = row;
-        if (req.updates.length > 0) {
-          updated = await swapMetadata(deps, client, row, applyUpdates(row.metadata, req.updates, now()));
-        }
-        const snapshotId = updated.metadata['current-snapshot-id'] ?? null;
-        const t = now();
-        for (const r of req.offsets) {
-          await client.query(
-            `INSERT INTO catalog.committed_offsets (job, topic, partition, next_offset, snapshot_id, updated_at_ms)
+          let updated = row;
+          if (req.updates.length > 0) {
+            updated = await swapMetadata(deps, client, row, applyUpdates(row.metadata, req.updates, now()));
+          }
+          const snapshotId = updated.metadata['current-snapshot-id'] ?? null;
+          const t = now();
+          for (const r of req.offsets) {
+            await client.query(
+              `INSERT INTO catalog.committed_offsets (job, topic, partition, next_offset, snapshot_id, updated_at_ms)
              VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (job, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset,
                snapshot_id = EXCLUDED.snapshot_id, updated_at_ms = EXCLUDED.updated_at_ms`,
-            [job, r.topic, r.partition, r.endOffset, snapshotId, t],
-          );
-        }
-        if (job && (req.offsets.length > 0 || req.updates.length > 0))
-          await recordProgress(client, job, updated.metadata, req.errorCounts, t);
-        return { table: tableToProto(updated) };
-      });
+              [job, r.topic, r.partition, r.endOffset, snapshotId, t],
+            );
+          }
+          if (job && (req.offsets.length > 0 || req.updates.length > 0))
+            await recordProgress(client, job, updated.metadata, req.errorCounts, t);
+          return { table: tableToProto(updated) };
+        }),
+      );
     }),
 
     getCommittedOffsets: translated(async (req) => {

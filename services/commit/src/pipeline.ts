@@ -4,6 +4,8 @@
  * admit the reports by offset contiguity, commit, announce. One round at a time; reports
  * that arrive while a round is committing wait for the next one, and so does a late worker.
  */
+import { context, ROOT_CONTEXT, trace, type SpanContext } from '@opentelemetry/api';
+import { withSpan } from '#shared/tracing.js';
 import { randomUUID } from 'node:crypto';
 import type { ReportDataFilesRequest } from '#shared/gen/sluice/v1/commit.js';
 import { performance } from 'node:perf_hooks';
@@ -44,6 +46,8 @@ interface Queued {
   /** Emptied once committed, so a retried round does not append them twice. */
   errors: ReportDataFilesRequest[];
   readonly offsets: readonly OffsetRange[];
+  /** The span that received the report (its ReportDataFiles call): the round's span links to it. */
+  readonly trace: SpanContext | undefined;
 }
 
 export class JobPipeline {
@@ -123,7 +127,7 @@ export class JobPipeline {
         },
       ]);
     } else {
-      this.pending.push({ report, errors, offsets: report.offsets });
+      this.pending.push({ report, errors, offsets: report.offsets, trace: trace.getSpanContext(context.active()) });
     }
     if (this.round && report.flushId === this.round.flushId) this.round.reported(report.workerId);
     this.ensureIntervalTimer();
@@ -287,18 +291,28 @@ export class JobPipeline {
     const startedAt = performance.now();
     try {
       await this.commitErrorRows(flushId, withErrors);
-      const result = await commitAppend({
-        catalog: this.ctx.catalog,
-        storage: this.ctx.storage,
-        ref: this.host.ref,
-        job: this.job,
-        flushId,
-        files,
-        offsets,
-        leaseEpoch: epoch,
-        schema,
-        errorCounts: sumErrorCounts(admitted.map((q) => q.report.errorCounts)),
-      });
+      // The round aggregates many batches' traces: its span links to each admitted report's.
+      const links = admitted.flatMap((q) => (q.trace ? [{ context: q.trace }] : []));
+      const roundAttributes = { 'sluice.job': this.job, 'sluice.flush_id': flushId, 'sluice.reports': admitted.length };
+      const result = await withSpan(
+        'commit.round',
+        roundAttributes,
+        () =>
+          commitAppend({
+            catalog: this.ctx.catalog,
+            storage: this.ctx.storage,
+            ref: this.host.ref,
+            job: this.job,
+            flushId,
+            files,
+            offsets,
+            leaseEpoch: epoch,
+            schema,
+            errorCounts: sumErrorCounts(admitted.map((q) => q.report.errorCounts)),
+          }),
+        // A trace of its own, linked to the reports it commits (each in its flush's trace).
+        { parent: ROOT_CONTEXT, links },
+      );
       ledger.advance(offsets);
       commitMetrics().committed(this.metricLabels, files, result.addedRecords, (performance.now() - startedAt) / 1000);
       const at = this.ctx.now();

@@ -9,7 +9,8 @@
  * as the generated encoder does):
  *
  *   TransformRequest => batch(2): RecordBatch
- *   RecordBatch      => sequence(1): varint, covers(3): OffsetRange*, runs(4): RecordRun
+ *   RecordBatch      => sequence(1): varint, covers(3): OffsetRange*, runs(4): RecordRun,
+ *                       traceparent(5): string
  *   RecordRun        => topic(1): string, partition(2): varint, base_offset(3): varint,
  *                       offset_deltas(4): packed varint, timestamps_ms(5): packed double,
  *                       values(6): bytes, value_lengths(7): packed zigzag varint,
@@ -109,7 +110,8 @@ export interface EncodedBatch {
 
 /**
  * A TransformRequest holding batch `sequence`: its covers and, when there are messages, one
- * run of `topic`/`partition` made of them (in offset order, as a fetch returns them).
+ * run of `topic`/`partition` made of them (in offset order, as a fetch returns them), and the
+ * batch span's `traceparent` ('' for none).
  */
 export function encodeBatch(
   sequence: number,
@@ -118,6 +120,7 @@ export function encodeBatch(
   partition: number,
   messages: readonly KafkaMessage[],
   overheadBytes: number,
+  traceparent = '',
 ): EncodedBatch {
   const n = messages.length;
   const coverBytes = covers.map((c) => Buffer.from(OffsetRange.encode(c).finish()));
@@ -169,6 +172,8 @@ export function encodeBatch(
   let batchBytes = sequence !== 0 ? 1 + varintSize(sequence) : 0;
   for (const c of coverBytes) batchBytes += fieldSize(tag(3, LEN), c.length);
   if (n > 0) batchBytes += fieldSize(tag(4, LEN), runBytes);
+  const traceparentBytes = Buffer.byteLength(traceparent);
+  if (traceparentBytes > 0) batchBytes += fieldSize(tag(5, LEN), traceparentBytes);
 
   // Pass 2: bytes.
   const w = new Writer(Buffer.allocUnsafe(fieldSize(tag(2, LEN), batchBytes)));
@@ -240,6 +245,10 @@ export function encodeBatch(
         }
       }
     }
+  }
+  if (traceparentBytes > 0) {
+    w.open(5, traceparentBytes);
+    w.utf8(traceparent, traceparentBytes);
   }
   if (w.at !== w.buf.length) throw new Error(`batch ${sequence}: sized ${w.buf.length} bytes, wrote ${w.at}`);
   return { request: w.buf, inFlightBytes: overheadBytes * (n + 1) + valueBytes + keyBytes };

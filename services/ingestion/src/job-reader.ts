@@ -36,6 +36,7 @@ import { groupIdFor, onExpired, type Watermarks } from './positions.js';
 import { fetchTopicId } from './kafka-topic-id.js';
 import { judgeTopic } from './topic-identity.js';
 import { startBatchSpan } from './trace-links.js';
+import { traceparentOf } from '#shared/tracing.js';
 import { TransformStream, type TransformationClient } from './transform-stream.js';
 
 export type CatalogClient = ServiceClient<typeof CatalogServiceService>;
@@ -476,11 +477,11 @@ export class JobReader {
     const { partition } = st;
     const cover = { start: plan.coverStart, end: plan.coverEnd };
     const span = startBatchSpan(this.job.name, this.topic, partition, cover, plan.send);
-    const sent = stream.send([{ topic: this.topic, partition, startOffset: plan.coverStart, endOffset: plan.coverEnd }], {
-      topic: this.topic,
-      partition,
-      messages: plan.send,
-    });
+    const sent = stream.send(
+      [{ topic: this.topic, partition, startOffset: plan.coverStart, endOffset: plan.coverEnd }],
+      { topic: this.topic, partition, messages: plan.send },
+      traceparentOf(span),
+    );
     span.end();
     this.inFlight.add(sent.sequence, sent.inFlightBytes);
     st.position = plan.coverEnd;

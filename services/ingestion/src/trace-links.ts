@@ -41,15 +41,20 @@ export function startBatchSpan(
   cover: { readonly start: number; readonly end: number },
   sent: readonly { headers?: Headers }[],
 ): Span {
-  return tracer().startSpan('ingestion.batch', {
-    attributes: {
-      'sluice.job': job,
-      'messaging.destination.name': topic,
-      'messaging.kafka.destination.partition': partition,
-      'sluice.offsets.start': cover.start,
-      'sluice.offsets.end': cover.end,
-      'messaging.batch.message_count': sent.length,
+  return tracer().startSpan(
+    'ingestion.batch',
+    {
+      attributes: {
+        'sluice.job': job,
+        'messaging.destination.name': topic,
+        'messaging.kafka.destination.partition': partition,
+        'sluice.offsets.start': cover.start,
+        'sluice.offsets.end': cover.end,
+        'messaging.batch.message_count': sent.length,
+      },
+      links: producerLinks(sent),
     },
-    links: producerLinks(sent),
-  });
+    // Each batch is a trace of its own, whatever context the job was started in.
+    ROOT_CONTEXT,
+  );
 }

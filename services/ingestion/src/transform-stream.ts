@@ -83,14 +83,14 @@ export class TransformStream {
 
   /**
    * Sends one batch: its covers and the fetched messages of one partition, in offset order
-   * (none for a batch of covers only). Returns its sequence number (1, 2, … within the stream)
+   * (none for a batch of covers only), with the batch span's `traceparent`. Returns its sequence number (1, 2, … within the stream)
    * and what it costs the in-flight budget.
    */
-  send(covers: OffsetRange[], records?: FetchedRecords): { sequence: number; inFlightBytes: number } {
+  send(covers: OffsetRange[], records?: FetchedRecords, traceparent = ''): { sequence: number; inFlightBytes: number } {
     if (this.closed) throw new Error(`Transform stream ${this.workerId} is closed`);
     const sequence = ++this.sequence;
     const { topic = '', partition = 0, messages = [] } = records ?? {};
-    const { request, inFlightBytes } = encodeBatch(sequence, covers, topic, partition, messages, RECORD_OVERHEAD_BYTES);
+    const { request, inFlightBytes } = encodeBatch(sequence, covers, topic, partition, messages, RECORD_OVERHEAD_BYTES, traceparent);
     this.call.write(request);
     return { sequence, inFlightBytes };
   }

@@ -78,9 +78,13 @@ test('encodeBatch writes a batch exactly as the generated encoder does', () => {
       batch.length > 0
         ? [{ topic, partition, startOffset: Number(batch[0].offset), endOffset: Number(batch[batch.length - 1].offset) + 1 }]
         : [{ topic, partition, startOffset: seed, endOffset: seed + 3 }];
-    const { request, inFlightBytes } = encodeBatch(seed, covers, topic, partition, batch, OVERHEAD);
+    const traceparent = seed % 3 === 0 ? '' : `00-${seed.toString(16).padStart(32, '0')}-${seed.toString(16).padStart(16, '0')}-01`;
+    const { request, inFlightBytes } = encodeBatch(seed, covers, topic, partition, batch, OVERHEAD, traceparent);
     const reference = TransformRequest.encode({
-      message: { $case: 'batch', value: { sequence: seed, covers, runs: recordRuns(batch.map((m) => asRecord(topic, partition, m))) } },
+      message: {
+        $case: 'batch',
+        value: { sequence: seed, covers, runs: recordRuns(batch.map((m) => asRecord(topic, partition, m))), traceparent },
+      },
     }).finish();
     assert.deepEqual(TransformRequest.decode(request), TransformRequest.decode(reference), `seed ${seed}`);
     assert.deepEqual(request, Buffer.from(reference), `seed ${seed}: the same bytes`);

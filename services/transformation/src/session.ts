@@ -20,7 +20,8 @@ import { aborted, grpcMessage, SluiceError, unavailable } from '#shared/errors.j
 import type { Logger } from '#shared/logger.js';
 import type { NatsConnection } from '#shared/nats.js';
 import { writerColumns, type CellValue } from '#shared/parquet/writer.js';
-import { withSpan } from '#shared/tracing.js';
+import { contextOf, withSpan } from '#shared/tracing.js';
+import { ROOT_CONTEXT, type Link } from '@opentelemetry/api';
 import { status } from '@grpc/grpc-js';
 import { unlink } from 'node:fs/promises';
 import { normalizeLocation } from '#shared/storage/index.js';
@@ -85,7 +86,12 @@ interface Cut {
   schema: Schema | undefined;
   /** Records refused among the covered offsets, by reason: committed with them. */
   errorCounts: ErrorCount[];
+  /** The spans of the batches cut, for the flush span's links. */
+  batchLinks: Link[];
 }
+
+/** Links from a flush's span to the batches it reports, at most (OpenTelemetry's default link limit). */
+const MAX_FLUSH_LINKS = 128;
 
 /** A record asks for one schema change at most this often before it counts as unreadable (a bug guard). */
 const MAX_GROWTHS_PER_RECORD = 3;
@@ -125,6 +131,8 @@ export class TransformSession {
   private reporting: Promise<void> = Promise.resolve();
   private buffered = 0;
   private flushAsked = false;
+  /** Spans of the batches since the last cut (at most MAX_FLUSH_LINKS). */
+  private batchLinks: Link[] = [];
   private readonly cursor = new RunCursor();
   private failure: SluiceError | null = null;
   private closing: Promise<void> | null = null;
@@ -182,7 +190,20 @@ export class TransformSession {
     return this.run(async () => {
       if (this.failure) throw this.failure;
       if (this.closing) throw unavailable('the stream is closing');
-      return this.transformBatch(batch);
+      if (batch.traceparent === '') return this.transformBatch(batch);
+      // The batch's own trace, begun at ingestion's fetch; the flush that reports it links here.
+      const attributes = { 'sluice.job': this.job, 'sluice.worker_id': this.workerId, 'sluice.batch': batch.sequence };
+      return withSpan(
+        'transformation.batch',
+        attributes,
+        async (span) => {
+          const ack = await this.transformBatch(batch);
+          span.setAttributes({ 'sluice.rows': ack.rows, 'sluice.refused': ack.errors });
+          if (this.batchLinks.length < MAX_FLUSH_LINKS) this.batchLinks.push({ context: span.spanContext() });
+          return ack;
+        },
+        { parent: contextOf(batch.traceparent) },
+      );
     });
   }
 
@@ -392,53 +413,70 @@ export class TransformSession {
     this.refusedSinceCut.clear();
     this.buffered = 0;
     this.flushAsked = false;
-    return { event, files, errorFiles, offsets, awaitBatch: this.confirmations.outstanding, schema: this.evolvedSchema, errorCounts };
+    const batchLinks = this.batchLinks;
+    this.batchLinks = [];
+    return {
+      event,
+      files,
+      errorFiles,
+      offsets,
+      awaitBatch: this.confirmations.outstanding,
+      schema: this.evolvedSchema,
+      errorCounts,
+      batchLinks,
+    };
   }
 
   /** Waits for the cut's error-topic confirmation, then reports: the error table first, then the data. */
   private async deliver(cut: Cut): Promise<void> {
     const { event, files, errorFiles, offsets } = cut;
-    await withSpan('transformation.flush', { 'sluice.flush_id': event.flushId, 'sluice.worker_id': this.workerId }, async (span) => {
-      try {
-        // After a failed report nothing later fits the committed offsets: do not send it.
-        if (this.failure) throw this.failure;
-        if (cut.awaitBatch > 0) {
-          const now = this.deps.now();
-          const deadlineMs = event.deadlineMs > 0 ? event.deadlineMs : now + DEFAULT_CONFIRM_WAIT_MS;
-          await this.confirmations.wait(cut.awaitBatch, event.flushId, deadlineMs, now);
+    await withSpan(
+      'transformation.flush',
+      { 'sluice.flush_id': event.flushId, 'sluice.worker_id': this.workerId, 'sluice.batches': cut.batchLinks.length },
+      async (span) => {
+        try {
+          // After a failed report nothing later fits the committed offsets: do not send it.
+          if (this.failure) throw this.failure;
+          if (cut.awaitBatch > 0) {
+            const now = this.deps.now();
+            const deadlineMs = event.deadlineMs > 0 ? event.deadlineMs : now + DEFAULT_CONFIRM_WAIT_MS;
+            await this.confirmations.wait(cut.awaitBatch, event.flushId, deadlineMs, now);
+          }
+        } catch (e) {
+          await this.deleteNeverReported([...files, ...errorFiles]);
+          throw e;
         }
-      } catch (e) {
-        await this.deleteNeverReported([...files, ...errorFiles]);
-        throw e;
-      }
-      const base = { flushId: event.flushId, job: this.job, workerId: this.workerId };
-      try {
-        // The error table first: if its report fails, the data report is not sent, the
-        // offsets stay uncommitted and the refused records are read (and refused) again.
-        if (errorFiles.length > 0)
-          await sendReport(
-            this.deps.commit,
-            buildReport({ ...base, table: this.errorSink!.ref, files: errorFiles, offsets: [] }),
-            this.deps.settings.reportRetry,
-          );
-      } catch (e) {
-        await this.deleteNeverReported(files);
-        throw e; // a ReportError: ABORTED, the stream's work is dropped
-      }
-      // The data report says it came with an error report: the coordinator commits it only together with it.
-      const report = buildReport({
-        ...base,
-        table: this.table,
-        files,
-        offsets,
-        errorReports: errorFiles.length > 0 ? 1 : 0,
-        schema: cut.schema,
-        errorCounts: cut.errorCounts,
-      });
-      await sendReport(this.deps.commit, report, this.deps.settings.reportRetry);
-      span.setAttributes({ 'sluice.files': files.length, 'sluice.records': report.recordCount, 'sluice.error_files': errorFiles.length });
-      this.log.debug({ flushId: event.flushId, files: files.length, records: report.recordCount, offsets }, 'flush reported');
-    });
+        const base = { flushId: event.flushId, job: this.job, workerId: this.workerId };
+        try {
+          // The error table first: if its report fails, the data report is not sent, the
+          // offsets stay uncommitted and the refused records are read (and refused) again.
+          if (errorFiles.length > 0)
+            await sendReport(
+              this.deps.commit,
+              buildReport({ ...base, table: this.errorSink!.ref, files: errorFiles, offsets: [] }),
+              this.deps.settings.reportRetry,
+            );
+        } catch (e) {
+          await this.deleteNeverReported(files);
+          throw e; // a ReportError: ABORTED, the stream's work is dropped
+        }
+        // The data report says it came with an error report: the coordinator commits it only together with it.
+        const report = buildReport({
+          ...base,
+          table: this.table,
+          files,
+          offsets,
+          errorReports: errorFiles.length > 0 ? 1 : 0,
+          schema: cut.schema,
+          errorCounts: cut.errorCounts,
+        });
+        await sendReport(this.deps.commit, report, this.deps.settings.reportRetry);
+        span.setAttributes({ 'sluice.files': files.length, 'sluice.records': report.recordCount, 'sluice.error_files': errorFiles.length });
+        this.log.debug({ flushId: event.flushId, files: files.length, records: report.recordCount, offsets }, 'flush reported');
+      },
+      // A trace of its own (not whatever context the flush event arrived in), linked to the batches it reports.
+      { parent: ROOT_CONTEXT, links: cut.batchLinks },
+    );
   }
 
   /** Files closed for a report that was never sent: nobody else can know about them. */

@@ -179,7 +179,7 @@ export class TestStream {
   send(records: KafkaRecord[], covers: OffsetRange[]): Promise<BatchAck> {
     const sequence = ++this.seq;
     const ack = new Promise<BatchAck>((resolve, reject) => this.pending.set(sequence, { resolve, reject }));
-    this.call.write({ message: { $case: 'batch', value: { sequence, runs: recordRuns(records), covers } } });
+    this.call.write({ message: { $case: 'batch', value: { sequence, runs: recordRuns(records), covers, traceparent: '' } } });
     return ack;
   }
 

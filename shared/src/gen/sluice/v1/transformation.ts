@@ -66,6 +66,11 @@ export interface RecordBatch {
   covers: OffsetRange[];
   /** The batch's records: one run per Kafka partition, in the order they were read. */
   runs: RecordRun[];
+  /**
+   * W3C trace context of ingestion's span for this batch: transformation's span for it is a
+   * child, so each batch is one trace from the fetch on (empty when tracing is off).
+   */
+  traceparent: string;
 }
 
 /**
@@ -346,7 +351,7 @@ export const TransformOpen: MessageFns<TransformOpen> = {
 };
 
 function createBaseRecordBatch(): RecordBatch {
-  return { sequence: 0, covers: [], runs: [] };
+  return { sequence: 0, covers: [], runs: [], traceparent: "" };
 }
 
 export const RecordBatch: MessageFns<RecordBatch> = {
@@ -359,6 +364,9 @@ export const RecordBatch: MessageFns<RecordBatch> = {
     }
     for (const v of message.runs) {
       RecordRun.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.traceparent !== "") {
+      writer.uint32(42).string(message.traceparent);
     }
     return writer;
   },
@@ -400,6 +408,14 @@ export const RecordBatch: MessageFns<RecordBatch> = {
             message.runs.push(RecordRun.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.traceparent = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -417,6 +433,7 @@ export const RecordBatch: MessageFns<RecordBatch> = {
       sequence: isSet(object.sequence) ? globalThis.Number(object.sequence) : 0,
       covers: globalThis.Array.isArray(object?.covers) ? object.covers.map((e: any) => OffsetRange.fromJSON(e)) : [],
       runs: globalThis.Array.isArray(object?.runs) ? object.runs.map((e: any) => RecordRun.fromJSON(e)) : [],
+      traceparent: isSet(object.traceparent) ? globalThis.String(object.traceparent) : "",
     };
   },
 
@@ -431,6 +448,9 @@ export const RecordBatch: MessageFns<RecordBatch> = {
     if (message.runs?.length) {
       obj.runs = message.runs.map((e) => RecordRun.toJSON(e));
     }
+    if (message.traceparent !== "") {
+      obj.traceparent = message.traceparent;
+    }
     return obj;
   },
 
@@ -442,6 +462,7 @@ export const RecordBatch: MessageFns<RecordBatch> = {
     message.sequence = object.sequence ?? 0;
     message.covers = object.covers?.map((e) => OffsetRange.fromPartial(e)) || [];
     message.runs = object.runs?.map((e) => RecordRun.fromPartial(e)) || [];
+    message.traceparent = object.traceparent ?? "";
     return message;
   },
 };
