@@ -106,6 +106,8 @@ export interface EncodedBatch {
   request: Buffer;
   /** What the batch costs the in-flight budget: its keys and values plus `overheadBytes` per record and per batch. */
   inFlightBytes: number;
+  /** The bytes of its keys and values. */
+  payloadBytes: number;
 }
 
 /**
@@ -251,5 +253,5 @@ export function encodeBatch(
     w.utf8(traceparent, traceparentBytes);
   }
   if (w.at !== w.buf.length) throw new Error(`batch ${sequence}: sized ${w.buf.length} bytes, wrote ${w.at}`);
-  return { request: w.buf, inFlightBytes: overheadBytes * (n + 1) + valueBytes + keyBytes };
+  return { request: w.buf, inFlightBytes: overheadBytes * (n + 1) + valueBytes + keyBytes, payloadBytes: valueBytes + keyBytes };
 }

@@ -15,6 +15,7 @@ export interface LastCommit {
 
 export class JobCounters {
   recordsIn = 0;
+  bytesIn = 0;
   rowsOut = 0;
   excluded = 0;
   private readonly errors = new Map<string, number>();
@@ -22,9 +23,10 @@ export class JobCounters {
   private last: LastCommit | undefined;
   private restored = false;
 
-  /** A batch sent: `read` records fetched, of which `excluded` fell outside the window. */
-  countRead(read: number, excluded: number): void {
+  /** A batch sent: `read` records fetched, of which `excluded` fell outside the window; `bytes` of keys and values sent. */
+  countRead(read: number, excluded: number, bytes = 0): void {
     this.recordsIn += read;
+    this.bytesIn += bytes;
     this.excluded += excluded;
   }
 

@@ -1,6 +1,6 @@
 /**
  * Each job's numbers as metrics (shared/src/metrics.ts), observed from the job statuses when a
- * scrape asks, so reading records costs nothing extra: records in, rows out, excluded and
+ * scrape asks, so reading records costs nothing extra: records and bytes in, rows out, excluded and
  * refused (by reason) records, lag per partition (high watermark − committed offset, as job
  * status shows it) and the seconds since the job's last commit. A process reports the members
  * it runs; summed over the ingestion replicas, the counts are the job's.
@@ -11,6 +11,10 @@ import { meter } from '#shared/metrics.js';
 export function observeJobs(statuses: () => Promise<JobStatus[]>, now: () => number = Date.now): void {
   const m = meter();
   const recordsIn = m.createObservableCounter('sluice_job_records_in', { description: 'Records read from Kafka, per job.' });
+  const bytesIn = m.createObservableCounter('sluice_job_bytes_in', {
+    description: "Bytes of the records' keys and values read from Kafka, per job.",
+    unit: 'By',
+  });
   const rowsOut = m.createObservableCounter('sluice_job_rows_out', { description: 'Rows written, per job.' });
   const excluded = m.createObservableCounter('sluice_job_records_excluded', {
     description: 'Records left out on purpose (outside a bounded window), per job.',
@@ -30,6 +34,7 @@ export function observeJobs(statuses: () => Promise<JobStatus[]>, now: () => num
       for (const s of await statuses()) {
         const job = { job: s.job };
         result.observe(recordsIn, s.recordsIn, job);
+        result.observe(bytesIn, s.bytesIn, job);
         result.observe(rowsOut, s.rowsOut, job);
         result.observe(excluded, s.recordsExcluded, job);
         for (const e of s.errors) result.observe(refused, e.count, { ...job, reason: e.reason });
@@ -37,6 +42,6 @@ export function observeJobs(statuses: () => Promise<JobStatus[]>, now: () => num
         if (s.lastCommit && s.lastCommit.committedAtMs > 0) result.observe(sinceCommit, (now() - s.lastCommit.committedAtMs) / 1000, job);
       }
     },
-    [recordsIn, rowsOut, excluded, refused, lag, sinceCommit],
+    [recordsIn, bytesIn, rowsOut, excluded, refused, lag, sinceCommit],
   );
 }

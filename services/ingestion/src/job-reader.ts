@@ -485,7 +485,7 @@ export class JobReader {
     span.end();
     this.inFlight.add(sent.sequence, sent.inFlightBytes);
     st.position = plan.coverEnd;
-    this.counters.countRead(plan.send.length + plan.excluded, plan.excluded);
+    this.counters.countRead(plan.send.length + plan.excluded, plan.excluded, sent.payloadBytes);
     if (messages.length > 0) this.lastRecordAtMs = Date.now();
     resolveOffset(String(plan.coverEnd - 1));
     if (this.inFlight.overBudget) this.backpressure = true;

@@ -377,6 +377,7 @@ export class JobRunner {
       reason: reasonOf(this.phase),
       partitions: this.reader.partitions.status(this.reader.workerId),
       recordsIn: this.reader.counters.recordsIn,
+      bytesIn: this.reader.counters.bytesIn,
       rowsOut: this.reader.counters.rowsOut,
       recordsExcluded: this.reader.counters.excluded,
       errors: this.reader.counters.errorCounts(),

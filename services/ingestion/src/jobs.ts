@@ -346,6 +346,7 @@ function catalogStatus(job: Job): JobStatus {
     reason: job.stateReason || 'not running in this ingestion process',
     partitions: [],
     recordsIn: 0,
+    bytesIn: 0,
     rowsOut: 0,
     recordsExcluded: 0,
     errors: [],

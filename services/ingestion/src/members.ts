@@ -122,6 +122,7 @@ export function mergeMemberStatuses(statuses: readonly MemberStatus[]): JobStatu
     reason: speaker.reason,
     partitions: [...partitions].sort((a, b) => a.partition - b.partition),
     recordsIn: sum(members, (m) => m.recordsIn),
+    bytesIn: sum(members, (m) => m.bytesIn),
     rowsOut: sum(members, (m) => m.rowsOut),
     recordsExcluded: sum(members, (m) => m.recordsExcluded),
     errors: [...errors].map(([reason, count]) => ({ reason, count })).sort((a, b) => a.reason.localeCompare(b.reason)),

@@ -86,13 +86,25 @@ export class TransformStream {
    * (none for a batch of covers only), with the batch span's `traceparent`. Returns its sequence number (1, 2, … within the stream)
    * and what it costs the in-flight budget.
    */
-  send(covers: OffsetRange[], records?: FetchedRecords, traceparent = ''): { sequence: number; inFlightBytes: number } {
+  send(
+    covers: OffsetRange[],
+    records?: FetchedRecords,
+    traceparent = '',
+  ): { sequence: number; inFlightBytes: number; payloadBytes: number } {
     if (this.closed) throw new Error(`Transform stream ${this.workerId} is closed`);
     const sequence = ++this.sequence;
     const { topic = '', partition = 0, messages = [] } = records ?? {};
-    const { request, inFlightBytes } = encodeBatch(sequence, covers, topic, partition, messages, RECORD_OVERHEAD_BYTES, traceparent);
+    const { request, inFlightBytes, payloadBytes } = encodeBatch(
+      sequence,
+      covers,
+      topic,
+      partition,
+      messages,
+      RECORD_OVERHEAD_BYTES,
+      traceparent,
+    );
     this.call.write(request);
-    return { sequence, inFlightBytes };
+    return { sequence, inFlightBytes, payloadBytes };
   }
 
   /**

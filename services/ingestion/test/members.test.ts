@@ -78,6 +78,7 @@ describe('mergeMemberStatuses: one job status from its members in this process',
     reason,
     partitions: partitions.map(part(workerId)),
     recordsIn: 10,
+    bytesIn: 100,
     rowsOut: 8,
     recordsExcluded: 1,
     errors: [{ reason: 'invalid_json', count: 1 }],
@@ -104,7 +105,7 @@ describe('mergeMemberStatuses: one job status from its members in this process',
       ],
       'a standby lists every partition, without a stream; only the owners count, each partition with the stream reading it',
     );
-    assert.deepEqual([merged.recordsIn, merged.rowsOut, merged.recordsExcluded], [30, 24, 3]);
+    assert.deepEqual([merged.recordsIn, merged.bytesIn, merged.rowsOut, merged.recordsExcluded], [30, 300, 24, 3]);
     assert.deepEqual(merged.errors, [{ reason: 'invalid_json', count: 2 }]);
     assert.deepEqual([merged.lastCommit?.snapshotId, merged.startedAtMs], [2, 90]);
   });

@@ -48,6 +48,8 @@ it("a job's records, lag per partition and commits can be scraped; the lag falls
 
   await waitFor('every record read and the lag of both partitions at 0', async () => {
     const recordsIn = await scrape('sluice_job_records_in_total');
+    const bytesIn = await scrape('sluice_job_bytes_in_total');
+    if (bytesIn.get(`{job="${job}"}`) !== 6 * Buffer.byteLength(JSON.stringify({ v: '0-1' }))) return false;
     const lag = await scrape('sluice_job_lag_records');
     return (
       recordsIn.get(`{job="${job}"}`) === 6 &&

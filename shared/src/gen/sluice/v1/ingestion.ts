@@ -61,6 +61,8 @@ export interface JobStatus {
   startedAtMs: number;
   /** Fields the table has no column for, dropped under schema_evolution NONE, by name. */
   unmappedFields: FieldCount[];
+  /** Bytes of the records' keys and values read from Kafka. */
+  bytesIn: number;
 }
 
 export interface StartJobRequest {
@@ -438,6 +440,7 @@ function createBaseJobStatus(): JobStatus {
     lastCommit: undefined,
     startedAtMs: 0,
     unmappedFields: [],
+    bytesIn: 0,
   };
 }
 
@@ -475,6 +478,9 @@ export const JobStatus: MessageFns<JobStatus> = {
     }
     for (const v of message.unmappedFields) {
       FieldCount.encode(v!, writer.uint32(90).fork()).join();
+    }
+    if (message.bytesIn !== 0) {
+      writer.uint32(96).int64(message.bytesIn);
     }
     return writer;
   },
@@ -580,6 +586,14 @@ export const JobStatus: MessageFns<JobStatus> = {
             message.unmappedFields.push(FieldCount.decode(reader, reader.uint32()));
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.bytesIn = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -633,6 +647,11 @@ export const JobStatus: MessageFns<JobStatus> = {
         : globalThis.Array.isArray(object?.unmapped_fields)
         ? object.unmapped_fields.map((e: any) => FieldCount.fromJSON(e))
         : [],
+      bytesIn: isSet(object.bytesIn)
+        ? globalThis.Number(object.bytesIn)
+        : isSet(object.bytes_in)
+        ? globalThis.Number(object.bytes_in)
+        : 0,
     };
   },
 
@@ -671,6 +690,9 @@ export const JobStatus: MessageFns<JobStatus> = {
     if (message.unmappedFields?.length) {
       obj.unmappedFields = message.unmappedFields.map((e) => FieldCount.toJSON(e));
     }
+    if (message.bytesIn !== 0) {
+      obj.bytesIn = Math.round(message.bytesIn);
+    }
     return obj;
   },
 
@@ -692,6 +714,7 @@ export const JobStatus: MessageFns<JobStatus> = {
       : undefined;
     message.startedAtMs = object.startedAtMs ?? 0;
     message.unmappedFields = object.unmappedFields?.map((e) => FieldCount.fromPartial(e)) || [];
+    message.bytesIn = object.bytesIn ?? 0;
     return message;
   },
 };
