@@ -6,6 +6,7 @@
 import { StorageError } from './errors.js';
 import { LocalFileStorage, type LocalStorageOptions } from './local.js';
 import { schemeOf } from './paths.js';
+import { S3Storage, s3OptionsFromEnv } from './s3.js';
 import type { FileInfo, Storage, WriteOptions } from './storage.js';
 
 export class StorageRegistry {
@@ -70,7 +71,16 @@ export class RoutingStorage implements Storage {
   }
 }
 
-/** The usual entry point: one Storage for every location a process may meet. */
-export function createStorage(options: LocalStorageOptions = {}): Storage {
-  return new RoutingStorage(new StorageRegistry(options));
+/**
+ * The usual entry point: one Storage for every location a process may meet. `s3://` locations
+ * are served when the standard AWS variables name credentials (s3.ts s3OptionsFromEnv).
+ */
+export function createStorage(options: LocalStorageOptions = {}, env: NodeJS.ProcessEnv = process.env): Storage {
+  const registry = new StorageRegistry(options);
+  const s3 = s3OptionsFromEnv(env);
+  if (s3) {
+    const storage = new S3Storage(s3);
+    registry.register('s3', storage).register('s3a', storage);
+  }
+  return new RoutingStorage(registry);
 }
