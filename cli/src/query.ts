@@ -24,6 +24,7 @@ import type { TableMetadata } from '#shared/iceberg/types.js';
 import { resolveSnapshot, snapshotFiles } from '#shared/iceberg/scan.js';
 import { IcebergError } from '#shared/iceberg/errors.js';
 import { createStorage } from '#shared/storage/index.js';
+import { cacheOptionsFromEnv, localCopies } from './object-cache.js';
 import type { CatalogClient } from './context.js';
 import { typeText } from './iceberg-types.js';
 import { CliError } from './output.js';
@@ -72,7 +73,6 @@ function snapshotSchema(meta: TableMetadata, snapshot: { 'schema-id'?: number } 
 
 const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
 const quoteString = (text: string) => `'${text.replace(/'/g, "''")}'`;
-const localPath = (location: string) => (location.startsWith('file://') ? decodeURIComponent(new URL(location).pathname) : location);
 
 /** `db.table` pairs the SQL names, outside string literals and quoted identifiers. */
 export function tableCandidates(sql: string): { database: string; table: string }[] {
@@ -124,7 +124,12 @@ export async function runQuery(catalog: CatalogClient, sql: string, selector: Sn
         if (err instanceof IcebergError) throw new CliError(`${name}: ${err.message}`, err.kind === 'not-found' ? 2 : 1);
         throw err;
       }
-      const files = snapshot ? (await snapshotFiles(storage, snapshot)).dataFiles.map((f) => localPath(f.dataFile.filePath)) : [];
+      const dataFiles = snapshot ? (await snapshotFiles(storage, snapshot)).dataFiles : [];
+      const files = await localCopies(
+        storage,
+        dataFiles.map((f) => ({ location: f.dataFile.filePath, size: f.dataFile.fileSizeInBytes })),
+        cacheOptionsFromEnv(),
+      );
       const view = `${quoteIdent(table.ref!.database)}.${quoteIdent(table.ref!.table)}`;
       await connection.run(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(table.ref!.database)}`);
       // Time travel reads with the schema its snapshot was written with, as Iceberg does; the

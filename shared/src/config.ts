@@ -428,6 +428,11 @@ export const SETTINGS = {
     17179869184,
     "Per process, the rows' estimated bytes all streams may hold in open data files (in memory until written); above it, the appending stream writes its largest open file out early.",
   ),
+  transformationSpoolDir: stringSetting(
+    'TRANSFORMATION_SPOOL_DIR',
+    '',
+    'Local directory for the data files of tables in object storage until they are uploaded; empty: <tmpdir>/sluice-spool.',
+  ),
   transformationReportRetryMs: integerSetting(
     'TRANSFORMATION_REPORT_RETRY_MS',
     60000,

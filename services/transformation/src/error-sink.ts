@@ -18,7 +18,7 @@ import { status } from '@grpc/grpc-js';
 import { SpecError, type ErrorTableRow, type PartitionTuple } from './core/index.js';
 import { compilePartitionSpec } from './core/partition.js';
 import { columnsOf } from './core/schema.js';
-import { tableFiles, type PartitionedFiles } from './files.js';
+import { tableFiles, type PartitionedFiles, type FileSettings } from './files.js';
 
 export class ErrorTableShapeError extends SluiceError {
   constructor(
@@ -44,7 +44,7 @@ export interface ErrorTableSink {
  * stream opens: its columns must hold refused records and its partition spec must apply to
  * them; otherwise it is refused naming the table.
  */
-export function errorTableSink(ref: TableRef, table: Table, workerId: string, targetFileBytes: number): ErrorTableSink {
+export function errorTableSink(ref: TableRef, table: Table, workerId: string, settings: FileSettings): ErrorTableSink {
   const name = `${ref.database}.${ref.table}`;
   let toRow: ErrorTableSink['toRow'];
   let partitionOf: ErrorTableSink['partitionOf'];
@@ -57,7 +57,7 @@ export function errorTableSink(ref: TableRef, table: Table, workerId: string, ta
     if (e instanceof SpecError) throw new ErrorTableShapeError(e.message, name);
     throw new ErrorTableShapeError(`error table ${name}: ${(e as Error).message}`, name);
   }
-  return { ref, toRow, partitionOf, files: tableFiles(table, workerId, targetFileBytes) };
+  return { ref, toRow, partitionOf, files: tableFiles(table, workerId, settings) };
 }
 
 type Cell = (r: ErrorTableRow) => CellValue;

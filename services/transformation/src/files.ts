@@ -2,6 +2,10 @@
  * The open Parquet data files of one stream for one table: one rolling writer per
  * partition value, files named `<table location>/data/<partition path>/<worker>-<n>.parquet`.
  *
+ * DuckDB writes local files. For a table in object storage (`s3://`) they are written to a
+ * spool directory and uploaded by close(), whole, before they are handed over, so a report
+ * never names an object that is not complete; the spool copy is deleted once uploaded.
+ *
  * Files are "unreported" from the moment they are opened until close() hands them to the
  * caller for a report; discard() deletes exactly those (open writers are dropped, rolled
  * files removed), never a file that has been handed over: once a report may have reached
@@ -10,14 +14,16 @@
  * A table this worker cannot write (its location, its columns, a partition path, a file name
  * already taken) is a FileSetError: FAILED_PRECONDITION, since the request was fine.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
-import { unlink } from 'node:fs/promises';
+import { readFile, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { DATA_DIR, dataFileName } from '#shared/data-files.js';
 import { SluiceError } from '#shared/errors.js';
 import type { Table } from '#shared/gen/sluice/v1/catalog.js';
 import type { DataFile, PartitionValue } from '#shared/gen/sluice/v1/types.js';
 import { RollingParquetWriter, writerColumns, type CellValue, type WriterColumn } from '#shared/parquet/writer.js';
-import { joinLocation, normalizeLocation, schemeOf } from '#shared/storage/index.js';
+import { joinLocation, normalizeLocation, schemeOf, type Storage } from '#shared/storage/index.js';
 import { status } from '@grpc/grpc-js';
 
 export class FileSetError extends SluiceError {
@@ -35,12 +41,18 @@ export interface FileSetOptions {
   workerId: string;
   /** Roll to a new file when the current one reaches about this size. */
   targetFileBytes: number;
+  /** Where uploads go (and come from, for a location that is not local). */
+  storage: Storage;
+  /** Local directory for the files of a table in object storage until they are uploaded. */
+  spoolDir: string;
 }
 
 export class PartitionedFiles {
   /** One rolling writer per partition key. */
   private readonly slots = new Map<string, RollingParquetWriter>();
   private readonly localRoot: string;
+  /** The table lives in object storage: files are spooled locally and uploaded at close(). */
+  private readonly remote: boolean;
   private seq = 0;
   /** Paths of files opened and not yet handed over (local form). */
   private readonly unreported = new Set<string>();
@@ -50,12 +62,10 @@ export class PartitionedFiles {
   private rolled: DataFile[] = [];
 
   constructor(private opts: FileSetOptions) {
-    if (schemeOf(opts.location) !== 'file') {
-      throw new FileSetError(
-        `table location ${opts.location} is not on the local filesystem; this transformation worker writes file locations only`,
-      );
-    }
-    this.localRoot = normalizeLocation(opts.location);
+    this.remote = schemeOf(opts.location) !== 'file';
+    // One spool directory per table location and worker, so streams never share files.
+    const spoolName = `${createHash('sha256').update(opts.location).digest('hex').slice(0, 16)}-${opts.workerId}`;
+    this.localRoot = this.remote ? join(opts.spoolDir, spoolName) : normalizeLocation(opts.location);
   }
 
   /** Appends rows of one partition value (key and path from the core's PartitionTuple). */
@@ -138,12 +148,33 @@ export class PartitionedFiles {
     this.rolled = [];
     for (const writer of this.slots.values()) files.push(...(await writer.close()));
     this.slots.clear();
+    if (this.remote) await this.upload(files);
     for (const f of files) {
       this.unreported.delete(f.filePath);
       f.filePath = this.reported.get(f.filePath) ?? f.filePath;
     }
     this.reported.clear();
     return files;
+  }
+
+  /**
+   * Uploads spooled files to their locations, each whole, then deletes the spool copies. On a
+   * failure the objects uploaded so far are deleted again and the spool copies stay
+   * unreported (discard() removes them): nothing half-done is handed over.
+   */
+  private async upload(files: readonly DataFile[]): Promise<void> {
+    const uploaded: string[] = [];
+    try {
+      for (const f of files) {
+        const location = this.reported.get(f.filePath) ?? f.filePath;
+        await this.opts.storage.write(location, await readFile(f.filePath));
+        uploaded.push(location);
+      }
+    } catch (e) {
+      for (const location of uploaded) await this.opts.storage.delete(location).catch(() => false);
+      throw new FileSetError(`uploading data files to ${this.opts.location}: ${(e as Error).message}`);
+    }
+    for (const f of files) await unlink(f.filePath).catch(() => undefined);
   }
 
   /** Drops open writers and deletes every file not handed over; returns the deleted paths. */
@@ -166,8 +197,15 @@ export class PartitionedFiles {
   }
 }
 
+/** How a stream's files are written: target size, the storage they go to, the spool for object storage. */
+export interface FileSettings {
+  targetFileBytes: number;
+  storage: Storage;
+  spoolDir: string;
+}
+
 /** The files of `table` (as the catalog returned it, with a schema) this worker writes; refused naming the table. */
-export function tableFiles(table: Table, workerId: string, targetFileBytes: number): PartitionedFiles {
+export function tableFiles(table: Table, workerId: string, settings: FileSettings): PartitionedFiles {
   const name = `${table.ref!.database}.${table.ref!.table}`;
   try {
     return new PartitionedFiles({
@@ -175,7 +213,7 @@ export function tableFiles(table: Table, workerId: string, targetFileBytes: numb
       columns: writerColumns(table.schema!),
       specId: table.partitionSpec?.specId ?? 0,
       workerId,
-      targetFileBytes,
+      ...settings,
     });
   } catch (e) {
     throw new FileSetError(`table ${name}: ${(e as Error).message}`, { table: name });

@@ -13,7 +13,7 @@ import type { ServiceClient } from '#shared/grpc/client.js';
 import { status } from '@grpc/grpc-js';
 import { compilePlan, validatePolicy, type Plan, type PlanInput } from './core/index.js';
 import { errorTableSink, type ErrorTableSink } from './error-sink.js';
-import { tableFiles, type PartitionedFiles } from './files.js';
+import { tableFiles, type PartitionedFiles, type FileSettings } from './files.js';
 
 export type CatalogClient = ServiceClient<typeof CatalogServiceService>;
 
@@ -33,7 +33,7 @@ export interface StreamSetup {
 }
 
 /** Checks the open message, loads the table(s) and compiles the plan once. */
-export async function setUpStream(open: TransformOpen, catalog: CatalogClient, targetFileBytes: number): Promise<StreamSetup> {
+export async function setUpStream(open: TransformOpen, catalog: CatalogClient, fileSettings: FileSettings): Promise<StreamSetup> {
   const { table, mapping } = checkOpen(open);
   const main = await loadTable(catalog, table);
   const planInput: PlanInput = { schema: main.schema!, mapping, partitionSpec: main.partitionSpec };
@@ -49,9 +49,9 @@ export async function setUpStream(open: TransformOpen, catalog: CatalogClient, t
     throw e;
   }
   const lastColumnId = Math.max(main.lastColumnId, ...main.schema!.fields.map((f) => f.id));
-  const files = tableFiles(main, open.workerId, targetFileBytes);
+  const files = tableFiles(main, open.workerId, fileSettings);
   const errorTable = mapping.errorPolicy?.kind === ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TABLE ? mapping.errorPolicy.errorTable! : null;
-  const errorSink = errorTable ? errorTableSink(errorTable, await loadTable(catalog, errorTable), open.workerId, targetFileBytes) : null;
+  const errorSink = errorTable ? errorTableSink(errorTable, await loadTable(catalog, errorTable), open.workerId, fileSettings) : null;
   return { table, plan, planInput, lastColumnId, files, errorSink };
 }
 

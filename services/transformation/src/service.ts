@@ -1,3 +1,6 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createStorage } from '#shared/storage/index.js';
 import { OpenFileBudget } from './open-file-budget.js';
 import { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
 import { CommitServiceService } from '#shared/gen/sluice/v1/commit.js';
@@ -18,6 +21,7 @@ type TransformationKey =
   | 'rpcDeadlineMs'
   | 'transformationTargetFileBytes'
   | 'transformationOpenFileBytes'
+  | 'transformationSpoolDir'
   | 'transformationReportRetryMs'
   | 'transformationHeartbeatMs';
 
@@ -33,6 +37,7 @@ export const transformationService: ServiceSpec<TransformationKey> = {
     'rpcDeadlineMs',
     'transformationTargetFileBytes',
     'transformationOpenFileBytes',
+    'transformationSpoolDir',
     'transformationReportRetryMs',
     'transformationHeartbeatMs',
   ],
@@ -47,6 +52,11 @@ export const transformationService: ServiceSpec<TransformationKey> = {
     const streams = new TransformStreams(
       {
         openFiles: new OpenFileBudget(config.transformationOpenFileBytes),
+        files: {
+          targetFileBytes: config.transformationTargetFileBytes,
+          storage: createStorage(),
+          spoolDir: config.transformationSpoolDir || join(tmpdir(), 'sluice-spool'),
+        },
         catalog,
         commit,
         nats,
@@ -54,7 +64,6 @@ export const transformationService: ServiceSpec<TransformationKey> = {
         logger,
         now: Date.now,
         settings: {
-          targetFileBytes: config.transformationTargetFileBytes,
           heartbeatMs: config.transformationHeartbeatMs,
           reportRetry: { budgetMs: config.transformationReportRetryMs, firstBackoffMs: 100, maxBackoffMs: 5000 },
         },

@@ -23,8 +23,6 @@ import { writerColumns, type CellValue } from '#shared/parquet/writer.js';
 import { contextOf, withSpan } from '#shared/tracing.js';
 import { ROOT_CONTEXT, type Link } from '@opentelemetry/api';
 import { status } from '@grpc/grpc-js';
-import { unlink } from 'node:fs/promises';
-import { normalizeLocation } from '#shared/storage/index.js';
 import { RunCursor } from './run-cursor.js';
 import {
   compilePlan,
@@ -44,14 +42,13 @@ import { ErrorConfirmations } from './confirmations.js';
 import { Coverage } from './coverage.js';
 import type { ErrorTableSink } from './error-sink.js';
 import { DirtyRecordError, withContext } from './errors.js';
-import type { PartitionedFiles } from './files.js';
+import type { FileSettings, PartitionedFiles } from './files.js';
 import type { OpenFileBudget } from './open-file-budget.js';
 import { setUpStream, tableName, type CatalogClient, type StreamSetup } from './open.js';
 import { buildReport, sendReport, type CommitClient, type RetryPolicy } from './reports.js';
 import { Heartbeat, type FlushRouter } from './signals.js';
 
 export interface SessionSettings {
-  targetFileBytes: number;
   heartbeatMs: number;
   reportRetry: RetryPolicy;
 }
@@ -59,6 +56,8 @@ export interface SessionSettings {
 export interface SessionDeps {
   /** The process's bound on rows held in open files (open-file-budget.ts). */
   openFiles: OpenFileBudget;
+  /** How data files are written and where they go. */
+  files: FileSettings;
   catalog: CatalogClient;
   commit: CommitClient;
   nats: NatsConnection;
@@ -166,7 +165,7 @@ export class TransformSession {
 
   /** Checks the open message, loads the table(s) and compiles the plan once. */
   static async open(open: TransformOpen, deps: SessionDeps): Promise<TransformSession> {
-    const setup = await setUpStream(open, deps.catalog, deps.settings.targetFileBytes);
+    const setup = await setUpStream(open, deps.catalog, deps.files);
     const session = new TransformSession(open, deps, setup);
     try {
       await deps.flushes.ready(); // a flush published from now on reaches this stream
@@ -481,7 +480,7 @@ export class TransformSession {
 
   /** Files closed for a report that was never sent: nobody else can know about them. */
   private async deleteNeverReported(files: { filePath: string }[]): Promise<void> {
-    for (const f of files) await unlink(normalizeLocation(f.filePath)).catch(() => undefined);
+    for (const f of files) await this.deps.files.storage.delete(f.filePath).catch(() => false);
   }
 
   /**

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { parsePrimitive } from '#shared/iceberg/single-value.js';
 import type { CellValue, WriterColumn } from '#shared/parquet/writer.js';
+import { createStorage } from '#shared/storage/index.js';
 import { PartitionedFiles } from '../src/files.js';
 import { OpenFileBudget } from '../src/open-file-budget.js';
 
@@ -28,7 +29,15 @@ before(async () => {
 after(() => rm(dir, { recursive: true, force: true }));
 
 const filesOf = (worker: string) =>
-  new PartitionedFiles({ location: join(dir, worker), columns, specId: 0, workerId: worker, targetFileBytes: 1 << 30 });
+  new PartitionedFiles({
+    location: join(dir, worker),
+    columns,
+    specId: 0,
+    workerId: worker,
+    targetFileBytes: 1 << 30,
+    storage: createStorage(),
+    spoolDir: join(dir, 'spool'),
+  });
 
 test('over the budget, the appending stream writes out its largest open file; under it, nothing changes', async () => {
   const mine = filesOf('mine');

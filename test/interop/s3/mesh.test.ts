@@ -1,0 +1,79 @@
+/**
+ * The whole path into an S3 warehouse: the four services with SLUICE_WAREHOUSE=s3://lake/wh
+ * and the standard AWS variables pointing at a real S3-compatible server (S3Proxy). Metadata,
+ * manifests and data files are objects; transformation uploads each data file whole before it
+ * reports it; `sluice query` reads the table through its local cache.
+ */
+import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, it } from 'node:test';
+import { runQuery } from '../../../cli/src/query.js';
+import { field, fixed, job, mapping, source, tableRequest } from '#test-support/builders.js';
+import { printLogsOnFailure, startMesh, type TestMesh } from '#test-support/mesh.js';
+import { startS3, type TestS3 } from '#test-support/s3.js';
+import { tempDir } from '#test-support/temp.js';
+import { waitFor } from '#test-support/wait.js';
+
+let s3: TestS3;
+let mesh: TestMesh;
+const cache = tempDir('query-cache');
+printLogsOnFailure(() => mesh);
+
+before(async () => {
+  s3 = await startS3();
+  await s3.createBucket('lake');
+  mesh = await startMesh({ env: { ...s3.env, SLUICE_WAREHOUSE: 's3://lake/wh' }, clientEnv: s3.env });
+  // This process queries the table itself: the same variables, and a cache of its own.
+  Object.assign(process.env, s3.env, { SLUICE_QUERY_CACHE_DIR: join(cache.path, 'objects') });
+});
+after(async () => {
+  await mesh?.stop();
+  await s3?.stop();
+  cache.remove();
+});
+
+/** Every file below a directory, relative to it. */
+async function filesBelow(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name).slice(dir.length + 1));
+}
+
+it('a job lands its records in an s3:// table, exactly once, and sluice query reads them', async () => {
+  const ref = { database: 'lake', table: 'events' };
+  await mesh.catalog.createDatabase({ name: ref.database, location: '', properties: {} });
+  const { table } = await mesh.catalog.createTable(tableRequest(ref, [...fixed, field(4, 'id', 'long'), field(5, 'name', 'string')]));
+  assert.match(table!.location, /^s3:\/\/lake\/wh\//);
+  await mesh.catalog.createSource({ source: source('events', 'events') });
+  await mesh.catalog.createJob({ job: job('events', 'events', ref, { commitIntervalMs: 1000, mapping: mapping() }) });
+  mesh.broker.createTopic('events', 2);
+  for (const p of [0, 1])
+    mesh.broker.append(
+      'events',
+      p,
+      Array.from({ length: 250 }, (_, i) => ({ value: JSON.stringify({ id: p * 1000 + i, name: `n${i}` }) })),
+    );
+  await mesh.ingestion.startJob({ job: 'events' });
+  await waitFor('both partitions committed to their ends', async () => {
+    const { offsets } = await mesh.catalog.getCommittedOffsets({ job: 'events' });
+    return offsets.length === 2 && offsets.every((o) => o.nextOffset === 250);
+  });
+
+  const { rows } = await runQuery(mesh.catalog, 'SELECT count(*)::BIGINT AS n, count(DISTINCT id)::BIGINT AS d FROM lake.events');
+  assert.deepEqual(rows, [{ n: 500, d: 500 }]);
+
+  const objects = await filesBelow(join(s3.dir, 'lake'));
+  assert.ok(
+    objects.some((o) => /^wh\/.*\/metadata\/.*\.metadata\.json$/.test(o)),
+    `metadata in the bucket: ${objects.join(', ')}`,
+  );
+  assert.ok(
+    objects.some((o) => /^wh\/.*\/data\/.*\.parquet$/.test(o)),
+    'data files in the bucket',
+  );
+  assert.ok(
+    objects.some((o) => /^wh\/.*\/metadata\/.*\.avro$/.test(o)),
+    'manifests in the bucket',
+  );
+  assert.deepEqual(await filesBelow(join(mesh.warehouse)), [], 'nothing written to the local warehouse');
+});
