@@ -2,13 +2,17 @@
  * The whole path into an S3 warehouse: the four services with SLUICE_WAREHOUSE=s3://lake/wh
  * and the standard AWS variables pointing at a real S3-compatible server (S3Proxy). Metadata,
  * manifests and data files are objects; transformation uploads each data file whole before it
- * reports it; `sluice query` reads the table through its local cache.
+ * reports it; `sluice query` reads the table through its local cache; maintenance (compaction,
+ * snapshot expiry, orphan cleanup) works on the bucket.
  */
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { runQuery } from '../../../cli/src/query.js';
+import { parseMetadata } from '#shared/iceberg/metadata.js';
+import { resolveSnapshot, snapshotFiles } from '#shared/iceberg/scan.js';
+import { S3Storage } from '#shared/storage/s3.js';
 import { field, fixed, job, mapping, source, tableRequest } from '#test-support/builders.js';
 import { printLogsOnFailure, startMesh, type TestMesh } from '#test-support/mesh.js';
 import { startS3, type TestS3 } from '#test-support/s3.js';
@@ -23,7 +27,11 @@ printLogsOnFailure(() => mesh);
 before(async () => {
   s3 = await startS3();
   await s3.createBucket('lake');
-  mesh = await startMesh({ env: { ...s3.env, SLUICE_WAREHOUSE: 's3://lake/wh' }, clientEnv: s3.env });
+  mesh = await startMesh({
+    // Maintenance every 2 s, orphans after 3 s: the second test watches it work on S3.
+    env: { ...s3.env, SLUICE_WAREHOUSE: 's3://lake/wh', COMMIT_MAINTENANCE_INTERVAL_MS: '2000', COMMIT_ORPHAN_MIN_AGE_MS: '3000' },
+    clientEnv: s3.env,
+  });
   // This process queries the table itself: the same variables, and a cache of its own.
   Object.assign(process.env, s3.env, { SLUICE_QUERY_CACHE_DIR: join(cache.path, 'objects') });
 });
@@ -42,7 +50,16 @@ async function filesBelow(dir: string): Promise<string[]> {
 it('a job lands its records in an s3:// table, exactly once, and sluice query reads them', async () => {
   const ref = { database: 'lake', table: 'events' };
   await mesh.catalog.createDatabase({ name: ref.database, location: '', properties: {} });
-  const { table } = await mesh.catalog.createTable(tableRequest(ref, [...fixed, field(4, 'id', 'long'), field(5, 'name', 'string')]));
+  const { table } = await mesh.catalog.createTable(
+    tableRequest(ref, [...fixed, field(4, 'id', 'long'), field(5, 'name', 'string')], {
+      // Compacted once two small files exist; snapshots expire at once (the last one kept).
+      properties: {
+        'sluice.compaction.min-input-files': '2',
+        'history.expire.max-snapshot-age-ms': '1',
+        'history.expire.min-snapshots-to-keep': '1',
+      },
+    }),
+  );
   assert.match(table!.location, /^s3:\/\/lake\/wh\//);
   await mesh.catalog.createSource({ source: source('events', 'events') });
   await mesh.catalog.createJob({ job: job('events', 'events', ref, { commitIntervalMs: 1000, mapping: mapping() }) });
@@ -76,4 +93,26 @@ it('a job lands its records in an s3:// table, exactly once, and sluice query re
     'manifests in the bucket',
   );
   assert.deepEqual(await filesBelow(join(mesh.warehouse)), [], 'nothing written to the local warehouse');
+});
+
+it('maintenance works on S3: small files compacted, old snapshots expired, an orphan object deleted; the rows stay', async () => {
+  const ref = { database: 'lake', table: 'events' };
+  const { table } = await mesh.catalog.getTable({ ref });
+  const storage = new S3Storage(s3.options);
+  const orphan = `${table!.location}/data/left-behind-by-a-crash.parquet`;
+  await storage.write(orphan, new Uint8Array([1, 2, 3]));
+
+  await waitFor(
+    'one compacted data file, one snapshot, and the orphan gone',
+    async () => {
+      const { table: now } = await mesh.catalog.getTable({ ref });
+      const meta = parseMetadata(await storage.read(now!.metadataLocation));
+      const snapshot = resolveSnapshot(meta);
+      const files = snapshot ? (await snapshotFiles(storage, snapshot)).dataFiles : [];
+      return files.length === 1 && meta.snapshots.length === 1 && !(await storage.exists(orphan));
+    },
+    { timeoutMs: 60_000, intervalMs: 250 },
+  );
+  const { rows } = await runQuery(mesh.catalog, 'SELECT count(*)::BIGINT AS n, count(DISTINCT id)::BIGINT AS d FROM lake.events');
+  assert.deepEqual(rows, [{ n: 500, d: 500 }]);
 });
