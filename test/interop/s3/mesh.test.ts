@@ -116,3 +116,43 @@ it('maintenance works on S3: small files compacted, old snapshots expired, an or
   const { rows } = await runQuery(mesh.catalog, 'SELECT count(*)::BIGINT AS n, count(DISTINCT id)::BIGINT AS d FROM lake.events');
   assert.deepEqual(rows, [{ n: 500, d: 500 }]);
 });
+
+it('with an S3 warehouse, records land exactly once while each service is killed -9 and restarted', async () => {
+  const ref = { database: 'lake', table: 'waves' };
+  const partitions = 3;
+  const perWave = 400;
+  await mesh.catalog.createTable(tableRequest(ref, [...fixed, field(4, 'id', 'long')]));
+  await mesh.catalog.createSource({ source: source('waves', 'waves') });
+  await mesh.catalog.createJob({
+    job: job('waves', 'waves', ref, { commitIntervalMs: 1000, mapping: mapping({ includeFixedColumns: true }) }),
+  });
+  mesh.broker.createTopic('waves', partitions);
+  await mesh.ingestion.startJob({ job: 'waves' });
+  const committed = async () =>
+    (await mesh.catalog.getCommittedOffsets({ job: 'waves' })).offsets.reduce((n, o) => n + Number(o.nextOffset), 0);
+
+  let produced = 0;
+  for (const victim of ['transformation', 'commit', 'ingestion', 'catalog'] as const) {
+    for (let p = 0; p < partitions; p++)
+      mesh.broker.append(
+        'waves',
+        p,
+        Array.from({ length: perWave }, () => ({ value: JSON.stringify({ id: produced++ }) })),
+      );
+    const mark = await committed();
+    await mesh.kill(victim);
+    await mesh.restart(victim);
+    await waitFor(`a commit after ${victim} was killed and restarted`, async () => (await committed()) > mark, {
+      timeoutMs: 120_000,
+      intervalMs: 250,
+    });
+  }
+  await waitFor('every record committed', async () => (await committed()) === produced, { timeoutMs: 120_000, intervalMs: 250 });
+  mesh.assertNoCrash();
+
+  const { rows } = await runQuery(
+    mesh.catalog,
+    'SELECT count(*)::BIGINT AS n, count(DISTINCT id)::BIGINT AS ids, count(DISTINCT ("partition", "offset"))::BIGINT AS positions FROM lake.waves',
+  );
+  assert.deepEqual(rows, [{ n: produced, ids: produced, positions: produced }]);
+});
