@@ -48,6 +48,8 @@ export interface CatalogLocation {
   warehouse: string;
   /** The JDBC catalog's name (default `sluice`, as the catalog service writes it). */
   catalog?: string;
+  /** An S3-compatible server the table's files are in (path-style, static keys). */
+  s3?: { endpoint: string; accessKeyId: string; secretAccessKey: string; region: string };
 }
 
 /** JDBC URL, user and password of a postgres:// URL. Pure. */
@@ -72,6 +74,18 @@ export function catalogArgs(location: CatalogLocation): string[] {
     location.warehouse,
     '--catalog',
     location.catalog ?? 'sluice',
+    ...(location.s3
+      ? [
+          '--s3-endpoint',
+          location.s3.endpoint,
+          '--s3-access-key-id',
+          location.s3.accessKeyId,
+          '--s3-secret-access-key',
+          location.s3.secretAccessKey,
+          '--s3-region',
+          location.s3.region,
+        ]
+      : []),
   ];
 }
 
@@ -190,18 +204,23 @@ export interface ReadOptions extends CatalogLocation {
 /** Reads a table with Iceberg's Java library; IcebergPeerError carries what Iceberg refused. */
 export async function readIcebergTable(options: ReadOptions): Promise<IcebergTableJson> {
   const classpath = peerClasspath(ICEBERG_READER_DIR);
-  const run = await runJava([
-    '-Xmx512m',
-    '-XX:TieredStopAtLevel=1',
-    '-XX:+UseSerialGC',
-    '-cp',
-    classpath,
-    'dev.sluice.peers.iceberg.ReadTable',
-    ...catalogArgs(options),
-    '--table',
-    options.table,
-    ...(options.snapshotId === undefined ? [] : ['--snapshot', String(options.snapshotId)]),
-  ]);
+  const run = await runJava(
+    [
+      '-Xmx512m',
+      '-XX:TieredStopAtLevel=1',
+      '-XX:+UseSerialGC',
+      '-cp',
+      classpath,
+      'dev.sluice.peers.iceberg.ReadTable',
+      ...catalogArgs(options),
+      '--table',
+      options.table,
+      ...(options.snapshotId === undefined ? [] : ['--snapshot', String(options.snapshotId)]),
+    ],
+    // The AWS SDK's flexible checksums (on by default since 2.30) are headers S3-compatible servers
+    // such as S3Proxy answer 501 to: checksums only where the API requires them.
+    options.s3 ? { AWS_REQUEST_CHECKSUM_CALCULATION: 'when_required', AWS_RESPONSE_CHECKSUM_VALIDATION: 'when_required' } : {},
+  );
   return { ...parseOutput<IcebergTableJson>('ReadTable', run), ms: run.ms };
 }
 

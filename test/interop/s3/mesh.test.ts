@@ -2,7 +2,7 @@
  * The whole path into an S3 warehouse: the four services with SLUICE_WAREHOUSE=s3://lake/wh
  * and the standard AWS variables pointing at a real S3-compatible server (S3Proxy). Metadata,
  * manifests and data files are objects; transformation uploads each data file whole before it
- * reports it; `sluice query` reads the table through its local cache; maintenance (compaction,
+ * reports it; `sluice query` and Iceberg's Java reader (S3FileIO) read the table; maintenance (compaction,
  * snapshot expiry, orphan cleanup) works on the bucket.
  */
 import assert from 'node:assert/strict';
@@ -14,6 +14,7 @@ import { parseMetadata } from '#shared/iceberg/metadata.js';
 import { resolveSnapshot, snapshotFiles } from '#shared/iceberg/scan.js';
 import { S3Storage } from '#shared/storage/s3.js';
 import { field, fixed, job, mapping, source, tableRequest } from '#test-support/builders.js';
+import { readIcebergTable } from '#test-support/iceberg-reader.js';
 import { printLogsOnFailure, startMesh, type TestMesh } from '#test-support/mesh.js';
 import { startS3, type TestS3 } from '#test-support/s3.js';
 import { tempDir } from '#test-support/temp.js';
@@ -78,6 +79,21 @@ it('a job lands its records in an s3:// table, exactly once, and sluice query re
 
   const { rows } = await runQuery(mesh.catalog, 'SELECT count(*)::BIGINT AS n, count(DISTINCT id)::BIGINT AS d FROM lake.events');
   assert.deepEqual(rows, [{ n: 500, d: 500 }]);
+
+  // Iceberg's own Java library reads the same table from the bucket (S3FileIO), and finds it sound.
+  const read = await readIcebergTable({
+    databaseUrl: mesh.db.url,
+    warehouse: 's3://lake/wh',
+    table: 'lake.events',
+    s3: { endpoint: s3.endpoint, accessKeyId: s3.options.accessKeyId, secretAccessKey: s3.options.secretAccessKey, region: 'us-east-1' },
+  });
+  assert.deepEqual(read.problems, []);
+  assert.equal(read.rows.length, 500);
+  assert.deepEqual(
+    read.rows.map((r) => Number(r.id)).sort((a, b) => a - b),
+    [...Array.from({ length: 250 }, (_, i) => i), ...Array.from({ length: 250 }, (_, i) => 1000 + i)],
+  );
+  assert.ok(read.files.every((f) => f.path.startsWith('s3://lake/wh/')));
 
   const objects = await filesBelow(join(s3.dir, 'lake'));
   assert.ok(

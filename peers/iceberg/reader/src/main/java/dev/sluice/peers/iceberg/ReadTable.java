@@ -43,9 +43,12 @@ import org.apache.iceberg.types.Types;
  * table (the message on stderr). Either of those is what the interop tests report.
  */
 public final class ReadTable {
-  private static final Set<String> FLAGS = Set.of("jdbc-url", "user", "password", "warehouse", "catalog", "table", "snapshot");
+  private static final Set<String> FLAGS = Set.of(
+      "jdbc-url", "user", "password", "warehouse", "catalog", "table", "snapshot",
+      "s3-endpoint", "s3-access-key-id", "s3-secret-access-key", "s3-region");
   static final String USAGE = "usage: ReadTable --jdbc-url jdbc:postgresql://127.0.0.1:5432/<db> [--user postgres] [--password p]"
-      + " --warehouse <path or URI> [--catalog sluice] --table <db>.<table> [--snapshot <id>]";
+      + " --warehouse <path or URI> [--catalog sluice] --table <db>.<table> [--snapshot <id>]"
+      + " [--s3-endpoint http://host:port --s3-access-key-id K --s3-secret-access-key S [--s3-region r]]";
 
   private ReadTable() {}
 
