@@ -25,6 +25,7 @@ import { resolveSnapshot, snapshotFiles } from '#shared/iceberg/scan.js';
 import { IcebergError } from '#shared/iceberg/errors.js';
 import { createStorage } from '#shared/storage/index.js';
 import { cacheOptionsFromEnv, localCopies } from './object-cache.js';
+import { columnRanges, fileMayMatch } from './prune.js';
 import type { CatalogClient } from './context.js';
 import { typeText } from './iceberg-types.js';
 import { CliError } from './output.js';
@@ -38,7 +39,8 @@ export interface QueryResult {
   columns: string[];
   rows: Record<string, unknown>[];
   /** The table snapshots the query read. */
-  tables: { table: string; snapshotId: number | null; files: number }[];
+  /** Per table: the snapshot read, the data files read, and those the WHERE clause let it skip (prune.ts). */
+  tables: { table: string; snapshotId: number | null; files: number; skippedFiles: number }[];
 }
 
 const DUCKDB_TYPES: Record<string, string> = {
@@ -124,7 +126,13 @@ export async function runQuery(catalog: CatalogClient, sql: string, selector: Sn
         if (err instanceof IcebergError) throw new CliError(`${name}: ${err.message}`, err.kind === 'not-found' ? 2 : 1);
         throw err;
       }
-      const dataFiles = snapshot ? (await snapshotFiles(storage, snapshot)).dataFiles : [];
+      // Time travel reads with the schema its snapshot was written with, as Iceberg does; the
+      // present reads with the table's current schema.
+      const schema = travels ? snapshotSchema(meta, snapshot) : table.schema;
+      const live = snapshot ? (await snapshotFiles(storage, snapshot)).dataFiles : [];
+      // Files the WHERE clause rules out by their column bounds are neither fetched nor read.
+      const ranges = tables.length === 1 ? columnRanges(sql, schema?.fields ?? []) : new Map();
+      const dataFiles = live.filter((f) => fileMayMatch(ranges, f.dataFile.columnStats));
       const files = await localCopies(
         storage,
         dataFiles.map((f) => ({ location: f.dataFile.filePath, size: f.dataFile.fileSizeInBytes })),
@@ -132,9 +140,6 @@ export async function runQuery(catalog: CatalogClient, sql: string, selector: Sn
       );
       const view = `${quoteIdent(table.ref!.database)}.${quoteIdent(table.ref!.table)}`;
       await connection.run(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(table.ref!.database)}`);
-      // Time travel reads with the schema its snapshot was written with, as Iceberg does; the
-      // present reads with the table's current schema.
-      const schema = travels ? snapshotSchema(meta, snapshot) : table.schema;
       const columns = (schema?.fields ?? []).map((f) => ({ id: f.id, name: f.name, type: duckdbType(typeText(f.type)) }));
       if (files.length === 0) {
         await connection.run(`CREATE TABLE ${view} (${columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ')})`);
@@ -149,7 +154,12 @@ export async function runQuery(catalog: CatalogClient, sql: string, selector: Sn
           `CREATE VIEW ${view} AS SELECT * FROM read_parquet([${files.map(quoteString).join(', ')}], schema = MAP {${byFieldId}})`,
         );
       }
-      read.push({ table: name, snapshotId: snapshot?.['snapshot-id'] ?? null, files: files.length });
+      read.push({
+        table: name,
+        snapshotId: snapshot?.['snapshot-id'] ?? null,
+        files: files.length,
+        skippedFiles: live.length - files.length,
+      });
     }
     let reader: Awaited<ReturnType<typeof connection.runAndReadAll>>;
     try {
