@@ -134,7 +134,12 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
       const [container] = podSpec(workload).containers;
       await access(new URL(container.args[0], root));
       assert.equal(container.args[0], `dist/services/${name}/src/main.js`);
-      assert.deepEqual(container.ports, [{ name: 'grpc', containerPort: port }]);
+      assert.deepEqual(container.ports, [
+        { name: 'grpc', containerPort: port },
+        { name: 'metrics', containerPort: 9464 },
+      ]);
+      // The metrics endpoint the pod announces is the one the settings turn on.
+      assert.equal(workload.spec.template.metadata.annotations['prometheus.io/port'], '9464');
       for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe'])
         assert.deepEqual(
           container[probe].exec.command,
