@@ -190,4 +190,17 @@ it('with an S3 warehouse, records land exactly once while each service is killed
   assert.deepEqual(whole.rows, pruned.rows);
   assert.equal(whole.tables[0].skippedFiles, 0);
   assert.ok(pruned.tables[0].skippedFiles > 0, `files skipped: ${JSON.stringify(pruned.tables)}`);
+
+  // Dropped with purge: every object of the table leaves the bucket; the other table's stay.
+  await mesh.ingestion.stopJob({ job: 'waves' });
+  await mesh.catalog.deleteJob({ name: 'waves' });
+  const { table } = await mesh.catalog.getTable({ ref });
+  const tableDir = new URL(table!.location).pathname.slice(1);
+  assert.ok((await filesBelow(join(s3.dir, 'lake', tableDir))).length > 0);
+  await mesh.catalog.dropTable({ ref, purge: true });
+  assert.deepEqual(await filesBelow(join(s3.dir, 'lake', tableDir)), []);
+  assert.ok(
+    (await filesBelow(join(s3.dir, 'lake'))).some((o) => o.includes('/events')),
+    "the other table's objects stay",
+  );
 });
