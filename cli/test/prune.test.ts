@@ -1,16 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ColumnStats, Field } from '#shared/gen/sluice/v1/types.js';
+import type { ColumnStats } from '#shared/gen/sluice/v1/types.js';
+import { field } from '#test-support/builders.js';
 import { parsePrimitive, serializeSingleValue } from '#shared/iceberg/single-value.js';
 import { columnRanges, fileMayMatch } from '../src/prune.js';
 
-const field = (id: number, name: string, type: string): Field => ({
-  id,
-  name,
-  required: false,
-  doc: '',
-  type: { kind: { $case: 'primitive', value: type } },
-});
 const fields = [
   field(1, 'id', 'long'),
   field(2, 'n', 'int'),
