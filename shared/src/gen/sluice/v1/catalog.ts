@@ -169,6 +169,266 @@ export function completionPolicyToNumber(object: CompletionPolicy): number {
   }
 }
 
+export enum CycleUnit {
+  CYCLE_UNIT_UNSPECIFIED = "CYCLE_UNIT_UNSPECIFIED",
+  CYCLE_UNIT_MINUTE = "CYCLE_UNIT_MINUTE",
+  CYCLE_UNIT_HOUR = "CYCLE_UNIT_HOUR",
+  CYCLE_UNIT_DAY = "CYCLE_UNIT_DAY",
+  CYCLE_UNIT_WEEK = "CYCLE_UNIT_WEEK",
+  CYCLE_UNIT_MONTH = "CYCLE_UNIT_MONTH",
+  UNRECOGNIZED = "UNRECOGNIZED",
+}
+
+export function cycleUnitFromJSON(object: any): CycleUnit {
+  switch (object) {
+    case 0:
+    case "CYCLE_UNIT_UNSPECIFIED":
+      return CycleUnit.CYCLE_UNIT_UNSPECIFIED;
+    case 1:
+    case "CYCLE_UNIT_MINUTE":
+      return CycleUnit.CYCLE_UNIT_MINUTE;
+    case 2:
+    case "CYCLE_UNIT_HOUR":
+      return CycleUnit.CYCLE_UNIT_HOUR;
+    case 3:
+    case "CYCLE_UNIT_DAY":
+      return CycleUnit.CYCLE_UNIT_DAY;
+    case 4:
+    case "CYCLE_UNIT_WEEK":
+      return CycleUnit.CYCLE_UNIT_WEEK;
+    case 5:
+    case "CYCLE_UNIT_MONTH":
+      return CycleUnit.CYCLE_UNIT_MONTH;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return CycleUnit.UNRECOGNIZED;
+  }
+}
+
+export function cycleUnitToJSON(object: CycleUnit): string {
+  switch (object) {
+    case CycleUnit.CYCLE_UNIT_UNSPECIFIED:
+      return "CYCLE_UNIT_UNSPECIFIED";
+    case CycleUnit.CYCLE_UNIT_MINUTE:
+      return "CYCLE_UNIT_MINUTE";
+    case CycleUnit.CYCLE_UNIT_HOUR:
+      return "CYCLE_UNIT_HOUR";
+    case CycleUnit.CYCLE_UNIT_DAY:
+      return "CYCLE_UNIT_DAY";
+    case CycleUnit.CYCLE_UNIT_WEEK:
+      return "CYCLE_UNIT_WEEK";
+    case CycleUnit.CYCLE_UNIT_MONTH:
+      return "CYCLE_UNIT_MONTH";
+    case CycleUnit.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export function cycleUnitToNumber(object: CycleUnit): number {
+  switch (object) {
+    case CycleUnit.CYCLE_UNIT_UNSPECIFIED:
+      return 0;
+    case CycleUnit.CYCLE_UNIT_MINUTE:
+      return 1;
+    case CycleUnit.CYCLE_UNIT_HOUR:
+      return 2;
+    case CycleUnit.CYCLE_UNIT_DAY:
+      return 3;
+    case CycleUnit.CYCLE_UNIT_WEEK:
+      return 4;
+    case CycleUnit.CYCLE_UNIT_MONTH:
+      return 5;
+    case CycleUnit.UNRECOGNIZED:
+    default:
+      return -1;
+  }
+}
+
+export enum CatchUp {
+  CATCH_UP_UNSPECIFIED = "CATCH_UP_UNSPECIFIED",
+  /** CATCH_UP_ALL - After downtime every missed instance runs, in order (the default). */
+  CATCH_UP_ALL = "CATCH_UP_ALL",
+  /** CATCH_UP_LATEST - Only the latest missed instance runs; the others are recorded as skipped. */
+  CATCH_UP_LATEST = "CATCH_UP_LATEST",
+  UNRECOGNIZED = "UNRECOGNIZED",
+}
+
+export function catchUpFromJSON(object: any): CatchUp {
+  switch (object) {
+    case 0:
+    case "CATCH_UP_UNSPECIFIED":
+      return CatchUp.CATCH_UP_UNSPECIFIED;
+    case 1:
+    case "CATCH_UP_ALL":
+      return CatchUp.CATCH_UP_ALL;
+    case 2:
+    case "CATCH_UP_LATEST":
+      return CatchUp.CATCH_UP_LATEST;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return CatchUp.UNRECOGNIZED;
+  }
+}
+
+export function catchUpToJSON(object: CatchUp): string {
+  switch (object) {
+    case CatchUp.CATCH_UP_UNSPECIFIED:
+      return "CATCH_UP_UNSPECIFIED";
+    case CatchUp.CATCH_UP_ALL:
+      return "CATCH_UP_ALL";
+    case CatchUp.CATCH_UP_LATEST:
+      return "CATCH_UP_LATEST";
+    case CatchUp.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export function catchUpToNumber(object: CatchUp): number {
+  switch (object) {
+    case CatchUp.CATCH_UP_UNSPECIFIED:
+      return 0;
+    case CatchUp.CATCH_UP_ALL:
+      return 1;
+    case CatchUp.CATCH_UP_LATEST:
+      return 2;
+    case CatchUp.UNRECOGNIZED:
+    default:
+      return -1;
+  }
+}
+
+export enum LateDataPolicy {
+  LATE_DATA_POLICY_UNSPECIFIED = "LATE_DATA_POLICY_UNSPECIFIED",
+  /** LATE_DATA_POLICY_COUNT - Late records are counted per instance and left out (the default). */
+  LATE_DATA_POLICY_COUNT = "LATE_DATA_POLICY_COUNT",
+  /** LATE_DATA_POLICY_RERUN - The instance runs again, replacing its partition with everything in its window. */
+  LATE_DATA_POLICY_RERUN = "LATE_DATA_POLICY_RERUN",
+  /** LATE_DATA_POLICY_APPEND - The late records are appended to the instance's partition. */
+  LATE_DATA_POLICY_APPEND = "LATE_DATA_POLICY_APPEND",
+  UNRECOGNIZED = "UNRECOGNIZED",
+}
+
+export function lateDataPolicyFromJSON(object: any): LateDataPolicy {
+  switch (object) {
+    case 0:
+    case "LATE_DATA_POLICY_UNSPECIFIED":
+      return LateDataPolicy.LATE_DATA_POLICY_UNSPECIFIED;
+    case 1:
+    case "LATE_DATA_POLICY_COUNT":
+      return LateDataPolicy.LATE_DATA_POLICY_COUNT;
+    case 2:
+    case "LATE_DATA_POLICY_RERUN":
+      return LateDataPolicy.LATE_DATA_POLICY_RERUN;
+    case 3:
+    case "LATE_DATA_POLICY_APPEND":
+      return LateDataPolicy.LATE_DATA_POLICY_APPEND;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return LateDataPolicy.UNRECOGNIZED;
+  }
+}
+
+export function lateDataPolicyToJSON(object: LateDataPolicy): string {
+  switch (object) {
+    case LateDataPolicy.LATE_DATA_POLICY_UNSPECIFIED:
+      return "LATE_DATA_POLICY_UNSPECIFIED";
+    case LateDataPolicy.LATE_DATA_POLICY_COUNT:
+      return "LATE_DATA_POLICY_COUNT";
+    case LateDataPolicy.LATE_DATA_POLICY_RERUN:
+      return "LATE_DATA_POLICY_RERUN";
+    case LateDataPolicy.LATE_DATA_POLICY_APPEND:
+      return "LATE_DATA_POLICY_APPEND";
+    case LateDataPolicy.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export function lateDataPolicyToNumber(object: LateDataPolicy): number {
+  switch (object) {
+    case LateDataPolicy.LATE_DATA_POLICY_UNSPECIFIED:
+      return 0;
+    case LateDataPolicy.LATE_DATA_POLICY_COUNT:
+      return 1;
+    case LateDataPolicy.LATE_DATA_POLICY_RERUN:
+      return 2;
+    case LateDataPolicy.LATE_DATA_POLICY_APPEND:
+      return 3;
+    case LateDataPolicy.UNRECOGNIZED:
+    default:
+      return -1;
+  }
+}
+
+export enum InstanceKind {
+  INSTANCE_KIND_UNSPECIFIED = "INSTANCE_KIND_UNSPECIFIED",
+  /** INSTANCE_KIND_RUN - A scheduled or backfilled run: replaces the instance's partition at its first commit. */
+  INSTANCE_KIND_RUN = "INSTANCE_KIND_RUN",
+  /** INSTANCE_KIND_RERUN - A run again (by hand or for late records): replaces the partition the same way. */
+  INSTANCE_KIND_RERUN = "INSTANCE_KIND_RERUN",
+  /** INSTANCE_KIND_LATE_APPEND - The late records of an instance, appended to its partition. */
+  INSTANCE_KIND_LATE_APPEND = "INSTANCE_KIND_LATE_APPEND",
+  UNRECOGNIZED = "UNRECOGNIZED",
+}
+
+export function instanceKindFromJSON(object: any): InstanceKind {
+  switch (object) {
+    case 0:
+    case "INSTANCE_KIND_UNSPECIFIED":
+      return InstanceKind.INSTANCE_KIND_UNSPECIFIED;
+    case 1:
+    case "INSTANCE_KIND_RUN":
+      return InstanceKind.INSTANCE_KIND_RUN;
+    case 2:
+    case "INSTANCE_KIND_RERUN":
+      return InstanceKind.INSTANCE_KIND_RERUN;
+    case 3:
+    case "INSTANCE_KIND_LATE_APPEND":
+      return InstanceKind.INSTANCE_KIND_LATE_APPEND;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return InstanceKind.UNRECOGNIZED;
+  }
+}
+
+export function instanceKindToJSON(object: InstanceKind): string {
+  switch (object) {
+    case InstanceKind.INSTANCE_KIND_UNSPECIFIED:
+      return "INSTANCE_KIND_UNSPECIFIED";
+    case InstanceKind.INSTANCE_KIND_RUN:
+      return "INSTANCE_KIND_RUN";
+    case InstanceKind.INSTANCE_KIND_RERUN:
+      return "INSTANCE_KIND_RERUN";
+    case InstanceKind.INSTANCE_KIND_LATE_APPEND:
+      return "INSTANCE_KIND_LATE_APPEND";
+    case InstanceKind.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export function instanceKindToNumber(object: InstanceKind): number {
+  switch (object) {
+    case InstanceKind.INSTANCE_KIND_UNSPECIFIED:
+      return 0;
+    case InstanceKind.INSTANCE_KIND_RUN:
+      return 1;
+    case InstanceKind.INSTANCE_KIND_RERUN:
+      return 2;
+    case InstanceKind.INSTANCE_KIND_LATE_APPEND:
+      return 3;
+    case InstanceKind.UNRECOGNIZED:
+    default:
+      return -1;
+  }
+}
+
 export enum OffsetResetPolicy {
   OFFSET_RESET_POLICY_UNSPECIFIED = "OFFSET_RESET_POLICY_UNSPECIFIED",
   OFFSET_RESET_POLICY_FAIL = "OFFSET_RESET_POLICY_FAIL",
@@ -310,6 +570,166 @@ export function jobStateToNumber(object: JobState): number {
     case JobState.JOB_STATE_FAILED:
       return 7;
     case JobState.UNRECOGNIZED:
+    default:
+      return -1;
+  }
+}
+
+export enum InstanceRequest {
+  INSTANCE_REQUEST_UNSPECIFIED = "INSTANCE_REQUEST_UNSPECIFIED",
+  /** INSTANCE_REQUEST_SCHEDULED - The scheduler fires instances that are due (lease epoch required). */
+  INSTANCE_REQUEST_SCHEDULED = "INSTANCE_REQUEST_SCHEDULED",
+  /** INSTANCE_REQUEST_BACKFILL - A user asked for past instances; the ones that exist are left as they are. */
+  INSTANCE_REQUEST_BACKFILL = "INSTANCE_REQUEST_BACKFILL",
+  /** INSTANCE_REQUEST_RERUN - A user asked for one instance again. */
+  INSTANCE_REQUEST_RERUN = "INSTANCE_REQUEST_RERUN",
+  /** INSTANCE_REQUEST_LATE - The scheduler runs an instance again, or appends to it, for its late records. */
+  INSTANCE_REQUEST_LATE = "INSTANCE_REQUEST_LATE",
+  UNRECOGNIZED = "UNRECOGNIZED",
+}
+
+export function instanceRequestFromJSON(object: any): InstanceRequest {
+  switch (object) {
+    case 0:
+    case "INSTANCE_REQUEST_UNSPECIFIED":
+      return InstanceRequest.INSTANCE_REQUEST_UNSPECIFIED;
+    case 1:
+    case "INSTANCE_REQUEST_SCHEDULED":
+      return InstanceRequest.INSTANCE_REQUEST_SCHEDULED;
+    case 2:
+    case "INSTANCE_REQUEST_BACKFILL":
+      return InstanceRequest.INSTANCE_REQUEST_BACKFILL;
+    case 3:
+    case "INSTANCE_REQUEST_RERUN":
+      return InstanceRequest.INSTANCE_REQUEST_RERUN;
+    case 4:
+    case "INSTANCE_REQUEST_LATE":
+      return InstanceRequest.INSTANCE_REQUEST_LATE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return InstanceRequest.UNRECOGNIZED;
+  }
+}
+
+export function instanceRequestToJSON(object: InstanceRequest): string {
+  switch (object) {
+    case InstanceRequest.INSTANCE_REQUEST_UNSPECIFIED:
+      return "INSTANCE_REQUEST_UNSPECIFIED";
+    case InstanceRequest.INSTANCE_REQUEST_SCHEDULED:
+      return "INSTANCE_REQUEST_SCHEDULED";
+    case InstanceRequest.INSTANCE_REQUEST_BACKFILL:
+      return "INSTANCE_REQUEST_BACKFILL";
+    case InstanceRequest.INSTANCE_REQUEST_RERUN:
+      return "INSTANCE_REQUEST_RERUN";
+    case InstanceRequest.INSTANCE_REQUEST_LATE:
+      return "INSTANCE_REQUEST_LATE";
+    case InstanceRequest.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export function instanceRequestToNumber(object: InstanceRequest): number {
+  switch (object) {
+    case InstanceRequest.INSTANCE_REQUEST_UNSPECIFIED:
+      return 0;
+    case InstanceRequest.INSTANCE_REQUEST_SCHEDULED:
+      return 1;
+    case InstanceRequest.INSTANCE_REQUEST_BACKFILL:
+      return 2;
+    case InstanceRequest.INSTANCE_REQUEST_RERUN:
+      return 3;
+    case InstanceRequest.INSTANCE_REQUEST_LATE:
+      return 4;
+    case InstanceRequest.UNRECOGNIZED:
+    default:
+      return -1;
+  }
+}
+
+export enum InstanceState {
+  INSTANCE_STATE_UNSPECIFIED = "INSTANCE_STATE_UNSPECIFIED",
+  /** INSTANCE_STATE_QUEUED - Created, waiting for a free slot (the schedule's concurrency). */
+  INSTANCE_STATE_QUEUED = "INSTANCE_STATE_QUEUED",
+  INSTANCE_STATE_RUNNING = "INSTANCE_STATE_RUNNING",
+  INSTANCE_STATE_SUCCEEDED = "INSTANCE_STATE_SUCCEEDED",
+  INSTANCE_STATE_FAILED = "INSTANCE_STATE_FAILED",
+  INSTANCE_STATE_STOPPED = "INSTANCE_STATE_STOPPED",
+  /** INSTANCE_STATE_SKIPPED - Missed while the scheduler was down, with catch-up LATEST. */
+  INSTANCE_STATE_SKIPPED = "INSTANCE_STATE_SKIPPED",
+  UNRECOGNIZED = "UNRECOGNIZED",
+}
+
+export function instanceStateFromJSON(object: any): InstanceState {
+  switch (object) {
+    case 0:
+    case "INSTANCE_STATE_UNSPECIFIED":
+      return InstanceState.INSTANCE_STATE_UNSPECIFIED;
+    case 1:
+    case "INSTANCE_STATE_QUEUED":
+      return InstanceState.INSTANCE_STATE_QUEUED;
+    case 2:
+    case "INSTANCE_STATE_RUNNING":
+      return InstanceState.INSTANCE_STATE_RUNNING;
+    case 3:
+    case "INSTANCE_STATE_SUCCEEDED":
+      return InstanceState.INSTANCE_STATE_SUCCEEDED;
+    case 4:
+    case "INSTANCE_STATE_FAILED":
+      return InstanceState.INSTANCE_STATE_FAILED;
+    case 5:
+    case "INSTANCE_STATE_STOPPED":
+      return InstanceState.INSTANCE_STATE_STOPPED;
+    case 6:
+    case "INSTANCE_STATE_SKIPPED":
+      return InstanceState.INSTANCE_STATE_SKIPPED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return InstanceState.UNRECOGNIZED;
+  }
+}
+
+export function instanceStateToJSON(object: InstanceState): string {
+  switch (object) {
+    case InstanceState.INSTANCE_STATE_UNSPECIFIED:
+      return "INSTANCE_STATE_UNSPECIFIED";
+    case InstanceState.INSTANCE_STATE_QUEUED:
+      return "INSTANCE_STATE_QUEUED";
+    case InstanceState.INSTANCE_STATE_RUNNING:
+      return "INSTANCE_STATE_RUNNING";
+    case InstanceState.INSTANCE_STATE_SUCCEEDED:
+      return "INSTANCE_STATE_SUCCEEDED";
+    case InstanceState.INSTANCE_STATE_FAILED:
+      return "INSTANCE_STATE_FAILED";
+    case InstanceState.INSTANCE_STATE_STOPPED:
+      return "INSTANCE_STATE_STOPPED";
+    case InstanceState.INSTANCE_STATE_SKIPPED:
+      return "INSTANCE_STATE_SKIPPED";
+    case InstanceState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export function instanceStateToNumber(object: InstanceState): number {
+  switch (object) {
+    case InstanceState.INSTANCE_STATE_UNSPECIFIED:
+      return 0;
+    case InstanceState.INSTANCE_STATE_QUEUED:
+      return 1;
+    case InstanceState.INSTANCE_STATE_RUNNING:
+      return 2;
+    case InstanceState.INSTANCE_STATE_SUCCEEDED:
+      return 3;
+    case InstanceState.INSTANCE_STATE_FAILED:
+      return 4;
+    case InstanceState.INSTANCE_STATE_STOPPED:
+      return 5;
+    case InstanceState.INSTANCE_STATE_SKIPPED:
+      return 6;
+    case InstanceState.UNRECOGNIZED:
     default:
       return -1;
   }
@@ -550,6 +970,62 @@ export interface TimeWindow {
    * first record at or after the end ends the partition.
    */
   allowedLatenessMs: number;
+  /**
+   * Partitions that end at a known offset instead of where reading finds the close time (an
+   * instance's rerun or late append: the records up to the last late one are read again).
+   */
+  endOffsets: PartitionOffset[];
+}
+
+/** When a scheduled job fires, on the wall clock of the schedule's time zone (seed 001's terms). */
+export interface ScheduleCycle {
+  unit: CycleUnit;
+  /** MINUTE and HOUR: fire every this many units from start_at, up to end_at, each day. */
+  every: number;
+  /** WEEK: the day of the week, 1 (Monday) to 7 (Sunday). */
+  weekday: number;
+  /** MONTH: the day of the month, 1 to 31 (a shorter month fires on its last day). */
+  dayOfMonth: number;
+}
+
+export interface Schedule {
+  cycle?:
+    | ScheduleCycle
+    | undefined;
+  /** "HH:MM": the first fire time of a day (for DAY, WEEK and MONTH: the only one). */
+  startAt: string;
+  /** "HH:MM": MINUTE and HOUR cycles fire up to this time of day; empty means 23:59. */
+  endAt: string;
+  timeZone: string;
+  /**
+   * Seed 001's expressions, resolved at each instance's scheduled time:
+   * e.g. $[yyyymmddhh24-1/24]0000, $[yyyymmddhh24]0000 and $[yyyymmddhh24].
+   */
+  windowStart: string;
+  windowEnd: string;
+  partition: string;
+  completion: CompletionPolicy;
+  idleTimeoutMs: number;
+  allowedLatenessMs: number;
+  catchUp: CatchUp;
+  lateData: LateDataPolicy;
+  /** Instances running at once (backfills and catch-up); unset means 1. */
+  concurrency: number;
+  /**
+   * Instances scheduled at or before this instant never fire on their own (backfill runs them);
+   * set to the creation time when unset.
+   */
+  notBeforeMs: number;
+}
+
+/** What makes a job one attempt of one instance of a scheduled job. */
+export interface InstanceRef {
+  parent: string;
+  scheduledTimeMs: number;
+  attempt: number;
+  kind: InstanceKind;
+  /** The partition column's value for every row, resolved from the schedule's expression. */
+  partitionValue: string;
 }
 
 export interface Job {
@@ -567,6 +1043,12 @@ export interface Job {
   stateReason: string;
   createdAtMs: number;
   updatedAtMs: number;
+  /** A scheduled job: never read by itself; its instances are jobs of their own. */
+  schedule?:
+    | Schedule
+    | undefined;
+  /** Set on the jobs the scheduler creates for a scheduled job's instances. */
+  instance?: InstanceRef | undefined;
 }
 
 export interface CreateJobRequest {
@@ -738,6 +1220,8 @@ export interface JobProgress {
   lastCommitRows: number;
   /** Records refused in everything committed, by reason. */
   errorCounts: ErrorCount[];
+  /** Rows every commit of the job added. */
+  totalRows: number;
 }
 
 export interface Snapshot {
@@ -779,6 +1263,96 @@ export interface AcquireCommitLeaseRequest {
 export interface AcquireCommitLeaseResponse {
   epoch: number;
   expiresAtMs: number;
+}
+
+export interface AcquireSchedulerLeaseRequest {
+  owner: string;
+  ttlMs: number;
+}
+
+export interface AcquireSchedulerLeaseResponse {
+  epoch: number;
+  expiresAtMs: number;
+}
+
+export interface CreateJobInstancesRequest {
+  job: string;
+  request: InstanceRequest;
+  scheduledTimesMs: number[];
+  leaseEpoch: number;
+  /** SCHEDULED with catch-up LATEST: earlier due times recorded as skipped. */
+  skippedTimesMs: number[];
+}
+
+export interface CreateJobInstancesResponse {
+  /** The jobs created, in scheduled order: the caller starts them. */
+  created: Job[];
+  /** Scheduled times asked for that already had an instance. */
+  existingTimesMs: number[];
+}
+
+/** One attempt of one instance. */
+export interface JobInstance {
+  parent: string;
+  scheduledTimeMs: number;
+  attempt: number;
+  kind: InstanceKind;
+  /** The attempt's own job ("" for a skipped instance). */
+  job: string;
+  windowStartMs: number;
+  windowEndMs: number;
+  partitionValue: string;
+  state: InstanceState;
+  stateReason: string;
+  /** Rows the attempt committed, and its last snapshot. */
+  rows: number;
+  snapshotId?: number | undefined;
+  createdAtMs: number;
+  /** When the attempt started reading and ended (0 while it has not). */
+  startedAtMs: number;
+  endedAtMs: number;
+  /**
+   * Records of the instance's window found past what its attempts read, and how many of them
+   * no attempt has landed yet.
+   */
+  lateRecords: number;
+  latePending: number;
+  /** Where each partition's reading ended (the committed offsets). */
+  endOffsets: PartitionOffset[];
+  /** How far late records were looked for, per partition. */
+  lateChecked: PartitionOffset[];
+}
+
+export interface ListJobInstancesRequest {
+  job: string;
+  /** Only instances scheduled at or after this instant; 0: all. */
+  fromMs: number;
+}
+
+export interface ListJobInstancesResponse {
+  instances: JobInstance[];
+}
+
+export interface LateRecord {
+  partition: number;
+  offset: number;
+  timestampMs: number;
+  scheduledTimeMs: number;
+}
+
+export interface LateCheck {
+  scheduledTimeMs: number;
+  checked: PartitionOffset[];
+}
+
+export interface RecordLateRecordsRequest {
+  job: string;
+  records: LateRecord[];
+  checks: LateCheck[];
+  leaseEpoch: number;
+}
+
+export interface RecordLateRecordsResponse {
 }
 
 function createBaseDatabase(): Database {
@@ -4653,6 +5227,7 @@ function createBaseTimeWindow(): TimeWindow {
     completion: CompletionPolicy.COMPLETION_POLICY_UNSPECIFIED,
     idleTimeoutMs: 0,
     allowedLatenessMs: 0,
+    endOffsets: [],
   };
 }
 
@@ -4675,6 +5250,9 @@ export const TimeWindow: MessageFns<TimeWindow> = {
     }
     if (message.allowedLatenessMs !== 0) {
       writer.uint32(48).int64(message.allowedLatenessMs);
+    }
+    for (const v of message.endOffsets) {
+      PartitionOffset.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -4740,6 +5318,14 @@ export const TimeWindow: MessageFns<TimeWindow> = {
             message.allowedLatenessMs = longToNumber(reader.int64());
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.endOffsets.push(PartitionOffset.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4782,6 +5368,11 @@ export const TimeWindow: MessageFns<TimeWindow> = {
         : isSet(object.allowed_lateness_ms)
         ? globalThis.Number(object.allowed_lateness_ms)
         : 0,
+      endOffsets: globalThis.Array.isArray(object?.endOffsets)
+        ? object.endOffsets.map((e: any) => PartitionOffset.fromJSON(e))
+        : globalThis.Array.isArray(object?.end_offsets)
+        ? object.end_offsets.map((e: any) => PartitionOffset.fromJSON(e))
+        : [],
     };
   },
 
@@ -4805,6 +5396,9 @@ export const TimeWindow: MessageFns<TimeWindow> = {
     if (message.allowedLatenessMs !== 0) {
       obj.allowedLatenessMs = Math.round(message.allowedLatenessMs);
     }
+    if (message.endOffsets?.length) {
+      obj.endOffsets = message.endOffsets.map((e) => PartitionOffset.toJSON(e));
+    }
     return obj;
   },
 
@@ -4819,6 +5413,611 @@ export const TimeWindow: MessageFns<TimeWindow> = {
     message.completion = object.completion ?? CompletionPolicy.COMPLETION_POLICY_UNSPECIFIED;
     message.idleTimeoutMs = object.idleTimeoutMs ?? 0;
     message.allowedLatenessMs = object.allowedLatenessMs ?? 0;
+    message.endOffsets = object.endOffsets?.map((e) => PartitionOffset.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseScheduleCycle(): ScheduleCycle {
+  return { unit: CycleUnit.CYCLE_UNIT_UNSPECIFIED, every: 0, weekday: 0, dayOfMonth: 0 };
+}
+
+export const ScheduleCycle: MessageFns<ScheduleCycle> = {
+  encode(message: ScheduleCycle, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.unit !== CycleUnit.CYCLE_UNIT_UNSPECIFIED) {
+      writer.uint32(8).int32(cycleUnitToNumber(message.unit));
+    }
+    if (message.every !== 0) {
+      writer.uint32(16).int32(message.every);
+    }
+    if (message.weekday !== 0) {
+      writer.uint32(24).int32(message.weekday);
+    }
+    if (message.dayOfMonth !== 0) {
+      writer.uint32(32).int32(message.dayOfMonth);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ScheduleCycle {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseScheduleCycle();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.unit = cycleUnitFromJSON(reader.int32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.every = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.weekday = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.dayOfMonth = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ScheduleCycle {
+    return {
+      unit: isSet(object.unit) ? cycleUnitFromJSON(object.unit) : CycleUnit.CYCLE_UNIT_UNSPECIFIED,
+      every: isSet(object.every) ? globalThis.Number(object.every) : 0,
+      weekday: isSet(object.weekday) ? globalThis.Number(object.weekday) : 0,
+      dayOfMonth: isSet(object.dayOfMonth)
+        ? globalThis.Number(object.dayOfMonth)
+        : isSet(object.day_of_month)
+        ? globalThis.Number(object.day_of_month)
+        : 0,
+    };
+  },
+
+  toJSON(message: ScheduleCycle): unknown {
+    const obj: any = {};
+    if (message.unit !== CycleUnit.CYCLE_UNIT_UNSPECIFIED) {
+      obj.unit = cycleUnitToJSON(message.unit);
+    }
+    if (message.every !== 0) {
+      obj.every = Math.round(message.every);
+    }
+    if (message.weekday !== 0) {
+      obj.weekday = Math.round(message.weekday);
+    }
+    if (message.dayOfMonth !== 0) {
+      obj.dayOfMonth = Math.round(message.dayOfMonth);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ScheduleCycle>, I>>(base?: I): ScheduleCycle {
+    return ScheduleCycle.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ScheduleCycle>, I>>(object: I): ScheduleCycle {
+    const message = createBaseScheduleCycle();
+    message.unit = object.unit ?? CycleUnit.CYCLE_UNIT_UNSPECIFIED;
+    message.every = object.every ?? 0;
+    message.weekday = object.weekday ?? 0;
+    message.dayOfMonth = object.dayOfMonth ?? 0;
+    return message;
+  },
+};
+
+function createBaseSchedule(): Schedule {
+  return {
+    cycle: undefined,
+    startAt: "",
+    endAt: "",
+    timeZone: "",
+    windowStart: "",
+    windowEnd: "",
+    partition: "",
+    completion: CompletionPolicy.COMPLETION_POLICY_UNSPECIFIED,
+    idleTimeoutMs: 0,
+    allowedLatenessMs: 0,
+    catchUp: CatchUp.CATCH_UP_UNSPECIFIED,
+    lateData: LateDataPolicy.LATE_DATA_POLICY_UNSPECIFIED,
+    concurrency: 0,
+    notBeforeMs: 0,
+  };
+}
+
+export const Schedule: MessageFns<Schedule> = {
+  encode(message: Schedule, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cycle !== undefined) {
+      ScheduleCycle.encode(message.cycle, writer.uint32(10).fork()).join();
+    }
+    if (message.startAt !== "") {
+      writer.uint32(18).string(message.startAt);
+    }
+    if (message.endAt !== "") {
+      writer.uint32(26).string(message.endAt);
+    }
+    if (message.timeZone !== "") {
+      writer.uint32(34).string(message.timeZone);
+    }
+    if (message.windowStart !== "") {
+      writer.uint32(42).string(message.windowStart);
+    }
+    if (message.windowEnd !== "") {
+      writer.uint32(50).string(message.windowEnd);
+    }
+    if (message.partition !== "") {
+      writer.uint32(58).string(message.partition);
+    }
+    if (message.completion !== CompletionPolicy.COMPLETION_POLICY_UNSPECIFIED) {
+      writer.uint32(64).int32(completionPolicyToNumber(message.completion));
+    }
+    if (message.idleTimeoutMs !== 0) {
+      writer.uint32(72).int64(message.idleTimeoutMs);
+    }
+    if (message.allowedLatenessMs !== 0) {
+      writer.uint32(80).int64(message.allowedLatenessMs);
+    }
+    if (message.catchUp !== CatchUp.CATCH_UP_UNSPECIFIED) {
+      writer.uint32(88).int32(catchUpToNumber(message.catchUp));
+    }
+    if (message.lateData !== LateDataPolicy.LATE_DATA_POLICY_UNSPECIFIED) {
+      writer.uint32(96).int32(lateDataPolicyToNumber(message.lateData));
+    }
+    if (message.concurrency !== 0) {
+      writer.uint32(104).int32(message.concurrency);
+    }
+    if (message.notBeforeMs !== 0) {
+      writer.uint32(112).int64(message.notBeforeMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Schedule {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSchedule();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.cycle = ScheduleCycle.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.startAt = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.endAt = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.timeZone = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.windowStart = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.windowEnd = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.partition = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.completion = completionPolicyFromJSON(reader.int32());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.idleTimeoutMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.allowedLatenessMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.catchUp = catchUpFromJSON(reader.int32());
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.lateData = lateDataPolicyFromJSON(reader.int32());
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.concurrency = reader.int32();
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.notBeforeMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Schedule {
+    return {
+      cycle: isSet(object.cycle) ? ScheduleCycle.fromJSON(object.cycle) : undefined,
+      startAt: isSet(object.startAt)
+        ? globalThis.String(object.startAt)
+        : isSet(object.start_at)
+        ? globalThis.String(object.start_at)
+        : "",
+      endAt: isSet(object.endAt)
+        ? globalThis.String(object.endAt)
+        : isSet(object.end_at)
+        ? globalThis.String(object.end_at)
+        : "",
+      timeZone: isSet(object.timeZone)
+        ? globalThis.String(object.timeZone)
+        : isSet(object.time_zone)
+        ? globalThis.String(object.time_zone)
+        : "",
+      windowStart: isSet(object.windowStart)
+        ? globalThis.String(object.windowStart)
+        : isSet(object.window_start)
+        ? globalThis.String(object.window_start)
+        : "",
+      windowEnd: isSet(object.windowEnd)
+        ? globalThis.String(object.windowEnd)
+        : isSet(object.window_end)
+        ? globalThis.String(object.window_end)
+        : "",
+      partition: isSet(object.partition) ? globalThis.String(object.partition) : "",
+      completion: isSet(object.completion)
+        ? completionPolicyFromJSON(object.completion)
+        : CompletionPolicy.COMPLETION_POLICY_UNSPECIFIED,
+      idleTimeoutMs: isSet(object.idleTimeoutMs)
+        ? globalThis.Number(object.idleTimeoutMs)
+        : isSet(object.idle_timeout_ms)
+        ? globalThis.Number(object.idle_timeout_ms)
+        : 0,
+      allowedLatenessMs: isSet(object.allowedLatenessMs)
+        ? globalThis.Number(object.allowedLatenessMs)
+        : isSet(object.allowed_lateness_ms)
+        ? globalThis.Number(object.allowed_lateness_ms)
+        : 0,
+      catchUp: isSet(object.catchUp)
+        ? catchUpFromJSON(object.catchUp)
+        : isSet(object.catch_up)
+        ? catchUpFromJSON(object.catch_up)
+        : CatchUp.CATCH_UP_UNSPECIFIED,
+      lateData: isSet(object.lateData)
+        ? lateDataPolicyFromJSON(object.lateData)
+        : isSet(object.late_data)
+        ? lateDataPolicyFromJSON(object.late_data)
+        : LateDataPolicy.LATE_DATA_POLICY_UNSPECIFIED,
+      concurrency: isSet(object.concurrency) ? globalThis.Number(object.concurrency) : 0,
+      notBeforeMs: isSet(object.notBeforeMs)
+        ? globalThis.Number(object.notBeforeMs)
+        : isSet(object.not_before_ms)
+        ? globalThis.Number(object.not_before_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: Schedule): unknown {
+    const obj: any = {};
+    if (message.cycle !== undefined) {
+      obj.cycle = ScheduleCycle.toJSON(message.cycle);
+    }
+    if (message.startAt !== "") {
+      obj.startAt = message.startAt;
+    }
+    if (message.endAt !== "") {
+      obj.endAt = message.endAt;
+    }
+    if (message.timeZone !== "") {
+      obj.timeZone = message.timeZone;
+    }
+    if (message.windowStart !== "") {
+      obj.windowStart = message.windowStart;
+    }
+    if (message.windowEnd !== "") {
+      obj.windowEnd = message.windowEnd;
+    }
+    if (message.partition !== "") {
+      obj.partition = message.partition;
+    }
+    if (message.completion !== CompletionPolicy.COMPLETION_POLICY_UNSPECIFIED) {
+      obj.completion = completionPolicyToJSON(message.completion);
+    }
+    if (message.idleTimeoutMs !== 0) {
+      obj.idleTimeoutMs = Math.round(message.idleTimeoutMs);
+    }
+    if (message.allowedLatenessMs !== 0) {
+      obj.allowedLatenessMs = Math.round(message.allowedLatenessMs);
+    }
+    if (message.catchUp !== CatchUp.CATCH_UP_UNSPECIFIED) {
+      obj.catchUp = catchUpToJSON(message.catchUp);
+    }
+    if (message.lateData !== LateDataPolicy.LATE_DATA_POLICY_UNSPECIFIED) {
+      obj.lateData = lateDataPolicyToJSON(message.lateData);
+    }
+    if (message.concurrency !== 0) {
+      obj.concurrency = Math.round(message.concurrency);
+    }
+    if (message.notBeforeMs !== 0) {
+      obj.notBeforeMs = Math.round(message.notBeforeMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Schedule>, I>>(base?: I): Schedule {
+    return Schedule.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Schedule>, I>>(object: I): Schedule {
+    const message = createBaseSchedule();
+    message.cycle = (object.cycle !== undefined && object.cycle !== null)
+      ? ScheduleCycle.fromPartial(object.cycle)
+      : undefined;
+    message.startAt = object.startAt ?? "";
+    message.endAt = object.endAt ?? "";
+    message.timeZone = object.timeZone ?? "";
+    message.windowStart = object.windowStart ?? "";
+    message.windowEnd = object.windowEnd ?? "";
+    message.partition = object.partition ?? "";
+    message.completion = object.completion ?? CompletionPolicy.COMPLETION_POLICY_UNSPECIFIED;
+    message.idleTimeoutMs = object.idleTimeoutMs ?? 0;
+    message.allowedLatenessMs = object.allowedLatenessMs ?? 0;
+    message.catchUp = object.catchUp ?? CatchUp.CATCH_UP_UNSPECIFIED;
+    message.lateData = object.lateData ?? LateDataPolicy.LATE_DATA_POLICY_UNSPECIFIED;
+    message.concurrency = object.concurrency ?? 0;
+    message.notBeforeMs = object.notBeforeMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseInstanceRef(): InstanceRef {
+  return {
+    parent: "",
+    scheduledTimeMs: 0,
+    attempt: 0,
+    kind: InstanceKind.INSTANCE_KIND_UNSPECIFIED,
+    partitionValue: "",
+  };
+}
+
+export const InstanceRef: MessageFns<InstanceRef> = {
+  encode(message: InstanceRef, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.parent !== "") {
+      writer.uint32(10).string(message.parent);
+    }
+    if (message.scheduledTimeMs !== 0) {
+      writer.uint32(16).int64(message.scheduledTimeMs);
+    }
+    if (message.attempt !== 0) {
+      writer.uint32(24).int32(message.attempt);
+    }
+    if (message.kind !== InstanceKind.INSTANCE_KIND_UNSPECIFIED) {
+      writer.uint32(32).int32(instanceKindToNumber(message.kind));
+    }
+    if (message.partitionValue !== "") {
+      writer.uint32(42).string(message.partitionValue);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InstanceRef {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInstanceRef();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.parent = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.scheduledTimeMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.attempt = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.kind = instanceKindFromJSON(reader.int32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.partitionValue = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): InstanceRef {
+    return {
+      parent: isSet(object.parent) ? globalThis.String(object.parent) : "",
+      scheduledTimeMs: isSet(object.scheduledTimeMs)
+        ? globalThis.Number(object.scheduledTimeMs)
+        : isSet(object.scheduled_time_ms)
+        ? globalThis.Number(object.scheduled_time_ms)
+        : 0,
+      attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
+      kind: isSet(object.kind) ? instanceKindFromJSON(object.kind) : InstanceKind.INSTANCE_KIND_UNSPECIFIED,
+      partitionValue: isSet(object.partitionValue)
+        ? globalThis.String(object.partitionValue)
+        : isSet(object.partition_value)
+        ? globalThis.String(object.partition_value)
+        : "",
+    };
+  },
+
+  toJSON(message: InstanceRef): unknown {
+    const obj: any = {};
+    if (message.parent !== "") {
+      obj.parent = message.parent;
+    }
+    if (message.scheduledTimeMs !== 0) {
+      obj.scheduledTimeMs = Math.round(message.scheduledTimeMs);
+    }
+    if (message.attempt !== 0) {
+      obj.attempt = Math.round(message.attempt);
+    }
+    if (message.kind !== InstanceKind.INSTANCE_KIND_UNSPECIFIED) {
+      obj.kind = instanceKindToJSON(message.kind);
+    }
+    if (message.partitionValue !== "") {
+      obj.partitionValue = message.partitionValue;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<InstanceRef>, I>>(base?: I): InstanceRef {
+    return InstanceRef.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<InstanceRef>, I>>(object: I): InstanceRef {
+    const message = createBaseInstanceRef();
+    message.parent = object.parent ?? "";
+    message.scheduledTimeMs = object.scheduledTimeMs ?? 0;
+    message.attempt = object.attempt ?? 0;
+    message.kind = object.kind ?? InstanceKind.INSTANCE_KIND_UNSPECIFIED;
+    message.partitionValue = object.partitionValue ?? "";
     return message;
   },
 };
@@ -4839,6 +6038,8 @@ function createBaseJob(): Job {
     stateReason: "",
     createdAtMs: 0,
     updatedAtMs: 0,
+    schedule: undefined,
+    instance: undefined,
   };
 }
 
@@ -4885,6 +6086,12 @@ export const Job: MessageFns<Job> = {
     }
     if (message.updatedAtMs !== 0) {
       writer.uint32(112).int64(message.updatedAtMs);
+    }
+    if (message.schedule !== undefined) {
+      Schedule.encode(message.schedule, writer.uint32(122).fork()).join();
+    }
+    if (message.instance !== undefined) {
+      InstanceRef.encode(message.instance, writer.uint32(130).fork()).join();
     }
     return writer;
   },
@@ -5014,6 +6221,22 @@ export const Job: MessageFns<Job> = {
             message.updatedAtMs = longToNumber(reader.int64());
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.schedule = Schedule.decode(reader, reader.uint32());
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.instance = InstanceRef.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5066,6 +6289,8 @@ export const Job: MessageFns<Job> = {
         : isSet(object.updated_at_ms)
         ? globalThis.Number(object.updated_at_ms)
         : 0,
+      schedule: isSet(object.schedule) ? Schedule.fromJSON(object.schedule) : undefined,
+      instance: isSet(object.instance) ? InstanceRef.fromJSON(object.instance) : undefined,
     };
   },
 
@@ -5113,6 +6338,12 @@ export const Job: MessageFns<Job> = {
     if (message.updatedAtMs !== 0) {
       obj.updatedAtMs = Math.round(message.updatedAtMs);
     }
+    if (message.schedule !== undefined) {
+      obj.schedule = Schedule.toJSON(message.schedule);
+    }
+    if (message.instance !== undefined) {
+      obj.instance = InstanceRef.toJSON(message.instance);
+    }
     return obj;
   },
 
@@ -5143,6 +6374,12 @@ export const Job: MessageFns<Job> = {
     message.stateReason = object.stateReason ?? "";
     message.createdAtMs = object.createdAtMs ?? 0;
     message.updatedAtMs = object.updatedAtMs ?? 0;
+    message.schedule = (object.schedule !== undefined && object.schedule !== null)
+      ? Schedule.fromPartial(object.schedule)
+      : undefined;
+    message.instance = (object.instance !== undefined && object.instance !== null)
+      ? InstanceRef.fromPartial(object.instance)
+      : undefined;
     return message;
   },
 };
@@ -7482,7 +8719,7 @@ export const RecordJobStartResponse: MessageFns<RecordJobStartResponse> = {
 };
 
 function createBaseJobProgress(): JobProgress {
-  return { lastSnapshotId: 0, lastCommitAtMs: 0, lastCommitRows: 0, errorCounts: [] };
+  return { lastSnapshotId: 0, lastCommitAtMs: 0, lastCommitRows: 0, errorCounts: [], totalRows: 0 };
 }
 
 export const JobProgress: MessageFns<JobProgress> = {
@@ -7498,6 +8735,9 @@ export const JobProgress: MessageFns<JobProgress> = {
     }
     for (const v of message.errorCounts) {
       ErrorCount.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.totalRows !== 0) {
+      writer.uint32(40).int64(message.totalRows);
     }
     return writer;
   },
@@ -7547,6 +8787,14 @@ export const JobProgress: MessageFns<JobProgress> = {
             message.errorCounts.push(ErrorCount.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.totalRows = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -7581,6 +8829,11 @@ export const JobProgress: MessageFns<JobProgress> = {
         : globalThis.Array.isArray(object?.error_counts)
         ? object.error_counts.map((e: any) => ErrorCount.fromJSON(e))
         : [],
+      totalRows: isSet(object.totalRows)
+        ? globalThis.Number(object.totalRows)
+        : isSet(object.total_rows)
+        ? globalThis.Number(object.total_rows)
+        : 0,
     };
   },
 
@@ -7598,6 +8851,9 @@ export const JobProgress: MessageFns<JobProgress> = {
     if (message.errorCounts?.length) {
       obj.errorCounts = message.errorCounts.map((e) => ErrorCount.toJSON(e));
     }
+    if (message.totalRows !== 0) {
+      obj.totalRows = Math.round(message.totalRows);
+    }
     return obj;
   },
 
@@ -7610,6 +8866,7 @@ export const JobProgress: MessageFns<JobProgress> = {
     message.lastCommitAtMs = object.lastCommitAtMs ?? 0;
     message.lastCommitRows = object.lastCommitRows ?? 0;
     message.errorCounts = object.errorCounts?.map((e) => ErrorCount.fromPartial(e)) || [];
+    message.totalRows = object.totalRows ?? 0;
     return message;
   },
 };
@@ -8311,6 +9568,1448 @@ export const AcquireCommitLeaseResponse: MessageFns<AcquireCommitLeaseResponse> 
   },
 };
 
+function createBaseAcquireSchedulerLeaseRequest(): AcquireSchedulerLeaseRequest {
+  return { owner: "", ttlMs: 0 };
+}
+
+export const AcquireSchedulerLeaseRequest: MessageFns<AcquireSchedulerLeaseRequest> = {
+  encode(message: AcquireSchedulerLeaseRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.owner !== "") {
+      writer.uint32(10).string(message.owner);
+    }
+    if (message.ttlMs !== 0) {
+      writer.uint32(16).int64(message.ttlMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AcquireSchedulerLeaseRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAcquireSchedulerLeaseRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.owner = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.ttlMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AcquireSchedulerLeaseRequest {
+    return {
+      owner: isSet(object.owner) ? globalThis.String(object.owner) : "",
+      ttlMs: isSet(object.ttlMs)
+        ? globalThis.Number(object.ttlMs)
+        : isSet(object.ttl_ms)
+        ? globalThis.Number(object.ttl_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: AcquireSchedulerLeaseRequest): unknown {
+    const obj: any = {};
+    if (message.owner !== "") {
+      obj.owner = message.owner;
+    }
+    if (message.ttlMs !== 0) {
+      obj.ttlMs = Math.round(message.ttlMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AcquireSchedulerLeaseRequest>, I>>(base?: I): AcquireSchedulerLeaseRequest {
+    return AcquireSchedulerLeaseRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AcquireSchedulerLeaseRequest>, I>>(object: I): AcquireSchedulerLeaseRequest {
+    const message = createBaseAcquireSchedulerLeaseRequest();
+    message.owner = object.owner ?? "";
+    message.ttlMs = object.ttlMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseAcquireSchedulerLeaseResponse(): AcquireSchedulerLeaseResponse {
+  return { epoch: 0, expiresAtMs: 0 };
+}
+
+export const AcquireSchedulerLeaseResponse: MessageFns<AcquireSchedulerLeaseResponse> = {
+  encode(message: AcquireSchedulerLeaseResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.epoch !== 0) {
+      writer.uint32(8).int64(message.epoch);
+    }
+    if (message.expiresAtMs !== 0) {
+      writer.uint32(16).int64(message.expiresAtMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AcquireSchedulerLeaseResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAcquireSchedulerLeaseResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.epoch = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.expiresAtMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AcquireSchedulerLeaseResponse {
+    return {
+      epoch: isSet(object.epoch) ? globalThis.Number(object.epoch) : 0,
+      expiresAtMs: isSet(object.expiresAtMs)
+        ? globalThis.Number(object.expiresAtMs)
+        : isSet(object.expires_at_ms)
+        ? globalThis.Number(object.expires_at_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: AcquireSchedulerLeaseResponse): unknown {
+    const obj: any = {};
+    if (message.epoch !== 0) {
+      obj.epoch = Math.round(message.epoch);
+    }
+    if (message.expiresAtMs !== 0) {
+      obj.expiresAtMs = Math.round(message.expiresAtMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AcquireSchedulerLeaseResponse>, I>>(base?: I): AcquireSchedulerLeaseResponse {
+    return AcquireSchedulerLeaseResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AcquireSchedulerLeaseResponse>, I>>(
+    object: I,
+  ): AcquireSchedulerLeaseResponse {
+    const message = createBaseAcquireSchedulerLeaseResponse();
+    message.epoch = object.epoch ?? 0;
+    message.expiresAtMs = object.expiresAtMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseCreateJobInstancesRequest(): CreateJobInstancesRequest {
+  return {
+    job: "",
+    request: InstanceRequest.INSTANCE_REQUEST_UNSPECIFIED,
+    scheduledTimesMs: [],
+    leaseEpoch: 0,
+    skippedTimesMs: [],
+  };
+}
+
+export const CreateJobInstancesRequest: MessageFns<CreateJobInstancesRequest> = {
+  encode(message: CreateJobInstancesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.job !== "") {
+      writer.uint32(10).string(message.job);
+    }
+    if (message.request !== InstanceRequest.INSTANCE_REQUEST_UNSPECIFIED) {
+      writer.uint32(16).int32(instanceRequestToNumber(message.request));
+    }
+    if (message.scheduledTimesMs.length !== 0) {
+      writer.uint32(26).fork();
+      for (const v of message.scheduledTimesMs) {
+        writer.int64(v);
+      }
+      writer.join();
+    }
+    if (message.leaseEpoch !== 0) {
+      writer.uint32(32).int64(message.leaseEpoch);
+    }
+    if (message.skippedTimesMs.length !== 0) {
+      writer.uint32(42).fork();
+      for (const v of message.skippedTimesMs) {
+        writer.int64(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateJobInstancesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateJobInstancesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.job = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.request = instanceRequestFromJSON(reader.int32());
+            continue;
+          }
+          case 3: {
+            if (tag === 24) {
+              message.scheduledTimesMs.push(longToNumber(reader.int64()));
+
+              continue;
+            }
+
+            if (tag === 26) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.scheduledTimesMs.push(longToNumber(reader.int64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.leaseEpoch = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag === 40) {
+              message.skippedTimesMs.push(longToNumber(reader.int64()));
+
+              continue;
+            }
+
+            if (tag === 42) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.skippedTimesMs.push(longToNumber(reader.int64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateJobInstancesRequest {
+    return {
+      job: isSet(object.job) ? globalThis.String(object.job) : "",
+      request: isSet(object.request)
+        ? instanceRequestFromJSON(object.request)
+        : InstanceRequest.INSTANCE_REQUEST_UNSPECIFIED,
+      scheduledTimesMs: globalThis.Array.isArray(object?.scheduledTimesMs)
+        ? object.scheduledTimesMs.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.scheduled_times_ms)
+        ? object.scheduled_times_ms.map((e: any) => globalThis.Number(e))
+        : [],
+      leaseEpoch: isSet(object.leaseEpoch)
+        ? globalThis.Number(object.leaseEpoch)
+        : isSet(object.lease_epoch)
+        ? globalThis.Number(object.lease_epoch)
+        : 0,
+      skippedTimesMs: globalThis.Array.isArray(object?.skippedTimesMs)
+        ? object.skippedTimesMs.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.skipped_times_ms)
+        ? object.skipped_times_ms.map((e: any) => globalThis.Number(e))
+        : [],
+    };
+  },
+
+  toJSON(message: CreateJobInstancesRequest): unknown {
+    const obj: any = {};
+    if (message.job !== "") {
+      obj.job = message.job;
+    }
+    if (message.request !== InstanceRequest.INSTANCE_REQUEST_UNSPECIFIED) {
+      obj.request = instanceRequestToJSON(message.request);
+    }
+    if (message.scheduledTimesMs?.length) {
+      obj.scheduledTimesMs = message.scheduledTimesMs.map((e) => Math.round(e));
+    }
+    if (message.leaseEpoch !== 0) {
+      obj.leaseEpoch = Math.round(message.leaseEpoch);
+    }
+    if (message.skippedTimesMs?.length) {
+      obj.skippedTimesMs = message.skippedTimesMs.map((e) => Math.round(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateJobInstancesRequest>, I>>(base?: I): CreateJobInstancesRequest {
+    return CreateJobInstancesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateJobInstancesRequest>, I>>(object: I): CreateJobInstancesRequest {
+    const message = createBaseCreateJobInstancesRequest();
+    message.job = object.job ?? "";
+    message.request = object.request ?? InstanceRequest.INSTANCE_REQUEST_UNSPECIFIED;
+    message.scheduledTimesMs = object.scheduledTimesMs?.map((e) => e) || [];
+    message.leaseEpoch = object.leaseEpoch ?? 0;
+    message.skippedTimesMs = object.skippedTimesMs?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseCreateJobInstancesResponse(): CreateJobInstancesResponse {
+  return { created: [], existingTimesMs: [] };
+}
+
+export const CreateJobInstancesResponse: MessageFns<CreateJobInstancesResponse> = {
+  encode(message: CreateJobInstancesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.created) {
+      Job.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.existingTimesMs.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.existingTimesMs) {
+        writer.int64(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateJobInstancesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateJobInstancesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.created.push(Job.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag === 16) {
+              message.existingTimesMs.push(longToNumber(reader.int64()));
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.existingTimesMs.push(longToNumber(reader.int64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateJobInstancesResponse {
+    return {
+      created: globalThis.Array.isArray(object?.created) ? object.created.map((e: any) => Job.fromJSON(e)) : [],
+      existingTimesMs: globalThis.Array.isArray(object?.existingTimesMs)
+        ? object.existingTimesMs.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.existing_times_ms)
+        ? object.existing_times_ms.map((e: any) => globalThis.Number(e))
+        : [],
+    };
+  },
+
+  toJSON(message: CreateJobInstancesResponse): unknown {
+    const obj: any = {};
+    if (message.created?.length) {
+      obj.created = message.created.map((e) => Job.toJSON(e));
+    }
+    if (message.existingTimesMs?.length) {
+      obj.existingTimesMs = message.existingTimesMs.map((e) => Math.round(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateJobInstancesResponse>, I>>(base?: I): CreateJobInstancesResponse {
+    return CreateJobInstancesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateJobInstancesResponse>, I>>(object: I): CreateJobInstancesResponse {
+    const message = createBaseCreateJobInstancesResponse();
+    message.created = object.created?.map((e) => Job.fromPartial(e)) || [];
+    message.existingTimesMs = object.existingTimesMs?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseJobInstance(): JobInstance {
+  return {
+    parent: "",
+    scheduledTimeMs: 0,
+    attempt: 0,
+    kind: InstanceKind.INSTANCE_KIND_UNSPECIFIED,
+    job: "",
+    windowStartMs: 0,
+    windowEndMs: 0,
+    partitionValue: "",
+    state: InstanceState.INSTANCE_STATE_UNSPECIFIED,
+    stateReason: "",
+    rows: 0,
+    snapshotId: undefined,
+    createdAtMs: 0,
+    startedAtMs: 0,
+    endedAtMs: 0,
+    lateRecords: 0,
+    latePending: 0,
+    endOffsets: [],
+    lateChecked: [],
+  };
+}
+
+export const JobInstance: MessageFns<JobInstance> = {
+  encode(message: JobInstance, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.parent !== "") {
+      writer.uint32(10).string(message.parent);
+    }
+    if (message.scheduledTimeMs !== 0) {
+      writer.uint32(16).int64(message.scheduledTimeMs);
+    }
+    if (message.attempt !== 0) {
+      writer.uint32(24).int32(message.attempt);
+    }
+    if (message.kind !== InstanceKind.INSTANCE_KIND_UNSPECIFIED) {
+      writer.uint32(32).int32(instanceKindToNumber(message.kind));
+    }
+    if (message.job !== "") {
+      writer.uint32(42).string(message.job);
+    }
+    if (message.windowStartMs !== 0) {
+      writer.uint32(48).int64(message.windowStartMs);
+    }
+    if (message.windowEndMs !== 0) {
+      writer.uint32(56).int64(message.windowEndMs);
+    }
+    if (message.partitionValue !== "") {
+      writer.uint32(66).string(message.partitionValue);
+    }
+    if (message.state !== InstanceState.INSTANCE_STATE_UNSPECIFIED) {
+      writer.uint32(72).int32(instanceStateToNumber(message.state));
+    }
+    if (message.stateReason !== "") {
+      writer.uint32(82).string(message.stateReason);
+    }
+    if (message.rows !== 0) {
+      writer.uint32(88).int64(message.rows);
+    }
+    if (message.snapshotId !== undefined) {
+      writer.uint32(96).int64(message.snapshotId);
+    }
+    if (message.createdAtMs !== 0) {
+      writer.uint32(104).int64(message.createdAtMs);
+    }
+    if (message.startedAtMs !== 0) {
+      writer.uint32(112).int64(message.startedAtMs);
+    }
+    if (message.endedAtMs !== 0) {
+      writer.uint32(120).int64(message.endedAtMs);
+    }
+    if (message.lateRecords !== 0) {
+      writer.uint32(128).int64(message.lateRecords);
+    }
+    if (message.latePending !== 0) {
+      writer.uint32(136).int64(message.latePending);
+    }
+    for (const v of message.endOffsets) {
+      PartitionOffset.encode(v!, writer.uint32(146).fork()).join();
+    }
+    for (const v of message.lateChecked) {
+      PartitionOffset.encode(v!, writer.uint32(154).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JobInstance {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJobInstance();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.parent = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.scheduledTimeMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.attempt = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.kind = instanceKindFromJSON(reader.int32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.job = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.windowStartMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.windowEndMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.partitionValue = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.state = instanceStateFromJSON(reader.int32());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.stateReason = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.rows = longToNumber(reader.int64());
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.snapshotId = longToNumber(reader.int64());
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.createdAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.startedAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.endedAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.lateRecords = longToNumber(reader.int64());
+            continue;
+          }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.latePending = longToNumber(reader.int64());
+            continue;
+          }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.endOffsets.push(PartitionOffset.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.lateChecked.push(PartitionOffset.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): JobInstance {
+    return {
+      parent: isSet(object.parent) ? globalThis.String(object.parent) : "",
+      scheduledTimeMs: isSet(object.scheduledTimeMs)
+        ? globalThis.Number(object.scheduledTimeMs)
+        : isSet(object.scheduled_time_ms)
+        ? globalThis.Number(object.scheduled_time_ms)
+        : 0,
+      attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
+      kind: isSet(object.kind) ? instanceKindFromJSON(object.kind) : InstanceKind.INSTANCE_KIND_UNSPECIFIED,
+      job: isSet(object.job) ? globalThis.String(object.job) : "",
+      windowStartMs: isSet(object.windowStartMs)
+        ? globalThis.Number(object.windowStartMs)
+        : isSet(object.window_start_ms)
+        ? globalThis.Number(object.window_start_ms)
+        : 0,
+      windowEndMs: isSet(object.windowEndMs)
+        ? globalThis.Number(object.windowEndMs)
+        : isSet(object.window_end_ms)
+        ? globalThis.Number(object.window_end_ms)
+        : 0,
+      partitionValue: isSet(object.partitionValue)
+        ? globalThis.String(object.partitionValue)
+        : isSet(object.partition_value)
+        ? globalThis.String(object.partition_value)
+        : "",
+      state: isSet(object.state) ? instanceStateFromJSON(object.state) : InstanceState.INSTANCE_STATE_UNSPECIFIED,
+      stateReason: isSet(object.stateReason)
+        ? globalThis.String(object.stateReason)
+        : isSet(object.state_reason)
+        ? globalThis.String(object.state_reason)
+        : "",
+      rows: isSet(object.rows) ? globalThis.Number(object.rows) : 0,
+      snapshotId: isSet(object.snapshotId)
+        ? globalThis.Number(object.snapshotId)
+        : isSet(object.snapshot_id)
+        ? globalThis.Number(object.snapshot_id)
+        : undefined,
+      createdAtMs: isSet(object.createdAtMs)
+        ? globalThis.Number(object.createdAtMs)
+        : isSet(object.created_at_ms)
+        ? globalThis.Number(object.created_at_ms)
+        : 0,
+      startedAtMs: isSet(object.startedAtMs)
+        ? globalThis.Number(object.startedAtMs)
+        : isSet(object.started_at_ms)
+        ? globalThis.Number(object.started_at_ms)
+        : 0,
+      endedAtMs: isSet(object.endedAtMs)
+        ? globalThis.Number(object.endedAtMs)
+        : isSet(object.ended_at_ms)
+        ? globalThis.Number(object.ended_at_ms)
+        : 0,
+      lateRecords: isSet(object.lateRecords)
+        ? globalThis.Number(object.lateRecords)
+        : isSet(object.late_records)
+        ? globalThis.Number(object.late_records)
+        : 0,
+      latePending: isSet(object.latePending)
+        ? globalThis.Number(object.latePending)
+        : isSet(object.late_pending)
+        ? globalThis.Number(object.late_pending)
+        : 0,
+      endOffsets: globalThis.Array.isArray(object?.endOffsets)
+        ? object.endOffsets.map((e: any) => PartitionOffset.fromJSON(e))
+        : globalThis.Array.isArray(object?.end_offsets)
+        ? object.end_offsets.map((e: any) => PartitionOffset.fromJSON(e))
+        : [],
+      lateChecked: globalThis.Array.isArray(object?.lateChecked)
+        ? object.lateChecked.map((e: any) => PartitionOffset.fromJSON(e))
+        : globalThis.Array.isArray(object?.late_checked)
+        ? object.late_checked.map((e: any) => PartitionOffset.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: JobInstance): unknown {
+    const obj: any = {};
+    if (message.parent !== "") {
+      obj.parent = message.parent;
+    }
+    if (message.scheduledTimeMs !== 0) {
+      obj.scheduledTimeMs = Math.round(message.scheduledTimeMs);
+    }
+    if (message.attempt !== 0) {
+      obj.attempt = Math.round(message.attempt);
+    }
+    if (message.kind !== InstanceKind.INSTANCE_KIND_UNSPECIFIED) {
+      obj.kind = instanceKindToJSON(message.kind);
+    }
+    if (message.job !== "") {
+      obj.job = message.job;
+    }
+    if (message.windowStartMs !== 0) {
+      obj.windowStartMs = Math.round(message.windowStartMs);
+    }
+    if (message.windowEndMs !== 0) {
+      obj.windowEndMs = Math.round(message.windowEndMs);
+    }
+    if (message.partitionValue !== "") {
+      obj.partitionValue = message.partitionValue;
+    }
+    if (message.state !== InstanceState.INSTANCE_STATE_UNSPECIFIED) {
+      obj.state = instanceStateToJSON(message.state);
+    }
+    if (message.stateReason !== "") {
+      obj.stateReason = message.stateReason;
+    }
+    if (message.rows !== 0) {
+      obj.rows = Math.round(message.rows);
+    }
+    if (message.snapshotId !== undefined) {
+      obj.snapshotId = Math.round(message.snapshotId);
+    }
+    if (message.createdAtMs !== 0) {
+      obj.createdAtMs = Math.round(message.createdAtMs);
+    }
+    if (message.startedAtMs !== 0) {
+      obj.startedAtMs = Math.round(message.startedAtMs);
+    }
+    if (message.endedAtMs !== 0) {
+      obj.endedAtMs = Math.round(message.endedAtMs);
+    }
+    if (message.lateRecords !== 0) {
+      obj.lateRecords = Math.round(message.lateRecords);
+    }
+    if (message.latePending !== 0) {
+      obj.latePending = Math.round(message.latePending);
+    }
+    if (message.endOffsets?.length) {
+      obj.endOffsets = message.endOffsets.map((e) => PartitionOffset.toJSON(e));
+    }
+    if (message.lateChecked?.length) {
+      obj.lateChecked = message.lateChecked.map((e) => PartitionOffset.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<JobInstance>, I>>(base?: I): JobInstance {
+    return JobInstance.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<JobInstance>, I>>(object: I): JobInstance {
+    const message = createBaseJobInstance();
+    message.parent = object.parent ?? "";
+    message.scheduledTimeMs = object.scheduledTimeMs ?? 0;
+    message.attempt = object.attempt ?? 0;
+    message.kind = object.kind ?? InstanceKind.INSTANCE_KIND_UNSPECIFIED;
+    message.job = object.job ?? "";
+    message.windowStartMs = object.windowStartMs ?? 0;
+    message.windowEndMs = object.windowEndMs ?? 0;
+    message.partitionValue = object.partitionValue ?? "";
+    message.state = object.state ?? InstanceState.INSTANCE_STATE_UNSPECIFIED;
+    message.stateReason = object.stateReason ?? "";
+    message.rows = object.rows ?? 0;
+    message.snapshotId = object.snapshotId ?? undefined;
+    message.createdAtMs = object.createdAtMs ?? 0;
+    message.startedAtMs = object.startedAtMs ?? 0;
+    message.endedAtMs = object.endedAtMs ?? 0;
+    message.lateRecords = object.lateRecords ?? 0;
+    message.latePending = object.latePending ?? 0;
+    message.endOffsets = object.endOffsets?.map((e) => PartitionOffset.fromPartial(e)) || [];
+    message.lateChecked = object.lateChecked?.map((e) => PartitionOffset.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseListJobInstancesRequest(): ListJobInstancesRequest {
+  return { job: "", fromMs: 0 };
+}
+
+export const ListJobInstancesRequest: MessageFns<ListJobInstancesRequest> = {
+  encode(message: ListJobInstancesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.job !== "") {
+      writer.uint32(10).string(message.job);
+    }
+    if (message.fromMs !== 0) {
+      writer.uint32(16).int64(message.fromMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListJobInstancesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListJobInstancesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.job = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.fromMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListJobInstancesRequest {
+    return {
+      job: isSet(object.job) ? globalThis.String(object.job) : "",
+      fromMs: isSet(object.fromMs)
+        ? globalThis.Number(object.fromMs)
+        : isSet(object.from_ms)
+        ? globalThis.Number(object.from_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: ListJobInstancesRequest): unknown {
+    const obj: any = {};
+    if (message.job !== "") {
+      obj.job = message.job;
+    }
+    if (message.fromMs !== 0) {
+      obj.fromMs = Math.round(message.fromMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListJobInstancesRequest>, I>>(base?: I): ListJobInstancesRequest {
+    return ListJobInstancesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListJobInstancesRequest>, I>>(object: I): ListJobInstancesRequest {
+    const message = createBaseListJobInstancesRequest();
+    message.job = object.job ?? "";
+    message.fromMs = object.fromMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseListJobInstancesResponse(): ListJobInstancesResponse {
+  return { instances: [] };
+}
+
+export const ListJobInstancesResponse: MessageFns<ListJobInstancesResponse> = {
+  encode(message: ListJobInstancesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.instances) {
+      JobInstance.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListJobInstancesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListJobInstancesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.instances.push(JobInstance.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListJobInstancesResponse {
+    return {
+      instances: globalThis.Array.isArray(object?.instances)
+        ? object.instances.map((e: any) => JobInstance.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListJobInstancesResponse): unknown {
+    const obj: any = {};
+    if (message.instances?.length) {
+      obj.instances = message.instances.map((e) => JobInstance.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListJobInstancesResponse>, I>>(base?: I): ListJobInstancesResponse {
+    return ListJobInstancesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListJobInstancesResponse>, I>>(object: I): ListJobInstancesResponse {
+    const message = createBaseListJobInstancesResponse();
+    message.instances = object.instances?.map((e) => JobInstance.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseLateRecord(): LateRecord {
+  return { partition: 0, offset: 0, timestampMs: 0, scheduledTimeMs: 0 };
+}
+
+export const LateRecord: MessageFns<LateRecord> = {
+  encode(message: LateRecord, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.partition !== 0) {
+      writer.uint32(8).int32(message.partition);
+    }
+    if (message.offset !== 0) {
+      writer.uint32(16).int64(message.offset);
+    }
+    if (message.timestampMs !== 0) {
+      writer.uint32(24).int64(message.timestampMs);
+    }
+    if (message.scheduledTimeMs !== 0) {
+      writer.uint32(32).int64(message.scheduledTimeMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LateRecord {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLateRecord();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.partition = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.offset = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.timestampMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.scheduledTimeMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LateRecord {
+    return {
+      partition: isSet(object.partition) ? globalThis.Number(object.partition) : 0,
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
+      timestampMs: isSet(object.timestampMs)
+        ? globalThis.Number(object.timestampMs)
+        : isSet(object.timestamp_ms)
+        ? globalThis.Number(object.timestamp_ms)
+        : 0,
+      scheduledTimeMs: isSet(object.scheduledTimeMs)
+        ? globalThis.Number(object.scheduledTimeMs)
+        : isSet(object.scheduled_time_ms)
+        ? globalThis.Number(object.scheduled_time_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: LateRecord): unknown {
+    const obj: any = {};
+    if (message.partition !== 0) {
+      obj.partition = Math.round(message.partition);
+    }
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
+    }
+    if (message.timestampMs !== 0) {
+      obj.timestampMs = Math.round(message.timestampMs);
+    }
+    if (message.scheduledTimeMs !== 0) {
+      obj.scheduledTimeMs = Math.round(message.scheduledTimeMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LateRecord>, I>>(base?: I): LateRecord {
+    return LateRecord.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LateRecord>, I>>(object: I): LateRecord {
+    const message = createBaseLateRecord();
+    message.partition = object.partition ?? 0;
+    message.offset = object.offset ?? 0;
+    message.timestampMs = object.timestampMs ?? 0;
+    message.scheduledTimeMs = object.scheduledTimeMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseLateCheck(): LateCheck {
+  return { scheduledTimeMs: 0, checked: [] };
+}
+
+export const LateCheck: MessageFns<LateCheck> = {
+  encode(message: LateCheck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.scheduledTimeMs !== 0) {
+      writer.uint32(8).int64(message.scheduledTimeMs);
+    }
+    for (const v of message.checked) {
+      PartitionOffset.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LateCheck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLateCheck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.scheduledTimeMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.checked.push(PartitionOffset.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LateCheck {
+    return {
+      scheduledTimeMs: isSet(object.scheduledTimeMs)
+        ? globalThis.Number(object.scheduledTimeMs)
+        : isSet(object.scheduled_time_ms)
+        ? globalThis.Number(object.scheduled_time_ms)
+        : 0,
+      checked: globalThis.Array.isArray(object?.checked)
+        ? object.checked.map((e: any) => PartitionOffset.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: LateCheck): unknown {
+    const obj: any = {};
+    if (message.scheduledTimeMs !== 0) {
+      obj.scheduledTimeMs = Math.round(message.scheduledTimeMs);
+    }
+    if (message.checked?.length) {
+      obj.checked = message.checked.map((e) => PartitionOffset.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LateCheck>, I>>(base?: I): LateCheck {
+    return LateCheck.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LateCheck>, I>>(object: I): LateCheck {
+    const message = createBaseLateCheck();
+    message.scheduledTimeMs = object.scheduledTimeMs ?? 0;
+    message.checked = object.checked?.map((e) => PartitionOffset.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRecordLateRecordsRequest(): RecordLateRecordsRequest {
+  return { job: "", records: [], checks: [], leaseEpoch: 0 };
+}
+
+export const RecordLateRecordsRequest: MessageFns<RecordLateRecordsRequest> = {
+  encode(message: RecordLateRecordsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.job !== "") {
+      writer.uint32(10).string(message.job);
+    }
+    for (const v of message.records) {
+      LateRecord.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.checks) {
+      LateCheck.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.leaseEpoch !== 0) {
+      writer.uint32(32).int64(message.leaseEpoch);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordLateRecordsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordLateRecordsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.job = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.records.push(LateRecord.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.checks.push(LateCheck.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.leaseEpoch = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecordLateRecordsRequest {
+    return {
+      job: isSet(object.job) ? globalThis.String(object.job) : "",
+      records: globalThis.Array.isArray(object?.records) ? object.records.map((e: any) => LateRecord.fromJSON(e)) : [],
+      checks: globalThis.Array.isArray(object?.checks) ? object.checks.map((e: any) => LateCheck.fromJSON(e)) : [],
+      leaseEpoch: isSet(object.leaseEpoch)
+        ? globalThis.Number(object.leaseEpoch)
+        : isSet(object.lease_epoch)
+        ? globalThis.Number(object.lease_epoch)
+        : 0,
+    };
+  },
+
+  toJSON(message: RecordLateRecordsRequest): unknown {
+    const obj: any = {};
+    if (message.job !== "") {
+      obj.job = message.job;
+    }
+    if (message.records?.length) {
+      obj.records = message.records.map((e) => LateRecord.toJSON(e));
+    }
+    if (message.checks?.length) {
+      obj.checks = message.checks.map((e) => LateCheck.toJSON(e));
+    }
+    if (message.leaseEpoch !== 0) {
+      obj.leaseEpoch = Math.round(message.leaseEpoch);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RecordLateRecordsRequest>, I>>(base?: I): RecordLateRecordsRequest {
+    return RecordLateRecordsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RecordLateRecordsRequest>, I>>(object: I): RecordLateRecordsRequest {
+    const message = createBaseRecordLateRecordsRequest();
+    message.job = object.job ?? "";
+    message.records = object.records?.map((e) => LateRecord.fromPartial(e)) || [];
+    message.checks = object.checks?.map((e) => LateCheck.fromPartial(e)) || [];
+    message.leaseEpoch = object.leaseEpoch ?? 0;
+    return message;
+  },
+};
+
+function createBaseRecordLateRecordsResponse(): RecordLateRecordsResponse {
+  return {};
+}
+
+export const RecordLateRecordsResponse: MessageFns<RecordLateRecordsResponse> = {
+  encode(_: RecordLateRecordsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordLateRecordsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordLateRecordsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): RecordLateRecordsResponse {
+    return {};
+  },
+
+  toJSON(_: RecordLateRecordsResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RecordLateRecordsResponse>, I>>(base?: I): RecordLateRecordsResponse {
+    return RecordLateRecordsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RecordLateRecordsResponse>, I>>(_: I): RecordLateRecordsResponse {
+    const message = createBaseRecordLateRecordsResponse();
+    return message;
+  },
+};
+
 /**
  * The catalog owns databases, tables, schemas, partition specs, sources, jobs and the
  * committed Kafka offsets, and is the only writer of catalog rows in PostgreSQL.
@@ -8550,6 +11249,62 @@ export const CatalogServiceService = {
       Buffer.from(AcquireCommitLeaseResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): AcquireCommitLeaseResponse => AcquireCommitLeaseResponse.decode(value),
   },
+  /**
+   * Scheduled jobs (seed 001). One scheduler fires instances at a time: the lease's epoch
+   * fences a scheduler that lost it.
+   */
+  acquireSchedulerLease: {
+    path: "/sluice.v1.CatalogService/AcquireSchedulerLease" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AcquireSchedulerLeaseRequest): Buffer =>
+      Buffer.from(AcquireSchedulerLeaseRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AcquireSchedulerLeaseRequest => AcquireSchedulerLeaseRequest.decode(value),
+    responseSerialize: (value: AcquireSchedulerLeaseResponse): Buffer =>
+      Buffer.from(AcquireSchedulerLeaseResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AcquireSchedulerLeaseResponse => AcquireSchedulerLeaseResponse.decode(value),
+  },
+  /**
+   * Creates instances of a scheduled job, each a bounded job of its own with its window and
+   * partition value, in one transaction; an instance that exists is left as it is.
+   */
+  createJobInstances: {
+    path: "/sluice.v1.CatalogService/CreateJobInstances" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CreateJobInstancesRequest): Buffer =>
+      Buffer.from(CreateJobInstancesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateJobInstancesRequest => CreateJobInstancesRequest.decode(value),
+    responseSerialize: (value: CreateJobInstancesResponse): Buffer =>
+      Buffer.from(CreateJobInstancesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CreateJobInstancesResponse => CreateJobInstancesResponse.decode(value),
+  },
+  listJobInstances: {
+    path: "/sluice.v1.CatalogService/ListJobInstances" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListJobInstancesRequest): Buffer =>
+      Buffer.from(ListJobInstancesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListJobInstancesRequest => ListJobInstancesRequest.decode(value),
+    responseSerialize: (value: ListJobInstancesResponse): Buffer =>
+      Buffer.from(ListJobInstancesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListJobInstancesResponse => ListJobInstancesResponse.decode(value),
+  },
+  /**
+   * Records found late for finished instances (stamped inside an instance's window, at offsets
+   * past what it read) and how far each instance was checked; idempotent.
+   */
+  recordLateRecords: {
+    path: "/sluice.v1.CatalogService/RecordLateRecords" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RecordLateRecordsRequest): Buffer =>
+      Buffer.from(RecordLateRecordsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RecordLateRecordsRequest => RecordLateRecordsRequest.decode(value),
+    responseSerialize: (value: RecordLateRecordsResponse): Buffer =>
+      Buffer.from(RecordLateRecordsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RecordLateRecordsResponse => RecordLateRecordsResponse.decode(value),
+  },
 } as const;
 
 export interface CatalogServiceServer extends UntypedServiceImplementation {
@@ -8586,6 +11341,22 @@ export interface CatalogServiceServer extends UntypedServiceImplementation {
   listSnapshots: handleUnaryCall<ListSnapshotsRequest, ListSnapshotsResponse>;
   /** One active commit coordinator per table: the lease's epoch fences stale ones. */
   acquireCommitLease: handleUnaryCall<AcquireCommitLeaseRequest, AcquireCommitLeaseResponse>;
+  /**
+   * Scheduled jobs (seed 001). One scheduler fires instances at a time: the lease's epoch
+   * fences a scheduler that lost it.
+   */
+  acquireSchedulerLease: handleUnaryCall<AcquireSchedulerLeaseRequest, AcquireSchedulerLeaseResponse>;
+  /**
+   * Creates instances of a scheduled job, each a bounded job of its own with its window and
+   * partition value, in one transaction; an instance that exists is left as it is.
+   */
+  createJobInstances: handleUnaryCall<CreateJobInstancesRequest, CreateJobInstancesResponse>;
+  listJobInstances: handleUnaryCall<ListJobInstancesRequest, ListJobInstancesResponse>;
+  /**
+   * Records found late for finished instances (stamped inside an instance's window, at offsets
+   * past what it read) and how far each instance was checked; idempotent.
+   */
+  recordLateRecords: handleUnaryCall<RecordLateRecordsRequest, RecordLateRecordsResponse>;
 }
 
 export interface CatalogServiceClient extends Client {
@@ -8943,6 +11714,78 @@ export interface CatalogServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: AcquireCommitLeaseResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Scheduled jobs (seed 001). One scheduler fires instances at a time: the lease's epoch
+   * fences a scheduler that lost it.
+   */
+  acquireSchedulerLease(
+    request: AcquireSchedulerLeaseRequest,
+    callback: (error: ServiceError | null, response: AcquireSchedulerLeaseResponse) => void,
+  ): ClientUnaryCall;
+  acquireSchedulerLease(
+    request: AcquireSchedulerLeaseRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AcquireSchedulerLeaseResponse) => void,
+  ): ClientUnaryCall;
+  acquireSchedulerLease(
+    request: AcquireSchedulerLeaseRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AcquireSchedulerLeaseResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Creates instances of a scheduled job, each a bounded job of its own with its window and
+   * partition value, in one transaction; an instance that exists is left as it is.
+   */
+  createJobInstances(
+    request: CreateJobInstancesRequest,
+    callback: (error: ServiceError | null, response: CreateJobInstancesResponse) => void,
+  ): ClientUnaryCall;
+  createJobInstances(
+    request: CreateJobInstancesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CreateJobInstancesResponse) => void,
+  ): ClientUnaryCall;
+  createJobInstances(
+    request: CreateJobInstancesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CreateJobInstancesResponse) => void,
+  ): ClientUnaryCall;
+  listJobInstances(
+    request: ListJobInstancesRequest,
+    callback: (error: ServiceError | null, response: ListJobInstancesResponse) => void,
+  ): ClientUnaryCall;
+  listJobInstances(
+    request: ListJobInstancesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListJobInstancesResponse) => void,
+  ): ClientUnaryCall;
+  listJobInstances(
+    request: ListJobInstancesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListJobInstancesResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Records found late for finished instances (stamped inside an instance's window, at offsets
+   * past what it read) and how far each instance was checked; idempotent.
+   */
+  recordLateRecords(
+    request: RecordLateRecordsRequest,
+    callback: (error: ServiceError | null, response: RecordLateRecordsResponse) => void,
+  ): ClientUnaryCall;
+  recordLateRecords(
+    request: RecordLateRecordsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RecordLateRecordsResponse) => void,
+  ): ClientUnaryCall;
+  recordLateRecords(
+    request: RecordLateRecordsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RecordLateRecordsResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -567,6 +567,8 @@ export interface PartitionBy {
   timeZone: string;
   field: string;
   expression: string;
+  /** Every row's value, fixed (a scheduled instance's partition); overrides the others. */
+  value: string;
 }
 
 export interface ErrorPolicy {
@@ -3018,6 +3020,7 @@ function createBasePartitionBy(): PartitionBy {
     timeZone: "",
     field: "",
     expression: "",
+    value: "",
   };
 }
 
@@ -3040,6 +3043,9 @@ export const PartitionBy: MessageFns<PartitionBy> = {
     }
     if (message.expression !== "") {
       writer.uint32(50).string(message.expression);
+    }
+    if (message.value !== "") {
+      writer.uint32(58).string(message.value);
     }
     return writer;
   },
@@ -3105,6 +3111,14 @@ export const PartitionBy: MessageFns<PartitionBy> = {
             message.expression = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3135,6 +3149,7 @@ export const PartitionBy: MessageFns<PartitionBy> = {
         : "",
       field: isSet(object.field) ? globalThis.String(object.field) : "",
       expression: isSet(object.expression) ? globalThis.String(object.expression) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
     };
   },
 
@@ -3158,6 +3173,9 @@ export const PartitionBy: MessageFns<PartitionBy> = {
     if (message.expression !== "") {
       obj.expression = message.expression;
     }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
     return obj;
   },
 
@@ -3172,6 +3190,7 @@ export const PartitionBy: MessageFns<PartitionBy> = {
     message.timeZone = object.timeZone ?? "";
     message.field = object.field ?? "";
     message.expression = object.expression ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };

@@ -70,7 +70,10 @@ export function localToEpochMs(text: string, timeZone: string): number {
   } catch {
     throw new LocalTimeError(timeZone, `"${timeZone}" is not an IANA time zone (e.g. "Asia/Shanghai", "UTC")`);
   }
-  const local =
-    daysFromCivil(l.year, l.month, l.day) * MS_PER_DAY + l.hour * MS_PER_HOUR + l.minute * MS_PER_MINUTE + l.second * 1000 + l.ms;
-  return z.fromLocal(local);
+  return z.fromLocal(localMsOf(l));
+}
+
+/** A wall-clock date-time as milliseconds on the local time line (the zone's clock read as UTC). */
+export function localMsOf(l: LocalDateTime): number {
+  return daysFromCivil(l.year, l.month, l.day) * MS_PER_DAY + l.hour * MS_PER_HOUR + l.minute * MS_PER_MINUTE + l.second * 1000 + l.ms;
 }
