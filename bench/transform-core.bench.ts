@@ -72,6 +72,7 @@ export default async function run(): Promise<Record<string, unknown>> {
         timeZone: '',
         field: '',
         expression: '',
+        value: '',
       },
     },
     partitionSpec: { specId: 1, fields: [{ sourceId: 13, fieldId: 1000, name: 'pt', transform: 'identity', sourceName: '' }] },

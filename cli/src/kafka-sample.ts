@@ -4,7 +4,7 @@
  * offsets are touched) through kafkajs's fetch path with explicit seeks.
  */
 import { Kafka, logLevel } from 'kafkajs';
-import { randomUUID } from 'node:crypto';
+import { readRanges } from '#shared/kafka-ranges.js';
 import type { KafkaRecord } from '#shared/gen/sluice/v1/types.js';
 import { CliError } from './output.js';
 
@@ -65,57 +65,29 @@ export async function sampleTopic(
   const total = [...wanted.values()].reduce((n, w) => n + (w.to - w.from), 0);
   if (total === 0) return [];
 
-  // A throwaway group id: kafkajs needs one, but nothing is ever committed under it.
-  const consumer = kafka.consumer({ groupId: `sluice-cli-sample-${randomUUID()}`, allowAutoTopicCreation: false });
   const samples: KafkaRecord[] = [];
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => resolve(), timeoutMs);
-      const done = new Set<number>();
-      consumer
-        .run({
-          autoCommit: false,
-          eachBatchAutoResolve: true,
-          eachBatch: async ({ batch }) => {
-            const range = wanted.get(batch.partition);
-            if (!range) return;
-            for (const m of batch.messages) {
-              const offset = Number(m.offset);
-              if (offset < range.from || offset >= range.to) continue;
-              samples.push({
-                topic,
-                partition: batch.partition,
-                offset,
-                timestampMs: Number(m.timestamp),
-                key: m.key ?? undefined,
-                value: m.value ?? undefined,
-                headers: Object.entries(m.headers ?? {}).flatMap(([key, value]) =>
-                  (Array.isArray(value) ? value : [value]).map((v) => ({ key, value: v === undefined ? undefined : Buffer.from(v) })),
-                ),
-              });
-            }
-            onProgress(samples.length);
-            if (Number(batch.lastOffset()) + 1 >= range.to) done.add(batch.partition);
-            if (done.size === wanted.size) {
-              clearTimeout(timer);
-              resolve();
-            }
-          },
-        })
-        .catch(reject);
-      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-        for (const [assignedTopic, partitions] of Object.entries(payload.memberAssignment)) {
-          for (const p of partitions) {
-            const range = wanted.get(p);
-            if (range) consumer.seek({ topic: assignedTopic, partition: p, offset: String(range.from) });
-          }
-        }
-      });
-    });
-  } finally {
-    await consumer.disconnect();
-  }
+  await readRanges(
+    kafka,
+    topic,
+    wanted,
+    (partition, messages) => {
+      for (const m of messages) {
+        samples.push({
+          topic,
+          partition,
+          offset: Number(m.offset),
+          timestampMs: Number(m.timestamp),
+          key: m.key ?? undefined,
+          value: m.value ?? undefined,
+          headers: Object.entries(m.headers ?? {}).flatMap(([key, value]) =>
+            (Array.isArray(value) ? value : [value]).map((v) => ({ key, value: v === undefined ? undefined : Buffer.from(v) })),
+          ),
+        });
+      }
+      onProgress(samples.length);
+    },
+    timeoutMs,
+    'sluice-cli-sample',
+  );
   return samples.sort((a, b) => a.partition - b.partition || a.offset - b.offset).slice(-count);
 }

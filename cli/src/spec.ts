@@ -13,8 +13,12 @@
  */
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import {
+  CatchUp,
   CompletionPolicy,
+  CycleUnit,
+  LateDataPolicy,
   OffsetResetPolicy,
+  type Schedule,
   StartFrom,
   type Job,
   type Source,
@@ -44,7 +48,7 @@ import { MAX_SPEC_BYTES, MAX_SPEC_DEPTH, tooDeepAt } from './spec-limits.js';
 import { unwritableFixed } from '#shared/parquet/unwritable.js';
 import { PRIMITIVE_TYPE } from './iceberg-types.js';
 import { CliError } from './output.js';
-import { LocalTimeError, localToEpochMs } from './local-time.js';
+import { LocalTimeError, localToEpochMs } from '#shared/local-time.js';
 import { JobSpecError, SpecReader } from './spec-reader.js';
 
 export { JobSpecError };
@@ -157,9 +161,10 @@ export function planJob(document: unknown, defaults: PlanDefaults): JobPlan {
   const offsetReset = sourceReader.choice('offsetReset', OFFSET_RESETS, OffsetResetPolicy.OFFSET_RESET_POLICY_FAIL);
   sourceReader.finish();
 
+  const schedule = readSchedule(root.object('schedule'));
   const mappingReader = root.object('mapping');
   const mapping = readMapping(mappingReader, source);
-  const { table, partitionBy } = readTable(tableReader, defaults);
+  const { table, partitionBy } = readTable(tableReader, defaults, schedule);
   mapping.partitionBy = partitionBy;
   mappingReader?.finish();
 
@@ -187,6 +192,8 @@ export function planJob(document: unknown, defaults: PlanDefaults): JobPlan {
     bufferBytes,
     parallelism,
     offsetReset,
+    schedule,
+    instance: undefined,
     state: 'JOB_STATE_UNSPECIFIED' as Job['state'],
     stateReason: '',
     createdAtMs: 0,
@@ -327,7 +334,7 @@ function readMapping(r: SpecReader | undefined, source: Source): MappingSpec {
   };
 }
 
-function readTable(r: SpecReader, defaults: PlanDefaults): { table: TableSpec; partitionBy?: PartitionBy } {
+function readTable(r: SpecReader, defaults: PlanDefaults, schedule?: Schedule): { table: TableSpec; partitionBy?: PartitionBy } {
   const database = r.string('database', { required: true, pattern: IDENTIFIER, hint: IDENTIFIER_HINT });
   const name = r.string('name', { required: true, pattern: IDENTIFIER, hint: IDENTIFIER_HINT });
   const columnsList = r.list('columns');
@@ -358,7 +365,20 @@ function readTable(r: SpecReader, defaults: PlanDefaults): { table: TableSpec; p
     seen.add(c.name);
   });
 
-  const partitionBy = readPartitionBy(r.object('partitionBy'));
+  // A scheduled job's instances each fill their partition column with the schedule's value: `pt` unless named.
+  const partitionBy =
+    readPartitionBy(r.object('partitionBy')) ??
+    (schedule
+      ? {
+          column: 'pt',
+          timeSource: TimeSource.TIME_SOURCE_UNSPECIFIED,
+          granularity: Granularity.GRANULARITY_UNSPECIFIED,
+          timeZone: schedule.timeZone,
+          field: '',
+          expression: schedule.partition,
+          value: '',
+        }
+      : undefined);
   const specFields = r.list('partitionSpec').map(({ reader, path }, index) => {
     if (!reader) throw new JobSpecError(path, 'must be a mapping like { column: ts, transform: day }');
     const column = reader.string('column', { required: true });
@@ -429,6 +449,7 @@ function readPartitionBy(r: SpecReader | undefined): PartitionBy | undefined {
     timeZone,
     field: timeSource === TimeSource.TIME_SOURCE_UNSPECIFIED ? field : '',
     expression,
+    value: '',
   };
 }
 
@@ -441,7 +462,63 @@ function readWindow(r: SpecReader | undefined): TimeWindow | undefined {
   const idleTimeoutMs = r.integer('idleTimeoutMs') ?? 0;
   const allowedLatenessMs = r.integer('allowedLatenessMs') ?? 0;
   r.finish();
-  return { startTimeMs, endTimeMs, timeZone, completion, idleTimeoutMs, allowedLatenessMs };
+  return { startTimeMs, endTimeMs, timeZone, completion, idleTimeoutMs, allowedLatenessMs, endOffsets: [] };
+}
+
+const CYCLE_UNITS = {
+  minute: CycleUnit.CYCLE_UNIT_MINUTE,
+  hour: CycleUnit.CYCLE_UNIT_HOUR,
+  day: CycleUnit.CYCLE_UNIT_DAY,
+  week: CycleUnit.CYCLE_UNIT_WEEK,
+  month: CycleUnit.CYCLE_UNIT_MONTH,
+};
+const WEEKDAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
+const CATCH_UPS = { all: CatchUp.CATCH_UP_ALL, latest: CatchUp.CATCH_UP_LATEST };
+const LATE_DATA = {
+  count: LateDataPolicy.LATE_DATA_POLICY_COUNT,
+  rerun: LateDataPolicy.LATE_DATA_POLICY_RERUN,
+  append: LateDataPolicy.LATE_DATA_POLICY_APPEND,
+};
+
+/** `schedule:` (seed 001): a recurring bounded job; its rules are checked with the job's (job-rules.ts). */
+function readSchedule(r: SpecReader | undefined): Schedule | undefined {
+  if (!r) return undefined;
+  const cycleReader = r.object('cycle', { required: true });
+  const unit = cycleReader.choice('unit', CYCLE_UNITS, CycleUnit.CYCLE_UNIT_UNSPECIFIED);
+  const every = cycleReader.integer('every') ?? 0;
+  const weekdayRaw = cycleReader.string('weekday');
+  let weekday = 0;
+  if (weekdayRaw !== undefined) {
+    weekday = /^[1-7]$/.test(weekdayRaw) ? Number(weekdayRaw) : WEEKDAYS.indexOf(weekdayRaw.toLowerCase()) + 1;
+    if (weekday === 0) cycleReader.fail('weekday', `${JSON.stringify(weekdayRaw)} is not a day of the week (monday ... sunday, or 1-7)`);
+  }
+  const dayOfMonth = cycleReader.integer('dayOfMonth') ?? 0;
+  cycleReader.finish();
+  const windowReader = r.object('window', { required: true });
+  const windowStart = windowReader.string('start', { required: true });
+  const windowEnd = windowReader.string('end', { required: true });
+  windowReader.finish();
+  const schedule: Schedule = {
+    cycle: { unit, every, weekday, dayOfMonth },
+    startAt: r.string('startAt') ?? '00:00',
+    endAt: r.string('endAt') ?? '',
+    timeZone: r.string('timeZone') ?? 'UTC',
+    windowStart,
+    windowEnd,
+    partition: r.string('partition') ?? '',
+    completion: r.choice('completion', COMPLETIONS, CompletionPolicy.COMPLETION_POLICY_END_POSITION),
+    idleTimeoutMs: r.integer('idleTimeoutMs') ?? 0,
+    allowedLatenessMs: r.integer('allowedLatenessMs') ?? 0,
+    catchUp: r.choice('catchUp', CATCH_UPS, CatchUp.CATCH_UP_ALL),
+    lateData: r.choice('lateData', LATE_DATA, LateDataPolicy.LATE_DATA_POLICY_COUNT),
+    concurrency: r.integer('concurrency') ?? 0,
+    notBeforeMs: 0,
+  };
+  // The schedule's first instance is the first one after this time (default: when the job is created).
+  const notBefore = r.raw('notBefore');
+  if (notBefore !== undefined && notBefore !== null) schedule.notBeforeMs = instant(r, 'notBefore', schedule.timeZone);
+  r.finish();
+  return schedule;
 }
 
 function readErrors(r: SpecReader | undefined): ErrorPolicy {

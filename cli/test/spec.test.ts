@@ -37,6 +37,7 @@ describe('job spec files', () => {
       timeZone: 'Asia/Shanghai',
       field: '',
       expression: '',
+      value: '',
     });
     assert.deepEqual(job.mapping?.errorPolicy, {
       kind: ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TOPIC,

@@ -414,6 +414,25 @@ export const SETTINGS = {
     3600000,
     'How often each ingestion process brings its jobs in line with their state in the catalog (a start, pause or stop made through another replica); announcements on NATS make it sooner.',
   ),
+  ingestionSchedulerTickMs: integerSetting(
+    'INGESTION_SCHEDULER_TICK_MS',
+    1000,
+    100,
+    60000,
+    'How often the ingestion process holding the scheduler lease fires due instances of scheduled jobs, starts queued ones and acts on late records.',
+  ),
+  ingestionLateCheckMs: integerSetting(
+    'INGESTION_LATE_CHECK_MS',
+    60000,
+    100,
+    86400000,
+    "How often the scheduler reads past each finished instance's end for records stamped inside its window (late records).",
+  ),
+  ingestionSchedulerClock: stringSetting(
+    'INGESTION_SCHEDULER_CLOCK',
+    '',
+    "Testing: the scheduler's clock as <scheduler ms>@<wall-clock ms>*<speed> (at that wall-clock instant the scheduler reads that time, and runs speed times faster); empty uses the wall clock.",
+  ),
   transformationTargetFileBytes: integerSetting(
     'TRANSFORMATION_TARGET_FILE_BYTES',
     134217728,

@@ -32,6 +32,7 @@ import {
 } from './gen/sluice/v1/types.js';
 import { IDENTIFIER, nameProblem, quotedPrefix, resourceNameProblem, topicProblem } from './names.js';
 import { zone } from './time.js';
+import { compileSchedule, instanceProblem, ScheduleError } from './schedule/cycle.js';
 
 export const MIN_COMMIT_INTERVAL_MS = 1000;
 export const MAX_COMMIT_INTERVAL_MS = 24 * 3_600_000;
@@ -64,7 +65,57 @@ export function jobProblems(job: Job): JobProblem[] {
   add('commit_interval_ms', 'commit.intervalMs', zeroOrRange(job.commitIntervalMs, MIN_COMMIT_INTERVAL_MS, MAX_COMMIT_INTERVAL_MS));
   add('buffer_bytes', 'commit.bufferBytes', zeroOrRange(job.bufferBytes, 1, Number.MAX_SAFE_INTEGER));
   add('parallelism', 'parallelism', range(job.parallelism, 1, MAX_PARALLELISM));
+  if (job.schedule) scheduleProblems(job, add);
   return found;
+}
+
+/** A scheduled job's instances get names `<name>--<yyyymmddhhmm>[-<attempt>]`, within 128 characters. */
+export const MAX_SCHEDULED_JOB_NAME = 100;
+
+/** Spec keys of the schedule's request fields, for problems named in the CLI's words. */
+const SCHEDULE_SPEC_KEYS: Record<string, string> = {
+  time_zone: 'timeZone',
+  'cycle.unit': 'cycle.unit',
+  'cycle.every': 'cycle.every',
+  'cycle.weekday': 'cycle.weekday',
+  'cycle.day_of_month': 'cycle.dayOfMonth',
+  start_at: 'startAt',
+  end_at: 'endAt',
+  window_start: 'window.start',
+  window_end: 'window.end',
+  partition: 'partition',
+};
+
+/**
+ * A scheduled job (seed 001): its cycle and expressions compile, its first instances own
+ * distinct partitions, and it is not also a one-off bounded job.
+ */
+function scheduleProblems(job: Job, add: Add): void {
+  const s = job.schedule!;
+  if (job.name.length > MAX_SCHEDULED_JOB_NAME)
+    add('name', 'name', `a scheduled job's name must be at most ${MAX_SCHEDULED_JOB_NAME} characters (its instances' names add a time)`);
+  if (job.window) add('window', 'window', 'a scheduled job takes its window from schedule.window; give one or the other');
+  if (job.instance) add('instance', 'instance', 'an instance of a scheduled job cannot have a schedule of its own');
+  if (!s.partition)
+    add('schedule.partition', 'schedule.partition', 'is required: each instance writes its own partition, e.g. $[yyyymmddhh24]');
+  if (!job.mapping?.partitionBy?.column)
+    add(
+      'mapping.partition_by.column',
+      'table.partitionBy.column',
+      "is required for a scheduled job: the column that holds each instance's partition value",
+    );
+  add('schedule.concurrency', 'schedule.concurrency', zeroOrRange(s.concurrency, 1, 64));
+  add('schedule.idle_timeout_ms', 'schedule.idleTimeoutMs', zeroOrRange(s.idleTimeoutMs, MIN_IDLE_TIMEOUT_MS, Number.MAX_SAFE_INTEGER));
+  add('schedule.allowed_lateness_ms', 'schedule.allowedLatenessMs', range(s.allowedLatenessMs, 0, Number.MAX_SAFE_INTEGER));
+  try {
+    const compiled = compileSchedule(s);
+    const problem = s.partition ? instanceProblem(compiled, s.notBeforeMs || Date.now()) : undefined;
+    if (problem) throw problem;
+  } catch (err) {
+    if (!(err instanceof ScheduleError)) throw err;
+    const spec = SCHEDULE_SPEC_KEYS[err.field] ?? err.field;
+    add(`schedule.${err.field}`, `schedule.${spec}`, err.message);
+  }
 }
 
 type Add = (field: string, specPath: string, problem: string | undefined) => void;

@@ -12,6 +12,7 @@ import { readJobSpecFile, type JobPlan } from '../spec.js';
 import { tableIncompatibility, withFixedColumns } from '../table-compat.js';
 import { describeSampleFailure, topicPartitionCount } from '../kafka-sample.js';
 import { inferFromSource, samplingBrokers } from './infer.js';
+import { instancesCommand, renderRunsSummary, runsSummary } from './runs.js';
 
 const notFound = (err: unknown) => grpcCode(err) === grpcStatus.NOT_FOUND;
 
@@ -284,6 +285,13 @@ export async function jobCommand(ctx: CliContext, args: string[], flags: Record<
       const job = needName();
       if (flags.watch) return watch(ctx, job);
       const { status } = await ingestion().getJobStatus({ job });
+      const { job: defined } = await ctx.catalog().getJob({ name: job });
+      if (defined?.schedule) {
+        const { instances } = await ctx.catalog().listJobInstances({ job, fromMs: 0 });
+        const runs = runsSummary(instances);
+        ctx.out.result({ ...status, runs }, () => `${renderStatus(status!)}\n${renderRunsSummary(runs)}`);
+        return;
+      }
       ctx.out.result(status, () => renderStatus(status!));
       return;
     }
@@ -304,7 +312,13 @@ export async function jobCommand(ctx: CliContext, args: string[], flags: Record<
       );
       return;
     }
+    case 'runs':
+    case 'backfill':
+    case 'rerun':
+      return instancesCommand(ctx, verb, needName(), flags);
     default:
-      throw usageError(`unknown job command ${JSON.stringify(verb ?? '')}; use create, start, stop, pause, resume, status or list`);
+      throw usageError(
+        `unknown job command ${JSON.stringify(verb ?? '')}; use create, start, stop, pause, resume, status, list, runs, backfill or rerun`,
+      );
   }
 }

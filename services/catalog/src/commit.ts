@@ -195,7 +195,7 @@ export function commitHandlers(
         [job],
       );
       const progress = await deps.pool.query<ProgressRow>(
-        `SELECT last_snapshot_id, last_commit_at_ms, last_commit_rows, error_counts FROM catalog.job_progress WHERE job = $1`,
+        `SELECT last_snapshot_id, last_commit_at_ms, last_commit_rows, total_rows, error_counts FROM catalog.job_progress WHERE job = $1`,
         [job],
       );
       return {
@@ -308,6 +308,7 @@ interface ProgressRow {
   last_snapshot_id: number | null;
   last_commit_at_ms: number;
   last_commit_rows: number;
+  total_rows: number;
   error_counts: Record<string, number>;
 }
 
@@ -316,6 +317,7 @@ function progressToProto(r: ProgressRow): JobProgress {
     lastSnapshotId: r.last_snapshot_id ?? 0,
     lastCommitAtMs: Number(r.last_commit_at_ms),
     lastCommitRows: Number(r.last_commit_rows),
+    totalRows: Number(r.total_rows),
     errorCounts: Object.entries(r.error_counts)
       .map(([reason, count]) => ({ reason, count: Number(count) }))
       .sort((a, b) => a.reason.localeCompare(b.reason)),
@@ -344,10 +346,11 @@ async function recordProgress(
   }
   // The counts merge key by key: existing reasons add up, new ones join.
   await client.query(
-    `INSERT INTO catalog.job_progress AS p (job, last_snapshot_id, last_commit_at_ms, last_commit_rows, error_counts)
-     VALUES ($1, $2, $3, $4, $5::jsonb)
+    `INSERT INTO catalog.job_progress AS p (job, last_snapshot_id, last_commit_at_ms, last_commit_rows, total_rows, error_counts)
+     VALUES ($1, $2, $3, $4, $4, $5::jsonb)
      ON CONFLICT (job) DO UPDATE SET last_snapshot_id = EXCLUDED.last_snapshot_id,
        last_commit_at_ms = EXCLUDED.last_commit_at_ms, last_commit_rows = EXCLUDED.last_commit_rows,
+       total_rows = p.total_rows + EXCLUDED.last_commit_rows,
        error_counts = (
          SELECT COALESCE(jsonb_object_agg(k, COALESCE((p.error_counts ->> k)::bigint, 0) + COALESCE((EXCLUDED.error_counts ->> k)::bigint, 0)), '{}')
          FROM (SELECT jsonb_object_keys(p.error_counts) AS k UNION SELECT jsonb_object_keys(EXCLUDED.error_counts)) keys

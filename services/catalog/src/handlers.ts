@@ -8,6 +8,7 @@ import type { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
 import { commitHandlers } from './commit.js';
 import type { CatalogDeps } from './context.js';
 import { databaseHandlers } from './databases.js';
+import { instanceHandlers } from './instances.js';
 import { sourceJobHandlers } from './sources-jobs.js';
 import { tableHandlers } from './tables.js';
 
@@ -22,6 +23,7 @@ export function catalogHandlers(deps: CatalogDeps): AsyncHandlers<typeof Catalog
     ...tableHandlers(deps),
     ...sourceJobHandlers(deps),
     ...commitHandlers(deps),
+    ...instanceHandlers(deps),
   };
 }
 

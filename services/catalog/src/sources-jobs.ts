@@ -46,7 +46,7 @@ function jobFromRow(row: JobRow): Job {
   };
 }
 
-async function loadJob(db: Queryable, name: string, forUpdate = false): Promise<Job> {
+export async function loadJob(db: Queryable, name: string, forUpdate = false): Promise<Job> {
   const { rows } = await db.query<JobRow>(
     `SELECT spec, state, state_reason, created_at_ms, updated_at_ms FROM catalog.jobs WHERE name = $1${forUpdate ? ' FOR UPDATE' : ''}`,
     [name],
@@ -58,23 +58,28 @@ async function loadJob(db: Queryable, name: string, forUpdate = false): Promise<
 /** States in which a job holds its table: it reads, or may go on reading without a new start. */
 const WRITING_STATES = [JobState.JOB_STATE_RUNNING, JobState.JOB_STATE_PAUSED, JobState.JOB_STATE_STOPPING];
 
+/** A scheduled job and its instances' jobs are one family: they read disjoint windows into disjoint partitions. */
+const familyOf = (job: Pick<Job, 'name' | 'instance'>) => job.instance?.parent || job.name;
+
 /**
  * Two jobs may write one table only when they read different topics: two readers of one topic
  * would land every record twice. Refuses `job` (on `tableId`, reading `topic`) while another
- * job holds the table from the same topic. An advisory lock per table makes the check and
- * the caller's write one step, so two concurrent starts cannot both pass.
+ * job holds the table from the same topic, unless both belong to one scheduled job (its
+ * instances own disjoint windows and partitions). An advisory lock per table makes the check
+ * and the caller's write one step, so two concurrent starts cannot both pass.
  */
-async function refuseSecondWriter(db: Queryable, job: string, tableId: number, topic: string, ref: string): Promise<void> {
+async function refuseSecondWriter(db: Queryable, job: Job, tableId: number, topic: string, ref: string): Promise<void> {
   await db.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`sluice-table-writers-${tableId}`]);
   const { rows } = await db.query<{ name: string }>(
     `SELECT j.name FROM catalog.jobs j JOIN catalog.sources s ON s.name = j.source
-     WHERE j.table_id = $1 AND s.topic = $2 AND j.name <> $3 AND j.state = ANY($4) ORDER BY j.name LIMIT 1`,
-    [tableId, topic, job, WRITING_STATES],
+     WHERE j.table_id = $1 AND s.topic = $2 AND j.name <> $3 AND j.state = ANY($4)
+       AND COALESCE(NULLIF(j.spec -> 'instance' ->> 'parent', ''), j.name) <> $5 ORDER BY j.name LIMIT 1`,
+    [tableId, topic, job.name, WRITING_STATES, familyOf(job)],
   );
   if (rows[0]) {
     throw failedPrecondition(
       `job ${rows[0].name} already writes table ${ref} from topic ${topic}; two jobs may write one table only when they read different topics (stop ${rows[0].name}, or write another table)`,
-      { job, table: ref },
+      { job: job.name, table: ref },
     );
   }
 }
@@ -83,12 +88,34 @@ async function refuseSecondWriter(db: Queryable, job: string, tableId: number, t
  * Checks a job request by the shared job rules (the CLI's, `#shared/job-rules.ts`) and fills
  * defaults; returns the job to store. The first problem is INVALID_ARGUMENT naming its field.
  */
-export function normalizeJob(job: Job): Job {
+export function normalizeJob(job: Job, now: number): Job {
   const [problem] = jobProblems(job);
   if (problem) throw invalidArgument(`${problem.field}: ${problem.problem}`, { field: problem.field });
   const table = { database: job.table!.database, table: job.table!.table };
   const commitIntervalMs = job.commitIntervalMs || DEFAULT_COMMIT_INTERVAL_MS;
-  return { ...job, table, commitIntervalMs, state: JobState.JOB_STATE_CREATED, stateReason: '' };
+  // A schedule fires from its creation on; earlier instances are a backfill's to run.
+  const schedule = job.schedule && { ...job.schedule, notBeforeMs: job.schedule.notBeforeMs || now };
+  return { ...job, table, commitIntervalMs, schedule, state: JobState.JOB_STATE_CREATED, stateReason: '' };
+}
+
+/**
+ * Stores a new job (CREATED) and returns it as stored: CreateJob's and the scheduler's
+ * instances'. Refuses a second writer of the table from the same topic, and a name in use.
+ */
+export async function insertJob(client: Queryable, job: Job, t: number): Promise<Job> {
+  const source = await client.query<{ topic: string }>(`SELECT topic FROM catalog.sources WHERE name = $1 FOR SHARE`, [job.source]);
+  if (source.rowCount === 0) throw notFound(`source ${job.source} does not exist`, { source: job.source });
+  const table = await getTable(client, job.table!);
+  await refuseSecondWriter(client, job, table.id, source.rows[0].topic, `${job.table!.database}.${job.table!.table}`);
+  const spec = Job.toJSON({ ...job, state: JobState.JOB_STATE_UNSPECIFIED, stateReason: '', createdAtMs: 0, updatedAtMs: 0 });
+  const { rows } = await client.query<JobRow>(
+    `INSERT INTO catalog.jobs (name, source, table_id, spec, state, state_reason, created_at_ms, updated_at_ms)
+     VALUES ($1, $2, $3, $4, $5, '', $6, $6) ON CONFLICT (name) DO NOTHING
+     RETURNING spec, state, state_reason, created_at_ms, updated_at_ms`,
+    [job.name, job.source, table.id, JSON.stringify(spec), JobState.JOB_STATE_CREATED, t],
+  );
+  if (!rows[0]) throw alreadyExists(`job ${job.name} already exists`, { job: job.name });
+  return jobFromRow(rows[0]);
 }
 
 export function sourceJobHandlers(
@@ -146,23 +173,10 @@ export function sourceJobHandlers(
 
     createJob: translated(async (req) => {
       if (!req.job) throw invalidArgument('job is required', { field: 'job' });
-      const job = normalizeJob(req.job);
-      return inTransaction(deps.pool, async (client) => {
-        const source = await client.query<{ topic: string }>(`SELECT topic FROM catalog.sources WHERE name = $1 FOR SHARE`, [job.source]);
-        if (source.rowCount === 0) throw notFound(`source ${job.source} does not exist`, { source: job.source });
-        const table = await getTable(client, job.table!);
-        await refuseSecondWriter(client, job.name, table.id, source.rows[0].topic, `${job.table!.database}.${job.table!.table}`);
-        const t = now();
-        const spec = Job.toJSON({ ...job, state: JobState.JOB_STATE_UNSPECIFIED, stateReason: '', createdAtMs: 0, updatedAtMs: 0 });
-        const { rows } = await client.query<JobRow>(
-          `INSERT INTO catalog.jobs (name, source, table_id, spec, state, state_reason, created_at_ms, updated_at_ms)
-           VALUES ($1, $2, $3, $4, $5, '', $6, $6) ON CONFLICT (name) DO NOTHING
-           RETURNING spec, state, state_reason, created_at_ms, updated_at_ms`,
-          [job.name, job.source, table.id, JSON.stringify(spec), job.state, t],
-        );
-        if (!rows[0]) throw alreadyExists(`job ${job.name} already exists`, { job: job.name });
-        return { job: jobFromRow(rows[0]) };
-      });
+      if (req.job.instance) throw invalidArgument('job.instance is set by the scheduler, not by CreateJob', { field: 'job.instance' });
+      const t = now();
+      const job = normalizeJob(req.job, t);
+      return inTransaction(deps.pool, async (client) => ({ job: await insertJob(client, job, t) }));
     }),
 
     getJob: translated(async (req) => ({ job: await loadJob(deps.pool, validResourceName(req.name, 'name')) })),
@@ -189,7 +203,7 @@ export function sourceJobHandlers(
             `SELECT j.table_id, s.topic FROM catalog.jobs j JOIN catalog.sources s ON s.name = j.source WHERE j.name = $1`,
             [name],
           );
-          await refuseSecondWriter(client, name, held[0].table_id, held[0].topic, `${job.table!.database}.${job.table!.table}`);
+          await refuseSecondWriter(client, job, held[0].table_id, held[0].topic, `${job.table!.database}.${job.table!.table}`);
         }
         const { rows } = await client.query<JobRow>(
           `UPDATE catalog.jobs SET state = $2, state_reason = $3, updated_at_ms = $4 WHERE name = $1
@@ -205,6 +219,18 @@ export function sourceJobHandlers(
       return inTransaction(deps.pool, async (client) => {
         const job = await loadJob(client, name, true);
         if (!isQuiescent(job.state)) throw failedPrecondition(`job ${name} is ${job.state}; stop it before deleting it`, { job: name });
+        // A scheduled job goes with its instances' jobs, once none of them reads any more.
+        const { rows: attempts } = await client.query<{ name: string; state: JobState }>(
+          `SELECT j.name, j.state FROM catalog.job_instances i JOIN catalog.jobs j ON j.name = i.job WHERE i.parent = $1 ORDER BY j.name FOR UPDATE OF j`,
+          [name],
+        );
+        const live = attempts.find((a) => !isQuiescent(a.state));
+        if (live)
+          throw failedPrecondition(
+            `instance job ${live.name} of ${name} is ${live.state}; wait for it or stop it before deleting ${name}`,
+            { job: name },
+          );
+        await client.query(`DELETE FROM catalog.jobs WHERE name = ANY($1)`, [attempts.map((a) => a.name)]);
         await client.query(`DELETE FROM catalog.jobs WHERE name = $1`, [name]);
         return {};
       });

@@ -2,7 +2,7 @@
  * One append commit: the admitted files of a flush round become a snapshot, committed
  * together with the offsets they cover and the lease epoch, rebased on ABORTED.
  */
-import type { TableUpdate } from '#shared/gen/sluice/v1/catalog.js';
+import { InstanceKind, type Job, type TableUpdate } from '#shared/gen/sluice/v1/catalog.js';
 import type { DataFile, ErrorCount, OffsetRange, Schema, TableRef } from '#shared/gen/sluice/v1/types.js';
 import type { Storage } from '#shared/storage/index.js';
 import {
@@ -17,12 +17,14 @@ import {
 import { commitWithRebase, tableName, type CatalogClient } from './catalog.js';
 import { CommitError } from './errors.js';
 import { mergeReportedSchemas } from './schema-merge.js';
-import { addedEntries, currentManifests, mergeIfNeeded, writeManifests, writeSnapshot } from './snapshots.js';
+import { addedEntries, currentManifests, mergeIfNeeded, removeFiles, writeManifests, writeSnapshot } from './snapshots.js';
 
 export const SLUICE_SUMMARY = {
   job: 'sluice.job',
   flushId: 'sluice.flush-id',
   offsets: 'sluice.offsets',
+  /** A scheduled instance's commit that replaced its partition: `column=value`. */
+  replaced: 'sluice.replaced-partition',
 } as const;
 
 /** `sluice.offsets`: the committed ranges as compact JSON, one entry per Kafka partition. */
@@ -51,6 +53,32 @@ export interface AppendRequest {
   schema?: Schema;
   /** Records refused among the offsets, by reason: the catalog adds them to the job's counts. */
   errorCounts?: ErrorCount[];
+  /**
+   * A scheduled instance's first commit: the files of this partition (identity column = value)
+   * are removed in the same snapshot, so a rerun replaces what the instance wrote before.
+   */
+  replacePartition?: PartitionRef;
+}
+
+/** One identity partition of a table: its column and value. */
+export interface PartitionRef {
+  column: string;
+  value: string;
+}
+
+/**
+ * The partition a scheduled instance's run or rerun replaces at its first commit; a late
+ * append adds to it, and any other job replaces nothing.
+ */
+export function instancePartition(job: Job): PartitionRef | undefined {
+  const column = job.mapping?.partitionBy?.column;
+  if (!job.instance || job.instance.kind === InstanceKind.INSTANCE_KIND_LATE_APPEND || !column) return undefined;
+  return { column, value: job.instance.partitionValue };
+}
+
+/** Whether a data file lies in the partition. */
+export function inPartition(file: DataFile, p: PartitionRef): boolean {
+  return file.partition.some((v) => v.name === p.column && v.value?.kind?.$case === 'stringValue' && v.value.kind.value === p.value);
 }
 
 /** The refused records' rows of one flush, appended to a job's error table. */
@@ -72,6 +100,7 @@ export function commitAppend(req: AppendRequest): Promise<AppendResult> {
       [SLUICE_SUMMARY.offsets]: offsetsSummary(req.offsets),
     },
     commit: { job: req.job, offsets: [...req.offsets], leaseEpoch: req.leaseEpoch, errorCounts: req.errorCounts ?? [] },
+    replacePartition: req.replacePartition,
   });
 }
 
@@ -91,6 +120,7 @@ export function commitErrorAppend(req: ErrorAppendRequest): Promise<AppendResult
 interface AppendShape {
   summary: Record<string, string>;
   commit: { job: string; offsets: OffsetRange[]; leaseEpoch: number; errorCounts: ErrorCount[] };
+  replacePartition?: PartitionRef;
 }
 
 async function append(req: ErrorAppendRequest, shape: AppendShape): Promise<AppendResult> {
@@ -105,13 +135,19 @@ async function append(req: ErrorAppendRequest, shape: AppendShape): Promise<Appe
       const { metadata, schemaUpdate } = evolvedMetadata(loaded.metadata, req);
       // Written once: ADDED entries inherit their sequence number, so a rebase reuses them.
       manifests ??= await writeManifests(req.storage, metadata, snapshotId, addedEntries(snapshotId, req.files));
+      const replace = shape.replacePartition;
+      // Replacing a partition: its live files are found again on every rebase, on the snapshot committed on.
+      const { rewritten, carried, removed } = replace
+        ? await removeFiles(req.storage, metadata, snapshotId, (f) => inPartition(f, replace))
+        : { rewritten: [], carried: await currentManifests(req.storage, metadata), removed: [] };
       const snapshot = await writeSnapshot(req.storage, metadata, {
         snapshotId,
-        operation: 'append',
-        manifests,
-        carried: await mergeIfNeeded(req.storage, metadata, snapshotId, await currentManifests(req.storage, metadata)),
+        operation: removed.length > 0 ? 'overwrite' : 'append',
+        manifests: [...manifests, ...rewritten],
+        carried: await mergeIfNeeded(req.storage, metadata, snapshotId, carried),
         added: req.files,
-        extraSummary: shape.summary,
+        removed,
+        extraSummary: replace ? { ...shape.summary, [SLUICE_SUMMARY.replaced]: `${replace.column}=${replace.value}` } : shape.summary,
       });
       return { updates: [...schemaUpdate, { update: { $case: 'addSnapshot', value: snapshot } }], ...shape.commit };
     },

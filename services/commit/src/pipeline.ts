@@ -13,7 +13,7 @@ import { commitMetrics } from './metrics.js';
 import type { WorkerHeartbeat } from '#shared/gen/sluice/v1/events.js';
 import type { DataFile, OffsetRange, Schema, TableRef } from '#shared/gen/sluice/v1/types.js';
 import { grpcMessage } from '#shared/errors.js';
-import { commitAppend, commitErrorAppend, sumErrorCounts } from './append.js';
+import { commitAppend, commitErrorAppend, instancePartition, type PartitionRef, sumErrorCounts } from './append.js';
 import { tableName } from './catalog.js';
 import { CommitError } from './errors.js';
 import type { Announcer } from './announcer.js';
@@ -38,6 +38,8 @@ export interface PipelineHost {
 interface JobSettings {
   intervalMs: number;
   bufferBytes: number;
+  /** A scheduled instance's run or rerun: its first commit replaces this partition. */
+  replacePartition?: PartitionRef;
 }
 
 /** A data report waiting for its round, with the error-table reports it came with. */
@@ -60,6 +62,8 @@ export class JobPipeline {
   private committing: Promise<void> | undefined;
   private queued: { flushId: string; reason: string } | undefined;
   private ledger: OffsetLedger | undefined;
+  /** Whether the job had committed when the ledger was read: only its first commit replaces a partition. */
+  private committedBefore = false;
   private settings: JobSettings | undefined;
   private intervalTimer: NodeJS.Timeout | undefined;
   /** Bumped whenever the interval timer is disarmed, so a settings load in flight does not re-arm it. */
@@ -244,6 +248,7 @@ export class JobPipeline {
   private async offsets(): Promise<OffsetLedger> {
     if (!this.ledger) {
       const { offsets, starts } = await this.ctx.catalog.getCommittedOffsets({ job: this.job });
+      this.committedBefore = offsets.length > 0;
       // Only this table's partitions matter, but a job writes one table, so all of them are.
       this.ledger = OffsetLedger.fromCommitted(offsets, starts);
     }
@@ -289,6 +294,7 @@ export class JobPipeline {
       return;
     }
     const startedAt = performance.now();
+    const replacePartition = this.committedBefore ? undefined : (await this.jobSettings()).replacePartition;
     try {
       await this.commitErrorRows(flushId, withErrors);
       // The round aggregates many batches' traces: its span links to each admitted report's.
@@ -309,11 +315,13 @@ export class JobPipeline {
             leaseEpoch: epoch,
             schema,
             errorCounts: sumErrorCounts(admitted.map((q) => q.report.errorCounts)),
+            replacePartition,
           }),
         // A trace of its own, linked to the reports it commits (each in its flush's trace).
         { parent: ROOT_CONTEXT, links },
       );
       ledger.advance(offsets);
+      this.committedBefore = true;
       commitMetrics().committed(this.metricLabels, files, result.addedRecords, (performance.now() - startedAt) / 1000);
       const at = this.ctx.now();
       this.host.committed(result.snapshotId, at);
@@ -417,14 +425,16 @@ export class JobPipeline {
     if (!this.settings) {
       let intervalMs = this.ctx.settings.defaultIntervalMs;
       let bufferBytes = 0;
+      let replacePartition: PartitionRef | undefined;
       try {
         const { job } = await this.ctx.catalog.getJob({ name: this.job });
         if (job && job.commitIntervalMs > 0) intervalMs = Math.max(1000, job.commitIntervalMs);
         if (job) bufferBytes = job.bufferBytes;
+        replacePartition = job ? instancePartition(job) : undefined;
       } catch (err) {
         this.ctx.logger.warn({ ...this.where, err: grpcMessage(err) }, 'job settings unavailable; using the default commit interval');
       }
-      this.settings = { intervalMs, bufferBytes };
+      this.settings = { intervalMs, bufferBytes, replacePartition };
     }
     return this.settings;
   }

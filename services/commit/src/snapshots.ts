@@ -26,6 +26,7 @@ import {
   type TableMetadata,
 } from '#shared/iceberg/index.js';
 import type { Storage } from '#shared/storage/index.js';
+import { snapshotFiles } from '#shared/iceberg/scan.js';
 import { CommitError } from './errors.js';
 
 export const metadataDir = (meta: TableMetadata) => `${meta.location}/metadata`;
@@ -163,4 +164,45 @@ export async function mergeIfNeeded(
   }
   const merged = await writeManifests(storage, meta, snapshotId, entries);
   return [...merged, ...carried.filter((m) => m.content !== ManifestContent.DATA)];
+}
+
+/**
+ * The manifests of a snapshot on top of `meta` that removes the live data files `remove`
+ * picks: each manifest listing one is rewritten (those DELETED, the rest EXISTING with their
+ * sequence numbers kept); the other manifests are carried as they are. Compaction replaces
+ * files with it, and an instance of a scheduled job replaces its partition.
+ */
+export async function removeFiles(
+  storage: Storage,
+  meta: TableMetadata,
+  snapshotId: number,
+  remove: (file: DataFile) => boolean,
+): Promise<{ rewritten: ManifestFile[]; carried: ManifestFile[]; removed: DataFile[] }> {
+  const snapshot = currentSnapshot(meta);
+  if (!snapshot) return { rewritten: [], carried: [], removed: [] };
+  const { manifests, dataFiles } = await snapshotFiles(storage, snapshot);
+  const affected = new Set(dataFiles.filter((f) => remove(f.dataFile)).map((f) => f.manifestPath));
+  const carried = manifests.filter((m) => !affected.has(m.manifestPath));
+  const entries: ManifestEntry[] = [];
+  const removed: DataFile[] = [];
+  for (const m of manifests.filter((x) => affected.has(x.manifestPath))) {
+    const { entries: old } = readManifest(await storage.read(m.manifestPath), {
+      snapshotId: m.addedSnapshotId,
+      sequenceNumber: m.sequenceNumber ?? snapshot['sequence-number'],
+    });
+    for (const e of old) {
+      if (e.status === EntryStatus.DELETED) continue;
+      const gone = remove(e.dataFile);
+      if (gone) removed.push(e.dataFile);
+      entries.push({
+        status: gone ? EntryStatus.DELETED : EntryStatus.EXISTING,
+        snapshotId: gone ? snapshotId : e.snapshotId,
+        sequenceNumber: e.sequenceNumber,
+        fileSequenceNumber: e.fileSequenceNumber,
+        content: e.content,
+        dataFile: e.dataFile,
+      });
+    }
+  }
+  return { rewritten: await writeManifests(storage, meta, snapshotId, entries), carried, removed };
 }

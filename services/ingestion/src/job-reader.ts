@@ -177,7 +177,7 @@ export class JobReader {
         `parallelism ${parallelism} is more than the ${partitionIds.length} partition${partitionIds.length === 1 ? '' : 's'} of topic ${this.topic}; set parallelism to ${partitionIds.length} or fewer`,
       );
     await this.checkTopicIdentity(await this.committedOffsets(), await watermarks(session.admin, this.topic));
-    const spec = { start: this.job.start, window: this.bounds.window };
+    const spec = { start: this.job.start, window: this.bounds.window, endOffsets: this.job.window?.endOffsets };
     await addNewPartitions(
       this.partitions,
       session.admin,
@@ -466,7 +466,7 @@ export class JobReader {
       if (!found) return;
     }
     const { closeAtMs, window } = this.bounds;
-    const limits = { endOffset: st.endOffset, closeAtMs, window };
+    const limits = { endOffset: st.endOffset, closeAtMs: st.knownEnd ? null : closeAtMs, window };
     const plan = planBatch(st.position, limits, messages, batchEnd);
     if (plan.end !== null) st.endOffset = plan.end;
     if (plan.coverEnd === plan.coverStart) {

@@ -216,6 +216,11 @@ export class JobRegistry {
     if (existing && !existing.isTerminal) return existing.status();
     const job = await this.loadJob(name);
     if (job.state === JobState.JOB_STATE_FINISHED) throw failedPrecondition(`job "${name}" is FINISHED; a bounded job runs once`);
+    // A scheduled job is never read itself: running, it lets the scheduler fire its instances.
+    if (job.schedule) {
+      if (record) await this.setState(name, RUNNING, SCHEDULED_REASON);
+      return catalogStatus({ ...job, state: RUNNING, stateReason: SCHEDULED_REASON });
+    }
     const source = await this.catalogCall(`source "${job.source}" of job "${name}"`, () =>
       this.deps.catalog.getSource({ name: job.source }),
     );
@@ -326,6 +331,8 @@ export class JobRegistry {
     }
   }
 }
+
+const SCHEDULED_REASON = 'scheduled: its instances run as jobs of their own (sluice job runs)';
 
 /** kafkajs evicts a consumer whose process died after its session timeout (kafka-source.ts). */
 const GROUP_SESSION_TIMEOUT_MS = 10_000;

@@ -4,7 +4,7 @@
  * (addNewPartitions), and the pure decisions (coverage, completion) read it.
  */
 import type { Admin } from 'kafkajs';
-import type { PartitionStart, StartPosition } from '#shared/gen/sluice/v1/catalog.js';
+import type { PartitionOffset, PartitionStart, StartPosition } from '#shared/gen/sluice/v1/catalog.js';
 import type { PartitionStatus } from '#shared/gen/sluice/v1/ingestion.js';
 import type { PartitionProgress } from './completion.js';
 import type { TimeBounds } from './coverage.js';
@@ -28,6 +28,11 @@ export interface PartitionState extends PartitionProgress {
   readonly recordedSearch: StartSearch | null;
   /** END_POSITION jobs: the exclusive end, once reading found the partition over (completion.ts). */
   endOffset: number | null;
+  /**
+   * The end was given (TimeWindow.end_offsets: an instance's rerun or late append reads up to
+   * its last late record), so no record's timestamp ends the partition earlier.
+   */
+  readonly knownEnd: boolean;
   /** The high watermark as last seen (a fetch or the broker asked), for lag. */
   highWatermark: number;
   /**
@@ -136,6 +141,8 @@ export class PartitionTable {
 export interface BoundsSpec {
   readonly start: StartPosition | undefined;
   readonly window: TimeBounds | null;
+  /** Partitions whose end is given (TimeWindow.end_offsets). */
+  readonly endOffsets?: readonly PartitionOffset[];
 }
 
 /**
@@ -189,13 +196,15 @@ export async function addNewPartitions(
     if (next === undefined && !rec)
       throw new PositionError(topic, p, `the catalog returned no recorded start for ${topic}/${p} after RecordJobStart`);
     const start = rec ? startFromRecord(rec, { start: spec.start, windowStartMs }) : { offset: next ?? 0, search: null };
+    const knownEnd = spec.endOffsets?.find((e) => e.partition === p)?.offset;
     table.add({
       partition: p,
       position: next ?? start.offset,
       initialStart: start.offset,
       startSearch: next === undefined ? start.search : null,
       recordedSearch: start.search,
-      endOffset: null,
+      endOffset: knownEnd ?? null,
+      knownEnd: knownEnd !== undefined,
       highWatermark: wm.high,
       highWatermarkAtMs: askedAtMs,
       committed: next,

@@ -12,6 +12,7 @@ import type { ServiceSpec } from '#shared/service.js';
 import { newInstanceId } from './job-runner.js';
 import { JobRegistry } from './jobs.js';
 import { observeJobs } from './job-metrics.js';
+import { Scheduler, schedulerClock } from './scheduler.js';
 
 type IngestionKey =
   | 'ingestionPort'
@@ -22,7 +23,10 @@ type IngestionKey =
   | 'kafkaBrokers'
   | 'rpcDeadlineMs'
   | 'ingestionInFlightBytes'
-  | 'ingestionJobSyncMs';
+  | 'ingestionJobSyncMs'
+  | 'ingestionSchedulerTickMs'
+  | 'ingestionLateCheckMs'
+  | 'ingestionSchedulerClock';
 
 /**
  * Ingestion: runs jobs, reading Kafka and streaming records to transformation workers.
@@ -42,6 +46,9 @@ export const ingestionService: ServiceSpec<IngestionKey> = {
     'rpcDeadlineMs',
     'ingestionInFlightBytes',
     'ingestionJobSyncMs',
+    'ingestionSchedulerTickMs',
+    'ingestionLateCheckMs',
+    'ingestionSchedulerClock',
   ],
   protoFiles: ['sluice/v1/ingestion.proto'],
   async build({ config, logger, security, onShutdown }) {
@@ -56,6 +63,7 @@ export const ingestionService: ServiceSpec<IngestionKey> = {
       transformation.close();
       commit.close();
     });
+    const instanceId = newInstanceId();
     const jobs = new JobRegistry({
       catalog,
       transformation,
@@ -64,10 +72,23 @@ export const ingestionService: ServiceSpec<IngestionKey> = {
       logger,
       defaultBrokers: config.kafkaBrokers,
       inFlightBytes: config.ingestionInFlightBytes,
-      instanceId: newInstanceId(),
+      instanceId,
       stopTimeoutMs: Math.max(1000, config.shutdownTimeoutMs - 1000),
     });
     onShutdown(() => jobs.shutdown());
+    // Scheduled jobs: whichever ingestion process holds the catalog's scheduler lease fires them.
+    const scheduler = new Scheduler({
+      catalog,
+      startJob: (name) => jobs.start(name),
+      logger: logger.child({ component: 'scheduler' }),
+      owner: `ingestion-${instanceId}`,
+      tickMs: config.ingestionSchedulerTickMs,
+      lateCheckMs: config.ingestionLateCheckMs,
+      defaultBrokers: config.kafkaBrokers,
+      now: schedulerClock(config.ingestionSchedulerClock),
+    });
+    scheduler.start();
+    onShutdown(() => scheduler.close());
     observeJobs(() => jobs.statuses());
     // Every process keeps its members of each job in line with the catalog: on each JobChanged
     // announcement, and periodically for one it missed; the first sync resumes the running jobs.

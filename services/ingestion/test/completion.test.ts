@@ -175,6 +175,7 @@ describe('jobBounds', () => {
     completion,
     idleTimeoutMs,
     allowedLatenessMs,
+    endOffsets: [],
   });
   const W = { startTimeMs: 100, endTimeMs: 200 };
   const cases: [string, ReturnType<typeof win> | undefined, JobBounds][] = [

@@ -110,6 +110,7 @@ describe('with the real transformation service', () => {
         completion: CompletionPolicy.COMPLETION_POLICY_END_POSITION,
         idleTimeoutMs: 0,
         allowedLatenessMs: 0,
+        endOffsets: [],
       },
     });
     await ingestion.startJob({ job: 'e2e_window' });

@@ -277,6 +277,7 @@ describe('bounded windows', () => {
     completion,
     idleTimeoutMs: completion === CompletionPolicy.COMPLETION_POLICY_IDLE ? 1500 : 0,
     allowedLatenessMs,
+    endOffsets: [],
   });
 
   it('END_POSITION: exactly the in-window records before the first record at or after the end, then FINISHED', async () => {
@@ -350,6 +351,7 @@ describe('bounded windows', () => {
         completion: CompletionPolicy.COMPLETION_POLICY_END_POSITION,
         idleTimeoutMs: 0,
         allowedLatenessMs: 0,
+        endOffsets: [],
       },
     });
     await ingestion.startJob({ job });
@@ -391,6 +393,7 @@ describe('bounded windows', () => {
         completion: CompletionPolicy.COMPLETION_POLICY_END_POSITION,
         idleTimeoutMs: 0,
         allowedLatenessMs: 0,
+        endOffsets: [],
       },
     });
     const secondProcess = await stack.startIngestion();

@@ -351,6 +351,7 @@ const specErrors: [string, () => unknown, RegExp][] = [
             timeZone: '',
             field: '',
             expression: '$[yyyyqq]',
+            value: '',
           },
         }),
       }),
@@ -375,6 +376,7 @@ test('pt from record time, processing time and a field, in a time zone', () => {
           timeZone: '',
           field: '',
           expression: '',
+          value: '',
           ...pb,
         },
       }),
@@ -443,6 +445,7 @@ test('Iceberg partition tuple and path from a partition spec', () => {
         timeZone: '',
         field: '',
         expression: '',
+        value: '',
       },
     }),
     partitionSpec: {

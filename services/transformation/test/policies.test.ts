@@ -42,6 +42,7 @@ const PT = {
   timeZone: 'UTC',
   field: '',
   expression: '',
+  value: '',
 };
 const SEED_AT = Date.UTC(2023, 6, 14, 13, 16);
 /** Seed 002's error-topic example: offsets 2, 3, 4 hold ids 100, 101 (an unknown field) and 102. */

@@ -216,6 +216,7 @@ const pt = {
   timeZone: '',
   field: '',
   expression: '',
+  value: '',
 };
 const keyValue = [...fixed, field(4, 'key', 'string'), field(5, 'value', 'string'), field(6, 'pt', 'string')];
 const at2113 = Date.UTC(2023, 6, 13, 21, 13, 30);

@@ -178,6 +178,7 @@ describe('Transform stream', () => {
       timeZone: 'UTC',
       field: '',
       expression: '',
+      value: '',
     };
     const { ref, location } = await createTable(h, 'by_pt', [field(1, 'id', 'long'), field(2, 'pt', 'string')], {
       specId: 0,

@@ -49,6 +49,12 @@ export const METHOD_ROLES: Readonly<Record<string, Access>> = {
   '/sluice.v1.CatalogService/RecordJobStart': 'service',
   '/sluice.v1.CatalogService/ListSnapshots': 'operator',
   '/sluice.v1.CatalogService/AcquireCommitLease': 'service',
+  '/sluice.v1.CatalogService/AcquireSchedulerLease': 'service',
+  // Backfill and rerun run an existing job's instances, as StartJob runs a job; the
+  // scheduler's own firing needs the scheduler lease's epoch besides.
+  '/sluice.v1.CatalogService/CreateJobInstances': 'operator',
+  '/sluice.v1.CatalogService/ListJobInstances': 'operator',
+  '/sluice.v1.CatalogService/RecordLateRecords': 'service',
   '/sluice.v1.CommitService/ReportDataFiles': 'service',
   '/sluice.v1.CommitService/TriggerFlush': 'service',
   '/sluice.v1.CommitService/GetCommitStatus': 'operator',

@@ -16,8 +16,6 @@ import {
   currentSchema,
   currentSnapshot,
   newSnapshotId,
-  readManifest,
-  type ManifestEntry,
   type ManifestFile,
   type SchemaJson,
   type TableMetadata,
@@ -28,7 +26,7 @@ import { ParquetFileWriter, type WriterColumn } from '#shared/parquet/writer.js'
 import { commitWithRebase, loadTable } from '../catalog.js';
 import type { CoordinatorContext } from '../context.js';
 import { CommitError } from '../errors.js';
-import { writeManifests, writeSnapshot } from '../snapshots.js';
+import { removeFiles, writeManifests, writeSnapshot } from '../snapshots.js';
 import { readRows } from './rows.js';
 
 export const SMALL_FILE_BYTES_PROPERTY = 'sluice.compaction.small-file-bytes';
@@ -129,48 +127,6 @@ async function rewrite(ctx: CoordinatorContext, meta: TableMetadata, inputs: rea
   }
 }
 
-/**
- * The manifests of the replace snapshot on top of `meta`: each manifest listing a replaced
- * file is rewritten (replaced → DELETED, the rest EXISTING); the others are carried.
- */
-async function replaceManifests(
-  ctx: CoordinatorContext,
-  meta: TableMetadata,
-  snapshotId: number,
-  replaced: ReadonlySet<string>,
-): Promise<{ rewritten: ManifestFile[]; carried: ManifestFile[] }> {
-  const snapshot = currentSnapshot(meta);
-  if (!snapshot) throw new CommitError('stale-rewrite', 'the table has no snapshot any more');
-  const { manifests, dataFiles } = await snapshotFiles(ctx.storage, snapshot);
-  const live = new Set(dataFiles.map((f) => f.dataFile.filePath));
-  for (const path of replaced) {
-    if (!live.has(path))
-      throw new CommitError('stale-rewrite', `file ${path} is no longer live in snapshot ${snapshot['snapshot-id']}; compaction abandoned`);
-  }
-  const affected = new Set(dataFiles.filter((f) => replaced.has(f.dataFile.filePath)).map((f) => f.manifestPath));
-  const carried = manifests.filter((m) => !affected.has(m.manifestPath));
-  const entries: ManifestEntry[] = [];
-  for (const m of manifests.filter((x) => affected.has(x.manifestPath))) {
-    const { entries: old } = readManifest(await ctx.storage.read(m.manifestPath), {
-      snapshotId: m.addedSnapshotId,
-      sequenceNumber: m.sequenceNumber ?? snapshot['sequence-number'],
-    });
-    for (const e of old) {
-      if (e.status === EntryStatus.DELETED) continue;
-      const gone = replaced.has(e.dataFile.filePath);
-      entries.push({
-        status: gone ? EntryStatus.DELETED : EntryStatus.EXISTING,
-        snapshotId: gone ? snapshotId : e.snapshotId,
-        sequenceNumber: e.sequenceNumber,
-        fileSequenceNumber: e.fileSequenceNumber,
-        content: e.content,
-        dataFile: e.dataFile,
-      });
-    }
-  }
-  return { rewritten: await writeManifests(ctx.storage, meta, snapshotId, entries), carried };
-}
-
 export interface CompactionResult {
   snapshotId: number;
   replaced: string[];
@@ -210,7 +166,16 @@ export async function compactTable(
       ref,
       async build({ metadata: meta }) {
         added ??= await writeManifests(ctx.storage, meta, snapshotId, [{ status: EntryStatus.ADDED, snapshotId, dataFile: output }]);
-        const { rewritten, carried } = await replaceManifests(ctx, meta, snapshotId, replaced);
+        const snapshot = currentSnapshot(meta);
+        if (!snapshot) throw new CommitError('stale-rewrite', 'the table has no snapshot any more');
+        const { rewritten, carried, removed } = await removeFiles(ctx.storage, meta, snapshotId, (f) => replaced.has(f.filePath));
+        if (removed.length !== replaced.size) {
+          const gone = [...replaced].find((path) => !removed.some((f) => f.filePath === path));
+          throw new CommitError(
+            'stale-rewrite',
+            `file ${gone} is no longer live in snapshot ${snapshot['snapshot-id']}; compaction abandoned`,
+          );
+        }
         const add = await writeSnapshot(ctx.storage, meta, {
           snapshotId,
           operation: 'replace',

@@ -41,6 +41,11 @@ export function compilePartitionBy(pb: PartitionBy, defaultZone: Zone, columns: 
   const column = pb.column || 'pt';
   const target = columns.find((c) => c.name === column);
   if (!target) throw new SpecError(`partition_by names column "${column}", which the table does not have`, column);
+  // A scheduled instance's partition: one value, rendered by the scheduler, for every row.
+  if (pb.value) {
+    const value = pb.value;
+    return { column, index: target.index, value: () => value };
+  }
   const tz = pb.timeZone ? specZone(pb.timeZone, 'partition_by.time_zone') : defaultZone;
   const granularity = pb.granularity === Granularity.GRANULARITY_UNSPECIFIED ? Granularity.GRANULARITY_HOUR : pb.granularity;
   const fmtSource = pb.expression || GRANULARITY_FORMAT[granularity];
