@@ -196,8 +196,14 @@ export async function listInstances(db: Queryable, parent: string, fromMs = 0): 
     `SELECT job, partition, next_offset FROM catalog.committed_offsets WHERE job = ANY($1)`,
     [jobs],
   );
+  // A partition the attempt never committed on ended where it started (a finished instance is
+  // committed up to every end, or read nothing there): its recorded start.
+  const starts = await db.query<{ job: string; partition: number; next_offset: string }>(
+    `SELECT job, partition, start_offset AS next_offset FROM catalog.job_starts WHERE job = ANY($1)`,
+    [jobs],
+  );
   const endsByJob = new Map<string, Map<number, number>>();
-  for (const e of ends.rows) {
+  for (const e of [...starts.rows, ...ends.rows]) {
     let m = endsByJob.get(e.job);
     if (!m) endsByJob.set(e.job, (m = new Map()));
     m.set(e.partition, Number(e.next_offset));

@@ -249,8 +249,10 @@ export function writeManifest(entries: ManifestEntry[], options: ManifestWriteOp
       stats.deletedFilesCount++;
       stats.deletedRowsCount += rows;
     }
+    // Every entry's partition is in the summary, deleted ones too (as Iceberg's ManifestWriter
+    // does): a manifest of only DELETED entries (a partition replaced) still has bounds.
+    summary.add(partition);
     if (e.status !== EntryStatus.DELETED) {
-      summary.add(partition);
       if (e.sequenceNumber !== undefined) {
         stats.minExplicitSequenceNumber = Math.min(stats.minExplicitSequenceNumber ?? e.sequenceNumber, e.sequenceNumber);
       }

@@ -33,7 +33,8 @@ printLogsOnFailure(() => mesh);
 before(async () => {
   // Maintenance (expiry, compaction) every second; only the table whose properties ask for
   // it has anything to do: the others stay below the defaults (10 small files, 5 days).
-  mesh = await startMesh({ partitions: 1, env: { COMMIT_MAINTENANCE_INTERVAL_MS: '1000' } });
+  // Late records of scheduled jobs are looked for every half second.
+  mesh = await startMesh({ partitions: 1, env: { COMMIT_MAINTENANCE_INTERVAL_MS: '1000', INGESTION_LATE_CHECK_MS: '500' } });
 });
 after(async () => {
   await mesh?.stop();
@@ -478,6 +479,79 @@ parallelism: 2
     const parent = compacted.snapshots.find((s) => s.snapshotId !== compacted.currentSnapshotId)!;
     const older = await judge(table, { snapshotId: parent.snapshotId });
     assert.ok(older.files.length >= 3, `the parent still reads the small files (${older.files.length})`);
+  });
+
+  it("a scheduled job's instances, and a rerun for a late record: the overwrite snapshot and the one before it", async () => {
+    const job = `daily-${suffix}`;
+    const table = `${database}.daily_${suffix}`;
+    const schedule = [
+      'schedule:',
+      '  cycle: { unit: day }',
+      '  startAt: "00:15"',
+      '  timeZone: UTC',
+      '  window: { start: "$[yyyymmdd-1]000000", end: "$[yyyymmdd]000000" }',
+      '  partition: "$[yyyymmdd-1]"',
+      '  lateData: rerun',
+    ].join('\n');
+    await createJob(job, spec(job, '  partitionBy: { column: ds }', schedule));
+    const ids = Array.from({ length: 12 }, (_, k) => k + 1);
+    produce(
+      mesh!,
+      job,
+      ids.map((id) => ({ value: order(id), timestamp: MAY_1 + (id % 3) * DAY_MS + id * 60_000 })),
+    );
+    await sluiceJson(mesh!, 'job', 'backfill', job, '--from', '2024-05-02 00:15', '--to', '2024-05-04 00:15');
+    type Run = {
+      scheduledTimeMs: number;
+      attempt: number;
+      state: string;
+      rows: number;
+      latePending: number;
+      lateChecked: { partition: number; offset: number }[];
+    };
+    /** Every instance was checked for late records up to `highWatermark`, and its latest attempt succeeded and left none unlanded. */
+    const settled = (attempts: number, highWatermark: number) =>
+      waitFor(
+        `the instances to settle after ${attempts} attempts`,
+        async () => {
+          const runs = await sluiceJson<Run[]>(mesh!, 'job', 'runs', job);
+          const latest = new Map(runs.map((r) => [r.scheduledTimeMs, r]));
+          return (
+            runs.length >= attempts &&
+            latest.size === 3 &&
+            runs.filter((r) => r.attempt === 1).every((r) => (r.lateChecked[0]?.offset ?? 0) >= highWatermark) &&
+            [...latest.values()].every((r) => r.state === 'INSTANCE_STATE_SUCCEEDED' && r.latePending === 0)
+          );
+        },
+        { timeoutMs: 120_000, intervalMs: 500 },
+      );
+    // The days interleave in the topic, so each instance's end (its first record of a later day)
+    // leaves records of its own day behind it: they are found late, and the instances run again.
+    await settled(3, 12);
+    const before = await history(table);
+    const rows = (read: IcebergTableJson) => {
+      const count = new Map<string, number>();
+      for (const r of read.rows) count.set(String(r.ds), (count.get(String(r.ds)) ?? 0) + 1);
+      return [...count].sort();
+    };
+    assert.deepEqual(rows(await judge(table)), [
+      ['20240501', 4],
+      ['20240502', 4],
+      ['20240503', 4],
+    ]);
+    const runsBefore = (await sluiceJson<Run[]>(mesh!, 'job', 'runs', job)).length;
+    // May 2nd's record 99 arrives after every instance read past it.
+    produce(mesh!, job, [{ value: order(99), timestamp: MAY_1 + DAY_MS + 12 * 3_600_000 }]);
+    await settled(runsBefore + 1, 13);
+    const current = await judge(table);
+    assert.equal(current.snapshots.find((s) => s.snapshotId === current.currentSnapshotId)?.operation, 'overwrite');
+    assert.deepEqual(rows(current), [
+      ['20240501', 4],
+      ['20240502', 5],
+      ['20240503', 4],
+    ]);
+    const older = await judge(table, { snapshotId: before.currentSnapshotId });
+    assert.equal(older.rows.length, 12);
   });
 
   it("a job's error table: refused records with their origin, and the job's own table", async () => {

@@ -1317,7 +1317,7 @@ export interface JobInstance {
    */
   lateRecords: number;
   latePending: number;
-  /** Where each partition's reading ended (the committed offsets). */
+  /** Where each partition's reading ended: the committed offset, else the recorded start (read nothing). */
   endOffsets: PartitionOffset[];
   /** How far late records were looked for, per partition. */
   lateChecked: PartitionOffset[];
