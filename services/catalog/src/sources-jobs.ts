@@ -195,6 +195,14 @@ export function sourceJobHandlers(
       }
       return inTransaction(deps.pool, async (client) => {
         const job = await loadJob(client, name, true);
+        if (req.expectedStates.length > 0 && !req.expectedStates.includes(job.state)) {
+          throw failedPrecondition(
+            `job ${name} is ${job.state}${job.stateReason ? ` (${job.stateReason})` : ''}, not ${req.expectedStates.join(' or ')}`,
+            {
+              job: name,
+            },
+          );
+        }
         if (!canTransition(job.state, req.state)) {
           throw failedPrecondition(`job ${name} cannot go from ${job.state} to ${req.state}`, { job: name });
         }

@@ -388,11 +388,32 @@ test('sources and jobs: CRUD, validation, state machine, delete rules', async ()
   for (const [name, over, code] of badJobs)
     assert.equal((await failure(cat.client.createJob({ job: { ...job, ...over } }))).code, code, name);
 
-  const running = await cat.client.updateJobState({ name: 'clicks_job', state: JobState.JOB_STATE_RUNNING, reason: 'started' });
+  const running = await cat.client.updateJobState({
+    name: 'clicks_job',
+    state: JobState.JOB_STATE_RUNNING,
+    reason: 'started',
+    expectedStates: [],
+  });
   assert.equal(running.job?.state, JobState.JOB_STATE_RUNNING);
   assert.equal(running.job?.stateReason, 'started');
+  // A conditional change (a resume that read the job PAUSED) is refused once the job moved on:
+  // a job that failed meanwhile is not revived.
+  await cat.client.updateJobState({ name: 'clicks_job', state: JobState.JOB_STATE_FAILED, reason: 'topic recreated', expectedStates: [] });
+  const revived = await failure(
+    cat.client.updateJobState({
+      name: 'clicks_job',
+      state: JobState.JOB_STATE_RUNNING,
+      reason: '',
+      expectedStates: [JobState.JOB_STATE_RUNNING, JobState.JOB_STATE_PAUSED],
+    }),
+  );
+  assert.equal(revived.code, status.FAILED_PRECONDITION);
+  assert.equal(revived.details, 'job clicks_job is JOB_STATE_FAILED (topic recreated), not JOB_STATE_RUNNING or JOB_STATE_PAUSED');
+  assert.equal((await cat.client.getJob({ name: 'clicks_job' })).job?.state, JobState.JOB_STATE_FAILED);
+  await cat.client.updateJobState({ name: 'clicks_job', state: JobState.JOB_STATE_RUNNING, reason: 'started', expectedStates: [] });
   assert.equal(
-    (await failure(cat.client.updateJobState({ name: 'clicks_job', state: JobState.JOB_STATE_CREATED, reason: '' }))).code,
+    (await failure(cat.client.updateJobState({ name: 'clicks_job', state: JobState.JOB_STATE_CREATED, reason: '', expectedStates: [] })))
+      .code,
     status.FAILED_PRECONDITION,
   );
   assert.equal(
@@ -421,22 +442,23 @@ test('sources and jobs: CRUD, validation, state machine, delete rules', async ()
     'job clicks_job already writes table sync.clicks from topic clicks.v1; two jobs may write one table only when they read different topics (stop clicks_job, or write another table)',
   );
   await cat.client.createJob({ job: { ...job, name: 'views_job', source: 'views_src' } });
-  await cat.client.updateJobState({ name: 'views_job', state: JobState.JOB_STATE_RUNNING, reason: '' });
-  await cat.client.updateJobState({ name: 'clicks_job', state: JobState.JOB_STATE_STOPPED, reason: '' });
+  await cat.client.updateJobState({ name: 'views_job', state: JobState.JOB_STATE_RUNNING, reason: '', expectedStates: [] });
+  await cat.client.updateJobState({ name: 'clicks_job', state: JobState.JOB_STATE_STOPPED, reason: '', expectedStates: [] });
   await cat.client.createJob({ job: { ...job, name: 'clicks_twice', source: 'clicks_again' } });
-  await cat.client.updateJobState({ name: 'clicks_twice', state: JobState.JOB_STATE_RUNNING, reason: '' });
+  await cat.client.updateJobState({ name: 'clicks_twice', state: JobState.JOB_STATE_RUNNING, reason: '', expectedStates: [] });
   assert.match(
-    (await failure(cat.client.updateJobState({ name: 'clicks_job', state: JobState.JOB_STATE_RUNNING, reason: '' }))).details,
+    (await failure(cat.client.updateJobState({ name: 'clicks_job', state: JobState.JOB_STATE_RUNNING, reason: '', expectedStates: [] })))
+      .details,
     /^job clicks_twice already writes table sync.clicks from topic clicks.v1/,
     'a start is refused the same way',
   );
   for (const name of ['clicks_twice', 'views_job']) {
-    await cat.client.updateJobState({ name, state: JobState.JOB_STATE_STOPPED, reason: '' });
+    await cat.client.updateJobState({ name, state: JobState.JOB_STATE_STOPPED, reason: '', expectedStates: [] });
     await cat.client.deleteJob({ name });
   }
   for (const name of ['clicks_again', 'views_src']) await cat.client.deleteSource({ name });
   assert.equal((await cat.client.listJobs({})).jobs.length, 1);
-  await cat.client.updateJobState({ name: 'clicks_job', state: JobState.JOB_STATE_STOPPED, reason: '' });
+  await cat.client.updateJobState({ name: 'clicks_job', state: JobState.JOB_STATE_STOPPED, reason: '', expectedStates: [] });
   await cat.client.deleteJob({ name: 'clicks_job' });
   assert.equal((await failure(cat.client.getJob({ name: 'clicks_job' }))).code, status.NOT_FOUND);
   await cat.client.deleteSource({ name: 'clicks_src' });

@@ -134,9 +134,9 @@ describe('instances in the catalog', () => {
       backfill.created.map((j) => j.name),
       ['hourly--202601011005'],
     );
-    await cat.client.updateJobState({ name: 'hourly', state: JobState.JOB_STATE_RUNNING, reason: '' });
-    await cat.client.updateJobState({ name: 'hourly--202601011005', state: JobState.JOB_STATE_RUNNING, reason: '' });
-    await cat.client.updateJobState({ name: 'hourly--202601011105', state: JobState.JOB_STATE_RUNNING, reason: '' });
+    await cat.client.updateJobState({ name: 'hourly', state: JobState.JOB_STATE_RUNNING, reason: '', expectedStates: [] });
+    await cat.client.updateJobState({ name: 'hourly--202601011005', state: JobState.JOB_STATE_RUNNING, reason: '', expectedStates: [] });
+    await cat.client.updateJobState({ name: 'hourly--202601011105', state: JobState.JOB_STATE_RUNNING, reason: '', expectedStates: [] });
 
     // A rerun waits for the live attempt.
     const busy = await failure(
@@ -151,7 +151,7 @@ describe('instances in the catalog', () => {
     assert.equal(busy.code, status.ALREADY_EXISTS);
     assert.match(busy.details, /is INSTANCE_STATE_RUNNING \(job hourly--202601011105\); rerun it once it ended/);
 
-    await cat.client.updateJobState({ name: 'hourly--202601011105', state: JobState.JOB_STATE_FINISHED, reason: '' });
+    await cat.client.updateJobState({ name: 'hourly--202601011105', state: JobState.JOB_STATE_FINISHED, reason: '', expectedStates: [] });
     // Late records count once however often they are found.
     for (let i = 0; i < 2; i++)
       await cat.client.recordLateRecords({
@@ -182,11 +182,11 @@ describe('instances in the catalog', () => {
     );
 
     // Deleting the scheduled job waits for its instances, then takes their jobs with it.
-    await cat.client.updateJobState({ name: 'hourly', state: JobState.JOB_STATE_STOPPED, reason: '' });
+    await cat.client.updateJobState({ name: 'hourly', state: JobState.JOB_STATE_STOPPED, reason: '', expectedStates: [] });
     const live = await failure(cat.client.deleteJob({ name: 'hourly' }));
     assert.equal(live.code, status.FAILED_PRECONDITION);
     assert.match(live.details, /instance job hourly--202601011005 of hourly is JOB_STATE_RUNNING/);
-    await cat.client.updateJobState({ name: 'hourly--202601011005', state: JobState.JOB_STATE_STOPPED, reason: '' });
+    await cat.client.updateJobState({ name: 'hourly--202601011005', state: JobState.JOB_STATE_STOPPED, reason: '', expectedStates: [] });
     await cat.client.deleteJob({ name: 'hourly' });
     const { jobs } = await cat.client.listJobs({});
     assert.deepEqual(

@@ -162,7 +162,7 @@ export class JobRunner {
   private async reportState(): Promise<void> {
     const state = jobStateOf(this.phase, this.userPaused);
     try {
-      await this.deps.catalog.updateJobState({ name: this.name, state, reason: reasonOf(this.phase) });
+      await this.deps.catalog.updateJobState({ name: this.name, state, reason: reasonOf(this.phase), expectedStates: [] });
     } catch (err) {
       this.log.warn({ err: grpcMessage(err), state }, 'could not record the job state in the catalog');
     }

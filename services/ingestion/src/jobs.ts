@@ -105,9 +105,16 @@ export class JobRegistry {
       const job = await this.loadJob(name);
       if (job.state !== RUNNING && job.state !== PAUSED)
         throw failedPrecondition(`job "${name}" is ${describeState(job.state)}; only a running or paused job can be paused or resumed`);
+      // Recorded only if the job is still running or paused: a job that failed meanwhile (its
+      // topic recreated, say) must not be revived by a resume that read the state before.
+      try {
+        await this.deps.catalog.updateJobState({ name, state, reason: '', expectedStates: [RUNNING, PAUSED] });
+      } catch (err) {
+        if (grpcCode(err) === grpcStatus.FAILED_PRECONDITION) throw failedPrecondition(grpcMessage(err));
+        this.deps.logger.warn({ job: name, state, err: grpcMessage(err) }, 'could not record the job state in the catalog');
+      }
       const members = this.runners.get(name);
       if (members) for (const r of members.runners) if (!r.isTerminal) apply(r);
-      await this.setState(name, state, '');
       this.announce(name);
       return members?.status() ?? catalogStatus({ ...job, state });
     });
@@ -240,7 +247,7 @@ export class JobRegistry {
     this.runners.set(name, runner);
     if (record) {
       try {
-        await this.deps.catalog.updateJobState({ name, state: RUNNING, reason: '' });
+        await this.deps.catalog.updateJobState({ name, state: RUNNING, reason: '', expectedStates: [] });
       } catch (err) {
         // The catalog refuses a start it must not allow (another job writes the table from the same topic).
         if (grpcCode(err) === grpcStatus.FAILED_PRECONDITION) {
@@ -325,7 +332,7 @@ export class JobRegistry {
 
   private async setState(name: string, state: JobState, reason: string): Promise<void> {
     try {
-      await this.deps.catalog.updateJobState({ name, state, reason });
+      await this.deps.catalog.updateJobState({ name, state, reason, expectedStates: [] });
     } catch (err) {
       this.deps.logger.warn({ job: name, state, err: grpcMessage(err) }, 'could not record the job state in the catalog');
     }

@@ -534,11 +534,6 @@ parallelism: 2
       for (const r of read.rows) count.set(String(r.ds), (count.get(String(r.ds)) ?? 0) + 1);
       return [...count].sort();
     };
-    assert.deepEqual(rows(await judge(table)), [
-      ['20240501', 4],
-      ['20240502', 4],
-      ['20240503', 4],
-    ]);
     const runsBefore = (await sluiceJson<Run[]>(mesh!, 'job', 'runs', job)).length;
     // May 2nd's record 99 arrives after every instance read past it.
     produce(mesh!, job, [{ value: order(99), timestamp: MAY_1 + DAY_MS + 12 * 3_600_000 }]);
@@ -550,8 +545,14 @@ parallelism: 2
       ['20240502', 5],
       ['20240503', 4],
     ]);
+    // Before the late record: every day's records, each once (read once the table moved on, so
+    // that Spark is asked for this snapshot by its id, not for the current one).
     const older = await judge(table, { snapshotId: before.currentSnapshotId });
-    assert.equal(older.rows.length, 12);
+    assert.deepEqual(rows(older), [
+      ['20240501', 4],
+      ['20240502', 4],
+      ['20240503', 4],
+    ]);
   });
 
   it("a job's error table: refused records with their origin, and the job's own table", async () => {

@@ -1078,6 +1078,11 @@ export interface UpdateJobStateRequest {
   name: string;
   state: JobState;
   reason: string;
+  /**
+   * When set, the change is refused (FAILED_PRECONDITION) unless the job is in one of these
+   * states: a pause or resume read the state first, and a job that failed meanwhile stays failed.
+   */
+  expectedStates: JobState[];
 }
 
 export interface UpdateJobStateResponse {
@@ -6772,7 +6777,7 @@ export const ListJobsResponse: MessageFns<ListJobsResponse> = {
 };
 
 function createBaseUpdateJobStateRequest(): UpdateJobStateRequest {
-  return { name: "", state: JobState.JOB_STATE_UNSPECIFIED, reason: "" };
+  return { name: "", state: JobState.JOB_STATE_UNSPECIFIED, reason: "", expectedStates: [] };
 }
 
 export const UpdateJobStateRequest: MessageFns<UpdateJobStateRequest> = {
@@ -6785,6 +6790,13 @@ export const UpdateJobStateRequest: MessageFns<UpdateJobStateRequest> = {
     }
     if (message.reason !== "") {
       writer.uint32(26).string(message.reason);
+    }
+    if (message.expectedStates.length !== 0) {
+      writer.uint32(34).fork();
+      for (const v of message.expectedStates) {
+        writer.int32(jobStateToNumber(v));
+      }
+      writer.join();
     }
     return writer;
   },
@@ -6826,6 +6838,24 @@ export const UpdateJobStateRequest: MessageFns<UpdateJobStateRequest> = {
             message.reason = reader.string();
             continue;
           }
+          case 4: {
+            if (tag === 32) {
+              message.expectedStates.push(jobStateFromJSON(reader.int32()));
+
+              continue;
+            }
+
+            if (tag === 34) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.expectedStates.push(jobStateFromJSON(reader.int32()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -6843,6 +6873,11 @@ export const UpdateJobStateRequest: MessageFns<UpdateJobStateRequest> = {
       name: isSet(object.name) ? globalThis.String(object.name) : "",
       state: isSet(object.state) ? jobStateFromJSON(object.state) : JobState.JOB_STATE_UNSPECIFIED,
       reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      expectedStates: globalThis.Array.isArray(object?.expectedStates)
+        ? object.expectedStates.map((e: any) => jobStateFromJSON(e))
+        : globalThis.Array.isArray(object?.expected_states)
+        ? object.expected_states.map((e: any) => jobStateFromJSON(e))
+        : [],
     };
   },
 
@@ -6857,6 +6892,9 @@ export const UpdateJobStateRequest: MessageFns<UpdateJobStateRequest> = {
     if (message.reason !== "") {
       obj.reason = message.reason;
     }
+    if (message.expectedStates?.length) {
+      obj.expectedStates = message.expectedStates.map((e) => jobStateToJSON(e));
+    }
     return obj;
   },
 
@@ -6868,6 +6906,7 @@ export const UpdateJobStateRequest: MessageFns<UpdateJobStateRequest> = {
     message.name = object.name ?? "";
     message.state = object.state ?? JobState.JOB_STATE_UNSPECIFIED;
     message.reason = object.reason ?? "";
+    message.expectedStates = object.expectedStates?.map((e) => e) || [];
     return message;
   },
 };
