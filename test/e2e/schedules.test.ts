@@ -89,12 +89,29 @@ function produce(mesh: TestMesh, topic: string, records: { id: number; at: numbe
   }
 }
 
-describe('an hourly schedule: backfill, late records, rerun', () => {
+/**
+ * Per partition value, its rows and distinct ids (a row landed twice shows as rows > ids):
+ * `[pt, rows, ids]`, ordered by pt.
+ */
+async function partitionCounts(mesh: TestMesh, table: string): Promise<[string, number, number][]> {
+  const result = await runSluiceJson<{ rows: { pt: string; rows: number; ids: number }[] }>(
+    mesh.clientEnv,
+    'query',
+    `SELECT pt, count(*) AS rows, count(DISTINCT id) AS ids FROM ${table} GROUP BY pt ORDER BY pt`,
+  );
+  return result.rows.map((r) => [r.pt, Number(r.rows), Number(r.ids)]);
+}
+
+/** One scenario's names, unique per run: its job, source and topic share one. */
+function scenario(prefix: string) {
   const suffix = randomBytes(4).toString('hex');
-  const name = `hourly-${suffix}`;
-  const topic = `hourly-${suffix}`;
-  const database = `sched_${suffix}`;
-  const table = `${database}.events`;
+  const name = `${prefix}-${suffix}`;
+  const database = `${prefix}_${suffix}`;
+  return { name, topic: name, database, table: `${database}.events` };
+}
+
+describe('an hourly schedule: backfill, late records, rerun', () => {
+  const { name, topic, database, table } = scenario('hourly');
   let mesh: TestMesh | undefined;
   printLogsOnFailure(() => mesh);
   const sluiceJson = <T = any>(...args: string[]) => runSluiceJson<T>(mesh!.clientEnv, ...args);
@@ -118,14 +135,7 @@ describe('an hourly schedule: backfill, late records, rerun', () => {
     await mesh?.stop();
   });
 
-  /** Rows per partition value, and distinct ids: a row landed twice shows as count > distinct. */
-  async function byPartition(): Promise<Record<string, { rows: number; ids: number }>> {
-    const result = await sluiceJson<{ rows: { pt: string; rows: number; ids: number }[] }>(
-      'query',
-      `SELECT pt, count(*) AS rows, count(DISTINCT id) AS ids FROM ${table} GROUP BY pt ORDER BY pt`,
-    );
-    return Object.fromEntries(result.rows.map((r) => [r.pt, { rows: Number(r.rows), ids: Number(r.ids) }]));
-  }
+  const byPartition = async () => Object.fromEntries((await partitionCounts(mesh!, table)).map(([pt, rows, ids]) => [pt, { rows, ids }]));
 
   async function settled(what: string, done: (instances: InstanceJson[]) => boolean): Promise<InstanceJson[]> {
     return waitFor(
@@ -293,25 +303,14 @@ describe('an hourly schedule: backfill, late records, rerun', () => {
         [2, 'INSTANCE_KIND_LATE_APPEND', 1, 1, 0],
       ],
     );
-    const result = await sluiceJson<{ rows: { pt: string; rows: number; ids: number }[] }>(
-      'query',
-      `SELECT pt, count(*) AS rows, count(DISTINCT id) AS ids FROM ${appendDb}.events GROUP BY pt`,
-    );
-    assert.deepEqual(
-      result.rows.map((r) => [r.pt, Number(r.rows), Number(r.ids)]),
-      [[partitionOf(0), PER_HOUR + 1, PER_HOUR + 1]],
-    );
+    assert.deepEqual(await partitionCounts(mesh!, `${appendDb}.events`), [[partitionOf(0), PER_HOUR + 1, PER_HOUR + 1]]);
     const history = await sluiceJson<{ snapshots: { snapshotId: number; operation: string }[] }>('table', 'history', `${appendDb}.events`);
     assert.equal(history.snapshots.find((x) => x.snapshotId === attempts[1].snapshotId)?.operation, 'append');
   });
 });
 
 describe('a 1-minute cycle on its own, with the scheduler killed between and in the middle of instances', () => {
-  const suffix = randomBytes(4).toString('hex');
-  const name = `minutely-${suffix}`;
-  const topic = `minutely-${suffix}`;
-  const database = `minute_${suffix}`;
-  const table = `${database}.events`;
+  const { name, topic, database, table } = scenario('minutely');
   let mesh: TestMesh | undefined;
   printLogsOnFailure(() => mesh);
   const sluiceJson = <T = any>(...args: string[]) => runSluiceJson<T>(mesh!.clientEnv, ...args);
@@ -387,12 +386,8 @@ describe('a 1-minute cycle on its own, with the scheduler killed between and in 
       all.map((i) => [i.scheduledTimeMs, i.attempt, i.state]).sort((a, b) => Number(a[0]) - Number(b[0])),
       firing.map((t) => [t, 1, 'INSTANCE_STATE_SUCCEEDED']),
     );
-    const result = await sluiceJson<{ rows: { pt: string; rows: number; ids: number }[] }>(
-      'query',
-      `SELECT pt, count(*) AS rows, count(DISTINCT id) AS ids FROM ${table} GROUP BY pt ORDER BY pt`,
-    );
     assert.deepEqual(
-      result.rows.map((r) => [r.pt, Number(r.rows), Number(r.ids)]),
+      await partitionCounts(mesh!, table),
       [0, 1, 2].map((k) => [compact(t0 + k * MINUTE, true), PER_WINDOW, PER_WINDOW]),
     );
   });

@@ -79,6 +79,9 @@ interface Session {
   readonly end: (err: unknown) => void;
 }
 
+/** An error of kafkajs (a protocol refusal, a connection or retry failure), not of our mesh. */
+const isKafkaError = (err: unknown): boolean => err instanceof Error && err.name.startsWith('KafkaJS');
+
 /** Transform streams this process opened, over all jobs: the last part of each worker id. */
 let streamsOpened = 0;
 
@@ -289,6 +292,14 @@ export class JobReader {
       .then(() => this.resync(generation, why))
       .catch((err) => {
         if (err instanceof FatalJobError) return this.host.fatal(err.message);
+        // Kafka refused (the topic deleted, the broker away): the consumer session is over, and
+        // the supervisor's next one checks the topic and says what is wrong ("topic … does not
+        // exist") instead of this resync retrying the same refusal under a vaguer reason.
+        if (isKafkaError(err) && this.session && this.isCurrent(generation)) {
+          this.log.warn({ err: describeSourceError(err, this.brokers) }, 'resync failed on Kafka; the session starts over');
+          this.session.end(err);
+          return;
+        }
         const failed = `resync failed (${why}): ${grpcMessage(err)}; retrying`;
         this.host.resyncing(why, failed);
         this.log.warn({ err: grpcMessage(err) }, 'resync failed; retrying');
