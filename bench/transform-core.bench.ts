@@ -1,9 +1,11 @@
 /**
- * Transformation core throughput: 1M JSON messages of ~150 bytes through the pure core
- * (UTF-8 check, JSON.parse, FLATTEN at level 1, coercion into a 13-column table with
- * long/string/decimal/timestamptz/boolean columns, fixed columns, a record-time `pt`
- * partition column and its partition tuple), beside plain `JSON.parse` of the same
- * messages in the same run. The ratio is the cost of the core over the parse floor.
+ * Transformation core throughput, beside plain `JSON.parse` of the same messages in the same
+ * run (the ratio is the cost of the core over the parse floor), for two shapes:
+ * - narrow: 1M JSON messages of ~150 bytes through the pure core (UTF-8 check, JSON.parse,
+ *   FLATTEN at level 1, coercion into a 13-column table with long/string/decimal/timestamptz/
+ *   boolean columns, fixed columns, a record-time `pt` partition column and its tuple);
+ * - wide: the pipeline bench's ~640-byte events (bench/pipeline/records.ts), JSON at flatten
+ *   level 2 into 22 columns.
  * No I/O: Parquet writing is measured by the writer's own comparison (shared/src/parquet).
  *
  * Run alone: `npm run bench -- transform-core` (BENCH_CORE_MESSAGES to change N).
@@ -12,6 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { Granularity, MessageFormat, MessageMode, TimeSource, type KafkaRecord } from '#shared/gen/sluice/v1/types.js';
 import { compilePlan, partitionOf, RecordError, transformRecord } from '../services/transformation/src/core/index.js';
 import { clickEvent } from './support/messages.js';
+import { SHAPES, wideEventJson } from './pipeline/records.js';
 
 const MESSAGES = Number(process.env.BENCH_CORE_MESSAGES ?? 1_000_000);
 const prim = (id: number, name: string, type: string) => ({
@@ -23,11 +26,14 @@ const prim = (id: number, name: string, type: string) => ({
 });
 
 export default async function run(): Promise<Record<string, unknown>> {
+  return { narrow: measure(...narrow()), wide: measure(...wide()) };
+}
+
+function recordsOf(message: (i: number) => string | Buffer): KafkaRecord[] {
   const records: KafkaRecord[] = new Array(MESSAGES);
-  let bytes = 0;
   for (let i = 0; i < MESSAGES; i++) {
-    const value = clickEvent(i);
-    bytes += value.length;
+    const m = message(i);
+    const value = typeof m === 'string' ? Buffer.from(m) : m;
     records[i] = {
       topic: 'events',
       partition: i % 4,
@@ -38,6 +44,27 @@ export default async function run(): Promise<Record<string, unknown>> {
       headers: [],
     };
   }
+  return records;
+}
+
+/** The wide shape: the pipeline bench's events and columns, JSON at flatten level 2. */
+function wide(): [KafkaRecord[], ReturnType<typeof compilePlan>] {
+  const shape = SHAPES.wide;
+  const plan = compilePlan({
+    schema: { schemaId: 0, identifierFieldIds: [], fields: shape.columns.map((c, i) => prim(i + 1, c.name, c.iceberg)) },
+    mapping: {
+      format: MessageFormat.MESSAGE_FORMAT_JSON,
+      mode: MessageMode.MESSAGE_MODE_VALUE,
+      flattenLevel: shape.flattenLevel,
+      fields: [],
+      timeZone: 'UTC',
+      includeFixedColumns: false,
+    },
+  });
+  return [recordsOf(wideEventJson), plan];
+}
+
+function narrow(): [KafkaRecord[], ReturnType<typeof compilePlan>] {
   const plan = compilePlan({
     schema: {
       schemaId: 0,
@@ -77,6 +104,12 @@ export default async function run(): Promise<Record<string, unknown>> {
     },
     partitionSpec: { specId: 1, fields: [{ sourceId: 13, fieldId: 1000, name: 'pt', transform: 'identity', sourceName: '' }] },
   });
+  return [recordsOf(clickEvent), plan];
+}
+
+function measure(records: KafkaRecord[], plan: ReturnType<typeof compilePlan>): Record<string, unknown> {
+  let bytes = 0;
+  for (const r of records) bytes += r.value!.length;
   const ctx = { nowMs: Date.now() };
 
   // Warm both paths so the JIT has seen them before timing.

@@ -29,7 +29,7 @@ import { parseCsvRecord, type CsvDialect } from './csv.js';
 import { decodeText, parseJson, parseJsonExact, stripBom } from './decode.js';
 import { InexactNumber, RecordError, SpecError, specZone } from './errors.js';
 import { type NewField, SchemaGrowth, type Widening, widenedType } from './evolve.js';
-import { columnName, flattenInto, MAX_FLATTEN_LEVEL } from './flatten.js';
+import { columnName, MAX_FLATTEN_LEVEL, pathStep } from './flatten.js';
 import { compilePath, resolvePath, type PathStep } from './json-path.js';
 import {
   compilePartitionBy,
@@ -159,7 +159,25 @@ interface FlattenScratch {
   seenPath: string[];
   newFields: NewField[];
   widenings: Widening[];
+  /** Flattening below level 1: the fields seen so far, by key, from the top (see FieldNode). */
+  readonly fields: Map<string, FieldNode>;
 }
+
+/**
+ * A field met while flattening below level 1, resolved once: its column name, its path and its
+ * column. Records of one topic repeat their keys, so the names (`device_os`) and paths
+ * (`device.os`) are built once per field instead of per record, and the column lookup with
+ * them. Untrusted input may bring endless new keys: past FIELD_NODES_PER_LEVEL a level's
+ * fields are resolved per record and not kept.
+ */
+interface FieldNode {
+  readonly name: string;
+  readonly path: string;
+  readonly column: number | undefined;
+  children: Map<string, FieldNode> | undefined;
+}
+
+const FIELD_NODES_PER_LEVEL = 4096;
 
 export function compilePlan(input: PlanInput): Plan {
   const { schema, mapping } = input;
@@ -278,7 +296,7 @@ export function compilePlan(input: PlanInput): Plan {
     parsedPart: parsesPart ? (mode === 'KEY' ? 'key' : 'value') : null,
     byName,
     unknownFields,
-    scratch: { stamp: 0, seenAt: plans.map(() => -1), seenPath: plans.map(() => ''), newFields: [], widenings: [] },
+    scratch: { stamp: 0, seenAt: plans.map(() => -1), seenPath: plans.map(() => ''), newFields: [], widenings: [], fields: new Map() },
     csv,
     partitionColumn,
     partitionTuple: compilePartitionSpec(input.partitionSpec, columns),
@@ -462,11 +480,46 @@ function spreadFlattened(plan: Plan, doc: unknown, row: Row, part: string, ctx: 
     }
     return;
   }
-  flattenInto(obj, plan.flattenLevel, (name, value, path) => {
-    const idx = byName.get(name);
-    if (idx === undefined) unmapped(plan, ctx, name, path, value);
-    else place(plan, row, idx, path, value);
-  });
+  spreadLevels(plan, row, ctx, obj, plan.flattenLevel, sc.fields, null);
+}
+
+const isJsonObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * Flattening below level 1 (as flattenInto, the reference `flatten` uses for inference, names
+ * and paths the fields): each field of `obj` into its column, objects above the last level
+ * expanded, through the fields met before.
+ */
+function spreadLevels(
+  plan: Plan,
+  row: Row,
+  ctx: RecordContext,
+  obj: Record<string, unknown>,
+  level: number,
+  known: Map<string, FieldNode>,
+  parent: FieldNode | null,
+): void {
+  for (const key in obj) {
+    const value = obj[key];
+    let node = known.get(key);
+    if (node === undefined) {
+      node = fieldNode(plan, parent, key);
+      if (known.size < FIELD_NODES_PER_LEVEL) known.set(key, node);
+    }
+    if (level > 1 && isJsonObject(value)) {
+      node.children ??= new Map();
+      spreadLevels(plan, row, ctx, value, level - 1, node.children, node);
+    } else if (node.column === undefined) unmapped(plan, ctx, node.name, node.path, value);
+    else place(plan, row, node.column, node.path, value);
+  }
+}
+
+function fieldNode(plan: Plan, parent: FieldNode | null, key: string): FieldNode {
+  const dotted = key.includes('.');
+  const name = parent === null && !dotted ? key : columnName(parent?.name ?? '', key);
+  const step = dotted ? pathStep(key) : key;
+  const path = parent === null ? step : `${parent.path}.${step}`;
+  return { name, path, column: plan.byName!.get(name), children: undefined };
 }
 
 function place(plan: Plan, row: Row, idx: number, path: string, value: unknown): void {
