@@ -48,3 +48,31 @@ export function parseColumnList(text: string): Field[] {
 
 export const schemaRows = (schema: Schema | undefined) =>
   (schema?.fields ?? []).map((f) => [f.id, f.name, typeText(f.type), f.required ? 'required' : 'optional', f.doc]);
+
+/** Iceberg refuses these as identifier fields: equality on them is not reliable. */
+const UNKEYABLE = new Set(['float', 'double']);
+
+/**
+ * A table's schema with its key (Iceberg `identifier-field-ids`): the key names top-level
+ * columns, each required and primitive, not float or double. Columns get ids 1..n here so that
+ * the key can name them; the catalog assigns the table's own ids. Throws naming the column.
+ */
+export function keyedSchema(fields: Field[], key: readonly string[]): Schema {
+  const numbered = fields.map((f, i) => ({ ...f, id: i + 1 }));
+  const identifierFieldIds = key.map((name) => {
+    const f = numbered.find((c) => c.name === name);
+    if (!f) throw new Error(`key column "${name}" is not a column of the table`);
+    const type = f.type?.kind?.$case === 'primitive' ? f.type.kind.value : undefined;
+    if (type === undefined) throw new Error(`key column "${name}" must be a primitive column, not ${typeText(f.type)}`);
+    if (UNKEYABLE.has(type)) throw new Error(`key column "${name}" is ${type}: a key may not be float or double`);
+    if (!f.required) throw new Error(`key column "${name}" must be required (a row without its key could not be matched)`);
+    return f.id;
+  });
+  if (new Set(key).size !== key.length) throw new Error(`key names a column twice: ${key.join(', ')}`);
+  return { schemaId: 0, fields: key.length > 0 ? numbered : fields, identifierFieldIds };
+}
+
+/** The key of a table as a list of its column names (empty when it has none). */
+export function keyNames(schema: Schema | undefined): string[] {
+  return (schema?.identifierFieldIds ?? []).map((id) => schema?.fields.find((f) => f.id === id)?.name ?? String(id));
+}

@@ -31,6 +31,7 @@ const OPTIONS = {
   from: { type: 'string' },
   to: { type: 'string' },
   instance: { type: 'string' },
+  key: { type: 'string' },
   token: { type: 'string' },
   'tls-ca': { type: 'string' },
   'tls-cert': { type: 'string' },

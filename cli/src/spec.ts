@@ -46,7 +46,7 @@ import { IDENTIFIER, RESOURCE_NAME as JOB_NAME, TOPIC } from '#shared/names.js';
 import { readFile, stat } from 'node:fs/promises';
 import { MAX_SPEC_BYTES, MAX_SPEC_DEPTH, tooDeepAt } from './spec-limits.js';
 import { unwritableFixed } from '#shared/parquet/unwritable.js';
-import { PRIMITIVE_TYPE } from './iceberg-types.js';
+import { keyedSchema, PRIMITIVE_TYPE } from './iceberg-types.js';
 import { CliError } from './output.js';
 import { LocalTimeError, localToEpochMs } from '#shared/local-time.js';
 import { JobSpecError, SpecReader } from './spec-reader.js';
@@ -64,6 +64,8 @@ export interface TableSpec {
   properties: Record<string, string>;
   /** What `job create` does when the table exists: `fail` (default, as seed 000) or `use` it, if compatible. */
   ifExists: 'fail' | 'use';
+  /** The table's key (Iceberg identifier fields), by column name; empty when it has none. */
+  key: string[];
 }
 
 export interface JobPlan {
@@ -415,9 +417,21 @@ function readTable(r: SpecReader, defaults: PlanDefaults, schedule?: Schedule): 
   }
   const location = r.string('location') ?? (defaults.warehouse ? `${defaults.warehouse.replace(/\/$/, '')}/${database}/${name}` : '');
   const ifExists = r.choice('ifExists', { fail: 'fail', use: 'use' } as const, 'fail');
+  const key = r.list('key').map(({ value, path }) => {
+    if (typeof value !== 'string' || !IDENTIFIER.test(value)) throw new JobSpecError(path, `${JSON.stringify(value)} is not a column name`);
+    return value;
+  });
+  // With explicit columns the key is checked now; inferred columns are checked once inferred.
+  if (columns && key.length > 0) {
+    try {
+      keyedSchema(columns, key);
+    } catch (err) {
+      throw new JobSpecError('table.key', (err as Error).message);
+    }
+  }
   r.finish();
   return {
-    table: { ref: { database, table: name }, location, columns, partitionSpec, partitionColumn, properties, ifExists },
+    table: { ref: { database, table: name }, location, columns, partitionSpec, partitionColumn, properties, ifExists, key },
     partitionBy,
   };
 }

@@ -339,3 +339,34 @@ describe('a source on its own (sluice source add)', () => {
     assert.throws(() => planSource({ topic: 't' }, { warehouse: '' }), /name: is required/);
   });
 });
+
+describe('table.key', () =>
+  it("names required primitive columns: the table's identifier fields", async () => {
+    const { keyedSchema, keyNames } = await import('../src/iceberg-types.js');
+    const spec = (
+      key: unknown,
+      columns: unknown[] = [
+        { name: 'id', type: 'long', required: true },
+        { name: 'v', type: 'double' },
+      ],
+    ) => JSON.stringify({ name: 'j', source: { topic: 't' }, table: { database: 'd', name: 't', columns, key } });
+    const plan = parseJobSpecText(spec(['id']));
+    assert.deepEqual(plan.table.key, ['id']);
+    const schema = keyedSchema(plan.table.columns!, plan.table.key);
+    assert.deepEqual(schema.identifierFieldIds, [1]);
+    assert.deepEqual(keyNames(schema), ['id']);
+    const refusals: [unknown, RegExp][] = [
+      [['nope'], /^table\.key: key column "nope" is not a column of the table$/],
+      [['v'], /^table\.key: key column "v" is double: a key may not be float or double$/],
+      [['id', 'id'], /^table\.key: key names a column twice/],
+      ['id', /^table\.key: must be a list/],
+    ];
+    for (const [key, message] of refusals) {
+      assert.throws(
+        () => parseJobSpecText(spec(key)),
+        (e: Error) => message.test(e.message),
+        JSON.stringify(key),
+      );
+    }
+    assert.throws(() => parseJobSpecText(spec(['s'], [{ name: 's', type: 'string' }])), /key column "s" must be required/);
+  }));

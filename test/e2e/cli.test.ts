@@ -273,6 +273,25 @@ describe('the sluice CLI against the running mesh', () => {
     );
   });
 
+  it('table create --key makes the named columns the table key (Iceberg identifier fields), which describe shows; a bad key is refused', async () => {
+    const keyed = `${database}.keyed`;
+    const created = await sluiceJson(
+      'table',
+      'create',
+      keyed,
+      '--columns',
+      'region string required, id long required, total double',
+      '--key',
+      'region,id',
+    );
+    assert.deepEqual(created.schema.identifierFieldIds, [1, 2]);
+    const described = await sluice('table', 'describe', keyed);
+    assert.match(described.stdout, /^key {8}region, id$/m);
+    const refused = await sluice('table', 'create', `${database}.keyed_bad`, '--columns', 'id long, total double', '--key', 'id');
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /--key: key column "id" must be required/);
+  });
+
   it('a bad spec is one line naming the file key, exit 2, and creates nothing', async () => {
     const bad = join(mesh!.dir, 'bad.yaml');
     await writeFile(bad, SPEC.replace(`name: ${job}`, 'name: clicks-again').replace('intervalMs: 1000', 'intervalMs: 10'));

@@ -3,10 +3,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { grpcCode } from '#shared/errors.js';
 import { JobState, type Source } from '#shared/gen/sluice/v1/catalog.js';
 import type { JobStatus } from '#shared/gen/sluice/v1/ingestion.js';
-import { ErrorPolicyKind, type Field } from '#shared/gen/sluice/v1/types.js';
+import { ErrorPolicyKind, type Field, type Schema } from '#shared/gen/sluice/v1/types.js';
 import { errorTableColumns } from '#shared/error-table.js';
 import type { CliContext } from '../context.js';
-import { primitiveField } from '../iceberg-types.js';
+import { keyedSchema, primitiveField } from '../iceberg-types.js';
 import { CliError, describeError, table, usageError } from '../output.js';
 import { readJobSpecFile, type JobPlan } from '../spec.js';
 import { tableIncompatibility, withFixedColumns } from '../table-compat.js';
@@ -94,9 +94,19 @@ export async function createFromSpec(ctx: CliContext, plan: JobPlan, inferSample
     // Inference proposes every column optional, as the table takes them: a later record
     // without a field is a NULL, not a refused record.
     columns = inferred.schema?.fields ?? [];
+    // Except the key's: a record without its key could not be matched, so it is refused.
+    columns = columns.map((c) => (tableSpec.key.includes(c.name) ? { ...c, required: true } : c));
     for (const warning of inferred.warnings) ctx.out.note(`warning: ${warning}`);
     if (tableSpec.partitionColumn && !columns.some((c) => c.name === tableSpec.partitionColumn)) {
       columns.push(primitiveField(tableSpec.partitionColumn, 'string', false, 'partition value filled by Sluice'));
+    }
+  }
+  let keyed: Schema | undefined;
+  if (columns) {
+    try {
+      keyed = keyedSchema(columns, tableSpec.key);
+    } catch (err) {
+      throw new CliError(`table.key: ${(err as Error).message}`, 2);
     }
   }
 
@@ -117,11 +127,11 @@ export async function createFromSpec(ctx: CliContext, plan: JobPlan, inferSample
       made.push({ what: `source ${source.name}`, remove: () => catalog.deleteSource({ name: source.name }) });
       ctx.out.note(`source ${source.name} created (topic ${source.topic})`);
     }
-    if (columns) {
+    if (columns && keyed) {
       await ensureDatabase(ctx, ref.database, made);
       await catalog.createTable({
         ref,
-        schema: { schemaId: 0, fields: columns, identifierFieldIds: [] },
+        schema: keyed,
         partitionSpec: tableSpec.partitionSpec,
         location: tableSpec.location,
         properties: tableSpec.properties,

@@ -1,7 +1,7 @@
 import type { CreateTableRequest } from '#shared/gen/sluice/v1/catalog.js';
 import type { PartitionSpec, TableRef } from '#shared/gen/sluice/v1/types.js';
 import type { CliContext } from '../context.js';
-import { parseColumnList, schemaRows } from '../iceberg-types.js';
+import { keyedSchema, keyNames, parseColumnList, schemaRows } from '../iceberg-types.js';
 import { CliError, table, usageError } from '../output.js';
 import { readJobSpecFile } from '../spec.js';
 
@@ -33,7 +33,7 @@ export async function tableCommand(ctx: CliContext, args: string[], flags: Recor
           );
         request = {
           ref: plan.table.ref,
-          schema: { schemaId: 0, fields: plan.table.columns, identifierFieldIds: [] },
+          schema: keyedSchema(plan.table.columns, plan.table.key),
           partitionSpec: plan.table.partitionSpec,
           location: plan.table.location,
           properties: plan.table.properties,
@@ -48,9 +48,22 @@ export async function tableCommand(ctx: CliContext, args: string[], flags: Recor
         } catch (err) {
           throw usageError(`--columns: ${(err as Error).message}`);
         }
+        const key =
+          typeof flags.key === 'string'
+            ? flags.key
+                .split(',')
+                .map((k) => k.trim())
+                .filter((k) => k !== '')
+            : [];
+        let schema: ReturnType<typeof keyedSchema>;
+        try {
+          schema = keyedSchema(fields, key);
+        } catch (err) {
+          throw usageError(`--key: ${(err as Error).message}`);
+        }
         request = {
           ref,
-          schema: { schemaId: 0, fields, identifierFieldIds: [] },
+          schema,
           partitionSpec:
             typeof flags['partition-spec'] === 'string' ? parsePartitionSpec(flags['partition-spec']) : { specId: 0, fields: [] },
           location: typeof flags.location === 'string' ? flags.location : '',
@@ -73,6 +86,7 @@ export async function tableCommand(ctx: CliContext, args: string[], flags: Recor
           `metadata   ${t?.metadataLocation}`,
           `snapshot   ${t?.currentSnapshotId ?? '(none yet)'}`,
           `partition  ${(t?.partitionSpec?.fields ?? []).map((f) => `${f.transform}(${f.sourceName || f.sourceId}) as ${f.name}`).join(', ') || '(unpartitioned)'}`,
+          `key        ${keyNames(t?.schema).join(', ') || '(none)'}`,
           '',
           table(['ID', 'COLUMN', 'TYPE', 'NULLS', 'DOC'], schemaRows(t?.schema)),
         ].join('\n'),

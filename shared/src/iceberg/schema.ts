@@ -252,5 +252,9 @@ export function validateSchema(schema: SchemaJson, requireIds = true): void {
     if (!loc.field.required || typeof loc.field.type !== 'string' || loc.repeated) {
       throw invalid(`identifier field ${loc.path} must be a required primitive outside lists and maps`, loc.path);
     }
+    // As Iceberg's own check: equality on floating point values is no way to find a row.
+    if (loc.field.type === 'float' || loc.field.type === 'double') {
+      throw invalid(`identifier field ${loc.path} is ${loc.field.type}: an identifier field may not be float or double`, loc.path);
+    }
   }
 }

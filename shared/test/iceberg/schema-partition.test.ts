@@ -130,6 +130,7 @@ test('schema validation refuses duplicates, dotted names and bad identifier fiel
     ],
     ['optional identifier', base([{ id: 1, name: 'a', required: false, type: 'int' }], [1]), /must be a required primitive/],
     ['missing identifier', base([{ id: 1, name: 'a', required: true, type: 'int' }], [9]), /not in the schema/],
+    ['double identifier', base([{ id: 1, name: 'a', required: true, type: 'double' }], [1]), /may not be float or double/],
     ['empty', base([]), /no fields/],
   ];
   for (const [name, schema, pattern] of cases) assert.throws(() => validateSchema(schema), pattern, name);
