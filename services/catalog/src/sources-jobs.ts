@@ -7,6 +7,7 @@
 import type { AsyncHandlers } from '#shared/grpc/types.js';
 import { type CatalogServiceService, Job, JobState, Source, jobStateFromJSON } from '#shared/gen/sluice/v1/catalog.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '#shared/errors.js';
+import { MappingSpec } from '#shared/gen/sluice/v1/types.js';
 import { jobProblems, sourceProblems } from '#shared/job-rules.js';
 import { inTransaction } from '#shared/pg.js';
 import { translated, type CatalogDeps, type Queryable } from './context.js';
@@ -103,8 +104,17 @@ export function normalizeJob(job: Job, now: number): Job {
  * instances'. Refuses a second writer of the table from the same topic, and a name in use.
  */
 export async function insertJob(client: Queryable, job: Job, t: number): Promise<Job> {
-  const source = await client.query<{ topic: string }>(`SELECT topic FROM catalog.sources WHERE name = $1 FOR SHARE`, [job.source]);
+  const source = await client.query<{ topic: string; spec: unknown }>(`SELECT topic, spec FROM catalog.sources WHERE name = $1 FOR SHARE`, [
+    job.source,
+  ]);
   if (source.rowCount === 0) throw notFound(`source ${job.source} does not exist`, { source: job.source });
+  // A job given no mapping reads its source's messages as the source describes them (format,
+  // mode, CSV dialect) with the defaults of every other mapping key: the CLI always sends one,
+  // a direct CreateJob may not, and a job without one could never open a Transform stream.
+  if (!job.mapping) {
+    const src = Source.fromJSON(source.rows[0].spec);
+    job = { ...job, mapping: MappingSpec.fromPartial({ format: src.format, mode: src.mode, csv: src.csv }) };
+  }
   const table = await getTable(client, job.table!);
   await refuseSecondWriter(client, job, table.id, source.rows[0].topic, `${job.table!.database}.${job.table!.table}`);
   const spec = Job.toJSON({ ...job, state: JobState.JOB_STATE_UNSPECIFIED, stateReason: '', createdAtMs: 0, updatedAtMs: 0 });

@@ -517,3 +517,41 @@ test('a 1 MB name is refused quoting a short prefix, and the connection keeps an
   assert.match(bad.details, /^name "x{64}"… \(1000000 characters\) is longer than 128 characters$/);
   assert.ok(Array.isArray(other.databases));
 });
+
+test('a job created without a mapping reads its source as the source describes it', async () => {
+  await cat.client.createDatabase({ name: 'plain', location: '', properties: {} });
+  const ref = { database: 'plain', table: 'lines' };
+  await cat.client.createTable({ ref, schema: schema(field(0, 'c1', 'string')), location: '', properties: {}, ifNotExists: false });
+  const csv = { delimiter: ';', quote: '"', columns: ['c1'] };
+  await cat.client.createSource({
+    source: {
+      name: 'lines_src',
+      brokers: [],
+      topic: 'lines',
+      format: MessageFormat.MESSAGE_FORMAT_CSV,
+      mode: MessageMode.MESSAGE_MODE_VALUE,
+      csv,
+      properties: {},
+      createdAtMs: 0,
+    },
+  });
+  const { job } = await cat.client.createJob({
+    job: {
+      name: 'lines_job',
+      source: 'lines_src',
+      table: ref,
+      commitIntervalMs: 0,
+      bufferBytes: 0,
+      parallelism: 1,
+      offsetReset: OffsetResetPolicy.OFFSET_RESET_POLICY_UNSPECIFIED,
+      state: JobState.JOB_STATE_UNSPECIFIED,
+      stateReason: '',
+      createdAtMs: 0,
+      updatedAtMs: 0,
+    },
+  });
+  assert.equal(job?.mapping?.format, MessageFormat.MESSAGE_FORMAT_CSV);
+  assert.equal(job?.mapping?.mode, MessageMode.MESSAGE_MODE_VALUE);
+  assert.deepEqual(job?.mapping?.csv, csv);
+  assert.deepEqual((await cat.client.getJob({ name: 'lines_job' })).job?.mapping, job?.mapping);
+});
