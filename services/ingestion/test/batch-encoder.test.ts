@@ -10,19 +10,9 @@ import type { KafkaHeader, KafkaRecord, OffsetRange } from '#shared/gen/sluice/v
 import { TransformRequest } from '#shared/gen/sluice/v1/transformation.js';
 import { recordRuns } from '#shared/record-runs.js';
 import { encodeBatch } from '../src/batch-encoder.js';
+import { seededRandom } from '#test-support/random.js';
 
 const OVERHEAD = 64;
-
-/** A small deterministic generator (mulberry32), so a failure names a reproducible seed. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function bytesOrNull(next: () => number): Buffer | null {
   const r = next();
@@ -32,7 +22,7 @@ function bytesOrNull(next: () => number): Buffer | null {
 }
 
 function messages(seed: number, count: number): KafkaMessage[] {
-  const next = random(seed);
+  const next = seededRandom(seed);
   let offset = Math.floor(next() * 1e6);
   const keyed = next() < 0.6;
   return Array.from({ length: count }, () => {

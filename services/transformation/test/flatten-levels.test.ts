@@ -11,17 +11,7 @@ import { MessageFormat, MessageMode, SchemaEvolution } from '#shared/gen/sluice/
 import { field, mapping, record, schema } from '#test-support/builders.js';
 import { compilePlan, RecordError, transformRecord } from '../src/core/index.js';
 import { flatten } from '../src/core/flatten.js';
-
-/** A small deterministic generator (mulberry32), so a failure names a reproducible document. */
-function prng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '#test-support/random.js';
 
 const KEYS = ['a', 'b', 'c', 'a.b', 'a_b', 'b_c', 'é', 'x.y.z', 'n'];
 
@@ -43,7 +33,7 @@ function doc(rand: () => number, depth = 0): Record<string, unknown> {
 }
 
 test('levels 2-4 through the kept fields agree with flatten, document by document', () => {
-  const rand = prng(17);
+  const rand = seededRandom(17);
   const docs = Array.from({ length: 3000 }, () => doc(rand));
   let refusals = 0;
   for (const level of [2, 3, 4]) {
