@@ -11,7 +11,7 @@ sluice table history <db>.<table>`;
 export const JOB_HELP = `sluice job create -f spec.yaml [--start]
 sluice job start|stop|pause|resume <name>
 sluice job status <name> [--watch]
-sluice job list
+sluice job list [--all]                      (--all: with scheduled jobs' instances)
 sluice job runs <name> [--json]              (a scheduled job's instances)
 sluice job backfill <name> --from <time> --to <time>
 sluice job rerun <name> --instance <time>    (times on the schedule's clock: 2022-11-22 10:05)`;

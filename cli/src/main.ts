@@ -32,6 +32,7 @@ const OPTIONS = {
   to: { type: 'string' },
   instance: { type: 'string' },
   key: { type: 'string' },
+  all: { type: 'boolean' },
   token: { type: 'string' },
   'tls-ca': { type: 'string' },
   'tls-cert': { type: 'string' },

@@ -191,6 +191,15 @@ describe('an hourly schedule: backfill, late records, rerun', () => {
     );
     assert.deepEqual(await byPartition(), Object.fromEntries([0, 1, 2].map((k) => [partitionOf(k), { rows: PER_HOUR, ids: PER_HOUR }])));
 
+    // job list shows the scheduled job, and its instances' jobs only with --all.
+    const listed = await sluiceJson<{ name: string }[]>('job', 'list');
+    assert.deepEqual(
+      listed.filter((j) => j.name.startsWith(name)).map((j) => j.name),
+      [name],
+    );
+    const all = await sluiceJson<{ name: string }[]>('job', 'list', '--all');
+    assert.equal(all.filter((j) => j.name.startsWith(`${name}--`)).length, 3);
+
     // A backfill of instances that ran leaves them as they are.
     const again = await sluiceJson<{ created: unknown[]; existingTimesMs: number[] }>(
       'job',

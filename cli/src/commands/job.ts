@@ -306,17 +306,19 @@ export async function jobCommand(ctx: CliContext, args: string[], flags: Record<
       return;
     }
     case 'list': {
-      const { jobs } = await ctx.catalog().listJobs({});
+      // A scheduled job's instances are jobs too, one per run: listed by `job runs`, here with --all.
+      const { jobs: all } = await ctx.catalog().listJobs({});
+      const jobs = flags.all ? all : all.filter((j) => !j.instance);
       ctx.out.result(jobs, () =>
         table(
-          ['JOB', 'SOURCE', 'TABLE', 'STATE', 'COMMIT INTERVAL', 'BOUNDED'],
+          ['JOB', 'SOURCE', 'TABLE', 'STATE', 'COMMIT INTERVAL', 'KIND'],
           jobs.map((j) => [
             j.name,
             j.source,
             `${j.table?.database}.${j.table?.table}`,
             shortState(j.state),
             `${j.commitIntervalMs / 1000}s`,
-            j.window ? 'yes' : 'no',
+            j.schedule ? 'scheduled' : j.instance ? `instance of ${j.instance.parent}` : j.window ? 'bounded' : 'continuous',
           ]),
         ),
       );
