@@ -297,7 +297,7 @@ export async function jobCommand(ctx: CliContext, args: string[], flags: Record<
       const { status } = await ingestion().getJobStatus({ job });
       const { job: defined } = await ctx.catalog().getJob({ name: job });
       if (defined?.schedule) {
-        const { instances } = await ctx.catalog().listJobInstances({ job, fromMs: 0 });
+        const { instances } = await ctx.catalog().listJobInstances({ job, fromMs: 0, latest: 0 });
         const runs = runsSummary(instances);
         ctx.out.result({ ...status, runs }, () => `${renderStatus(status!)}\n${renderRunsSummary(runs)}`);
         return;

@@ -107,7 +107,7 @@ export async function instancesCommand(
   const catalog = ctx.catalog();
   const { compiled } = await scheduled(ctx, name);
   if (verb === 'runs') {
-    const { instances } = await catalog.listJobInstances({ job: name, fromMs: 0 });
+    const { instances } = await catalog.listJobInstances({ job: name, fromMs: 0, latest: 0 });
     ctx.out.result(instances, () => renderRuns(compiled, instances));
     return;
   }

@@ -152,6 +152,8 @@ export function instanceState(jobState: JobState | undefined, skipped: boolean):
 }
 
 const LIVE_INSTANCE = [InstanceState.INSTANCE_STATE_QUEUED, InstanceState.INSTANCE_STATE_RUNNING];
+/** Job states of queued and running attempts (instanceState). */
+const LIVE_JOB_STATES = [JobState.JOB_STATE_CREATED, JobState.JOB_STATE_RUNNING, JobState.JOB_STATE_PAUSED, JobState.JOB_STATE_STOPPING];
 
 interface InstanceRow {
   parent: string;
@@ -179,7 +181,7 @@ const toOffsets = (m: ReadonlyMap<number, number> | Record<string, number>): Par
     .map(([partition, offset]) => ({ partition, offset }));
 
 /** Every attempt of a scheduled job's instances, with what they read and their late records. */
-export async function listInstances(db: Queryable, parent: string, fromMs = 0): Promise<JobInstance[]> {
+export async function listInstances(db: Queryable, parent: string, fromMs = 0, latest = 0): Promise<JobInstance[]> {
   const { rows } = await db.query<InstanceRow>(
     `SELECT i.parent, i.scheduled_ms, i.attempt, i.kind, i.job, i.window_start_ms, i.window_end_ms, i.partition_value,
             i.skipped, i.created_at_ms, i.late_checked, j.state, j.state_reason, j.updated_at_ms, p.total_rows,
@@ -188,8 +190,12 @@ export async function listInstances(db: Queryable, parent: string, fromMs = 0): 
      LEFT JOIN catalog.jobs j ON j.name = i.job
      LEFT JOIN catalog.job_progress p ON p.job = i.job
      WHERE i.parent = $1 AND i.scheduled_ms >= $2
+       AND ($3 = 0 OR i.scheduled_ms >= COALESCE((
+             SELECT min(t.scheduled_ms) FROM (
+               SELECT DISTINCT scheduled_ms FROM catalog.job_instances WHERE parent = $1 ORDER BY scheduled_ms DESC LIMIT $3) t), 0)
+         OR j.state = ANY($4))
      ORDER BY i.scheduled_ms, i.attempt`,
-    [parent, fromMs],
+    [parent, fromMs, latest, LIVE_JOB_STATES],
   );
   const jobs = rows.flatMap((r) => (r.job ? [r.job] : []));
   const ends = await db.query<{ job: string; partition: number; next_offset: string }>(
@@ -410,7 +416,8 @@ export function instanceHandlers(
     listJobInstances: translated(async (req) => {
       const name = validResourceName(req.job, 'job');
       await loadJob(deps.pool, name);
-      return { instances: await listInstances(deps.pool, name, req.fromMs) };
+      if (req.latest < 0) throw invalidArgument('latest must be 0 (all) or more', { field: 'latest' });
+      return { instances: await listInstances(deps.pool, name, req.fromMs, req.latest) };
     }),
 
     recordLateRecords: translated(async (req) => {

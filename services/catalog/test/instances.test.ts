@@ -171,7 +171,7 @@ describe('instances in the catalog', () => {
       rerun.created.map((j) => [j.name, j.instance?.attempt, j.instance?.kind]),
       [['hourly--202601011105-2', 2, InstanceKind.INSTANCE_KIND_RERUN]],
     );
-    const { instances } = await cat.client.listJobInstances({ job: 'hourly', fromMs: 0 });
+    const { instances } = await cat.client.listJobInstances({ job: 'hourly', fromMs: 0, latest: 0 });
     assert.deepEqual(
       instances.map((i) => [i.scheduledTimeMs, i.attempt, i.state, i.lateRecords, i.lateChecked]),
       [
@@ -181,12 +181,25 @@ describe('instances in the catalog', () => {
       ],
     );
 
+    // The scheduler's view: the most recent instances, and older ones only while they are live.
+    const view = async () =>
+      (await cat.client.listJobInstances({ job: 'hourly', fromMs: 0, latest: 1 })).instances.map((i) => [i.scheduledTimeMs, i.attempt]);
+    assert.deepEqual(await view(), [
+      [at - HOUR, 1],
+      [at, 1],
+      [at, 2],
+    ]);
+
     // Deleting the scheduled job waits for its instances, then takes their jobs with it.
     await cat.client.updateJobState({ name: 'hourly', state: JobState.JOB_STATE_STOPPED, reason: '', expectedStates: [] });
     const live = await failure(cat.client.deleteJob({ name: 'hourly' }));
     assert.equal(live.code, status.FAILED_PRECONDITION);
     assert.match(live.details, /instance job hourly--202601011005 of hourly is JOB_STATE_RUNNING/);
     await cat.client.updateJobState({ name: 'hourly--202601011005', state: JobState.JOB_STATE_STOPPED, reason: '', expectedStates: [] });
+    assert.deepEqual(await view(), [
+      [at, 1],
+      [at, 2],
+    ]);
     await cat.client.deleteJob({ name: 'hourly' });
     const { jobs } = await cat.client.listJobs({});
     assert.deepEqual(

@@ -55,6 +55,8 @@ export function schedulerClock(setting: string, wall: Clock = Date.now): Clock {
 
 /** Finished instances looked at for late records: the most recent this many per job. */
 export const LATE_LOOKBACK_INSTANCES = 48;
+/** The recent instances the scheduler reads each tick (and the live ones): enough for the lookback. */
+const SCHEDULER_VIEW = 2 * LATE_LOOKBACK_INSTANCES;
 const LEASE_TTL_FACTOR = 5;
 const LATE_SCAN_TIMEOUT_MS = 30_000;
 
@@ -180,7 +182,7 @@ export class Scheduler {
   private async scheduleJob(job: Job, epoch: number): Promise<void> {
     const c = compileSchedule(job.schedule!);
     const now = this.deps.now();
-    let { instances } = await this.deps.catalog.listJobInstances({ job: job.name, fromMs: 0 });
+    let { instances } = await this.deps.catalog.listJobInstances({ job: job.name, fromMs: 0, latest: SCHEDULER_VIEW });
     const last = instances.length > 0 ? Math.max(...instances.map((i) => i.scheduledTimeMs)) : undefined;
     const { fire, skip } = dueInstances(c, last, now);
     if (fire.length > 0 || skip.length > 0) {
@@ -192,7 +194,7 @@ export class Scheduler {
         leaseEpoch: epoch,
       });
       if (created.length > 0) this.deps.logger.info({ job: job.name, instances: created.map((j) => j.name) }, 'instances fired');
-      ({ instances } = await this.deps.catalog.listJobInstances({ job: job.name, fromMs: 0 }));
+      ({ instances } = await this.deps.catalog.listJobInstances({ job: job.name, fromMs: 0, latest: SCHEDULER_VIEW }));
     }
     if (
       job.schedule!.lateData !== LateDataPolicy.LATE_DATA_POLICY_UNSPECIFIED &&
@@ -209,7 +211,7 @@ export class Scheduler {
         });
         if (created.length > 0) {
           this.deps.logger.info({ job: job.name, attempts: created.map((j) => j.name) }, 'late records: instances run again');
-          ({ instances } = await this.deps.catalog.listJobInstances({ job: job.name, fromMs: 0 }));
+          ({ instances } = await this.deps.catalog.listJobInstances({ job: job.name, fromMs: 0, latest: SCHEDULER_VIEW }));
         }
       }
     }

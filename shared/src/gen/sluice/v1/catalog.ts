@@ -1332,6 +1332,11 @@ export interface ListJobInstancesRequest {
   job: string;
   /** Only instances scheduled at or after this instant; 0: all. */
   fromMs: number;
+  /**
+   * Only the most recent this many instances (every attempt of each), and any queued or running
+   * one; 0: all. The scheduler asks for what it decides from, however long the schedule has run.
+   */
+  latest: number;
 }
 
 export interface ListJobInstancesResponse {
@@ -10501,7 +10506,7 @@ export const JobInstance: MessageFns<JobInstance> = {
 };
 
 function createBaseListJobInstancesRequest(): ListJobInstancesRequest {
-  return { job: "", fromMs: 0 };
+  return { job: "", fromMs: 0, latest: 0 };
 }
 
 export const ListJobInstancesRequest: MessageFns<ListJobInstancesRequest> = {
@@ -10511,6 +10516,9 @@ export const ListJobInstancesRequest: MessageFns<ListJobInstancesRequest> = {
     }
     if (message.fromMs !== 0) {
       writer.uint32(16).int64(message.fromMs);
+    }
+    if (message.latest !== 0) {
+      writer.uint32(24).int32(message.latest);
     }
     return writer;
   },
@@ -10544,6 +10552,14 @@ export const ListJobInstancesRequest: MessageFns<ListJobInstancesRequest> = {
             message.fromMs = longToNumber(reader.int64());
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.latest = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -10564,6 +10580,7 @@ export const ListJobInstancesRequest: MessageFns<ListJobInstancesRequest> = {
         : isSet(object.from_ms)
         ? globalThis.Number(object.from_ms)
         : 0,
+      latest: isSet(object.latest) ? globalThis.Number(object.latest) : 0,
     };
   },
 
@@ -10575,6 +10592,9 @@ export const ListJobInstancesRequest: MessageFns<ListJobInstancesRequest> = {
     if (message.fromMs !== 0) {
       obj.fromMs = Math.round(message.fromMs);
     }
+    if (message.latest !== 0) {
+      obj.latest = Math.round(message.latest);
+    }
     return obj;
   },
 
@@ -10585,6 +10605,7 @@ export const ListJobInstancesRequest: MessageFns<ListJobInstancesRequest> = {
     const message = createBaseListJobInstancesRequest();
     message.job = object.job ?? "";
     message.fromMs = object.fromMs ?? 0;
+    message.latest = object.latest ?? 0;
     return message;
   },
 };
