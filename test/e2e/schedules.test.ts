@@ -48,8 +48,9 @@ const compact = (ms: number, minutes = false) =>
 /** `2026-12-04 10:05`: how the CLI reads a time on a UTC schedule's clock. */
 const local = (ms: number) => new Date(ms).toISOString().slice(0, 16).replace('T', ' ');
 
-function specText(o: { name: string; topic: string; database: string; schedule: string }): string {
-  return `name: ${o.name}
+/** Writes the job spec of a scenario (its job, source and topic share a name) into the mesh's directory. */
+async function writeSpec(mesh: TestMesh, o: { name: string; topic: string; database: string; schedule: string }): Promise<string> {
+  const text = `name: ${o.name}
 source:
   name: ${o.name}
   topic: ${o.topic}
@@ -68,9 +69,6 @@ commit:
 schedule:
 ${o.schedule}
 `;
-}
-
-async function writeSpec(mesh: TestMesh, text: string): Promise<string> {
   const path = join(mesh.dir, `spec-${randomBytes(3).toString('hex')}.yaml`);
   await writeFile(path, text);
   return path;
@@ -150,20 +148,17 @@ describe('an hourly schedule: backfill, late records, rerun', () => {
   }
 
   it('backfill runs the three past instances in order; each partition holds exactly its hour', async () => {
-    const spec = await writeSpec(
-      mesh!,
-      specText({
-        name,
-        topic,
-        database,
-        schedule: `  cycle: { unit: hour, every: 1 }
+    const spec = await writeSpec(mesh!, {
+      name,
+      topic,
+      database,
+      schedule: `  cycle: { unit: hour, every: 1 }
   startAt: "00:05"
   timeZone: UTC
   window: { start: "$[yyyymmddhh24-1/24]0000", end: "$[yyyymmddhh24]0000" }
   partition: "$[yyyymmddhh24]"
   lateData: rerun`,
-      }),
-    );
+    });
     const started = await sluiceJson('job', 'create', '-f', spec, '--start');
     assert.equal(started.state, 'JOB_STATE_RUNNING');
     assert.match(started.reason, /scheduled/);
@@ -275,20 +270,17 @@ describe('an hourly schedule: backfill, late records, rerun', () => {
     const appendDb = `${database}_append`;
     mesh!.broker.createTopic(appendTopic, PARTITIONS);
     produce(mesh!, appendTopic, records);
-    const spec = await writeSpec(
-      mesh!,
-      specText({
-        name: appendName,
-        topic: appendTopic,
-        database: appendDb,
-        schedule: `  cycle: { unit: hour, every: 1 }
+    const spec = await writeSpec(mesh!, {
+      name: appendName,
+      topic: appendTopic,
+      database: appendDb,
+      schedule: `  cycle: { unit: hour, every: 1 }
   startAt: "00:05"
   timeZone: UTC
   window: { start: "$[yyyymmddhh24-1/24]0000", end: "$[yyyymmddhh24]0000" }
   partition: "$[yyyymmddhh24]"
   lateData: append`,
-      }),
-    );
+    });
     await sluiceJson('job', 'create', '-f', spec, '--start');
     await sluiceJson('job', 'backfill', appendName, '--from', local(scheduled[0]), '--to', local(scheduled[0]));
     const instancesOf = async () =>
@@ -347,20 +339,17 @@ describe('a 1-minute cycle on its own, with the scheduler killed between and in 
   });
 
   it('fires every instance once, in order, across two kill -9s of the scheduler', async () => {
-    const spec = await writeSpec(
-      mesh!,
-      specText({
-        name,
-        topic,
-        database,
-        schedule: `  cycle: { unit: minute, every: 1 }
+    const spec = await writeSpec(mesh!, {
+      name,
+      topic,
+      database,
+      schedule: `  cycle: { unit: minute, every: 1 }
   startAt: "00:00"
   timeZone: UTC
   notBefore: ${t0}
   window: { start: "$[yyyymmddhh24mi-1/24/60]00", end: "$[yyyymmddhh24mi]00" }
   partition: "$[yyyymmddhh24mi-1/24/60]"`,
-      }),
-    );
+    });
     await sluiceJson('job', 'create', '-f', spec, '--start');
     const wait = (what: string, ok: (all: InstanceJson[]) => boolean) =>
       waitFor(

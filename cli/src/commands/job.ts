@@ -127,7 +127,7 @@ export async function createFromSpec(ctx: CliContext, plan: JobPlan, inferSample
       made.push({ what: `source ${source.name}`, remove: () => catalog.deleteSource({ name: source.name }) });
       ctx.out.note(`source ${source.name} created (topic ${source.topic})`);
     }
-    if (columns && keyed) {
+    if (keyed) {
       await ensureDatabase(ctx, ref.database, made);
       await catalog.createTable({
         ref,
@@ -138,7 +138,7 @@ export async function createFromSpec(ctx: CliContext, plan: JobPlan, inferSample
         ifNotExists: false,
       });
       made.push({ what: `table ${tableName}`, remove: () => catalog.dropTable({ ref, purge: true }) });
-      ctx.out.note(`table ${tableName} created with ${columns.length} columns`);
+      ctx.out.note(`table ${tableName} created with ${keyed.fields.length} columns`);
     } else {
       ctx.out.note(`table ${tableName} exists; the job writes into it (table.ifExists: use)`);
     }

@@ -26,9 +26,9 @@ import {
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '#shared/errors.js';
 import { inTransaction } from '#shared/pg.js';
 import { validResourceName } from '#shared/names.js';
-import { compileSchedule, type CompiledSchedule, fireTimes, resolveInstance, ScheduleError } from '#shared/schedule/cycle.js';
+import { compileSchedule, type CompiledSchedule, fireTimes, localLabel, resolveInstance, ScheduleError } from '#shared/schedule/cycle.js';
 import { MAX_COMMIT_INTERVAL_MS } from '#shared/job-rules.js';
-import { civilFromMs } from '#shared/time.js';
+import { coveredEnds, isLiveInstance } from '#shared/schedule/attempts.js';
 import { translated, type CatalogDeps, type Queryable } from './context.js';
 import { insertJob, loadJob } from './sources-jobs.js';
 
@@ -39,15 +39,10 @@ const MAX_SCHEDULER_LEASE_TTL_MS = 10 * 60_000;
 /** Instances one request may create (a backfill of a month of 5-minute instances fits). */
 export const MAX_INSTANCES_PER_REQUEST = 10_000;
 
-/** `202211221005`: the scheduled time on the schedule's wall clock, in instance job names. */
-function stamp(c: CompiledSchedule, atMs: number): string {
-  const t = civilFromMs(c.zone.toLocal(atMs));
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${t.year}${p(t.month)}${p(t.day)}${p(t.hour)}${p(t.minute)}`;
-}
-
+/** `<parent>--202211221005[-<attempt>]`: the scheduled time on the schedule's wall clock. */
 export function instanceJobName(parent: string, c: CompiledSchedule, scheduledMs: number, attempt: number): string {
-  return `${parent}--${stamp(c, scheduledMs)}${attempt > 1 ? `-${attempt}` : ''}`;
+  const stamp = localLabel(c.zone, scheduledMs).replace(/[- :]/g, '');
+  return `${parent}--${stamp}${attempt > 1 ? `-${attempt}` : ''}`;
 }
 
 /** The instance's partition per Kafka partition: where its attempts' reading ended, the furthest. */
@@ -126,10 +121,9 @@ export function planAttempt(
   for (const { partition, offset } of lateOffsets) {
     if (offset >= (covered.get(partition) ?? 0) && covered.size > 0) ends.set(partition, Math.max(ends.get(partition) ?? 0, offset + 1));
   }
-  const endOffsets = [...ends].sort((a, b) => a[0] - b[0]).map(([partition, offset]) => ({ partition, offset }));
+  const endOffsets = toOffsets(ends);
   if (kind !== InstanceKind.INSTANCE_KIND_LATE_APPEND) return { kind, attempt, endOffsets };
-  const startOffsets = [...covered].sort((a, b) => a[0] - b[0]).map(([partition, offset]) => ({ partition, offset }));
-  return { kind, attempt, startOffsets, endOffsets };
+  return { kind, attempt, startOffsets: toOffsets(covered), endOffsets };
 }
 
 /** The instance state of an attempt from its job's state. */
@@ -151,7 +145,6 @@ export function instanceState(jobState: JobState | undefined, skipped: boolean):
   }
 }
 
-const LIVE_INSTANCE = [InstanceState.INSTANCE_STATE_QUEUED, InstanceState.INSTANCE_STATE_RUNNING];
 /** Job states of queued and running attempts (instanceState). */
 const LIVE_JOB_STATES = [JobState.JOB_STATE_CREATED, JobState.JOB_STATE_RUNNING, JobState.JOB_STATE_PAUSED, JobState.JOB_STATE_STOPPING];
 
@@ -225,20 +218,19 @@ export async function listInstances(db: Queryable, parent: string, fromMs = 0, l
     if (!list) lateBy.set(k, (list = []));
     list.push({ partition: l.partition, offset: Number(l.offset) });
   }
-  // What each instance's attempts covered so far, in attempt order: late records below it landed.
-  const covered = new Map<number, Covered>();
+  // Each attempt's pending late records: those below what it and the attempts before it covered landed.
+  const attemptsSoFar = new Map<number, JobInstance[]>();
   return rows.map((r) => {
     const scheduledMs = Number(r.scheduled_ms);
     const state = instanceState(r.state === null ? undefined : (JobState[r.state as keyof typeof JobState] ?? undefined), r.skipped);
-    const endOffsets = r.job ? (endsByJob.get(r.job) ?? new Map<number, number>()) : new Map<number, number>();
-    let cov = covered.get(scheduledMs);
-    if (!cov) covered.set(scheduledMs, (cov = new Map()));
-    if (state === InstanceState.INSTANCE_STATE_SUCCEEDED) for (const [p, o] of endOffsets) cov.set(p, Math.max(cov.get(p) ?? 0, o));
+    const endOffsets = toOffsets(r.job ? (endsByJob.get(r.job) ?? new Map<number, number>()) : new Map<number, number>());
+    const earlier = attemptsSoFar.get(scheduledMs) ?? [];
+    attemptsSoFar.set(scheduledMs, earlier);
+    const covered = coveredEnds([...earlier, { state, endOffsets }]);
     const lateRecords = lateBy.get(scheduledMs) ?? [];
-    const c = cov;
-    const pending = lateRecords.filter((l) => l.offset >= (c.get(l.partition) ?? 0)).length;
-    const terminal = !LIVE_INSTANCE.includes(state) && state !== InstanceState.INSTANCE_STATE_SKIPPED;
-    return {
+    const pending = lateRecords.filter((l) => l.offset >= (covered.get(l.partition) ?? 0)).length;
+    const terminal = !isLiveInstance(state) && state !== InstanceState.INSTANCE_STATE_SKIPPED;
+    const instance: JobInstance = {
       parent: r.parent,
       scheduledTimeMs: scheduledMs,
       attempt: r.attempt,
@@ -256,9 +248,11 @@ export async function listInstances(db: Queryable, parent: string, fromMs = 0, l
       endedAtMs: terminal ? Number(r.updated_at_ms ?? 0) : 0,
       lateRecords: lateRecords.length,
       latePending: pending,
-      endOffsets: toOffsets(endOffsets),
+      endOffsets,
       lateChecked: toOffsets(r.late_checked),
     };
+    earlier.push(instance);
+    return instance;
   });
 }
 
@@ -382,7 +376,7 @@ export function instanceHandlers(
         for (const t of times) {
           const attempts = all.filter((i) => i.scheduledTimeMs === t);
           if (attempts.length === 0) throw notFound(`job ${name} has no instance scheduled at ${new Date(t).toISOString()}`, { job: name });
-          const live = attempts.find((i) => LIVE_INSTANCE.includes(i.state));
+          const live = attempts.find((i) => isLiveInstance(i.state));
           if (live) {
             if (req.request === InstanceRequest.INSTANCE_REQUEST_LATE) continue;
             throw alreadyExists(
@@ -392,10 +386,7 @@ export function instanceHandlers(
               },
             );
           }
-          const covered: Covered = new Map();
-          for (const a of attempts)
-            if (a.state === InstanceState.INSTANCE_STATE_SUCCEEDED)
-              for (const e of a.endOffsets) covered.set(e.partition, Math.max(covered.get(e.partition) ?? 0, e.offset));
+          const covered = coveredEnds(attempts);
           const late = await client.query<{ partition: number; offset: string }>(
             `SELECT partition, "offset" FROM catalog.late_records WHERE parent = $1 AND scheduled_ms = $2`,
             [name, t],

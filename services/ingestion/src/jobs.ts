@@ -107,12 +107,7 @@ export class JobRegistry {
         throw failedPrecondition(`job "${name}" is ${describeState(job.state)}; only a running or paused job can be paused or resumed`);
       // Recorded only if the job is still running or paused: a job that failed meanwhile (its
       // topic recreated, say) must not be revived by a resume that read the state before.
-      try {
-        await this.deps.catalog.updateJobState({ name, state, reason: '', expectedStates: [RUNNING, PAUSED] });
-      } catch (err) {
-        if (grpcCode(err) === grpcStatus.FAILED_PRECONDITION) throw failedPrecondition(grpcMessage(err));
-        this.deps.logger.warn({ job: name, state, err: grpcMessage(err) }, 'could not record the job state in the catalog');
-      }
+      await this.recordState(name, state, [RUNNING, PAUSED]);
       const members = this.runners.get(name);
       if (members) for (const r of members.runners) if (!r.isTerminal) apply(r);
       this.announce(name);
@@ -247,14 +242,11 @@ export class JobRegistry {
     this.runners.set(name, runner);
     if (record) {
       try {
-        await this.deps.catalog.updateJobState({ name, state: RUNNING, reason: '', expectedStates: [] });
-      } catch (err) {
         // The catalog refuses a start it must not allow (another job writes the table from the same topic).
-        if (grpcCode(err) === grpcStatus.FAILED_PRECONDITION) {
-          this.runners.delete(name);
-          throw failedPrecondition(grpcMessage(err));
-        }
-        this.deps.logger.warn({ job: name, err: grpcMessage(err) }, 'could not record the job state in the catalog');
+        await this.recordState(name, RUNNING, []);
+      } catch (err) {
+        this.runners.delete(name);
+        throw err;
       }
     }
     for (const r of runner.runners) r.start();
@@ -327,6 +319,20 @@ export class JobRegistry {
     } catch (err) {
       if (grpcCode(err) === grpcStatus.NOT_FOUND) throw notFound(`${what} does not exist`);
       throw unavailable(`catalog could not answer for ${what}: ${grpcMessage(err)}`);
+    }
+  }
+
+  /**
+   * Records a state the catalog may refuse (FAILED_PRECONDITION, passed on as it is: a start the
+   * table's writers forbid, or a job no longer in one of `expectedStates`); any other failure is
+   * logged, as setState does.
+   */
+  private async recordState(name: string, state: JobState, expectedStates: JobState[]): Promise<void> {
+    try {
+      await this.deps.catalog.updateJobState({ name, state, reason: '', expectedStates });
+    } catch (err) {
+      if (grpcCode(err) === grpcStatus.FAILED_PRECONDITION) throw failedPrecondition(grpcMessage(err));
+      this.deps.logger.warn({ job: name, state, err: grpcMessage(err) }, 'could not record the job state in the catalog');
     }
   }
 

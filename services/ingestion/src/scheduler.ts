@@ -30,6 +30,7 @@ import type { ServiceClient } from '#shared/grpc/client.js';
 import type { Logger } from '#shared/logger.js';
 import { compileSchedule, type CompiledSchedule, fireTimes, MAX_FIRE_TIMES } from '#shared/schedule/cycle.js';
 import { readRanges } from '#shared/kafka-ranges.js';
+import { attemptsByInstance, coveredEnds, isLiveInstance } from '#shared/schedule/attempts.js';
 import { createKafka, watermarks } from './kafka-source.js';
 
 /** A clock: the wall clock, or (tests) one that starts at an epoch and runs faster. */
@@ -79,11 +80,9 @@ export function toStart(instances: readonly JobInstance[], concurrency: number):
 
 /** Instances whose late records no attempt landed, with none of their attempts live. */
 export function lateToLand(instances: readonly JobInstance[]): number[] {
-  const byTime = new Map<number, JobInstance[]>();
-  for (const i of instances) byTime.set(i.scheduledTimeMs, [...(byTime.get(i.scheduledTimeMs) ?? []), i]);
   const out: number[] = [];
-  for (const [t, attempts] of byTime) {
-    const live = attempts.some((a) => a.state === InstanceState.INSTANCE_STATE_QUEUED || a.state === InstanceState.INSTANCE_STATE_RUNNING);
+  for (const [t, attempts] of attemptsByInstance(instances)) {
+    const live = attempts.some((a) => isLiveInstance(a.state));
     const latest = attempts[attempts.length - 1];
     if (!live && latest.latePending > 0) out.push(t);
   }
@@ -97,25 +96,16 @@ export function lateToLand(instances: readonly JobInstance[]): number[] {
 export function lateScanPlan(
   instances: readonly JobInstance[],
 ): { scheduledMs: number; start: number; end: number; from: Map<number, number> }[] {
-  const firsts = new Map<number, JobInstance>();
-  const checked = new Map<number, JobInstance>();
-  const ends = new Map<number, Map<number, number>>();
-  for (const i of instances) {
-    if (i.attempt === 1) checked.set(i.scheduledTimeMs, i);
-    if (i.state !== InstanceState.INSTANCE_STATE_SUCCEEDED) continue;
-    if (!firsts.has(i.scheduledTimeMs)) firsts.set(i.scheduledTimeMs, i);
-    let m = ends.get(i.scheduledTimeMs);
-    if (!m) ends.set(i.scheduledTimeMs, (m = new Map()));
-    for (const e of i.endOffsets) m.set(e.partition, Math.max(m.get(e.partition) ?? 0, e.offset));
-  }
-  return [...firsts.values()]
-    .sort((a, b) => a.scheduledTimeMs - b.scheduledTimeMs)
+  return [...attemptsByInstance(instances)]
+    .filter(([, attempts]) => attempts.some((a) => a.state === InstanceState.INSTANCE_STATE_SUCCEEDED))
+    .sort(([a], [b]) => a - b)
     .slice(-LATE_LOOKBACK_INSTANCES)
-    .map((i) => {
-      const from = new Map(ends.get(i.scheduledTimeMs));
-      for (const c of checked.get(i.scheduledTimeMs)?.lateChecked ?? [])
+    .map(([scheduledMs, attempts]) => {
+      const from = coveredEnds(attempts);
+      // Where the first attempt's row says the late records were looked for up to.
+      for (const c of attempts.find((a) => a.attempt === 1)?.lateChecked ?? [])
         from.set(c.partition, Math.max(from.get(c.partition) ?? 0, c.offset));
-      return { scheduledMs: i.scheduledTimeMs, start: i.windowStartMs, end: i.windowEndMs, from };
+      return { scheduledMs, start: attempts[0].windowStartMs, end: attempts[0].windowEndMs, from };
     });
 }
 

@@ -18,7 +18,7 @@
  */
 import { CycleUnit, type Schedule } from '../gen/sluice/v1/catalog.js';
 import { LocalTimeError, localMsOf, parseLocalDateTime } from '../local-time.js';
-import { civilFromMs, daysInMonth, MS_PER_DAY, MS_PER_MINUTE, zone, type Zone } from '../time.js';
+import { civilFromMs, daysInMonth, formatLocal, MS_PER_DAY, MS_PER_MINUTE, zone, type Zone } from '../time.js';
 import { type CompiledExpression, compileExpression, ExpressionError } from './expressions.js';
 
 /** What is wrong with a schedule, naming its field by the request's and the spec's names. */
@@ -210,9 +210,7 @@ export function resolveInstance(c: CompiledSchedule, scheduledMs: number): Resol
 
 /** `2022-11-22 10:05` on the zone's wall clock. */
 export function localLabel(z: Zone, atMs: number): string {
-  const c = civilFromMs(z.toLocal(atMs));
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${c.year}-${p(c.month)}-${p(c.day)} ${p(c.hour)}:${p(c.minute)}`;
+  return formatLocal(z.toLocal(atMs)).slice(0, 16);
 }
 
 /**
