@@ -139,4 +139,6 @@ export async function main(argv: string[]): Promise<number> {
 
 const code = await main(process.argv.slice(2));
 // `up` returns once its processes have stopped; exit now so no idle client handle keeps us alive.
-process.exit(code);
+// Writes to a pipe are asynchronous: exit once stdout has taken everything written before, or a
+// large result (a query's thousands of rows) is cut short for whoever reads it.
+process.stdout.write('', () => process.exit(code));

@@ -21,7 +21,7 @@ import type { Schema } from '#shared/gen/sluice/v1/types.js';
 import { parseMetadata } from '#shared/iceberg/metadata.js';
 import { schemaToProto } from '#shared/iceberg/schema.js';
 import type { TableMetadata } from '#shared/iceberg/types.js';
-import { resolveSnapshot, snapshotFiles } from '#shared/iceberg/scan.js';
+import { resolveSnapshot, snapshotFiles, type LiveDataFile } from '#shared/iceberg/scan.js';
 import { IcebergError } from '#shared/iceberg/errors.js';
 import { createStorage } from '#shared/storage/index.js';
 import { cacheOptionsFromEnv, localCopies } from './object-cache.js';
@@ -129,7 +129,8 @@ export async function runQuery(catalog: CatalogClient, sql: string, selector: Sn
       // Time travel reads with the schema its snapshot was written with, as Iceberg does; the
       // present reads with the table's current schema.
       const schema = travels ? snapshotSchema(meta, snapshot) : table.schema;
-      const live = snapshot ? (await snapshotFiles(storage, snapshot)).dataFiles : [];
+      const scan = snapshot ? await snapshotFiles(storage, snapshot) : undefined;
+      const live = scan?.dataFiles ?? [];
       // Files the WHERE clause rules out by their column bounds are neither fetched nor read.
       const ranges = tables.length === 1 ? columnRanges(sql, schema?.fields ?? []) : new Map();
       const dataFiles = live.filter((f) => fileMayMatch(ranges, f.dataFile.columnStats));
@@ -138,6 +139,7 @@ export async function runQuery(catalog: CatalogClient, sql: string, selector: Sn
         dataFiles.map((f) => ({ location: f.dataFile.filePath, size: f.dataFile.fileSizeInBytes })),
         cacheOptionsFromEnv(),
       );
+      const deletes = await deletedPositions(connection, storage, read.length, dataFiles, files, scan?.positionDeletes ?? []);
       const view = `${quoteIdent(table.ref!.database)}.${quoteIdent(table.ref!.table)}`;
       await connection.run(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(table.ref!.database)}`);
       const columns = (schema?.fields ?? []).map((f) => ({ id: f.id, name: f.name, type: duckdbType(typeText(f.type)) }));
@@ -150,8 +152,13 @@ export async function runQuery(catalog: CatalogClient, sql: string, selector: Sn
         const byFieldId = columns
           .map((c) => `${c.id}: {name: ${quoteString(c.name)}, type: ${quoteString(c.type)}, default_value: NULL}`)
           .join(', ');
+        const source = `read_parquet([${files.map(quoteString).join(', ')}], schema = MAP {${byFieldId}}`;
         await connection.run(
-          `CREATE VIEW ${view} AS SELECT * FROM read_parquet([${files.map(quoteString).join(', ')}], schema = MAP {${byFieldId}})`,
+          deletes === null
+            ? `CREATE VIEW ${view} AS SELECT * FROM ${source})`
+            : // Merge-on-read: rows a position delete names are left out (by local file and row number).
+              `CREATE VIEW ${view} AS SELECT * EXCLUDE (${SLUICE_FILE}, file_row_number) FROM ${source}, filename = ${quoteString(SLUICE_FILE)}, file_row_number = true) d
+               WHERE NOT EXISTS (SELECT 1 FROM ${deletes} x WHERE x.local = d.${SLUICE_FILE} AND x.pos = d.file_row_number)`,
         );
       }
       read.push({
@@ -172,6 +179,44 @@ export async function runQuery(catalog: CatalogClient, sql: string, selector: Sn
     connection.closeSync();
     instance.closeSync();
   }
+}
+
+/** The column the merge-on-read view reads each row's file name into, before leaving it out. */
+const SLUICE_FILE = '__sluice_file__';
+
+/**
+ * A keyed table's position deletes that apply to the data files read, as a DuckDB table
+ * (local file path, position), or null when none apply. A delete applies to a data file of its
+ * partition with a data sequence number up to its own (spec, "Scan Planning"); the file path
+ * it names is the data file's location, which the table maps to the local copy read.
+ */
+async function deletedPositions(
+  connection: DuckDBConnection,
+  storage: ReturnType<typeof createStorage>,
+  n: number,
+  dataFiles: readonly LiveDataFile[],
+  localPaths: readonly string[],
+  positionDeletes: readonly LiveDataFile[],
+): Promise<string | null> {
+  if (positionDeletes.length === 0 || dataFiles.length === 0) return null;
+  const deleteCopies = await localCopies(
+    storage,
+    positionDeletes.map((f) => ({ location: f.dataFile.filePath, size: f.dataFile.fileSizeInBytes })),
+    cacheOptionsFromEnv(),
+  );
+  const files = `sluice_files_${n}`;
+  const table = `sluice_deletes_${n}`;
+  await connection.run(`CREATE TEMP TABLE ${files} (location VARCHAR, local VARCHAR, seq BIGINT)`);
+  await connection.run(
+    `INSERT INTO ${files} VALUES ${dataFiles.map((f, i) => `(${quoteString(f.dataFile.filePath)}, ${quoteString(localPaths[i])}, ${f.sequenceNumber ?? 0})`).join(', ')}`,
+  );
+  const reads = positionDeletes.map(
+    (f, i) => `SELECT file_path, pos, ${f.sequenceNumber ?? 0} AS seq FROM read_parquet(${quoteString(deleteCopies[i])})`,
+  );
+  await connection.run(
+    `CREATE TEMP TABLE ${table} AS SELECT f.local, x.pos FROM (${reads.join(' UNION ALL ')}) x JOIN ${files} f ON f.location = x.file_path WHERE x.seq >= f.seq`,
+  );
+  return table;
 }
 
 type Reader = Awaited<ReturnType<DuckDBConnection['runAndReadAll']>>;

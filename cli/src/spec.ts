@@ -31,6 +31,7 @@ import {
   MessageFormat,
   MessageMode,
   SchemaEvolution,
+  ChangeFormat,
   TimeSource,
   type ErrorPolicy,
   type Field,
@@ -91,6 +92,13 @@ const POLICIES = {
   skipUpTo: ErrorPolicyKind.ERROR_POLICY_KIND_SKIP_UP_TO,
   errorTopic: ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TOPIC,
   errorTable: ErrorPolicyKind.ERROR_POLICY_KIND_ERROR_TABLE,
+};
+const CHANGE_FORMATS = {
+  debezium: ChangeFormat.CHANGE_FORMAT_DEBEZIUM,
+  dts: ChangeFormat.CHANGE_FORMAT_DTS,
+  canal: ChangeFormat.CHANGE_FORMAT_CANAL,
+  maxwell: ChangeFormat.CHANGE_FORMAT_MAXWELL,
+  keyed: ChangeFormat.CHANGE_FORMAT_KEYED,
 };
 const SCHEMA_EVOLUTIONS = { auto: SchemaEvolution.SCHEMA_EVOLUTION_AUTO, none: SchemaEvolution.SCHEMA_EVOLUTION_NONE };
 const COMPLETIONS = { endPosition: CompletionPolicy.COMPLETION_POLICY_END_POSITION, idle: CompletionPolicy.COMPLETION_POLICY_IDLE };
@@ -333,6 +341,7 @@ function readMapping(r: SpecReader | undefined, source: Source): MappingSpec {
     includeFixedColumns: r?.boolean('includeFixedColumns') ?? false,
     schemaEvolution:
       r?.choice('schemaEvolution', SCHEMA_EVOLUTIONS, SchemaEvolution.SCHEMA_EVOLUTION_AUTO) ?? SchemaEvolution.SCHEMA_EVOLUTION_AUTO,
+    changes: r?.choice('changes', CHANGE_FORMATS, ChangeFormat.CHANGE_FORMAT_UNSPECIFIED) ?? ChangeFormat.CHANGE_FORMAT_UNSPECIFIED,
   };
 }
 

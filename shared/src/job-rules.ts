@@ -21,6 +21,7 @@ import {
   type TimeWindow,
 } from './gen/sluice/v1/catalog.js';
 import {
+  ChangeFormat,
   ErrorPolicyKind,
   Granularity,
   type MappingSpec,
@@ -95,6 +96,12 @@ function scheduleProblems(job: Job, add: Add): void {
   if (job.name.length > MAX_SCHEDULED_JOB_NAME)
     add('name', 'name', `a scheduled job's name must be at most ${MAX_SCHEDULED_JOB_NAME} characters (its instances' names add a time)`);
   if (job.window) add('window', 'window', 'a scheduled job takes its window from schedule.window; give one or the other');
+  if (job.mapping?.changes)
+    add(
+      'mapping.changes',
+      'mapping.changes',
+      'a scheduled job replaces partitions; change streams keep a keyed table up to date continuously',
+    );
   if (job.instance) add('instance', 'instance', 'an instance of a scheduled job cannot have a schedule of its own');
   if (!s.partition)
     add('schedule.partition', 'schedule.partition', 'is required: each instance writes its own partition, e.g. $[yyyymmddhh24]');
@@ -194,6 +201,7 @@ function mappingProblems(m: MappingSpec, add: Add): void {
     );
   });
   add('mapping.time_zone', 'mapping.timeZone', timeZoneProblem(m.timeZone));
+  if (m.changes !== undefined) add('mapping.changes', 'mapping.changes', enumProblem(m.changes, ChangeFormat));
   if (m.schemaEvolution !== undefined)
     add('mapping.schema_evolution', 'mapping.schemaEvolution', enumProblem(m.schemaEvolution, SchemaEvolution));
   const p = m.partitionBy;

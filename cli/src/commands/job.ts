@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { grpcCode } from '#shared/errors.js';
 import { JobState, type Source } from '#shared/gen/sluice/v1/catalog.js';
 import type { JobStatus } from '#shared/gen/sluice/v1/ingestion.js';
-import { ErrorPolicyKind, type Field, type Schema } from '#shared/gen/sluice/v1/types.js';
+import { ErrorPolicyKind, type ChangeCounts, type Field, type Schema } from '#shared/gen/sluice/v1/types.js';
 import { errorTableColumns } from '#shared/error-table.js';
 import type { CliContext } from '../context.js';
 import { keyedSchema, primitiveField } from '../iceberg-types.js';
@@ -235,6 +235,11 @@ export function renderStatus(s: JobStatus, rowsPerSecond?: number): string {
   return lines.join('\n');
 }
 
+/** A change stream's committed changes, as `job status` shows them under the status. */
+export function renderChanges(c: ChangeCounts): string {
+  return `changes    ${c.inserted} inserted, ${c.updated} updated, ${c.deleted} deleted (committed)`;
+}
+
 const TERMINAL = new Set<string>([JobState.JOB_STATE_FINISHED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_STOPPED]);
 
 async function watch(ctx: CliContext, job: string): Promise<void> {
@@ -300,6 +305,13 @@ export async function jobCommand(ctx: CliContext, args: string[], flags: Record<
         const { instances } = await ctx.catalog().listJobInstances({ job, fromMs: 0, latest: 0 });
         const runs = runsSummary(instances);
         ctx.out.result({ ...status, runs }, () => `${renderStatus(status!)}\n${renderRunsSummary(runs)}`);
+        return;
+      }
+      if (defined?.mapping?.changes) {
+        // A change stream's inserts, updates and deletes are known once committed: the catalog keeps them.
+        const { progress } = await ctx.catalog().getCommittedOffsets({ job });
+        const changes = progress?.changes ?? { inserted: 0, updated: 0, deleted: 0 };
+        ctx.out.result({ ...status, changes }, () => `${renderStatus(status!)}\n${renderChanges(changes)}`);
         return;
       }
       ctx.out.result(status, () => renderStatus(status!));

@@ -79,14 +79,20 @@ export async function tableCommand(ctx: CliContext, args: string[], flags: Recor
     case 'describe': {
       const ref = parseTableRef(refText);
       const { table: t } = await ctx.catalog().getTable({ ref });
-      ctx.out.result(t, () =>
+      const { snapshots } = await ctx.catalog().listSnapshots({ ref });
+      const summary = snapshots.find((s) => s.snapshotId === t?.currentSnapshotId)?.summary ?? {};
+      const key = keyNames(t?.schema);
+      const deleteFiles = Number(summary['total-delete-files'] ?? 0);
+      const positionDeletes = Number(summary['total-position-deletes'] ?? 0);
+      ctx.out.result({ ...t, key, deleteFiles, positionDeletes }, () =>
         [
           `table      ${ref.database}.${ref.table}`,
           `location   ${t?.location}`,
           `metadata   ${t?.metadataLocation}`,
           `snapshot   ${t?.currentSnapshotId ?? '(none yet)'}`,
           `partition  ${(t?.partitionSpec?.fields ?? []).map((f) => `${f.transform}(${f.sourceName || f.sourceId}) as ${f.name}`).join(', ') || '(unpartitioned)'}`,
-          `key        ${keyNames(t?.schema).join(', ') || '(none)'}`,
+          `key        ${key.join(', ') || '(none)'}`,
+          ...(key.length > 0 ? [`deletes    ${deleteFiles} position delete files (${positionDeletes} rows deleted)`] : []),
           '',
           table(['ID', 'COLUMN', 'TYPE', 'NULLS', 'DOC'], schemaRows(t?.schema)),
         ].join('\n'),

@@ -11,8 +11,15 @@
  * snapshot once they get the lock.
  */
 import type { AsyncHandlers } from '#shared/grpc/types.js';
-import type { CatalogServiceService, AddSnapshot, JobProgress, PartitionStart, TableUpdate } from '#shared/gen/sluice/v1/catalog.js';
-import type { ErrorCount } from '#shared/gen/sluice/v1/types.js';
+import type {
+  CatalogServiceService,
+  AddSnapshot,
+  JobProgress,
+  PartitionStart,
+  RowKeyChanges,
+  TableUpdate,
+} from '#shared/gen/sluice/v1/catalog.js';
+import { PartitionValue, type ChangeCounts, type ErrorCount } from '#shared/gen/sluice/v1/types.js';
 import { aborted, failedPrecondition, invalidArgument, notFound } from '#shared/errors.js';
 import {
   addSchema,
@@ -96,7 +103,7 @@ export function applyUpdates(meta: TableMetadata, updates: TableUpdate[], nowMs:
 
 export function commitHandlers(
   deps: CatalogDeps,
-): Pick<H, 'commitTable' | 'getCommittedOffsets' | 'recordJobStart' | 'acquireCommitLease'> {
+): Pick<H, 'commitTable' | 'getCommittedOffsets' | 'recordJobStart' | 'acquireCommitLease' | 'lookupRowKeys'> {
   const now = deps.now ?? Date.now;
   return {
     commitTable: translated(async (req) => {
@@ -180,10 +187,30 @@ export function commitHandlers(
             );
           }
           if (job && (req.offsets.length > 0 || req.updates.length > 0))
-            await recordProgress(client, job, updated.metadata, req.errorCounts, t);
+            await recordProgress(client, job, updated.metadata, req.errorCounts, req.changeCounts, t);
+          if (req.rowKeys) await moveRowKeys(client, row.id, req.rowKeys);
           return { table: tableToProto(updated) };
         }),
       );
+    }),
+
+    lookupRowKeys: translated(async (req) => {
+      const ref = validRef(req.ref);
+      checkKeys(req.keys, 'keys');
+      const row = await getTable(deps.pool, ref, false);
+      const { rows } = await deps.pool.query<{ key: string; file_path: string; pos: string }>(
+        `SELECT key, file_path, pos FROM catalog.row_keys WHERE table_id = $1 AND key = ANY($2::text[])`,
+        [row.id, req.keys],
+      );
+      const files = await deps.pool.query<{ file_path: string; spec_id: number; partition: unknown[] }>(
+        `SELECT file_path, spec_id, partition FROM catalog.row_files WHERE table_id = $1 AND file_path = ANY($2::text[])`,
+        [row.id, [...new Set(rows.map((r) => r.file_path))]],
+      );
+      return {
+        positions: rows.map((r) => ({ key: r.key, filePath: r.file_path, pos: Number(r.pos) })),
+        files: files.rows.map((f) => ({ filePath: f.file_path, specId: f.spec_id, partition: f.partition.map(PartitionValue.fromJSON) })),
+        snapshotId: row.metadata['current-snapshot-id'] ?? undefined,
+      };
     }),
 
     getCommittedOffsets: translated(async (req) => {
@@ -195,7 +222,8 @@ export function commitHandlers(
         [job],
       );
       const progress = await deps.pool.query<ProgressRow>(
-        `SELECT last_snapshot_id, last_commit_at_ms, last_commit_rows, total_rows, error_counts FROM catalog.job_progress WHERE job = $1`,
+        `SELECT last_snapshot_id, last_commit_at_ms, last_commit_rows, total_rows, error_counts, inserted_rows, updated_rows, deleted_rows
+         FROM catalog.job_progress WHERE job = $1`,
         [job],
       );
       return {
@@ -310,6 +338,9 @@ interface ProgressRow {
   last_commit_rows: number;
   total_rows: number;
   error_counts: Record<string, number>;
+  inserted_rows: number;
+  updated_rows: number;
+  deleted_rows: number;
 }
 
 function progressToProto(r: ProgressRow): JobProgress {
@@ -318,6 +349,7 @@ function progressToProto(r: ProgressRow): JobProgress {
     lastCommitAtMs: Number(r.last_commit_at_ms),
     lastCommitRows: Number(r.last_commit_rows),
     totalRows: Number(r.total_rows),
+    changes: { inserted: Number(r.inserted_rows), updated: Number(r.updated_rows), deleted: Number(r.deleted_rows) },
     errorCounts: Object.entries(r.error_counts)
       .map(([reason, count]) => ({ reason, count: Number(count) }))
       .sort((a, b) => a.reason.localeCompare(b.reason)),
@@ -328,11 +360,53 @@ function progressToProto(r: ProgressRow): JobProgress {
  * A job's commit, in its transaction: the last commit (snapshot, time, rows it added) and the
  * records refused among its offsets, added to the job's counts by reason.
  */
+/** A key is the JSON text of its identifier values; an empty one names nothing. */
+function checkKeys(keys: readonly string[], field: string): void {
+  const i = keys.findIndex((k) => k.length === 0 || k.length > MAX_ROW_KEY_LENGTH);
+  if (i >= 0) throw invalidArgument(`${field}[${i}] must be 1-${MAX_ROW_KEY_LENGTH} characters`, { field: `${field}[${i}]` });
+}
+
+/** Longest key text kept in the row index (PostgreSQL's btree entries stay well under their limit). */
+const MAX_ROW_KEY_LENGTH = 2048;
+
+/**
+ * A keyed table's row index after a commit: removed keys first, then the new positions, in bulk
+ * (one statement each, whatever the number of keys).
+ */
+async function moveRowKeys(client: PoolClient, tableId: number, changes: RowKeyChanges): Promise<void> {
+  checkKeys(changes.deletes, 'row_keys.deletes');
+  checkKeys(
+    changes.upserts.map((u) => u.key),
+    'row_keys.upserts',
+  );
+  if (changes.files.length > 0)
+    await client.query(
+      `INSERT INTO catalog.row_files (table_id, file_path, spec_id, partition)
+       SELECT $1, * FROM unnest($2::text[], $3::int[], $4::jsonb[]) ON CONFLICT DO NOTHING`,
+      [
+        tableId,
+        changes.files.map((f) => f.filePath),
+        changes.files.map((f) => f.specId),
+        changes.files.map((f) => JSON.stringify(f.partition.map((p) => PartitionValue.toJSON(p)))),
+      ],
+    );
+  if (changes.deletes.length > 0)
+    await client.query(`DELETE FROM catalog.row_keys WHERE table_id = $1 AND key = ANY($2::text[])`, [tableId, changes.deletes]);
+  if (changes.upserts.length > 0)
+    await client.query(
+      `INSERT INTO catalog.row_keys (table_id, key, file_path, pos)
+       SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[])
+       ON CONFLICT (table_id, key) DO UPDATE SET file_path = EXCLUDED.file_path, pos = EXCLUDED.pos`,
+      [tableId, changes.upserts.map((u) => u.key), changes.upserts.map((u) => u.filePath), changes.upserts.map((u) => u.pos)],
+    );
+}
+
 async function recordProgress(
   client: PoolClient,
   job: string,
   metadata: TableMetadata,
   errorCounts: readonly ErrorCount[],
+  changes: ChangeCounts | undefined,
   atMs: number,
 ): Promise<void> {
   const snapshotId = metadata['current-snapshot-id'] ?? null;
@@ -344,17 +418,23 @@ async function recordProgress(
       throw invalidArgument(`error_counts: count ${count} of ${reason} is not a count`, { field: 'error_counts' });
     add[reason] = (add[reason] ?? 0) + count;
   }
+  const counts = [changes?.inserted ?? 0, changes?.updated ?? 0, changes?.deleted ?? 0];
+  if (!counts.every((n) => Number.isSafeInteger(n) && n >= 0))
+    throw invalidArgument(`change_counts ${counts.join(', ')} are not counts`, { field: 'change_counts' });
   // The counts merge key by key: existing reasons add up, new ones join.
   await client.query(
-    `INSERT INTO catalog.job_progress AS p (job, last_snapshot_id, last_commit_at_ms, last_commit_rows, total_rows, error_counts)
-     VALUES ($1, $2, $3, $4, $4, $5::jsonb)
+    `INSERT INTO catalog.job_progress AS p (job, last_snapshot_id, last_commit_at_ms, last_commit_rows, total_rows, error_counts,
+       inserted_rows, updated_rows, deleted_rows)
+     VALUES ($1, $2, $3, $4, $4, $5::jsonb, $6, $7, $8)
      ON CONFLICT (job) DO UPDATE SET last_snapshot_id = EXCLUDED.last_snapshot_id,
        last_commit_at_ms = EXCLUDED.last_commit_at_ms, last_commit_rows = EXCLUDED.last_commit_rows,
        total_rows = p.total_rows + EXCLUDED.last_commit_rows,
+       inserted_rows = p.inserted_rows + EXCLUDED.inserted_rows, updated_rows = p.updated_rows + EXCLUDED.updated_rows,
+       deleted_rows = p.deleted_rows + EXCLUDED.deleted_rows,
        error_counts = (
          SELECT COALESCE(jsonb_object_agg(k, COALESCE((p.error_counts ->> k)::bigint, 0) + COALESCE((EXCLUDED.error_counts ->> k)::bigint, 0)), '{}')
          FROM (SELECT jsonb_object_keys(p.error_counts) AS k UNION SELECT jsonb_object_keys(EXCLUDED.error_counts)) keys
        )`,
-    [job, snapshotId, atMs, rows, JSON.stringify(add)],
+    [job, snapshotId, atMs, rows, JSON.stringify(add), ...counts],
   );
 }

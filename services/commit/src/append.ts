@@ -8,13 +8,16 @@ import type { Storage } from '#shared/storage/index.js';
 import {
   addSchema,
   currentSchema,
+  FileContent,
   newSnapshotId,
   schemaFromProto,
   schemaToProto,
   type ManifestFile,
   type TableMetadata,
 } from '#shared/iceberg/index.js';
-import { commitWithRebase, tableName, type CatalogClient } from './catalog.js';
+import { commitWithRebase, tableName, type CatalogClient, type CommitBody } from './catalog.js';
+import { writePositionDeletes, type FilePartition } from './position-deletes.js';
+import { planRowDeletes, roundRows, type ReportRows, type RoundRows } from './row-changes.js';
 import { CommitError } from './errors.js';
 import { mergeReportedSchemas } from './schema-merge.js';
 import { addedEntries, currentManifests, mergeIfNeeded, removeFiles, writeManifests, writeSnapshot } from './snapshots.js';
@@ -58,6 +61,11 @@ export interface AppendRequest {
    * are removed in the same snapshot, so a rerun replaces what the instance wrote before.
    */
   replacePartition?: PartitionRef;
+  /**
+   * A keyed table (mapping.changes): the admitted reports, whose row changes become position
+   * deletes of the rows their keys had, committed with the files and the row index.
+   */
+  rows?: readonly ReportRows[];
 }
 
 /** One identity partition of a table: its column and value. */
@@ -101,6 +109,7 @@ export function commitAppend(req: AppendRequest): Promise<AppendResult> {
     },
     commit: { job: req.job, offsets: [...req.offsets], leaseEpoch: req.leaseEpoch, errorCounts: req.errorCounts ?? [] },
     replacePartition: req.replacePartition,
+    rows: req.rows,
   });
 }
 
@@ -121,11 +130,47 @@ interface AppendShape {
   summary: Record<string, string>;
   commit: { job: string; offsets: OffsetRange[]; leaseEpoch: number; errorCounts: ErrorCount[] };
   replacePartition?: PartitionRef;
+  rows?: readonly ReportRows[];
+}
+
+/** A keyed commit's position deletes and the row index and counts that go with them. */
+interface RowDeletes {
+  files: DataFile[];
+  manifests: ManifestFile[];
+  body: Pick<CommitBody, 'rowKeys' | 'changeCounts'>;
+}
+
+/**
+ * Resolves a keyed round against the row index as of the snapshot being committed on (called
+ * again on every rebase: a compaction in between moves rows). The previous attempt's delete
+ * files are dropped first; nothing references them.
+ */
+async function rowDeletes(
+  req: ErrorAppendRequest,
+  metadata: TableMetadata,
+  snapshotId: number,
+  round: RoundRows,
+  previous: readonly DataFile[],
+): Promise<RowDeletes> {
+  for (const f of previous) await req.storage.delete(f.filePath).catch(() => false);
+  const keys = [...round.last.keys()];
+  const { positions, files: indexed } =
+    keys.length > 0 ? await req.catalog.lookupRowKeys({ ref: req.ref, keys }) : { positions: [], files: [] };
+  const plan = planRowDeletes(round, positions, req.files);
+  const partitions = new Map<string, FilePartition>([...indexed, ...req.files].map((f) => [f.filePath, f]));
+  const files = await writePositionDeletes(req.storage, metadata.location, plan.positions, (path) => partitions.get(path));
+  const manifests =
+    files.length > 0
+      ? await writeManifests(req.storage, metadata, snapshotId, addedEntries(snapshotId, files, FileContent.POSITION_DELETES), 'deletes')
+      : [];
+  return { files, manifests, body: { rowKeys: plan.index, changeCounts: plan.counts } };
 }
 
 async function append(req: ErrorAppendRequest, shape: AppendShape): Promise<AppendResult> {
   const snapshotId = newSnapshotId();
   let manifests: ManifestFile[] | undefined;
+  const round = shape.rows ? roundRows(shape.rows) : undefined;
+  let deletes: RowDeletes | undefined;
   const { attempts } = await commitWithRebase({
     catalog: req.catalog,
     storage: req.storage,
@@ -140,16 +185,19 @@ async function append(req: ErrorAppendRequest, shape: AppendShape): Promise<Appe
       const { rewritten, carried, removed } = replace
         ? await removeFiles(req.storage, metadata, snapshotId, (f) => inPartition(f, replace))
         : { rewritten: [], carried: await currentManifests(req.storage, metadata), removed: [] };
+      if (round) deletes = await rowDeletes(req, metadata, snapshotId, round, deletes?.files ?? []);
+      const deleteFiles = deletes?.files ?? [];
       const snapshot = await writeSnapshot(req.storage, metadata, {
         snapshotId,
-        operation: removed.length > 0 ? 'overwrite' : 'append',
-        manifests: [...manifests, ...rewritten],
+        operation: snapshotOperation(req.files.length, removed.length + deleteFiles.length),
+        manifests: [...manifests, ...rewritten, ...(deletes?.manifests ?? [])],
         carried: await mergeIfNeeded(req.storage, metadata, snapshotId, carried),
         added: req.files,
         removed,
+        addedDeletes: deleteFiles,
         extraSummary: replace ? { ...shape.summary, [SLUICE_SUMMARY.replaced]: `${replace.column}=${replace.value}` } : shape.summary,
       });
-      return { updates: [...schemaUpdate, { update: { $case: 'addSnapshot', value: snapshot } }], ...shape.commit };
+      return { updates: [...schemaUpdate, { update: { $case: 'addSnapshot', value: snapshot } }], ...shape.commit, ...deletes?.body };
     },
   });
   return {
@@ -158,6 +206,12 @@ async function append(req: ErrorAppendRequest, shape: AppendShape): Promise<Appe
     addedFiles: req.files.length,
     attempts,
   };
+}
+
+/** append when only adding, overwrite when adding and removing rows, delete when only removing (as Iceberg's Java writers name them). */
+export function snapshotOperation(addedFiles: number, removals: number): 'append' | 'overwrite' | 'delete' {
+  if (removals === 0) return 'append';
+  return addedFiles > 0 ? 'overwrite' : 'delete';
 }
 
 /**

@@ -316,6 +316,10 @@ export class JobPipeline {
             schema,
             errorCounts: sumErrorCounts(admitted.map((q) => q.report.errorCounts)),
             replacePartition,
+            // A keyed table's workers report row changes with their files (row-changes.ts).
+            rows: admitted.some((q) => q.report.changes)
+              ? admitted.map((q) => ({ workerId: q.report.workerId, files: q.report.files, changes: q.report.changes }))
+              : undefined,
           }),
         // A trace of its own, linked to the reports it commits (each in its flush's trace).
         { parent: ROOT_CONTEXT, links },

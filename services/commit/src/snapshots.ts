@@ -11,6 +11,7 @@ import type { AddSnapshot } from '#shared/gen/sluice/v1/catalog.js';
 import type { DataFile } from '#shared/gen/sluice/v1/types.js';
 import {
   EntryStatus,
+  FileContent,
   ManifestContent,
   buildSummary,
   currentSchema,
@@ -48,6 +49,7 @@ export async function writeManifests(
   meta: TableMetadata,
   snapshotId: number,
   entries: readonly ManifestEntry[],
+  content: 'data' | 'deletes' = 'data',
 ): Promise<ManifestFile[]> {
   const bySpec = new Map<number, ManifestEntry[]>();
   for (const e of entries) {
@@ -61,10 +63,11 @@ export async function writeManifests(
   let n = 0;
   for (const [specId, group] of bySpec) {
     const spec = meta['partition-specs'].find((s) => s['spec-id'] === specId)!;
-    const { bytes, stats } = writeManifest(group, { schema, spec });
+    const { bytes, stats } = writeManifest(group, { schema, spec, content });
     const path = `${metadataDir(meta)}/${randomUUID()}-m${n++}.avro`;
     await storage.write(path, bytes);
-    out.push(manifestFileFor({ path, length: bytes.length, specId, snapshotId, stats }));
+    const manifestContent = content === 'deletes' ? ManifestContent.DELETES : ManifestContent.DATA;
+    out.push(manifestFileFor({ path, length: bytes.length, specId, snapshotId, stats, content: manifestContent }));
   }
   return out;
 }
@@ -84,6 +87,9 @@ export interface SnapshotPlan {
   carried: ManifestFile[];
   added: readonly DataFile[];
   removed?: readonly DataFile[];
+  /** Position delete files this snapshot adds, and those it removes. */
+  addedDeletes?: readonly DataFile[];
+  removedDeletes?: readonly DataFile[];
   /** Extra summary keys (sluice.job, sluice.flush-id, sluice.offsets). */
   extraSummary: Record<string, string>;
   nowMs?: number;
@@ -107,14 +113,19 @@ export async function writeSnapshot(storage: Storage, meta: TableMetadata, plan:
     timestampMs: plan.nowMs ?? Date.now(),
     manifestList: listPath,
     operation: plan.operation,
-    summary: buildSummary(plan.operation, { added: plan.added, removed: plan.removed }, parent?.summary, plan.extraSummary),
+    summary: buildSummary(
+      plan.operation,
+      { added: plan.added, removed: plan.removed, addedDeletes: plan.addedDeletes, removedDeletes: plan.removedDeletes },
+      parent?.summary,
+      plan.extraSummary,
+    ),
     schemaId: meta['current-schema-id'],
   };
 }
 
 /** ADDED entries for newly reported files (sequence numbers inherited at commit). */
-export const addedEntries = (snapshotId: number, files: readonly DataFile[]): ManifestEntry[] =>
-  files.map((dataFile) => ({ status: EntryStatus.ADDED, snapshotId, dataFile }));
+export const addedEntries = (snapshotId: number, files: readonly DataFile[], content = FileContent.DATA): ManifestEntry[] =>
+  files.map((dataFile) => ({ status: EntryStatus.ADDED, snapshotId, dataFile, content }));
 
 export const MANIFEST_MERGE_ENABLED_PROPERTY = 'commit.manifest-merge.enabled';
 export const MANIFEST_MIN_MERGE_COUNT_PROPERTY = 'commit.manifest.min-count-to-merge';
@@ -134,11 +145,12 @@ export function mergeThreshold(properties: Record<string, string>): number | und
 }
 
 /**
- * Every append adds a manifest; without merging, the manifest list grows by one per commit
- * and every commit and every reader pays for it. Once the parent carries `threshold` data
- * manifests, they are rewritten into one per partition spec: live entries become EXISTING
- * with their sequence numbers made explicit, entries deleted by earlier snapshots are
- * dropped (they matter only to those snapshots, whose own manifest lists still name them).
+ * Every append adds a manifest (and a keyed table's a delete manifest); without merging, the
+ * manifest list grows by one or two per commit and every commit and every reader pays for it.
+ * Once the parent carries `threshold` manifests of one content, they are rewritten into one
+ * per partition spec: live entries become EXISTING with their sequence numbers made explicit,
+ * entries deleted by earlier snapshots are dropped (they matter only to those snapshots, whose
+ * own manifest lists still name them).
  */
 export async function mergeIfNeeded(
   storage: Storage,
@@ -147,12 +159,28 @@ export async function mergeIfNeeded(
   carried: ManifestFile[],
 ): Promise<ManifestFile[]> {
   const threshold = mergeThreshold(meta.properties);
-  // Delete manifests (written by other engines) are carried as they are.
-  const data = carried.filter((m) => m.content === ManifestContent.DATA);
-  if (threshold === undefined || data.length < threshold) return carried;
+  if (threshold === undefined) return carried;
+  const out: ManifestFile[] = [];
+  for (const [content, name] of [
+    [ManifestContent.DATA, 'data'],
+    [ManifestContent.DELETES, 'deletes'],
+  ] as const) {
+    const group = carried.filter((m) => m.content === content);
+    out.push(...(group.length < threshold ? group : await mergeManifests(storage, meta, snapshotId, group, name)));
+  }
+  return out;
+}
+
+async function mergeManifests(
+  storage: Storage,
+  meta: TableMetadata,
+  snapshotId: number,
+  manifests: readonly ManifestFile[],
+  content: 'data' | 'deletes',
+): Promise<ManifestFile[]> {
   const parent = currentSnapshot(meta)!;
   const entries: ManifestEntry[] = [];
-  for (const m of data) {
+  for (const m of manifests) {
     const { entries: old } = readManifest(await storage.read(m.manifestPath), {
       snapshotId: m.addedSnapshotId,
       sequenceNumber: m.sequenceNumber ?? parent['sequence-number'],
@@ -162,8 +190,7 @@ export async function mergeIfNeeded(
       entries.push({ ...e, status: EntryStatus.EXISTING });
     }
   }
-  const merged = await writeManifests(storage, meta, snapshotId, entries);
-  return [...merged, ...carried.filter((m) => m.content !== ManifestContent.DATA)];
+  return writeManifests(storage, meta, snapshotId, entries, content);
 }
 
 /**

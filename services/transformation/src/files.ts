@@ -144,17 +144,27 @@ export class PartitionedFiles {
    * longer deletes them. Paths are rewritten to the table location's form.
    */
   async close(): Promise<DataFile[]> {
-    const files: DataFile[] = this.rolled;
+    return (await this.closeByPartition()).flatMap((g) => g.files);
+  }
+
+  /**
+   * close(), with the files grouped by the partition key their rows were appended under, each
+   * group's files in the order its rows were (rows appended to one partition fill its files
+   * in order; files a schema change closed early come first, under a null key).
+   */
+  async closeByPartition(): Promise<{ key: string | null; files: DataFile[] }[]> {
+    const groups: { key: string | null; files: DataFile[] }[] = this.rolled.length > 0 ? [{ key: null, files: this.rolled }] : [];
     this.rolled = [];
-    for (const writer of this.slots.values()) files.push(...(await writer.close()));
+    for (const [key, writer] of this.slots) groups.push({ key, files: await writer.close() });
     this.slots.clear();
+    const files = groups.flatMap((g) => g.files);
     if (this.remote) await this.upload(files);
     for (const f of files) {
       this.unreported.delete(f.filePath);
       f.filePath = this.reported.get(f.filePath) ?? f.filePath;
     }
     this.reported.clear();
-    return files;
+    return groups;
   }
 
   /**

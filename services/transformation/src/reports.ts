@@ -12,7 +12,7 @@
 import { status } from '@grpc/grpc-js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommitServiceService, ReportDataFilesRequest } from '#shared/gen/sluice/v1/commit.js';
-import type { DataFile, ErrorCount, OffsetRange, Schema, TableRef } from '#shared/gen/sluice/v1/types.js';
+import type { DataFile, ErrorCount, OffsetRange, RowChanges, Schema, TableRef } from '#shared/gen/sluice/v1/types.js';
 import { grpcCode, grpcMessage, SluiceError } from '#shared/errors.js';
 import type { ServiceClient } from '#shared/grpc/client.js';
 import { WORK_DROPPED } from './errors.js';
@@ -43,6 +43,8 @@ export interface ReportInput {
   schema?: Schema;
   /** Records refused among the covered offsets, by reason (data reports only). */
   errorCounts?: ErrorCount[];
+  /** A keyed table's row changes (data reports only). */
+  changes?: RowChanges;
 }
 
 export function buildReport(r: ReportInput): ReportDataFilesRequest {
@@ -59,6 +61,7 @@ export function buildReport(r: ReportInput): ReportDataFilesRequest {
     errorReports: r.errorReports || undefined,
     schema: r.schema,
     errorCounts: r.errorCounts ?? [],
+    changes: r.changes,
   };
 }
 

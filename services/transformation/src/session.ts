@@ -15,7 +15,16 @@
  */
 import type { BatchAck, RecordBatch, TransformOpen } from '#shared/gen/sluice/v1/transformation.js';
 import type { FlushEvent } from '#shared/gen/sluice/v1/events.js';
-import type { DataFile, ErrorCount, FieldCount, KafkaRecord, OffsetRange, Schema, TableRef } from '#shared/gen/sluice/v1/types.js';
+import type {
+  DataFile,
+  ErrorCount,
+  FieldCount,
+  KafkaRecord,
+  OffsetRange,
+  RowChanges,
+  Schema,
+  TableRef,
+} from '#shared/gen/sluice/v1/types.js';
 import { aborted, grpcMessage, SluiceError, unavailable } from '#shared/errors.js';
 import type { Logger } from '#shared/logger.js';
 import type { NatsConnection } from '#shared/nats.js';
@@ -31,7 +40,9 @@ import {
   partitionOf,
   RecordError,
   SchemaGrowth,
+  transformChanges,
   transformRecord,
+  type ChangeRow,
   type Plan,
   type PlanInput,
   type PartitionTuple,
@@ -73,10 +84,18 @@ interface Group {
   rows: Row[];
 }
 
+/** A keyed table's change of one key since the last cut: its new row, or null for a delete. */
+interface PendingChange {
+  row: Row | null;
+  tuple: PartitionTuple | null;
+}
+
 /** What a flush cut at a batch boundary: the files to report and the offsets they cover. */
 interface Cut {
   event: FlushEvent;
   files: DataFile[];
+  /** A keyed table's row changes: the keys of the files' rows and the deleted keys. */
+  changes: RowChanges | undefined;
   errorFiles: DataFile[];
   offsets: OffsetRange[];
   /** The last covered batch with error-topic records: the report waits for its confirmation (0: none). */
@@ -125,6 +144,12 @@ export class TransformSession {
   private readonly unbudget: () => void;
   private readonly log: Logger;
   private readonly groups = new Map<string, Group>();
+  /**
+   * A keyed table (mapping.changes): the last change of each key since the last cut, written
+   * at the cut, so a key changed many times in a flush lands once (DESIGN.md, "Upsert tables").
+   */
+  private readonly pendingChanges = new Map<string, PendingChange>();
+  private readonly changeScratch: ChangeRow[] = [];
   private tail: Promise<unknown> = Promise.resolve();
   /** Reports are delivered one at a time, in the order their flushes were cut. */
   private reporting: Promise<void> = Promise.resolve();
@@ -223,9 +248,22 @@ export class TransformSession {
     for (const run of batch.runs) {
       rec.reset(run);
       while (rec.next()) {
+        if (this.plan.changes !== null) {
+          const refusal = await this.bufferChanges(rec, ctx);
+          if (refusal === null) {
+            rows += this.changeScratch.length;
+            this.buffered += (rec.key?.length ?? 0) + (rec.value?.length ?? 0);
+          } else {
+            refused++;
+            reasons ??= new Map();
+            reasons.set(refusal.reason, (reasons.get(refusal.reason) ?? 0) + 1);
+            this.refuse(rec.snapshot(), refusal, errorRecords, errorRows);
+          }
+          continue;
+        }
         let out = transformRecord(this.plan, rec, ctx);
         if (out instanceof SchemaGrowth) {
-          out = await this.evolve(out, rec, ctx);
+          out = await this.evolve(out, rec, () => transformRecord(this.plan, rec, ctx));
           last = null; // the rows so far are written; groups start again
         }
         let tuple: PartitionTuple | null = null;
@@ -272,6 +310,52 @@ export class TransformSession {
     return { sequence: batch.sequence, rows, errors: refused, errorReasons, excluded: 0, errorRecords, unmappedFields };
   }
 
+  /**
+   * A change stream's record into the pending changes, whole or not at all: null when read,
+   * else why it is refused.
+   */
+  private async bufferChanges(rec: RunCursor, ctx: RecordContext): Promise<RecordError | null> {
+    const out = this.changeScratch;
+    let refusal = transformChanges(this.plan, rec, ctx, out);
+    if (refusal instanceof SchemaGrowth) refusal = await this.evolve(refusal, rec, () => transformChanges(this.plan, rec, ctx, out));
+    if (refusal !== null) return refusal;
+    const tuples: (PartitionTuple | null)[] = [];
+    for (const change of out) {
+      try {
+        tuples.push(change.row === null ? null : partitionOf(this.plan, change.row));
+      } catch (e) {
+        return new RecordError('partition', `no partition value: ${(e as Error).message}`).at(rec);
+      }
+    }
+    for (let i = 0; i < out.length; i++) this.pendingChanges.set(out[i].key, { row: out[i].row, tuple: tuples[i] });
+    return null;
+  }
+
+  /**
+   * The pending changes' rows into their partitions' files, and what the report says of them
+   * once the files are closed: each file's keys in row order, and the deleted keys. Rows read
+   * before a schema change have fewer columns: the new ones are null for them.
+   */
+  private async writePendingChanges(): Promise<{ deletedKeys: string[]; keysByPartition: Map<string, string[]> }> {
+    const deletedKeys: string[] = [];
+    const byPartition = new Map<string, { tuple: PartitionTuple; rows: Row[]; keys: string[] }>();
+    const width = this.plan.columns.length;
+    for (const [key, { row, tuple }] of this.pendingChanges) {
+      if (row === null) {
+        deletedKeys.push(key);
+        continue;
+      }
+      while (row.length < width) row.push(null);
+      let group = byPartition.get(tuple!.key);
+      if (!group) byPartition.set(tuple!.key, (group = { tuple: tuple!, rows: [], keys: [] }));
+      group.rows.push(row);
+      group.keys.push(key);
+    }
+    this.pendingChanges.clear();
+    for (const g of byPartition.values()) await this.files.append(g.tuple, g.rows);
+    return { deletedKeys, keysByPartition: new Map([...byPartition].map(([k, g]) => [k, g.keys])) };
+  }
+
   /** The batch's rows so far into their partitions' files. */
   private async writeGroups(): Promise<void> {
     try {
@@ -288,7 +372,7 @@ export class TransformSession {
    * columns, the open files close, and the plan and files take the new schema, which the next
    * report carries so the coordinator commits it with the files. Then the record again.
    */
-  private async evolve(growth: SchemaGrowth, rec: KafkaRecord, ctx: RecordContext): Promise<Row | RecordError> {
+  private async evolve<R>(growth: SchemaGrowth, rec: KafkaRecord, again: () => R): Promise<R | RecordError> {
     for (let n = 0; n < MAX_GROWTHS_PER_RECORD; n++) {
       await this.writeGroups();
       const grown = grownSchema(this.planInput.schema, this.lastColumnId, growth);
@@ -306,7 +390,7 @@ export class TransformSession {
         { change: growth.describe(), offset: rec.offset, partition: rec.partition },
         'schema evolved; committed with the next flush',
       );
-      const out = transformRecord(this.plan, rec, ctx);
+      const out = again();
       if (!(out instanceof SchemaGrowth)) return out;
       growth = out;
     }
@@ -400,8 +484,14 @@ export class TransformSession {
     if (this.closing || this.failure) return null;
     let files: DataFile[] = [];
     let errorFiles: DataFile[];
+    let changes: RowChanges | undefined;
     try {
-      files = await this.files.close();
+      if (this.plan.changes !== null) {
+        const { deletedKeys, keysByPartition } = await this.writePendingChanges();
+        const groups = await this.files.closeByPartition();
+        files = groups.flatMap((g) => g.files);
+        changes = { files: fileKeys(groups, keysByPartition), deletedKeys };
+      } else files = await this.files.close();
       errorFiles = this.errorSink ? await this.errorSink.files.close() : [];
     } catch (e) {
       await this.deleteNeverReported(files);
@@ -417,6 +507,7 @@ export class TransformSession {
     return {
       event,
       files,
+      changes,
       errorFiles,
       offsets,
       awaitBatch: this.confirmations.outstanding,
@@ -468,6 +559,7 @@ export class TransformSession {
           errorReports: errorFiles.length > 0 ? 1 : 0,
           schema: cut.schema,
           errorCounts: cut.errorCounts,
+          changes: cut.changes,
         });
         await sendReport(this.deps.commit, report, this.deps.settings.reportRetry);
         span.setAttributes({ 'sluice.files': files.length, 'sluice.records': report.recordCount, 'sluice.error_files': errorFiles.length });
@@ -522,6 +614,22 @@ export class TransformSession {
   get bufferedBytes(): number {
     return this.buffered;
   }
+}
+
+/**
+ * Each file's keys in row order: a partition's rows filled its files in order, so its keys
+ * are dealt out by the files' row counts.
+ */
+function fileKeys(groups: { key: string | null; files: DataFile[] }[], keysByPartition: Map<string, string[]>) {
+  return groups.flatMap(({ key, files }) => {
+    const keys = key === null ? [] : (keysByPartition.get(key) ?? []);
+    let at = 0;
+    return files.map((f) => {
+      const slice = keys.slice(at, at + f.recordCount);
+      at += f.recordCount;
+      return { filePath: f.filePath, keys: slice };
+    });
+  });
 }
 
 /** Counts by reason, sorted by reason. */

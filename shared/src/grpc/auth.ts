@@ -44,6 +44,8 @@ export const METHOD_ROLES: Readonly<Record<string, Access>> = {
   '/sluice.v1.CatalogService/UpdateJobState': 'service',
   '/sluice.v1.CatalogService/DeleteJob': 'admin',
   '/sluice.v1.CatalogService/CommitTable': 'service',
+  // Where a keyed table's changed keys have their rows: read by the table's commit coordinator.
+  '/sluice.v1.CatalogService/LookupRowKeys': 'service',
   '/sluice.v1.CatalogService/GetCommittedOffsets': 'operator',
   // Where a job's first commits must start: written by ingestion as it starts the job.
   '/sluice.v1.CatalogService/RecordJobStart': 'service',

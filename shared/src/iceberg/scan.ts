@@ -18,6 +18,11 @@ export interface SnapshotFiles {
   snapshot: SnapshotJson;
   manifests: ManifestFile[];
   dataFiles: LiveDataFile[];
+  /**
+   * Live position delete files (a keyed table's). Each applies to the data files of its
+   * partition whose data sequence number is at most its own (spec, "Scan Planning").
+   */
+  positionDeletes: LiveDataFile[];
 }
 
 /**
@@ -55,10 +60,15 @@ export function resolveSnapshot(meta: TableMetadata, selector: { snapshotId?: nu
   return currentSnapshot(meta);
 }
 
-/** Reads the manifest list and manifests of a snapshot and returns its live data files. */
+/**
+ * Reads the manifest list and manifests of a snapshot and returns its live data files and
+ * position delete files. Equality deletes (Sluice writes none) are refused: a reader that
+ * skipped them would show deleted rows.
+ */
 export async function snapshotFiles(storage: Storage, snapshot: SnapshotJson): Promise<SnapshotFiles> {
   const manifests = readManifestList(await storage.read(snapshot['manifest-list']));
   const dataFiles: LiveDataFile[] = [];
+  const positionDeletes: LiveDataFile[] = [];
   for (const manifest of manifests) {
     const { entries } = readManifest(await storage.read(manifest.manifestPath), {
       snapshotId: manifest.addedSnapshotId,
@@ -66,9 +76,14 @@ export async function snapshotFiles(storage: Storage, snapshot: SnapshotJson): P
     });
     for (const entry of entries) {
       if (entry.status === EntryStatus.DELETED) continue;
-      if ((entry.content ?? FileContent.DATA) !== FileContent.DATA) continue;
-      dataFiles.push({ ...entry, manifestPath: manifest.manifestPath });
+      const content = entry.content ?? FileContent.DATA;
+      if (content === FileContent.EQUALITY_DELETES)
+        throw new IcebergError(
+          'invalid',
+          `snapshot ${snapshot['snapshot-id']} has equality delete file ${entry.dataFile.filePath}, which Sluice does not read`,
+        );
+      (content === FileContent.DATA ? dataFiles : positionDeletes).push({ ...entry, manifestPath: manifest.manifestPath });
     }
   }
-  return { snapshot, manifests, dataFiles };
+  return { snapshot, manifests, dataFiles, positionDeletes };
 }

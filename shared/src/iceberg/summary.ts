@@ -21,12 +21,22 @@ export const SUMMARY_KEYS = {
   totalDeleteFiles: 'total-delete-files',
   totalPositionDeletes: 'total-position-deletes',
   totalEqualityDeletes: 'total-equality-deletes',
+  addedDeleteFiles: 'added-delete-files',
+  addedPositionDeleteFiles: 'added-position-delete-files',
+  addedPositionDeletes: 'added-position-deletes',
+  removedDeleteFiles: 'removed-delete-files',
+  removedPositionDeleteFiles: 'removed-position-delete-files',
+  removedPositionDeletes: 'removed-position-deletes',
 } as const;
 
 export interface SummaryChanges {
   added?: readonly DataFile[];
   /** Files removed from the table (compaction rewrites, overwrites, deletes). */
   removed?: readonly DataFile[];
+  /** Position delete files added (a keyed table's commit). */
+  addedDeletes?: readonly DataFile[];
+  /** Position delete files removed (compaction applied them). */
+  removedDeletes?: readonly DataFile[];
 }
 
 function partitionKey(f: DataFile): string {
@@ -55,7 +65,11 @@ export function buildSummary(
   const removedRecords = sum(removed, (d) => d.recordCount);
   const addedSize = sum(added, (d) => d.fileSizeInBytes);
   const removedSize = sum(removed, (d) => d.fileSizeInBytes);
-  const partitions = new Set([...added, ...removed].map(partitionKey));
+  const addedDeletes = changes.addedDeletes ?? [];
+  const removedDeletes = changes.removedDeletes ?? [];
+  const addedPositions = sum(addedDeletes, (d) => d.recordCount);
+  const removedPositions = sum(removedDeletes, (d) => d.recordCount);
+  const partitions = new Set([...added, ...removed, ...addedDeletes, ...removedDeletes].map(partitionKey));
 
   const out: Record<string, string> & { operation: string } = { ...extra, operation };
   const put = (key: string, n: number) => {
@@ -67,13 +81,19 @@ export function buildSummary(
   put(SUMMARY_KEYS.deletedRecords, removedRecords);
   put(SUMMARY_KEYS.addedFilesSize, addedSize);
   put(SUMMARY_KEYS.removedFilesSize, removedSize);
+  put(SUMMARY_KEYS.addedDeleteFiles, addedDeletes.length);
+  put(SUMMARY_KEYS.addedPositionDeleteFiles, addedDeletes.length);
+  put(SUMMARY_KEYS.addedPositionDeletes, addedPositions);
+  put(SUMMARY_KEYS.removedDeleteFiles, removedDeletes.length);
+  put(SUMMARY_KEYS.removedPositionDeleteFiles, removedDeletes.length);
+  put(SUMMARY_KEYS.removedPositionDeletes, removedPositions);
   out[SUMMARY_KEYS.changedPartitionCount] = String(partitions.size);
   const carry = (key: string, delta: number) => (out[key] = String(Math.max(0, total(parentSummary, key) + delta)));
   carry(SUMMARY_KEYS.totalRecords, addedRecords - removedRecords);
   carry(SUMMARY_KEYS.totalFilesSize, addedSize - removedSize);
   carry(SUMMARY_KEYS.totalDataFiles, added.length - removed.length);
-  carry(SUMMARY_KEYS.totalDeleteFiles, 0);
-  carry(SUMMARY_KEYS.totalPositionDeletes, 0);
+  carry(SUMMARY_KEYS.totalDeleteFiles, addedDeletes.length - removedDeletes.length);
+  carry(SUMMARY_KEYS.totalPositionDeletes, addedPositions - removedPositions);
   carry(SUMMARY_KEYS.totalEqualityDeletes, 0);
   return out;
 }

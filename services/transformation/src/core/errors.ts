@@ -42,6 +42,14 @@ export type ErrorReason =
   | 'type_mismatch'
   | 'out_of_range'
   | 'partition'
+  /** Change streams (changes.ts): a record that is not the envelope its format names. */
+  | 'not_a_change'
+  /** An envelope whose operation is unknown or not supported for upsert tables. */
+  | 'unknown_op'
+  /** A change without the image it needs (an update without after image, a delete naming no row). */
+  | 'no_image'
+  /** A change whose row has no value for a key column. */
+  | 'no_key'
   /** Anything else that went wrong reading the record (a core bug if it ever shows). */
   | 'unreadable';
 

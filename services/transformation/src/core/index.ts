@@ -3,11 +3,13 @@ export { SpecError, RecordError, type ErrorReason } from './errors.js';
 export {
   compilePlan,
   transformRecord,
+  transformChanges,
   partitionOf,
   headersJson,
   META_FIELDS,
   type Plan,
   type PlanInput,
+  type ChangeRow,
 } from './plan.js';
 export type { RecordContext, Row } from './row.js';
 export { SchemaGrowth, grownSchema } from './evolve.js';

@@ -16,6 +16,7 @@
  * Fixed columns topic/partition/offset are filled when `include_fixed_columns` is set.
  */
 import {
+  ChangeFormat,
   type KafkaRecord,
   type MappingSpec,
   MessageFormat,
@@ -24,6 +25,7 @@ import {
   type Schema,
   SchemaEvolution,
 } from '#shared/gen/sluice/v1/types.js';
+import { decodeChanges, type ChangeFormat as ChangeEnvelope } from './changes.js';
 import { coercer, type Coercer, type EpochUnit, type RowValue } from './coerce.js';
 import { parseCsvRecord, type CsvDialect } from './csv.js';
 import { decodeText, parseJson, parseJsonExact, stripBom } from './decode.js';
@@ -109,6 +111,44 @@ export interface Plan {
   readonly partitionTuple: PartitionTupleBuilder;
   /** Whether the JSON paths need the parsed document (JSON format with explicit paths). */
   readonly needsDocument: boolean;
+  /** A keyed table's change stream (mapping.changes): records become upserts and deletes by key. */
+  readonly changes: ChangePlan | null;
+}
+
+/** How a change stream's records become keyed rows (transformChanges). */
+export interface ChangePlan {
+  readonly envelope: ChangeEnvelope;
+  /** The table's identifier columns, as indexes into the plan's columns, in key order. */
+  readonly keyColumns: readonly number[];
+  readonly keyNames: readonly string[];
+}
+
+const ENVELOPES: Partial<Record<ChangeFormat, ChangeEnvelope>> = {
+  [ChangeFormat.CHANGE_FORMAT_DEBEZIUM]: 'debezium',
+  [ChangeFormat.CHANGE_FORMAT_DTS]: 'dts',
+  [ChangeFormat.CHANGE_FORMAT_CANAL]: 'canal',
+  [ChangeFormat.CHANGE_FORMAT_MAXWELL]: 'maxwell',
+  [ChangeFormat.CHANGE_FORMAT_KEYED]: 'keyed',
+};
+
+/** The change plan of a mapping, or null when it appends; refused when the table or the format cannot take changes. */
+function compileChanges(mapping: MappingSpec, schema: Schema, columns: readonly ColumnPlan[], format: Format): ChangePlan | null {
+  if (mapping.changes === undefined || mapping.changes === ChangeFormat.CHANGE_FORMAT_UNSPECIFIED) return null;
+  const envelope = ENVELOPES[mapping.changes];
+  if (!envelope) throw new SpecError(`changes "${mapping.changes}" is not one of debezium, dts, canal, maxwell, keyed`, 'changes');
+  if (format !== 'JSON' && format !== 'FLATTEN')
+    throw new SpecError(`changes: ${envelope} reads JSON envelopes; the format must be JSON, not ${format}`, 'changes');
+  if (schema.identifierFieldIds.length === 0)
+    throw new SpecError(
+      `changes: ${envelope} needs a table with a key (table.key in the spec, --key on sluice table create) to match rows by`,
+      'changes',
+    );
+  const keyColumns = schema.identifierFieldIds.map((id) => {
+    const index = columns.findIndex((c) => c.fieldId === id);
+    if (index < 0) throw new SpecError(`the table's key names field id ${id}, which is not a top-level column`, 'changes');
+    return index;
+  });
+  return { envelope, keyColumns, keyNames: keyColumns.map((i) => columns[i].name) };
 }
 
 const FORMATS: Record<MessageFormat, Format | undefined> = {
@@ -301,6 +341,7 @@ export function compilePlan(input: PlanInput): Plan {
     partitionColumn,
     partitionTuple: compilePartitionSpec(input.partitionSpec, columns),
     needsDocument,
+    changes: compileChanges(mapping, schema, plans, format),
   };
 }
 
@@ -359,7 +400,11 @@ export function transformRecord(plan: Plan, rec: KafkaRecord, ctx: RecordContext
   }
 }
 
-function buildRow(plan: Plan, rec: KafkaRecord, ctx: RecordContext, exact: boolean): Row {
+/**
+ * The row of a record, or (a change stream's) of one image of it: `image` is the parsed
+ * object the columns are read from instead of the record's own parsed part.
+ */
+function buildRow(plan: Plan, rec: KafkaRecord, ctx: RecordContext, exact: boolean, image?: Record<string, unknown>): Row {
   const cols = plan.columns;
   const row: Row = new Array(cols.length);
   let doc: unknown;
@@ -367,7 +412,10 @@ function buildRow(plan: Plan, rec: KafkaRecord, ctx: RecordContext, exact: boole
   let keyText: string | null | undefined;
   let valueText: string | null | undefined;
 
-  if (plan.parsedPart !== null) {
+  if (image !== undefined) {
+    doc = image;
+    if (plan.byName !== null) spreadFlattened(plan, image, row, 'value', ctx);
+  } else if (plan.parsedPart !== null) {
     const bytes = plan.parsedPart === 'key' ? rec.key : rec.value;
     const part = plan.parsedPart;
     if (bytes === undefined || bytes === null) {
@@ -434,6 +482,111 @@ function buildRow(plan: Plan, rec: KafkaRecord, ctx: RecordContext, exact: boole
     row[pc.index] = cols[pc.index].coerce(pc.value(rec, row, ctx));
   }
   return row;
+}
+
+/** One change of a keyed table: the key's new row, or null when the change deletes the key. */
+export interface ChangeRow {
+  /** The canonical text of the key (keyText). */
+  key: string;
+  row: Row | null;
+}
+
+/**
+ * A change stream's record (mapping.changes) as the changes it holds, into `out` (emptied
+ * first), in the order they apply; a record may hold none (a Debezium tombstone) or several (a
+ * Canal message, a key change's delete and insert). Returns the RecordError saying why the
+ * record is refused (a SchemaGrowth when it asks for new columns), null when it is read.
+ * Never throws for anything about the record.
+ */
+export function transformChanges(plan: Plan, rec: KafkaRecord, ctx: RecordContext, out: ChangeRow[]): RecordError | null {
+  out.length = 0;
+  if (rec.headers.length > MAX_RECORD_HEADERS)
+    return new RecordError(
+      'too_many_headers',
+      `the record has ${rec.headers.length} headers, more than the ${MAX_RECORD_HEADERS} a record may carry`,
+    ).at(rec);
+  try {
+    try {
+      changesOf(plan, rec, ctx, false, out);
+    } catch (e) {
+      if (!(e instanceof InexactNumber)) throw e;
+      out.length = 0;
+      changesOf(plan, rec, ctx, true, out);
+    }
+    return null;
+  } catch (e) {
+    out.length = 0;
+    if (e instanceof RecordError) return e.at(rec);
+    const why = e instanceof Error ? e.message : String(e);
+    return new RecordError('unreadable', `record could not be read: ${why}`).at(rec);
+  }
+}
+
+function changesOf(plan: Plan, rec: KafkaRecord, ctx: RecordContext, exact: boolean, out: ChangeRow[]): void {
+  const cp = plan.changes!;
+  let value: unknown = null;
+  if (rec.value !== undefined && rec.value !== null) {
+    const text = decodeText(rec.value, 'value', plan.limits.maxRecordBytes);
+    value = exact ? parseJsonExact(text, 'value') : parseJson(text, 'value');
+  }
+  const changes = decodeChanges(cp.envelope, { value, key: () => recordKey(plan, rec, exact), keyColumns: cp.keyNames });
+  for (const change of changes) {
+    if (change.op === 'upsert') {
+      const row = buildRow(plan, rec, ctx, exact, change.image);
+      out.push({
+        key: keyText(
+          plan,
+          cp.keyColumns.map((i) => row[i]),
+        ),
+        row,
+      });
+    } else out.push({ key: deletedKey(plan, rec, change.image), row: null });
+  }
+}
+
+/** The record's Kafka key for an envelope that needs it: parsed when it is JSON, else its text. */
+function recordKey(plan: Plan, rec: KafkaRecord, exact: boolean): unknown {
+  if (rec.key === undefined || rec.key === null) return null;
+  const text = decodeText(rec.key, 'key', plan.limits.maxRecordBytes);
+  try {
+    return exact ? parseJsonExact(text, 'key') : parseJson(text, 'key');
+  } catch {
+    return text;
+  }
+}
+
+/** The key a delete names, read from its image through the key columns' mappings and types. */
+function deletedKey(plan: Plan, rec: KafkaRecord, image: Record<string, unknown>): string {
+  const cp = plan.changes!;
+  const values = cp.keyColumns.map((i) => {
+    const c = plan.columns[i];
+    const s = c.source;
+    const raw = s.kind === 'path' ? resolvePath(image, s.steps) : s.kind === 'meta' ? metaValue(plan, rec, s.meta, c) : image[c.name];
+    if (raw === null || raw === undefined)
+      throw new RecordError('no_key', `the ${cp.envelope} delete has no value for key column "${c.name}"`, c.name);
+    return c.coerce(raw);
+  });
+  return keyText(plan, values);
+}
+
+/**
+ * A key's canonical text: its values, in key order, as a JSON array (longs and decimals
+ * beyond ±2^53 as their digits, binary as hex). Equal keys always give equal text: each
+ * column's coercion gives one shape per value.
+ */
+export function keyText(plan: Plan, values: readonly RowValue[]): string {
+  let text = '[';
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v === null || v === undefined) {
+      const name = plan.columns[plan.changes!.keyColumns[i]].name;
+      throw new RecordError('no_key', `the row has no value for key column "${name}"`, name);
+    }
+    if (i > 0) text += ',';
+    text +=
+      typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? JSON.stringify(Buffer.from(v).toString('hex')) : JSON.stringify(v);
+  }
+  return `${text}]`;
 }
 
 /** A flattened value into its column; a value beyond the column's type asks for a permitted widening instead. */

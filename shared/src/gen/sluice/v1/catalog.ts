@@ -19,6 +19,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import {
+  ChangeCounts,
   CsvOptions,
   ErrorCount,
   IcebergType,
@@ -33,6 +34,7 @@ import {
   messageModeToNumber,
   OffsetRange,
   PartitionSpec,
+  PartitionValue,
   Schema,
   TableRef,
 } from "./types.js";
@@ -1162,6 +1164,50 @@ export interface CommitTableRequest {
    * same transaction as the offsets.
    */
   errorCounts: ErrorCount[];
+  /**
+   * A keyed table's row index, moved in the same transaction as the snapshot: where each
+   * changed key's live row now is, and the keys that no longer have one.
+   */
+  rowKeys?:
+    | RowKeyChanges
+    | undefined;
+  /** What the commit's row changes did, added to the job's counts. */
+  changeCounts?: ChangeCounts | undefined;
+}
+
+export interface RowKeyChanges {
+  upserts: RowPosition[];
+  deletes: string[];
+  /** The files the upserts point into that the index does not know yet. */
+  files: IndexedFile[];
+}
+
+/** A data file the row index points into, with its partition. */
+export interface IndexedFile {
+  filePath: string;
+  specId: number;
+  partition: PartitionValue[];
+}
+
+/** Where a keyed table's live row of one key is: its data file and its position in it. */
+export interface RowPosition {
+  key: string;
+  filePath: string;
+  pos: number;
+}
+
+export interface LookupRowKeysRequest {
+  ref?: TableRef | undefined;
+  keys: string[];
+}
+
+export interface LookupRowKeysResponse {
+  /** The keys that have a live row, as of the table's current snapshot; absent keys are left out. */
+  positions: RowPosition[];
+  /** The files the positions point into. */
+  files: IndexedFile[];
+  /** The snapshot the positions are true for: a commit built on another is refused anyway. */
+  snapshotId?: number | undefined;
 }
 
 export interface CommitTableResponse {
@@ -1227,6 +1273,8 @@ export interface JobProgress {
   errorCounts: ErrorCount[];
   /** Rows every commit of the job added. */
   totalRows: number;
+  /** A keyed table's row changes in everything committed. */
+  changes?: ChangeCounts | undefined;
 }
 
 export interface Snapshot {
@@ -7947,6 +7995,8 @@ function createBaseCommitTableRequest(): CommitTableRequest {
     offsets: [],
     leaseEpoch: 0,
     errorCounts: [],
+    rowKeys: undefined,
+    changeCounts: undefined,
   };
 }
 
@@ -7972,6 +8022,12 @@ export const CommitTableRequest: MessageFns<CommitTableRequest> = {
     }
     for (const v of message.errorCounts) {
       ErrorCount.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.rowKeys !== undefined) {
+      RowKeyChanges.encode(message.rowKeys, writer.uint32(66).fork()).join();
+    }
+    if (message.changeCounts !== undefined) {
+      ChangeCounts.encode(message.changeCounts, writer.uint32(74).fork()).join();
     }
     return writer;
   },
@@ -8045,6 +8101,22 @@ export const CommitTableRequest: MessageFns<CommitTableRequest> = {
             message.errorCounts.push(ErrorCount.decode(reader, reader.uint32()));
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.rowKeys = RowKeyChanges.decode(reader, reader.uint32());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.changeCounts = ChangeCounts.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -8078,6 +8150,16 @@ export const CommitTableRequest: MessageFns<CommitTableRequest> = {
         : globalThis.Array.isArray(object?.error_counts)
         ? object.error_counts.map((e: any) => ErrorCount.fromJSON(e))
         : [],
+      rowKeys: isSet(object.rowKeys)
+        ? RowKeyChanges.fromJSON(object.rowKeys)
+        : isSet(object.row_keys)
+        ? RowKeyChanges.fromJSON(object.row_keys)
+        : undefined,
+      changeCounts: isSet(object.changeCounts)
+        ? ChangeCounts.fromJSON(object.changeCounts)
+        : isSet(object.change_counts)
+        ? ChangeCounts.fromJSON(object.change_counts)
+        : undefined,
     };
   },
 
@@ -8104,6 +8186,12 @@ export const CommitTableRequest: MessageFns<CommitTableRequest> = {
     if (message.errorCounts?.length) {
       obj.errorCounts = message.errorCounts.map((e) => ErrorCount.toJSON(e));
     }
+    if (message.rowKeys !== undefined) {
+      obj.rowKeys = RowKeyChanges.toJSON(message.rowKeys);
+    }
+    if (message.changeCounts !== undefined) {
+      obj.changeCounts = ChangeCounts.toJSON(message.changeCounts);
+    }
     return obj;
   },
 
@@ -8119,6 +8207,521 @@ export const CommitTableRequest: MessageFns<CommitTableRequest> = {
     message.offsets = object.offsets?.map((e) => OffsetRange.fromPartial(e)) || [];
     message.leaseEpoch = object.leaseEpoch ?? 0;
     message.errorCounts = object.errorCounts?.map((e) => ErrorCount.fromPartial(e)) || [];
+    message.rowKeys = (object.rowKeys !== undefined && object.rowKeys !== null)
+      ? RowKeyChanges.fromPartial(object.rowKeys)
+      : undefined;
+    message.changeCounts = (object.changeCounts !== undefined && object.changeCounts !== null)
+      ? ChangeCounts.fromPartial(object.changeCounts)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseRowKeyChanges(): RowKeyChanges {
+  return { upserts: [], deletes: [], files: [] };
+}
+
+export const RowKeyChanges: MessageFns<RowKeyChanges> = {
+  encode(message: RowKeyChanges, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.upserts) {
+      RowPosition.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.deletes) {
+      writer.uint32(18).string(v!);
+    }
+    for (const v of message.files) {
+      IndexedFile.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RowKeyChanges {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRowKeyChanges();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.upserts.push(RowPosition.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.deletes.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.files.push(IndexedFile.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RowKeyChanges {
+    return {
+      upserts: globalThis.Array.isArray(object?.upserts) ? object.upserts.map((e: any) => RowPosition.fromJSON(e)) : [],
+      deletes: globalThis.Array.isArray(object?.deletes) ? object.deletes.map((e: any) => globalThis.String(e)) : [],
+      files: globalThis.Array.isArray(object?.files) ? object.files.map((e: any) => IndexedFile.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: RowKeyChanges): unknown {
+    const obj: any = {};
+    if (message.upserts?.length) {
+      obj.upserts = message.upserts.map((e) => RowPosition.toJSON(e));
+    }
+    if (message.deletes?.length) {
+      obj.deletes = message.deletes;
+    }
+    if (message.files?.length) {
+      obj.files = message.files.map((e) => IndexedFile.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RowKeyChanges>, I>>(base?: I): RowKeyChanges {
+    return RowKeyChanges.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RowKeyChanges>, I>>(object: I): RowKeyChanges {
+    const message = createBaseRowKeyChanges();
+    message.upserts = object.upserts?.map((e) => RowPosition.fromPartial(e)) || [];
+    message.deletes = object.deletes?.map((e) => e) || [];
+    message.files = object.files?.map((e) => IndexedFile.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseIndexedFile(): IndexedFile {
+  return { filePath: "", specId: 0, partition: [] };
+}
+
+export const IndexedFile: MessageFns<IndexedFile> = {
+  encode(message: IndexedFile, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.filePath !== "") {
+      writer.uint32(10).string(message.filePath);
+    }
+    if (message.specId !== 0) {
+      writer.uint32(16).int32(message.specId);
+    }
+    for (const v of message.partition) {
+      PartitionValue.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): IndexedFile {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseIndexedFile();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.filePath = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.specId = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.partition.push(PartitionValue.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): IndexedFile {
+    return {
+      filePath: isSet(object.filePath)
+        ? globalThis.String(object.filePath)
+        : isSet(object.file_path)
+        ? globalThis.String(object.file_path)
+        : "",
+      specId: isSet(object.specId)
+        ? globalThis.Number(object.specId)
+        : isSet(object.spec_id)
+        ? globalThis.Number(object.spec_id)
+        : 0,
+      partition: globalThis.Array.isArray(object?.partition)
+        ? object.partition.map((e: any) => PartitionValue.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: IndexedFile): unknown {
+    const obj: any = {};
+    if (message.filePath !== "") {
+      obj.filePath = message.filePath;
+    }
+    if (message.specId !== 0) {
+      obj.specId = Math.round(message.specId);
+    }
+    if (message.partition?.length) {
+      obj.partition = message.partition.map((e) => PartitionValue.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<IndexedFile>, I>>(base?: I): IndexedFile {
+    return IndexedFile.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<IndexedFile>, I>>(object: I): IndexedFile {
+    const message = createBaseIndexedFile();
+    message.filePath = object.filePath ?? "";
+    message.specId = object.specId ?? 0;
+    message.partition = object.partition?.map((e) => PartitionValue.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRowPosition(): RowPosition {
+  return { key: "", filePath: "", pos: 0 };
+}
+
+export const RowPosition: MessageFns<RowPosition> = {
+  encode(message: RowPosition, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.filePath !== "") {
+      writer.uint32(18).string(message.filePath);
+    }
+    if (message.pos !== 0) {
+      writer.uint32(24).int64(message.pos);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RowPosition {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRowPosition();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.filePath = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.pos = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RowPosition {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      filePath: isSet(object.filePath)
+        ? globalThis.String(object.filePath)
+        : isSet(object.file_path)
+        ? globalThis.String(object.file_path)
+        : "",
+      pos: isSet(object.pos) ? globalThis.Number(object.pos) : 0,
+    };
+  },
+
+  toJSON(message: RowPosition): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.filePath !== "") {
+      obj.filePath = message.filePath;
+    }
+    if (message.pos !== 0) {
+      obj.pos = Math.round(message.pos);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RowPosition>, I>>(base?: I): RowPosition {
+    return RowPosition.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RowPosition>, I>>(object: I): RowPosition {
+    const message = createBaseRowPosition();
+    message.key = object.key ?? "";
+    message.filePath = object.filePath ?? "";
+    message.pos = object.pos ?? 0;
+    return message;
+  },
+};
+
+function createBaseLookupRowKeysRequest(): LookupRowKeysRequest {
+  return { ref: undefined, keys: [] };
+}
+
+export const LookupRowKeysRequest: MessageFns<LookupRowKeysRequest> = {
+  encode(message: LookupRowKeysRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ref !== undefined) {
+      TableRef.encode(message.ref, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.keys) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LookupRowKeysRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLookupRowKeysRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ref = TableRef.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.keys.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LookupRowKeysRequest {
+    return {
+      ref: isSet(object.ref) ? TableRef.fromJSON(object.ref) : undefined,
+      keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: LookupRowKeysRequest): unknown {
+    const obj: any = {};
+    if (message.ref !== undefined) {
+      obj.ref = TableRef.toJSON(message.ref);
+    }
+    if (message.keys?.length) {
+      obj.keys = message.keys;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LookupRowKeysRequest>, I>>(base?: I): LookupRowKeysRequest {
+    return LookupRowKeysRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LookupRowKeysRequest>, I>>(object: I): LookupRowKeysRequest {
+    const message = createBaseLookupRowKeysRequest();
+    message.ref = (object.ref !== undefined && object.ref !== null) ? TableRef.fromPartial(object.ref) : undefined;
+    message.keys = object.keys?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseLookupRowKeysResponse(): LookupRowKeysResponse {
+  return { positions: [], files: [], snapshotId: undefined };
+}
+
+export const LookupRowKeysResponse: MessageFns<LookupRowKeysResponse> = {
+  encode(message: LookupRowKeysResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.positions) {
+      RowPosition.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.files) {
+      IndexedFile.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.snapshotId !== undefined) {
+      writer.uint32(16).int64(message.snapshotId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LookupRowKeysResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLookupRowKeysResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.positions.push(RowPosition.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.files.push(IndexedFile.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.snapshotId = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LookupRowKeysResponse {
+    return {
+      positions: globalThis.Array.isArray(object?.positions)
+        ? object.positions.map((e: any) => RowPosition.fromJSON(e))
+        : [],
+      files: globalThis.Array.isArray(object?.files) ? object.files.map((e: any) => IndexedFile.fromJSON(e)) : [],
+      snapshotId: isSet(object.snapshotId)
+        ? globalThis.Number(object.snapshotId)
+        : isSet(object.snapshot_id)
+        ? globalThis.Number(object.snapshot_id)
+        : undefined,
+    };
+  },
+
+  toJSON(message: LookupRowKeysResponse): unknown {
+    const obj: any = {};
+    if (message.positions?.length) {
+      obj.positions = message.positions.map((e) => RowPosition.toJSON(e));
+    }
+    if (message.files?.length) {
+      obj.files = message.files.map((e) => IndexedFile.toJSON(e));
+    }
+    if (message.snapshotId !== undefined) {
+      obj.snapshotId = Math.round(message.snapshotId);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LookupRowKeysResponse>, I>>(base?: I): LookupRowKeysResponse {
+    return LookupRowKeysResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LookupRowKeysResponse>, I>>(object: I): LookupRowKeysResponse {
+    const message = createBaseLookupRowKeysResponse();
+    message.positions = object.positions?.map((e) => RowPosition.fromPartial(e)) || [];
+    message.files = object.files?.map((e) => IndexedFile.fromPartial(e)) || [];
+    message.snapshotId = object.snapshotId ?? undefined;
     return message;
   },
 };
@@ -8763,7 +9366,7 @@ export const RecordJobStartResponse: MessageFns<RecordJobStartResponse> = {
 };
 
 function createBaseJobProgress(): JobProgress {
-  return { lastSnapshotId: 0, lastCommitAtMs: 0, lastCommitRows: 0, errorCounts: [], totalRows: 0 };
+  return { lastSnapshotId: 0, lastCommitAtMs: 0, lastCommitRows: 0, errorCounts: [], totalRows: 0, changes: undefined };
 }
 
 export const JobProgress: MessageFns<JobProgress> = {
@@ -8782,6 +9385,9 @@ export const JobProgress: MessageFns<JobProgress> = {
     }
     if (message.totalRows !== 0) {
       writer.uint32(40).int64(message.totalRows);
+    }
+    if (message.changes !== undefined) {
+      ChangeCounts.encode(message.changes, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -8839,6 +9445,14 @@ export const JobProgress: MessageFns<JobProgress> = {
             message.totalRows = longToNumber(reader.int64());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.changes = ChangeCounts.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -8878,6 +9492,7 @@ export const JobProgress: MessageFns<JobProgress> = {
         : isSet(object.total_rows)
         ? globalThis.Number(object.total_rows)
         : 0,
+      changes: isSet(object.changes) ? ChangeCounts.fromJSON(object.changes) : undefined,
     };
   },
 
@@ -8898,6 +9513,9 @@ export const JobProgress: MessageFns<JobProgress> = {
     if (message.totalRows !== 0) {
       obj.totalRows = Math.round(message.totalRows);
     }
+    if (message.changes !== undefined) {
+      obj.changes = ChangeCounts.toJSON(message.changes);
+    }
     return obj;
   },
 
@@ -8911,6 +9529,9 @@ export const JobProgress: MessageFns<JobProgress> = {
     message.lastCommitRows = object.lastCommitRows ?? 0;
     message.errorCounts = object.errorCounts?.map((e) => ErrorCount.fromPartial(e)) || [];
     message.totalRows = object.totalRows ?? 0;
+    message.changes = (object.changes !== undefined && object.changes !== null)
+      ? ChangeCounts.fromPartial(object.changes)
+      : undefined;
     return message;
   },
 };
@@ -11260,6 +11881,17 @@ export const CatalogServiceService = {
     responseSerialize: (value: CommitTableResponse): Buffer => Buffer.from(CommitTableResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CommitTableResponse => CommitTableResponse.decode(value),
   },
+  /** A keyed table's live row positions of the given keys (row index kept by CommitTable). */
+  lookupRowKeys: {
+    path: "/sluice.v1.CatalogService/LookupRowKeys" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: LookupRowKeysRequest): Buffer => Buffer.from(LookupRowKeysRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): LookupRowKeysRequest => LookupRowKeysRequest.decode(value),
+    responseSerialize: (value: LookupRowKeysResponse): Buffer =>
+      Buffer.from(LookupRowKeysResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): LookupRowKeysResponse => LookupRowKeysResponse.decode(value),
+  },
   getCommittedOffsets: {
     path: "/sluice.v1.CatalogService/GetCommittedOffsets" as const,
     requestStream: false as const,
@@ -11391,6 +12023,8 @@ export interface CatalogServiceServer extends UntypedServiceImplementation {
    * the committed ones end, swap the metadata pointer and store the new offsets.
    */
   commitTable: handleUnaryCall<CommitTableRequest, CommitTableResponse>;
+  /** A keyed table's live row positions of the given keys (row index kept by CommitTable). */
+  lookupRowKeys: handleUnaryCall<LookupRowKeysRequest, LookupRowKeysResponse>;
   getCommittedOffsets: handleUnaryCall<GetCommittedOffsetsRequest, GetCommittedOffsetsResponse>;
   /**
    * Records where a job starts on partitions that have no start yet (the first start given
@@ -11708,6 +12342,22 @@ export interface CatalogServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CommitTableResponse) => void,
+  ): ClientUnaryCall;
+  /** A keyed table's live row positions of the given keys (row index kept by CommitTable). */
+  lookupRowKeys(
+    request: LookupRowKeysRequest,
+    callback: (error: ServiceError | null, response: LookupRowKeysResponse) => void,
+  ): ClientUnaryCall;
+  lookupRowKeys(
+    request: LookupRowKeysRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: LookupRowKeysResponse) => void,
+  ): ClientUnaryCall;
+  lookupRowKeys(
+    request: LookupRowKeysRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: LookupRowKeysResponse) => void,
   ): ClientUnaryCall;
   getCommittedOffsets(
     request: GetCommittedOffsetsRequest,

@@ -18,7 +18,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { DataFile, ErrorCount, OffsetRange, Schema, TableRef } from "./types.js";
+import { DataFile, ErrorCount, OffsetRange, RowChanges, Schema, TableRef } from "./types.js";
 
 export const protobufPackage = "sluice.v1";
 
@@ -64,7 +64,14 @@ export interface ReportDataFilesRequest {
    * Set by a commit replica that passed the report on to the table's lease holder; a forwarded
    * report is never forwarded again, so two replicas with stale views cannot bounce it.
    */
-  forwarded?: boolean | undefined;
+  forwarded?:
+    | boolean
+    | undefined;
+  /**
+   * A keyed table's row changes (mapping.changes): the coordinator turns them into position
+   * deletes of the rows the changed keys had, committed with the files.
+   */
+  changes?: RowChanges | undefined;
 }
 
 export interface ReportDataFilesResponse {
@@ -112,6 +119,7 @@ function createBaseReportDataFilesRequest(): ReportDataFilesRequest {
     schema: undefined,
     errorCounts: [],
     forwarded: undefined,
+    changes: undefined,
   };
 }
 
@@ -149,6 +157,9 @@ export const ReportDataFilesRequest: MessageFns<ReportDataFilesRequest> = {
     }
     if (message.forwarded !== undefined) {
       writer.uint32(88).bool(message.forwarded);
+    }
+    if (message.changes !== undefined) {
+      RowChanges.encode(message.changes, writer.uint32(98).fork()).join();
     }
     return writer;
   },
@@ -254,6 +265,14 @@ export const ReportDataFilesRequest: MessageFns<ReportDataFilesRequest> = {
             message.forwarded = reader.bool();
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.changes = RowChanges.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -299,6 +318,7 @@ export const ReportDataFilesRequest: MessageFns<ReportDataFilesRequest> = {
         ? object.error_counts.map((e: any) => ErrorCount.fromJSON(e))
         : [],
       forwarded: isSet(object.forwarded) ? globalThis.Boolean(object.forwarded) : undefined,
+      changes: isSet(object.changes) ? RowChanges.fromJSON(object.changes) : undefined,
     };
   },
 
@@ -337,6 +357,9 @@ export const ReportDataFilesRequest: MessageFns<ReportDataFilesRequest> = {
     if (message.forwarded !== undefined) {
       obj.forwarded = message.forwarded;
     }
+    if (message.changes !== undefined) {
+      obj.changes = RowChanges.toJSON(message.changes);
+    }
     return obj;
   },
 
@@ -360,6 +383,9 @@ export const ReportDataFilesRequest: MessageFns<ReportDataFilesRequest> = {
       : undefined;
     message.errorCounts = object.errorCounts?.map((e) => ErrorCount.fromPartial(e)) || [];
     message.forwarded = object.forwarded ?? undefined;
+    message.changes = (object.changes !== undefined && object.changes !== null)
+      ? RowChanges.fromPartial(object.changes)
+      : undefined;
     return message;
   },
 };

@@ -341,6 +341,87 @@ export function errorPolicyKindToNumber(object: ErrorPolicyKind): number {
   }
 }
 
+/**
+ * Change-data-capture envelopes (DESIGN.md, "Upsert tables"). KEYED: plain messages, a row per
+ * key, a null value deleting its key (compacted-topic semantics).
+ */
+export enum ChangeFormat {
+  CHANGE_FORMAT_UNSPECIFIED = "CHANGE_FORMAT_UNSPECIFIED",
+  CHANGE_FORMAT_DEBEZIUM = "CHANGE_FORMAT_DEBEZIUM",
+  CHANGE_FORMAT_DTS = "CHANGE_FORMAT_DTS",
+  CHANGE_FORMAT_CANAL = "CHANGE_FORMAT_CANAL",
+  CHANGE_FORMAT_MAXWELL = "CHANGE_FORMAT_MAXWELL",
+  CHANGE_FORMAT_KEYED = "CHANGE_FORMAT_KEYED",
+  UNRECOGNIZED = "UNRECOGNIZED",
+}
+
+export function changeFormatFromJSON(object: any): ChangeFormat {
+  switch (object) {
+    case 0:
+    case "CHANGE_FORMAT_UNSPECIFIED":
+      return ChangeFormat.CHANGE_FORMAT_UNSPECIFIED;
+    case 1:
+    case "CHANGE_FORMAT_DEBEZIUM":
+      return ChangeFormat.CHANGE_FORMAT_DEBEZIUM;
+    case 2:
+    case "CHANGE_FORMAT_DTS":
+      return ChangeFormat.CHANGE_FORMAT_DTS;
+    case 3:
+    case "CHANGE_FORMAT_CANAL":
+      return ChangeFormat.CHANGE_FORMAT_CANAL;
+    case 4:
+    case "CHANGE_FORMAT_MAXWELL":
+      return ChangeFormat.CHANGE_FORMAT_MAXWELL;
+    case 5:
+    case "CHANGE_FORMAT_KEYED":
+      return ChangeFormat.CHANGE_FORMAT_KEYED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ChangeFormat.UNRECOGNIZED;
+  }
+}
+
+export function changeFormatToJSON(object: ChangeFormat): string {
+  switch (object) {
+    case ChangeFormat.CHANGE_FORMAT_UNSPECIFIED:
+      return "CHANGE_FORMAT_UNSPECIFIED";
+    case ChangeFormat.CHANGE_FORMAT_DEBEZIUM:
+      return "CHANGE_FORMAT_DEBEZIUM";
+    case ChangeFormat.CHANGE_FORMAT_DTS:
+      return "CHANGE_FORMAT_DTS";
+    case ChangeFormat.CHANGE_FORMAT_CANAL:
+      return "CHANGE_FORMAT_CANAL";
+    case ChangeFormat.CHANGE_FORMAT_MAXWELL:
+      return "CHANGE_FORMAT_MAXWELL";
+    case ChangeFormat.CHANGE_FORMAT_KEYED:
+      return "CHANGE_FORMAT_KEYED";
+    case ChangeFormat.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export function changeFormatToNumber(object: ChangeFormat): number {
+  switch (object) {
+    case ChangeFormat.CHANGE_FORMAT_UNSPECIFIED:
+      return 0;
+    case ChangeFormat.CHANGE_FORMAT_DEBEZIUM:
+      return 1;
+    case ChangeFormat.CHANGE_FORMAT_DTS:
+      return 2;
+    case ChangeFormat.CHANGE_FORMAT_CANAL:
+      return 3;
+    case ChangeFormat.CHANGE_FORMAT_MAXWELL:
+      return 4;
+    case ChangeFormat.CHANGE_FORMAT_KEYED:
+      return 5;
+    case ChangeFormat.UNRECOGNIZED:
+    default:
+      return -1;
+  }
+}
+
 export enum SchemaEvolution {
   /**
    * SCHEMA_EVOLUTION_UNSPECIFIED - AUTO: a new field adds an optional column and a value beyond its column's type widens
@@ -594,7 +675,41 @@ export interface MappingSpec {
   timeZone: string;
   includeFixedColumns: boolean;
   /** JSON at a flatten level >= 1 without explicit fields: what a field the table lacks does. */
-  schemaEvolution?: SchemaEvolution | undefined;
+  schemaEvolution?:
+    | SchemaEvolution
+    | undefined;
+  /**
+   * How records become row changes of a keyed table (one with identifier fields): upserts and
+   * deletes by key instead of appended rows. Unset: every record is a row appended.
+   */
+  changes?: ChangeFormat | undefined;
+}
+
+/**
+ * The row changes of one report for a keyed table: every row of its files is the latest
+ * change of its key in the report, and every deleted key's latest change was a delete. A key is
+ * the canonical JSON array of its identifier values.
+ */
+export interface RowChanges {
+  /** Per data file of the report, in the report's file order: each row's key, in row order. */
+  files: FileRowKeys[];
+  /** Keys the report deletes. */
+  deletedKeys: string[];
+}
+
+export interface FileRowKeys {
+  filePath: string;
+  keys: string[];
+}
+
+/**
+ * What a job's row changes did to its table: keys added, keys whose row was replaced, keys
+ * removed (a delete of an absent key counts nowhere).
+ */
+export interface ChangeCounts {
+  inserted: number;
+  updated: number;
+  deleted: number;
 }
 
 /** How often a field name was seen (e.g. fields the table has no column for). */
@@ -3338,6 +3453,7 @@ function createBaseMappingSpec(): MappingSpec {
     timeZone: "",
     includeFixedColumns: false,
     schemaEvolution: undefined,
+    changes: undefined,
   };
 }
 
@@ -3372,6 +3488,9 @@ export const MappingSpec: MessageFns<MappingSpec> = {
     }
     if (message.schemaEvolution !== undefined) {
       writer.uint32(80).int32(schemaEvolutionToNumber(message.schemaEvolution));
+    }
+    if (message.changes !== undefined) {
+      writer.uint32(88).int32(changeFormatToNumber(message.changes));
     }
     return writer;
   },
@@ -3469,6 +3588,14 @@ export const MappingSpec: MessageFns<MappingSpec> = {
             message.schemaEvolution = schemaEvolutionFromJSON(reader.int32());
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.changes = changeFormatFromJSON(reader.int32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3517,6 +3644,7 @@ export const MappingSpec: MessageFns<MappingSpec> = {
         : isSet(object.schema_evolution)
         ? schemaEvolutionFromJSON(object.schema_evolution)
         : undefined,
+      changes: isSet(object.changes) ? changeFormatFromJSON(object.changes) : undefined,
     };
   },
 
@@ -3552,6 +3680,9 @@ export const MappingSpec: MessageFns<MappingSpec> = {
     if (message.schemaEvolution !== undefined) {
       obj.schemaEvolution = schemaEvolutionToJSON(message.schemaEvolution);
     }
+    if (message.changes !== undefined) {
+      obj.changes = changeFormatToJSON(message.changes);
+    }
     return obj;
   },
 
@@ -3574,6 +3705,286 @@ export const MappingSpec: MessageFns<MappingSpec> = {
     message.timeZone = object.timeZone ?? "";
     message.includeFixedColumns = object.includeFixedColumns ?? false;
     message.schemaEvolution = object.schemaEvolution ?? undefined;
+    message.changes = object.changes ?? undefined;
+    return message;
+  },
+};
+
+function createBaseRowChanges(): RowChanges {
+  return { files: [], deletedKeys: [] };
+}
+
+export const RowChanges: MessageFns<RowChanges> = {
+  encode(message: RowChanges, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.files) {
+      FileRowKeys.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.deletedKeys) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RowChanges {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRowChanges();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.files.push(FileRowKeys.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.deletedKeys.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RowChanges {
+    return {
+      files: globalThis.Array.isArray(object?.files) ? object.files.map((e: any) => FileRowKeys.fromJSON(e)) : [],
+      deletedKeys: globalThis.Array.isArray(object?.deletedKeys)
+        ? object.deletedKeys.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.deleted_keys)
+        ? object.deleted_keys.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RowChanges): unknown {
+    const obj: any = {};
+    if (message.files?.length) {
+      obj.files = message.files.map((e) => FileRowKeys.toJSON(e));
+    }
+    if (message.deletedKeys?.length) {
+      obj.deletedKeys = message.deletedKeys;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RowChanges>, I>>(base?: I): RowChanges {
+    return RowChanges.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RowChanges>, I>>(object: I): RowChanges {
+    const message = createBaseRowChanges();
+    message.files = object.files?.map((e) => FileRowKeys.fromPartial(e)) || [];
+    message.deletedKeys = object.deletedKeys?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseFileRowKeys(): FileRowKeys {
+  return { filePath: "", keys: [] };
+}
+
+export const FileRowKeys: MessageFns<FileRowKeys> = {
+  encode(message: FileRowKeys, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.filePath !== "") {
+      writer.uint32(10).string(message.filePath);
+    }
+    for (const v of message.keys) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FileRowKeys {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFileRowKeys();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.filePath = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.keys.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FileRowKeys {
+    return {
+      filePath: isSet(object.filePath)
+        ? globalThis.String(object.filePath)
+        : isSet(object.file_path)
+        ? globalThis.String(object.file_path)
+        : "",
+      keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: FileRowKeys): unknown {
+    const obj: any = {};
+    if (message.filePath !== "") {
+      obj.filePath = message.filePath;
+    }
+    if (message.keys?.length) {
+      obj.keys = message.keys;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FileRowKeys>, I>>(base?: I): FileRowKeys {
+    return FileRowKeys.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FileRowKeys>, I>>(object: I): FileRowKeys {
+    const message = createBaseFileRowKeys();
+    message.filePath = object.filePath ?? "";
+    message.keys = object.keys?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseChangeCounts(): ChangeCounts {
+  return { inserted: 0, updated: 0, deleted: 0 };
+}
+
+export const ChangeCounts: MessageFns<ChangeCounts> = {
+  encode(message: ChangeCounts, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.inserted !== 0) {
+      writer.uint32(8).int64(message.inserted);
+    }
+    if (message.updated !== 0) {
+      writer.uint32(16).int64(message.updated);
+    }
+    if (message.deleted !== 0) {
+      writer.uint32(24).int64(message.deleted);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ChangeCounts {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseChangeCounts();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.inserted = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.updated = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.deleted = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ChangeCounts {
+    return {
+      inserted: isSet(object.inserted) ? globalThis.Number(object.inserted) : 0,
+      updated: isSet(object.updated) ? globalThis.Number(object.updated) : 0,
+      deleted: isSet(object.deleted) ? globalThis.Number(object.deleted) : 0,
+    };
+  },
+
+  toJSON(message: ChangeCounts): unknown {
+    const obj: any = {};
+    if (message.inserted !== 0) {
+      obj.inserted = Math.round(message.inserted);
+    }
+    if (message.updated !== 0) {
+      obj.updated = Math.round(message.updated);
+    }
+    if (message.deleted !== 0) {
+      obj.deleted = Math.round(message.deleted);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ChangeCounts>, I>>(base?: I): ChangeCounts {
+    return ChangeCounts.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ChangeCounts>, I>>(object: I): ChangeCounts {
+    const message = createBaseChangeCounts();
+    message.inserted = object.inserted ?? 0;
+    message.updated = object.updated ?? 0;
+    message.deleted = object.deleted ?? 0;
     return message;
   },
 };

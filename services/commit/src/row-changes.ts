@@ -1,0 +1,117 @@
+/**
+ * A keyed table's round of row changes, resolved into position deletes (DESIGN.md, "Upsert
+ * tables"). Pure: the reports' changes and the row index's answer in, the positions to delete,
+ * the index's new entries and the change counts out.
+ *
+ * Each report's rows are already the last change of their key in that report (the stream
+ * collapses them); across the reports of one round a later report wins, and a row of this
+ * round's files that a later report replaces is deleted by position like any older row. Position
+ * deletes apply to data files with a sequence number up to their own, so deleting a row of a
+ * file added in the same snapshot is valid.
+ */
+import type { IndexedFile, RowKeyChanges, RowPosition } from '#shared/gen/sluice/v1/catalog.js';
+import type { ChangeCounts, DataFile, RowChanges } from '#shared/gen/sluice/v1/types.js';
+import { CommitError } from './errors.js';
+
+export interface ReportRows {
+  workerId: string;
+  files: readonly DataFile[];
+  changes: RowChanges | undefined;
+}
+
+/** Where a row is: its data file and its position in it. */
+export interface RowAt {
+  filePath: string;
+  pos: number;
+}
+
+export interface RoundRows {
+  /** Each changed key's last change in the round: its new row, or null for a delete. */
+  last: Map<string, RowAt | null>;
+  /** Rows of this round's files whose key a later report changed again. */
+  superseded: RowAt[];
+}
+
+/**
+ * The last change per key of the round's reports, in report order. A report whose changes do
+ * not describe its files (a file without keys, a key count that is not the file's row count)
+ * is refused: the coordinator could not know which rows to delete later.
+ */
+export function roundRows(reports: readonly ReportRows[]): RoundRows {
+  const last = new Map<string, RowAt | null>();
+  const superseded: RowAt[] = [];
+  const replace = (key: string, next: RowAt | null) => {
+    const before = last.get(key);
+    if (before) superseded.push(before);
+    last.set(key, next);
+  };
+  for (const report of reports) {
+    const changes = report.changes;
+    if (!changes) {
+      if (report.files.length > 0)
+        throw new CommitError('invalid-report', `worker ${report.workerId} reported data files of a keyed table without their keys`);
+      continue;
+    }
+    const keysByFile = new Map(changes.files.map((f) => [f.filePath, f.keys]));
+    for (const file of report.files) {
+      const keys = keysByFile.get(file.filePath);
+      if (!keys || keys.length !== file.recordCount)
+        throw new CommitError(
+          'invalid-report',
+          `worker ${report.workerId} reported ${keys?.length ?? 0} keys for data file ${file.filePath} of ${file.recordCount} rows`,
+        );
+      for (let pos = 0; pos < keys.length; pos++) replace(keys[pos], { filePath: file.filePath, pos });
+    }
+    for (const key of changes.deletedKeys) replace(key, null);
+  }
+  return { last, superseded };
+}
+
+export interface DeletePlan {
+  /** Positions to delete, by data file, ascending. */
+  positions: Map<string, number[]>;
+  /** The row index after the commit. */
+  index: RowKeyChanges;
+  counts: ChangeCounts;
+}
+
+/**
+ * The round's changes against the rows the index found for its keys: every found row is
+ * deleted (replaced or removed), every superseded new row too; a key whose last change is a row
+ * points at it from now on, a deleted key leaves the index. A delete of a key with no row does
+ * nothing and counts nowhere.
+ */
+export function planRowDeletes(round: RoundRows, found: readonly RowPosition[], newFiles: readonly DataFile[]): DeletePlan {
+  const positions = new Map<string, number[]>();
+  const remove = (at: RowAt) => {
+    const list = positions.get(at.filePath);
+    if (list) list.push(at.pos);
+    else positions.set(at.filePath, [at.pos]);
+  };
+  const counts: ChangeCounts = { inserted: 0, updated: 0, deleted: 0 };
+  const existing = new Set<string>();
+  for (const f of found) {
+    if (!round.last.has(f.key)) continue; // not asked for: nothing of ours
+    existing.add(f.key);
+    remove(f);
+    if (round.last.get(f.key)) counts.updated++;
+    else counts.deleted++;
+  }
+  for (const at of round.superseded) remove(at);
+  for (const list of positions.values()) list.sort((a, b) => a - b);
+
+  const upserts: RowPosition[] = [];
+  const deletes: string[] = [];
+  const pointedAt = new Set<string>();
+  for (const [key, at] of round.last) {
+    if (at) {
+      upserts.push({ key, filePath: at.filePath, pos: at.pos });
+      pointedAt.add(at.filePath);
+      if (!existing.has(key)) counts.inserted++;
+    } else if (existing.has(key)) deletes.push(key);
+  }
+  const files: IndexedFile[] = newFiles
+    .filter((f) => pointedAt.has(f.filePath))
+    .map((f) => ({ filePath: f.filePath, specId: f.specId, partition: f.partition }));
+  return { positions, index: { upserts, deletes, files }, counts };
+}
