@@ -70,6 +70,11 @@ export function jobProblems(job: Job): JobProblem[] {
   return found;
 }
 
+/** Whether a mapping reads a change stream into a keyed table (mapping.changes set). */
+export function isChangeStream(mapping: MappingSpec | undefined): boolean {
+  return mapping?.changes !== undefined && mapping.changes !== ChangeFormat.CHANGE_FORMAT_UNSPECIFIED;
+}
+
 /** A scheduled job's instances get names `<name>--<yyyymmddhhmm>[-<attempt>]`, within 128 characters. */
 export const MAX_SCHEDULED_JOB_NAME = 100;
 
@@ -96,7 +101,7 @@ function scheduleProblems(job: Job, add: Add): void {
   if (job.name.length > MAX_SCHEDULED_JOB_NAME)
     add('name', 'name', `a scheduled job's name must be at most ${MAX_SCHEDULED_JOB_NAME} characters (its instances' names add a time)`);
   if (job.window) add('window', 'window', 'a scheduled job takes its window from schedule.window; give one or the other');
-  if (job.mapping?.changes)
+  if (isChangeStream(job.mapping))
     add(
       'mapping.changes',
       'mapping.changes',

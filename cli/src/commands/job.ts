@@ -5,6 +5,7 @@ import { JobState, type Source } from '#shared/gen/sluice/v1/catalog.js';
 import type { JobStatus } from '#shared/gen/sluice/v1/ingestion.js';
 import { ErrorPolicyKind, type ChangeCounts, type Field, type Schema } from '#shared/gen/sluice/v1/types.js';
 import { errorTableColumns } from '#shared/error-table.js';
+import { isChangeStream } from '#shared/job-rules.js';
 import type { CliContext } from '../context.js';
 import { keyedSchema, primitiveField } from '../iceberg-types.js';
 import { CliError, describeError, table, usageError } from '../output.js';
@@ -307,7 +308,7 @@ export async function jobCommand(ctx: CliContext, args: string[], flags: Record<
         ctx.out.result({ ...status, runs }, () => `${renderStatus(status!)}\n${renderRunsSummary(runs)}`);
         return;
       }
-      if (defined?.mapping?.changes) {
+      if (isChangeStream(defined?.mapping)) {
         // A change stream's inserts, updates and deletes are known once committed: the catalog keeps them.
         const { progress } = await ctx.catalog().getCommittedOffsets({ job });
         const changes = progress?.changes ?? { inserted: 0, updated: 0, deleted: 0 };

@@ -199,8 +199,8 @@ export function commitHandlers(
       checkKeys(req.keys, 'keys');
       const row = await getTable(deps.pool, ref, false);
       const { rows } = await deps.pool.query<{ key: string; file_path: string; pos: string }>(
-        `SELECT key, file_path, pos FROM catalog.row_keys WHERE table_id = $1 AND key = ANY($2::text[])`,
-        [row.id, req.keys],
+        `SELECT key, file_path, pos FROM catalog.row_keys WHERE table_id = $1 AND (key = ANY($2::text[]) OR file_path = ANY($3::text[]))`,
+        [row.id, req.keys, req.filePaths],
       );
       const files = await deps.pool.query<{ file_path: string; spec_id: number; partition: unknown[] }>(
         `SELECT file_path, spec_id, partition FROM catalog.row_files WHERE table_id = $1 AND file_path = ANY($2::text[])`,
@@ -390,6 +390,11 @@ async function moveRowKeys(client: PoolClient, tableId: number, changes: RowKeyC
         changes.files.map((f) => JSON.stringify(f.partition.map((p) => PartitionValue.toJSON(p)))),
       ],
     );
+  if (changes.droppedFiles.length > 0)
+    await client.query(`DELETE FROM catalog.row_files WHERE table_id = $1 AND file_path = ANY($2::text[])`, [
+      tableId,
+      changes.droppedFiles,
+    ]);
   if (changes.deletes.length > 0)
     await client.query(`DELETE FROM catalog.row_keys WHERE table_id = $1 AND key = ANY($2::text[])`, [tableId, changes.deletes]);
   if (changes.upserts.length > 0)

@@ -7,9 +7,9 @@
 import type { AsyncHandlers } from '#shared/grpc/types.js';
 import { type CatalogServiceService, Job, JobState, Source, jobStateFromJSON } from '#shared/gen/sluice/v1/catalog.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '#shared/errors.js';
-import { ChangeFormat, MappingSpec } from '#shared/gen/sluice/v1/types.js';
+import { MappingSpec } from '#shared/gen/sluice/v1/types.js';
 import { currentSchema } from '#shared/iceberg/index.js';
-import { jobProblems, sourceProblems } from '#shared/job-rules.js';
+import { isChangeStream, jobProblems, sourceProblems } from '#shared/job-rules.js';
 import { inTransaction } from '#shared/pg.js';
 import { translated, type CatalogDeps, type Queryable } from './context.js';
 import { canTransition, isQuiescent } from './job-state.js';
@@ -117,8 +117,7 @@ export async function insertJob(client: Queryable, job: Job, t: number): Promise
     job = { ...job, mapping: MappingSpec.fromPartial({ format: src.format, mode: src.mode, csv: src.csv }) };
   }
   const table = await getTable(client, job.table!);
-  const changes = job.mapping?.changes ?? ChangeFormat.CHANGE_FORMAT_UNSPECIFIED;
-  if (changes !== ChangeFormat.CHANGE_FORMAT_UNSPECIFIED && (currentSchema(table.metadata)['identifier-field-ids'] ?? []).length === 0)
+  if (isChangeStream(job.mapping) && (currentSchema(table.metadata)['identifier-field-ids'] ?? []).length === 0)
     throw failedPrecondition(
       `job.mapping.changes: table ${job.table!.database}.${job.table!.table} has no key to match changes by; create it with one (table.key in the spec, --key on sluice table create)`,
       { field: 'job.mapping.changes' },

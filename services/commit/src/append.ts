@@ -155,7 +155,7 @@ async function rowDeletes(
   for (const f of previous) await req.storage.delete(f.filePath).catch(() => false);
   const keys = [...round.last.keys()];
   const { positions, files: indexed } =
-    keys.length > 0 ? await req.catalog.lookupRowKeys({ ref: req.ref, keys }) : { positions: [], files: [] };
+    keys.length > 0 ? await req.catalog.lookupRowKeys({ ref: req.ref, keys, filePaths: [] }) : { positions: [], files: [] };
   const plan = planRowDeletes(round, positions, req.files);
   const partitions = new Map<string, FilePartition>([...indexed, ...req.files].map((f) => [f.filePath, f]));
   const files = await writePositionDeletes(req.storage, metadata.location, plan.positions, (path) => partitions.get(path));
@@ -182,9 +182,9 @@ async function append(req: ErrorAppendRequest, shape: AppendShape): Promise<Appe
       manifests ??= await writeManifests(req.storage, metadata, snapshotId, addedEntries(snapshotId, req.files));
       const replace = shape.replacePartition;
       // Replacing a partition: its live files are found again on every rebase, on the snapshot committed on.
-      const { rewritten, carried, removed } = replace
+      const { rewritten, carried, removed, removedDeletes } = replace
         ? await removeFiles(req.storage, metadata, snapshotId, (f) => inPartition(f, replace))
-        : { rewritten: [], carried: await currentManifests(req.storage, metadata), removed: [] };
+        : { rewritten: [], carried: await currentManifests(req.storage, metadata), removed: [], removedDeletes: [] };
       if (round) deletes = await rowDeletes(req, metadata, snapshotId, round, deletes?.files ?? []);
       const deleteFiles = deletes?.files ?? [];
       const snapshot = await writeSnapshot(req.storage, metadata, {
@@ -195,6 +195,7 @@ async function append(req: ErrorAppendRequest, shape: AppendShape): Promise<Appe
         added: req.files,
         removed,
         addedDeletes: deleteFiles,
+        removedDeletes,
         extraSummary: replace ? { ...shape.summary, [SLUICE_SUMMARY.replaced]: `${replace.column}=${replace.value}` } : shape.summary,
       });
       return { updates: [...schemaUpdate, { update: { $case: 'addSnapshot', value: snapshot } }], ...shape.commit, ...deletes?.body };

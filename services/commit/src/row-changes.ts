@@ -113,5 +113,5 @@ export function planRowDeletes(round: RoundRows, found: readonly RowPosition[], 
   const files: IndexedFile[] = newFiles
     .filter((f) => pointedAt.has(f.filePath))
     .map((f) => ({ filePath: f.filePath, specId: f.specId, partition: f.partition }));
-  return { positions, index: { upserts, deletes, files }, counts };
+  return { positions, index: { upserts, deletes, files, droppedFiles: [] }, counts };
 }

@@ -194,25 +194,28 @@ async function mergeManifests(
 }
 
 /**
- * The manifests of a snapshot on top of `meta` that removes the live data files `remove`
- * picks: each manifest listing one is rewritten (those DELETED, the rest EXISTING with their
- * sequence numbers kept); the other manifests are carried as they are. Compaction replaces
- * files with it, and an instance of a scheduled job replaces its partition.
+ * The manifests of a snapshot on top of `meta` that removes the live files `remove` picks
+ * (data files, and position delete files compaction has applied): each manifest listing one is
+ * rewritten (those DELETED, the rest EXISTING with their sequence numbers kept); the other
+ * manifests are carried as they are. Compaction replaces files with it, and an instance of a
+ * scheduled job replaces its partition.
  */
 export async function removeFiles(
   storage: Storage,
   meta: TableMetadata,
   snapshotId: number,
   remove: (file: DataFile) => boolean,
-): Promise<{ rewritten: ManifestFile[]; carried: ManifestFile[]; removed: DataFile[] }> {
+): Promise<{ rewritten: ManifestFile[]; carried: ManifestFile[]; removed: DataFile[]; removedDeletes: DataFile[] }> {
   const snapshot = currentSnapshot(meta);
-  if (!snapshot) return { rewritten: [], carried: [], removed: [] };
-  const { manifests, dataFiles } = await snapshotFiles(storage, snapshot);
-  const affected = new Set(dataFiles.filter((f) => remove(f.dataFile)).map((f) => f.manifestPath));
+  if (!snapshot) return { rewritten: [], carried: [], removed: [], removedDeletes: [] };
+  const { manifests, dataFiles, positionDeletes } = await snapshotFiles(storage, snapshot);
+  const affected = new Set([...dataFiles, ...positionDeletes].filter((f) => remove(f.dataFile)).map((f) => f.manifestPath));
   const carried = manifests.filter((m) => !affected.has(m.manifestPath));
-  const entries: ManifestEntry[] = [];
+  const entries = { data: [] as ManifestEntry[], deletes: [] as ManifestEntry[] };
   const removed: DataFile[] = [];
+  const removedDeletes: DataFile[] = [];
   for (const m of manifests.filter((x) => affected.has(x.manifestPath))) {
+    const deletes = m.content === ManifestContent.DELETES;
     const { entries: old } = readManifest(await storage.read(m.manifestPath), {
       snapshotId: m.addedSnapshotId,
       sequenceNumber: m.sequenceNumber ?? snapshot['sequence-number'],
@@ -220,8 +223,8 @@ export async function removeFiles(
     for (const e of old) {
       if (e.status === EntryStatus.DELETED) continue;
       const gone = remove(e.dataFile);
-      if (gone) removed.push(e.dataFile);
-      entries.push({
+      if (gone) (deletes ? removedDeletes : removed).push(e.dataFile);
+      (deletes ? entries.deletes : entries.data).push({
         status: gone ? EntryStatus.DELETED : EntryStatus.EXISTING,
         snapshotId: gone ? snapshotId : e.snapshotId,
         sequenceNumber: e.sequenceNumber,
@@ -231,5 +234,9 @@ export async function removeFiles(
       });
     }
   }
-  return { rewritten: await writeManifests(storage, meta, snapshotId, entries), carried, removed };
+  const rewritten = [
+    ...(await writeManifests(storage, meta, snapshotId, entries.data)),
+    ...(await writeManifests(storage, meta, snapshotId, entries.deletes, 'deletes')),
+  ];
+  return { rewritten, carried, removed, removedDeletes };
 }

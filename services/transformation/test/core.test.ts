@@ -55,6 +55,7 @@ const coercions: [string, string, unknown, string?][] = [
   ['int', '1.5', 'column "amount": 1.5 is not a int (topic t, partition 1, offset 7)'],
   ['long', '9007199254740991', 9007199254740991],
   ['long', '"9223372036854775807"', 9223372036854775807n],
+  ['long', '"9007199254740993"', 9007199254740993n],
   [
     'long',
     '"9223372036854775808"',

@@ -27,6 +27,7 @@ import { commitWithRebase, loadTable } from '../catalog.js';
 import type { CoordinatorContext } from '../context.js';
 import { CommitError } from '../errors.js';
 import { removeFiles, writeManifests, writeSnapshot } from '../snapshots.js';
+import { POSITION_DELETE_COLUMNS } from '../position-deletes.js';
 import { readRows } from './rows.js';
 
 export const SMALL_FILE_BYTES_PROPERTY = 'sluice.compaction.small-file-bytes';
@@ -67,18 +68,24 @@ const partitionKey = (f: DataFile) =>
  * The files to rewrite: the partition with the most small files (at least the minimum),
  * smallest first up to the target size. Pure.
  */
-export function pickCompaction<F extends { dataFile: DataFile }>(files: readonly F[], policy: CompactionPolicy): F[] | undefined {
+export function pickCompaction<F extends { dataFile: DataFile }>(
+  files: readonly F[],
+  policy: CompactionPolicy,
+  hasDeletes: (f: F) => boolean = () => false,
+): F[] | undefined {
   const groups = new Map<string, F[]>();
   for (const f of files) {
-    if (f.dataFile.fileSizeInBytes >= policy.smallFileBytes) continue;
+    if (f.dataFile.fileSizeInBytes >= policy.smallFileBytes && !hasDeletes(f)) continue;
     const key = partitionKey(f.dataFile);
     const g = groups.get(key);
     if (g) g.push(f);
     else groups.set(key, [f]);
   }
   let best: F[] | undefined;
+  // A partition whose files have deleted rows is rewritten without them, however few its files.
+  const enough = (g: F[]) => g.length >= policy.minInputFiles || g.some(hasDeletes);
   for (const g of groups.values()) {
-    if (g.length >= policy.minInputFiles && (!best || g.length > best.length)) best = g;
+    if (enough(g) && (!best || g.length > best.length)) best = g;
   }
   if (!best) return undefined;
   const chosen: F[] = [];
@@ -88,7 +95,7 @@ export function pickCompaction<F extends { dataFile: DataFile }>(files: readonly
     chosen.push(f);
     bytes += f.dataFile.fileSizeInBytes;
   }
-  return chosen.length >= policy.minInputFiles ? chosen : undefined;
+  return enough(chosen) ? chosen : undefined;
 }
 
 /** Top-level primitive columns of a schema, as the Parquet writer wants them. */
@@ -147,9 +154,7 @@ export async function compactTable(
   if (!snapshot) return undefined;
   const policy = { ...compactionPolicy(metadata.properties), ...override };
   const scan = await snapshotFiles(ctx.storage, snapshot);
-  // A keyed table's rows may be deleted by position: rewriting its files would move them under
-  // the deletes and the row index. Not compacted yet (DESIGN.md, "Upsert tables").
-  if (scan.positionDeletes.length > 0) return undefined;
+  if (scan.positionDeletes.length > 0) return compactKeyed(ctx, ref, leaseEpoch, metadata, scan, policy);
   const inputs = pickCompaction(scan.dataFiles, policy);
   if (!inputs) return undefined;
   const output = await rewrite(ctx, metadata, inputs);
@@ -198,4 +203,168 @@ export async function compactTable(
     throw err;
   }
   return { snapshotId, replaced: [...replaced], added: output.filePath, records };
+}
+
+// -- keyed tables -----------------------------------------------------------------------------
+
+/**
+ * The positions the live position delete files remove from each data file (a delete applies to
+ * the files with a data sequence number up to its own), and which delete files remove rows from
+ * the given files only: once those files are rewritten, such a delete file has nothing left to do.
+ */
+export async function readDeletes(
+  ctx: CoordinatorContext,
+  tmp: string,
+  deletes: readonly LiveDataFile[],
+  dataFiles: readonly LiveDataFile[],
+  only: ReadonlySet<string>,
+): Promise<{ deleted: Map<string, Set<number>>; applied: DataFile[] }> {
+  const sequence = new Map(dataFiles.map((f) => [f.dataFile.filePath, f.sequenceNumber ?? 0]));
+  const deleted = new Map<string, Set<number>>();
+  const applied: DataFile[] = [];
+  for (const [i, d] of deletes.entries()) {
+    const local = join(tmp, `deletes-${i}.parquet`);
+    await writeFile(local, await ctx.storage.read(d.dataFile.filePath));
+    let onlyThese = true;
+    for (const [path, pos] of (await readRows([local], POSITION_DELETE_COLUMNS)) as [string, bigint][]) {
+      const dataSequence = sequence.get(path);
+      if (dataSequence === undefined || dataSequence > (d.sequenceNumber ?? 0)) continue; // gone, or newer than the delete
+      if (!only.has(path)) onlyThese = false;
+      let set = deleted.get(path);
+      if (!set) deleted.set(path, (set = new Set()));
+      set.add(Number(pos));
+    }
+    if (onlyThese) applied.push(d.dataFile);
+  }
+  return { deleted, applied };
+}
+
+/**
+ * Compaction of a keyed table (DESIGN.md, "Upsert tables"): the chosen files of one partition
+ * are rewritten without their deleted rows into one file; the delete files that applied to them
+ * alone are removed in the same `replace` snapshot, and the row index moves every key of the
+ * rewritten files to its row in the new file in the same transaction. Positions are only true
+ * on the snapshot they were read on, so compaction gives up when the table moved meanwhile.
+ */
+async function compactKeyed(
+  ctx: CoordinatorContext,
+  ref: TableRef,
+  leaseEpoch: number,
+  metadata: TableMetadata,
+  scan: Awaited<ReturnType<typeof snapshotFiles>>,
+  policy: CompactionPolicy,
+): Promise<CompactionResult | undefined> {
+  const tmp = await mkdtemp(join(tmpdir(), 'sluice-compact-'));
+  let output: DataFile | undefined;
+  try {
+    const all = new Set(scan.dataFiles.map((f) => f.dataFile.filePath));
+    const { deleted } = await readDeletes(ctx, tmp, scan.positionDeletes, scan.dataFiles, all);
+    const inputs = pickCompaction(scan.dataFiles, policy, (f) => deleted.has(f.dataFile.filePath));
+    if (!inputs) return undefined;
+    const replaced = new Set(inputs.map((f) => f.dataFile.filePath));
+    const { applied } = await readDeletes(ctx, tmp, scan.positionDeletes, scan.dataFiles, replaced);
+
+    // The live rows of the inputs, in order; each input's surviving positions give the new ones.
+    const columns = schemaColumns(currentSchema(metadata));
+    const first = inputs[0].dataFile;
+    const out = join(tmp, 'out.parquet');
+    const writer = await ParquetFileWriter.open({ path: out, columns, partition: first.partition, specId: first.specId });
+    const newPosition = new Map<string, Map<number, number>>();
+    let written = 0;
+    for (const [i, f] of inputs.entries()) {
+      const local = join(tmp, `in-${i}.parquet`);
+      await writeFile(local, await ctx.storage.read(f.dataFile.filePath));
+      const gone = deleted.get(f.dataFile.filePath);
+      const moved = new Map<number, number>();
+      const rows = await readRows([local], columns);
+      for (let pos = 0; pos < rows.length; pos++) {
+        if (gone?.has(pos)) continue;
+        writer.append(rows[pos]);
+        moved.set(pos, written++);
+      }
+      newPosition.set(f.dataFile.filePath, moved);
+    }
+    const file = await writer.close();
+    if (written > 0) {
+      const location = `${dirOf(first.filePath)}/compacted-${randomUUID()}.parquet`;
+      await ctx.storage.write(location, await readFile(out));
+      output = { ...file, filePath: location, fileFormat: 'parquet' };
+    }
+
+    // Every live row of a keyed table has its key in the index: each moves with its row.
+    const { positions, snapshotId: indexedAt } = await ctx.catalog.lookupRowKeys({ ref, keys: [], filePaths: [...replaced] });
+    if (indexedAt !== metadata['current-snapshot-id'])
+      throw new CommitError('stale-rewrite', 'the table moved while compaction read its row index; compaction abandoned');
+    const upserts = positions.map((p) => {
+      const pos = newPosition.get(p.filePath)?.get(p.pos);
+      if (pos === undefined || !output)
+        throw new CommitError(
+          'invalid-report',
+          `the row index points key ${p.key} at deleted row ${p.pos} of ${p.filePath}; nothing compacted`,
+        );
+      return { key: p.key, filePath: output.filePath, pos };
+    });
+    if (upserts.length !== written)
+      throw new CommitError(
+        'invalid-report',
+        `compaction kept ${written} rows but the row index has ${upserts.length} keys for them; nothing compacted`,
+      );
+
+    const snapshotId = newSnapshotId();
+    const removedDataFiles = inputs.map((f) => f.dataFile);
+    const appliedPaths = new Set(applied.map((f) => f.filePath));
+    await commitWithRebase({
+      catalog: ctx.catalog,
+      storage: ctx.storage,
+      ref,
+      maxAttempts: 1,
+      async build({ metadata: meta }) {
+        if (meta['current-snapshot-id'] !== metadata['current-snapshot-id'])
+          throw new CommitError('stale-rewrite', 'the table moved while compaction rewrote its files; compaction abandoned');
+        const added = output
+          ? await writeManifests(ctx.storage, meta, snapshotId, [{ status: EntryStatus.ADDED, snapshotId, dataFile: output }])
+          : [];
+        const { rewritten, carried, removed, removedDeletes } = await removeFiles(
+          ctx.storage,
+          meta,
+          snapshotId,
+          (f) => replaced.has(f.filePath) || appliedPaths.has(f.filePath),
+        );
+        const add = await writeSnapshot(ctx.storage, meta, {
+          snapshotId,
+          operation: 'replace',
+          manifests: [...added, ...rewritten],
+          carried,
+          added: output ? [output] : [],
+          removed,
+          removedDeletes,
+          extraSummary: {},
+        });
+        return {
+          updates: [{ update: { $case: 'addSnapshot', value: add } }],
+          job: '',
+          offsets: [],
+          leaseEpoch,
+          rowKeys: {
+            upserts,
+            deletes: [],
+            files: output ? [{ filePath: output.filePath, specId: output.specId, partition: output.partition }] : [],
+            droppedFiles: [...replaced],
+          },
+        };
+      },
+    });
+    return {
+      snapshotId,
+      replaced: [...replaced, ...appliedPaths],
+      added: output?.filePath ?? '',
+      records: written,
+    };
+  } catch (err) {
+    // Nothing references the new file when the rewrite did not land.
+    if (output && err instanceof CommitError && err.kind !== 'catalog') await ctx.storage.delete(output.filePath);
+    throw err;
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
 }

@@ -171,7 +171,8 @@ function toLong(column: string, v: unknown): number | bigint {
   if (typeof v === 'string') {
     const s = v.trim();
     if (!INT_RE.test(s)) throw notA(column, v, 'long');
-    if (s.length <= 16) return Number(s);
+    // 15 characters hold no integer beyond ±2^53 (which has 16 digits): Number is exact there.
+    if (s.length <= 15) return Number(s);
     const big = checkedBigLong(column, BigInt(s));
     return big >= -9007199254740991n && big <= 9007199254740991n ? Number(big) : big;
   }

@@ -1180,6 +1180,8 @@ export interface RowKeyChanges {
   deletes: string[];
   /** The files the upserts point into that the index does not know yet. */
   files: IndexedFile[];
+  /** Files no key points into any more (compaction replaced them). */
+  droppedFiles: string[];
 }
 
 /** A data file the row index points into, with its partition. */
@@ -1199,6 +1201,8 @@ export interface RowPosition {
 export interface LookupRowKeysRequest {
   ref?: TableRef | undefined;
   keys: string[];
+  /** And every key whose row is in one of these data files (compaction moves them). */
+  filePaths: string[];
 }
 
 export interface LookupRowKeysResponse {
@@ -8218,7 +8222,7 @@ export const CommitTableRequest: MessageFns<CommitTableRequest> = {
 };
 
 function createBaseRowKeyChanges(): RowKeyChanges {
-  return { upserts: [], deletes: [], files: [] };
+  return { upserts: [], deletes: [], files: [], droppedFiles: [] };
 }
 
 export const RowKeyChanges: MessageFns<RowKeyChanges> = {
@@ -8231,6 +8235,9 @@ export const RowKeyChanges: MessageFns<RowKeyChanges> = {
     }
     for (const v of message.files) {
       IndexedFile.encode(v!, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.droppedFiles) {
+      writer.uint32(34).string(v!);
     }
     return writer;
   },
@@ -8272,6 +8279,14 @@ export const RowKeyChanges: MessageFns<RowKeyChanges> = {
             message.files.push(IndexedFile.decode(reader, reader.uint32()));
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.droppedFiles.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -8289,6 +8304,11 @@ export const RowKeyChanges: MessageFns<RowKeyChanges> = {
       upserts: globalThis.Array.isArray(object?.upserts) ? object.upserts.map((e: any) => RowPosition.fromJSON(e)) : [],
       deletes: globalThis.Array.isArray(object?.deletes) ? object.deletes.map((e: any) => globalThis.String(e)) : [],
       files: globalThis.Array.isArray(object?.files) ? object.files.map((e: any) => IndexedFile.fromJSON(e)) : [],
+      droppedFiles: globalThis.Array.isArray(object?.droppedFiles)
+        ? object.droppedFiles.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.dropped_files)
+        ? object.dropped_files.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -8303,6 +8323,9 @@ export const RowKeyChanges: MessageFns<RowKeyChanges> = {
     if (message.files?.length) {
       obj.files = message.files.map((e) => IndexedFile.toJSON(e));
     }
+    if (message.droppedFiles?.length) {
+      obj.droppedFiles = message.droppedFiles;
+    }
     return obj;
   },
 
@@ -8314,6 +8337,7 @@ export const RowKeyChanges: MessageFns<RowKeyChanges> = {
     message.upserts = object.upserts?.map((e) => RowPosition.fromPartial(e)) || [];
     message.deletes = object.deletes?.map((e) => e) || [];
     message.files = object.files?.map((e) => IndexedFile.fromPartial(e)) || [];
+    message.droppedFiles = object.droppedFiles?.map((e) => e) || [];
     return message;
   },
 };
@@ -8535,7 +8559,7 @@ export const RowPosition: MessageFns<RowPosition> = {
 };
 
 function createBaseLookupRowKeysRequest(): LookupRowKeysRequest {
-  return { ref: undefined, keys: [] };
+  return { ref: undefined, keys: [], filePaths: [] };
 }
 
 export const LookupRowKeysRequest: MessageFns<LookupRowKeysRequest> = {
@@ -8545,6 +8569,9 @@ export const LookupRowKeysRequest: MessageFns<LookupRowKeysRequest> = {
     }
     for (const v of message.keys) {
       writer.uint32(18).string(v!);
+    }
+    for (const v of message.filePaths) {
+      writer.uint32(26).string(v!);
     }
     return writer;
   },
@@ -8578,6 +8605,14 @@ export const LookupRowKeysRequest: MessageFns<LookupRowKeysRequest> = {
             message.keys.push(reader.string());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.filePaths.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -8594,6 +8629,11 @@ export const LookupRowKeysRequest: MessageFns<LookupRowKeysRequest> = {
     return {
       ref: isSet(object.ref) ? TableRef.fromJSON(object.ref) : undefined,
       keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => globalThis.String(e)) : [],
+      filePaths: globalThis.Array.isArray(object?.filePaths)
+        ? object.filePaths.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.file_paths)
+        ? object.file_paths.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -8605,6 +8645,9 @@ export const LookupRowKeysRequest: MessageFns<LookupRowKeysRequest> = {
     if (message.keys?.length) {
       obj.keys = message.keys;
     }
+    if (message.filePaths?.length) {
+      obj.filePaths = message.filePaths;
+    }
     return obj;
   },
 
@@ -8615,6 +8658,7 @@ export const LookupRowKeysRequest: MessageFns<LookupRowKeysRequest> = {
     const message = createBaseLookupRowKeysRequest();
     message.ref = (object.ref !== undefined && object.ref !== null) ? TableRef.fromPartial(object.ref) : undefined;
     message.keys = object.keys?.map((e) => e) || [];
+    message.filePaths = object.filePaths?.map((e) => e) || [];
     return message;
   },
 };
