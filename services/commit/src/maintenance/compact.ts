@@ -311,7 +311,6 @@ async function compactKeyed(
       );
 
     const snapshotId = newSnapshotId();
-    const removedDataFiles = inputs.map((f) => f.dataFile);
     const appliedPaths = new Set(applied.map((f) => f.filePath));
     await commitWithRebase({
       catalog: ctx.catalog,
