@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runSluiceJson } from '#test-support/cli.js';
+import { runSluice, runSluiceJson } from '#test-support/cli.js';
 import { printLogsOnFailure, startMesh, type TestMesh } from '#test-support/mesh.js';
 import { seededRandom } from '#test-support/random.js';
 import { waitFor } from '#test-support/wait.js';
@@ -143,10 +143,17 @@ commit:
     assert.deepEqual(rows, expected);
   }
 
+  /** The table after the first wave: a past snapshot, read again later with its own deletes. */
+  let firstWave: { snapshotId: number; rows: Row[] } | undefined;
+
   it('each wave committed leaves the table equal to the model, with the model counts', async () => {
     for (let w = 0; w < 3; w++) {
       wave(8_000);
       await tableEqualsModel(`wave ${w} to be committed`);
+      if (w === 0) {
+        const described = await sluiceJson<{ currentSnapshotId: number }>('table', 'describe', table);
+        firstWave = { snapshotId: described.currentSnapshotId, rows: model.sorted() };
+      }
     }
     // Changes to one key within a flush collapse to the last, so the job counts what each commit
     // did to the table: at most the model's changes, and its inserts less its deletes are the rows.
@@ -188,6 +195,36 @@ commit:
     );
     wave(4_000);
     await tableEqualsModel('a wave after compaction to be committed');
+
+    // Time travel reads a past snapshot with the deletes it had, before compaction rewrote its files.
+    const past = await sluiceJson<{ rows: Row[] }>(
+      'query',
+      '--snapshot',
+      String(firstWave!.snapshotId),
+      `SELECT id, name, v FROM ${table} ORDER BY id`,
+    );
+    assert.deepEqual(
+      past.rows.map((r) => ({ id: Number(r.id), name: r.name, v: Number(r.v) })),
+      firstWave!.rows,
+    );
+  });
+
+  it('a change stream without columns, or into a table without a key, is refused with the reason', async () => {
+    const noColumns = await writeSpec(
+      mesh!,
+      `name: ${name}-x\nsource: { name: ${name}-x, topic: ${name}, format: JSON }\ntable: { database: ${database}, name: other }\nmapping: { changes: debezium }\n`,
+    );
+    const refused = await runSluice(mesh!.clientEnv, 'job', 'create', '-f', noColumns);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /table\.columns: a change stream \(mapping\.changes\) needs the table's columns/);
+
+    const noKey = await writeSpec(
+      mesh!,
+      `name: ${name}-y\nsource: { name: ${name}-y, topic: ${name}-y, format: JSON }\ntable:\n  database: ${database}\n  name: unkeyed\n  columns: [{ name: id, type: long }]\nmapping: { changes: keyed }\n`,
+    );
+    const unkeyed = await runSluice(mesh!.clientEnv, 'job', 'create', '-f', noKey);
+    assert.notEqual(unkeyed.code, 0);
+    assert.match(unkeyed.stderr, /has no key to match changes by/);
   });
 
   it('describe shows the key and the delete files', async () => {

@@ -88,6 +88,12 @@ export async function createFromSpec(ctx: CliContext, plan: JobPlan, inferSample
     if (problem) throw new CliError(problem, 2);
   } else if (tableSpec.columns) {
     columns = withFixedColumns(tableSpec.columns, job.mapping?.includeFixedColumns ?? false);
+  } else if (isChangeStream(job.mapping)) {
+    // Inference reads plain rows; a change stream's messages are envelopes around them.
+    throw new CliError(
+      `table.columns: a change stream (mapping.changes) needs the table's columns in the spec; they cannot be inferred from its envelopes`,
+      2,
+    );
   } else {
     ctx.out.note(`inferring the columns of ${tableName} from ${inferSamples} sampled messages of ${source.topic}`);
     const mapping = { ...job.mapping!, partitionBy: undefined, errorPolicy: undefined };
