@@ -481,6 +481,54 @@ parallelism: 2
     assert.ok(older.files.length >= 3, `the parent still reads the small files (${older.files.length})`);
   });
 
+  it('a keyed table fed changes (month(d)): updates that move rows to another partition, deletes without the partition column; its position deletes', async () => {
+    const job = `keyed-${suffix}`;
+    const table = `${database}.keyed_${suffix}`;
+    await createJob(
+      job,
+      `name: ${job}
+source: { topic: ${job}, format: JSON, startFrom: earliest }
+table:
+  database: ${database}
+  name: keyed_${suffix}
+  columns:${COLUMNS}
+  key: [id]
+  partitionSpec:
+    - { column: d, transform: month }
+mapping: { flattenLevel: 1, changes: keyed }
+commit: { intervalMs: 1000 }
+`,
+    );
+    const keyed = (id: number, value: Record<string, unknown> | null) => ({
+      key: JSON.stringify({ id }),
+      value: value && JSON.stringify(value),
+    });
+    mesh!.broker.append(
+      job,
+      0,
+      Array.from({ length: 30 }, (_, k) => keyed(k + 1, order(k + 1))),
+    );
+    await committedThrough(mesh!, job);
+    const first = await history(table);
+    // Ids 1-10 move 40 days on (another month: another partition), 11-15 are deleted by
+    // tombstones that carry no d at all, 31-35 are new.
+    const moved = (id: number) => new Date(MAY_1 + ((id % 40) + 40) * DAY_MS).toISOString().slice(0, 10);
+    mesh!.broker.append(job, 0, [
+      ...Array.from({ length: 10 }, (_, k) => keyed(k + 1, order(k + 1, { d: moved(k + 1), n: 1000 + k }))),
+      ...Array.from({ length: 5 }, (_, k) => keyed(k + 11, null)),
+      ...Array.from({ length: 5 }, (_, k) => keyed(k + 31, order(k + 31))),
+    ]);
+    await committedThrough(mesh!, job);
+    const current = await judge(table, { sumOf: 'n' });
+    const ids = current.rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+    assert.deepEqual(ids, [...Array.from({ length: 10 }, (_, k) => k + 1), ...Array.from({ length: 20 }, (_, k) => k + 16)]);
+    const one = current.rows.find((r) => Number(r.id) === 1)!;
+    assert.equal(String(one.d), moved(1));
+    assert.equal(Number(one.n), 1000);
+    const older = await judge(table, { snapshotId: first.currentSnapshotId, sumOf: 'n' });
+    assert.equal(older.rows.length, 30);
+  });
+
   it("a scheduled job's instances, and a rerun for a late record: the overwrite snapshot and the one before it", async () => {
     const job = `daily-${suffix}`;
     const table = `${database}.daily_${suffix}`;
