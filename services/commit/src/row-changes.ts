@@ -4,7 +4,9 @@
  * the index's new entries and the change counts out.
  *
  * Each report's rows are already the last change of their key in that report (the stream
- * collapses them); across the reports of one round a later report wins, and a row of this
+ * collapses them); across the reports of one round a later report wins, unless both changes
+ * carry source positions (Debezium's LSN, DTS's recordID) and its is older: a key that moved
+ * between Kafka partitions keeps its latest change by the database's order. A row of this
  * round's files that a later report replaces is deleted by position like any older row. Position
  * deletes apply to data files with a sequence number up to their own, so deleting a row of a
  * file added in the same snapshot is valid.
@@ -39,11 +41,19 @@ export interface RoundRows {
  */
 export function roundRows(reports: readonly ReportRows[]): RoundRows {
   const last = new Map<string, RowAt | null>();
+  const positionOf = new Map<string, number>();
   const superseded: RowAt[] = [];
-  const replace = (key: string, next: RowAt | null) => {
+  const replace = (key: string, next: RowAt | null, position = 0) => {
     const before = last.get(key);
+    const beforePosition = positionOf.get(key) ?? 0;
+    if (before !== undefined && position > 0 && beforePosition > 0 && position < beforePosition) {
+      // Older by source position (the key moved between Kafka partitions): the change kept stands.
+      if (next) superseded.push(next);
+      return;
+    }
     if (before) superseded.push(before);
     last.set(key, next);
+    positionOf.set(key, position);
   };
   for (const report of reports) {
     const changes = report.changes;
@@ -52,17 +62,21 @@ export function roundRows(reports: readonly ReportRows[]): RoundRows {
         throw new CommitError('invalid-report', `worker ${report.workerId} reported data files of a keyed table without their keys`);
       continue;
     }
-    const keysByFile = new Map(changes.files.map((f) => [f.filePath, f.keys]));
+    const keysByFile = new Map(changes.files.map((f) => [f.filePath, f]));
     for (const file of report.files) {
-      const keys = keysByFile.get(file.filePath);
+      const described = keysByFile.get(file.filePath);
+      const keys = described?.keys;
       if (!keys || keys.length !== file.recordCount)
         throw new CommitError(
           'invalid-report',
           `worker ${report.workerId} reported ${keys?.length ?? 0} keys for data file ${file.filePath} of ${file.recordCount} rows`,
         );
-      for (let pos = 0; pos < keys.length; pos++) replace(keys[pos], { filePath: file.filePath, pos });
+      const positions = described!.positions;
+      for (let pos = 0; pos < keys.length; pos++) replace(keys[pos], { filePath: file.filePath, pos }, positions[pos]);
     }
-    for (const key of changes.deletedKeys) replace(key, null);
+    changes.deletedKeys.forEach((key, i) => {
+      replace(key, null, changes.deletedPositions[i]);
+    });
   }
   return { last, superseded };
 }

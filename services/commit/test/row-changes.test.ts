@@ -17,8 +17,17 @@ const file = (filePath: string, recordCount: number): DataFile =>
   }) as DataFile;
 
 /** A report: files with their keys in row order, and deleted keys. */
-function report(workerId: string, files: Record<string, string[]>, deletedKeys: string[] = []): ReportRows {
-  const changes: RowChanges = { files: Object.entries(files).map(([filePath, keys]) => ({ filePath, keys })), deletedKeys };
+function report(
+  workerId: string,
+  files: Record<string, string[]>,
+  deletedKeys: string[] = [],
+  positions: Record<string, number[]> = {},
+): ReportRows {
+  const changes: RowChanges = {
+    files: Object.entries(files).map(([filePath, keys]) => ({ filePath, keys, positions: positions[filePath] ?? [] })),
+    deletedKeys,
+    deletedPositions: positions.deleted ?? [],
+  };
   return { workerId, files: Object.entries(files).map(([path, keys]) => file(path, keys.length)), changes };
 }
 
@@ -54,6 +63,24 @@ describe('roundRows: the last change per key of a round', () => {
       last: [['[7]', 'b@0']],
       superseded: [],
     },
+    {
+      name: 'by source position, an older change of a later report does not win (the key moved partitions)',
+      reports: [report('w1', { a: ['[1]'] }, [], { a: [200] }), report('w2', { b: ['[1]'] }, [], { b: [100] })],
+      last: [['[1]', 'a@0']],
+      superseded: ['b@0'],
+    },
+    {
+      name: 'by source position, an older delete does not remove a newer row',
+      reports: [report('w1', { a: ['[1]'] }, [], { a: [200] }), report('w2', {}, ['[1]'], { deleted: [100] })],
+      last: [['[1]', 'a@0']],
+      superseded: [],
+    },
+    {
+      name: 'without positions on both sides, report order decides',
+      reports: [report('w1', { a: ['[1]'] }, [], { a: [200] }), report('w2', { b: ['[1]'] })],
+      last: [['[1]', 'b@0']],
+      superseded: ['a@0'],
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {
@@ -73,7 +100,7 @@ describe('roundRows: the last change per key of a round', () => {
     const bad: ReportRows = {
       workerId: 'w1',
       files: [file('a', 3)],
-      changes: { files: [{ filePath: 'a', keys: ['[1]'] }], deletedKeys: [] },
+      changes: { files: [{ filePath: 'a', keys: ['[1]'], positions: [] }], deletedKeys: [], deletedPositions: [] },
     };
     assert.throws(() => roundRows([bad]), /worker w1 reported 1 keys for data file a of 3 rows/);
     assert.throws(() => roundRows([{ workerId: 'w2', files: [file('b', 1)], changes: undefined }]), /without their keys/);

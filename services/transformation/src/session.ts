@@ -88,6 +88,8 @@ interface Group {
 interface PendingChange {
   row: Row | null;
   tuple: PartitionTuple | null;
+  /** Source position (ChangeRow.position), 0 when the envelope has none. */
+  position: number;
 }
 
 /** What a flush cut at a batch boundary: the files to report and the offsets they cover. */
@@ -327,7 +329,14 @@ export class TransformSession {
         return new RecordError('partition', `no partition value: ${(e as Error).message}`).at(rec);
       }
     }
-    for (let i = 0; i < out.length; i++) this.pendingChanges.set(out[i].key, { row: out[i].row, tuple: tuples[i] });
+    for (let i = 0; i < out.length; i++) {
+      const { key, row, position } = out[i];
+      // A change older by source position than the one kept (the key moved between the Kafka
+      // partitions this stream reads) does not replace it.
+      const kept = this.pendingChanges.get(key);
+      if (kept !== undefined && isOlder(position, kept.position)) continue;
+      this.pendingChanges.set(key, { row, tuple: tuples[i], position });
+    }
     return null;
   }
 
@@ -336,24 +345,35 @@ export class TransformSession {
    * once the files are closed: each file's keys in row order, and the deleted keys. Rows read
    * before a schema change have fewer columns: the new ones are null for them.
    */
-  private async writePendingChanges(): Promise<{ deletedKeys: string[]; keysByPartition: Map<string, string[]> }> {
+  private async writePendingChanges(): Promise<{
+    deletedKeys: string[];
+    deletedPositions: number[];
+    keysByPartition: Map<string, KeysInOrder>;
+  }> {
     const deletedKeys: string[] = [];
-    const byPartition = new Map<string, { tuple: PartitionTuple; rows: Row[]; keys: string[] }>();
+    const deletedPositions: number[] = [];
+    const byPartition = new Map<string, { tuple: PartitionTuple; rows: Row[]; keys: KeysInOrder }>();
     const width = this.plan.columns.length;
-    for (const [key, { row, tuple }] of this.pendingChanges) {
+    for (const [key, { row, tuple, position }] of this.pendingChanges) {
       if (row === null) {
         deletedKeys.push(key);
+        deletedPositions.push(position);
         continue;
       }
       while (row.length < width) row.push(null);
       let group = byPartition.get(tuple!.key);
-      if (!group) byPartition.set(tuple!.key, (group = { tuple: tuple!, rows: [], keys: [] }));
+      if (!group) byPartition.set(tuple!.key, (group = { tuple: tuple!, rows: [], keys: { keys: [], positions: [] } }));
       group.rows.push(row);
-      group.keys.push(key);
+      group.keys.keys.push(key);
+      group.keys.positions.push(position);
     }
     this.pendingChanges.clear();
     for (const g of byPartition.values()) await this.files.append(g.tuple, g.rows);
-    return { deletedKeys, keysByPartition: new Map([...byPartition].map(([k, g]) => [k, g.keys])) };
+    return {
+      deletedKeys,
+      deletedPositions: positionsOrNone(deletedPositions),
+      keysByPartition: new Map([...byPartition].map(([k, g]) => [k, g.keys])),
+    };
   }
 
   /** The batch's rows so far into their partitions' files. */
@@ -487,10 +507,10 @@ export class TransformSession {
     let changes: RowChanges | undefined;
     try {
       if (this.plan.changes !== null) {
-        const { deletedKeys, keysByPartition } = await this.writePendingChanges();
+        const { deletedKeys, deletedPositions, keysByPartition } = await this.writePendingChanges();
         const groups = await this.files.closeByPartition();
         files = groups.flatMap((g) => g.files);
-        changes = { files: fileKeys(groups, keysByPartition), deletedKeys };
+        changes = { files: fileKeys(groups, keysByPartition), deletedKeys, deletedPositions };
       } else files = await this.files.close();
       errorFiles = this.errorSink ? await this.errorSink.files.close() : [];
     } catch (e) {
@@ -620,17 +640,33 @@ export class TransformSession {
  * Each file's keys in row order: a partition's rows filled its files in order, so its keys
  * are dealt out by the files' row counts.
  */
-function fileKeys(groups: { key: string | null; files: DataFile[] }[], keysByPartition: Map<string, string[]>) {
+function fileKeys(groups: { key: string | null; files: DataFile[] }[], keysByPartition: Map<string, KeysInOrder>) {
   return groups.flatMap(({ key, files }) => {
-    const keys = key === null ? [] : (keysByPartition.get(key) ?? []);
+    const { keys, positions } = (key === null ? undefined : keysByPartition.get(key)) ?? { keys: [], positions: [] };
     let at = 0;
     return files.map((f) => {
-      const slice = keys.slice(at, at + f.recordCount);
+      const slice = {
+        filePath: f.filePath,
+        keys: keys.slice(at, at + f.recordCount),
+        positions: positionsOrNone(positions.slice(at, at + f.recordCount)),
+      };
       at += f.recordCount;
-      return { filePath: f.filePath, keys: slice };
+      return slice;
     });
   });
 }
+
+/** A partition's keys in row order, with their changes' source positions. */
+interface KeysInOrder {
+  keys: string[];
+  positions: number[];
+}
+
+/** Positions as a report carries them: none at all when no change had one (most envelopes). */
+const positionsOrNone = (positions: number[]) => (positions.some((p) => p > 0) ? positions : []);
+
+/** Whether a change at source position `p` is older than one at `than` (0: unknown, never older). */
+export const isOlder = (p: number, than: number) => p > 0 && than > 0 && p < than;
 
 /** Counts by reason, sorted by reason. */
 function sortedCounts(byReason: ReadonlyMap<string, number>): ErrorCount[] {

@@ -489,6 +489,8 @@ export interface ChangeRow {
   /** The canonical text of the key (keyText). */
   key: string;
   row: Row | null;
+  /** The change's source position when the envelope gives one (Debezium's LSN, DTS's recordID), else 0. */
+  position: number;
 }
 
 /**
@@ -531,16 +533,15 @@ function changesOf(plan: Plan, rec: KafkaRecord, ctx: RecordContext, exact: bool
   }
   const changes = decodeChanges(cp.envelope, { value, key: () => recordKey(plan, rec, exact), keyColumns: cp.keyNames });
   for (const change of changes) {
+    const position = change.sourcePosition === undefined ? 0 : Number(change.sourcePosition);
     if (change.op === 'upsert') {
       const row = buildRow(plan, rec, ctx, exact, change.image);
-      out.push({
-        key: keyText(
-          plan,
-          cp.keyColumns.map((i) => row[i]),
-        ),
-        row,
-      });
-    } else out.push({ key: deletedKey(plan, rec, change.image), row: null });
+      const key = keyText(
+        plan,
+        cp.keyColumns.map((i) => row[i]),
+      );
+      out.push({ key, row, position });
+    } else out.push({ key: deletedKey(plan, rec, change.image), row: null, position });
   }
 }
 

@@ -695,11 +695,19 @@ export interface RowChanges {
   files: FileRowKeys[];
   /** Keys the report deletes. */
   deletedKeys: string[];
+  /** The source position of each deleted key's change (as FileRowKeys.positions); empty when none has one. */
+  deletedPositions: number[];
 }
 
 export interface FileRowKeys {
   filePath: string;
   keys: string[];
+  /**
+   * The source position of each row's change where the envelope gives one (Debezium's LSN, DTS's
+   * recordID, Canal's id), else 0; empty when no change has one. Two changes of one key from
+   * different Kafka partitions apply in this order.
+   */
+  positions: number[];
 }
 
 /**
@@ -3711,7 +3719,7 @@ export const MappingSpec: MessageFns<MappingSpec> = {
 };
 
 function createBaseRowChanges(): RowChanges {
-  return { files: [], deletedKeys: [] };
+  return { files: [], deletedKeys: [], deletedPositions: [] };
 }
 
 export const RowChanges: MessageFns<RowChanges> = {
@@ -3721,6 +3729,13 @@ export const RowChanges: MessageFns<RowChanges> = {
     }
     for (const v of message.deletedKeys) {
       writer.uint32(18).string(v!);
+    }
+    if (message.deletedPositions.length !== 0) {
+      writer.uint32(26).fork();
+      for (const v of message.deletedPositions) {
+        writer.int64(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -3754,6 +3769,24 @@ export const RowChanges: MessageFns<RowChanges> = {
             message.deletedKeys.push(reader.string());
             continue;
           }
+          case 3: {
+            if (tag === 24) {
+              message.deletedPositions.push(longToNumber(reader.int64()));
+
+              continue;
+            }
+
+            if (tag === 26) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.deletedPositions.push(longToNumber(reader.int64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3774,6 +3807,11 @@ export const RowChanges: MessageFns<RowChanges> = {
         : globalThis.Array.isArray(object?.deleted_keys)
         ? object.deleted_keys.map((e: any) => globalThis.String(e))
         : [],
+      deletedPositions: globalThis.Array.isArray(object?.deletedPositions)
+        ? object.deletedPositions.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.deleted_positions)
+        ? object.deleted_positions.map((e: any) => globalThis.Number(e))
+        : [],
     };
   },
 
@@ -3785,6 +3823,9 @@ export const RowChanges: MessageFns<RowChanges> = {
     if (message.deletedKeys?.length) {
       obj.deletedKeys = message.deletedKeys;
     }
+    if (message.deletedPositions?.length) {
+      obj.deletedPositions = message.deletedPositions.map((e) => Math.round(e));
+    }
     return obj;
   },
 
@@ -3795,12 +3836,13 @@ export const RowChanges: MessageFns<RowChanges> = {
     const message = createBaseRowChanges();
     message.files = object.files?.map((e) => FileRowKeys.fromPartial(e)) || [];
     message.deletedKeys = object.deletedKeys?.map((e) => e) || [];
+    message.deletedPositions = object.deletedPositions?.map((e) => e) || [];
     return message;
   },
 };
 
 function createBaseFileRowKeys(): FileRowKeys {
-  return { filePath: "", keys: [] };
+  return { filePath: "", keys: [], positions: [] };
 }
 
 export const FileRowKeys: MessageFns<FileRowKeys> = {
@@ -3810,6 +3852,13 @@ export const FileRowKeys: MessageFns<FileRowKeys> = {
     }
     for (const v of message.keys) {
       writer.uint32(18).string(v!);
+    }
+    if (message.positions.length !== 0) {
+      writer.uint32(26).fork();
+      for (const v of message.positions) {
+        writer.int64(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -3843,6 +3892,24 @@ export const FileRowKeys: MessageFns<FileRowKeys> = {
             message.keys.push(reader.string());
             continue;
           }
+          case 3: {
+            if (tag === 24) {
+              message.positions.push(longToNumber(reader.int64()));
+
+              continue;
+            }
+
+            if (tag === 26) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.positions.push(longToNumber(reader.int64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3863,6 +3930,9 @@ export const FileRowKeys: MessageFns<FileRowKeys> = {
         ? globalThis.String(object.file_path)
         : "",
       keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => globalThis.String(e)) : [],
+      positions: globalThis.Array.isArray(object?.positions)
+        ? object.positions.map((e: any) => globalThis.Number(e))
+        : [],
     };
   },
 
@@ -3874,6 +3944,9 @@ export const FileRowKeys: MessageFns<FileRowKeys> = {
     if (message.keys?.length) {
       obj.keys = message.keys;
     }
+    if (message.positions?.length) {
+      obj.positions = message.positions.map((e) => Math.round(e));
+    }
     return obj;
   },
 
@@ -3884,6 +3957,7 @@ export const FileRowKeys: MessageFns<FileRowKeys> = {
     const message = createBaseFileRowKeys();
     message.filePath = object.filePath ?? "";
     message.keys = object.keys?.map((e) => e) || [];
+    message.positions = object.positions?.map((e) => e) || [];
     return message;
   },
 };
