@@ -26,6 +26,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { killOnExit, removeOnExit } from './exit-cleanup.js';
+import { quietLog4j2 } from './kafka.js';
 import { freePort } from './ports.js';
 import { tempDir } from './temp.js';
 import { waitFor } from './wait.js';
@@ -297,31 +298,14 @@ export interface ConnectorStatus {
 }
 
 /** Connect logs at WARN (Debezium's and the worker's warnings), plus the lines that say it started and what it streams. */
-const LOG4J2_YAML = `Configuration:
-  Appenders:
-    Console:
-      name: STDOUT
-      PatternLayout:
-        Pattern: "[%d] %p %m (%c)%n"
-  Loggers:
-    Root:
-      level: WARN
-      AppenderRef:
-        - ref: STDOUT
-    Logger:
-      - name: org.apache.kafka.connect.runtime.Connect
-        level: INFO
-      - name: io.debezium.connector.postgresql.PostgresConnectorTask
-        level: INFO
-      - name: io.debezium.pipeline.ChangeEventSourceCoordinator
-        level: INFO
-      - name: org.apache.kafka.clients
-        level: ERROR
-      - name: org.apache.kafka.common.utils.AppInfoParser
-        level: ERROR
-      - name: org.reflections
-        level: ERROR
-`;
+const LOG4J2_YAML = quietLog4j2({
+  'org.apache.kafka.connect.runtime.Connect': 'INFO',
+  'io.debezium.connector.postgresql.PostgresConnectorTask': 'INFO',
+  'io.debezium.pipeline.ChangeEventSourceCoordinator': 'INFO',
+  'org.apache.kafka.clients': 'ERROR',
+  'org.apache.kafka.common.utils.AppInfoParser': 'ERROR',
+  'org.reflections': 'ERROR',
+});
 
 function properties(props: Record<string, string | number | boolean>): string {
   return `${Object.entries(props)

@@ -103,8 +103,13 @@ const TOOLS_LOG4J2_YAML = `Configuration:
       AppenderRef:
         - ref: STDERR
 `;
-/** Kafka logs at WARN; these lines say when it started and stopped. */
-const LOG4J2_YAML = `Configuration:
+/**
+ * A Log4j 2 configuration for a JVM peer: WARN and above to stdout, with some loggers raised
+ * or lowered (name → level), e.g. the lines that say a server started.
+ */
+export function quietLog4j2(levels: Record<string, 'INFO' | 'WARN' | 'ERROR'>): string {
+  const loggers = Object.entries(levels).map(([name, level]) => `      - name: ${name}\n        level: ${level}\n`);
+  return `Configuration:
   Appenders:
     Console:
       name: STDOUT
@@ -116,11 +121,11 @@ const LOG4J2_YAML = `Configuration:
       AppenderRef:
         - ref: STDOUT
     Logger:
-      - name: kafka.server.KafkaRaftServer
-        level: INFO
-      - name: org.apache.kafka.clients
-        level: ERROR
-`;
+${loggers.join('')}`;
+}
+
+/** Kafka logs at WARN; these lines say when it started and stopped. */
+const LOG4J2_YAML = quietLog4j2({ 'kafka.server.KafkaRaftServer': 'INFO', 'org.apache.kafka.clients': 'ERROR' });
 
 /** server.properties of a one-node KRaft test cluster. Pure, for a table-driven check. */
 export function serverProperties(p: {

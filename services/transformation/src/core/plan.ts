@@ -379,6 +379,16 @@ export const MAX_RECORD_HEADERS = 1000;
  * for anything about the record; a throw here is a bug.
  */
 export function transformRecord(plan: Plan, rec: KafkaRecord, ctx: RecordContext): Row | RecordError {
+  // A JSON integer JSON.parse rounded would be stored: read the record again exactly (decode.ts).
+  const rereads = plan.parsedPart !== null && plan.format !== 'CSV';
+  return readRecord(rec, rereads, (exact) => buildRow(plan, rec, ctx, exact));
+}
+
+/**
+ * What transformRecord and transformChanges share: the header limit, a second, exact read when
+ * a number was rounded, and every failure as the record's RecordError (a throw is a bug).
+ */
+function readRecord<T>(rec: KafkaRecord, rereads: boolean, read: (exact: boolean) => T): T | RecordError {
   if (rec.headers.length > MAX_RECORD_HEADERS)
     return new RecordError(
       'too_many_headers',
@@ -386,10 +396,9 @@ export function transformRecord(plan: Plan, rec: KafkaRecord, ctx: RecordContext
     ).at(rec);
   try {
     try {
-      return buildRow(plan, rec, ctx, false);
+      return read(false);
     } catch (e) {
-      // A JSON integer JSON.parse rounded would be stored: read the record again exactly (decode.ts).
-      if (e instanceof InexactNumber && plan.parsedPart !== null && plan.format !== 'CSV') return buildRow(plan, rec, ctx, true);
+      if (e instanceof InexactNumber && rereads) return read(true);
       throw e;
     }
   } catch (e) {
@@ -501,27 +510,13 @@ export interface ChangeRow {
  * Never throws for anything about the record.
  */
 export function transformChanges(plan: Plan, rec: KafkaRecord, ctx: RecordContext, out: ChangeRow[]): RecordError | null {
-  out.length = 0;
-  if (rec.headers.length > MAX_RECORD_HEADERS)
-    return new RecordError(
-      'too_many_headers',
-      `the record has ${rec.headers.length} headers, more than the ${MAX_RECORD_HEADERS} a record may carry`,
-    ).at(rec);
-  try {
-    try {
-      changesOf(plan, rec, ctx, false, out);
-    } catch (e) {
-      if (!(e instanceof InexactNumber)) throw e;
-      out.length = 0;
-      changesOf(plan, rec, ctx, true, out);
-    }
-    return null;
-  } catch (e) {
+  const read = readRecord(rec, true, (exact) => {
     out.length = 0;
-    if (e instanceof RecordError) return e.at(rec);
-    const why = e instanceof Error ? e.message : String(e);
-    return new RecordError('unreadable', `record could not be read: ${why}`).at(rec);
-  }
+    changesOf(plan, rec, ctx, exact, out);
+    return null;
+  });
+  if (read !== null) out.length = 0;
+  return read;
 }
 
 function changesOf(plan: Plan, rec: KafkaRecord, ctx: RecordContext, exact: boolean, out: ChangeRow[]): void {
