@@ -6,8 +6,8 @@
  *    of absent keys, repeats of one key within a flush and across flushes) over many keys, in
  *    waves; after each wave is committed, the table read by `sluice query` (merge-on-read)
  *    equals the model's final state, and `job status` counts the model's inserts, updates and
- *    deletes. Between two waves the commit and transformation services are killed with SIGKILL:
- *    no change is applied twice or lost.
+ *    deletes. Between two waves the commit and transformation services, then ingestion, are
+ *    killed with SIGKILL: no change is applied twice or lost.
  * 2. Compaction (maintenance every few seconds) rewrites files without their deleted rows and
  *    drops the delete files it applied, moving the row index with them: the table still equals
  *    the model, and later changes still find their rows.
@@ -173,6 +173,14 @@ commit:
     await tableEqualsModel('the wave after the kills to be committed');
     wave(6_000);
     await tableEqualsModel('one more wave to be committed');
+  });
+
+  it('SIGKILL of ingestion with changes in flight: the restarted job re-reads them and applies each once', async () => {
+    wave(6_000);
+    await mesh!.kill('ingestion');
+    wave(2_000);
+    await mesh!.restart('ingestion');
+    await tableEqualsModel('the waves around the ingestion kill to be committed');
   });
 
   it('compaction rewrites files without their deleted rows; the table still equals the model', async () => {
