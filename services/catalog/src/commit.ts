@@ -15,6 +15,8 @@ import type {
   CatalogServiceService,
   AddSnapshot,
   JobProgress,
+  FileRows,
+  IndexedFile,
   PartitionStart,
   RowKeyChanges,
   TableUpdate,
@@ -198,19 +200,25 @@ export function commitHandlers(
       const ref = validRef(req.ref);
       checkKeys(req.keys, 'keys');
       const row = await getTable(deps.pool, ref, false);
-      const { rows } = await deps.pool.query<{ key: string; file_path: string; pos: string }>(
-        `SELECT key, file_path, pos FROM catalog.row_keys WHERE table_id = $1 AND (key = ANY($2::text[]) OR file_path = ANY($3::text[]))`,
+      const { rows } = await deps.pool.query<{ key: string; pos: string; file_path: string; spec_id: number; partition: unknown[] }>(
+        `SELECT k.key, k.pos, f.file_path, f.spec_id, f.partition
+         FROM catalog.row_keys k JOIN catalog.row_files f ON f.id = k.file_id
+         WHERE k.table_id = $1 AND (k.key = ANY($2::text[]) OR f.file_path = ANY($3::text[]))
+         ORDER BY f.file_path, k.pos`,
         [row.id, req.keys, req.filePaths],
       );
-      const files = await deps.pool.query<{ file_path: string; spec_id: number; partition: unknown[] }>(
-        `SELECT file_path, spec_id, partition FROM catalog.row_files WHERE table_id = $1 AND file_path = ANY($2::text[])`,
-        [row.id, [...new Set(rows.map((r) => r.file_path))]],
-      );
-      return {
-        positions: rows.map((r) => ({ key: r.key, filePath: r.file_path, pos: Number(r.pos) })),
-        files: files.rows.map((f) => ({ filePath: f.file_path, specId: f.spec_id, partition: f.partition.map(PartitionValue.fromJSON) })),
-        snapshotId: row.metadata['current-snapshot-id'] ?? undefined,
-      };
+      const byFile = new Map<string, FileRows>();
+      const files: IndexedFile[] = [];
+      for (const r of rows) {
+        let group = byFile.get(r.file_path);
+        if (!group) {
+          byFile.set(r.file_path, (group = { filePath: r.file_path, keys: [], positions: [] }));
+          files.push({ filePath: r.file_path, specId: r.spec_id, partition: r.partition.map(PartitionValue.fromJSON) });
+        }
+        group.keys.push(r.key);
+        group.positions.push(Number(r.pos));
+      }
+      return { rows: [...byFile.values()], files, snapshotId: row.metadata['current-snapshot-id'] ?? undefined };
     }),
 
     getCommittedOffsets: translated(async (req) => {
@@ -370,15 +378,19 @@ function checkKeys(keys: readonly string[], field: string): void {
 const MAX_ROW_KEY_LENGTH = 2048;
 
 /**
- * A keyed table's row index after a commit: removed keys first, then the new positions, in bulk
- * (one statement each, whatever the number of keys).
+ * A keyed table's row index after a commit: new files first, then removed keys, then the new
+ * positions, in bulk (one statement each, whatever the number of keys). Every file an upsert
+ * points into must be known by now: new with this commit, or indexed before.
  */
 async function moveRowKeys(client: PoolClient, tableId: number, changes: RowKeyChanges): Promise<void> {
   checkKeys(changes.deletes, 'row_keys.deletes');
-  checkKeys(
-    changes.upserts.map((u) => u.key),
-    'row_keys.upserts',
-  );
+  changes.upserts.forEach((u, i) => {
+    checkKeys(u.keys, `row_keys.upserts[${i}].keys`);
+    if (u.positions.length !== u.keys.length)
+      throw invalidArgument(`row_keys.upserts[${i}] has ${u.keys.length} keys and ${u.positions.length} positions`, {
+        field: `row_keys.upserts[${i}]`,
+      });
+  });
   if (changes.files.length > 0)
     await client.query(
       `INSERT INTO catalog.row_files (table_id, file_path, spec_id, partition)
@@ -390,19 +402,37 @@ async function moveRowKeys(client: PoolClient, tableId: number, changes: RowKeyC
         changes.files.map((f) => JSON.stringify(f.partition.map((p) => PartitionValue.toJSON(p)))),
       ],
     );
-  if (changes.droppedFiles.length > 0)
-    await client.query(`DELETE FROM catalog.row_files WHERE table_id = $1 AND file_path = ANY($2::text[])`, [
-      tableId,
-      changes.droppedFiles,
-    ]);
   if (changes.deletes.length > 0)
     await client.query(`DELETE FROM catalog.row_keys WHERE table_id = $1 AND key = ANY($2::text[])`, [tableId, changes.deletes]);
-  if (changes.upserts.length > 0)
+  if (changes.upserts.length > 0) {
+    const paths = changes.upserts.map((u) => u.filePath);
+    const known = await client.query<{ id: string; file_path: string }>(
+      `SELECT id, file_path FROM catalog.row_files WHERE table_id = $1 AND file_path = ANY($2::text[])`,
+      [tableId, paths],
+    );
+    const ids = new Map(known.rows.map((r) => [r.file_path, r.id]));
+    const missing = paths.find((p) => !ids.has(p));
+    if (missing !== undefined)
+      throw invalidArgument(`row_keys.upserts names data file ${missing}, which is neither new in row_keys.files nor indexed`, {
+        field: 'row_keys.upserts',
+      });
     await client.query(
-      `INSERT INTO catalog.row_keys (table_id, key, file_path, pos)
-       SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[])
-       ON CONFLICT (table_id, key) DO UPDATE SET file_path = EXCLUDED.file_path, pos = EXCLUDED.pos`,
-      [tableId, changes.upserts.map((u) => u.key), changes.upserts.map((u) => u.filePath), changes.upserts.map((u) => u.pos)],
+      `INSERT INTO catalog.row_keys (table_id, key, file_id, pos)
+       SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::bigint[])
+       ON CONFLICT (table_id, key) DO UPDATE SET file_id = EXCLUDED.file_id, pos = EXCLUDED.pos`,
+      [
+        tableId,
+        changes.upserts.flatMap((u) => u.keys),
+        changes.upserts.flatMap((u) => u.keys.map(() => ids.get(u.filePath))),
+        changes.upserts.flatMap((u) => u.positions),
+      ],
+    );
+  }
+  if (changes.droppedFiles.length > 0)
+    await client.query(
+      `DELETE FROM catalog.row_files f WHERE f.table_id = $1 AND f.file_path = ANY($2::text[])
+       AND NOT EXISTS (SELECT 1 FROM catalog.row_keys k WHERE k.file_id = f.id)`,
+      [tableId, changes.droppedFiles],
     );
 }
 

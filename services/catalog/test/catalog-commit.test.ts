@@ -18,6 +18,7 @@ import {
   manifestFileFor,
   newSnapshotId,
   parseMetadata,
+  readManifest,
   readManifestList,
   writeManifest,
   writeManifestList,
@@ -436,3 +437,65 @@ test('a table committed through CommitTable reads back in icebird: schema, rows,
   const old = await icebergRead({ tableUrl: table.location, metadataFileName: name(firstMetadata) });
   assert.deepEqual(old.map((r: Record<string, unknown>) => Number(r.id)).sort(), [1, 2]);
 });
+
+test("a keyed table's row index moves with its commits: LookupRowKeys answers by file, and a commit naming an unknown file is refused", async () => {
+  const table = await newTable('keyed_index');
+  const first = await prepareAppend(table, [
+    { id: 1, msg: 'a' },
+    { id: 2, msg: 'b' },
+  ]);
+  const [dataPath] = await readBackDataPaths(first);
+  await cat.client.commitTable({
+    ...first,
+    rowKeys: {
+      upserts: [{ filePath: dataPath, keys: ['[1]', '[2]'], positions: [0, 1] }],
+      deletes: [],
+      files: [{ filePath: dataPath, specId: 0, partition: [] }],
+      droppedFiles: [],
+    },
+    changeCounts: { inserted: 2, updated: 0, deleted: 0 },
+  });
+  const { rows, files, snapshotId } = await cat.client.lookupRowKeys({ ref: table.ref, keys: ['[2]', '[3]'], filePaths: [] });
+  assert.deepEqual(rows, [{ filePath: dataPath, keys: ['[2]'], positions: [1] }]);
+  assert.deepEqual(files, [{ filePath: dataPath, specId: 0, partition: [] }]);
+  assert.equal(snapshotId, (first.updates[0].update as { value: { snapshotId: number } }).value.snapshotId);
+
+  // A second commit deletes key 1 and points key 2 at a file the index does not know: refused, nothing moves.
+  const { table: current } = await cat.client.getTable({ ref: table.ref });
+  const second = await prepareAppend(current!, [{ id: 2, msg: 'c' }]);
+  const refused = await failure(
+    cat.client.commitTable({
+      ...second,
+      rowKeys: {
+        upserts: [{ filePath: '/nowhere.parquet', keys: ['[2]'], positions: [0] }],
+        deletes: ['[1]'],
+        files: [],
+        droppedFiles: [],
+      },
+    }),
+  );
+  assert.equal(refused.code, status.INVALID_ARGUMENT);
+  assert.match(
+    refused.details,
+    /row_keys\.upserts names data file \/nowhere\.parquet, which is neither new in row_keys\.files nor indexed/,
+  );
+  const after = await cat.client.lookupRowKeys({ ref: table.ref, keys: ['[1]', '[2]'], filePaths: [] });
+  assert.deepEqual(after.rows, [{ filePath: dataPath, keys: ['[1]', '[2]'], positions: [0, 1] }]);
+
+  const mismatched = await failure(
+    cat.client.commitTable({
+      ...second,
+      rowKeys: { upserts: [{ filePath: dataPath, keys: ['[2]'], positions: [] }], deletes: [], files: [], droppedFiles: [] },
+    }),
+  );
+  assert.equal(mismatched.code, status.INVALID_ARGUMENT);
+  assert.match(mismatched.details, /row_keys\.upserts\[0\] has 1 keys and 0 positions/);
+});
+
+/** The data files a prepared append adds (read back from its manifest list). */
+async function readBackDataPaths(req: CommitTableRequest): Promise<string[]> {
+  const s = storage();
+  const list = (req.updates[0].update as { value: { manifestList: string } }).value.manifestList;
+  const manifests = readManifestList(await s.read(list));
+  return readManifest(await s.read(manifests[0].manifestPath)).entries.map((e) => e.dataFile.filePath);
+}

@@ -154,9 +154,9 @@ async function rowDeletes(
 ): Promise<RowDeletes> {
   for (const f of previous) await req.storage.delete(f.filePath).catch(() => false);
   const keys = [...round.last.keys()];
-  const { positions, files: indexed } =
-    keys.length > 0 ? await req.catalog.lookupRowKeys({ ref: req.ref, keys, filePaths: [] }) : { positions: [], files: [] };
-  const plan = planRowDeletes(round, positions, req.files);
+  const { rows, files: indexed } =
+    keys.length > 0 ? await req.catalog.lookupRowKeys({ ref: req.ref, keys, filePaths: [] }) : { rows: [], files: [] };
+  const plan = planRowDeletes(round, rows, req.files);
   const partitions = new Map<string, FilePartition>([...indexed, ...req.files].map((f) => [f.filePath, f]));
   const files = await writePositionDeletes(req.storage, metadata.location, plan.positions, (path) => partitions.get(path));
   const manifests =

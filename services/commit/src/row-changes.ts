@@ -11,7 +11,7 @@
  * deletes apply to data files with a sequence number up to their own, so deleting a row of a
  * file added in the same snapshot is valid.
  */
-import type { IndexedFile, RowKeyChanges, RowPosition } from '#shared/gen/sluice/v1/catalog.js';
+import type { FileRows, IndexedFile, RowKeyChanges } from '#shared/gen/sluice/v1/catalog.js';
 import type { ChangeCounts, DataFile, RowChanges } from '#shared/gen/sluice/v1/types.js';
 import { CommitError } from './errors.js';
 
@@ -95,37 +95,40 @@ export interface DeletePlan {
  * points at it from now on, a deleted key leaves the index. A delete of a key with no row does
  * nothing and counts nowhere.
  */
-export function planRowDeletes(round: RoundRows, found: readonly RowPosition[], newFiles: readonly DataFile[]): DeletePlan {
+export function planRowDeletes(round: RoundRows, found: readonly FileRows[], newFiles: readonly DataFile[]): DeletePlan {
   const positions = new Map<string, number[]>();
-  const remove = (at: RowAt) => {
-    const list = positions.get(at.filePath);
-    if (list) list.push(at.pos);
-    else positions.set(at.filePath, [at.pos]);
+  const remove = (filePath: string, pos: number) => {
+    const list = positions.get(filePath);
+    if (list) list.push(pos);
+    else positions.set(filePath, [pos]);
   };
   const counts: ChangeCounts = { inserted: 0, updated: 0, deleted: 0 };
   const existing = new Set<string>();
-  for (const f of found) {
-    if (!round.last.has(f.key)) continue; // not asked for: nothing of ours
-    existing.add(f.key);
-    remove(f);
-    if (round.last.get(f.key)) counts.updated++;
-    else counts.deleted++;
+  for (const file of found) {
+    file.keys.forEach((key, i) => {
+      if (!round.last.has(key)) return; // not asked for: nothing of ours
+      existing.add(key);
+      remove(file.filePath, file.positions[i]);
+      if (round.last.get(key)) counts.updated++;
+      else counts.deleted++;
+    });
   }
-  for (const at of round.superseded) remove(at);
+  for (const at of round.superseded) remove(at.filePath, at.pos);
   for (const list of positions.values()) list.sort((a, b) => a - b);
 
-  const upserts: RowPosition[] = [];
+  const byFile = new Map<string, FileRows>();
   const deletes: string[] = [];
-  const pointedAt = new Set<string>();
   for (const [key, at] of round.last) {
     if (at) {
-      upserts.push({ key, filePath: at.filePath, pos: at.pos });
-      pointedAt.add(at.filePath);
+      let rows = byFile.get(at.filePath);
+      if (!rows) byFile.set(at.filePath, (rows = { filePath: at.filePath, keys: [], positions: [] }));
+      rows.keys.push(key);
+      rows.positions.push(at.pos);
       if (!existing.has(key)) counts.inserted++;
     } else if (existing.has(key)) deletes.push(key);
   }
   const files: IndexedFile[] = newFiles
-    .filter((f) => pointedAt.has(f.filePath))
+    .filter((f) => byFile.has(f.filePath))
     .map((f) => ({ filePath: f.filePath, specId: f.specId, partition: f.partition }));
-  return { positions, index: { upserts, deletes, files, droppedFiles: [] }, counts };
+  return { positions, index: { upserts: [...byFile.values()], deletes, files, droppedFiles: [] }, counts };
 }

@@ -111,22 +111,17 @@ describe('planRowDeletes: positions, index and counts', () => {
   it('deletes every found row and every superseded new row; counts inserts, updates and deletes', () => {
     const round = roundRows([report('w1', { new1: ['[1]', '[2]', '[3]'] }, ['[4]', '[5]']), report('w2', { new2: ['[3]'] })]);
     const found = [
-      { key: '[1]', filePath: 'old', pos: 9 },
-      { key: '[4]', filePath: 'old', pos: 2 },
-      { key: '[3]', filePath: 'older', pos: 0 },
+      { filePath: 'old', keys: ['[1]', '[4]'], positions: [9, 2] },
+      { filePath: 'older', keys: ['[3]'], positions: [0] },
     ];
     const plan = planRowDeletes(round, found, [file('new1', 3), file('new2', 1), file('unused', 1)]);
     assert.deepEqual(Object.fromEntries(plan.positions), { old: [2, 9], older: [0], new1: [2] });
     // [1] and [3] replaced (updates), [2] new (insert), [4] removed (delete), [5] absent: nothing.
     assert.deepEqual(plan.counts, { inserted: 1, updated: 2, deleted: 1 });
-    assert.deepEqual(
-      plan.index.upserts.map((u) => [u.key, u.filePath, u.pos]),
-      [
-        ['[1]', 'new1', 0],
-        ['[2]', 'new1', 1],
-        ['[3]', 'new2', 0],
-      ],
-    );
+    assert.deepEqual(plan.index.upserts, [
+      { filePath: 'new1', keys: ['[1]', '[2]'], positions: [0, 1] },
+      { filePath: 'new2', keys: ['[3]'], positions: [0] },
+    ]);
     assert.deepEqual(plan.index.deletes, ['[4]']);
     assert.deepEqual(
       plan.index.files.map((f) => f.filePath),

@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { FileRows } from '#shared/gen/sluice/v1/catalog.js';
 import type { DataFile, TableRef } from '#shared/gen/sluice/v1/types.js';
 import {
   EntryStatus,
@@ -292,22 +293,25 @@ async function compactKeyed(
     }
 
     // Every live row of a keyed table has its key in the index: each moves with its row.
-    const { positions, snapshotId: indexedAt } = await ctx.catalog.lookupRowKeys({ ref, keys: [], filePaths: [...replaced] });
+    const { rows: indexed, snapshotId: indexedAt } = await ctx.catalog.lookupRowKeys({ ref, keys: [], filePaths: [...replaced] });
     if (indexedAt !== metadata['current-snapshot-id'])
       throw new CommitError('stale-rewrite', 'the table moved while compaction read its row index; compaction abandoned');
-    const upserts = positions.map((p) => {
-      const pos = newPosition.get(p.filePath)?.get(p.pos);
-      if (pos === undefined || !output)
-        throw new CommitError(
-          'invalid-report',
-          `the row index points key ${p.key} at deleted row ${p.pos} of ${p.filePath}; nothing compacted`,
-        );
-      return { key: p.key, filePath: output.filePath, pos };
-    });
-    if (upserts.length !== written)
+    const moved: FileRows = { filePath: output?.filePath ?? '', keys: [], positions: [] };
+    for (const file of indexed)
+      file.keys.forEach((key, i) => {
+        const pos = newPosition.get(file.filePath)?.get(file.positions[i]);
+        if (pos === undefined)
+          throw new CommitError(
+            'invalid-report',
+            `the row index points key ${key} at deleted row ${file.positions[i]} of ${file.filePath}; nothing compacted`,
+          );
+        moved.keys.push(key);
+        moved.positions.push(pos);
+      });
+    if (moved.keys.length !== written)
       throw new CommitError(
         'invalid-report',
-        `compaction kept ${written} rows but the row index has ${upserts.length} keys for them; nothing compacted`,
+        `compaction kept ${written} rows but the row index has ${moved.keys.length} keys for them; nothing compacted`,
       );
 
     const snapshotId = newSnapshotId();
@@ -345,7 +349,7 @@ async function compactKeyed(
           offsets: [],
           leaseEpoch,
           rowKeys: {
-            upserts,
+            upserts: output ? [moved] : [],
             deletes: [],
             files: output ? [{ filePath: output.filePath, specId: output.specId, partition: output.partition }] : [],
             droppedFiles: [...replaced],

@@ -1176,7 +1176,8 @@ export interface CommitTableRequest {
 }
 
 export interface RowKeyChanges {
-  upserts: RowPosition[];
+  /** Where changed keys' live rows are now, by data file. */
+  upserts: FileRows[];
   deletes: string[];
   /** The files the upserts point into that the index does not know yet. */
   files: IndexedFile[];
@@ -1191,11 +1192,14 @@ export interface IndexedFile {
   partition: PartitionValue[];
 }
 
-/** Where a keyed table's live row of one key is: its data file and its position in it. */
-export interface RowPosition {
-  key: string;
+/**
+ * Keyed rows of one data file: each key's row position in it. Grouped by file so that a
+ * round of a million keys carries each file's path once.
+ */
+export interface FileRows {
   filePath: string;
-  pos: number;
+  keys: string[];
+  positions: number[];
 }
 
 export interface LookupRowKeysRequest {
@@ -1206,8 +1210,8 @@ export interface LookupRowKeysRequest {
 }
 
 export interface LookupRowKeysResponse {
-  /** The keys that have a live row, as of the table's current snapshot; absent keys are left out. */
-  positions: RowPosition[];
+  /** The keys that have a live row, as of the table's current snapshot, by file; absent keys are left out. */
+  rows: FileRows[];
   /** The files the positions point into. */
   files: IndexedFile[];
   /** The snapshot the positions are true for: a commit built on another is refused anyway. */
@@ -8228,7 +8232,7 @@ function createBaseRowKeyChanges(): RowKeyChanges {
 export const RowKeyChanges: MessageFns<RowKeyChanges> = {
   encode(message: RowKeyChanges, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.upserts) {
-      RowPosition.encode(v!, writer.uint32(10).fork()).join();
+      FileRows.encode(v!, writer.uint32(10).fork()).join();
     }
     for (const v of message.deletes) {
       writer.uint32(18).string(v!);
@@ -8260,7 +8264,7 @@ export const RowKeyChanges: MessageFns<RowKeyChanges> = {
               break;
             }
 
-            message.upserts.push(RowPosition.decode(reader, reader.uint32()));
+            message.upserts.push(FileRows.decode(reader, reader.uint32()));
             continue;
           }
           case 2: {
@@ -8301,7 +8305,7 @@ export const RowKeyChanges: MessageFns<RowKeyChanges> = {
 
   fromJSON(object: any): RowKeyChanges {
     return {
-      upserts: globalThis.Array.isArray(object?.upserts) ? object.upserts.map((e: any) => RowPosition.fromJSON(e)) : [],
+      upserts: globalThis.Array.isArray(object?.upserts) ? object.upserts.map((e: any) => FileRows.fromJSON(e)) : [],
       deletes: globalThis.Array.isArray(object?.deletes) ? object.deletes.map((e: any) => globalThis.String(e)) : [],
       files: globalThis.Array.isArray(object?.files) ? object.files.map((e: any) => IndexedFile.fromJSON(e)) : [],
       droppedFiles: globalThis.Array.isArray(object?.droppedFiles)
@@ -8315,7 +8319,7 @@ export const RowKeyChanges: MessageFns<RowKeyChanges> = {
   toJSON(message: RowKeyChanges): unknown {
     const obj: any = {};
     if (message.upserts?.length) {
-      obj.upserts = message.upserts.map((e) => RowPosition.toJSON(e));
+      obj.upserts = message.upserts.map((e) => FileRows.toJSON(e));
     }
     if (message.deletes?.length) {
       obj.deletes = message.deletes;
@@ -8334,7 +8338,7 @@ export const RowKeyChanges: MessageFns<RowKeyChanges> = {
   },
   fromPartial<I extends Exact<DeepPartial<RowKeyChanges>, I>>(object: I): RowKeyChanges {
     const message = createBaseRowKeyChanges();
-    message.upserts = object.upserts?.map((e) => RowPosition.fromPartial(e)) || [];
+    message.upserts = object.upserts?.map((e) => FileRows.fromPartial(e)) || [];
     message.deletes = object.deletes?.map((e) => e) || [];
     message.files = object.files?.map((e) => IndexedFile.fromPartial(e)) || [];
     message.droppedFiles = object.droppedFiles?.map((e) => e) || [];
@@ -8453,25 +8457,29 @@ export const IndexedFile: MessageFns<IndexedFile> = {
   },
 };
 
-function createBaseRowPosition(): RowPosition {
-  return { key: "", filePath: "", pos: 0 };
+function createBaseFileRows(): FileRows {
+  return { filePath: "", keys: [], positions: [] };
 }
 
-export const RowPosition: MessageFns<RowPosition> = {
-  encode(message: RowPosition, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.key !== "") {
-      writer.uint32(10).string(message.key);
-    }
+export const FileRows: MessageFns<FileRows> = {
+  encode(message: FileRows, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.filePath !== "") {
-      writer.uint32(18).string(message.filePath);
+      writer.uint32(10).string(message.filePath);
     }
-    if (message.pos !== 0) {
-      writer.uint32(24).int64(message.pos);
+    for (const v of message.keys) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.positions.length !== 0) {
+      writer.uint32(26).fork();
+      for (const v of message.positions) {
+        writer.int64(v);
+      }
+      writer.join();
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): RowPosition {
+  decode(input: BinaryReader | Uint8Array, length?: number): FileRows {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -8480,7 +8488,7 @@ export const RowPosition: MessageFns<RowPosition> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseRowPosition();
+      const message = createBaseFileRows();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -8489,7 +8497,7 @@ export const RowPosition: MessageFns<RowPosition> = {
               break;
             }
 
-            message.key = reader.string();
+            message.filePath = reader.string();
             continue;
           }
           case 2: {
@@ -8497,16 +8505,26 @@ export const RowPosition: MessageFns<RowPosition> = {
               break;
             }
 
-            message.filePath = reader.string();
+            message.keys.push(reader.string());
             continue;
           }
           case 3: {
-            if (tag !== 24) {
-              break;
+            if (tag === 24) {
+              message.positions.push(longToNumber(reader.int64()));
+
+              continue;
             }
 
-            message.pos = longToNumber(reader.int64());
-            continue;
+            if (tag === 26) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.positions.push(longToNumber(reader.int64()));
+              }
+
+              continue;
+            }
+
+            break;
           }
         }
         if ((tag & 7) === 4 || tag === 0) {
@@ -8520,40 +8538,42 @@ export const RowPosition: MessageFns<RowPosition> = {
     }
   },
 
-  fromJSON(object: any): RowPosition {
+  fromJSON(object: any): FileRows {
     return {
-      key: isSet(object.key) ? globalThis.String(object.key) : "",
       filePath: isSet(object.filePath)
         ? globalThis.String(object.filePath)
         : isSet(object.file_path)
         ? globalThis.String(object.file_path)
         : "",
-      pos: isSet(object.pos) ? globalThis.Number(object.pos) : 0,
+      keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => globalThis.String(e)) : [],
+      positions: globalThis.Array.isArray(object?.positions)
+        ? object.positions.map((e: any) => globalThis.Number(e))
+        : [],
     };
   },
 
-  toJSON(message: RowPosition): unknown {
+  toJSON(message: FileRows): unknown {
     const obj: any = {};
-    if (message.key !== "") {
-      obj.key = message.key;
-    }
     if (message.filePath !== "") {
       obj.filePath = message.filePath;
     }
-    if (message.pos !== 0) {
-      obj.pos = Math.round(message.pos);
+    if (message.keys?.length) {
+      obj.keys = message.keys;
+    }
+    if (message.positions?.length) {
+      obj.positions = message.positions.map((e) => Math.round(e));
     }
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<RowPosition>, I>>(base?: I): RowPosition {
-    return RowPosition.fromPartial(base ?? ({} as any));
+  create<I extends Exact<DeepPartial<FileRows>, I>>(base?: I): FileRows {
+    return FileRows.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<RowPosition>, I>>(object: I): RowPosition {
-    const message = createBaseRowPosition();
-    message.key = object.key ?? "";
+  fromPartial<I extends Exact<DeepPartial<FileRows>, I>>(object: I): FileRows {
+    const message = createBaseFileRows();
     message.filePath = object.filePath ?? "";
-    message.pos = object.pos ?? 0;
+    message.keys = object.keys?.map((e) => e) || [];
+    message.positions = object.positions?.map((e) => e) || [];
     return message;
   },
 };
@@ -8664,13 +8684,13 @@ export const LookupRowKeysRequest: MessageFns<LookupRowKeysRequest> = {
 };
 
 function createBaseLookupRowKeysResponse(): LookupRowKeysResponse {
-  return { positions: [], files: [], snapshotId: undefined };
+  return { rows: [], files: [], snapshotId: undefined };
 }
 
 export const LookupRowKeysResponse: MessageFns<LookupRowKeysResponse> = {
   encode(message: LookupRowKeysResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    for (const v of message.positions) {
-      RowPosition.encode(v!, writer.uint32(10).fork()).join();
+    for (const v of message.rows) {
+      FileRows.encode(v!, writer.uint32(10).fork()).join();
     }
     for (const v of message.files) {
       IndexedFile.encode(v!, writer.uint32(26).fork()).join();
@@ -8699,7 +8719,7 @@ export const LookupRowKeysResponse: MessageFns<LookupRowKeysResponse> = {
               break;
             }
 
-            message.positions.push(RowPosition.decode(reader, reader.uint32()));
+            message.rows.push(FileRows.decode(reader, reader.uint32()));
             continue;
           }
           case 3: {
@@ -8732,9 +8752,7 @@ export const LookupRowKeysResponse: MessageFns<LookupRowKeysResponse> = {
 
   fromJSON(object: any): LookupRowKeysResponse {
     return {
-      positions: globalThis.Array.isArray(object?.positions)
-        ? object.positions.map((e: any) => RowPosition.fromJSON(e))
-        : [],
+      rows: globalThis.Array.isArray(object?.rows) ? object.rows.map((e: any) => FileRows.fromJSON(e)) : [],
       files: globalThis.Array.isArray(object?.files) ? object.files.map((e: any) => IndexedFile.fromJSON(e)) : [],
       snapshotId: isSet(object.snapshotId)
         ? globalThis.Number(object.snapshotId)
@@ -8746,8 +8764,8 @@ export const LookupRowKeysResponse: MessageFns<LookupRowKeysResponse> = {
 
   toJSON(message: LookupRowKeysResponse): unknown {
     const obj: any = {};
-    if (message.positions?.length) {
-      obj.positions = message.positions.map((e) => RowPosition.toJSON(e));
+    if (message.rows?.length) {
+      obj.rows = message.rows.map((e) => FileRows.toJSON(e));
     }
     if (message.files?.length) {
       obj.files = message.files.map((e) => IndexedFile.toJSON(e));
@@ -8763,7 +8781,7 @@ export const LookupRowKeysResponse: MessageFns<LookupRowKeysResponse> = {
   },
   fromPartial<I extends Exact<DeepPartial<LookupRowKeysResponse>, I>>(object: I): LookupRowKeysResponse {
     const message = createBaseLookupRowKeysResponse();
-    message.positions = object.positions?.map((e) => RowPosition.fromPartial(e)) || [];
+    message.rows = object.rows?.map((e) => FileRows.fromPartial(e)) || [];
     message.files = object.files?.map((e) => IndexedFile.fromPartial(e)) || [];
     message.snapshotId = object.snapshotId ?? undefined;
     return message;
