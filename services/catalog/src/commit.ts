@@ -200,25 +200,52 @@ export function commitHandlers(
       const ref = validRef(req.ref);
       checkKeys(req.keys, 'keys');
       const row = await getTable(deps.pool, ref, false);
-      const { rows } = await deps.pool.query<{ key: string; pos: string; file_path: string; spec_id: number; partition: unknown[] }>(
-        `SELECT k.key, k.pos, f.file_path, f.spec_id, f.partition
-         FROM catalog.row_keys k JOIN catalog.row_files f ON f.id = k.file_id
-         WHERE k.table_id = $1 AND (k.key = ANY($2::text[]) OR f.file_path = ANY($3::text[]))
-         ORDER BY f.file_path, k.pos`,
-        [row.id, req.keys, req.filePaths],
-      );
-      const byFile = new Map<string, FileRows>();
-      const files: IndexedFile[] = [];
-      for (const r of rows) {
-        let group = byFile.get(r.file_path);
-        if (!group) {
-          byFile.set(r.file_path, (group = { filePath: r.file_path, keys: [], positions: [] }));
-          files.push({ filePath: r.file_path, specId: r.spec_id, partition: r.partition.map(PartitionValue.fromJSON) });
-        }
-        group.keys.push(r.key);
-        group.positions.push(Number(r.pos));
+      // Two lookups, each through its own index (an OR across them would scan every key of the
+      // table), then each file's path and partition once.
+      type Found = { key: string; pos: number; file_id: number };
+      const byKey =
+        req.keys.length === 0
+          ? []
+          : (
+              await deps.pool.query<Found>(
+                `SELECT k.key, k.pos, k.file_id FROM unnest($2::text[]) AS q(key)
+                 JOIN catalog.row_keys k ON k.table_id = $1 AND k.key = q.key`,
+                [row.id, req.keys],
+              )
+            ).rows;
+      const inFiles =
+        req.filePaths.length === 0
+          ? []
+          : (
+              await deps.pool.query<Found>(
+                `SELECT k.key, k.pos, k.file_id FROM catalog.row_files f JOIN catalog.row_keys k ON k.file_id = f.id
+                 WHERE f.table_id = $1 AND f.file_path = ANY($2::text[])`,
+                [row.id, req.filePaths],
+              )
+            ).rows;
+      const byFile = new Map<number, { key: string; pos: number }[]>();
+      const seen = new Set<string>();
+      for (const r of [...byKey, ...inFiles]) {
+        if (seen.has(r.key)) continue;
+        seen.add(r.key);
+        let list = byFile.get(r.file_id);
+        if (!list) byFile.set(r.file_id, (list = []));
+        list.push({ key: r.key, pos: r.pos });
       }
-      return { rows: [...byFile.values()], files, snapshotId: row.metadata['current-snapshot-id'] ?? undefined };
+      const known = await deps.pool.query<{ id: number; file_path: string; spec_id: number; partition: unknown[] }>(
+        `SELECT id, file_path, spec_id, partition FROM catalog.row_files WHERE id = ANY($1::bigint[]) ORDER BY file_path`,
+        [[...byFile.keys()]],
+      );
+      const files: IndexedFile[] = known.rows.map((f) => ({
+        filePath: f.file_path,
+        specId: f.spec_id,
+        partition: f.partition.map(PartitionValue.fromJSON),
+      }));
+      const rows: FileRows[] = known.rows.map((f) => {
+        const found = byFile.get(f.id)!.sort((x, y) => x.pos - y.pos);
+        return { filePath: f.file_path, keys: found.map((r) => r.key), positions: found.map((r) => r.pos) };
+      });
+      return { rows, files, snapshotId: row.metadata['current-snapshot-id'] ?? undefined };
     }),
 
     getCommittedOffsets: translated(async (req) => {
@@ -406,7 +433,7 @@ async function moveRowKeys(client: PoolClient, tableId: number, changes: RowKeyC
     await client.query(`DELETE FROM catalog.row_keys WHERE table_id = $1 AND key = ANY($2::text[])`, [tableId, changes.deletes]);
   if (changes.upserts.length > 0) {
     const paths = changes.upserts.map((u) => u.filePath);
-    const known = await client.query<{ id: string; file_path: string }>(
+    const known = await client.query<{ id: number; file_path: string }>(
       `SELECT id, file_path FROM catalog.row_files WHERE table_id = $1 AND file_path = ANY($2::text[])`,
       [tableId, paths],
     );
