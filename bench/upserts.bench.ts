@@ -140,22 +140,31 @@ async function lookups(mesh: TestMesh, table: string, keys: number): Promise<{ r
   const random = seededRandom(7);
   const ids = Array.from({ length: keys }, () => Math.floor(random() * KEYS));
   const ref = { database: 'bench', table };
-  let started = performance.now();
-  const { rows } = await mesh.catalog.lookupRowKeys({ ref, keys: ids.map((id) => `[${id}]`), filePaths: [] });
-  const rowIndexMs = performance.now() - started;
+  // Each way three times, the best kept: the first call of either pays for cold caches.
+  let rowIndexMs = Number.POSITIVE_INFINITY;
+  let found = 0;
+  for (let i = 0; i < 3; i++) {
+    const started = performance.now();
+    const { rows } = await mesh.catalog.lookupRowKeys({ ref, keys: ids.map((id) => `[${id}]`), filePaths: [] });
+    rowIndexMs = Math.min(rowIndexMs, performance.now() - started);
+    found = rows.reduce((n, f) => n + f.keys.length, 0);
+  }
 
   const { table: t } = await mesh.catalog.getTable({ ref });
   const storage = createStorage();
   const files = (await snapshotFiles(storage, currentSnapshot(parseMetadata(await storage.read(t!.metadataLocation)))!)).dataFiles;
   const duck = await (await DuckDBInstance.create(':memory:')).connect();
-  started = performance.now();
   const list = files.map((f) => `'${f.dataFile.filePath}'`).join(', ');
-  await duck.runAndReadAll(
-    `SELECT id, filename, file_row_number FROM read_parquet([${list}], filename = true, file_row_number = true) WHERE id IN (${ids.join(', ')})`,
-  );
-  const duckdbScanMs = performance.now() - started;
+  let duckdbScanMs = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < 3; i++) {
+    const started = performance.now();
+    await duck.runAndReadAll(
+      `SELECT id, filename, file_row_number FROM read_parquet([${list}], filename = true, file_row_number = true) WHERE id IN (${ids.join(', ')})`,
+    );
+    duckdbScanMs = Math.min(duckdbScanMs, performance.now() - started);
+  }
   duck.closeSync();
-  return { rowIndexMs: Math.round(rowIndexMs), duckdbScanMs: Math.round(duckdbScanMs), found: rows.reduce((n, f) => n + f.keys.length, 0) };
+  return { rowIndexMs: Math.round(rowIndexMs), duckdbScanMs: Math.round(duckdbScanMs), found };
 }
 
 export default async function run(): Promise<Record<string, unknown>> {

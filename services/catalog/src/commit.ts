@@ -199,7 +199,14 @@ export function commitHandlers(
     lookupRowKeys: translated(async (req) => {
       const ref = validRef(req.ref);
       checkKeys(req.keys, 'keys');
-      const row = await getTable(deps.pool, ref, false);
+      // Only the id and the current snapshot: the table's metadata is not needed, and a table
+      // committed to every second has a large one.
+      const found = await deps.pool.query<{ id: number; current_snapshot_id: number | null }>(
+        `SELECT id, current_snapshot_id FROM catalog.tables WHERE database = $1 AND name = $2`,
+        [ref.database, ref.table],
+      );
+      const row = found.rows[0];
+      if (!row) throw notFound(`table ${ref.database}.${ref.table} does not exist`, { database: ref.database, table: ref.table });
       // Two lookups, each through its own index (an OR across them would scan every key of the
       // table), then each file's path and partition once.
       type Found = { key: string; pos: number; file_id: number };
@@ -245,7 +252,7 @@ export function commitHandlers(
         const found = byFile.get(f.id)!.sort((x, y) => x.pos - y.pos);
         return { filePath: f.file_path, keys: found.map((r) => r.key), positions: found.map((r) => r.pos) };
       });
-      return { rows, files, snapshotId: row.metadata['current-snapshot-id'] ?? undefined };
+      return { rows, files, snapshotId: row.current_snapshot_id ?? undefined };
     }),
 
     getCommittedOffsets: translated(async (req) => {
