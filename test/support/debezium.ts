@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { killOnExit, removeOnExit } from './exit-cleanup.js';
-import { quietLog4j2 } from './kafka.js';
+import { jvmArgs, quietLog4j2 } from './kafka.js';
 import { freePort } from './ports.js';
 import { tempDir } from './temp.js';
 import { waitFor } from './wait.js';
@@ -408,15 +408,7 @@ async function startDebeziumOnce(classpath: string, options: DebeziumOptions): P
   const jvm = spawn(
     JAVA,
     [
-      `-Xmx${heapMb}m`,
-      '-Xms64m',
-      '-XX:+UseSerialGC',
-      '-XX:TieredStopAtLevel=1',
-      '-XX:-UsePerfData',
-      '-XX:+ExitOnOutOfMemoryError',
-      '-Djava.awt.headless=true',
-      `-Dlog4j2.configurationFile=${join(dir.path, 'log4j2.yaml')}`,
-      `-Dkafka.logs.dir=${join(dir.path, 'logs')}`,
+      ...jvmArgs(heapMb, dir.path),
       '-cp',
       classpath,
       'org.apache.kafka.connect.cli.ConnectStandalone',
