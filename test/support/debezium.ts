@@ -407,14 +407,7 @@ async function startDebeziumOnce(classpath: string, options: DebeziumOptions): P
   const heapMb = options.heapMb ?? 512;
   const jvm = spawn(
     JAVA,
-    [
-      ...jvmArgs(heapMb, dir.path),
-      '-cp',
-      classpath,
-      'org.apache.kafka.connect.cli.ConnectStandalone',
-      workerFile,
-      connectorFile,
-    ],
+    [...jvmArgs(heapMb, dir.path), '-cp', classpath, 'org.apache.kafka.connect.cli.ConnectStandalone', workerFile, connectorFile],
     { cwd: dir.path, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   killOnExit(jvm);

@@ -13,7 +13,7 @@ import { commitAppend } from '../src/append.js';
 import { loadTable } from '../src/catalog.js';
 import type { CoordinatorContext } from '../src/context.js';
 import { CommitError } from '../src/errors.js';
-import { compactTable, pickCompaction, selectExpired, selectOrphans } from '../src/maintenance/index.js';
+import { compactTable, expireSnapshots, pickCompaction, removeOrphans, selectExpired, selectOrphans } from '../src/maintenance/index.js';
 import { waitFor } from '#test-support/wait.js';
 import { ids, range, startCommitStack, tableIds, writeDataFile, type CommitStack, type RunningCoordinator } from './harness.js';
 
@@ -306,5 +306,93 @@ describe('maintenance on a real table', () => {
     assert.deepEqual(new Set(rows.map((r: Record<string, unknown>) => r.part)), new Set(['a', 'b']));
     // Every file left is referenced: a second pass finds nothing.
     assert.equal((await coordTable.maintain()).orphansDeleted, 0);
+  });
+});
+
+describe("a keyed table's maintenance: compaction applies position deletes, expiry and orphan cleanup cover delete files", () => {
+  let stack: CommitStack;
+  let coord: RunningCoordinator;
+  let ctx: CoordinatorContext;
+  let ref: TableRef;
+  let job: string;
+  let epoch: number;
+  let next = 0;
+
+  before(async () => {
+    stack = await startCommitStack();
+    job = `${stack.database}_keyed`;
+    ref = await stack.createTable('keyed', {
+      job,
+      starts: { 0: 0 },
+      properties: { 'history.expire.max-snapshot-age-ms': '0', 'history.expire.min-snapshots-to-keep': '1' },
+    });
+    coord = await stack.startCoordinator({ orphanMinAgeMs: 0 });
+    ctx = coord.coordinator.ctx;
+    epoch = await coord.coordinator.table(ref).leaseEpoch();
+  });
+  after(() => stack.stop());
+
+  /** Commits rows for the given keys (the row's id is its offset; the key is `[key]`), one file, as a keyed round. */
+  async function upsert(keys: number[]): Promise<DataFile> {
+    const file = await writeDataFile(stack, ref, 'a', next, next + keys.length);
+    await commitAppend({
+      catalog: stack.catalog,
+      storage: stack.storage,
+      ref,
+      job,
+      flushId: `f-${next}`,
+      files: [file],
+      offsets: [range(0, next, next + keys.length)],
+      leaseEpoch: epoch,
+      rows: [
+        {
+          workerId: 'w1',
+          files: [file],
+          changes: {
+            files: [{ filePath: file.filePath, keys: keys.map((k) => `[${k}]`), positions: [] }],
+            deletedKeys: [],
+            deletedPositions: [],
+          },
+        },
+      ],
+    });
+    next += keys.length;
+    return file;
+  }
+
+  const snapshot = async () => {
+    const { metadata } = await loadTable(stack.catalog, stack.storage, ref);
+    return snapshotFiles(stack.storage, currentSnapshot(metadata)!);
+  };
+
+  it('rewrites without the deleted rows, drops the delete files it applied, and the index follows the rows', async () => {
+    const first = await upsert([1, 2, 3, 4, 5]); // ids 0-4
+    await upsert([2, 3]); // ids 5-6 replace keys 2 and 3: ids 1 and 2 of the first file are deleted
+    const before = await snapshot();
+    assert.equal(before.positionDeletes.length, 1);
+    const deleteFile = before.positionDeletes[0].dataFile.filePath;
+    assert.equal((await removeOrphans(ctx, ref, { nowMs: Date.now() })).deleted.length, 0, 'nothing referenced is an orphan');
+    assert.ok(await stack.storage.exists(deleteFile));
+
+    const result = await compactTable(ctx, ref, epoch, { minInputFiles: 2 });
+    assert.ok(result, 'compaction ran');
+    const after = await snapshot();
+    assert.equal(after.positionDeletes.length, 0, 'the applied delete file is gone from the current snapshot');
+    assert.deepEqual(await tableIds(stack, ref), [0, 3, 4, 5, 6], 'each key once, with its latest row');
+    assert.deepEqual(after.snapshot.summary['removed-delete-files'], '1');
+
+    // Later changes find their rows in the compacted file.
+    await upsert([1, 5]); // ids 7-8
+    assert.deepEqual((await snapshot()).positionDeletes.length, 1, 'the new delete file points into the compacted file');
+    const { rows } = await stack.catalog.lookupRowKeys({ ref, keys: ['[1]', '[2]', '[5]'], filePaths: [] });
+    assert.deepEqual(rows.flatMap((r) => r.keys).sort(), ['[1]', '[2]', '[5]']);
+
+    // Expiry forgets the snapshots that named the first files and the applied delete file; orphan cleanup removes them.
+    await expireSnapshots(ctx, ref, epoch, Date.now() + 1);
+    const cleanup = await removeOrphans(ctx, ref, { nowMs: Date.now() + 1 });
+    assert.ok(cleanup.deleted.includes(deleteFile), `the applied delete file was collected (${cleanup.deleted.join(', ')})`);
+    assert.ok(cleanup.deleted.includes(first.filePath));
+    for (const f of (await snapshot()).positionDeletes)
+      assert.ok(await stack.storage.exists(f.dataFile.filePath), 'a live delete file stays');
   });
 });
