@@ -38,9 +38,11 @@ const concurrency = process.env.TEST_CONCURRENCY ?? '2';
 // test to the runner), which a loaded 2-core machine can stretch past 5 minutes: 15 there.
 const interop = targets.some((t) => t.split('/').includes('interop'));
 const timeoutMs = process.env.TEST_TIMEOUT_MS ?? (interop ? '900000' : '300000');
+// Every test process loads blocking-stdout.mjs: without it --test-force-exit loses the last
+// results of a file now and then, and the summary counts fewer tests than ran.
 const child = spawn(
   process.execPath,
-  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, `--test-timeout=${timeoutMs}`, '--test-force-exit', ...files],
+  ['--import', 'tsx', '--import', join(root, 'scripts', 'blocking-stdout.mjs'), '--test', `--test-concurrency=${concurrency}`, `--test-timeout=${timeoutMs}`, '--test-force-exit', ...files],
   { cwd: root, stdio: 'inherit' },
 );
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
