@@ -42,7 +42,17 @@ const timeoutMs = process.env.TEST_TIMEOUT_MS ?? (interop ? '900000' : '300000')
 // results of a file now and then, and the summary counts fewer tests than ran.
 const child = spawn(
   process.execPath,
-  ['--import', 'tsx', '--import', join(root, 'scripts', 'blocking-stdout.mjs'), '--test', `--test-concurrency=${concurrency}`, `--test-timeout=${timeoutMs}`, '--test-force-exit', ...files],
+  [
+    '--import',
+    'tsx',
+    '--import',
+    join(root, 'scripts', 'blocking-stdout.mjs'),
+    '--test',
+    `--test-concurrency=${concurrency}`,
+    `--test-timeout=${timeoutMs}`,
+    '--test-force-exit',
+    ...files,
+  ],
   { cwd: root, stdio: 'inherit' },
 );
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
