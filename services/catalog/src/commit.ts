@@ -398,10 +398,6 @@ function progressToProto(r: ProgressRow): JobProgress {
   };
 }
 
-/**
- * A job's commit, in its transaction: the last commit (snapshot, time, rows it added) and the
- * records refused among its offsets, added to the job's counts by reason.
- */
 /** A key is the JSON text of its identifier values; an empty one names nothing. */
 function checkKeys(keys: readonly string[], field: string): void {
   const i = keys.findIndex((k) => k.length === 0 || k.length > MAX_ROW_KEY_LENGTH);
@@ -470,6 +466,10 @@ async function moveRowKeys(client: PoolClient, tableId: number, changes: RowKeyC
     );
 }
 
+/**
+ * A job's commit, in its transaction: the last commit (snapshot, time, rows it added) and the
+ * records refused among its offsets, added to the job's counts by reason, and what its row changes did.
+ */
 async function recordProgress(
   client: PoolClient,
   job: string,
