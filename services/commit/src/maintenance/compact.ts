@@ -29,7 +29,7 @@ import type { CoordinatorContext } from '../context.js';
 import { CommitError } from '../errors.js';
 import { removeFiles, writeManifests, writeSnapshot } from '../snapshots.js';
 import { POSITION_DELETE_COLUMNS } from '../position-deletes.js';
-import { readRows } from './rows.js';
+import { readRows, readRowsAt } from './rows.js';
 
 export const SMALL_FILE_BYTES_PROPERTY = 'sluice.compaction.small-file-bytes';
 export const MIN_INPUT_FILES_PROPERTY = 'sluice.compaction.min-input-files';
@@ -110,8 +110,20 @@ export function schemaColumns(schema: SchemaJson): WriterColumn[] {
 
 const dirOf = (location: string) => location.slice(0, location.lastIndexOf('/'));
 
-/** Rewrites the chosen files into one, through a local temp dir so any storage backend works. */
-async function rewrite(ctx: CoordinatorContext, meta: TableMetadata, inputs: readonly LiveDataFile[]): Promise<DataFile> {
+/** Where each kept row of a rewrite went: per input file, its old position → its position in the output. */
+type Moves = Map<string, Map<number, number>>;
+
+/**
+ * Rewrites the chosen files into one, through a local temp dir so any storage backend works.
+ * With `deleted` (a keyed table's position deletes, by data file), the rows it names are left
+ * out, and the moves of the kept rows come back so the row index can follow them.
+ */
+async function rewrite(
+  ctx: CoordinatorContext,
+  meta: TableMetadata,
+  inputs: readonly LiveDataFile[],
+  deleted?: ReadonlyMap<string, ReadonlySet<number>>,
+): Promise<{ output: DataFile; moves: Moves }> {
   const tmp = await mkdtemp(join(tmpdir(), 'sluice-compact-'));
   try {
     const local: string[] = [];
@@ -121,15 +133,24 @@ async function rewrite(ctx: CoordinatorContext, meta: TableMetadata, inputs: rea
       local.push(path);
     }
     const columns = schemaColumns(currentSchema(meta));
-    const rows = await readRows(local, columns);
     const first = inputs[0].dataFile;
     const out = join(tmp, 'out.parquet');
     const writer = await ParquetFileWriter.open({ path: out, columns, partition: first.partition, specId: first.specId });
-    for (const row of rows) writer.append(row);
+    const moves: Moves = new Map();
+    if (deleted) {
+      for (const f of inputs) moves.set(f.dataFile.filePath, new Map());
+      let written = 0;
+      for (const { file, pos, row } of await readRowsAt(local, columns)) {
+        const path = inputs[file].dataFile.filePath;
+        if (deleted.get(path)?.has(pos)) continue;
+        writer.append(row);
+        moves.get(path)!.set(pos, written++);
+      }
+    } else for (const row of await readRows(local, columns)) writer.append(row);
     const file = await writer.close();
     const location = `${dirOf(first.filePath)}/compacted-${randomUUID()}.parquet`;
     await ctx.storage.write(location, await readFile(out));
-    return { ...file, filePath: location, fileFormat: 'parquet' };
+    return { output: { ...file, filePath: location, fileFormat: 'parquet' }, moves };
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
@@ -158,7 +179,7 @@ export async function compactTable(
   if (scan.positionDeletes.length > 0) return compactKeyed(ctx, ref, leaseEpoch, metadata, scan, policy);
   const inputs = pickCompaction(scan.dataFiles, policy);
   if (!inputs) return undefined;
-  const output = await rewrite(ctx, metadata, inputs);
+  const { output } = await rewrite(ctx, metadata, inputs);
   const records = inputs.reduce((n, f) => n + f.dataFile.recordCount, 0);
   if (output.recordCount !== records) {
     await ctx.storage.delete(output.filePath);
@@ -210,34 +231,33 @@ export async function compactTable(
 
 /**
  * The positions the live position delete files remove from each data file (a delete applies to
- * the files with a data sequence number up to its own), and which delete files remove rows from
- * the given files only: once those files are rewritten, such a delete file has nothing left to do.
+ * the files with a data sequence number up to its own), and, per delete file, the data files it
+ * removes rows from: once those are all rewritten, the delete file has nothing left to do.
  */
 export async function readDeletes(
   ctx: CoordinatorContext,
   tmp: string,
   deletes: readonly LiveDataFile[],
   dataFiles: readonly LiveDataFile[],
-  only: ReadonlySet<string>,
-): Promise<{ deleted: Map<string, Set<number>>; applied: DataFile[] }> {
+): Promise<{ deleted: Map<string, Set<number>>; targets: Set<string>[] }> {
   const sequence = new Map(dataFiles.map((f) => [f.dataFile.filePath, f.sequenceNumber ?? 0]));
   const deleted = new Map<string, Set<number>>();
-  const applied: DataFile[] = [];
+  const targets: Set<string>[] = [];
   for (const [i, d] of deletes.entries()) {
     const local = join(tmp, `deletes-${i}.parquet`);
     await writeFile(local, await ctx.storage.read(d.dataFile.filePath));
-    let onlyThese = true;
+    const paths = new Set<string>();
     for (const [path, pos] of (await readRows([local], POSITION_DELETE_COLUMNS)) as [string, bigint][]) {
       const dataSequence = sequence.get(path);
       if (dataSequence === undefined || dataSequence > (d.sequenceNumber ?? 0)) continue; // gone, or newer than the delete
-      if (!only.has(path)) onlyThese = false;
+      paths.add(path);
       let set = deleted.get(path);
       if (!set) deleted.set(path, (set = new Set()));
       set.add(Number(pos));
     }
-    if (onlyThese) applied.push(d.dataFile);
+    targets.push(paths);
   }
-  return { deleted, applied };
+  return { deleted, targets };
 }
 
 /**
@@ -258,52 +278,30 @@ async function compactKeyed(
   const tmp = await mkdtemp(join(tmpdir(), 'sluice-compact-'));
   let output: DataFile | undefined;
   try {
-    const all = new Set(scan.dataFiles.map((f) => f.dataFile.filePath));
-    const { deleted } = await readDeletes(ctx, tmp, scan.positionDeletes, scan.dataFiles, all);
+    const { deleted, targets } = await readDeletes(ctx, tmp, scan.positionDeletes, scan.dataFiles);
     const inputs = pickCompaction(scan.dataFiles, policy, (f) => deleted.has(f.dataFile.filePath));
     if (!inputs) return undefined;
     const replaced = new Set(inputs.map((f) => f.dataFile.filePath));
-    const { applied } = await readDeletes(ctx, tmp, scan.positionDeletes, scan.dataFiles, replaced);
+    const applied = scan.positionDeletes.filter((_, i) => [...targets[i]].every((path) => replaced.has(path))).map((d) => d.dataFile);
 
-    // The live rows of the inputs, in order; each input's surviving positions give the new ones.
-    const columns = schemaColumns(currentSchema(metadata));
-    const first = inputs[0].dataFile;
-    const out = join(tmp, 'out.parquet');
-    const writer = await ParquetFileWriter.open({ path: out, columns, partition: first.partition, specId: first.specId });
-    const newPosition = new Map<string, Map<number, number>>();
-    let written = 0;
-    for (const [i, f] of inputs.entries()) {
-      const local = join(tmp, `in-${i}.parquet`);
-      await writeFile(local, await ctx.storage.read(f.dataFile.filePath));
-      const gone = deleted.get(f.dataFile.filePath);
-      const moved = new Map<number, number>();
-      const rows = await readRows([local], columns);
-      for (let pos = 0; pos < rows.length; pos++) {
-        if (gone?.has(pos)) continue;
-        writer.append(rows[pos]);
-        moved.set(pos, written++);
-      }
-      newPosition.set(f.dataFile.filePath, moved);
-    }
-    const file = await writer.close();
-    if (written > 0) {
-      const location = `${dirOf(first.filePath)}/compacted-${randomUUID()}.parquet`;
-      await ctx.storage.write(location, await readFile(out));
-      output = { ...file, filePath: location, fileFormat: 'parquet' };
-    }
+    // The live rows of the inputs, in order; each kept row's move gives its new position.
+    const { output: file, moves } = await rewrite(ctx, metadata, inputs, deleted);
+    const written = file.recordCount;
+    if (written > 0) output = file;
+    else await ctx.storage.delete(file.filePath); // every row deleted: the inputs just go
 
     // Every live row of a keyed table has its key in the index: each moves with its row.
     const { rows: indexed, snapshotId: indexedAt } = await ctx.catalog.lookupRowKeys({ ref, keys: [], filePaths: [...replaced] });
     if (indexedAt !== metadata['current-snapshot-id'])
       throw new CommitError('stale-rewrite', 'the table moved while compaction read its row index; compaction abandoned');
     const moved: FileRows = { filePath: output?.filePath ?? '', keys: [], positions: [] };
-    for (const file of indexed)
-      file.keys.forEach((key, i) => {
-        const pos = newPosition.get(file.filePath)?.get(file.positions[i]);
+    for (const rows of indexed)
+      rows.keys.forEach((key, i) => {
+        const pos = moves.get(rows.filePath)?.get(rows.positions[i]);
         if (pos === undefined)
           throw new CommitError(
             'invalid-report',
-            `the row index points key ${key} at deleted row ${file.positions[i]} of ${file.filePath}; nothing compacted`,
+            `the row index points key ${key} at deleted row ${rows.positions[i]} of ${rows.filePath}; nothing compacted`,
           );
         moved.keys.push(key);
         moved.positions.push(pos);

@@ -64,3 +64,38 @@ export async function readRows(paths: readonly string[], columns: readonly Write
     conn.closeSync();
   }
 }
+
+/** A row read back with where it was: the index of its file among the paths read, and its position there. */
+export interface RowAt {
+  file: number;
+  pos: number;
+  row: CellValue[];
+}
+
+/**
+ * readRows, each row with its file and position (what position deletes name), in file order
+ * then position order. Read in one pass over all the files, so a column only some of them
+ * have reads as null in the others, as in readRows.
+ */
+export async function readRowsAt(paths: readonly string[], columns: readonly WriterColumn[]): Promise<RowAt[]> {
+  const conn = await (await duck()).connect();
+  try {
+    const list = `[${paths.map(quoteString).join(', ')}]`;
+    const select = columns.map((c) => quoteIdent(c.name)).join(', ');
+    const reader = await conn.runAndReadAll(
+      `SELECT ${FILE_COLUMN}, file_row_number, ${select}
+       FROM read_parquet(${list}, union_by_name = true, filename = ${quoteString(FILE_COLUMN)}, file_row_number = true)`,
+    );
+    const fileOf = new Map(paths.map((p, i) => [p, i]));
+    const convert = columns.map((c) => toCell(c.type));
+    return reader
+      .getRows()
+      .map(([file, pos, ...cells]) => ({ file: fileOf.get(String(file))!, pos: Number(pos), row: cells.map((v, i) => convert[i](v)) }))
+      .sort((a, b) => a.file - b.file || a.pos - b.pos);
+  } finally {
+    conn.closeSync();
+  }
+}
+
+/** The column readRowsAt reads each row's file name into (not a name a table column takes). */
+const FILE_COLUMN = '__sluice_file__';
