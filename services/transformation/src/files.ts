@@ -22,6 +22,7 @@ import { DATA_DIR, dataFileName } from '#shared/data-files.js';
 import { SluiceError } from '#shared/errors.js';
 import type { Table } from '#shared/gen/sluice/v1/catalog.js';
 import type { DataFile, PartitionValue } from '#shared/gen/sluice/v1/types.js';
+import type { TokenChunk } from '#shared/parquet/token-chunk.js';
 import { RollingParquetWriter, writerColumns, type CellValue, type WriterColumn } from '#shared/parquet/writer.js';
 import { joinLocation, normalizeLocation, schemeOf, type Storage } from '#shared/storage/index.js';
 import { status } from '@grpc/grpc-js';
@@ -70,12 +71,21 @@ export class PartitionedFiles {
 
   /** Appends rows of one partition value (key and path from the core's PartitionTuple). */
   async append(partition: { key: string; path: string; values: PartitionValue[] }, rows: readonly (readonly CellValue[])[]): Promise<void> {
+    await this.slot(partition).appendAll(rows);
+  }
+
+  private slot(partition: { key: string; path: string; values: PartitionValue[] }): RollingParquetWriter {
     let writer = this.slots.get(partition.key);
     if (!writer) {
       writer = this.writerFor(partition.path, partition.values);
       this.slots.set(partition.key, writer);
     }
-    await writer.appendAll(rows);
+    return writer;
+  }
+
+  /** Appends a chunk of token rows (the fast path's, token-chunk.ts) of one partition value. */
+  async appendTokens(partition: { key: string; path: string; values: PartitionValue[] }, chunk: TokenChunk): Promise<void> {
+    await this.slot(partition).appendTokens(chunk);
   }
 
   get isEmpty(): boolean {

@@ -32,7 +32,9 @@ import { writerColumns, type CellValue } from '#shared/parquet/writer.js';
 import { contextOf, withSpan } from '#shared/tracing.js';
 import { ROOT_CONTEXT, type Link } from '@opentelemetry/api';
 import { status } from '@grpc/grpc-js';
+import { TokenChunk } from '#shared/parquet/token-chunk.js';
 import { RunCursor } from './run-cursor.js';
+import { compileTokenScanner, type TokenScanner } from './core/token-scan.js';
 import {
   compilePlan,
   DirtyDataPolicy,
@@ -116,6 +118,14 @@ const MAX_FLUSH_LINKS = 128;
 /** A record asks for one schema change at most this often before it counts as unreadable (a bug guard). */
 const MAX_GROWTHS_PER_RECORD = 3;
 
+/**
+ * Rows the fast path collects before they go into the files in one INSERT: large enough that
+ * the statement's cost is spread thin, small enough that the token buffers stay near a MiB.
+ * A chunk also goes in once it holds an eighth of the target file size, so files roll near
+ * their target as they do row by row.
+ */
+const TOKEN_CHUNK_ROWS = 4096;
+
 /** How long a report waits for error-topic confirmations when a FlushEvent names no deadline. */
 const DEFAULT_CONFIRM_WAIT_MS = 30_000;
 
@@ -126,7 +136,11 @@ export class TransformSession {
   /** Called when the stream must end because of a failure outside a batch. */
   onFatal: (err: SluiceError) => void = () => undefined;
 
-  private plan: Plan;
+  private plan!: Plan;
+  /** The plan's fast path (token-scan.ts), or null when every record takes transformRecord. */
+  private scanner: TokenScanner | null = null;
+  /** The rows the fast path took and that are not yet in the files. */
+  private tokens: TokenChunk | null = null;
   private planInput: PlanInput;
   private lastColumnId: number;
   /** The schema this stream evolved the table's to (new columns, widenings), reported with its files. */
@@ -171,7 +185,7 @@ export class TransformSession {
   ) {
     this.job = open.job;
     this.table = setup.table;
-    this.plan = setup.plan;
+    this.usePlan(setup.plan);
     this.planInput = setup.planInput;
     this.lastColumnId = setup.lastColumnId;
     this.files = setup.files;
@@ -188,6 +202,13 @@ export class TransformSession {
     this.unsubscribe = deps.flushes.add(this.table, { job: this.job, onFlush: (e) => this.requestFlush(e) });
     this.fileSets = this.errorSink ? [this.files, this.errorSink.files] : [this.files];
     this.unbudget = deps.openFiles.register(...this.fileSets);
+  }
+
+  /** The plan from now on, with its fast path. */
+  private usePlan(plan: Plan): void {
+    this.plan = plan;
+    this.scanner = compileTokenScanner(plan);
+    this.tokens = this.scanner === null ? null : new TokenChunk(plan.columns.length);
   }
 
   /** Checks the open message, loads the table(s) and compiles the plan once. */
@@ -261,6 +282,12 @@ export class TransformSession {
             reasons.set(refusal.reason, (reasons.get(refusal.reason) ?? 0) + 1);
             this.refuse(rec.snapshot(), refusal, errorRecords, errorRows);
           }
+          continue;
+        }
+        if (this.scanner?.take(rec, this.tokens!)) {
+          rows++;
+          this.buffered += (rec.key?.length ?? 0) + (rec.value?.length ?? 0);
+          if (this.tokens!.rows >= TOKEN_CHUNK_ROWS || this.tokens!.bytes >= this.deps.files.targetFileBytes / 8) await this.writeGroups();
           continue;
         }
         let out = transformRecord(this.plan, rec, ctx);
@@ -376,9 +403,14 @@ export class TransformSession {
     };
   }
 
-  /** The batch's rows so far into their partitions' files. */
+  /** The batch's rows so far into their partitions' files: the fast path's, then the others. */
   private async writeGroups(): Promise<void> {
     try {
+      if (this.tokens !== null && this.tokens.rows > 0) {
+        // The fast path serves unpartitioned tables only: every row has the one empty tuple.
+        await this.files.appendTokens(this.plan.partitionTuple([]), this.tokens);
+        this.tokens.clear();
+      }
       for (const g of this.groups.values()) if (g.rows.length > 0) await this.files.append(g.tuple, g.rows);
     } catch (e) {
       throw this.streamError(e, `writing data files of ${tableName(this.table)}`);
@@ -398,7 +430,7 @@ export class TransformSession {
       const grown = grownSchema(this.planInput.schema, this.lastColumnId, growth);
       const planInput = { ...this.planInput, schema: grown.schema };
       try {
-        this.plan = compilePlan(planInput);
+        this.usePlan(compilePlan(planInput));
         await this.files.changeColumns(writerColumns(grown.schema));
       } catch (e) {
         throw this.streamError(e, `evolving the schema of ${tableName(this.table)} (${growth.describe()})`);

@@ -73,6 +73,8 @@ type Source =
 export interface ColumnPlan extends Column {
   source: Source;
   coerce: Coercer;
+  /** How the coercer reads numbers into a time column (epoch_ms unless a field mapping says). */
+  epochUnit: EpochUnit;
 }
 
 export interface PlanLimits {
@@ -109,6 +111,8 @@ export interface Plan {
   readonly csv: (CsvDialect & { width: number; names: string[] }) | null;
   readonly partitionColumn: PartitionColumn | null;
   readonly partitionTuple: PartitionTupleBuilder;
+  /** Whether the table's partition spec has fields (rows then go to their partitions' files). */
+  readonly partitioned: boolean;
   /** Whether the JSON paths need the parsed document (JSON format with explicit paths). */
   readonly needsDocument: boolean;
   /** A keyed table's change stream (mapping.changes): records become upserts and deletes by key. */
@@ -312,11 +316,8 @@ export function compilePlan(input: PlanInput): Plan {
     if (source.kind === 'none' && c.required) {
       throw new SpecError(`column "${c.name}" is required but nothing maps to it`, c.name);
     }
-    return {
-      ...c,
-      source,
-      coerce: coercer({ column: c.name, type: c.type, required: c.required, zone: tz, epochUnit: epochUnits.get(c.name) ?? 'epoch_ms' }),
-    };
+    const epochUnit = epochUnits.get(c.name) ?? 'epoch_ms';
+    return { ...c, source, epochUnit, coerce: coercer({ column: c.name, type: c.type, required: c.required, zone: tz, epochUnit }) };
   });
 
   const parsesPart = format === 'JSON' || format === 'FLATTEN' || format === 'CSV';
@@ -340,6 +341,7 @@ export function compilePlan(input: PlanInput): Plan {
     csv,
     partitionColumn,
     partitionTuple: compilePartitionSpec(input.partitionSpec, columns),
+    partitioned: (input.partitionSpec?.fields.length ?? 0) > 0,
     needsDocument,
     changes: compileChanges(mapping, schema, plans, format),
   };

@@ -1,0 +1,617 @@
+/**
+ * The fast path of a record into a row: one pass over the record's bytes that copies each
+ * value's text into the column's token buffer (#shared/parquet/token-chunk.ts), which the
+ * Parquet writer hands to DuckDB to split and cast natively. No JS object is made per record
+ * or per cell.
+ *
+ * transformRecord (plan.ts) stays the reference, and the only path that refuses, evolves or
+ * counts. The scanner takes a record only when the reference would turn it into the same row
+ * without a question; anything else it declines, writing nothing, and the reference reads the
+ * record as before. What it takes, by plan:
+ *
+ * - JSON at a flatten level >= 1 (and FLATTEN): an object whose keys all name existing
+ *   columns at that level (as plan.ts resolves them), nested objects only above the last
+ *   level, each column filled at most once; no arrays, no escapes in keys or strings, no
+ *   whitespace but JSON's, valid UTF-8, nothing after the object.
+ * - CSV with a one-byte delimiter: a line without the quote character and without control
+ *   characters, with exactly the expected number of fields.
+ * - Columns of type string, boolean, int, long, double, date, timestamp and timestamptz, in
+ *   the forms their coercers read without judgement (coerce.ts): strings into string columns
+ *   (and JSON booleans, which print as true/false); JSON `true`/`false` and CSV
+ *   `true`/`false`/`1`/`0` into boolean; integer literals into int (in range) and long (up to
+ *   15 digits: no rounding is possible); any JSON number literal, or a CSV one with JSON's
+ *   grammar, into double (DuckDB's cast and Number() both round correctly); `yyyy-mm-dd` or an
+ *   integer into date; integers in the column's epoch unit, or `yyyy-mm-dd[T ]hh:mm:ss[.f]`
+ *   with `Z` or no offset, into timestamps where the zone makes no difference. Nulls where the
+ *   column is optional.
+ * - Append tables only (no change streams), unpartitioned, without fixed columns, a
+ *   partition_by column or JSON field paths (CSV field mappings are fine: they name fields by
+ *   position). Other plans have no scanner (compileTokenScanner returns null).
+ *
+ * services/transformation/test/token-scan.test.ts runs a corpus of messy records through both
+ * paths and requires identical rows, and that every refused record is declined.
+ */
+import { isUtf8 } from 'node:buffer';
+import type { KafkaRecord } from '#shared/gen/sluice/v1/types.js';
+import type { TokenChunk } from '#shared/parquet/token-chunk.js';
+import { daysFromCivil, daysInMonth, MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE } from '#shared/time.js';
+import { columnName } from './flatten.js';
+import { MAX_RECORD_HEADERS, type Plan } from './plan.js';
+
+export interface TokenScanner {
+  /**
+   * Writes the record's row into `chunk` (one token per plan column) and returns true; or
+   * returns false, leaving the chunk as it was, when the reference path must read the record.
+   */
+  take(rec: KafkaRecord, chunk: TokenChunk): boolean;
+}
+
+/** How a column's values are read on the fast path. */
+enum Kind {
+  String,
+  Boolean,
+  Int,
+  Long,
+  Double,
+  Date,
+  /** timestamp or timestamptz: tokens are microseconds since the epoch. */
+  Time,
+}
+
+interface ColumnRead {
+  kind: Kind;
+  required: boolean;
+  /** Epoch numbers: microseconds per unit (timestamps). */
+  microsPerUnit: number;
+  /** Epoch numbers are instants; whether this column may take them (timestamp needs a UTC zone). */
+  instants: boolean;
+  /** Wall-clock strings without an offset: whether they need no zone (timestamp, or a UTC zone). */
+  wallClock: boolean;
+}
+
+const EPOCH_MICROS = { epoch_s: 1_000_000, epoch_ms: 1000, epoch_us: 1 } as const;
+
+function columnRead(plan: Plan, i: number): ColumnRead | null {
+  const c = plan.columns[i];
+  const utc = plan.zone.isUtc;
+  const base = { required: c.required, microsPerUnit: EPOCH_MICROS[c.epochUnit], instants: true, wallClock: true };
+  switch (c.type.kind) {
+    case 'string':
+      return { ...base, kind: Kind.String };
+    case 'boolean':
+      return { ...base, kind: Kind.Boolean };
+    case 'int':
+      return { ...base, kind: Kind.Int };
+    case 'long':
+      return { ...base, kind: Kind.Long };
+    case 'double':
+      return { ...base, kind: Kind.Double };
+    case 'date':
+      return { ...base, kind: Kind.Date };
+    case 'timestamp':
+      return { ...base, kind: Kind.Time, instants: utc };
+    case 'timestamptz':
+      return { ...base, kind: Kind.Time, wallClock: utc };
+    default:
+      return null;
+  }
+}
+
+/** The plan's scanner, or null when its records always take the reference path. */
+export function compileTokenScanner(plan: Plan): TokenScanner | null {
+  if (plan.changes !== null || plan.partitioned || plan.parsedPart === null) return null;
+  const reads: ColumnRead[] = [];
+  for (let i = 0; i < plan.columns.length; i++) {
+    const source = plan.columns[i].source.kind;
+    if (source !== 'flat' && source !== 'csv' && source !== 'none') return null;
+    const read = columnRead(plan, i);
+    if (read === null) return null;
+    reads.push(read);
+  }
+  if (plan.format === 'CSV') {
+    const csv = plan.csv!;
+    if (csv.delimiter.length !== 1 || csv.delimiter.charCodeAt(0) >= 0x80 || csv.quote.charCodeAt(0) >= 0x80) return null;
+    return new CsvScanner(plan, reads);
+  }
+  if (plan.byName === null) return null;
+  return new JsonScanner(plan, reads);
+}
+
+/** What every scanner checks first: the part the plan reads, within the plan's limits. */
+function partOf(plan: Plan, rec: KafkaRecord): Buffer | undefined {
+  if (rec.headers.length > MAX_RECORD_HEADERS) return undefined;
+  const bytes = plan.parsedPart === 'key' ? rec.key : rec.value;
+  if (bytes === undefined || bytes === null || bytes.length === 0 || bytes.length > plan.limits.maxRecordBytes) return undefined;
+  return bytes;
+}
+
+/** Fills the columns the record left unset: null, or decline when one is required. */
+function finishRow(reads: readonly ColumnRead[], seenAt: Int32Array, stamp: number, chunk: TokenChunk): boolean {
+  for (let i = 0; i < reads.length; i++) {
+    if (seenAt[i] === stamp) continue;
+    if (reads[i].required) return false;
+    chunk.putNull(i);
+  }
+  return true;
+}
+
+// Byte values.
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const MINUS = 0x2d;
+const PLUS = 0x2b;
+const DOT = 0x2e;
+const ZERO = 0x30;
+const NINE = 0x39;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const LOWER_E = 0x65;
+const UPPER_E = 0x45;
+const isDigit = (c: number) => c >= ZERO && c <= NINE;
+const isJsonSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+
+/** A key of one object level, resolved once: its column (or -1: none) and, for objects, the next level. */
+interface KeyNode {
+  key: Buffer;
+  name: string;
+  column: number;
+  children: KeyLevel | null;
+  /** The record (stamp) that last opened this key's object: a second one declines the record. */
+  openedAt: number;
+}
+
+/** Keys met at one level, by a hash of their bytes; at most MAX_KEYS_PER_LEVEL are kept. */
+interface KeyLevel {
+  nodes: Map<number, KeyNode[]>;
+  size: number;
+}
+
+const MAX_KEYS_PER_LEVEL = 4096;
+
+function resetOpened(level: KeyLevel): void {
+  for (const bucket of level.nodes.values())
+    for (const node of bucket) {
+      node.openedAt = -1;
+      if (node.children !== null) resetOpened(node.children);
+    }
+}
+const newLevel = (): KeyLevel => ({ nodes: new Map(), size: 0 });
+
+/** Result of scanning a number literal: where it ends, and what kind it is. */
+interface NumberScan {
+  end: number;
+  integer: boolean;
+  /** Digits of the integer part (without sign). */
+  digits: number;
+  /** Its value when integer and at most 15 digits. */
+  value: number;
+}
+
+/**
+ * Scans a JSON number literal at `at` (JSON's grammar exactly: no leading zeros, no `+`, a
+ * digit on both sides of the point). Returns false when there is none.
+ */
+function scanNumber(b: Uint8Array, at: number, end: number, out: NumberScan): boolean {
+  let i = at;
+  const negative = b[i] === MINUS;
+  if (negative) i++;
+  if (i >= end || !isDigit(b[i])) return false;
+  let value = 0;
+  const first = i;
+  if (b[i] === ZERO) i++;
+  else while (i < end && isDigit(b[i])) value = value * 10 + (b[i++] - ZERO);
+  out.digits = i - first;
+  let integer = true;
+  if (i < end && b[i] === DOT) {
+    i++;
+    if (i >= end || !isDigit(b[i])) return false;
+    while (i < end && isDigit(b[i])) i++;
+    integer = false;
+  }
+  if (i < end && (b[i] === LOWER_E || b[i] === UPPER_E)) {
+    i++;
+    if (i < end && (b[i] === PLUS || b[i] === MINUS)) i++;
+    if (i >= end || !isDigit(b[i])) return false;
+    while (i < end && isDigit(b[i])) i++;
+    integer = false;
+  }
+  out.end = i;
+  out.integer = integer;
+  out.value = negative ? -value : value;
+  return true;
+}
+
+/** Two ASCII digits at `at` as a number, or -1. */
+function twoDigits(b: Uint8Array, at: number): number {
+  const x = b[at] - ZERO;
+  const y = b[at + 1] - ZERO;
+  return x >= 0 && x <= 9 && y >= 0 && y <= 9 ? x * 10 + y : -1;
+}
+
+/** `yyyy-mm-dd` at `at` as days since 1970-01-01, or NaN. */
+function scanDate(b: Uint8Array, at: number): number {
+  const c = twoDigits(b, at);
+  const y2 = twoDigits(b, at + 2);
+  if (c < 0 || y2 < 0 || b[at + 4] !== MINUS || b[at + 7] !== MINUS) return NaN;
+  const y = c * 100 + y2;
+  const mo = twoDigits(b, at + 5);
+  const d = twoDigits(b, at + 8);
+  if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo)) return NaN;
+  return daysFromCivil(y, mo, d);
+}
+
+/**
+ * `yyyy-mm-dd[T ]hh:mm:ss[.f{1,9}][Z]` in `b[at, end)` as microseconds since the epoch (on
+ * the wall clock when there is no `Z`), or NaN; `zulu` says whether it ended in `Z`.
+ */
+function scanTimestamp(b: Uint8Array, at: number, end: number, out: { zulu: boolean }): number {
+  if (end - at < 19) return NaN;
+  const days = scanDate(b, at);
+  if (Number.isNaN(days) || (b[at + 10] !== 0x54 && b[at + 10] !== 0x20)) return NaN;
+  const h = twoDigits(b, at + 11);
+  const mi = twoDigits(b, at + 14);
+  const s = twoDigits(b, at + 17);
+  if (b[at + 13] !== COLON || b[at + 16] !== COLON || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59) return NaN;
+  let i = at + 19;
+  let micros = 0;
+  if (i < end && b[i] === DOT) {
+    i++;
+    const first = i;
+    while (i < end && isDigit(b[i])) {
+      if (i - first < 6) micros = micros * 10 + (b[i] - ZERO);
+      i++;
+    }
+    const count = i - first;
+    if (count === 0 || count > 9) return NaN;
+    for (let k = Math.min(count, 6); k < 6; k++) micros *= 10;
+  }
+  out.zulu = i < end && b[i] === 0x5a;
+  if (out.zulu) i++;
+  if (i !== end) return NaN;
+  return (days * MS_PER_DAY + h * MS_PER_HOUR + mi * MS_PER_MINUTE + s * 1000) * 1000 + micros;
+}
+
+/** Shared by both scanners: a string token `b[start, end)` (no escapes) into column `i`. */
+function putText(
+  read: ColumnRead,
+  b: Uint8Array,
+  start: number,
+  end: number,
+  chunk: TokenChunk,
+  i: number,
+  zone: { zulu: boolean },
+): boolean {
+  switch (read.kind) {
+    case Kind.String:
+      chunk.put(i, b, start, end);
+      return true;
+    case Kind.Date: {
+      if (end - start !== 10) return false;
+      const days = scanDate(b, start);
+      if (Number.isNaN(days)) return false;
+      chunk.putInteger(i, days);
+      return true;
+    }
+    case Kind.Time: {
+      // Digits only are an epoch number in the column's unit (coerce.ts reads them so).
+      let allDigits = end > start;
+      for (let k = start; k < end && allDigits; k++) allDigits = isDigit(b[k]) || (k === start && b[k] === MINUS && end - start > 1);
+      if (allDigits) {
+        if (end - start > 15) return false;
+        let n = 0;
+        for (let k = b[start] === MINUS ? start + 1 : start; k < end; k++) n = n * 10 + (b[k] - ZERO);
+        return putEpoch(read, b[start] === MINUS ? -n : n, chunk, i);
+      }
+      const micros = scanTimestamp(b, start, end, zone);
+      if (!Number.isSafeInteger(micros) || !(zone.zulu ? read.instants : read.wallClock)) return false;
+      chunk.putInteger(i, micros);
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+function putEpoch(read: ColumnRead, n: number, chunk: TokenChunk, i: number): boolean {
+  const micros = n * read.microsPerUnit;
+  if (!read.instants || !Number.isSafeInteger(micros)) return false;
+  chunk.putInteger(i, micros === 0 ? 0 : micros);
+  return true;
+}
+
+class JsonScanner implements TokenScanner {
+  private readonly root = newLevel();
+  private readonly seenAt: Int32Array;
+  private stamp = 0;
+  private readonly number: NumberScan = { end: 0, integer: false, digits: 0, value: 0 };
+  private readonly zone = { zulu: false };
+  /** Bytes >= 0x80 met in this record's strings: checked as UTF-8 once at the end. */
+  private high = false;
+  private chunk!: TokenChunk;
+
+  constructor(
+    private readonly plan: Plan,
+    private readonly reads: readonly ColumnRead[],
+  ) {
+    this.seenAt = new Int32Array(reads.length).fill(-1);
+  }
+
+  take(rec: KafkaRecord, chunk: TokenChunk): boolean {
+    const b = partOf(this.plan, rec);
+    if (b === undefined) return false;
+    this.stamp = (this.stamp + 1) | 0;
+    if (this.stamp < 0) {
+      // After 2^31 records: every stamp seen so far must read as old.
+      this.stamp = 0;
+      this.seenAt.fill(-1);
+      resetOpened(this.root);
+    }
+    this.high = false;
+    this.chunk = chunk;
+    chunk.beginRow();
+    let i = skipSpace(b, 0);
+    if (b[i] !== OPEN_BRACE) return false;
+    i = this.object(b, i + 1, 1, this.root, null);
+    if (i < 0 || skipSpace(b, i) !== b.length || (this.high && !isUtf8(b)) || !finishRow(this.reads, this.seenAt, this.stamp, chunk)) {
+      chunk.dropRow();
+      return false;
+    }
+    chunk.endRow();
+    return true;
+  }
+
+  /** An object's members from `at` (after its `{`); returns the index after its `}`, or -1 to decline. */
+  private object(b: Buffer, at: number, depth: number, level: KeyLevel, parent: KeyNode | null): number {
+    const end = b.length;
+    let i = skipSpace(b, at);
+    if (b[i] === CLOSE_BRACE) return i + 1;
+    for (;;) {
+      if (b[i] !== QUOTE) return -1;
+      const keyStart = i + 1;
+      i = this.stringEnd(b, keyStart);
+      if (i < 0) return -1;
+      const node = this.node(b, keyStart, i, level, parent, depth);
+      if (node === null) return -1;
+      i = skipSpace(b, i + 1);
+      if (b[i] !== COLON) return -1;
+      i = skipSpace(b, i + 1);
+      if (i >= end) return -1;
+      const c = b[i];
+      if (c === OPEN_BRACE) {
+        if (depth >= this.plan.flattenLevel) return -1; // kept whole as JSON text: the reference's
+        // A key repeated with object values: JSON.parse keeps only the last object.
+        if (node.openedAt === this.stamp) return -1;
+        node.openedAt = this.stamp;
+        node.children ??= newLevel();
+        i = this.object(b, i + 1, depth + 1, node.children, node);
+        if (i < 0) return -1;
+      } else {
+        const column = node.column;
+        if (column < 0 || this.seenAt[column] === this.stamp) return -1;
+        this.seenAt[column] = this.stamp;
+        i = this.value(b, i, column);
+        if (i < 0) return -1;
+      }
+      i = skipSpace(b, i);
+      if (b[i] === COMMA) i = skipSpace(b, i + 1);
+      else if (b[i] === CLOSE_BRACE) return i + 1;
+      else return -1;
+    }
+  }
+
+  /** A leaf value at `at` into its column; the index after it, or -1. */
+  private value(b: Buffer, at: number, column: number): number {
+    const read = this.reads[column];
+    const chunk = this.chunk;
+    const c = b[at];
+    if (c === QUOTE) {
+      const end = this.stringEnd(b, at + 1);
+      if (end < 0 || !putText(read, b, at + 1, end, chunk, column, this.zone)) return -1;
+      return end + 1;
+    }
+    if (c === 0x74 || c === 0x66) {
+      // true / false: booleans, and strings (which print them so)
+      const end = literalEnd(b, at, c === 0x74 ? TRUE : FALSE);
+      if (end < 0 || (read.kind !== Kind.Boolean && read.kind !== Kind.String)) return -1;
+      chunk.put(column, b, at, end);
+      return end;
+    }
+    if (c === 0x6e) {
+      const end = literalEnd(b, at, NULL);
+      if (end < 0 || read.required) return -1;
+      chunk.putNull(column);
+      return end;
+    }
+    const n = this.number;
+    if (!scanNumber(b, at, b.length, n)) return -1;
+    switch (read.kind) {
+      case Kind.Double:
+        chunk.put(column, b, at, n.end);
+        return n.end;
+      case Kind.Long:
+        if (!n.integer || n.digits > 15) return -1;
+        chunk.put(column, b, at, n.end);
+        return n.end;
+      case Kind.Int:
+        if (!n.integer || n.digits > 10 || n.value < -2147483648 || n.value > 2147483647) return -1;
+        chunk.put(column, b, at, n.end);
+        return n.end;
+      case Kind.Date:
+        if (!n.integer || n.digits > 7) return -1;
+        chunk.putInteger(column, n.value === 0 ? 0 : n.value);
+        return n.end;
+      case Kind.Time:
+        if (!n.integer || n.digits > 15 || !putEpoch(read, n.value, chunk, column)) return -1;
+        return n.end;
+      default:
+        return -1;
+    }
+  }
+
+  /** The index of the closing quote of a string starting at `at`, or -1 for one with an escape or a control character. */
+  private stringEnd(b: Buffer, at: number): number {
+    const end = b.length;
+    for (let i = at; i < end; i++) {
+      const c = b[i];
+      if (c === QUOTE) return i;
+      if (c === BACKSLASH || c < 0x20) return -1;
+      if (c >= 0x80) this.high = true;
+    }
+    return -1;
+  }
+
+  /** The key `b[start, end)` at this level, resolved as plan.ts resolves it; null to decline. */
+  private node(b: Buffer, start: number, end: number, level: KeyLevel, parent: KeyNode | null, depth: number): KeyNode | null {
+    let hash = end - start;
+    for (let i = start; i < end; i++) hash = (Math.imul(hash, 31) + b[i]) | 0;
+    const bucket = level.nodes.get(hash);
+    if (bucket !== undefined) {
+      for (const node of bucket) if (sameBytes(node.key, b, start, end)) return node;
+    }
+    if (level.size >= MAX_KEYS_PER_LEVEL) return null;
+    if (this.high && !isUtf8(b.subarray(start, end))) return null;
+    const key = b.toString('utf8', start, end);
+    const node: KeyNode = { key: Buffer.from(b.subarray(start, end)), ...this.resolve(key, parent, depth), children: null, openedAt: -1 };
+    if (bucket === undefined) level.nodes.set(hash, [node]);
+    else bucket.push(node);
+    level.size++;
+    return node;
+  }
+
+  /** plan.ts's spreadFlattened (level 1) and fieldNode (deeper): the key's column name and index. */
+  private resolve(key: string, parent: KeyNode | null, depth: number): { name: string; column: number } {
+    const byName = this.plan.byName!;
+    const dotted = key.includes('.');
+    if (this.plan.flattenLevel === 1 || depth === 1) {
+      let name = key;
+      let column = this.plan.flattenLevel === 1 ? byName.get(key) : dotted ? undefined : byName.get(key);
+      if (column === undefined && dotted) {
+        name = columnName('', key);
+        column = byName.get(name);
+      }
+      return { name, column: column ?? -1 };
+    }
+    const name = columnName(parent!.name, key);
+    return { name, column: byName.get(name) ?? -1 };
+  }
+}
+
+/** Whether `key` holds exactly the bytes `b[start, end)` (a loop: keys are short, and a view would cost more). */
+function sameBytes(key: Uint8Array, b: Uint8Array, start: number, end: number): boolean {
+  if (key.length !== end - start) return false;
+  for (let i = 0; i < key.length; i++) if (key[i] !== b[start + i]) return false;
+  return true;
+}
+
+const TRUE = Buffer.from('true');
+const FALSE = Buffer.from('false');
+const NULL = Buffer.from('null');
+
+function literalEnd(b: Uint8Array, at: number, literal: Uint8Array): number {
+  for (let k = 0; k < literal.length; k++) if (b[at + k] !== literal[k]) return -1;
+  return at + literal.length;
+}
+
+function skipSpace(b: Uint8Array, at: number): number {
+  let i = at;
+  while (i < b.length && isJsonSpace(b[i])) i++;
+  return i;
+}
+
+class CsvScanner implements TokenScanner {
+  private readonly delimiter: number;
+  private readonly quote: number;
+  /** Column of each CSV field, or -1 when no column reads it. */
+  private readonly columnOfField: Int32Array;
+  private readonly seenAt: Int32Array;
+  private readonly number: NumberScan = { end: 0, integer: false, digits: 0, value: 0 };
+  private readonly zone = { zulu: false };
+
+  constructor(
+    private readonly plan: Plan,
+    private readonly reads: readonly ColumnRead[],
+  ) {
+    const csv = plan.csv!;
+    this.delimiter = csv.delimiter.charCodeAt(0);
+    this.quote = csv.quote.charCodeAt(0);
+    this.columnOfField = new Int32Array(csv.width).fill(-1);
+    plan.columns.forEach((c, i) => {
+      if (c.source.kind === 'csv') this.columnOfField[c.source.index] = i;
+    });
+    // Every column a field fills is seen in every row; the others are null.
+    this.seenAt = new Int32Array(reads.length).fill(-1);
+    for (const column of this.columnOfField) if (column >= 0) this.seenAt[column] = 1;
+  }
+
+  take(rec: KafkaRecord, chunk: TokenChunk): boolean {
+    const b = partOf(this.plan, rec);
+    if (b === undefined) return false;
+    const end = b.length;
+    let high = false;
+    let fields = 1;
+    for (let i = 0; i < end; i++) {
+      const c = b[i];
+      if (c < 0x20 || c === this.quote) return false;
+      if (c === this.delimiter) fields++;
+      else if (c >= 0x80) high = true;
+    }
+    if (fields !== this.columnOfField.length || (high && (b[0] === 0xef || !isUtf8(b)))) return false;
+    chunk.beginRow();
+    let start = 0;
+    for (let f = 0; f < fields; f++) {
+      let stop = start;
+      while (stop < end && b[stop] !== this.delimiter) stop++;
+      const column = this.columnOfField[f];
+      if (column >= 0 && !this.field(b, start, stop, column, chunk)) {
+        chunk.dropRow();
+        return false;
+      }
+      start = stop + 1;
+    }
+    if (!finishRow(this.reads, this.seenAt, 1, chunk)) {
+      chunk.dropRow();
+      return false;
+    }
+    chunk.endRow();
+    return true;
+  }
+
+  /** One field `b[start, end)` into its column, as the column's coercer reads a CSV string. */
+  private field(b: Buffer, start: number, end: number, column: number, chunk: TokenChunk): boolean {
+    const read = this.reads[column];
+    if (start === end) {
+      // An empty unquoted field is null (csv.ts).
+      if (read.required) return false;
+      chunk.putNull(column);
+      return true;
+    }
+    switch (read.kind) {
+      case Kind.Boolean: {
+        const length = end - start;
+        const c = b[start];
+        const ok =
+          (length === 1 && (c === 0x30 || c === 0x31)) ||
+          (length === 4 && literalEnd(b, start, TRUE) === end) ||
+          (length === 5 && literalEnd(b, start, FALSE) === end);
+        if (ok) chunk.put(column, b, start, end);
+        return ok;
+      }
+      case Kind.Long:
+      case Kind.Int:
+      case Kind.Double: {
+        const n = this.number;
+        if (!scanNumber(b, start, end, n) || n.end !== end) return false;
+        if (read.kind !== Kind.Double) {
+          if (!n.integer || n.digits > (read.kind === Kind.Long ? 15 : 10)) return false;
+          if (read.kind === Kind.Int && (n.value < -2147483648 || n.value > 2147483647)) return false;
+        }
+        chunk.put(column, b, start, end);
+        return true;
+      }
+      default:
+        return putText(read, b, start, end, chunk, column, this.zone);
+    }
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * Rows as text tokens, one byte buffer per column: what the transformation's fast path
+ * (services/transformation/src/core/token-scan.ts) copies out of the record bytes, and what the
+ * Parquet writer hands to DuckDB in one statement per chunk (ParquetFileWriter.appendTokens),
+ * which splits and casts them natively. No JS value is made per cell on the way.
+ *
+ * A column's buffer holds its tokens in row order, each followed by TOKEN_END (0x01); a null
+ * is the single byte NULL_TOKEN (0x02). Both are control characters, which neither a JSON
+ * string (raw) nor a token the scanner accepts can contain, so a token never holds either.
+ * A token is the value's text as DuckDB casts it to the column's type: the characters of a
+ * string, the literal of a number or boolean, and a timestamp as its microseconds since the
+ * epoch.
+ */
+
+export const TOKEN_END = 0x01;
+export const NULL_TOKEN = 0x02;
+
+const INITIAL_COLUMN_BYTES = 16 * 1024;
+
+export class TokenChunk {
+  /** Column buffers; a column's bytes end at `ends[i]`. */
+  private buffers: Buffer[];
+  private readonly ends: number[];
+  private rowCount = 0;
+  /** The ends at the start of the current row, to drop a row half written. */
+  private readonly rowStart: number[];
+
+  constructor(readonly width: number) {
+    this.buffers = Array.from({ length: width }, () => Buffer.allocUnsafe(INITIAL_COLUMN_BYTES));
+    this.ends = new Array<number>(width).fill(0);
+    this.rowStart = new Array<number>(width).fill(0);
+  }
+
+  get rows(): number {
+    return this.rowCount;
+  }
+
+  /** Bytes held over all columns (what the rows cost in memory until written). */
+  get bytes(): number {
+    let total = 0;
+    for (const end of this.ends) total += end;
+    return total;
+  }
+
+  /** Starts a row: every column gets exactly one token before endRow() or dropRow(). */
+  beginRow(): void {
+    for (let i = 0; i < this.width; i++) this.rowStart[i] = this.ends[i];
+  }
+
+  endRow(): void {
+    this.rowCount++;
+  }
+
+  /** Forgets the tokens written since beginRow() (the record went to the reference path). */
+  dropRow(): void {
+    for (let i = 0; i < this.width; i++) this.ends[i] = this.rowStart[i];
+  }
+
+  /** Bytes `src[start, end)` as the column's token. */
+  put(column: number, src: Uint8Array, start: number, end: number): void {
+    const length = end - start;
+    const at = this.reserve(column, length + 1);
+    const buf = this.buffers[column];
+    if (length < 32) for (let i = 0; i < length; i++) buf[at + i] = src[start + i];
+    else buf.set(src.subarray(start, end), at);
+    buf[at + length] = TOKEN_END;
+    this.ends[column] = at + length + 1;
+  }
+
+  /** An integer (a safe one) as the column's token, written digit by digit. */
+  putInteger(column: number, value: number): void {
+    const at = this.reserve(column, 18);
+    const buf = this.buffers[column];
+    let n = value < 0 ? -value : value;
+    let digits = 1;
+    for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+    let p = at;
+    if (value < 0) buf[p++] = 0x2d;
+    const end = p + digits;
+    for (let i = end - 1; i >= p; i--) {
+      buf[i] = 0x30 + (n % 10);
+      n = Math.floor(n / 10);
+    }
+    buf[end] = TOKEN_END;
+    this.ends[column] = end + 1;
+  }
+
+  putNull(column: number): void {
+    const at = this.reserve(column, 2);
+    const buf = this.buffers[column];
+    buf[at] = NULL_TOKEN;
+    buf[at + 1] = TOKEN_END;
+    this.ends[column] = at + 2;
+  }
+
+  /** The column's tokens without the last separator: what DuckDB splits on TOKEN_END. */
+  column(i: number): Buffer {
+    return this.buffers[i].subarray(0, Math.max(0, this.ends[i] - 1));
+  }
+
+  /** Empties the chunk, keeping its buffers for the next rows. */
+  clear(): void {
+    this.ends.fill(0);
+    this.rowCount = 0;
+  }
+
+  private reserve(column: number, bytes: number): number {
+    const at = this.ends[column];
+    const buf = this.buffers[column];
+    if (at + bytes > buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(buf.length * 2, at + bytes));
+      buf.copy(grown, 0, 0, at);
+      this.buffers[column] = grown;
+    }
+    return at;
+  }
+}
