@@ -229,6 +229,8 @@ export class ParquetFileWriter {
   private buffered = 0;
   /** The INSERT that takes a token chunk, prepared on first use. */
   private insertTokens: DuckDBPreparedStatement | null = null;
+  /** That INSERT while it runs (on a DuckDB thread): the connection takes nothing else until it settles. */
+  private inserting: Promise<void> | null = null;
   private rows = 0;
   private bytes = 0;
   private closed = false;
@@ -269,6 +271,7 @@ export class ParquetFileWriter {
   /** Appends one row (values in column order, in the core's row shapes). */
   append(row: readonly CellValue[]): void {
     if (this.closed) throw new Error(`writer for ${this.opts.path} is closed`);
+    if (this.inserting !== null) throw new Error(`writer for ${this.opts.path}: settle() the token chunk in flight before appending rows`);
     // Checked before anything is counted, so a refused row leaves no trace in the stats.
     for (const i of this.required) {
       if (row[i] === null || row[i] === undefined)
@@ -290,20 +293,35 @@ export class ParquetFileWriter {
    * one statement: DuckDB splits each buffer and casts the tokens to the column's type. The
    * tokens must be valid for their types (the fast path only writes what it checked); a
    * required column must have no null token.
+   *
+   * Returns once the statement has its copies of the buffers and runs: the caller may refill
+   * the chunk while DuckDB inserts on its own thread. The next use of the writer waits for it
+   * (settle()), and fails if it failed.
    */
   async appendTokens(chunk: TokenChunk): Promise<void> {
     if (this.closed) throw new Error(`writer for ${this.opts.path} is closed`);
     if (chunk.width !== this.convert.length)
       throw new Error(`a token chunk of ${chunk.width} columns cannot go into ${this.opts.path}, which has ${this.convert.length}`);
     if (chunk.rows === 0) return;
+    await this.settle();
     // Rows appended before stay before: the appender's rows reach the table first.
     this.flushChunk();
     this.appender.flushSync();
     this.insertTokens ??= await this.conn.prepare(tokenInsert(this.table, this.opts.columns));
     for (let i = 0; i < chunk.width; i++) this.insertTokens.bindBlob(i + 1, chunk.column(i));
-    await this.insertTokens.run();
+    const inserting = this.insertTokens.run().then(() => undefined);
+    inserting.catch(() => undefined); // reported by settle(), never as an unhandled rejection
+    this.inserting = inserting;
     this.rows += chunk.rows;
     this.bytes += chunk.bytes;
+  }
+
+  /** Waits for the token chunk in flight (appendTokens), if any; throws what it failed with. */
+  async settle(): Promise<void> {
+    const inserting = this.inserting;
+    if (inserting === null) return;
+    this.inserting = null;
+    await inserting;
   }
 
   private flushChunk(): void {
@@ -322,6 +340,7 @@ export class ParquetFileWriter {
     if (this.closed) throw new Error(`writer for ${this.opts.path} is already closed`);
     this.closed = true;
     try {
+      await this.settle();
       this.flushChunk();
       this.appender.flushSync();
       this.appender.closeSync();
@@ -348,6 +367,7 @@ export class ParquetFileWriter {
   async abort(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.settle().catch(() => undefined); // what the chunk in flight did no longer matters
     try {
       this.appender.closeSync();
     } catch {
@@ -423,6 +443,7 @@ export class RollingParquetWriter {
 
   /** Appends rows, rolling to a new file whenever the current one is full. */
   async appendAll(rows: readonly (readonly CellValue[])[]): Promise<void> {
+    await this.current?.settle();
     for (const row of rows) {
       if (this.current === null) this.current = await ParquetFileWriter.open({ ...this.base, path: this.pathFor(this.seq++) });
       this.current.append(row);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { deserializeSingleValue, parsePrimitive } from '#shared/iceberg/single-value.js';
+import { TokenChunk } from '#shared/parquet/token-chunk.js';
 import { ParquetFileWriter, RollingParquetWriter, writerColumns, type WriterColumn } from '#shared/parquet/writer.js';
 
 let dir: string;
@@ -162,6 +163,43 @@ test('column stats: value, null and NaN counts and single-value bounds', async (
   assert.deepEqual(bounds(10), ['ab"c', 'json-1']);
   assert.deepEqual(bounds(11), [new Uint8Array([0]), new Uint8Array([1, 2])]);
   assert.ok(byId.get(10)!.columnSize > 0, 'column size');
+});
+
+test('token chunks and rows interleave in order; a chunk is refilled while its INSERT runs', async () => {
+  const w = new RollingParquetWriter(
+    { columns: [col(1, 'id', 'long'), col(2, 'name', 'string'), col(3, 'ts', 'timestamptz')] },
+    (n) => join(dir, `tokens-${n}.parquet`),
+    1 << 30,
+  );
+  const chunk = new TokenChunk(3);
+  const text = Buffer.from('id-');
+  const tokens = async (from: number, to: number) => {
+    for (let i = from; i < to; i++) {
+      chunk.beginRow();
+      chunk.putInteger(0, i);
+      if (i % 7 === 0) chunk.putNull(1);
+      else chunk.put(1, Buffer.concat([text, Buffer.from(String(i))]), 0, text.length + String(i).length);
+      chunk.putInteger(2, i * 1_000_000);
+      chunk.endRow();
+    }
+    await w.appendTokens(chunk); // returns while DuckDB inserts: the chunk is refilled at once
+    chunk.clear();
+  };
+  await tokens(0, 3000);
+  await tokens(3000, 5000);
+  await w.appendAll([[5000, 'row', 5000 * 1_000_000]]);
+  await tokens(5001, 6000);
+  const [file] = await w.close();
+  assert.equal(file.recordCount, 6000);
+  const read = await db.runAndReadAll(
+    `SELECT count(*), count(DISTINCT id), min(id), max(id), count(name), sum(CASE WHEN name = 'id-' || id THEN 1 ELSE 0 END), ` +
+      `sum(CASE WHEN epoch(ts) = id THEN 1 ELSE 0 END), max(CASE WHEN id = 5000 THEN name END) FROM read_parquet('${file.filePath}')`,
+  );
+  const nulls = Array.from({ length: 6000 }, (_, i) => i).filter((i) => i % 7 === 0 && i !== 5000).length;
+  assert.deepEqual(read.getRows()[0], [6000n, 6000n, 0n, 5999n, BigInt(6000 - nulls), BigInt(6000 - nulls - 1), 6000n, 'row']);
+  const stats = new Map(file.columnStats.map((s) => [s.fieldId, s]));
+  assert.equal(stats.get(2)!.nullValueCount, nulls);
+  assert.deepEqual(deserializeSingleValue(parsePrimitive('long'), stats.get(1)!.upperBound), 5999n);
 });
 
 test('a required column refuses null', async () => {
