@@ -442,10 +442,10 @@ export const SETTINGS = {
   ),
   transformationOpenFileBytes: integerSetting(
     'TRANSFORMATION_OPEN_FILE_BYTES',
-    67108864,
+    33554432,
     1024,
     17179869184,
-    "Per process, the rows' estimated bytes all streams may hold in open data files (in memory until written); above it, the appending stream writes its largest open file out early.",
+    'Per process, the bytes the rows in open data files may take in DuckDB over all streams (in memory until written); above it, the appending stream writes its largest open file out early.',
   ),
   transformationSpoolDir: stringSetting(
     'TRANSFORMATION_SPOOL_DIR',

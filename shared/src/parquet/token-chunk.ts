@@ -17,6 +17,20 @@ export const NULL_TOKEN = 0x02;
 
 const INITIAL_COLUMN_BYTES = 16 * 1024;
 
+/** `n` (below 10^8) in decimal at `at`, padded with zeros to `width` digits; returns the end. */
+function writeDigits(buf: Buffer, at: number, n: number, width: number): number {
+  let digits = 1;
+  for (let x = n; x >= 10; x = (x / 10) | 0) digits++;
+  if (digits < width) digits = width;
+  let x = n;
+  for (let i = at + digits - 1; i >= at; i--) {
+    const q = (x / 10) | 0;
+    buf[i] = 0x30 + (x - q * 10);
+    x = q;
+  }
+  return at + digits;
+}
+
 export class TokenChunk {
   /** Column buffers; a column's bytes end at `ends[i]`. */
   private buffers: Buffer[];
@@ -67,22 +81,33 @@ export class TokenChunk {
     this.ends[column] = at + length + 1;
   }
 
+  /** Bytes `src[start, end)` followed by `zeros` zero digits (an integer scaled by a power of ten) as the column's token. */
+  putScaled(column: number, src: Uint8Array, start: number, end: number, zeros: number): void {
+    const length = end - start;
+    const at = this.reserve(column, length + zeros + 1);
+    const buf = this.buffers[column];
+    for (let i = 0; i < length; i++) buf[at + i] = src[start + i];
+    for (let i = 0; i < zeros; i++) buf[at + length + i] = 0x30;
+    buf[at + length + zeros] = TOKEN_END;
+    this.ends[column] = at + length + zeros + 1;
+  }
+
   /** An integer (a safe one) as the column's token, written digit by digit. */
   putInteger(column: number, value: number): void {
     const at = this.reserve(column, 18);
     const buf = this.buffers[column];
-    let n = value < 0 ? -value : value;
-    let digits = 1;
-    for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
     let p = at;
     if (value < 0) buf[p++] = 0x2d;
-    const end = p + digits;
-    for (let i = end - 1; i >= p; i--) {
-      buf[i] = 0x30 + (n % 10);
-      n = Math.floor(n / 10);
-    }
-    buf[end] = TOKEN_END;
-    this.ends[column] = end + 1;
+    const n = value < 0 ? -value : value;
+    // Two halves below 10^8 each, so the digits come from 32-bit integer arithmetic.
+    const high = Math.floor(n / 1e8);
+    const low = n - high * 1e8;
+    if (high > 0) {
+      p = writeDigits(buf, p, high, 0);
+      p = writeDigits(buf, p, low, 8);
+    } else p = writeDigits(buf, p, low, 0);
+    buf[p] = TOKEN_END;
+    this.ends[column] = p + 1;
   }
 
   putNull(column: number): void {

@@ -216,18 +216,45 @@ function tokenInsert(table: string, columns: readonly WriterColumn[]): string {
   return `INSERT INTO ${table} SELECT ${values} FROM (SELECT ${split})`;
 }
 
-/** Rough uncompressed size of a value, for rolling files at a target size. */
-function sizeOf(v: CellValue): number {
-  if (v === null) return 0;
+/**
+ * The bytes a row takes in DuckDB before its variable-length data: each column's fixed width
+ * (a string or blob is a 16-byte header, its bytes beyond that are counted per value). What
+ * the open rows cost in memory (the transformation's open-file budget) and what files roll on.
+ */
+function fixedWidth(t: PrimitiveType): number {
+  switch (t.kind) {
+    case 'boolean':
+      return 1;
+    case 'int':
+    case 'float':
+    case 'date':
+      return 4;
+    case 'decimal':
+      return t.precision > 18 ? 16 : 8;
+    case 'string':
+    case 'uuid':
+    case 'binary':
+    case 'fixed':
+      return 16;
+    default:
+      return 8;
+  }
+}
+
+/** A value's bytes beyond its column's fixed width. */
+function variableSize(v: CellValue): number {
   if (typeof v === 'string') return v.length;
   if (v instanceof Uint8Array) return v.length;
-  return 8;
+  return 0;
 }
 
 export class ParquetFileWriter {
   private readonly convert: ((v: CellValue) => DuckDBValue)[];
   private readonly types: DuckDBType[];
   private readonly required: number[];
+  /** Each row's fixed bytes in DuckDB, and the columns whose values add bytes of their own. */
+  private readonly rowWidth: number;
+  private readonly variable: number[];
   private buffer: DuckDBValue[][];
   private buffered = 0;
   /** The INSERT that takes a token chunk, prepared on first use. */
@@ -235,7 +262,7 @@ export class ParquetFileWriter {
   /** That INSERT while it runs (on a DuckDB thread): the connection takes nothing else until it settles. */
   private inserting: Promise<void> | null = null;
   private rows = 0;
-  private bytes = 0;
+  private variableBytes = 0;
   private closed = false;
 
   private constructor(
@@ -247,6 +274,8 @@ export class ParquetFileWriter {
     this.convert = opts.columns.map((c) => toDuck(c.type));
     this.types = opts.columns.map((c) => duckType(c.type));
     this.required = opts.columns.flatMap((c, i) => (c.required ? [i] : []));
+    this.rowWidth = opts.columns.reduce((sum, c) => sum + fixedWidth(c.type), 0);
+    this.variable = opts.columns.flatMap((c, i) => (c.type.kind === 'string' || c.type.kind === 'binary' ? [i] : []));
     this.buffer = opts.columns.map(() => new Array(CHUNK_ROWS));
   }
 
@@ -268,9 +297,9 @@ export class ParquetFileWriter {
   get recordCount(): number {
     return this.rows;
   }
-  /** Uncompressed bytes appended so far (an estimate; the file is smaller). */
+  /** Bytes the rows appended so far take in memory, as DuckDB holds them (an estimate; the file is smaller). */
   get estimatedBytes(): number {
-    return this.bytes;
+    return this.rows * this.rowWidth + this.variableBytes;
   }
 
   /** Appends one row (values in column order, in the core's row shapes). */
@@ -286,7 +315,7 @@ export class ParquetFileWriter {
     const at = this.buffered;
     for (let i = 0; i < n; i++) {
       const v = row[i] ?? null;
-      this.bytes += sizeOf(v);
+      this.variableBytes += variableSize(v);
       this.buffer[i][at] = v === null ? null : this.convert[i](v);
     }
     this.rows++;
@@ -318,7 +347,7 @@ export class ParquetFileWriter {
     inserting.catch(() => undefined); // reported by settle(), never as an unhandled rejection
     this.inserting = inserting;
     this.rows += chunk.rows;
-    this.bytes += chunk.bytes;
+    for (const i of this.variable) this.variableBytes += chunk.column(i).length - (chunk.rows - 1); // less the separators
   }
 
   /** Waits for the token chunk in flight (appendTokens), if any; throws what it failed with. */

@@ -165,6 +165,25 @@ test('column stats: value, null and NaN counts and single-value bounds', async (
   assert.ok(byId.get(10)!.columnSize > 0, 'column size');
 });
 
+test('a token chunk writes integers and scaled integers as their decimal text', () => {
+  const values = [
+    0, 7, -7, 10, 99_999_999, 100_000_000, 100_000_001, -100_000_000, 1_689_282_787_000_000, 9_007_199_254_740_991, -9_007_199_254_740_991,
+  ];
+  const chunk = new TokenChunk(2);
+  for (const v of values) {
+    chunk.beginRow();
+    chunk.putInteger(0, v);
+    const text = Buffer.from(`x${v}`);
+    chunk.putScaled(1, text, 1, text.length, 3);
+    chunk.endRow();
+  }
+  assert.deepEqual(chunk.column(0).toString('latin1').split('\x01'), values.map(String));
+  assert.deepEqual(
+    chunk.column(1).toString('latin1').split('\x01'),
+    values.map((v) => `${v}000`),
+  );
+});
+
 test('token chunks and rows interleave in order; a chunk is refilled while its INSERT runs', async () => {
   const w = new RollingParquetWriter(
     { columns: [col(1, 'id', 'long'), col(2, 'name', 'string'), col(3, 'ts', 'timestamptz')] },

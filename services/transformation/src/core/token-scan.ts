@@ -61,8 +61,9 @@ enum Kind {
 interface ColumnRead {
   kind: Kind;
   required: boolean;
-  /** Epoch numbers: microseconds per unit (timestamps). */
+  /** Epoch numbers: microseconds per unit (timestamps), and the zeros that make a unit's digits microseconds. */
   microsPerUnit: number;
+  unitZeros: number;
   /** Epoch numbers are instants; whether this column may take them (timestamp needs a UTC zone). */
   instants: boolean;
   /** Wall-clock strings without an offset: whether they need no zone (timestamp, or a UTC zone). */
@@ -74,7 +75,8 @@ const EPOCH_MICROS = { epoch_s: 1_000_000, epoch_ms: 1000, epoch_us: 1 } as cons
 function columnRead(plan: Plan, i: number): ColumnRead | null {
   const c = plan.columns[i];
   const utc = plan.zone.isUtc;
-  const base = { required: c.required, microsPerUnit: EPOCH_MICROS[c.epochUnit], instants: true, wallClock: true };
+  const microsPerUnit = EPOCH_MICROS[c.epochUnit];
+  const base = { required: c.required, microsPerUnit, unitZeros: Math.log10(microsPerUnit), instants: true, wallClock: true };
   switch (c.type.kind) {
     case 'string':
       return { ...base, kind: Kind.String };
@@ -302,7 +304,7 @@ function putText(
         if (end - start > 15) return false;
         let n = 0;
         for (let k = b[start] === MINUS ? start + 1 : start; k < end; k++) n = n * 10 + (b[k] - ZERO);
-        return putEpoch(read, b[start] === MINUS ? -n : n, chunk, i);
+        return putEpoch(read, b[start] === MINUS ? -n : n, b, start, end, chunk, i);
       }
       const micros = scanTimestamp(b, start, end, zone);
       if (!Number.isSafeInteger(micros) || !(zone.zulu ? read.instants : read.wallClock)) return false;
@@ -314,10 +316,13 @@ function putText(
   }
 }
 
-function putEpoch(read: ColumnRead, n: number, chunk: TokenChunk, i: number): boolean {
-  const micros = n * read.microsPerUnit;
-  if (!read.instants || !Number.isSafeInteger(micros)) return false;
-  chunk.putInteger(i, micros === 0 ? 0 : micros);
+/**
+ * An epoch integer `n`, written as `b[start, end)`, into a time column: its digits followed by
+ * the unit's zeros are the microseconds, with no arithmetic on the way.
+ */
+function putEpoch(read: ColumnRead, n: number, b: Uint8Array, start: number, end: number, chunk: TokenChunk, i: number): boolean {
+  if (!read.instants || !Number.isSafeInteger(n * read.microsPerUnit)) return false;
+  chunk.putScaled(i, b, start, end, read.unitZeros);
   return true;
 }
 
@@ -443,7 +448,7 @@ class JsonScanner implements TokenScanner {
         chunk.putInteger(column, n.value === 0 ? 0 : n.value);
         return n.end;
       case Kind.Time:
-        if (!n.integer || n.digits > 15 || !putEpoch(read, n.value, chunk, column)) return -1;
+        if (!n.integer || n.digits > 15 || !putEpoch(read, n.value, b, at, n.end, chunk, column)) return -1;
         return n.end;
       default:
         return -1;
