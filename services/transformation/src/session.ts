@@ -32,9 +32,8 @@ import { writerColumns, type CellValue } from '#shared/parquet/writer.js';
 import { contextOf, withSpan } from '#shared/tracing.js';
 import { ROOT_CONTEXT, type Link } from '@opentelemetry/api';
 import { status } from '@grpc/grpc-js';
-import { TokenChunk } from '#shared/parquet/token-chunk.js';
 import { RunCursor } from './run-cursor.js';
-import { compileTokenScanner, type TokenScanner } from './core/token-scan.js';
+import { compileTokenScanner, TokenRows } from './core/token-scan.js';
 import {
   compilePlan,
   DirtyDataPolicy,
@@ -121,8 +120,9 @@ const MAX_GROWTHS_PER_RECORD = 3;
 /**
  * Rows the fast path collects before they go into the files in one INSERT: large enough that
  * the statement's cost is spread thin, small enough that the token buffers stay near a MiB.
- * A chunk also goes in once it holds an eighth of the target file size, so files roll near
- * their target as they do row by row.
+ * The rows also go in once they hold an eighth of the target file size, so files roll near
+ * their target as they do row by row, and when they span more partition
+ * values than TokenRows keeps chunks for.
  */
 const TOKEN_CHUNK_ROWS = 4096;
 
@@ -137,10 +137,8 @@ export class TransformSession {
   onFatal: (err: SluiceError) => void = () => undefined;
 
   private plan!: Plan;
-  /** The plan's fast path (token-scan.ts), or null when every record takes transformRecord. */
-  private scanner: TokenScanner | null = null;
-  /** The rows the fast path took and that are not yet in the files. */
-  private tokens: TokenChunk | null = null;
+  /** The plan's fast path (token-scan.ts) with the rows it took that are not yet in the files; null when every record takes transformRecord. */
+  private tokenRows: TokenRows | null = null;
   private planInput: PlanInput;
   private lastColumnId: number;
   /** The schema this stream evolved the table's to (new columns, widenings), reported with its files. */
@@ -207,8 +205,8 @@ export class TransformSession {
   /** The plan from now on, with its fast path. */
   private usePlan(plan: Plan): void {
     this.plan = plan;
-    this.scanner = compileTokenScanner(plan);
-    this.tokens = this.scanner === null ? null : new TokenChunk(plan.columns.length);
+    const scanner = compileTokenScanner(plan);
+    this.tokenRows = scanner === null ? null : new TokenRows(plan, scanner);
   }
 
   /** Checks the open message, loads the table(s) and compiles the plan once. */
@@ -284,10 +282,12 @@ export class TransformSession {
           }
           continue;
         }
-        if (this.scanner?.take(rec, this.tokens!)) {
+        const fast = this.tokenRows;
+        if (fast?.take(rec)) {
           rows++;
           this.buffered += (rec.key?.length ?? 0) + (rec.value?.length ?? 0);
-          if (this.tokens!.rows >= TOKEN_CHUNK_ROWS || this.tokens!.bytes >= this.deps.files.targetFileBytes / 8) await this.writeGroups();
+          const taken = fast.rows;
+          if (taken >= TOKEN_CHUNK_ROWS || fast.crowded || fast.bytes >= this.deps.files.targetFileBytes / 8) await this.writeGroups();
           continue;
         }
         let out = transformRecord(this.plan, rec, ctx);
@@ -406,11 +406,7 @@ export class TransformSession {
   /** The batch's rows so far into their partitions' files: the fast path's, then the others. */
   private async writeGroups(): Promise<void> {
     try {
-      if (this.tokens !== null && this.tokens.rows > 0) {
-        // The fast path serves unpartitioned tables only: every row has the one empty tuple.
-        await this.files.appendTokens(this.plan.partitionTuple([]), this.tokens);
-        this.tokens.clear();
-      }
+      await this.tokenRows?.drain((tuple, chunk) => this.files.appendTokens(tuple, chunk));
       for (const g of this.groups.values()) if (g.rows.length > 0) await this.files.append(g.tuple, g.rows);
     } catch (e) {
       throw this.streamError(e, `writing data files of ${tableName(this.table)}`);

@@ -474,6 +474,23 @@ test('Iceberg partition tuple and path from a partition spec', () => {
   assert.equal(partitionOf(plan, row), p, 'the same tuple object is reused for the same key');
 });
 
+test('a null partition value and the string "null" share a path but not a partition', () => {
+  const plan = compilePlan({
+    schema: schema(field(1, 'id', 'long'), field(2, 'country', 'string', false)),
+    mapping: mapping({ format: MessageFormat.MESSAGE_FORMAT_JSON, flattenLevel: 1 }),
+    partitionSpec: { specId: 1, fields: [{ sourceId: 2, fieldId: 1000, name: 'country', transform: 'identity', sourceName: '' }] },
+  });
+  const tuple = (text: string) => partitionOf(plan, transformRecord(plan, record(text), { nowMs: 0 }) as Row);
+  const text = tuple('{"id":1,"country":"null"}');
+  const none = tuple('{"id":2,"country":null}');
+  assert.equal(text.path, 'country=null');
+  assert.equal(none.path, 'country=null');
+  assert.notEqual(none.key, text.key);
+  assert.deepEqual(text.values[0].value?.kind, { $case: 'stringValue', value: 'null' });
+  assert.equal(none.values[0].value?.kind, undefined);
+  assert.equal(tuple('{"id":3,"country":"null"}').key, text.key);
+});
+
 const json = (flattenLevel: number, extra: Partial<Parameters<typeof mapping>[0]> = {}) =>
   mapping({ format: MessageFormat.MESSAGE_FORMAT_JSON, flattenLevel, ...extra });
 const columnsOf = (r: ReturnType<typeof inferSchema>) => r.fields.map((f) => [f.name, f.type]);

@@ -20,6 +20,18 @@
  *   (-0, NaN and infinities told apart), and the DataFiles' column stats agree;
  * - every clean generated record is taken (a scanner that declines everything fails), and
  *   some messy ones are declined.
+ *
+ * Partitioned plans (PARTITIONED) go through TokenRows instead: the same corpus, with the
+ * partition source columns drawn from pools of values (edges of the transforms, unicode, many
+ * partitions), and besides the above:
+ *
+ * - if TokenRows takes a record, the reference makes a row of it and partitionOf gives it a
+ *   tuple (a throw is a refusal, `partition`); a second TokenRows drained after every record
+ *   gives each taken record's tuple, which must equal the reference's (key, path and values);
+ * - the reference rows go into one file per tuple key through append, TokenRows is drained at
+ *   random intervals into one file per tuple key through appendTokens: the same keys on both
+ *   sides, the same rows in the same order in each, the same column stats, and every tuple a
+ *   drain hands over equal to the reference's.
  */
 import assert from 'node:assert/strict';
 import { isUtf8 } from 'node:buffer';
@@ -42,6 +54,7 @@ import {
   type KafkaRecord,
   type MappingSpec,
   MessageFormat,
+  type PartitionSpec,
   MessageMode,
   SchemaEvolution,
 } from '#shared/gen/sluice/v1/types.js';
@@ -49,9 +62,10 @@ import { TokenChunk } from '#shared/parquet/token-chunk.js';
 import { ParquetFileWriter, writerColumns } from '#shared/parquet/writer.js';
 import { field, mapping, schema } from '#test-support/builders.js';
 import { RecordError } from '../src/core/errors.js';
-import { compilePlan, MAX_RECORD_HEADERS, transformRecord } from '../src/core/plan.js';
-import type { RecordContext } from '../src/core/row.js';
-import { compileTokenScanner, type TokenScanner } from '../src/core/token-scan.js';
+import type { PartitionTuple } from '../src/core/partition.js';
+import { compilePlan, MAX_RECORD_HEADERS, partitionOf, transformRecord } from '../src/core/plan.js';
+import type { RecordContext, Row } from '../src/core/row.js';
+import { compileTokenScanner, TokenRows, type TokenScanner } from '../src/core/token-scan.js';
 
 // ---------------------------------------------------------------------------------------------
 // The plans
@@ -67,6 +81,8 @@ interface Col {
   path?: string[];
   /** How numbers are read into a time column (a CSV field mapping's format); default epoch_ms. */
   unit?: EpochUnit;
+  /** Its clean values (text in the case's format), when not the type's generator's: a partition source's pool. */
+  clean?: (r: Rng, c: Case, col: Col) => string;
 }
 
 interface Case {
@@ -84,6 +100,12 @@ interface Case {
   maxRecordBytes?: number;
   /** CSV: the line's fields in order, each a column's name, or null for a field no column reads. */
   csv?: { delimiter: string; quote: string; fields: (string | null)[] };
+  /** The table's partition spec: transforms of columns (by name; `byName` names the source instead of its id). */
+  partition?: { source: string; transform: string; name: string; byName?: boolean }[];
+  /** Partitioned: more partitions than TokenRows keeps chunks for in one drain. */
+  crowd?: boolean;
+  /** JSON: records with a timestamp of every form in each time column; default 300. */
+  timestampForms?: number;
 }
 
 const WIDE: Col[] = [
@@ -520,6 +542,7 @@ function cleanTime(r: Rng, read: TimeRead): { text: string; number: boolean } {
 
 /** A clean JSON value of the column: one the scanner takes. */
 function cleanJson(r: Rng, c: Case, col: Col): string {
+  if (col.clean) return col.clean(r, c, col);
   switch (col.type) {
     case 'long':
       return cleanLong(r);
@@ -543,6 +566,7 @@ function cleanJson(r: Rng, c: Case, col: Col): string {
 
 /** A clean CSV field of the column: one the scanner takes. */
 function cleanCsv(r: Rng, c: Case, col: Col): string {
+  if (col.clean) return col.clean(r, c, col);
   const { delimiter, quote } = c.csv!;
   switch (col.type) {
     case 'long':
@@ -1776,7 +1800,7 @@ function corpus(c: Case): Sample[] {
   if (c.format === 'json') {
     // Timestamps of every form into every time column, both in clean records.
     for (const col of c.cols.filter((x) => x.type.startsWith('timestamp'))) {
-      for (let k = 0; k < 300; k++) {
+      for (let k = 0; k < (c.timestampForms ?? 300); k++) {
         const doc = without(cleanDoc(r, c), col);
         put(doc, col.path ?? [col.name], JSON.stringify(timestampText(r)), col);
         add(Buffer.from(write(doc, () => '')), false, `${col.name}: timestamp form`);
@@ -1801,6 +1825,406 @@ function corpus(c: Case): Sample[] {
     add(Buffer.from(`{"id":1,"name":"${'x'.repeat(c.maxRecordBytes - 19)}"}`), false, 'at maxRecordBytes');
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Partitioned plans: the partition source columns draw their clean values from pools
+
+const DAY_MS = 86_400_000;
+const HOUR_MS = 3_600_000;
+
+/** Days since 1970-01-01 of a civil date (any year; months and days past their ends roll over). */
+function dayOf(y: number, m: number, d: number): number {
+  const t = new Date(0);
+  t.setUTCFullYear(y, m - 1, d);
+  return Math.round(t.getTime() / DAY_MS);
+}
+
+const hourOf = (y: number, m: number, d: number, h: number): number => dayOf(y, m, d) * 24 + h;
+
+const seq = (from: number, n: number): number[] => Array.from({ length: n }, (_, i) => from + i);
+
+/** Half the draws from the hot values, the others from the cold ones. */
+const poolOf =
+  <T>(hot: readonly T[], cold: readonly T[] = []) =>
+  (r: Rng): T =>
+    cold.length === 0 || r.chance(0.5) ? r.pick(hot) : r.pick(cold);
+
+const DAY_OFFSETS = [0, 1, 999, 1000, 43_200_000, DAY_MS - 1000, DAY_MS - 1];
+const HOUR_OFFSETS = [0, 1, 999, 1000, HOUR_MS - 1000, HOUR_MS - 1];
+
+/** Instants (epoch ms) on the days `days` draws: at their edges, or anywhere in them. */
+const onDays = (days: (r: Rng) => number) => (r: Rng) => days(r) * DAY_MS + (r.chance(0.5) ? r.pick(DAY_OFFSETS) : r.int(DAY_MS));
+
+/** Instants (epoch ms) in the hours `hours` draws. */
+const inHours = (hours: (r: Rng) => number) => (r: Rng) => hours(r) * HOUR_MS + (r.chance(0.5) ? r.pick(HOUR_OFFSETS) : r.int(HOUR_MS));
+
+/**
+ * Clean times at the instants `at` draws (epoch ms, years 1700-2250: microseconds safe), in
+ * the forms the column takes: epoch numbers in its unit where instants are read (not when
+ * `iso`), ISO text with 0-9 fraction digits, with Z where instants are read.
+ */
+function timeFrom(at: (r: Rng) => number, iso = false) {
+  return (r: Rng, c: Case, col: Col): string => {
+    const read = timeRead(c, col);
+    const ms = at(r);
+    if (!iso && read.instants && r.chance(0.4)) {
+      const n = read.unit === 'epoch_s' ? Math.floor(ms / 1000) : read.unit === 'epoch_ms' ? ms : ms * 1000 + r.int(1000);
+      const text = String(n);
+      if (text.length <= 15) return c.format === 'csv' || r.chance(0.7) ? text : `"${text}"`;
+    }
+    const s = new Date(ms).toISOString(); // yyyy-mm-ddThh:mm:ss.fffZ
+    const millis = s.slice(20, 23);
+    const frac = r.pick([
+      '',
+      '',
+      `.${millis}`,
+      `.${millis.slice(0, 1)}`,
+      `.${millis}${r.pick(['9', '999', '999999', '5', '4999', '000', digits(r, r.range(1, 6))])}`,
+    ]);
+    const zulu = read.instants && (!read.wallClock || r.chance(0.5));
+    const text = `${s.slice(0, 10)}${r.pick(['T', 'T', ' '])}${s.slice(11, 19)}${frac}${zulu ? 'Z' : ''}`;
+    return c.format === 'csv' ? text : `"${text}"`;
+  };
+}
+
+/** Clean dates on the days `days` draws: yyyy-mm-dd (years 1-9999), or in JSON the day number. */
+function dateFrom(days: (r: Rng) => number) {
+  return (r: Rng, c: Case): string => {
+    const d = days(r);
+    const text = d >= dayOf(1, 1, 1) && d <= dayOf(9999, 12, 31) ? new Date(d * DAY_MS).toISOString().slice(0, 10) : null;
+    if (c.format === 'csv') return text ?? String(d);
+    return text !== null && r.chance(0.7) ? `"${text}"` : String(d);
+  };
+}
+
+/** Clean strings from `pick` (in JSON now and then a boolean, which a string column takes as its text). */
+const stringFrom = (pick: (r: Rng) => string) => (r: Rng, c: Case) =>
+  c.format === 'csv' ? pick(r) : r.chance(0.03) ? r.pick(['true', 'false']) : `"${pick(r)}"`;
+
+const DAY_EDGES = [
+  dayOf(1970, 1, 1),
+  dayOf(1969, 12, 31),
+  dayOf(1969, 12, 30),
+  dayOf(2000, 2, 29),
+  dayOf(2024, 2, 29),
+  dayOf(2023, 7, 14),
+  dayOf(2023, 3, 26),
+  dayOf(2023, 10, 29),
+  dayOf(1900, 1, 1),
+  dayOf(1700, 3, 1),
+  dayOf(2250, 12, 31),
+];
+
+const HOUR_EDGES = [
+  // Europe/Berlin's spring and autumn changes (01:00 UTC), and the wall clocks around them
+  ...seq(hourOf(2023, 3, 26, 0), 4),
+  ...seq(hourOf(2023, 10, 29, 0), 3),
+  hourOf(1970, 1, 1, 0),
+  hourOf(1969, 12, 31, 23),
+  hourOf(2000, 2, 29, 12),
+  hourOf(2023, 7, 14, 1),
+  hourOf(1700, 1, 1, 0),
+  hourOf(2250, 12, 31, 23),
+];
+
+const MONTH_EDGES = [
+  dayOf(1970, 1, 1),
+  dayOf(1969, 12, 31),
+  dayOf(1970, 1, 31),
+  dayOf(1970, 2, 1),
+  dayOf(2000, 2, 29),
+  dayOf(2024, 2, 29),
+  dayOf(1, 1, 1),
+  dayOf(9999, 12, 31),
+  dayOf(1582, 10, 15),
+  dayOf(1900, 3, 1),
+  9_999_999,
+  -9_999_999,
+  -1,
+  0,
+  1,
+];
+
+const YEAR_EDGES = [
+  dayOf(1970, 1, 1),
+  dayOf(1969, 12, 31),
+  dayOf(1970, 12, 31),
+  dayOf(1971, 1, 1),
+  dayOf(2000, 2, 29),
+  dayOf(2023, 7, 14),
+  dayOf(1, 1, 1),
+  dayOf(1, 12, 31),
+  dayOf(9999, 12, 31),
+  9_999_999,
+  -9_999_999,
+  -1,
+  0,
+];
+
+const COUNTRIES = ['DE', 'US', '日本', 'Österreich', '🇩🇪', ''];
+const MORE_COUNTRIES = [
+  'FR',
+  'JP',
+  'Ελλάδα',
+  'Россия',
+  '中国',
+  '한국',
+  '😀',
+  'e\u0301',
+  'é',
+  'ǅ',
+  ' ',
+  'a b',
+  'a/b',
+  'a=b',
+  'x%20y',
+  '?',
+  '#',
+  '&',
+  '+',
+  'NULL',
+  '1',
+  '-0',
+  '\u00a0',
+  '\u2028',
+  '\ufeff',
+  '\u{10ffff}',
+  '\uffff',
+  '\u{1d11e}',
+  '../x',
+  'a\u0301\u0301',
+  'x'.repeat(200),
+];
+
+const NAME_STEMS = ['abc', 'abcdef', 'ab', 'a', '', '日本語です', '😀😀😀😀'];
+const MORE_NAME_STEMS = [
+  'abd',
+  'xyz',
+  'XYZ',
+  'Abc',
+  '日本',
+  '😀a',
+  '👩‍👩‍👧‍👦',
+  '🇩🇪🇫🇷',
+  'e\u0301\u0301x',
+  'ǅǆǅ',
+  '\u{10ffff}\u{10ffff}ab',
+  'a/b/c',
+  '%%%',
+  'null',
+  'nul',
+  '  x',
+  'a=b',
+  '\u00a0\u00a0\u00a0',
+  '\u{1d11e}\u{1d11e}',
+  'ab\u{1d11e}x',
+  'ab\u0301',
+];
+
+/** A name from the stems, with text after it where that leaves its first three code points alone. */
+const nameStem = poolOf(NAME_STEMS, MORE_NAME_STEMS);
+const nameOf = (r: Rng): string => {
+  const stem = nameStem(r);
+  return [...stem].length >= 3 && r.chance(0.5) ? stem + text(r, '"\\', 6) : stem;
+};
+
+const JSON_1 = { format: MessageFormat.MESSAGE_FORMAT_JSON, flattenLevel: 1 };
+
+const hourPlan = (zone: string, seed: number): Case => ({
+  name: `JSON by hour(t) of a timestamp in ${zone}`,
+  format: 'json',
+  cols: [
+    { name: 'id', type: 'long' },
+    { name: 't', type: 'timestamp', clean: timeFrom(inHours(poolOf(HOUR_EDGES, seq(hourOf(2024, 1, 1, 0), 24)))) },
+    { name: 'tz', type: 'timestamptz' },
+    { name: 'd', type: 'date' },
+    { name: 'label', type: 'string' },
+  ],
+  mapping: { ...JSON_1, timeZone: zone },
+  partition: [{ source: 't', transform: 'hour', name: 't_hour' }],
+  generated: 1000,
+  seed,
+  utc: zone === 'UTC',
+  timestampForms: 60,
+});
+
+const PARTITIONED: Case[] = [
+  {
+    name: 'JSON level 1 by day(ts)',
+    format: 'json',
+    cols: [
+      { name: 'id', type: 'long', required: true },
+      { name: 'ts', type: 'timestamptz', clean: timeFrom(onDays(poolOf(DAY_EDGES, seq(dayOf(2023, 8, 1), 80)))) },
+      { name: 'name', type: 'string' },
+      { name: 'amount', type: 'double' },
+      { name: 'day', type: 'date' },
+      { name: 'ok', type: 'boolean' },
+    ],
+    mapping: JSON_1,
+    partition: [{ source: 'ts', transform: 'day', name: 'ts_day' }],
+    generated: 1500,
+    seed: 21,
+    utc: true,
+    crowd: true,
+    timestampForms: 30,
+  },
+  {
+    name: 'JSON level 1 by identity(country)',
+    format: 'json',
+    cols: [
+      { name: 'id', type: 'long', required: true },
+      { name: 'country', type: 'string', clean: stringFrom(poolOf(COUNTRIES, MORE_COUNTRIES)) },
+      { name: 'name', type: 'string' },
+      { name: 'ts', type: 'timestamptz' },
+      { name: 'n', type: 'int' },
+    ],
+    mapping: JSON_1,
+    partition: [{ source: 'country', transform: 'identity', name: 'country', byName: true }],
+    generated: 1000,
+    seed: 22,
+    utc: true,
+    timestampForms: 20,
+  },
+  {
+    name: 'JSON level 1 by bucket[8](id)',
+    format: 'json',
+    cols: [
+      { name: 'id', type: 'long' },
+      { name: 'name', type: 'string' },
+      { name: 'ts', type: 'timestamptz' },
+      { name: 'amount', type: 'double' },
+    ],
+    mapping: JSON_1,
+    partition: [{ source: 'id', transform: 'bucket[8]', name: 'id_bucket' }],
+    generated: 1500,
+    seed: 23,
+    utc: true,
+    timestampForms: 20,
+  },
+  {
+    name: 'JSON level 1 by truncate[3](name)',
+    format: 'json',
+    cols: [
+      { name: 'id', type: 'long', required: true },
+      { name: 'name', type: 'string', clean: stringFrom(nameOf) },
+      { name: 'amount', type: 'double' },
+      { name: 'ts', type: 'timestamptz' },
+    ],
+    mapping: JSON_1,
+    partition: [{ source: 'name', transform: 'truncate[3]', name: 'name_trunc' }],
+    generated: 1000,
+    seed: 24,
+    utc: true,
+    timestampForms: 20,
+  },
+  hourPlan('Europe/Berlin', 25),
+  hourPlan('UTC', 26),
+  {
+    name: 'JSON level 1 by month(d)',
+    format: 'json',
+    cols: [
+      { name: 'id', type: 'long' },
+      {
+        name: 'd',
+        type: 'date',
+        clean: dateFrom(
+          poolOf(
+            MONTH_EDGES,
+            seq(0, 24).flatMap((i) => [dayOf(2021, 1 + i, 1), dayOf(2021, 2 + i, 0)]),
+          ),
+        ),
+      },
+      { name: 'label', type: 'string' },
+      { name: 'ts', type: 'timestamptz' },
+    ],
+    mapping: JSON_1,
+    partition: [{ source: 'd', transform: 'month', name: 'd_month' }],
+    generated: 1000,
+    seed: 27,
+    utc: true,
+    timestampForms: 20,
+  },
+  {
+    name: 'JSON level 1 by year(d)',
+    format: 'json',
+    cols: [
+      { name: 'id', type: 'long' },
+      {
+        name: 'd',
+        type: 'date',
+        clean: dateFrom(
+          poolOf(
+            YEAR_EDGES,
+            seq(2001, 20).flatMap((y) => [dayOf(y, 1, 1), dayOf(y, 12, 31)]),
+          ),
+        ),
+      },
+      { name: 'label', type: 'string' },
+    ],
+    mapping: JSON_1,
+    partition: [{ source: 'd', transform: 'year', name: 'd_year' }],
+    generated: 1000,
+    seed: 28,
+    utc: true,
+  },
+  {
+    name: 'JSON level 1 by identity(country), day(ts)',
+    format: 'json',
+    cols: [
+      { name: 'id', type: 'long', required: true },
+      { name: 'ts', type: 'timestamptz', clean: timeFrom(onDays(poolOf(DAY_EDGES.slice(0, 4)))) },
+      { name: 'country', type: 'string', clean: stringFrom(poolOf(['a/b', '日本', ''])) },
+      { name: 'name', type: 'string' },
+      { name: 'ok', type: 'boolean' },
+    ],
+    mapping: JSON_1,
+    partition: [
+      { source: 'country', transform: 'identity', name: 'country' },
+      { source: 'ts', transform: 'day', name: 'ts_day' },
+    ],
+    generated: 1000,
+    seed: 29,
+    utc: true,
+    timestampForms: 20,
+  },
+  {
+    name: 'CSV with "," by day(ts)',
+    format: 'csv',
+    cols: [
+      { name: 'id', type: 'long', required: true },
+      { name: 'name', type: 'string' },
+      { name: 'ts', type: 'timestamptz', clean: timeFrom(onDays(poolOf(DAY_EDGES, seq(dayOf(2023, 8, 1), 10))), true) },
+      { name: 'amount', type: 'double' },
+      { name: 'note', type: 'string' },
+    ],
+    mapping: {
+      format: MessageFormat.MESSAGE_FORMAT_CSV,
+      csv: { delimiter: ',', quote: '"', columns: ['id', 'name', 'ts', 'amount', 'note'] },
+    },
+    csv: { delimiter: ',', quote: '"', fields: ['id', 'name', 'ts', 'amount', 'note'] },
+    partition: [{ source: 'ts', transform: 'day', name: 'ts_day' }],
+    generated: 1500,
+    seed: 30,
+    utc: true,
+  },
+];
+
+function specOf(c: Case): PartitionSpec {
+  return {
+    specId: 1,
+    fields: c.partition!.map((p, k) => {
+      const i = c.cols.findIndex((col) => col.name === p.source);
+      assert.ok(i >= 0, `${c.name}: partition source ${p.source} is a column`);
+      return {
+        sourceId: p.byName ? 0 : i + 1,
+        sourceName: p.byName ? p.source : '',
+        fieldId: 1000 + k,
+        name: p.name,
+        transform: p.transform,
+      };
+    }),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1977,6 +2401,308 @@ async function run(c: Case, dir: string, conn: DuckDBConnection, corpusOf = corp
   return report;
 }
 
+interface PartitionReport extends Report {
+  partitions: number;
+  drains: number;
+  /** Drains that began with TokenRows crowded. */
+  crowdedDrains: number;
+  /** The most partitions one drain handed over. */
+  widestDrain: number;
+}
+
+const DRAIN_SIZES = [1, 2, 7, 40, 150, 600, 600, 1500, 3000];
+
+/**
+ * A tuple as compared. An int or long value of -0 counts as 0: the wire (int32, int64) has no
+ * -0, and the reference itself gives either (its tuple cache takes -0 and 0 for the same source).
+ */
+const tupleShape = (t: PartitionTuple) => ({
+  key: t.key,
+  path: t.path,
+  values: t.values.map((v) => {
+    const kind = v.value?.kind;
+    if (kind === undefined || (kind.$case !== 'intValue' && kind.$case !== 'longValue') || !Object.is(kind.value, -0)) return v;
+    return { ...v, value: { kind: { ...kind, value: 0 } } };
+  }),
+});
+
+/** The rows of Parquet files, each file's in order, read in one query. */
+async function readFiles(conn: DuckDBConnection, paths: readonly string[]): Promise<Map<string, unknown[][]>> {
+  const out = new Map<string, unknown[][]>(paths.map((p) => [p, []]));
+  if (paths.length === 0) return out;
+  const list = paths.map((p) => `'${p.replaceAll("'", "''")}'`).join(', ');
+  const reader = await conn.runAndReadAll(
+    `SELECT filename, * EXCLUDE (filename, file_row_number) FROM read_parquet([${list}], filename = true, file_row_number = true) ORDER BY filename, file_row_number`,
+  );
+  for (const [name, ...row] of reader.getRows()) {
+    const rows = out.get(String(name));
+    assert.ok(rows !== undefined, `read_parquet names a file it was not given: ${String(name)}`);
+    rows.push(row.map(cell));
+  }
+  return out;
+}
+
+/**
+ * A partitioned plan: the reference (transformRecord, then partitionOf) into one file per tuple
+ * key by append, TokenRows drained at random intervals into one file per tuple key by
+ * appendTokens; and a second TokenRows, drained after every record, for each record's tuple.
+ */
+async function runPartitioned(c: Case, dir: string, conn: DuckDBConnection): Promise<PartitionReport> {
+  const sch = schemaOf(c);
+  // A plan per path: each partition tuple builder keeps its own last tuple.
+  const planOf = () =>
+    compilePlan({
+      schema: sch,
+      mapping: mapping(c.mapping),
+      partitionSpec: specOf(c),
+      limits: c.maxRecordBytes !== undefined ? { maxRecordBytes: c.maxRecordBytes } : undefined,
+    });
+  const refPlan = planOf();
+  const tokPlan = planOf();
+  const probePlan = planOf();
+  assert.equal(tokPlan.partitionSources.length, c.partition!.length, `${c.name}: the plan reads its partition sources`);
+  const scanner = compileTokenScanner(tokPlan);
+  const probeScanner = compileTokenScanner(probePlan);
+  assert.ok(scanner !== null && probeScanner !== null, `${c.name}: the plan has a scanner`);
+  const rows = new TokenRows(tokPlan, scanner);
+  const probe = new TokenRows(probePlan, probeScanner);
+  const samples = corpus(c);
+  const r = new Rng(c.seed + 2000);
+  const columns = writerColumns(sch);
+  const slug = c.name.replace(/[^a-z0-9]+/gi, '-');
+  let opened = 0;
+  const open = async (side: string) => {
+    const path = join(dir, `${slug}-${side}-${opened++}.parquet`);
+    return { path, writer: await ParquetFileWriter.open({ path, columns }) };
+  };
+  /** Per tuple key: the reference's file, with the records in it and their rows. */
+  const refFiles = new Map<
+    string,
+    { path: string; writer: ParquetFileWriter; tuple: PartitionTuple; samples: Sample[]; rows: unknown[][] }
+  >();
+  /** Per tuple key: the token file, with every tuple the drains handed over with its rows. */
+  const tokFiles = new Map<string, { path: string; writer: ParquetFileWriter; tuples: PartitionTuple[]; rows: number }>();
+  /** Per tuple key: the records TokenRows puts there (by the probe's tuples), in order. */
+  const tokSamples = new Map<string, Sample[]>();
+  const report: PartitionReport = {
+    records: samples.length,
+    taken: 0,
+    declined: 0,
+    clean: 0,
+    cleanTaken: 0,
+    messyDeclined: 0,
+    messyTaken: 0,
+    problems: [],
+    partitions: 0,
+    drains: 0,
+    crowdedDrains: 0,
+    widestDrain: 0,
+  };
+  const { problems } = report;
+  let sinceDrain = 0;
+  let drainAt = r.pick(DRAIN_SIZES);
+
+  const drain = async () => {
+    report.drains++;
+    const crowded = rows.crowded;
+    if (crowded) report.crowdedDrains++;
+    if (rows.rows !== sinceDrain)
+      problems.push(`${c.name}: TokenRows has ${rows.rows} rows, ${sinceDrain} records were taken since the last drain`);
+    const handed = new Set<string>();
+    let written = 0;
+    await rows.drain(async (tuple, chunk) => {
+      if (handed.has(tuple.key)) problems.push(`${c.name}: one drain handed partition ${showJs(tuple.key)} over twice`);
+      handed.add(tuple.key);
+      written += chunk.rows;
+      let f = tokFiles.get(tuple.key);
+      if (f === undefined) {
+        f = { ...(await open('tokens')), tuples: [], rows: 0 };
+        tokFiles.set(tuple.key, f);
+      }
+      f.tuples.push(tuple);
+      f.rows += chunk.rows;
+      try {
+        await f.writer.appendTokens(chunk);
+      } catch (e) {
+        problems.push(`${c.name}: appendTokens into partition ${showJs(tuple.key)} failed: ${(e as Error).message}`);
+      }
+    });
+    if (written !== sinceDrain) problems.push(`${c.name}: a drain handed over ${written} rows, ${sinceDrain} records were taken`);
+    if (rows.rows !== 0) problems.push(`${c.name}: TokenRows has ${rows.rows} rows after a drain`);
+    if (crowded && rows.crowded) problems.push(`${c.name}: TokenRows is still crowded after a drain`);
+    report.widestDrain = Math.max(report.widestDrain, handed.size);
+    sinceDrain = 0;
+    drainAt = r.pick(DRAIN_SIZES);
+  };
+
+  for (const s of samples) {
+    const ctx: RecordContext = { nowMs: 1_700_000_000_000, unmapped: new Map() };
+    const ref = transformRecord(refPlan, s.rec, ctx);
+    const row: Row | null = ref instanceof RecordError ? null : ref;
+    let refTuple: PartitionTuple | null = null;
+    let refusal: string | null = null;
+    if (ref instanceof RecordError) refusal = `${ref.reason}: ${ref.message}`;
+    else {
+      try {
+        refTuple = partitionOf(refPlan, ref);
+      } catch (e) {
+        refusal = `partition: ${(e as Error).message}`;
+      }
+    }
+    const before = rows.rows;
+    const took = rows.take(s.rec);
+    const probeTook = probe.take(s.rec);
+    const probed: PartitionTuple[] = [];
+    await probe.drain(async (tuple, chunk) => {
+      for (let i = 0; i < chunk.rows; i++) probed.push(tuple);
+    });
+    if (s.clean) report.clean++;
+    if (probeTook !== took)
+      problems.push(`${c.name}: two TokenRows of one plan disagree (took: ${took}, ${probeTook}): ${describeSample(s)}`);
+    if (probed.length !== (probeTook ? 1 : 0))
+      problems.push(
+        `${c.name}: a drain after ${probeTook ? 'taking' : 'declining'} a record handed over ${probed.length} rows: ${describeSample(s)}`,
+      );
+    if (!took) {
+      report.declined++;
+      if (!s.clean) report.messyDeclined++;
+      else
+        problems.push(
+          `${c.name}: declined a clean record (reference: ${refusal ?? `partition ${showJs(refTuple!.key)}`}): ${describeSample(s)}`,
+        );
+      if (rows.rows !== before) problems.push(`${c.name}: declined but counted a row (${before} -> ${rows.rows}): ${describeSample(s)}`);
+      continue;
+    }
+    report.taken++;
+    if (s.clean) report.cleanTaken++;
+    else report.messyTaken++;
+    sinceDrain++;
+    if (rows.rows !== before + 1)
+      problems.push(`${c.name}: took a record but TokenRows has ${rows.rows - before} more rows: ${describeSample(s)}`);
+    const tokTuple = probed[0];
+    if (tokTuple !== undefined) {
+      let list = tokSamples.get(tokTuple.key);
+      if (list === undefined) tokSamples.set(tokTuple.key, (list = []));
+      list.push(s);
+    }
+    if (refusal !== null) {
+      problems.push(`${c.name}: took a record the reference refuses (${refusal}): ${describeSample(s)}`);
+    } else {
+      if (ctx.unmapped!.size > 0)
+        problems.push(
+          `${c.name}: took a record whose fields the reference counts as unmapped (${[...ctx.unmapped!.keys()]}): ${describeSample(s)}`,
+        );
+      if (tokTuple !== undefined) {
+        try {
+          assert.deepStrictEqual(tupleShape(tokTuple), tupleShape(refTuple!));
+        } catch {
+          problems.push(
+            `${c.name}: partition of a record: reference ${showJs(tupleShape(refTuple!))}, tokens ${showJs(tupleShape(tokTuple))}: ${describeSample(s)}`,
+          );
+        }
+      }
+      let f = refFiles.get(refTuple!.key);
+      if (f === undefined) {
+        f = { ...(await open('reference')), tuple: refTuple!, samples: [], rows: [] };
+        refFiles.set(refTuple!.key, f);
+      }
+      f.writer.append(row!);
+      f.samples.push(s);
+      f.rows.push([...row!]);
+    }
+    if (rows.rows >= drainAt || (rows.crowded && r.chance(0.5))) await drain();
+  }
+  await drain();
+
+  const close = async (side: string, key: string, writer: ParquetFileWriter): Promise<DataFile | null> => {
+    try {
+      return await writer.close();
+    } catch (e) {
+      problems.push(`${c.name}: the ${side} file of partition ${showJs(key)} does not close: ${(e as Error).message}`);
+      return null;
+    }
+  };
+  const refData = new Map<string, DataFile | null>();
+  const tokData = new Map<string, DataFile | null>();
+  for (const [key, f] of refFiles) refData.set(key, await close('reference', key, f.writer));
+  for (const [key, f] of tokFiles) tokData.set(key, await close('token', key, f.writer));
+  report.partitions = new Set([...refFiles.keys(), ...tokFiles.keys()]).size;
+
+  const readable = (files: Map<string, { path: string }>, data: Map<string, DataFile | null>) =>
+    [...files].flatMap(([key, f]) => (data.get(key) ? [f.path] : []));
+  const refRead = await readFiles(conn, readable(refFiles, refData));
+  const tokRead = await readFiles(conn, readable(tokFiles, tokData));
+  const offsets = (xs: readonly Sample[]) =>
+    xs
+      .slice(0, 8)
+      .map((x) => x.rec.offset)
+      .join(', ') + (xs.length > 8 ? ', ...' : '');
+
+  for (const [key, f] of refFiles)
+    if (!tokFiles.has(key))
+      problems.push(`${c.name}: partition ${showJs(key)}: ${f.rows.length} reference rows (offsets ${offsets(f.samples)}), no token rows`);
+  for (const [key, f] of tokFiles) {
+    const ref = refFiles.get(key);
+    if (ref === undefined) {
+      problems.push(
+        `${c.name}: partition ${showJs(key)}: ${f.rows} token rows (offsets ${offsets(tokSamples.get(key) ?? [])}), no reference rows`,
+      );
+      continue;
+    }
+    for (const tuple of f.tuples) {
+      try {
+        assert.deepStrictEqual(tupleShape(tuple), tupleShape(ref.tuple));
+      } catch {
+        problems.push(
+          `${c.name}: partition ${showJs(key)}: a drain's tuple ${showJs(tupleShape(tuple))}, the reference's ${showJs(tupleShape(ref.tuple))}`,
+        );
+      }
+    }
+    const expected = tokSamples.get(key) ?? [];
+    if (expected.length !== ref.samples.length || expected.some((s, i) => s !== ref.samples[i])) {
+      problems.push(
+        `${c.name}: partition ${showJs(key)}: TokenRows put records at offsets ${offsets(expected)} there, the reference ${offsets(ref.samples)}`,
+      );
+      continue;
+    }
+    const refFile = refData.get(key);
+    const tokFile = tokData.get(key);
+    if (!refFile || !tokFile) continue;
+    const want = refRead.get(ref.path)!;
+    const got = tokRead.get(f.path)!;
+    if (got.length !== want.length) {
+      problems.push(`${c.name}: partition ${showJs(key)}: the token file holds ${got.length} rows, the reference file ${want.length}`);
+      continue;
+    }
+    let same = true;
+    for (let i = 0; i < got.length; i++) {
+      try {
+        assert.deepStrictEqual(got[i], want[i]);
+      } catch {
+        same = false;
+        const diff = columns.flatMap((col, j) =>
+          Object.is(got[i][j], want[i][j])
+            ? []
+            : [`${col.name}: reference ${showJs(want[i][j])} (row value ${showJs(ref.rows[i][j])}), tokens ${showJs(got[i][j])}`],
+        );
+        problems.push(
+          `${c.name}: partition ${showJs(key)}, row ${i} differs: ${diff.join('; ')}; record ${describeSample(ref.samples[i])}`,
+        );
+      }
+    }
+    if (!same) continue;
+    try {
+      assert.equal(tokFile.recordCount, refFile.recordCount);
+      assert.deepEqual(statsOf(tokFile), statsOf(refFile));
+    } catch {
+      problems.push(
+        `${c.name}: partition ${showJs(key)}: column stats differ: reference ${showJs(statsOf(refFile))}, tokens ${showJs(statsOf(tokFile))}`,
+      );
+    }
+  }
+  return report;
+}
+
 /** Which record of a chunk DuckDB would not take: each on its own through appendTokens. */
 async function findCulprit(
   c: Case,
@@ -2035,6 +2761,28 @@ describe('token scanner against the reference path: a corpus of messy records, i
       assert.ok(report.messyDeclined > 0, 'some messy records are declined');
       assert.ok(report.messyTaken > 0, 'some messy records are taken (whitespace, nulls, missing optional fields, ...)');
       if (c.name === 'JSON level 1') assert.ok(report.records >= 10_000, 'at least 10k records through the level-1 plan');
+    });
+  }
+
+  for (const c of PARTITIONED) {
+    it(`partitioned: ${c.name}`, async (t) => {
+      const report = await runPartitioned(c, dir, conn);
+      totals.records += report.records;
+      t.diagnostic(
+        `${c.name}: ${report.records} records ${report.taken} taken, ${report.declined} declined, ${report.partitions} partitions; ` +
+          `clean ${report.cleanTaken}/${report.clean} taken; messy ${report.messyTaken} taken, ${report.messyDeclined} declined; ` +
+          `${report.drains} drains, ${report.crowdedDrains} crowded, at most ${report.widestDrain} partitions in one`,
+      );
+      assert.equal(report.problems.length, 0, `${report.problems.length} problems:\n${report.problems.slice(0, 40).join('\n')}`);
+      assert.ok(report.clean >= c.generated / 4, 'the corpus has clean records');
+      assert.equal(report.cleanTaken, report.clean, 'every clean record is taken');
+      assert.ok(report.messyDeclined > 0, 'some messy records are declined');
+      assert.ok(report.messyTaken > 0, 'some messy records are taken');
+      assert.ok(report.partitions > 1, 'the records fall into several partitions');
+      if (c.crowd) {
+        assert.ok(report.widestDrain > 64, `a drain hands over more than 64 partitions (at most ${report.widestDrain})`);
+        assert.ok(report.crowdedDrains > 0, 'TokenRows is crowded before some drain');
+      }
     });
   }
 

@@ -118,6 +118,30 @@ export class TokenChunk {
     this.ends[column] = at + 2;
   }
 
+  /** The last row's token of a column, without its separator (valid until the next row begins). */
+  lastRowToken(column: number): Buffer {
+    return this.buffers[column].subarray(this.rowStart[column], this.ends[column] - 1);
+  }
+
+  /** Forgets the last row (right after endRow(), before the next beginRow()). */
+  removeLastRow(): void {
+    this.dropRow();
+    this.rowCount--;
+  }
+
+  /** Moves the last row (right after endRow()) to the end of `to`. */
+  moveLastRowTo(to: TokenChunk): void {
+    for (let i = 0; i < this.width; i++) {
+      const start = this.rowStart[i];
+      const length = this.ends[i] - start;
+      const at = to.reserve(i, length);
+      this.buffers[i].copy(to.buffers[i], at, start, start + length);
+      to.ends[i] = at + length;
+    }
+    to.rowCount++;
+    this.removeLastRow();
+  }
+
   /** The column's tokens without the last separator: what DuckDB splits on TOKEN_END. */
   column(i: number): Buffer {
     return this.buffers[i].subarray(0, Math.max(0, this.ends[i] - 1));

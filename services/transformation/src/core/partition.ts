@@ -127,20 +127,31 @@ interface CompiledField {
 
 const UNPARTITIONED: PartitionTuple = { key: '', path: '', values: [] };
 
+/** The column a partition field reads; refused naming the field when the table has none. */
+function sourceColumn(pf: PartitionSpec['fields'][number], columns: readonly Column[]): Column {
+  const source = columns.find((c) => (pf.sourceId ? c.fieldId === pf.sourceId : c.name === pf.sourceName));
+  if (!source)
+    throw new SpecError(
+      `partition field "${pf.name}" reads column ${pf.sourceId || `"${pf.sourceName}"`}, which the table does not have`,
+      pf.name,
+    );
+  return source;
+}
+
+/** The indexes of the columns a partition spec reads (none when unpartitioned). */
+export function partitionSources(spec: PartitionSpec | undefined, columns: readonly Column[]): number[] {
+  return (spec?.fields ?? []).map((pf) => sourceColumn(pf, columns).index);
+}
+
 export function compilePartitionSpec(spec: PartitionSpec | undefined, columns: readonly Column[]): PartitionTupleBuilder {
   if (!spec || spec.fields.length === 0) return () => UNPARTITIONED;
   const fields: CompiledField[] = spec.fields.map((pf) => {
-    const source = columns.find((c) => (pf.sourceId ? c.fieldId === pf.sourceId : c.name === pf.sourceName));
-    if (!source)
-      throw new SpecError(
-        `partition field "${pf.name}" reads column ${pf.sourceId || `"${pf.sourceName}"`}, which the table does not have`,
-        pf.name,
-      );
+    const source = sourceColumn(pf, columns);
     const { transform, type } = compileTransform(pf.transform || 'identity', source.type, source.name);
     return { fieldId: pf.fieldId, name: pf.name || source.name, source, transform, type };
   });
   let last: PartitionTuple | null = null;
-  const parts: string[] = new Array(fields.length);
+  const transformed: RowValue[] = new Array(fields.length);
   // Source values of the last tuple: equal sources give the same tuple without recomputing.
   const lastSources: RowValue[] = new Array(fields.length);
   return (row) => {
@@ -151,17 +162,20 @@ export function compilePartitionSpec(spec: PartitionSpec | undefined, columns: r
     }
     for (let i = 0; i < fields.length; i++) lastSources[i] = row[fields[i].source.index];
     let key = '';
+    let path = '';
     for (let i = 0; i < fields.length; i++) {
       const f = fields[i];
-      parts[i] = human(f.type, applyTransform(f.transform, f.source.type, row[f.source.index]));
-      key += `${(i === 0 ? '' : '/') + f.name}=${encodeURIComponent(parts[i])}`;
+      const v = applyTransform(f.transform, f.source.type, row[f.source.index]);
+      transformed[i] = v;
+      const segment = `${(i === 0 ? '' : '/') + f.name}=${encodeURIComponent(human(f.type, v))}`;
+      path += segment;
+      // A null and the string "null" share a path (as in Iceberg's own) but not a file: the key
+      // marks the null with a character no encoded value has.
+      key += v === null ? `${segment}\u0000` : segment;
     }
     if (last !== null && last.key === key) return last;
-    const values = fields.map((f) => {
-      const v = applyTransform(f.transform, f.source.type, row[f.source.index]);
-      return { fieldId: f.fieldId, name: f.name, value: literal(f.type, v) };
-    });
-    last = { key, path: key, values };
+    const values = fields.map((f, i) => ({ fieldId: f.fieldId, name: f.name, value: literal(f.type, transformed[i]) }));
+    last = { key, path, values };
     return last;
   };
 }

@@ -36,6 +36,7 @@ import { compilePath, resolvePath, type PathStep } from './json-path.js';
 import {
   compilePartitionBy,
   compilePartitionSpec,
+  partitionSources,
   type PartitionColumn,
   type PartitionTuple,
   type PartitionTupleBuilder,
@@ -111,8 +112,8 @@ export interface Plan {
   readonly csv: (CsvDialect & { width: number; names: string[] }) | null;
   readonly partitionColumn: PartitionColumn | null;
   readonly partitionTuple: PartitionTupleBuilder;
-  /** Whether the table's partition spec has fields (rows then go to their partitions' files). */
-  readonly partitioned: boolean;
+  /** The columns the table's partition spec reads, as indexes; empty when it is unpartitioned. */
+  readonly partitionSources: readonly number[];
   /** Whether the JSON paths need the parsed document (JSON format with explicit paths). */
   readonly needsDocument: boolean;
   /** A keyed table's change stream (mapping.changes): records become upserts and deletes by key. */
@@ -341,7 +342,7 @@ export function compilePlan(input: PlanInput): Plan {
     csv,
     partitionColumn,
     partitionTuple: compilePartitionSpec(input.partitionSpec, columns),
-    partitioned: (input.partitionSpec?.fields.length ?? 0) > 0,
+    partitionSources: partitionSources(input.partitionSpec, columns),
     needsDocument,
     changes: compileChanges(mapping, schema, plans, format),
   };

@@ -24,19 +24,22 @@
  *   integer into date; integers in the column's epoch unit, or `yyyy-mm-dd[T ]hh:mm:ss[.f]`
  *   with `Z` or no offset, into timestamps where the zone makes no difference. Nulls where the
  *   column is optional.
- * - Append tables only (no change streams), unpartitioned, without fixed columns, a
- *   partition_by column or JSON field paths (CSV field mappings are fine: they name fields by
- *   position). Other plans have no scanner (compileTokenScanner returns null).
+ * - Append tables only (no change streams), without fixed columns, a partition_by column or
+ *   JSON field paths (CSV field mappings are fine: they name fields by position). Other plans
+ *   have no scanner (compileTokenScanner returns null). TokenRows sorts the rows of a
+ *   partitioned table by partition, through the plan's own partition tuple.
  *
  * services/transformation/test/token-scan.test.ts runs a corpus of messy records through both
  * paths and requires identical rows, and that every refused record is declined.
  */
 import { isUtf8 } from 'node:buffer';
 import type { KafkaRecord } from '#shared/gen/sluice/v1/types.js';
-import type { TokenChunk } from '#shared/parquet/token-chunk.js';
+import { NULL_TOKEN, TokenChunk } from '#shared/parquet/token-chunk.js';
 import { daysFromCivil, daysInMonth, MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE } from '#shared/time.js';
 import { columnName } from './flatten.js';
+import type { PartitionTuple } from './partition.js';
 import { MAX_RECORD_HEADERS, type Plan } from './plan.js';
+import type { Row } from './row.js';
 
 export interface TokenScanner {
   /**
@@ -101,7 +104,7 @@ function columnRead(plan: Plan, i: number): ColumnRead | null {
 
 /** The plan's scanner, or null when its records always take the reference path. */
 export function compileTokenScanner(plan: Plan): TokenScanner | null {
-  if (plan.changes !== null || plan.partitioned || plan.parsedPart === null) return null;
+  if (plan.changes !== null || plan.parsedPart === null) return null;
   const reads: ColumnRead[] = [];
   for (let i = 0; i < plan.columns.length; i++) {
     const source = plan.columns[i].source.kind;
@@ -617,6 +620,116 @@ class CsvScanner implements TokenScanner {
       }
       default:
         return putText(read, b, start, end, chunk, column, this.zone);
+    }
+  }
+}
+
+/**
+ * The fast path's rows of one stream, one token chunk per partition value: a taken record's
+ * partition comes from the plan's own partition tuple (partition.ts), fed the values its
+ * source columns' tokens stand for, exactly as the reference would have coerced them. A record
+ * whose tuple cannot be made is declined (the reference refuses it as `partition`).
+ */
+export class TokenRows {
+  private readonly byKey = new Map<string, { tuple: PartitionTuple; chunk: TokenChunk }>();
+  private current: { tuple: PartitionTuple; chunk: TokenChunk } | null = null;
+  /** Where a row goes while its partition is not known yet (no row taken since the last drain). */
+  private readonly scratch: TokenChunk;
+  /** The partition sources' values of the row at hand; the other slots stay undefined. */
+  private readonly row: Row;
+  private readonly sources: readonly { column: number; kind: Kind }[];
+  private taken = 0;
+  private takenBytes = 0;
+
+  constructor(
+    private readonly plan: Plan,
+    private readonly scanner: TokenScanner,
+  ) {
+    this.scratch = new TokenChunk(plan.columns.length);
+    this.row = new Array(plan.columns.length);
+    this.sources = plan.partitionSources.map((column) => ({ column, kind: columnRead(plan, column)!.kind }));
+  }
+
+  /** Rows taken since the last drain. */
+  get rows(): number {
+    return this.taken;
+  }
+
+  /** Bytes of the records taken since the last drain (about what their tokens hold). */
+  get bytes(): number {
+    return this.takenBytes;
+  }
+
+  /** More partition values than one drain should hold chunks for. */
+  get crowded(): boolean {
+    return this.byKey.size > MAX_PARTITION_CHUNKS;
+  }
+
+  /** Takes the record's row (true), or declines it (false, nothing kept): the reference reads it. */
+  take(rec: KafkaRecord): boolean {
+    const chunk = this.current?.chunk ?? this.scratch;
+    if (!this.scanner.take(rec, chunk)) return false;
+    const tuple = this.tupleOfLastRow(chunk);
+    if (tuple === null) {
+      chunk.removeLastRow();
+      return false;
+    }
+    this.taken++;
+    this.takenBytes += (this.plan.parsedPart === 'key' ? rec.key : rec.value)!.length;
+    if (this.current !== null && this.current.tuple.key === tuple.key) return true;
+    let target = this.byKey.get(tuple.key);
+    if (target === undefined) {
+      target = { tuple, chunk: new TokenChunk(this.plan.columns.length) };
+      this.byKey.set(tuple.key, target);
+    }
+    if (target.chunk !== chunk) chunk.moveLastRowTo(target.chunk);
+    this.current = target;
+    return true;
+  }
+
+  /** Hands every partition's rows to `write` (which must be done with the chunk when it resolves), and starts over. */
+  async drain(write: (tuple: PartitionTuple, chunk: TokenChunk) => Promise<void>): Promise<void> {
+    for (const { tuple, chunk } of this.byKey.values()) {
+      if (chunk.rows > 0) await write(tuple, chunk);
+      chunk.clear();
+    }
+    this.taken = 0;
+    this.takenBytes = 0;
+    if (this.crowded) {
+      this.byKey.clear();
+      this.current = null;
+    }
+  }
+
+  private tupleOfLastRow(chunk: TokenChunk): PartitionTuple | null {
+    for (const { column, kind } of this.sources) this.row[column] = tokenValue(kind, chunk.lastRowToken(column));
+    try {
+      return this.plan.partitionTuple(this.row);
+    } catch {
+      return null;
+    }
+  }
+}
+
+/** Partition values a TokenRows keeps chunks for before a drain lets them go. */
+const MAX_PARTITION_CHUNKS = 64;
+
+/** The value a token stands for, in the reference's row shapes (coerce.ts). */
+function tokenValue(kind: Kind, token: Buffer): Row[number] {
+  if (token.length === 1 && token[0] === NULL_TOKEN) return null;
+  switch (kind) {
+    case Kind.String:
+      return token.toString('utf8');
+    case Kind.Boolean:
+      return token[0] === 0x74 || token[0] === 0x31; // true, 1
+    case Kind.Double:
+      return Number(token.toString('latin1'));
+    default: {
+      // int, long, date, timestamps: at most 16 digits, exact in a double
+      const negative = token[0] === MINUS;
+      let n = 0;
+      for (let i = negative ? 1 : 0; i < token.length; i++) n = n * 10 + (token[i] - ZERO);
+      return negative ? -n : n;
     }
   }
 }
