@@ -2808,6 +2808,38 @@ describe('token scanner against the reference path: a corpus of messy records, i
     }
   });
 
+  it('escaped strings: read as JSON.parse reads them, or declined', async () => {
+    const c = CASES.find((x) => x.name === 'JSON level 1')!;
+    const taken = [
+      String.raw`{"id":1,"day":0,"name":"a\"b\\c\/d\b\f\n\r\t"}`,
+      String.raw`{"id":2,"day":0,"name":"caf\u00e9 \u4E2D \ud83d\ude00 \u0003 \u007f"}`,
+      String.raw`{"id":3,"day":0,"name":"\\u0041","a_b":"\u0022"}`,
+    ];
+    const declined = [
+      String.raw`{"id":4,"day":0,"name":"\u0000"}`,
+      String.raw`{"id":5,"day":0,"name":"\u0001 and \u0002"}`,
+      String.raw`{"id":6,"day":0,"name":"\ud800"}`,
+      String.raw`{"id":7,"day":0,"name":"\udc00\ud800"}`,
+      String.raw`{"id":8,"day":0,"name":"\ud800\u0041"}`,
+      String.raw`{"id":9,"day":0,"name":"\x41"}`,
+      String.raw`{"id":10,"day":0,"name":"\U0041"}`,
+      String.raw`{"id":11,"day":0,"name":"\u12G4"}`,
+      String.raw`{"id":12,"day":0,"na\u006de":"x"}`,
+      String.raw`{"id":13,"day":"\u0031970-01-01"}`,
+    ];
+    const samples = () =>
+      [...taken, ...declined].map(
+        (text, offset): Sample => ({
+          rec: kafkaRecord(c, new Rng(1), offset, Buffer.from(text)),
+          clean: offset < taken.length,
+          how: 'escapes',
+        }),
+      );
+    const report = await run(c, dir, conn, samples);
+    assert.deepEqual(report.problems, []);
+    assert.equal(report.taken, taken.length, 'the escaped strings JSON.parse reads plainly are taken');
+  });
+
   it('the corpus holds more than 10k records in all', () => {
     assert.ok(totals.records >= 10_000, `${totals.records} records`);
   });

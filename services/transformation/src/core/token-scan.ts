@@ -11,8 +11,9 @@
  *
  * - JSON at a flatten level >= 1 (and FLATTEN): an object whose keys all name existing
  *   columns at that level (as plan.ts resolves them), nested objects only above the last
- *   level, each column filled at most once; no arrays, no escapes in keys or strings, no
- *   whitespace but JSON's, valid UTF-8, nothing after the object.
+ *   level, each column filled at most once; no arrays, no escapes in keys, no whitespace but
+ *   JSON's, valid UTF-8, nothing after the object. Escapes in strings are read as JSON.parse
+ *   reads them, except a lone surrogate and U+0000-U+0002 (declined).
  * - CSV with a one-byte delimiter: a line without the quote character and without control
  *   characters, with exactly the expected number of fields.
  * - Columns of type string, boolean, int, long, double, date, timestamp and timestamptz, in
@@ -337,6 +338,10 @@ class JsonScanner implements TokenScanner {
   private readonly zone = { zulu: false };
   /** Bytes >= 0x80 met in this record's strings: checked as UTF-8 once at the end. */
   private high = false;
+  /** Whether the string stringEnd() last found has an escape. */
+  private escaped = false;
+  /** Where unescape() writes a string's characters. */
+  private scratch = Buffer.allocUnsafe(1024);
   private chunk!: TokenChunk;
 
   constructor(
@@ -379,7 +384,7 @@ class JsonScanner implements TokenScanner {
       if (b[i] !== QUOTE) return -1;
       const keyStart = i + 1;
       i = this.stringEnd(b, keyStart);
-      if (i < 0) return -1;
+      if (i < 0 || this.escaped) return -1;
       const node = this.node(b, keyStart, i, level, parent, depth);
       if (node === null) return -1;
       i = skipSpace(b, i + 1);
@@ -416,7 +421,14 @@ class JsonScanner implements TokenScanner {
     const c = b[at];
     if (c === QUOTE) {
       const end = this.stringEnd(b, at + 1);
-      if (end < 0 || !putText(read, b, at + 1, end, chunk, column, this.zone)) return -1;
+      if (end < 0) return -1;
+      if (this.escaped) {
+        // Escapes only in strings kept as they are; a number or time in a string has none.
+        if (read.kind !== Kind.String) return -1;
+        const length = this.unescape(b, at + 1, end);
+        if (length < 0) return -1;
+        chunk.put(column, this.scratch, 0, length);
+      } else if (!putText(read, b, at + 1, end, chunk, column, this.zone)) return -1;
       return end + 1;
     }
     if (c === 0x74 || c === 0x66) {
@@ -458,16 +470,63 @@ class JsonScanner implements TokenScanner {
     }
   }
 
-  /** The index of the closing quote of a string starting at `at`, or -1 for one with an escape or a control character. */
+  /**
+   * The index of the closing quote of a string starting at `at`, or -1 for one with a raw
+   * control character. Sets `escaped` when the string has an escape (skipped over here, read
+   * by unescape()).
+   */
   private stringEnd(b: Buffer, at: number): number {
     const end = b.length;
+    this.escaped = false;
     for (let i = at; i < end; i++) {
       const c = b[i];
       if (c === QUOTE) return i;
-      if (c === BACKSLASH || c < 0x20) return -1;
-      if (c >= 0x80) this.high = true;
+      if (c === BACKSLASH) {
+        this.escaped = true;
+        i++;
+      } else if (c < 0x20) return -1;
+      else if (c >= 0x80) this.high = true;
     }
     return -1;
+  }
+
+  /**
+   * The string `b[start, end)` with its escapes read, as JSON.parse reads them, into the
+   * scratch buffer; its length, or -1 to decline: an invalid escape (JSON.parse refuses it), a
+   * lone surrogate (its UTF-8 would not be the reference's), or U+0000-U+0002 (NUL, and the
+   * token separators).
+   */
+  private unescape(b: Buffer, start: number, end: number): number {
+    if (this.scratch.length < end - start) this.scratch = Buffer.allocUnsafe(Math.max(2 * this.scratch.length, end - start));
+    const out = this.scratch;
+    let n = 0;
+    for (let i = start; i < end; i++) {
+      const c = b[i];
+      if (c !== BACKSLASH) {
+        out[n++] = c;
+        continue;
+      }
+      const e = b[++i];
+      const simple = e < 0x80 ? SIMPLE_ESCAPES[e] : 0;
+      if (simple !== 0) {
+        out[n++] = simple;
+        continue;
+      }
+      if (e !== 0x75 || i + 4 >= end) return -1; // \u and four hex digits
+      let cp = hex4(b, i + 1);
+      i += 4;
+      if (cp < 0) return -1;
+      if (cp >= 0xd800 && cp <= 0xdbff) {
+        // A high surrogate must be followed by an escaped low one.
+        if (i + 6 >= end || b[i + 1] !== BACKSLASH || b[i + 2] !== 0x75) return -1;
+        const low = hex4(b, i + 3);
+        if (low < 0xdc00 || low > 0xdfff) return -1;
+        cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
+        i += 6;
+      } else if ((cp >= 0xdc00 && cp <= 0xdfff) || cp <= 0x02) return -1;
+      n = encodeUtf8(out, n, cp);
+    }
+    return n;
   }
 
   /** The key `b[start, end)` at this level, resolved as plan.ts resolves it; null to decline. */
@@ -511,6 +570,51 @@ function sameBytes(key: Uint8Array, b: Uint8Array, start: number, end: number): 
   if (key.length !== end - start) return false;
   for (let i = 0; i < key.length; i++) if (key[i] !== b[start + i]) return false;
   return true;
+}
+
+/** The byte each one-character escape stands for (`\\n` is 0x0a), by the escape's character; 0: none. */
+const SIMPLE_ESCAPES = new Uint8Array(128);
+for (const [escape, byte] of [
+  ['"', 0x22],
+  ['\\', 0x5c],
+  ['/', 0x2f],
+  ['b', 0x08],
+  ['f', 0x0c],
+  ['n', 0x0a],
+  ['r', 0x0d],
+  ['t', 0x09],
+] as const)
+  SIMPLE_ESCAPES[escape.charCodeAt(0)] = byte;
+
+/** Four hex digits at `at` as a number, or -1. */
+function hex4(b: Uint8Array, at: number): number {
+  let v = 0;
+  for (let k = 0; k < 4; k++) {
+    const c = b[at + k];
+    const d = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x41 && c <= 0x46 ? c - 0x37 : c >= 0x61 && c <= 0x66 ? c - 0x57 : -1;
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+/** A code point (not a surrogate) as UTF-8 at `out[n]`; returns the end. */
+function encodeUtf8(out: Uint8Array, n: number, cp: number): number {
+  if (cp < 0x80) out[n++] = cp;
+  else if (cp < 0x800) {
+    out[n++] = 0xc0 | (cp >> 6);
+    out[n++] = 0x80 | (cp & 0x3f);
+  } else if (cp < 0x10000) {
+    out[n++] = 0xe0 | (cp >> 12);
+    out[n++] = 0x80 | ((cp >> 6) & 0x3f);
+    out[n++] = 0x80 | (cp & 0x3f);
+  } else {
+    out[n++] = 0xf0 | (cp >> 18);
+    out[n++] = 0x80 | ((cp >> 12) & 0x3f);
+    out[n++] = 0x80 | ((cp >> 6) & 0x3f);
+    out[n++] = 0x80 | (cp & 0x3f);
+  }
+  return n;
 }
 
 const TRUE = Buffer.from('true');
