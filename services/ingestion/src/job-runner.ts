@@ -58,6 +58,8 @@ export class JobRunner {
   private userPaused = false;
   /** ResumeJob is checking the topic before fetching again (see resume): nothing is fetched yet. */
   private resumeChecking = false;
+  /** Failed, and the failure is on its way to the catalog (reportState). */
+  private recordingFailure = false;
   private readonly reader: JobReader;
   private readonly bounds: JobBounds;
   private readonly startedAtMs = Date.now();
@@ -140,7 +142,10 @@ export class JobRunner {
       }
       case 'failed':
         this.log.error({ reason: next.reason }, 'job failed');
-        return this.release().then(() => this.reportState());
+        this.recordingFailure = true;
+        return this.release()
+          .then(() => this.reportState())
+          .finally(() => (this.recordingFailure = false));
       default:
         return Promise.resolve();
     }
@@ -348,7 +353,10 @@ export class JobRunner {
 
   /** What this member is doing, as the sync with the catalog's job state sees it (job-sync.ts). */
   get local(): LocalJob {
-    if (this.is('stopping', 'finished', 'handed over')) return 'ending';
+    // Until its failure is in the catalog, a failed member is not absent: the catalog still says
+    // RUNNING, and a sync would start the job again here, with a reader that never saw the
+    // topic's id (a recreated topic would then be read from the old topic's offsets).
+    if (this.is('stopping', 'finished', 'handed over') || this.recordingFailure) return 'ending';
     if (!isLive(this.phase)) return 'absent';
     return this.userPaused ? 'paused' : 'running';
   }

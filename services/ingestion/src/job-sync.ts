@@ -13,7 +13,10 @@ export type LocalJob =
   | 'absent'
   | 'running'
   | 'paused'
-  /** A bounded job finishing, finished or handed over to the group's leader: it ends on its own. */
+  /**
+   * A bounded job finishing, finished or handed over to the group's leader: it ends on its own.
+   * Also a member that failed, until its failure is recorded (the catalog then says FAILED).
+   */
   | 'ending';
 
 export type SyncAction = 'none' | 'start' | 'start paused' | 'pause' | 'resume' | 'stop';
