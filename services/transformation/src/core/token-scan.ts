@@ -574,7 +574,7 @@ function sameBytes(key: Uint8Array, b: Uint8Array, start: number, end: number): 
 
 /** The byte each one-character escape stands for (`\\n` is 0x0a), by the escape's character; 0: none. */
 const SIMPLE_ESCAPES = new Uint8Array(128);
-for (const [escape, byte] of [
+for (const [character, byte] of [
   ['"', 0x22],
   ['\\', 0x5c],
   ['/', 0x2f],
@@ -584,7 +584,7 @@ for (const [escape, byte] of [
   ['r', 0x0d],
   ['t', 0x09],
 ] as const)
-  SIMPLE_ESCAPES[escape.charCodeAt(0)] = byte;
+  SIMPLE_ESCAPES[character.charCodeAt(0)] = byte;
 
 /** Four hex digits at `at` as a number, or -1. */
 function hex4(b: Uint8Array, at: number): number {
