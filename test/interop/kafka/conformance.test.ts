@@ -423,6 +423,13 @@ for (const [label, start] of TARGETS) {
       await inTransaction(['a1', 'a2'], 'commit'); // 0, 1, marker 2
       await inTransaction(['b1', 'b2'], 'abort'); // 3, 4, marker 5
       await inTransaction(['c1'], 'commit'); // 6, marker 7
+      // Kafka 4 answers EndTxn before the coordinator has written the markers (transactions
+      // v2), so the next plain record could take offset 7: wait until the marker has.
+      const markers = await target.admin();
+      await waitFor('the commit marker of c1 to take offset 7', async () => (await markers.fetchTopicOffsets(topic))[0].high === '8', {
+        timeoutMs: 30_000,
+        intervalMs: 50,
+      });
       const plain = client.producer();
       await plain.connect();
       await plain.send({ topic, messages: [{ partition: 0, value: 'd1' }] }); // 8
