@@ -93,8 +93,6 @@ interface Case {
   /** Generated records (clean and mutated), besides the systematic and fixed ones. */
   generated: number;
   seed: number;
-  /** Whether the plan's zone is UTC (timestamps then take instants and wall clocks alike). */
-  utc: boolean;
   /** The part parsed (KEY mode reads the key). */
   part?: 'key' | 'value';
   maxRecordBytes?: number;
@@ -168,7 +166,6 @@ const CASES: Case[] = [
     mapping: { format: MessageFormat.MESSAGE_FORMAT_JSON, flattenLevel: 1 },
     generated: 10_000,
     seed: 1,
-    utc: true,
   },
   {
     name: 'JSON level 2 (wide)',
@@ -177,7 +174,6 @@ const CASES: Case[] = [
     mapping: { format: MessageFormat.MESSAGE_FORMAT_JSON, flattenLevel: 2, timeZone: 'UTC' },
     generated: 3000,
     seed: 2,
-    utc: true,
   },
   {
     name: 'JSON level 3',
@@ -192,7 +188,6 @@ const CASES: Case[] = [
     mapping: { format: MessageFormat.MESSAGE_FORMAT_JSON, flattenLevel: 3 },
     generated: 1500,
     seed: 3,
-    utc: true,
   },
   {
     name: 'FLATTEN',
@@ -209,7 +204,6 @@ const CASES: Case[] = [
     mapping: { format: MessageFormat.MESSAGE_FORMAT_FLATTEN, flattenLevel: 1, mode: MessageMode.MESSAGE_MODE_VALUE },
     generated: 2000,
     seed: 4,
-    utc: true,
     maxRecordBytes: 512,
   },
   {
@@ -226,7 +220,6 @@ const CASES: Case[] = [
     mapping: { format: MessageFormat.MESSAGE_FORMAT_JSON, flattenLevel: 1, schemaEvolution: SchemaEvolution.SCHEMA_EVOLUTION_NONE },
     generated: 2000,
     seed: 5,
-    utc: true,
   },
   {
     name: 'JSON level 2, schema evolution NONE (count)',
@@ -235,7 +228,6 @@ const CASES: Case[] = [
     mapping: { format: MessageFormat.MESSAGE_FORMAT_JSON, flattenLevel: 2, schemaEvolution: SchemaEvolution.SCHEMA_EVOLUTION_NONE },
     generated: 1000,
     seed: 6,
-    utc: true,
   },
   {
     name: 'JSON timestamps in Europe/Berlin',
@@ -244,7 +236,6 @@ const CASES: Case[] = [
     mapping: { format: MessageFormat.MESSAGE_FORMAT_JSON, flattenLevel: 1, timeZone: 'Europe/Berlin' },
     generated: 2500,
     seed: 7,
-    utc: false,
   },
   {
     name: 'JSON timestamps in UTC',
@@ -253,7 +244,6 @@ const CASES: Case[] = [
     mapping: { format: MessageFormat.MESSAGE_FORMAT_JSON, flattenLevel: 1, timeZone: 'UTC' },
     generated: 2500,
     seed: 8,
-    utc: true,
   },
   {
     name: 'JSON level 1 in the key (KEY mode)',
@@ -267,7 +257,6 @@ const CASES: Case[] = [
     mapping: { format: MessageFormat.MESSAGE_FORMAT_JSON, flattenLevel: 1, mode: MessageMode.MESSAGE_MODE_KEY },
     generated: 800,
     seed: 9,
-    utc: true,
   },
   {
     name: 'CSV with ","',
@@ -280,7 +269,6 @@ const CASES: Case[] = [
     csv: { delimiter: ',', quote: '"', fields: ['id', 'name', 'amount', 'ok', 'n', 'ts', 'day', null, 'note'] },
     generated: 3000,
     seed: 10,
-    utc: true,
   },
   {
     name: 'CSV with ";", quote \', in America/New_York',
@@ -303,7 +291,6 @@ const CASES: Case[] = [
     csv: { delimiter: ';', quote: "'", fields: ['id', 'label', 'price', 'active', 'at', 'at_tz', 'day', 'qty'] },
     generated: 2500,
     seed: 11,
-    utc: false,
   },
   {
     name: 'CSV with field mappings (epoch_s, epoch_us)',
@@ -329,7 +316,6 @@ const CASES: Case[] = [
     csv: { delimiter: ',', quote: '"', fields: ['id', 'ts', 'name', 'us', null] },
     generated: 2000,
     seed: 12,
-    utc: true,
   },
 ];
 
@@ -507,10 +493,13 @@ interface TimeRead {
   unit: EpochUnit;
 }
 
+/** Whether the case's zone is UTC (the mapping's default): timestamps then take instants and wall clocks alike. */
+const inUtc = (c: Case) => !c.mapping.timeZone || c.mapping.timeZone === 'UTC';
+
 function timeRead(c: Case, col: Col): TimeRead {
   return {
-    instants: col.type === 'timestamptz' || c.utc,
-    wallClock: col.type === 'timestamp' || c.utc,
+    instants: col.type === 'timestamptz' || inUtc(c),
+    wallClock: col.type === 'timestamp' || inUtc(c),
     unit: col.unit ?? 'epoch_ms',
   };
 }
@@ -2045,7 +2034,6 @@ const hourPlan = (zone: string, seed: number): Case => ({
   partition: [{ source: 't', transform: 'hour', name: 't_hour' }],
   generated: 1000,
   seed,
-  utc: zone === 'UTC',
   timestampForms: 60,
 });
 
@@ -2065,7 +2053,6 @@ const PARTITIONED: Case[] = [
     partition: [{ source: 'ts', transform: 'day', name: 'ts_day' }],
     generated: 1500,
     seed: 21,
-    utc: true,
     crowd: true,
     timestampForms: 30,
   },
@@ -2083,7 +2070,6 @@ const PARTITIONED: Case[] = [
     partition: [{ source: 'country', transform: 'identity', name: 'country', byName: true }],
     generated: 1000,
     seed: 22,
-    utc: true,
     timestampForms: 20,
   },
   {
@@ -2099,7 +2085,6 @@ const PARTITIONED: Case[] = [
     partition: [{ source: 'id', transform: 'bucket[8]', name: 'id_bucket' }],
     generated: 1500,
     seed: 23,
-    utc: true,
     timestampForms: 20,
   },
   {
@@ -2115,7 +2100,6 @@ const PARTITIONED: Case[] = [
     partition: [{ source: 'name', transform: 'truncate[3]', name: 'name_trunc' }],
     generated: 1000,
     seed: 24,
-    utc: true,
     timestampForms: 20,
   },
   hourPlan('Europe/Berlin', 25),
@@ -2142,7 +2126,6 @@ const PARTITIONED: Case[] = [
     partition: [{ source: 'd', transform: 'month', name: 'd_month' }],
     generated: 1000,
     seed: 27,
-    utc: true,
     timestampForms: 20,
   },
   {
@@ -2166,7 +2149,6 @@ const PARTITIONED: Case[] = [
     partition: [{ source: 'd', transform: 'year', name: 'd_year' }],
     generated: 1000,
     seed: 28,
-    utc: true,
   },
   {
     name: 'JSON level 1 by identity(country), day(ts)',
@@ -2185,7 +2167,6 @@ const PARTITIONED: Case[] = [
     ],
     generated: 1000,
     seed: 29,
-    utc: true,
     timestampForms: 20,
   },
   {
@@ -2206,7 +2187,6 @@ const PARTITIONED: Case[] = [
     partition: [{ source: 'ts', transform: 'day', name: 'ts_day' }],
     generated: 1500,
     seed: 30,
-    utc: true,
   },
 ];
 
