@@ -306,7 +306,7 @@ export class ParquetFileWriter {
   append(row: readonly CellValue[]): void {
     if (this.closed) throw new Error(`writer for ${this.opts.path} is closed`);
     if (this.inserting !== null) throw new Error(`writer for ${this.opts.path}: settle() the token chunk in flight before appending rows`);
-    // Checked before anything is counted, so a refused row leaves no trace in the stats.
+    // Checked before anything is counted, so a refused row leaves no trace in the counts.
     for (const i of this.required) {
       if (row[i] === null || row[i] === undefined)
         throw new Error(`column "${this.opts.columns[i].name}" is required but row ${this.rows} has null`);
@@ -479,18 +479,28 @@ export class RollingParquetWriter {
   async appendAll(rows: readonly (readonly CellValue[])[]): Promise<void> {
     await this.current?.settle();
     for (const row of rows) {
-      if (this.current === null) this.current = await ParquetFileWriter.open({ ...this.base, path: this.pathFor(this.seq++) });
-      this.current.append(row);
-      if (this.current.estimatedBytes * this.ratio >= this.targetBytes) await this.roll();
+      // No await per row unless a file opens or rolls: this is the reference path's loop.
+      (this.current ?? (await this.open())).append(row);
+      if (this.full) await this.roll();
     }
   }
 
   /** Appends a chunk of token rows to the current file, then rolls it if it is full. */
   async appendTokens(chunk: TokenChunk): Promise<void> {
     if (chunk.rows === 0) return;
-    if (this.current === null) this.current = await ParquetFileWriter.open({ ...this.base, path: this.pathFor(this.seq++) });
-    await this.current.appendTokens(chunk);
-    if (this.current.estimatedBytes * this.ratio >= this.targetBytes) await this.roll();
+    await (this.current ?? (await this.open())).appendTokens(chunk);
+    if (this.full) await this.roll();
+  }
+
+  /** Opens the next file (there is none open). */
+  private async open(): Promise<ParquetFileWriter> {
+    this.current = await ParquetFileWriter.open({ ...this.base, path: this.pathFor(this.seq++) });
+    return this.current;
+  }
+
+  /** Whether the open file has reached the target size (its estimate scaled by the compression seen). */
+  private get full(): boolean {
+    return this.current !== null && this.current.estimatedBytes * this.ratio >= this.targetBytes;
   }
 
   /** Estimated bytes of the rows in the open file: what it holds in memory until written. */

@@ -267,7 +267,8 @@ function fractionMicros(f: string | undefined): number {
   return f ? Number(f.padEnd(6, '0').slice(0, 6)) : 0;
 }
 
-const EPOCH_TO_MICROS: Record<EpochUnit, number> = { epoch_s: 1_000_000, epoch_ms: 1000, epoch_us: 1 };
+/** Microseconds in one unit of each epoch format. */
+export const EPOCH_TO_MICROS: Record<EpochUnit, number> = { epoch_s: 1_000_000, epoch_ms: 1000, epoch_us: 1 };
 
 /**
  * Timestamps. An instant (a number in the column's epoch unit, or a string with an

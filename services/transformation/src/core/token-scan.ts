@@ -37,6 +37,7 @@ import { isUtf8 } from 'node:buffer';
 import type { KafkaRecord } from '#shared/gen/sluice/v1/types.js';
 import { NULL_TOKEN, TokenChunk } from '#shared/parquet/token-chunk.js';
 import { daysFromCivil, daysInMonth, MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE } from '#shared/time.js';
+import { EPOCH_TO_MICROS } from './coerce.js';
 import { columnName } from './flatten.js';
 import type { PartitionTuple } from './partition.js';
 import { MAX_RECORD_HEADERS, type Plan } from './plan.js';
@@ -74,12 +75,10 @@ interface ColumnRead {
   wallClock: boolean;
 }
 
-const EPOCH_MICROS = { epoch_s: 1_000_000, epoch_ms: 1000, epoch_us: 1 } as const;
-
 function columnRead(plan: Plan, i: number): ColumnRead | null {
   const c = plan.columns[i];
   const utc = plan.zone.isUtc;
-  const microsPerUnit = EPOCH_MICROS[c.epochUnit];
+  const microsPerUnit = EPOCH_TO_MICROS[c.epochUnit];
   const base = { required: c.required, microsPerUnit, unitZeros: Math.log10(microsPerUnit), instants: true, wallClock: true };
   switch (c.type.kind) {
     case 'string':
@@ -227,6 +226,18 @@ function scanNumber(b: Uint8Array, at: number, end: number, out: NumberScan): bo
   out.integer = integer;
   out.value = negative ? -value : value;
   return true;
+}
+
+/**
+ * Whether a number literal goes into a double, long or int column as its own text: any literal
+ * into a double (DuckDB's cast and Number() both round correctly), an integer of at most 15
+ * digits into a long (no rounding is possible), one in 32 bits into an int.
+ */
+function numberFits(kind: Kind, n: NumberScan): boolean {
+  if (kind === Kind.Double) return true;
+  if (!n.integer) return false;
+  if (kind === Kind.Long) return n.digits <= 15;
+  return kind === Kind.Int && n.digits <= 10 && n.value >= -2147483648 && n.value <= 2147483647;
 }
 
 /** Two ASCII digits at `at` as a number, or -1. */
@@ -448,14 +459,9 @@ class JsonScanner implements TokenScanner {
     if (!scanNumber(b, at, b.length, n)) return -1;
     switch (read.kind) {
       case Kind.Double:
-        chunk.put(column, b, at, n.end);
-        return n.end;
       case Kind.Long:
-        if (!n.integer || n.digits > 15) return -1;
-        chunk.put(column, b, at, n.end);
-        return n.end;
       case Kind.Int:
-        if (!n.integer || n.digits > 10 || n.value < -2147483648 || n.value > 2147483647) return -1;
+        if (!numberFits(read.kind, n)) return -1;
         chunk.put(column, b, at, n.end);
         return n.end;
       case Kind.Date:
@@ -714,11 +720,7 @@ class CsvScanner implements TokenScanner {
       case Kind.Int:
       case Kind.Double: {
         const n = this.number;
-        if (!scanNumber(b, start, end, n) || n.end !== end) return false;
-        if (read.kind !== Kind.Double) {
-          if (!n.integer || n.digits > (read.kind === Kind.Long ? 15 : 10)) return false;
-          if (read.kind === Kind.Int && (n.value < -2147483648 || n.value > 2147483647)) return false;
-        }
+        if (!scanNumber(b, start, end, n) || n.end !== end || !numberFits(read.kind, n)) return false;
         chunk.put(column, b, start, end);
         return true;
       }
