@@ -185,7 +185,7 @@ function singleValue(v: DuckDBValue): SingleValue {
 }
 
 /** A token (token-chunk.ts) as a value of the column's type, in SQL over the token `t`. */
-function tokenValue(t: PrimitiveType, token: string): string {
+function tokenCast(t: PrimitiveType, token: string): string {
   const value = `nullif(${token}, chr(${NULL_TOKEN}))`;
   switch (t.kind) {
     case 'string':
@@ -212,7 +212,7 @@ function tokenValue(t: PrimitiveType, token: string): string {
 /** The INSERT of a token chunk: parameter i+1 is column i's tokens, split on TOKEN_END. */
 function tokenInsert(table: string, columns: readonly WriterColumn[]): string {
   const split = columns.map((_, i) => `unnest(string_split(decode($${i + 1}), chr(${TOKEN_END}))) AS t${i}`).join(', ');
-  const values = columns.map((c, i) => tokenValue(c.type, `t${i}`)).join(', ');
+  const values = columns.map((c, i) => tokenCast(c.type, `t${i}`)).join(', ');
   return `INSERT INTO ${table} SELECT ${values} FROM (SELECT ${split})`;
 }
 
