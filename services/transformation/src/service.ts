@@ -11,6 +11,7 @@ import { connectNats } from '#shared/nats.js';
 import type { ServiceSpec } from '#shared/service.js';
 import { inferSchemaRpc, previewMappingRpc } from './inspect.js';
 import { FlushRouter } from './signals.js';
+import { decodeTransformRequest } from './request-decoder.js';
 import { TransformStreams } from './stream.js';
 
 type TransformationKey =
@@ -26,6 +27,12 @@ type TransformationKey =
   | 'transformationHeartbeatMs';
 
 /** Transformation: records to rows to Parquet files, reported to the commit service on flush. */
+/** The generated service, with Transform's requests decoded without copying their records (request-decoder.ts). */
+const TRANSFORMATION_SERVICE = {
+  ...TransformationServiceService,
+  transform: { ...TransformationServiceService.transform, requestDeserialize: decodeTransformRequest },
+} satisfies typeof TransformationServiceService;
+
 export const transformationService: ServiceSpec<TransformationKey> = {
   name: 'transformation',
   portKey: 'transformationPort',
@@ -74,7 +81,7 @@ export const transformationService: ServiceSpec<TransformationKey> = {
     // files deleted) and new ones are refused, before the server waits for in-flight calls.
     onDrain(() => streams.drain());
     return [
-      bindService('sluice.v1.TransformationService', TransformationServiceService, {
+      bindService('sluice.v1.TransformationService', TRANSFORMATION_SERVICE, {
         transform: (call) => streams.handle(call),
         inferSchema: async (req) => inferSchemaRpc(req),
         previewMapping: async (req) => previewMappingRpc(req, Date.now()),
