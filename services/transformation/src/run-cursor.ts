@@ -1,26 +1,35 @@
 /**
  * Reads a record run (proto RecordRun, shared/src/record-runs.ts) one record at a time through
  * ONE reused record: the batch loop asks for a record, transforms it and moves on, so nothing
- * per record is built but the views of its key and value. A record that must outlive the step
- * (a refused one, kept for its error) is copied with snapshot().
+ * per record is built. The key and value are ranges of the run's buffers (what the token
+ * scanner reads, RecordRanges); `key` and `value` make a view of them when asked, for the
+ * reference path. A record that must outlive the step (a refused one, kept for its error) is
+ * copied with snapshot().
  *
  * The run must have passed runProblem (the coverage check does that first): the cursor trusts
  * its lengths. `runRecords` is the reference it agrees with (test/run-cursor.test.ts).
  */
 import { RecordRun } from '#shared/gen/sluice/v1/transformation.js';
 import type { KafkaHeader, KafkaRecord } from '#shared/gen/sluice/v1/types.js';
+import type { RecordRanges } from './core/token-scan.js';
 
 const NO_HEADERS: KafkaHeader[] = Object.freeze([]) as unknown as KafkaHeader[];
 const EMPTY_RUN: RecordRun = RecordRun.fromPartial({});
 
-export class RunCursor implements KafkaRecord {
+export class RunCursor implements KafkaRecord, RecordRanges {
   topic = '';
   partition = 0;
   offset = 0;
   timestampMs = 0;
-  key: Buffer | undefined = undefined;
-  value: Buffer | undefined = undefined;
   headers: KafkaHeader[] = NO_HEADERS;
+  /** The run's values; the current value is valueBytes[valueStart, valueEnd), null when valueStart is -1. */
+  valueBytes: Buffer = EMPTY_RUN.values;
+  valueStart = -1;
+  valueEnd = -1;
+  /** The run's keys; the current key likewise. */
+  keyBytes: Buffer = EMPTY_RUN.keys;
+  keyStart = -1;
+  keyEnd = -1;
 
   private run: RecordRun = EMPTY_RUN;
   private index = -1;
@@ -29,11 +38,26 @@ export class RunCursor implements KafkaRecord {
   /** The next entry of run.headers to match (they are in index order). */
   private headerAt = 0;
 
+  get value(): Buffer | undefined {
+    return this.valueStart < 0 ? undefined : this.valueBytes.subarray(this.valueStart, this.valueEnd);
+  }
+
+  get key(): Buffer | undefined {
+    return this.keyStart < 0 ? undefined : this.keyBytes.subarray(this.keyStart, this.keyEnd);
+  }
+
+  /** Bytes of its key and value. */
+  get bytes(): number {
+    return this.valueEnd - this.valueStart + (this.keyEnd - this.keyStart);
+  }
+
   /** Starts reading `run`: the next next() is its first record. */
   reset(run: RecordRun): this {
     this.run = run;
     this.topic = run.topic;
     this.partition = run.partition;
+    this.valueBytes = run.values;
+    this.keyBytes = run.keys;
     this.index = -1;
     this.valueAt = 0;
     this.keyAt = 0;
@@ -49,16 +73,16 @@ export class RunCursor implements KafkaRecord {
     this.offset = run.baseOffset + run.offsetDeltas[i];
     this.timestampMs = run.timestampsMs[i];
     const valueLength = run.valueLengths[i];
-    if (valueLength < 0) this.value = undefined;
+    if (valueLength < 0) this.valueStart = this.valueEnd = -1;
     else {
-      this.value = run.values.subarray(this.valueAt, this.valueAt + valueLength);
-      this.valueAt += valueLength;
+      this.valueStart = this.valueAt;
+      this.valueEnd = this.valueAt += valueLength;
     }
     const keyLength = run.keyLengths.length > 0 ? run.keyLengths[i] : -1;
-    if (keyLength < 0) this.key = undefined;
+    if (keyLength < 0) this.keyStart = this.keyEnd = -1;
     else {
-      this.key = run.keys.subarray(this.keyAt, this.keyAt + keyLength);
-      this.keyAt += keyLength;
+      this.keyStart = this.keyAt;
+      this.keyEnd = this.keyAt += keyLength;
     }
     const h = run.headers[this.headerAt];
     if (h !== undefined && h.index === i) {

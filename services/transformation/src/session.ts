@@ -273,7 +273,7 @@ export class TransformSession {
           const refusal = await this.bufferChanges(rec, ctx);
           if (refusal === null) {
             rows += this.changeScratch.length;
-            this.buffered += (rec.key?.length ?? 0) + (rec.value?.length ?? 0);
+            this.buffered += rec.bytes;
           } else {
             refused++;
             reasons ??= new Map();
@@ -285,7 +285,7 @@ export class TransformSession {
         const fast = this.tokenRows;
         if (fast?.take(rec)) {
           rows++;
-          this.buffered += (rec.key?.length ?? 0) + (rec.value?.length ?? 0);
+          this.buffered += rec.bytes;
           const taken = fast.rows;
           if (taken >= TOKEN_CHUNK_ROWS || fast.crowded || fast.bytes >= this.deps.files.targetFileBytes / 8) await this.writeGroups();
           continue;
@@ -318,7 +318,7 @@ export class TransformSession {
         group.rows.push(out);
         last = group;
         rows++;
-        this.buffered += (rec.key?.length ?? 0) + (rec.value?.length ?? 0);
+        this.buffered += rec.bytes;
       }
     }
 

@@ -65,7 +65,9 @@ import { RecordError } from '../src/core/errors.js';
 import type { PartitionTuple } from '../src/core/partition.js';
 import { compilePlan, MAX_RECORD_HEADERS, partitionOf, transformRecord } from '../src/core/plan.js';
 import type { RecordContext, Row } from '../src/core/row.js';
-import { compileTokenScanner, TokenRows, type TokenScanner } from '../src/core/token-scan.js';
+import { compileTokenScanner, type RecordRanges, TokenRows, type TokenScanner } from '../src/core/token-scan.js';
+import { RunCursor } from '../src/run-cursor.js';
+import { recordRuns } from '#shared/record-runs.js';
 
 // ---------------------------------------------------------------------------------------------
 // The plans
@@ -1447,11 +1449,33 @@ const jsonMutations: [number, string, (r: Rng, c: Case, m: JsonRecord) => void][
 
 interface Sample {
   rec: KafkaRecord;
+  /** The record as the scanner reads it, laid in a run with the others (layInOneRun). */
+  ranges?: RecordRanges;
   /** A clean generated record: the scanner must take it. */
   clean: boolean;
   /** How it was made (for the failure messages). */
   how: string;
 }
+
+/**
+ * The samples' records laid one after another in one run, as transformation reads them
+ * (RunCursor): each sample's ranges point into the run's shared buffers, so a scanner that read
+ * past a record's end would meet the next record's bytes. The reference reads `rec`, whose
+ * key and value are buffers of their own.
+ */
+function layInOneRun(samples: readonly Sample[]): void {
+  if (samples.length === 0) return;
+  const runs = recordRuns(samples.map((s) => s.rec));
+  assert.equal(runs.length, 1, 'the samples are of one partition');
+  const cursor = new RunCursor().reset(runs[0]);
+  for (const s of samples) {
+    assert.ok(cursor.next());
+    const { headers, valueBytes, valueStart, valueEnd, keyBytes, keyStart, keyEnd } = cursor;
+    s.ranges = { headers, valueBytes, valueStart, valueEnd, keyBytes, keyStart, keyEnd };
+  }
+}
+
+const rangesOf = (s: Sample): RecordRanges => s.ranges ?? assert.fail('the sample was not laid in a run');
 
 function kafkaRecord(c: Case, r: Rng, offset: number, body: Buffer | undefined, headers = 0): KafkaRecord {
   const other = r.chance(0.5) ? undefined : r.chance(0.5) ? Buffer.from([0xff, 0x00, 0x7b]) : Buffer.from('{"id":"other part"}');
@@ -2265,6 +2289,7 @@ async function run(c: Case, dir: string, conn: DuckDBConnection, corpusOf = corp
   const scanner = compileTokenScanner(plan);
   assert.ok(scanner !== null, `${c.name}: the plan has a scanner`);
   const samples = corpusOf(c);
+  layInOneRun(samples);
   const r = new Rng(c.seed + 1000);
   const columns = writerColumns(sch);
   const slug = c.name.replace(/[^a-z0-9]+/gi, '-');
@@ -2309,7 +2334,7 @@ async function run(c: Case, dir: string, conn: DuckDBConnection, corpusOf = corp
     const ref = transformRecord(plan, s.rec, ctx);
     const rows = chunk.rows;
     const bytes = chunk.bytes;
-    const took = scanner.take(s.rec, chunk);
+    const took = scanner.take(rangesOf(s), chunk);
     if (s.clean) report.clean++;
     if (!took) {
       report.declined++;
@@ -2447,6 +2472,7 @@ async function runPartitioned(c: Case, dir: string, conn: DuckDBConnection): Pro
   const rows = new TokenRows(tokPlan, scanner);
   const probe = new TokenRows(probePlan, probeScanner);
   const samples = corpus(c);
+  layInOneRun(samples);
   const r = new Rng(c.seed + 2000);
   const columns = writerColumns(sch);
   const slug = c.name.replace(/[^a-z0-9]+/gi, '-');
@@ -2530,8 +2556,8 @@ async function runPartitioned(c: Case, dir: string, conn: DuckDBConnection): Pro
       }
     }
     const before = rows.rows;
-    const took = rows.take(s.rec);
-    const probeTook = probe.take(s.rec);
+    const took = rows.take(rangesOf(s));
+    const probeTook = probe.take(rangesOf(s));
     const probed: PartitionTuple[] = [];
     await probe.drain(async (tuple, chunk) => {
       for (let i = 0; i < chunk.rows; i++) probed.push(tuple);
@@ -2695,7 +2721,7 @@ async function findCulprit(
   let found = 0;
   for (const s of samples) {
     const one = new TokenChunk(columns.length);
-    if (!scanner.take(s.rec, one)) continue;
+    if (!scanner.take(rangesOf(s), one)) continue;
     const w = await ParquetFileWriter.open({ path: join(dir, 'probe.parquet'), columns });
     try {
       await w.appendTokens(one);

@@ -75,7 +75,7 @@ export class TokenChunk {
     const length = end - start;
     const at = this.reserve(column, length + 1);
     const buf = this.buffers[column];
-    if (length < 32) for (let i = 0; i < length; i++) buf[at + i] = src[start + i];
+    if (length < 64) for (let i = 0; i < length; i++) buf[at + i] = src[start + i];
     else buf.set(src.subarray(start, end), at);
     buf[at + length] = TOKEN_END;
     this.ends[column] = at + length + 1;

@@ -34,7 +34,6 @@
  * paths and requires identical rows, and that every refused record is declined.
  */
 import { isUtf8 } from 'node:buffer';
-import type { KafkaRecord } from '#shared/gen/sluice/v1/types.js';
 import { NULL_TOKEN, TokenChunk } from '#shared/parquet/token-chunk.js';
 import { daysFromCivil, daysInMonth, MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE } from '#shared/time.js';
 import { EPOCH_TO_MICROS } from './coerce.js';
@@ -43,12 +42,30 @@ import type { PartitionTuple } from './partition.js';
 import { MAX_RECORD_HEADERS, type Plan } from './plan.js';
 import type { Row } from './row.js';
 
+/**
+ * A record as the scanners read it: its key and value as ranges of larger buffers, the run's
+ * (RunCursor), so that no view is made per record. A range's start is -1 for a null.
+ *
+ * A range is not a buffer of its own: the bytes after its end are the next record's. The
+ * scanners never take a byte at or past the end: an index only grows while a record is read,
+ * and a record is taken only when its reading ends exactly at the end.
+ */
+export interface RecordRanges {
+  readonly headers: readonly unknown[];
+  readonly valueBytes: Buffer;
+  readonly valueStart: number;
+  readonly valueEnd: number;
+  readonly keyBytes: Buffer;
+  readonly keyStart: number;
+  readonly keyEnd: number;
+}
+
 export interface TokenScanner {
   /**
    * Writes the record's row into `chunk` (one token per plan column) and returns true; or
    * returns false, leaving the chunk as it was, when the reference path must read the record.
    */
-  take(rec: KafkaRecord, chunk: TokenChunk): boolean;
+  take(rec: RecordRanges, chunk: TokenChunk): boolean;
 }
 
 /** How a column's values are read on the fast path. */
@@ -122,13 +139,30 @@ export function compileTokenScanner(plan: Plan): TokenScanner | null {
   return new JsonScanner(plan, reads);
 }
 
-/** What every scanner checks first: the part the plan reads, within the plan's limits. */
-function partOf(plan: Plan, rec: KafkaRecord): Buffer | undefined {
-  if (rec.headers.length > MAX_RECORD_HEADERS) return undefined;
-  const bytes = plan.parsedPart === 'key' ? rec.key : rec.value;
-  if (bytes === undefined || bytes === null || bytes.length === 0 || bytes.length > plan.limits.maxRecordBytes) return undefined;
-  return bytes;
+/**
+ * What every scanner checks first: the part the plan reads, within the plan's limits. Sets
+ * `part` to its bytes and range; false when the reference must read the record.
+ */
+function partOf(plan: Plan, rec: RecordRanges, part: Part): boolean {
+  if (rec.headers.length > MAX_RECORD_HEADERS) return false;
+  const key = plan.parsedPart === 'key';
+  const start = key ? rec.keyStart : rec.valueStart;
+  const end = key ? rec.keyEnd : rec.valueEnd;
+  if (start < 0 || end === start || end - start > plan.limits.maxRecordBytes) return false;
+  part.bytes = key ? rec.keyBytes : rec.valueBytes;
+  part.start = start;
+  part.end = end;
+  return true;
 }
+
+/** The bytes a scanner reads of the current record: `bytes[start, end)`. */
+interface Part {
+  bytes: Buffer;
+  start: number;
+  end: number;
+}
+
+const newPart = (): Part => ({ bytes: Buffer.alloc(0), start: 0, end: 0 });
 
 /** Fills the columns the record left unset: null, or decline when one is required. */
 function finishRow(reads: readonly ColumnRead[], seenAt: Int32Array, stamp: number, chunk: TokenChunk): boolean {
@@ -354,6 +388,9 @@ class JsonScanner implements TokenScanner {
   /** Where unescape() writes a string's characters. */
   private scratch = Buffer.allocUnsafe(1024);
   private chunk!: TokenChunk;
+  private readonly part = newPart();
+  /** Where the current record's bytes end. */
+  private end = 0;
 
   constructor(
     private readonly plan: Plan,
@@ -362,9 +399,10 @@ class JsonScanner implements TokenScanner {
     this.seenAt = new Int32Array(reads.length).fill(-1);
   }
 
-  take(rec: KafkaRecord, chunk: TokenChunk): boolean {
-    const b = partOf(this.plan, rec);
-    if (b === undefined) return false;
+  take(rec: RecordRanges, chunk: TokenChunk): boolean {
+    if (!partOf(this.plan, rec, this.part)) return false;
+    const { bytes: b, start, end } = this.part;
+    this.end = end;
     this.stamp = (this.stamp + 1) | 0;
     if (this.stamp < 0) {
       // After 2^31 records: every stamp seen so far must read as old.
@@ -375,10 +413,15 @@ class JsonScanner implements TokenScanner {
     this.high = false;
     this.chunk = chunk;
     chunk.beginRow();
-    let i = skipSpace(b, 0);
-    if (b[i] !== OPEN_BRACE) return false;
+    let i = skipSpace(b, start, end);
+    if (i === end || b[i] !== OPEN_BRACE) return false;
     i = this.object(b, i + 1, 1, this.root, null);
-    if (i < 0 || skipSpace(b, i) !== b.length || (this.high && !isUtf8(b)) || !finishRow(this.reads, this.seenAt, this.stamp, chunk)) {
+    if (
+      i < 0 ||
+      skipSpace(b, i, end) !== end ||
+      (this.high && !isUtf8(b.subarray(start, end))) ||
+      !finishRow(this.reads, this.seenAt, this.stamp, chunk)
+    ) {
       chunk.dropRow();
       return false;
     }
@@ -388,8 +431,9 @@ class JsonScanner implements TokenScanner {
 
   /** An object's members from `at` (after its `{`); returns the index after its `}`, or -1 to decline. */
   private object(b: Buffer, at: number, depth: number, level: KeyLevel, parent: KeyNode | null): number {
-    const end = b.length;
-    let i = skipSpace(b, at);
+    const end = this.end;
+    let i = skipSpace(b, at, end);
+    if (i >= end) return -1;
     if (b[i] === CLOSE_BRACE) return i + 1;
     for (;;) {
       if (b[i] !== QUOTE) return -1;
@@ -398,9 +442,9 @@ class JsonScanner implements TokenScanner {
       if (i < 0 || this.escaped) return -1;
       const node = this.node(b, keyStart, i, level, parent, depth);
       if (node === null) return -1;
-      i = skipSpace(b, i + 1);
+      i = skipSpace(b, i + 1, end);
       if (b[i] !== COLON) return -1;
-      i = skipSpace(b, i + 1);
+      i = skipSpace(b, i + 1, end);
       if (i >= end) return -1;
       const c = b[i];
       if (c === OPEN_BRACE) {
@@ -418,8 +462,9 @@ class JsonScanner implements TokenScanner {
         i = this.value(b, i, column);
         if (i < 0) return -1;
       }
-      i = skipSpace(b, i);
-      if (b[i] === COMMA) i = skipSpace(b, i + 1);
+      i = skipSpace(b, i, end);
+      if (i >= end) return -1;
+      if (b[i] === COMMA) i = skipSpace(b, i + 1, end);
       else if (b[i] === CLOSE_BRACE) return i + 1;
       else return -1;
     }
@@ -444,19 +489,19 @@ class JsonScanner implements TokenScanner {
     }
     if (c === 0x74 || c === 0x66) {
       // true / false: booleans, and strings (which print them so)
-      const end = literalEnd(b, at, c === 0x74 ? TRUE : FALSE);
+      const end = literalEnd(b, at, this.end, c === 0x74 ? TRUE : FALSE);
       if (end < 0 || (read.kind !== Kind.Boolean && read.kind !== Kind.String)) return -1;
       chunk.put(column, b, at, end);
       return end;
     }
     if (c === 0x6e) {
-      const end = literalEnd(b, at, NULL);
+      const end = literalEnd(b, at, this.end, NULL);
       if (end < 0 || read.required) return -1;
       chunk.putNull(column);
       return end;
     }
     const n = this.number;
-    if (!scanNumber(b, at, b.length, n)) return -1;
+    if (!scanNumber(b, at, this.end, n)) return -1;
     switch (read.kind) {
       case Kind.Double:
       case Kind.Long:
@@ -482,7 +527,7 @@ class JsonScanner implements TokenScanner {
    * by unescape()).
    */
   private stringEnd(b: Buffer, at: number): number {
-    const end = b.length;
+    const end = this.end;
     this.escaped = false;
     for (let i = at; i < end; i++) {
       const c = b[i];
@@ -627,14 +672,15 @@ const TRUE = Buffer.from('true');
 const FALSE = Buffer.from('false');
 const NULL = Buffer.from('null');
 
-function literalEnd(b: Uint8Array, at: number, literal: Uint8Array): number {
+function literalEnd(b: Uint8Array, at: number, end: number, literal: Uint8Array): number {
+  if (at + literal.length > end) return -1;
   for (let k = 0; k < literal.length; k++) if (b[at + k] !== literal[k]) return -1;
   return at + literal.length;
 }
 
-function skipSpace(b: Uint8Array, at: number): number {
+function skipSpace(b: Uint8Array, at: number, end: number): number {
   let i = at;
-  while (i < b.length && isJsonSpace(b[i])) i++;
+  while (i < end && isJsonSpace(b[i])) i++;
   return i;
 }
 
@@ -646,6 +692,7 @@ class CsvScanner implements TokenScanner {
   private readonly seenAt: Int32Array;
   private readonly number: NumberScan = { end: 0, integer: false, digits: 0, value: 0 };
   private readonly zone = { zulu: false };
+  private readonly part = newPart();
 
   constructor(
     private readonly plan: Plan,
@@ -663,21 +710,20 @@ class CsvScanner implements TokenScanner {
     for (const column of this.columnOfField) if (column >= 0) this.seenAt[column] = 1;
   }
 
-  take(rec: KafkaRecord, chunk: TokenChunk): boolean {
-    const b = partOf(this.plan, rec);
-    if (b === undefined) return false;
-    const end = b.length;
+  take(rec: RecordRanges, chunk: TokenChunk): boolean {
+    if (!partOf(this.plan, rec, this.part)) return false;
+    const { bytes: b, start: first, end } = this.part;
     let high = false;
     let fields = 1;
-    for (let i = 0; i < end; i++) {
+    for (let i = first; i < end; i++) {
       const c = b[i];
       if (c < 0x20 || c === this.quote) return false;
       if (c === this.delimiter) fields++;
       else if (c >= 0x80) high = true;
     }
-    if (fields !== this.columnOfField.length || (high && (b[0] === 0xef || !isUtf8(b)))) return false;
+    if (fields !== this.columnOfField.length || (high && (b[first] === 0xef || !isUtf8(b.subarray(first, end))))) return false;
     chunk.beginRow();
-    let start = 0;
+    let start = first;
     for (let f = 0; f < fields; f++) {
       let stop = start;
       while (stop < end && b[stop] !== this.delimiter) stop++;
@@ -711,8 +757,8 @@ class CsvScanner implements TokenScanner {
         const c = b[start];
         const ok =
           (length === 1 && (c === 0x30 || c === 0x31)) ||
-          (length === 4 && literalEnd(b, start, TRUE) === end) ||
-          (length === 5 && literalEnd(b, start, FALSE) === end);
+          (length === 4 && literalEnd(b, start, end, TRUE) === end) ||
+          (length === 5 && literalEnd(b, start, end, FALSE) === end);
         if (ok) chunk.put(column, b, start, end);
         return ok;
       }
@@ -772,7 +818,7 @@ export class TokenRows {
   }
 
   /** Takes the record's row (true), or declines it (false, nothing kept): the reference reads it. */
-  take(rec: KafkaRecord): boolean {
+  take(rec: RecordRanges): boolean {
     const chunk = this.current?.chunk ?? this.scratch;
     if (!this.scanner.take(rec, chunk)) return false;
     const tuple = this.tupleOfLastRow(chunk);
@@ -781,7 +827,7 @@ export class TokenRows {
       return false;
     }
     this.taken++;
-    this.takenBytes += (this.plan.parsedPart === 'key' ? rec.key : rec.value)!.length;
+    this.takenBytes += this.plan.parsedPart === 'key' ? rec.keyEnd - rec.keyStart : rec.valueEnd - rec.valueStart;
     if (this.current !== null && this.current.tuple.key === tuple.key) return true;
     let target = this.byKey.get(tuple.key);
     if (target === undefined) {
