@@ -199,12 +199,19 @@ interface KeyNode {
   children: KeyLevel | null;
   /** The record (stamp) that last opened this key's object: a second one declines the record. */
   openedAt: number;
+  /** The key that followed this one in its object last time: the guess for the next key. */
+  next: KeyNode | null;
 }
 
-/** Keys met at one level, by a hash of their bytes; at most MAX_KEYS_PER_LEVEL are kept. */
+/**
+ * Keys met at one level, by a hash of their bytes; at most MAX_KEYS_PER_LEVEL are kept.
+ * Records of a topic mostly share their keys' order, so each key remembers the key after it
+ * (and the level its first key): a key that matches the guess skips hashing and the lookup.
+ */
 interface KeyLevel {
   nodes: Map<number, KeyNode[]>;
   size: number;
+  first: KeyNode | null;
 }
 
 const MAX_KEYS_PER_LEVEL = 4096;
@@ -216,7 +223,7 @@ function resetOpened(level: KeyLevel): void {
       if (node.children !== null) resetOpened(node.children);
     }
 }
-const newLevel = (): KeyLevel => ({ nodes: new Map(), size: 0 });
+const newLevel = (): KeyLevel => ({ nodes: new Map(), size: 0, first: null });
 
 /** Result of scanning a number literal: where it ends, and what kind it is. */
 interface NumberScan {
@@ -435,13 +442,19 @@ class JsonScanner implements TokenScanner {
     let i = skipSpace(b, at, end);
     if (i >= end) return -1;
     if (b[i] === CLOSE_BRACE) return i + 1;
+    let previous: KeyNode | null = null;
     for (;;) {
       if (b[i] !== QUOTE) return -1;
       const keyStart = i + 1;
       i = this.stringEnd(b, keyStart);
       if (i < 0 || this.escaped) return -1;
-      const node = this.node(b, keyStart, i, level, parent, depth);
+      const guess: KeyNode | null = previous === null ? level.first : previous.next;
+      const node: KeyNode | null =
+        guess !== null && sameBytes(guess.key, b, keyStart, i) ? guess : this.node(b, keyStart, i, level, parent, depth);
       if (node === null) return -1;
+      if (previous === null) level.first = node;
+      else previous.next = node;
+      previous = node;
       i = skipSpace(b, i + 1, end);
       if (b[i] !== COLON) return -1;
       i = skipSpace(b, i + 1, end);
@@ -591,7 +604,13 @@ class JsonScanner implements TokenScanner {
     if (level.size >= MAX_KEYS_PER_LEVEL) return null;
     if (this.high && !isUtf8(b.subarray(start, end))) return null;
     const key = b.toString('utf8', start, end);
-    const node: KeyNode = { key: Buffer.from(b.subarray(start, end)), ...this.resolve(key, parent, depth), children: null, openedAt: -1 };
+    const node: KeyNode = {
+      key: Buffer.from(b.subarray(start, end)),
+      ...this.resolve(key, parent, depth),
+      children: null,
+      openedAt: -1,
+      next: null,
+    };
     if (bucket === undefined) level.nodes.set(hash, [node]);
     else bucket.push(node);
     level.size++;
