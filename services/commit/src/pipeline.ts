@@ -69,6 +69,8 @@ export class JobPipeline {
   /** Bumped whenever the interval timer is disarmed, so a settings load in flight does not re-arm it. */
   private intervalGeneration = 0;
   private intervalArmed = false;
+  /** When the last round started (ctx.now()): interval rounds start one interval apart. */
+  private lastRoundAt: number | undefined;
   /** Reports of the round being committed. */
   private inCommit: Queued[] = [];
   private stopped = false;
@@ -192,6 +194,7 @@ export class JobPipeline {
 
   private startRound(flushId: string, reason: string): string {
     const now = this.ctx.now();
+    this.lastRoundAt = now;
     const deadlineMs = now + this.ctx.settings.flushTimeoutMs;
     this.round = new FlushRound(flushId, deadlineMs, this.workers.live(now), reason);
     this.clearIntervalTimer();
@@ -443,22 +446,30 @@ export class JobPipeline {
     return this.settings;
   }
 
-  /** Keeps one interval timer armed while the job has workers or reports and no round runs. */
+  /**
+   * Keeps one interval timer armed while the job has workers or reports and no round runs. It
+   * fires one interval after the last round started, not after it ended: a round (the flush,
+   * the commit) takes a few hundred milliseconds, and counting the interval from its end made
+   * a record wait for the round it just missed, a whole interval, and the next round.
+   */
   private ensureIntervalTimer(): void {
     if (this.stopped || this.intervalArmed || this.round || this.committing) return;
     this.intervalArmed = true;
     const generation = this.intervalGeneration;
     void this.jobSettings().then(({ intervalMs }) => {
       if (generation !== this.intervalGeneration || this.stopped) return;
-      this.intervalTimer = setTimeout(() => {
-        this.intervalTimer = undefined;
-        this.intervalArmed = false;
-        const idle = this.workers.live(this.ctx.now()).length === 0 && this.pending.length === 0;
-        if (idle) return; // nothing to flush; the next beat or report re-arms the timer
-        void this.trigger('interval').catch((err) =>
-          this.ctx.logger.debug({ ...this.where, err: (err as Error).message }, 'interval flush skipped'),
-        );
-      }, intervalMs);
+      this.intervalTimer = setTimeout(
+        () => {
+          this.intervalTimer = undefined;
+          this.intervalArmed = false;
+          const idle = this.workers.live(this.ctx.now()).length === 0 && this.pending.length === 0;
+          if (idle) return; // nothing to flush; the next beat or report re-arms the timer
+          void this.trigger('interval').catch((err) =>
+            this.ctx.logger.debug({ ...this.where, err: (err as Error).message }, 'interval flush skipped'),
+          );
+        },
+        intervalDelayMs(intervalMs, this.lastRoundAt, this.ctx.now()),
+      );
       this.intervalTimer.unref();
     });
   }
@@ -497,4 +508,13 @@ export class JobPipeline {
     this.round = undefined;
     await this.committing;
   }
+}
+
+/**
+ * How long the interval timer waits when armed at `now`: until one interval after the last
+ * round started (at once if that has passed), or a whole interval when no round ran yet.
+ */
+export function intervalDelayMs(intervalMs: number, lastRoundAt: number | undefined, now: number): number {
+  if (lastRoundAt === undefined) return intervalMs;
+  return Math.min(intervalMs, Math.max(0, lastRoundAt + intervalMs - now));
 }

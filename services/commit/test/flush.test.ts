@@ -18,6 +18,7 @@ import {
   type RunningCoordinator,
   waitForWorkers,
 } from './harness.js';
+import { intervalDelayMs } from '../src/pipeline.js';
 
 let stack: CommitStack;
 let coord: RunningCoordinator;
@@ -190,4 +191,17 @@ describe('flush rounds', () => {
     assert.equal((await coord.client.getCommitStatus({ table: bufRef })).inFlightFlushId, flush.flushId);
     flushes.stop();
   });
+});
+
+describe('intervalDelayMs: interval rounds start one interval apart', () => {
+  const cases: [string, number, number | undefined, number, number][] = [
+    ['no round yet: a whole interval', 1000, undefined, 5_000, 1000],
+    ['a round that took 300 ms: the rest of the interval', 1000, 10_000, 10_300, 700],
+    ['a round that took the whole interval: at once', 1000, 10_000, 11_000, 0],
+    ['a round longer than the interval: at once', 1000, 10_000, 12_500, 0],
+    ['armed as the round starts: a whole interval', 1000, 10_000, 10_000, 1000],
+    ['a clock that went back: never more than an interval', 1000, 10_000, 9_000, 1000],
+  ];
+  for (const [name, interval, lastRoundAt, now, expected] of cases)
+    it(name, () => assert.equal(intervalDelayMs(interval, lastRoundAt, now), expected));
 });
