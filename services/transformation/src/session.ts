@@ -291,8 +291,7 @@ export class TransformSession {
         if (fast?.take(rec)) {
           rows++;
           this.buffered += rec.bytes;
-          const taken = fast.rows;
-          if (taken >= TOKEN_CHUNK_ROWS || fast.crowded || fast.bytes >= this.deps.files.targetFileBytes / 8) await this.writeGroups();
+          if (fast.rows >= TOKEN_CHUNK_ROWS || fast.crowded || fast.bytes >= this.deps.files.targetFileBytes / 8) await this.writeGroups();
           continue;
         }
         let out = transformRecord(this.plan, rec, ctx);

@@ -395,9 +395,8 @@ class JsonScanner implements TokenScanner {
   /** Where unescape() writes a string's characters. */
   private scratch = Buffer.allocUnsafe(1024);
   private chunk!: TokenChunk;
+  /** The current record's bytes: every step reads up to part.end, never past it. */
   private readonly part = newPart();
-  /** Where the current record's bytes end. */
-  private end = 0;
 
   constructor(
     private readonly plan: Plan,
@@ -409,7 +408,6 @@ class JsonScanner implements TokenScanner {
   take(rec: RecordRanges, chunk: TokenChunk): boolean {
     if (!partOf(this.plan, rec, this.part)) return false;
     const { bytes: b, start, end } = this.part;
-    this.end = end;
     this.stamp = (this.stamp + 1) | 0;
     if (this.stamp < 0) {
       // After 2^31 records: every stamp seen so far must read as old.
@@ -438,7 +436,7 @@ class JsonScanner implements TokenScanner {
 
   /** An object's members from `at` (after its `{`); returns the index after its `}`, or -1 to decline. */
   private object(b: Buffer, at: number, depth: number, level: KeyLevel, parent: KeyNode | null): number {
-    const end = this.end;
+    const end = this.part.end;
     let i = skipSpace(b, at, end);
     if (i >= end) return -1;
     if (b[i] === CLOSE_BRACE) return i + 1;
@@ -502,19 +500,19 @@ class JsonScanner implements TokenScanner {
     }
     if (c === 0x74 || c === 0x66) {
       // true / false: booleans, and strings (which print them so)
-      const end = literalEnd(b, at, this.end, c === 0x74 ? TRUE : FALSE);
+      const end = literalEnd(b, at, this.part.end, c === 0x74 ? TRUE : FALSE);
       if (end < 0 || (read.kind !== Kind.Boolean && read.kind !== Kind.String)) return -1;
       chunk.put(column, b, at, end);
       return end;
     }
     if (c === 0x6e) {
-      const end = literalEnd(b, at, this.end, NULL);
+      const end = literalEnd(b, at, this.part.end, NULL);
       if (end < 0 || read.required) return -1;
       chunk.putNull(column);
       return end;
     }
     const n = this.number;
-    if (!scanNumber(b, at, this.end, n)) return -1;
+    if (!scanNumber(b, at, this.part.end, n)) return -1;
     switch (read.kind) {
       case Kind.Double:
       case Kind.Long:
@@ -540,7 +538,7 @@ class JsonScanner implements TokenScanner {
    * by unescape()).
    */
   private stringEnd(b: Buffer, at: number): number {
-    const end = this.end;
+    const end = this.part.end;
     this.escaped = false;
     for (let i = at; i < end; i++) {
       const c = b[i];
