@@ -26,13 +26,13 @@ type TransformationKey =
   | 'transformationReportRetryMs'
   | 'transformationHeartbeatMs';
 
-/** Transformation: records to rows to Parquet files, reported to the commit service on flush. */
 /** The generated service, with Transform's requests decoded without copying their records (request-decoder.ts). */
 const TRANSFORMATION_SERVICE = {
   ...TransformationServiceService,
   transform: { ...TransformationServiceService.transform, requestDeserialize: decodeTransformRequest },
 } satisfies typeof TransformationServiceService;
 
+/** Transformation: records to rows to Parquet files, reported to the commit service on flush. */
 export const transformationService: ServiceSpec<TransformationKey> = {
   name: 'transformation',
   portKey: 'transformationPort',
