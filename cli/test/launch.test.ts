@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { DIST_DIR, programArgs, REPO_DIR, startupTimeoutMs, waitForListeningAddress } from '#cli/launch.js';
+import { DIST_DIR, heapFlags, programArgs, REPO_DIR, startupTimeoutMs, waitForListeningAddress } from '#cli/launch.js';
 
 describe('startupTimeoutMs: the allowance grows with the processes starting together, doubled under CI', () => {
   const cases: [starting: number, env: Record<string, string | undefined>, expectedMs: number][] = [
@@ -23,6 +23,27 @@ describe('programArgs: the compiled entry point under dist/', () => {
     assert.equal(entry, `${DIST_DIR}/services/commit/src/main.js`);
     assert.ok(existsSync(entry));
     assert.deepEqual(args, ['--flag']);
+  });
+});
+
+describe('heapFlags: the services that move records get bounded heaps, unless NODE_OPTIONS says otherwise', () => {
+  const cases: [program: Parameters<typeof heapFlags>[0], nodeOptions: string | undefined, expected: string[]][] = [
+    ['transformation', undefined, ['--max-old-space-size=256', '--max-semi-space-size=4']],
+    ['ingestion', undefined, ['--max-old-space-size=256']],
+    ['commit', undefined, []],
+    ['catalog', undefined, []],
+    ['transformation', '--max-old-space-size=512', ['--max-semi-space-size=4']],
+    ['transformation', '--enable-source-maps --max-semi-space-size=16', ['--max-old-space-size=256']],
+    ['ingestion', '--enable-source-maps', ['--max-old-space-size=256']],
+  ];
+  for (const [program, nodeOptions, expected] of cases)
+    it(`${program}${nodeOptions ? ` with NODE_OPTIONS=${nodeOptions}` : ''}: ${expected.join(' ') || 'none'}`, () =>
+      assert.deepEqual(heapFlags(program, nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions }), expected));
+
+  it('programArgs puts them before the entry point', () => {
+    const [first, second, entry] = programArgs('transformation', [], {});
+    assert.deepEqual([first, second], heapFlags('transformation', {}));
+    assert.equal(entry, `${DIST_DIR}/services/transformation/src/main.js`);
   });
 });
 

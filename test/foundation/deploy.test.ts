@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { access, readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { parse, parseAllDocuments } from 'yaml';
+import { heapFlags } from '#cli/launch.js';
 import { describeSettings } from '#shared/config.js';
 
 const root = new URL('../../', import.meta.url);
@@ -10,12 +11,13 @@ describe('deploy files', () => {
   // npm test builds dist/ first, so the compiled entry points the image runs exist here too.
   it('compose runs each of the four services from a compiled file that exists, with the settings it needs', async () => {
     const compose = parse(await readFile(new URL('deploy/compose.yaml', root), 'utf8'), { merge: true });
-    for (const name of ['catalog', 'ingestion', 'transformation', 'commit']) {
+    for (const name of ['catalog', 'ingestion', 'transformation', 'commit'] as const) {
       const service = compose.services[name];
       assert.ok(service, `compose defines ${name}`);
-      const [entry] = service.command;
-      assert.match(entry, /^dist\/services\/[a-z]+\/src\/main\.js$/, `${name} runs compiled JavaScript`);
+      const entry = service.command.at(-1);
+      assert.equal(entry, `dist/services/${name}/src/main.js`, `${name} runs compiled JavaScript`);
       await access(new URL(entry, root));
+      assert.deepEqual(service.command.slice(0, -1), heapFlags(name, {}), `${name} gets the heap flags sluice up passes`);
       assert.equal(service.environment.SLUICE_BIND_HOST, '0.0.0.0', `${name} listens beyond loopback in a container`);
       assert.match(service.environment.DATABASE_URL, /^postgres:\/\//);
     }
@@ -132,8 +134,10 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
       const labels = workload.spec.template.metadata.labels;
       assert.deepEqual(workload.spec.selector.matchLabels, labels, `${name}'s selector matches its pods`);
       const [container] = podSpec(workload).containers;
-      await access(new URL(container.args[0], root));
-      assert.equal(container.args[0], `dist/services/${name}/src/main.js`);
+      const entry = container.args.at(-1);
+      await access(new URL(entry, root));
+      assert.equal(entry, `dist/services/${name}/src/main.js`);
+      assert.deepEqual(container.args.slice(0, -1), heapFlags(name, {}), `${name} gets the heap flags sluice up passes`);
       assert.deepEqual(container.ports, [
         { name: 'grpc', containerPort: port },
         { name: 'metrics', containerPort: 9464 },
