@@ -40,11 +40,12 @@ describe('heapFlags: the services that move records get bounded heaps, unless NO
     it(`${program}${nodeOptions ? ` with NODE_OPTIONS=${nodeOptions}` : ''}: ${expected.join(' ') || 'none'}`, () =>
       assert.deepEqual(heapFlags(program, nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions }), expected));
 
-  it('programArgs puts them before the entry point', () => {
-    const [first, second, entry] = programArgs('transformation', [], {});
-    assert.deepEqual([first, second], heapFlags('transformation', {}));
-    assert.equal(entry, `${DIST_DIR}/services/transformation/src/main.js`);
-  });
+  it('programArgs puts them before the entry point', () =>
+    assert.deepEqual(programArgs('transformation', ['--flag'], {}), [
+      ...heapFlags('transformation', {}),
+      `${DIST_DIR}/services/transformation/src/main.js`,
+      '--flag',
+    ]));
 });
 
 describe('waitForListeningAddress', () => {

@@ -18,8 +18,8 @@ export const NULL_TOKEN = 0x02;
 const INITIAL_COLUMN_BYTES = 16 * 1024;
 
 /**
- * Tokens shorter than this are copied four bytes at a time through DataViews; longer ones by
- * set() over a subarray. A subarray is an object per copy: on the pipeline bench's wide shape
+ * Tokens from 16 bytes up to this are copied four bytes at a time through DataViews (shorter
+ * ones byte by byte, longer ones by set() over a subarray). A subarray is an object per copy: on the pipeline bench's wide shape
  * (two strings of 85 and 109 bytes a record) those were 45 % of the bytes transformation's JS
  * allocated (a sampling heap profile of phase (b)), and the collector's work grows with them.
  * One copy, Node 20 on this machine, 2M copies each:
@@ -53,7 +53,7 @@ export class TokenChunk {
   private buffers: Buffer[];
   /** A DataView of each column's buffer, for word copies. */
   private views: DataView[];
-  /** The source of the last word copy and its DataView (a record's run: the same for many copies). */
+  /** The source of the last word copy and its DataView (viewOfSource). */
   private source: Uint8Array | null = null;
   private sourceView: DataView | null = null;
   private readonly ends: number[];
@@ -100,11 +100,7 @@ export class TokenChunk {
     const buf = this.buffers[column];
     if (length < 16) for (let i = 0; i < length; i++) buf[at + i] = src[start + i];
     else if (length < WORD_COPY_BELOW) {
-      if (src !== this.source) {
-        this.source = src;
-        this.sourceView = viewOf(src);
-      }
-      const from = this.sourceView!;
+      const from = this.viewOfSource(src);
       const to = this.views[column];
       let i = 0;
       for (; i + 4 <= length; i += 4) to.setInt32(at + i, from.getInt32(start + i, true), true);
@@ -185,6 +181,15 @@ export class TokenChunk {
     this.ends.fill(0);
     this.rowCount = 0;
     this.source = this.sourceView = null;
+  }
+
+  /** A DataView of `src`, kept while copies come from it (one record run serves many). */
+  private viewOfSource(src: Uint8Array): DataView {
+    if (src !== this.source || !this.sourceView) {
+      this.source = src;
+      this.sourceView = viewOf(src);
+    }
+    return this.sourceView;
   }
 
   private reserve(column: number, bytes: number): number {
