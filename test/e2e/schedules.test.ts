@@ -116,7 +116,12 @@ describe('an hourly schedule: backfill, late records, rerun', () => {
   const runs = () => sluiceJson<InstanceJson[]>('job', 'runs', name);
 
   // Three whole past hours, well clear of the live schedule's next firing.
-  const h0 = Math.floor(Date.now() / HOUR) * HOUR - 5 * HOUR;
+  const now = Date.now();
+  const h0 = Math.floor(now / HOUR) * HOUR - 5 * HOUR;
+  // The scheduler's clock reads half past the current hour when the test starts and runs at the
+  // wall clock's pace, so the live schedule (at :05) cannot fire during the test whenever it
+  // runs: on the wall clock, a run that crossed :05 fired the current hour's instance too.
+  const clock = `${h0 + 5 * HOUR + 30 * MINUTE}@${now}*1`;
   const scheduled = [1, 2, 3].map((k) => h0 + k * HOUR + 5 * MINUTE);
   const partitionOf = (k: number) => compact(h0 + (k + 1) * HOUR);
   const PER_HOUR = 30;
@@ -125,7 +130,10 @@ describe('an hourly schedule: backfill, late records, rerun', () => {
   );
 
   before(async () => {
-    mesh = await startMesh({ partitions: PARTITIONS, env: { INGESTION_SCHEDULER_TICK_MS: '200', INGESTION_LATE_CHECK_MS: '300' } });
+    mesh = await startMesh({
+      partitions: PARTITIONS,
+      env: { INGESTION_SCHEDULER_TICK_MS: '200', INGESTION_LATE_CHECK_MS: '300', INGESTION_SCHEDULER_CLOCK: clock },
+    });
     mesh.broker.createTopic(topic, PARTITIONS);
     produce(mesh, topic, records);
   });
