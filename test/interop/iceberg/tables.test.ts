@@ -26,6 +26,7 @@ import { bothReaders, committedThrough, type HistoryJson, produce, sluiceJson } 
 
 const suffix = randomBytes(3).toString('hex');
 const database = `ice_${suffix}`;
+const DAY_MS = 24 * 3600 * 1000;
 
 let mesh: TestMesh | undefined;
 printLogsOnFailure(() => mesh);
@@ -33,14 +34,20 @@ printLogsOnFailure(() => mesh);
 before(async () => {
   // Maintenance (expiry, compaction) every second; only the table whose properties ask for
   // it has anything to do: the others stay below the defaults (10 small files, 5 days).
-  // Late records of scheduled jobs are looked for every half second.
-  mesh = await startMesh({ partitions: 1, env: { COMMIT_MAINTENANCE_INTERVAL_MS: '1000', INGESTION_LATE_CHECK_MS: '500' } });
+  // Late records of scheduled jobs are looked for every half second. The scheduler's clock
+  // reads noon UTC of today when the mesh starts and runs at the wall clock's pace, so the daily
+  // job's live firing (00:15 UTC) cannot land during the run whenever it runs.
+  const now = Date.now();
+  const noon = Math.floor(now / DAY_MS) * DAY_MS + DAY_MS / 2;
+  mesh = await startMesh({
+    partitions: 1,
+    env: { COMMIT_MAINTENANCE_INTERVAL_MS: '1000', INGESTION_LATE_CHECK_MS: '500', INGESTION_SCHEDULER_CLOCK: `${noon}@${now}*1` },
+  });
 });
 after(async () => {
   await mesh?.stop();
 });
 
-const DAY_MS = 24 * 3600 * 1000;
 const primitive = (value: string) => ({ kind: { $case: 'primitive' as const, value } });
 const MAY_1 = Date.UTC(2024, 4, 1);
 
