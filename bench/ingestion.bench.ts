@@ -43,7 +43,7 @@ async function pipeline(): Promise<Record<string, number>> {
 }
 
 function planner(): Record<string, number> {
-  const messages = Array.from({ length: 10_000 }, (_, i) => ({ offset: String(i), timestamp: String(1000 + ((i * 7919) % 5000)) }));
+  const messages = Array.from({ length: 10_000 }, (_, i) => ({ offset: i, timestamp: 1000 + ((i * 7919) % 5000) }));
   const window = { startTimeMs: 2000, endTimeMs: 5000 };
   const rounds = 200;
   let kept = 0;

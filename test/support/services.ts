@@ -28,7 +28,8 @@ import { NATS_URL } from './nats.js';
 
 /** What every in-process service of a test gets: quiet logs, loopback, quick stops. */
 export const QUIET_ENV: Readonly<Record<string, string>> = {
-  LOG_LEVEL: 'silent',
+  // TEST_LOG_LEVEL=debug shows the services' logs when a test needs looking into.
+  LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
   SLUICE_BIND_HOST: '127.0.0.1',
   SLUICE_SHUTDOWN_TIMEOUT_MS: '3000',
   NATS_URL,

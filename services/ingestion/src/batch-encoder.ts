@@ -1,7 +1,7 @@
 /**
  * The wire bytes of a TransformRequest carrying one batch, written straight from a fetch's
- * kafkajs messages: one pass sizes the message, one writes it, and each key and value is copied
- * once, from the fetch's buffers into the message. There is no RecordRun object and no protobuf
+ * records: one pass sizes the message, one writes it, and each key and value is copied once,
+ * from the fetch's buffers into the message. There is no RecordRun object and no protobuf
  * writer on the way. The reference it must agree with is the generated encoder over
  * `recordRuns` (shared/src/record-runs.ts); test/batch-encoder.test.ts decodes both.
  *
@@ -19,10 +19,12 @@
  *   RecordHeaders    => index(1): varint, headers(2): KafkaHeader*
  *   KafkaHeader      => key(1): string, value(2): bytes (absent for a null value)
  */
-import type { IHeaders, KafkaMessage } from 'kafkajs';
 import { OffsetRange } from '#shared/gen/sluice/v1/types.js';
+import type { FetchedRecord, RecordHeader } from './kafka/fetched-record.js';
 
 const LEN = 2; // wire type: length-delimited
+/** Below this many bytes a byte loop beats Buffer.copy, which allocates a view of its source. */
+const SHORT_COPY = 32;
 const VARINT = 0;
 const tag = (field: number, wireType: number) => (field << 3) | wireType;
 
@@ -64,6 +66,15 @@ class Writer {
     this.at += b.length;
   }
 
+  /** `length` bytes of `src` from `start`; short ones byte by byte (a copy call costs a view). */
+  range(src: Buffer, start: number, length: number): void {
+    const buf = this.buf;
+    if (length < SHORT_COPY) {
+      for (let i = 0; i < length; i++) buf[this.at + i] = src[start + i];
+    } else src.copy(buf, this.at, start, start + length);
+    this.at += length;
+  }
+
   utf8(s: string, bytes: number): void {
     this.at += this.buf.write(s, this.at, bytes, 'utf8');
   }
@@ -73,29 +84,12 @@ class Writer {
   }
 }
 
-/** One message's headers, normalised: [key, value bytes or null]; null when it has none. */
-type HeaderList = [string, Buffer | null][];
-
-function headerList(h: IHeaders | undefined): HeaderList | null {
-  let list: HeaderList | null = null;
-  if (!h) return null;
-  for (const key in h) {
-    const v = h[key];
-    list ??= [];
-    if (Array.isArray(v)) for (const item of v) list.push([key, bytesOf(item)]);
-    else list.push([key, bytesOf(v)]);
-  }
-  return list;
-}
-
-const bytesOf = (v: Buffer | string | undefined): Buffer | null => (v === undefined ? null : typeof v === 'string' ? Buffer.from(v) : v);
-
-function headerSize([key, value]: [string, Buffer | null]): number {
+function headerSize({ key, value }: RecordHeader): number {
   const keyBytes = Buffer.byteLength(key);
   return (keyBytes > 0 ? fieldSize(tag(1, LEN), keyBytes) : 0) + (value ? fieldSize(tag(2, LEN), value.length) : 0);
 }
 
-function headersEntrySize(index: number, list: HeaderList): number {
+function headersEntrySize(index: number, list: readonly RecordHeader[]): number {
   let size = index > 0 ? 1 + varintSize(index) : 0;
   for (const h of list) size += fieldSize(tag(2, LEN), headerSize(h));
   return size;
@@ -111,7 +105,7 @@ export interface EncodedBatch {
 }
 
 /**
- * A TransformRequest holding batch `sequence`: its covers and, when there are messages, one
+ * A TransformRequest holding batch `sequence`: its covers and, when there are records, one
  * run of `topic`/`partition` made of them (in offset order, as a fetch returns them), and the
  * batch span's `traceparent` ('' for none).
  */
@@ -120,7 +114,7 @@ export function encodeBatch(
   covers: readonly OffsetRange[],
   topic: string,
   partition: number,
-  messages: readonly KafkaMessage[],
+  messages: readonly FetchedRecord[],
   overheadBytes: number,
   traceparent = '',
 ): EncodedBatch {
@@ -128,7 +122,7 @@ export function encodeBatch(
   const coverBytes = covers.map((c) => Buffer.from(OffsetRange.encode(c).finish()));
 
   // Pass 1: sizes.
-  const baseOffset = n > 0 ? Number(messages[0].offset) : 0;
+  const baseOffset = n > 0 ? messages[0].offset : 0;
   const deltas: number[] = new Array(n);
   let deltaBytes = 0;
   let valueBytes = 0;
@@ -136,27 +130,26 @@ export function encodeBatch(
   let keyBytes = 0;
   let keyLengthBytes = 0;
   let anyKey = false;
-  let headers: [number, HeaderList][] | null = null;
+  let headers: [number, readonly RecordHeader[]][] | null = null;
   for (let i = 0; i < n; i++) {
     const m = messages[i];
-    const delta = Number(m.offset) - baseOffset;
+    const delta = m.offset - baseOffset;
     if (!(delta >= 0 && delta <= 0xffffffff))
       throw new RangeError(`offset ${m.offset} of ${topic}/${partition} does not follow ${baseOffset}`);
     deltas[i] = delta;
     deltaBytes += varintSize(delta);
-    const value = m.value;
-    if (value) {
-      valueBytes += value.length;
-      valueLengthBytes += varintSize(value.length * 2);
+    const valueLength = m.valueLength;
+    if (valueLength >= 0) {
+      valueBytes += valueLength;
+      valueLengthBytes += varintSize(valueLength * 2);
     } else valueLengthBytes += 1; // -1 → zigzag 1
-    const key = m.key;
-    if (key) {
+    const keyLength = m.keyLength;
+    if (keyLength >= 0) {
       anyKey = true;
-      keyBytes += key.length;
-      keyLengthBytes += varintSize(key.length * 2);
+      keyBytes += keyLength;
+      keyLengthBytes += varintSize(keyLength * 2);
     } else keyLengthBytes += 1;
-    const list = headerList(m.headers);
-    if (list) (headers ??= []).push([i, list]);
+    if (m.headers !== null && m.headers.length > 0) (headers ??= []).push([i, m.headers]);
   }
   let runBytes = 0;
   if (n > 0) {
@@ -206,26 +199,26 @@ export function encodeBatch(
     w.open(4, deltaBytes);
     for (let i = 0; i < n; i++) w.varint(deltas[i]);
     w.open(5, 8 * n);
-    for (let i = 0; i < n; i++) w.double(Number(messages[i].timestamp));
+    for (let i = 0; i < n; i++) w.double(messages[i].timestamp);
     if (valueBytes > 0) {
       w.open(6, valueBytes);
       for (let i = 0; i < n; i++) {
-        const value = messages[i].value;
-        if (value) w.copy(value);
+        const m = messages[i];
+        if (m.valueLength > 0) w.range(m.data, m.valueStart, m.valueLength);
       }
     }
     w.open(7, valueLengthBytes);
-    for (let i = 0; i < n; i++) w.varint(zigzag(messages[i].value?.length ?? -1));
+    for (let i = 0; i < n; i++) w.varint(zigzag(messages[i].valueLength));
     if (keyBytes > 0) {
       w.open(8, keyBytes);
       for (let i = 0; i < n; i++) {
-        const key = messages[i].key;
-        if (key) w.copy(key);
+        const m = messages[i];
+        if (m.keyLength > 0) w.range(m.data, m.keyStart, m.keyLength);
       }
     }
     if (anyKey) {
       w.open(9, keyLengthBytes);
-      for (let i = 0; i < n; i++) w.varint(zigzag(messages[i].key?.length ?? -1));
+      for (let i = 0; i < n; i++) w.varint(zigzag(messages[i].keyLength));
     }
     for (const [index, list] of headers ?? []) {
       w.open(10, headersEntrySize(index, list));
@@ -235,7 +228,7 @@ export function encodeBatch(
       }
       for (const h of list) {
         w.open(2, headerSize(h));
-        const [key, value] = h;
+        const { key, value } = h;
         const keyLength = Buffer.byteLength(key);
         if (keyLength > 0) {
           w.open(1, keyLength);

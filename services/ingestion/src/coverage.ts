@@ -1,17 +1,17 @@
 /**
  * What one fetched Kafka batch contributes to the Transform stream: the records to send and
  * the offset range `[start, end)` the batch accounts for (DESIGN.md, "Offsets are declared by
- * ingestion"). Pure: the job runner feeds it kafkajs batches and the partition's cursor.
+ * ingestion"). Pure: the job reader feeds it a partition's fetched records and its cursor.
  *
  * Coverage is contiguous even when rows are not: records outside the time window, transaction
  * markers and compaction gaps are covered without being sent, so the committed offset still
  * moves past them.
  */
 
-/** The part of a kafkajs message this module reads (offsets and timestamps are decimal strings). */
+/** The part of a fetched record this module reads. */
 export interface OffsetStamped {
-  readonly offset: string;
-  readonly timestamp: string;
+  readonly offset: number;
+  readonly timestamp: number;
 }
 
 /** A bounded job's window by record timestamp: startTimeMs <= ts < endTimeMs. */
@@ -50,8 +50,8 @@ export interface BatchPlan<M> {
  *
  * @param position the partition's next offset to account for (everything below is covered)
  * @param limits the partition's known end, the close time and the window
- * @param messages the batch's records in offset order (kafkajs already dropped control records,
- *   so transaction markers never end a partition)
+ * @param messages the batch's records in offset order (the fetch path drops control records
+ *   and aborted ones, so transaction markers never end a partition)
  * @param batchEnd one past the last offset the fetch accounted for, control records included
  */
 export function planBatch<M extends OffsetStamped>(
@@ -67,12 +67,12 @@ export function planBatch<M extends OffsetStamped>(
   let excluded = 0;
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i];
-    const offset = Number(m.offset);
+    const offset = m.offset;
     // Below the position: already covered by an earlier batch (a fetch issued before a seek).
     if (offset < position) continue;
     if (offset >= coverEnd) break;
     if (window !== null) {
-      const ts = Number(m.timestamp);
+      const ts = m.timestamp;
       // The partition's end: this record and everything after it are left for later windows.
       if (closeAtMs !== null && ts >= closeAtMs) {
         coverEnd = offset;
@@ -109,26 +109,20 @@ export function findStart<M extends OffsetStamped>(
   batchEnd: number,
 ): StartFound {
   for (let i = 0; i < messages.length; i++) {
-    const offset = Number(messages[i].offset);
+    const offset = messages[i].offset;
     if (offset < position) continue;
     if (offset >= search.untilOffset) break;
-    if (Number(messages[i].timestamp) >= search.atMs) return { start: offset, found: true };
+    if (messages[i].timestamp >= search.atMs) return { start: offset, found: true };
   }
   const start = Math.min(Math.max(position, batchEnd), search.untilOffset);
   return { start, found: start >= search.untilOffset };
 }
 
-/** One past the last offset a kafkajs batch accounts for (its lastOffset() is inclusive). */
-export function batchEndOffset(lastOffset: string): number {
-  return Number(lastOffset) + 1;
-}
-
 /**
- * The offset range a batch skips before its first record, when the fetch started past the
- * position (compaction, markers, or records removed by retention). null when there is none.
+ * The offset range a fetch skips before its first record, when it started past the position
+ * (compaction, markers, or records removed by retention). null when there is none.
  */
-export function leadingGap(position: number, firstOffset: string | null): { start: number; end: number } | null {
+export function leadingGap(position: number, firstOffset: number | null): { start: number; end: number } | null {
   if (firstOffset === null) return null;
-  const first = Number(firstOffset);
-  return first > position ? { start: position, end: first } : null;
+  return firstOffset > position ? { start: position, end: firstOffset } : null;
 }

@@ -15,7 +15,7 @@
  * what happened (resyncing, synced, end reached, fatal) for JobRunner to decide.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { Admin, Consumer, Kafka } from 'kafkajs';
 import type { CatalogServiceService, Job } from '#shared/gen/sluice/v1/catalog.js';
 import type { CommittedEvent, RewindEvent } from '#shared/gen/sluice/v1/events.js';
 import type { BatchAck } from '#shared/gen/sluice/v1/transformation.js';
@@ -24,12 +24,15 @@ import { grpcMessage } from '#shared/errors.js';
 import type { ServiceClient } from '#shared/grpc/client.js';
 import type { Logger } from '#shared/logger.js';
 import { boundedComplete, coveredUpTo, endWithoutRecord, handsOver, type JobBounds, ownedDone, readToEnd } from './completion.js';
-import { batchEndOffset, findStart, leadingGap, planBatch } from './coverage.js';
+import { findStart, leadingGap, planBatch } from './coverage.js';
 import { describeSources, ErrorTopicProducer, permanentProduceError } from './error-topic.js';
 import { InFlight } from './in-flight.js';
 import { JobCounters } from './job-counters.js';
 import { createConsumer, createKafka, describeSourceError, groupSize, requireTopic, SourceError, watermarks } from './kafka-source.js';
 import { addNewPartitions, type PartitionState, PartitionTable } from './partition-table.js';
+import type { FetchedPartition } from './kafka/fetch.js';
+import type { FetchedRecord } from './kafka/fetched-record.js';
+import { type FetchTarget, OFFSET_OUT_OF_RANGE, PartitionFetcher } from './partition-fetcher.js';
 import { acceptsBatches, isLive, type Phase } from './phase.js';
 import { parallelismAssigner } from './members.js';
 import { groupIdFor, onExpired, type Watermarks } from './positions.js';
@@ -71,10 +74,14 @@ export interface ReaderHost {
 /** A failure retrying cannot fix: the job goes to FAILED with this reason. */
 export class FatalJobError extends Error {}
 
-/** One consumer session (runSession): its admin client, its consumer once created, and how to end it. */
+/**
+ * One consumer session (runSession): its admin client, its consumer (the group member) and
+ * fetcher once created, and how to end it.
+ */
 interface Session {
   readonly admin: Admin;
   consumer: Consumer | null;
+  fetcher: PartitionFetcher | null;
   /** Ends the session's run with an error: a consumer crash, or the job ending. */
   readonly end: (err: unknown) => void;
 }
@@ -94,8 +101,6 @@ export class JobReader {
   private readonly kafka: Kafka;
   private session: Session | null = null;
   private readonly errorTopic: ErrorTopicProducer;
-  /** The owned partitions the consumer has paused right now. */
-  private pausedNow = new Set<number>();
   /**
    * Too many unacknowledged bytes (in-flight.ts): no fetching until acks drain them. Not a
    * phase: it comes and goes many times a second while the job is running.
@@ -157,7 +162,7 @@ export class JobReader {
    * to end, and a consumer session is up.
    */
   private isCurrent(generation: number): boolean {
-    return generation === this.incarnation && isLive(this.host.phase()) && Boolean(this.session?.consumer);
+    return generation === this.incarnation && isLive(this.host.phase()) && Boolean(this.session?.fetcher);
   }
 
   // ---------------------------------------------------------------- sessions
@@ -170,7 +175,7 @@ export class JobReader {
     let end: (err: unknown) => void = () => {};
     const ended = new Promise<never>((_, reject) => (end = reject));
     ended.catch(() => {});
-    const session: Session = { admin: this.kafka.admin(), consumer: null, end };
+    const session: Session = { admin: this.kafka.admin(), consumer: null, fetcher: null, end };
     this.session = session;
     await session.admin.connect();
     const partitionIds = await requireTopic(session.admin, this.topic);
@@ -195,31 +200,33 @@ export class JobReader {
 
     const consumer = createConsumer(this.kafka, groupIdFor(this.job.name), parallelismAssigner(this.topic, parallelism, this.member));
     session.consumer = consumer;
+    const fetcher = new PartitionFetcher(this.topic, session.admin, `sluice-ingestion-${this.job.name}`, this.log);
+    session.fetcher = fetcher;
     consumer.on(consumer.events.CRASH, (e) => session.end(e.payload.error));
-    // kafkajs reports a fetch it skipped (markers and aborted records only) as a batch of none.
-    consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
-      if (this.session === session && e.payload.batchSize === 0)
-        this.onSkippedBatch(e.payload.partition, e.payload.firstOffset, e.payload.lastOffset, e.payload.highWatermark);
-    });
     // Group events of a session that already ended (a crashed consumer) change nothing.
     consumer.on(consumer.events.REBALANCING, () => {
       if (this.session === session) this.host.resyncing('rebalancing', null);
     });
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      // kafkajs is the group member only: with the topic paused it never fetches (it heartbeats
+      // between the fetches it skips); the fetcher reads. Paused here, before its first fetch.
+      consumer.pause([{ topic: this.topic }]);
       if (this.session !== session) return;
       this.groupLeader = e.payload.isLeader;
       this.partitions.assign(e.payload.memberAssignment[this.topic] ?? []);
-      this.pausedNow = new Set();
       this.requestResync('group assignment');
     });
     await consumer.connect();
     await consumer.subscribe({ topic: this.topic, fromBeginning: true });
     await consumer.run({
       autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
-      eachBatch: (payload) => this.onBatch(payload),
+      eachBatch: async () => {
+        throw new Error(`kafkajs fetched ${this.topic}, which stays paused: the fetcher reads it`);
+      },
     });
+    fetcher
+      .run({ targets: () => this.fetchTargets(), onFetched: (generation, target, fetched) => this.onFetched(generation, target, fetched) })
+      .catch((err) => session.end(err));
     // In the group (kafkajs joins before run resolves, so this is normally already resyncing).
     const phase = this.host.phase().name;
     if (phase === 'starting' || phase === 'retrying') this.host.resyncing('joined the group', null);
@@ -229,7 +236,7 @@ export class JobReader {
   async endSession(): Promise<void> {
     const session = this.session;
     this.session = null;
-    this.pausedNow = new Set();
+    await session?.fetcher?.stop();
     await session?.consumer?.disconnect().catch(() => {});
     await session?.admin.disconnect().catch(() => {});
   }
@@ -312,11 +319,8 @@ export class JobReader {
   /** Positions from the catalog, owned partitions sought there, a new stream: then running. */
   private async resync(generation: number, why: string): Promise<void> {
     const session = this.session;
-    const consumer = session?.consumer;
-    if (!this.isCurrent(generation) || !session || !consumer) return;
+    if (!this.isCurrent(generation) || !session) return;
     const owned = this.partitions.ownedIds;
-    if (owned.length > 0) consumer.pause([{ topic: this.topic, partitions: [...owned] }]);
-    this.pausedNow = new Set(owned);
     const committed = await this.committedOffsets();
     const askedAtMs = Date.now();
     const marks = await watermarks(session.admin, this.topic);
@@ -378,11 +382,11 @@ export class JobReader {
       this.inFlight.add(sent.sequence, sent.inFlightBytes);
       this.partitions.at(gap.partition).position = gap.end;
     }
-    for (const p of owned) consumer.seek({ topic: this.topic, partition: p, offset: String(this.partitions.at(p).position) });
     this.lastRecordAtMs = Date.now();
     this.log.info({ why, workerId, owned }, 'stream opened; partitions sought to committed offsets');
     this.host.synced();
     if (this.ownedDone()) this.host.ownedDone();
+    session.fetcher?.wake();
   }
 
   private onStreamBroken(generation: number, reason: string, fatal: boolean): void {
@@ -403,49 +407,78 @@ export class JobReader {
 
   // ---------------------------------------------------------------- data path
 
-  private async onBatch({ batch, resolveOffset, isStale, isRunning }: EachBatchPayload): Promise<void> {
-    if (!acceptsBatches(this.host.phase()) || isStale() || !isRunning()) return;
-    const stream = this.stream;
-    const st = this.partitions.get(batch.partition);
-    if (!stream || !st || !this.partitions.isOwned(batch.partition)) return;
-    // Never lower: a batch fetched earlier must not undo a watermark asked for later (completion.ts).
-    st.highWatermark = Math.max(st.highWatermark, Number(batch.highWatermark));
-    if (readToEnd(st)) return;
-
-    // Fetched below the position: kafkajs reset its offset after OFFSET_OUT_OF_RANGE (the log is
-    // shorter than the job's position, as when the topic was recreated) or the fetch predates a
-    // seek. Nothing is sent until the topic is known to be the same one.
-    const first = batch.firstOffset();
-    if (first !== null && Number(first) < st.position) {
-      const topic = await this.verifyTopic();
-      if (topic === 'unknown') this.session?.consumer?.seek({ topic: this.topic, partition: st.partition, offset: String(st.position) });
-      if (topic !== 'same' || stream !== this.stream) return;
-    }
-
-    const gap = leadingGap(st.position, batch.firstOffset());
-    if (gap && !(await this.acceptGap(st, gap.end))) return;
-    if (stream !== this.stream) return;
-
-    this.take(stream, st, batch.messages, batchEndOffset(batch.lastOffset()), resolveOffset);
+  /**
+   * What the fetcher reads next: every owned partition, at its position, unless the job may
+   * not take batches now (resyncing, paused by the user, backpressure) or it was read to its end.
+   */
+  private fetchTargets(): { generation: number; partitions: FetchTarget[] } {
+    const generation = this.incarnation;
+    const phase = this.host.phase();
+    if (!this.stream || !settled(phase) || !acceptsBatches(phase) || this.host.userPaused() || this.backpressure)
+      return { generation, partitions: [] };
+    const partitions: FetchTarget[] = [];
+    for (const st of this.partitions.ownedStates())
+      if (!readToEnd(st)) partitions.push({ partition: st.partition, fetchOffset: st.position });
+    return { generation, partitions };
   }
 
   /**
-   * A fetch of transaction markers and aborted records only: kafkajs resolves it without calling
-   * eachBatch, so it is covered here, without records. Otherwise a partition whose last fetch is
-   * one of these would never be read up to its high watermark (completion.ts endWithoutRecord).
-   * Only a range reaching from the position on is taken: whatever was fetched, the records at
-   * those offsets are markers or aborted, so covering them is right even for a stale fetch.
+   * One partition's fetch. Taken only while the partition is still at the offset it was
+   * fetched from, in the same stream incarnation: anything else (a resync, a rewind, a
+   * rebalance since) makes the answer stale, and the next round asks again.
    */
-  private onSkippedBatch(partition: number, firstOffset: string | null, lastOffset: string, highWatermark: string): void {
-    if (!acceptsBatches(this.host.phase()) || firstOffset === null) return;
+  private async onFetched(generation: number, target: FetchTarget, fetched: FetchedPartition): Promise<void> {
     const stream = this.stream;
-    const st = this.partitions.get(partition);
-    if (!stream || !st || !this.partitions.isOwned(partition)) return;
-    st.highWatermark = Math.max(st.highWatermark, Number(highWatermark));
-    if (readToEnd(st)) return;
-    const batchEnd = batchEndOffset(lastOffset);
-    if (Number(firstOffset) > st.position || batchEnd <= st.position) return;
-    this.take(stream, st, [], batchEnd, () => {});
+    const st = this.partitions.get(target.partition);
+    // A pause holds for answers already on their way too: what a paused job took could be of a
+    // topic recreated meanwhile, which the check on resume is there to catch.
+    const current = () =>
+      generation === this.incarnation &&
+      stream === this.stream &&
+      st?.position === target.fetchOffset &&
+      acceptsBatches(this.host.phase()) &&
+      !this.host.userPaused();
+    if (!stream || !st || !this.partitions.isOwned(st.partition) || !current()) return;
+    if (fetched.errorCode === OFFSET_OUT_OF_RANGE) return this.onOutOfRange(st, current);
+    // Never lower: a fetch answered earlier must not undo a watermark asked for later (completion.ts).
+    st.highWatermark = Math.max(st.highWatermark, fetched.highWatermark);
+    if (readToEnd(st) || fetched.nextOffset === null) return;
+    const records = fetched.records;
+    // The log skips offsets from the position on: compaction, or transaction markers and aborted
+    // records only. Retention cannot be the cause (that is OFFSET_OUT_OF_RANGE), so it is covered.
+    const gap = leadingGap(st.position, records.length > 0 ? records[0].offset : null);
+    if (gap) this.log.debug({ partition: st.partition, from: gap.start, to: gap.end }, 'covering an offset gap');
+    this.take(stream, st, records, fetched.nextOffset);
+  }
+
+  /**
+   * The position is outside the partition's log. Below its start: retention removed records
+   * the job had not read (offset_reset decides). Past its end: the log is shorter than what
+   * was committed, as when the topic was recreated (the topic check decides) or an unclean
+   * leader election truncated it; reading resumes once the log reaches the position again.
+   */
+  private async onOutOfRange(st: PartitionState, current: () => boolean): Promise<void> {
+    const admin = this.session?.admin;
+    if (!admin) return;
+    const topic = await this.verifyTopic();
+    if (topic === 'unknown') await sleep(500); // not told (the broker away): the next round asks again
+    if (topic !== 'same' || !current()) return;
+    const wm = (await watermarks(admin, this.topic)).get(st.partition);
+    if (!wm || !current()) return;
+    if (st.position >= wm.low) {
+      this.log.warn({ partition: st.partition, position: st.position, high: wm.high }, 'the log ends before the position; waiting for it');
+      await sleep(1000);
+      return;
+    }
+    const decision = onExpired(this.topic, st.partition, st.position, wm.low, this.job.offsetReset);
+    if (decision.action === 'fail') return this.host.fatal(decision.reason);
+    this.log.warn({ partition: st.partition, lost: decision.lost }, decision.reason);
+    this.counters.countError('offset_out_of_range', decision.lost);
+    const stream = this.stream;
+    if (!stream) return;
+    const sent = stream.send([{ topic: this.topic, partition: st.partition, startOffset: st.position, endOffset: wm.low }]);
+    this.inFlight.add(sent.sequence, sent.inFlightBytes);
+    st.position = wm.low;
   }
 
   /**
@@ -453,13 +486,7 @@ export class JobReader {
    * start by timestamp confirmed, the batch planned, its records sent with its cover, the
    * position moved, and the partition's end acted on.
    */
-  private take(
-    stream: TransformStream,
-    st: PartitionState,
-    messages: KafkaMessage[],
-    batchEnd: number,
-    resolveOffset: (offset: string) => void,
-  ): void {
+  private take(stream: TransformStream, st: PartitionState, messages: readonly FetchedRecord[], batchEnd: number): void {
     if (st.startSearch) {
       // A start by timestamp is confirmed by reading: the records before it are not the job's,
       // and are covered without rows (like records outside a window), so the job's first commit
@@ -472,7 +499,6 @@ export class JobReader {
         this.inFlight.add(sent.sequence, sent.inFlightBytes);
         this.counters.countRead(skipped, skipped);
         st.position = start;
-        resolveOffset(String(start - 1));
       }
       if (!found) return;
     }
@@ -498,10 +524,8 @@ export class JobReader {
     st.position = plan.coverEnd;
     this.counters.countRead(plan.send.length + plan.excluded, plan.excluded, sent.payloadBytes);
     if (messages.length > 0) this.lastRecordAtMs = Date.now();
-    resolveOffset(String(plan.coverEnd - 1));
     if (this.inFlight.overBudget) this.backpressure = true;
     if (plan.end !== null) this.partitionEnded();
-    else if (this.backpressure) this.applyPauses();
   }
 
   /** An owned partition ended: it is paused, and the job finishes once every owned one has. */
@@ -538,36 +562,6 @@ export class JobReader {
       }
     }
     if (ended) this.partitionEnded();
-  }
-
-  /**
-   * The fetch started past the position. Either offsets were removed by retention (the
-   * OFFSET_OUT_OF_RANGE policy decides), or the gap is real but harmless (compaction, a
-   * fetch of transaction markers only), or the batch is stale (fetched before a seek). A
-   * stale batch cannot be told from a real gap by looking at it, so the first time the
-   * partition is sought back to the position; a gap that is still there is covered.
-   */
-  private async acceptGap(st: PartitionState, gapEnd: number): Promise<boolean> {
-    const admin = this.session?.admin;
-    const marks = admin ? await watermarks(admin, this.topic) : null;
-    const low = marks?.get(st.partition)?.low ?? 0;
-    if (low > st.position) {
-      const decision = onExpired(this.topic, st.partition, st.position, low, this.job.offsetReset);
-      if (decision.action === 'fail') {
-        this.host.fatal(decision.reason);
-        return false;
-      }
-      this.counters.countError('offset_out_of_range', decision.lost);
-      this.log.warn({ partition: st.partition }, decision.reason);
-      return true;
-    }
-    if (st.gapCheckedAt !== st.position) {
-      st.gapCheckedAt = st.position;
-      this.session?.consumer?.seek({ topic: this.topic, partition: st.partition, offset: String(st.position) });
-      return false;
-    }
-    this.log.debug({ partition: st.partition, from: st.position, to: gapEnd }, 'covering an offset gap');
-    return true;
   }
 
   private onAck(generation: number, ack: BatchAck): void {
@@ -621,21 +615,11 @@ export class JobReader {
   }
 
   /**
-   * Pauses exactly the owned partitions that should not be fetched now. Left alone while
-   * resyncing (the resync paused them all and calls this when done) and with no consumer.
+   * Something that decides what is fetched changed (a pause or resume, a partition's end):
+   * the fetcher looks again now instead of at its next idle tick.
    */
   applyPauses(): void {
-    const consumer = this.session?.consumer;
-    const phase = this.host.phase();
-    if (!consumer || !settled(phase)) return;
-    const all = this.host.userPaused() || this.backpressure || !isLive(phase);
-    const owned = this.partitions.ownedIds;
-    const want = new Set(owned.filter((p) => all || readToEnd(this.partitions.at(p))));
-    const pause = owned.filter((p) => want.has(p) && !this.pausedNow.has(p));
-    const resume = owned.filter((p) => !want.has(p) && this.pausedNow.has(p));
-    if (pause.length > 0) consumer.pause([{ topic: this.topic, partitions: pause }]);
-    if (resume.length > 0) consumer.resume([{ topic: this.topic, partitions: resume }]);
-    this.pausedNow = want;
+    this.session?.fetcher?.wake();
   }
 
   /** A CommittedEvent of the job's table: cursors, the last commit, and Kafka's group offsets. */
@@ -712,11 +696,10 @@ export class JobReader {
 }
 
 /** How many of the messages lie in [from, to). */
-function countFrom(messages: readonly KafkaMessage[], from: number, to: number): number {
+function countFrom(messages: readonly FetchedRecord[], from: number, to: number): number {
   let n = 0;
   for (const m of messages) {
-    const offset = Number(m.offset);
-    if (offset >= from && offset < to) n++;
+    if (m.offset >= from && m.offset < to) n++;
   }
   return n;
 }

@@ -1,8 +1,8 @@
 /**
- * The Kafka side of a job: the kafkajs client, admin look-ups (watermarks, offsets by
- * timestamp) and the translation of kafkajs failures into the one-line reasons job status
- * shows, and kafkajs messages as the proto records sent to transformation. No consumer logic
- * lives here; see job-runner.ts.
+ * The Kafka side of a job: the kafkajs client (the consumer-group member, admin look-ups of
+ * watermarks and offsets by timestamp, the error-topic producer) and the translation of Kafka
+ * failures into the one-line reasons job status shows. Records are fetched by
+ * partition-fetcher.ts, not by kafkajs. No consumer logic lives here; see job-reader.ts.
  */
 import { type Consumer, Kafka, logLevel, type Admin, type logCreator, type PartitionAssigner } from 'kafkajs';
 import type { Logger } from '#shared/logger.js';

@@ -5,7 +5,7 @@
  * Metadata request (v10-v12, the flexible encoding) for the topic. A broker that speaks no
  * v10 gives no ids: the answer is null and the job is judged by its offsets alone.
  */
-import { connect, type Socket } from 'node:net';
+import { BrokerConnection } from './kafka/broker-connection.js';
 
 const API_VERSIONS = 18;
 const METADATA = 3;
@@ -33,13 +33,12 @@ export async function fetchTopicId(brokers: readonly string[], topic: string, ti
 
 async function askBroker(broker: string, topic: string, timeoutMs: number): Promise<string | null> {
   const at = broker.lastIndexOf(':');
-  const socket = connect({ host: broker.slice(0, at), port: Number(broker.slice(at + 1)) });
-  socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no answer from ${broker} within ${timeoutMs} ms`)));
-  const responses = frames(socket);
+  const conn = await BrokerConnection.connect(broker.slice(0, at), Number(broker.slice(at + 1)), {
+    clientId: CLIENT_ID,
+    connectTimeoutMs: timeoutMs,
+  });
   try {
-    socket.write(request(API_VERSIONS, 0, 1, Buffer.alloc(0), false));
-    const versions = new Cursor(await responses.next());
-    versions.int32(); // correlation id (response header v0)
+    const versions = new Cursor(await conn.request(API_VERSIONS, 0, Buffer.alloc(0), { timeoutMs }));
     if (versions.int16() !== 0) return null;
     let max = -1;
     for (let n = versions.int32(); n > 0; n--) {
@@ -48,25 +47,10 @@ async function askBroker(broker: string, topic: string, timeoutMs: number): Prom
     }
     if (max < MIN_METADATA) return null;
     const version = Math.min(max, MAX_METADATA);
-    socket.write(request(METADATA, version, 2, metadataBody(topic, version), true));
-    return topicIdOf(new Cursor(await responses.next()));
+    return topicIdOf(new Cursor(await conn.request(METADATA, version, metadataBody(topic, version), { flexible: true, timeoutMs })));
   } finally {
-    socket.destroy();
+    conn.close();
   }
-}
-
-/** A request with header v1 (v2 with its empty tagged fields when flexible), size-prefixed. */
-function request(apiKey: number, version: number, correlationId: number, body: Buffer, flexible: boolean): Buffer {
-  const client = Buffer.from(CLIENT_ID);
-  const header = Buffer.alloc(10 + client.length + (flexible ? 1 : 0));
-  header.writeInt16BE(apiKey, 0);
-  header.writeInt16BE(version, 2);
-  header.writeInt32BE(correlationId, 4);
-  header.writeInt16BE(client.length, 8);
-  client.copy(header, 10);
-  const size = Buffer.alloc(4);
-  size.writeInt32BE(header.length + body.length);
-  return Buffer.concat([size, header, body]);
 }
 
 /** Metadata v10-v12 for one topic by name; no auto-creation, no authorized operations. */
@@ -87,7 +71,6 @@ function metadataBody(topic: string, version: number): Buffer {
 
 /** The first topic's id in a Metadata v10-v12 response; null when it has an error (unknown topic). */
 function topicIdOf(r: Cursor): string | null {
-  r.int32(); // correlation id
   r.taggedFields(); // response header v1
   r.int32(); // throttle time
   for (let n = r.compactLength(); n > 0; n--) {
@@ -159,38 +142,4 @@ class Cursor {
       this.bytes(this.uvarint());
     }
   }
-}
-
-/** The size-prefixed frames arriving on the socket, one next() per response. */
-function frames(socket: Socket): { next(): Promise<Buffer> } {
-  let pending = Buffer.alloc(0);
-  let failure: Error | null = null;
-  const waiting: { resolve: (b: Buffer) => void; reject: (e: Error) => void }[] = [];
-  const ready: Buffer[] = [];
-  const drain = () => {
-    while (pending.length >= 4 && pending.length >= 4 + pending.readInt32BE(0)) {
-      const size = pending.readInt32BE(0);
-      ready.push(pending.subarray(4, 4 + size));
-      pending = pending.subarray(4 + size);
-    }
-    while (ready.length > 0 && waiting.length > 0) waiting.shift()!.resolve(ready.shift()!);
-    if (failure) for (const w of waiting.splice(0)) w.reject(failure);
-  };
-  socket.on('data', (chunk: Buffer) => {
-    pending = Buffer.concat([pending, chunk]);
-    drain();
-  });
-  const fail = (err?: Error) => {
-    failure ??= err ?? new Error('the broker closed the connection');
-    drain();
-  };
-  socket.on('error', fail);
-  socket.on('close', () => fail());
-  return {
-    next: () =>
-      new Promise((resolve, reject) => {
-        waiting.push({ resolve, reject });
-        drain();
-      }),
-  };
 }

@@ -5,26 +5,24 @@
  */
 import { propagation, ROOT_CONTEXT, trace, type Link, type Span, type TextMapGetter } from '@opentelemetry/api';
 import { tracer } from '#shared/tracing.js';
+import type { RecordHeader } from './kafka/fetched-record.js';
 
-type Headers = Record<string, Buffer | string | (Buffer | string)[] | undefined>;
+type Headers = readonly RecordHeader[];
 
+/** A record's headers as the propagator reads them: the first header of a key wins. */
 const headerGetter: TextMapGetter<Headers> = {
-  get(carrier, key) {
-    const raw = carrier[key];
-    const value = Array.isArray(raw) ? raw[0] : raw;
-    return value === undefined ? undefined : value.toString();
-  },
-  keys: (carrier) => Object.keys(carrier),
+  get: (carrier, key) => carrier.find((h) => h.key === key)?.value?.toString(),
+  keys: (carrier) => carrier.map((h) => h.key),
 };
 
 /** At most `max` distinct producer span contexts found in the records' headers. */
-export function producerLinks(messages: readonly { headers?: Headers }[], max = 16): Link[] {
+export function producerLinks(messages: readonly { readonly headers: Headers | null }[], max = 16): Link[] {
   const links: Link[] = [];
   const seen = new Set<string>();
   for (const message of messages) {
     if (links.length >= max) break;
     const headers = message.headers;
-    if (!headers || headers.traceparent === undefined) continue;
+    if (headers === null || !headers.some((h) => h.key === 'traceparent')) continue;
     const context = trace.getSpanContext(propagation.extract(ROOT_CONTEXT, headers, headerGetter));
     if (!context || seen.has(context.spanId)) continue;
     seen.add(context.spanId);
@@ -39,7 +37,7 @@ export function startBatchSpan(
   topic: string,
   partition: number,
   cover: { readonly start: number; readonly end: number },
-  sent: readonly { headers?: Headers }[],
+  sent: readonly { readonly headers: Headers | null }[],
 ): Span {
   return tracer().startSpan(
     'ingestion.batch',

@@ -14,7 +14,7 @@ import type {
 } from '#shared/gen/sluice/v1/transformation.js';
 import type { OffsetRange } from '#shared/gen/sluice/v1/types.js';
 import type { ServiceClient } from '#shared/grpc/client.js';
-import type { KafkaMessage } from 'kafkajs';
+import type { FetchedRecord } from './kafka/fetched-record.js';
 import { encodeBatch } from './batch-encoder.js';
 
 /** What a record costs the in-flight budget beyond its key and value (and what a batch costs). */
@@ -24,7 +24,7 @@ export const RECORD_OVERHEAD_BYTES = 64;
 export interface FetchedRecords {
   topic: string;
   partition: number;
-  messages: readonly KafkaMessage[];
+  messages: readonly FetchedRecord[];
 }
 
 export type TransformationClient = ServiceClient<typeof TransformationServiceService>;

@@ -1,15 +1,15 @@
 /**
- * Ingestion's batch encoder (encodeBatch: a TransformRequest's bytes straight from kafkajs
- * messages) against the reference (the generated encoder over recordRuns of record objects):
+ * Ingestion's batch encoder (encodeBatch: a TransformRequest's bytes straight from fetched
+ * records) against the reference (the generated encoder over recordRuns of record objects):
  * the same bytes, for generated batches with every shape a message may take.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { IHeaders, KafkaMessage } from 'kafkajs';
 import type { KafkaHeader, KafkaRecord, OffsetRange } from '#shared/gen/sluice/v1/types.js';
 import { TransformRequest } from '#shared/gen/sluice/v1/transformation.js';
 import { recordRuns } from '#shared/record-runs.js';
 import { encodeBatch } from '../src/batch-encoder.js';
+import { FetchedRecord, type RecordHeader } from '../src/kafka/fetched-record.js';
 import { seededRandom } from '#test-support/random.js';
 
 const OVERHEAD = 64;
@@ -21,40 +21,50 @@ function bytesOrNull(next: () => number): Buffer | null {
   return Buffer.from(Array.from({ length: 1 + Math.floor(next() * 40) }, () => Math.floor(next() * 256)));
 }
 
-function messages(seed: number, count: number): KafkaMessage[] {
+/**
+ * Records as the fetch path makes them: key and value are ranges of one buffer, at a random
+ * place in it (so a range that starts at 0 is not the only one tried).
+ */
+function messages(seed: number, count: number): FetchedRecord[] {
   const next = seededRandom(seed);
   let offset = Math.floor(next() * 1e6);
   const keyed = next() < 0.6;
   return Array.from({ length: count }, () => {
     offset += next() < 0.1 ? 1 + Math.floor(next() * 100) : 1; // gaps, as compaction leaves
-    const headers: IHeaders = {};
-    if (next() < 0.2) headers.a = Buffer.from('x');
-    if (next() < 0.1) headers.b = [Buffer.from('1'), 'two'];
-    if (next() < 0.05) headers.c = undefined;
-    return {
-      offset: String(offset),
-      timestamp: String(next() < 0.05 ? -1 : 1_700_000_000_000 + Math.floor(next() * 1e9)),
-      key: keyed ? bytesOrNull(next) : null,
-      value: bytesOrNull(next),
-      headers,
-      attributes: 0,
-    } satisfies KafkaMessage;
+    const headers: RecordHeader[] = [];
+    if (next() < 0.2) headers.push({ key: 'a', value: Buffer.from('x') });
+    if (next() < 0.1) headers.push({ key: 'b', value: Buffer.from('1') }, { key: 'b', value: Buffer.from('two') });
+    if (next() < 0.05) headers.push({ key: 'c', value: null });
+    const key = keyed ? bytesOrNull(next) : null;
+    const value = bytesOrNull(next);
+    const lead = Math.floor(next() * 8);
+    const data = Buffer.concat([Buffer.alloc(lead, 0xee), key ?? Buffer.alloc(0), value ?? Buffer.alloc(0)]);
+    const timestamp = next() < 0.05 ? -1 : 1_700_000_000_000 + Math.floor(next() * 1e9);
+    const keyLength = key ? key.length : -1;
+    const valueStart = lead + (key?.length ?? 0);
+    return new FetchedRecord(
+      offset,
+      timestamp,
+      data,
+      lead,
+      keyLength,
+      valueStart,
+      value ? value.length : -1,
+      headers.length > 0 ? headers : null,
+    );
   });
 }
 
 /** The reference: one record object per message, as ingestion built them before runs. */
-function asRecord(topic: string, partition: number, m: KafkaMessage): KafkaRecord {
-  const headers: KafkaHeader[] = [];
-  for (const [key, v] of Object.entries(m.headers ?? {})) {
-    for (const item of Array.isArray(v) ? v : [v]) headers.push({ key, value: item === undefined ? undefined : Buffer.from(item) });
-  }
+function asRecord(topic: string, partition: number, m: FetchedRecord): KafkaRecord {
+  const headers: KafkaHeader[] = (m.headers ?? []).map(({ key, value }) => ({ key, value: value ?? undefined }));
   return {
     topic,
     partition,
-    offset: Number(m.offset),
-    timestampMs: Number(m.timestamp),
-    key: m.key ?? undefined,
-    value: m.value ?? undefined,
+    offset: m.offset,
+    timestampMs: m.timestamp,
+    key: m.key() ?? undefined,
+    value: m.value() ?? undefined,
     headers,
   };
 }
@@ -66,7 +76,7 @@ test('encodeBatch writes a batch exactly as the generated encoder does', () => {
     const partition = seed % 5;
     const covers: OffsetRange[] =
       batch.length > 0
-        ? [{ topic, partition, startOffset: Number(batch[0].offset), endOffset: Number(batch[batch.length - 1].offset) + 1 }]
+        ? [{ topic, partition, startOffset: batch[0].offset, endOffset: batch[batch.length - 1].offset + 1 }]
         : [{ topic, partition, startOffset: seed, endOffset: seed + 3 }];
     const traceparent = seed % 3 === 0 ? '' : `00-${seed.toString(16).padStart(32, '0')}-${seed.toString(16).padStart(16, '0')}-01`;
     const { request, inFlightBytes } = encodeBatch(seed, covers, topic, partition, batch, OVERHEAD, traceparent);
@@ -78,7 +88,7 @@ test('encodeBatch writes a batch exactly as the generated encoder does', () => {
     }).finish();
     assert.deepEqual(TransformRequest.decode(request), TransformRequest.decode(reference), `seed ${seed}`);
     assert.deepEqual(request, Buffer.from(reference), `seed ${seed}: the same bytes`);
-    const payload = batch.reduce((n, m) => n + (m.key?.length ?? 0) + (m.value?.length ?? 0), 0);
+    const payload = batch.reduce((n, m) => n + Math.max(0, m.keyLength) + Math.max(0, m.valueLength), 0);
     assert.equal(inFlightBytes, OVERHEAD * (batch.length + 1) + payload, `seed ${seed}: in-flight bytes`);
   }
 });

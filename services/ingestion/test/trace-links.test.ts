@@ -12,12 +12,19 @@ const T2 = '4bf92f3577b34da6a3ce929d0e0e4736';
 
 test('records with traceparent headers link the batch to their producers, once each, up to a limit', () => {
   const messages = [
-    { headers: { traceparent: traceparent(T1, 'b7ad6b7169203331') } },
-    { headers: {} },
-    { headers: { traceparent: traceparent(T1, 'b7ad6b7169203331') } }, // same producer span
-    { headers: { traceparent: [traceparent(T2, '00f067aa0ba902b7')] } },
-    { headers: { traceparent: Buffer.from('not a traceparent') } },
-    {},
+    { headers: [{ key: 'traceparent', value: traceparent(T1, 'b7ad6b7169203331') }] },
+    { headers: [] },
+    { headers: [{ key: 'traceparent', value: traceparent(T1, 'b7ad6b7169203331') }] }, // same producer span
+    {
+      headers: [
+        { key: 'other', value: null },
+        { key: 'traceparent', value: traceparent(T2, '00f067aa0ba902b7') },
+        { key: 'traceparent', value: traceparent(T1, '0000000000000001') }, // a repeat: the first wins
+      ],
+    },
+    { headers: [{ key: 'traceparent', value: Buffer.from('not a traceparent') }] },
+    { headers: [{ key: 'traceparent', value: null }] },
+    { headers: null },
   ];
   const links = producerLinks(messages);
   assert.deepEqual(
@@ -28,5 +35,5 @@ test('records with traceparent headers link the batch to their producers, once e
     ],
   );
   assert.equal(producerLinks(messages, 1).length, 1);
-  assert.deepEqual(producerLinks([{ headers: { other: 'x' } }]), []);
+  assert.deepEqual(producerLinks([{ headers: [{ key: 'other', value: Buffer.from('x') }] }]), []);
 });

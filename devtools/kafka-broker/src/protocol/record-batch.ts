@@ -1,5 +1,5 @@
 import { crc32c } from './crc32c.js';
-import { decompress, isKnownCodec } from './compression.js';
+import { decompress, isKnownCodec } from '#shared/kafka-compression.js';
 import { ErrorCode, InvalidBatchError } from './errors.js';
 import { readVarint, varintSize, writeVarint, type Cursor } from './varint.js';
 

@@ -1,3 +1,7 @@
+/**
+ * Kafka's record-batch codecs, decompression only: ingestion's fetch path reads compressed
+ * batches with it, the dev broker its stored batches for timestamp lookups.
+ */
 import { gunzipSync } from 'node:zlib';
 import { uncompress as snappyUncompress } from 'snappyjs';
 import { decompress as lz4Decompress } from 'lz4js';
@@ -7,9 +11,8 @@ import { decompress as zstdDecompress } from 'fzstd';
 export const Codec = { NONE: 0, GZIP: 1, SNAPPY: 2, LZ4: 3, ZSTD: 4 } as const;
 
 /**
- * Decompresses the records section of a batch. Stored batches stay compressed as produced; this
- * is only needed where the broker must look at individual records (timestamp lookups), so pure-JS
- * decoders are fast enough.
+ * Decompresses the records section of a batch. Pure-JS decoders except gzip (Node 20's zlib has
+ * no zstd, and the native snappy and lz4 packages need install scripts).
  */
 export function decompress(codec: number, data: Buffer): Buffer {
   switch (codec) {
