@@ -20,7 +20,7 @@ import { createClient } from '#shared/grpc/client.js';
 import { type RealKafka, startKafka } from '#test-support/kafka.js';
 import { printLogsOnFailure, SERVICE_NAMES, type ServiceName, startMesh, type TestMesh } from '#test-support/mesh.js';
 import { waitFor } from '#test-support/wait.js';
-import { COMPACT_NOW, consumeCount, readAll, SEGMENT_ROLL_WAIT_MS, stableAt } from './helpers.js';
+import { COMPACT_NOW, consumeCount, kcat, readAll, SEGMENT_ROLL_WAIT_MS, stableAt } from './helpers.js';
 import { runSluiceJson } from '#test-support/cli.js';
 
 const run = randomBytes(3).toString('hex');
@@ -350,6 +350,27 @@ describe('transactional producer', () => {
     await producer.send({ topic, acks: -1, messages: [record(0, 4, T + 6000)] }); // 5
     await committed(job, { 0: 6 });
     assert.deepEqual(ids(await rows(job)), [4]);
+  });
+});
+
+describe('compressed topics', () => {
+  it("batches librdkafka compressed with each of Kafka's codecs land once each, in offset order", async () => {
+    const topic = `codecs-${run}`;
+    await kafka!.createTopic(topic, { partitions: 1 });
+    const codecs = ['none', 'gzip', 'snappy', 'lz4', 'zstd'];
+    const PER_CODEC = 200;
+    for (const [c, codec] of codecs.entries()) {
+      const lines = Array.from({ length: PER_CODEC }, (_, i) => JSON.stringify({ id: c * PER_CODEC + i, v: `${codec} ✓ ${i}` }));
+      const res = await kcat(kafka!.brokers, ['-P', '-t', topic, '-p', '0', '-z', codec], `${lines.join('\n')}\n`);
+      assert.equal(res.code, 0, res.stderr);
+    }
+    const job = await startJob(`codecs-${run}`, topic);
+    await committed(job, { 0: codecs.length * PER_CODEC });
+    const landed = await rows(job);
+    assert.deepEqual(
+      landed.map((r) => [r.id, r.offset, r.v]),
+      Array.from({ length: codecs.length * PER_CODEC }, (_, id) => [id, id, `${codecs[Math.floor(id / PER_CODEC)]} ✓ ${id % PER_CODEC}`]),
+    );
   });
 });
 
