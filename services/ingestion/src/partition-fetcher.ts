@@ -21,6 +21,7 @@ import type { Admin } from 'kafkajs';
 import type { Logger } from '#shared/logger.js';
 import { BrokerConnection } from './kafka/broker-connection.js';
 import { decodeFetchResponse, encodeFetchRequest, type FetchedPartition } from './kafka/fetch.js';
+import { RecordBatchError } from './kafka/record-batches.js';
 import { SourceError } from './kafka-source.js';
 
 const FETCH = 1;
@@ -83,6 +84,8 @@ export class PartitionFetcher {
   private leaders = new Map<number, Leader>();
   private readonly connections = new Map<number, Promise<BrokerConnection>>();
   private failedRounds = 0;
+  /** Where the next round's partition order starts (see round()). */
+  private rounds = 0;
 
   constructor(
     private readonly topic: string,
@@ -106,7 +109,8 @@ export class PartitionFetcher {
         this.failedRounds = 0;
       } catch (err) {
         if (this.stopped) return;
-        if (err instanceof SourceError || topicGone(err) || ++this.failedRounds >= MAX_FAILED_ROUNDS) throw err;
+        if (err instanceof SourceError || err instanceof RecordBatchError || topicGone(err) || ++this.failedRounds >= MAX_FAILED_ROUNDS)
+          throw err;
         this.log.debug({ err: String(err), failedRounds: this.failedRounds }, 'fetch failed; retrying');
         this.leaders.clear();
         await sleep(100 * 2 ** this.failedRounds);
@@ -144,9 +148,16 @@ export class PartitionFetcher {
     this.wakeUp = null;
   }
 
-  /** One Fetch per leader of the targets, at once; the partitions of every answer, in target order. */
-  private async round(targets: readonly FetchTarget[]): Promise<{ target: FetchTarget; fetched: FetchedPartition }[]> {
-    if (targets.some((t) => !this.leaders.has(t.partition))) await this.lookUpLeaders();
+  /**
+   * One Fetch per leader of the targets, at once; the partitions of every answer, in the order
+   * asked. Each round starts the order one partition further: a broker returns a batch larger
+   * than the partition limit whole only for the first partition with data in its answer, and
+   * cuts it short elsewhere (a partial batch, nothing complete), so a partition stuck behind
+   * others would otherwise never read its large batch.
+   */
+  private async round(asked: readonly FetchTarget[]): Promise<{ target: FetchTarget; fetched: FetchedPartition }[]> {
+    if (asked.some((t) => !this.leaders.has(t.partition))) await this.lookUpLeaders();
+    const targets = roundOrder(asked, this.rounds++);
     const byLeader = new Map<number, FetchTarget[]>();
     for (const t of targets) {
       const leader = this.leaders.get(t.partition);
@@ -237,3 +248,9 @@ export class PartitionFetcher {
 
 /** kafkajs's metadata look-up says the topic does not exist: no retry brings it back. */
 const topicGone = (err: unknown): boolean => (err as { type?: string } | null)?.type === 'UNKNOWN_TOPIC_OR_PARTITION';
+
+/** The targets in round `round`'s order: each round starts one further along. */
+export function roundOrder<T>(targets: readonly T[], round: number): T[] {
+  const first = targets.length === 0 ? 0 : round % targets.length;
+  return [...targets.slice(first), ...targets.slice(0, first)];
+}

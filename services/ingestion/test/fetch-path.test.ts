@@ -6,17 +6,17 @@
  * rarely: a batch cut at the size limit, an offset past the end, and malformed batches.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import { type DevBroker, startDevBroker } from '#kafka-broker/index.js';
+import { kcat as runKcat } from '#test-support/kcat.js';
 import { encodeBatch as encodeDevBatch } from '#kafka-broker/protocol/record-batch.js';
 import { BrokerConnection } from '../src/kafka/broker-connection.js';
 import { decodeFetchResponse, encodeFetchRequest, type FetchedPartition } from '../src/kafka/fetch.js';
 import type { FetchedRecord } from '../src/kafka/fetched-record.js';
 import { decodeRecordBatches, RecordBatchError } from '../src/kafka/record-batches.js';
+import { roundOrder } from '../src/partition-fetcher.js';
 
-const KCAT = '/usr/bin/kcat';
 let broker: DevBroker;
 let conn: BrokerConnection;
 
@@ -30,17 +30,10 @@ after(async () => {
   await broker.stop();
 });
 
-function kcat(args: string[], input = ''): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(KCAT, ['-b', broker.address, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`kcat ${args.join(' ')}: ${code} ${err}`))));
-    child.stdin.end(input);
-  });
+async function kcat(args: string[], input = ''): Promise<string> {
+  const res = await runKcat(broker.address, args, input);
+  assert.equal(res.code, 0, res.stderr);
+  return res.stdout;
 }
 
 function fetchOnce(topic: string, fetchOffset: number, maxBytes = 1 << 20): Promise<FetchedPartition> {
@@ -205,4 +198,22 @@ describe('record batches, decoded on their own', () => {
         (err: unknown) => err instanceof RecordBatchError && err.offset === 42 && message.test(err.message),
       );
     });
+});
+
+describe('the order partitions are asked in', () => {
+  // A broker hands a batch over the partition limit whole only to the first partition with data.
+  const cases: [number[], number, number[]][] = [
+    [[0, 1, 2], 0, [0, 1, 2]],
+    [[0, 1, 2], 1, [1, 2, 0]],
+    [[0, 1, 2], 2, [2, 0, 1]],
+    [[0, 1, 2], 3, [0, 1, 2]],
+    [[5], 7, [5]],
+    [[], 3, []],
+  ];
+  for (const [targets, round, want] of cases)
+    it(`round ${round} of ${JSON.stringify(targets)}: ${JSON.stringify(want)}`, () => assert.deepEqual(roundOrder(targets, round), want));
+  it('every partition is asked first within as many rounds as there are partitions', () => {
+    const firsts = new Set(Array.from({ length: 4 }, (_, round) => roundOrder([7, 8, 9, 10], round)[0]));
+    assert.equal(firsts.size, 4);
+  });
 });

@@ -3,14 +3,13 @@
  * (the dev broker and real Apache Kafka) behind one interface, kcat, and readers that collect
  * what a client sees.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { type Admin, type Kafka, type KafkaMessage, logLevel, Kafka as KafkaClient } from 'kafkajs';
 import { type DevBroker, startDevBroker } from '#kafka-broker/index.js';
 import { type RealKafka, startKafka } from '#test-support/kafka.js';
 import { waitFor } from '#test-support/wait.js';
+import { kcat } from '#test-support/kcat.js';
 
-export const KCAT = process.env.KCAT ?? '/usr/bin/kcat';
+export { KCAT, kcat, type RunResult } from '#test-support/kcat.js';
 
 /** One broker a conformance scenario runs against; the operations a scenario cannot do through the protocol alone. */
 export interface BrokerTarget {
@@ -132,26 +131,6 @@ export async function stableAt(admin: Admin, topic: string, end: number): Promis
     },
     { timeoutMs: 30_000, intervalMs: 50 },
   );
-}
-
-export interface RunResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** kcat with the given arguments against brokers; stdin from input. Killed after 30 s. */
-export async function kcat(brokers: string, args: string[], input = ''): Promise<RunResult> {
-  const child = spawn(KCAT, ['-b', brokers, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (t: string) => (stdout += t));
-  child.stderr!.setEncoding('utf8').on('data', (t: string) => (stderr += t));
-  child.stdin!.end(input);
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(timer);
-  return { code, stdout, stderr };
 }
 
 /** Every record of a partition from the beginning to its end (kcat -e), one formatted line each. */

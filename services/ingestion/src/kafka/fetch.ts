@@ -20,7 +20,7 @@
  *                        preferred_read_replica: int32, records: int32 length + RecordBatch*]]
  */
 import type { FetchedRecord } from './fetched-record.js';
-import { type AbortedTransaction, decodeRecordBatches, int64 } from './record-batches.js';
+import { type AbortedTransaction, decodeRecordBatches, int64, RecordBatchError } from './record-batches.js';
 
 export interface FetchRequest {
   readonly maxWaitMs: number;
@@ -99,7 +99,13 @@ export function decodeFetchResponse(body: Buffer, topic: string): { errorCode: n
       const start = r.skip(Math.max(0, size));
       if (name !== topic) continue;
       const records: FetchedRecord[] = [];
-      const { nextOffset } = size > 0 ? decodeRecordBatches(body, start, start + size, aborted, records) : { nextOffset: null };
+      let nextOffset: number | null = null;
+      try {
+        if (size > 0) nextOffset = decodeRecordBatches(body, start, start + size, aborted, records).nextOffset;
+      } catch (err) {
+        if (err instanceof RecordBatchError) throw new RecordBatchError(err.offset, err.problem, `${topic}/${partition}`);
+        throw err;
+      }
       partitions.push({ partition, errorCode: partitionError, highWatermark, lastStableOffset, logStartOffset, records, nextOffset });
     }
   }

@@ -33,13 +33,17 @@ const ATTR_TRANSACTIONAL = 0x10;
 const ATTR_CONTROL = 0x20;
 const CONTROL_ABORT = 0;
 
-/** A batch that cannot be read: the offset it starts at and what is wrong with it. */
+/**
+ * A batch that cannot be read: the offset it starts at, what is wrong with it and, once the
+ * Fetch response's decoder knows it, the partition ("orders/3").
+ */
 export class RecordBatchError extends Error {
   constructor(
     readonly offset: number,
-    problem: string,
+    readonly problem: string,
+    readonly partition = '',
   ) {
-    super(`record batch at offset ${offset}: ${problem}`);
+    super(`${partition ? `${partition}: ` : ''}record batch at offset ${offset}: ${problem}`);
     this.name = 'RecordBatchError';
   }
 }
