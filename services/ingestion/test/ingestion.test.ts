@@ -105,7 +105,10 @@ describe('parallelism', () => {
     t.after(() => secondProcess.stop());
     const second = secondProcess.client;
     await second.startJob({ job });
-    await waitFor('both processes in the group', async () => (await second.getJobStatus({ job })).status!.partitions.length > 0, {
+    // A stream of the second process means the group's new generation is assigned: the first
+    // process's members rejoined for it, which ended their old streams, so the next round is
+    // read by the new streams only (produced earlier, an old stream could still take it).
+    await waitFor('both processes in the group, the second reading', async () => (await statusStreams(job, [second])).size > 0, {
       timeoutMs: 60_000,
     });
     for (const stream of stack.worker.streams) if (stream.open.job === job && !stream.ended) stream.batches.length = 0;
