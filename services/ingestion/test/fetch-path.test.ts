@@ -1,8 +1,10 @@
 /**
  * Ingestion's own fetch path (kafka/broker-connection.ts, kafka/fetch.ts,
  * kafka/record-batches.ts) against the dev broker over TCP, with kcat (librdkafka, an
- * independent client, read_committed by default) as the reference: every codec, keys, null
- * keys and values, headers, committed and aborted transactions. Then the cases a broker makes
+ * independent client, read_committed by default) as the reference: keys, null keys and values,
+ * headers, committed and aborted transactions. kcat (librdkafka 2.0.2) compresses only zstd
+ * here: it asks the broker for Produce v0-v2 before it uses gzip, snappy or lz4, and sends those
+ * plain; kafka-fetch.test.ts reads batches kafkajs compressed with each of them. Then the cases a broker makes
  * rarely: a batch cut at the size limit, an offset past the end, and malformed batches.
  */
 import assert from 'node:assert/strict';
@@ -79,7 +81,7 @@ function asKcatLine(r: FetchedRecord): string {
 }
 
 describe('the fetch path reads what librdkafka reads', () => {
-  it('every codec, keys and null keys, unicode, headers (repeated, null), across many fetches', async () => {
+  it('zstd and plain batches, keys and null keys, unicode, headers (repeated, null), across many fetches', async () => {
     const topic = 'codecs';
     broker.createTopic(topic, 1);
     for (const codec of ['none', 'gzip', 'snappy', 'lz4', 'zstd']) {

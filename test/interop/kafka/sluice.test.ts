@@ -13,7 +13,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Producer } from 'kafkajs';
+import { CompressionTypes, type Producer } from 'kafkajs';
 import { JobState } from '#shared/gen/sluice/v1/catalog.js';
 import { IngestionServiceService } from '#shared/gen/sluice/v1/ingestion.js';
 import { createClient } from '#shared/grpc/client.js';
@@ -354,22 +354,36 @@ describe('transactional producer', () => {
 });
 
 describe('compressed topics', () => {
-  it("batches librdkafka compressed with each of Kafka's codecs land once each, in offset order", async () => {
+  // kcat's librdkafka (2.0.2 here) compresses with gzip, snappy or lz4 only where the broker
+  // still speaks Produce v0-v2, which Kafka 4 dropped: it would send those plain. So gzip comes
+  // from kafkajs and zstd from kcat; snappy and lz4 are read in the fetch path's own tests.
+  it('gzip (kafkajs) and zstd (librdkafka) batches land once each, in offset order, between plain ones', async () => {
     const topic = `codecs-${run}`;
     await kafka!.createTopic(topic, { partitions: 1 });
-    const codecs = ['none', 'gzip', 'snappy', 'lz4', 'zstd'];
-    const PER_CODEC = 200;
-    for (const [c, codec] of codecs.entries()) {
-      const lines = Array.from({ length: PER_CODEC }, (_, i) => JSON.stringify({ id: c * PER_CODEC + i, v: `${codec} ✓ ${i}` }));
+    const PER_BATCH = 200;
+    const parts = ['none', 'gzip', 'zstd', 'none'];
+    const value = (id: number) => `${parts[Math.floor(id / PER_BATCH)]} ✓ ${id % PER_BATCH}`;
+    for (const [c, codec] of parts.entries()) {
+      const ids = Array.from({ length: PER_BATCH }, (_, i) => c * PER_BATCH + i);
+      if (codec === 'gzip') {
+        await producer.send({
+          topic,
+          acks: -1,
+          compression: CompressionTypes.GZIP,
+          messages: ids.map((id) => ({ partition: 0, value: JSON.stringify({ id, v: value(id) }) })),
+        });
+        continue;
+      }
+      const lines = ids.map((id) => JSON.stringify({ id, v: value(id) }));
       const res = await kcat(kafka!.brokers, ['-P', '-t', topic, '-p', '0', '-z', codec], `${lines.join('\n')}\n`);
       assert.equal(res.code, 0, res.stderr);
     }
     const job = await startJob(`codecs-${run}`, topic);
-    await committed(job, { 0: codecs.length * PER_CODEC });
+    await committed(job, { 0: parts.length * PER_BATCH });
     const landed = await rows(job);
     assert.deepEqual(
       landed.map((r) => [r.id, r.offset, r.v]),
-      Array.from({ length: codecs.length * PER_CODEC }, (_, id) => [id, id, `${codecs[Math.floor(id / PER_CODEC)]} ✓ ${id % PER_CODEC}`]),
+      Array.from({ length: parts.length * PER_BATCH }, (_, id) => [id, id, value(id)]),
     );
   });
 });

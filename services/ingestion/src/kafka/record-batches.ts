@@ -27,6 +27,7 @@ import { FetchedRecord, type RecordHeader } from './fetched-record.js';
 
 const HEADER_BYTES = 61; // through recordCount
 const LOG_OVERHEAD = 12; // baseOffset + batchLength
+const MAGIC_AT = 16;
 const ATTR_CODEC = 0x07;
 const ATTR_LOG_APPEND_TIME = 0x08;
 const ATTR_TRANSACTIONAL = 0x10;
@@ -73,7 +74,6 @@ class Cursor {
   }
 
   varint(): number {
-    const buf = this.buf;
     let b = this.byte();
     let raw = b & 0x7f;
     let scale = 128;
@@ -83,7 +83,6 @@ class Cursor {
       scale *= 128;
       if (scale > 2 ** 70) throw new RecordBatchError(this.batchOffset, `a varint runs over 10 bytes at byte ${this.at}`);
     }
-    void buf;
     return raw % 2 === 0 ? raw / 2 : -(raw + 1) / 2;
   }
 
@@ -126,13 +125,19 @@ export function decodeRecordBatches(
   while (end - pos >= LOG_OVERHEAD) {
     const baseOffset = int64(buf, pos);
     const size = LOG_OVERHEAD + buf.readInt32BE(pos + 8);
-    if (pos + size > end || size < HEADER_BYTES) break; // the partial batch at the end
-    const magic = buf.readInt8(pos + 16);
+    if (size > end - pos) break; // the partial batch at the end
+    // A complete batch that is malformed throws rather than ending the loop like a partial one:
+    // its nextOffset would never move, and the caller would fetch the same bytes forever.
+    // The magic byte sits at 16 in old message sets too (offset, size, crc, magic), so a small
+    // v0/v1 message is named for what it is before its size looks wrong for a v2 batch.
+    const magic = size > MAGIC_AT ? buf.readInt8(pos + MAGIC_AT) : 2;
     if (magic !== 2)
       throw new RecordBatchError(
         baseOffset,
         `magic ${magic} (message format v0/v1); Sluice reads record batches of magic 2 (Kafka 0.11 and later)`,
       );
+    if (size < HEADER_BYTES)
+      throw new RecordBatchError(baseOffset, `its length field says ${size - LOG_OVERHEAD} bytes, less than a batch header`);
     const attributes = buf.readInt16BE(pos + 21);
     const lastOffset = baseOffset + buf.readInt32BE(pos + 23);
     const batchEnd = pos + size;
