@@ -68,7 +68,7 @@ export function planBatch<M extends OffsetStamped>(
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i];
     const offset = m.offset;
-    // Below the position: already covered by an earlier batch (a fetch issued before a seek).
+    // Below the position: already covered (a fetch inside a batch gets the whole batch back).
     if (offset < position) continue;
     if (offset >= coverEnd) break;
     if (window !== null) {

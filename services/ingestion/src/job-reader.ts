@@ -335,7 +335,6 @@ export class JobReader {
       // one, reading starts over at the recorded start and confirms it again.
       st.startSearch = st.committed === undefined ? st.recordedSearch : null;
       st.position = st.committed ?? st.initialStart;
-      st.gapCheckedAt = -1;
       const wm = marks.get(p);
       if (wm) {
         this.partitions.setHighWatermark(p, wm.high, askedAtMs);
@@ -414,8 +413,7 @@ export class JobReader {
   private fetchTargets(): { generation: number; partitions: FetchTarget[] } {
     const generation = this.incarnation;
     const phase = this.host.phase();
-    if (!this.stream || !settled(phase) || !acceptsBatches(phase) || this.host.userPaused() || this.backpressure)
-      return { generation, partitions: [] };
+    if (!this.stream || !acceptsBatches(phase) || this.host.userPaused() || this.backpressure) return { generation, partitions: [] };
     const partitions: FetchTarget[] = [];
     for (const st of this.partitions.ownedStates())
       if (!readToEnd(st)) partitions.push({ partition: st.partition, fetchOffset: st.position });

@@ -6,6 +6,7 @@
  * v10 gives no ids: the answer is null and the job is judged by its offsets alone.
  */
 import { BrokerConnection } from './kafka/broker-connection.js';
+import { ResponseReader } from './kafka/response-reader.js';
 
 const API_VERSIONS = 18;
 const METADATA = 3;
@@ -38,7 +39,7 @@ async function askBroker(broker: string, topic: string, timeoutMs: number): Prom
     connectTimeoutMs: timeoutMs,
   });
   try {
-    const versions = new Cursor(await conn.request(API_VERSIONS, 0, Buffer.alloc(0), { timeoutMs }));
+    const versions = new ResponseReader(await conn.request(API_VERSIONS, 0, Buffer.alloc(0), { timeoutMs }), 'ApiVersions response');
     if (versions.int16() !== 0) return null;
     let max = -1;
     for (let n = versions.int32(); n > 0; n--) {
@@ -47,7 +48,12 @@ async function askBroker(broker: string, topic: string, timeoutMs: number): Prom
     }
     if (max < MIN_METADATA) return null;
     const version = Math.min(max, MAX_METADATA);
-    return topicIdOf(new Cursor(await conn.request(METADATA, version, metadataBody(topic, version), { flexible: true, timeoutMs })));
+    return topicIdOf(
+      new ResponseReader(
+        await conn.request(METADATA, version, metadataBody(topic, version), { flexible: true, timeoutMs }),
+        'Metadata response',
+      ),
+    );
   } finally {
     conn.close();
   }
@@ -70,7 +76,7 @@ function metadataBody(topic: string, version: number): Buffer {
 }
 
 /** The first topic's id in a Metadata v10-v12 response; null when it has an error (unknown topic). */
-function topicIdOf(r: Cursor): string | null {
+function topicIdOf(r: ResponseReader): string | null {
   r.taggedFields(); // response header v1
   r.int32(); // throttle time
   for (let n = r.compactLength(); n > 0; n--) {
@@ -98,48 +104,4 @@ function uvarint(n: number): Buffer {
   }
   out.push(n);
   return Buffer.from(out);
-}
-
-/** Reads a response body front to back; running past the end throws. */
-class Cursor {
-  private at = 0;
-  constructor(private readonly buf: Buffer) {}
-  int16(): number {
-    const v = this.buf.readInt16BE(this.at);
-    this.at += 2;
-    return v;
-  }
-  int32(): number {
-    const v = this.buf.readInt32BE(this.at);
-    this.at += 4;
-    return v;
-  }
-  bytes(n: number): Buffer {
-    if (this.at + n > this.buf.length) throw new RangeError(`Metadata response ends before byte ${this.at + n}`);
-    const v = this.buf.subarray(this.at, this.at + n);
-    this.at += n;
-    return v;
-  }
-  uvarint(): number {
-    let value = 0;
-    for (let shift = 0; ; shift += 7) {
-      const b = this.bytes(1)[0];
-      value += (b & 0x7f) * 2 ** shift;
-      if (b < 0x80) return value;
-    }
-  }
-  /** A compact array's or string's length (null encodes as -1). */
-  compactLength(): number {
-    return this.uvarint() - 1;
-  }
-  compactBytes(): void {
-    const n = this.compactLength();
-    if (n > 0) this.bytes(n);
-  }
-  taggedFields(): void {
-    for (let n = this.uvarint(); n > 0; n--) {
-      this.uvarint(); // tag
-      this.bytes(this.uvarint());
-    }
-  }
 }

@@ -158,22 +158,24 @@ export class PartitionFetcher {
   private async round(asked: readonly FetchTarget[]): Promise<{ target: FetchTarget; fetched: FetchedPartition }[]> {
     if (asked.some((t) => !this.leaders.has(t.partition))) await this.lookUpLeaders();
     const targets = roundOrder(asked, this.rounds++);
-    const byLeader = new Map<number, FetchTarget[]>();
+    const byLeader = new Map<number, { leader: Leader; targets: FetchTarget[] }>();
     for (const t of targets) {
       const leader = this.leaders.get(t.partition);
       if (!leader) throw new Error(`partition ${this.topic}/${t.partition} has no leader`);
-      const list = byLeader.get(leader.nodeId);
-      if (list) list.push(t);
-      else byLeader.set(leader.nodeId, [t]);
+      const group = byLeader.get(leader.nodeId);
+      if (group) group.targets.push(t);
+      else byLeader.set(leader.nodeId, { leader, targets: [t] });
     }
-    const answers = await Promise.all([...byLeader].map(([nodeId, list]) => this.fetchFrom(nodeId, list)));
+    const answers = await Promise.all([...byLeader.values()].map(({ leader, targets }) => this.fetchFrom(leader, targets)));
     const out: { target: FetchTarget; fetched: FetchedPartition }[] = [];
     let stale = false;
     for (const answer of answers) {
       for (const { target, fetched } of answer) {
         if (STALE_LEADER.has(fetched.errorCode)) stale = true;
         else if (fetched.errorCode === 0 || fetched.errorCode === OFFSET_OUT_OF_RANGE) out.push({ target, fetched });
-        else this.log.warn({ partition: target.partition, errorCode: fetched.errorCode }, 'fetch refused for a partition; retrying');
+        // Any other refusal (authorization, a broker-side failure) is a failed round: backed off,
+        // and after MAX_FAILED_ROUNDS it ends the session, whose status then names it.
+        else throw new Error(`Kafka refused the fetch of ${this.topic}/${target.partition} with error code ${fetched.errorCode}`);
       }
     }
     if (stale) {
@@ -184,9 +186,7 @@ export class PartitionFetcher {
     return out;
   }
 
-  private async fetchFrom(nodeId: number, targets: FetchTarget[]): Promise<{ target: FetchTarget; fetched: FetchedPartition }[]> {
-    const leader = [...this.leaders.values()].find((l) => l.nodeId === nodeId);
-    if (!leader) throw new Error(`broker ${nodeId} is unknown`);
+  private async fetchFrom(leader: Leader, targets: FetchTarget[]): Promise<{ target: FetchTarget; fetched: FetchedPartition }[]> {
     const { maxWaitMs, maxBytes, partitionMaxBytes } = this.settings;
     const body = encodeFetchRequest({
       maxWaitMs,
@@ -201,11 +201,11 @@ export class PartitionFetcher {
       const conn = await this.connection(leader);
       response = await conn.request(FETCH, FETCH_VERSION, body, { timeoutMs: maxWaitMs + 30_000 });
     } catch (err) {
-      this.dropConnection(nodeId);
+      this.dropConnection(leader.nodeId);
       throw err;
     }
     const { errorCode, partitions } = decodeFetchResponse(response, this.topic);
-    if (errorCode !== 0) throw new Error(`Fetch from broker ${nodeId} failed with Kafka error ${errorCode}`);
+    if (errorCode !== 0) throw new Error(`Fetch from broker ${leader.nodeId} failed with Kafka error ${errorCode}`);
     const out: { target: FetchTarget; fetched: FetchedPartition }[] = [];
     for (const target of targets) {
       const fetched = partitions.find((p) => p.partition === target.partition);

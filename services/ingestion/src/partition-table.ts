@@ -43,8 +43,6 @@ export interface PartitionState extends PartitionProgress {
   highWatermarkAtMs: number;
   /** The catalog's committed next offset; undefined before the first commit. */
   committed: number | undefined;
-  /** A leading gap at this position was re-fetched once (see JobRunner.acceptGap). */
-  gapCheckedAt: number;
 }
 
 export class PartitionTable {
@@ -208,7 +206,6 @@ export async function addNewPartitions(
       highWatermark: wm.high,
       highWatermarkAtMs: askedAtMs,
       committed: next,
-      gapCheckedAt: -1,
     });
   }
 }

@@ -57,7 +57,7 @@ describe('planBatch: covers, window filtering and partition ends', () => {
       end: null,
     },
     {
-      name: 'records below the position are skipped (fetched before a seek)',
+      name: 'records below the position are skipped (a fetch inside a batch gets the whole batch)',
       position: 5,
       limits: OPEN,
       messages: msgs([3, 1], [4, 1], [5, 1], [6, 1]),
@@ -315,7 +315,13 @@ describe('start and end positions', () => {
         12,
         { start: 10, found: true },
       ],
-      ['records below the position (a stale fetch) are ignored', 5, msgs([3, 500], [5, 150]), 6, { start: 5, found: true }],
+      [
+        'records below the position (a fetch inside a batch gets them too) are ignored',
+        5,
+        msgs([3, 500], [5, 150]),
+        6,
+        { start: 5, found: true },
+      ],
       ['a batch of markers only reaching the limit confirms it', 8, [], 10, { start: 10, found: true }],
     ];
     for (const [name, position, messages, batchEnd, want] of cases)

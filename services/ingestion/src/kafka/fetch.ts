@@ -20,7 +20,8 @@
  *                        preferred_read_replica: int32, records: int32 length + RecordBatch*]]
  */
 import type { FetchedRecord } from './fetched-record.js';
-import { type AbortedTransaction, decodeRecordBatches, int64, RecordBatchError } from './record-batches.js';
+import { type AbortedTransaction, decodeRecordBatches, RecordBatchError } from './record-batches.js';
+import { ResponseReader } from './response-reader.js';
 
 export interface FetchRequest {
   readonly maxWaitMs: number;
@@ -75,7 +76,7 @@ export interface FetchedPartition {
 
 /** The response's top-level error code and the partitions of `topic` (others are ignored). */
 export function decodeFetchResponse(body: Buffer, topic: string): { errorCode: number; partitions: FetchedPartition[] } {
-  const r = new Reader(body);
+  const r = new ResponseReader(body, 'Fetch response');
   r.int32(); // throttle time
   const errorCode = r.int16();
   r.int32(); // session id
@@ -92,7 +93,7 @@ export function decodeFetchResponse(body: Buffer, topic: string): { errorCode: n
       const abortedCount = r.int32();
       if (abortedCount > 0) {
         aborted = [];
-        for (let a = 0; a < abortedCount; a++) aborted.push({ producerId: r.producerId(), firstOffset: r.int64() });
+        for (let a = 0; a < abortedCount; a++) aborted.push({ producerId: r.int64String(), firstOffset: r.int64() });
       }
       r.int32(); // preferred read replica
       const size = r.int32();
@@ -110,39 +111,4 @@ export function decodeFetchResponse(body: Buffer, topic: string): { errorCode: n
     }
   }
   return { errorCode, partitions };
-}
-
-/** Reads the response's fixed fields front to back; running past the end is a protocol error. */
-class Reader {
-  private at = 0;
-  constructor(private readonly buf: Buffer) {}
-
-  private take(n: number): number {
-    const at = this.at;
-    if (n > this.buf.length - at) throw new RangeError(`Fetch response ends at byte ${this.buf.length}, before byte ${at + n}`);
-    this.at += n;
-    return at;
-  }
-  int16(): number {
-    return this.buf.readInt16BE(this.take(2));
-  }
-  int32(): number {
-    return this.buf.readInt32BE(this.take(4));
-  }
-  int64(): number {
-    return int64(this.buf, this.take(8));
-  }
-  producerId(): string {
-    return this.buf.readBigInt64BE(this.take(8)).toString();
-  }
-  string(): string {
-    const n = this.int16();
-    if (n < 0) return '';
-    const at = this.take(n);
-    return this.buf.toString('utf8', at, at + n);
-  }
-  /** Skips n bytes; returns where they start. */
-  skip(n: number): number {
-    return this.take(n);
-  }
 }
