@@ -7,6 +7,7 @@
 import { type Consumer, Kafka, logLevel, type Admin, type logCreator, type PartitionAssigner } from 'kafkajs';
 import type { Logger } from '#shared/logger.js';
 import type { Watermarks } from './positions.js';
+import './kafka-request-queue.js'; // kafkajs's idle timer loop, fixed before any client exists
 
 /** kafkajs logs through the service's pino logger; its info chatter is dropped. */
 function pinoLogCreator(logger: Logger): logCreator {
