@@ -11,7 +11,8 @@
  *      three times (PIPELINE_BENCH_BASELINE_RUNS): the ratios use the run with the median rows/s;
  *  (d) freshness at a 1 s commit interval: produce → first `sluice query` that returns it;
  *  (e) peak RSS per process (VmHWM), and each process's CPU use during (b), which shows the
- *      service that saturates a core;
+ *      service that saturates a core, and how much of it was the main thread (JavaScript) and
+ *      how much other threads (DuckDB's workers in transformation);
  *  (f) memory with a backlog: 1M records read while the commit service is stopped (SIGSTOP),
  *      so nothing commits and nothing flushes; each service's peak RSS over that phase alone,
  *      then the commit service continues and every record must commit.

@@ -45,6 +45,19 @@ export function sampleProc(pid: number): ProcSample | undefined {
 }
 
 /**
+ * CPU seconds of the process's main thread alone (/proc/<pid>/task/<pid>/stat): the JavaScript
+ * side of a service, apart from its other threads (DuckDB's workers, the collector's helpers,
+ * libuv's pool). Undefined once the process has exited.
+ */
+export function mainThreadCpuSeconds(pid: number): number | undefined {
+  try {
+    return parseProc(readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8'), '').cpuSeconds;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * CPU seconds of this process (all threads, so DuckDB's workers too) plus its reaped
  * children (fields 16 and 17 of /proc/self/stat: a child's time is added when it exits).
  */
@@ -57,6 +70,8 @@ export function selfAndChildrenCpuSeconds(): number {
 
 export interface CpuUse {
   cpuSeconds: number;
+  /** Of cpuSeconds, the main thread's (the rest is the process's other threads). */
+  mainThreadCpuSeconds: number;
   /** CPU seconds per wall-clock second over the window: 1.0 is one core fully busy. */
   cores: number;
   /** The busiest one-second interval: near 1.0 (or above, with GC threads), a core is saturated. */
@@ -68,6 +83,7 @@ const PEAK_INTERVAL_MS = 1000;
 /** CPU use of named processes between construction and end(), sampled each second for peaks. */
 export class CpuWindow {
   private readonly first = new Map<string, number>();
+  private readonly firstMain = new Map<string, number>();
   private readonly last = new Map<string, number>();
   private readonly peak = new Map<string, number>();
   private readonly startedAt = performance.now();
@@ -78,6 +94,7 @@ export class CpuWindow {
     for (const [name, pid] of Object.entries(pids)) {
       const cpu = sampleProc(pid)?.cpuSeconds ?? 0;
       this.first.set(name, cpu);
+      this.firstMain.set(name, mainThreadCpuSeconds(pid) ?? 0);
       this.last.set(name, cpu);
       this.peak.set(name, 0);
     }
@@ -102,7 +119,13 @@ export class CpuWindow {
     const use: Record<string, CpuUse> = {};
     for (const [name, pid] of Object.entries(this.pids)) {
       const cpuSeconds = (sampleProc(pid)?.cpuSeconds ?? this.last.get(name)!) - this.first.get(name)!;
-      use[name] = { cpuSeconds: round(cpuSeconds, 2), cores: round(cpuSeconds / wall, 2), peakCores: round(this.peak.get(name)!, 2) };
+      const mainSeconds = (mainThreadCpuSeconds(pid) ?? this.firstMain.get(name)!) - this.firstMain.get(name)!;
+      use[name] = {
+        cpuSeconds: round(cpuSeconds, 2),
+        mainThreadCpuSeconds: round(mainSeconds, 2),
+        cores: round(cpuSeconds / wall, 2),
+        peakCores: round(this.peak.get(name)!, 2),
+      };
     }
     return use;
   }
