@@ -2846,6 +2846,48 @@ describe('token scanner against the reference path: a corpus of messy records, i
     assert.equal(report.taken, taken.length, 'the escaped strings JSON.parse reads plainly are taken');
   });
 
+  it('strings read four bytes at a time: every special byte at every position of a word, as the reference reads it', async () => {
+    const c = CASES.find((x) => x.name === 'JSON level 1')!;
+    // What stringEnd() must stop at: the closing quote, escapes, raw control characters (JSON
+    // refuses them), multi-byte characters, a byte that is not UTF-8, and DEL (plain ASCII).
+    const specials: { text: Buffer; taken: boolean }[] = [
+      { text: Buffer.from(String.raw`\"`), taken: true },
+      { text: Buffer.from(String.raw`\\`), taken: true },
+      { text: Buffer.from(String.raw`\n`), taken: true },
+      { text: Buffer.from([0x09]), taken: false },
+      { text: Buffer.from([0x01]), taken: false },
+      { text: Buffer.from([0x1f]), taken: false },
+      { text: Buffer.from('\u00e9'), taken: true },
+      { text: Buffer.from('\u20ac'), taken: true },
+      { text: Buffer.from('\u{1f600}'), taken: true },
+      { text: Buffer.from([0xff]), taken: false },
+      { text: Buffer.from([0x7f]), taken: true },
+      { text: Buffer.from(' '), taken: true },
+    ];
+    const texts: { body: Buffer; taken: boolean }[] = [];
+    for (const { text, taken } of specials) {
+      for (let before = 0; before <= 9; before++) {
+        for (const after of [0, 1, 2, 3, 7]) {
+          const value = Buffer.concat([Buffer.from('a'.repeat(before)), text, Buffer.from('b'.repeat(after))]);
+          // The record's own start moves too, so the words fall differently in the run.
+          const pad = ' '.repeat(before % 4);
+          texts.push({ body: Buffer.concat([Buffer.from(`${pad}{"id":1,"day":0,"name":"`), value, Buffer.from('"}')]), taken });
+        }
+      }
+    }
+    const samples = () =>
+      texts.map(
+        ({ body, taken }, offset): Sample => ({
+          rec: kafkaRecord(c, new Rng(1), offset, body),
+          clean: taken,
+          how: 'special byte in a string',
+        }),
+      );
+    const report = await run(c, dir, conn, samples);
+    assert.deepEqual(report.problems, []);
+    assert.equal(report.taken, texts.filter((t) => t.taken).length, 'the strings JSON.parse reads plainly are taken');
+  });
+
   it('the corpus holds more than 10k records in all', () => {
     assert.ok(totals.records >= 10_000, `${totals.records} records`);
   });
