@@ -20,15 +20,38 @@
  * come back from `parquet_metadata()`.
  *
  * Rows may also arrive as text tokens (token-chunk.ts, the transformation's fast path): one
- * INSERT per chunk splits and casts them in DuckDB, without a JS value per cell. Measured on
- * 200k rows of the pipeline bench's wide shape (22 columns, 16 of them strings), Node 20:
+ * INSERT per chunk splits and casts them in DuckDB, without a JS value per cell; it runs off the
+ * main thread (a libuv worker) while the next chunk is scanned. Rows through data chunks (append) cost 6.3 µs
+ * a wide row to append (0.5 µs per string cell: one N-API call each).
  *
- *   path                                             µs per row, appending
- *   rows through data chunks (append)                6.3   (0.5 µs per string cell: one N-API call each)
- *   token columns, one INSERT per chunk into a table 3.7   (splitting and casting alone: 0.8)
- *   the same into a TEMP table                       2.3   (COPY to Parquet after it: 1.5, was 1.7)
- *   tokens kept in JS, split straight into COPY      0.3 concatenating + 2.4 COPY + 1.1 stats, on close
- * The TEMP table wins, and its INSERT runs on a DuckDB thread while the next chunk is scanned.
+ * CPU of the whole process (all threads) per row, appends and close together, 200k rows of
+ * the pipeline bench's shapes as chunks of 4,096 token rows (wide: 22 columns, 16 strings;
+ * narrow: 9), best and median of 5-7 interleaved files, Node 20, 2 cores;
+ * `npm run bench -- parquet-writer` measures the writer as it is:
+ *
+ *   writer                                                 wide µs/row      narrow µs/row
+ *   2 DuckDB threads, INSERTs committed one by one         4.3-4.9 (5.0-5.6)  1.7-1.8 (1.8-2.0)
+ *   1 thread, INSERTs in one open transaction, zstd 1      3.1-3.5 (3.6-3.7)  1.1-1.2 (1.2-1.3)
+ *
+ * By part (wide, best of 4-8, separate scripts over the same chunks): INSERT 2.3-2.5 µs a
+ * row committed one by one, 1.4-1.7 inside one transaction (each commit copied the chunk into
+ * the table again; splitting and casting alone is 0.7); COPY 1.4-1.6 at zstd's default level
+ * (3), 1.2-1.3 at level 1, whose files were smaller too (wide 3.06 → 2.70 MB, narrow
+ * 1.88 → 1.54 MB); the statistics aggregate 0.35-0.4; parquet_metadata 0.01. A second DuckDB
+ * thread cost 0.4-1.0 µs a wide row more than it saved, and raised the narrow peak. Peak RSS
+ * over the process's start, one file of 64 MiB estimated (110,592 wide rows, or 400k narrow):
+ * wide 219-222 MB before, 217-222 after; narrow 152-155 before, 110-112 after.
+ *
+ * Not taken (same chunks, 1 thread, zstd 1): the tokens kept in JS until close and split
+ * straight into the COPY (a `UNION ALL` of segments of 16k rows; statistics read back from the
+ * file, 0.5-0.6 µs a row): wide 3.2-3.5 against the transaction's 3.5-3.8 in the same script,
+ * narrow 1.0-1.15 against 1.3-1.4, but all of it on the flush's path instead of beside the scan,
+ * with a higher peak, and rows appended between chunks would need the table anyway. A `VALUES`
+ * list of all chunks splits them at once (the 410 MB peak found before); a `UNION ALL` of one
+ * segment per chunk costs 0.5-0.7 µs a row to prepare, and 3.3 µs to COPY on two threads (1.9
+ * on one). A regular table instead of a TEMP one: INSERT 3.6 against 2.5. Without bloom
+ * filters: COPY 0.1 µs cheaper, kept (Iceberg's readers use them). Row groups of 1M rows: no
+ * cheaper. Statistics from COPY's RETURN_STATS: text bounds cut at 256 bytes, no NaN count.
  *
  * Column statistics are DuckDB aggregates over the table on close, whichever way the rows
  * came: strings and binaries compare by their bytes, Iceberg's order.
@@ -91,6 +114,11 @@ export interface OpenOptions {
 }
 
 const CHUNK_ROWS = 2048;
+/**
+ * zstd's level for the files: 1 costs less CPU than DuckDB's default (3) and made smaller
+ * files of the pipeline bench's shapes (measured at the top).
+ */
+const ZSTD_LEVEL = 1;
 
 /** Top-level primitive columns of an Iceberg schema, for the writer. */
 export function writerColumns(schema: Schema): WriterColumn[] {
@@ -105,9 +133,14 @@ export function writerColumns(schema: Schema): WriterColumn[] {
 }
 
 let shared: Promise<DuckDBInstance> | null = null;
-/** One in-memory DuckDB per process; each writer has its own connection and table. */
+/**
+ * One in-memory DuckDB per process; each writer has its own connection and table. One thread:
+ * a statement runs on the thread that calls it (a libuv worker, so writers still run side by
+ * side), and a second DuckDB thread bought wall time on a COPY at more CPU than it saved
+ * (measured at the top).
+ */
 function duck(): Promise<DuckDBInstance> {
-  shared ??= DuckDBInstance.create(':memory:', { threads: '2' });
+  shared ??= DuckDBInstance.create(':memory:', { threads: '1' });
   return shared;
 }
 
@@ -259,8 +292,10 @@ export class ParquetFileWriter {
   private buffered = 0;
   /** The INSERT that takes a token chunk, prepared on first use. */
   private insertTokens: DuckDBPreparedStatement | null = null;
-  /** That INSERT while it runs (on a DuckDB thread): the connection takes nothing else until it settles. */
+  /** That INSERT while it runs (off the main thread): the connection takes nothing else until it settles. */
   private inserting: Promise<void> | null = null;
+  /** Why the writer cannot take more rows: a token chunk's INSERT failed (its transaction is aborted). */
+  private failed: Error | null = null;
   private rows = 0;
   private variableBytes = 0;
   private closed = false;
@@ -287,6 +322,10 @@ export class ParquetFileWriter {
     // A temporary table: inserts into it cost about two thirds of a table's (measured in the
     // comment at the top), and it is the connection's own.
     await conn.run(`CREATE TEMP TABLE ${table} (${cols})`);
+    // Every row goes in inside one transaction that is never committed: the COPY and the
+    // statistics read the transaction's own rows, and release() rolls them back. Committed
+    // one INSERT at a time, each chunk was copied again into the table at its commit.
+    await conn.run('BEGIN TRANSACTION');
     const appender = await conn.createAppender(table, null, 'temp');
     return new ParquetFileWriter(opts, conn, table, appender);
   }
@@ -306,6 +345,7 @@ export class ParquetFileWriter {
   append(row: readonly CellValue[]): void {
     if (this.closed) throw new Error(`writer for ${this.opts.path} is closed`);
     if (this.inserting !== null) throw new Error(`writer for ${this.opts.path}: settle() the token chunk in flight before appending rows`);
+    if (this.failed !== null) throw this.failed;
     // Checked before anything is counted, so a refused row leaves no trace in the counts.
     for (const i of this.required) {
       if (row[i] === null || row[i] === undefined)
@@ -329,8 +369,9 @@ export class ParquetFileWriter {
    * required column must have no null token.
    *
    * Returns once the statement has its copies of the buffers and runs: the caller may refill
-   * the chunk while DuckDB inserts on its own thread. The next use of the writer waits for it
-   * (settle()), and fails if it failed.
+   * the chunk while DuckDB inserts off the main thread. The next use of the writer waits for it
+   * (settle()), and fails if it failed; so does every use after it (the rows' transaction is
+   * aborted), and only abort() remains.
    */
   async appendTokens(chunk: TokenChunk): Promise<void> {
     if (this.closed) throw new Error(`writer for ${this.opts.path} is closed`);
@@ -352,10 +393,17 @@ export class ParquetFileWriter {
 
   /** Waits for the token chunk in flight (appendTokens), if any; throws what it failed with. */
   async settle(): Promise<void> {
+    if (this.failed !== null) throw this.failed;
     const inserting = this.inserting;
     if (inserting === null) return;
     this.inserting = null;
-    await inserting;
+    try {
+      await inserting;
+    } catch (e) {
+      // The transaction is aborted with it: nothing more can go into this file.
+      this.failed = new Error(`writer for ${this.opts.path}: a token chunk failed: ${(e as Error).message}`, { cause: e });
+      throw this.failed;
+    }
   }
 
   private flushChunk(): void {
@@ -379,7 +427,9 @@ export class ParquetFileWriter {
       this.appender.flushSync();
       this.appender.closeSync();
       const ids = this.opts.columns.map((c) => `${quoteIdent(c.name)}: ${c.fieldId}`).join(', ');
-      await this.conn.run(`COPY ${this.table} TO ${quoteString(this.opts.path)} (FORMAT parquet, COMPRESSION zstd, FIELD_IDS {${ids}})`);
+      await this.conn.run(
+        `COPY ${this.table} TO ${quoteString(this.opts.path)} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL ${ZSTD_LEVEL}, FIELD_IDS {${ids}})`,
+      );
       const sizes = await this.columnSizes();
       const { size } = await stat(this.opts.path);
       return {
@@ -413,6 +463,8 @@ export class ParquetFileWriter {
   private async release(): Promise<void> {
     this.insertTokens?.destroySync();
     try {
+      // Drops the rows (never committed), also when a failed statement aborted the transaction.
+      await this.conn.run('ROLLBACK');
       await this.conn.run(`DROP TABLE IF EXISTS ${this.table}`);
     } finally {
       this.conn.closeSync();

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -219,6 +219,66 @@ test('token chunks and rows interleave in order; a chunk is refilled while its I
   const stats = new Map(file.columnStats.map((s) => [s.fieldId, s]));
   assert.equal(stats.get(2)!.nullValueCount, nulls);
   assert.deepEqual(deserializeSingleValue(parsePrimitive('long'), stats.get(1)!.upperBound), 5999n);
+});
+
+test('a token chunk DuckDB cannot cast fails the writer: settle, append and close say why, abort writes nothing', async () => {
+  const path = join(dir, 'bad-tokens.parquet');
+  const w = await ParquetFileWriter.open({ path, columns: [col(1, 'id', 'long'), col(2, 'name', 'string')] });
+  w.append([1, 'row']);
+  const chunk = new TokenChunk(2);
+  const bad = Buffer.from('not-a-number');
+  chunk.beginRow();
+  chunk.put(0, bad, 0, bad.length);
+  chunk.putNull(1);
+  chunk.endRow();
+  await w.appendTokens(chunk);
+  await assert.rejects(w.settle(), /a token chunk failed: .*not-a-number/);
+  assert.throws(() => w.append([2, 'row']), /a token chunk failed/);
+  await assert.rejects(w.appendTokens(chunk), /a token chunk failed/);
+  await assert.rejects(w.close(), /a token chunk failed/);
+  await w.abort();
+  assert.equal(existsSync(path), false);
+  // The process's DuckDB is unharmed: the next writer works.
+  const next = await ParquetFileWriter.open({ path: join(dir, 'after-bad.parquet'), columns: [col(1, 'id', 'long')] });
+  next.append([7]);
+  assert.equal((await next.close()).recordCount, 1);
+});
+
+test('writers open side by side keep their own rows', async () => {
+  const cols = [col(1, 'id', 'long'), col(2, 'name', 'string')];
+  const a = await ParquetFileWriter.open({ path: join(dir, 'side-a.parquet'), columns: cols });
+  const b = await ParquetFileWriter.open({ path: join(dir, 'side-b.parquet'), columns: cols });
+  const chunk = new TokenChunk(2);
+  for (let k = 0; k < 3; k++) {
+    for (const [w, name] of [
+      [a, 'a'],
+      [b, 'b'],
+    ] as const) {
+      for (let i = 0; i < 1000; i++) {
+        chunk.beginRow();
+        chunk.putInteger(0, k * 1000 + i);
+        const text = Buffer.from(name);
+        chunk.put(1, text, 0, text.length);
+        chunk.endRow();
+      }
+      await w.appendTokens(chunk);
+      chunk.clear();
+      await w.settle();
+      if (w === b) b.append([-1 - k, 'b-row']);
+    }
+  }
+  const fileB = await b.close();
+  const fileA = await a.close();
+  const read = async (path: string) =>
+    (
+      await db.runAndReadAll(
+        `SELECT count(*), count(DISTINCT id), string_agg(DISTINCT name, ',' ORDER BY name) FROM read_parquet('${path}')`,
+      )
+    ).getRows()[0];
+  assert.deepEqual(await read(fileA.filePath), [3000n, 3000n, 'a']);
+  assert.deepEqual(await read(fileB.filePath), [3003n, 3003n, 'b,b-row']);
+  assert.equal(fileA.recordCount, 3000);
+  assert.equal(fileB.recordCount, 3003);
 });
 
 test('a required column refuses null', async () => {
