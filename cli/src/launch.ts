@@ -46,7 +46,7 @@ export class NotBuiltError extends Error {
 }
 
 /**
- * V8's heap limits (MiB) for the services that move records, as Node flags.
+ * V8's heap flags for the services that move records: limits in MiB, and switches (true).
  *
  * Old space: left alone, V8 grows the heap lazily towards a quarter of the machine's memory
  * while records stream through, so the process's peak RSS followed the backlog, not the
@@ -56,13 +56,19 @@ export class NotBuiltError extends Error {
  * generation hold 20-35 MB more than the 4 MiB one does, and transformation's garbage is short
  * lived (its rows are tokens in reused buffers), so the smaller one cost no measured CPU.
  *
+ * One collector thread (`--single-threaded-gc`): V8 collects in parallel with helper threads
+ * by default, and on two cores their coordination cost more CPU than the parallel work saved.
+ * The pipeline bench, same code, parallel → single-threaded, CPU seconds for 1M records:
+ * narrow ingestion 1.52 → 1.01 and transformation 3.69 → 3.26; wide 3.79 → 2.38 and
+ * 10.13 → 9.46, with throughput no lower (narrow 234k → 306k rows/s, wide 102k → 116k).
+ *
  * With these limits every service stays under 300 MB in the pipeline bench, also with a
  * 1M-record backlog (DESIGN.md, "What bounds each service's memory"). A flag of the same name
  * in NODE_OPTIONS wins. The deploy files pass the same flags (test/foundation/deploy.test.ts).
  */
-export const HEAP_FLAGS: Partial<Record<Program, Record<string, number>>> = {
-  ingestion: { 'max-old-space-size': 256 },
-  transformation: { 'max-old-space-size': 256, 'max-semi-space-size': 4 },
+export const HEAP_FLAGS: Partial<Record<Program, Record<string, number | true>>> = {
+  ingestion: { 'max-old-space-size': 256, 'single-threaded-gc': true },
+  transformation: { 'max-old-space-size': 256, 'max-semi-space-size': 4, 'single-threaded-gc': true },
 };
 
 /** A program's heap flags for `node`, less those NODE_OPTIONS already sets. */
@@ -70,7 +76,7 @@ export function heapFlags(program: Program, env: NodeJS.ProcessEnv = process.env
   const options = env.NODE_OPTIONS ?? '';
   return Object.entries(HEAP_FLAGS[program] ?? {})
     .filter(([name]) => !options.includes(`--${name}`))
-    .map(([name, mib]) => `--${name}=${mib}`);
+    .map(([name, value]) => (value === true ? `--${name}` : `--${name}=${value}`));
 }
 
 /** The arguments to give `node` to run a program. */

@@ -28,13 +28,13 @@ describe('programArgs: the compiled entry point under dist/', () => {
 
 describe('heapFlags: the services that move records get bounded heaps, unless NODE_OPTIONS says otherwise', () => {
   const cases: [program: Parameters<typeof heapFlags>[0], nodeOptions: string | undefined, expected: string[]][] = [
-    ['transformation', undefined, ['--max-old-space-size=256', '--max-semi-space-size=4']],
-    ['ingestion', undefined, ['--max-old-space-size=256']],
+    ['transformation', undefined, ['--max-old-space-size=256', '--max-semi-space-size=4', '--single-threaded-gc']],
+    ['ingestion', undefined, ['--max-old-space-size=256', '--single-threaded-gc']],
     ['commit', undefined, []],
     ['catalog', undefined, []],
-    ['transformation', '--max-old-space-size=512', ['--max-semi-space-size=4']],
-    ['transformation', '--enable-source-maps --max-semi-space-size=16', ['--max-old-space-size=256']],
-    ['ingestion', '--enable-source-maps', ['--max-old-space-size=256']],
+    ['transformation', '--max-old-space-size=512', ['--max-semi-space-size=4', '--single-threaded-gc']],
+    ['transformation', '--enable-source-maps --max-semi-space-size=16', ['--max-old-space-size=256', '--single-threaded-gc']],
+    ['ingestion', '--enable-source-maps', ['--max-old-space-size=256', '--single-threaded-gc']],
   ];
   for (const [program, nodeOptions, expected] of cases)
     it(`${program}${nodeOptions ? ` with NODE_OPTIONS=${nodeOptions}` : ''}: ${expected.join(' ') || 'none'}`, () =>
