@@ -1,7 +1,7 @@
 /**
  * The wire bytes of a TransformRequest carrying one batch, written straight from a fetch's
- * records: one pass sizes the message, one writes it, and each key and value is copied once,
- * from the fetch's buffers into the message. There is no RecordRun object and no protobuf
+ * record columns (kafka/fetched-records.ts): one pass sizes the message, one writes it, and
+ * each key and value is copied once, from the fetch's buffers into the message. There is no RecordRun object and no protobuf
  * writer on the way. The reference it must agree with is the generated encoder over
  * `recordRuns` (shared/src/record-runs.ts); test/batch-encoder.test.ts decodes both.
  *
@@ -19,13 +19,20 @@
  *   RecordHeaders    => index(1): varint, headers(2): KafkaHeader*
  *   KafkaHeader      => key(1): string, value(2): bytes (absent for a null value)
  */
+import { endianness } from 'node:os';
 import { OffsetRange } from '#shared/gen/sluice/v1/types.js';
-import type { FetchedRecord, RecordHeader } from './kafka/fetched-record.js';
+import type { FetchedRecords, RecordHeader } from './kafka/fetched-records.js';
 
 const LEN = 2; // wire type: length-delimited
 /** Below this many bytes a byte loop beats Buffer.copy, which allocates a view of its source. */
 const SHORT_COPY = 32;
 const VARINT = 0;
+/** The most room a request gets past its end for Writer.ranges' stretches. */
+const STRETCH_ROOM = 128 << 10;
+/** A Float64Array's bytes are the platform's order; protobuf's doubles are little-endian. */
+const LITTLE_ENDIAN = endianness() === 'LE';
+/** Where a batch's timestamps are gathered (Writer.doubles); grows to the largest batch. */
+let scratch = new Float64Array(1024);
 const tag = (field: number, wireType: number) => (field << 3) | wireType;
 
 /** Bytes of a non-negative integer as a varint (up to 2^53). */
@@ -75,12 +82,73 @@ class Writer {
     this.at += length;
   }
 
+  /**
+   * The ranges `data[i]` from `starts[i]`, `lengths[i]` bytes (-1 and 0: none), for i = send[k],
+   * k < n, one after another. Ranges that lie one after another in one buffer (a batch's values,
+   * apart by a few bytes of record header) are copied as one stretch, and each is then moved
+   * down over the gaps within the message (copyWithin: no view). A copy call per range costs a
+   * view of its source, as much as the copy itself for a 150-byte value. A stretch may run past
+   * the field into bytes written later, so it only grows while the buffer has room for it.
+   */
+  ranges(data: readonly Buffer[], starts: Int32Array, lengths: Int32Array, send: ArrayLike<number>, n: number): void {
+    const buf = this.buf;
+    for (let k = 0; k < n; ) {
+      const i = send[k];
+      const length = lengths[i];
+      if (length <= 0) {
+        k++;
+        continue;
+      }
+      const src = data[i];
+      const first = starts[i];
+      const room = buf.length - this.at;
+      let end = first + length;
+      let last = k;
+      for (let j = k + 1; j < n; j++) {
+        const r = send[j];
+        const len = lengths[r];
+        if (len <= 0) {
+          last = j;
+          continue;
+        }
+        const start = starts[r];
+        if (data[r] !== src || start < end || start + len - first > room) break;
+        end = start + len;
+        last = j;
+      }
+      if (last === k) {
+        this.range(src, first, length);
+        k++;
+        continue;
+      }
+      const base = this.at - first; // where byte b of src landed: base + b
+      src.copy(buf, this.at, first, end);
+      for (; k <= last; k++) {
+        const r = send[k];
+        const len = lengths[r];
+        if (len <= 0) continue;
+        const from = base + starts[r];
+        if (from !== this.at) buf.copyWithin(this.at, from, from + len);
+        this.at += len;
+      }
+    }
+  }
+
   utf8(s: string, bytes: number): void {
     this.at += this.buf.write(s, this.at, bytes, 'utf8');
   }
 
-  double(x: number): void {
-    this.at = this.buf.writeDoubleLE(x, this.at);
+  /**
+   * The doubles `from[send[k]]`, k < n, little-endian: gathered into a scratch array and copied
+   * as one range. Writing them one by one boxed each timestamp (above 2^31, no small integer)
+   * in a heap number.
+   */
+  doubles(from: Float64Array, send: ArrayLike<number>, n: number): void {
+    if (scratch.length < n) scratch = new Float64Array(Math.max(n, scratch.length * 2));
+    for (let k = 0; k < n; k++) scratch[k] = from[send[k]];
+    if (LITTLE_ENDIAN) this.buf.set(new Uint8Array(scratch.buffer, 0, 8 * n), this.at);
+    else for (let k = 0; k < n; k++) this.buf.writeDoubleLE(scratch[k], this.at + 8 * k);
+    this.at += 8 * n;
   }
 }
 
@@ -96,7 +164,7 @@ function headersEntrySize(index: number, list: readonly RecordHeader[]): number 
 }
 
 export interface EncodedBatch {
-  /** The TransformRequest's bytes. */
+  /** The TransformRequest's bytes: the first bytes of what `alloc` gave. */
   request: Buffer;
   /** What the batch costs the in-flight budget: its keys and values plus `overheadBytes` per record and per batch. */
   inFlightBytes: number;
@@ -105,25 +173,27 @@ export interface EncodedBatch {
 }
 
 /**
- * A TransformRequest holding batch `sequence`: its covers and, when there are records, one
- * run of `topic`/`partition` made of them (in offset order, as a fetch returns them), and the
- * batch span's `traceparent` ('' for none).
+ * A TransformRequest holding batch `sequence`: its covers and, when `send` names records, one
+ * run of `topic`/`partition` made of those records (indexes into `records`, in offset order as
+ * a fetch returns them), and the batch span's `traceparent` ('' for none).
  */
 export function encodeBatch(
   sequence: number,
   covers: readonly OffsetRange[],
   topic: string,
   partition: number,
-  messages: readonly FetchedRecord[],
+  records: FetchedRecords | null,
+  send: ArrayLike<number>,
   overheadBytes: number,
   traceparent = '',
+  /** Where the request is written: a buffer of at least the bytes asked for (request-buffers.ts). */
+  alloc: (bytes: number) => Buffer = Buffer.allocUnsafe,
 ): EncodedBatch {
-  const n = messages.length;
+  const n = records === null ? 0 : send.length;
   const coverBytes = covers.map((c) => Buffer.from(OffsetRange.encode(c).finish()));
 
-  // Pass 1: sizes.
-  const baseOffset = n > 0 ? messages[0].offset : 0;
-  const deltas: number[] = new Array(n);
+  // Pass 1: sizes. The deltas are worked out again in pass 2 rather than kept in an array.
+  const baseOffset = n > 0 ? records!.offsets[send[0]] : 0;
   let deltaBytes = 0;
   let valueBytes = 0;
   let valueLengthBytes = 0;
@@ -131,25 +201,31 @@ export function encodeBatch(
   let keyLengthBytes = 0;
   let anyKey = false;
   let headers: [number, readonly RecordHeader[]][] | null = null;
-  for (let i = 0; i < n; i++) {
-    const m = messages[i];
-    const delta = m.offset - baseOffset;
-    if (!(delta >= 0 && delta <= 0xffffffff))
-      throw new RangeError(`offset ${m.offset} of ${topic}/${partition} does not follow ${baseOffset}`);
-    deltas[i] = delta;
-    deltaBytes += varintSize(delta);
-    const valueLength = m.valueLength;
-    if (valueLength >= 0) {
-      valueBytes += valueLength;
-      valueLengthBytes += varintSize(valueLength * 2);
-    } else valueLengthBytes += 1; // -1 → zigzag 1
-    const keyLength = m.keyLength;
-    if (keyLength >= 0) {
-      anyKey = true;
-      keyBytes += keyLength;
-      keyLengthBytes += varintSize(keyLength * 2);
-    } else keyLengthBytes += 1;
-    if (m.headers !== null && m.headers.length > 0) (headers ??= []).push([i, m.headers]);
+  if (n > 0) {
+    const { offsets, valueLengths, keyLengths, headerIndexes, headerLists } = records!;
+    let h = 0; // the next of headerIndexes that may be sent (both lists ascend)
+    for (let k = 0; k < n; k++) {
+      const i = send[k];
+      const delta = offsets[i] - baseOffset;
+      if (!(delta >= 0 && delta <= 0xffffffff))
+        throw new RangeError(`offset ${offsets[i]} of ${topic}/${partition} does not follow ${baseOffset}`);
+      deltaBytes += varintSize(delta);
+      const valueLength = valueLengths[i];
+      if (valueLength >= 0) {
+        valueBytes += valueLength;
+        valueLengthBytes += varintSize(valueLength * 2);
+      } else valueLengthBytes += 1; // -1 → zigzag 1
+      const keyLength = keyLengths[i];
+      if (keyLength >= 0) {
+        anyKey = true;
+        keyBytes += keyLength;
+        keyLengthBytes += varintSize(keyLength * 2);
+      } else keyLengthBytes += 1;
+      if (h < headerIndexes.length) {
+        while (h < headerIndexes.length && headerIndexes[h] < i) h++;
+        if (headerIndexes[h] === i && headerLists[h].length > 0) (headers ??= []).push([k, headerLists[h]]);
+      }
+    }
   }
   let runBytes = 0;
   if (n > 0) {
@@ -171,7 +247,10 @@ export function encodeBatch(
   if (traceparentBytes > 0) batchBytes += fieldSize(tag(5, LEN), traceparentBytes);
 
   // Pass 2: bytes.
-  const w = new Writer(Buffer.allocUnsafe(fieldSize(tag(2, LEN), batchBytes)));
+  // Room past the message for the copy stretches of Writer.ranges: an eighth of the payload
+  // covers the record headers between a batch's values (8-10 bytes of a 150-byte record).
+  const size = fieldSize(tag(2, LEN), batchBytes);
+  const w = new Writer(alloc(size + Math.min(STRETCH_ROOM, (valueBytes + keyBytes) >> 3)));
   w.open(2, batchBytes);
   if (sequence !== 0) {
     w.varint(tag(1, VARINT));
@@ -196,29 +275,24 @@ export function encodeBatch(
       w.varint(tag(3, VARINT));
       w.varint(baseOffset);
     }
+    const { offsets, timestamps, data, valueStarts, valueLengths, keyStarts, keyLengths } = records!;
     w.open(4, deltaBytes);
-    for (let i = 0; i < n; i++) w.varint(deltas[i]);
+    for (let k = 0; k < n; k++) w.varint(offsets[send[k]] - baseOffset);
     w.open(5, 8 * n);
-    for (let i = 0; i < n; i++) w.double(messages[i].timestamp);
+    w.doubles(timestamps, send, n);
     if (valueBytes > 0) {
       w.open(6, valueBytes);
-      for (let i = 0; i < n; i++) {
-        const m = messages[i];
-        if (m.valueLength > 0) w.range(m.data, m.valueStart, m.valueLength);
-      }
+      w.ranges(data, valueStarts, valueLengths, send, n);
     }
     w.open(7, valueLengthBytes);
-    for (let i = 0; i < n; i++) w.varint(zigzag(messages[i].valueLength));
+    for (let k = 0; k < n; k++) w.varint(zigzag(valueLengths[send[k]]));
     if (keyBytes > 0) {
       w.open(8, keyBytes);
-      for (let i = 0; i < n; i++) {
-        const m = messages[i];
-        if (m.keyLength > 0) w.range(m.data, m.keyStart, m.keyLength);
-      }
+      w.ranges(data, keyStarts, keyLengths, send, n);
     }
     if (anyKey) {
       w.open(9, keyLengthBytes);
-      for (let i = 0; i < n; i++) w.varint(zigzag(messages[i].keyLength));
+      for (let k = 0; k < n; k++) w.varint(zigzag(keyLengths[send[k]]));
     }
     for (const [index, list] of headers ?? []) {
       w.open(10, headersEntrySize(index, list));
@@ -245,6 +319,10 @@ export function encodeBatch(
     w.open(5, traceparentBytes);
     w.utf8(traceparent, traceparentBytes);
   }
-  if (w.at !== w.buf.length) throw new Error(`batch ${sequence}: sized ${w.buf.length} bytes, wrote ${w.at}`);
-  return { request: w.buf, inFlightBytes: overheadBytes * (n + 1) + valueBytes + keyBytes, payloadBytes: valueBytes + keyBytes };
+  if (w.at !== size) throw new Error(`batch ${sequence}: sized ${size} bytes, wrote ${w.at}`);
+  return {
+    request: w.buf.subarray(0, size),
+    inFlightBytes: overheadBytes * (n + 1) + valueBytes + keyBytes,
+    payloadBytes: valueBytes + keyBytes,
+  };
 }

@@ -8,10 +8,13 @@
  * moves past them.
  */
 
-/** The part of a fetched record this module reads. */
-export interface OffsetStamped {
-  readonly offset: number;
-  readonly timestamp: number;
+/** The part of a partition's fetched records (kafka/fetched-records.ts) this module reads. */
+export interface StampedRecords {
+  readonly count: number;
+  readonly offsets: ArrayLike<number>;
+  readonly timestamps: ArrayLike<number>;
+  /** Room for `count` record indexes, where planBatch writes the ones to send. */
+  readonly picked: Int32Array;
 }
 
 /** A bounded job's window by record timestamp: startTimeMs <= ts < endTimeMs. */
@@ -30,9 +33,9 @@ export interface BatchLimits {
   readonly window: TimeBounds | null;
 }
 
-export interface BatchPlan<M> {
-  /** Records to send, in offset order. */
-  readonly send: M[];
+export interface BatchPlan {
+  /** The indexes of the records to send, in offset order: a view of the records' `picked`. */
+  readonly send: Int32Array;
   /** The range this batch accounts for; empty (start === end) when it adds nothing. */
   readonly coverStart: number;
   readonly coverEnd: number;
@@ -50,29 +53,24 @@ export interface BatchPlan<M> {
  *
  * @param position the partition's next offset to account for (everything below is covered)
  * @param limits the partition's known end, the close time and the window
- * @param messages the batch's records in offset order (the fetch path drops control records
+ * @param records the batch's records in offset order (the fetch path drops control records
  *   and aborted ones, so transaction markers never end a partition)
  * @param batchEnd one past the last offset the fetch accounted for, control records included
  */
-export function planBatch<M extends OffsetStamped>(
-  position: number,
-  limits: BatchLimits,
-  messages: readonly M[],
-  batchEnd: number,
-): BatchPlan<M> {
+export function planBatch(position: number, limits: BatchLimits, records: StampedRecords, batchEnd: number): BatchPlan {
   const { endOffset, closeAtMs, window } = limits;
   let coverEnd = Math.max(position, endOffset === null ? batchEnd : Math.min(batchEnd, endOffset));
   let end = endOffset !== null && coverEnd >= endOffset ? endOffset : null;
-  const send: M[] = [];
+  const { offsets, timestamps, picked } = records;
+  let sent = 0;
   let excluded = 0;
-  for (let i = 0; i < messages.length; i++) {
-    const m = messages[i];
-    const offset = m.offset;
+  for (let i = 0; i < records.count; i++) {
+    const offset = offsets[i];
     // Below the position: already covered (a fetch inside a batch gets the whole batch back).
     if (offset < position) continue;
     if (offset >= coverEnd) break;
     if (window !== null) {
-      const ts = m.timestamp;
+      const ts = timestamps[i];
       // The partition's end: this record and everything after it are left for later windows.
       if (closeAtMs !== null && ts >= closeAtMs) {
         coverEnd = offset;
@@ -84,9 +82,9 @@ export function planBatch<M extends OffsetStamped>(
         continue;
       }
     }
-    send.push(m);
+    picked[sent++] = i;
   }
-  return { send, coverStart: position, coverEnd, excluded, end };
+  return { send: picked.subarray(0, sent), coverStart: position, coverEnd, excluded, end };
 }
 
 /** Where a start by timestamp stands after one batch (positions.ts StartSearch). */
@@ -102,17 +100,18 @@ export interface StartFound {
  * after `search.atMs`, below `search.untilOffset`; at `untilOffset` when none is. Until then the
  * start moves past every record of the batch (markers included).
  */
-export function findStart<M extends OffsetStamped>(
+export function findStart(
   position: number,
   search: { readonly atMs: number; readonly untilOffset: number },
-  messages: readonly M[],
+  records: Omit<StampedRecords, 'picked'>,
   batchEnd: number,
 ): StartFound {
-  for (let i = 0; i < messages.length; i++) {
-    const offset = messages[i].offset;
+  const { offsets, timestamps } = records;
+  for (let i = 0; i < records.count; i++) {
+    const offset = offsets[i];
     if (offset < position) continue;
     if (offset >= search.untilOffset) break;
-    if (messages[i].timestamp >= search.atMs) return { start: offset, found: true };
+    if (timestamps[i] >= search.atMs) return { start: offset, found: true };
   }
   const start = Math.min(Math.max(position, batchEnd), search.untilOffset);
   return { start, found: start >= search.untilOffset };

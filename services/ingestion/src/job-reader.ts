@@ -31,7 +31,7 @@ import { JobCounters } from './job-counters.js';
 import { createConsumer, createKafka, describeSourceError, groupSize, requireTopic, SourceError, watermarks } from './kafka-source.js';
 import { addNewPartitions, type PartitionState, PartitionTable } from './partition-table.js';
 import type { FetchedPartition } from './kafka/fetch.js';
-import type { FetchedRecord } from './kafka/fetched-record.js';
+import type { FetchedRecords } from './kafka/fetched-records.js';
 import { type FetchTarget, OFFSET_OUT_OF_RANGE, PartitionFetcher } from './partition-fetcher.js';
 import { acceptsBatches, isLive, type Phase } from './phase.js';
 import { parallelismAssigner } from './members.js';
@@ -444,7 +444,7 @@ export class JobReader {
     const records = fetched.records;
     // The log skips offsets from the position on: compaction, or transaction markers and aborted
     // records only. Retention cannot be the cause (that is OFFSET_OUT_OF_RANGE), so it is covered.
-    const gap = leadingGap(st.position, records.length > 0 ? records[0].offset : null);
+    const gap = leadingGap(st.position, records.count > 0 ? records.offsets[0] : null);
     if (gap) this.log.debug({ partition: st.partition, from: gap.start, to: gap.end }, 'covering an offset gap');
     this.take(stream, st, records, fetched.nextOffset);
   }
@@ -482,17 +482,18 @@ export class JobReader {
   /**
    * The fetched records of an owned partition from its position on (none: markers only): the
    * start by timestamp confirmed, the batch planned, its records sent with its cover, the
-   * position moved, and the partition's end acted on.
+   * position moved, and the partition's end acted on. Synchronous: the records are valid only
+   * until the fetcher's next round (partition-fetcher.ts), and are encoded before it returns.
    */
-  private take(stream: TransformStream, st: PartitionState, messages: readonly FetchedRecord[], batchEnd: number): void {
+  private take(stream: TransformStream, st: PartitionState, records: FetchedRecords, batchEnd: number): void {
     if (st.startSearch) {
       // A start by timestamp is confirmed by reading: the records before it are not the job's,
       // and are covered without rows (like records outside a window), so the job's first commit
       // begins at its recorded start.
-      const { start, found } = findStart(st.position, st.startSearch, messages, batchEnd);
+      const { start, found } = findStart(st.position, st.startSearch, records, batchEnd);
       if (found) st.startSearch = null;
       if (start > st.position) {
-        const skipped = countFrom(messages, st.position, start);
+        const skipped = countFrom(records, st.position, start);
         const sent = stream.send([{ topic: this.topic, partition: st.partition, startOffset: st.position, endOffset: start }]);
         this.inFlight.add(sent.sequence, sent.inFlightBytes);
         this.counters.countRead(skipped, skipped);
@@ -502,7 +503,7 @@ export class JobReader {
     }
     const { closeAtMs, window } = this.bounds;
     const limits = { endOffset: st.endOffset, closeAtMs: st.knownEnd ? null : closeAtMs, window };
-    const plan = planBatch(st.position, limits, messages, batchEnd);
+    const plan = planBatch(st.position, limits, records, batchEnd);
     if (plan.end !== null) st.endOffset = plan.end;
     if (plan.coverEnd === plan.coverStart) {
       // Nothing to send, but the partition may end right at its position (a restart at its end).
@@ -511,17 +512,17 @@ export class JobReader {
     }
     const { partition } = st;
     const cover = { start: plan.coverStart, end: plan.coverEnd };
-    const span = startBatchSpan(this.job.name, this.topic, partition, cover, plan.send);
+    const span = startBatchSpan(this.job.name, this.topic, partition, cover, records, plan.send);
     const sent = stream.send(
       [{ topic: this.topic, partition, startOffset: plan.coverStart, endOffset: plan.coverEnd }],
-      { topic: this.topic, partition, messages: plan.send },
+      { topic: this.topic, partition, records, send: plan.send },
       traceparentOf(span),
     );
     span.end();
     this.inFlight.add(sent.sequence, sent.inFlightBytes);
     st.position = plan.coverEnd;
     this.counters.countRead(plan.send.length + plan.excluded, plan.excluded, sent.payloadBytes);
-    if (messages.length > 0) this.lastRecordAtMs = Date.now();
+    if (records.count > 0) this.lastRecordAtMs = Date.now();
     if (this.inFlight.overBudget) this.backpressure = true;
     if (plan.end !== null) this.partitionEnded();
   }
@@ -693,11 +694,12 @@ export class JobReader {
   }
 }
 
-/** How many of the messages lie in [from, to). */
-function countFrom(messages: readonly FetchedRecord[], from: number, to: number): number {
+/** How many of the records lie in [from, to). */
+function countFrom(records: FetchedRecords, from: number, to: number): number {
   let n = 0;
-  for (const m of messages) {
-    if (m.offset >= from && m.offset < to) n++;
+  for (let i = 0; i < records.count; i++) {
+    const offset = records.offsets[i];
+    if (offset >= from && offset < to) n++;
   }
   return n;
 }

@@ -1,8 +1,8 @@
 /**
  * A job's own fetching: Fetch requests to the owned partitions' leaders, decoded by
- * kafka/fetch.ts into FetchedRecords. kafkajs stays the job's consumer-group member (joins,
- * heartbeats, assignment, lag offsets) with every partition paused, so it never fetches; the
- * reader decides what is fetched and from where.
+ * kafka/fetch.ts into a FetchedRecords holder per partition. kafkajs stays the job's
+ * consumer-group member (joins, heartbeats, assignment, lag offsets) with every partition
+ * paused, so it never fetches; the reader decides what is fetched and from where.
  *
  * Why not kafkajs's fetching: it turned every record into decimal-string offsets and
  * timestamps through Long, a Buffer per key and value and a message object, about 4 µs of
@@ -15,12 +15,16 @@
  *
  * The loop is one fetch round at a time: the round's requests go to every leader at once,
  * and their partitions are handed to the reader one by one, in order, before the next round.
+ * That is also how long a round's records are valid: the next round reads its answers into the
+ * same receive buffers and decodes them into the same holders, so the reader encodes what it
+ * sends before its onFetched returns and keeps nothing of the records.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admin } from 'kafkajs';
 import type { Logger } from '#shared/logger.js';
 import { BrokerConnection } from './kafka/broker-connection.js';
 import { decodeFetchResponse, encodeFetchRequest, type FetchedPartition } from './kafka/fetch.js';
+import { FetchedRecords } from './kafka/fetched-records.js';
 import { RecordBatchError } from './kafka/record-batches.js';
 import { SourceError } from './kafka-source.js';
 
@@ -67,7 +71,10 @@ export interface FetchHost {
    * nothing may be fetched (paused, resyncing, backpressure), and the fetcher waits for wake().
    */
   targets(): { readonly generation: number; readonly partitions: readonly FetchTarget[] };
-  /** One partition's part of a response, for the target it was asked for. Awaited in turn. */
+  /**
+   * One partition's part of a response, for the target it was asked for. Awaited in turn. Its
+   * records are valid until the next round, which starts once the last of these returns.
+   */
   onFetched(generation: number, target: FetchTarget, fetched: FetchedPartition): Promise<void>;
 }
 
@@ -83,6 +90,8 @@ export class PartitionFetcher {
   /** Partition → its leader, from the last metadata look-up; empty until the first. */
   private leaders = new Map<number, Leader>();
   private readonly connections = new Map<number, Promise<BrokerConnection>>();
+  /** Partition → the holder its records are decoded into, round after round. */
+  private readonly records = new Map<number, FetchedRecords>();
   private failedRounds = 0;
   /** Where the next round's partition order starts (see round()). */
   private rounds = 0;
@@ -204,7 +213,7 @@ export class PartitionFetcher {
       this.dropConnection(leader.nodeId);
       throw err;
     }
-    const { errorCode, partitions } = decodeFetchResponse(response, this.topic);
+    const { errorCode, partitions } = decodeFetchResponse(response, this.topic, (p) => this.recordsOf(p));
     if (errorCode !== 0) throw new Error(`Fetch from broker ${leader.nodeId} failed with Kafka error ${errorCode}`);
     const out: { target: FetchTarget; fetched: FetchedPartition }[] = [];
     for (const target of targets) {
@@ -212,6 +221,14 @@ export class PartitionFetcher {
       if (fetched) out.push({ target, fetched });
     }
     return out;
+  }
+
+  /** The partition's holder, emptied for this round's answer. */
+  private recordsOf(partition: number): FetchedRecords {
+    let records = this.records.get(partition);
+    if (!records) this.records.set(partition, (records = new FetchedRecords()));
+    records.clear();
+    return records;
   }
 
   private connection(leader: Leader): Promise<BrokerConnection> {

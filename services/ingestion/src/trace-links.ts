@@ -5,7 +5,7 @@
  */
 import { propagation, ROOT_CONTEXT, trace, type Link, type Span, type TextMapGetter } from '@opentelemetry/api';
 import { tracer } from '#shared/tracing.js';
-import type { RecordHeader } from './kafka/fetched-record.js';
+import type { FetchedRecords, RecordHeader } from './kafka/fetched-records.js';
 
 type Headers = readonly RecordHeader[];
 
@@ -15,14 +15,24 @@ const headerGetter: TextMapGetter<Headers> = {
   keys: (carrier) => carrier.map((h) => h.key),
 };
 
-/** At most `max` distinct producer span contexts found in the records' headers. */
-export function producerLinks(messages: readonly { readonly headers: Headers | null }[], max = 16): Link[] {
+/** The part of fetched records (kafka/fetched-records.ts) this module reads: who has headers. */
+type WithHeaders = Pick<FetchedRecords, 'headerIndexes' | 'headerLists'>;
+
+/**
+ * At most `max` distinct producer span contexts found in the headers of the records `sent`
+ * (indexes into `records`, ascending). Only records with headers are looked at: nearly none.
+ */
+export function producerLinks(records: WithHeaders, sent: ArrayLike<number>, max = 16): Link[] {
   const links: Link[] = [];
   const seen = new Set<string>();
-  for (const message of messages) {
-    if (links.length >= max) break;
-    const headers = message.headers;
-    if (headers === null || !headers.some((h) => h.key === 'traceparent')) continue;
+  const { headerIndexes, headerLists } = records;
+  let k = 0; // where in `sent` the next record with headers may be
+  for (let h = 0; h < headerIndexes.length && links.length < max; h++) {
+    while (k < sent.length && sent[k] < headerIndexes[h]) k++;
+    if (k === sent.length) break;
+    if (sent[k] !== headerIndexes[h]) continue;
+    const headers = headerLists[h];
+    if (!headers.some((header) => header.key === 'traceparent')) continue;
     const context = trace.getSpanContext(propagation.extract(ROOT_CONTEXT, headers, headerGetter));
     if (!context || seen.has(context.spanId)) continue;
     seen.add(context.spanId);
@@ -37,7 +47,8 @@ export function startBatchSpan(
   topic: string,
   partition: number,
   cover: { readonly start: number; readonly end: number },
-  sent: readonly { readonly headers: Headers | null }[],
+  records: WithHeaders,
+  sent: ArrayLike<number>,
 ): Span {
   return tracer().startSpan(
     'ingestion.batch',
@@ -50,7 +61,7 @@ export function startBatchSpan(
         'sluice.offsets.end': cover.end,
         'messaging.batch.message_count': sent.length,
       },
-      links: producerLinks(sent),
+      links: producerLinks(records, sent),
     },
     // Each batch is a trace of its own, whatever context the job was started in.
     ROOT_CONTEXT,

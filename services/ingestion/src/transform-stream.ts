@@ -14,17 +14,20 @@ import type {
 } from '#shared/gen/sluice/v1/transformation.js';
 import type { OffsetRange } from '#shared/gen/sluice/v1/types.js';
 import type { ServiceClient } from '#shared/grpc/client.js';
-import type { FetchedRecord } from './kafka/fetched-record.js';
+import type { FetchedRecords } from './kafka/fetched-records.js';
 import { encodeBatch } from './batch-encoder.js';
+import { RequestBuffers } from './request-buffers.js';
 
 /** What a record costs the in-flight budget beyond its key and value (and what a batch costs). */
 export const RECORD_OVERHEAD_BYTES = 64;
 
-/** Messages of one partition as a fetch returned them. */
-export interface FetchedRecords {
+/** Records of one partition as a fetch returned them, and which of them to send. */
+export interface RecordsToSend {
   topic: string;
   partition: number;
-  messages: readonly FetchedRecord[];
+  records: FetchedRecords;
+  /** Indexes into `records`, in offset order. */
+  send: ArrayLike<number>;
 }
 
 export type TransformationClient = ServiceClient<typeof TransformationServiceService>;
@@ -53,6 +56,7 @@ export class TransformStream {
   private sequence = 0;
   private closed = false;
   private readonly call: grpc.ClientDuplexStream<TransformRequest | Buffer, TransformResponse>;
+  private readonly buffers = new RequestBuffers();
 
   constructor(
     client: TransformationClient,
@@ -82,28 +86,34 @@ export class TransformStream {
   }
 
   /**
-   * Sends one batch: its covers and the fetched messages of one partition, in offset order
-   * (none for a batch of covers only), with the batch span's `traceparent`. Returns its sequence number (1, 2, … within the stream)
-   * and what it costs the in-flight budget.
+   * Sends one batch: its covers and fetched records of one partition, in offset order (none
+   * for a batch of covers only), with the batch span's `traceparent`. The records are encoded
+   * (copied) before this returns, so they need not outlive the call. Returns its sequence
+   * number (1, 2, … within the stream) and what it costs the in-flight budget.
    */
   send(
     covers: OffsetRange[],
-    records?: FetchedRecords,
+    records?: RecordsToSend,
     traceparent = '',
   ): { sequence: number; inFlightBytes: number; payloadBytes: number } {
     if (this.closed) throw new Error(`Transform stream ${this.workerId} is closed`);
     const sequence = ++this.sequence;
-    const { topic = '', partition = 0, messages = [] } = records ?? {};
+    let buffer: Buffer | null = null;
     const { request, inFlightBytes, payloadBytes } = encodeBatch(
       sequence,
       covers,
-      topic,
-      partition,
-      messages,
+      records?.topic ?? '',
+      records?.partition ?? 0,
+      records?.records ?? null,
+      records?.send ?? [],
       RECORD_OVERHEAD_BYTES,
       traceparent,
+      (bytes) => (buffer = this.buffers.take(bytes)),
     );
-    this.call.write(request);
+    // Written (grpc-js has framed it into its own copy): the buffer may carry a later batch.
+    this.call.write(request, (err: Error | null | undefined) => {
+      if (!err && buffer) this.buffers.give(buffer);
+    });
     return { sequence, inFlightBytes, payloadBytes };
   }
 

@@ -143,6 +143,39 @@ describe('BrokerConnection', () => {
     }
   });
 
+  it('answers read into the one receive buffer: whole however their sizes change, and pipelined ones intact until all arrive', async () => {
+    /** The answer to a request asking for n bytes: n bytes counting up from the request's own first byte. */
+    const answerOf = (req: Request) => {
+      const n = req.rest.readInt32BE(0);
+      return Buffer.from(Array.from({ length: n }, (_, i) => (req.rest[4] + i) & 0xff));
+    };
+    const p = await peer((socket, req) => {
+      const bytes = frame(req.correlationId, answerOf(req));
+      for (let at = 0; at < bytes.length; at += 40_000) socket.write(bytes.subarray(at, at + 40_000));
+    });
+    const ask = (n: number, seed: number) => {
+      const body = Buffer.alloc(5);
+      body.writeInt32BE(n, 0);
+      body[4] = seed;
+      return { want: answerOf({ rest: body } as Request), answer: conn.request(1, 11, body) };
+    };
+    const conn = await connect(p);
+    try {
+      // One at a time, small and large in turn: each answer whole when it resolves.
+      for (const [i, n] of [10, 200_000, 5, 3 << 20, 100, 70_000].entries()) {
+        const { want, answer } = ask(n, i);
+        assert.ok((await answer).equals(want), `answer ${i} (${n} bytes)`);
+      }
+      // Pipelined, a small answer first and larger ones after it (the buffer grows meanwhile):
+      // every answer is still whole once the last has arrived.
+      const asked = [7, 5 << 20, 64 << 10, 3].map((n, i) => ask(n, 100 + i));
+      const answers = await Promise.all(asked.map((a) => a.answer));
+      for (const [i, a] of asked.entries()) assert.ok(answers[i].equals(a.want), `pipelined answer ${i}`);
+    } finally {
+      conn.close();
+    }
+  });
+
   for (const [name, size] of [
     ['over 512 MiB', 512 * 1024 * 1024 + 1],
     ['negative', -5],

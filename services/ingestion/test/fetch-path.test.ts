@@ -15,9 +15,10 @@ import { kcat as runKcat } from '#test-support/kcat.js';
 import { encodeBatch as encodeDevBatch } from '#kafka-broker/protocol/record-batch.js';
 import { BrokerConnection } from '../src/kafka/broker-connection.js';
 import { decodeFetchResponse, encodeFetchRequest, type FetchedPartition } from '../src/kafka/fetch.js';
-import type { FetchedRecord } from '../src/kafka/fetched-record.js';
+import { FetchedRecords } from '../src/kafka/fetched-records.js';
 import { decodeRecordBatches, RecordBatchError } from '../src/kafka/record-batches.js';
 import { roundOrder } from '../src/partition-fetcher.js';
+import { type TakenRecord, takeRecords } from './support/taken-records.js';
 
 let broker: DevBroker;
 let conn: BrokerConnection;
@@ -55,16 +56,19 @@ function fetchOnce(topic: string, fetchOffset: number, maxBytes = 1 << 20): Prom
   });
 }
 
-/** Every record of partition 0, fetched from 0 on as a consumer would: each fetch at the last nextOffset. */
-async function fetchAll(topic: string, maxBytes?: number): Promise<{ records: FetchedRecord[]; fetches: number }> {
-  const records: FetchedRecord[] = [];
+/**
+ * Every record of partition 0, fetched from 0 on as a consumer would: each fetch at the last
+ * nextOffset, its records taken out (copied) before the next.
+ */
+async function fetchAll(topic: string, maxBytes?: number): Promise<{ records: TakenRecord[]; fetches: number }> {
+  const records: TakenRecord[] = [];
   let position = 0;
   let fetches = 0;
   for (;;) {
     const p = await fetchOnce(topic, position, maxBytes);
     fetches++;
     assert.equal(p.errorCode, 0, `fetch at ${position}`);
-    for (const r of p.records) if (r.offset >= position) records.push(r);
+    for (const r of takeRecords(p.records)) if (r.offset >= position) records.push(r);
     if (p.nextOffset === null || p.nextOffset >= p.highWatermark) {
       if (p.nextOffset !== null) position = p.nextOffset;
       if (position >= p.highWatermark) return { records, fetches };
@@ -75,9 +79,9 @@ async function fetchAll(topic: string, maxBytes?: number): Promise<{ records: Fe
 
 /** A record as kcat prints it with the format below: offset, timestamp, key, value, headers. */
 const KCAT_FORMAT = '%o|%T|%k|%s|%h\\n';
-function asKcatLine(r: FetchedRecord): string {
+function asKcatLine(r: TakenRecord): string {
   const headers = r.headers?.map((h) => `${h.key}=${h.value?.toString() ?? 'NULL'}`).join(',') ?? '';
-  return `${r.offset}|${r.timestamp}|${r.key()?.toString() ?? 'NULL'}|${r.value()?.toString() ?? 'NULL'}|${headers}`;
+  return `${r.offset}|${r.timestamp}|${r.key?.toString() ?? 'NULL'}|${r.value?.toString() ?? 'NULL'}|${headers}`;
 }
 
 describe('the fetch path reads what librdkafka reads', () => {
@@ -124,11 +128,11 @@ describe('the fetch path reads what librdkafka reads', () => {
     const { records } = await fetchAll(topic);
     assert.deepEqual(records.map(asKcatLine), want);
     assert.deepEqual(
-      records.map((r) => r.value()?.toString()),
+      records.map((r) => r.value?.toString()),
       ['c1', 'c2', 'plain', 'c3'],
     );
     const last = await fetchOnce(topic, records[records.length - 1].offset + 1);
-    assert.deepEqual(last.records, []);
+    assert.equal(last.records.count, 0);
     assert.equal(last.nextOffset, last.highWatermark, 'the trailing aborted records and marker are covered');
   });
 
@@ -138,10 +142,10 @@ describe('the fetch path reads what librdkafka reads', () => {
     broker.append(topic, 0, [{ value: 'a' }, { value: 'b' }]);
     assert.equal((await fetchOnce(topic, 3)).errorCode, 1);
     const atEnd = await fetchOnce(topic, 2);
-    assert.deepEqual([atEnd.errorCode, atEnd.records.length, atEnd.nextOffset, atEnd.highWatermark], [0, 0, null, 2]);
+    assert.deepEqual([atEnd.errorCode, atEnd.records.count, atEnd.nextOffset, atEnd.highWatermark], [0, 0, null, 2]);
     const middle = await fetchOnce(topic, 1);
     assert.deepEqual(
-      middle.records.map((r) => r.offset),
+      takeRecords(middle.records).map((r) => r.offset),
       [0, 1],
       'the whole batch holding the fetch offset comes back; the caller skips what is below it',
     );
@@ -161,18 +165,18 @@ describe('record batches, decoded on their own', () => {
   it('a batch cut short at the end is left for the next fetch, not an error', () => {
     const first = batch(10, ['a', 'b']);
     const second = batch(12, ['c', 'd', 'e']);
-    const records: FetchedRecord[] = [];
+    const records = new FetchedRecords();
     const field = Buffer.concat([first, second.subarray(0, second.length - 5)]);
     const { nextOffset } = decodeRecordBatches(field, 0, field.length, null, records);
     assert.deepEqual(
-      records.map((r) => [r.offset, r.value()?.toString()]),
+      takeRecords(records).map((r) => [r.offset, r.value?.toString()]),
       [
         [10, 'a'],
         [11, 'b'],
       ],
     );
     assert.equal(nextOffset, 12);
-    assert.equal(decodeRecordBatches(field, 0, 20, null, []).nextOffset, null, 'a cut header: nothing complete');
+    assert.equal(decodeRecordBatches(field, 0, 20, null, new FetchedRecords()).nextOffset, null, 'a cut header: nothing complete');
   });
 
   const cases: [string, (b: Buffer) => Buffer, RegExp][] = [
@@ -196,7 +200,7 @@ describe('record batches, decoded on their own', () => {
     it(`${name}: a RecordBatchError naming the batch's offset`, () => {
       const b = corrupt(batch(42, ['x']));
       assert.throws(
-        () => decodeRecordBatches(b, 0, b.length, null, []),
+        () => decodeRecordBatches(b, 0, b.length, null, new FetchedRecords()),
         (err: unknown) => err instanceof RecordBatchError && err.offset === 42 && message.test(err.message),
       );
     });

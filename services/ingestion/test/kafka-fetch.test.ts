@@ -19,8 +19,9 @@ import { kcat as runKcat } from '#test-support/kcat.js';
 import { waitFor } from '#test-support/wait.js';
 import { BrokerConnection } from '../src/kafka/broker-connection.js';
 import { decodeFetchResponse, encodeFetchRequest, type FetchedPartition } from '../src/kafka/fetch.js';
-import type { FetchedRecord } from '../src/kafka/fetched-record.js';
+import { FetchedRecords } from '../src/kafka/fetched-records.js';
 import { decodeRecordBatches, RecordBatchError } from '../src/kafka/record-batches.js';
+import { type TakenRecord, takeRecords } from './support/taken-records.js';
 
 const FETCH = 1;
 const OFFSET_OUT_OF_RANGE = 1;
@@ -105,13 +106,13 @@ async function fetchOnce(topic: string, fetchOffset: number, opts: { maxBytes?: 
 async function fetchAll(
   topic: string,
   opts: { maxBytes?: number; isolationLevel?: 0 | 1 } = {},
-): Promise<{ records: FetchedRecord[]; fetches: number; position: number }> {
-  const records: FetchedRecord[] = [];
+): Promise<{ records: TakenRecord[]; fetches: number; position: number }> {
+  const records: TakenRecord[] = [];
   let position = 0;
   for (let fetches = 1; ; fetches++) {
     const { partition: p } = await fetchOnce(topic, position, opts);
     assert.equal(p.errorCode, 0, `fetch at ${position}`);
-    for (const r of p.records) if (r.offset >= position) records.push(r); // a batch comes whole
+    for (const r of takeRecords(p.records)) if (r.offset >= position) records.push(r); // a batch comes whole
     if (p.nextOffset === null) return { records, fetches, position };
     assert.ok(p.nextOffset > position, `nextOffset ${p.nextOffset} moves past ${position}`);
     position = p.nextOffset;
@@ -163,13 +164,13 @@ function seenByKafkajs(m: KafkaMessage): Seen {
 }
 
 /** Folds headers as kafkajs does: a repeated key becomes an array of its values, in order. */
-function seenByUs(r: FetchedRecord): Seen {
+function seenByUs(r: TakenRecord): Seen {
   const headers: Headers = {};
   for (const { key, value } of r.headers ?? []) {
     const had = headers[key];
     headers[key] = had === undefined ? value : Array.isArray(had) ? [...had, value] : [had, value];
   }
-  return { offset: String(r.offset), timestamp: String(r.timestamp), key: r.key(), value: r.value(), headers };
+  return { offset: String(r.offset), timestamp: String(r.timestamp), key: r.key, value: r.value, headers };
 }
 
 /** The batches of a response's (single) records field: where each starts and its offsets. */
@@ -257,7 +258,14 @@ function marker(offset: number, producerId: bigint, type: number): Buffer {
   return b;
 }
 
-const values = (records: readonly FetchedRecord[]) => records.map((r) => r.value()?.toString() ?? null);
+const values = (records: readonly TakenRecord[]) => records.map((r) => r.value?.toString() ?? null);
+
+/** The records of every complete batch in `field`, taken out of their holder, and where the last one ends. */
+function decoded(field: Buffer, aborted: { producerId: string; firstOffset: number }[] | null = null) {
+  const records = new FetchedRecords();
+  const { nextOffset } = decodeRecordBatches(field, 0, field.length, aborted, records);
+  return { records: takeRecords(records), nextOffset };
+}
 
 describe('the fetch path reads what kafkajs reads', () => {
   it('kafkajs batches plain and gzip: null and empty keys and values, unicode, binary, headers, a large batch', async () => {
@@ -394,7 +402,7 @@ describe('the fetch path reads what kafkajs reads', () => {
     assert.equal(whole.partition.lastStableOffset, whole.partition.highWatermark);
     assert.equal(whole.partition.nextOffset, whole.partition.highWatermark, 'the trailing aborted records and marker are covered');
     const tail = await fetchOnce(topic, committed.records[committed.records.length - 1].offset + 1);
-    assert.deepEqual(tail.partition.records, []);
+    assert.equal(tail.partition.records.count, 0);
     assert.equal(tail.partition.nextOffset, tail.partition.highWatermark);
   });
 
@@ -404,16 +412,16 @@ describe('the fetch path reads what kafkajs reads', () => {
     await produce(topic, [{ messages: Array.from({ length: 10 }, (_, i) => ({ value: `v${i}` })) }, { messages: [{ value: 'v10' }] }]);
     const middle = (await fetchOnce(topic, 5)).partition;
     assert.deepEqual(
-      middle.records.map((r) => r.offset),
+      takeRecords(middle.records).map((r) => r.offset),
       [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
       'the batch holding offset 5 comes whole; the caller skips what is below the offset',
     );
     assert.equal(middle.nextOffset, 11);
     const atEnd = (await fetchOnce(topic, 11)).partition;
-    assert.deepEqual([atEnd.errorCode, atEnd.records.length, atEnd.nextOffset, atEnd.highWatermark], [0, 0, null, 11]);
+    assert.deepEqual([atEnd.errorCode, atEnd.records.count, atEnd.nextOffset, atEnd.highWatermark], [0, 0, null, 11]);
     for (const offset of [12, 2 ** 32 + 5, 2 ** 52]) {
       const past = (await fetchOnce(topic, offset)).partition;
-      assert.deepEqual([past.errorCode, past.records.length, past.nextOffset], [OFFSET_OUT_OF_RANGE, 0, null], `fetch at ${offset}`);
+      assert.deepEqual([past.errorCode, past.records.count, past.nextOffset], [OFFSET_OUT_OF_RANGE, 0, null], `fetch at ${offset}`);
     }
   });
 });
@@ -438,8 +446,10 @@ describe('a response cut at the size limit', () => {
       const [p] = decodeFetchResponse(cutRecords(body, keep), topic).partitions;
       assert.equal(p.nextOffset, nextOffset, `cut after ${keep} bytes`);
       assert.deepEqual(
-        p.records.map(seenByUs),
-        full.records.filter((r) => nextOffset !== null && r.offset < nextOffset).map(seenByUs),
+        takeRecords(p.records).map(seenByUs),
+        takeRecords(full.records)
+          .filter((r) => nextOffset !== null && r.offset < nextOffset)
+          .map(seenByUs),
         `cut after ${keep} bytes`,
       );
     }
@@ -515,7 +525,7 @@ describe('record batches, decoded on their own', () => {
       const before = batch(3, ['a', 'b', 'c', 'd']); // a good batch first: the error is the bad one's
       const field = Buffer.concat([before, bad]);
       assert.throws(
-        () => decodeRecordBatches(field, 0, field.length, null, []),
+        () => decodeRecordBatches(field, 0, field.length, null, new FetchedRecords()),
         (err: unknown) => err instanceof RecordBatchError && err.offset === 7 && message.test(err.message),
       );
       assert.throws(
@@ -538,16 +548,12 @@ describe('record batches, decoded on their own', () => {
     const b = batch(0, ['a', 'b', 'c']);
     b.writeInt16BE(0x08, 21);
     b.writeBigInt64BE(BigInt(TIME + 60_000), 35);
-    const records: FetchedRecord[] = [];
-    decodeRecordBatches(b, 0, b.length, null, records);
     assert.deepEqual(
-      records.map((r) => r.timestamp),
+      decoded(b).records.map((r) => r.timestamp),
       [TIME + 60_000, TIME + 60_000, TIME + 60_000],
     );
-    const create: FetchedRecord[] = [];
-    decodeRecordBatches(batch(0, ['a', 'b', 'c']), 0, b.length, null, create);
     assert.deepEqual(
-      create.map((r) => r.timestamp),
+      decoded(batch(0, ['a', 'b', 'c'])).records.map((r) => r.timestamp),
       [TIME, TIME + 1, TIME + 2],
     );
   });
@@ -575,13 +581,11 @@ describe('record batches, decoded on their own', () => {
       { producerId: String(p2.id), firstOffset: 4 },
       { producerId: String(p1.id), firstOffset: 2 },
     ];
-    const records: FetchedRecord[] = [];
-    assert.equal(decodeRecordBatches(field, 0, field.length, aborted, records).nextOffset, 13);
+    const { records, nextOffset } = decoded(field, aborted);
+    assert.equal(nextOffset, 13);
     assert.deepEqual(values(records), ['p1 committed', 'p3 committed', 'not transactional', 'p1 after its abort']);
 
-    const uncommitted: FetchedRecord[] = [];
-    decodeRecordBatches(field, 0, field.length, null, uncommitted);
-    assert.deepEqual(values(uncommitted), [
+    assert.deepEqual(values(decoded(field).records), [
       'p1 committed',
       'p1 aborted',
       'p1 aborted too',
@@ -600,17 +604,15 @@ describe('record batches, decoded on their own', () => {
       ]),
       'orders',
     ).partitions;
-    assert.deepEqual(values(p.records), values(records));
+    assert.deepEqual(values(takeRecords(p.records)), values(records));
     assert.equal(p.nextOffset, 13);
   });
 
   it('a control batch alone, or an aborted batch alone, yields no records but a nextOffset', () => {
     const only = marker(40, 5n, ControlType.COMMIT);
-    assert.deepEqual(decodeRecordBatches(only, 0, only.length, null, []), { nextOffset: 41 });
+    assert.deepEqual(decoded(only), { records: [], nextOffset: 41 });
     const abortedBatch = batch(41, ['gone', 'gone too'], { id: 5n, transactional: true });
-    const records: FetchedRecord[] = [];
-    assert.equal(decodeRecordBatches(abortedBatch, 0, abortedBatch.length, [{ producerId: '5', firstOffset: 41 }], records).nextOffset, 43);
-    assert.deepEqual(records, []);
+    assert.deepEqual(decoded(abortedBatch, [{ producerId: '5', firstOffset: 41 }]), { records: [], nextOffset: 43 });
   });
 
   it('null keys, null values and a key or value of zero bytes are told apart', () => {
@@ -622,10 +624,15 @@ describe('record batches, decoded on their own', () => {
       ],
       TIME,
     );
-    const records: FetchedRecord[] = [];
+    const records = new FetchedRecords();
     decodeRecordBatches(b, 0, b.length, null, records);
     assert.deepEqual(
-      records.map((r) => [r.keyLength, r.valueLength, r.key()?.toString() ?? null, r.value()?.toString() ?? null]),
+      Array.from({ length: records.count }, (_, i) => [
+        records.keyLengths[i],
+        records.valueLengths[i],
+        records.key(i)?.toString() ?? null,
+        records.value(i)?.toString() ?? null,
+      ]),
       [
         [-1, -1, null, null],
         [0, 0, '', ''],
@@ -633,7 +640,7 @@ describe('record batches, decoded on their own', () => {
       ],
     );
     assert.ok(
-      records.every((r) => r.data === b),
+      records.data.slice(0, records.count).every((data) => data === b),
       'uncompressed records point into the buffer they came in',
     );
   });

@@ -16,6 +16,14 @@ import {
   startToRecord,
 } from '../src/positions.js';
 
+/** Records' offsets and timestamps as the fetch path's holder has them (kafka/fetched-records.ts). */
+const stamped = (messages: readonly { offset: number; timestamp: number }[]) => ({
+  count: messages.length,
+  offsets: messages.map((m) => m.offset),
+  timestamps: messages.map((m) => m.timestamp),
+  picked: new Int32Array(messages.length),
+});
+
 describe('planBatch: covers, window filtering and partition ends', () => {
   const msgs = (...pairs: [number, number][]) => pairs.map(([offset, timestamp]) => ({ offset, timestamp }));
   const W = { startTimeMs: 100, endTimeMs: 200 };
@@ -180,9 +188,9 @@ describe('planBatch: covers, window filtering and partition ends', () => {
   ];
   for (const c of cases) {
     it(c.name, () => {
-      const plan = planBatch(c.position, c.limits, c.messages, c.batchEnd);
+      const plan = planBatch(c.position, c.limits, stamped(c.messages), c.batchEnd);
       assert.deepEqual(
-        plan.send.map((m) => m.offset),
+        [...plan.send].map((i) => c.messages[i].offset),
         c.sent,
       );
       assert.deepEqual([plan.coverStart, plan.coverEnd], c.cover);
@@ -325,7 +333,7 @@ describe('start and end positions', () => {
       ['a batch of markers only reaching the limit confirms it', 8, [], 10, { start: 10, found: true }],
     ];
     for (const [name, position, messages, batchEnd, want] of cases)
-      it(name, () => assert.deepEqual(findStart(position, search, messages, batchEnd), want));
+      it(name, () => assert.deepEqual(findStart(position, search, stamped(messages), batchEnd), want));
   });
 
   const offsets = (...named: [number, number][]) => ({

@@ -12,6 +12,7 @@
  *                      fields first, which the caller reads)
  */
 import { connect, type Socket } from 'node:net';
+import { ReceiveBuffer } from './receive-buffer.js';
 
 /** Larger frames are a broken stream, not a response (fetches are capped far below). */
 const MAX_FRAME_BYTES = 512 << 20;
@@ -25,30 +26,43 @@ interface Pending {
 export class BrokerConnection {
   private nextCorrelationId = 1;
   private readonly pending = new Map<number, Pending>();
-  /** Bytes of the frame being received; chunks are kept, not concatenated, until it is whole. */
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  private readonly received = new ReceiveBuffer();
+  /** The size of the frame being received (after its size field); -1 until its size has arrived. */
   private frameSize = -1;
   private failure: Error | null = null;
   private readonly clientId: Buffer;
+  private readonly socket: Socket;
 
   private constructor(
-    private readonly socket: Socket,
+    host: string,
+    port: number,
     readonly address: string,
     clientId: string,
   ) {
     this.clientId = Buffer.from(clientId, 'utf8');
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (err) => this.fail(new Error(`connection to ${address} failed: ${err.message}`)));
-    socket.on('close', () => this.fail(new Error(`connection to ${address} closed`)));
+    // The socket reads into the receive buffer itself (no 'data' events, no chunk per read).
+    this.socket = connect({
+      host,
+      port,
+      noDelay: true,
+      onread: {
+        buffer: () => this.readRoom(),
+        callback: (n) => {
+          this.onRead(n);
+          return true; // keep reading
+        },
+      },
+    });
+    this.socket.on('error', (err) => this.fail(new Error(`connection to ${address} failed: ${err.message}`)));
+    this.socket.on('close', () => this.fail(new Error(`connection to ${address} closed`)));
   }
 
   static connect(host: string, port: number, opts: { clientId: string; connectTimeoutMs: number }): Promise<BrokerConnection> {
-    const address = `${host}:${port}`;
+    const conn = new BrokerConnection(host, port, `${host}:${port}`, opts.clientId);
+    const { socket, address } = conn;
     return new Promise((resolve, reject) => {
-      const socket = connect({ host, port, noDelay: true });
       const timer = setTimeout(() => {
-        socket.destroy();
+        conn.close();
         reject(new Error(`Connection timeout: no connection to ${address} within ${opts.connectTimeoutMs} ms`));
       }, opts.connectTimeoutMs);
       const onError = (err: Error) => {
@@ -59,7 +73,7 @@ export class BrokerConnection {
       socket.once('connect', () => {
         clearTimeout(timer);
         socket.off('error', onError);
-        resolve(new BrokerConnection(socket, address, opts.clientId));
+        resolve(conn);
       });
     });
   }
@@ -72,6 +86,10 @@ export class BrokerConnection {
    * Sends one request and resolves to its response after the correlation id. Rejects when the
    * connection fails or closes first, or no answer comes within timeoutMs (the connection is
    * then closed: later answers could no longer be matched with certainty).
+   *
+   * The response is a view of the connection's receive buffer, not a copy: it stays valid until
+   * the connection's next request (the answer to that one may be read into the same bytes).
+   * Requests sent together (pipelined) keep their answers valid until one sent after them all.
    */
   request(apiKey: number, version: number, body: Buffer, opts: { flexible?: boolean; timeoutMs?: number } = {}): Promise<Buffer> {
     if (this.failure) return Promise.reject(this.failure);
@@ -101,43 +119,33 @@ export class BrokerConnection {
     this.fail(new Error(`connection to ${this.address} closed`));
   }
 
-  private onData(chunk: Buffer): void {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
-    for (;;) {
+  /**
+   * Where the socket reads next. Once no request waits, no answer handed out may be in use (see
+   * request()), so the buffer's front can be read into again.
+   */
+  private readRoom(): Buffer {
+    const want = this.frameSize < 0 ? 0 : this.frameSize - this.received.buffered;
+    return this.received.room(this.pending.size === 0, want);
+  }
+
+  private onRead(n: number): void {
+    this.received.received(n);
+    while (!this.failure) {
       if (this.frameSize < 0) {
-        if (this.buffered < 4) return;
-        const size = this.peekSize();
+        if (this.received.buffered < 4) return;
+        const size = this.received.peekInt32();
         if (size < 4 || size > MAX_FRAME_BYTES) {
           this.fail(new Error(`broker ${this.address} sent a frame of ${size} bytes: not a Kafka response`));
           return;
         }
+        this.received.take(4);
         this.frameSize = size;
       }
-      if (this.buffered < 4 + this.frameSize) return;
-      const frame = this.takeFrame();
+      if (this.received.buffered < this.frameSize) return;
+      const frame = this.received.take(this.frameSize);
+      this.frameSize = -1;
       this.onFrame(frame);
     }
-  }
-
-  private peekSize(): number {
-    const first = this.chunks[0];
-    if (first.length >= 4) return first.readInt32BE(0);
-    const joined = Buffer.concat(this.chunks);
-    this.chunks = [joined];
-    return joined.readInt32BE(0);
-  }
-
-  /** The whole frame (without its size), as one buffer; the rest stays buffered. */
-  private takeFrame(): Buffer {
-    const total = 4 + this.frameSize;
-    const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.buffered);
-    const frame = all.subarray(4, total);
-    const rest = all.subarray(total);
-    this.chunks = rest.length > 0 ? [rest] : [];
-    this.buffered = rest.length;
-    this.frameSize = -1;
-    return frame;
   }
 
   private onFrame(frame: Buffer): void {

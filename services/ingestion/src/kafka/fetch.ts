@@ -1,7 +1,8 @@
 /**
  * Fetch (key 1) version 11, one topic: the request ingestion's fetcher sends and the response
- * decoded into FetchedRecords. v11 is the newest non-flexible version; Apache Kafka 2.3 through
- * 4.x and the dev broker speak it. No fetch session (KIP-227): every request is a full fetch.
+ * decoded into a FetchedRecords holder per partition. v11 is the newest non-flexible version;
+ * Apache Kafka 2.3 through 4.x and the dev broker speak it. No fetch session (KIP-227): every
+ * request is a full fetch.
  *
  * Wire grammar (big-endian; string: int16 length + utf8; array: int32 count, -1 for null):
  *
@@ -19,7 +20,7 @@
  *                        first_offset: int64] (null unless read_committed),
  *                        preferred_read_replica: int32, records: int32 length + RecordBatch*]]
  */
-import type { FetchedRecord } from './fetched-record.js';
+import { FetchedRecords } from './fetched-records.js';
 import { type AbortedTransaction, decodeRecordBatches, RecordBatchError } from './record-batches.js';
 import { ResponseReader } from './response-reader.js';
 
@@ -69,13 +70,21 @@ export interface FetchedPartition {
   readonly lastStableOffset: number;
   readonly logStartOffset: number;
   /** The records to use, in offset order (markers and aborted records left out). */
-  readonly records: FetchedRecord[];
+  readonly records: FetchedRecords;
   /** One past the last offset of the response's last complete batch; null when it has none. */
   readonly nextOffset: number | null;
 }
 
-/** The response's top-level error code and the partitions of `topic` (others are ignored). */
-export function decodeFetchResponse(body: Buffer, topic: string): { errorCode: number; partitions: FetchedPartition[] } {
+/**
+ * The response's top-level error code and the partitions of `topic` (others are ignored).
+ * `recordsOf` gives the empty holder a partition's records are decoded into (the fetcher's own,
+ * reused round after round); the records point into `body`, whose lifetime they share.
+ */
+export function decodeFetchResponse(
+  body: Buffer,
+  topic: string,
+  recordsOf: (partition: number) => FetchedRecords = () => new FetchedRecords(),
+): { errorCode: number; partitions: FetchedPartition[] } {
   const r = new ResponseReader(body, 'Fetch response');
   r.int32(); // throttle time
   const errorCode = r.int16();
@@ -99,7 +108,7 @@ export function decodeFetchResponse(body: Buffer, topic: string): { errorCode: n
       const size = r.int32();
       const start = r.skip(Math.max(0, size));
       if (name !== topic) continue;
-      const records: FetchedRecord[] = [];
+      const records = recordsOf(partition);
       let nextOffset: number | null = null;
       try {
         if (size > 0) nextOffset = decodeRecordBatches(body, start, start + size, aborted, records).nextOffset;

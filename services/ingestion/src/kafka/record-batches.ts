@@ -23,7 +23,7 @@
  * guard the bytes, and librdkafka's default (check.crcs=false) and kafkajs agree.
  */
 import { decompress, isKnownCodec } from '#shared/kafka-compression.js';
-import { FetchedRecord, type RecordHeader } from './fetched-record.js';
+import type { FetchedRecords, RecordHeader } from './fetched-records.js';
 
 const HEADER_BYTES = 61; // through recordCount
 const LOG_OVERHEAD = 12; // baseOffset + batchLength
@@ -105,7 +105,7 @@ export interface DecodedRecords {
 }
 
 /**
- * Appends the records of every complete batch in `buf[start, end)` to `out`, leaving out
+ * Adds the records of every complete batch in `buf[start, end)` to `out`, leaving out
  * control batches and the batches of aborted transactions. A batch cut short at the end (the
  * broker stops at the size limit mid-batch) is not an error: it is fetched whole next time.
  */
@@ -114,7 +114,7 @@ export function decodeRecordBatches(
   start: number,
   end: number,
   aborted: readonly AbortedTransaction[] | null,
-  out: FetchedRecord[],
+  out: FetchedRecords,
 ): DecodedRecords {
   // read_committed (Java consumer's algorithm): an aborted transaction becomes current once a
   // batch reaches its first offset, and stays so for its producer until that producer's ABORT marker.
@@ -157,7 +157,7 @@ export function decodeRecordBatches(
   return { nextOffset };
 }
 
-function decodeRecords(buf: Buffer, pos: number, batchEnd: number, baseOffset: number, attributes: number, out: FetchedRecord[]): void {
+function decodeRecords(buf: Buffer, pos: number, batchEnd: number, baseOffset: number, attributes: number, out: FetchedRecords): void {
   const codec = attributes & ATTR_CODEC;
   const baseTimestamp = int64(buf, pos + 27);
   const logAppendTime = (attributes & ATTR_LOG_APPEND_TIME) !== 0 ? int64(buf, pos + 35) : null;
@@ -193,17 +193,15 @@ function decodeRecords(buf: Buffer, pos: number, batchEnd: number, baseOffset: n
     const headers = headerCount > 0 ? readHeaders(c, headerCount) : null;
     if (c.at !== recordEnd)
       throw new RecordBatchError(baseOffset, `record ${i} declares ${length} bytes but holds ${c.at - recordEnd + length}`);
-    out.push(
-      new FetchedRecord(
-        baseOffset + offsetDelta,
-        logAppendTime ?? baseTimestamp + timestampDelta,
-        data,
-        keyStart,
-        keyLength < 0 ? -1 : keyLength,
-        valueStart,
-        valueLength < 0 ? -1 : valueLength,
-        headers,
-      ),
+    out.add(
+      baseOffset + offsetDelta,
+      logAppendTime ?? baseTimestamp + timestampDelta,
+      data,
+      keyStart,
+      keyLength < 0 ? -1 : keyLength,
+      valueStart,
+      valueLength < 0 ? -1 : valueLength,
+      headers,
     );
   }
 }
