@@ -442,7 +442,7 @@ export const SETTINGS = {
   ),
   transformationOpenFileBytes: integerSetting(
     'TRANSFORMATION_OPEN_FILE_BYTES',
-    16777216,
+    12582912,
     1024,
     17179869184,
     'Per process, the bytes the rows in open data files may take in DuckDB over all streams (in memory until written); above it, the appending stream writes its largest open file out early.',
