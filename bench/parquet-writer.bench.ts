@@ -20,12 +20,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MessageFormat, MessageMode, type Schema } from '#shared/gen/sluice/v1/types.js';
 import { ParquetFileWriter, writerColumns, type WriterColumn } from '#shared/parquet/writer.js';
 import { TokenChunk } from '#shared/parquet/token-chunk.js';
-import { compilePlan } from '../services/transformation/src/core/index.js';
 import { compileTokenScanner, type RecordRanges } from '../services/transformation/src/core/token-scan.js';
 import { SHAPES } from './pipeline/records.js';
+import { jsonShapePlan, shapeSchema } from './support/shape-plan.js';
 
 const ROWS = Number(process.env.BENCH_WRITER_ROWS ?? 200_000);
 const RUNS = Number(process.env.BENCH_WRITER_RUNS ?? 5);
@@ -33,36 +32,11 @@ const CHUNK_ROWS = 4096;
 
 export type ShapeName = 'narrow' | 'wide';
 
-/** The pipeline bench's table for a shape (id required, as `tableSpec` makes it). */
-export function shapeSchema(name: ShapeName): Schema {
-  return {
-    schemaId: 0,
-    identifierFieldIds: [],
-    fields: SHAPES[name].columns.map((c, i) => ({
-      id: i + 1,
-      name: c.name,
-      required: c.name === 'id',
-      doc: '',
-      type: { kind: { $case: 'primitive' as const, value: c.iceberg } },
-    })),
-  };
-}
-
 /** `rows` records of the shape scanned into token chunks of 4,096 rows (every record must be taken). */
 export function tokenChunks(name: ShapeName, rows: number): { columns: WriterColumn[]; chunks: TokenChunk[] } {
   const shape = SHAPES[name];
   const schema = shapeSchema(name);
-  const plan = compilePlan({
-    schema,
-    mapping: {
-      format: MessageFormat.MESSAGE_FORMAT_JSON,
-      mode: MessageMode.MESSAGE_MODE_VALUE,
-      flattenLevel: shape.flattenLevel,
-      fields: [],
-      timeZone: 'UTC',
-      includeFixedColumns: false,
-    },
-  });
+  const plan = jsonShapePlan(name);
   const scanner = compileTokenScanner(plan);
   if (scanner === null) throw new Error(`the ${name} shape has no token scanner`);
   const chunks: TokenChunk[] = [];

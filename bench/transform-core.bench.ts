@@ -14,7 +14,8 @@ import { performance } from 'node:perf_hooks';
 import { Granularity, MessageFormat, MessageMode, TimeSource, type KafkaRecord } from '#shared/gen/sluice/v1/types.js';
 import { compilePlan, partitionOf, RecordError, transformRecord } from '../services/transformation/src/core/index.js';
 import { clickEvent } from './support/messages.js';
-import { SHAPES, wideEventJson } from './pipeline/records.js';
+import { wideEventJson } from './pipeline/records.js';
+import { jsonShapePlan } from './support/shape-plan.js';
 
 const MESSAGES = Number(process.env.BENCH_CORE_MESSAGES ?? 1_000_000);
 const prim = (id: number, name: string, type: string) => ({
@@ -49,19 +50,7 @@ function recordsOf(message: (i: number) => string | Buffer): KafkaRecord[] {
 
 /** The wide shape: the pipeline bench's events and columns, JSON at flatten level 2. */
 function wide(): [KafkaRecord[], ReturnType<typeof compilePlan>] {
-  const shape = SHAPES.wide;
-  const plan = compilePlan({
-    schema: { schemaId: 0, identifierFieldIds: [], fields: shape.columns.map((c, i) => prim(i + 1, c.name, c.iceberg)) },
-    mapping: {
-      format: MessageFormat.MESSAGE_FORMAT_JSON,
-      mode: MessageMode.MESSAGE_MODE_VALUE,
-      flattenLevel: shape.flattenLevel,
-      fields: [],
-      timeZone: 'UTC',
-      includeFixedColumns: false,
-    },
-  });
-  return [recordsOf(wideEventJson), plan];
+  return [recordsOf(wideEventJson), jsonShapePlan('wide')];
 }
 
 function narrow(): [KafkaRecord[], ReturnType<typeof compilePlan>] {
