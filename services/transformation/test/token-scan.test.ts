@@ -2846,7 +2846,7 @@ describe('token scanner against the reference path: a corpus of messy records, i
     assert.equal(report.taken, taken.length, 'the escaped strings JSON.parse reads plainly are taken');
   });
 
-  it('strings read four bytes at a time: every special byte at every position of a word, as the reference reads it', async () => {
+  it('strings: every byte a string scan must stop at, at each position and alignment, read as the reference reads it', async () => {
     const c = CASES.find((x) => x.name === 'JSON level 1')!;
     // What stringEnd() must stop at: the closing quote, escapes, raw control characters (JSON
     // refuses them), multi-byte characters, a byte that is not UTF-8, and DEL (plain ASCII).
@@ -2869,7 +2869,7 @@ describe('token scanner against the reference path: a corpus of messy records, i
       for (let before = 0; before <= 9; before++) {
         for (const after of [0, 1, 2, 3, 7]) {
           const value = Buffer.concat([Buffer.from('a'.repeat(before)), text, Buffer.from('b'.repeat(after))]);
-          // The record's own start moves too, so the words fall differently in the run.
+          // The record's own start moves too, so the string lies at every alignment in the run.
           const pad = ' '.repeat(before % 4);
           texts.push({ body: Buffer.concat([Buffer.from(`${pad}{"id":1,"day":0,"name":"`), value, Buffer.from('"}')]), taken });
         }
