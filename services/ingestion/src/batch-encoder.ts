@@ -200,10 +200,9 @@ export function encodeBatch(
   let keyBytes = 0;
   let keyLengthBytes = 0;
   let anyKey = false;
-  let headers: [number, readonly RecordHeader[]][] | null = null;
+  const headers = n > 0 ? records!.headersOf(send)?.filter(([, list]) => list.length > 0) : null;
   if (n > 0) {
-    const { offsets, valueLengths, keyLengths, headerIndexes, headerLists } = records!;
-    let h = 0; // the next of headerIndexes that may be sent (both lists ascend)
+    const { offsets, valueLengths, keyLengths } = records!;
     for (let k = 0; k < n; k++) {
       const i = send[k];
       const delta = offsets[i] - baseOffset;
@@ -221,10 +220,6 @@ export function encodeBatch(
         keyBytes += keyLength;
         keyLengthBytes += varintSize(keyLength * 2);
       } else keyLengthBytes += 1;
-      if (h < headerIndexes.length) {
-        while (h < headerIndexes.length && headerIndexes[h] < i) h++;
-        if (headerIndexes[h] === i && headerLists[h].length > 0) (headers ??= []).push([k, headerLists[h]]);
-      }
     }
   }
   let runBytes = 0;

@@ -16,7 +16,7 @@ const headerGetter: TextMapGetter<Headers> = {
 };
 
 /** The part of fetched records (kafka/fetched-records.ts) this module reads: who has headers. */
-type WithHeaders = Pick<FetchedRecords, 'headerIndexes' | 'headerLists'>;
+type WithHeaders = Pick<FetchedRecords, 'headersOf'>;
 
 /**
  * At most `max` distinct producer span contexts found in the headers of the records `sent`
@@ -25,13 +25,8 @@ type WithHeaders = Pick<FetchedRecords, 'headerIndexes' | 'headerLists'>;
 export function producerLinks(records: WithHeaders, sent: ArrayLike<number>, max = 16): Link[] {
   const links: Link[] = [];
   const seen = new Set<string>();
-  const { headerIndexes, headerLists } = records;
-  let k = 0; // where in `sent` the next record with headers may be
-  for (let h = 0; h < headerIndexes.length && links.length < max; h++) {
-    while (k < sent.length && sent[k] < headerIndexes[h]) k++;
-    if (k === sent.length) break;
-    if (sent[k] !== headerIndexes[h]) continue;
-    const headers = headerLists[h];
+  for (const [, headers] of records.headersOf(sent) ?? []) {
+    if (links.length >= max) break;
     if (!headers.some((header) => header.key === 'traceparent')) continue;
     const context = trace.getSpanContext(propagation.extract(ROOT_CONTEXT, headers, headerGetter));
     if (!context || seen.has(context.spanId)) continue;

@@ -88,6 +88,23 @@ export class FetchedRecords {
     return length < 0 ? null : this.data[i].subarray(this.valueStarts[i], this.valueStarts[i] + length);
   }
 
+  /**
+   * The headers of the records `send` names (indexes, ascending): each as [its position in
+   * `send`, its headers]; null when none of them has any (nearly always). One merge of the two
+   * ascending lists, shared by the batch encoder and the batch span's links.
+   */
+  headersOf(send: ArrayLike<number>): [number, RecordHeader[]][] | null {
+    const { headerIndexes, headerLists } = this;
+    let found: [number, RecordHeader[]][] | null = null;
+    let k = 0;
+    for (let h = 0; h < headerIndexes.length; h++) {
+      while (k < send.length && send[k] < headerIndexes[h]) k++;
+      if (k === send.length) break;
+      if (send[k] === headerIndexes[h]) (found ??= []).push([k, headerLists[h]]);
+    }
+    return found;
+  }
+
   /** Record i's headers; null when it has none. Not for hot paths. */
   headers(i: number): RecordHeader[] | null {
     const at = this.headerIndexes.indexOf(i);
