@@ -16,6 +16,7 @@ import type { OffsetRange } from '#shared/gen/sluice/v1/types.js';
 import type { ServiceClient } from '#shared/grpc/client.js';
 import type { FetchedRecords } from './kafka/fetched-records.js';
 import { encodeBatch } from './batch-encoder.js';
+import { FRAME_HEADER_BYTES, framedInPlace } from '#shared/grpc/framing.js';
 import { RequestBuffers } from './request-buffers.js';
 
 /** What a record costs the in-flight budget beyond its key and value (and what a batch costs). */
@@ -108,11 +109,12 @@ export class TransformStream {
       records?.send ?? [],
       RECORD_OVERHEAD_BYTES,
       traceparent,
-      (bytes) => (buffer = this.buffers.take(bytes)),
+      // The request goes after room for its gRPC frame header, so it is sent without a copy.
+      (bytes) => (buffer = this.buffers.take(FRAME_HEADER_BYTES + bytes)).subarray(FRAME_HEADER_BYTES),
     );
-    // Written (grpc-js has framed it into its own copy): the buffer may carry a later batch.
-    this.call.write(request, (err: Error | null | undefined) => {
-      if (!err && buffer) this.buffers.give(buffer);
+    // Written to the socket (the client has no retry buffer): the buffer may carry a later batch.
+    this.call.write(framedInPlace(buffer!, request.length), (err: Error | null | undefined) => {
+      if (!err) this.buffers.give(buffer!);
     });
     return { sequence, inFlightBytes, payloadBytes };
   }

@@ -3,6 +3,7 @@ import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Config, ConfigError } from '../config.js';
 import { injectContext, tracer } from '../tracing.js';
+import { FRAMED_IN_PLACE_CHANNEL_OPTIONS } from './framing.js';
 import { metadataCarrier } from './metadata.js';
 import type { BidiMethodNames, CallOptions, RequestOf, ResponseOf, ServiceDefinition, UnaryMethods } from './types.js';
 
@@ -126,6 +127,10 @@ export function createClient<D extends ServiceDefinition>(definition: D, address
   const raw = new grpc.Client(target.target, security?.credentials ?? grpc.credentials.createInsecure(), {
     interceptors,
     'grpc.max_receive_message_length': 64 * 1024 * 1024,
+    // No retry buffer: a stream's write callback then means the message left for the socket,
+    // which buffers framed in place (framing.ts) wait for. A refused call still fails with
+    // UNAVAILABLE, which unary calls retry below.
+    ...FRAMED_IN_PLACE_CHANNEL_OPTIONS,
     ...target.options,
   });
 

@@ -1,0 +1,145 @@
+/**
+ * Messages framed in place (framing.ts) reach the server as sent, while the client reuses one
+ * buffer for every message from each write's callback, as ingestion's request buffers do. If
+ * grpc-js framed a frame again, or a write's callback came before the frame was on its way to
+ * the socket (grpc-js's retry buffer acknowledges a message that fits at once and sends it
+ * later), the server would meet a header in its message or a later message's bytes in an
+ * earlier one.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type * as grpc from '@grpc/grpc-js';
+import { TransformationServiceService, TransformRequest, type TransformResponse } from '#shared/gen/sluice/v1/transformation.js';
+import { createClient } from '#shared/grpc/client.js';
+import { FRAME_HEADER_BYTES, framedInPlace, framingPatched } from '#shared/grpc/framing.js';
+import { bindService, startGrpcServer, type RunningGrpcServer } from '#shared/grpc/server.js';
+import { createLogger } from '#shared/logger.js';
+
+/** Smaller than grpc-js's default per-call retry buffer (1 MiB), so it would keep them. */
+const MESSAGE_VALUE_BYTES = 200_000;
+const MESSAGES = 60;
+
+/** Batch `sequence` carrying one value of MESSAGE_VALUE_BYTES bytes, each the sequence's low byte. */
+function batch(sequence: number): TransformRequest {
+  return {
+    message: {
+      $case: 'batch',
+      value: {
+        sequence,
+        covers: [],
+        traceparent: '',
+        runs: [
+          {
+            topic: 't',
+            partition: 0,
+            baseOffset: sequence,
+            offsetDeltas: [0],
+            timestampsMs: [0],
+            values: Buffer.alloc(MESSAGE_VALUE_BYTES, sequence & 0xff),
+            valueLengths: [MESSAGE_VALUE_BYTES],
+            keys: Buffer.alloc(0),
+            keyLengths: [],
+            headers: [],
+          },
+        ],
+      },
+    },
+  };
+}
+
+/** What is wrong with a received request, if anything, for the sequence it should carry. */
+function problem(request: TransformRequest, expected: number): string | null {
+  if (request.message?.$case !== 'batch') return `request ${expected} is ${request.message?.$case ?? 'empty'}, not a batch`;
+  const { sequence, runs } = request.message.value;
+  if (sequence !== expected) return `request ${expected} carries sequence ${sequence}`;
+  const values = runs[0]?.values;
+  if (values?.length !== MESSAGE_VALUE_BYTES) return `request ${expected} has ${values?.length ?? 0} value bytes`;
+  const wrong = values.findIndex((b) => b !== (expected & 0xff));
+  return wrong < 0 ? null : `request ${expected} has byte ${values[wrong]} at ${wrong}`;
+}
+
+describe('gRPC messages framed in place', () => {
+  let server: RunningGrpcServer;
+  const received: TransformRequest[] = [];
+  let allReceived: () => void = () => {};
+  before(async () => {
+    server = await startGrpcServer({
+      host: '127.0.0.1',
+      port: 0,
+      protoFiles: ['sluice/v1/transformation.proto'],
+      logger: createLogger('test', 'silent'),
+      services: [
+        bindService('sluice.v1.TransformationService', TransformationServiceService, {
+          // The call ends when this settles: once every message has come.
+          transform: (call: grpc.ServerDuplexStream<TransformRequest, TransformResponse>) =>
+            new Promise<void>((resolve) => {
+              call.on('data', (request: TransformRequest) => {
+                received.push(request);
+                if (received.length === MESSAGES) {
+                  allReceived();
+                  resolve();
+                }
+              });
+            }),
+        }),
+      ],
+    });
+  });
+  after(() => server.stop(1000));
+
+  it('is in place for this grpc-js', () => {
+    assert.equal(framingPatched, true, 'grpc-js moved its identity handler: framing.ts must follow it');
+  });
+
+  it('arrive whole and in order while one buffer is reused from each write callback', async () => {
+    const client = createClient(TransformationServiceService, `127.0.0.1:${server.port}`);
+    const done = new Promise<void>((resolve) => (allReceived = resolve));
+    try {
+      const call = client.openStream('transform');
+      // A stream that ends before every message is through fails the test instead of hanging it.
+      const ended = new Promise<never>((_, reject) => {
+        call.on('error', (err: Error) => reject(new Error(`the stream failed: ${err.message}`)));
+        call.on('status', (status: grpc.StatusObject) => reject(new Error(`the stream ended with code ${status.code}`)));
+      });
+      ended.catch(() => {});
+      const encoded = TransformRequest.encode(batch(0)).finish();
+      const buffer = Buffer.alloc(FRAME_HEADER_BYTES + encoded.length + 64);
+      for (let sequence = 0; sequence < MESSAGES; sequence++) {
+        const message = TransformRequest.encode(batch(sequence)).finish();
+        buffer.set(message, FRAME_HEADER_BYTES);
+        await Promise.race([
+          ended,
+          new Promise<void>((resolve, reject) =>
+            call.write(framedInPlace(buffer, message.length), (err: Error | null | undefined) => (err ? reject(err) : resolve())),
+          ),
+        ]);
+        // What a reused buffer meets next: garbage where the frame was.
+        buffer.fill(0xee);
+      }
+      await Promise.race([ended, done]);
+      assert.equal(received.length, MESSAGES);
+      for (let sequence = 0; sequence < MESSAGES; sequence++) assert.equal(problem(received[sequence], sequence), null);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('leaves messages that are not frames to be framed by grpc-js', async () => {
+    received.length = 0;
+    const client = createClient(TransformationServiceService, `127.0.0.1:${server.port}`);
+    const done = new Promise<void>((resolve) => (allReceived = resolve));
+    try {
+      const call = client.openStream('transform');
+      call.on('error', () => {});
+      for (let sequence = 0; sequence < MESSAGES; sequence++) call.write(batch(sequence));
+      await done;
+      for (let sequence = 0; sequence < MESSAGES; sequence++) assert.equal(problem(received[sequence], sequence), null);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('refuses a frame that does not fit its buffer', () => {
+    assert.throws(() => framedInPlace(Buffer.alloc(10), 6), /a frame of 6 message bytes does not fit in a buffer of 10/);
+  });
+});
