@@ -11,9 +11,18 @@ import { after, before, describe, it } from 'node:test';
 import type * as grpc from '@grpc/grpc-js';
 import { TransformationServiceService, TransformRequest, type TransformResponse } from '#shared/gen/sluice/v1/transformation.js';
 import { createClient } from '#shared/grpc/client.js';
-import { FRAME_HEADER_BYTES, framedInPlace, framingPatched } from '#shared/grpc/framing.js';
+import { createRequire } from 'node:module';
+import {
+  FRAME_HEADER_BYTES,
+  framedInPlace,
+  framingPatched,
+  POOLED_FRAME_BYTES,
+  receiveIntoPool,
+  releaseReceived,
+} from '#shared/grpc/framing.js';
 import { bindService, startGrpcServer, type RunningGrpcServer } from '#shared/grpc/server.js';
 import { createLogger } from '#shared/logger.js';
+import { seededRandom } from '#test-support/random.js';
 
 /** Smaller than grpc-js's default per-call retry buffer (1 MiB), so it would keep them. */
 const MESSAGE_VALUE_BYTES = 200_000;
@@ -141,5 +150,101 @@ describe('gRPC messages framed in place', () => {
 
   it('refuses a frame that does not fit its buffer', () => {
     assert.throws(() => framedInPlace(Buffer.alloc(10), 6), /a frame of 6 message bytes does not fit in a buffer of 10/);
+  });
+});
+
+interface Decoder {
+  write(data: Buffer): Buffer[];
+}
+type DecoderClass = new (maxReadMessageLength: number) => Decoder;
+
+/** grpc-js's stream decoder, and its own write() taken before receiveIntoPool replaces it. */
+const { StreamDecoder } = createRequire(import.meta.url)('@grpc/grpc-js/build/src/stream-decoder.js') as { StreamDecoder: DecoderClass };
+const grpcWrite = StreamDecoder.prototype.write;
+
+/** `messages` framed one after another. */
+function frames(messages: Buffer[]): Buffer {
+  return Buffer.concat(
+    messages.flatMap((m) => {
+      const header = Buffer.alloc(FRAME_HEADER_BYTES);
+      header.writeUInt32BE(m.length, 1);
+      return [header, m];
+    }),
+  );
+}
+
+/** The frames a decoder finds in `stream` cut at `cuts`, each copied (a pooled one may be reused). */
+function decodeCut(decoder: Decoder, stream: Buffer, cuts: number[]): Buffer[] {
+  const out: Buffer[] = [];
+  let from = 0;
+  for (const to of [...cuts, stream.length]) {
+    for (const frame of decoder.write(stream.subarray(from, to))) {
+      out.push(Buffer.from(frame));
+      releaseReceived(frame);
+    }
+    from = to;
+  }
+  return out;
+}
+
+describe('gRPC messages received into the pool', () => {
+  before(() => receiveIntoPool());
+
+  it('finds the frames grpc-js finds, wherever the HTTP/2 chunks cut them', () => {
+    const next = seededRandom(15);
+    const random = { int: (n: number) => Math.floor(next() * n), pick: <T>(xs: T[]) => xs[Math.floor(next() * xs.length)] };
+    for (let round = 0; round < 100; round++) {
+      const sizes = Array.from({ length: 1 + random.int(5) }, () =>
+        random.pick([
+          0,
+          1,
+          4,
+          5,
+          100,
+          POOLED_FRAME_BYTES - FRAME_HEADER_BYTES,
+          POOLED_FRAME_BYTES,
+          3 * POOLED_FRAME_BYTES + random.int(999),
+        ]),
+      );
+      // Each message counts up from a random byte, so a byte out of place shows.
+      const messages = sizes.map((n) => {
+        const first = random.int(256);
+        return Buffer.from(Uint8Array.from({ length: n }, (_, i) => (first + i) & 0xff));
+      });
+      const stream = frames(messages);
+      const cuts = [...new Set(Array.from({ length: random.int(12) }, () => random.int(stream.length)))].sort((a, b) => a - b);
+      const ours = decodeCut(new StreamDecoder(-1), stream, cuts);
+      const theirs: Buffer[] = [];
+      const original = new StreamDecoder(-1);
+      let from = 0;
+      for (const to of [...cuts, stream.length]) {
+        theirs.push(...grpcWrite.call(original, stream.subarray(from, to)).map((f: Buffer) => Buffer.from(f)));
+        from = to;
+      }
+      assert.deepEqual(ours, theirs, `round ${round}: sizes ${sizes.join(', ')}, cut at ${cuts.join(', ')}`);
+      assert.deepEqual(
+        ours.map((f) => f.subarray(FRAME_HEADER_BYTES)),
+        messages,
+      );
+    }
+  });
+
+  it('refuses a message over the limit with grpc-js’s words', () => {
+    const stream = frames([Buffer.alloc(11)]);
+    assert.throws(() => new StreamDecoder(10).write(stream), { message: 'Received message larger than max (11 vs 10)' });
+    assert.equal(new StreamDecoder(11).write(stream).length, 1);
+  });
+
+  it('takes a pooled message back once, and nothing else', () => {
+    const [pooled] = new StreamDecoder(-1).write(frames([Buffer.alloc(POOLED_FRAME_BYTES)]));
+    const [small] = new StreamDecoder(-1).write(frames([Buffer.alloc(10)]));
+    const message = pooled.subarray(FRAME_HEADER_BYTES);
+    assert.equal(releaseReceived(small), false, 'a message below POOLED_FRAME_BYTES is not the pool’s');
+    assert.equal(releaseReceived(message.subarray(7, 9)), true, 'any view of the message gives it back');
+    assert.equal(releaseReceived(message), false, 'a second release would give one buffer to two messages');
+    // A little smaller, still pooled: it fits the buffer given back.
+    const [next] = new StreamDecoder(-1).write(frames([Buffer.alloc(POOLED_FRAME_BYTES - 2)]));
+    assert.ok(next.buffer === pooled.buffer, 'the next large message comes in the buffer given back');
+    assert.equal(releaseReceived(next), true);
   });
 });

@@ -2,9 +2,11 @@
  * Reads a record run (proto RecordRun, shared/src/record-runs.ts) one record at a time through
  * ONE reused record: the batch loop asks for a record, transforms it and moves on, so nothing
  * per record is built. The key and value are ranges of the run's buffers (what the token
- * scanner reads, RecordRanges); `key` and `value` make a view of them when asked, for the
- * reference path. A record that must outlive the step (a refused one, kept for its error) is
- * copied with snapshot().
+ * scanner reads, RecordRanges); `key` and `value` copy them when asked, for the reference path:
+ * the run's buffers are the received message, which goes back to the receive pool once the
+ * batch is transformed (request-decoder.ts releaseBatch), while a row, a pending change or a
+ * refused record may keep what it was given for longer. A record that must outlive the step (a
+ * refused one, kept for its error) is copied with snapshot().
  *
  * The run must have passed runProblem (the coverage check does that first): the cursor trusts
  * its lengths. `runRecords` is the reference it agrees with (test/run-cursor.test.ts).
@@ -12,6 +14,13 @@
 import { RecordRun } from '#shared/gen/sluice/v1/transformation.js';
 import type { KafkaHeader, KafkaRecord } from '#shared/gen/sluice/v1/types.js';
 import type { RecordRanges } from './core/token-scan.js';
+
+/** `bytes[start, end)` in a buffer of its own. */
+function copyOf(bytes: Buffer, start: number, end: number): Buffer {
+  const copy = Buffer.allocUnsafe(end - start);
+  bytes.copy(copy, 0, start, end);
+  return copy;
+}
 
 const NO_HEADERS: KafkaHeader[] = Object.freeze([]) as unknown as KafkaHeader[];
 const EMPTY_RUN: RecordRun = RecordRun.fromPartial({});
@@ -38,12 +47,14 @@ export class RunCursor implements KafkaRecord, RecordRanges {
   /** The next entry of run.headers to match (they are in index order). */
   private headerAt = 0;
 
+  /** A copy of the current value (see the top: the run's bytes are reused after the batch). */
   get value(): Buffer | undefined {
-    return this.valueStart < 0 ? undefined : this.valueBytes.subarray(this.valueStart, this.valueEnd);
+    return this.valueStart < 0 ? undefined : copyOf(this.valueBytes, this.valueStart, this.valueEnd);
   }
 
+  /** A copy of the current key. */
   get key(): Buffer | undefined {
-    return this.keyStart < 0 ? undefined : this.keyBytes.subarray(this.keyStart, this.keyEnd);
+    return this.keyStart < 0 ? undefined : copyOf(this.keyBytes, this.keyStart, this.keyEnd);
   }
 
   /** Bytes of its key and value. */

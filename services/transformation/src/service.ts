@@ -6,6 +6,7 @@ import { CatalogServiceService } from '#shared/gen/sluice/v1/catalog.js';
 import { CommitServiceService } from '#shared/gen/sluice/v1/commit.js';
 import { TransformationServiceService } from '#shared/gen/sluice/v1/transformation.js';
 import { createClient } from '#shared/grpc/client.js';
+import { receiveIntoPool } from '#shared/grpc/framing.js';
 import { bindService } from '#shared/grpc/server.js';
 import { connectNats } from '#shared/nats.js';
 import type { ServiceSpec } from '#shared/service.js';
@@ -50,6 +51,8 @@ export const transformationService: ServiceSpec<TransformationKey> = {
   ],
   protoFiles: ['sluice/v1/transformation.proto'],
   async build({ config, logger, security, onShutdown, onDrain }) {
+    // Batches arrive in reused buffers, given back once transformed (framing.ts, stream.ts).
+    receiveIntoPool();
     const nats = await connectNats(config.natsUrl, 'sluice-transformation');
     onShutdown(() => nats.drain());
     const catalog = createClient(CatalogServiceService, config.catalogAddress, { deadlineMs: config.rpcDeadlineMs, security });

@@ -10,6 +10,7 @@ import { status } from '@grpc/grpc-js';
 import type { TransformRequest, TransformResponse } from '#shared/gen/sluice/v1/transformation.js';
 import { alreadyExists, invalidArgument, SluiceError, unavailable } from '#shared/errors.js';
 import type { Logger } from '#shared/logger.js';
+import { releaseBatch } from './request-decoder.js';
 import { TransformSession, type SessionDeps } from './session.js';
 
 type Call = grpc.ServerDuplexStream<TransformRequest, TransformResponse>;
@@ -118,7 +119,10 @@ export class TransformStreams {
         if (msg === null) return;
         switch (msg.message?.$case) {
           case 'batch': {
-            const ack = await session.batch(msg.message.value);
+            const batch = msg.message.value;
+            const ack = await session.batch(batch);
+            // Transformed: what outlives the batch holds copies, so its message may be reused.
+            releaseBatch(batch);
             call.write({ message: { $case: 'ack', value: ack } });
             break;
           }

@@ -22,7 +22,7 @@ import {
   TestStream,
   type TransformationStack,
 } from './stream-support.js';
-import { field, flattenMapping } from '#test-support/builders.js';
+import { field, flattenMapping, mapping } from '#test-support/builders.js';
 import { waitFor } from '#test-support/wait.js';
 
 const EVENTS = [
@@ -166,6 +166,40 @@ describe('Transform stream', () => {
     const [second] = await flushAndWait(h, ref);
     assert.deepEqual(second.offsets, [{ topic: 'orders', partition: 0, startOffset: 14, endOffset: 15 }]);
     assert.equal(second.files.length, 1);
+    s.end();
+    assert.equal(await s.ended, null);
+  });
+
+  it('keeps the bytes a row took from its record after the batch’s message buffer carries later batches', async () => {
+    // Batches of 120 kB come in pooled buffers (shared/src/grpc/framing.ts), used again once a
+    // batch is transformed; the rows of a batch wait in the writer, in JS, until the flush. A
+    // binary column of the raw value is the one cell the reference path would have kept as a
+    // view of the message: it must hold its own bytes, not those of a later batch.
+    const { ref } = await createTable(h, 'raw_values', [field(1, 'raw', 'binary'), field(2, 'offset', 'long')]);
+    const fields = [
+      { column: 'raw', path: '__value__', type: '', format: '' },
+      { column: 'offset', path: '__offset__', type: '', format: '' },
+    ];
+    const s = new TestStream(h, openFor(ref, mapping({ format: MessageFormat.MESSAGE_FORMAT_TEXT, fields })));
+    const letters = ['a', 'b', 'c', 'd'];
+    for (const [i, letter] of letters.entries()) {
+      const ack = await s.sendRange(
+        'raw',
+        0,
+        3 * i,
+        [0, 1, 2].map(() => letter.repeat(40_000)),
+      );
+      assert.deepEqual([ack.rows, ack.errors], [3, 0]);
+    }
+    const [report] = await flushAndWait(h, ref);
+    const rows = await query(
+      `SELECT "offset", octet_length(raw) AS n, length(replace(decode(raw), left(decode(raw), 1), '')) AS others, left(decode(raw), 1) AS letter
+       FROM read_parquet(${sqlList(report.files.map((f) => f.filePath))}) ORDER BY "offset"`,
+    );
+    assert.deepEqual(
+      rows.map((r) => [Number(r.offset), Number(r.n), Number(r.others), r.letter]),
+      letters.flatMap((letter, i) => [0, 1, 2].map((k) => [3 * i + k, 40_000, 0, letter])),
+    );
     s.end();
     assert.equal(await s.ended, null);
   });

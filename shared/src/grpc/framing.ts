@@ -21,6 +21,15 @@
  *
  * The handler is grpc-js's internal class (build/src/compression-filter.js, 1.14). If a grpc-js
  * version moves it, framedInPlace throws rather than let grpc-js frame a frame a second time.
+ *
+ * The receiving side has the same cost: grpc-js's stream decoder keeps a message's HTTP/2 data
+ * chunks until the message is complete, then concatenates them into a fresh buffer, so the
+ * chunks survive the collector's scavenges and both count against the old generation.
+ * receiveIntoPool() replaces the decoder's write(): each chunk is copied at once into the frame
+ * being received, and frames of POOLED_FRAME_BYTES or more come from a pool of buffers that
+ * the process gives back with releaseReceived() when nothing reads the message anymore (the
+ * transformation service, once a batch is transformed). A message never given back is left to
+ * the collector, as before.
  */
 import { createRequire } from 'node:module';
 
@@ -69,4 +78,145 @@ export function framedInPlace(buf: Buffer, messageBytes: number): Buffer {
   const frame = buf.subarray(0, FRAME_HEADER_BYTES + messageBytes);
   frames.add(frame);
   return frame;
+}
+
+/** Received frames this large or larger are assembled into pooled buffers. */
+export const POOLED_FRAME_BYTES = 64 << 10;
+/** Bytes of free received-frame buffers kept: about the Transform stream's receive window. */
+const MAX_FREE_RECEIVE_BYTES = 16 << 20;
+
+/**
+ * Buffers for received frames. A buffer handed out is outstanding until released; only an
+ * outstanding one is taken back, so a second release of the same message cannot hand one
+ * buffer to two messages.
+ */
+class ReceivePool {
+  private readonly free: Buffer[] = [];
+  private freeBytes = 0;
+  private readonly outstanding = new WeakMap<ArrayBufferLike, Buffer>();
+
+  /** A buffer of at least `bytes`, its own ArrayBuffer. */
+  take(bytes: number): Buffer {
+    let buf: Buffer | undefined;
+    for (let i = this.free.length - 1; i >= 0; i--) {
+      if (this.free[i].length >= bytes) {
+        buf = this.free.splice(i, 1)[0];
+        this.freeBytes -= buf.length;
+        break;
+      }
+    }
+    if (buf === undefined) {
+      const dropped = this.free.shift();
+      if (dropped) this.freeBytes -= dropped.length;
+      // A quarter more: the next message is rarely the same size to the byte.
+      buf = Buffer.allocUnsafeSlow(Math.ceil(bytes * 1.25));
+    }
+    this.outstanding.set(buf.buffer, buf);
+    return buf;
+  }
+
+  release(view: Uint8Array): boolean {
+    const buf = this.outstanding.get(view.buffer);
+    if (buf === undefined) return false;
+    this.outstanding.delete(view.buffer);
+    if (this.freeBytes + buf.length <= MAX_FREE_RECEIVE_BYTES) {
+      this.free.push(buf);
+      this.freeBytes += buf.length;
+    }
+    return true;
+  }
+
+  get kept(): { buffers: number; bytes: number } {
+    return { buffers: this.free.length, bytes: this.freeBytes };
+  }
+}
+
+const receivePool = new ReceivePool();
+
+/**
+ * Gives back the buffer of a received message: `view` is any view of it (a bytes field the
+ * deserializer did not copy). Nothing may read the message afterwards. Returns whether it was
+ * a pooled message still outstanding; anything else is left alone.
+ */
+export function releaseReceived(view: Uint8Array): boolean {
+  return receivePool.release(view);
+}
+
+/** Free received-frame buffers held for reuse. */
+export function receivePoolKept(): { buffers: number; bytes: number } {
+  return receivePool.kept;
+}
+
+/** grpc-js's StreamDecoder as our write() sees it: its length limit, and our own fields. */
+interface FrameDecoder {
+  maxReadMessageLength: number;
+  header?: Buffer;
+  headerHave?: number;
+  frame?: Buffer | null;
+  frameAt?: number;
+  frameEnd?: number;
+}
+
+/**
+ * The frames completed by `data`, an HTTP/2 data chunk of the call's stream: a flag byte, a
+ * big-endian length, the message. A frame is copied as its bytes arrive, so no chunk is kept.
+ */
+function decodeFrames(this: FrameDecoder, data: Buffer): Buffer[] {
+  const frames: Buffer[] = [];
+  let at = 0;
+  while (at < data.length) {
+    if (!this.frame) {
+      this.header ??= Buffer.alloc(FRAME_HEADER_BYTES);
+      const have = this.headerHave ?? 0;
+      const n = Math.min(FRAME_HEADER_BYTES - have, data.length - at);
+      data.copy(this.header, have, at, at + n);
+      at += n;
+      this.headerHave = have + n;
+      if (this.headerHave < FRAME_HEADER_BYTES) break;
+      this.headerHave = 0;
+      const size = this.header.readUInt32BE(1);
+      if (this.maxReadMessageLength !== -1 && size > this.maxReadMessageLength) {
+        // grpc-js's own words: the call answers RESOURCE_EXHAUSTED with them.
+        throw new Error(`Received message larger than max (${size} vs ${this.maxReadMessageLength})`);
+      }
+      const bytes = FRAME_HEADER_BYTES + size;
+      const frame = bytes >= POOLED_FRAME_BYTES ? receivePool.take(bytes) : Buffer.allocUnsafe(bytes);
+      this.header.copy(frame, 0);
+      if (size === 0) {
+        frames.push(frame.subarray(0, bytes));
+        continue;
+      }
+      this.frame = frame;
+      this.frameAt = FRAME_HEADER_BYTES;
+      this.frameEnd = bytes;
+    } else {
+      const n = Math.min(this.frameEnd! - this.frameAt!, data.length - at);
+      data.copy(this.frame, this.frameAt, at, at + n);
+      at += n;
+      this.frameAt! += n;
+      if (this.frameAt === this.frameEnd) {
+        frames.push(this.frame.subarray(0, this.frameEnd));
+        this.frame = null;
+      }
+    }
+  }
+  return frames;
+}
+
+let receivePatched = false;
+
+/**
+ * Makes this process's gRPC calls receive their messages through decodeFrames (see the top):
+ * once, before the server starts. Throws when grpc-js's stream decoder has moved.
+ */
+export function receiveIntoPool(): void {
+  if (receivePatched) return;
+  const require = createRequire(import.meta.url);
+  const { StreamDecoder } = require('@grpc/grpc-js/build/src/stream-decoder.js') as {
+    StreamDecoder?: { prototype: { write?: unknown } };
+  };
+  if (typeof StreamDecoder?.prototype?.write !== 'function')
+    throw new Error('this grpc-js has no stream decoder to patch; received messages cannot be pooled');
+  StreamDecoder.prototype.write = decodeFrames;
+  receivePatched = true;
 }
