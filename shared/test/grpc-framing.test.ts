@@ -20,8 +20,8 @@ import {
   receiveIntoPool,
   releaseReceived,
 } from '#shared/grpc/framing.js';
-import { bindService, startGrpcServer, type RunningGrpcServer } from '#shared/grpc/server.js';
-import { createLogger } from '#shared/logger.js';
+import type { RunningGrpcServer } from '#shared/grpc/server.js';
+import { startTransformationServer } from '#test-support/services.js';
 import { seededRandom } from '#test-support/random.js';
 
 /** Smaller than grpc-js's default per-call retry buffer (1 MiB), so it would keep them. */
@@ -72,26 +72,18 @@ describe('gRPC messages framed in place', () => {
   const received: TransformRequest[] = [];
   let allReceived: () => void = () => {};
   before(async () => {
-    server = await startGrpcServer({
-      host: '127.0.0.1',
-      port: 0,
-      protoFiles: ['sluice/v1/transformation.proto'],
-      logger: createLogger('test', 'silent'),
-      services: [
-        bindService('sluice.v1.TransformationService', TransformationServiceService, {
-          // The call ends when this settles: once every message has come.
-          transform: (call: grpc.ServerDuplexStream<TransformRequest, TransformResponse>) =>
-            new Promise<void>((resolve) => {
-              call.on('data', (request: TransformRequest) => {
-                received.push(request);
-                if (received.length === MESSAGES) {
-                  allReceived();
-                  resolve();
-                }
-              });
-            }),
+    server = await startTransformationServer({
+      // The call ends when this settles: once every message has come.
+      transform: (call: grpc.ServerDuplexStream<TransformRequest, TransformResponse>) =>
+        new Promise<void>((resolve) => {
+          call.on('data', (request: TransformRequest) => {
+            received.push(request);
+            if (received.length === MESSAGES) {
+              allReceived();
+              resolve();
+            }
+          });
         }),
-      ],
     });
   });
   after(() => server.stop(1000));

@@ -8,9 +8,8 @@
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import { after, before, describe, it } from 'node:test';
-import { TransformationServiceService } from '#shared/gen/sluice/v1/transformation.js';
-import { bindService, RECEIVE_WINDOW_BYTES, startGrpcServer, type RunningGrpcServer } from '#shared/grpc/server.js';
-import { createLogger } from '#shared/logger.js';
+import { RECEIVE_WINDOW_BYTES, type RunningGrpcServer } from '#shared/grpc/server.js';
+import { startTransformationServer } from '#test-support/services.js';
 import { waitFor } from '#test-support/wait.js';
 
 const HTTP2_DEFAULT_WINDOW = 65_535;
@@ -18,13 +17,7 @@ const HTTP2_DEFAULT_WINDOW = 65_535;
 describe('gRPC server receive window', () => {
   let server: RunningGrpcServer;
   before(async () => {
-    server = await startGrpcServer({
-      host: '127.0.0.1',
-      port: 0,
-      protoFiles: ['sluice/v1/transformation.proto'],
-      logger: createLogger('test', 'silent'),
-      services: [bindService('sluice.v1.TransformationService', TransformationServiceService, {})],
-    });
+    server = await startTransformationServer();
   });
   after(() => server.stop(1000));
 

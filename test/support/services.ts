@@ -12,7 +12,8 @@ import { CommitServiceService } from '#shared/gen/sluice/v1/commit.js';
 import { IngestionServiceService } from '#shared/gen/sluice/v1/ingestion.js';
 import { TransformationServiceService } from '#shared/gen/sluice/v1/transformation.js';
 import { CLIENT_SECURITY_KEYS, type ClientOptions, clientSecurity, createClient, type ServiceClient } from '#shared/grpc/client.js';
-import { bindService, startGrpcServer } from '#shared/grpc/server.js';
+import { bindService, type RunningGrpcServer, startGrpcServer } from '#shared/grpc/server.js';
+import type { AsyncHandlers } from '#shared/grpc/types.js';
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import { type LogLevel, loadConfig } from '#shared/config.js';
 import { createLogger } from '#shared/logger.js';
@@ -206,4 +207,20 @@ export async function startCatalogHandlers(options: {
     await pool.end();
     throw err;
   }
+}
+
+/**
+ * A bare gRPC server on a free local port with TransformationService's `handlers` and nothing
+ * behind them: for tests of the gRPC layer itself (windows, framing).
+ */
+export function startTransformationServer(
+  handlers: Partial<AsyncHandlers<typeof TransformationServiceService>> = {},
+): Promise<RunningGrpcServer> {
+  return startGrpcServer({
+    host: '127.0.0.1',
+    port: 0,
+    protoFiles: ['sluice/v1/transformation.proto'],
+    logger: createLogger('test', 'silent'),
+    services: [bindService('sluice.v1.TransformationService', TransformationServiceService, handlers)],
+  });
 }
