@@ -1,8 +1,7 @@
 /**
- * Buffers for the encoded TransformRequests of one stream, used again once they are written. A
- * fetch round's batch is about a megabyte; a fresh buffer for each cost the page faults of first
- * touching it (most of the batch encoder's copying time) and, as external memory, brought V8's
- * mark-compacts on sooner.
+ * The pool of one stream's encoded TransformRequests (shared/src/buffer-pool.ts). A fetch
+ * round's batch is about a megabyte; a fresh buffer for each cost the page faults of first
+ * touching it (most of the batch encoder's copying time) and brought V8's mark-compacts on.
  *
  * Each request is framed in place (shared/src/grpc/framing.ts): grpc-js sends the buffer itself,
  * and reads it until the HTTP/2 stream has handed it to the socket. A buffer is given back only
@@ -10,6 +9,8 @@
  * after that. A write that fails or never completes (a cancelled stream) keeps its buffer out of
  * the pool.
  */
+
+import { BufferPool } from '#shared/buffer-pool.js';
 
 /** Smaller requests (covers only, a few records) come from Node's shared pool and are not kept. */
 const MIN_KEPT_BYTES = 64 << 10;
@@ -21,38 +22,5 @@ const MIN_KEPT_BYTES = 64 << 10;
  */
 const MAX_FREE_BYTES = 32 << 20;
 
-export class RequestBuffers {
-  private readonly free: Buffer[] = [];
-  private freeBytes = 0;
-
-  /** A buffer of at least `bytes`; its contents are garbage. */
-  take(bytes: number): Buffer {
-    if (bytes < MIN_KEPT_BYTES) return Buffer.allocUnsafe(bytes);
-    // The one given back last that is large enough (the most likely to be in the CPU's cache).
-    for (let i = this.free.length - 1; i >= 0; i--) {
-      const buf = this.free[i];
-      if (buf.length >= bytes) {
-        this.free.splice(i, 1);
-        this.freeBytes -= buf.length;
-        return buf;
-      }
-    }
-    // None is: the oldest goes, so the pool's buffers grow with the batches.
-    const dropped = this.free.shift();
-    if (dropped) this.freeBytes -= dropped.length;
-    // A quarter more: the next round's batch is rarely the same size to the byte.
-    return Buffer.allocUnsafeSlow(Math.ceil(bytes * 1.25));
-  }
-
-  /** `buf`, from take(), is no longer read by anyone. */
-  give(buf: Buffer): void {
-    if (buf.length < MIN_KEPT_BYTES || this.freeBytes + buf.length > MAX_FREE_BYTES) return;
-    this.free.push(buf);
-    this.freeBytes += buf.length;
-  }
-
-  /** Buffers and bytes kept for reuse. */
-  get kept(): { buffers: number; bytes: number } {
-    return { buffers: this.free.length, bytes: this.freeBytes };
-  }
-}
+/** A stream's request buffers. */
+export const requestBuffers = (): BufferPool => new BufferPool(MIN_KEPT_BYTES, MAX_FREE_BYTES);

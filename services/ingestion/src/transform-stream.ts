@@ -17,7 +17,7 @@ import type { ServiceClient } from '#shared/grpc/client.js';
 import type { FetchedRecords } from './kafka/fetched-records.js';
 import { encodeBatch } from './batch-encoder.js';
 import { FRAME_HEADER_BYTES, framedInPlace } from '#shared/grpc/framing.js';
-import { RequestBuffers } from './request-buffers.js';
+import { requestBuffers } from './request-buffers.js';
 
 /** What a record costs the in-flight budget beyond its key and value (and what a batch costs). */
 export const RECORD_OVERHEAD_BYTES = 64;
@@ -57,7 +57,7 @@ export class TransformStream {
   private sequence = 0;
   private closed = false;
   private readonly call: grpc.ClientDuplexStream<TransformRequest | Buffer, TransformResponse>;
-  private readonly buffers = new RequestBuffers();
+  private readonly buffers = requestBuffers();
 
   constructor(
     client: TransformationClient,

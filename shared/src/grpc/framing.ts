@@ -32,6 +32,7 @@
  * the collector, as before.
  */
 import { createRequire } from 'node:module';
+import { BufferPool } from '../buffer-pool.js';
 
 /** Bytes of the gRPC frame header in front of a message: compressed flag, big-endian length. */
 export const FRAME_HEADER_BYTES = 5;
@@ -85,53 +86,12 @@ export const POOLED_FRAME_BYTES = 64 << 10;
 /** Bytes of free received-frame buffers kept: about the Transform stream's receive window. */
 const MAX_FREE_RECEIVE_BYTES = 16 << 20;
 
+const receivePool = new BufferPool(POOLED_FRAME_BYTES, MAX_FREE_RECEIVE_BYTES);
 /**
- * Buffers for received frames. A buffer handed out is outstanding until released; only an
- * outstanding one is taken back, so a second release of the same message cannot hand one
- * buffer to two messages.
+ * The pooled frames handed out and not yet given back, by ArrayBuffer. Only these are taken
+ * back, so a second release of one message cannot hand one buffer to two messages.
  */
-class ReceivePool {
-  private readonly free: Buffer[] = [];
-  private freeBytes = 0;
-  private readonly outstanding = new WeakMap<ArrayBufferLike, Buffer>();
-
-  /** A buffer of at least `bytes`, its own ArrayBuffer. */
-  take(bytes: number): Buffer {
-    let buf: Buffer | undefined;
-    for (let i = this.free.length - 1; i >= 0; i--) {
-      if (this.free[i].length >= bytes) {
-        buf = this.free.splice(i, 1)[0];
-        this.freeBytes -= buf.length;
-        break;
-      }
-    }
-    if (buf === undefined) {
-      const dropped = this.free.shift();
-      if (dropped) this.freeBytes -= dropped.length;
-      // A quarter more: the next message is rarely the same size to the byte.
-      buf = Buffer.allocUnsafeSlow(Math.ceil(bytes * 1.25));
-    }
-    this.outstanding.set(buf.buffer, buf);
-    return buf;
-  }
-
-  release(view: Uint8Array): boolean {
-    const buf = this.outstanding.get(view.buffer);
-    if (buf === undefined) return false;
-    this.outstanding.delete(view.buffer);
-    if (this.freeBytes + buf.length <= MAX_FREE_RECEIVE_BYTES) {
-      this.free.push(buf);
-      this.freeBytes += buf.length;
-    }
-    return true;
-  }
-
-  get kept(): { buffers: number; bytes: number } {
-    return { buffers: this.free.length, bytes: this.freeBytes };
-  }
-}
-
-const receivePool = new ReceivePool();
+const outstanding = new WeakMap<ArrayBufferLike, Buffer>();
 
 /**
  * Gives back the buffer of a received message: `view` is any view of it (a bytes field the
@@ -139,12 +99,11 @@ const receivePool = new ReceivePool();
  * a pooled message still outstanding; anything else is left alone.
  */
 export function releaseReceived(view: Uint8Array): boolean {
-  return receivePool.release(view);
-}
-
-/** Free received-frame buffers held for reuse. */
-export function receivePoolKept(): { buffers: number; bytes: number } {
-  return receivePool.kept;
+  const buf = outstanding.get(view.buffer);
+  if (buf === undefined) return false;
+  outstanding.delete(view.buffer);
+  receivePool.give(buf);
+  return true;
 }
 
 /** grpc-js's StreamDecoder as our write() sees it: its length limit, and our own fields. */
@@ -180,7 +139,8 @@ function decodeFrames(this: FrameDecoder, data: Buffer): Buffer[] {
         throw new Error(`Received message larger than max (${size} vs ${this.maxReadMessageLength})`);
       }
       const bytes = FRAME_HEADER_BYTES + size;
-      const frame = bytes >= POOLED_FRAME_BYTES ? receivePool.take(bytes) : Buffer.allocUnsafe(bytes);
+      const frame = receivePool.take(bytes);
+      if (bytes >= receivePool.minBytes) outstanding.set(frame.buffer, frame);
       this.header.copy(frame, 0);
       if (size === 0) {
         frames.push(frame.subarray(0, bytes));
