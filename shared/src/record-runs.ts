@@ -11,8 +11,20 @@
 import type { RecordRun } from './gen/sluice/v1/transformation.js';
 import type { KafkaHeader, KafkaRecord } from './gen/sluice/v1/types.js';
 
+/**
+ * A run as its readers need it: the numeric columns indexed, with a length. The generated
+ * RecordRun (arrays) is one; transformation's request decoder gives typed arrays
+ * (services/transformation/src/request-decoder.ts), which the collector does not copy.
+ */
+export type RunView = Omit<RecordRun, 'offsetDeltas' | 'timestampsMs' | 'valueLengths' | 'keyLengths'> & {
+  readonly offsetDeltas: ArrayLike<number>;
+  readonly timestampsMs: ArrayLike<number>;
+  readonly valueLengths: ArrayLike<number>;
+  readonly keyLengths: ArrayLike<number>;
+};
+
 /** A run's length in records. */
-export function runLength(run: RecordRun): number {
+export function runLength(run: RunView): number {
   return run.offsetDeltas.length;
 }
 
@@ -48,7 +60,7 @@ function runOf(records: readonly KafkaRecord[]): RecordRun {
 }
 
 /** The run's records as objects (their keys and values are views of the run's buffers). */
-export function runRecords(run: RecordRun): KafkaRecord[] {
+export function runRecords(run: RunView): KafkaRecord[] {
   const headers = new Map<number, KafkaHeader[]>(run.headers.map((h) => [h.index, h.headers]));
   const out: KafkaRecord[] = [];
   let valueAt = 0;
@@ -76,15 +88,15 @@ export function runRecords(run: RecordRun): KafkaRecord[] {
  * bytes, a header index out of range), or null. Transformation checks every run it is sent
  * before reading it, so a malformed batch is refused by name instead of read out of bounds.
  */
-export function runProblem(run: RecordRun): string | null {
+export function runProblem(run: RunView): string | null {
   const n = run.offsetDeltas.length;
   const where = `run of ${run.topic}/${run.partition}`;
   if (run.timestampsMs.length !== n) return `${where}: ${run.timestampsMs.length} timestamps for ${n} records`;
   if (run.valueLengths.length !== n) return `${where}: ${run.valueLengths.length} value lengths for ${n} records`;
   if (run.keyLengths.length !== 0 && run.keyLengths.length !== n) return `${where}: ${run.keyLengths.length} key lengths for ${n} records`;
-  const badValue = run.valueLengths.findIndex((l) => l < -1);
+  const badValue = firstBelowNull(run.valueLengths);
   if (badValue >= 0) return `${where}: record ${badValue} has value length ${run.valueLengths[badValue]}`;
-  const badKey = run.keyLengths.findIndex((l) => l < -1);
+  const badKey = firstBelowNull(run.keyLengths);
   if (badKey >= 0) return `${where}: record ${badKey} has key length ${run.keyLengths[badKey]}`;
   const values = columnBytes(run.valueLengths);
   if (values !== run.values.length) return `${where}: value lengths add up to ${values} bytes, the values hold ${run.values.length}`;
@@ -98,9 +110,18 @@ export function runProblem(run: RecordRun): string | null {
   return null;
 }
 
+// Indexed loops: these run over every record of every batch transformation receives, and
+// findIndex's callback and for-of's iterator showed up as garbage in its heap profile.
+
 /** The bytes a length column adds up to (a null, -1, adds nothing). */
-function columnBytes(lengths: readonly number[]): number {
+function columnBytes(lengths: ArrayLike<number>): number {
   let total = 0;
-  for (const l of lengths) if (l > 0) total += l;
+  for (let i = 0; i < lengths.length; i++) if (lengths[i] > 0) total += lengths[i];
   return total;
+}
+
+/** The index of the first length below -1 (the null), or -1. */
+function firstBelowNull(lengths: ArrayLike<number>): number {
+  for (let i = 0; i < lengths.length; i++) if (lengths[i] < -1) return i;
+  return -1;
 }

@@ -9,9 +9,9 @@
  * ends with it.
  */
 import { SluiceError } from '#shared/errors.js';
-import type { RecordBatch, RecordRun } from '#shared/gen/sluice/v1/transformation.js';
+import type { RecordBatch } from '#shared/gen/sluice/v1/transformation.js';
 import type { OffsetRange } from '#shared/gen/sluice/v1/types.js';
-import { runProblem } from '#shared/record-runs.js';
+import { runProblem, type RunView } from '#shared/record-runs.js';
 import { status } from '@grpc/grpc-js';
 
 export class CoverageError extends SluiceError {
@@ -64,7 +64,7 @@ export class Coverage {
    * Adds a batch from the stream, all or nothing: its records must lie inside its covers, and
    * its covers must continue the previous batches' (add). The error names the batch.
    */
-  addBatch(batch: Pick<RecordBatch, 'sequence' | 'runs' | 'covers'>): void {
+  addBatch(batch: Pick<RecordBatch, 'sequence' | 'covers'> & { runs: readonly RunView[] }): void {
     const outside = unfitRun(batch.runs, batch.covers);
     if (outside) throw new CoverageError(`batch ${batch.sequence}: ${outside}`, { sequence: String(batch.sequence) });
     const bad = this.refusal(batch.covers);
@@ -127,16 +127,24 @@ export class Coverage {
  * record outside the declared ranges would be written but never committed as covered.
  * Batches usually cover one partition, so this is a short scan per record.
  */
-export function unfitRun(runs: readonly RecordRun[], covers: readonly OffsetRange[]): string | null {
+export function unfitRun(runs: readonly RunView[], covers: readonly OffsetRange[]): string | null {
   for (const run of runs) {
     const problem = runProblem(run);
     if (problem) return problem;
     const own = covers.filter((c) => c.partition === run.partition && c.topic === run.topic);
-    for (const delta of run.offsetDeltas) {
-      const offset = run.baseOffset + delta;
-      if (own.some((c) => offset >= c.startOffset && offset < c.endOffset)) continue;
+    // Indexed loops without a callback: this runs per record, and a closure per record was
+    // most of what transformation's JS allocated on the narrow shape (a sampling heap profile).
+    const deltas = run.offsetDeltas;
+    for (let i = 0; i < deltas.length; i++) {
+      const offset = run.baseOffset + deltas[i];
+      if (covered(own, offset)) continue;
       return `record ${where(run)} offset ${offset} lies outside the batch's covers (${covers.map((c) => `${where(c)} [${c.startOffset}, ${c.endOffset})`).join(', ') || 'none'})`;
     }
   }
   return null;
+}
+
+function covered(ranges: readonly OffsetRange[], offset: number): boolean {
+  for (let i = 0; i < ranges.length; i++) if (offset >= ranges[i].startOffset && offset < ranges[i].endOffset) return true;
+  return false;
 }

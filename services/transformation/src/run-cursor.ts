@@ -14,6 +14,7 @@
 import { RecordRun } from '#shared/gen/sluice/v1/transformation.js';
 import type { KafkaHeader, KafkaRecord } from '#shared/gen/sluice/v1/types.js';
 import type { RecordRanges } from './core/token-scan.js';
+import type { RunView } from '#shared/record-runs.js';
 
 /** `bytes[start, end)` in a buffer of its own. */
 function copyOf(bytes: Buffer, start: number, end: number): Buffer {
@@ -40,7 +41,7 @@ export class RunCursor implements KafkaRecord, RecordRanges {
   keyStart = -1;
   keyEnd = -1;
 
-  private run: RecordRun = EMPTY_RUN;
+  private run: RunView = EMPTY_RUN;
   private index = -1;
   private valueAt = 0;
   private keyAt = 0;
@@ -63,7 +64,7 @@ export class RunCursor implements KafkaRecord, RecordRanges {
   }
 
   /** Starts reading `run`: the next next() is its first record. */
-  reset(run: RecordRun): this {
+  reset(run: RunView): this {
     this.run = run;
     this.topic = run.topic;
     this.partition = run.partition;

@@ -83,8 +83,11 @@ enum Kind {
 interface ColumnRead {
   kind: Kind;
   required: boolean;
-  /** Epoch numbers: microseconds per unit (timestamps), and the zeros that make a unit's digits microseconds. */
-  microsPerUnit: number;
+  /**
+   * Epoch numbers: the largest magnitude whose microseconds are a safe integer, and the zeros
+   * that make a unit's digits microseconds.
+   */
+  maxEpoch: number;
   unitZeros: number;
   /** Epoch numbers are instants; whether this column may take them (timestamp needs a UTC zone). */
   instants: boolean;
@@ -96,7 +99,8 @@ function columnRead(plan: Plan, i: number): ColumnRead | null {
   const c = plan.columns[i];
   const utc = plan.zone.isUtc;
   const microsPerUnit = EPOCH_TO_MICROS[c.epochUnit];
-  const base = { required: c.required, microsPerUnit, unitZeros: Math.log10(microsPerUnit), instants: true, wallClock: true };
+  const maxEpoch = Math.floor(Number.MAX_SAFE_INTEGER / microsPerUnit);
+  const base = { required: c.required, maxEpoch, unitZeros: Math.log10(microsPerUnit), instants: true, wallClock: true };
   switch (c.type.kind) {
     case 'string':
       return { ...base, kind: Kind.String };
@@ -360,7 +364,7 @@ function putText(
         if (end - start > 15) return false;
         let n = 0;
         for (let k = b[start] === MINUS ? start + 1 : start; k < end; k++) n = n * 10 + (b[k] - ZERO);
-        return putEpoch(read, b[start] === MINUS ? -n : n, b, start, end, chunk, i);
+        return n <= read.maxEpoch && putEpoch(read, b, start, end, chunk, i);
       }
       const micros = scanTimestamp(b, start, end, zone);
       if (!Number.isSafeInteger(micros) || !(zone.zulu ? read.instants : read.wallClock)) return false;
@@ -373,11 +377,13 @@ function putText(
 }
 
 /**
- * An epoch integer `n`, written as `b[start, end)`, into a time column: its digits followed by
- * the unit's zeros are the microseconds, with no arithmetic on the way.
+ * An epoch integer written as `b[start, end)`, whose magnitude the caller checked against
+ * `read.maxEpoch`, into a time column: its digits followed by the unit's zeros are the
+ * microseconds, with no arithmetic on the way. The number itself is not passed: a double
+ * argument to a call V8 does not inline is a heap number per record.
  */
-function putEpoch(read: ColumnRead, n: number, b: Uint8Array, start: number, end: number, chunk: TokenChunk, i: number): boolean {
-  if (!read.instants || !Number.isSafeInteger(n * read.microsPerUnit)) return false;
+function putEpoch(read: ColumnRead, b: Uint8Array, start: number, end: number, chunk: TokenChunk, i: number): boolean {
+  if (!read.instants) return false;
   chunk.putScaled(i, b, start, end, read.unitZeros);
   return true;
 }
@@ -525,7 +531,7 @@ class JsonScanner implements TokenScanner {
         chunk.putInteger(column, n.value === 0 ? 0 : n.value);
         return n.end;
       case Kind.Time:
-        if (!n.integer || n.digits > 15 || !putEpoch(read, n.value, b, at, n.end, chunk, column)) return -1;
+        if (!n.integer || n.digits > 15 || Math.abs(n.value) > read.maxEpoch || !putEpoch(read, b, at, n.end, chunk, column)) return -1;
         return n.end;
       default:
         return -1;
