@@ -16,8 +16,8 @@
  *
  * So rows are buffered column-wise in JS, moved into an in-memory DuckDB table one
  * 2048-row data chunk at a time, and written with
- * `COPY ... (FORMAT parquet, COMPRESSION zstd, FIELD_IDS {...})` on close. Column sizes
- * come back from `parquet_metadata()`.
+ * `COPY ... (FORMAT parquet, COMPRESSION zstd, FIELD_IDS {...}, RETURN_STATS)` on close. Column
+ * sizes and statistics come back from the COPY itself (copy-stats.ts).
  *
  * Rows may also arrive as text tokens (token-chunk.ts, the transformation's fast path): one
  * INSERT per chunk splits and casts them in DuckDB, without a JS value per cell; it runs off the
@@ -51,10 +51,12 @@
  * segment per chunk costs 0.5-0.7 µs a row to prepare, and 3.3 µs to COPY on two threads (1.9
  * on one). A regular table instead of a TEMP one: INSERT 3.6 against 2.5. Without bloom
  * filters: COPY 0.1 µs cheaper, kept (Iceberg's readers use them). Row groups of 1M rows: no
- * cheaper. Statistics from COPY's RETURN_STATS: text bounds cut at 256 bytes, no NaN count.
+ * cheaper.
  *
- * Column statistics are DuckDB aggregates over the table on close, whichever way the rows
- * came: strings and binaries compare by their bytes, Iceberg's order.
+ * Column statistics, whichever way the rows came, are those the COPY reports (RETURN_STATS)
+ * where their text is certainly exact, and a DuckDB aggregate over the table for the rest
+ * (copy-stats.ts says which, and what the aggregate over every column cost): strings and
+ * binaries compare by their bytes, Iceberg's order.
  *
  * Types: boolean, int, long, float, double, decimal(P,S), date, time, timestamp,
  * timestamptz, string, uuid, binary. fixed[L] is refused (unwritableFixed): DuckDB has no
@@ -93,6 +95,7 @@ import {
 } from '@duckdb/node-api';
 import type { ColumnStats, DataFile, PartitionValue, Schema } from '../gen/sluice/v1/types.js';
 import { parsePrimitive, type PrimitiveType, serializeSingleValue, type SingleValue } from '../iceberg/single-value.js';
+import { type CopyStatistics, copyStatistics, statsFromCopy } from './copy-stats.js';
 import { NULL_TOKEN, TOKEN_END, type TokenChunk } from './token-chunk.js';
 import { unwritableFixed } from './unwritable.js';
 
@@ -288,7 +291,8 @@ export class ParquetFileWriter {
   /** Each row's fixed bytes in DuckDB, and the columns whose values add bytes of their own. */
   private readonly rowWidth: number;
   private readonly variable: number[];
-  private buffer: DuckDBValue[][];
+  /** Rows appended (not tokens) waiting for their data chunk; made on the first such row. */
+  private buffer: DuckDBValue[][] | null = null;
   private buffered = 0;
   /** The INSERT that takes a token chunk, prepared on first use. */
   private insertTokens: DuckDBPreparedStatement | null = null;
@@ -311,7 +315,6 @@ export class ParquetFileWriter {
     this.required = opts.columns.flatMap((c, i) => (c.required ? [i] : []));
     this.rowWidth = opts.columns.reduce((sum, c) => sum + fixedWidth(c.type), 0);
     this.variable = opts.columns.flatMap((c, i) => (c.type.kind === 'string' || c.type.kind === 'binary' ? [i] : []));
-    this.buffer = opts.columns.map(() => new Array(CHUNK_ROWS));
   }
 
   static async open(opts: OpenOptions): Promise<ParquetFileWriter> {
@@ -353,6 +356,9 @@ export class ParquetFileWriter {
     }
     const n = this.convert.length;
     const at = this.buffered;
+    // Files of the fast path never append a row: their columns of 2,048 slots were the largest
+    // JS allocation left on the wide shape (a sampling heap profile of the pipeline bench).
+    this.buffer ??= this.opts.columns.map(() => new Array(CHUNK_ROWS));
     for (let i = 0; i < n; i++) {
       const v = row[i] ?? null;
       this.variableBytes += variableSize(v);
@@ -409,11 +415,12 @@ export class ParquetFileWriter {
   private flushChunk(): void {
     if (this.buffered === 0) return;
     const n = this.buffered;
-    const cols = n === CHUNK_ROWS ? this.buffer : this.buffer.map((c) => c.slice(0, n));
+    const buffer = this.buffer!;
+    const cols = n === CHUNK_ROWS ? buffer : buffer.map((c) => c.slice(0, n));
     const chunk = DuckDBDataChunk.create(this.types, n);
     chunk.setColumns(cols);
     this.appender.appendDataChunk(chunk);
-    this.buffer = this.opts.columns.map(() => new Array(CHUNK_ROWS));
+    this.buffer = null;
     this.buffered = 0;
   }
 
@@ -427,10 +434,10 @@ export class ParquetFileWriter {
       this.appender.flushSync();
       this.appender.closeSync();
       const ids = this.opts.columns.map((c) => `${quoteIdent(c.name)}: ${c.fieldId}`).join(', ');
-      await this.conn.run(
-        `COPY ${this.table} TO ${quoteString(this.opts.path)} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL ${ZSTD_LEVEL}, FIELD_IDS {${ids}})`,
+      const copied = await this.conn.runAndReadAll(
+        `COPY ${this.table} TO ${quoteString(this.opts.path)} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL ${ZSTD_LEVEL}, FIELD_IDS {${ids}}, RETURN_STATS)`,
       );
-      const sizes = await this.columnSizes();
+      const statistics = copyStatistics(copied.getRows()[0]?.[copied.columnNames().indexOf('column_statistics')] ?? null);
       const { size } = await stat(this.opts.path);
       return {
         filePath: this.opts.path,
@@ -439,7 +446,7 @@ export class ParquetFileWriter {
         partition: this.opts.partition ?? [],
         recordCount: this.rows,
         fileSizeInBytes: size,
-        columnStats: await this.columnStats(sizes),
+        columnStats: await this.columnStats(statistics),
         splitOffsets: [],
       };
     } finally {
@@ -472,12 +479,20 @@ export class ParquetFileWriter {
   }
 
   /**
-   * Each column's value, null and NaN counts and bounds, in one aggregate over the table.
-   * NaN never enters the bounds; strings and binaries compare by their bytes (DuckDB's
+   * Each column's statistics: as the COPY reported them where they are exact (copy-stats.ts),
+   * the others from one aggregate over the table, the reference: value, null and NaN counts and
+   * bounds. NaN never enters the bounds; strings and binaries compare by their bytes (DuckDB's
    * order, and Iceberg's).
    */
-  private async columnStats(sizes: Map<string, number>): Promise<ColumnStats[]> {
-    const { columns } = this.opts;
+  private async columnStats(statistics: CopyStatistics): Promise<ColumnStats[]> {
+    const stats = this.opts.columns.map((c) => statsFromCopy(c, statistics.get(c.name), this.rows));
+    const rest = this.opts.columns.filter((_, i) => stats[i] === null);
+    if (rest.length === 0) return stats as ColumnStats[];
+    const aggregated = await this.aggregateStats(rest, statistics);
+    return stats.map((s) => s ?? aggregated.shift()!);
+  }
+
+  private async aggregateStats(columns: readonly WriterColumn[], statistics: CopyStatistics): Promise<ColumnStats[]> {
     const select = columns.flatMap((c) => {
       const name = quoteIdent(c.name);
       const floating = c.type.kind === 'float' || c.type.kind === 'double';
@@ -492,7 +507,7 @@ export class ParquetFileWriter {
       const bound = (v: DuckDBValue) => (v === null ? Buffer.alloc(0) : serializeSingleValue(c.type, singleValue(v)));
       return {
         fieldId: c.fieldId,
-        columnSize: sizes.get(c.name) ?? 0,
+        columnSize: Number(statistics.get(c.name)?.get('column_size_bytes') ?? 0),
         valueCount: total,
         nullValueCount: total - Number(count),
         nanValueCount: Number(nan),
@@ -500,13 +515,6 @@ export class ParquetFileWriter {
         upperBound: bound(max),
       };
     });
-  }
-
-  private async columnSizes(): Promise<Map<string, number>> {
-    const r = await this.conn.runAndReadAll(
-      `SELECT path_in_schema, SUM(total_compressed_size)::BIGINT FROM parquet_metadata(${quoteString(this.opts.path)}) GROUP BY path_in_schema`,
-    );
-    return new Map(r.getRows().map(([name, size]) => [String(name), Number(size)]));
   }
 }
 
