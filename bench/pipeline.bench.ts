@@ -47,6 +47,7 @@ import { startNatsProcess } from './pipeline/nats-process.js';
 import { CpuWindow, resetPeakRss, round, rssMiB } from './pipeline/procfs.js';
 import { eventJson, SHAPES, tableSpec, type Shape } from './pipeline/records.js';
 import { subjects } from '#shared/events.js';
+import { CommittedEvent } from '#shared/gen/sluice/v1/events.js';
 import { connectNats, type NatsConnection } from '#shared/nats.js';
 
 const RECORDS = Number(process.env.PIPELINE_BENCH_RECORDS ?? 1_000_000);
@@ -241,6 +242,8 @@ async function sluiceRun(env: Env, shape: Shape, topic: string, table: string, c
  * (d) A steady trickle into a 1 s-interval job; each record's freshness is the time from the
  * start of its produce call until a `sluice query` (runQuery, a new DuckDB each time, as the
  * CLI does) first returns it. Queries run back to back, so the figure includes one query.
+ * Each record's commit lag, from the same start until the commit service announces (NATS) the
+ * commit that covers its offset, tells the pipeline's part from the query's.
  */
 async function freshness(env: Env) {
   const topic = 'bench_fresh';
@@ -253,6 +256,11 @@ async function freshness(env: Env) {
 
   const sentAt = new Map<number, number>();
   const seenAt = new Map<number, number>();
+  const offsetOf = new Map<number, number>();
+  const announced: { at: number; ranges: CommittedEvent['offsets'] }[] = [];
+  const commits = env.nc.subscribe(subjects.committed({ database: env.database, table: 'fresh' }), {
+    callback: (_err, msg) => announced.push({ at: performance.now(), ranges: CommittedEvent.decode(msg.data).offsets }),
+  });
   const queryMs: number[] = [];
   let polling = true;
   let pollError: unknown;
@@ -277,7 +285,8 @@ async function freshness(env: Env) {
   };
   const send = async (id: number) => {
     sentAt.set(id, performance.now());
-    await producer.send({ topic, acks: 1, messages: [{ partition: id % PARTITIONS, value: eventJson(id) }] });
+    const [sent] = await producer.send({ topic, acks: 1, messages: [{ partition: id % PARTITIONS, value: eventJson(id) }] });
+    offsetOf.set(id, Number(sent.baseOffset));
   };
 
   try {
@@ -294,10 +303,21 @@ async function freshness(env: Env) {
     polling = false;
     await poll;
     await producer.disconnect();
+    commits.unsubscribe();
   }
   await env.ctx.ingestion().stopJob({ job }, { deadlineMs: 60_000 });
 
   const lags = Array.from({ length: FRESHNESS_SAMPLES }, (_, i) => seenAt.get(i + 1)! - sentAt.get(i + 1)!).sort((a, b) => a - b);
+  const commitLags = Array.from({ length: FRESHNESS_SAMPLES }, (_, i) => {
+    const id = i + 1;
+    const offset = offsetOf.get(id)!;
+    const covering = announced.find((a) =>
+      a.ranges.some((r) => r.partition === id % PARTITIONS && r.startOffset <= offset && offset < r.endOffset),
+    );
+    return covering === undefined ? Number.NaN : covering.at - sentAt.get(id)!;
+  })
+    .filter((ms) => !Number.isNaN(ms))
+    .sort((a, b) => a - b);
   queryMs.sort((a, b) => a - b);
   return {
     commitIntervalMs: 1000,
@@ -305,6 +325,10 @@ async function freshness(env: Env) {
     p50Ms: Math.round(percentile(lags, 0.5)),
     p99Ms: Math.round(percentile(lags, 0.99)),
     maxMs: Math.round(lags[lags.length - 1]),
+    // Produce → the commit's announcement, for the samples an announcement was seen for.
+    commitSamples: commitLags.length,
+    commitP50Ms: Math.round(percentile(commitLags, 0.5)),
+    commitP99Ms: Math.round(percentile(commitLags, 0.99)),
     queryP50Ms: Math.round(percentile(queryMs, 0.5)),
   };
 }
