@@ -442,10 +442,10 @@ export const SETTINGS = {
   ),
   transformationOpenFileBytes: integerSetting(
     'TRANSFORMATION_OPEN_FILE_BYTES',
-    12582912,
+    8388608,
     1024,
     17179869184,
-    'Per process, the bytes the rows in open data files may take in DuckDB over all streams (in memory until written); above it, the appending stream writes its largest open file out early.',
+    'Per process, the bytes the rows in open data files may take in DuckDB over all streams (in memory until written); above it, the appending stream writes its largest open file out early, one at a time while rows go on (the rows held are this plus the file being written).',
   ),
   transformationSpoolDir: stringSetting(
     'TRANSFORMATION_SPOOL_DIR',

@@ -100,8 +100,8 @@ export class PartitionedFiles {
   }
 
   /**
-   * Writes out the open file holding the most rows' bytes (it stays unreported until the next
-   * close(), like any rolled file); false when no file is open.
+   * Starts writing out the open file holding the most rows' bytes (it stays unreported until
+   * the next close(), like any rolled file); false when no file is open. written() waits for it.
    */
   async rollLargest(): Promise<boolean> {
     let largest: RollingParquetWriter | null = null;
@@ -109,6 +109,11 @@ export class PartitionedFiles {
     if (largest === null) return false;
     await largest.rollOpenFile();
     return true;
+  }
+
+  /** Waits until none of the set's rolled files is being written. Never throws (the next use does). */
+  async written(): Promise<void> {
+    for (const writer of this.slots.values()) await writer.written();
   }
 
   private writerFor(partitionPath: string, values: PartitionValue[]): RollingParquetWriter {

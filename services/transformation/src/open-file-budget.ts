@@ -6,11 +6,16 @@
  * stream that just appended writes out its largest open files early. They stay unreported
  * until its next flush, like any rolled file, so nothing about exactly-once changes; the
  * price is smaller files under memory pressure.
+ *
+ * The early file is written while the stream goes on (writer.ts), one at a time in the
+ * process: the rows in memory are bounded by the budget plus the one file being written.
  */
 import type { PartitionedFiles } from './files.js';
 
 export class OpenFileBudget {
   private readonly sets = new Set<PartitionedFiles>();
+  /** The file written early that is being written, if any. */
+  private writing: Promise<void> | null = null;
 
   constructor(readonly limitBytes: number) {
     if (!(limitBytes > 0)) throw new RangeError(`open-file budget must be > 0 bytes, got ${limitBytes}`);
@@ -30,12 +35,17 @@ export class OpenFileBudget {
     return total;
   }
 
-  /** Over the budget: writes out `own` sets' largest open files until under it or none is open. */
+  /**
+   * Over the budget: writes out `own` sets' largest open files until under it or none is open.
+   * Returns once the last is being written, after the one before it was written.
+   */
   async enforce(own: readonly PartitionedFiles[]): Promise<number> {
     let rolled = 0;
     while (this.openBytes > this.limitBytes) {
+      await this.writing;
       const largest = own.reduce<PartitionedFiles | null>((a, s) => (s.openBytes > (a?.openBytes ?? 0) ? s : a), null);
       if (largest === null || !(await largest.rollLargest())) break;
+      this.writing = largest.written();
       rolled++;
     }
     return rolled;

@@ -307,6 +307,43 @@ test('the rolling writer starts new files near the target size, and all rows lan
   assert.equal(sum, BigInt((19999 * 20000) / 2));
 });
 
+test("rolled files are written while rows go on into the next, and are handed over in the rows' order", async () => {
+  const w = new RollingParquetWriter(
+    { columns: [col(1, 'id', 'long'), col(2, 'payload', 'string')] },
+    (n) => join(dir, `order-${n}.parquet`),
+    16 * 1024,
+  );
+  for (let from = 0; from < 12000; from += 1000)
+    await w.appendAll(Array.from({ length: 1000 }, (_, i) => [from + i, `payload-${from + i}-${'y'.repeat((from + i) % 40)}`]));
+  await w.rollOpenFile();
+  await w.written();
+  const files = await w.close();
+  assert.ok(files.length > 4, `expected several files, got ${files.length}`);
+  let next = 0;
+  for (const f of files) {
+    const [[min, max, count]] = (await db.runAndReadAll(`SELECT min(id), max(id), count(*) FROM read_parquet('${f.filePath}')`)).getRows();
+    assert.deepEqual([min, max, count], [BigInt(next), BigInt(next + f.recordCount - 1), BigInt(f.recordCount)], f.filePath);
+    next += f.recordCount;
+  }
+  assert.equal(next, 12000);
+});
+
+test("a rolled file that cannot be written fails the writer's next use and its close(), naming the file", async () => {
+  const missing = join(dir, 'no-such-dir', 'first.parquet');
+  const w = new RollingParquetWriter(
+    { columns: [col(1, 'id', 'long')] },
+    (n) => (n === 0 ? missing : join(dir, `after-failure-${n}.parquet`)),
+    1 << 30,
+  );
+  await w.appendAll([[1], [2]]);
+  await w.rollOpenFile(); // returns once the write has started; it fails off the main thread
+  await w.written();
+  const named = (e: unknown) => e instanceof Error && e.message.startsWith(`data file ${missing} could not be written: `);
+  await assert.rejects(w.appendAll([[3]]), named);
+  await assert.rejects(w.close(), named);
+  await w.abort();
+});
+
 test('a fixed[L] column is refused: DuckDB would write it as BINARY, which Iceberg readers choke on', () => {
   const schema = {
     schemaId: 0,
