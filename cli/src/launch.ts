@@ -86,9 +86,27 @@ export function programArgs(program: Program, args: readonly string[] = [], env:
   return [...heapFlags(program, env), entry, ...args];
 }
 
+/**
+ * The allocator's settings every program starts with. DuckDB's library carries its own
+ * jemalloc, which keeps the pages a dropped table freed for 5 s: transformation's RSS was a
+ * sawtooth whose teeth stood on those pages (DESIGN.md, "Transformation under 300 MB").
+ * jemalloc reads its settings once, when the library loads, from the environment the process
+ * started with (set from inside the process they come too late), hence here and in the image
+ * (deploy/Dockerfile). Purging dirty pages after 1 s, the wide shape of the pipeline bench, 1M
+ * records, three alternating pairs: transformation's peak 288-290 MB → 270-273, its CPU 8.9-13.0 s
+ * against 9.2-10.9 (within the noise); a decay of 0 had doubled its CPU. What the environment
+ * sets wins.
+ */
+export const ALLOCATOR_ENV: Readonly<Record<string, string>> = { DUCKDB_JE_MALLOC_CONF: 'dirty_decay_ms:1000,muzzy_decay_ms:0' };
+
+/** The environment a program starts with: `env` over ALLOCATOR_ENV. */
+export function programEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...ALLOCATOR_ENV, ...env };
+}
+
 /** Spawns a program with this Node, from the repository directory unless options say otherwise. */
 export function spawnProgram(program: Program, args: readonly string[], options: SpawnOptions = {}): ChildProcess {
-  return spawn(process.execPath, programArgs(program, args), { cwd: REPO_DIR, ...options });
+  return spawn(process.execPath, programArgs(program, args), { cwd: REPO_DIR, ...options, env: programEnv(options.env ?? process.env) });
 }
 
 /**

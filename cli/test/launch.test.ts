@@ -2,7 +2,16 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { DIST_DIR, heapFlags, programArgs, REPO_DIR, startupTimeoutMs, waitForListeningAddress } from '#cli/launch.js';
+import {
+  ALLOCATOR_ENV,
+  DIST_DIR,
+  heapFlags,
+  programArgs,
+  programEnv,
+  REPO_DIR,
+  startupTimeoutMs,
+  waitForListeningAddress,
+} from '#cli/launch.js';
 
 describe('startupTimeoutMs: the allowance grows with the processes starting together, doubled under CI', () => {
   const cases: [starting: number, env: Record<string, string | undefined>, expectedMs: number][] = [
@@ -46,6 +55,32 @@ describe('heapFlags: the services that move records get bounded heaps, unless NO
       `${DIST_DIR}/services/transformation/src/main.js`,
       '--flag',
     ]));
+});
+
+describe("programEnv: DuckDB's allocator settings, unless the environment gives its own", () => {
+  it('adds them to an environment without them, and keeps the rest', () =>
+    assert.deepEqual(programEnv({ PATH: '/bin' }), { ...ALLOCATOR_ENV, PATH: '/bin' }));
+  it("keeps the environment's own value", () =>
+    assert.equal(programEnv({ DUCKDB_JE_MALLOC_CONF: 'dirty_decay_ms:5000' }).DUCKDB_JE_MALLOC_CONF, 'dirty_decay_ms:5000'));
+
+  // jemalloc names a setting it does not know on stderr when DuckDB's library loads, so this
+  // proves both that DuckDB's jemalloc reads the variable and that ours are all valid.
+  const loadDuckDB = (env: NodeJS.ProcessEnv) =>
+    new Promise<string>((resolve, reject) => {
+      const source = `require('@duckdb/node-api').DuckDBInstance.create(':memory:').then((db) => db.connect()).then((c) => c.run('SELECT 1'))`;
+      const child = spawn(process.execPath, ['-e', source], { cwd: REPO_DIR, env, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+      child.on('error', reject);
+      child.on('exit', (code) => (code === 0 ? resolve(stderr) : reject(new Error(`node exited with ${code}: ${stderr}`))));
+    });
+  it("DuckDB's jemalloc takes them without complaint, and names a setting it does not know", async () => {
+    assert.equal(await loadDuckDB(programEnv({ PATH: process.env.PATH })), '');
+    assert.match(
+      await loadDuckDB(programEnv({ PATH: process.env.PATH, DUCKDB_JE_MALLOC_CONF: 'no_such_setting:1' })),
+      /Invalid conf pair: no_such_setting:1/,
+    );
+  });
 });
 
 describe('waitForListeningAddress', () => {

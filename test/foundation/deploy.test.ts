@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { access, readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { parse, parseAllDocuments } from 'yaml';
-import { heapFlags } from '#cli/launch.js';
+import { ALLOCATOR_ENV, heapFlags } from '#cli/launch.js';
 import { describeSettings } from '#shared/config.js';
 
 const root = new URL('../../', import.meta.url);
@@ -57,6 +57,11 @@ describe('deploy files', () => {
     assert.match(dockerfile, /npm ci --omit=dev/);
     assert.match(dockerfile, /ENTRYPOINT \["node"\]/);
     assert.match(dockerfile, /^ENV .*SLUICE_TLS=mutual/m, 'a container listening beyond loopback requires TLS unless told otherwise');
+    for (const [name, value] of Object.entries(ALLOCATOR_ENV))
+      assert.ok(
+        dockerfile.split('\n').includes(`ENV ${name}=${value}`),
+        `the image starts every program with ${name}=${value}, as sluice up does`,
+      );
   });
 });
 
