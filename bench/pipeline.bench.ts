@@ -10,9 +10,10 @@
  *  (c) per shape, the hand-written baseline: kcat into a file of lines, DuckDB COPY into Parquet,
  *      three times (PIPELINE_BENCH_BASELINE_RUNS): the ratios use the run with the median rows/s;
  *  (d) freshness at a 1 s commit interval: produce → first `sluice query` that returns it;
- *  (e) peak RSS per process (VmHWM), and each process's CPU use during (b), which shows the
- *      service that saturates a core, and how much of it was the main thread (JavaScript) and
- *      how much other threads (DuckDB's workers in transformation);
+ *  (e) peak RSS per process (VmHWM) over the run and during each shape's (b), and each
+ *      process's CPU use during (b), which shows the service that saturates a core, and how
+ *      much of it was the main thread (JavaScript) and how much other threads (DuckDB's
+ *      workers in transformation);
  *  (f) memory with a backlog: 1M records read while the commit service is stopped (SIGSTOP),
  *      so nothing commits and nothing flushes; each service's peak RSS over that phase alone,
  *      then the commit service continues and every record must commit.
@@ -44,7 +45,7 @@ import { startBrokerProcess } from './pipeline/broker-process.js';
 import { loadTopic } from './pipeline/load.js';
 import { percentile } from './pipeline/percentile.js';
 import { startNatsProcess } from './pipeline/nats-process.js';
-import { CpuWindow, resetPeakRss, round, rssMiB } from './pipeline/procfs.js';
+import { CpuWindow, PeakRss, resetPeakRss, round, rssMiB } from './pipeline/procfs.js';
 import { eventJson, SHAPES, tableSpec, type Shape } from './pipeline/records.js';
 import { subjects } from '#shared/events.js';
 import { CommittedEvent } from '#shared/gen/sluice/v1/events.js';
@@ -468,12 +469,15 @@ async function medianBaseline(shape: Shape, broker: string, topic: string, dir: 
 }
 
 /** One shape end to end: load its topic, Sluice lands it, the baseline lands it again. */
-async function shapeRun(env: Env, shape: Shape) {
+async function shapeRun(env: Env, shape: Shape, peaks: PeakRss) {
   const topic = `bench_${shape.name}`;
   await createTopic(env.kafka, topic);
   const produced = await loadTopic(env.brokerAddress, topic, PARTITIONS, RECORDS, shape.record);
   const kafkajsDrain = shape.name === 'narrow' ? await drainKafkajs(env.kafka, topic, RECORDS, produced.bytes) : undefined;
+  const ownPeak = peaks.startPhase();
   const sluice = await sluiceRun(env, shape, topic, `events_${shape.name}`, RECORDS);
+  // Each process's peak while Sluice moved this shape's records (phase b).
+  const peakRssMiB = ownPeak ? peaks.phase() : undefined;
   const kcatDuckdb = await medianBaseline(shape, env.brokerAddress, topic, env.dir);
   return {
     avgRecordBytes: Math.round(produced.bytes / RECORDS),
@@ -481,6 +485,7 @@ async function shapeRun(env: Env, shape: Shape) {
     loadWithKcat: { seconds: produced.seconds, msgsPerSec: Math.round(RECORDS / produced.seconds) },
     kafkajsDrain,
     sluice,
+    peakRssMiB,
     kcatDuckdb,
     ratioSluiceToKcatDuckdb: round(sluice.rowsPerSec / kcatDuckdb.rowsPerSec, 3),
     // CPU seconds the baseline spent per CPU second of the mesh, for the same rows:
@@ -492,19 +497,21 @@ async function shapeRun(env: Env, shape: Shape) {
 export default async function run(): Promise<Record<string, unknown>> {
   const env = await startEnv();
   try {
+    const peaks = new PeakRss(() => env.pids());
     const shapes: Record<string, Awaited<ReturnType<typeof shapeRun>>> = {};
-    for (const shape of SHAPE_NAMES) shapes[shape.name] = await shapeRun(env, shape);
+    for (const shape of SHAPE_NAMES) shapes[shape.name] = await shapeRun(env, shape, peaks);
     const fresh = await freshness(env);
-    // Peak over the whole run so far (VmHWM), and what each process holds at its end.
-    const rss = rssMiB(env.pids());
+    // Peak over the whole run so far, and what each process holds at its end.
+    const peakRssMiB = peaks.run();
+    const atEnd = rssMiB(env.pids()).now;
     const backlogged = process.env.PIPELINE_BENCH_BACKLOG === '0' ? undefined : await backlog(env);
     return {
       records: RECORDS,
       partitions: PARTITIONS,
       shapes,
       freshness: fresh,
-      peakRssMiB: rss.peak,
-      rssAtEndMiB: rss.now,
+      peakRssMiB,
+      rssAtEndMiB: atEnd,
       backlog: backlogged,
     };
   } finally {

@@ -7,6 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { selfAndChildrenCpuSeconds } from './procfs.js';
 import type { Shape } from './records.js';
@@ -79,6 +80,10 @@ export async function runBaseline(shape: Shape, broker: string, topic: string, d
   } finally {
     connection.closeSync();
     instance.closeSync();
+    // Deleted at once, their dirty pages are dropped: left behind, the kernel wrote them back
+    // (640 MB of lines for the wide shape) some 30 s later, under the next phase's
+    // measurements, stalling its disk writes and PostgreSQL's commits.
+    await Promise.all([rm(linesPath, { force: true }), rm(parquetPath, { force: true })]);
   }
 }
 

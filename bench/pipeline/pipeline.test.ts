@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +8,7 @@ import { describe, it } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { copySql } from './baseline.js';
 import { percentile } from './percentile.js';
-import { parseProc, sampleProc } from './procfs.js';
+import { PeakRss, parseProc, sampleProc } from './procfs.js';
 import { eventJson, SHAPES, type Shape } from './records.js';
 
 describe('percentile (nearest rank)', () => {
@@ -41,6 +43,21 @@ describe('parseProc', () => {
     const self = sampleProc(process.pid);
     assert.ok(self && self.peakRssBytes >= self.rssBytes && self.rssBytes > 0);
     assert.equal(sampleProc(2 ** 22 + 7), undefined);
+  });
+});
+
+describe('PeakRss', () => {
+  it("a phase's peak starts from the reset, and the run's keeps what came before it", async (t) => {
+    // A process that touches 200 MiB, frees it (a large buffer is unmapped when collected),
+    // then says so and waits.
+    const source = `let b = Buffer.alloc(200 << 20, 1); b = null; gc(); console.log('freed'); setInterval(() => {}, 1000);`;
+    const child = spawn(process.execPath, ['--expose-gc', '-e', source], { stdio: ['ignore', 'pipe', 'inherit'] });
+    t.after(() => child.kill('SIGKILL'));
+    await once(child.stdout!, 'data');
+    const peaks = new PeakRss(() => ({ child: child.pid! }));
+    if (!peaks.startPhase()) return t.skip('the kernel refuses to reset peak RSS (clear_refs)');
+    assert.ok(peaks.run().child >= 200, `the run's peak keeps the 200 MiB touched before the phase: ${peaks.run().child} MiB`);
+    assert.ok(peaks.phase().child < 150, `the phase's peak is what the process holds since: ${peaks.phase().child} MiB`);
   });
 });
 

@@ -154,4 +154,35 @@ export function resetPeakRss(pids: Record<string, number>): boolean {
   }
 }
 
+/**
+ * Peak RSS per process over a run, and of chosen phases apart: VmHWM is reset at a phase's
+ * start (where the kernel allows it), after folding the peak so far into the run's.
+ */
+export class PeakRss {
+  private readonly overRun: Record<string, number> = {};
+
+  constructor(private readonly pids: () => Record<string, number>) {}
+
+  /** Starts a phase; false when the kernel refused the reset (its peak is then the run's so far). */
+  startPhase(): boolean {
+    this.fold();
+    return resetPeakRss(this.pids());
+  }
+
+  /** Each process's peak since the phase started, in MiB. */
+  phase(): Record<string, number> {
+    return rssMiB(this.pids()).peak;
+  }
+
+  /** Each process's peak over the run so far, in MiB. */
+  run(): Record<string, number> {
+    this.fold();
+    return { ...this.overRun };
+  }
+
+  private fold(): void {
+    for (const [name, mib] of Object.entries(rssMiB(this.pids()).peak)) this.overRun[name] = Math.max(this.overRun[name] ?? 0, mib);
+  }
+}
+
 export const round = (value: number, digits: number) => Number(value.toFixed(digits));
