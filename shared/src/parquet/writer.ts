@@ -622,18 +622,18 @@ export class RollingParquetWriter {
       throw this.failed;
     }
     const estimated = w.estimatedBytes;
-    const writing: Promise<void> = w.close().then(
+    // Settles only after this assignment, and the next roll waits for it: the one in flight.
+    this.writing = w.close().then(
       (file) => {
         if (estimated > 0) this.ratio = file.fileSizeInBytes / estimated;
         this.finished.push(file);
-        if (this.writing === writing) this.writing = null;
+        this.writing = null;
       },
       (e: unknown) => {
         this.failed = new Error(`data file ${w.path} could not be written: ${(e as Error).message}`, { cause: e });
-        if (this.writing === writing) this.writing = null;
+        this.writing = null;
       },
     );
-    this.writing = writing;
   }
 
   /** Closes the open file, if any, and returns every file written since the last call. */
