@@ -45,7 +45,7 @@ import { startBrokerProcess } from './pipeline/broker-process.js';
 import { loadTopic } from './pipeline/load.js';
 import { percentile } from './pipeline/percentile.js';
 import { startNatsProcess } from './pipeline/nats-process.js';
-import { CpuWindow, PeakRss, resetPeakRss, round, rssMiB } from './pipeline/procfs.js';
+import { CpuWindow, PeakRss, round, rssMiB } from './pipeline/procfs.js';
 import { eventJson, SHAPES, tableSpec, type Shape } from './pipeline/records.js';
 import { subjects } from '#shared/events.js';
 import { CommittedEvent } from '#shared/gen/sluice/v1/events.js';
@@ -335,7 +335,7 @@ async function freshness(env: Env) {
 }
 
 /** (f) The backlog behind a stopped commit service: what each service holds while it waits. */
-async function backlog(env: Env) {
+async function backlog(env: Env, peaks: PeakRss) {
   const topic = 'bench_backlog';
   const table = 'backlog';
   const job = `${env.database}_${table}`;
@@ -343,7 +343,7 @@ async function backlog(env: Env) {
   await loadTopic(env.brokerAddress, topic, PARTITIONS, RECORDS, eventJson);
   await createJob(env, SHAPES.narrow, job, topic, table, 1000);
   const commitPid = env.pids().commit;
-  if (!resetPeakRss(env.pids())) return { skipped: 'the kernel refused to reset the peak-RSS marks (clear_refs)' };
+  if (!peaks.startPhase()) return { skipped: 'the kernel refused to reset the peak-RSS marks (clear_refs)' };
   process.kill(commitPid, 'SIGSTOP');
   let stoppedFor = 0;
   try {
@@ -361,7 +361,7 @@ async function backlog(env: Env) {
   } finally {
     process.kill(commitPid, 'SIGCONT');
   }
-  const whileStopped = rssMiB(env.pids()).peak;
+  const whileStopped = peaks.phase();
   const high = await highWatermarks(env.kafka, topic);
   const t1 = performance.now();
   for (;;) {
@@ -504,7 +504,7 @@ export default async function run(): Promise<Record<string, unknown>> {
     // Peak over the whole run so far, and what each process holds at its end.
     const peakRssMiB = peaks.run();
     const atEnd = rssMiB(env.pids()).now;
-    const backlogged = process.env.PIPELINE_BENCH_BACKLOG === '0' ? undefined : await backlog(env);
+    const backlogged = process.env.PIPELINE_BENCH_BACKLOG === '0' ? undefined : await backlog(env, peaks);
     return {
       records: RECORDS,
       partitions: PARTITIONS,

@@ -145,7 +145,7 @@ export function rssMiB(pids: Record<string, number>): { peak: Record<string, num
  * Resets each process's peak-RSS mark (VmHWM) to its current RSS (`5` into clear_refs), so a
  * phase's peak is its own; false where the kernel refuses (not the owner, an old kernel).
  */
-export function resetPeakRss(pids: Record<string, number>): boolean {
+function resetPeakRss(pids: Record<string, number>): boolean {
   try {
     for (const pid of Object.values(pids)) writeFileSync(`/proc/${pid}/clear_refs`, '5');
     return true;
