@@ -119,9 +119,12 @@ describe('an hourly schedule: backfill, late records, rerun', () => {
   const now = Date.now();
   const h0 = Math.floor(now / HOUR) * HOUR - 5 * HOUR;
   // The scheduler's clock reads half past the current hour when the test starts and runs at the
-  // wall clock's pace, so the live schedule (at :05) cannot fire during the test whenever it
-  // runs: on the wall clock, a run that crossed :05 fired the current hour's instance too.
-  const clock = `${h0 + 5 * HOUR + 30 * MINUTE}@${now}*1`;
+  // wall clock's pace, and the job fires nothing at or before that moment (notBefore), so the live
+  // schedule (at :05) cannot fire during the test whenever it runs. On the wall clock a run that
+  // crossed :05 fired the current hour's instance too; with the default notBefore (the catalog's
+  // wall clock) a run started between :00 and :05 fired the :05 instance at once.
+  const clockStart = h0 + 5 * HOUR + 30 * MINUTE;
+  const clock = `${clockStart}@${now}*1`;
   const scheduled = [1, 2, 3].map((k) => h0 + k * HOUR + 5 * MINUTE);
   const partitionOf = (k: number) => compact(h0 + (k + 1) * HOUR);
   const PER_HOUR = 30;
@@ -165,7 +168,8 @@ describe('an hourly schedule: backfill, late records, rerun', () => {
   timeZone: UTC
   window: { start: "$[yyyymmddhh24-1/24]0000", end: "$[yyyymmddhh24]0000" }
   partition: "$[yyyymmddhh24]"
-  lateData: rerun`,
+  lateData: rerun
+  notBefore: ${clockStart}`,
     });
     const started = await sluiceJson('job', 'create', '-f', spec, '--start');
     assert.equal(started.state, 'JOB_STATE_RUNNING');
@@ -287,7 +291,8 @@ describe('an hourly schedule: backfill, late records, rerun', () => {
   timeZone: UTC
   window: { start: "$[yyyymmddhh24-1/24]0000", end: "$[yyyymmddhh24]0000" }
   partition: "$[yyyymmddhh24]"
-  lateData: append`,
+  lateData: append
+  notBefore: ${clockStart}`,
     });
     await sluiceJson('job', 'create', '-f', spec, '--start');
     await sluiceJson('job', 'backfill', appendName, '--from', local(scheduled[0]), '--to', local(scheduled[0]));
