@@ -31,14 +31,17 @@ const DAY_MS = 24 * 3600 * 1000;
 let mesh: TestMesh | undefined;
 printLogsOnFailure(() => mesh);
 
+// The scheduler's clock reads noon UTC of today when the mesh starts and runs at the wall clock's
+// pace, and the daily job fires nothing at or before that noon (notBefore), so its live firing
+// (00:15 UTC) cannot land during the run whenever it runs. (With the default notBefore, the
+// catalog's wall clock, a run started between 00:00 and 00:15 UTC would fire today's at once.)
+const now = Date.now();
+const noon = Math.floor(now / DAY_MS) * DAY_MS + DAY_MS / 2;
+
 before(async () => {
   // Maintenance (expiry, compaction) every second; only the table whose properties ask for
   // it has anything to do: the others stay below the defaults (10 small files, 5 days).
-  // Late records of scheduled jobs are looked for every half second. The scheduler's clock
-  // reads noon UTC of today when the mesh starts and runs at the wall clock's pace, so the daily
-  // job's live firing (00:15 UTC) cannot land during the run whenever it runs.
-  const now = Date.now();
-  const noon = Math.floor(now / DAY_MS) * DAY_MS + DAY_MS / 2;
+  // Late records of scheduled jobs are looked for every half second.
   mesh = await startMesh({
     partitions: 1,
     env: { COMMIT_MAINTENANCE_INTERVAL_MS: '1000', INGESTION_LATE_CHECK_MS: '500', INGESTION_SCHEDULER_CLOCK: `${noon}@${now}*1` },
@@ -555,6 +558,7 @@ commit: { intervalMs: 1000 }
       '  window: { start: "$[yyyymmdd-1]000000", end: "$[yyyymmdd]000000" }',
       '  partition: "$[yyyymmdd-1]"',
       '  lateData: rerun',
+      `  notBefore: ${noon}`,
     ].join('\n');
     await createJob(job, spec(job, '  partitionBy: { column: ds }', schedule));
     const ids = Array.from({ length: 12 }, (_, k) => k + 1);
