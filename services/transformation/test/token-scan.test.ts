@@ -2814,6 +2814,31 @@ describe('token scanner against the reference path: a corpus of messy records, i
     }
   });
 
+  it('keys read against the guess (the key that followed last time): only the same bytes and a quote are that key', async () => {
+    const c = CASES.find((x) => x.name === 'JSON level 1')!;
+    // Each record follows one that laid down the order id, day, name, größe.
+    const texts: [string, boolean][] = [
+      ['{"id":1,"day":0,"name":"x","größe":"g"}', true],
+      ['{"id":2,"day":0,"names":"x"}', false],
+      ['{"id":3,"day":0,"nam":"x"}', false],
+      [String.raw`{"id":4,"day":0,"name\u0073":"x"}`, false],
+      [String.raw`{"id":5,"day":0,"nam\u0065":"x"}`, false],
+      ['{"id":6,"day":0,"name":"x","größe":"y"}', true],
+      ['{"id":7,"day":0,"name":"x","gröe":"y"}', false],
+      ['{"id":8,"day":0,"name ":"x"}', false],
+      ['{"id":9,"day":0,"name":"x","größ', false],
+      ['{"id":10,"day":0,"name', false],
+      ['{"id":11,"day":0,"name":"x","größe":"z"}', true],
+    ];
+    const samples = () =>
+      texts.map(
+        ([text, clean], offset): Sample => ({ rec: kafkaRecord(c, new Rng(1), offset, Buffer.from(text)), clean, how: 'guessed key' }),
+      );
+    const report = await run(c, dir, conn, samples);
+    assert.deepEqual(report.problems, []);
+    assert.equal(report.taken, 3, 'the records whose keys are the columns exactly are taken');
+  });
+
   it('escaped strings: read as JSON.parse reads them, or declined', async () => {
     const c = CASES.find((x) => x.name === 'JSON level 1')!;
     const taken = [

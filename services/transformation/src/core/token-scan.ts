@@ -450,12 +450,19 @@ class JsonScanner implements TokenScanner {
     for (;;) {
       if (b[i] !== QUOTE) return -1;
       const keyStart = i + 1;
-      i = this.stringEnd(b, keyStart);
-      if (i < 0 || this.escaped) return -1;
       const guess: KeyNode | null = previous === null ? level.first : previous.next;
-      const node: KeyNode | null =
-        guess !== null && sameBytes(guess.key, b, keyStart, i) ? guess : this.node(b, keyStart, i, level, parent, depth);
-      if (node === null) return -1;
+      let node: KeyNode | null;
+      if (guess !== null && keyAt(guess.key, b, keyStart, end)) {
+        // The guess's bytes and then a quote: the key is the guess, read in this one pass
+        // (a known key has no quote, escape or control character, and is valid UTF-8).
+        node = guess;
+        i = keyStart + guess.key.length;
+      } else {
+        i = this.stringEnd(b, keyStart);
+        if (i < 0 || this.escaped) return -1;
+        node = this.node(b, keyStart, i, level, parent, depth);
+        if (node === null) return -1;
+      }
       if (previous === null) level.first = node;
       else previous.next = node;
       previous = node;
@@ -640,6 +647,14 @@ class JsonScanner implements TokenScanner {
 }
 
 /** Whether `key` holds exactly the bytes `b[start, end)` (a loop: keys are short, and a view would cost more). */
+/** Whether `b` holds `key` at `start` followed by a closing quote, all before `end`. */
+function keyAt(key: Uint8Array, b: Uint8Array, start: number, end: number): boolean {
+  const length = key.length;
+  if (start + length >= end || b[start + length] !== QUOTE) return false;
+  for (let i = 0; i < length; i++) if (key[i] !== b[start + i]) return false;
+  return true;
+}
+
 function sameBytes(key: Uint8Array, b: Uint8Array, start: number, end: number): boolean {
   if (key.length !== end - start) return false;
   for (let i = 0; i < key.length; i++) if (key[i] !== b[start + i]) return false;
