@@ -488,9 +488,10 @@ async function shapeRun(env: Env, shape: Shape, peaks: PeakRss) {
     peakRssMiB,
     kcatDuckdb,
     ratioSluiceToKcatDuckdb: round(sluice.rowsPerSec / kcatDuckdb.rowsPerSec, 3),
-    // CPU seconds the baseline spent per CPU second of the mesh, for the same rows:
-    // the efficiency ratio, which other load on the machine does not skew.
-    cpuRatioSluiceToKcatDuckdb: round(kcatDuckdb.cpuSeconds / sluice.meshCpuSeconds, 3),
+    // The mesh's CPU seconds per CPU second of the baseline, for the same rows (issue 15
+    // asks for at most 1.5). CPU, unlike rows/s, is not lowered by waiting on other load,
+    // though a busy machine's shared caches still raise it.
+    meshCpuToKcatDuckdbCpu: round(sluice.meshCpuSeconds / kcatDuckdb.cpuSeconds, 3),
   };
 }
 
