@@ -728,6 +728,8 @@ class CsvScanner implements TokenScanner {
   /** Column of each CSV field, or -1 when no column reads it. */
   private readonly columnOfField: Int32Array;
   private readonly seenAt: Int32Array;
+  /** Where each field of the line at hand ends (its delimiter, or the line's end): found by the one pass that checks the line. */
+  private readonly stops: Int32Array;
   private readonly number: NumberScan = { end: 0, integer: false, digits: 0, value: 0 };
   private readonly zone = { zulu: false };
   private readonly part = newPart();
@@ -737,6 +739,7 @@ class CsvScanner implements TokenScanner {
     private readonly reads: readonly ColumnRead[],
   ) {
     const csv = plan.csv!;
+    this.stops = new Int32Array(csv.width);
     this.delimiter = csv.delimiter.charCodeAt(0);
     this.quote = csv.quote.charCodeAt(0);
     this.columnOfField = new Int32Array(csv.width).fill(-1);
@@ -751,20 +754,24 @@ class CsvScanner implements TokenScanner {
   take(rec: RecordRanges, chunk: TokenChunk): boolean {
     if (!partOf(this.plan, rec, this.part)) return false;
     const { bytes: b, start: first, end } = this.part;
+    const width = this.columnOfField.length;
+    const stops = this.stops;
     let high = false;
     let fields = 1;
     for (let i = first; i < end; i++) {
       const c = b[i];
       if (c < 0x20 || c === this.quote) return false;
-      if (c === this.delimiter) fields++;
-      else if (c >= 0x80) high = true;
+      if (c === this.delimiter) {
+        if (fields < width) stops[fields - 1] = i;
+        fields++;
+      } else if (c >= 0x80) high = true;
     }
-    if (fields !== this.columnOfField.length || (high && (b[first] === 0xef || !isUtf8(b.subarray(first, end))))) return false;
+    if (fields !== width || (high && (b[first] === 0xef || !isUtf8(b.subarray(first, end))))) return false;
+    stops[width - 1] = end;
     chunk.beginRow();
     let start = first;
     for (let f = 0; f < fields; f++) {
-      let stop = start;
-      while (stop < end && b[stop] !== this.delimiter) stop++;
+      const stop = stops[f];
       const column = this.columnOfField[f];
       if (column >= 0 && !this.field(b, start, stop, column, chunk)) {
         chunk.dropRow();
