@@ -53,8 +53,10 @@ export class NotBuiltError extends Error {
  * configuration.
  *
  * Young generation (transformation): V8's default semi-space of 16 MiB let the young
- * generation hold 20-35 MB more than the 4 MiB one does, and transformation's garbage is short
- * lived (its rows are tokens in reused buffers), so the smaller one cost no measured CPU.
+ * generation hold 20-35 MB more than a 4 MiB one, and transformation's garbage is short lived
+ * (its rows are tokens in reused buffers), so the smaller one cost no measured CPU. 2 MiB took
+ * 9-15 MB more off its wide peak (pipeline bench, three runs a side twice: 280-281 MB against
+ * 289-295; backlog phase 239-247 against 252-260) with its CPU inside the runs' noise.
  *
  * One collector thread (`--single-threaded-gc`): V8 collects in parallel with helper threads
  * by default, and on two cores their coordination cost more CPU than the parallel work saved.
@@ -68,7 +70,7 @@ export class NotBuiltError extends Error {
  */
 export const HEAP_FLAGS: Partial<Record<Program, Record<string, number | true>>> = {
   ingestion: { 'max-old-space-size': 256, 'single-threaded-gc': true },
-  transformation: { 'max-old-space-size': 256, 'max-semi-space-size': 4, 'single-threaded-gc': true },
+  transformation: { 'max-old-space-size': 256, 'max-semi-space-size': 2, 'single-threaded-gc': true },
 };
 
 /** A program's heap flags for `node`, less those NODE_OPTIONS already sets. */

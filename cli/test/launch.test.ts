@@ -37,11 +37,11 @@ describe('programArgs: the compiled entry point under dist/', () => {
 
 describe('heapFlags: the services that move records get bounded heaps, unless NODE_OPTIONS says otherwise', () => {
   const cases: [program: Parameters<typeof heapFlags>[0], nodeOptions: string | undefined, expected: string[]][] = [
-    ['transformation', undefined, ['--max-old-space-size=256', '--max-semi-space-size=4', '--single-threaded-gc']],
+    ['transformation', undefined, ['--max-old-space-size=256', '--max-semi-space-size=2', '--single-threaded-gc']],
     ['ingestion', undefined, ['--max-old-space-size=256', '--single-threaded-gc']],
     ['commit', undefined, []],
     ['catalog', undefined, []],
-    ['transformation', '--max-old-space-size=512', ['--max-semi-space-size=4', '--single-threaded-gc']],
+    ['transformation', '--max-old-space-size=512', ['--max-semi-space-size=2', '--single-threaded-gc']],
     ['transformation', '--enable-source-maps --max-semi-space-size=16', ['--max-old-space-size=256', '--single-threaded-gc']],
     ['ingestion', '--enable-source-maps', ['--max-old-space-size=256', '--single-threaded-gc']],
   ];
