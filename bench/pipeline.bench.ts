@@ -468,11 +468,6 @@ function medianByRowsPerSec<T extends { rowsPerSec: number }>(runs: readonly T[]
   return [...runs].sort((a, b) => a.rowsPerSec - b.rowsPerSec)[(runs.length - 1) >> 1];
 }
 
-/** The median of `values` (the lower middle of an even count). */
-function median(values: readonly number[]): number {
-  return [...values].sort((a, b) => a - b)[(values.length - 1) >> 1];
-}
-
 /**
  * One shape end to end: load its topic, then Sluice and the baseline land it in turn, RUNS
  * times each. Reported: the median run of each side by rows/s (with its CPU and files), each
@@ -492,8 +487,14 @@ async function shapeRun(env: Env, shape: Shape, peaks: PeakRss) {
   }
   // Each process's peak over this shape's runs (phase b; the mesh idles while the baseline runs).
   const peakRssMiB = ownPeak ? peaks.phase() : undefined;
-  const meshCpuSeconds = median(sluiceRuns.map((r) => r.meshCpuSeconds));
-  const baselineCpuSeconds = median(baselineRuns.map((r) => r.cpuSeconds));
+  const meshCpuSeconds = percentile(
+    sluiceRuns.map((r) => r.meshCpuSeconds).sort((a, b) => a - b),
+    0.5,
+  );
+  const baselineCpuSeconds = percentile(
+    baselineRuns.map((r) => r.cpuSeconds).sort((a, b) => a - b),
+    0.5,
+  );
   const sluice = {
     ...medianByRowsPerSec(sluiceRuns),
     medianMeshCpuSeconds: meshCpuSeconds,
