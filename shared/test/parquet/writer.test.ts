@@ -244,6 +244,61 @@ test('a token chunk DuckDB cannot cast fails the writer: settle, append and clos
   assert.equal((await next.close()).recordCount, 1);
 });
 
+test('files of the same columns one after another: each holds only its own rows, after a failed chunk and an abort too', async () => {
+  const cols = [col(1, 'id', 'long'), col(2, 'name', 'string')];
+  const chunkOf = (ids: readonly (number | string)[]) => {
+    const chunk = new TokenChunk(2);
+    for (const id of ids) {
+      const text = Buffer.from(String(id));
+      chunk.beginRow();
+      chunk.put(0, text, 0, text.length);
+      chunk.put(1, text, 0, text.length);
+      chunk.endRow();
+    }
+    return chunk;
+  };
+  const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
+  const idsOf = async (path: string) =>
+    (await db.runAndReadAll(`SELECT id FROM read_parquet('${path}') ORDER BY id`)).getRows().map((r) => Number(r[0]));
+
+  const first = await ParquetFileWriter.open({ path: join(dir, 'next-1.parquet'), columns: cols });
+  await first.appendTokens(chunkOf(range(0, 100)));
+  await first.settle();
+  first.append([100, 'row']);
+  assert.deepEqual(await idsOf((await first.close()).filePath), range(0, 101));
+
+  // Its transaction aborted by a chunk DuckDB cannot cast, then rolled back.
+  const failing = await ParquetFileWriter.open({ path: join(dir, 'next-2.parquet'), columns: cols });
+  await failing.appendTokens(chunkOf([200, 'not-a-number']));
+  await assert.rejects(failing.close(), /a token chunk failed/);
+  await failing.abort();
+
+  const aborted = await ParquetFileWriter.open({ path: join(dir, 'next-3.parquet'), columns: cols });
+  await aborted.appendTokens(chunkOf(range(300, 5)));
+  await aborted.settle();
+  await aborted.abort();
+
+  const last = await ParquetFileWriter.open({ path: join(dir, 'next-4.parquet'), columns: cols });
+  await last.appendTokens(chunkOf(range(400, 10)));
+  const file = await last.close();
+  assert.equal(file.recordCount, 10);
+  assert.deepEqual(await idsOf(file.filePath), range(400, 10));
+  const stats = new Map(file.columnStats.map((s) => [s.fieldId, s]));
+  assert.deepEqual(deserializeSingleValue(parsePrimitive('long'), stats.get(1)!.lowerBound), 400n);
+
+  // The same names with another type are another table: a text id is not cast to a long.
+  const text = await ParquetFileWriter.open({
+    path: join(dir, 'next-5.parquet'),
+    columns: [col(1, 'id', 'string'), col(2, 'name', 'string')],
+  });
+  await text.appendTokens(chunkOf(['a', 'b']));
+  const textFile = await text.close();
+  assert.deepEqual(
+    (await db.runAndReadAll(`SELECT id FROM read_parquet('${textFile.filePath}') ORDER BY id`)).getRows().map((r) => r[0]),
+    ['a', 'b'],
+  );
+});
+
 test('writers open side by side keep their own rows', async () => {
   const cols = [col(1, 'id', 'long'), col(2, 'name', 'string')];
   const a = await ParquetFileWriter.open({ path: join(dir, 'side-a.parquet'), columns: cols });
