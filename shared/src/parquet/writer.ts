@@ -216,6 +216,9 @@ function closeSlot(slot: TableSlot): void {
 }
 
 function keepSlot(slot: TableSlot): void {
+  // The INSERT keeps DuckDB's copies of the last chunk's column buffers (megabytes of a wide
+  // chunk) until they are bound again: an idle slot holds none of them.
+  slot.insertTokens?.clearBindings();
   idleSlots.push(slot);
   if (idleSlots.length > MAX_IDLE_SLOTS) closeSlot(idleSlots.shift()!);
 }
